@@ -1,0 +1,212 @@
+"""Global configuration (SPEC section 2) and its validation (SPEC 3.4).
+
+Runs take a frozen snapshot of the configuration when they start, so a run is consistent with
+itself even if someone calls ``set_config`` while it is going; reports read the live values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "GLOBAL_CONFIG",
+    "Config",
+    "ConfigError",
+    "current",
+    "get_config",
+    "get_default_config",
+    "set_config",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """One consistent set of engine settings. Field names are the original's keys."""
+
+    CC_SCHEDULE_AWAIT_MINUTES: int = 120
+    CC_AVG_PRICE_CANDLES_COUNT: int = 5
+    CC_PERCENT_SLIPPAGE: float = 0.1
+    CC_PERCENT_FEE: float = 0.1
+    CC_MIN_TAKEPROFIT_DISTANCE_PERCENT: float = 0.5
+    CC_MIN_STOPLOSS_DISTANCE_PERCENT: float = 0.5
+    CC_MAX_STOPLOSS_DISTANCE_PERCENT: float = 20
+    CC_MAX_SIGNAL_LIFETIME_MINUTES: int = 1440
+    CC_MAX_SIGNAL_GENERATION_SECONDS: int = 180
+    CC_GET_CANDLES_RETRY_COUNT: int = 3
+    CC_GET_CANDLES_RETRY_DELAY_MS: int = 5000
+    CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR: int = 1000
+    CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN: int = 5
+    CC_REPORT_SHOW_SIGNAL_NOTE: bool = False
+    # Keys that are new in btk (not in the original):
+    # how many events each report store keeps (the original hard-codes 250).
+    CC_MAX_REPORT_EVENTS: int = 250
+    # how many candles one call of an exchange's get_candles is asked for when the engine prefetches.
+    CC_MAX_CANDLES_PER_REQUEST: int = 1000
+
+
+_DEFAULTS = Config()
+_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
+_BOOL_KEYS = frozenset({"CC_REPORT_SHOW_SIGNAL_NOTE"})
+
+
+class ConfigError(ValueError):
+    """A rejected ``set_config`` call; ``problems`` lists every failed rule."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  {n}. {p}" for n, p in enumerate(self.problems, 1))
+        super().__init__(f"GLOBAL_CONFIG validation failed:\n{lines}")
+
+
+class _GlobalConfig:
+    """The live, process-wide configuration. Read it with attribute or item access."""
+
+    __slots__ = ("_cfg",)
+
+    def __init__(self) -> None:
+        self._cfg = _DEFAULTS
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cfg, name)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _KEYS:
+            raise KeyError(name)
+        return getattr(self._cfg, name)
+
+    def __repr__(self) -> str:
+        return f"GLOBAL_CONFIG({dataclasses.asdict(self._cfg)})"
+
+
+GLOBAL_CONFIG = _GlobalConfig()
+
+
+def current() -> Config:
+    """The frozen configuration in force right now (runs keep this for their whole life)."""
+    return GLOBAL_CONFIG._cfg
+
+
+def get_config() -> dict[str, Any]:
+    """A copy of the live configuration as a plain dict."""
+    return dataclasses.asdict(GLOBAL_CONFIG._cfg)
+
+
+def get_default_config() -> dict[str, Any]:
+    return dataclasses.asdict(_DEFAULTS)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _type_problems(overrides: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, value in overrides.items():
+        if key not in _KEYS:
+            close = [k for k in _KEYS if key.upper() in k or k.endswith(key.upper())]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"unknown key {key!r}{hint}; known keys: {', '.join(_KEYS)}")
+        elif key in _BOOL_KEYS:
+            if not isinstance(value, bool):
+                problems.append(f"{key} must be true or false, got {value!r}")
+        elif not _is_number(value):
+            problems.append(f"{key} must be a number, got {type(value).__name__} {value!r}")
+    return problems
+
+
+def _value_problems(c: Config) -> list[str]:
+    """The rules of SPEC 3.4, plus the two btk keys. Every failure is one line."""
+    p: list[str] = []
+
+    def finite(x: float) -> bool:
+        return math.isfinite(x)
+
+    def positive_int(key: str) -> None:
+        v = getattr(c, key)
+        if not (float(v).is_integer() and v > 0):
+            p.append(f"{key} must be a positive integer, got {v!r}")
+
+    def non_negative_int(key: str) -> None:
+        v = getattr(c, key)
+        if not (float(v).is_integer() and v >= 0):
+            p.append(f"{key} must be a non-negative integer, got {v!r}")
+
+    slip, fee = c.CC_PERCENT_SLIPPAGE, c.CC_PERCENT_FEE
+    if not (finite(slip) and slip >= 0):
+        p.append(f"CC_PERCENT_SLIPPAGE must be a finite number >= 0, got {slip!r}")
+    if not (finite(fee) and fee >= 0):
+        p.append(f"CC_PERCENT_FEE must be a finite number >= 0, got {fee!r}")
+    min_tp = c.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT
+    if not (finite(min_tp) and min_tp > 0):
+        p.append(f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT must be a finite number > 0, got {min_tp!r}")
+    else:
+        cost = slip * 2 + fee * 2
+        if min_tp < cost:
+            p.append(
+                f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT ({min_tp}) must cover slippage and fees "
+                f"(2 x {slip} + 2 x {fee} = {cost:.3f}); a smaller take-profit loses money even when it is hit"
+            )
+    min_sl, max_sl = c.CC_MIN_STOPLOSS_DISTANCE_PERCENT, c.CC_MAX_STOPLOSS_DISTANCE_PERCENT
+    if not (finite(min_sl) and min_sl > 0):
+        p.append(f"CC_MIN_STOPLOSS_DISTANCE_PERCENT must be a finite number > 0, got {min_sl!r}")
+    if not (finite(max_sl) and max_sl > 0):
+        p.append(f"CC_MAX_STOPLOSS_DISTANCE_PERCENT must be a finite number > 0, got {max_sl!r}")
+    if finite(min_sl) and finite(max_sl) and min_sl >= max_sl:
+        p.append(
+            f"CC_MIN_STOPLOSS_DISTANCE_PERCENT ({min_sl}) must be below "
+            f"CC_MAX_STOPLOSS_DISTANCE_PERCENT ({max_sl})"
+        )
+    for key in (
+        "CC_SCHEDULE_AWAIT_MINUTES",
+        "CC_MAX_SIGNAL_LIFETIME_MINUTES",
+        "CC_MAX_SIGNAL_GENERATION_SECONDS",
+        "CC_AVG_PRICE_CANDLES_COUNT",
+        "CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR",
+        "CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN",
+        "CC_MAX_REPORT_EVENTS",
+        "CC_MAX_CANDLES_PER_REQUEST",
+    ):
+        positive_int(key)
+    for key in ("CC_GET_CANDLES_RETRY_COUNT", "CC_GET_CANDLES_RETRY_DELAY_MS"):
+        non_negative_int(key)
+    return p
+
+
+def _normalise(key: str, value: Any) -> Any:
+    default = getattr(_DEFAULTS, key)
+    if isinstance(default, int) and not isinstance(default, bool) and _is_number(value):
+        if float(value).is_integer() and math.isfinite(value):
+            return int(value)
+    return value
+
+
+def set_config(overrides: Mapping[str, Any] | None = None, /, *, unsafe: bool = False, **kwargs: Any) -> None:
+    """Merge ``overrides`` (a mapping and/or keyword arguments) into the live configuration.
+
+    Unknown keys and values of the wrong type are always rejected. Unless ``unsafe`` is true the
+    merged result must also satisfy SPEC 3.4; otherwise nothing changes and ``ConfigError`` lists
+    every problem. ``unsafe=True`` is how the 0 = off switches (and the original's test profile)
+    are reached.
+    """
+    merged: dict[str, Any] = dict(overrides or {})
+    merged.update(kwargs)
+    problems = _type_problems(merged)
+    if problems:
+        raise ConfigError(problems)
+    candidate = dataclasses.replace(
+        GLOBAL_CONFIG._cfg, **{k: _normalise(k, v) for k, v in merged.items()}
+    )
+    if not unsafe:
+        problems = _value_problems(candidate)
+        if problems:
+            raise ConfigError(problems)
+    GLOBAL_CONFIG._cfg = candidate
+
+
+def reset_config() -> None:
+    """Back to the defaults (handy in tests and notebooks)."""
+    GLOBAL_CONFIG._cfg = _DEFAULTS
