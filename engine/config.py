@@ -157,8 +157,7 @@ def _value_problems(c: Config) -> list[str]:
         p.append(f"CC_MAX_STOPLOSS_DISTANCE_PERCENT must be a finite number > 0, got {max_sl!r}")
     if finite(min_sl) and finite(max_sl) and min_sl >= max_sl:
         p.append(
-            f"CC_MIN_STOPLOSS_DISTANCE_PERCENT ({min_sl}) must be below "
-            f"CC_MAX_STOPLOSS_DISTANCE_PERCENT ({max_sl})"
+            f"CC_MIN_STOPLOSS_DISTANCE_PERCENT ({min_sl}) must be below CC_MAX_STOPLOSS_DISTANCE_PERCENT ({max_sl})"
         )
     for key in (
         "CC_SCHEDULE_AWAIT_MINUTES",
@@ -178,9 +177,9 @@ def _value_problems(c: Config) -> list[str]:
 
 def _normalise(key: str, value: Any) -> Any:
     default = getattr(_DEFAULTS, key)
-    if isinstance(default, int) and not isinstance(default, bool) and _is_number(value):
-        if float(value).is_integer() and math.isfinite(value):
-            return int(value)
+    wants_int = isinstance(default, int) and not isinstance(default, bool)
+    if wants_int and _is_number(value) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
     return value
 
 
@@ -197,9 +196,7 @@ def set_config(overrides: Mapping[str, Any] | None = None, /, *, unsafe: bool = 
     problems = _type_problems(merged)
     if problems:
         raise ConfigError(problems)
-    candidate = dataclasses.replace(
-        GLOBAL_CONFIG._cfg, **{k: _normalise(k, v) for k, v in merged.items()}
-    )
+    candidate = dataclasses.replace(GLOBAL_CONFIG._cfg, **{k: _normalise(k, v) for k, v in merged.items()})
     if not unsafe:
         problems = _value_problems(candidate)
         if problems:

@@ -20,8 +20,16 @@ Action = Literal["idle", "scheduled", "opened", "active", "closed", "cancelled"]
 MINUTE_MS = 60_000
 
 CANDLE_INTERVALS: dict[str, int] = {
-    "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30,
-    "1h": 60, "2h": 120, "4h": 240, "6h": 360, "8h": 480,
+    "1m": 1,
+    "3m": 3,
+    "5m": 5,
+    "15m": 15,
+    "30m": 30,
+    "1h": 60,
+    "2h": 120,
+    "4h": 240,
+    "6h": 360,
+    "8h": 480,
 }
 """Intervals ``get_candles`` accepts, in minutes (SPEC 1.1)."""
 
@@ -29,12 +37,16 @@ SIGNAL_INTERVALS: dict[str, int] = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m":
 """How often a strategy may be asked for a new signal (SPEC 3.6)."""
 
 FRAME_INTERVALS: dict[str, int] = {
-    **CANDLE_INTERVALS, "12h": 720, "1d": 1440, "3d": 4320,
+    **CANDLE_INTERVALS,
+    "12h": 720,
+    "1d": 1440,
+    "3d": 4320,
 }
 """Backtest frame steps (SPEC 1.7, 6.1)."""
 
 
 # --------------------------------------------------------------------------- candles
+
 
 @dataclass(frozen=True, slots=True)
 class Candle:
@@ -69,8 +81,12 @@ class CandleColumns:
         return [
             Candle(int(t), float(o), float(h), float(lo), float(c), float(v))
             for t, o, h, lo, c, v in zip(
-                self.timestamp.tolist(), self.open.tolist(), self.high.tolist(),
-                self.low.tolist(), self.close.tolist(), self.volume.tolist(),
+                self.timestamp.tolist(),
+                self.open.tolist(),
+                self.high.tolist(),
+                self.low.tolist(),
+                self.close.tolist(),
+                self.volume.tolist(),
             )
         ]
 
@@ -81,6 +97,7 @@ class CandleColumns:
 
 
 # --------------------------------------------------------------------------- signals
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalDto:
@@ -169,6 +186,7 @@ class Pnl:
 
 # --------------------------------------------------------------------------- tick results
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IdleResult:
     action: Literal["idle"] = field(default="idle", init=False)
@@ -252,6 +270,7 @@ BacktestResult = ClosedResult | CancelledResult | ActiveResult
 
 # --------------------------------------------------------------------------- events
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProgressEvent:
     exchange_name: str
@@ -331,6 +350,7 @@ class WalkerProgressEvent:
 
 # --------------------------------------------------------------------------- statistics
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BacktestStatistics:
     """SPEC 12.2 over the stored closed signals (newest first).
@@ -362,9 +382,7 @@ class BacktestStatistics:
         """One line a report or screen can print when the window was cut ("" otherwise)."""
         if not self.is_truncated:
             return ""
-        return (
-            f"statistics over the newest {self.total_signals:,} of {self.seen_signals:,} closed signals"
-        )
+        return f"statistics over the newest {self.total_signals:,} of {self.seen_signals:,} closed signals"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

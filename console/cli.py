@@ -1,0 +1,244 @@
+"""``btk-console``: argument parsing and the headless subcommands.
+
+``btk-console backtest`` runs the embedded demo project (or, later, a btk.toml project) without a
+UI: a progress bar on stderr, a statistics table on stdout, reports under dump/. Progress comes
+from polling ``Backtest.list()``, not from per-frame events, so the engine keeps its fast path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from . import __version__
+from .project import Project, ProjectError, load_project
+
+SUBCOMMANDS = {
+    "backtest": "run backtests headless and write their reports",
+}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,30}$")
+
+
+class UsageError(Exception):
+    """A bad command line: reported in one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage dump
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="btk-console", description="btk trading console (headless subcommands).")
+    p.add_argument("--version", action="version", version=f"btk-console {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    bt = sub.add_parser("backtest", help=SUBCOMMANDS["backtest"], description=SUBCOMMANDS["backtest"])
+    bt.add_argument("--symbol", action="append", help="symbol to test (repeatable; default: the first demo symbol)")
+    bt.add_argument("--strategy", action="append", help="strategy to run (repeatable; default: all)")
+    bt.add_argument("--days", type=str, default=None, help="length of the demo frame in days (default 30)")
+    bt.add_argument("--dump-dir", default="dump", help="where reports go (default ./dump)")
+    bt.add_argument("--config", default=None, help="a btk.toml project (default: ./btk.toml if present, else the demo)")
+    return p
+
+
+def _positive_days(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise UsageError(f"--days must be a whole number of days, got {text!r}") from None
+    if not 1 <= days <= 3660:
+        raise UsageError(f"--days must be between 1 and 3660, got {days}")
+    return days
+
+
+def _check_names(kind: str, wanted: Sequence[str], available: Sequence[str]) -> None:
+    for name in wanted:
+        if name not in available:
+            raise UsageError(f"unknown {kind} {name!r} (available: {', '.join(available) or 'none'})")
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _fmt(x: float | None, digits: int = 2, suffix: str = "", signed: bool = False) -> str:
+    from engine.reports.format import to_fixed
+
+    if x is None:
+        return "N/A"
+    text = to_fixed(x, digits)
+    if signed and x > 0:
+        text = "+" + text
+    return text + suffix
+
+
+def summary_table(rows: list[tuple[str, str, object]]) -> str:
+    """A plain-text table of the statistics of each (symbol, strategy) run."""
+    header = (
+        "Symbol",
+        "Strategy",
+        "Trades",
+        "Win rate",
+        "Avg PNL",
+        "Total PNL",
+        "Std dev",
+        "Sharpe",
+        "Exp. yearly",
+    )
+    lines = [header]
+    for symbol, strategy, st in rows:
+        lines.append(
+            (
+                symbol,
+                strategy,
+                f"{st.total_signals}" + (f"/{st.seen_signals}" if st.is_truncated else ""),
+                _fmt(st.win_rate, 2, "%"),
+                _fmt(st.avg_pnl, 2, "%", signed=True),
+                _fmt(st.total_pnl, 2, "%", signed=True),
+                _fmt(st.std_dev, 3, "%"),
+                _fmt(st.sharpe_ratio, 3),
+                _fmt(st.expected_yearly_returns, 2, "%", signed=True),
+            )
+        )
+    widths = [max(len(str(r[i])) for r in lines) for i in range(len(header))]
+    out = []
+    for n, r in enumerate(lines):
+        cells = [str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def _bar(progress: float, width: int = 24) -> str:
+    filled = int(progress * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+async def run_backtests(
+    project: Project,
+    symbols: Sequence[str],
+    strategies: Sequence[str],
+    frame: str,
+    dump_dir: Path,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    import engine
+    from engine.errors import context_of
+
+    errors: dict[tuple[str, str], list[BaseException]] = {}
+    fatal: list[BaseException] = []
+    engine.listen_exit(fatal.append)
+
+    def on_error(exc: BaseException) -> None:
+        ctx = context_of(exc)
+        key = (ctx.symbol, ctx.strategy_name) if ctx else ("?", "?")
+        errors.setdefault(key, []).append(exc)
+
+    engine.listen_error(on_error)
+    pairs = [(s, n) for s in symbols for n in strategies]
+    for symbol, name in pairs:
+        engine.Backtest.background(symbol, strategy_name=name, exchange_name=project.exchange, frame_name=frame)
+    tasks = [engine.Backtest.board.tasks[p].task for p in pairs]
+    tty = err.isatty()
+    started = time.perf_counter()
+    drawn = 0
+    while True:
+        done, _ = await asyncio.wait(tasks, timeout=0.1 if tty else None)
+        status = {(t.symbol, t.strategy_name): t for t in engine.Backtest.list()}
+        if tty:
+            if drawn:
+                err.write(f"\x1b[{drawn}F")
+            for symbol, name in pairs:
+                t = status[(symbol, name)]
+                label = t.status if t.status != "pending" else f"{t.progress * 100:5.1f}%"
+                err.write(f"\x1b[2K{symbol:<9} {name:<18} {_bar(t.progress)} {label}\n")
+            drawn = len(pairs)
+            err.flush()
+        if len(done) == len(tasks):
+            break
+    elapsed = time.perf_counter() - started
+    if not tty:
+        for symbol, name in pairs:
+            t = status[(symbol, name)]
+            err.write(f"{symbol} {name}: {t.status} ({t.total_frames:,} frames)\n")
+
+    rows = []
+    failed = False
+    for symbol, name in pairs:
+        t = status[(symbol, name)]
+        if t.status == "rejected":
+            failed = True
+            err.write(f"error: {symbol} {name} failed: {t.error}\n")
+            continue
+        rows.append((symbol, name, engine.Backtest.get_data(symbol, name)))
+        folder = dump_dir / "backtest" if len(symbols) == 1 else dump_dir / "backtest" / symbol
+        path = engine.Backtest.dump(symbol, name, path=str(folder))
+        if path is None:
+            failed = True
+            err.write(f"error: could not write the report of {symbol} {name} under {folder}\n")
+        n_err = len(errors.get((symbol, name), []))
+        if n_err:
+            first = str(errors[(symbol, name)][0]).splitlines()[0]
+            err.write(f"warning: {symbol} {name}: {n_err} error(s) during the run; first: {first}\n")
+    if rows:
+        out.write(summary_table(rows) + "\n")
+        where = dump_dir / "backtest"
+        out.write(f"\nreports written under {where}/ ({elapsed:.2f}s)\n")
+    return EXIT_FAILED if failed or fatal else EXIT_OK
+
+
+def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    days = _positive_days(args.days)
+    project = load_project(args.config, days=days)
+    symbols = args.symbol or [project.symbols[0]]
+    for s in symbols:
+        if not _SYMBOL.match(s):
+            raise UsageError(f"--symbol must look like BTCUSDT (capital letters and digits), got {s!r}")
+    if project.symbol_list_is_strict:
+        _check_names("symbol", symbols, project.symbols)
+    strategies = args.strategy or project.strategies
+    _check_names("strategy", strategies, project.strategies)
+    return asyncio.run(run_backtests(project, symbols, strategies, project.frame, Path(args.dump_dir), out, err))
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            out.write("btk-console: the interactive console is not built yet; available subcommands:\n")
+            for name, text in SUBCOMMANDS.items():
+                out.write(f"  {name:<10} {text}\n")
+            out.write("run 'btk-console <subcommand> --help' for options\n")
+            return EXIT_OK
+        if args.command == "backtest":
+            return cmd_backtest(args, out, err)
+    except UsageError as exc:
+        err.write(f"btk-console: error: {exc}\n")
+        return EXIT_USAGE
+    except ProjectError as exc:
+        err.write(f"btk-console: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write("btk-console: interrupted\n")
+        return 130
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

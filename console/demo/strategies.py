@@ -1,0 +1,113 @@
+"""The demo strategies: small, readable examples of the three ways to enter a trade.
+
+- ``demo-breakout``: market entries when the price leaves its recent 15m range (trend following);
+- ``demo-meanrev``: limit entries below/above a stretched price (waits, may be cancelled);
+- ``demo-trend``: market entries on a fast/slow moving-average cross of 5m closes.
+
+Each sizes its take-profit and stop-loss from the recent range (a cheap volatility estimate), so
+they behave sensibly on any symbol and price level.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engine import add_strategy, get_candles
+
+
+def _avg_range(candles) -> float:
+    return sum(c.high - c.low for c in candles) / len(candles)
+
+
+async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
+    # Ask for one candle more than needed: off the 15m grid (after a trade closed mid-interval)
+    # the window holds one candle fewer, and the newest candle is still forming either way.
+    candles = await get_candles(symbol, "15m", 14)
+    if len(candles) < 13:
+        return None
+    history = candles[-13:-1]  # the last three completed hours
+    top = max(c.high for c in history)
+    bottom = min(c.low for c in history)
+    rng = max(_avg_range(history), price * 0.003)
+    if price > top:
+        return {
+            "position": "long",
+            "price_take_profit": price + 3.5 * rng,
+            "price_stop_loss": price - 2 * rng,
+            "minute_estimated_time": 240,
+            "note": f"breakout above {top:.2f}",
+        }
+    if price < bottom:
+        return {
+            "position": "short",
+            "price_take_profit": price - 3.5 * rng,
+            "price_stop_loss": price + 2 * rng,
+            "minute_estimated_time": 240,
+            "note": f"breakdown below {bottom:.2f}",
+        }
+    return None
+
+
+async def meanrev(symbol: str, when: datetime, price: float) -> dict | None:
+    candles = await get_candles(symbol, "15m", 26)
+    if len(candles) < 25:
+        return None
+    history = candles[-25:-1]  # the last six completed hours
+    mean = sum(c.close for c in history) / len(history)
+    rng = max(_avg_range(history), price * 0.004)
+    stretch = (price - mean) / rng
+    if stretch < -2.0:  # stretched down: buy a bit lower, aim back at the mean
+        entry = price - 0.3 * rng
+        return {
+            "position": "long",
+            "price_open": entry,
+            "price_take_profit": entry + 2 * rng,
+            "price_stop_loss": entry - 1.5 * rng,
+            "minute_estimated_time": 360,
+            "note": "mean reversion long",
+        }
+    if stretch > 2.0:
+        entry = price + 0.3 * rng
+        return {
+            "position": "short",
+            "price_open": entry,
+            "price_take_profit": entry - 2 * rng,
+            "price_stop_loss": entry + 1.5 * rng,
+            "minute_estimated_time": 360,
+            "note": "mean reversion short",
+        }
+    return None
+
+
+async def trend(symbol: str, when: datetime, price: float) -> dict | None:
+    candles = await get_candles(symbol, "5m", 51)
+    if len(candles) < 50:
+        return None
+    closes = [c.close for c in candles[-50:-1]]  # 49 completed candles
+    fast_now, slow_now = sum(closes[-12:]) / 12, sum(closes[-48:]) / 48
+    fast_before, slow_before = sum(closes[-13:-1]) / 12, sum(closes[-49:-1]) / 48
+    rng = max(_avg_range(candles[-12:]), price * 0.003)
+    if fast_before <= slow_before and fast_now > slow_now:
+        return {
+            "position": "long",
+            "price_take_profit": price + 4 * rng,
+            "price_stop_loss": price - 2 * rng,
+            "minute_estimated_time": 480,
+            "note": "fast MA crossed above slow MA",
+        }
+    if fast_before >= slow_before and fast_now < slow_now:
+        return {
+            "position": "short",
+            "price_take_profit": price - 4 * rng,
+            "price_stop_loss": price + 2 * rng,
+            "minute_estimated_time": 480,
+            "note": "fast MA crossed below slow MA",
+        }
+    return None
+
+
+def register() -> list[str]:
+    add_strategy("demo-breakout", "15m", breakout, note="range breakout, market entries")
+    add_strategy("demo-meanrev", "15m", meanrev, note="mean reversion, limit entries")
+    add_strategy("demo-trend", "5m", trend, note="moving-average cross, market entries")
+    return ["demo-breakout", "demo-meanrev", "demo-trend"]

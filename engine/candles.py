@@ -1,0 +1,566 @@
+"""Candle access for runs: a column store per (exchange, symbol, interval), fetched lazily.
+
+The candle contract (DESIGN 3) says a candle is a function of (symbol, interval, open time). So the
+engine fetches in large chunks, keeps what it fetched as numpy columns, and answers every question
+of SPEC 4 (a VWAP at a moment, a strategy's history request, the candles a fast-forward reads)
+from those columns. Each slot of the store remembers what is known about its candle:
+
+- ``PRESENT``: we have it;
+- ``ABSENT``: the exchange was asked and has none (data ends, or a gap);
+- ``FAILED``: every attempt to fetch it raised; reading it re-raises that error;
+- ``POISONED``: the exchange returned a malformed or anomalous candle there (SPEC 3.5); reading it
+  raises an error naming the symbol, interval and time.
+
+Nothing past the clock's "now" is ever fetched (SPEC 4.1: no future candles in a backtest).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from . import settlement
+from .clock import get_clock
+from .config import Config
+from .log import get_logger
+from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
+from .registry import ExchangeSchema
+
+__all__ = ["CandleError", "CandleStore", "ExchangeClient", "columns_from_raw", "sanity_mask"]
+
+UNKNOWN, PRESENT, ABSENT, FAILED, POISONED = 0, 1, 2, 3, 4
+
+
+class CandleError(RuntimeError):
+    """Candles needed for a decision are missing, malformed or could not be fetched."""
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+# --------------------------------------------------------------------------- raw responses
+
+
+def _field(item: Any, name: str, pos: int) -> Any:
+    if isinstance(item, dict):
+        return item[name]
+    if isinstance(item, list | tuple):
+        return item[pos]
+    return getattr(item, name)
+
+
+def columns_from_raw(raw: Any) -> CandleColumns:
+    """Turn what a user's ``get_candles`` returned (dicts, ``Candle``s, objects, or ccxt-style
+    ``[ms, o, h, l, c, v]`` rows, or ``CandleColumns``) into columns. Order is kept."""
+    if isinstance(raw, CandleColumns):
+        return raw
+    if raw is None:
+        raise CandleError("get_candles returned None; expected a list of candles (may be empty)")
+    if not isinstance(raw, Sequence):
+        raw = list(raw)
+    n = len(raw)
+    if n == 0:
+        return CandleColumns.empty()
+    ts = np.empty(n, dtype=np.int64)
+    cols = np.empty((5, n), dtype=np.float64)
+    names = ("open", "high", "low", "close", "volume")
+    for i, item in enumerate(raw):
+        try:
+            t = _field(item, "timestamp", 0)
+            if isinstance(t, datetime):
+                t = int(t.timestamp() * 1000)
+            ts[i] = int(t)
+            for j, name in enumerate(names):
+                cols[j, i] = float(_field(item, name, j + 1))
+        except (KeyError, IndexError, AttributeError, TypeError, ValueError) as exc:
+            raise CandleError(
+                f"candle[{i}] is malformed ({exc!r}); expected timestamp, open, high, low, close, volume: {item!r}"
+            ) from None
+    return CandleColumns(ts, cols[0], cols[1], cols[2], cols[3], cols[4])
+
+
+def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
+    """SPEC 3.5 per candle: which candles are unusable, and why the first one is.
+
+    Reference price: the upper median of every positive O/H/L/C value when there are at least
+    CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN candles, else their mean. A candle is bad when a field is
+    not finite, a price is <= 0 or the volume < 0, or a price is below reference / factor.
+    """
+    n = len(c)
+    bad = np.zeros(n, dtype=bool)
+    if n == 0:
+        return bad, None
+    ohlc = np.stack((c.open, c.high, c.low, c.close))
+    with np.errstate(invalid="ignore"):
+        positive = ohlc[ohlc > 0]
+    m = positive.size
+    if m == 0:
+        return np.ones(n, dtype=bool), "cannot calculate reference price (no positive prices)"
+    if n >= cfg.CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN:
+        ref = float(np.partition(positive, m // 2)[m // 2])
+    else:
+        ref = float(positive.sum() / m)
+    if ref == 0 or not math.isfinite(ref):
+        return np.ones(n, dtype=bool), f"cannot calculate reference price (reference {ref})"
+    threshold = ref / cfg.CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(ohlc).all(axis=0) & np.isfinite(c.volume)
+        nonpos = (ohlc <= 0).any(axis=0) | (c.volume < 0)
+        low = (ohlc < threshold).any(axis=0)
+    bad = ~finite | nonpos | low
+    if not bad.any():
+        return bad, None
+    i = int(bad.argmax())
+    values = f"open={c.open[i]}, high={c.high[i]}, low={c.low[i]}, close={c.close[i]}, volume={c.volume[i]}"
+    if not finite[i]:
+        why = f"candle[{i}] has a non-finite value ({values})"
+    elif nonpos[i]:
+        why = f"candle[{i}] has a price <= 0 or a negative volume ({values})"
+    else:
+        why = (
+            f"candle[{i}] has anomalously low price ({values}); reference price {ref}, "
+            f"threshold {threshold} (reference / CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR)"
+        )
+    return bad, why
+
+
+# --------------------------------------------------------------------------- the store
+
+
+@dataclass(slots=True)
+class _Failure:
+    lo: int
+    hi: int
+    error: BaseException
+
+
+class CandleStore:
+    """Every candle of one (exchange, symbol, interval) the engine has asked for, by open time.
+
+    Slot ``i`` holds the candle opening at ``(base + i) * step``. The arrays grow (both ways) as
+    runs need more history or look further ahead.
+    """
+
+    def __init__(self, client: ExchangeClient, symbol: str, interval: str) -> None:
+        self.client = client
+        self.symbol = symbol
+        self.interval = interval
+        self.step_ms = CANDLE_INTERVALS[interval] * MINUTE_MS
+        self.base = 0
+        self.size = 0
+        self.open = np.empty(0)
+        self.high = np.empty(0)
+        self.low = np.empty(0)
+        self.close = np.empty(0)
+        self.volume = np.empty(0)
+        self.status = np.zeros(0, dtype=np.int8)
+        self.failures: list[_Failure] = []
+        self.poison: dict[int, str] = {}
+        self._derived: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    # -- geometry ------------------------------------------------------------------------------
+    def index(self, ms: int) -> int:
+        """Slot number of the candle opening at or before ``ms``."""
+        return ms // self.step_ms
+
+    def _grow(self, lo: int, hi: int) -> None:
+        """Make slots ``[lo, hi)`` addressable (unknown until fetched)."""
+        if self.size and lo >= self.base and hi <= self.base + self.size:
+            return
+        if not self.size:
+            new_lo, new_hi = lo, hi
+        else:
+            new_lo, new_hi = min(lo, self.base), max(hi, self.base + self.size)
+            # headroom so repeated small extensions stay amortised O(1)
+            span = new_hi - new_lo
+            if hi > self.base + self.size:
+                new_hi = max(new_hi, self.base + self.size + span // 2)
+            if lo < self.base:
+                new_lo = min(new_lo, self.base - span // 2)
+        size = new_hi - new_lo
+        off = self.base - new_lo
+
+        def moved(old: np.ndarray, fill: float | int, dtype) -> np.ndarray:
+            arr = np.full(size, fill, dtype=dtype)
+            if self.size:
+                arr[off : off + self.size] = old[: self.size]
+            return arr
+
+        self.open = moved(self.open, np.nan, np.float64)
+        self.high = moved(self.high, np.nan, np.float64)
+        self.low = moved(self.low, np.nan, np.float64)
+        self.close = moved(self.close, np.nan, np.float64)
+        self.volume = moved(self.volume, np.nan, np.float64)
+        self.status = moved(self.status, UNKNOWN, np.int8)
+        self.base, self.size = new_lo, size
+        self._derived.clear()
+
+    def _pos(self, idx: int) -> int:
+        return idx - self.base
+
+    # -- fetching ------------------------------------------------------------------------------
+    async def ensure(self, lo: int, hi: int, cfg: Config) -> None:
+        """Fetch whatever is unknown in slots ``[lo, hi)``, never past the clock's now.
+
+        A fetch reads ahead to a whole chunk (CC_MAX_CANDLES_PER_REQUEST), because runs move
+        forward in time: the next question is almost always about the next candles.
+        """
+        now_idx = self.index(get_clock().now())
+        hi = min(hi, now_idx + 1)
+        if hi <= lo:
+            return
+        inside = self.size and lo >= self.base and hi <= self.base + self.size
+        if inside and not (self.status[lo - self.base : hi - self.base] == UNKNOWN).any():
+            return
+        hi = min(max(hi, lo + cfg.CC_MAX_CANDLES_PER_REQUEST), now_idx + 1)
+        self._grow(lo, hi)
+        a, b = self._pos(lo), self._pos(hi)
+        unknown = self.status[a:b] == UNKNOWN
+        if not unknown.any():
+            return
+        # walk the unknown runs
+        idx = np.flatnonzero(unknown)
+        starts = [int(idx[0])]
+        ends = []
+        breaks = np.flatnonzero(np.diff(idx) > 1)
+        for br in breaks.tolist():
+            ends.append(int(idx[br]) + 1)
+            starts.append(int(idx[br + 1]))
+        ends.append(int(idx[-1]) + 1)
+        for s, e in zip(starts, ends):
+            await self._fetch_run(lo + s, lo + e, cfg)
+
+    async def _fetch_run(self, lo: int, hi: int, cfg: Config) -> None:
+        schema = self.client.schema
+        if schema.columns is not None:
+            await self._fetch_columns(lo, hi, cfg)
+            return
+        chunk = cfg.CC_MAX_CANDLES_PER_REQUEST
+        for a in range(lo, hi, chunk):
+            await self._fetch_chunk(a, min(hi, a + chunk), cfg)
+
+    async def _fetch_columns(self, lo: int, hi: int, cfg: Config) -> None:
+        """Feeds with numpy data: one call for the whole run, no retries (re-reading is pointless)."""
+        schema = self.client.schema
+        try:
+            cols = schema.columns.columns(self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
+        except Exception as exc:  # the feed refused (e.g. an unknown symbol): remember and report on use
+            self._fail(lo, hi, exc, attempts=1)
+            return
+        self._place(lo, hi, cols, cfg, since_ms=lo * self.step_ms, limit=hi - lo)
+
+    async def _fetch_chunk(self, lo: int, hi: int, cfg: Config) -> None:
+        """One ``get_candles`` request with SPEC 4.1's attempts and sleeps."""
+        schema = self.client.schema
+        since_ms = lo * self.step_ms
+        since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
+        limit = hi - lo
+        attempts = max(1, int(cfg.CC_GET_CANDLES_RETRY_COUNT))
+        last_error: BaseException | None = None
+        cols: CandleColumns | None = None
+        for attempt in range(attempts):
+            try:
+                raw = schema.get_candles(self.symbol, self.interval, since, limit)
+                if inspect.isawaitable(raw):
+                    raw = await raw
+                cols = columns_from_raw(raw)
+                _, why = sanity_mask(cols, cfg)
+                if why is None:
+                    last_error = None
+                    break
+                last_error = CandleError(why)
+            except Exception as exc:
+                cols = None
+                last_error = exc
+            get_logger().warning(
+                f"get_candles {self.symbol} {self.interval} since {iso(since_ms)} limit {limit}: "
+                f"attempt {attempt + 1}/{attempts} failed: {last_error}"
+            )
+            await get_clock().sleep(cfg.CC_GET_CANDLES_RETRY_DELAY_MS)
+        if cols is None:
+            self._fail(lo, hi, last_error or CandleError("no data"), attempts)
+            return
+        self._place(lo, hi, cols, cfg, since_ms=since_ms, limit=limit)
+
+    def _fail(self, lo: int, hi: int, error: BaseException, attempts: int) -> None:
+        self._grow(lo, hi)
+        self.status[self._pos(lo) : self._pos(hi)] = FAILED
+        wrapped = CandleError(
+            f"candles {self.symbol} {self.interval} {iso(lo * self.step_ms)}..{iso((hi - 1) * self.step_ms)} "
+            f"could not be fetched ({attempts} attempt{'s' if attempts != 1 else ''}): {error}"
+        )
+        wrapped.__cause__ = error
+        self.failures.append(_Failure(lo, hi, wrapped))
+        self._derived.clear()
+
+    def _place(self, lo: int, hi: int, cols: CandleColumns, cfg: Config, *, since_ms: int, limit: int) -> None:
+        """Store a response: keep candles inside the request, poison the malformed ones."""
+        a, b = self._pos(lo), self._pos(hi)
+        self.status[a:b] = ABSENT
+        if len(cols):
+            ts = cols.timestamp
+            inside = (ts >= lo * self.step_ms) & (ts < hi * self.step_ms)
+            if not inside.all():
+                cols = CandleColumns(*(getattr(cols, f)[inside] for f in CandleColumns.__slots__))
+                ts = cols.timestamp
+            if len(cols):
+                if (ts % self.step_ms).any():
+                    odd = int(ts[(ts % self.step_ms) != 0][0])
+                    self._fail(
+                        lo,
+                        hi,
+                        CandleError(
+                            f"candle timestamp {odd} ({iso(odd)}) is not aligned to the {self.interval} interval"
+                        ),
+                        attempts=1,
+                    )
+                    return
+                pos = ts // self.step_ms - self.base
+                bad, why = sanity_mask(cols, cfg)
+                self.open[pos] = cols.open
+                self.high[pos] = cols.high
+                self.low[pos] = cols.low
+                self.close[pos] = cols.close
+                self.volume[pos] = cols.volume
+                self.status[pos] = PRESENT
+                if why is not None:
+                    self.status[pos[bad]] = POISONED
+                    for p in pos[bad].tolist():
+                        t = (self.base + p) * self.step_ms
+                        self.poison[self.base + p] = (
+                            f"malformed candle {self.symbol} {self.interval} at {iso(t)}: "
+                            f"open={self.open[p]}, high={self.high[p]}, low={self.low[p]}, "
+                            f"close={self.close[p]}, volume={self.volume[p]} ({why})"
+                        )
+        self._derived.clear()
+        on_data = self.client.schema.callbacks.on_candle_data
+        if on_data is not None:
+            on_data(
+                self.symbol,
+                self.interval,
+                datetime.fromtimestamp(since_ms / 1000, tz=UTC),
+                limit,
+                self.candles(lo, hi),
+            )
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _raise_for(self, lo: int, hi: int) -> None:
+        """Raise the stored reason if any slot in ``[lo, hi)`` failed or is poisoned."""
+        a, b = max(self._pos(lo), 0), min(self._pos(hi), self.size)
+        st = self.status[a:b]
+        if (st == FAILED).any():
+            i = lo + int(np.argmax(st == FAILED))
+            for f in self.failures:
+                if f.lo <= i < f.hi:
+                    raise f.error
+            raise CandleError(f"candles {self.symbol} {self.interval} at {iso(i * self.step_ms)} could not be fetched")
+        if (st == POISONED).any():
+            i = self.base + a + int(np.argmax(st == POISONED))
+            raise CandleError(self.poison.get(i, f"malformed candle {self.symbol} at {iso(i * self.step_ms)}"))
+
+    def present_slice(self, lo: int, hi: int) -> np.ndarray:
+        """Slot numbers in ``[lo, hi)`` holding a candle, ascending (raises for failed/poisoned)."""
+        lo_c, hi_c = max(lo, self.base), min(hi, self.base + self.size)
+        if hi_c <= lo_c:
+            return np.empty(0, dtype=np.int64)
+        self._raise_for(lo_c, hi_c)
+        st = self.status[self._pos(lo_c) : self._pos(hi_c)]
+        return np.flatnonzero(st == PRESENT) + lo_c
+
+    def candles(self, lo: int, hi: int) -> list[Candle]:
+        idx = self.present_slice(lo, hi)
+        p = idx - self.base
+        return [
+            Candle(int(i) * self.step_ms, o, h, lw, c, v)
+            for i, o, h, lw, c, v in zip(
+                idx.tolist(),
+                self.open[p].tolist(),
+                self.high[p].tolist(),
+                self.low[p].tolist(),
+                self.close[p].tolist(),
+                self.volume[p].tolist(),
+            )
+        ]
+
+    def vwap(self, when: int, window: int) -> float:
+        """VWAP at ``when`` over the candles opening in ``[when - (window-1) min, when]`` (SPEC 4.2)."""
+        if window <= 1:
+            raise CandleError("unknown time adjust (CC_AVG_PRICE_CANDLES_COUNT must be at least 2)")
+        since = when - (window - 1) * self.step_ms
+        idx = self.present_slice(_ceil_div(since, self.step_ms), when // self.step_ms + 1)
+        if not len(idx):
+            raise CandleError(f"no candles data for {self.symbol} at {iso(when)}")
+        p = idx - self.base
+        return settlement.vwap_of(self.high[p], self.low[p], self.close[p], self.volume[p])
+
+    # -- derived arrays for the fast path (1m stores) ---------------------------------------------------
+    def derived(self, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vwap, ok, prefix_missing) over every slot.
+
+        ``vwap[i]``: VWAP of the ``window`` slots ending at ``i`` (over the present ones);
+        ``ok[i]``: that VWAP can be read without error (no failed/poisoned/unknown slot in the window,
+        at least one candle); ``prefix_missing[i]``: number of non-present slots before ``i``, so a
+        range is gap-free iff the difference of two entries is 0.
+        """
+        got = self._derived.get(window)
+        if got is not None:
+            return got
+        present = self.status == PRESENT
+        vw = settlement.rolling_vwap(self.high, self.low, self.close, self.volume, present, window)
+        blocked = (self.status == FAILED) | (self.status == POISONED) | (self.status == UNKNOWN)
+        ok = ~np.isnan(vw)
+        if blocked.any():
+            c = np.concatenate(([0], np.cumsum(blocked)))
+            in_window = np.zeros(self.size, dtype=bool)
+            if self.size >= window:
+                in_window[window - 1 :] = (c[window:] - c[: self.size - window + 1]) > 0
+            ok &= ~in_window
+        missing = np.concatenate(([0], np.cumsum(~present))).astype(np.int64)
+        got = (vw, ok, missing)
+        self._derived[window] = got
+        return got
+
+    def gap_free(self, lo: int, hi: int, window: int) -> bool:
+        """Every slot in ``[lo, hi)`` holds a candle."""
+        if lo < self.base or hi > self.base + self.size:
+            return False
+        missing = self.derived(window)[2]
+        return missing[self._pos(hi)] == missing[self._pos(lo)]
+
+    def lane(self, lo: int, hi: int, window: int) -> settlement.Lane | None:
+        """The candles of slots ``[lo, hi)`` as the fast-forward reads them (None if there are none).
+
+        A gap-free range is a set of views on the store. A range with missing candles is compacted
+        into fresh arrays, because the fast-forward reads positions of the fetched list, not minutes.
+        """
+        lo_c, hi_c = max(lo, self.base), min(hi, self.base + self.size)
+        if hi_c <= lo_c:
+            return None
+        if self.gap_free(lo_c, hi_c, window):  # all present: nothing failed or poisoned either
+            vw = self.derived(window)[0]
+            a, b = self._pos(lo_c), self._pos(hi_c)
+            return settlement.Lane(
+                self.high[a:b],
+                self.low[a:b],
+                self.close[a:b],
+                self.volume[a:b],
+                vw[a:b],
+                b - a,
+                lo_c * self.step_ms,
+            )
+        idx = self.present_slice(lo_c, hi_c)  # raises for failed or poisoned candles
+        if not len(idx):
+            return None
+        p = idx - self.base
+        h, lw, c, v = self.high[p], self.low[p], self.close[p], self.volume[p]
+        vw = settlement.rolling_vwap(h, lw, c, v, np.ones(len(p), dtype=bool), window)
+        return settlement.Lane(h, lw, c, v, vw, len(p), int(idx[0]) * self.step_ms, idx * self.step_ms)
+
+
+# --------------------------------------------------------------------------- the exchange client
+
+
+class ExchangeClient:
+    """One registered exchange as a run sees it: stores per (symbol, interval) and SPEC 4's calls.
+
+    Backtest and live each get their own client (never shared), keyed by exchange name and mode.
+    """
+
+    def __init__(self, schema: ExchangeSchema, backtest: bool) -> None:
+        self.schema = schema
+        self.backtest = backtest
+        self._stores: dict[tuple[str, str], CandleStore] = {}
+
+    def store(self, symbol: str, interval: str = "1m") -> CandleStore:
+        key = (symbol, interval)
+        st = self._stores.get(key)
+        if st is None:
+            if interval not in CANDLE_INTERVALS:
+                raise CandleError(
+                    f"unknown candle interval {interval!r}; expected one of {', '.join(CANDLE_INTERVALS)}"
+                )
+            st = self._stores[key] = CandleStore(self, symbol, interval)
+        return st
+
+    def forget_failures(self) -> None:
+        """A new run retries what failed in an earlier one."""
+        for st in self._stores.values():
+            if st.failures:
+                for f in st.failures:
+                    a, b = max(st._pos(f.lo), 0), min(st._pos(f.hi), st.size)
+                    st.status[a:b] = UNKNOWN
+                st.failures.clear()
+                st._derived.clear()
+
+    async def vwap(self, symbol: str, when: int, cfg: Config) -> float:
+        st = self.store(symbol, "1m")
+        window = cfg.CC_AVG_PRICE_CANDLES_COUNT
+        if st.size and when % MINUTE_MS == 0:
+            slot = when // MINUTE_MS - st.base
+            if 0 <= slot < st.size:
+                vw, ok, _ = st.derived(window)
+                if ok[slot]:  # every candle of the window is fetched and sound
+                    return float(vw[slot])
+        if window > 1:
+            await st.ensure(_ceil_div(when - (window - 1) * MINUTE_MS, MINUTE_MS), when // MINUTE_MS + 1, cfg)
+        return st.vwap(when, window)
+
+    async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> list[Candle]:
+        """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``."""
+        st = self.store(symbol, interval)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise CandleError(f"get_candles limit must be a positive integer, got {limit!r}")
+        if limit == 1:
+            raise CandleError("unknown time adjust (get_candles needs limit >= 2)")
+        since = when - (limit - 1) * st.step_ms
+        lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
+        await st.ensure(lo, hi, cfg)
+        out = st.candles(lo, hi)
+        if len(out) < limit:
+            get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
+        return out
+
+    async def next_lane(self, symbol: str, since: int, limit: int, cfg: Config) -> settlement.Lane | None:
+        """SPEC 4.1 ``getNextCandles`` for the fast-forward: ``limit`` 1m candles from ``since``.
+
+        Returns None when the range reaches past the clock's now (the original returns [] then)
+        or holds no candle at all.
+        """
+        end = since + limit * MINUTE_MS
+        if end > get_clock().now():
+            return None
+        st = self.store(symbol, "1m")
+        lo = _ceil_div(since, MINUTE_MS)
+        hi = lo + limit
+        window = cfg.CC_AVG_PRICE_CANDLES_COUNT
+        if not st.gap_free(lo, hi, window):  # a gap-free range is complete: nothing to fetch
+            await st.ensure(lo, hi, cfg)
+        return st.lane(lo, hi, window)
+
+
+_clients: dict[tuple[str, bool], ExchangeClient] = {}
+
+
+def exchange_client(schema: ExchangeSchema, backtest: bool) -> ExchangeClient:
+    """The memoized client of an exchange for one mode."""
+    key = (schema.exchange_name, backtest)
+    client = _clients.get(key)
+    if client is None or client.schema is not schema:
+        client = _clients[key] = ExchangeClient(schema, backtest)
+    return client
+
+
+def clear_candle_cache() -> None:
+    """Drop every cached candle (memory back; the next run fetches again)."""
+    _clients.clear()

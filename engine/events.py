@@ -1,0 +1,337 @@
+"""The event bus: one reactivex ``Subject`` per stream of SPEC 1.8, and the ``listen_*`` helpers.
+
+Each stream is a ``Stream`` (a ``Subject`` subclass), so reactivex users can pipe and subscribe as
+usual. The engine publishes with ``await stream.emit(value)``, which delivers to every subscriber in
+subscription order and awaits async listeners one after another, as the original does. A listener
+that raises does not keep the others from the event; the first exception is re-raised to the
+emitter afterwards, which is how a crashing listener surfaces on the error stream (SPEC case 41).
+
+Two things make this cheap enough for a backtest that settles thousands of trades a second:
+- the report stores are *internal hooks*: plain synchronous functions that run before any
+  subscriber (the original subscribes them at library start), with a declared interest;
+- ``stream.wants(action)`` says whether anybody at all would receive a value, so the engine builds
+  an event (or walks a frame at all) only when someone listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from reactivex import Observer
+from reactivex.subject import Subject
+
+from .log import get_logger
+
+T = TypeVar("T")
+
+__all__ = [
+    "Stream",
+    "done_backtest",
+    "done_live",
+    "done_walker",
+    "error",
+    "exit",
+    "listen_backtest_progress",
+    "listen_done_backtest",
+    "listen_done_backtest_once",
+    "listen_done_live",
+    "listen_done_live_once",
+    "listen_done_walker",
+    "listen_done_walker_once",
+    "listen_error",
+    "listen_exit",
+    "listen_partial_loss",
+    "listen_partial_loss_once",
+    "listen_partial_profit",
+    "listen_partial_profit_once",
+    "listen_performance",
+    "listen_risk",
+    "listen_risk_once",
+    "listen_signal",
+    "listen_signal_backtest",
+    "listen_signal_backtest_once",
+    "listen_signal_live",
+    "listen_signal_live_once",
+    "listen_signal_once",
+    "listen_validation",
+    "listen_walker",
+    "listen_walker_complete",
+    "listen_walker_once",
+    "listen_walker_progress",
+    "partial_loss",
+    "partial_profit",
+    "performance",
+    "progress_backtest",
+    "progress_walker",
+    "risk",
+    "signal",
+    "signal_backtest",
+    "signal_live",
+    "validation",
+    "walker",
+    "walker_complete",
+    "walker_stop",
+]
+
+Unsubscribe = Callable[[], None]
+
+
+def _action_of(value: Any) -> Any:
+    return getattr(value, "action", None)
+
+
+class _Listener(Observer[T]):
+    """A ``listen_*`` subscription: optional action filter, optional one-shot predicate, and a
+    per-listener lock so an async listener never runs two calls at once (FIFO)."""
+
+    def __init__(
+        self,
+        stream: Stream[T],
+        fn: Callable[[T], Any],
+        actions: frozenset[str] | None = None,
+        once: Callable[[T], bool] | None = None,
+    ) -> None:
+        super().__init__()
+        self.stream = stream
+        self.fn = fn
+        self.actions = actions
+        self.once = once
+        self.subscription: Any = None
+        self._lock = asyncio.Lock()
+
+    def dispose_subscription(self) -> None:
+        if self.subscription is not None:
+            self.subscription.dispose()
+            self.subscription = None
+
+    def deliver(self, value: T) -> Awaitable[Any] | None:
+        if self.actions is not None and _action_of(value) not in self.actions:
+            return None
+        if self.once is not None:
+            if self.subscription is None or not self.once(value):
+                return None
+            self.dispose_subscription()
+        result = self.fn(value)
+        if inspect.isawaitable(result):
+            return self._serialised(result)
+        return None
+
+    async def _serialised(self, awaitable: Awaitable[Any]) -> Any:
+        async with self._lock:
+            return await awaitable
+
+    # Plain reactivex delivery (someone called ``subject.on_next`` directly): run sync listeners
+    # now and async ones as a task, because there is nobody to await them.
+    def _on_next_core(self, value: T) -> None:
+        pending = self.deliver(value)
+        if pending is not None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                get_logger().warning(f"{self.stream.name}: async listener dropped (no running event loop)")
+                pending.close() if hasattr(pending, "close") else None
+                return
+            task = loop.create_task(pending)
+            task.add_done_callback(_log_task_failure)
+
+
+def _log_task_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        get_logger().warning(f"listener failed: {task.exception()!r}")
+
+
+class Stream(Subject[T]):
+    """A named Subject with ordered, awaited emission and declared interest."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self._hooks: list[tuple[frozenset[str] | None, Callable[[T], None]]] = []
+
+    def __repr__(self) -> str:
+        return f"Stream({self.name!r}, subscribers={len(self.observers)})"
+
+    # -- internal hooks (report stores) --------------------------------------------------------
+    def add_hook(self, fn: Callable[[T], None], actions: Iterable[str] | None = None) -> None:
+        """Register a synchronous internal consumer that sees values before any subscriber."""
+        self._hooks.append((frozenset(actions) if actions is not None else None, fn))
+
+    # -- interest ------------------------------------------------------------------------------
+    def has_subscribers(self) -> bool:
+        return bool(self.observers)
+
+    def wants(self, action: str | None = None) -> bool:
+        """Would anybody receive a value (with this ``action``) if it were emitted now?"""
+        for actions, _ in self._hooks:
+            if actions is None or action in actions:
+                return True
+        return self.subscribers_want(action)
+
+    def subscribers_want(self, action: str | None = None) -> bool:
+        for obs in self.observers:
+            if not isinstance(obs, _Listener) or obs.actions is None or action in obs.actions:
+                return True
+        return False
+
+    # -- emission --------------------------------------------------------------------------------
+    async def emit(self, value: T) -> None:
+        """Deliver ``value`` to hooks, then to subscribers in order, awaiting async listeners."""
+        if self._hooks:
+            action = _action_of(value)
+            for actions, hook in self._hooks:
+                if actions is None or action in actions:
+                    hook(value)
+        if not self.observers:
+            return
+        failure: BaseException | None = None
+        for obs in self.observers.copy():
+            try:
+                if isinstance(obs, _Listener):
+                    pending = obs.deliver(value)
+                    if pending is not None:
+                        await pending
+                else:
+                    obs.on_next(value)
+            except Exception as exc:
+                if failure is None:
+                    failure = exc
+        if failure is not None:
+            raise failure
+
+    def emit_soon(self, value: T) -> None:
+        """Fire-and-forget emission for synchronous callers (e.g. a cancel function)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            for actions, hook in self._hooks:
+                if actions is None or _action_of(value) in actions:
+                    hook(value)
+            for obs in self.observers.copy():
+                obs.on_next(value)
+            return
+        task = loop.create_task(self.emit(value))
+        task.add_done_callback(_log_task_failure)
+
+    # -- subscription --------------------------------------------------------------------------------
+    def listen(
+        self,
+        fn: Callable[[T], Any],
+        *,
+        actions: Iterable[str] | None = None,
+        once: Callable[[T], bool] | None = None,
+    ) -> Unsubscribe:
+        if not callable(fn):
+            raise TypeError(f"listen on {self.name}: expected a callable, got {fn!r}")
+        listener = _Listener(self, fn, frozenset(actions) if actions is not None else None, once)
+        listener.subscription = self._subscribe_core(listener)
+        return listener.dispose_subscription
+
+    async def next(self, predicate: Callable[[T], bool] | None = None) -> T:
+        """Wait for the next value (that passes ``predicate``): the original's ``toPromise``."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        def take(value: T) -> None:
+            if not future.done():
+                future.set_result(value)
+
+        unsubscribe = self.listen(take, once=predicate or (lambda _v: True))
+        try:
+            return await future
+        finally:
+            unsubscribe()
+
+
+# --------------------------------------------------------------------------- the streams
+
+signal: Stream = Stream("signal")
+signal_backtest: Stream = Stream("signal_backtest")
+signal_live: Stream = Stream("signal_live")
+progress_backtest: Stream = Stream("progress_backtest")
+progress_walker: Stream = Stream("progress_walker")
+progress_optimizer: Stream = Stream("progress_optimizer")
+done_backtest: Stream = Stream("done_backtest")
+done_live: Stream = Stream("done_live")
+done_walker: Stream = Stream("done_walker")
+walker: Stream = Stream("walker")
+walker_complete: Stream = Stream("walker_complete")
+walker_stop: Stream = Stream("walker_stop")
+risk: Stream = Stream("risk")
+partial_profit: Stream = Stream("partial_profit")
+partial_loss: Stream = Stream("partial_loss")
+performance: Stream = Stream("performance")
+error: Stream = Stream("error")
+exit: Stream = Stream("exit")
+validation: Stream = Stream("validation")
+
+
+async def report_error(exc: BaseException, stream: Stream = error) -> None:
+    """Publish a recoverable (``error``) or fatal (``exit``) exception without ever raising:
+    a listener that fails while handling an error is logged, not propagated into the run."""
+    get_logger().warning(f"{stream.name}: {exc!r}")
+    try:
+        await stream.emit(exc)
+    except Exception as listener_exc:  # a broken error listener must not break the run
+        get_logger().warning(f"{stream.name} listener failed: {listener_exc!r}")
+
+
+# --------------------------------------------------------------------------- listen_* helpers
+
+
+def _pair(stream: Stream, doc: str):
+    def listen(fn: Callable[[Any], Any], *, actions: Iterable[str] | None = None) -> Unsubscribe:
+        return stream.listen(fn, actions=actions)
+
+    def listen_once(predicate: Callable[[Any], bool], fn: Callable[[Any], Any]) -> Unsubscribe:
+        return stream.listen(fn, once=predicate)
+
+    listen.__doc__ = f"Call ``fn`` for every {doc}. Returns an unsubscribe function."
+    listen_once.__doc__ = f"Call ``fn`` for the first {doc} that passes ``predicate``, then stop."
+    return listen, listen_once
+
+
+listen_signal, listen_signal_once = _pair(signal, "tick result of any mode")
+listen_signal_backtest, listen_signal_backtest_once = _pair(signal_backtest, "backtest tick result")
+listen_signal_live, listen_signal_live_once = _pair(signal_live, "live tick result")
+listen_done_backtest, listen_done_backtest_once = _pair(done_backtest, "finished background backtest")
+listen_done_live, listen_done_live_once = _pair(done_live, "finished background live run")
+listen_done_walker, listen_done_walker_once = _pair(done_walker, "finished background walker")
+listen_walker, listen_walker_once = _pair(walker, "walker step (one strategy tested)")
+listen_risk, listen_risk_once = _pair(risk, "risk rejection")
+listen_partial_profit, listen_partial_profit_once = _pair(partial_profit, "partial-profit milestone")
+listen_partial_loss, listen_partial_loss_once = _pair(partial_loss, "partial-loss milestone")
+
+
+def listen_backtest_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """Progress of every backtest frame. Note: listening makes the engine visit every frame;
+    for a cheap progress display poll ``Backtest.list()`` instead."""
+    return progress_backtest.listen(fn)
+
+
+def listen_walker_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
+    return progress_walker.listen(fn)
+
+
+def listen_walker_complete(fn: Callable[[Any], Any]) -> Unsubscribe:
+    return walker_complete.listen(fn)
+
+
+def listen_performance(fn: Callable[[Any], Any]) -> Unsubscribe:
+    return performance.listen(fn)
+
+
+def listen_error(fn: Callable[[BaseException], Any]) -> Unsubscribe:
+    """Recoverable errors: the run that raised them goes on."""
+    return error.listen(fn)
+
+
+def listen_exit(fn: Callable[[BaseException], Any]) -> Unsubscribe:
+    """Fatal errors of background runs: the run that raised them has ended."""
+    return exit.listen(fn)
+
+
+def listen_validation(fn: Callable[[BaseException], Any]) -> Unsubscribe:
+    """Exceptions raised by risk validations (each is also a rejection)."""
+    return validation.listen(fn)

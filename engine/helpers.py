@@ -1,0 +1,65 @@
+"""Helpers a strategy calls inside ``get_signal``: they read "now" and the exchange from the context.
+
+They are the only way a strategy should look at the market, because they cannot see the future:
+``get_candles`` returns candles opening at or before the context's moment (SPEC 4.1).
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime
+from typing import Literal
+
+from . import config, registry
+from .candles import exchange_client
+from .context import execution_context, method_context
+from .model import Candle
+
+__all__ = ["format_price", "format_quantity", "get_average_price", "get_candles", "get_date", "get_mode"]
+
+
+def _client():
+    ctx = execution_context()
+    schema = registry.exchanges.get(method_context().exchange_name, "get_candles")
+    return ctx, exchange_client(schema, ctx.backtest)
+
+
+async def get_candles(symbol: str, interval: str, limit: int) -> list[Candle]:
+    """The ``limit`` candles of ``interval`` opening in ``[now - (limit-1) intervals, now]``.
+
+    As in the original, the candle opening exactly at "now" is included (SPEC 4.1, case 16).
+    """
+    ctx, client = _client()
+    return await client.get_candles(symbol, interval, limit, ctx.when, config.current())
+
+
+async def get_average_price(symbol: str) -> float:
+    """VWAP of the last CC_AVG_PRICE_CANDLES_COUNT 1m candles at "now" (SPEC 4.2)."""
+    ctx, client = _client()
+    return await client.vwap(symbol, ctx.when, config.current())
+
+
+async def _format(kind: str, symbol: str, value: float) -> str:
+    schema = registry.exchanges.get(method_context().exchange_name, kind)
+    fn = schema.format_price if kind == "format_price" else schema.format_quantity
+    out = fn(symbol, value)
+    if inspect.isawaitable(out):
+        out = await out
+    return str(out)
+
+
+async def format_price(symbol: str, price: float) -> str:
+    return await _format("format_price", symbol, price)
+
+
+async def format_quantity(symbol: str, quantity: float) -> str:
+    return await _format("format_quantity", symbol, quantity)
+
+
+def get_date() -> datetime:
+    """The moment being evaluated: the frame time in a backtest, the tick time live."""
+    return registry.to_datetime(execution_context().when)
+
+
+def get_mode() -> Literal["backtest", "live"]:
+    return "backtest" if execution_context().backtest else "live"

@@ -1,0 +1,313 @@
+"""The report stores: what each report remembers, fed by internal hooks on the event streams.
+
+They hook in when the engine is imported, before any user listener (as the original's markdown
+services do), keep events newest first, cap at CC_MAX_REPORT_EVENTS (performance: 10 000), and
+count everything they were offered, so statistics can say when they describe only the tail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from .. import config, events
+from .. import partial as partial_mod
+from ..log import get_logger
+from ..model import BacktestStatistics, ClosedResult, PerformanceEvent, PerformanceStatistics
+from . import backtest as backtest_report_mod
+from . import partial as partial_report_mod
+from . import performance as performance_mod
+from . import statistics
+
+__all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
+
+PERFORMANCE_CAP = 10_000
+
+
+class EventStore:
+    """Newest-first events of one key, capped; ``seen`` counts every event offered."""
+
+    __slots__ = ("events", "seen")
+
+    def __init__(self, cap: int) -> None:
+        self.events: deque[Any] = deque(maxlen=cap)
+        self.seen = 0
+
+    def add(self, event: Any) -> None:
+        self.events.appendleft(event)
+        self.seen += 1
+
+    def items(self) -> list[Any]:
+        return list(self.events)
+
+
+class _Keyed:
+    """A family of stores keyed by a tuple."""
+
+    def __init__(self, cap: int | None = None) -> None:
+        self._cap = cap
+        self.stores: dict[tuple, EventStore] = {}
+
+    def store(self, key: tuple) -> EventStore:
+        st = self.stores.get(key)
+        if st is None:
+            st = self.stores[key] = EventStore(self._cap or config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
+        return st
+
+    def get(self, key: tuple) -> EventStore | None:
+        return self.stores.get(key)
+
+    def drop(self, key: tuple) -> None:
+        self.stores.pop(key, None)
+
+
+class PartialStore:
+    """Milestones of one (symbol, strategy, mode), newest first.
+
+    A fast-forwarded signal's milestones are only computed when someone reads them: the engine
+    hands over a lazy batch (the signal and the stretch of candles it crossed) when no user listens
+    to the partial streams, and reading realises batches newest first until the cap is filled.
+    """
+
+    __slots__ = ("items_", "seen_known")
+
+    def __init__(self) -> None:
+        self.items_: list[Any] = []  # oldest first: PartialEvent or LazyMilestones
+        self.seen_known = 0
+
+    def add(self, event: Any) -> None:
+        self.items_.append(event)
+        self.seen_known += 1
+
+    def add_lazy(self, batch: Any) -> None:
+        self.items_.append(batch)
+        if len(self.items_) > 200_000:  # bound memory on endless runs: realise the old half
+            self.items(all_=True)
+
+    def items(self, all_: bool = False) -> list[Any]:
+        cap = config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS
+        out: list[Any] = []
+        for item in reversed(self.items_):
+            if isinstance(item, partial_mod.LazyMilestones):
+                out.extend(partial_report_mod.partial_record(ev, kind) for kind, ev in reversed(item.events()))
+            else:
+                out.append(item)
+            if not all_ and len(out) >= cap:
+                break
+        return out if all_ else out[:cap]
+
+    @property
+    def seen(self) -> int:
+        n = 0
+        for item in self.items_:
+            n += len(item.events()) if isinstance(item, partial_mod.LazyMilestones) else 1
+        return n
+
+
+class PerformanceLog:
+    """Timing samples of one (symbol, strategy, mode) as plain columns (cheap to append on the
+    hot path); the report's ``PerformanceStore`` is built from them when somebody reads it."""
+
+    __slots__ = ("rows", "samples", "seen")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []  # (metric, timestamp, previous_timestamp, duration, count), oldest first
+        self.samples = 0
+        self.seen = 0
+
+    def add_raw(self, metric: str, ts: int, prev: int | None, duration: float, count: int) -> None:
+        self.rows.append((metric, ts, prev, duration, count))
+        self.samples += count
+        self.seen += count
+        if len(self.rows) > 4 * PERFORMANCE_CAP:
+            self._trim()
+
+    def add(self, ev: Any) -> None:
+        self.add_raw(ev.metric_type, ev.timestamp, ev.previous_timestamp, ev.duration, ev.count)
+
+    def _trim(self) -> None:
+        kept, total = 0, 0
+        for kept, row in enumerate(reversed(self.rows), 1):  # noqa: B007
+            total += row[4]
+            if total >= PERFORMANCE_CAP:
+                break
+        del self.rows[: len(self.rows) - kept]
+        self.samples = sum(r[4] for r in self.rows)
+
+    def store(self, symbol: str, strategy_name: str, backtest: bool) -> Any:
+        st = performance_mod.PerformanceStore(PERFORMANCE_CAP)
+        for metric, ts, prev, duration, count in self.rows:
+            st.add(
+                PerformanceEvent(
+                    timestamp=ts,
+                    previous_timestamp=prev,
+                    metric_type=metric,
+                    duration=duration,
+                    strategy_name=strategy_name,
+                    exchange_name="",
+                    symbol=symbol,
+                    backtest=backtest,
+                    count=count,
+                )
+            )
+        st._seen = self.seen
+        return st
+
+
+backtest_store = _Keyed()  # (symbol, strategy) <- closed backtest results
+live_store = _Keyed()  # (symbol, strategy) <- live tick results (insertion rules in reports.live)
+schedule_store = _Keyed()  # (symbol, strategy, backtest) <- scheduled / opened / cancelled
+partial_store: dict[tuple[str, str, bool], PartialStore] = {}  # (symbol, strategy, backtest)
+risk_store = _Keyed()  # (symbol, strategy, backtest) <- risk rejections
+heat_store: dict[tuple[str, bool], dict[str, EventStore]] = {}  # (strategy, backtest) -> symbol -> closed
+performance_store: dict[tuple[str, str, bool], PerformanceLog] = {}  # (symbol, strategy, backtest)
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def _on_backtest_signal(result: ClosedResult) -> None:
+    backtest_store.store((result.symbol, result.strategy_name)).add(result)
+
+
+def _on_signal(result: Any) -> None:
+    action = result.action
+    if action == "closed":
+        per_symbol = heat_store.setdefault((result.strategy_name, result.backtest), {})
+        st = per_symbol.get(result.symbol)
+        if st is None:
+            st = per_symbol[result.symbol] = EventStore(config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
+        st.add(result)
+        return
+    if action == "opened" and result.signal.scheduled_at == result.signal.pending_at:
+        return  # only activations of scheduled entries count as "opened" in the schedule report
+    schedule_store.store((result.symbol, result.strategy_name, result.backtest)).add(result)
+
+
+def _on_live_signal(result: Any) -> None:
+    live_store.store((result.symbol, result.strategy_name)).add(result)
+
+
+def partial_of(symbol: str, strategy_name: str, backtest: bool) -> PartialStore:
+    key = (symbol, strategy_name, backtest)
+    st = partial_store.get(key)
+    if st is None:
+        st = partial_store[key] = PartialStore()
+    return st
+
+
+def _on_partial_profit(event: Any) -> None:
+    partial_of(event.symbol, event.strategy_name, event.backtest).add(
+        partial_report_mod.partial_record(event, "profit")
+    )
+
+
+def _on_partial_loss(event: Any) -> None:
+    partial_of(event.symbol, event.strategy_name, event.backtest).add(partial_report_mod.partial_record(event, "loss"))
+
+
+def _on_partial_lazy(batch: Any) -> None:
+    row = batch.row
+    partial_of(row.symbol, row.strategy_name, batch.backtest).add_lazy(batch)
+
+
+def _on_risk(event: Any) -> None:
+    risk_store.store((event.symbol, event.strategy_name, event.backtest)).add(event)
+
+
+def performance_log(symbol: str, strategy_name: str, backtest: bool) -> PerformanceLog:
+    key = (symbol or "global", strategy_name or "global", backtest)
+    st = performance_store.get(key)
+    if st is None:
+        st = performance_store[key] = PerformanceLog()
+    return st
+
+
+def _on_performance(event: Any) -> None:
+    performance_log(event.symbol, event.strategy_name, event.backtest).add(event)
+
+
+events.signal_backtest.add_hook(_on_backtest_signal, actions=("closed",))
+events.signal.add_hook(_on_signal, actions=("closed", "scheduled", "cancelled"))
+events.signal_live.add_hook(_on_signal, actions=("opened",))  # backtest activations emit no "opened"
+events.signal_live.add_hook(_on_live_signal, actions=("idle", "opened", "active", "closed"))
+events.partial_profit.add_hook(_on_partial_profit)
+events.partial_loss.add_hook(_on_partial_loss)
+partial_mod.partials.lazy_sink = _on_partial_lazy
+events.risk.add_hook(_on_risk)
+events.performance.add_hook(_on_performance)
+
+
+# --------------------------------------------------------------------------- clearing
+
+
+def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
+    """SPEC 6.2 / 8.1: a new run starts with empty stores for its (symbol, strategy, mode).
+    The heatmap is not cleared (it spans runs, as in the original)."""
+    if backtest:
+        backtest_store.drop((symbol, strategy_name))
+    else:
+        live_store.drop((symbol, strategy_name))
+    schedule_store.drop((symbol, strategy_name, backtest))
+    partial_store.pop((symbol, strategy_name, backtest), None)
+    risk_store.drop((symbol, strategy_name, backtest))
+    performance_store.pop((symbol, strategy_name, backtest), None)
+
+
+def clear_all() -> None:
+    """Forget every stored event (tests, notebooks)."""
+    for keyed in (backtest_store, live_store, schedule_store, risk_store):
+        keyed.stores.clear()
+    partial_store.clear()
+    heat_store.clear()
+    performance_store.clear()
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest_statistics(symbol: str, strategy_name: str) -> BacktestStatistics:
+    st = backtest_store.get((symbol, strategy_name))
+    if st is None:
+        return statistics.backtest_statistics([], 0)
+    return statistics.backtest_statistics(st.items(), st.seen)
+
+
+def backtest_report(symbol: str, strategy_name: str, columns: Any = None) -> str:
+    return backtest_report_mod.render_backtest_report(
+        strategy_name, backtest_statistics(symbol, strategy_name), columns
+    )
+
+
+# --------------------------------------------------------------------------- performance
+
+
+def performance_statistics(symbol: str, strategy_name: str, backtest: bool) -> PerformanceStatistics:
+    log = performance_store.get((symbol, strategy_name, backtest))
+    st = log.store(symbol, strategy_name, backtest) if log else performance_mod.PerformanceStore(PERFORMANCE_CAP)
+    return st.statistics(strategy_name)
+
+
+def performance_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
+    return performance_mod.render_performance_report(performance_statistics(symbol, strategy_name, backtest), columns)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def write_report(directory: str | os.PathLike, filename: str, text: str) -> str | None:
+    """Write ``text`` to ``directory/filename`` (relative to the working directory), creating the
+    directory. Never raises: an I/O failure is logged and None returned (SPEC 12.1)."""
+    try:
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / filename
+        tmp = folder / f".{filename}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+        return str(target)
+    except OSError as exc:
+        get_logger().warning(f"could not write report {filename} to {directory}: {exc}")
+        return None

@@ -1,0 +1,162 @@
+"""Risk profiles (SPEC 9): validations that may veto a signal, and the open positions they see.
+
+One ``ClientRisk`` exists per (risk name, mode), shared by every strategy and symbol that names it.
+Strategies do not hold risk objects: they resolve them on every call, so runs started together
+after a reset share one fresh instance, as SPEC 6.2 describes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import events
+from .clock import get_clock
+from .model import RiskEvent
+from .registry import RiskSchema, risks
+
+__all__ = ["ActivePosition", "ClientRisk", "RiskCheckArgs", "RiskGate", "clear_risk", "risk_instance"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePosition:
+    signal: None
+    strategy_name: str
+    exchange_name: str
+    open_timestamp: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskCheckArgs:
+    """What a validation receives (SPEC 9.2)."""
+
+    symbol: str
+    pending_signal: Any
+    strategy_name: str
+    exchange_name: str
+    current_price: float
+    timestamp: int
+    active_position_count: int = 0
+    active_positions: tuple[ActivePosition, ...] = ()
+
+
+def _validation_parts(item: Any) -> tuple[Any, str | None]:
+    if isinstance(item, Mapping):
+        return item["validate"], item.get("note")
+    validate = getattr(item, "validate", None)
+    if callable(validate):
+        return validate, getattr(item, "note", None)
+    return item, None
+
+
+class ClientRisk:
+    def __init__(self, schema: RiskSchema, backtest: bool) -> None:
+        self.schema = schema
+        self.backtest = backtest
+        self.positions: dict[str, ActivePosition] = {}
+        items = list(schema.validations)
+        if schema.max_concurrent_positions is not None:
+            cap = schema.max_concurrent_positions
+
+            def _cap(args: RiskCheckArgs) -> None:
+                if args.active_position_count >= cap:
+                    raise RuntimeError(f"max concurrent positions ({cap}) reached")
+
+            items.append({"validate": _cap, "note": f"max concurrent positions ({cap}) reached"})
+        self._validations = [_validation_parts(v) for v in items]
+
+    async def check(self, args: RiskCheckArgs) -> bool:
+        payload = RiskCheckArgs(
+            symbol=args.symbol,
+            pending_signal=args.pending_signal,
+            strategy_name=args.strategy_name,
+            exchange_name=args.exchange_name,
+            current_price=args.current_price,
+            timestamp=args.timestamp,
+            active_position_count=len(self.positions),
+            active_positions=tuple(self.positions.values()),
+        )
+        for validate, note in self._validations:
+            try:
+                result = validate(payload)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                await events.report_error(exc, events.validation)
+                await events.risk.emit(
+                    RiskEvent(
+                        symbol=args.symbol,
+                        pending_signal=args.pending_signal,
+                        strategy_name=args.strategy_name,
+                        exchange_name=args.exchange_name,
+                        current_price=args.current_price,
+                        active_position_count=len(self.positions),
+                        comment=note if note else "N/A",
+                        timestamp=get_clock().now(),
+                        backtest=self.backtest,
+                    )
+                )
+                cb = self.schema.callbacks.on_rejected
+                if cb is not None:
+                    cb(args.symbol, payload)
+                return False
+        cb = self.schema.callbacks.on_allowed
+        if cb is not None:
+            cb(args.symbol, payload)
+        return True
+
+    async def add_signal(self, symbol: str, strategy_name: str) -> None:
+        self.positions[f"{strategy_name}:{symbol}"] = ActivePosition(
+            signal=None, strategy_name=strategy_name, exchange_name="", open_timestamp=get_clock().now()
+        )
+
+    async def remove_signal(self, symbol: str, strategy_name: str) -> None:
+        self.positions.pop(f"{strategy_name}:{symbol}", None)
+
+
+_instances: dict[tuple[str, bool], ClientRisk] = {}
+
+
+def risk_instance(risk_name: str, backtest: bool = False) -> ClientRisk:
+    """The shared ClientRisk of ``risk_name`` in one mode (the original's internal risk access)."""
+    key = (risk_name, backtest)
+    inst = _instances.get(key)
+    if inst is None:
+        inst = _instances[key] = ClientRisk(risks.get(risk_name, "risk_instance"), backtest)
+    return inst
+
+
+def clear_risk(risk_name: str, backtest: bool) -> None:
+    _instances.pop((risk_name, backtest), None)
+
+
+class RiskGate:
+    """What a strategy talks to: nothing, one ClientRisk, or all of them (MergeRisk, SPEC 9.4)."""
+
+    __slots__ = ("backtest", "names")
+
+    def __init__(self, names: tuple[str, ...], backtest: bool) -> None:
+        self.names = names
+        self.backtest = backtest
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    async def check(self, args: RiskCheckArgs) -> bool:
+        if not self.names:
+            return True
+        if len(self.names) == 1:
+            return await risk_instance(self.names[0], self.backtest).check(args)
+        results = await asyncio.gather(*(risk_instance(n, self.backtest).check(args) for n in self.names))
+        return all(results)
+
+    async def add_signal(self, symbol: str, strategy_name: str) -> None:
+        for name in self.names:
+            await risk_instance(name, self.backtest).add_signal(symbol, strategy_name)
+
+    async def remove_signal(self, symbol: str, strategy_name: str) -> None:
+        for name in self.names:
+            await risk_instance(name, self.backtest).remove_signal(symbol, strategy_name)

@@ -1,0 +1,371 @@
+"""Backtest mode (SPEC 6): the frame loop, fast-forwards, and the ``Backtest`` facade.
+
+The loop is SPEC 6.3 exactly, with one liberty that changes no observable result: while the
+strategy holds no signal and nobody listens to per-frame events (idle ticks, progress, timings,
+``on_idle``/``on_tick``), the frames it would merely tick through idle are skipped arithmetically,
+up to the next frame where the throttle lets ``get_signal`` run or where a tick would report an
+error. Timing samples for skipped frames go to the performance report as one bulk sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import config, events, registry
+from ..candles import ExchangeClient, exchange_client
+from ..context import MethodContext
+from ..errors import ErrorContext, annotate
+from ..model import (
+    MINUTE_MS,
+    BacktestResult,
+    BacktestStatistics,
+    DoneEvent,
+    PerformanceEvent,
+    ProgressEvent,
+    TickResult,
+)
+from ..partial import partials
+from ..reports import stores
+from ..risk import clear_risk
+from ..signals import IdFactory
+from ..strategy import StrategyInstance
+from .tasks import TaskBoard, TaskStatus, instances
+
+__all__ = ["Backtest", "frame_timestamps"]
+
+YIELD_EVERY_S = 0.02  # hand the event loop back this often, so a UI or other runs stay responsive
+
+
+@dataclass(frozen=True, slots=True)
+class Frames:
+    start: int
+    step: int
+    count: int
+
+    def at(self, i: int) -> int:
+        return self.start + i * self.step
+
+    def first_at_or_after(self, ms: int) -> int:
+        """Smallest index whose timestamp is >= ``ms`` (SPEC 6.3's skip after a close)."""
+        return max(0, -((self.start - ms) // self.step))
+
+    def array(self) -> np.ndarray:
+        return self.start + np.arange(self.count, dtype=np.int64) * self.step
+
+
+def frame_timestamps(frame: registry.FrameSchema) -> Frames:
+    """SPEC 6.1: ``start``, ``start + step``, ... while <= ``end`` (both ends inclusive)."""
+    start, end = frame.start_ms, frame.end_ms
+    step = frame.step_minutes * MINUTE_MS
+    count = (end - start) // step + 1 if end >= start else 0
+    return Frames(start, step, count)
+
+
+async def publish(result: TickResult | BacktestResult, backtest: bool = True) -> None:
+    """SPEC 5.5: signal_backtest (or signal_live), then signal; only if somebody wants it."""
+    action = result.action
+    first = events.signal_backtest if backtest else events.signal_live
+    if first.wants(action):
+        await first.emit(result)
+    if events.signal.wants(action):
+        await events.signal.emit(result)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Run:
+    """One backtest of one strategy on one symbol."""
+
+    def __init__(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> None:
+        self.symbol = symbol
+        self.strategy = registry.strategies.get(strategy_name, "Backtest.run")
+        self.exchange_schema = registry.exchanges.get(exchange_name, "Backtest.run")
+        self.frame = registry.frames.get(frame_name, "Backtest.run")
+        self.cfg = config.current()
+        self.frames = frame_timestamps(self.frame)
+        self.client: ExchangeClient = exchange_client(self.exchange_schema, True)
+        self.method = MethodContext(strategy_name, exchange_name, frame_name)
+        self.instance = StrategyInstance(
+            schema=self.strategy,
+            symbol=symbol,
+            exchange=self.client,
+            backtest=True,
+            cfg=self.cfg,
+            ids=IdFactory(f"{symbol}|{strategy_name}|{self.frames.start}"),
+            method=self.method,
+        )
+        self.task = None  # RunTask when run in the background
+        self._perf_prev: int | None = None
+        self._perf_log = stores.performance_log(symbol, strategy_name, True)
+
+    # -- performance samples ----------------------------------------------------------------------
+    async def _perf(self, metric: str, duration_ms: float, count: int = 1) -> None:
+        stream = events.performance
+        now = _wall_ms()
+        if not stream.has_subscribers():  # only the report listens: a raw row, no event object
+            prev, self._perf_prev = self._perf_prev, now
+            self._perf_log.add_raw(metric, now, prev, duration_ms, count)
+            return
+        ev = PerformanceEvent(
+            timestamp=now,
+            previous_timestamp=self._perf_prev,
+            metric_type=metric,
+            duration=duration_ms,
+            strategy_name=self.strategy.strategy_name,
+            exchange_name=self.exchange_schema.exchange_name,
+            symbol=self.symbol,
+            backtest=True,
+            count=count,
+        )
+        self._perf_prev = now
+        await stream.emit(ev)
+
+    async def _progress(self, processed: int) -> None:
+        total = self.frames.count
+        if self.task is not None:
+            self.task.processed = processed
+        if events.progress_backtest.has_subscribers():
+            await events.progress_backtest.emit(
+                ProgressEvent(
+                    exchange_name=self.exchange_schema.exchange_name,
+                    strategy_name=self.strategy.strategy_name,
+                    symbol=self.symbol,
+                    total_frames=total,
+                    processed_frames=processed,
+                    progress=processed / total if total else 0.0,
+                )
+            )
+
+    def _annotate(self, exc: BaseException, when: int, stage: str, note: str) -> None:
+        annotate(exc, ErrorContext(self.symbol, self.strategy.strategy_name, True, when, stage), note)
+
+    # -- the fast skip -------------------------------------------------------------------------------
+    def _per_frame_listeners(self) -> bool:
+        cb = self.strategy.callbacks
+        return (
+            events.signal_backtest.wants("idle")
+            or events.signal.wants("idle")
+            or events.progress_backtest.has_subscribers()
+            or events.performance.has_subscribers()
+            or cb.on_idle is not None
+            or cb.on_tick is not None
+        )
+
+    def _bad_frames(self) -> np.ndarray:
+        """Frame indices whose tick would fail to price (missing/failed/malformed candles)."""
+        st = self.client.store(self.symbol, "1m")
+        _, ok, _ = st.derived(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
+        f = self.frames
+        if f.count == 0:
+            return np.empty(0, dtype=np.int64)
+        slots = f.array() // MINUTE_MS - st.base
+        inside = (slots >= 0) & (slots < st.size)
+        good = np.zeros(f.count, dtype=bool)
+        good[inside] = ok[slots[inside]]
+        return np.flatnonzero(~good)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        f = self.frames
+        cb = self.frame.callbacks.on_timeframe
+        if cb is not None:
+            cb(f.array(), self.frame.start_date, self.frame.end_date, self.frame.interval)
+        self.client.forget_failures()
+        if f.count:
+            w = self.cfg.CC_AVG_PRICE_CANDLES_COUNT
+            st = self.client.store(self.symbol, "1m")
+            await st.ensure(
+                -(-(f.start - (w - 1) * MINUTE_MS) // MINUTE_MS), f.at(f.count - 1) // MINUTE_MS + 1, self.cfg
+            )
+
+    async def results(self) -> AsyncIterator[BacktestResult]:
+        inst = self.instance
+        f = self.frames
+        cfg = self.cfg
+        total_t0 = time.perf_counter()
+        await self.prepare()
+        aligned = f.start % MINUTE_MS == 0
+        bad = self._bad_frames() if aligned else None
+        buffer = cfg.CC_AVG_PRICE_CANDLES_COUNT - 1
+        last_yield = time.perf_counter()
+        i = 0
+        n = f.count
+        while i < n:
+            if time.perf_counter() - last_yield > YIELD_EVERY_S:
+                await asyncio.sleep(0)
+                last_yield = time.perf_counter()
+            # ---- arithmetic skip of idle frames (see module docstring)
+            if (
+                bad is not None
+                and inst.pending is None
+                and inst.scheduled is None
+                and not inst.stopped
+                and inst.last_signal_ts is not None
+                and not self._per_frame_listeners()
+            ):
+                j = min(f.first_at_or_after(inst.last_signal_ts + inst.interval_ms), n)
+                k = bisect.bisect_left(bad, i)
+                if k < len(bad):
+                    j = min(j, int(bad[k]))
+                if j > i:
+                    t0 = time.perf_counter()
+                    if self.task is not None:
+                        self.task.processed = j
+                    await self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000 / (j - i), j - i)
+                    i = j
+                    continue
+            await self._progress(i)
+            if inst.stopped:
+                break
+            t0 = time.perf_counter()
+            when = f.at(i)
+            try:
+                result = await inst.tick(when)
+                await publish(result)
+            except Exception as exc:
+                self._annotate(exc, when, "tick", f"backtest {self.symbol} {inst.strategy_name}: tick at frame {i}")
+                await events.report_error(exc)
+                i += 1
+                continue
+            action = result.action
+            if action == "idle":
+                if inst.stopped:
+                    break
+            elif action == "opened" or action == "scheduled":
+                # SPEC 6.3 handle_opened / handle_scheduled
+                row = result.signal
+                if action == "opened":
+                    limit = row.minute_estimated_time + buffer
+                else:
+                    limit = buffer + cfg.CC_SCHEDULE_AWAIT_MINUTES + row.minute_estimated_time + 1
+                ff_t0 = time.perf_counter()
+                try:
+                    lane = await self.client.next_lane(self.symbol, when - buffer * MINUTE_MS, limit, cfg)
+                except Exception as exc:
+                    self._annotate(exc, when, "candles", f"fetching candles to fast-forward signal {row.id}")
+                    await events.report_error(exc)
+                    i += 1
+                    continue
+                if lane is None:
+                    i += 1
+                    continue
+                try:
+                    settled = await inst.backtest_lane(lane)
+                    await publish(settled)
+                except Exception as exc:
+                    self._annotate(
+                        exc,
+                        when,
+                        "fast-forward",
+                        f"fast-forwarding signal {row.id} of {inst.strategy_name} on {self.symbol}",
+                    )
+                    await events.report_error(exc)
+                    i += 1
+                    continue
+                await self._perf("backtest_signal", (time.perf_counter() - ff_t0) * 1000)
+                close_ts = getattr(settled, "close_timestamp", None)
+                if close_ts is not None:
+                    i = max(i, f.first_at_or_after(close_ts))
+                if self.task is not None:
+                    self.task.processed = min(i, n)
+                yield settled
+                last_yield = time.perf_counter()
+                if inst.stopped:
+                    break
+            await self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000)
+            i += 1
+        await self._progress(n)
+        await self._perf("backtest_total", (time.perf_counter() - total_t0) * 1000)
+
+
+# --------------------------------------------------------------------------- the facade
+
+
+def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool) -> None:
+    """SPEC 6.2: fresh report stores, strategy instance and risk instances for this pair."""
+    stores.clear_run(symbol, strategy.strategy_name, backtest)
+    instances.pop((symbol, strategy.strategy_name, backtest), None)
+    for risk_name in strategy.risk_names:
+        clear_risk(risk_name, backtest)
+
+
+class BacktestFacade:
+    """``Backtest``: run, background, stop, list, get_data, get_report, dump."""
+
+    def __init__(self) -> None:
+        self.board = TaskBoard("backtest", events.done_backtest)
+
+    def _start(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, source: str) -> _Run:
+        strategy = registry.validate_run(strategy_name, exchange_name, frame_name, source)
+        _clear_for_run(symbol, strategy, True)
+        partials.reset_for(symbol, strategy_name, True)
+        run = _Run(symbol, strategy_name, exchange_name, frame_name)
+        instances[(symbol, strategy_name, True)] = run.instance
+        return run
+
+    def run(
+        self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str
+    ) -> AsyncIterator[BacktestResult]:
+        """Backtest ``strategy_name`` on ``symbol``: an async iterator of closed/cancelled results.
+
+        Names are checked now (an unknown one raises at once); the work starts on iteration.
+        """
+        return self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.run").results()
+
+    def background(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
+        """Run in a task; returns a cancel function. Emits ``done_backtest`` once when it ends;
+        a crash goes to the exit stream (``listen_exit``)."""
+        t = self.board.guard(symbol, strategy_name)
+        run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.background")
+        run.task = t
+        t.total = run.frames.count
+        t.processed = 0
+        done = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=True, symbol=symbol)
+        self.board.start(t, run.results(), done)
+
+        def cancel() -> None:
+            run.instance.stop()
+            t.cancelled = True
+            if run.instance.pending is None:
+                self.board.done_now(t, done)
+
+        return cancel
+
+    def stop(self, symbol: str, strategy_name: str) -> None:
+        """Graceful stop: no new signals; an open position is fast-forwarded to its close first."""
+        inst = instances.get((symbol, strategy_name, True))
+        if inst is not None:
+            inst.stop()
+
+    def list(self) -> list[TaskStatus]:
+        return self.board.list()
+
+    def reset(self, symbol: str, strategy_name: str) -> None:
+        """Allow a new ``background`` run of a pair whose previous run failed."""
+        self.board.reset(symbol, strategy_name)
+
+    def get_data(self, symbol: str, strategy_name: str) -> BacktestStatistics:
+        registry.strategies.get(strategy_name, "Backtest.get_data")
+        return stores.backtest_statistics(symbol, strategy_name)
+
+    def get_report(self, symbol: str, strategy_name: str, columns: Any = None) -> str:
+        registry.strategies.get(strategy_name, "Backtest.get_report")
+        return stores.backtest_report(symbol, strategy_name, columns)
+
+    def dump(self, symbol: str, strategy_name: str, path: str | None = None, columns: Any = None) -> str | None:
+        """Write the report to ``<path or ./dump/backtest>/<strategy>.md``; returns the file path
+        (None if it could not be written: the reason is logged, nothing raises)."""
+        text = self.get_report(symbol, strategy_name, columns)
+        return stores.write_report(path or "./dump/backtest", f"{strategy_name}.md", text)
+
+
+Backtest = BacktestFacade()

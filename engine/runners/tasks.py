@@ -1,0 +1,166 @@
+"""Bookkeeping shared by the runners: strategy instances, background tasks and their status.
+
+``background()`` runs a generator to its end in a task, guards against starting the same run twice
+(SPEC 6.6), routes a crash to the exit stream and emits the done event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .. import events
+from ..model import DoneEvent
+from ..strategy import StrategyInstance
+
+__all__ = ["RunTask", "TaskBoard", "TaskStatus", "instances"]
+
+Status = Literal["ready", "pending", "fulfilled", "rejected"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskStatus:
+    """One row of ``Backtest.list()`` / ``Live.list()`` / ``Walker.list()``.
+
+    ``progress`` (0..1), ``processed_frames``/``total_frames`` and ``error`` are btk additions, so a
+    display can poll a run without subscribing to per-frame progress events.
+    """
+
+    id: str
+    symbol: str
+    strategy_name: str
+    status: Status
+    progress: float = 0.0
+    processed_frames: int = 0
+    total_frames: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class RunTask:
+    """Mutable state of one run, updated by its runner as it goes."""
+
+    symbol: str
+    name: str
+    status: Status = "ready"
+    processed: int = 0
+    total: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: BaseException | None = None
+    task: asyncio.Task | None = None
+    done_sent: bool = False
+    cancelled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def snapshot(self) -> TaskStatus:
+        total = self.total
+        if self.status == "fulfilled":
+            progress = 1.0
+        else:
+            progress = self.processed / total if total else 0.0
+        return TaskStatus(
+            id=f"{self.symbol}:{self.name}",
+            symbol=self.symbol,
+            strategy_name=self.name,
+            status=self.status,
+            progress=min(progress, 1.0),
+            processed_frames=self.processed,
+            total_frames=total,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            error=None if self.error is None else f"{type(self.error).__name__}: {self.error}",
+        )
+
+
+class TaskBoard:
+    """The runs of one runner kind (backtest, live or walker), keyed by (symbol, name)."""
+
+    def __init__(self, kind: str, done_stream: events.Stream) -> None:
+        self.kind = kind
+        self.done_stream = done_stream
+        self.tasks: dict[tuple[str, str], RunTask] = {}
+
+    def get(self, symbol: str, name: str) -> RunTask:
+        key = (symbol, name)
+        t = self.tasks.get(key)
+        if t is None:
+            t = self.tasks[key] = RunTask(symbol, name)
+        return t
+
+    def list(self) -> list[TaskStatus]:
+        return [t.snapshot() for t in self.tasks.values()]
+
+    def guard(self, symbol: str, name: str) -> RunTask:
+        t = self.get(symbol, name)
+        if t.status == "pending":
+            raise RuntimeError(f"{self.kind} {symbol}:{name} is already running")
+        if t.status == "rejected":
+            raise RuntimeError(f"{self.kind} {symbol}:{name} has failed ({t.error!r}); call reset() to allow a new run")
+        return t
+
+    def reset(self, symbol: str, name: str) -> None:
+        """Forget a finished or failed run so it can be started again."""
+        t = self.tasks.get((symbol, name))
+        if t is not None and t.status != "pending":
+            del self.tasks[(symbol, name)]
+
+    def done_now(self, t: RunTask, done: DoneEvent) -> None:
+        """Emit ``done`` right away (a cancel function did it), at most once per run."""
+        if not t.done_sent:
+            t.done_sent = True
+            self.done_stream.emit_soon(done)
+
+    def start(
+        self,
+        t: RunTask,
+        source: AsyncIterator[Any],
+        done: DoneEvent,
+        on_item: Callable[[Any], None] | None = None,
+    ) -> asyncio.Task:
+        """Consume ``source`` in a task; emit ``done`` once at the end; crashes go to ``exit``."""
+        t.status = "pending"
+        t.error = None
+        t.cancelled = False
+        t.done_sent = False
+        t.started_at = time.time()
+        t.finished_at = None
+
+        async def consume() -> None:
+            try:
+                async for item in source:
+                    if on_item is not None:
+                        on_item(item)
+                    if t.cancelled:
+                        break
+            except Exception as exc:
+                t.status = "rejected"
+                t.error = exc
+                t.finished_at = time.time()
+                exc.add_note(f"{self.kind} {t.symbol}:{t.name} stopped by this error")
+                await events.report_error(exc, events.exit)
+                return
+            finally:
+                aclose = getattr(source, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            t.status = "fulfilled"
+            t.finished_at = time.time()
+            if not t.done_sent:
+                t.done_sent = True
+                try:
+                    await self.done_stream.emit(done)
+                except Exception as exc:
+                    await events.report_error(exc)
+
+        t.task = asyncio.get_running_loop().create_task(consume(), name=f"btk-{self.kind}-{t.symbol}-{t.name}")
+        return t.task
+
+
+# (symbol, strategy_name, backtest) -> instance: the one live copy of each strategy's state
+instances: dict[tuple[str, str, bool], StrategyInstance] = {}

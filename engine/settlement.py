@@ -1,0 +1,326 @@
+"""Settlement rules: how candles decide the fate of a signal (SPEC 4.2, 6.4, 5.3/10.1).
+
+This module is the one place that knows
+- which candles form the VWAP at a moment, and in which order they are summed;
+- how a fetched candle array is read by the backtest fast-forward (the first ``W-1`` candles are
+  history only; after a limit entry fills, the next ``W-1`` candles are history again);
+- tie-breaking inside a candle (timeout before price; cancellation before activation; time expiry
+  before take-profit before stop-loss);
+- which progress milestones (10 %..100 % towards TP or SL) a stretch of candles reaches.
+
+Everything works on numpy columns. The scans are vectorised; the floating-point work is done in
+the same order as the step-by-step definition, so results are bit-identical to it (the test-suite
+checks this against a literal reference implementation on many random markets).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .model import MINUTE_MS
+
+__all__ = [
+    "Decision",
+    "Lane",
+    "first_true",
+    "milestones",
+    "rolling_vwap",
+    "scan_pending",
+    "scan_scheduled",
+    "vwap_of",
+]
+
+PARTIAL_LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+
+
+# --------------------------------------------------------------------------- VWAP
+
+
+def vwap_of(high, low, close, volume) -> float:
+    """VWAP of a short candle list, summed left to right from 0 exactly as SPEC 4.2 defines it.
+
+    ``tp = (high + low + close) / 3``; ``sum(tp * volume) / sum(volume)``; a zero total volume falls
+    back to the plain mean of the closes. Raises ``ValueError`` for an empty list.
+    """
+    n = len(close)
+    if n == 0:
+        raise ValueError("no candles data")
+    num = 0.0
+    vol = 0.0
+    for h, lo, c, v in zip(high, low, close, volume):
+        h, lo, c, v = float(h), float(lo), float(c), float(v)
+        num += (h + lo + c) / 3 * v
+        vol += v
+    if vol == 0:
+        total = 0.0
+        for c in close:
+            total += float(c)
+        return total / n
+    return num / vol
+
+
+def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
+    """``out[k]`` = VWAP of the candles at positions ``k-window+1 .. k`` that are present.
+
+    Missing candles (``present`` false) contribute nothing: adding 0.0 leaves a float sum unchanged,
+    so the result equals summing only the present candles in order. Positions whose window starts
+    before 0, or holds no candle at all, are NaN: the caller treats them as "ask the slow way".
+    """
+    n = len(close)
+    out = np.full(n, np.nan)
+    if n < window:
+        return out
+    pres = present.astype(bool)
+    # (h + l + c) / 3 * v, computed only where a candle exists (absent slots may hold garbage)
+    tpv = np.where(pres, (high + low + close) / 3 * volume, 0.0)
+    vol = np.where(pres, volume, 0.0)
+    cls = np.where(pres, close, 0.0)
+    cnt = pres.astype(np.int64)
+    m = n - window + 1
+    s_tpv = tpv[0:m].copy()
+    s_vol = vol[0:m].copy()
+    s_cls = cls[0:m].copy()
+    s_cnt = cnt[0:m].copy()
+    for j in range(1, window):  # oldest first, like the sequential sum
+        s_tpv += tpv[j : m + j]
+        s_vol += vol[j : m + j]
+        s_cls += cls[j : m + j]
+        s_cnt += cnt[j : m + j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = np.where(s_vol != 0, s_tpv / s_vol, s_cls / s_cnt)
+    res[s_cnt == 0] = np.nan
+    out[window - 1 :] = res
+    return out
+
+
+# --------------------------------------------------------------------------- lanes
+
+
+@dataclass(slots=True)
+class Lane:
+    """A candle array the way the fast-forward of SPEC 6.4 reads it: position ``k`` is the k-th
+    candle of the fetched list. ``vw[k]`` is the VWAP of the ``W`` candles ending at ``k`` (valid
+    for ``k >= W-1``). A contiguous lane (no missing minute) has ``ts=None`` and timestamps
+    ``t0 + k*60_000``; otherwise ``ts`` holds them."""
+
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    vw: np.ndarray
+    n: int
+    t0: int
+    ts: np.ndarray | None = None
+
+    def time(self, k: int) -> int:
+        if self.ts is None:
+            return self.t0 + k * MINUTE_MS
+        return int(self.ts[k])
+
+    def first_at_or_after(self, ms: int, k0: int) -> int:
+        """Smallest ``k >= k0`` whose candle opens at or after ``ms`` (``n`` if none)."""
+        if self.ts is None:
+            k = -((self.t0 - ms) // MINUTE_MS)  # ceil((ms - t0) / MINUTE)
+            return min(max(k, k0), self.n)
+        k = int(np.searchsorted(self.ts, ms, side="left"))
+        return min(max(k, k0), self.n)
+
+    def tail_vwap(self, start: int, window: int) -> float:
+        """VWAP of the last ``window`` candles of ``lane[start:]`` (fewer if it is shorter)."""
+        lo = max(start, self.n - window)
+        if self.n - lo == window and not math.isnan(self.vw[self.n - 1]):
+            return float(self.vw[self.n - 1])
+        return vwap_of(self.high[lo:], self.low[lo:], self.close[lo:], self.volume[lo:])
+
+    def vwap_at(self, k: int, window: int, start: int = 0) -> float:
+        """``vw(k)`` for a lane whose list begins at ``start`` (a post-activation sub-array)."""
+        if k - window + 1 >= start:
+            v = self.vw[k]
+            if not math.isnan(v):
+                return float(v)
+        lo = max(start, k - window + 1)
+        return vwap_of(self.high[lo : k + 1], self.low[lo : k + 1], self.close[lo : k + 1], self.volume[lo : k + 1])
+
+
+def first_true(make_mask, k0: int, k1: int, first_block: int = 128) -> int:
+    """Smallest ``k`` in ``[k0, k1)`` where ``make_mask(lo, hi)`` is true, else ``-1``.
+
+    Blocks grow geometrically, so a decision a few candles in costs one small comparison and a
+    signal that lives for days still costs O(log) numpy calls rather than one per candle.
+    """
+    lo = k0
+    block = first_block
+    while lo < k1:
+        hi = min(k1, lo + block)
+        mask = make_mask(lo, hi)
+        idx = int(mask.argmax())
+        if mask[idx]:
+            return lo + idx
+        lo = hi
+        block *= 4
+    return -1
+
+
+# --------------------------------------------------------------------------- decisions
+
+Kind = Literal[
+    "take_profit",
+    "stop_loss",
+    "time_expired",
+    "cancel_timeout",
+    "cancel_price",
+    "activate",
+    "undecided",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    k: int  # the deciding candle, or the last candle for the end-of-data fallbacks
+    price: float  # exit/cancel price, or activation price
+    timestamp: int
+    evaluated_end: int  # progress (partial) evaluations cover candles [k0, evaluated_end)
+
+
+def scan_pending(
+    lane: Lane,
+    k0: int,
+    *,
+    start: int,
+    position: str,
+    take_profit: float,
+    stop_loss: float,
+    pending_at: int,
+    lifetime_minutes: int,
+    window: int,
+) -> Decision:
+    """Pending phase of SPEC 6.4 on ``lane[start:]``, examining candles from ``k0``.
+
+    Per candle: lifetime over -> ``time_expired`` at vw(k); else TP touched -> exact TP; else SL
+    touched -> exact SL (TP wins a candle that touches both). No decision -> ``time_expired`` at
+    the VWAP of the last ``window`` candles, stamped with the last candle's time.
+    """
+    n = lane.n
+    k_exp = lane.first_at_or_after(pending_at + lifetime_minutes * MINUTE_MS, k0)
+    high, low = lane.high, lane.low
+    if position == "long":
+
+        def touched(a: int, b: int) -> np.ndarray:
+            return (high[a:b] >= take_profit) | (low[a:b] <= stop_loss)
+    else:
+
+        def touched(a: int, b: int) -> np.ndarray:
+            return (low[a:b] <= take_profit) | (high[a:b] >= stop_loss)
+
+    k_hit = first_true(touched, k0, min(k_exp, n))
+    if k_hit >= 0:
+        tp_hit = high[k_hit] >= take_profit if position == "long" else low[k_hit] <= take_profit
+        if tp_hit:
+            return Decision("take_profit", k_hit, take_profit, lane.time(k_hit), k_hit)
+        return Decision("stop_loss", k_hit, stop_loss, lane.time(k_hit), k_hit)
+    if k_exp < n:
+        return Decision("time_expired", k_exp, lane.vwap_at(k_exp, window, start), lane.time(k_exp), k_exp)
+    last = n - 1
+    return Decision("time_expired", last, lane.tail_vwap(start, window), lane.time(last), max(k0, n))
+
+
+def scan_scheduled(
+    lane: Lane,
+    k0: int,
+    *,
+    position: str,
+    price_open: float,
+    stop_loss: float,
+    scheduled_at: int,
+    await_minutes: int,
+    window: int,
+) -> Decision:
+    """Scheduled phase of SPEC 6.4: timeout first, then (long) low <= SL cancels, low <= entry
+    activates; short mirrored. Cancellation wins a candle that reaches both."""
+    n = lane.n
+    k_to = lane.first_at_or_after(scheduled_at + await_minutes * MINUTE_MS, k0)
+    high, low = lane.high, lane.low
+    if position == "long":
+
+        def reached(a: int, b: int) -> np.ndarray:
+            return low[a:b] <= price_open
+    else:
+
+        def reached(a: int, b: int) -> np.ndarray:
+            return high[a:b] >= price_open
+
+    k_px = first_true(reached, k0, min(k_to, n))
+    if k_px >= 0:
+        crossed_sl = low[k_px] <= stop_loss if position == "long" else high[k_px] >= stop_loss
+        if crossed_sl:
+            return Decision("cancel_price", k_px, lane.vwap_at(k_px, window), lane.time(k_px), k_px)
+        return Decision("activate", k_px, price_open, lane.time(k_px), k_px)
+    if k_to < n:
+        return Decision("cancel_timeout", k_to, lane.vwap_at(k_to, window), lane.time(k_to), k_to)
+    last = n - 1
+    price = lane.tail_vwap(0, window)
+    if lane.time(last) - scheduled_at < await_minutes * MINUTE_MS:
+        return Decision("undecided", last, price, lane.time(last), n)
+    return Decision("cancel_timeout", last, price, lane.time(last), n)
+
+
+# --------------------------------------------------------------------------- milestones
+
+
+def progress_percent(d: float, distance: float) -> float:
+    """Progress towards a target, in percent, capped at 100 (SPEC 5.3)."""
+    return min(d / distance * 100, 100)
+
+
+def milestones(
+    vw: np.ndarray,
+    k0: int,
+    k1: int,
+    *,
+    position: str,
+    price_open: float,
+    take_profit: float,
+    stop_loss: float,
+    done_profit: frozenset[int] | set[int] = frozenset(),
+    done_loss: frozenset[int] | set[int] = frozenset(),
+) -> list[tuple[int, str, int, float]]:
+    """Profit/loss levels newly reached on candles ``[k0, k1)``, as ``(k, "profit"|"loss", level,
+    price)`` in emission order (ascending candle, ascending level within a candle).
+
+    Progress is a monotonic function of the price, so a level's first candle is where the running
+    maximum of progress first reaches it: one ``accumulate`` and one ``searchsorted`` per side
+    find every level at once. The progress values are computed with the same operations, in the
+    same order, as SPEC 5.3's per-candle formula (the cap at 100 never changes a ``>= level`` test).
+    """
+    if k1 <= k0:
+        return []
+    seg = vw[k0:k1]
+    long = position == "long"
+    d = seg - price_open if long else price_open - seg
+    out: list[tuple[int, str, int, float]] = []
+    d_max = float(d.max())
+    if d_max > 0:
+        tp_dist = abs(take_profit - price_open)
+        top = d_max / tp_dist * 100
+        levels = [lv for lv in PARTIAL_LEVELS if lv <= top and lv not in done_profit]
+        if levels:
+            reach = np.maximum.accumulate(d / tp_dist * 100)
+            for lv, k in zip(levels, np.searchsorted(reach, levels, side="left").tolist()):
+                out.append((k0 + k, "profit", lv, float(seg[k])))
+    d_min = float(d.min())
+    if d_min < 0:
+        sl_dist = abs(price_open - stop_loss)
+        bottom = -d_min / sl_dist * 100
+        levels = [lv for lv in PARTIAL_LEVELS if lv <= bottom and lv not in done_loss]
+        if levels:
+            reach = np.maximum.accumulate(-d / sl_dist * 100)
+            for lv, k in zip(levels, np.searchsorted(reach, levels, side="left").tolist()):
+                out.append((k0 + k, "loss", lv, float(seg[k])))
+    if out and out[0][1] != out[-1][1]:
+        out.sort(key=lambda e: (e[0], e[2]))
+    return out

@@ -1,0 +1,500 @@
+"""The signal state machine of one strategy on one symbol in one mode (SPEC 5 and 6.4).
+
+An instance holds two slots (an open position, or a limit entry waiting for its price), the
+throttle timestamp and the stop flag. ``tick`` is one evaluation at a moment (live every minute;
+backtest when it cannot fast-forward). ``backtest`` fast-forwards an open or waiting signal over a
+candle lane in one vectorised pass (``settlement``) and then applies the side effects in the same
+order a step-by-step run would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from . import events
+from .candles import ExchangeClient
+from .clock import get_clock
+from .config import Config
+from .context import ExecutionContext, MethodContext, reset_execution, reset_method, set_execution, set_method
+from .errors import ErrorContext, annotate
+from .log import get_logger
+from .model import (
+    MINUTE_MS,
+    ActiveResult,
+    BacktestResult,
+    CancelledResult,
+    ClosedResult,
+    IdleResult,
+    OpenedResult,
+    ScheduledResult,
+    SignalRow,
+    TickResult,
+)
+from .partial import LazyMilestones, partials
+from .pnl import compute_pnl
+from .registry import StrategySchema
+from .risk import RiskCheckArgs, RiskGate
+from .settlement import Decision, Lane, milestones, progress_percent, scan_pending, scan_scheduled
+from .signals import IdFactory, build_row
+
+__all__ = ["GetSignalTimeout", "NoPendingSignalError", "StrategyInstance"]
+
+
+class GetSignalTimeout(TimeoutError):
+    pass
+
+
+class NoPendingSignalError(RuntimeError):
+    pass
+
+
+class _Resume:
+    """Continue a coroutine that has already run its first step (see ``_call_get_signal``)."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro, first) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self):
+        coro, value = self.coro, self.first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # forward cancellation and errors into the coroutine
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                continue
+            try:
+                value = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def _resume(coro, first):
+    return await _Resume(coro, first)
+
+
+_detached: set[asyncio.Future] = set()  # strong references: a running task must not be collected
+
+
+def _call(cb: Callable[..., Any] | None, *args: Any) -> None:
+    """Run a user callback synchronously; an async one is started, not awaited (SPEC 1.7)."""
+    if cb is None:
+        return
+    result = cb(*args)
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        _detached.add(task)
+        task.add_done_callback(_detached.discard)
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class StrategyInstance:
+    """Per (symbol, strategy, mode): slots, throttle, stop flag, and the rules that move them."""
+
+    def __init__(
+        self,
+        *,
+        schema: StrategySchema,
+        symbol: str,
+        exchange: ExchangeClient,
+        backtest: bool,
+        cfg: Config,
+        ids: IdFactory,
+        method: MethodContext | None = None,
+    ) -> None:
+        self.schema = schema
+        self.method = method or MethodContext(schema.strategy_name, exchange.schema.exchange_name)
+        self.symbol = symbol
+        self.exchange = exchange
+        self.backtest = backtest
+        self.cfg = cfg
+        self.ids = ids
+        self.strategy_name = schema.strategy_name
+        self.exchange_name = exchange.schema.exchange_name
+        self.cb = schema.callbacks
+        self.risk = RiskGate(schema.risk_names, backtest)
+        self.interval_ms = schema.interval_minutes * MINUTE_MS
+        self.window = cfg.CC_AVG_PRICE_CANDLES_COUNT
+        self.stopped = False
+        self.pending: SignalRow | None = None
+        self.scheduled: SignalRow | None = None
+        self.last_signal_ts: int | None = None
+        self.persist: Any = None  # live persistence hooks (issue: live/persistence)
+
+    # ------------------------------------------------------------------ small helpers
+    def _common(self) -> dict[str, Any]:
+        return {
+            "strategy_name": self.strategy_name,
+            "exchange_name": self.exchange_name,
+            "symbol": self.symbol,
+            "backtest": self.backtest,
+        }
+
+    async def vwap(self, when: int) -> float:
+        return await self.exchange.vwap(self.symbol, when, self.cfg)
+
+    def stop(self) -> None:
+        """SPEC 5.6: stop asking for signals; drop a waiting entry; leave an open position alone."""
+        self.stopped = True
+        if self.scheduled is not None:
+            self.scheduled = None
+            self._persist_schedule(None)
+
+    def _set_pending(self, row: SignalRow | None) -> None:
+        self.pending = row
+        _call(self.cb.on_write, self.symbol, row, self.backtest)
+        if self.persist is not None:
+            self.persist.signal(row)
+
+    def _persist_schedule(self, row: SignalRow | None) -> None:
+        if self.persist is not None:
+            self.persist.schedule(row)
+
+    def _risk_args(self, signal: Any, price: float, when: int) -> RiskCheckArgs:
+        return RiskCheckArgs(
+            symbol=self.symbol,
+            pending_signal=signal,
+            strategy_name=self.strategy_name,
+            exchange_name=self.exchange_name,
+            current_price=price,
+            timestamp=when,
+        )
+
+    def _idle(self, price: float) -> IdleResult:
+        result = IdleResult(current_price=price, **self._common())
+        _call(self.cb.on_idle, self.symbol, price, self.backtest)
+        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        return result
+
+    # ------------------------------------------------------------------ SPEC 5.1: the getSignal pipeline
+    def throttled(self, when: int) -> bool:
+        last = self.last_signal_ts
+        return last is not None and when - last < self.interval_ms
+
+    async def _call_get_signal(self, when: int, price: float) -> Any:
+        """Call the user's get_signal under its time limit.
+
+        The coroutine's first step runs inline: a strategy that computes its signal without waiting
+        on anything (the common case) finishes there and costs no task and no timer. Only one that
+        really suspends is handed to a task and raced against the clock's sleep.
+        """
+        schema = self.schema
+        token = set_execution(ExecutionContext(self.symbol, when, self.backtest))
+        mtoken = set_method(self.method)
+        try:
+            if schema.passes_price:
+                result = schema.get_signal(self.symbol, _utc(when), price)
+            else:
+                result = schema.get_signal(self.symbol, _utc(when))
+            if not inspect.isawaitable(result):
+                return result
+            if not inspect.iscoroutine(result):
+                result = _resume(result.__await__(), None)  # any awaitable: drive it like a coroutine
+            try:
+                first = result.send(None)
+            except StopIteration as stop:
+                return stop.value
+            task = asyncio.ensure_future(_resume(result, first))
+        finally:
+            reset_method(mtoken)
+            reset_execution(token)
+        timeout_ms = self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS * 1000
+        timer = asyncio.ensure_future(get_clock().sleep(timeout_ms))
+        try:
+            done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            timer.cancel()
+            raise
+        if task in done:
+            timer.cancel()
+            return task.result()
+        task.cancel()
+        raise GetSignalTimeout(
+            f"Timeout for {self.strategy_name} symbol={self.symbol}: get_signal took longer than "
+            f"CC_MAX_SIGNAL_GENERATION_SECONDS={self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS}"
+        )
+
+    async def get_signal_row(self, when: int) -> SignalRow | None:
+        if self.stopped or self.throttled(when):
+            return None
+        self.last_signal_ts = when
+        try:
+            price = await self.vwap(when)
+            dto = await self._call_get_signal(when, price)
+            if dto is None or self.stopped:
+                return None
+            if self.risk and not await self.risk.check(self._risk_args(dto, price, when)):
+                return None
+            return build_row(
+                dto,
+                current_price=price,
+                when=when,
+                symbol=self.symbol,
+                strategy_name=self.strategy_name,
+                exchange_name=self.exchange_name,
+                new_id=self.ids,
+                cfg=self.cfg,
+            )
+        except Exception as exc:
+            annotate(
+                exc,
+                ErrorContext(self.symbol, self.strategy_name, self.backtest, when, "get_signal"),
+                f"while asking {self.strategy_name} for a signal on {self.symbol} at {_utc(when).isoformat()}",
+            )
+            await events.report_error(exc)
+            return None
+
+    # ------------------------------------------------------------------ SPEC 5.2: tick
+    async def tick(self, when: int) -> TickResult:
+        if self.stopped:
+            return self._idle(await self.vwap(when))
+        if self.scheduled is not None and self.pending is None:
+            return await self._tick_scheduled(when)
+        if self.pending is None:
+            return await self._tick_empty(when)
+        return await self._tick_pending(when)
+
+    async def _tick_scheduled(self, when: int) -> TickResult:
+        row = self.scheduled
+        assert row is not None
+        p = await self.vwap(when)
+        if when - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS:
+            self.scheduled = None
+            self._persist_schedule(None)
+            _call(self.cb.on_cancel, self.symbol, row, p, self.backtest)
+            result = CancelledResult(
+                signal=row, current_price=p, close_timestamp=when, cancel_reason="timeout", **self._common()
+            )
+            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            return result
+        if row.position == "long":
+            cancel, activate = p <= row.price_stop_loss, p <= row.price_open
+        else:
+            cancel, activate = p >= row.price_stop_loss, p >= row.price_open
+        if cancel:
+            self.scheduled = None
+            self._persist_schedule(None)
+            result = IdleResult(current_price=p, **self._common())
+            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            return result
+        if activate:
+            if self.stopped:
+                self.scheduled = None
+                self._persist_schedule(None)
+                return self._idle(await self.vwap(when))
+            if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
+                self.scheduled = None
+                self._persist_schedule(None)
+                return self._idle(await self.vwap(when))
+            self.scheduled = None
+            self._persist_schedule(None)
+            opened = dataclasses.replace(row, pending_at=when, is_scheduled=False)
+            self._set_pending(opened)
+            await self.risk.add_signal(self.symbol, self.strategy_name)
+            _call(self.cb.on_open, self.symbol, opened, opened.price_open, self.backtest)
+            result = OpenedResult(signal=opened, current_price=opened.price_open, **self._common())
+            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            return result
+        result = ActiveResult(signal=row, current_price=p, percent_tp=0.0, percent_sl=0.0, **self._common())
+        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        return result
+
+    async def _tick_empty(self, when: int) -> TickResult:
+        row = await self.get_signal_row(when)
+        if row is None:
+            return self._idle(await self.vwap(when))
+        if row.is_scheduled:
+            self.scheduled = row
+            self._persist_schedule(row)
+            p = await self.vwap(when)
+            _call(self.cb.on_schedule, self.symbol, row, p, self.backtest)
+            result = ScheduledResult(signal=row, current_price=p, **self._common())
+            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            return result
+        self._set_pending(row)
+        if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
+            self._set_pending(None)
+            return self._idle(await self.vwap(when))
+        await self.risk.add_signal(self.symbol, self.strategy_name)
+        _call(self.cb.on_open, self.symbol, row, row.price_open, self.backtest)
+        result = OpenedResult(signal=row, current_price=row.price_open, **self._common())
+        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        return result
+
+    async def _tick_pending(self, when: int) -> TickResult:
+        row = self.pending
+        assert row is not None
+        p = await self.vwap(when)
+        pending_at = row.pending_at
+        if pending_at is not None and when - pending_at >= row.minute_estimated_time * MINUTE_MS:
+            return await self.close(row, "time_expired", p, when)
+        long = row.position == "long"
+        if (p >= row.price_take_profit) if long else (p <= row.price_take_profit):
+            return await self.close(row, "take_profit", row.price_take_profit, when)
+        if (p <= row.price_stop_loss) if long else (p >= row.price_stop_loss):
+            return await self.close(row, "stop_loss", row.price_stop_loss, when)
+        pct_tp, pct_sl = await self._progress(row, p, when)
+        result = ActiveResult(signal=row, current_price=p, percent_tp=pct_tp, percent_sl=pct_sl, **self._common())
+        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        return result
+
+    async def _progress(self, row: SignalRow, p: float, when: int) -> tuple[float, float]:
+        """SPEC 5.3 for one evaluation: percentages, milestones, then the callback."""
+        d = p - row.price_open if row.position == "long" else row.price_open - p
+        if d > 0:
+            pct = progress_percent(d, abs(row.price_take_profit - row.price_open))
+            await partials.progress(row, "profit", pct, p, when, self.backtest)
+            _call(self.cb.on_partial_profit, self.symbol, row, p, pct, self.backtest)
+            return pct, 0.0
+        if d < 0:
+            pct = progress_percent(abs(d), abs(row.price_open - row.price_stop_loss))
+            await partials.progress(row, "loss", pct, p, when, self.backtest)
+            _call(self.cb.on_partial_loss, self.symbol, row, p, pct, self.backtest)
+            return 0.0, pct
+        return 0.0, 0.0
+
+    # ------------------------------------------------------------------ SPEC 5.4: closing
+    async def close(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
+        pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
+        _call(self.cb.on_close, self.symbol, row, price, self.backtest)
+        partials.clear(row, self.backtest)
+        await self.risk.remove_signal(self.symbol, self.strategy_name)
+        self._set_pending(None)
+        result = ClosedResult(
+            signal=row,
+            current_price=price,
+            close_reason=reason,
+            close_timestamp=ts,
+            pnl=pnl,
+            **self._common(),
+        )
+        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        return result
+
+    # ------------------------------------------------------------------ SPEC 6.4: fast-forward
+    async def backtest_lane(self, lane: Lane) -> BacktestResult:
+        """Settle the open or waiting signal over ``lane`` (fetched from ``when - (W-1)`` minutes)."""
+        if not self.backtest:
+            raise RuntimeError("backtest() is only available in backtest mode")
+        b = self.window - 1
+        if lane.n < self.window:
+            get_logger().warning(
+                f"{self.strategy_name} {self.symbol}: fast-forward got {lane.n} candles, fewer than {self.window}"
+            )
+        if self.pending is None and self.scheduled is not None:
+            row = self.scheduled
+            d = scan_scheduled(
+                lane,
+                b,
+                position=row.position,
+                price_open=row.price_open,
+                stop_loss=row.price_stop_loss,
+                scheduled_at=row.scheduled_at,
+                await_minutes=self.cfg.CC_SCHEDULE_AWAIT_MINUTES,
+                window=self.window,
+            )
+            if d.kind in ("cancel_timeout", "cancel_price"):
+                return self._cancel(row, d)
+            if d.kind == "undecided":
+                return ActiveResult(signal=row, current_price=d.price, percent_tp=0.0, percent_sl=0.0, **self._common())
+            opened = await self._activate(row, d.timestamp)
+            start = d.k + 1
+            if start >= lane.n:
+                # the activating candle was the last one: close on it with the scheduled row (SPEC 6.4 step 4)
+                return await self.close(row, "time_expired", lane.vwap_at(d.k, self.window), d.timestamp)
+            return await self._settle_pending(opened, lane, start + b, start)
+        if self.pending is not None:
+            return await self._settle_pending(self.pending, lane, b, 0)
+        raise NoPendingSignalError(
+            f"{self.strategy_name} {self.symbol}: nothing to fast-forward (no pending or scheduled signal)"
+        )
+
+    def _cancel(self, row: SignalRow, d: Decision) -> CancelledResult:
+        self.scheduled = None
+        _call(self.cb.on_cancel, self.symbol, row, d.price, self.backtest)
+        timed_out = d.timestamp - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS
+        result = CancelledResult(
+            signal=row,
+            current_price=d.price,
+            close_timestamp=d.timestamp,
+            cancel_reason="timeout" if timed_out else "price_reject",
+            **self._common(),
+        )
+        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        return result
+
+    async def _activate(self, row: SignalRow, at: int) -> SignalRow:
+        if self.stopped:
+            self.scheduled = None
+            raise NoPendingSignalError(
+                f"no pending signal after scheduled activation ({self.strategy_name} {self.symbol} was stopped)"
+            )
+        if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, at)):
+            self.scheduled = None
+            raise NoPendingSignalError(
+                f"no pending signal after scheduled activation ({self.strategy_name} {self.symbol}: "
+                f"the risk check rejected signal {row.id} at {_utc(at).isoformat()})"
+            )
+        self.scheduled = None
+        opened = dataclasses.replace(row, pending_at=at, is_scheduled=False)
+        self._set_pending(opened)
+        await self.risk.add_signal(self.symbol, self.strategy_name)
+        _call(self.cb.on_open, self.symbol, opened, opened.price_open, self.backtest)
+        return opened
+
+    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, start: int) -> ClosedResult:
+        d = scan_pending(
+            lane,
+            k0,
+            start=start,
+            position=row.position,
+            take_profit=row.price_take_profit,
+            stop_loss=row.price_stop_loss,
+            pending_at=row.pending_at,
+            lifetime_minutes=row.minute_estimated_time,
+            window=self.window,
+        )
+        if d.evaluated_end > k0:
+            if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
+                for k in range(k0, d.evaluated_end):
+                    await self._progress(row, float(lane.vw[k]), lane.time(k))
+            elif (
+                partials.lazy_sink is not None
+                and not partials.wants_events()
+                and not partials.levels(row, self.backtest)[0]
+                and not partials.levels(row, self.backtest)[1]
+            ):
+                # nobody but the report listens: hand it the stretch, milestones are computed on read
+                partials.lazy_sink(LazyMilestones(row, lane, k0, d.evaluated_end, self.backtest))
+            else:
+                done_p, done_l = partials.levels(row, self.backtest)
+                for k, kind, level, price in milestones(
+                    lane.vw,
+                    k0,
+                    d.evaluated_end,
+                    position=row.position,
+                    price_open=row.price_open,
+                    take_profit=row.price_take_profit,
+                    stop_loss=row.price_stop_loss,
+                    done_profit=done_p,
+                    done_loss=done_l,
+                ):
+                    await partials.record(row, kind, level, price, lane.time(k), self.backtest)
+        return await self.close(row, d.kind, d.price, d.timestamp)
