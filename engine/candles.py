@@ -101,7 +101,18 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
     bad = np.zeros(n, dtype=bool)
     if n == 0:
         return bad, None
-    ohlc = np.stack((c.open, c.high, c.low, c.close))
+    cols = (c.open, c.high, c.low, c.close)
+    factor = cfg.CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR
+    with np.errstate(invalid="ignore"):
+        lows = [float(x.min()) for x in cols]
+        highs = [float(x.max()) for x in cols]
+        vmin = float(c.volume.min())
+    lo, hi = min(lows), max(highs)
+    if lo > 0 and math.isfinite(hi) and vmin >= 0 and math.isfinite(float(c.volume.max())) and lo >= hi / factor:
+        # every value is positive and finite, and none can be below reference / factor because the
+        # reference (a median or mean of these values) is at most ``hi``: no need to compute it
+        return bad, None
+    ohlc = np.stack(cols)
     with np.errstate(invalid="ignore"):
         positive = ohlc[ohlc > 0]
     m = positive.size
@@ -418,8 +429,8 @@ class CandleStore:
             return got
         present = self.status == PRESENT
         vw = settlement.rolling_vwap(self.high, self.low, self.close, self.volume, present, window)
-        blocked = (self.status == FAILED) | (self.status == POISONED) | (self.status == UNKNOWN)
         ok = ~np.isnan(vw)
+        blocked = ~present & (self.status != ABSENT)  # failed, poisoned or not fetched
         if blocked.any():
             c = np.concatenate(([0], np.cumsum(blocked)))
             in_window = np.zeros(self.size, dtype=bool)

@@ -14,17 +14,18 @@ __all__ = ["ExecutionContext", "MethodContext", "execution_context", "method_con
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutionContext:
-    symbol: str
-    when: int  # UTC ms
-    backtest: bool
-
-
-@dataclass(frozen=True, slots=True)
 class MethodContext:
     strategy_name: str
     exchange_name: str
     frame_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionContext:
+    symbol: str
+    when: int  # UTC ms
+    backtest: bool
+    method: MethodContext | None = None  # set together, so a call into user code costs one set/reset
 
 
 _execution: ContextVar[ExecutionContext | None] = ContextVar("btk_execution", default=None)
@@ -46,7 +47,8 @@ def execution_context() -> ExecutionContext:
 
 
 def method_context() -> MethodContext:
-    ctx = _method.get()
+    exe = _execution.get()
+    ctx = exe.method if exe is not None and exe.method is not None else _method.get()
     if ctx is None:
         raise OutsideRunError("no method context: this helper only works during a run")
     return ctx

@@ -83,6 +83,32 @@ def _action_of(value: Any) -> Any:
     return getattr(value, "action", None)
 
 
+_version = [0]  # bumped by every subscribe/unsubscribe on any stream
+
+
+def subscription_version() -> int:
+    """Changes whenever anybody subscribes or unsubscribes anywhere: cache interest by it."""
+    return _version[0]
+
+
+class _Observers(list):
+    """The Subject's observer list, counting changes (reactivex mutates it in place)."""
+
+    __slots__ = ()
+
+    def append(self, item: Any) -> None:
+        _version[0] += 1
+        super().append(item)
+
+    def remove(self, item: Any) -> None:
+        _version[0] += 1
+        super().remove(item)
+
+    def clear(self) -> None:
+        _version[0] += 1
+        super().clear()
+
+
 class _Listener(Observer[T]):
     """A ``listen_*`` subscription: optional action filter, optional one-shot predicate, and a
     per-listener lock so an async listener never runs two calls at once (FIFO)."""
@@ -148,8 +174,11 @@ class Stream(Subject[T]):
 
     def __init__(self, name: str) -> None:
         super().__init__()
+        self.observers = _Observers()
         self.name = name
         self._hooks: list[tuple[frozenset[str] | None, Callable[[T], None]]] = []
+        self._wants: dict[str | None, bool] = {}
+        self._wants_version = -1
 
     def __repr__(self) -> str:
         return f"Stream({self.name!r}, subscribers={len(self.observers)})"
@@ -158,6 +187,7 @@ class Stream(Subject[T]):
     def add_hook(self, fn: Callable[[T], None], actions: Iterable[str] | None = None) -> None:
         """Register a synchronous internal consumer that sees values before any subscriber."""
         self._hooks.append((frozenset(actions) if actions is not None else None, fn))
+        _version[0] += 1
 
     # -- interest ------------------------------------------------------------------------------
     def has_subscribers(self) -> bool:
@@ -165,10 +195,14 @@ class Stream(Subject[T]):
 
     def wants(self, action: str | None = None) -> bool:
         """Would anybody receive a value (with this ``action``) if it were emitted now?"""
-        for actions, _ in self._hooks:
-            if actions is None or action in actions:
-                return True
-        return self.subscribers_want(action)
+        if self._wants_version != _version[0]:
+            self._wants.clear()
+            self._wants_version = _version[0]
+        got = self._wants.get(action)
+        if got is None:
+            got = any(a is None or action in a for a, _ in self._hooks) or self.subscribers_want(action)
+            self._wants[action] = got
+        return got
 
     def subscribers_want(self, action: str | None = None) -> bool:
         for obs in self.observers:

@@ -75,24 +75,32 @@ def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
     if n < window:
         return out
     pres = present.astype(bool)
+    everything = bool(pres.all())
     # (h + l + c) / 3 * v, computed only where a candle exists (absent slots may hold garbage)
-    tpv = np.where(pres, (high + low + close) / 3 * volume, 0.0)
-    vol = np.where(pres, volume, 0.0)
-    cls = np.where(pres, close, 0.0)
-    cnt = pres.astype(np.int64)
+    tpv = (high + low + close) / 3 * volume
+    vol = volume
+    if not everything:
+        tpv = np.where(pres, tpv, 0.0)
+        vol = np.where(pres, volume, 0.0)
     m = n - window + 1
-    s_tpv = tpv[0:m].copy()
-    s_vol = vol[0:m].copy()
-    s_cls = cls[0:m].copy()
-    s_cnt = cnt[0:m].copy()
-    for j in range(1, window):  # oldest first, like the sequential sum
-        s_tpv += tpv[j : m + j]
-        s_vol += vol[j : m + j]
-        s_cls += cls[j : m + j]
-        s_cnt += cnt[j : m + j]
+
+    def window_sum(a: np.ndarray) -> np.ndarray:
+        s = a[0:m].copy()
+        for j in range(1, window):  # oldest first, like the sequential sum
+            s += a[j : m + j]
+        return s
+
+    s_tpv = window_sum(tpv)
+    s_vol = window_sum(vol)
     with np.errstate(divide="ignore", invalid="ignore"):
-        res = np.where(s_vol != 0, s_tpv / s_vol, s_cls / s_cnt)
-    res[s_cnt == 0] = np.nan
+        res = s_tpv / s_vol
+    zero = s_vol == 0
+    if not everything or zero.any():  # mean of closes where there was no volume; NaN where no candle
+        cls = close if everything else np.where(pres, close, 0.0)
+        cnt = window_sum(pres.astype(np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res = np.where(zero, window_sum(cls) / cnt, res)
+        res[cnt == 0] = np.nan
     out[window - 1 :] = res
     return out
 

@@ -20,7 +20,7 @@ from . import events
 from .candles import ExchangeClient
 from .clock import get_clock
 from .config import Config
-from .context import ExecutionContext, MethodContext, reset_execution, reset_method, set_execution, set_method
+from .context import ExecutionContext, MethodContext, reset_execution, set_execution
 from .errors import ErrorContext, annotate
 from .log import get_logger
 from .model import (
@@ -136,6 +136,8 @@ class StrategyInstance:
         self.scheduled: SignalRow | None = None
         self.last_signal_ts: int | None = None
         self.persist: Any = None  # live persistence hooks (issue: live/persistence)
+        self._vwap_when: int | None = None
+        self._vwap_value = 0.0
 
     # ------------------------------------------------------------------ small helpers
     def _common(self) -> dict[str, Any]:
@@ -147,7 +149,12 @@ class StrategyInstance:
         }
 
     async def vwap(self, when: int) -> float:
-        return await self.exchange.vwap(self.symbol, when, self.cfg)
+        """VWAP at ``when``; asked twice at one moment (pipeline, then idle) it is computed once."""
+        if when == self._vwap_when:
+            return self._vwap_value
+        value = await self.exchange.vwap(self.symbol, when, self.cfg)
+        self._vwap_when, self._vwap_value = when, value
+        return value
 
     def stop(self) -> None:
         """SPEC 5.6: stop asking for signals; drop a waiting entry; leave an open position alone."""
@@ -195,8 +202,7 @@ class StrategyInstance:
         really suspends is handed to a task and raced against the clock's sleep.
         """
         schema = self.schema
-        token = set_execution(ExecutionContext(self.symbol, when, self.backtest))
-        mtoken = set_method(self.method)
+        token = set_execution(ExecutionContext(self.symbol, when, self.backtest, self.method))
         try:
             if schema.passes_price:
                 result = schema.get_signal(self.symbol, _utc(when), price)
@@ -212,7 +218,6 @@ class StrategyInstance:
                 return stop.value
             task = asyncio.ensure_future(_resume(result, first))
         finally:
-            reset_method(mtoken)
             reset_execution(token)
         timeout_ms = self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS * 1000
         timer = asyncio.ensure_future(get_clock().sleep(timeout_ms))

@@ -106,6 +106,8 @@ class _Run:
         self.task = None  # RunTask when run in the background
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, True)
+        self._listeners_version = -1
+        self._listeners = True
 
     # -- performance samples ----------------------------------------------------------------------
     async def _perf(self, metric: str, duration_ms: float, count: int = 1) -> None:
@@ -150,15 +152,20 @@ class _Run:
 
     # -- the fast skip -------------------------------------------------------------------------------
     def _per_frame_listeners(self) -> bool:
-        cb = self.strategy.callbacks
-        return (
-            events.signal_backtest.wants("idle")
-            or events.signal.wants("idle")
-            or events.progress_backtest.has_subscribers()
-            or events.performance.has_subscribers()
-            or cb.on_idle is not None
-            or cb.on_tick is not None
-        )
+        """Does anybody need to see every frame? Cached until someone (un)subscribes."""
+        version = events.subscription_version()
+        if version != self._listeners_version:
+            cb = self.strategy.callbacks
+            self._listeners_version = version
+            self._listeners = (
+                events.signal_backtest.wants("idle")
+                or events.signal.wants("idle")
+                or events.progress_backtest.has_subscribers()
+                or events.performance.has_subscribers()
+                or cb.on_idle is not None
+                or cb.on_tick is not None
+            )
+        return self._listeners
 
     def _bad_frames(self) -> np.ndarray:
         """Frame indices whose tick would fail to price (missing/failed/malformed candles)."""
