@@ -202,18 +202,19 @@ class CandleStore:
         size = new_hi - new_lo
         off = self.base - new_lo
 
-        def moved(old: np.ndarray, fill: float | int, dtype) -> np.ndarray:
-            arr = np.full(size, fill, dtype=dtype)
+        def moved(old: np.ndarray, dtype, zero: bool = False) -> np.ndarray:
+            # prices of slots that hold no candle are never read (``status`` says which are valid)
+            arr = np.zeros(size, dtype=dtype) if zero else np.empty(size, dtype=dtype)
             if self.size:
                 arr[off : off + self.size] = old[: self.size]
             return arr
 
-        self.open = moved(self.open, np.nan, np.float64)
-        self.high = moved(self.high, np.nan, np.float64)
-        self.low = moved(self.low, np.nan, np.float64)
-        self.close = moved(self.close, np.nan, np.float64)
-        self.volume = moved(self.volume, np.nan, np.float64)
-        self.status = moved(self.status, UNKNOWN, np.int8)
+        self.open = moved(self.open, np.float64)
+        self.high = moved(self.high, np.float64)
+        self.low = moved(self.low, np.float64)
+        self.close = moved(self.close, np.float64)
+        self.volume = moved(self.volume, np.float64)
+        self.status = moved(self.status, np.int8, zero=True)
         self.base, self.size = new_lo, size
         self._derived.clear()
 
@@ -321,23 +322,26 @@ class CandleStore:
         self.status[a:b] = ABSENT
         if len(cols):
             ts = cols.timestamp
-            inside = (ts >= lo * self.step_ms) & (ts < hi * self.step_ms)
-            if not inside.all():
-                cols = CandleColumns(*(getattr(cols, f)[inside] for f in CandleColumns.__slots__))
-                ts = cols.timestamp
+            lo_ms, hi_ms, step = lo * self.step_ms, hi * self.step_ms, self.step_ms
+            ascending = len(ts) < 2 or bool((ts[1:] > ts[:-1]).all())
+            if not (ascending and ts[0] >= lo_ms and ts[-1] < hi_ms):  # only then look at every row
+                inside = (ts >= lo_ms) & (ts < hi_ms)
+                if not inside.all():
+                    cols = CandleColumns(*(getattr(cols, f)[inside] for f in CandleColumns.__slots__))
+                    ts = cols.timestamp
             if len(cols):
-                if (ts % self.step_ms).any():
-                    odd = int(ts[(ts % self.step_ms) != 0][0])
-                    self._fail(
-                        lo,
-                        hi,
-                        CandleError(
-                            f"candle timestamp {odd} ({iso(odd)}) is not aligned to the {self.interval} interval"
-                        ),
-                        attempts=1,
+                k = len(ts)
+                contiguous = ascending and int(ts[-1]) - int(ts[0]) == (k - 1) * step
+                misaligned = int(ts[0]) % step != 0 if contiguous else bool((ts % step).any())
+                if misaligned:
+                    odd = int(ts[(ts % step) != 0][0])
+                    error = CandleError(
+                        f"candle timestamp {odd} ({iso(odd)}) is not aligned to the {self.interval} interval"
                     )
+                    self._fail(lo, hi, error, attempts=1)
                     return
-                pos = ts // self.step_ms - self.base
+                first = int(ts[0]) // step - self.base
+                pos = slice(first, first + k) if contiguous else ts // step - self.base
                 bad, why = sanity_mask(cols, cfg)
                 self.open[pos] = cols.open
                 self.high[pos] = cols.high
@@ -345,9 +349,12 @@ class CandleStore:
                 self.close[pos] = cols.close
                 self.volume[pos] = cols.volume
                 self.status[pos] = PRESENT
+                if contiguous:
+                    pos = np.arange(first, first + k)[bad] if why is not None else pos
                 if why is not None:
-                    self.status[pos[bad]] = POISONED
-                    for p in pos[bad].tolist():
+                    bad_pos = pos if contiguous else pos[bad]
+                    self.status[bad_pos] = POISONED
+                    for p in bad_pos.tolist():
                         t = (self.base + p) * self.step_ms
                         self.poison[self.base + p] = (
                             f"malformed candle {self.symbol} {self.interval} at {iso(t)}: "
@@ -430,6 +437,10 @@ class CandleStore:
         present = self.status == PRESENT
         vw = settlement.rolling_vwap(self.high, self.low, self.close, self.volume, present, window)
         ok = ~np.isnan(vw)
+        if present.all():  # nothing missing: no gaps to count, nothing blocked
+            got = (vw, ok, None)
+            self._derived[window] = got
+            return got
         blocked = ~present & (self.status != ABSENT)  # failed, poisoned or not fetched
         if blocked.any():
             c = np.concatenate(([0], np.cumsum(blocked)))
@@ -447,7 +458,15 @@ class CandleStore:
         if lo < self.base or hi > self.base + self.size:
             return False
         missing = self.derived(window)[2]
-        return missing[self._pos(hi)] == missing[self._pos(lo)]
+        return missing is None or missing[hi - self.base] == missing[lo - self.base]
+
+    def contiguous_lane(self, lo: int, hi: int, window: int) -> settlement.Lane:
+        """Views on slots ``[lo, hi)``, which the caller knows to be all present."""
+        vw = self.derived(window)[0]
+        a, b = lo - self.base, hi - self.base
+        return settlement.Lane(
+            self.high[a:b], self.low[a:b], self.close[a:b], self.volume[a:b], vw[a:b], b - a, lo * self.step_ms
+        )
 
     def lane(self, lo: int, hi: int, window: int) -> settlement.Lane | None:
         """The candles of slots ``[lo, hi)`` as the fast-forward reads them (None if there are none).
@@ -459,17 +478,7 @@ class CandleStore:
         if hi_c <= lo_c:
             return None
         if self.gap_free(lo_c, hi_c, window):  # all present: nothing failed or poisoned either
-            vw = self.derived(window)[0]
-            a, b = self._pos(lo_c), self._pos(hi_c)
-            return settlement.Lane(
-                self.high[a:b],
-                self.low[a:b],
-                self.close[a:b],
-                self.volume[a:b],
-                vw[a:b],
-                b - a,
-                lo_c * self.step_ms,
-            )
+            return self.contiguous_lane(lo_c, hi_c, window)
         idx = self.present_slice(lo_c, hi_c)  # raises for failed or poisoned candles
         if not len(idx):
             return None
@@ -514,15 +523,23 @@ class ExchangeClient:
                 st.failures.clear()
                 st._derived.clear()
 
-    async def vwap(self, symbol: str, when: int, cfg: Config) -> float:
-        st = self.store(symbol, "1m")
-        window = cfg.CC_AVG_PRICE_CANDLES_COUNT
-        if st.size and when % MINUTE_MS == 0:
+    def vwap_ready(self, symbol: str, when: int, window: int) -> float | None:
+        """The VWAP at ``when`` if it can be read straight from the store, else None."""
+        st = self._stores.get((symbol, "1m"))
+        if st is not None and st.size and when % MINUTE_MS == 0:
             slot = when // MINUTE_MS - st.base
             if 0 <= slot < st.size:
                 vw, ok, _ = st.derived(window)
                 if ok[slot]:  # every candle of the window is fetched and sound
                     return float(vw[slot])
+        return None
+
+    async def vwap(self, symbol: str, when: int, cfg: Config) -> float:
+        window = cfg.CC_AVG_PRICE_CANDLES_COUNT
+        ready = self.vwap_ready(symbol, when, window)
+        if ready is not None:
+            return ready
+        st = self.store(symbol, "1m")
         if window > 1:
             await st.ensure(_ceil_div(when - (window - 1) * MINUTE_MS, MINUTE_MS), when // MINUTE_MS + 1, cfg)
         return st.vwap(when, window)
@@ -542,6 +559,16 @@ class ExchangeClient:
             get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
         return out
 
+    def lane_ready(self, symbol: str, since: int, limit: int, window: int) -> settlement.Lane | None:
+        """``next_lane`` without waiting, when the store already holds every candle (else None)."""
+        st = self._stores.get((symbol, "1m"))
+        if st is None or since + limit * MINUTE_MS > get_clock().now():
+            return None
+        lo = -((-since) // MINUTE_MS)
+        if st.gap_free(lo, lo + limit, window):
+            return st.contiguous_lane(lo, lo + limit, window)
+        return None
+
     async def next_lane(self, symbol: str, since: int, limit: int, cfg: Config) -> settlement.Lane | None:
         """SPEC 4.1 ``getNextCandles`` for the fast-forward: ``limit`` 1m candles from ``since``.
 
@@ -555,8 +582,9 @@ class ExchangeClient:
         lo = _ceil_div(since, MINUTE_MS)
         hi = lo + limit
         window = cfg.CC_AVG_PRICE_CANDLES_COUNT
-        if not st.gap_free(lo, hi, window):  # a gap-free range is complete: nothing to fetch
-            await st.ensure(lo, hi, cfg)
+        if st.gap_free(lo, hi, window):  # a gap-free range is complete: nothing to fetch
+            return st.contiguous_lane(lo, hi, window)
+        await st.ensure(lo, hi, cfg)
         return st.lane(lo, hi, window)
 
 

@@ -213,13 +213,23 @@ class Stream(Subject[T]):
     # -- emission --------------------------------------------------------------------------------
     async def emit(self, value: T) -> None:
         """Deliver ``value`` to hooks, then to subscribers in order, awaiting async listeners."""
+        pending = self.emit_nowait(value)
+        if pending is not None:
+            await pending
+
+    def emit_nowait(self, value: T) -> Awaitable[None] | None:
+        """Run the hooks now; return the delivery to subscribers to await, or None if there are
+        none (so the hot path pays for no coroutine when only the report stores listen)."""
         if self._hooks:
             action = _action_of(value)
             for actions, hook in self._hooks:
                 if actions is None or action in actions:
                     hook(value)
         if not self.observers:
-            return
+            return None
+        return self._deliver(value)
+
+    async def _deliver(self, value: T) -> None:
         failure: BaseException | None = None
         for obs in self.observers.copy():
             try:

@@ -188,78 +188,61 @@ class Pnl:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IdleResult:
+class _Result:
+    """What every tick result carries; ``action`` tells the six shapes apart."""
+
+    action: Action = field(init=False, default="idle")
+    signal: SignalRow | None
+    current_price: float
+    strategy_name: str
+    exchange_name: str
+    symbol: str
+    backtest: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdleResult(_Result):
     action: Literal["idle"] = field(default="idle", init=False)
     signal: None = None
-    current_price: float
-    strategy_name: str
-    exchange_name: str
-    symbol: str
-    backtest: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ScheduledResult:
+class ScheduledResult(_Result):
     action: Literal["scheduled"] = field(default="scheduled", init=False)
     signal: SignalRow
-    current_price: float
-    strategy_name: str
-    exchange_name: str
-    symbol: str
-    backtest: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OpenedResult:
+class OpenedResult(_Result):
     action: Literal["opened"] = field(default="opened", init=False)
     signal: SignalRow
-    current_price: float
-    strategy_name: str
-    exchange_name: str
-    symbol: str
-    backtest: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ActiveResult:
+class ActiveResult(_Result):
     action: Literal["active"] = field(default="active", init=False)
     signal: SignalRow
-    current_price: float
-    strategy_name: str
-    exchange_name: str
-    symbol: str
-    backtest: bool
     percent_tp: float
     percent_sl: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ClosedResult:
+class ClosedResult(_Result):
     action: Literal["closed"] = field(default="closed", init=False)
     signal: SignalRow
-    current_price: float
-    strategy_name: str
-    exchange_name: str
-    symbol: str
-    backtest: bool
     close_reason: CloseReason
     close_timestamp: int
     pnl: Pnl
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CancelledResult:
+class CancelledResult(_Result):
     """A scheduled entry that never opened. ``cancel_reason`` is derived as SPEC 1.4 explains:
     ``timeout`` when it waited CC_SCHEDULE_AWAIT_MINUTES, else ``price_reject`` (the price crossed
     the stop-loss before reaching the entry)."""
 
     action: Literal["cancelled"] = field(default="cancelled", init=False)
     signal: SignalRow
-    current_price: float
-    strategy_name: str
-    exchange_name: str
-    symbol: str
-    backtest: bool
     close_timestamp: int
     cancel_reason: CancelReason
 

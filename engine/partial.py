@@ -76,6 +76,10 @@ class PartialService:
         """Does a user listen to milestones (so they must be computed and emitted now)?"""
         return events.partial_profit.has_subscribers() or events.partial_loss.has_subscribers()
 
+    def tracking(self, row: SignalRow, backtest: bool) -> bool:
+        """Has this signal reached any milestone already?"""
+        return (row.id, backtest) in self._trackers
+
     def levels(self, row: SignalRow, backtest: bool) -> tuple[set[int], set[int]]:
         t = self._trackers.get((row.id, backtest))
         if t is None:

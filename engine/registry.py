@@ -245,9 +245,7 @@ class Registry(Generic[S]):
             return self._items[name]
         except (KeyError, TypeError):
             known = ", ".join(self._items) or "none"
-            raise NotFoundError(
-                f"{self.kind} {name} not found source={source} (registered {self.kind}s: {known})"
-            ) from None
+            raise NotFoundError(f"{self.kind} {name} not found source={source} (registered: {known})") from None
 
     def has(self, name: str) -> bool:
         return name in self._items

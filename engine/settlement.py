@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -76,11 +76,16 @@ def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
         return out
     pres = present.astype(bool)
     everything = bool(pres.all())
-    # (h + l + c) / 3 * v, computed only where a candle exists (absent slots may hold garbage)
-    tpv = (high + low + close) / 3 * volume
+    # (h + l + c) / 3 * v, computed only where a candle exists (absent slots may hold garbage);
+    # in place, because fresh multi-megabyte temporaries cost page faults on every run
+    with np.errstate(over="ignore", invalid="ignore"):  # slots without a candle hold garbage, zeroed below
+        tpv = np.add(high, low)
+        tpv += close
+        tpv /= 3
+        tpv *= volume
     vol = volume
     if not everything:
-        tpv = np.where(pres, tpv, 0.0)
+        tpv[~pres] = 0.0
         vol = np.where(pres, volume, 0.0)
     m = n - window + 1
 
@@ -90,10 +95,11 @@ def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
             s += a[j : m + j]
         return s
 
-    s_tpv = window_sum(tpv)
+    res = window_sum(tpv)
+    del tpv
     s_vol = window_sum(vol)
     with np.errstate(divide="ignore", invalid="ignore"):
-        res = s_tpv / s_vol
+        res /= s_vol
     zero = s_vol == 0
     if not everything or zero.any():  # mean of closes where there was no volume; NaN where no candle
         cls = close if everything else np.where(pres, close, 0.0)
@@ -186,8 +192,7 @@ Kind = Literal[
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     kind: Kind
     k: int  # the deciding candle, or the last candle for the end-of-data fallbacks
     price: float  # exit/cancel price, or activation price
@@ -216,10 +221,12 @@ def scan_pending(
     n = lane.n
     k_exp = lane.first_at_or_after(pending_at + lifetime_minutes * MINUTE_MS, k0)
     high, low = lane.high, lane.low
-    if position == "long":
+    long = position == "long"
+    if long:
 
         def touched(a: int, b: int) -> np.ndarray:
             return (high[a:b] >= take_profit) | (low[a:b] <= stop_loss)
+
     else:
 
         def touched(a: int, b: int) -> np.ndarray:
@@ -227,7 +234,7 @@ def scan_pending(
 
     k_hit = first_true(touched, k0, min(k_exp, n))
     if k_hit >= 0:
-        tp_hit = high[k_hit] >= take_profit if position == "long" else low[k_hit] <= take_profit
+        tp_hit = high[k_hit] >= take_profit if long else low[k_hit] <= take_profit
         if tp_hit:
             return Decision("take_profit", k_hit, take_profit, lane.time(k_hit), k_hit)
         return Decision("stop_loss", k_hit, stop_loss, lane.time(k_hit), k_hit)

@@ -95,6 +95,9 @@ def dto_fields(dto: Any) -> tuple[dict[str, Any], list[str]]:
     """The DTO's fields as a dict, plus problems with its shape (unknown keys, wrong container)."""
     if isinstance(dto, SignalDto):
         return {k: getattr(dto, k) for k in SIGNAL_DTO_KEYS}, []
+    if type(dto) is dict and SIGNAL_DTO_KEYS.issuperset(dto):  # the common case, fast
+        get = dto.get
+        return {k: get(k) for k in _KEY_ORDER}, []
     if isinstance(dto, Mapping):
         problems = []
         unknown = sorted(str(k) for k in dto if k not in SIGNAL_DTO_KEYS)
@@ -106,6 +109,58 @@ def dto_fields(dto: Any) -> tuple[dict[str, Any], list[str]]:
     return {k: None for k in SIGNAL_DTO_KEYS}, [
         f"get_signal must return a dict, a SignalDto or None; got {type(dto).__name__}: {dto!r}"
     ]
+
+
+_KEY_ORDER = tuple(sorted(SIGNAL_DTO_KEYS))
+
+
+def _plainly_valid(
+    position: Any, op: Any, tp: Any, sl: Any, cp: float, met: Any, is_scheduled: bool, cfg: Config
+) -> bool:
+    """True when every rule of SPEC 3.2 holds, proven with plain comparisons (no messages).
+
+    The same rules as ``validate``, written as the conditions for passing; anything unusual (a
+    non-float, NaN, infinity) makes it answer False, and ``validate`` then explains what is wrong.
+    """
+    if type(op) is not float or type(tp) is not float or type(sl) is not float or type(cp) is not float:
+        return False
+    if not (0 < op < math.inf and 0 < tp < math.inf and 0 < sl < math.inf and 0 < cp < math.inf):
+        return False
+    if position == "long":
+        if not (tp > op and sl < op):
+            return False
+        if is_scheduled:
+            if not (sl < op < tp):
+                return False
+        elif not (sl < cp < tp):
+            return False
+        tp_dist = (tp - op) / op * 100
+        sl_dist = (op - sl) / op * 100
+    elif position == "short":
+        if not (tp < op and sl > op):
+            return False
+        if is_scheduled:
+            if not (tp < op < sl):
+                return False
+        elif not (tp < cp < sl):
+            return False
+        tp_dist = (op - tp) / op * 100
+        sl_dist = (sl - op) / op * 100
+    else:
+        return False
+    min_tp, min_sl, max_sl = (
+        cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT,
+        cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
+        cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT,
+    )
+    if (min_tp and tp_dist < min_tp) or (min_sl and sl_dist < min_sl) or (max_sl and sl_dist > max_sl):
+        return False
+    if type(met) is int or (type(met) is float and met.is_integer()):
+        pass
+    else:
+        return False
+    max_life = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
+    return met > 0 and not (max_life and met > max_life)
 
 
 def _num(v: Any) -> float:
@@ -259,16 +314,37 @@ def build_row(
         is_scheduled = not reached and position in ("long", "short")
         price_open = price_open_raw
     sig_id = f.get("id") or new_id()
-    problems = shape + validate(
-        f,
-        price_open=price_open,
-        current_price=current_price,
-        is_scheduled=is_scheduled,
-        scheduled_at=when,
-        pending_at=when,
-        identity=(sig_id if isinstance(sig_id, str) else str(sig_id), exchange_name, strategy_name, symbol),
-        cfg=cfg,
-    )
+    if (
+        not shape
+        and type(sig_id) is str
+        and symbol
+        and strategy_name
+        and exchange_name
+        and type(when) is int
+        and when > 0
+        and _plainly_valid(
+            position,
+            price_open,
+            f.get("price_take_profit"),
+            f.get("price_stop_loss"),
+            current_price,
+            f.get("minute_estimated_time"),
+            is_scheduled,
+            cfg,
+        )
+    ):
+        problems = []
+    else:
+        problems = shape + validate(
+            f,
+            price_open=price_open,
+            current_price=current_price,
+            is_scheduled=is_scheduled,
+            scheduled_at=when,
+            pending_at=when,
+            identity=(sig_id if isinstance(sig_id, str) else str(sig_id), exchange_name, strategy_name, symbol),
+            cfg=cfg,
+        )
     if problems:
         raise SignalValidationError(position, problems, f"{strategy_name} {symbol}")
     note = f.get("note")

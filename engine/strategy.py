@@ -89,10 +89,8 @@ async def _resume(coro, first):
 _detached: set[asyncio.Future] = set()  # strong references: a running task must not be collected
 
 
-def _call(cb: Callable[..., Any] | None, *args: Any) -> None:
+def _call(cb: Callable[..., Any], *args: Any) -> None:
     """Run a user callback synchronously; an async one is started, not awaited (SPEC 1.7)."""
-    if cb is None:
-        return
     result = cb(*args)
     if inspect.isawaitable(result):
         task = asyncio.ensure_future(result)
@@ -131,6 +129,13 @@ class StrategyInstance:
         self.risk = RiskGate(schema.risk_names, backtest)
         self.interval_ms = schema.interval_minutes * MINUTE_MS
         self.window = cfg.CC_AVG_PRICE_CANDLES_COUNT
+        # the identity fields every result carries, unpacked into each result constructor
+        self._ids = {
+            "strategy_name": self.strategy_name,
+            "exchange_name": self.exchange_name,
+            "symbol": self.symbol,
+            "backtest": backtest,
+        }
         self.stopped = False
         self.pending: SignalRow | None = None
         self.scheduled: SignalRow | None = None
@@ -140,19 +145,14 @@ class StrategyInstance:
         self._vwap_value = 0.0
 
     # ------------------------------------------------------------------ small helpers
-    def _common(self) -> dict[str, Any]:
-        return {
-            "strategy_name": self.strategy_name,
-            "exchange_name": self.exchange_name,
-            "symbol": self.symbol,
-            "backtest": self.backtest,
-        }
 
     async def vwap(self, when: int) -> float:
         """VWAP at ``when``; asked twice at one moment (pipeline, then idle) it is computed once."""
         if when == self._vwap_when:
             return self._vwap_value
-        value = await self.exchange.vwap(self.symbol, when, self.cfg)
+        value = self.exchange.vwap_ready(self.symbol, when, self.window)
+        if value is None:
+            value = await self.exchange.vwap(self.symbol, when, self.cfg)
         self._vwap_when, self._vwap_value = when, value
         return value
 
@@ -165,7 +165,8 @@ class StrategyInstance:
 
     def _set_pending(self, row: SignalRow | None) -> None:
         self.pending = row
-        _call(self.cb.on_write, self.symbol, row, self.backtest)
+        if (cb := self.cb.on_write) is not None:
+            _call(cb, self.symbol, row, self.backtest)
         if self.persist is not None:
             self.persist.signal(row)
 
@@ -184,9 +185,11 @@ class StrategyInstance:
         )
 
     def _idle(self, price: float) -> IdleResult:
-        result = IdleResult(current_price=price, **self._common())
-        _call(self.cb.on_idle, self.symbol, price, self.backtest)
-        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        result = IdleResult(current_price=price, **self._ids)
+        if (cb := self.cb.on_idle) is not None:
+            _call(cb, self.symbol, price, self.backtest)
+        if (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, result, self.backtest)
         return result
 
     # ------------------------------------------------------------------ SPEC 5.1: the getSignal pipeline
@@ -194,12 +197,12 @@ class StrategyInstance:
         last = self.last_signal_ts
         return last is not None and when - last < self.interval_ms
 
-    async def _call_get_signal(self, when: int, price: float) -> Any:
-        """Call the user's get_signal under its time limit.
+    def _start_get_signal(self, when: int, price: float) -> tuple[bool, Any]:
+        """Call the user's get_signal: ``(True, dto)`` if it finished at once, else ``(False, task)``.
 
         The coroutine's first step runs inline: a strategy that computes its signal without waiting
         on anything (the common case) finishes there and costs no task and no timer. Only one that
-        really suspends is handed to a task and raced against the clock's sleep.
+        really suspends is handed to a task, which ``_finish_get_signal`` races against the clock.
         """
         schema = self.schema
         token = set_execution(ExecutionContext(self.symbol, when, self.backtest, self.method))
@@ -209,16 +212,18 @@ class StrategyInstance:
             else:
                 result = schema.get_signal(self.symbol, _utc(when))
             if not inspect.isawaitable(result):
-                return result
+                return True, result
             if not inspect.iscoroutine(result):
                 result = _resume(result.__await__(), None)  # any awaitable: drive it like a coroutine
             try:
                 first = result.send(None)
             except StopIteration as stop:
-                return stop.value
-            task = asyncio.ensure_future(_resume(result, first))
+                return True, stop.value
+            return False, asyncio.ensure_future(_resume(result, first))
         finally:
             reset_execution(token)
+
+    async def _finish_get_signal(self, task: asyncio.Future) -> Any:
         timeout_ms = self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS * 1000
         timer = asyncio.ensure_future(get_clock().sleep(timeout_ms))
         try:
@@ -241,8 +246,14 @@ class StrategyInstance:
             return None
         self.last_signal_ts = when
         try:
-            price = await self.vwap(when)
-            dto = await self._call_get_signal(when, price)
+            price = self.exchange.vwap_ready(self.symbol, when, self.window) if when != self._vwap_when else None
+            if price is None:
+                price = await self.vwap(when)
+            else:
+                self._vwap_when, self._vwap_value = when, price
+            done, dto = self._start_get_signal(when, price)
+            if not done:
+                dto = await self._finish_get_signal(dto)
             if dto is None or self.stopped:
                 return None
             if self.risk and not await self.risk.check(self._risk_args(dto, price, when)):
@@ -283,11 +294,13 @@ class StrategyInstance:
         if when - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS:
             self.scheduled = None
             self._persist_schedule(None)
-            _call(self.cb.on_cancel, self.symbol, row, p, self.backtest)
+            if (cb := self.cb.on_cancel) is not None:
+                _call(cb, self.symbol, row, p, self.backtest)
             result = CancelledResult(
-                signal=row, current_price=p, close_timestamp=when, cancel_reason="timeout", **self._common()
+                signal=row, current_price=p, close_timestamp=when, cancel_reason="timeout", **self._ids
             )
-            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            if (cb := self.cb.on_tick) is not None:
+                _call(cb, self.symbol, result, self.backtest)
             return result
         if row.position == "long":
             cancel, activate = p <= row.price_stop_loss, p <= row.price_open
@@ -296,8 +309,9 @@ class StrategyInstance:
         if cancel:
             self.scheduled = None
             self._persist_schedule(None)
-            result = IdleResult(current_price=p, **self._common())
-            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            result = IdleResult(current_price=p, **self._ids)
+            if (cb := self.cb.on_tick) is not None:
+                _call(cb, self.symbol, result, self.backtest)
             return result
         if activate:
             if self.stopped:
@@ -312,13 +326,17 @@ class StrategyInstance:
             self._persist_schedule(None)
             opened = dataclasses.replace(row, pending_at=when, is_scheduled=False)
             self._set_pending(opened)
-            await self.risk.add_signal(self.symbol, self.strategy_name)
-            _call(self.cb.on_open, self.symbol, opened, opened.price_open, self.backtest)
-            result = OpenedResult(signal=opened, current_price=opened.price_open, **self._common())
-            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            if self.risk:
+                await self.risk.add_signal(self.symbol, self.strategy_name)
+            if (cb := self.cb.on_open) is not None:
+                _call(cb, self.symbol, opened, opened.price_open, self.backtest)
+            result = OpenedResult(signal=opened, current_price=opened.price_open, **self._ids)
+            if (cb := self.cb.on_tick) is not None:
+                _call(cb, self.symbol, result, self.backtest)
             return result
-        result = ActiveResult(signal=row, current_price=p, percent_tp=0.0, percent_sl=0.0, **self._common())
-        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        result = ActiveResult(signal=row, current_price=p, percent_tp=0.0, percent_sl=0.0, **self._ids)
+        if (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, result, self.backtest)
         return result
 
     async def _tick_empty(self, when: int) -> TickResult:
@@ -329,18 +347,23 @@ class StrategyInstance:
             self.scheduled = row
             self._persist_schedule(row)
             p = await self.vwap(when)
-            _call(self.cb.on_schedule, self.symbol, row, p, self.backtest)
-            result = ScheduledResult(signal=row, current_price=p, **self._common())
-            _call(self.cb.on_tick, self.symbol, result, self.backtest)
+            if (cb := self.cb.on_schedule) is not None:
+                _call(cb, self.symbol, row, p, self.backtest)
+            result = ScheduledResult(signal=row, current_price=p, **self._ids)
+            if (cb := self.cb.on_tick) is not None:
+                _call(cb, self.symbol, result, self.backtest)
             return result
         self._set_pending(row)
         if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
             self._set_pending(None)
             return self._idle(await self.vwap(when))
-        await self.risk.add_signal(self.symbol, self.strategy_name)
-        _call(self.cb.on_open, self.symbol, row, row.price_open, self.backtest)
-        result = OpenedResult(signal=row, current_price=row.price_open, **self._common())
-        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        if self.risk:
+            await self.risk.add_signal(self.symbol, self.strategy_name)
+        if (cb := self.cb.on_open) is not None:
+            _call(cb, self.symbol, row, row.price_open, self.backtest)
+        result = OpenedResult(signal=row, current_price=row.price_open, **self._ids)
+        if (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, result, self.backtest)
         return result
 
     async def _tick_pending(self, when: int) -> TickResult:
@@ -356,8 +379,9 @@ class StrategyInstance:
         if (p <= row.price_stop_loss) if long else (p >= row.price_stop_loss):
             return await self.close(row, "stop_loss", row.price_stop_loss, when)
         pct_tp, pct_sl = await self._progress(row, p, when)
-        result = ActiveResult(signal=row, current_price=p, percent_tp=pct_tp, percent_sl=pct_sl, **self._common())
-        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        result = ActiveResult(signal=row, current_price=p, percent_tp=pct_tp, percent_sl=pct_sl, **self._ids)
+        if (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, result, self.backtest)
         return result
 
     async def _progress(self, row: SignalRow, p: float, when: int) -> tuple[float, float]:
@@ -366,21 +390,25 @@ class StrategyInstance:
         if d > 0:
             pct = progress_percent(d, abs(row.price_take_profit - row.price_open))
             await partials.progress(row, "profit", pct, p, when, self.backtest)
-            _call(self.cb.on_partial_profit, self.symbol, row, p, pct, self.backtest)
+            if (cb := self.cb.on_partial_profit) is not None:
+                _call(cb, self.symbol, row, p, pct, self.backtest)
             return pct, 0.0
         if d < 0:
             pct = progress_percent(abs(d), abs(row.price_open - row.price_stop_loss))
             await partials.progress(row, "loss", pct, p, when, self.backtest)
-            _call(self.cb.on_partial_loss, self.symbol, row, p, pct, self.backtest)
+            if (cb := self.cb.on_partial_loss) is not None:
+                _call(cb, self.symbol, row, p, pct, self.backtest)
             return 0.0, pct
         return 0.0, 0.0
 
     # ------------------------------------------------------------------ SPEC 5.4: closing
     async def close(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
         pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
-        _call(self.cb.on_close, self.symbol, row, price, self.backtest)
+        if (cb := self.cb.on_close) is not None:
+            _call(cb, self.symbol, row, price, self.backtest)
         partials.clear(row, self.backtest)
-        await self.risk.remove_signal(self.symbol, self.strategy_name)
+        if self.risk:
+            await self.risk.remove_signal(self.symbol, self.strategy_name)
         self._set_pending(None)
         result = ClosedResult(
             signal=row,
@@ -388,9 +416,10 @@ class StrategyInstance:
             close_reason=reason,
             close_timestamp=ts,
             pnl=pnl,
-            **self._common(),
+            **self._ids,
         )
-        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        if (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, result, self.backtest)
         return result
 
     # ------------------------------------------------------------------ SPEC 6.4: fast-forward
@@ -418,7 +447,7 @@ class StrategyInstance:
             if d.kind in ("cancel_timeout", "cancel_price"):
                 return self._cancel(row, d)
             if d.kind == "undecided":
-                return ActiveResult(signal=row, current_price=d.price, percent_tp=0.0, percent_sl=0.0, **self._common())
+                return ActiveResult(signal=row, current_price=d.price, percent_tp=0.0, percent_sl=0.0, **self._ids)
             opened = await self._activate(row, d.timestamp)
             start = d.k + 1
             if start >= lane.n:
@@ -433,16 +462,18 @@ class StrategyInstance:
 
     def _cancel(self, row: SignalRow, d: Decision) -> CancelledResult:
         self.scheduled = None
-        _call(self.cb.on_cancel, self.symbol, row, d.price, self.backtest)
+        if (cb := self.cb.on_cancel) is not None:
+            _call(cb, self.symbol, row, d.price, self.backtest)
         timed_out = d.timestamp - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS
         result = CancelledResult(
             signal=row,
             current_price=d.price,
             close_timestamp=d.timestamp,
             cancel_reason="timeout" if timed_out else "price_reject",
-            **self._common(),
+            **self._ids,
         )
-        _call(self.cb.on_tick, self.symbol, result, self.backtest)
+        if (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, result, self.backtest)
         return result
 
     async def _activate(self, row: SignalRow, at: int) -> SignalRow:
@@ -460,8 +491,10 @@ class StrategyInstance:
         self.scheduled = None
         opened = dataclasses.replace(row, pending_at=at, is_scheduled=False)
         self._set_pending(opened)
-        await self.risk.add_signal(self.symbol, self.strategy_name)
-        _call(self.cb.on_open, self.symbol, opened, opened.price_open, self.backtest)
+        if self.risk:
+            await self.risk.add_signal(self.symbol, self.strategy_name)
+        if (cb := self.cb.on_open) is not None:
+            _call(cb, self.symbol, opened, opened.price_open, self.backtest)
         return opened
 
     async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, start: int) -> ClosedResult:
@@ -483,8 +516,7 @@ class StrategyInstance:
             elif (
                 partials.lazy_sink is not None
                 and not partials.wants_events()
-                and not partials.levels(row, self.backtest)[0]
-                and not partials.levels(row, self.backtest)[1]
+                and not partials.tracking(row, self.backtest)
             ):
                 # nobody but the report listens: hand it the stretch, milestones are computed on read
                 partials.lazy_sink(LazyMilestones(row, lane, k0, d.evaluated_end, self.backtest))

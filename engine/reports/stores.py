@@ -17,9 +17,9 @@ from .. import partial as partial_mod
 from ..log import get_logger
 from ..model import BacktestStatistics, ClosedResult, PerformanceEvent, PerformanceStatistics
 from . import backtest as backtest_report_mod
+from . import markdown, statistics
 from . import partial as partial_report_mod
 from . import performance as performance_mod
-from . import statistics
 
 __all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
 
@@ -300,14 +300,9 @@ def performance_report(symbol: str, strategy_name: str, backtest: bool, columns:
 def write_report(directory: str | os.PathLike, filename: str, text: str) -> str | None:
     """Write ``text`` to ``directory/filename`` (relative to the working directory), creating the
     directory. Never raises: an I/O failure is logged and None returned (SPEC 12.1)."""
+    target = Path(directory) / filename
     try:
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / filename
-        tmp = folder / f".{filename}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-        return str(target)
+        return str(markdown.write_report(target, text))
     except OSError as exc:
-        get_logger().warning(f"could not write report {filename} to {directory}: {exc}")
+        get_logger().warning(f"could not write report {target}: {exc}")
         return None

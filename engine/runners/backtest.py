@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +70,33 @@ def frame_timestamps(frame: registry.FrameSchema) -> Frames:
 
 async def publish(result: TickResult | BacktestResult, backtest: bool = True) -> None:
     """SPEC 5.5: signal_backtest (or signal_live), then signal; only if somebody wants it."""
+    pending = publish_nowait(result, backtest)
+    if pending is not None:
+        await pending
+
+
+def publish_nowait(result: TickResult | BacktestResult, backtest: bool = True) -> Awaitable[None] | None:
+    """``publish`` that runs synchronously while only hooks listen; else returns what to await."""
     action = result.action
     first = events.signal_backtest if backtest else events.signal_live
     if first.wants(action):
-        await first.emit(result)
+        pending = first.emit_nowait(result)
+        if pending is not None:
+            return _publish_rest(pending, result)
     if events.signal.wants(action):
+        return events.signal.emit_nowait(result)
+    return None
+
+
+async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestResult) -> None:
+    await pending
+    if events.signal.wants(result.action):
         await events.signal.emit(result)
+
+
+def wanted(action: str, backtest: bool = True) -> bool:
+    """Would publishing a result with this action reach anybody?"""
+    return (events.signal_backtest if backtest else events.signal_live).wants(action) or events.signal.wants(action)
 
 
 def _wall_ms() -> int:
@@ -110,16 +131,17 @@ class _Run:
         self._listeners = True
 
     # -- performance samples ----------------------------------------------------------------------
-    async def _perf(self, metric: str, duration_ms: float, count: int = 1) -> None:
-        stream = events.performance
+    def _perf(self, metric: str, duration_ms: float, count: int = 1) -> PerformanceEvent | None:
+        """Record a timing sample. Only the report listens: a raw row, and None is returned.
+        Someone subscribed: the event is returned for the caller to emit."""
         now = _wall_ms()
-        if not stream.has_subscribers():  # only the report listens: a raw row, no event object
-            prev, self._perf_prev = self._perf_prev, now
+        prev, self._perf_prev = self._perf_prev, now
+        if not events.performance.has_subscribers():
             self._perf_log.add_raw(metric, now, prev, duration_ms, count)
-            return
-        ev = PerformanceEvent(
+            return None
+        return PerformanceEvent(
             timestamp=now,
-            previous_timestamp=self._perf_prev,
+            previous_timestamp=prev,
             metric_type=metric,
             duration=duration_ms,
             strategy_name=self.strategy.strategy_name,
@@ -128,24 +150,19 @@ class _Run:
             backtest=True,
             count=count,
         )
-        self._perf_prev = now
-        await stream.emit(ev)
 
-    async def _progress(self, processed: int) -> None:
+    async def _emit_progress(self, processed: int) -> None:
         total = self.frames.count
-        if self.task is not None:
-            self.task.processed = processed
-        if events.progress_backtest.has_subscribers():
-            await events.progress_backtest.emit(
-                ProgressEvent(
-                    exchange_name=self.exchange_schema.exchange_name,
-                    strategy_name=self.strategy.strategy_name,
-                    symbol=self.symbol,
-                    total_frames=total,
-                    processed_frames=processed,
-                    progress=processed / total if total else 0.0,
-                )
+        await events.progress_backtest.emit(
+            ProgressEvent(
+                exchange_name=self.exchange_schema.exchange_name,
+                strategy_name=self.strategy.strategy_name,
+                symbol=self.symbol,
+                total_frames=total,
+                processed_frames=processed,
+                progress=processed / total if total else 0.0,
             )
+        )
 
     def _annotate(self, exc: BaseException, when: int, stage: str, note: str) -> None:
         annotate(exc, ErrorContext(self.symbol, self.strategy.strategy_name, True, when, stage), note)
@@ -204,6 +221,8 @@ class _Run:
         bad = self._bad_frames() if aligned else None
         buffer = cfg.CC_AVG_PRICE_CANDLES_COUNT - 1
         last_yield = time.perf_counter()
+        task = self.task
+        progress_stream = events.progress_backtest
         i = 0
         n = f.count
         while i < n:
@@ -225,19 +244,26 @@ class _Run:
                     j = min(j, int(bad[k]))
                 if j > i:
                     t0 = time.perf_counter()
-                    if self.task is not None:
-                        self.task.processed = j
-                    await self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000 / (j - i), j - i)
+                    if task is not None:
+                        task.processed = j
+                    ev = self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000 / (j - i), j - i)
+                    if ev is not None:
+                        await events.performance.emit(ev)
                     i = j
                     continue
-            await self._progress(i)
+            if task is not None:
+                task.processed = i
+            if progress_stream.observers:
+                await self._emit_progress(i)
             if inst.stopped:
                 break
             t0 = time.perf_counter()
             when = f.at(i)
             try:
                 result = await inst.tick(when)
-                await publish(result)
+                pending = publish_nowait(result)
+                if pending is not None:
+                    await pending
             except Exception as exc:
                 self._annotate(exc, when, "tick", f"backtest {self.symbol} {inst.strategy_name}: tick at frame {i}")
                 await events.report_error(exc)
@@ -256,7 +282,10 @@ class _Run:
                     limit = buffer + cfg.CC_SCHEDULE_AWAIT_MINUTES + row.minute_estimated_time + 1
                 ff_t0 = time.perf_counter()
                 try:
-                    lane = await self.client.next_lane(self.symbol, when - buffer * MINUTE_MS, limit, cfg)
+                    since = when - buffer * MINUTE_MS
+                    lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
+                    if lane is None:
+                        lane = await self.client.next_lane(self.symbol, since, limit, cfg)
                 except Exception as exc:
                     self._annotate(exc, when, "candles", f"fetching candles to fast-forward signal {row.id}")
                     await events.report_error(exc)
@@ -267,7 +296,9 @@ class _Run:
                     continue
                 try:
                     settled = await inst.backtest_lane(lane)
-                    await publish(settled)
+                    pending = publish_nowait(settled)
+                    if pending is not None:
+                        await pending
                 except Exception as exc:
                     self._annotate(
                         exc,
@@ -278,20 +309,29 @@ class _Run:
                     await events.report_error(exc)
                     i += 1
                     continue
-                await self._perf("backtest_signal", (time.perf_counter() - ff_t0) * 1000)
+                ev = self._perf("backtest_signal", (time.perf_counter() - ff_t0) * 1000)
+                if ev is not None:
+                    await events.performance.emit(ev)
                 close_ts = getattr(settled, "close_timestamp", None)
                 if close_ts is not None:
                     i = max(i, f.first_at_or_after(close_ts))
-                if self.task is not None:
-                    self.task.processed = min(i, n)
+                if task is not None:
+                    task.processed = min(i, n)
                 yield settled
                 last_yield = time.perf_counter()
                 if inst.stopped:
                     break
-            await self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000)
+            ev = self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000)
+            if ev is not None:
+                await events.performance.emit(ev)
             i += 1
-        await self._progress(n)
-        await self._perf("backtest_total", (time.perf_counter() - total_t0) * 1000)
+        if task is not None:
+            task.processed = n
+        if progress_stream.observers:
+            await self._emit_progress(n)
+        ev = self._perf("backtest_total", (time.perf_counter() - total_t0) * 1000)
+        if ev is not None:
+            await events.performance.emit(ev)
 
 
 # --------------------------------------------------------------------------- the facade
@@ -331,6 +371,7 @@ class BacktestFacade:
     def background(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
         """Run in a task; returns a cancel function. Emits ``done_backtest`` once when it ends;
         a crash goes to the exit stream (``listen_exit``)."""
+        registry.validate_run(strategy_name, exchange_name, frame_name, "Backtest.background")
         t = self.board.guard(symbol, strategy_name)
         run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.background")
         run.task = t

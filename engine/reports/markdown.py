@@ -1,0 +1,122 @@
+"""Markdown building blocks shared by every report: the column type, tables, and writing a file.
+
+A report is a list of lines joined with ``\\n``; a table is a header row of labels, a ``---``
+separator row and one row per item, each written as ``| a | b | c |`` (SPEC 12.1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Column",
+    "always_visible",
+    "escape_cell",
+    "render_table",
+    "truncation_lines",
+    "visible_columns",
+    "write_report",
+]
+
+
+def always_visible() -> bool:
+    """Default ``is_visible`` of a column."""
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One table column: a stable ``key`` (unique in its list), the header ``label``, a
+    ``format(item, index) -> str`` cell renderer and an ``is_visible() -> bool`` switch that is
+    asked at render time (so the Note columns follow CC_REPORT_SHOW_SIGNAL_NOTE as it is now)."""
+
+    key: str
+    label: str
+    format: Callable[[Any, int], str]
+    is_visible: Callable[[], bool] = always_visible
+
+
+def visible_columns(columns: Iterable[Column]) -> list[Column]:
+    """The columns whose ``is_visible()`` is true, in order."""
+    return [c for c in columns if c.is_visible()]
+
+
+def escape_cell(text: str) -> str:
+    """Keep a cell on one table row: a ``|`` or a line break inside free text (a note, a risk
+    comment) would otherwise split the row. Text without them is returned unchanged."""
+    if "|" not in text and "\n" not in text and "\r" not in text:
+        return text
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("|", "\\|")
+
+
+def _row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_table(columns: Iterable[Column], items: Iterable[Any]) -> str:
+    """Header, separator and one row per item over the visible columns (SPEC 12.1).
+
+    ``format`` receives the item and its 0-based position in ``items``.
+    """
+    shown = visible_columns(columns)
+    lines = [_row([escape_cell(c.label) for c in shown]), _row(["---"] * len(shown))]
+    for index, item in enumerate(items):
+        lines.append(_row([escape_cell(str(c.format(item, index))) for c in shown]))
+    return "\n".join(lines)
+
+
+def truncation_lines(
+    stored: int, seen: int, noun: str, *, per: str = "", cap_name: str = "CC_MAX_REPORT_EVENTS"
+) -> list[str]:
+    """The btk line that says a report covers only the newest part of what happened, followed by
+    a blank line; no lines at all when nothing was cut.
+
+    Example: ``*Statistics over the newest 250 of 7,103 closed signals (CC_MAX_REPORT_EVENTS).*``;
+    ``per="symbol"`` says the cap applies per symbol (the heatmap); ``cap_name`` names the limit.
+    """
+    if seen <= stored:
+        return []
+    cap = cap_name + (f" per {per}" if per else "")
+    return [f"*Statistics over the newest {stored:,} of {seen:,} {noun} ({cap}).*", ""]
+
+
+def report_page(
+    title: str,
+    *,
+    empty: str | None,
+    table: str = "",
+    truncation: Sequence[str] = (),
+    summary: Sequence[str] = (),
+) -> str:
+    """The page every report shares: the title; then ``empty`` alone when there is nothing to
+    show, else the cut note (if any), the table and the summary lines."""
+    if empty is not None:
+        return "\n".join([title, "", empty])
+    return "\n".join([title, "", *truncation, table, "", *summary])
+
+
+def write_report(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` (UTF-8), creating the directory, and return the path.
+
+    The file is replaced atomically (temporary file in the same directory, then rename), so a
+    reader such as the console's report browser never sees half a report. I/O errors propagate:
+    the ``dump`` facades decide whether to log or raise (SPEC 12.1 says they log).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

@@ -1,0 +1,150 @@
+"""JavaScript-compatible formatting. Expected strings are derived from the exact binary value of
+each double (shown with ``Decimal(x)``), not from Python's own formatting."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import pytest
+
+from engine.reports.format import (
+    fmt_iso,
+    fmt_percent,
+    fmt_price,
+    fmt_signed_percent,
+    iso_ms,
+    js_number,
+    js_round,
+    printf,
+    signed_fixed,
+    to_fixed,
+)
+
+
+def test_ties_follow_the_exact_binary_value() -> None:
+    # 1.005 is stored as 1.00499999999999989...: below the tie, so it rounds down.
+    x = 1.005
+    assert Decimal(x) < Decimal("1.005")
+    assert to_fixed(1.005, 2) == "1.00"
+    # 2.675 is 2.67499999999999982...: also below.
+    x = 2.675
+    assert Decimal(x) < Decimal("2.675")
+    assert to_fixed(2.675, 2) == "2.67"
+    # 8.335 is 8.33500000000000085...: above, rounds up.
+    x = 8.335
+    assert Decimal(x) > Decimal("8.335")
+    assert to_fixed(8.335, 2) == "8.34"
+    # 1.45 is 1.44999999999999995...
+    assert to_fixed(1.45, 1) == "1.4"
+
+
+def test_exact_ties_round_half_away_from_zero() -> None:
+    # 0.125, 2.5 and 0.5 are exact in binary; Python's format would give 0.12 / 2 / 0.
+    assert format(0.125, ".2f") == "0.12"
+    assert to_fixed(0.125, 2) == "0.13"
+    assert to_fixed(-0.125, 2) == "-0.13"
+    assert to_fixed(2.5, 0) == "3"
+    assert to_fixed(-2.5, 0) == "-3"
+    assert to_fixed(0.5, 0) == "1"
+    assert to_fixed(1.25, 1) == "1.3"
+
+
+def test_sign_of_zero_and_tiny_values() -> None:
+    assert to_fixed(-0.0, 2) == "0.00"
+    assert to_fixed(-0.001, 2) == "-0.00"
+    assert to_fixed(0.0, 0) == "0"
+    assert to_fixed(1e-7, 2) == "0.00"
+    # 1e-7 is 9.99999999999999954748e-08: ten digits still round to 0.0000001000.
+    assert to_fixed(1e-7, 10) == "0.0000001000"
+    assert to_fixed(5e-324, 2) == "0.00"
+
+
+def test_large_values_and_specials() -> None:
+    x = 1.2345678901234568e20
+    assert Decimal(x) == Decimal(123456789012345683968)
+    assert to_fixed(x, 2) == "123456789012345683968.00"
+    assert to_fixed(x, 8) == "123456789012345683968.00000000"  # beyond 28 significant digits
+    assert to_fixed(1e21, 2) == "1e+21"
+    assert to_fixed(-1.5e300, 2) == "-1.5e+300"
+    assert to_fixed(math.nan, 2) == "NaN"
+    assert to_fixed(math.inf, 2) == "Infinity"
+    assert to_fixed(-math.inf, 2) == "-Infinity"
+    assert to_fixed(42_000, 8) == "42000.00000000"
+    with pytest.raises(ValueError):
+        to_fixed(1.0, 101)
+
+
+def test_js_round_is_math_round() -> None:
+    assert js_round(2.5) == 3
+    assert js_round(-2.5) == -2
+    assert js_round(-0.5) == 0
+    assert js_round(1.4999999999999998) == 1
+    assert js_round(0.49999999999999994) == 0  # floor(x + 0.5) would give 1
+    assert js_round(4503599627370497.0) == 4503599627370497  # 2**52 + 1 stays put
+    assert js_round(540_000 / 60_000) == 9
+    assert js_round(-7.5) == -7
+    with pytest.raises(ValueError):
+        js_round(math.nan)
+
+
+def test_js_number() -> None:
+    assert js_number(5) == "5"
+    assert js_number(2.0) == "2"
+    assert js_number(123.456) == "123.456"
+    assert js_number(0.001) == "0.001"
+    assert js_number(0.000001) == "0.000001"
+    assert js_number(1e-7) == "1e-7"
+    assert js_number(1.5e-7) == "1.5e-7"
+    assert js_number(1e16) == "10000000000000000"
+    assert js_number(1e21) == "1e+21"
+    assert js_number(1.5e300) == "1.5e+300"
+    assert js_number(-5e-324) == "-5e-324"
+    assert js_number(0.1 + 0.2) == "0.30000000000000004"
+    assert js_number(-0.0) == "0"
+    assert js_number(math.nan) == "NaN"
+
+
+def test_signed_and_unit_helpers() -> None:
+    assert signed_fixed(1.9763950335379084) == "+1.98"
+    assert signed_fixed(-2.7859192525859022) == "-2.79"
+    assert signed_fixed(0.0) == "0.00"
+    assert signed_fixed(-0.001) == "-0.00"
+    assert fmt_signed_percent(0.40238850178925145) == "+0.40%"
+    assert fmt_signed_percent(None) == "N/A"
+    assert fmt_percent(66.66666666666666) == "66.67%"
+    assert fmt_price(42_000) == "42000.00000000 USD"
+    assert fmt_price(0.123456785) == "0.12345678 USD"  # 0.12345678499999999...
+    assert fmt_price(None) == "N/A"
+
+
+def test_iso_timestamps() -> None:
+    t0 = 1_704_067_200_000
+    assert iso_ms(t0 + 5 * 60_000) == "2024-01-01T00:05:00.000Z"
+    assert iso_ms(t0 + 123) == "2024-01-01T00:00:00.123Z"
+    assert iso_ms(0) == "1970-01-01T00:00:00.000Z"
+    assert iso_ms(-1) == "1969-12-31T23:59:59.999Z"
+    assert iso_ms(t0 + 0.9) == "2024-01-01T00:00:00.000Z"
+    assert fmt_iso(None) == "N/A"
+
+
+def test_printf() -> None:
+    assert printf("%+.2f%%", 1.2071655053677544) == "+1.21%"
+    assert printf("%+.2f%%", -3.2836524915160497) == "-3.28%"
+    assert printf("%+.2f%%", 0.0) == "+0.00%"
+    assert printf("%+.2f%%", -0.0) == "+0.00%"
+    assert printf("%.2f%%", -0.769229528170154) == "-0.77%"
+    assert printf("%.2f%%", -0.0) == "0.00%"
+    assert printf("%.1f%%", 66.66666666666666) == "66.7%"
+    assert printf("%.2f", 0.125) == "0.13"
+    assert printf("%f", 1.5) == "1.500000"
+    assert printf("%8.2f|", 3.14159) == "    3.14|"
+    assert printf("%-8.2f|", 3.14159) == "3.14    |"
+    assert printf("%05.1f", -2.25) == "-02.3"
+    assert printf("% .1f", 2.0) == " 2.0"
+    assert printf("%s has %d trades", "BTCUSDT", 3.9) == "BTCUSDT has 3 trades"
+    assert printf("100%%") == "100%"
+    with pytest.raises(ValueError):
+        printf("%d %d", 1)
+    with pytest.raises(ValueError):
+        printf("%d", 1, 2)
