@@ -78,7 +78,7 @@ from .registry import (
     list_walkers,
 )
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
-from .reports.facades import Performance
+from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .risk import risk_instance
 from .runners.backtest import Backtest
 from .signals import SignalValidationError
@@ -102,7 +102,11 @@ __all__ = [
     "IdleResult",
     "NotFoundError",
     "OpenedResult",
+    "Heat",
+    "Partial",
     "Performance",
+    "Risk",
+    "Schedule",
     "PerformanceEvent",
     "PerformanceStatistics",
     "Pnl",

@@ -18,8 +18,11 @@ from ..log import get_logger
 from ..model import BacktestStatistics, ClosedResult, PerformanceEvent, PerformanceStatistics
 from . import backtest as backtest_report_mod
 from . import markdown, statistics
+from . import heat as heat_mod
 from . import partial as partial_report_mod
 from . import performance as performance_mod
+from . import risk as risk_mod
+from . import schedule as schedule_mod
 
 __all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
 
@@ -181,9 +184,9 @@ def _on_signal(result: Any) -> None:
             st = per_symbol[result.symbol] = EventStore(config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
         st.add(result)
         return
-    if action == "opened" and result.signal.scheduled_at == result.signal.pending_at:
-        return  # only activations of scheduled entries count as "opened" in the schedule report
-    schedule_store.store((result.symbol, result.strategy_name, result.backtest)).add(result)
+    event = schedule_mod.schedule_event(result)  # None for an immediate open (not a schedule event)
+    if event is not None:
+        schedule_store.store((result.symbol, result.strategy_name, result.backtest)).add(event)
 
 
 def _on_live_signal(result: Any) -> None:
@@ -292,6 +295,56 @@ def performance_statistics(symbol: str, strategy_name: str, backtest: bool) -> P
 
 def performance_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
     return performance_mod.render_performance_report(performance_statistics(symbol, strategy_name, backtest), columns)
+
+
+# --------------------------------------------------------------------------- schedule, partial, risk, heat
+
+
+def _items(keyed: _Keyed, key: tuple) -> tuple[list[Any], int]:
+    st = keyed.get(key)
+    return (st.items(), st.seen) if st is not None else ([], 0)
+
+
+def schedule_statistics(symbol: str, strategy_name: str, backtest: bool) -> Any:
+    return schedule_mod.schedule_statistics(*_items(schedule_store, (symbol, strategy_name, backtest)))
+
+
+def schedule_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
+    return schedule_mod.render_schedule_report(
+        strategy_name, schedule_statistics(symbol, strategy_name, backtest), columns
+    )
+
+
+def partial_statistics(symbol: str, strategy_name: str, backtest: bool) -> Any:
+    st = partial_store.get((symbol, strategy_name, backtest))
+    if st is None:
+        return partial_report_mod.partial_statistics([], 0)
+    return partial_report_mod.partial_statistics(st.items(), st.seen)
+
+
+def partial_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
+    return partial_report_mod.render_partial_report(
+        symbol, strategy_name, partial_statistics(symbol, strategy_name, backtest), columns
+    )
+
+
+def risk_statistics(symbol: str, strategy_name: str, backtest: bool) -> Any:
+    return risk_mod.risk_statistics(*_items(risk_store, (symbol, strategy_name, backtest)))
+
+
+def risk_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
+    return risk_mod.render_risk_report(symbol, strategy_name, risk_statistics(symbol, strategy_name, backtest), columns)
+
+
+def heat_statistics(strategy_name: str, backtest: bool) -> Any:
+    per_symbol = heat_store.get((strategy_name, backtest), {})
+    return heat_mod.heat_statistics(
+        {sym: st.items() for sym, st in per_symbol.items()}, {sym: st.seen for sym, st in per_symbol.items()}
+    )
+
+
+def heat_report(strategy_name: str, backtest: bool, columns: Any = None) -> str:
+    return heat_mod.render_heat_report(strategy_name, heat_statistics(strategy_name, backtest), columns)
 
 
 # --------------------------------------------------------------------------- files

@@ -1,0 +1,101 @@
+"""The headless command line: ``btk-console backtest`` on the embedded demo project."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_backtest_runs_the_demo_prints_statistics_and_writes_reports(tmp_path: Path) -> None:
+    code, out, err = run("backtest")
+    assert code == 0, err
+    header = out.splitlines()[0].split()
+    assert header[:4] == ["Symbol", "Strategy", "Trades", "Win"]
+    for name in ("demo-breakout", "demo-meanrev", "demo-trend"):
+        line = next(line for line in out.splitlines() if f" {name} " in line)
+        assert line.startswith("BTCUSDT")
+        assert int(line.split()[2]) > 0, f"{name} made no trade on the 30-day demo"
+        report = (tmp_path / "dump" / "backtest" / f"{name}.md").read_text()
+        assert report.startswith(f"# Backtest Report: {name}")
+    assert "fulfilled (43,200 frames)" in err  # not a TTY: one line per run instead of a bar
+    assert "reports written under dump/backtest/" in out
+
+
+def test_symbols_strategies_days_and_dump_dir_are_honoured(tmp_path: Path) -> None:
+    code, out, err = run(
+        "backtest",
+        "--symbol",
+        "ETHUSDT",
+        "--symbol",
+        "BTCUSDT",
+        "--strategy",
+        "demo-trend",
+        "--days",
+        "3",
+        "--dump-dir",
+        "reports",
+    )
+    assert code == 0, err
+    rows = [line.split()[:2] for line in out.splitlines()[2:4]]
+    assert rows == [["ETHUSDT", "demo-trend"], ["BTCUSDT", "demo-trend"]]
+    assert (tmp_path / "reports" / "backtest" / "ETHUSDT" / "demo-trend.md").exists()
+    assert (tmp_path / "reports" / "backtest" / "BTCUSDT" / "demo-trend.md").exists()
+    assert "4,320 frames" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["backtest", "--strategy", "nope"],
+            "unknown strategy 'nope' (available: demo-breakout, demo-meanrev, demo-trend)",
+        ),
+        (["backtest", "--days", "x"], "--days must be a whole number of days, got 'x'"),
+        (["backtest", "--days", "0"], "--days must be between 1 and 3660, got 0"),
+        (["backtest", "--symbol", "btc usdt"], "--symbol must look like BTCUSDT"),
+        (["backtest", "--bogus"], "unrecognized arguments: --bogus"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["backtest", "--config", "missing.toml"], "missing.toml: no such file"),
+    ],
+)
+def test_a_bad_argument_exits_2_with_one_line(argv: list[str], message: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("btk-console: error: ")
+    assert message in err
+
+
+def test_no_subcommand_lists_the_subcommands() -> None:
+    code, out, _ = run()
+    assert code == 0
+    assert "backtest" in out
+
+
+def test_the_installed_console_script_runs(tmp_path: Path) -> None:
+    exe = shutil.which("btk-console", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "console.cli"]
+    proc = subprocess.run(
+        [*cmd, "backtest", "--days", "2", "--strategy", "demo-trend"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dump" / "backtest" / "demo-trend.md").exists()
+    version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("btk-console ")
