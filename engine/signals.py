@@ -301,40 +301,47 @@ def build_row(
     new_id: IdFactory,
     cfg: Config,
 ) -> SignalRow:
-    """Decide market / reached limit / scheduled, fill the row, and validate it (SPEC 5.1 step 6)."""
-    f, shape = dto_fields(dto)
-    position = f.get("position")
-    price_open_raw = f.get("price_open")
-    if price_open_raw is None:
+    """Decide market / reached limit / scheduled, fill the row, and validate it (SPEC 5.1 step 6).
+
+    The common case (a plain dict of floats that breaks no rule) is read once into locals and
+    proven valid with plain comparisons; anything else goes through ``validate``, which explains
+    every failed rule.
+    """
+    if type(dto) is dict and SIGNAL_DTO_KEYS.issuperset(dto):
+        get = dto.get
+        f = None
+        shape: list[str] = []
+    else:
+        f, shape = dto_fields(dto)
+        get = f.get
+    position = get("position")
+    raw_open = get("price_open")
+    tp = get("price_take_profit")
+    sl = get("price_stop_loss")
+    met = get("minute_estimated_time")
+    if raw_open is None:
         is_scheduled = False
         price_open: Any = current_price
     else:
-        po = _num(price_open_raw)
+        po = _num(raw_open)
         reached = (current_price <= po) if position == "long" else (current_price >= po)
         is_scheduled = not reached and position in ("long", "short")
-        price_open = price_open_raw
-    sig_id = f.get("id") or new_id()
-    if (
+        price_open = raw_open
+    sig_id = get("id") or new_id()
+    if type(sig_id) is not str:
+        sig_id = str(sig_id)
+    if not (
         not shape
-        and type(sig_id) is str
+        and sig_id
         and symbol
         and strategy_name
         and exchange_name
         and type(when) is int
         and when > 0
-        and _plainly_valid(
-            position,
-            price_open,
-            f.get("price_take_profit"),
-            f.get("price_stop_loss"),
-            current_price,
-            f.get("minute_estimated_time"),
-            is_scheduled,
-            cfg,
-        )
+        and _plainly_valid(position, price_open, tp, sl, current_price, met, is_scheduled, cfg)
     ):
-        problems = []
-    else:
+        if f is None:
+            f = {k: get(k) for k in _KEY_ORDER}
         problems = shape + validate(
             f,
             price_open=price_open,
@@ -342,19 +349,19 @@ def build_row(
             is_scheduled=is_scheduled,
             scheduled_at=when,
             pending_at=when,
-            identity=(sig_id if isinstance(sig_id, str) else str(sig_id), exchange_name, strategy_name, symbol),
+            identity=(sig_id, exchange_name, strategy_name, symbol),
             cfg=cfg,
         )
-    if problems:
-        raise SignalValidationError(position, problems, f"{strategy_name} {symbol}")
-    note = f.get("note")
+        if problems:
+            raise SignalValidationError(position, problems, f"{strategy_name} {symbol}")
+    note = get("note")
     return SignalRow(
-        id=sig_id if isinstance(sig_id, str) else str(sig_id),
+        id=sig_id,
         position=position,
-        price_open=float(price_open),
-        price_take_profit=float(f["price_take_profit"]),
-        price_stop_loss=float(f["price_stop_loss"]),
-        minute_estimated_time=int(f["minute_estimated_time"]),
+        price_open=price_open if type(price_open) is float else float(price_open),
+        price_take_profit=tp if type(tp) is float else float(tp),
+        price_stop_loss=sl if type(sl) is float else float(sl),
+        minute_estimated_time=met if type(met) is int else int(met),
         symbol=symbol,
         exchange_name=exchange_name,
         strategy_name=strategy_name,

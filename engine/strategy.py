@@ -31,6 +31,7 @@ from .model import (
     ClosedResult,
     IdleResult,
     OpenedResult,
+    Pnl,
     ScheduledResult,
     SignalRow,
     TickResult,
@@ -403,12 +404,24 @@ class StrategyInstance:
 
     # ------------------------------------------------------------------ SPEC 5.4: closing
     async def close(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
+        if not self.risk:
+            return self.close_now(row, reason, price, ts)
         pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
         if (cb := self.cb.on_close) is not None:
             _call(cb, self.symbol, row, price, self.backtest)
         partials.clear(row, self.backtest)
-        if self.risk:
-            await self.risk.remove_signal(self.symbol, self.strategy_name)
+        await self.risk.remove_signal(self.symbol, self.strategy_name)
+        return self._closed(row, reason, price, ts, pnl)
+
+    def close_now(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
+        """``close`` for a strategy without risk profiles: nothing to wait for (SPEC 5.4 order)."""
+        pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
+        if (cb := self.cb.on_close) is not None:
+            _call(cb, self.symbol, row, price, self.backtest)
+        partials.clear(row, self.backtest)
+        return self._closed(row, reason, price, ts, pnl)
+
+    def _closed(self, row: SignalRow, reason: str, price: float, ts: int, pnl: Pnl) -> ClosedResult:
         self._set_pending(None)
         result = ClosedResult(
             signal=row,
@@ -534,4 +547,6 @@ class StrategyInstance:
                     done_loss=done_l,
                 ):
                     await partials.record(row, kind, level, price, lane.time(k), self.backtest)
+        if not self.risk:
+            return self.close_now(row, d.kind, d.price, d.timestamp)
         return await self.close(row, d.kind, d.price, d.timestamp)

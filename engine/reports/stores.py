@@ -17,8 +17,8 @@ from .. import partial as partial_mod
 from ..log import get_logger
 from ..model import BacktestStatistics, ClosedResult, PerformanceEvent, PerformanceStatistics
 from . import backtest as backtest_report_mod
-from . import markdown, statistics
 from . import heat as heat_mod
+from . import markdown, statistics
 from . import partial as partial_report_mod
 from . import performance as performance_mod
 from . import risk as risk_mod

@@ -212,43 +212,50 @@ class _Run:
             )
 
     async def results(self) -> AsyncIterator[BacktestResult]:
+        """SPEC 6.3. Locals stand in for attributes on purpose: this loop runs once per trade."""
         inst = self.instance
         f = self.frames
         cfg = self.cfg
         total_t0 = time.perf_counter()
         await self.prepare()
-        aligned = f.start % MINUTE_MS == 0
-        bad = self._bad_frames() if aligned else None
+        start, step, n = f.start, f.step, f.count
+        bad = self._bad_frames() if start % MINUTE_MS == 0 else None
+        n_bad = len(bad) if bad is not None else 0
         buffer = cfg.CC_AVG_PRICE_CANDLES_COUNT - 1
-        last_yield = time.perf_counter()
+        await_minutes = cfg.CC_SCHEDULE_AWAIT_MINUTES
+        interval = inst.interval_ms
         task = self.task
         progress_stream = events.progress_backtest
+        perf = self._perf
+        perf_stream = events.performance
+        clock = time.perf_counter
+        last_yield = clock()
         i = 0
-        n = f.count
         while i < n:
-            if time.perf_counter() - last_yield > YIELD_EVERY_S:
+            if clock() - last_yield > YIELD_EVERY_S:
                 await asyncio.sleep(0)
-                last_yield = time.perf_counter()
+                last_yield = clock()
             # ---- arithmetic skip of idle frames (see module docstring)
+            last = inst.last_signal_ts
             if (
-                bad is not None
+                last is not None
+                and bad is not None
                 and inst.pending is None
                 and inst.scheduled is None
                 and not inst.stopped
-                and inst.last_signal_ts is not None
                 and not self._per_frame_listeners()
             ):
-                j = min(f.first_at_or_after(inst.last_signal_ts + inst.interval_ms), n)
-                k = bisect.bisect_left(bad, i)
-                if k < len(bad):
-                    j = min(j, int(bad[k]))
+                j = min(max(0, -((start - last - interval) // step)), n)  # first frame the throttle allows
+                if n_bad:
+                    k = bisect.bisect_left(bad, i)
+                    if k < n_bad:
+                        j = min(j, int(bad[k]))
                 if j > i:
-                    t0 = time.perf_counter()
                     if task is not None:
                         task.processed = j
-                    ev = self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000 / (j - i), j - i)
+                    ev = perf("backtest_timeframe", 0.0, j - i)
                     if ev is not None:
-                        await events.performance.emit(ev)
+                        await perf_stream.emit(ev)
                     i = j
                     continue
             if task is not None:
@@ -257,8 +264,8 @@ class _Run:
                 await self._emit_progress(i)
             if inst.stopped:
                 break
-            t0 = time.perf_counter()
-            when = f.at(i)
+            t0 = clock()
+            when = start + i * step
             try:
                 result = await inst.tick(when)
                 pending = publish_nowait(result)
@@ -279,10 +286,10 @@ class _Run:
                 if action == "opened":
                     limit = row.minute_estimated_time + buffer
                 else:
-                    limit = buffer + cfg.CC_SCHEDULE_AWAIT_MINUTES + row.minute_estimated_time + 1
-                ff_t0 = time.perf_counter()
+                    limit = buffer + await_minutes + row.minute_estimated_time + 1
+                ff_t0 = clock()
+                since = when - buffer * MINUTE_MS
                 try:
-                    since = when - buffer * MINUTE_MS
                     lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
                     if lane is None:
                         lane = await self.client.next_lane(self.symbol, since, limit, cfg)
@@ -309,29 +316,28 @@ class _Run:
                     await events.report_error(exc)
                     i += 1
                     continue
-                ev = self._perf("backtest_signal", (time.perf_counter() - ff_t0) * 1000)
+                ev = perf("backtest_signal", (clock() - ff_t0) * 1000)
                 if ev is not None:
-                    await events.performance.emit(ev)
-                close_ts = getattr(settled, "close_timestamp", None)
-                if close_ts is not None:
-                    i = max(i, f.first_at_or_after(close_ts))
+                    await perf_stream.emit(ev)
+                if settled.action != "active":  # closed or cancelled: skip the frames it covered
+                    i = max(i, -((start - settled.close_timestamp) // step))
                 if task is not None:
                     task.processed = min(i, n)
                 yield settled
-                last_yield = time.perf_counter()
+                last_yield = clock()
                 if inst.stopped:
                     break
-            ev = self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000)
+            ev = perf("backtest_timeframe", (clock() - t0) * 1000)
             if ev is not None:
-                await events.performance.emit(ev)
+                await perf_stream.emit(ev)
             i += 1
         if task is not None:
             task.processed = n
         if progress_stream.observers:
             await self._emit_progress(n)
-        ev = self._perf("backtest_total", (time.perf_counter() - total_t0) * 1000)
+        ev = perf("backtest_total", (clock() - total_t0) * 1000)
         if ev is not None:
-            await events.performance.emit(ev)
+            await perf_stream.emit(ev)
 
 
 # --------------------------------------------------------------------------- the facade
