@@ -380,8 +380,8 @@ class CandleStore:
         if (st == FAILED).any():
             i = lo + int(np.argmax(st == FAILED))
             for f in self.failures:
-                if f.lo <= i < f.hi:
-                    raise f.error
+                if f.lo <= i < f.hi:  # a fresh exception per read: each tick annotates its own
+                    raise CandleError(str(f.error)) from f.error.__cause__
             raise CandleError(f"candles {self.symbol} {self.interval} at {iso(i * self.step_ms)} could not be fetched")
         if (st == POISONED).any():
             i = self.base + a + int(np.argmax(st == POISONED))

@@ -265,3 +265,17 @@ async def test_set_logger_receives_engine_warnings(caplog) -> None:
     assert "no candles data for BTCUSDT" in caplog.text
     with pytest.raises(TypeError, match="lacks"):
         e.set_logger(object())
+
+
+async def test_each_reported_failure_is_its_own_exception_with_its_own_note() -> None:
+    async def broken(symbol, interval, since, limit):
+        raise ConnectionError("down")
+
+    register(long_signal(), minutes=2, feed=broken)
+    errors: list[BaseException] = []
+    e.listen_error(errors.append)
+    await collect()
+    assert len(errors) >= 3
+    assert len({id(x) for x in errors}) == len(errors)
+    assert all(len(x.__notes__) == 1 for x in errors)
+    assert all(isinstance(x.__cause__, ConnectionError) for x in errors)
