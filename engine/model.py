@@ -335,15 +335,10 @@ class WalkerProgressEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BacktestStatistics:
-    """SPEC 12.2 over the stored closed signals (newest first).
+class TradeMetrics:
+    """The trade metrics of SPEC 12.2/12.3, shared by backtest and live statistics; a metric that
+    is not a finite number is None."""
 
-    ``total_signals`` counts the stored signals (at most CC_MAX_REPORT_EVENTS); ``seen_signals``
-    counts every closed signal the run produced, so a cut window can say so.
-    """
-
-    signal_list: tuple[ClosedResult, ...]
-    total_signals: int
     win_count: int
     loss_count: int
     win_rate: float | None
@@ -354,6 +349,18 @@ class BacktestStatistics:
     annualized_sharpe_ratio: float | None
     certainty_ratio: float | None
     expected_yearly_returns: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BacktestStatistics(TradeMetrics):
+    """SPEC 12.2 over the stored closed signals (newest first).
+
+    ``total_signals`` counts the stored signals (at most CC_MAX_REPORT_EVENTS); ``seen_signals``
+    counts every closed signal the run produced, so a cut window can say so.
+    """
+
+    signal_list: tuple[ClosedResult, ...]
+    total_signals: int
     seen_signals: int
 
     @property

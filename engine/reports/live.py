@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.config import GLOBAL_CONFIG
-from engine.model import ActiveResult, ClosedResult, IdleResult, OpenedResult, TickResult
+from engine.model import ActiveResult, ClosedResult, IdleResult, OpenedResult, TickResult, TradeMetrics
 from engine.reports.backtest import trade_summary_lines
 from engine.reports.columns import columns_for
 from engine.reports.format import js_round
 from engine.reports.markdown import Column, render_table, report_page, truncation_lines
-from engine.reports.statistics import expected_yearly_returns, left_sum, pnl_metrics, safe
+from engine.reports.statistics import EMPTY_TRADE_METRICS, expected_yearly_returns, left_sum, pnl_metrics, safe
 
 __all__ = [
     "LiveEvent",
@@ -157,23 +157,13 @@ class LiveEventList:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LiveStatistics:
+class LiveStatistics(TradeMetrics):
     """SPEC 12.3. Null metrics only for an empty log; with rows but no closed trade the PNL
     metrics are 0 and ``win_rate`` is null. ``seen_events`` counts stored plus dropped rows."""
 
     event_list: tuple[LiveEvent, ...]
     total_events: int
     total_closed: int
-    win_count: int
-    loss_count: int
-    win_rate: float | None
-    avg_pnl: float | None
-    total_pnl: float | None
-    std_dev: float | None
-    sharpe_ratio: float | None
-    annualized_sharpe_ratio: float | None
-    certainty_ratio: float | None
-    expected_yearly_returns: float | None
     seen_events: int
 
     @property
@@ -186,20 +176,7 @@ def live_statistics(events: Sequence[LiveEvent], seen: int | None = None) -> Liv
     n = len(events)
     base = {"event_list": tuple(events), "total_events": n, "seen_events": max(n, seen or n)}
     if n == 0:
-        return LiveStatistics(
-            **base,
-            total_closed=0,
-            win_count=0,
-            loss_count=0,
-            win_rate=None,
-            avg_pnl=None,
-            total_pnl=None,
-            std_dev=None,
-            sharpe_ratio=None,
-            annualized_sharpe_ratio=None,
-            certainty_ratio=None,
-            expected_yearly_returns=None,
-        )
+        return LiveStatistics(**base, total_closed=0, **EMPTY_TRADE_METRICS)
     closed = [e for e in events if e.action == "closed"]
     if not closed:
         return LiveStatistics(

@@ -14,6 +14,20 @@ from dataclasses import dataclass
 
 from engine.model import BacktestStatistics, ClosedResult
 
+EMPTY_TRADE_METRICS = {
+    "win_count": 0,
+    "loss_count": 0,
+    "win_rate": None,
+    "avg_pnl": None,
+    "total_pnl": None,
+    "std_dev": None,
+    "sharpe_ratio": None,
+    "annualized_sharpe_ratio": None,
+    "certainty_ratio": None,
+    "expected_yearly_returns": None,
+}
+"""``TradeMetrics`` of an empty store: no trades, every metric null (SPEC 12.2, 12.3)."""
+
 __all__ = [
     "DAY_MS",
     "PnlMetrics",
@@ -132,21 +146,7 @@ def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None)
     n = len(closed)
     seen_signals = max(n, seen if seen is not None else n)
     if n == 0:
-        return BacktestStatistics(
-            signal_list=(),
-            total_signals=0,
-            win_count=0,
-            loss_count=0,
-            win_rate=None,
-            avg_pnl=None,
-            total_pnl=None,
-            std_dev=None,
-            sharpe_ratio=None,
-            annualized_sharpe_ratio=None,
-            certainty_ratio=None,
-            expected_yearly_returns=None,
-            seen_signals=seen_signals,
-        )
+        return BacktestStatistics(signal_list=(), total_signals=0, seen_signals=seen_signals, **EMPTY_TRADE_METRICS)
     m = pnl_metrics([c.pnl.pnl_percentage for c in closed])
     avg_duration_days = _duration_ms_sum(closed) / n / DAY_MS
     return BacktestStatistics(
