@@ -8,20 +8,23 @@ each run (and each task it spawns) sees its own values.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ExecutionContext", "MethodContext", "execution_context", "method_context"]
 
 
-@dataclass(frozen=True, slots=True)
-class MethodContext:
+class MethodContext(NamedTuple):
+    """Which schemas the run uses."""
+
     strategy_name: str
     exchange_name: str
     frame_name: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionContext:
+class ExecutionContext(NamedTuple):
+    """Where and when the engine is evaluating. Made for every call into a strategy, hence a
+    NamedTuple (immutable, and about half the cost of a frozen dataclass to build)."""
+
     symbol: str
     when: int  # UTC ms
     backtest: bool

@@ -69,19 +69,25 @@ class PartialService:
     """Trackers per (signal id, mode); a tracker lives from the first milestone to the close."""
 
     def __init__(self) -> None:
-        self._trackers: dict[tuple[str, bool], _Levels] = {}
+        self.trackers: dict[tuple[str, bool], _Levels] = {}
         self.lazy_sink: object = None  # set by the report stores
+        self._wants_version = -1
+        self._wants = False
 
     def wants_events(self) -> bool:
         """Does a user listen to milestones (so they must be computed and emitted now)?"""
-        return events.partial_profit.has_subscribers() or events.partial_loss.has_subscribers()
+        version = events.subscription_version()
+        if version != self._wants_version:
+            self._wants_version = version
+            self._wants = events.partial_profit.has_subscribers() or events.partial_loss.has_subscribers()
+        return self._wants
 
     def tracking(self, row: SignalRow, backtest: bool) -> bool:
         """Has this signal reached any milestone already?"""
-        return (row.id, backtest) in self._trackers
+        return (row.id, backtest) in self.trackers
 
     def levels(self, row: SignalRow, backtest: bool) -> tuple[set[int], set[int]]:
-        t = self._trackers.get((row.id, backtest))
+        t = self.trackers.get((row.id, backtest))
         if t is None:
             return set(), set()
         return t.profit, t.loss
@@ -89,9 +95,9 @@ class PartialService:
     async def record(self, row: SignalRow, kind: str, level: int, price: float, when: int, backtest: bool) -> None:
         """Mark one level reached and publish it (the caller knows it is new)."""
         key = (row.id, backtest)
-        t = self._trackers.get(key)
+        t = self.trackers.get(key)
         if t is None:
-            t = self._trackers[key] = _Levels(row.id, row.symbol, row.strategy_name)
+            t = self.trackers[key] = _Levels(row.id, row.symbol, row.strategy_name)
         (t.profit if kind == "profit" else t.loss).add(level)
         stream = events.partial_profit if kind == "profit" else events.partial_loss
         if stream.wants():
@@ -118,19 +124,19 @@ class PartialService:
                 await self.record(row, kind, level, price, when, backtest)
 
     def clear(self, row: SignalRow, backtest: bool) -> None:
-        self._trackers.pop((row.id, backtest), None)
+        self.trackers.pop((row.id, backtest), None)
 
     def reset_for(self, symbol: str, strategy_name: str, backtest: bool) -> None:
         """Forget the trackers of one (symbol, strategy, mode), e.g. when a new backtest starts."""
         for key in [
             k
-            for k, t in self._trackers.items()
+            for k, t in self.trackers.items()
             if k[1] == backtest and t.symbol == symbol and t.strategy_name == strategy_name
         ]:
-            del self._trackers[key]
+            del self.trackers[key]
 
     def reset(self) -> None:
-        self._trackers.clear()
+        self.trackers.clear()
 
 
 partials = PartialService()

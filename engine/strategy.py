@@ -128,6 +128,7 @@ class StrategyInstance:
         self.exchange_name = exchange.schema.exchange_name
         self.cb = schema.callbacks
         self.risk = RiskGate(schema.risk_names, backtest)
+        self.has_risk = bool(schema.risk_names)
         self.interval_ms = schema.interval_minutes * MINUTE_MS
         self.window = cfg.CC_AVG_PRICE_CANDLES_COUNT
         # the identity fields every result carries, unpacked into each result constructor
@@ -257,7 +258,7 @@ class StrategyInstance:
                 dto = await self._finish_get_signal(dto)
             if dto is None or self.stopped:
                 return None
-            if self.risk and not await self.risk.check(self._risk_args(dto, price, when)):
+            if self.has_risk and not await self.risk.check(self._risk_args(dto, price, when)):
                 return None
             return build_row(
                 dto,
@@ -319,7 +320,7 @@ class StrategyInstance:
                 self.scheduled = None
                 self._persist_schedule(None)
                 return self._idle(await self.vwap(when))
-            if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
+            if self.has_risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
                 self.scheduled = None
                 self._persist_schedule(None)
                 return self._idle(await self.vwap(when))
@@ -327,7 +328,7 @@ class StrategyInstance:
             self._persist_schedule(None)
             opened = dataclasses.replace(row, pending_at=when, is_scheduled=False)
             self._set_pending(opened)
-            if self.risk:
+            if self.has_risk:
                 await self.risk.add_signal(self.symbol, self.strategy_name)
             if (cb := self.cb.on_open) is not None:
                 _call(cb, self.symbol, opened, opened.price_open, self.backtest)
@@ -355,10 +356,10 @@ class StrategyInstance:
                 _call(cb, self.symbol, result, self.backtest)
             return result
         self._set_pending(row)
-        if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
+        if self.has_risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
             self._set_pending(None)
             return self._idle(await self.vwap(when))
-        if self.risk:
+        if self.has_risk:
             await self.risk.add_signal(self.symbol, self.strategy_name)
         if (cb := self.cb.on_open) is not None:
             _call(cb, self.symbol, row, row.price_open, self.backtest)
@@ -404,7 +405,7 @@ class StrategyInstance:
 
     # ------------------------------------------------------------------ SPEC 5.4: closing
     async def close(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
-        if not self.risk:
+        if not self.has_risk:
             return self.close_now(row, reason, price, ts)
         pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
         if (cb := self.cb.on_close) is not None:
@@ -495,7 +496,7 @@ class StrategyInstance:
             raise NoPendingSignalError(
                 f"no pending signal after scheduled activation ({self.strategy_name} {self.symbol} was stopped)"
             )
-        if self.risk and not await self.risk.check(self._risk_args(row, row.price_open, at)):
+        if self.has_risk and not await self.risk.check(self._risk_args(row, row.price_open, at)):
             self.scheduled = None
             raise NoPendingSignalError(
                 f"no pending signal after scheduled activation ({self.strategy_name} {self.symbol}: "
@@ -504,7 +505,7 @@ class StrategyInstance:
         self.scheduled = None
         opened = dataclasses.replace(row, pending_at=at, is_scheduled=False)
         self._set_pending(opened)
-        if self.risk:
+        if self.has_risk:
             await self.risk.add_signal(self.symbol, self.strategy_name)
         if (cb := self.cb.on_open) is not None:
             _call(cb, self.symbol, opened, opened.price_open, self.backtest)
@@ -547,6 +548,6 @@ class StrategyInstance:
                     done_loss=done_l,
                 ):
                     await partials.record(row, kind, level, price, lane.time(k), self.backtest)
-        if not self.risk:
+        if not self.has_risk:
             return self.close_now(row, d.kind, d.price, d.timestamp)
         return await self.close(row, d.kind, d.price, d.timestamp)

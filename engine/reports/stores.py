@@ -171,8 +171,14 @@ performance_store: dict[tuple[str, str, bool], PerformanceLog] = {}  # (symbol, 
 # --------------------------------------------------------------------------- hooks
 
 
+_last_backtest: list = [None, None]  # (key, store) of the last closed result: runs append in bursts
+
+
 def _on_backtest_signal(result: ClosedResult) -> None:
-    backtest_store.store((result.symbol, result.strategy_name)).add(result)
+    key = (result.symbol, result.strategy_name)
+    if _last_backtest[0] != key or backtest_store.get(key) is not _last_backtest[1]:
+        _last_backtest[0], _last_backtest[1] = key, backtest_store.store(key)
+    _last_backtest[1].add(result)
 
 
 def _on_signal(result: Any) -> None:

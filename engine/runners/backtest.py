@@ -205,11 +205,15 @@ class _Run:
             cb(f.array(), self.frame.start_date, self.frame.end_date, self.frame.interval)
         self.client.forget_failures()
         if f.count:
-            w = self.cfg.CC_AVG_PRICE_CANDLES_COUNT
+            cfg = self.cfg
+            w = cfg.CC_AVG_PRICE_CANDLES_COUNT
+            # Fetch past the last frame too: a signal opened near the end settles on later candles.
+            # Fetching them now (once) saves growing the store, and re-deriving it, at the very end.
+            lifetime = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES or 0
+            lookahead = cfg.CC_SCHEDULE_AWAIT_MINUTES + min(lifetime, 3 * 1440) + w + 1
             st = self.client.store(self.symbol, "1m")
-            await st.ensure(
-                -(-(f.start - (w - 1) * MINUTE_MS) // MINUTE_MS), f.at(f.count - 1) // MINUTE_MS + 1, self.cfg
-            )
+            first = -(-(f.start - (w - 1) * MINUTE_MS) // MINUTE_MS)
+            await st.ensure(first, f.at(f.count - 1) // MINUTE_MS + 1 + lookahead, cfg)
 
     async def results(self) -> AsyncIterator[BacktestResult]:
         """SPEC 6.3. Locals stand in for attributes on purpose: this loop runs once per trade."""
