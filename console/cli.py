@@ -1,7 +1,7 @@
 """``btk-console``: argument parsing and the headless subcommands.
 
-``btk-console backtest`` runs the embedded demo project (or, later, a btk.toml project) without a
-UI: a progress bar on stderr, a statistics table on stdout, reports under dump/. Progress comes
+``btk-console backtest`` runs a btk.toml project (``--config``, else ./btk.toml) or the embedded
+demo without a UI: a progress bar on stderr, a statistics table on stdout, reports under dump/. Progress comes
 from polling ``Backtest.list()``, not from per-frame events, so the engine keeps its fast path.
 """
 
@@ -36,15 +36,27 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="btk-console", description="btk trading console (headless subcommands).")
+    p = _Parser(
+        prog="btk-console",
+        description="btk trading console. Without a subcommand it opens the interactive dashboard on "
+        "./btk.toml (or --config), else on the embedded demo project.",
+    )
     p.add_argument("--version", action="version", version=f"btk-console {__version__}")
+    p.add_argument("--config", default=None, help="a btk.toml project (default: ./btk.toml if present, else the demo)")
+    p.add_argument("--theme", default=None, help="btk-dark (default), btk-light or btk-high-contrast")
+    p.add_argument("--dump-dir", default=None, help="where reports go (default: the project's dump_dir, ./dump)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     bt = sub.add_parser("backtest", help=SUBCOMMANDS["backtest"], description=SUBCOMMANDS["backtest"])
-    bt.add_argument("--symbol", action="append", help="symbol to test (repeatable; default: the first demo symbol)")
+    bt.add_argument("--symbol", action="append", help="symbol to test (repeatable; default: the project's first)")
     bt.add_argument("--strategy", action="append", help="strategy to run (repeatable; default: all)")
     bt.add_argument("--days", type=str, default=None, help="length of the demo frame in days (default 30)")
-    bt.add_argument("--dump-dir", default="dump", help="where reports go (default ./dump)")
-    bt.add_argument("--config", default=None, help="a btk.toml project (default: ./btk.toml if present, else the demo)")
+    bt.add_argument("--frame", default=None, help="frame to test over (default: the project's first)")
+    bt.add_argument("--exchange", default=None, help="exchange to test on (default: the project's first)")
+    # also accepted before the subcommand; SUPPRESS keeps a top-level value from being reset here
+    bt.add_argument("--dump-dir", default=argparse.SUPPRESS, help="where reports go (default: the project's dump_dir)")
+    bt.add_argument(
+        "--config", default=argparse.SUPPRESS, help="a btk.toml project (default: ./btk.toml, else the demo)"
+    )
     return p
 
 
@@ -118,6 +130,14 @@ def summary_table(rows: list[tuple[str, str, object]]) -> str:
     return "\n".join(out)
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is inside it (shorter, as typed)."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _bar(progress: float, width: int = 24) -> str:
     filled = int(progress * width)
     return "█" * filled + "░" * (width - filled)
@@ -134,6 +154,7 @@ async def run_backtests(
     dump_dir: Path,
     out: TextIO,
     err: TextIO,
+    exchange: str | None = None,
 ) -> int:
     import engine
     from engine.errors import context_of
@@ -149,8 +170,9 @@ async def run_backtests(
 
     engine.listen_error(on_error)
     pairs = [(s, n) for s in symbols for n in strategies]
+    exchange = exchange or project.default_exchange
     for symbol, name in pairs:
-        engine.Backtest.background(symbol, strategy_name=name, exchange_name=project.exchange, frame_name=frame)
+        engine.Backtest.background(symbol, strategy_name=name, exchange_name=exchange, frame_name=frame)
     tasks = [engine.Backtest.board.tasks[p].task for p in pairs]
     tty = err.isatty()
     started = time.perf_counter()
@@ -195,7 +217,7 @@ async def run_backtests(
             err.write(f"warning: {symbol} {name}: {n_err} error(s) during the run; first: {first}\n")
     if rows:
         out.write(summary_table(rows) + "\n")
-        where = dump_dir / "backtest"
+        where = _shown(dump_dir / "backtest")
         out.write(f"\nreports written under {where}/ ({elapsed:.2f}s)\n")
     return EXIT_FAILED if failed or fatal else EXIT_OK
 
@@ -203,6 +225,10 @@ async def run_backtests(
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     days = _positive_days(args.days)
     project = load_project(args.config, days=days)
+    if days is not None and not project.is_demo:
+        raise UsageError(f"--days sets the demo's frame; {_shown(project.source or Path())} has [frames]: use --frame")
+    if not args.symbol and not project.symbols:
+        raise UsageError("the project lists no symbols: pass --symbol or set [project] symbols")
     symbols = args.symbol or [project.symbols[0]]
     for s in symbols:
         if not _SYMBOL.match(s):
@@ -211,7 +237,32 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _check_names("symbol", symbols, project.symbols)
     strategies = args.strategy or project.strategies
     _check_names("strategy", strategies, project.strategies)
-    return asyncio.run(run_backtests(project, symbols, strategies, project.frame, Path(args.dump_dir), out, err))
+    frame = args.frame or project.default_frame
+    _check_names("frame", [frame], project.frames)
+    exchange = args.exchange or project.default_exchange
+    _check_names("exchange", [exchange], project.exchanges)
+    dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
+    return asyncio.run(run_backtests(project, symbols, strategies, frame, dump_dir, out, err, exchange=exchange))
+
+
+def run_interactive(args: argparse.Namespace) -> int:
+    """The dashboard. A project that does not load opens the error screen (q leaves), not a traceback."""
+    from themes import THEME_NAMES
+
+    from .app import BtkApp
+
+    if args.theme is not None and args.theme not in THEME_NAMES:
+        raise UsageError(f"--theme must be one of {', '.join(THEME_NAMES)}, got {args.theme!r}")
+    project, error = None, None
+    try:
+        project = load_project(args.config)
+    except ProjectError as exc:
+        error = str(exc)
+    app = BtkApp(
+        project, project_error=error, theme=args.theme, dump_dir=Path(args.dump_dir) if args.dump_dir else None
+    )
+    result = app.run()
+    return EXIT_FAILED if error is not None else int(result or 0)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -221,11 +272,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            out.write("btk-console: the interactive console is not built yet; available subcommands:\n")
-            for name, text in SUBCOMMANDS.items():
-                out.write(f"  {name:<10} {text}\n")
-            out.write("run 'btk-console <subcommand> --help' for options\n")
-            return EXIT_OK
+            return run_interactive(args)
         if args.command == "backtest":
             return cmd_backtest(args, out, err)
     except UsageError as exc:

@@ -1,13 +1,56 @@
 """Loading a project: what the console and the headless commands run.
 
-Today that is the embedded demo project; btk.toml projects (tomllib, strategy modules, settings
-written back with tomli-w) arrive with the interactive console.
+A project is a ``btk.toml`` file (DESIGN section 5) plus the strategy files it lists, or, when
+there is none, the embedded demo. ``load_project`` registers everything with the engine and
+returns a :class:`Project` that says what was registered, so the console's pickers and the
+headless commands never have to look at the TOML themselves.
+
+Why the loader is this careful about messages: a btk.toml is hand-written by someone who wants to
+run a backtest, not to debug a loader. Every :class:`ProjectError` is one line that names the file,
+where possible the line, the key path (``[frames.jan] start``) and what was expected; the console
+shows it on an error screen and the CLI prints it as is.
+
+Dates: TOML datetimes with an offset are converted to UTC, local datetimes are taken as UTC, and a
+plain date means 00:00 UTC of that day (as the engine's ``add_frame`` does).
+
+The engine's registries are global. ``load_project`` assumes a clean engine (one project per
+process for the console and the CLI; tests call ``engine.testing.reset_engine()`` first). If
+loading fails part way, what was registered so far stays registered: reset the engine before
+loading again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import itertools
+import json
+import os
+import re
+import sys
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from types import ModuleType
+from typing import Any, cast
+
+PROJECT_FILE = "btk.toml"
+SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui")
+PROJECT_KEYS = ("name", "dump_dir", "modules", "symbols")
+EXCHANGE_KINDS = ("synthetic", "csv", "ccxt")
+EXCHANGE_KEYS: dict[str, tuple[str, ...] | None] = {
+    "synthetic": ("kind", "seed", "note"),
+    "csv": ("kind", "path", "symbol", "allow_gaps", "note"),
+    "ccxt": None,  # exchange_id, sandbox and any other option go to engine.add_ccxt_exchange
+}
+FRAME_KEYS = ("interval", "start", "end", "note")
+WALKER_KEYS = ("exchange", "frame", "strategies", "metric", "note")
+_NAMED_SECTIONS = ("exchanges", "frames", "walkers")  # sections whose sub-tables are named schemas
 
 
 class ProjectError(Exception):
@@ -16,35 +59,788 @@ class ProjectError(Exception):
 
 @dataclass(slots=True)
 class Project:
+    """What a loaded project registered with the engine, and where its files and settings live.
+
+    The name lists are in registration order, so "the first one" (the default in pickers and in
+    the headless commands) is the first one the user wrote.
+    """
+
     name: str
-    exchange: str
-    frame: str
+    source: Path | None  # the btk.toml, or None for the embedded demo
+    root: Path  # the folder of btk.toml (the working directory for the demo)
+    dump_dir: Path  # where reports go, already resolved against root
+    exchanges: list[str]
     strategies: list[str]
+    frames: list[str]
+    walkers: list[str]
     symbols: list[str]
-    symbol_list_is_strict: bool = False  # the synthetic feed trades any symbol
-    source: Path | None = None
-    notes: list[str] = field(default_factory=list)
+    default_exchange: str
+    default_frame: str
+    settings_path: Path  # where the console saves [ui]/[keys]: the btk.toml, or the per-user file
+    symbol_list_is_strict: bool = False  # False when any exchange trades any symbol (synthetic)
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> key
+    ui: dict[str, Any] = field(default_factory=dict)  # what the console remembers (theme, choices)
+    is_demo: bool = False
+    modules: list[Path] = field(default_factory=list)  # the strategy files that were imported
+    notes: list[str] = field(default_factory=list)  # non-fatal problems worth showing the user
+
+    @property
+    def exchange(self) -> str:
+        """The default exchange (the name the headless CLI used before projects had several)."""
+        return self.default_exchange
+
+    @property
+    def frame(self) -> str:
+        """The default frame (kept for callers written before projects had several)."""
+        return self.default_frame
 
 
-def load_demo(days: int | None = None) -> Project:
+# --------------------------------------------------------------------------- paths and values
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def describe(value: Any) -> str:
+    """A TOML value with its TOML type name, for "expected X, got Y" messages."""
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"string {json.dumps(shown, ensure_ascii=False)}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"float {value}"
+    if isinstance(value, datetime):
+        return f"datetime {value.isoformat()}"
+    if isinstance(value, date):
+        return f"date {value.isoformat()}"
+    if isinstance(value, time):
+        return f"time {value.isoformat()}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _quote_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def key_path(path: Sequence[str]) -> str:
+    """``("frames", "jan", "start")`` -> ``[frames.jan] start``: the table as its header, then the key."""
+    if not path:
+        return "(top level)"
+    depth = 2 if path[0] in _NAMED_SECTIONS and len(path) >= 2 else 1
+    table = "[" + ".".join(_quote_key(p) for p in path[:depth]) + "]"
+    rest = ".".join(_quote_key(p) for p in path[depth:])
+    return f"{table} {rest}" if rest else table
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- where keys are
+
+
+@dataclass(slots=True)
+class TomlLine:
+    """One physical line of a TOML file as far as finding keys (and rewriting tables) needs."""
+
+    number: int  # 1-based
+    kind: str  # "header", "array-header", "key", "value" (continues a value), "comment", "blank", "other"
+    path: tuple[str, ...] = ()  # a header's table, or a key's full path (table + dotted key)
+    table: tuple[str, ...] = ()  # the table the line belongs to
+
+
+_BARE_KEY = r"[A-Za-z0-9_-]+"
+_KEY_PART = r"(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*')"
+_DOTTED_KEY = rf"{_KEY_PART}(?:[ \t]*\.[ \t]*{_KEY_PART})*"
+_HEADER_RE = re.compile(rf"^[ \t]*(\[\[?)[ \t]*({_DOTTED_KEY})[ \t]*(\]\]?)[ \t]*(?:#.*)?$")
+_KEY_RE = re.compile(rf"^[ \t]*({_DOTTED_KEY})[ \t]*=")
+
+
+def _split_key(dotted: str) -> tuple[str, ...]:
+    parts = []
+    for raw in re.findall(_KEY_PART, dotted):
+        if raw[0] in "\"'":
+            try:
+                parts.append(tomllib.loads(f"k = {raw}")["k"])
+            except tomllib.TOMLDecodeError:
+                parts.append(raw[1:-1])
+        else:
+            parts.append(raw)
+    return tuple(parts)
+
+
+class _ValueLexer:
+    """Tracks strings and brackets across lines, so a multi-line array or string is not taken
+    for headers and keys (a line ``[1, 2]`` inside an array is not a table)."""
+
+    def __init__(self) -> None:
+        self.quote: str | None = None
+        self.depth = 0
+
+    @property
+    def pending(self) -> bool:
+        return self.depth > 0 or self.quote is not None
+
+    def feed(self, text: str) -> None:
+        i, n = 0, len(text)
+        while i < n:
+            q = self.quote
+            if q is not None:
+                if len(q) == 3:
+                    if text.startswith(q, i):
+                        self.quote = None
+                        i += 3
+                        while i < n and text[i] == q[0]:  # up to two quotes may end the content
+                            i += 1
+                        continue
+                    i += 2 if (q == '"""' and text[i] == "\\") else 1
+                    continue
+                if q == '"' and text[i] == "\\":
+                    i += 2
+                    continue
+                if text[i] == q:
+                    self.quote = None
+                i += 1
+                continue
+            c = text[i]
+            if c == "#":
+                break
+            if text.startswith('"""', i) or text.startswith("'''", i):
+                self.quote = text[i : i + 3]
+                i += 3
+                continue
+            if c in "\"'":
+                self.quote = c
+            elif c in "[{":
+                self.depth += 1
+            elif c in "]}":
+                self.depth = max(0, self.depth - 1)
+            i += 1
+        if self.quote in ('"', "'"):  # single-line strings end with the line (else tomllib complains)
+            self.quote = None
+
+
+def scan_toml(text: str) -> list[TomlLine]:
+    """Classify every line of a TOML text: headers and keys with their paths.
+
+    tomllib gives no positions, so messages find the line of a key by this scan. It is a light
+    lexer, not a parser: good enough for files tomllib has accepted.
+    """
+    out: list[TomlLine] = []
+    table: tuple[str, ...] = ()
+    lexer = _ValueLexer()
+    for number, line in enumerate(text.splitlines(), 1):
+        if lexer.pending:
+            lexer.feed(line)
+            out.append(TomlLine(number, "value", (), table))
+            continue
+        stripped = line.strip()
+        if not stripped:
+            out.append(TomlLine(number, "blank", (), table))
+        elif stripped.startswith("#"):
+            out.append(TomlLine(number, "comment", (), table))
+        elif (m := _HEADER_RE.match(line)) and len(m.group(1)) == len(m.group(3)):
+            table = _split_key(m.group(2))
+            out.append(TomlLine(number, "array-header" if m.group(1) == "[[" else "header", table, table))
+        elif m := _KEY_RE.match(line):
+            out.append(TomlLine(number, "key", table + _split_key(m.group(1)), table))
+            lexer.feed(line[m.end() :])
+        else:
+            out.append(TomlLine(number, "other", (), table))
+    return out
+
+
+class TomlSource:
+    """A TOML file being read: its name for messages and where its keys are."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.name = display_path(path)
+        self.lines = scan_toml(text)
+        self._first: dict[tuple[str, ...], int] = {}
+        for line in self.lines:
+            if line.kind in ("header", "array-header", "key"):
+                self._first.setdefault(line.path, line.number)
+
+    def line_of(self, path: Sequence[str]) -> int | None:
+        """The line of a key or table: exact, else the first line inside it (a table only implied
+        by ``[a.b]``), else the nearest enclosing key (a key inside an inline table)."""
+        path = tuple(path)
+        if path in self._first:
+            return self._first[path]
+        inside = [n for p, n in self._first.items() if p[: len(path)] == path]
+        if inside:
+            return min(inside)
+        for cut in range(len(path) - 1, 0, -1):
+            if path[:cut] in self._first:
+                return self._first[path[:cut]]
+        return None
+
+    def error(self, path: Sequence[str], message: str) -> ProjectError:
+        """``btk.toml line 7: [frames.jan] start: expected ...`` (the line left out when unknown)."""
+        line = self.line_of(path) if path else None
+        where = f"{self.name} line {line}" if line else self.name
+        return ProjectError(f"{where}: {key_path(path)}: {message}" if path else f"{where}: {message}")
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], TomlSource]:
+    """Read and parse a TOML file; every failure is a ProjectError naming the file (and line)."""
+    name = display_path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ProjectError(f"{name}: no such file (expected a {PROJECT_FILE} project file)") from None
+    except IsADirectoryError:
+        raise ProjectError(f"{name}: is a folder, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ProjectError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ProjectError(f"{name}: cannot read it: {exc.strerror or exc}") from None
+    return parse_toml(text, path), TomlSource(path, text)
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """``tomllib.loads`` with its position moved to the front: ``btk.toml line 7, column 12: ...``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        m = re.fullmatch(r"(?s)(.*) \(at line (\d+), column (\d+)\)", message)
+        if m:
+            raise ProjectError(f"{display_path(path)} line {m[2]}, column {m[3]}: {m[1]}") from None
+        m = re.fullmatch(r"(?s)(.*) \(at end of document\)", message)
+        if m:
+            raise ProjectError(f"{display_path(path)} at the end of the file: {m[1]}") from None
+        raise ProjectError(f"{display_path(path)}: {message}") from None
+
+
+# --------------------------------------------------------------------------- checking values
+
+
+def check_table(src: TomlSource, path: Sequence[str], value: Any, what: str = "a table") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        header = "[" + ".".join(_quote_key(p) for p in path) + "]"
+        raise src.error(path, f"expected {what} (a {header} section), got {describe(value)}")
+    return value
+
+
+def check_known_keys(src: TomlSource, path: Sequence[str], table: dict[str, Any], known: Sequence[str]) -> None:
+    """Unknown keys are errors, not silently ignored: a typo must not become a default."""
+    for key in table:
+        if key not in known:
+            hint = _suggest(key, known)
+            message = f"unknown key; known keys: {', '.join(known)}"
+            raise src.error((*path, key), message + (f" (did you mean {hint}?)" if hint else ""))
+
+
+def _check_str(src: TomlSource, path: Sequence[str], value: Any, example: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise src.error(path, f"expected a non-empty string such as {example}, got {describe(value)}")
+    return value
+
+
+def _check_str_list(src: TomlSource, path: Sequence[str], value: Any, example: str) -> list[str]:
+    if not isinstance(value, list):
+        raise src.error(path, f"expected an array of strings such as {example}, got {describe(value)}")
+    for n, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise src.error(path, f"item {n + 1}: expected a non-empty string, got {describe(item)}")
+    return value
+
+
+def _check_bool(src: TomlSource, path: Sequence[str], value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise src.error(path, f"expected true or false, got {describe(value)}")
+    return value
+
+
+def _check_moment(src: TomlSource, path: Sequence[str], value: Any) -> datetime:
+    """A TOML datetime (offset converted, local taken as UTC) or date (00:00 UTC) as aware UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    hint = " (write it without quotes, e.g. 2024-01-01T00:00:00Z)" if isinstance(value, str) else ""
+    raise src.error(path, f"expected a date or datetime, got {describe(value)}{hint}")
+
+
+def check_keys_section(src: TomlSource, value: Any) -> dict[str, str]:
+    """``[keys]``: binding id -> key string. Which ids exist is the console's business."""
+    table = check_table(src, ("keys",), value)
+    for binding, key in table.items():
+        if not isinstance(key, str) or not key:
+            raise src.error(("keys", binding), f'expected a key such as "b" or "f5", got {describe(key)}')
+    return dict(table)
+
+
+def check_ui_section(src: TomlSource, value: Any) -> dict[str, Any]:
+    """``[ui]``: whatever the console remembers; only its shape (a table) is checked here."""
+    return dict(check_table(src, ("ui",), value))
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+def load_demo(days: int | None = None, *, cwd: Path | None = None) -> Project:
+    """The embedded demo; its [ui]/[keys] come from the per-user settings file."""
+    import engine
+
     from . import demo
+    from .settings import load_settings, user_settings_path
 
+    root = (cwd or Path.cwd()).absolute()
     info = demo.register()
-    frame = demo.ensure_frame(days) if days else info["frame"]
+    frame = demo.ensure_frame(days) if days else str(info["frame"])
+    settings_path = user_settings_path()
+    notes: list[str] = []
+    try:
+        ui, keys = load_settings(settings_path)
+    except ProjectError as exc:  # the console shows it and carries on with its defaults
+        ui, keys = {}, {}
+        notes.append(f"{exc} (using default settings)")
     return Project(
         name="demo",
-        exchange=info["exchange"],
-        frame=frame,
-        strategies=list(info["strategies"]),
-        symbols=list(info["symbols"]),
+        source=None,
+        root=root,
+        dump_dir=root / "dump",
+        exchanges=[e.exchange_name for e in engine.list_exchanges()],
+        strategies=list(cast(list[str], info["strategies"])),
+        frames=[f.frame_name for f in engine.list_frames()],
+        walkers=[w.walker_name for w in engine.list_walkers()],
+        symbols=list(cast(list[str], info["symbols"])),
+        default_exchange=str(info["exchange"]),
+        default_frame=frame,
+        settings_path=settings_path,
+        symbol_list_is_strict=False,  # the synthetic feed trades any symbol
+        keys=keys,
+        ui=ui,
+        is_demo=True,
+        notes=notes,
     )
 
 
-def load_project(config: str | None = None, *, days: int | None = None) -> Project:
-    """The project of ``config`` (a btk.toml), else ./btk.toml, else the embedded demo."""
+# --------------------------------------------------------------------------- btk.toml
+
+
+def load_project(
+    config: str | os.PathLike[str] | None = None, *, days: int | None = None, cwd: Path | None = None
+) -> Project:
+    """The project of ``config`` (a btk.toml, or a folder holding one), else ``cwd/btk.toml``,
+    else the embedded demo (``days`` sets the demo frame's length; a btk.toml has its own frames)."""
+    base = (cwd or Path.cwd()).absolute()
     if config is not None:
-        path = Path(config)
-        if not path.exists():
-            raise ProjectError(f"{path}: no such file (expected a btk.toml project file)")
-        raise ProjectError(f"{path}: btk.toml projects are not supported yet; run without --config for the demo")
-    return load_demo(days)
+        path = Path(config).expanduser()
+        path = path if path.is_absolute() else base / path
+        if path.is_dir():
+            path = path / PROJECT_FILE
+        return _load_file(path, days)
+    if (base / PROJECT_FILE).is_file():
+        return _load_file(base / PROJECT_FILE, days)
+    return load_demo(days, cwd=base)
+
+
+def _load_file(path: Path, days: int | None) -> Project:
+    import engine
+
+    data, src = read_toml(path)  # a missing file: "btk.toml: no such file (expected ...)"
+    root = path.parent
+    for section, value in data.items():
+        if section not in SECTIONS:
+            hint = _suggest(section, SECTIONS)
+            known = ", ".join(f"[{s}]" for s in SECTIONS)
+            raise src.error(
+                (section,), f"unknown section; known sections: {known}" + (f" (did you mean [{hint}]?)" if hint else "")
+            )
+        check_table(src, (section,), value)
+
+    # Check everything that needs no engine first, so a typo fails before anything is registered.
+    settings = _check_project_section(src, data.get("project", {}), root)
+    exchange_specs = [_check_exchange(src, name, table, root) for name, table in data.get("exchanges", {}).items()]
+    frame_specs = [_check_frame(src, name, table) for name, table in data.get("frames", {}).items()]
+    walker_specs = [_check_walker(src, name, table) for name, table in data.get("walkers", {}).items()]
+    keys = check_keys_section(src, data.get("keys", {}))
+    ui = check_ui_section(src, data.get("ui", {}))
+
+    before = _registered()
+    for register in exchange_specs:
+        register()
+    for register in frame_specs:
+        register()
+    modules = settings["modules"]
+    import_module_files(modules, listed_in=f"{src.name} [project] modules", root=root)
+    for register in walker_specs:
+        register()
+    after = _registered()
+    new = {kind: [n for n in names if n not in before[kind]] for kind, names in after.items()}
+
+    missing = []
+    if not new["exchanges"]:
+        missing.append('no exchange: add one, e.g. [exchanges.sim] with kind = "synthetic"')
+    if not new["frames"]:
+        missing.append(
+            'no frame: add one, e.g. [frames.jan] with interval = "1m", '
+            "start = 2024-01-01T00:00:00Z, end = 2024-01-31T23:59:00Z"
+        )
+    if not new["strategies"]:
+        missing.append(
+            "no strategy: list a Python file that calls engine.add_strategy(...) in [project] modules, "
+            'e.g. modules = ["strategies/my_strategy.py"]'
+        )
+    if missing:
+        raise ProjectError(f"{src.name}: " + "; ".join(missing))
+
+    schemas = {e.exchange_name: e for e in engine.list_exchanges()}
+    ours = [schemas[n] for n in new["exchanges"]]
+    strict = not any(_trades_any_symbol(e) for e in ours)
+    served = list(dict.fromkeys(s for e in ours for s in e.symbols))
+    symbols = settings["symbols"]
+    if symbols is None:
+        symbols = served
+    elif strict:
+        for symbol in symbols:
+            if symbol not in served:
+                raise src.error(
+                    ("project", "symbols"),
+                    f"{json.dumps(symbol)} is not served by any exchange of this project "
+                    f"(available: {', '.join(served) or 'none'})",
+                )
+    notes = []
+    if days:
+        notes.append(f"days={days} applies to the demo only; {src.name} defines its own [frames]")
+    return Project(
+        name=settings["name"],
+        source=path,
+        root=root,
+        dump_dir=settings["dump_dir"],
+        exchanges=new["exchanges"],
+        strategies=new["strategies"],
+        frames=new["frames"],
+        walkers=new["walkers"],
+        symbols=list(symbols),
+        default_exchange=new["exchanges"][0],
+        default_frame=new["frames"][0],
+        settings_path=path,
+        symbol_list_is_strict=strict,
+        keys=keys,
+        ui=ui,
+        is_demo=False,
+        modules=modules,
+        notes=notes,
+    )
+
+
+def _registered() -> dict[str, list[str]]:
+    import engine
+
+    return {
+        "exchanges": [e.exchange_name for e in engine.list_exchanges()],
+        "frames": [f.frame_name for f in engine.list_frames()],
+        "strategies": [s.strategy_name for s in engine.list_strategies()],
+        "walkers": [w.walker_name for w in engine.list_walkers()],
+    }
+
+
+def _trades_any_symbol(schema: Any) -> bool:
+    """A synthetic market invents candles for any symbol; an exchange that lists no symbols may
+    serve any, so neither makes the symbol list a closed set."""
+    from engine.exchanges.synthetic import SyntheticFeed
+
+    return isinstance(schema.columns, SyntheticFeed) or not schema.symbols
+
+
+def _check_project_section(src: TomlSource, value: Any, root: Path) -> dict[str, Any]:
+    table = check_table(src, ("project",), value)
+    check_known_keys(src, ("project",), table, PROJECT_KEYS)
+    name = root.name or "project"
+    if "name" in table:
+        name = _check_str(src, ("project", "name"), table["name"], '"my-project"')
+    dump_dir = root / "dump"
+    if "dump_dir" in table:
+        dump_dir = root / Path(_check_str(src, ("project", "dump_dir"), table["dump_dir"], '"dump"')).expanduser()
+    modules: list[Path] = []
+    for entry in _check_str_list(src, ("project", "modules"), table.get("modules", []), '["strategies/sma.py"]'):
+        module_path = root / Path(entry).expanduser()
+        if not module_path.exists():
+            raise src.error(
+                ("project", "modules"),
+                f"{entry} does not exist (expected a Python file, relative to the folder of {src.name})",
+            )
+        if not module_path.is_file() or module_path.suffix != ".py":
+            raise src.error(("project", "modules"), f"{entry} is not a .py file")
+        if module_path in modules:
+            raise src.error(("project", "modules"), f"{entry} is listed twice")
+        modules.append(module_path)
+    symbols = None
+    if "symbols" in table:
+        symbols = _check_str_list(src, ("project", "symbols"), table["symbols"], '["BTCUSDT", "ETHUSDT"]')
+        if not symbols:
+            raise src.error(("project", "symbols"), "expected at least one symbol (or leave the key out)")
+    return {"name": name, "dump_dir": dump_dir, "modules": modules, "symbols": symbols}
+
+
+def _engine_call(src: TomlSource, path: Sequence[str], fn: Callable[[], Any]) -> None:
+    """Run a registration; what the engine rejects is reported at the table that asked for it."""
+    try:
+        fn()
+    except (ValueError, TypeError, LookupError) as exc:
+        raise src.error(path, f"the engine rejected it: {_first_line(exc)}") from None
+
+
+def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Callable[[], None]:
+    import engine
+
+    path = ("exchanges", name)
+    table = check_table(src, path, value, "a table of exchange options")
+    kinds = ", ".join(f'"{k}"' for k in EXCHANGE_KINDS)
+    if "kind" not in table:
+        raise src.error((*path, "kind"), f"missing; expected one of {kinds}")
+    kind = table["kind"]
+    if kind not in EXCHANGE_KINDS:
+        hint = _suggest(kind, EXCHANGE_KINDS) if isinstance(kind, str) else None
+        raise src.error(
+            (*path, "kind"),
+            f"unknown exchange kind {describe(kind)}; expected one of {kinds}"
+            + (f' (did you mean "{hint}"?)' if hint else ""),
+        )
+    known = EXCHANGE_KEYS[kind]
+    if known is not None:
+        check_known_keys(src, path, table, known)
+    note = _check_str(src, (*path, "note"), table["note"], '"my market"') if "note" in table else None
+
+    if kind == "synthetic":
+        seed = table.get("seed", 42)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise src.error((*path, "seed"), f"expected an integer, got {describe(seed)}")
+        return lambda: _engine_call(src, path, lambda: engine.add_synthetic_exchange(name, seed=seed, note=note))
+
+    if kind == "csv":
+        if "path" not in table:
+            raise src.error((*path, "path"), 'missing; expected the CSV file or folder, e.g. path = "data/"')
+        raw = _check_str(src, (*path, "path"), table["path"], '"data/"')
+        data_path = root / Path(raw).expanduser()
+        if not data_path.exists():
+            raise src.error(
+                (*path, "path"),
+                f"{raw} does not exist (expected a .csv file or a folder of <SYMBOL>.csv files, "
+                f"relative to the folder of {src.name})",
+            )
+        symbol = _check_str(src, (*path, "symbol"), table["symbol"], '"BTCUSDT"') if "symbol" in table else None
+        gaps = _check_bool(src, (*path, "allow_gaps"), table["allow_gaps"]) if "allow_gaps" in table else False
+        return lambda: _engine_call(
+            src,
+            (*path, "path"),
+            lambda: engine.add_csv_exchange(name, data_path, symbol=symbol, allow_gaps=gaps, note=note),
+        )
+
+    # ccxt: registered through the engine when it can; otherwise say when it arrives.
+    if "exchange_id" not in table:
+        raise src.error((*path, "exchange_id"), 'missing; expected the ccxt id, e.g. exchange_id = "binance"')
+    _check_str(src, (*path, "exchange_id"), table.get("exchange_id"), '"binance"')
+    if "sandbox" in table:
+        _check_bool(src, (*path, "sandbox"), table["sandbox"])
+    add_ccxt = getattr(engine, "add_ccxt_exchange", None)
+    if add_ccxt is None:
+        raise src.error(
+            (*path, "kind"),
+            "ccxt exchanges arrive with live trading; this engine has no add_ccxt_exchange yet "
+            '(use kind = "csv" with downloaded candles, or kind = "synthetic")',
+        )
+    options = {k: v for k, v in table.items() if k != "kind"}
+    return lambda: _engine_call(src, path, lambda: add_ccxt(name, **options))
+
+
+def _check_frame(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
+    import engine
+    from engine.model import FRAME_INTERVALS
+
+    path = ("frames", name)
+    table = check_table(src, path, value, "a table of frame options")
+    check_known_keys(src, path, table, FRAME_KEYS)
+    for key, example in (("interval", '"1m"'), ("start", "2024-01-01T00:00:00Z"), ("end", "2024-01-31T23:59:00Z")):
+        if key not in table:
+            raise src.error((*path, key), f"missing; expected e.g. {key} = {example}")
+    interval = table["interval"]
+    if interval not in FRAME_INTERVALS:
+        hint = " or ".join(f'"{i}"' for i in difflib.get_close_matches(str(interval), FRAME_INTERVALS, n=1))
+        raise src.error(
+            (*path, "interval"),
+            f"expected one of {', '.join(FRAME_INTERVALS)}, got {describe(interval)}"
+            + (f" (did you mean {hint}?)" if hint else ""),
+        )
+    start = _check_moment(src, (*path, "start"), table["start"])
+    end = _check_moment(src, (*path, "end"), table["end"])
+    if end < start:
+        raise src.error((*path, "end"), f"{_utc(end)} is before start {_utc(start)}")
+    note = _check_str(src, (*path, "note"), table["note"], '"January 2024"') if "note" in table else None
+    return lambda: _engine_call(src, path, lambda: engine.add_frame(name, interval, start, end, note=note))
+
+
+def _check_walker(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
+    import engine
+    from engine.registry import WALKER_METRICS
+
+    path = ("walkers", name)
+    table = check_table(src, path, value, "a table of walker options")
+    check_known_keys(src, path, table, WALKER_KEYS)
+    for key, example in (("exchange", '"sim"'), ("frame", '"jan"'), ("strategies", '["a", "b"]')):
+        if key not in table:
+            raise src.error((*path, key), f"missing; expected e.g. {key} = {example}")
+    exchange = _check_str(src, (*path, "exchange"), table["exchange"], '"sim"')
+    frame = _check_str(src, (*path, "frame"), table["frame"], '"jan"')
+    strategies = _check_str_list(src, (*path, "strategies"), table["strategies"], '["a", "b"]')
+    if not strategies:
+        raise src.error((*path, "strategies"), "expected at least one strategy name")
+    metric = table.get("metric", "sharpe_ratio")
+    if metric not in WALKER_METRICS:
+        hint = _suggest(str(metric), WALKER_METRICS)
+        raise src.error(
+            (*path, "metric"),
+            f"expected one of {', '.join(WALKER_METRICS)}, got {describe(metric)}"
+            + (f" (did you mean {hint}?)" if hint else ""),
+        )
+    note = _check_str(src, (*path, "note"), table["note"], '"compare"') if "note" in table else None
+
+    def register() -> None:
+        # References are checked only now: strategies come from the modules imported before.
+        for key, kind, wanted, names in (
+            ("exchange", "exchange", [exchange], [e.exchange_name for e in engine.list_exchanges()]),
+            ("frame", "frame", [frame], [f.frame_name for f in engine.list_frames()]),
+            ("strategies", "strategy", strategies, [s.strategy_name for s in engine.list_strategies()]),
+        ):
+            for item in wanted:
+                if item not in names:
+                    hint = _suggest(item, names)
+                    raise src.error(
+                        (*path, key),
+                        f"unknown {kind} {json.dumps(item)} (registered: {', '.join(names) or 'none'})"
+                        + (f"; did you mean {json.dumps(hint)}?" if hint else ""),
+                    )
+        _engine_call(src, path, lambda: engine.add_walker(name, exchange, frame, strategies, metric=metric, note=note))
+
+    return register
+
+
+# --------------------------------------------------------------------------- strategy modules
+
+_module_numbers = itertools.count(1)
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def _found_in(folder: Path, module: ModuleType) -> bool:
+    """Whether ``module`` is the one ``import <its name>`` finds in ``folder`` (a helper next to a
+    strategy file), rather than something that merely lives below it (a virtualenv's numpy)."""
+    origin = getattr(module, "__file__", None)
+    if not origin:
+        return False
+    relative = Path(*module.__name__.split("."))
+    return any(_same_file(origin, folder / c) for c in (relative.with_suffix(".py"), relative / "__init__.py"))
+
+
+def import_module_files(
+    paths: Sequence[Path], *, listed_in: str = PROJECT_FILE, root: Path | None = None
+) -> list[ModuleType]:
+    """Execute strategy files, in order, as fresh modules; failures become one-line ProjectErrors.
+
+    Isolation: every file becomes a new module object under a unique name
+    (``_btk_project_<n>_<stem>``), so importing the same file again (a second load in the same
+    process, as tests do) runs it again and shares no state with the first import. The module
+    stays in ``sys.modules`` under that name (dataclasses, pickling and tracebacks look modules up
+    there). A file's folder is on ``sys.path`` only while that file runs, so helpers next to it can
+    be imported. Helpers imported that way are shared by the files of this call (ordinary Python
+    semantics: one ``levels`` module for the whole project) and dropped from ``sys.modules`` at
+    the end, so the next load imports them afresh too (the strategies keep their references).
+    A helper whose name was already in ``sys.modules`` before (say ``utils``) is the one already
+    there: give helpers distinctive names.
+    """
+    known = set(sys.modules)
+    folders: list[Path] = []
+    modules = []
+    try:
+        for path in paths:
+            folders.append(path.parent)
+            modules.append(_exec_file(path, listed_in, root or path.parent))
+    finally:
+        for added in set(sys.modules) - known:
+            helper = sys.modules.get(added)
+            if helper is not None and any(_found_in(folder, helper) for folder in folders):
+                del sys.modules[added]
+    return modules
+
+
+def import_module_file(path: Path, *, listed_in: str = PROJECT_FILE, root: Path | None = None) -> ModuleType:
+    """One strategy file as a fresh module (see ``import_module_files`` for the isolation)."""
+    return import_module_files([path], listed_in=listed_in, root=root)[0]
+
+
+def _exec_file(path: Path, listed_in: str, root: Path) -> ModuleType:
+    stem = re.sub(r"\W", "_", path.stem)
+    name = f"_btk_project_{next(_module_numbers)}_{stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ProjectError(f"{display_path(path)}: cannot be imported as a Python module (listed in {listed_in})")
+    module = importlib.util.module_from_spec(spec)
+    entry = str(path.parent)
+    sys.path.insert(0, entry)
+    importlib.invalidate_caches()  # files written a moment ago (tests, editors) must be seen
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        where = display_path(Path(exc.filename)) if exc.filename else display_path(path)
+        line = f" line {exc.lineno}" if exc.lineno else ""
+        via = "" if not exc.filename or _same_file(exc.filename, path) else f", imported by {display_path(path)}"
+        raise ProjectError(f"{where}{line}: syntax error: {exc.msg} (listed in {listed_in}{via})") from None
+    except (Exception, SystemExit) as exc:
+        sys.modules.pop(name, None)
+        raise _import_error(path, exc, listed_in, root) from None
+    finally:
+        with contextlib.suppress(ValueError):  # the module may have taken it out itself
+            sys.path.remove(entry)
+    return module
+
+
+def _import_error(path: Path, exc: BaseException, listed_in: str, root: Path) -> ProjectError:
+    from engine.registry import DuplicateError, NotFoundError, SchemaError
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if _same_file(f.filename, path)]
+    line = f" line {ours[-1].lineno}" if ours and ours[-1].lineno else ""
+    deeper = ""
+    if frames and not _same_file(frames[-1].filename, path):
+        last = frames[-1]
+        inner = Path(last.filename)
+        if inner.is_absolute() and inner.is_relative_to(root):  # a helper of the project, worth naming
+            deeper = f" in {display_path(inner)} line {last.lineno}"
+    if isinstance(exc, SchemaError | DuplicateError | NotFoundError):
+        what = f"the engine rejected a registration{deeper}: {_first_line(exc)}"
+    elif isinstance(exc, SystemExit):
+        what = f"it called sys.exit({exc.code!r}) while being imported"
+    else:
+        what = f"importing it raised {type(exc).__name__}{deeper}: {_first_line(exc)}"
+    return ProjectError(f"{display_path(path)}{line}: {what} (listed in {listed_in})")

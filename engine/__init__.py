@@ -8,6 +8,7 @@ from __future__ import annotations
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
+from .errors import ErrorContext, context_of
 from .events import (
     listen_backtest_progress,
     listen_done_backtest,
@@ -59,6 +60,7 @@ from .model import (
     SignalRow,
     TickResult,
 )
+from .pnl import pnl_percentage
 from .registry import (
     DuplicateError,
     NotFoundError,
@@ -99,6 +101,7 @@ __all__ = [
     "ConfigError",
     "DoneEvent",
     "DuplicateError",
+    "ErrorContext",
     "Heat",
     "IdleResult",
     "NotFoundError",
@@ -129,6 +132,7 @@ __all__ = [
     "add_synthetic_exchange",
     "add_walker",
     "clear_candle_cache",
+    "context_of",
     "format_price",
     "format_quantity",
     "get_average_price",
@@ -173,6 +177,7 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_once",
     "listen_walker_progress",
+    "pnl_percentage",
     "reset_config",
     "risk_instance",
     "set_clock",

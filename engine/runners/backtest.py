@@ -36,7 +36,7 @@ from ..reports import stores
 from ..risk import clear_risk
 from ..signals import IdFactory
 from ..strategy import StrategyInstance
-from .tasks import TaskBoard, TaskStatus, instances
+from .tasks import RunTask, TaskBoard, TaskStatus, instances
 
 __all__ = ["Backtest", "frame_timestamps"]
 
@@ -335,9 +335,9 @@ class _Run:
             if ev is not None:
                 await perf_stream.emit(ev)
             i += 1
-        if task is not None:
-            task.processed = n
-        if progress_stream.observers:
+        if task is not None:  # how far it really got (a stopped run ends early) ...
+            task.processed = min(i, n)
+        if progress_stream.observers:  # ... while SPEC 6.3's last progress event always says 100 %
             await self._emit_progress(n)
         ev = perf("backtest_total", (clock() - total_t0) * 1000)
         if ev is not None:
@@ -345,6 +345,37 @@ class _Run:
 
 
 # --------------------------------------------------------------------------- the facade
+
+
+class RunHandle:
+    """What ``Backtest.run`` returns: iterate it for results; ask it how far it got."""
+
+    __slots__ = ("_gen", "_run")
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._gen = run.results()
+
+    def __aiter__(self) -> RunHandle:
+        return self
+
+    async def __anext__(self) -> BacktestResult:
+        task = self._run.task
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            task.status = "fulfilled"
+            raise
+        except BaseException as exc:
+            task.status, task.error = "rejected", exc
+            raise
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    def status(self) -> TaskStatus:
+        """Progress of this run (``processed_frames`` of ``total_frames``), like a ``list()`` row."""
+        return self._run.task.snapshot()
 
 
 def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool) -> None:
@@ -369,14 +400,15 @@ class BacktestFacade:
         instances[(symbol, strategy_name, True)] = run.instance
         return run
 
-    def run(
-        self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str
-    ) -> AsyncIterator[BacktestResult]:
+    def run(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> RunHandle:
         """Backtest ``strategy_name`` on ``symbol``: an async iterator of closed/cancelled results.
 
-        Names are checked now (an unknown one raises at once); the work starts on iteration.
+        Names are checked now (an unknown one raises at once); the work starts on iteration. The
+        returned handle also answers ``status()`` (progress, frames) while you iterate it.
         """
-        return self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.run").results()
+        run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
+        run.task = RunTask(symbol, strategy_name, status="pending", total=run.frames.count)
+        return RunHandle(run)
 
     def background(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
         """Run in a task; returns a cancel function. Emits ``done_backtest`` once when it ends;

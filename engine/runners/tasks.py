@@ -60,10 +60,7 @@ class RunTask:
 
     def snapshot(self) -> TaskStatus:
         total = self.total
-        if self.status == "fulfilled":
-            progress = 1.0
-        else:
-            progress = self.processed / total if total else 0.0
+        progress = self.processed / total if total else (1.0 if self.status == "fulfilled" else 0.0)
         return TaskStatus(
             id=f"{self.symbol}:{self.name}",
             symbol=self.symbol,

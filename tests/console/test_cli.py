@@ -79,10 +79,18 @@ def test_a_bad_argument_exits_2_with_one_line(argv: list[str], message: str) -> 
     assert message in err
 
 
-def test_no_subcommand_lists_the_subcommands() -> None:
-    code, out, _ = run()
-    assert code == 0
-    assert "backtest" in out
+def test_help_describes_the_console_and_lists_the_subcommands() -> None:
+    exe = shutil.which("btk-console", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "console.cli"]
+    proc = subprocess.run([*cmd, "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert "interactive dashboard" in proc.stdout and "backtest" in proc.stdout
+    assert "--theme" in proc.stdout and "--config" in proc.stdout and "--dump-dir" in proc.stdout
+
+
+def test_an_unknown_theme_is_a_usage_error() -> None:
+    code, out, err = run("--theme", "neon")
+    assert code == 2 and "--theme must be one of btk-dark, btk-light, btk-high-contrast" in err
 
 
 def test_the_installed_console_script_runs(tmp_path: Path) -> None:

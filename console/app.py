@@ -1,0 +1,383 @@
+"""BtkApp: the interactive console.
+
+It owns the session's runs. Backtests run in Textual workers that only iterate the engine and
+post a ``RunFinished`` message, so a failing run never takes the app down; the engine itself
+hands the event loop back every few milliseconds, so keys stay responsive during a long run.
+The bridge turns engine events into batches; the app folds them into ``DashboardState`` and
+redraws only the panes that changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.worker import Worker
+
+import engine
+from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
+
+from .commands import COMMANDS, bindings, effective_keys, validate_keymap
+from .messages import RunFinished
+from .project import Project
+from .screens.dashboard import DashboardScreen
+from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
+from .screens.reports import ReportsScreen
+from .state import DashboardState, RunView, run_id
+from .widgets.header import BtkHeader
+from .widgets.panes import (
+    EquityPane,
+    PositionsPane,
+    ProgressPane,
+    RunsPane,
+    ScheduledPane,
+    SignalsPane,
+)
+
+LATER = {
+    "walker": "Walkers (strategy comparisons) arrive with a later btk release.",
+    "live": "Live trading arrives with a later btk release.",
+}
+
+
+class BtkCommands(Provider):
+    """The command palette lists the same commands as the keys (one registry)."""
+
+    async def discover(self) -> Hits:
+        app = self.app
+        for c in COMMANDS:
+            yield DiscoveryHit(c.title, partial(app.run_action, c.action), help=c.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        app = self.app
+        for c in COMMANDS:
+            score = matcher.match(f"{c.title} {c.help}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(c.title), partial(app.run_action, c.action), help=c.help)
+
+
+class BtkApp(App[int]):
+    TITLE = "btk"
+    CSS_PATH = str(STYLESHEET)
+    BINDINGS = bindings()
+    COMMANDS = App.COMMANDS | {BtkCommands}
+
+    def __init__(
+        self,
+        project: Project | None,
+        *,
+        project_error: str | None = None,
+        theme: str | None = None,
+        dump_dir: Path | None = None,
+        clock: Callable[[], datetime] | None = None,
+        refresh_interval: float = 0.25,
+        save_settings: bool = True,
+    ) -> None:
+        super().__init__()
+        self.project = project
+        self.project_error = project_error
+        self.clock = clock or datetime.now
+        self.refresh_interval = refresh_interval
+        self.save_settings_enabled = save_settings and project is not None
+        root = project.root if project is not None else Path.cwd()
+        self.dump_dir = Path(dump_dir) if dump_dir else (project.dump_dir if project else root / "dump")
+        cfg = engine.get_config()
+        self.state = DashboardState(cfg["CC_PERCENT_SLIPPAGE"], cfg["CC_PERCENT_FEE"])
+        self.handles: dict[str, Any] = {}
+        self.selected_run: str | None = None
+        ui = project.ui if project is not None else {}
+        self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
+        self.keys = effective_keys({})
+
+    # ------------------------------------------------------------------ start-up
+    def on_mount(self) -> None:
+        for t in THEMES:
+            self.register_theme(t)
+        if self._wanted_theme not in THEME_NAMES:
+            self.notify(
+                f"Unknown theme {self._wanted_theme!r}; themes are {', '.join(THEME_NAMES)}", severity="warning"
+            )
+            self._wanted_theme = DEFAULT_THEME
+        self.theme = self._wanted_theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.project_error is not None:
+            self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
+            return
+        keymap = dict(self.project.keys) if self.project else {}
+        problems = validate_keymap(keymap)
+        if problems:
+            self.notify("\n".join(problems), title="Key settings ignored", severity="error", timeout=10)
+            keymap = {}
+        self.keys = effective_keys(keymap)
+        self.set_keymap(self.keys)
+        self.push_screen(DashboardScreen())
+
+    # ------------------------------------------------------------------ engine events and redraws
+    def handle_batch(self, events: list[Any]) -> None:
+        changed = self.state.apply(events) if events else set()
+        polled = False
+        for rid, handle in self.handles.items():
+            run = self.state.runs.get(rid)
+            if run is None or run.status not in ("running", "stopping"):
+                continue
+            st = handle.status()
+            if (st.processed_frames, st.total_frames) != (run.processed, run.total):
+                run.processed, run.total, run.progress = st.processed_frames, st.total_frames, st.progress
+                polled = True
+        if polled:
+            changed |= {"runs", "progress"}
+        self.redraw(changed | {"header", "progress"})
+
+    def select_run(self, rid: str | None) -> None:
+        if rid != self.selected_run:
+            self.selected_run = rid
+            self.redraw({"header", "equity", "positions", "scheduled"})
+
+    def _dashboard(self) -> DashboardScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                return screen
+        return None
+
+    def redraw(self, changed: set[str]) -> None:
+        screen = self._dashboard()
+        if screen is None or not screen.is_mounted:
+            return
+        state, run = self.state, self.selected_run
+        now = self.clock()
+        everything = not changed
+        if everything or "runs" in changed:
+            screen.query_one(RunsPane).sync(state)
+        if everything or "progress" in changed:
+            screen.query_one(ProgressPane).refresh_from(state, now.timestamp())
+        if everything or "positions" in changed:
+            screen.query_one(PositionsPane).refresh_from(state, run)
+        if everything or "scheduled" in changed:
+            screen.query_one(ScheduledPane).refresh_from(state, run)
+        if everything or "log" in changed:
+            screen.query_one(SignalsPane).refresh_from(state)
+        if everything or "equity" in changed:
+            screen.query_one(EquityPane).refresh_from(state, run)
+        name = self.project.name if self.project else "btk"
+        screen.query_one(BtkHeader).show(state.runs.get(run) if run else None, name, now)
+
+    def _theme_changed(self, _theme: Any) -> None:
+        screen = self._dashboard()
+        if screen is not None and screen.is_mounted:
+            screen.query_one(SignalsPane).restyle(self.state)
+            screen.query_one(RunsPane).sync(self.state)
+            self.redraw(set())
+
+    # ------------------------------------------------------------------ runs
+    def action_start(self, mode: str) -> None:
+        project = self.project
+        if project is None:
+            return
+        names = project.walkers if mode == "walker" else project.strategies
+        dialog = StartDialog(
+            mode,
+            symbols=list(project.symbols),
+            strategies=list(names) if names else [],
+            exchanges=list(project.exchanges),
+            frames=list(project.frames),
+            last=dict(project.ui.get(f"last_{mode}", {})),
+            note=LATER.get(mode, ""),
+        )
+        self.push_screen(dialog, self._start_chosen)
+
+    def _start_chosen(self, choice: StartChoice | None) -> None:
+        if choice is None:
+            return
+        self._remember(
+            {
+                f"last_{choice.mode}": {
+                    "symbol": choice.symbol,
+                    "strategy": choice.strategy,
+                    "exchange": choice.exchange,
+                    "frame": choice.frame,
+                }
+            }
+        )
+        if choice.mode != "backtest":
+            self.notify(LATER[choice.mode], title=choice.mode.capitalize(), severity="warning")
+            return
+        symbols = list(self.project.symbols) if choice.symbol == ALL else [choice.symbol]
+        strategies = list(self.project.strategies) if choice.strategy == ALL else [choice.strategy]
+        started = 0
+        for symbol in symbols:
+            for strategy in strategies:
+                started += self.start_backtest(symbol, strategy, choice.exchange, choice.frame)
+        if started:
+            self.redraw(set())
+
+    def start_backtest(self, symbol: str, strategy: str, exchange: str, frame: str) -> bool:
+        rid = run_id("backtest", symbol, strategy)
+        old = self.state.runs.get(rid)
+        if old is not None and old.is_active:
+            self.notify(f"{symbol} {strategy} is already running", severity="warning")
+            return False
+        try:
+            handle = engine.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame)
+        except Exception as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            return False
+        frame_schema = next(f for f in engine.list_frames() if f.frame_name == frame)
+        status = handle.status()
+        run = RunView(
+            id=rid,
+            mode="backtest",
+            symbol=symbol,
+            name=strategy,
+            exchange=exchange,
+            frame=frame,
+            status="running",
+            total=status.total_frames,
+            started=self.clock().timestamp(),
+            frame_start=int(frame_schema.start_date.timestamp() * 1000),
+            frame_step=frame_schema.step_minutes * 60_000,
+        )
+        if old is not None:  # a new run of the same pair: start its curve and log afresh
+            self.state.positions = {k: v for k, v in self.state.positions.items() if v.run != rid}
+        self.state.add_run(run)
+        self.handles[rid] = handle
+        if self.selected_run is None:
+            self.selected_run = rid
+        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+        return True
+
+    async def _drive(self, rid: str, handle: Any) -> None:
+        """Run one backtest to its end; the worker only reports back with a message."""
+        try:
+            async for _ in handle:
+                pass
+        except Exception as exc:
+            self.post_message(RunFinished(rid, exc))
+            return
+        self.post_message(RunFinished(rid, None))
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        run = self.state.runs.get(message.run_id)
+        if run is None:
+            return
+        handle = self.handles.get(message.run_id)
+        if handle is not None:
+            st = handle.status()
+            run.processed, run.total = st.processed_frames, st.total_frames
+        run.finished = self.clock().timestamp()
+        self.state.finish_run(run.id)
+        if message.error is not None:
+            run.status, run.error = "failed", f"{type(message.error).__name__}: {message.error}"
+            self.notify(run.error, title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
+        else:
+            stopped = run.status == "stopping"
+            run.status, run.progress = "done", 1.0 if not stopped else run.progress
+        self.redraw({"runs", "progress", "header", "equity", "positions", "scheduled"})
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # a worker that died without reporting (cancelled, or an error before it could post)
+        if event.worker.group == "runs" and event.state.name in ("ERROR", "CANCELLED"):
+            run = self.state.runs.get(event.worker.name)
+            if run is not None and run.is_active:
+                error = event.worker.error
+                self.post_message(RunFinished(run.id, error or RuntimeError("the run was cancelled")))
+
+    def action_stop_run(self) -> None:
+        run = self.state.runs.get(self.selected_run) if self.selected_run else None
+        if run is None or not run.is_active:
+            self.notify("Select a running run to stop (arrows in the Runs pane).", severity="warning")
+            return
+        detail = "The backtest finishes the position it holds, then ends; its report keeps what it did."
+        if run.mode == "live":
+            detail = (
+                "Live trading stops asking for signals. An open position stays saved on disk and is "
+                "picked up again the next time this strategy runs live."
+            )
+        self.push_screen(
+            ConfirmScreen(f"Stop {run.mode} {run.symbol} {run.name}?", detail, yes="Stop"),
+            partial(self._stop_confirmed, run.id),
+        )
+
+    def _stop_confirmed(self, rid: str, yes: bool | None) -> None:
+        run = self.state.runs.get(rid)
+        if not yes or run is None or not run.is_active:
+            return
+        engine.Backtest.stop(run.symbol, run.name)
+        run.status = "stopping"
+        self.redraw({"runs", "header"})
+
+    # ------------------------------------------------------------------ reports
+    def action_dump_reports(self) -> None:
+        """Every report of every run, under the dump folder; a toast says where."""
+        runs = [r for r in self.state.runs.values() if r.mode == "backtest"]
+        if not runs:
+            self.notify("Nothing to dump yet: run a backtest first (b).", severity="warning")
+            return
+        per_strategy: dict[str, set[str]] = {}
+        for r in runs:
+            per_strategy.setdefault(r.name, set()).add(r.symbol)
+        written: list[str] = []
+        root = self.dump_dir
+        for r in runs:
+            several = len(per_strategy[r.name]) > 1
+            sub = (lambda kind: root / kind / r.symbol) if several else (lambda kind: root / kind)  # noqa: B023
+            paths = (
+                engine.Backtest.dump(r.symbol, r.name, path=str(sub("backtest"))),
+                engine.Schedule.dump(r.symbol, r.name, True, path=str(sub("schedule"))),
+                engine.Performance.dump(r.symbol, r.name, True, path=str(sub("performance"))),
+                engine.Partial.dump(r.symbol, r.name, True, path=str(root / "partial")),
+                engine.Risk.dump(r.symbol, r.name, True, path=str(root / "risk")),
+            )
+            written.extend(p for p in paths if p)
+        for name in per_strategy:
+            path = engine.Heat.dump(name, True, path=str(root / "heatmap"))
+            if path:
+                written.append(path)
+        self.notify(f"{len(written)} reports written to {root}/", title="Reports")
+
+    def action_open_reports(self) -> None:
+        self.push_screen(ReportsScreen(self.dump_dir))
+
+    # ------------------------------------------------------------------ look, help, quit
+    def action_cycle_theme(self) -> None:
+        names = list(THEME_NAMES)
+        nxt = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else DEFAULT_THEME
+        self.theme = nxt
+        self._remember({"theme": nxt})
+        self.notify(f"Theme: {nxt}", timeout=2)
+
+    def action_open_help(self) -> None:
+        self.push_screen(HelpScreen(self.keys))
+
+    def action_request_quit(self) -> None:
+        live = self.state.active_live_runs()
+        if not live:
+            self.exit(0)
+            return
+        self.push_screen(
+            ConfirmScreen(
+                f"Quit while {len(live)} live run(s) are active?",
+                "Open positions stay saved on disk and resume the next time their strategy runs live.",
+                yes="Quit",
+            ),
+            lambda yes: self.exit(0) if yes else None,
+        )
+
+    # ------------------------------------------------------------------ settings
+    def _remember(self, ui: dict[str, Any]) -> None:
+        if self.project is None:
+            return
+        self.project.ui.update(ui)
+        if not self.save_settings_enabled:
+            return
+        try:
+            from .settings import save_settings
+
+            save_settings(self.project, ui=ui)
+        except Exception as exc:  # settings are a convenience: never lose the session over them
+            self.notify(f"Could not save settings: {exc}", severity="warning")

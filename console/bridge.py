@@ -1,0 +1,50 @@
+"""Engine subjects -> batched Textual messages.
+
+The engine may produce thousands of events a second during a backtest; redrawing per event would
+flood the terminal. The bridge subscribes when it is mounted, keeps what arrives in a list, and
+every ``interval`` seconds posts one ``EngineBatch`` message (about four redraws a second). It
+asks only for the actions the dashboard shows, never for idle ticks, so a backtest keeps its
+fast path. It unsubscribes when it is unmounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.widget import Widget
+
+import engine
+
+from .messages import EngineBatch
+
+SHOWN_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
+
+
+class EngineBridge(Widget):
+    DEFAULT_CSS = "EngineBridge { display: none; }"
+
+    def __init__(self, interval: float = 0.25, *, id: str | None = "bridge") -> None:
+        super().__init__(id=id)
+        self.interval = interval
+        self._buffer: list[Any] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def on_mount(self) -> None:
+        push = self._buffer.append
+        self._unsubscribe = [
+            engine.listen_signal(push, actions=SHOWN_ACTIONS),
+            engine.listen_error(push),
+            engine.listen_exit(push),
+        ]
+        self.set_interval(self.interval, self.flush)
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def flush(self) -> None:
+        """Post what arrived since the last flush (always posts, so progress is polled too)."""
+        batch, self._buffer[:] = list(self._buffer), []
+        self.post_message(EngineBatch(batch))

@@ -1,0 +1,83 @@
+"""One registry of the console's commands: keys, the command palette and the help screen all read it.
+
+A command has a stable id (what ``[keys]`` in btk.toml remaps), a default key, a title and the
+app action it runs. Keys avoid ctrl+s, ctrl+b and ctrl+a, which terminals and tmux take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+__all__ = ["COMMANDS", "Command", "bindings", "effective_keys", "validate_keymap"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: str
+    key: str
+    title: str
+    help: str
+    action: str
+    footer: bool = True
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "backtest", "b", "Backtest", "Start a backtest: pick symbol, strategy, exchange and frame", "start('backtest')"
+    ),
+    Command("walker", "w", "Walker", "Compare strategies side by side (pick a walker)", "start('walker')"),
+    Command("live", "l", "Live", "Trade live: pick exchange, symbol and strategy", "start('live')"),
+    Command("stop", "s", "Stop", "Stop the selected run (asks first)", "stop_run"),
+    Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
+    Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
+    Command("theme", "t", "Theme", "Switch to the next theme (dark, light, high contrast)", "cycle_theme"),
+    Command("help", "question_mark", "Help", "Show every key and what it does", "open_help"),
+    Command("quit", "q", "Quit", "Leave btk-console (asks first while a live run is active)", "request_quit"),
+)
+
+FORBIDDEN_KEYS = frozenset({"ctrl+s", "ctrl+b", "ctrl+a"})
+
+_KEY_NAMES = {"?": "question_mark", " ": "space"}
+
+
+def _normal(key: str) -> str:
+    return _KEY_NAMES.get(key, key).strip().lower()
+
+
+def validate_keymap(keymap: Mapping[str, str]) -> list[str]:
+    """Problems with a ``[keys]`` table: unknown ids, empty or reserved keys, one key twice."""
+    problems: list[str] = []
+    ids = {c.id for c in COMMANDS}
+    for cid, key in keymap.items():
+        if cid not in ids:
+            problems.append(f"[keys] {cid}: unknown command; commands are {', '.join(sorted(ids))}")
+        elif not isinstance(key, str) or not key.strip():
+            problems.append(f'[keys] {cid}: expected a key such as "x" or "f5", got {key!r}')
+        elif _normal(key) in FORBIDDEN_KEYS:
+            problems.append(f"[keys] {cid}: {key} is taken by terminals and tmux; pick another key")
+    keys = effective_keys({k: v for k, v in keymap.items() if k in ids and isinstance(v, str) and v.strip()})
+    seen: dict[str, str] = {}
+    for cid, key in keys.items():
+        for k in key.split(","):
+            k = _normal(k)
+            if k in seen:
+                problems.append(f"[keys] {cid} and {seen[k]} both use {k}")
+            seen[k] = cid
+    return problems
+
+
+def effective_keys(keymap: Mapping[str, str]) -> dict[str, str]:
+    """Command id -> key after applying ``keymap`` over the defaults."""
+    return {c.id: _normal(keymap.get(c.id, c.key)) for c in COMMANDS}
+
+
+def display_key(key: str) -> str:
+    return {"question_mark": "?", "space": "space"}.get(key, key)
+
+
+def bindings(commands: Iterable[Command] = COMMANDS) -> list[Binding]:
+    """Textual bindings with ids, so ``App.set_keymap`` can remap them."""
+    return [Binding(c.key, c.action, c.title, show=c.footer, id=c.id) for c in commands]

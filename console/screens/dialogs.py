@@ -1,0 +1,184 @@
+"""Modal screens: the start dialog, a yes/no confirmation, the help screen, and the error screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from ..commands import COMMANDS, display_key
+
+ALL = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class StartChoice:
+    mode: str
+    symbol: str  # or "*" for all
+    strategy: str  # strategy (or walker) name, or "*" for all
+    exchange: str
+    frame: str
+
+
+class StartDialog(ModalScreen[StartChoice | None]):
+    """Pick what to run. Focus starts on the strategy list with the last choice highlighted, so
+    ``b`` then ``Enter`` runs the last backtest again; Tab reaches symbol, exchange and frame."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(
+        self,
+        mode: str,
+        *,
+        symbols: list[str],
+        strategies: list[str],
+        exchanges: list[str],
+        frames: list[str],
+        last: dict | None = None,
+        note: str = "",
+    ) -> None:
+        super().__init__(id="start-dialog")
+        self.mode = mode
+        self.symbols, self.strategies, self.exchanges, self.frames = symbols, strategies, exchanges, frames
+        self.last = last or {}
+        self.note = note
+
+    def _pick(self, key: str, options: list[str], allow_all: bool = False) -> str:
+        value = self.last.get(key)
+        if value in options or (allow_all and value == ALL):
+            return value
+        return options[0] if options else ""
+
+    def compose(self) -> ComposeResult:
+        title = {"backtest": "Start a backtest", "walker": "Start a walker", "live": "Start live trading"}[self.mode]
+        with Vertical(id="dialog"):
+            yield Label(title, id="dialog-title")
+            if self.note:
+                yield Static(self.note, id="dialog-note")
+            with Grid(id="dialog-fields"):
+                yield Label("Symbol")
+                yield Select(
+                    [("all symbols", ALL), *((s, s) for s in self.symbols)],
+                    value=self._pick("symbol", self.symbols, allow_all=True),
+                    allow_blank=False,
+                    compact=True,
+                    id="symbol",
+                )
+                yield Label("Exchange")
+                yield Select(
+                    [(e, e) for e in self.exchanges],
+                    value=self._pick("exchange", self.exchanges),
+                    allow_blank=False,
+                    compact=True,
+                    id="exchange",
+                )
+                if self.mode != "live":
+                    yield Label("Frame")
+                    yield Select(
+                        [(f, f) for f in self.frames],
+                        value=self._pick("frame", self.frames),
+                        allow_blank=False,
+                        compact=True,
+                        id="frame",
+                    )
+            label = "Walker" if self.mode == "walker" else "Strategy"
+            yield Label(f"{label} (Enter starts, Esc cancels)", id="dialog-list-label")
+            options = [Option(name, id=name) for name in self.strategies]
+            if self.mode == "backtest" and len(self.strategies) > 1:
+                options.insert(0, Option(f"all {len(self.strategies)} strategies", id=ALL))
+            yield OptionList(*options, id="strategy")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#strategy", OptionList)
+        wanted = self.last.get("strategy")
+        if wanted:
+            try:
+                options.highlighted = options.get_option_index(wanted)
+            except Exception:  # the strategy is gone from the project
+                options.highlighted = 0
+        elif options.option_count:
+            options.highlighted = 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        frame = self.query_one("#frame", Select).value if self.mode != "live" else ""
+        self.dismiss(
+            StartChoice(
+                mode=self.mode,
+                symbol=str(self.query_one("#symbol", Select).value),
+                strategy=str(event.option.id),
+                exchange=str(self.query_one("#exchange", Select).value),
+                frame=str(frame),
+            )
+        )
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A question with a yes and a no key; Enter means yes, Esc means no."""
+
+    BINDINGS = [
+        Binding("y,enter", "dismiss(True)", "Yes"),
+        Binding("n,escape", "dismiss(False)", "No"),
+    ]
+
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
+        super().__init__(id="confirm")
+        self.question, self.detail, self.yes = question, detail, yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.question, id="dialog-title")
+            if self.detail:
+                yield Static(self.detail, id="dialog-note")
+            yield Static(
+                Text.assemble(("y", "bold"), f"/Enter {self.yes}    ", ("n", "bold"), "/Esc Cancel"), id="dialog-keys"
+            )
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key (after remapping) and what it does."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss(None)", "Close")]
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        super().__init__(id="help")
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Keys", id="dialog-title")
+            yield DataTable(id="help-table", cursor_type="none", show_cursor=False)
+            yield Static(
+                'Remap a key in btk.toml under [keys], e.g.  backtest = "f5"  (ids in the first column).\n'
+                "ctrl+p opens the command palette; Tab moves between panes; Esc closes dialogs.",
+                id="dialog-note",
+            )
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Id", "Key", "Does")
+        for c in COMMANDS:
+            table.add_row(c.id, Text(display_key(self.keys.get(c.id, c.key)), style="bold"), c.help, key=c.id)
+
+
+class ErrorScreen(Screen[None]):
+    """The project could not be loaded: what was wrong and where; q leaves."""
+
+    BINDINGS = [Binding("q,escape", "app.exit", "Quit")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(id="error-screen")
+        self.title_text, self.message = title, message
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="error-box"):
+            yield Label(self.title_text, id="error-title")
+            yield Static(self.message, id="error-message", markup=False)
+            yield Static("Fix the file and start btk-console again.   q  quit", id="error-hint")

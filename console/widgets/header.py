@@ -1,0 +1,39 @@
+"""The one-line header: mode, selected run, its simulated clock, its state, and the wall clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..state import RunView
+from .base import hhmm, theme_style
+
+
+class BtkHeader(Static):
+    DEFAULT_CSS = "BtkHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }"
+
+    def show(self, run: RunView | None, project: str, wall: datetime) -> None:
+        text = Text()
+        text.append("btk", style="bold")
+        if run is None:
+            text.append(f" · {project} · no run selected", style="dim")
+        else:
+            mode_style = theme_style(self, "error" if run.mode == "live" else "accent", bold=True)
+            text.append(" · ")
+            text.append(run.mode.upper(), style=mode_style)
+            text.append(f" · {run.symbol} · {run.name}")
+            clock = run.clock_ms()
+            if clock:
+                text.append(f" · {hhmm(clock, with_date=True)} UTC")
+            state_style = {"failed": "error", "done": "success", "running": "accent"}.get(run.status, "foreground")
+            text.append(" · ")
+            text.append(run.status, style=theme_style(self, state_style))
+        clock_text = wall.strftime("%H:%M:%S")
+        width = max(self.size.width - 2, 0)
+        pad = width - len(text.plain) - len(clock_text)
+        if pad > 0:
+            text.append(" " * pad)
+            text.append(clock_text, style="dim")
+        self.update(text)

@@ -1,0 +1,289 @@
+"""The dashboard's panes: runs, progress, positions, scheduled entries, signals, equity, and the
+panes whose engine features arrive later (walker, risk, partial, heatmap)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import DataTable, Sparkline, Static
+
+from ..state import DashboardState, LogLine, RunView
+from .base import Pane, TablePane, hhmm, minutes, price, signed_text, theme_style
+
+STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "done": "✓", "failed": "✗"}
+
+
+def progress_bar(progress: float, width: int = 12) -> str:
+    filled = round(progress * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def compact(n: int) -> str:
+    """Frame counts that fit a narrow pane: 980, 43.2k, 525.6k, 1.2M."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k"
+    return f"{n / 1_000_000:.1f}M"
+
+
+def elapsed(run: RunView, now: float) -> str:
+    end = run.finished if run.finished is not None else now
+    seconds = max(0.0, end - run.started)
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+class RunsPane(Pane):
+    """The runs of this session; the highlighted one drives the header, positions and equity."""
+
+    class Selected(Message):
+        def __init__(self, run_id: str | None) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    COLUMNS = (("icon", ""), ("symbol", "Symbol"), ("name", "Strategy"), ("state", "State"))
+
+    def __init__(self) -> None:
+        super().__init__("Runs", "No runs yet: press b to backtest.", id="runs")
+
+    def compose_body(self) -> ComposeResult:
+        yield DataTable(cursor_type="row", zebra_stripes=False, id="runs-table")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in self.COLUMNS:
+            table.add_column(label, key=key)
+        self.set_empty(True)
+
+    def sync(self, state: DashboardState) -> None:
+        table = self.query_one(DataTable)
+        existing = {str(k.value) for k in table.rows}
+        for run in state.runs.values():
+            state_text = self._state(run)
+            cells = (STATUS_ICON[run.status], run.symbol, run.name, state_text)
+            if run.id in existing:
+                for (col, _), value in zip(self.COLUMNS, cells):
+                    if table.get_cell(run.id, col) != value:
+                        table.update_cell(run.id, col, value, update_width=True)
+            else:
+                table.add_row(*cells, key=run.id)
+        self.set_empty(not state.runs)
+
+    def _state(self, run: RunView) -> Text:
+        if run.status == "running":
+            return Text(f"{run.progress * 100:3.0f}%")
+        if run.status == "failed":
+            return Text("failed", style=theme_style(self, "error"))
+        if run.status == "done":
+            return Text("done", style=theme_style(self, "success"))
+        return Text(run.status)
+
+    @property
+    def selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.Selected(str(event.row_key.value) if event.row_key else None))
+
+
+class ProgressPane(TablePane):
+    """One two-line row per backtest: which run, then bar, percent, frames and time taken."""
+
+    COLUMNS = (("run", "Run"),)
+
+    def __init__(self) -> None:
+        super().__init__("Progress", "Backtests show their progress here.", id="progress")
+
+    def compose_body(self) -> ComposeResult:
+        table = DataTable(cursor_type="none", show_cursor=False, show_header=False)
+        table.can_focus = False
+        yield table
+
+    def refresh_from(self, state: DashboardState, now: float) -> None:
+        table = self.table
+        existing = {str(k.value) for k in table.rows}
+        shown = 0
+        for run in state.runs.values():
+            if run.mode == "live":
+                continue
+            shown += 1
+            if run.status == "failed":
+                label = Text("failed", style=theme_style(self, "error"))
+            elif run.status == "done":
+                label = Text("done", style=theme_style(self, "success"))
+            else:
+                label = Text(f"{run.progress * 100:3.0f}%")
+            cell = Text.assemble(
+                (f"{run.symbol} {run.name}\n", "bold"),
+                progress_bar(run.progress, 6),
+                " ",
+                label,
+                (f" {elapsed(run, now)} {compact(run.processed)}/{compact(run.total)}", "dim"),
+            )
+            if run.id in existing:
+                if table.get_cell(run.id, "run") != cell:
+                    table.update_cell(run.id, "run", cell, update_width=True)
+            else:
+                table.add_row(cell, key=run.id, height=2)
+        self.set_empty(not shown)
+
+
+class PositionsPane(TablePane):
+    COLUMNS = (
+        ("symbol", "Symbol"),
+        ("strategy", "Strategy"),
+        ("side", "Side"),
+        ("entry", "Entry"),
+        ("tp", "TP"),
+        ("sl", "SL"),
+        ("last", "Last"),
+        ("pnl", "PnL%"),
+        ("age", "Age"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__("Open positions", "No open positions.", id="positions")
+
+    def refresh_from(self, state: DashboardState, run: str | None) -> None:
+        rows = {}
+        for p in state.positions_of(None):
+            rows[f"{p.run}|{p.signal_id}"] = (
+                p.symbol,
+                p.strategy,
+                p.side.upper(),
+                price(p.entry),
+                price(p.take_profit),
+                price(p.stop_loss),
+                price(p.last_price),
+                signed_text(self, p.pnl),
+                minutes(p.now - p.opened_at),
+            )
+        self.sync(rows)
+
+
+class ScheduledPane(TablePane):
+    COLUMNS = (
+        ("symbol", "Symbol"),
+        ("strategy", "Strategy"),
+        ("side", "Side"),
+        ("entry", "Limit"),
+        ("distance", "Distance"),
+        ("waited", "Waited"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__("Scheduled", "No limit entries waiting.", id="scheduled")
+
+    def refresh_from(self, state: DashboardState, run: str | None) -> None:
+        rows = {}
+        for s in state.scheduled_of(None):
+            distance = (s.entry - s.last_price) / s.last_price * 100 if s.last_price else 0.0
+            rows[f"{s.run}|{s.signal_id}"] = (
+                s.symbol,
+                s.strategy,
+                s.side.upper(),
+                price(s.entry),
+                f"{distance:+.2f}%",
+                minutes(s.now - s.scheduled_at),
+            )
+        self.sync(rows)
+
+
+class SignalsPane(TablePane):
+    """The signal log, newest at the bottom; it keeps the last lines the state keeps."""
+
+    COLUMNS = (
+        ("time", "Time"),
+        ("kind", "Event"),
+        ("symbol", "Symbol"),
+        ("strategy", "Strategy"),
+        ("side", "Side"),
+        ("detail", "Detail"),
+        ("pnl", "PnL"),
+    )
+    KIND_STYLE = {
+        "OPENED": "primary",
+        "CLOSED": "foreground",
+        "SCHED": "secondary",
+        "CANCEL": "warning",
+        "ERROR": "error",
+    }
+
+    def __init__(self) -> None:
+        super().__init__("Signals", "Opens, closes and cancellations appear here.", id="signals")
+        self._shown: list[str] = []
+
+    def refresh_from(self, state: DashboardState) -> None:
+        table = self.table
+        wanted = [line.key for line in state.log]
+        shown = set(self._shown)
+        keep = set(wanted)
+        for key in [k for k in self._shown if k not in keep]:
+            table.remove_row(key)
+        lines = {line.key: line for line in state.log}
+        added = False
+        for key in wanted:
+            if key not in shown:
+                table.add_row(*self._cells(lines[key]), key=key)
+                added = True
+        self._shown = wanted
+        self.set_empty(not wanted)
+        if added:
+            table.scroll_end(animate=False)
+
+    def _cells(self, line: LogLine) -> tuple:
+        kind = Text(line.kind, style=theme_style(self, self.KIND_STYLE[line.kind], bold=True))
+        pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
+        return (hhmm(line.time), kind, line.symbol, line.strategy, line.side.upper(), line.detail, pnl)
+
+    def restyle(self, state: DashboardState) -> None:
+        """After a theme change the coloured cells are drawn again."""
+        table = self.table
+        for line in state.log:
+            if line.key in table.rows:
+                kind, pnl = self._cells(line)[1], self._cells(line)[6]
+                table.update_cell(line.key, "kind", kind)
+                table.update_cell(line.key, "pnl", pnl)
+
+
+class EquityPane(Pane):
+    """Cumulative PnL (sum of net PnL %) over the closed trades of the selected run."""
+
+    def __init__(self) -> None:
+        super().__init__("Equity (cum. PnL %)", "Select a run with closed trades.", id="equity")
+
+    def compose_body(self) -> ComposeResult:
+        yield Sparkline([], summary_function=max, id="equity-line")
+        yield Static("", id="equity-total")
+
+    def on_mount(self) -> None:
+        self.set_empty(True)
+
+    def refresh_from(self, state: DashboardState, run_id: str | None) -> None:
+        run = state.runs.get(run_id) if run_id else None
+        line = self.query_one(Sparkline)
+        total = self.query_one("#equity-total", Static)
+        if run is None or not run.equity:
+            self.set_empty(True)
+            line.display = False
+            total.update("")
+            return
+        self.set_empty(False)
+        line.display = True
+        line.data = [0.0, *run.equity]
+        win_rate = run.wins / run.trades * 100 if run.trades else 0.0
+        text = signed_text(self, run.total_pnl)
+        text.append(f"  {run.trades} trades, win {win_rate:.1f}%", style="dim")
+        total.update(text)
+
+
+class LaterPane(Static):
+    """A pane whose engine feature arrives in a later release: says so instead of staying blank."""
+
+    def __init__(self, what: str, *, id: str) -> None:
+        super().__init__(f"{what}\n\nNot available yet: this arrives with a later btk release.", id=id, classes="later")

@@ -1,0 +1,173 @@
+"""Keyboard flows through the console (App.run_test): start, stop, dump, read, themes, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
+
+from console.app import BtkApp
+from console.screens.dialogs import ConfirmScreen, HelpScreen, StartDialog
+from console.screens.reports import ReportsScreen
+from themes import THEME_NAMES
+
+
+async def test_start_a_backtest_from_the_dialog_and_see_it_finish(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        assert isinstance(app.screen, StartDialog)
+        await pilot.press("down", "down", "enter")  # the second strategy (first is "all 3 strategies")
+        await finish_runs(pilot)
+        (run,) = app.state.runs.values()
+        assert (run.symbol, run.name, run.status) == ("BTCUSDT", "demo-meanrev", "done")
+        assert run.trades > 0 and run.processed == run.total == 43_200
+        assert run.equity and run.equity[-1] == pytest.approx(run.total_pnl)
+        log = app.state.log
+        assert {line.kind for line in log} >= {"SCHED", "CLOSED"}
+
+
+async def test_all_strategies_on_all_symbols_start_together(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        dialog = app.screen
+        dialog.query_one("#symbol").value = "*"
+        await pilot.press("enter")  # "all 3 strategies" is highlighted first
+        await finish_runs(pilot)
+        assert sorted(app.state.runs) == sorted(
+            f"backtest:{s}:{n}" for s in ("BTCUSDT", "ETHUSDT") for n in ("demo-breakout", "demo-meanrev", "demo-trend")
+        )
+        assert all(r.status == "done" for r in app.state.runs.values())
+
+
+async def test_stop_a_running_backtest(tmp_path) -> None:
+    gate = Gate()
+    app = BtkApp(gated_project(tmp_path, gate), clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b", "enter")
+        await wait_until(pilot, lambda: gate.calls >= 1)
+        (run,) = app.state.runs.values()
+        assert run.status == "running"
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        assert run.status == "stopping"
+        gate.open.set()
+        await finish_runs(pilot)
+        assert run.status == "done"
+        assert run.processed < run.total  # it stopped early
+        assert gate.calls <= 3
+
+
+async def test_stop_asks_first_and_n_keeps_it_running(tmp_path) -> None:
+    gate = Gate()
+    app = BtkApp(gated_project(tmp_path, gate), clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b", "enter")
+        await wait_until(pilot, lambda: gate.calls >= 1)
+        await pilot.press("s", "n")
+        (run,) = app.state.runs.values()
+        assert run.status == "running" and not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("s", "y")
+        gate.open.set()
+        await finish_runs(pilot)
+
+
+async def test_dump_writes_every_report_and_the_browser_opens_one(tmp_path, no_settings) -> None:
+    app = demo_app(dump_dir=tmp_path / "out")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b", "enter")
+        await finish_runs(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.md"))
+        for name in ("demo-breakout", "demo-meanrev", "demo-trend"):
+            assert f"backtest/{name}.md" in written
+            assert f"performance/{name}.md" in written
+            assert f"heatmap/{name}.md" in written
+        assert "schedule/demo-meanrev.md" in written
+        await pilot.press("r")
+        assert isinstance(app.screen, ReportsScreen)
+        assert len(app.screen.files) == len(written)
+        await pilot.press("enter")
+        await pilot.pause()
+        viewer = app.screen.query_one("#report-view")
+        assert viewer.display
+        shown = Path(viewer.border_title)
+        assert shown.suffix == ".md"
+        await pilot.press("escape")
+        assert not viewer.display
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ReportsScreen)
+
+
+async def test_dump_with_no_runs_says_so(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test() as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        assert any("Nothing to dump" in n.message for n in app._notifications)
+
+
+async def test_help_lists_every_key_and_closes(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one("#help-table")
+        assert table.row_count == 9
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@pytest.mark.parametrize("theme", THEME_NAMES)
+async def test_every_theme_loads_and_t_cycles_them(theme: str, no_settings) -> None:
+    app = demo_app(theme=theme)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.theme == theme
+        await pilot.press("t")
+        names = list(THEME_NAMES)
+        assert app.theme == names[(names.index(theme) + 1) % len(names)]
+
+
+async def test_quit_leaves_when_no_live_run_is_active(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_walker_and_live_say_they_are_not_available_yet(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("l")
+        assert isinstance(app.screen, StartDialog) and app.screen.mode == "live"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("Live trading arrives" in n.message for n in app._notifications)
+        assert not app.state.runs
+
+
+async def test_a_failing_run_is_shown_as_failed_and_the_app_keeps_going(tmp_path) -> None:
+    import engine
+
+    gate = Gate()
+    project = gated_project(tmp_path, gate)
+
+    def explode(*args):
+        raise RuntimeError("frame callback exploded")
+
+    engine.add_frame("bad", "1m", "2024-01-01", "2024-01-02", callbacks={"on_timeframe": explode})
+    project.frames.append("bad")
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        app.screen.query_one("#frame").value = "bad"
+        await pilot.press("enter")
+        await finish_runs(pilot)
+        (run,) = app.state.runs.values()
+        assert run.status == "failed" and "frame callback exploded" in run.error
+        assert app.is_running
