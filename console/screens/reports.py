@@ -5,12 +5,36 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, MarkdownViewer, OptionList, Static
+from textual.widgets._markdown import MarkdownTable
 from textual.widgets.option_list import Option
+
+
+def table_widths(markdown: str) -> list[int]:
+    """The natural width of each pipe table in ``markdown``, in document order.
+
+    Textual lays a markdown table out in the width it is given and cuts its cells short; report
+    tables are wide (ids, prices, times), so each one is given its own natural width instead and
+    the viewer scrolls sideways.
+    """
+    out: list[int] = []
+    widths: list[int] | None = None
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= set("-: "):  # skip the |---| separator row
+                sizes = [cell_len(c) for c in cells]
+                widths = sizes if widths is None else [max(a, b) for a, b in zip(widths, sizes)]
+        elif widths is not None:
+            out.append(sum(w + 2 for w in widths) + len(widths) - 1 + 2)  # padding, gutters, edges
+            widths = None
+    return out
 
 
 def report_files(root: Path) -> list[Path]:
@@ -49,11 +73,14 @@ class ReportsScreen(Screen[None]):
         options.clear_options()
         for path in self.files:
             when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%m-%d %H:%M")
-            options.add_option(Option(f"{path.relative_to(self.root)}  [dim]{when}[/dim]", id=str(path)))
+            label = Text.assemble((when, "dim"), "  ", path.relative_to(self.root).as_posix())
+            label.no_wrap, label.overflow = True, "ellipsis"
+            options.add_option(Option(label, id=str(path)))
         empty = self.query_one("#report-empty", Static)
         empty.display = not self.files
         empty.update(f"No reports under {self.root} yet: press d on the dashboard to write them.")
         self.query_one("#report-view").display = False
+        options.display = True
         options.focus()
         if self.files:
             options.highlighted = 0
@@ -62,14 +89,23 @@ class ReportsScreen(Screen[None]):
         event.stop()
         viewer = self.query_one("#report-view", MarkdownViewer)
         viewer.display = True
-        viewer.border_title = Path(str(event.option.id)).name
-        await viewer.document.load(Path(str(event.option.id)))
+        self.query_one("#report-list").display = False  # the report gets the whole width
+        path = Path(str(event.option.id))
+        viewer.border_title = f"{path.relative_to(self.root).as_posix()}  (Esc: back)"
+        await viewer.document.load(path)
+        widths = table_widths(path.read_text(encoding="utf-8"))
+        for table, width in zip(viewer.query(MarkdownTable), widths):
+            table.styles.width = width
+        viewer.document.styles.width = max([*widths, viewer.size.width - 2])
+        viewer.scroll_home(animate=False)
         viewer.focus()
 
     def action_back(self) -> None:
         viewer = self.query_one("#report-view", MarkdownViewer)
         if viewer.display:
             viewer.display = False
-            self.query_one("#report-list", OptionList).focus()
+            options = self.query_one("#report-list", OptionList)
+            options.display = True
+            options.focus()
         else:
             self.dismiss(None)

@@ -101,6 +101,15 @@ def report_page(
     return "\n".join([title, "", *truncation, table, "", *summary])
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def write_report(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` (UTF-8), creating the directory, and return the path.
 
@@ -112,6 +121,7 @@ def write_report(path: str | os.PathLike[str], text: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; a report is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         os.replace(tmp, target)

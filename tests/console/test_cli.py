@@ -89,7 +89,7 @@ def test_help_describes_the_console_and_lists_the_subcommands() -> None:
 
 
 def test_an_unknown_theme_is_a_usage_error() -> None:
-    code, out, err = run("--theme", "neon")
+    code, _out, err = run("--theme", "neon")
     assert code == 2 and "--theme must be one of btk-dark, btk-light, btk-high-contrast" in err
 
 

@@ -279,3 +279,15 @@ async def test_each_reported_failure_is_its_own_exception_with_its_own_note() ->
     assert len({id(x) for x in errors}) == len(errors)
     assert all(len(x.__notes__) == 1 for x in errors)
     assert all(isinstance(x.__cause__, ConnectionError) for x in errors)
+
+
+async def test_reports_are_written_with_ordinary_permissions(tmp_path) -> None:
+    import os
+    import stat
+
+    register(long_signal(), minutes=5)
+    await collect()
+    path = e.Backtest.dump("BTCUSDT", "s")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask

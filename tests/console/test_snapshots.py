@@ -1,0 +1,89 @@
+"""Screens of btk-console as SVG snapshots (pytest-textual-snapshot).
+
+Deterministic by construction: the demo's candles are a pure function of time, signal ids are
+seeded by the run, the wall clock is frozen, elapsed times come from that clock, dumps go to a
+relative folder and report files get fixed modification times. Update after an intended change
+with ``pytest tests/console/test_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
+
+from console.app import BtkApp
+from console.project import ProjectError, load_project
+
+
+async def _backtest_all(pilot) -> None:
+    await pilot.press("b", "enter")
+    await finish_runs(pilot)
+
+
+def test_dashboard_on_start(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(120, 40))
+
+
+def test_dashboard_after_the_demo_backtest(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=_backtest_all)
+
+
+def test_dashboard_at_80x24(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_backtest_all)
+
+
+def test_dashboard_at_160x50(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(160, 50), run_before=_backtest_all)
+
+
+def test_start_dialog(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), press=["b"], terminal_size=(120, 40))
+
+
+def test_help_screen(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), press=["question_mark"], terminal_size=(120, 40))
+
+
+def test_reports_browser_with_a_report_open(snap_compare, no_settings) -> None:
+    async def run_before(pilot) -> None:
+        await _backtest_all(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        # fixed times, a stable order: the backtest reports (sorted first) come out newest
+        for n, path in enumerate(sorted(Path("dump").rglob("*.md"), reverse=True)):
+            os.utime(path, (1_700_000_000 + n * 60, 1_700_000_000 + n * 60))
+        pilot.app.clear_notifications()
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(dump_dir=Path("dump")), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_stop_confirmation(snap_compare, tmp_path) -> None:
+    gate = Gate()
+    app = BtkApp(gated_project(tmp_path, gate), clock=fixed_clock, save_settings=False)
+
+    async def run_before(pilot) -> None:
+        await pilot.press("b", "enter")
+        await wait_until(pilot, lambda: gate.calls >= 1)
+        pilot.app.handle_batch([])
+        await pilot.press("s")
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_error_screen_for_a_broken_btk_toml(snap_compare, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("btk.toml").write_text('[project]\nname = "broken"\n\n[frames.jan]\ninterval = "1m"\nstart = "2024-13-01"\n')
+    try:
+        load_project("btk.toml")
+    except ProjectError as exc:
+        message = str(exc)
+    else:  # pragma: no cover - the file is broken on purpose
+        raise AssertionError("the broken btk.toml loaded")
+    app = BtkApp(None, project_error=message, clock=fixed_clock, save_settings=False)
+    assert snap_compare(app, terminal_size=(100, 24))
