@@ -22,6 +22,7 @@ from textual.worker import Worker
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
+from .bridge import EngineBridge
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
 from .messages import RunFinished
 from .project import Project
@@ -137,7 +138,7 @@ class BtkApp(App[int]):
     def select_run(self, rid: str | None) -> None:
         if rid != self.selected_run:
             self.selected_run = rid
-            self.redraw({"header", "equity", "positions", "scheduled"})
+            self.redraw({"header", "equity", "positions", "scheduled", "log"})
 
     def _dashboard(self) -> DashboardScreen | None:
         for screen in self.screen_stack:
@@ -161,7 +162,7 @@ class BtkApp(App[int]):
         if everything or "scheduled" in changed:
             screen.query_one(ScheduledPane).refresh_from(state, run)
         if everything or "log" in changed:
-            screen.query_one(SignalsPane).refresh_from(state)
+            screen.query_one(SignalsPane).refresh_from(state, run)
         if everything or "equity" in changed:
             screen.query_one(EquityPane).refresh_from(state, run)
         name = self.project.name if self.project else "btk"
@@ -170,7 +171,7 @@ class BtkApp(App[int]):
     def _theme_changed(self, _theme: Any) -> None:
         screen = self._dashboard()
         if screen is not None and screen.is_mounted:
-            screen.query_one(SignalsPane).restyle(self.state)
+            screen.query_one(SignalsPane).restyle(self.state, self.selected_run)
             screen.query_one(RunsPane).sync(self.state)
             self.redraw(set())
 
@@ -265,6 +266,9 @@ class BtkApp(App[int]):
         run = self.state.runs.get(message.run_id)
         if run is None:
             return
+        screen = self._dashboard()
+        if screen is not None and screen.is_mounted:  # the run's last events first
+            self.state.apply(screen.query_one(EngineBridge).drain())
         handle = self.handles.get(message.run_id)
         if handle is not None:
             st = handle.status()
@@ -353,6 +357,31 @@ class BtkApp(App[int]):
 
     def action_open_help(self) -> None:
         self.push_screen(HelpScreen(self.keys))
+
+    def rebind(self, cid: str, key: str) -> str | None:
+        """Move command ``cid`` to ``key``; returns why not, or None when done (and saved)."""
+        keymap = {c: k for c, k in self.keys.items() if c != cid}
+        taken = next((c for c, k in keymap.items() if key in k.split(",")), None)
+        if taken is not None:
+            return f"{key} is already {taken}'s key; rebind {taken} first"
+        keymap[cid] = key
+        problems = validate_keymap(keymap)
+        if problems:
+            return problems[0].replace("[keys] ", "")
+        self.keys = effective_keys(keymap)
+        self.set_keymap(self.keys)
+        defaults = effective_keys({})
+        remaps = {c: k for c, k in self.keys.items() if k != defaults[c]}
+        if self.project is not None:
+            self.project.keys = remaps
+            if self.save_settings_enabled:
+                try:
+                    from .settings import save_settings
+
+                    save_settings(self.project, keys={**{c: None for c in defaults}, **remaps})
+                except Exception as exc:
+                    return f"Rebound for this session, but could not save it: {exc}"
+        return None
 
     def action_request_quit(self) -> None:
         live = self.state.active_live_runs()

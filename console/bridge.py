@@ -44,7 +44,13 @@ class EngineBridge(Widget):
             unsubscribe()
         self._unsubscribe.clear()
 
+    def drain(self) -> list[Any]:
+        """Take what arrived since the last flush (the app calls this when a run ends, so its
+        final numbers include its last trades instead of waiting for the next flush)."""
+        batch = list(self._buffer)
+        self._buffer.clear()
+        return batch
+
     def flush(self) -> None:
         """Post what arrived since the last flush (always posts, so progress is polled too)."""
-        batch, self._buffer[:] = list(self._buffer), []
-        self.post_message(EngineBatch(batch))
+        self.post_message(EngineBatch(self.drain()))

@@ -111,7 +111,8 @@ class DashboardState:
         self.runs: dict[str, RunView] = {}
         self.positions: dict[tuple[str, str], PositionView] = {}
         self.scheduled: dict[tuple[str, str], ScheduledView] = {}
-        self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self.log: deque[LogLine] = deque(maxlen=LOG_LINES)  # every run, in arrival order
+        self.logs: dict[str, deque[LogLine]] = {}  # per run: its own lines, in its own order
         self.slippage = slippage
         self.fee = fee
         self._log_seq = 0
@@ -139,6 +140,19 @@ class DashboardState:
     def _line(self, **kw: Any) -> LogLine:
         self._log_seq += 1
         return LogLine(key=f"log-{self._log_seq}", **kw)
+
+    def _log(self, line: LogLine) -> None:
+        self.log.append(line)
+        run_log = self.logs.get(line.run)
+        if run_log is None:
+            run_log = self.logs[line.run] = deque(maxlen=LOG_LINES)
+        run_log.append(line)
+
+    def log_of(self, run: str | None) -> deque[LogLine]:
+        """The selected run's lines (deterministic whatever else runs), or everything."""
+        if run is None:
+            return self.log
+        return self.logs.get(run, deque())
 
     def _apply_result(self, r: Any) -> set[str]:
         run = self.run_of(r)

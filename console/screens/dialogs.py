@@ -143,29 +143,67 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key (after remapping) and what it does."""
+    """Every key (after remapping) and what it does. Enter on a row, then a key, rebinds it; the
+    app checks the key and saves it under ``[keys]``."""
 
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
     def __init__(self, keys: dict[str, str]) -> None:
         super().__init__(id="help")
-        self.keys = keys
+        self.keys = dict(keys)
+        self.rebinding: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label("Keys", id="dialog-title")
-            yield DataTable(id="help-table", cursor_type="none", show_cursor=False)
+            yield DataTable(id="help-table", cursor_type="row")
             yield Static(
-                'Remap a key in btk.toml under [keys], e.g.  backtest = "f5"  (ids in the first column).\n'
+                "Enter on a row, then press a key, to rebind it (saved under [keys] in btk.toml).\n"
                 "ctrl+p opens the command palette; Tab moves between panes; Esc closes dialogs.",
                 id="dialog-note",
             )
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Id", "Key", "Does")
+        table.add_column("Id", key="id")
+        table.add_column("Key", key="key")
+        table.add_column("Does", key="does")
         for c in COMMANDS:
-            table.add_row(c.id, Text(display_key(self.keys.get(c.id, c.key)), style="bold"), c.help, key=c.id)
+            table.add_row(c.id, self._key_text(c.id), c.help, key=c.id)
+        table.focus()
+
+    def _key_text(self, cid: str) -> Text:
+        return Text(display_key(self.keys.get(cid, "")), style="bold")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.rebinding = str(event.row_key.value)
+        note = self.query_one("#dialog-note", Static)
+        note.update(f"Press the new key for {self.rebinding} (Esc keeps {display_key(self.keys[self.rebinding])}).")
+
+    def on_key(self, event) -> None:
+        if self.rebinding is None or event.key in ("enter", "up", "down"):
+            return
+        event.stop()
+        event.prevent_default()
+        cid, self.rebinding = self.rebinding, None
+        note = self.query_one("#dialog-note", Static)
+        if event.key == "escape":
+            note.update("Rebinding cancelled.")
+            return
+        problem = self.app.rebind(cid, event.key)
+        if problem:
+            note.update(problem)
+            return
+        self.keys = dict(self.app.keys)
+        table = self.query_one(DataTable)
+        for c in COMMANDS:
+            table.update_cell(c.id, "key", self._key_text(c.id))
+        note.update(f"{cid} is now on {display_key(event.key)} (saved).")
+
+    def action_close(self) -> None:
+        if self.rebinding is None:
+            self.dismiss(None)
 
 
 class ErrorScreen(Screen[None]):

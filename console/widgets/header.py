@@ -30,6 +30,8 @@ class BtkHeader(Static):
             state_style = {"failed": "error", "done": "success", "running": "accent"}.get(run.status, "foreground")
             text.append(" · ")
             text.append(run.status, style=theme_style(self, state_style))
+            if run.error:
+                text.append(f": {run.error}", style=theme_style(self, "error"))
         clock_text = wall.strftime("%H:%M:%S")
         width = max(self.size.width - 2, 0)
         pad = width - len(text.plain) - len(clock_text)

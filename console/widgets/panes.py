@@ -218,14 +218,17 @@ class SignalsPane(TablePane):
         super().__init__("Signals", "Opens, closes and cancellations appear here.", id="signals")
         self._shown: list[str] = []
 
-    def refresh_from(self, state: DashboardState) -> None:
+    def refresh_from(self, state: DashboardState, run: str | None = None) -> None:
         table = self.table
-        wanted = [line.key for line in state.log]
+        lines_of_run = state.log_of(run)
+        chosen = state.runs.get(run) if run else None
+        self.border_title = f"Signals · {chosen.symbol} {chosen.name}" if chosen else "Signals"
+        wanted = [line.key for line in lines_of_run]
         shown = set(self._shown)
         keep = set(wanted)
         for key in [k for k in self._shown if k not in keep]:
             table.remove_row(key)
-        lines = {line.key: line for line in state.log}
+        lines = {line.key: line for line in lines_of_run}
         added = False
         for key in wanted:
             if key not in shown:
@@ -241,10 +244,10 @@ class SignalsPane(TablePane):
         pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
         return (hhmm(line.time), kind, line.symbol, line.strategy, line.side.upper(), line.detail, pnl)
 
-    def restyle(self, state: DashboardState) -> None:
+    def restyle(self, state: DashboardState, run: str | None = None) -> None:
         """After a theme change the coloured cells are drawn again."""
         table = self.table
-        for line in state.log:
+        for line in state.log_of(run):
             if line.key in table.rows:
                 kind, pnl = self._cells(line)[1], self._cells(line)[6]
                 table.update_cell(line.key, "kind", kind)

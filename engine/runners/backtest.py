@@ -40,7 +40,7 @@ from .tasks import RunTask, TaskBoard, TaskStatus, instances
 
 __all__ = ["Backtest", "frame_timestamps"]
 
-YIELD_EVERY_S = 0.02  # hand the event loop back this often, so a UI or other runs stay responsive
+YIELD_EVERY_S = 0.004  # hand the event loop back this often: a UI sharing the loop stays responsive
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +327,7 @@ class _Run:
                     i = max(i, -((start - settled.close_timestamp) // step))
                 if task is not None:
                     task.processed = min(i, n)
-                yield settled
-                last_yield = clock()
+                yield settled  # to the consumer only: it does not hand the event loop to anyone
                 if inst.stopped:
                     break
             ev = perf("backtest_timeframe", (clock() - t0) * 1000)

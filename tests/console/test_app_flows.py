@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
 
@@ -175,3 +177,83 @@ def test_report_tables_get_their_natural_width() -> None:
 
     text = "# T\n\n| a | bbbb |\n| --- | --- |\n| 123456 | c |\n\ntext\n\n| x |\n| --- |\n| y |\n"
     assert table_widths(text) == [(6 + 2) + (4 + 2) + 1 + 2, (1 + 2) + 2]
+
+
+def _fixture_project(tmp_path):
+    import shutil
+    import tomllib
+
+    from console.project import load_project
+
+    root = tmp_path / "project"
+    shutil.copytree(Path(__file__).parent / "projects" / "working", root)
+    project = load_project(root / "btk.toml")
+    return project, root / "btk.toml", tomllib
+
+
+async def test_a_key_remapped_in_btk_toml_is_used(tmp_path) -> None:
+    project, _, _ = _fixture_project(tmp_path)
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.keys["backtest"] == "f5"
+        await pilot.press("b")
+        assert not isinstance(app.screen, StartDialog)  # b no longer starts a backtest
+        await pilot.press("f5")
+        assert isinstance(app.screen, StartDialog)
+
+
+async def test_rebinding_a_key_in_help_saves_it_and_keeps_the_file_intact(tmp_path) -> None:
+    project, path, tomllib = _fixture_project(tmp_path)
+    before = path.read_text()
+    app = BtkApp(project, clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.press("down", "down", "down", "down", "enter")  # the 5th command: dump
+        await pilot.press("x")
+        assert app.keys["dump"] == "x"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("x")  # dump now lives on x
+        await pilot.pause()
+        assert any("Nothing to dump" in n.message for n in app._notifications)
+    data = tomllib.loads(path.read_text())
+    assert data["keys"] == {"backtest": "f5", "dump": "x"}
+    assert "# The console's own tables." in path.read_text()
+    assert before.split("[keys]")[0] == path.read_text().split("[keys]")[0]  # everything above untouched
+
+
+async def test_a_taken_or_reserved_key_is_refused(tmp_path) -> None:
+    project, _, _ = _fixture_project(tmp_path)
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.rebind("dump", "q") == "q is already quit's key; rebind quit first"
+        assert "taken by terminals" in app.rebind("dump", "ctrl+s")
+        assert app.keys["dump"] == "d"
+        await pilot.pause()
+
+
+async def test_theme_and_last_choices_are_saved_to_btk_toml(tmp_path) -> None:
+    project, path, tomllib = _fixture_project(tmp_path)
+    app = BtkApp(project, clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.theme == "btk-dark"  # the file's "textual-dark" is not a btk theme: warned, default used
+        await pilot.press("t")
+        await pilot.press("f5")
+        await pilot.press("enter")
+        await finish_runs(pilot)
+    ui = tomllib.loads(path.read_text())["ui"]
+    assert ui["theme"] == "btk-light"
+    assert ui["last_backtest"]["frame"] == "short"
+    assert ui["last_backtest"]["exchange"] in ("sim", "local")
+
+
+async def test_the_command_palette_runs_the_same_commands(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"help")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, HelpScreen)
