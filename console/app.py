@@ -281,7 +281,7 @@ class BtkApp(App[int]):
         else:
             stopped = run.status == "stopping"
             run.status, run.progress = "done", 1.0 if not stopped else run.progress
-        self.redraw({"runs", "progress", "header", "equity", "positions", "scheduled"})
+        self.redraw(set())  # everything: the run's last events were just folded in
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # a worker that died without reporting (cancelled, or an error before it could post)

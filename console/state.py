@@ -166,7 +166,7 @@ class DashboardState:
             self.scheduled[key] = ScheduledView(
                 rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, when, when
             )
-            self.log.append(
+            self._log(
                 self._line(
                     time=when,
                     kind="SCHED",
@@ -195,7 +195,7 @@ class DashboardState:
                 when,
                 engine.pnl_percentage(row.position, row.price_open, r.current_price, self.slippage, self.fee),
             )
-            self.log.append(
+            self._log(
                 self._line(
                     time=when,
                     kind="OPENED",
@@ -223,7 +223,7 @@ class DashboardState:
             self.positions.pop(key, None)
             self.scheduled.pop(key, None)  # a limit that filled inside a backtest fast-forward
             pnl = r.pnl.pnl_percentage
-            self.log.append(
+            self._log(
                 self._line(
                     time=when,
                     kind="CLOSED",
@@ -249,7 +249,7 @@ class DashboardState:
             when = r.close_timestamp
             self.scheduled.pop(key, None)
             reason = "timeout" if r.cancel_reason == "timeout" else "price crossed the stop"
-            self.log.append(
+            self._log(
                 self._line(
                     time=when,
                     kind="CANCEL",
@@ -276,7 +276,7 @@ class DashboardState:
         if run is not None:
             run.errors += 1
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        self.log.append(
+        self._log(
             self._line(
                 time=ctx.when or 0,
                 kind="ERROR",

@@ -112,15 +112,12 @@ class ProgressPane(TablePane):
             if run.mode == "live":
                 continue
             shown += 1
-            if run.status == "failed":
-                label = Text("failed", style=theme_style(self, "error"))
-            elif run.status == "done":
-                label = Text("done", style=theme_style(self, "success"))
-            else:
-                label = Text(f"{run.progress * 100:3.0f}%")
+            style = theme_style(self, {"failed": "error", "done": "success"}.get(run.status, "accent"))
+            finished = run.status in ("failed", "done")
+            label = Text(run.status if finished else f"{run.progress * 100:3.0f}%", style=style)
             cell = Text.assemble(
                 (f"{run.symbol} {run.name}\n", "bold"),
-                progress_bar(run.progress, 6),
+                (progress_bar(run.progress, 6), style),
                 " ",
                 label,
                 (f" {elapsed(run, now)} {compact(run.processed)}/{compact(run.total)}", "dim"),
@@ -197,15 +194,8 @@ class ScheduledPane(TablePane):
 class SignalsPane(TablePane):
     """The signal log, newest at the bottom; it keeps the last lines the state keeps."""
 
-    COLUMNS = (
-        ("time", "Time"),
-        ("kind", "Event"),
-        ("symbol", "Symbol"),
-        ("strategy", "Strategy"),
-        ("side", "Side"),
-        ("detail", "Detail"),
-        ("pnl", "PnL"),
-    )
+    # the pane's title names the run, so its lines need no symbol or strategy column
+    COLUMNS = (("time", "Time"), ("kind", "Event"), ("side", "Side"), ("detail", "Detail"), ("pnl", "PnL"))
     KIND_STYLE = {
         "OPENED": "primary",
         "CLOSED": "foreground",
@@ -242,14 +232,15 @@ class SignalsPane(TablePane):
     def _cells(self, line: LogLine) -> tuple:
         kind = Text(line.kind, style=theme_style(self, self.KIND_STYLE[line.kind], bold=True))
         pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
-        return (hhmm(line.time), kind, line.symbol, line.strategy, line.side.upper(), line.detail, pnl)
+        return (hhmm(line.time), kind, line.side.upper(), line.detail, pnl)
 
     def restyle(self, state: DashboardState, run: str | None = None) -> None:
         """After a theme change the coloured cells are drawn again."""
         table = self.table
         for line in state.log_of(run):
             if line.key in table.rows:
-                kind, pnl = self._cells(line)[1], self._cells(line)[6]
+                cells = self._cells(line)
+                kind, pnl = cells[1], cells[-1]
                 table.update_cell(line.key, "kind", kind)
                 table.update_cell(line.key, "pnl", pnl)
 

@@ -10,6 +10,7 @@ from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wa
 from console.app import BtkApp
 from console.screens.dialogs import ConfirmScreen, HelpScreen, StartDialog
 from console.screens.reports import ReportsScreen
+from console.widgets.panes import SignalsPane
 from themes import THEME_NAMES
 
 
@@ -24,8 +25,11 @@ async def test_start_a_backtest_from_the_dialog_and_see_it_finish(no_settings) -
         assert (run.symbol, run.name, run.status) == ("BTCUSDT", "demo-meanrev", "done")
         assert run.trades > 0 and run.processed == run.total == 43_200
         assert run.equity and run.equity[-1] == pytest.approx(run.total_pnl)
-        log = app.state.log
+        log = app.state.log_of(run.id)
         assert {line.kind for line in log} >= {"SCHED", "CLOSED"}
+        signals = app.screen.query_one(SignalsPane)
+        assert signals.table.row_count == len(log) > 0  # the pane shows the selected run's lines
+        assert signals.border_title == "Signals · BTCUSDT demo-meanrev"
 
 
 async def test_all_strategies_on_all_symbols_start_together(no_settings) -> None:
