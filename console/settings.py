@@ -27,16 +27,8 @@ from typing import Any
 
 import tomli_w
 
-from .project import (
-    Project,
-    ProjectError,
-    TomlSource,
-    check_keys_section,
-    check_ui_section,
-    display_path,
-    parse_toml,
-    scan_toml,
-)
+from .project import Project, check_keys_section, check_ui_section
+from .toml_source import ProjectError, TomlSource, display_path, parse_toml, scan_toml
 
 __all__ = ["SETTINGS_ENV", "SettingsWrite", "load_settings", "save_settings", "user_settings_path", "write_settings"]
 

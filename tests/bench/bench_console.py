@@ -26,8 +26,12 @@ def register() -> None:
     e.add_synthetic_exchange("synthetic", seed=42)
 
     async def get_signal(symbol, when, price):
-        return {"position": "long", "price_take_profit": price * 1.01, "price_stop_loss": price * 0.992,
-                "minute_estimated_time": 120}
+        return {
+            "position": "long",
+            "price_take_profit": price * 1.01,
+            "price_stop_loss": price * 0.992,
+            "minute_estimated_time": 120,
+        }
 
     e.add_strategy("bench", "15m", get_signal)
     start = datetime(2024, 1, 1, tzinfo=UTC)
@@ -41,8 +45,9 @@ def run_engine() -> dict:
 
     async def main() -> float:
         t0 = time.perf_counter()
-        async for _ in e.Backtest.run("BTCUSDT", strategy_name="bench", exchange_name="synthetic",
-                                      frame_name="bench-frame"):
+        async for _ in e.Backtest.run(
+            "BTCUSDT", strategy_name="bench", exchange_name="synthetic", frame_name="bench-frame"
+        ):
             pass
         return time.perf_counter() - t0
 
@@ -56,9 +61,20 @@ def run_console() -> dict:
 
     register()
     root = Path.cwd()
-    project = Project(name="bench", source=None, root=root, dump_dir=root / "dump", exchanges=["synthetic"],
-                      strategies=["bench"], frames=["bench-frame"], walkers=[], symbols=["BTCUSDT"],
-                      default_exchange="synthetic", default_frame="bench-frame", settings_path=root / "s.toml")
+    project = Project(
+        name="bench",
+        source=None,
+        root=root,
+        dump_dir=root / "dump",
+        exchanges=["synthetic"],
+        strategies=["bench"],
+        frames=["bench-frame"],
+        walkers=[],
+        symbols=["BTCUSDT"],
+        default_exchange="synthetic",
+        default_frame="bench-frame",
+        settings_path=root / "s.toml",
+    )
     app = BtkApp(project, save_settings=False)
     out: dict = {}
 

@@ -261,3 +261,28 @@ async def test_the_command_palette_runs_the_same_commands(no_settings) -> None:
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_quit_asks_first_while_a_live_run_is_active(no_settings) -> None:
+    from console.state import RunView
+
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.state.add_run(
+            RunView(
+                id="live:BTCUSDT:demo-trend",
+                mode="live",
+                symbol="BTCUSDT",
+                name="demo-trend",
+                exchange="demo-synthetic",
+                status="running",
+            )
+        )
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "live run" in app.screen.question
+        await pilot.press("n")
+        assert app.is_running and not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q", "y")
+        await pilot.pause()
+    assert app.return_value == 0

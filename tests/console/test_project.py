@@ -14,7 +14,8 @@ import pytest
 
 import engine
 from console.cli import main
-from console.project import PROJECT_FILE, ProjectError, load_project, scan_toml
+from console.project import PROJECT_FILE, ProjectError, load_project
+from console.toml_source import scan_toml
 from engine.testing import reset_engine
 
 FIXTURE = Path(__file__).parent / "projects" / "working"
