@@ -141,6 +141,21 @@ class DashboardState:
         self._log_seq += 1
         return LogLine(key=f"log-{self._log_seq}", **kw)
 
+    def _note(self, kind: str, when: int, rid: str, r: Any, detail: str, pnl: float | None = None) -> None:
+        """Log a line about result ``r`` of run ``rid``."""
+        self._log(
+            self._line(
+                time=when,
+                kind=kind,
+                run=rid,
+                symbol=r.symbol,
+                strategy=r.strategy_name,
+                side=r.signal.position,
+                detail=detail,
+                pnl=pnl,
+            )
+        )
+
     def _log(self, line: LogLine) -> None:
         self.log.append(line)
         run_log = self.logs.get(line.run)
@@ -166,17 +181,7 @@ class DashboardState:
             self.scheduled[key] = ScheduledView(
                 rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, when, when
             )
-            self._log(
-                self._line(
-                    time=when,
-                    kind="SCHED",
-                    run=rid,
-                    symbol=r.symbol,
-                    strategy=r.strategy_name,
-                    side=row.position,
-                    detail=f"limit {row.price_open:,.2f}",
-                )
-            )
+            self._note("SCHED", when, rid, r, f"limit {row.price_open:,.2f}")
             changed = {"scheduled", "log"}
         elif action == "opened":
             when = row.pending_at or row.scheduled_at
@@ -195,17 +200,7 @@ class DashboardState:
                 when,
                 engine.pnl_percentage(row.position, row.price_open, r.current_price, self.slippage, self.fee),
             )
-            self._log(
-                self._line(
-                    time=when,
-                    kind="OPENED",
-                    run=rid,
-                    symbol=r.symbol,
-                    strategy=r.strategy_name,
-                    side=row.position,
-                    detail=f"at {row.price_open:,.2f}",
-                )
-            )
+            self._note("OPENED", when, rid, r, f"at {row.price_open:,.2f}")
             changed = {"positions", "scheduled", "log"}
         elif action == "active":
             pos = self.positions.get(key)
@@ -223,18 +218,7 @@ class DashboardState:
             self.positions.pop(key, None)
             self.scheduled.pop(key, None)  # a limit that filled inside a backtest fast-forward
             pnl = r.pnl.pnl_percentage
-            self._log(
-                self._line(
-                    time=when,
-                    kind="CLOSED",
-                    run=rid,
-                    symbol=r.symbol,
-                    strategy=r.strategy_name,
-                    side=row.position,
-                    detail=r.close_reason,
-                    pnl=pnl,
-                )
-            )
+            self._note("CLOSED", when, rid, r, r.close_reason, pnl=pnl)
             if run is not None:
                 run.trades += 1
                 run.wins += pnl > 0
@@ -249,17 +233,7 @@ class DashboardState:
             when = r.close_timestamp
             self.scheduled.pop(key, None)
             reason = "timeout" if r.cancel_reason == "timeout" else "price crossed the stop"
-            self._log(
-                self._line(
-                    time=when,
-                    kind="CANCEL",
-                    run=rid,
-                    symbol=r.symbol,
-                    strategy=r.strategy_name,
-                    side=row.position,
-                    detail=reason,
-                )
-            )
+            self._note("CANCEL", when, rid, r, reason)
             changed = {"scheduled", "log"}
         else:
             return set()

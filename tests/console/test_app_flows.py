@@ -254,13 +254,14 @@ async def test_theme_and_last_choices_are_saved_to_btk_toml(tmp_path) -> None:
 async def test_the_command_palette_runs_the_same_commands(no_settings) -> None:
     app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
+        from textual.command import CommandList
+
         await pilot.press("ctrl+p")
-        await pilot.pause()
         await pilot.press(*"help")
-        await pilot.pause(0.3)
+        # the palette searches in a worker: wait for its answer, not for a fixed time
+        await wait_until(pilot, lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count)
         await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, HelpScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
 async def test_quit_asks_first_while_a_live_run_is_active(no_settings) -> None:
