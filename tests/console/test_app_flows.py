@@ -259,7 +259,8 @@ async def test_the_command_palette_runs_the_same_commands(no_settings) -> None:
         await pilot.press("ctrl+p")
         await pilot.press(*"help")
         # the palette searches in a worker: wait for its answer, not for a fixed time
-        await wait_until(pilot, lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count)
+        listed = lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count  # noqa: E731
+        await wait_until(pilot, listed)
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
