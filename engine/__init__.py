@@ -59,6 +59,9 @@ from .model import (
     SignalDto,
     SignalRow,
     TickResult,
+    WalkerCompleteEvent,
+    WalkerContract,
+    WalkerProgressEvent,
 )
 from .pnl import pnl_percentage
 from .registry import (
@@ -83,7 +86,9 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .risk import risk_instance
 from .runners.backtest import Backtest
+from .runners.walker import Walker
 from .signals import SignalValidationError
+from .sizing import PositionSize, SizingError
 
 __all__ = [
     "GLOBAL_CONFIG",
@@ -111,6 +116,7 @@ __all__ = [
     "PerformanceEvent",
     "PerformanceStatistics",
     "Pnl",
+    "PositionSize",
     "ProgressEvent",
     "Risk",
     "Schedule",
@@ -120,9 +126,14 @@ __all__ = [
     "SignalRow",
     "SignalValidationError",
     "SimulatedClock",
+    "SizingError",
     "StrategyCallbacks",
     "SystemClock",
     "TickResult",
+    "Walker",
+    "WalkerCompleteEvent",
+    "WalkerContract",
+    "WalkerProgressEvent",
     "add_csv_exchange",
     "add_exchange",
     "add_frame",

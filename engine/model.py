@@ -331,6 +331,40 @@ class WalkerProgressEvent:
     progress: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalkerContract:
+    """What the walker emits after each tested strategy (SPEC 11.3); best values are as of
+    after that strategy."""
+
+    walker_name: str
+    exchange_name: str
+    frame_name: str
+    symbol: str
+    strategy_name: str
+    stats: BacktestStatistics
+    metric_value: float | None
+    metric: str
+    best_metric: float | None
+    best_strategy: str | None
+    strategies_tested: int
+    total_strategies: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WalkerCompleteEvent:
+    """The end of a walker (SPEC 1.8 walkerComplete)."""
+
+    walker_name: str
+    symbol: str
+    exchange_name: str
+    frame_name: str
+    metric: str
+    total_strategies: int
+    best_strategy: str | None
+    best_metric: float | None
+    best_stats: BacktestStatistics | None
+
+
 # --------------------------------------------------------------------------- statistics
 
 

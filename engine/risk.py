@@ -43,6 +43,12 @@ class RiskCheckArgs:
     active_positions: tuple[ActivePosition, ...] = ()
 
 
+# A validation that raises anything is a veto, including a BaseException subclass a user made up;
+# only the interpreter's own control-flow exceptions pass through, so Ctrl-C and task cancellation
+# still stop the run instead of reading as "signal rejected".
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
+
+
 def _validation_parts(item: Any) -> tuple[Any, str | None]:
     if isinstance(item, Mapping):
         return item["validate"], item.get("note")
@@ -84,7 +90,9 @@ class ClientRisk:
                 result = validate(payload)
                 if inspect.isawaitable(result):
                     await result
-            except Exception as exc:
+            except _PASS_THROUGH:
+                raise
+            except BaseException as exc:
                 await events.report_error(exc, events.validation)
                 await events.risk.emit(
                     RiskEvent(

@@ -23,6 +23,10 @@ def reset_engine() -> None:
     from .runners.backtest import Backtest
 
     Backtest.board.tasks.clear()
+    from .runners.walker import Walker
+
+    Walker.board.tasks.clear()
+    Walker._stops.clear()
     config.reset_config()
     columns.reset_columns()
     clock.set_clock(clock.SystemClock())

@@ -166,6 +166,9 @@ partial_store: dict[tuple[str, str, bool], PartialStore] = {}  # (symbol, strate
 risk_store = _Keyed()  # (symbol, strategy, backtest) <- risk rejections
 heat_store: dict[tuple[str, bool], dict[str, EventStore]] = {}  # (strategy, backtest) -> symbol -> closed
 performance_store: dict[tuple[str, str, bool], PerformanceLog] = {}  # (symbol, strategy, backtest)
+# (symbol, walker) -> contracts, newest first; unbounded (SPEC 12.1). Keyed by symbol too, unlike the
+# original (walker name only), so one walker run on two symbols does not mix their results.
+walker_store: dict[tuple[str, str], list[Any]] = {}
 
 
 # --------------------------------------------------------------------------- hooks
@@ -249,6 +252,17 @@ events.risk.add_hook(_on_risk)
 events.performance.add_hook(_on_performance)
 
 
+def _on_walker(contract: Any) -> None:
+    walker_store.setdefault((contract.symbol, contract.walker_name), []).insert(0, contract)
+
+
+events.walker.add_hook(_on_walker)
+
+
+def walker_contracts(symbol: str, walker_name: str) -> list[Any]:
+    return list(walker_store.get((symbol, walker_name), []))
+
+
 # --------------------------------------------------------------------------- clearing
 
 
@@ -272,6 +286,7 @@ def clear_all() -> None:
     partial_store.clear()
     heat_store.clear()
     performance_store.clear()
+    walker_store.clear()
 
 
 # --------------------------------------------------------------------------- backtest

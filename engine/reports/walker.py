@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.model import BacktestStatistics, ClosedResult
+from engine.model import BacktestStatistics, ClosedResult, WalkerContract
 from engine.reports.columns import columns_for
 from engine.reports.format import NA, to_fixed
 from engine.reports.markdown import Column, render_table, truncation_lines
@@ -30,25 +30,6 @@ _NOTE = (
     "without a value ranks last. Each strategy's statistics cover the closed signals its "
     "backtest report keeps.*"
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WalkerContract:
-    """What the walker emits after each tested strategy (SPEC 11.3); best values are as of
-    after that strategy."""
-
-    walker_name: str
-    exchange_name: str
-    frame_name: str
-    symbol: str
-    strategy_name: str
-    stats: BacktestStatistics
-    metric_value: float | None
-    metric: str
-    best_metric: float | None
-    best_strategy: str | None
-    strategies_tested: int
-    total_strategies: int
 
 
 class WalkerContractLike(Protocol):

@@ -1,0 +1,204 @@
+"""Walker mode (SPEC 11): backtest several strategies on one symbol and frame, rank them by a metric.
+
+Each strategy runs as an ordinary backtest (its own report stores, instance and risk state start
+fresh, SPEC 6.2), one after another. After each one the walker reads its ``BacktestStatistics``,
+takes the metric, updates the best, and emits a ``WalkerContract``; at the end a
+``WalkerCompleteEvent``. Stops are scoped to (symbol, walker): another walker on the same symbol
+goes on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .. import events, registry
+from ..errors import ErrorContext, annotate
+from ..model import DoneEvent, WalkerCompleteEvent, WalkerContract, WalkerProgressEvent
+from ..reports import stores
+from ..reports import walker as walker_report
+from .backtest import Backtest
+from .tasks import RunTask, TaskBoard, TaskStatus, instances
+
+__all__ = ["Walker"]
+
+
+async def _maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+def _metric_value(stats: Any, metric: str) -> float | None:
+    value = getattr(stats, metric, None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class WalkerFacade:
+    """``Walker``: run, background, stop, list, get_data, get_report, dump."""
+
+    def __init__(self) -> None:
+        self.board = TaskBoard("walker", events.done_walker)
+        self._stops: set[tuple[str, str, str]] = set()  # (symbol, walker, strategy)
+        events.walker_stop.add_hook(self._on_stop)
+
+    def _on_stop(self, event: Any) -> None:
+        self._stops.add((event["symbol"], event["walker_name"], event["strategy_name"]))
+
+    def _validate(self, walker_name: str, source: str) -> registry.WalkerSchema:
+        schema = registry.walkers.get(walker_name, source)
+        registry.exchanges.get(schema.exchange_name, source)
+        registry.frames.get(schema.frame_name, source)
+        for name in schema.strategies:
+            registry.validate_run(name, schema.exchange_name, schema.frame_name, source)
+        return schema
+
+    def run(self, symbol: str, *, walker_name: str) -> AsyncIterator[WalkerContract]:
+        """Test every strategy of ``walker_name`` on ``symbol``: an async iterator of contracts, one
+        per tested strategy. Names are checked now; the work starts on iteration."""
+        schema = self._validate(walker_name, "Walker.run")
+        stores.walker_store.pop((symbol, walker_name), None)
+        self._stops = {s for s in self._stops if s[:2] != (symbol, walker_name)}
+        return self._results(symbol, schema, None)
+
+    async def _results(self, symbol: str, schema: registry.WalkerSchema, task: RunTask | None):
+        cb = schema.callbacks
+        metric = schema.metric
+        names = schema.strategies
+        total = len(names)
+        best: str | None = None
+        best_metric: float | None = None
+        best_stats = None
+        tested = 0
+        if task is not None:
+            task.total = total
+        for name in names:
+            if (symbol, schema.walker_name, name) in self._stops:
+                break
+            if cb.on_strategy_start is not None:
+                await _maybe_await(cb.on_strategy_start(name, symbol))
+            try:
+                handle = Backtest.run(
+                    symbol, strategy_name=name, exchange_name=schema.exchange_name, frame_name=schema.frame_name
+                )
+                async for _ in handle:
+                    pass
+            except Exception as exc:
+                annotate(
+                    exc,
+                    ErrorContext(symbol, name, True, None, "walker"),
+                    f"walker {schema.walker_name}: strategy {name} on {symbol} failed and was skipped",
+                )
+                await events.report_error(exc)
+                if cb.on_strategy_error is not None:
+                    await _maybe_await(cb.on_strategy_error(name, symbol, exc))
+                continue
+            stats = Backtest.get_data(symbol, name)
+            value = _metric_value(stats, metric)
+            if value is not None and (best_metric is None or value > best_metric):
+                best, best_metric, best_stats = name, value, stats
+            tested += 1
+            if task is not None:
+                task.processed = tested
+            if events.progress_walker.has_subscribers():
+                await events.progress_walker.emit(
+                    WalkerProgressEvent(
+                        walker_name=schema.walker_name,
+                        exchange_name=schema.exchange_name,
+                        frame_name=schema.frame_name,
+                        symbol=symbol,
+                        total_strategies=total,
+                        processed_strategies=tested,
+                        progress=tested / total,
+                    )
+                )
+            if cb.on_strategy_complete is not None:
+                await _maybe_await(cb.on_strategy_complete(name, symbol, stats, value))
+            contract = WalkerContract(
+                walker_name=schema.walker_name,
+                exchange_name=schema.exchange_name,
+                frame_name=schema.frame_name,
+                symbol=symbol,
+                strategy_name=name,
+                stats=stats,
+                metric_value=value,
+                metric=metric,
+                best_metric=best_metric,
+                best_strategy=best,
+                strategies_tested=tested,
+                total_strategies=total,
+            )
+            await events.walker.emit(contract)
+            yield contract
+        done = WalkerCompleteEvent(
+            walker_name=schema.walker_name,
+            symbol=symbol,
+            exchange_name=schema.exchange_name,
+            frame_name=schema.frame_name,
+            metric=metric,
+            total_strategies=total,
+            best_strategy=best,
+            best_metric=best_metric,
+            best_stats=best_stats,
+        )
+        if cb.on_complete is not None:
+            await _maybe_await(cb.on_complete(done))
+        await events.walker_complete.emit(done)
+
+    def background(self, symbol: str, *, walker_name: str) -> Callable[[], None]:
+        """Run in a task; emits ``done_walker`` once (``strategy_name`` holds the walker's name)."""
+        schema = self._validate(walker_name, "Walker.background")
+        t = self.board.guard(symbol, walker_name)
+        stores.walker_store.pop((symbol, walker_name), None)
+        self._stops = {s for s in self._stops if s[:2] != (symbol, walker_name)}
+        done = DoneEvent(exchange_name=schema.exchange_name, strategy_name=walker_name, backtest=True, symbol=symbol)
+        t.total, t.processed = len(schema.strategies), 0
+        self.board.start(t, self._results(symbol, schema, t), done)
+
+        def cancel() -> None:
+            self.stop(symbol, walker_name)
+            t.cancelled = True
+            self.board.done_now(t, done)
+
+        return cancel
+
+    def stop(self, symbol: str, walker_name: str) -> None:
+        """Stop the walker: the running strategy ends at its next check, the rest are skipped."""
+        schema = registry.walkers.get(walker_name, "Walker.stop")
+        for name in schema.strategies:
+            events.walker_stop.emit_soon({"symbol": symbol, "strategy_name": name, "walker_name": walker_name})
+            self._stops.add((symbol, walker_name, name))
+            inst = instances.get((symbol, name, True))
+            if inst is not None:
+                inst.stop()
+
+    def list(self) -> list[TaskStatus]:
+        return self.board.list()
+
+    def reset(self, symbol: str, walker_name: str) -> None:
+        self.board.reset(symbol, walker_name)
+
+    def get_data(self, symbol: str, walker_name: str) -> walker_report.WalkerStatistics:
+        """The walker's results: best strategy and metric, and every strategy's statistics."""
+        registry.walkers.get(walker_name, "Walker.get_data")
+        return walker_report.walker_statistics(stores.walker_contracts(symbol, walker_name))
+
+    def get_report(self, symbol: str, walker_name: str, strategy_columns: Any = None, pnl_columns: Any = None) -> str:
+        return walker_report.render_walker_report(self.get_data(symbol, walker_name), strategy_columns, pnl_columns)
+
+    def dump(
+        self,
+        symbol: str,
+        walker_name: str,
+        path: str | None = None,
+        strategy_columns: Any = None,
+        pnl_columns: Any = None,
+    ) -> str | None:
+        text = self.get_report(symbol, walker_name, strategy_columns, pnl_columns)
+        return stores.write_report(path or "./dump/walker", f"{walker_name}.md", text)
+
+
+Walker = WalkerFacade()
