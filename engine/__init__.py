@@ -63,6 +63,7 @@ from .model import (
     WalkerContract,
     WalkerProgressEvent,
 )
+from .partial import Constant
 from .pnl import pnl_percentage
 from .registry import (
     DuplicateError,
@@ -102,6 +103,7 @@ __all__ = [
     "Clock",
     "ClosedResult",
     "Column",
+    "Constant",
     "ColumnConfigError",
     "ConfigError",
     "DoneEvent",

@@ -8,7 +8,7 @@ discriminated union on ``action`` (SPEC 1.4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -304,12 +304,16 @@ class RiskEvent:
     current_price: float
     active_position_count: int
     comment: str
-    timestamp: int
+    timestamp: int  # wall-clock ms, even in a backtest (SPEC 9.2)
     backtest: bool
+    when: int = 0  # btk: the moment the check was about (the candle's time in a backtest)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartialEvent:
+class PartialEvent(NamedTuple):
+    """A profit or loss milestone (SPEC 10.1). A NamedTuple rather than a frozen dataclass: it is
+    just as immutable, and a backtest with milestone listeners builds one per level crossed
+    (tens of thousands a year), where a frozen dataclass costs five times as much to construct."""
+
     symbol: str
     strategy_name: str
     exchange_name: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from . import events
@@ -92,27 +93,73 @@ class PartialService:
             return set(), set()
         return t.profit, t.loss
 
-    async def record(self, row: SignalRow, kind: str, level: int, price: float, when: int, backtest: bool) -> None:
-        """Mark one level reached and publish it (the caller knows it is new)."""
+    def record(
+        self, row: SignalRow, kind: str, level: int, price: float, when: int, backtest: bool
+    ) -> Awaitable[None] | None:
+        """Mark one level reached and publish it (the caller knows it is new). Returns what is left
+        to await when a listener is async, else None (the common case costs no coroutine)."""
         key = (row.id, backtest)
         t = self.trackers.get(key)
         if t is None:
             t = self.trackers[key] = _Levels(row.id, row.symbol, row.strategy_name)
         (t.profit if kind == "profit" else t.loss).add(level)
         stream = events.partial_profit if kind == "profit" else events.partial_loss
-        if stream.wants():
-            await stream.emit(
-                PartialEvent(
-                    symbol=row.symbol,
-                    strategy_name=row.strategy_name,
-                    exchange_name=row.exchange_name,
-                    data=row,
-                    current_price=price,
-                    level=level,
-                    backtest=backtest,
-                    timestamp=when,
-                )
+        if not stream.wants():
+            return None
+        return stream.emit_nowait(
+            PartialEvent(
+                symbol=row.symbol,
+                strategy_name=row.strategy_name,
+                exchange_name=row.exchange_name,
+                data=row,
+                current_price=price,
+                level=level,
+                backtest=backtest,
+                timestamp=when,
             )
+        )
+
+    def record_found(
+        self, row: SignalRow, found: list[tuple[int, str, int, float]], lane: Lane, backtest: bool
+    ) -> Awaitable[None] | None:
+        """``record`` for the milestones a fast-forward found (``settlement.milestones`` output),
+        in their order; the per-event lookups are done once. Returns what is left to await, if a
+        listener is async."""
+        key = (row.id, backtest)
+        t = self.trackers.get(key)
+        if t is None:
+            t = self.trackers[key] = _Levels(row.id, row.symbol, row.strategy_name)
+        profit_stream, loss_stream = events.partial_profit, events.partial_loss
+        wants_profit, wants_loss = profit_stream.wants(), loss_stream.wants()
+        symbol, strategy_name, exchange_name = row.symbol, row.strategy_name, row.exchange_name
+        for i, (k, kind, level, price) in enumerate(found):
+            if kind == "profit":
+                t.profit.add(level)
+                stream, wanted = profit_stream, wants_profit
+            else:
+                t.loss.add(level)
+                stream, wanted = loss_stream, wants_loss
+            if wanted:
+                pending = stream.emit_nowait(
+                    PartialEvent(symbol, strategy_name, exchange_name, row, price, level, backtest, lane.time(k))
+                )
+                if pending is not None:
+                    return self._record_rest(pending, row, found[i + 1 :], lane, backtest)
+        return None
+
+    async def _record_rest(
+        self,
+        pending: Awaitable[None],
+        row: SignalRow,
+        rest: list[tuple[int, str, int, float]],
+        lane: Lane,
+        backtest: bool,
+    ) -> None:
+        await pending
+        if rest:
+            more = self.record_found(row, rest, lane, backtest)
+            if more is not None:
+                await more
 
     async def progress(
         self, row: SignalRow, kind: str, percent: float, price: float, when: int, backtest: bool
@@ -121,7 +168,9 @@ class PartialService:
         done = self.levels(row, backtest)[0 if kind == "profit" else 1]
         for level in PARTIAL_LEVELS:
             if percent >= level and level not in done:
-                await self.record(row, kind, level, price, when, backtest)
+                pending = self.record(row, kind, level, price, when, backtest)
+                if pending is not None:
+                    await pending
 
     def clear(self, row: SignalRow, backtest: bool) -> None:
         self.trackers.pop((row.id, backtest), None)
@@ -140,3 +189,18 @@ class PartialService:
 
 
 partials = PartialService()
+
+
+@dataclass(frozen=True, slots=True)
+class _Constant:
+    """Suggested milestone thresholds for user logic (SPEC 10.3); the engine itself does not use
+    them: e.g. take a third off at ``TP_LEVEL1`` percent of the way to the take-profit."""
+
+    TP_LEVEL1: int = 30
+    TP_LEVEL2: int = 60
+    TP_LEVEL3: int = 90
+    SL_LEVEL1: int = 40
+    SL_LEVEL2: int = 80
+
+
+Constant = _Constant()

@@ -11,14 +11,14 @@ import asyncio
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import events
 from .clock import get_clock
 from .model import RiskEvent
 from .registry import RiskSchema, risks
 
-__all__ = ["ActivePosition", "ClientRisk", "RiskCheckArgs", "RiskGate", "clear_risk", "risk_instance"]
+__all__ = ["ActivePosition", "ClientRisk", "RiskCheckArgs", "RiskGate", "clear_risk", "risk_instance", "shared_by"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +29,9 @@ class ActivePosition:
     open_timestamp: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RiskCheckArgs:
-    """What a validation receives (SPEC 9.2)."""
+class RiskCheckArgs(NamedTuple):
+    """What a validation receives (SPEC 9.2). Immutable; a NamedTuple because two are built per
+    signal on the backtest's hot path and a frozen dataclass costs five times as much to build."""
 
     symbol: str
     pending_signal: Any
@@ -63,6 +63,9 @@ class ClientRisk:
         self.schema = schema
         self.backtest = backtest
         self.positions: dict[str, ActivePosition] = {}
+        # every "strategy:symbol" that asked this instance since it was made: more than one in a
+        # backtest means concurrent runs shared it, whose limits are only approximate (see shared_by)
+        self.users: set[str] = set()
         items = list(schema.validations)
         if schema.max_concurrent_positions is not None:
             cap = schema.max_concurrent_positions
@@ -75,20 +78,13 @@ class ClientRisk:
         self._validations = [_validation_parts(v) for v in items]
 
     async def check(self, args: RiskCheckArgs) -> bool:
-        payload = RiskCheckArgs(
-            symbol=args.symbol,
-            pending_signal=args.pending_signal,
-            strategy_name=args.strategy_name,
-            exchange_name=args.exchange_name,
-            current_price=args.current_price,
-            timestamp=args.timestamp,
-            active_position_count=len(self.positions),
-            active_positions=tuple(self.positions.values()),
-        )
+        positions = self.positions
+        self.users.add(f"{args.strategy_name}:{args.symbol}")
+        payload = RiskCheckArgs(*args[:6], len(positions), tuple(positions.values()))
         for validate, note in self._validations:
             try:
                 result = validate(payload)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     await result
             except _PASS_THROUGH:
                 raise
@@ -105,6 +101,7 @@ class ClientRisk:
                         comment=note if note else "N/A",
                         timestamp=get_clock().now(),
                         backtest=self.backtest,
+                        when=args.timestamp,
                     )
                 )
                 cb = self.schema.callbacks.on_rejected
@@ -135,6 +132,19 @@ def risk_instance(risk_name: str, backtest: bool = False) -> ClientRisk:
     if inst is None:
         inst = _instances[key] = ClientRisk(risks.get(risk_name, "risk_instance"), backtest)
     return inst
+
+
+def shared_by(risk_names: tuple[str, ...], backtest: bool) -> dict[str, list[str]]:
+    """For each of ``risk_names`` consulted by more than one strategy:symbol in its current
+    instance, those users, sorted. Concurrent backtests are not synchronised in simulated time
+    (each runs its own frames as fast as it can), so a limit shared across them is approximate;
+    reports say so when this is not empty."""
+    out: dict[str, list[str]] = {}
+    for name in risk_names:
+        inst = _instances.get((name, backtest))
+        if inst is not None and len(inst.users) > 1:
+            out[name] = sorted(inst.users)
+    return out
 
 
 def clear_risk(risk_name: str, backtest: bool) -> None:

@@ -536,7 +536,7 @@ class StrategyInstance:
                 partials.lazy_sink(LazyMilestones(row, lane, k0, d.evaluated_end, self.backtest))
             else:
                 done_p, done_l = partials.levels(row, self.backtest)
-                for k, kind, level, price in milestones(
+                found = milestones(
                     lane.vw,
                     k0,
                     d.evaluated_end,
@@ -546,8 +546,11 @@ class StrategyInstance:
                     stop_loss=row.price_stop_loss,
                     done_profit=done_p,
                     done_loss=done_l,
-                ):
-                    await partials.record(row, kind, level, price, lane.time(k), self.backtest)
+                )
+                if found:
+                    pending = partials.record_found(row, found, lane, self.backtest)
+                    if pending is not None:
+                        await pending
         if not self.has_risk:
             return self.close_now(row, d.kind, d.price, d.timestamp)
         return await self.close(row, d.kind, d.price, d.timestamp)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .. import risk
 from ..model import PerformanceStatistics
 from ..registry import strategies
 from . import stores
@@ -59,8 +60,35 @@ Partial = _facade(
 )
 """Profit/loss milestones reached by open positions (SPEC 12.5)."""
 
-Risk = _facade("Risk", "risk", stores.risk_statistics, stores.risk_report, lambda sym, strat: f"{sym}_{strat}.md")
-"""Signals the risk profiles rejected (SPEC 12.6)."""
+
+class RiskFacade(_PerStrategyReport):
+    """Signals the risk profiles rejected (SPEC 12.6)."""
+
+    kind, folder = "Risk", "risk"
+
+    def __init__(self) -> None:
+        super().__init__(stores.risk_statistics, stores.risk_report, lambda sym, strat: f"{sym}_{strat}.md")
+
+    def get_report(self, symbol: str, strategy_name: str, backtest: bool = False, columns: Any = None) -> str:
+        """The SPEC 12.6 report; in backtest mode, when the strategy's risk profiles were shared by
+        backtests running at the same time, a closing note says their limits were approximate."""
+        text = super().get_report(symbol, strategy_name, backtest, columns)
+        if not backtest:
+            return text
+        shared = risk.shared_by(strategies.get(strategy_name, "Risk.get_report").risk_names, True)
+        if not shared:
+            return text
+        lines = [f"- {name}: shared by {len(users)} backtests ({', '.join(users)})" for name, users in shared.items()]
+        note = (
+            "*Note: these backtests ran at the same time and shared risk profiles. Concurrent backtests "
+            "are not synchronised in simulated time, so a limit across them (such as a maximum number of "
+            "open positions) was only approximately enforced: each rejection is real, but the positions "
+            "counted may belong to another run's different moment.*"
+        )
+        return text.rstrip("\n") + "\n\n## Shared Risk Profiles\n\n" + "\n".join(lines) + "\n\n" + note + "\n"
+
+
+Risk = RiskFacade()
 
 
 class PerformanceFacade(_PerStrategyReport):

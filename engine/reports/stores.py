@@ -72,41 +72,57 @@ class PartialStore:
     A fast-forwarded signal's milestones are only computed when someone reads them: the engine
     hands over a lazy batch (the signal and the stretch of candles it crossed) when no user listens
     to the partial streams, and reading realises batches newest first until the cap is filled.
+    Emitted milestones are kept as the raw event too and turned into report rows on read, so a
+    listened backtest pays one append per milestone.
     """
 
-    __slots__ = ("items_", "seen_known")
+    __slots__ = ("dropped", "items_")
+
+    TRIM_AT = 200_000  # items kept before the oldest half is folded into ``dropped`` (endless runs)
 
     def __init__(self) -> None:
-        self.items_: list[Any] = []  # oldest first: PartialEvent or LazyMilestones
-        self.seen_known = 0
+        self.items_: list[Any] = []  # oldest first: (kind, PartialEvent) or LazyMilestones
+        self.dropped = 0  # milestones in items that were trimmed away (still counted as seen)
 
-    def add(self, event: Any) -> None:
-        self.items_.append(event)
-        self.seen_known += 1
+    def add(self, kind: str, event: Any) -> None:
+        self.items_.append((kind, event))
+        if len(self.items_) > self.TRIM_AT:
+            self._trim()
 
     def add_lazy(self, batch: Any) -> None:
         self.items_.append(batch)
-        if len(self.items_) > 200_000:  # bound memory on endless runs: realise the old half
-            self.items(all_=True)
+        if len(self.items_) > self.TRIM_AT:
+            self._trim()
+
+    @staticmethod
+    def _count(item: Any) -> int:
+        return len(item.events()) if isinstance(item, partial_mod.LazyMilestones) else 1
+
+    def _trim(self) -> None:
+        """Forget the oldest half, unless the newest half holds fewer milestones than a report shows."""
+        half = len(self.items_) // 2
+        newer = sum(self._count(item) for item in self.items_[half:])
+        if newer < config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS:
+            return
+        self.dropped += sum(self._count(item) for item in self.items_[:half])
+        del self.items_[:half]
 
     def items(self, all_: bool = False) -> list[Any]:
         cap = config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS
         out: list[Any] = []
+        record = partial_report_mod.partial_record
         for item in reversed(self.items_):
             if isinstance(item, partial_mod.LazyMilestones):
-                out.extend(partial_report_mod.partial_record(ev, kind) for kind, ev in reversed(item.events()))
+                out.extend(record(ev, kind) for kind, ev in reversed(item.events()))
             else:
-                out.append(item)
+                out.append(record(item[1], item[0]))
             if not all_ and len(out) >= cap:
                 break
         return out if all_ else out[:cap]
 
     @property
     def seen(self) -> int:
-        n = 0
-        for item in self.items_:
-            n += len(item.events()) if isinstance(item, partial_mod.LazyMilestones) else 1
-        return n
+        return self.dropped + sum(self._count(item) for item in self.items_)
 
 
 class PerformanceLog:
@@ -211,13 +227,11 @@ def partial_of(symbol: str, strategy_name: str, backtest: bool) -> PartialStore:
 
 
 def _on_partial_profit(event: Any) -> None:
-    partial_of(event.symbol, event.strategy_name, event.backtest).add(
-        partial_report_mod.partial_record(event, "profit")
-    )
+    partial_of(event.symbol, event.strategy_name, event.backtest).add("profit", event)
 
 
 def _on_partial_loss(event: Any) -> None:
-    partial_of(event.symbol, event.strategy_name, event.backtest).add(partial_report_mod.partial_record(event, "loss"))
+    partial_of(event.symbol, event.strategy_name, event.backtest).add("loss", event)
 
 
 def _on_partial_lazy(batch: Any) -> None:
