@@ -25,8 +25,9 @@ Status = Literal["ready", "pending", "fulfilled", "rejected"]
 class TaskStatus:
     """One row of ``Backtest.list()`` / ``Live.list()`` / ``Walker.list()``.
 
-    ``progress`` (0..1), ``processed_frames``/``total_frames`` and ``error`` are btk additions, so a
-    display can poll a run without subscribing to per-frame progress events.
+    ``progress`` (0..1), ``processed_frames``/``total_frames``, ``error`` and ``current`` are btk
+    additions, so a display can poll a run without subscribing to per-frame progress events. For a
+    walker the "frames" are strategies, and ``progress`` includes the running strategy's share.
     """
 
     id: str
@@ -39,6 +40,7 @@ class TaskStatus:
     started_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+    current: str | None = None  # a walker's strategy under test right now
 
 
 @dataclass(slots=True)

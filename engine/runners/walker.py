@@ -9,6 +9,7 @@ goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,7 @@ from ..reports import walker as walker_report
 from .backtest import Backtest
 from .tasks import RunTask, TaskBoard, TaskStatus, instances
 
-__all__ = ["Walker"]
+__all__ = ["Walker", "WalkerHandle"]
 
 
 async def _maybe_await(value: Any) -> None:
@@ -35,6 +36,48 @@ def _metric_value(stats: Any, metric: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
+
+
+class WalkerHandle:
+    """What ``Walker.run`` returns: iterate it for contracts; ask ``status()`` how far it got
+    (strategies done, the one under test and how far that one is)."""
+
+    __slots__ = ("_gen", "_task")
+
+    def __init__(self, gen: AsyncIterator[WalkerContract], task: RunTask) -> None:
+        self._gen = gen
+        self._task = task
+
+    def __aiter__(self) -> WalkerHandle:
+        return self
+
+    async def __anext__(self) -> WalkerContract:
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            self._task.status = "fulfilled"
+            raise
+        except BaseException as exc:
+            self._task.status, self._task.error = "rejected", exc
+            raise
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    def status(self) -> TaskStatus:
+        return _walker_status(self._task)
+
+
+def _walker_status(t: RunTask) -> TaskStatus:
+    """A walker's row: strategies as frames, plus the running strategy's own progress."""
+    snap = t.snapshot()
+    current = t.extra.get("current")
+    if current is None:
+        return snap
+    name, handle = current
+    done = t.processed + handle.status().progress
+    progress = min(done / t.total, 1.0) if t.total else 0.0
+    return dataclasses.replace(snap, progress=progress, current=name)
 
 
 class WalkerFacade:
@@ -62,9 +105,10 @@ class WalkerFacade:
         schema = self._validate(walker_name, "Walker.run")
         stores.walker_store.pop((symbol, walker_name), None)
         self._stops = {s for s in self._stops if s[:2] != (symbol, walker_name)}
-        return self._results(symbol, schema, None)
+        task = RunTask(symbol, walker_name, status="pending", total=len(schema.strategies))
+        return WalkerHandle(self._results(symbol, schema, task), task)
 
-    async def _results(self, symbol: str, schema: registry.WalkerSchema, task: RunTask | None):
+    async def _results(self, symbol: str, schema: registry.WalkerSchema, task: RunTask):
         cb = schema.callbacks
         metric = schema.metric
         names = schema.strategies
@@ -73,8 +117,7 @@ class WalkerFacade:
         best_metric: float | None = None
         best_stats = None
         tested = 0
-        if task is not None:
-            task.total = total
+        task.total = total
         for name in names:
             if (symbol, schema.walker_name, name) in self._stops:
                 break
@@ -84,9 +127,12 @@ class WalkerFacade:
                 handle = Backtest.run(
                     symbol, strategy_name=name, exchange_name=schema.exchange_name, frame_name=schema.frame_name
                 )
+                task.extra["current"] = (name, handle)
                 async for _ in handle:
                     pass
             except Exception as exc:
+                task.extra.pop("current", None)
+                task.processed += 1  # done with, though not tested: the progress bar moves on
                 annotate(
                     exc,
                     ErrorContext(symbol, name, True, None, "walker"),
@@ -96,13 +142,13 @@ class WalkerFacade:
                 if cb.on_strategy_error is not None:
                     await _maybe_await(cb.on_strategy_error(name, symbol, exc))
                 continue
+            task.extra.pop("current", None)
+            task.processed += 1
             stats = Backtest.get_data(symbol, name)
             value = _metric_value(stats, metric)
             if value is not None and (best_metric is None or value > best_metric):
                 best, best_metric, best_stats = name, value, stats
             tested += 1
-            if task is not None:
-                task.processed = tested
             if events.progress_walker.has_subscribers():
                 await events.progress_walker.emit(
                     WalkerProgressEvent(
@@ -176,7 +222,7 @@ class WalkerFacade:
                 inst.stop()
 
     def list(self) -> list[TaskStatus]:
-        return self.board.list()
+        return [_walker_status(t) for t in self.board.tasks.values()]
 
     def reset(self, symbol: str, walker_name: str) -> None:
         self.board.reset(symbol, walker_name)
