@@ -17,6 +17,7 @@ from typing import Any
 
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import TabbedContent
 from textual.worker import Worker
 
 import engine
@@ -30,7 +31,10 @@ from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
 from .state import DashboardState, RunView, run_id
+from .widgets.events import PartialPane, RiskPane
 from .widgets.header import BtkHeader
+from .widgets.heatmap import HeatmapPane
+from .widgets.leaderboard import LeaderboardPane
 from .widgets.panes import (
     EquityPane,
     PositionsPane,
@@ -41,7 +45,6 @@ from .widgets.panes import (
 )
 
 LATER = {
-    "walker": "Walkers (strategy comparisons) arrive with a later btk release.",
     "live": "Live trading arrives with a later btk release.",
 }
 
@@ -89,7 +92,7 @@ class BtkApp(App[int]):
         root = project.root if project is not None else Path.cwd()
         self.dump_dir = Path(dump_dir) if dump_dir else (project.dump_dir if project else root / "dump")
         cfg = engine.get_config()
-        self.state = DashboardState(cfg["CC_PERCENT_SLIPPAGE"], cfg["CC_PERCENT_FEE"])
+        self.state = DashboardState(cfg["CC_PERCENT_SLIPPAGE"], cfg["CC_PERCENT_FEE"], cfg["CC_SCHEDULE_AWAIT_MINUTES"])
         self.handles: dict[str, Any] = {}
         self.selected_run: str | None = None
         ui = project.ui if project is not None else {}
@@ -128,17 +131,33 @@ class BtkApp(App[int]):
             if run is None or run.status not in ("running", "stopping"):
                 continue
             st = handle.status()
-            if (st.processed_frames, st.total_frames) != (run.processed, run.total):
+            if (st.processed_frames, st.total_frames, st.progress) != (run.processed, run.total, run.progress):
                 run.processed, run.total, run.progress = st.processed_frames, st.total_frames, st.progress
                 polled = True
+            if run.mode == "walker" and self._poll_walker(run, st):
+                changed.add("walker")
         if polled:
             changed |= {"runs", "progress"}
         self.redraw(changed | {"header", "progress"})
 
+    def _poll_walker(self, run: RunView, st: Any) -> bool:
+        """The walker's strategy under test and how far it is (the leaderboard's "testing" row)."""
+        view = self.state.walkers.get(run.id)
+        if view is None or st.current is None:
+            return False
+        row = view.rows.get(st.current)
+        done = sum(1 for r in view.rows.values() if r.status in ("done", "failed"))
+        share = max(0.0, st.progress * len(view.rows) - done)
+        changed = row is not None and (row.status == "waiting" or abs(view.current_progress - share) >= 0.01)
+        if row is not None and row.status == "waiting":
+            row.status = "testing"
+        view.current_progress = min(share, 1.0)
+        return changed
+
     def select_run(self, rid: str | None) -> None:
         if rid != self.selected_run:
             self.selected_run = rid
-            self.redraw({"header", "equity", "positions", "scheduled", "log"})
+            self.redraw({"header", "equity", "positions", "scheduled", "log", "risk", "partial", "walker", "heatmap"})
 
     def _dashboard(self) -> DashboardScreen | None:
         for screen in self.screen_stack:
@@ -165,6 +184,15 @@ class BtkApp(App[int]):
             screen.query_one(SignalsPane).refresh_from(state, run)
         if everything or "equity" in changed:
             screen.query_one(EquityPane).refresh_from(state, run)
+        if everything or "walker" in changed:
+            screen.query_one(LeaderboardPane).refresh_from(state, run)
+        if everything or "risk" in changed:
+            screen.query_one(RiskPane).refresh_from(state, run)
+        if everything or "partial" in changed:
+            screen.query_one(PartialPane).refresh_from(state, run)
+        heatmap_shown = screen.query_one("#analysis", TabbedContent).active == "tab-heatmap"
+        if everything or (("heatmap" in changed or "equity" in changed) and heatmap_shown):
+            screen.query_one(HeatmapPane).refresh_from(state, run)
         name = self.project.name if self.project else "btk"
         screen.query_one(BtkHeader).show(state.runs.get(run) if run else None, name, now)
 
@@ -172,6 +200,8 @@ class BtkApp(App[int]):
         screen = self._dashboard()
         if screen is not None and screen.is_mounted:
             screen.query_one(SignalsPane).restyle(self.state, self.selected_run)
+            screen.query_one(RiskPane).restyle(self.state, self.selected_run)
+            screen.query_one(PartialPane).restyle(self.state, self.selected_run)
             screen.query_one(RunsPane).sync(self.state)
             self.redraw(set())
 
@@ -181,6 +211,17 @@ class BtkApp(App[int]):
         if project is None:
             return
         names = project.walkers if mode == "walker" else project.strategies
+        descriptions = {}
+        if mode == "walker":
+            if not names:
+                self.notify(
+                    "This project has no walkers: add a [walkers.NAME] section to btk.toml.", severity="warning"
+                )
+                return
+            for w in engine.list_walkers():
+                descriptions[w.walker_name] = (
+                    f"{len(w.strategies)} strategies by {w.metric} · {w.exchange_name} · {w.frame_name}"
+                )
         dialog = StartDialog(
             mode,
             symbols=list(project.symbols),
@@ -189,6 +230,7 @@ class BtkApp(App[int]):
             frames=list(project.frames),
             last=dict(project.ui.get(f"last_{mode}", {})),
             note=LATER.get(mode, ""),
+            descriptions=descriptions,
         )
         self.push_screen(dialog, self._start_chosen)
 
@@ -205,10 +247,15 @@ class BtkApp(App[int]):
                 }
             }
         )
-        if choice.mode != "backtest":
+        if choice.mode == "live":
             self.notify(LATER[choice.mode], title=choice.mode.capitalize(), severity="warning")
             return
         symbols = list(self.project.symbols) if choice.symbol == ALL else [choice.symbol]
+        if choice.mode == "walker":
+            started = sum(self.start_walker(symbol, choice.strategy) for symbol in symbols)
+            if started:
+                self.redraw(set())
+            return
         strategies = list(self.project.strategies) if choice.strategy == ALL else [choice.strategy]
         started = 0
         for symbol in symbols:
@@ -249,6 +296,51 @@ class BtkApp(App[int]):
         self.handles[rid] = handle
         if self.selected_run is None:
             self.selected_run = rid
+        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+        return True
+
+    def start_walker(self, symbol: str, walker: str) -> bool:
+        """Start ``walker`` on ``symbol``: its leaderboard fills as each strategy finishes."""
+        rid = run_id("walker", symbol, walker)
+        old = self.state.runs.get(rid)
+        if old is not None and old.is_active:
+            self.notify(f"{walker} on {symbol} is already running", severity="warning")
+            return False
+        busy = [r.name for r in self.state.runs.values() if r.mode == "backtest" and r.symbol == symbol and r.is_active]
+        schema = next((w for w in engine.list_walkers() if w.walker_name == walker), None)
+        if schema is None:
+            self.notify(f"walker {walker} is not registered", title="Cannot start", severity="error")
+            return False
+        clash = sorted(set(busy) & set(schema.strategies))
+        if clash:  # one strategy instance per (symbol, strategy): the two runs would collide
+            self.notify(
+                f"{', '.join(clash)} on {symbol} is backtesting now; stop it or wait for it first",
+                title="Cannot start the walker",
+                severity="warning",
+            )
+            return False
+        try:
+            handle = engine.Walker.run(symbol, walker_name=walker)
+        except Exception as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            return False
+        run = RunView(
+            id=rid,
+            mode="walker",
+            symbol=symbol,
+            name=walker,
+            exchange=schema.exchange_name,
+            frame=schema.frame_name,
+            status="running",
+            total=len(schema.strategies),
+            started=self.clock().timestamp(),
+        )
+        self.state.add_walker(run, schema.metric, list(schema.strategies))
+        self.handles[rid] = handle
+        self.selected_run = rid
+        screen = self._dashboard()
+        if screen is not None and screen.is_mounted:  # show the leaderboard it is about to fill
+            screen.query_one("#analysis", TabbedContent).active = "tab-walker"
         self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
         return True
 
@@ -302,6 +394,11 @@ class BtkApp(App[int]):
                 "Live trading stops asking for signals. An open position stays saved on disk and is "
                 "picked up again the next time this strategy runs live."
             )
+        if run.mode == "walker":
+            detail = (
+                "The strategy under test finishes the position it holds, then ends; strategies not "
+                "tested yet are skipped. The leaderboard and the walker report keep what was tested."
+            )
         self.push_screen(
             ConfirmScreen(f"Stop {run.mode} {run.symbol} {run.name}?", detail, yes="Stop"),
             partial(self._stop_confirmed, run.id),
@@ -311,38 +408,70 @@ class BtkApp(App[int]):
         run = self.state.runs.get(rid)
         if not yes or run is None or not run.is_active:
             return
-        engine.Backtest.stop(run.symbol, run.name)
+        if run.mode == "walker":
+            engine.Walker.stop(run.symbol, run.name)
+        else:
+            engine.Backtest.stop(run.symbol, run.name)
         run.status = "stopping"
         self.redraw({"runs", "header"})
 
     # ------------------------------------------------------------------ reports
     def action_dump_reports(self) -> None:
-        """Every report of every run, under the dump folder; a toast says where."""
-        runs = [r for r in self.state.runs.values() if r.mode == "backtest"]
-        if not runs:
-            self.notify("Nothing to dump yet: run a backtest first (b).", severity="warning")
+        """Every report of every run, under the dump folder; a toast says where. A walker adds its
+        comparison report and the reports of each strategy it tested."""
+        pairs: dict[tuple[str, str], None] = {}  # (symbol, strategy), in run order
+        walkers: list[RunView] = []
+        for r in self.state.runs.values():
+            if r.mode == "backtest":
+                pairs[(r.symbol, r.name)] = None
+            elif r.mode == "walker":
+                walkers.append(r)
+                view = self.state.walkers.get(r.id)
+                for row in view.rows.values() if view else ():
+                    if row.status == "done":
+                        pairs[(r.symbol, row.strategy)] = None
+        if not pairs and not walkers:
+            self.notify("Nothing to dump yet: run a backtest (b) or a walker (w) first.", severity="warning")
             return
-        per_strategy: dict[str, set[str]] = {}
-        for r in runs:
-            per_strategy.setdefault(r.name, set()).add(r.symbol)
+        symbols_of: dict[str, set[str]] = {}
+        for symbol, strategy in pairs:
+            symbols_of.setdefault(strategy, set()).add(symbol)
         written: list[str] = []
         root = self.dump_dir
-        for r in runs:
-            several = len(per_strategy[r.name]) > 1
-            sub = (lambda kind: root / kind / r.symbol) if several else (lambda kind: root / kind)  # noqa: B023
+        for symbol, strategy in pairs:
+            several = len(symbols_of[strategy]) > 1
+            sub = (lambda kind: root / kind / symbol) if several else (lambda kind: root / kind)  # noqa: B023
             paths = (
-                engine.Backtest.dump(r.symbol, r.name, path=str(sub("backtest"))),
-                engine.Schedule.dump(r.symbol, r.name, True, path=str(sub("schedule"))),
-                engine.Performance.dump(r.symbol, r.name, True, path=str(sub("performance"))),
-                engine.Partial.dump(r.symbol, r.name, True, path=str(root / "partial")),
-                engine.Risk.dump(r.symbol, r.name, True, path=str(root / "risk")),
+                engine.Backtest.dump(symbol, strategy, path=str(sub("backtest"))),
+                engine.Schedule.dump(symbol, strategy, True, path=str(sub("schedule"))),
+                engine.Performance.dump(symbol, strategy, True, path=str(sub("performance"))),
+                engine.Partial.dump(symbol, strategy, True, path=str(root / "partial")),
+                engine.Risk.dump(symbol, strategy, True, path=str(root / "risk")),
             )
             written.extend(p for p in paths if p)
-        for name in per_strategy:
-            path = engine.Heat.dump(name, True, path=str(root / "heatmap"))
+        for strategy in symbols_of:
+            path = engine.Heat.dump(strategy, True, path=str(root / "heatmap"))
+            if path:
+                written.append(path)
+        for w in walkers:
+            several = sum(1 for x in walkers if x.name == w.name) > 1
+            folder = root / "walker" / w.symbol if several else root / "walker"
+            try:
+                path = engine.Walker.dump(w.symbol, w.name, path=str(folder))
+            except ValueError:  # stopped before any strategy was tested: nothing to report
+                continue
             if path:
                 written.append(path)
         self.notify(f"{len(written)} reports written to {root}/", title="Reports")
+
+    def action_switch_tab(self, step: int) -> None:
+        screen = self._dashboard()
+        if screen is None or screen is not self.screen:
+            return
+        tabs = screen.query_one("#analysis", TabbedContent)
+        ids = [pane.id for pane in tabs.query("TabPane") if pane.id]
+        if tabs.active in ids:
+            tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)]
 
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))

@@ -5,6 +5,10 @@ flood the terminal. The bridge subscribes when it is mounted, keeps what arrives
 every ``interval`` seconds posts one ``EngineBatch`` message (about four redraws a second). It
 asks only for the actions the dashboard shows, never for idle ticks, so a backtest keeps its
 fast path. It unsubscribes when it is unmounted.
+
+It also listens to risk rejections, partial milestones and walker results. Listening to the
+milestone streams makes a backtest compute every milestone as it goes instead of on demand
+(the benchmark's --risk-partial row measures that cost); the Partial pane is worth it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from textual.widget import Widget
 import engine
 
 from .messages import EngineBatch
+from .state import Milestone
 
 SHOWN_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
 
@@ -34,6 +39,11 @@ class EngineBridge(Widget):
         push = self._buffer.append
         self._unsubscribe = [
             engine.listen_signal(push, actions=SHOWN_ACTIONS),
+            engine.listen_risk(push),
+            engine.listen_partial_profit(lambda ev: push(Milestone("profit", ev))),
+            engine.listen_partial_loss(lambda ev: push(Milestone("loss", ev))),
+            engine.listen_walker(push),
+            engine.listen_walker_complete(push),
             engine.listen_error(push),
             engine.listen_exit(push),
         ]

@@ -3,6 +3,9 @@
 ``btk-console backtest`` runs a btk.toml project (``--config``, else ./btk.toml) or the embedded
 demo without a UI: a progress bar on stderr, a statistics table on stdout, reports under dump/. Progress comes
 from polling ``Backtest.list()``, not from per-frame events, so the engine keeps its fast path.
+
+``btk-console walker`` runs a walker the same way: the leaderboard on stdout, the walker report
+(and each tested strategy's backtest report) under dump/.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from .project import Project, ProjectError, load_project
 
 SUBCOMMANDS = {
     "backtest": "run backtests headless and write their reports",
+    "walker": "compare a walker's strategies headless: print the leaderboard, write the walker report",
 }
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,30}$")
@@ -55,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     # also accepted before the subcommand; SUPPRESS keeps a top-level value from being reset here
     bt.add_argument("--dump-dir", default=argparse.SUPPRESS, help="where reports go (default: the project's dump_dir)")
     bt.add_argument(
+        "--config", default=argparse.SUPPRESS, help="a btk.toml project (default: ./btk.toml, else the demo)"
+    )
+    wk = sub.add_parser("walker", help=SUBCOMMANDS["walker"], description=SUBCOMMANDS["walker"])
+    wk.add_argument("--walker", default=None, help="walker to run (default: the project's first)")
+    wk.add_argument("--symbol", action="append", help="symbol to test (repeatable; default: the project's first)")
+    wk.add_argument("--dump-dir", default=argparse.SUPPRESS, help="where reports go (default: the project's dump_dir)")
+    wk.add_argument(
         "--config", default=argparse.SUPPRESS, help="a btk.toml project (default: ./btk.toml, else the demo)"
     )
     return p
@@ -222,6 +233,126 @@ async def run_backtests(
     return EXIT_FAILED if failed or fatal else EXIT_OK
 
 
+# --------------------------------------------------------------------------- walker
+
+
+def leaderboard_table(data: object) -> str:
+    """The walker's strategies ranked as its report ranks them, the best marked with ``*``."""
+    from engine.reports.walker import ranked_results
+
+    header = ("Rank", "Strategy", data.metric, "Signals", "Win rate", "Avg PNL", "Total PNL", "Sharpe")
+    lines: list[tuple[str, ...]] = [header]
+    for rank, r in enumerate(ranked_results(data.strategy_results), start=1):
+        st = r.stats
+        best = "*" if r.strategy_name == data.best_strategy else " "
+        lines.append(
+            (
+                f"{best}{rank}",
+                r.strategy_name,
+                _fmt(r.metric_value, 3),
+                str(st.total_signals),
+                _fmt(st.win_rate, 2, "%"),
+                _fmt(st.avg_pnl, 2, "%", signed=True),
+                _fmt(st.total_pnl, 2, "%", signed=True),
+                _fmt(st.sharpe_ratio, 3),
+            )
+        )
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    out = []
+    for n, r in enumerate(lines):
+        cells = [c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: TextIO, err: TextIO) -> int:
+    import engine
+    from engine.errors import context_of
+
+    skipped: list[str] = []
+
+    def on_error(exc: BaseException) -> None:
+        ctx = context_of(exc)
+        if ctx is not None and ctx.stage == "walker":
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            skipped.append(f"{ctx.symbol} {ctx.strategy_name}: {first}")
+
+    engine.listen_error(on_error)
+
+    async def drain(handle) -> None:
+        async for _ in handle:
+            pass
+
+    # One symbol after another: a walker's strategies share their risk profiles with nothing
+    # else running, so every leaderboard is the one a run of that symbol alone would give.
+    tty = err.isatty()
+    started = time.perf_counter()
+    outcome: dict[str, BaseException | None] = {}
+    for symbol in symbols:
+        handle = engine.Walker.run(symbol, walker_name=walker)
+        task = asyncio.ensure_future(drain(handle))
+        while True:
+            done, _ = await asyncio.wait([task], timeout=0.1 if tty else None)
+            if tty:
+                st = handle.status()
+                doing = f" {st.current}" if st.current and not done else ""
+                label = "done" if done else f"{st.progress * 100:5.1f}%{doing}"
+                err.write(f"\x1b[2K\r{symbol:<9} {walker:<18} {_bar(1.0 if done else st.progress)} {label}")
+                err.flush()
+            if done:
+                break
+        err.write("\n" if tty else f"{symbol} {walker}: {'failed' if task.exception() else 'done'}\n")
+        outcome[symbol] = task.exception()
+    elapsed = time.perf_counter() - started
+    failed = False
+    for symbol, problem in outcome.items():
+        if problem is not None:
+            failed = True
+            err.write(f"error: walker {walker} on {symbol} failed: {problem}\n")
+            continue
+        try:
+            data = engine.Walker.get_data(symbol, walker)
+        except ValueError:
+            failed = True
+            err.write(f"error: walker {walker} on {symbol} tested no strategy\n")
+            continue
+        several = len(symbols) > 1
+        out.write(f"{walker} on {symbol} (best by {data.metric}: {data.best_strategy or 'none'})\n")
+        out.write(leaderboard_table(data) + "\n\n")
+        folder = dump_dir / "walker" / symbol if several else dump_dir / "walker"
+        if engine.Walker.dump(symbol, walker, path=str(folder)) is None:
+            failed = True
+            err.write(f"error: could not write the walker report under {folder}\n")
+        for r in data.strategy_results:
+            sub = dump_dir / "backtest" / symbol if several else dump_dir / "backtest"
+            engine.Backtest.dump(symbol, r.strategy_name, path=str(sub))
+    for line in skipped:
+        failed = True
+        err.write(f"warning: skipped {line}\n")
+    out.write(f"reports written under {_shown(dump_dir / 'walker')}/ ({elapsed:.2f}s)\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_walker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    project = load_project(args.config)
+    if not project.walkers:
+        raise UsageError("the project has no walkers: add a [walkers.NAME] section to btk.toml")
+    walker = args.walker or project.walkers[0]
+    _check_names("walker", [walker], project.walkers)
+    if not args.symbol and not project.symbols:
+        raise UsageError("the project lists no symbols: pass --symbol or set [project] symbols")
+    symbols = args.symbol or [project.symbols[0]]
+    for s in symbols:
+        if not _SYMBOL.match(s):
+            raise UsageError(f"--symbol must look like BTCUSDT (capital letters and digits), got {s!r}")
+    if project.symbol_list_is_strict:
+        _check_names("symbol", symbols, project.symbols)
+    dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
+    return asyncio.run(run_walkers(walker, list(dict.fromkeys(symbols)), dump_dir, out, err))
+
+
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     days = _positive_days(args.days)
     project = load_project(args.config, days=days)
@@ -275,6 +406,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return run_interactive(args)
         if args.command == "backtest":
             return cmd_backtest(args, out, err)
+        if args.command == "walker":
+            return cmd_walker(args, out, err)
     except UsageError as exc:
         err.write(f"btk-console: error: {exc}\n")
         return EXIT_USAGE

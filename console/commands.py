@@ -33,6 +33,22 @@ COMMANDS: tuple[Command, ...] = (
     Command("stop", "s", "Stop", "Stop the selected run (asks first)", "stop_run"),
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
     Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
+    Command(
+        "next_tab",
+        "right_square_bracket",
+        "Next tab",
+        "Show the next analysis tab (walker, risk, partial, heatmap)",
+        "switch_tab(1)",
+        footer=False,
+    ),
+    Command(
+        "previous_tab",
+        "left_square_bracket",
+        "Previous tab",
+        "Show the previous analysis tab",
+        "switch_tab(-1)",
+        footer=False,
+    ),
     Command("theme", "t", "Theme", "Switch to the next theme (dark, light, high contrast)", "cycle_theme"),
     Command("help", "question_mark", "Help", "Show every key and what it does", "open_help"),
     Command("quit", "q", "Quit", "Leave btk-console (asks first while a live run is active)", "request_quit"),
@@ -40,7 +56,7 @@ COMMANDS: tuple[Command, ...] = (
 
 FORBIDDEN_KEYS = frozenset({"ctrl+s", "ctrl+b", "ctrl+a"})
 
-_KEY_NAMES = {"?": "question_mark", " ": "space"}
+_KEY_NAMES = {"?": "question_mark", " ": "space", "[": "left_square_bracket", "]": "right_square_bracket"}
 
 
 def _normal(key: str) -> str:
@@ -75,7 +91,7 @@ def effective_keys(keymap: Mapping[str, str]) -> dict[str, str]:
 
 
 def display_key(key: str) -> str:
-    return {"question_mark": "?", "space": "space"}.get(key, key)
+    return {v: k for k, v in _KEY_NAMES.items() if k != " "}.get(key, key)
 
 
 def bindings(commands: Iterable[Command] = COMMANDS) -> list[Binding]:

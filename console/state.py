@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import engine
+from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
 
 RunMode = Literal["backtest", "walker", "live"]
 RunStatus = Literal["starting", "running", "stopping", "done", "failed"]
 
 LOG_LINES = 500
 EQUITY_POINTS = 5000
+RECENT_CANCELLATIONS = 5  # shown under the waiting entries in the Scheduled pane
 
 
 def run_id(mode: str, symbol: str, name: str) -> str:
@@ -48,6 +50,7 @@ class RunView:
     total_pnl: float = 0.0
     equity: list[float] = field(default_factory=list)  # cumulative PnL % after each closed trade
     errors: int = 0
+    current: str | None = None  # walker: the strategy whose trades trades/equity describe
 
     @property
     def is_active(self) -> bool:
@@ -55,6 +58,8 @@ class RunView:
 
     def clock_ms(self) -> int | None:
         """The simulated "now" of the run: the frame being processed (backtest) or the last event."""
+        if self.mode == "walker":
+            return self.sim_time
         if self.mode == "backtest" and self.total:
             frame = min(self.processed, self.total - 1)
             sim = self.frame_start + frame * self.frame_step
@@ -92,6 +97,104 @@ class ScheduledView:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelView:
+    """A limit entry that never filled, kept a while so the Scheduled pane can say why."""
+
+    run: str
+    signal_id: str
+    symbol: str
+    strategy: str
+    side: str
+    entry: float
+    last_price: float
+    reason: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """A partial profit/loss event with its direction (the engine has one stream per direction)."""
+
+    kind: Literal["profit", "loss"]
+    event: PartialEvent
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLine:
+    key: str
+    time: int  # the moment the signal was checked (candle time in a backtest)
+    run: str
+    symbol: str
+    strategy: str
+    side: str
+    price: float
+    reason: str
+    active: int
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneLine:
+    key: str
+    time: int
+    run: str
+    symbol: str
+    strategy: str
+    signal_id: str
+    side: str
+    kind: Literal["profit", "loss"]
+    level: int
+    price: float
+
+
+LeaderStatus = Literal["waiting", "testing", "done", "failed"]
+
+
+@dataclass(slots=True)
+class LeaderRow:
+    """One strategy of a walker: its place in the schema, where it is, and its numbers."""
+
+    strategy: str
+    order: int
+    status: LeaderStatus = "waiting"
+    metric: float | None = None
+    signals: int = 0
+    win_rate: float | None = None
+    avg_pnl: float | None = None
+    total_pnl: float | None = None
+    sharpe: float | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class WalkerView:
+    """A walker run's leaderboard, filled as each strategy's contract arrives."""
+
+    run: str
+    walker: str
+    symbol: str
+    metric: str
+    rows: dict[str, LeaderRow]
+    best: str | None = None
+    best_metric: float | None = None
+    current_progress: float = 0.0
+    complete: bool = False
+    curves: dict[str, tuple[list[float], int, int, float]] = field(default_factory=dict)
+
+    def ranked(self) -> list[LeaderRow]:
+        """Tested strategies by metric (higher first, no value last, ties in schema order, as the
+        walker report ranks them), then the one under test, then failed, then waiting."""
+        done = [r for r in self.rows.values() if r.status == "done"]
+        done.sort(key=lambda r: (r.metric is None, -(r.metric or 0.0), r.order))
+        rest = {"testing": 0, "failed": 1, "waiting": 2}
+        others = sorted((r for r in self.rows.values() if r.status != "done"), key=lambda r: (rest[r.status], r.order))
+        return done + others
+
+    @property
+    def tested(self) -> int:
+        return sum(1 for r in self.rows.values() if r.status == "done")
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine:
     key: str
     time: int  # ms: when it happened in the run's (simulated) time
@@ -104,26 +207,93 @@ class LogLine:
     pnl: float | None = None
 
 
-class DashboardState:
-    """Folds engine results into runs, positions, scheduled entries, a signal log and equity."""
+class RunLog:
+    """Lines of every run in arrival order, and each run's own lines (kept whatever else runs)."""
 
-    def __init__(self, slippage: float = 0.1, fee: float = 0.1) -> None:
+    def __init__(self, maxlen: int = LOG_LINES) -> None:
+        self.maxlen = maxlen
+        self.all: deque[Any] = deque(maxlen=maxlen)
+        self.runs: dict[str, deque[Any]] = {}
+        self.seen: dict[str, int] = {}  # per run: lines ever added (the deque keeps the newest)
+
+    def add(self, line: Any) -> None:
+        self.all.append(line)
+        run_lines = self.runs.get(line.run)
+        if run_lines is None:
+            run_lines = self.runs[line.run] = deque(maxlen=self.maxlen)
+        run_lines.append(line)
+        self.seen[line.run] = self.seen.get(line.run, 0) + 1
+
+    def of(self, run: str | None) -> deque[Any]:
+        if run is None:
+            return self.all
+        return self.runs.get(run, deque())
+
+    def count(self, run: str | None) -> int:
+        return sum(self.seen.values()) if run is None else self.seen.get(run, 0)
+
+
+class DashboardState:
+    """Folds engine events into runs, positions, scheduled entries, the signal, risk and
+    milestone logs, equity, and walker leaderboards."""
+
+    def __init__(self, slippage: float = 0.1, fee: float = 0.1, schedule_await_minutes: int = 120) -> None:
         self.runs: dict[str, RunView] = {}
         self.positions: dict[tuple[str, str], PositionView] = {}
         self.scheduled: dict[tuple[str, str], ScheduledView] = {}
-        self.log: deque[LogLine] = deque(maxlen=LOG_LINES)  # every run, in arrival order
-        self.logs: dict[str, deque[LogLine]] = {}  # per run: its own lines, in its own order
+        self.cancelled: deque[CancelView] = deque(maxlen=RECENT_CANCELLATIONS)
+        self.signal_log = RunLog()
+        self.risk_log = RunLog()
+        self.milestone_log = RunLog()
+        self.walkers: dict[str, WalkerView] = {}  # walker run id -> its leaderboard
+        self._walker_of: dict[tuple[str, str], str] = {}  # (symbol, strategy) -> walker run id
         self.slippage = slippage
         self.fee = fee
-        self._log_seq = 0
+        self.schedule_await_minutes = schedule_await_minutes
+        self._seq = 0
+
+    @property
+    def log(self) -> deque[LogLine]:
+        return self.signal_log.all
 
     # -- runs -------------------------------------------------------------------------------
     def add_run(self, run: RunView) -> None:
         self.runs[run.id] = run
 
+    def add_walker(self, run: RunView, metric: str, strategies: list[str]) -> WalkerView:
+        """A walker run: its leaderboard starts with every strategy waiting."""
+        self.add_run(run)
+        view = WalkerView(
+            run=run.id,
+            walker=run.name,
+            symbol=run.symbol,
+            metric=metric,
+            rows={name: LeaderRow(name, i) for i, name in enumerate(strategies)},
+        )
+        self.walkers[run.id] = view
+        for name in strategies:
+            self._walker_of[(run.symbol, name)] = run.id
+        return view
+
+    def run_of_pair(self, mode: str, symbol: str, strategy: str) -> RunView | None:
+        """The run a (symbol, strategy) event belongs to: its own backtest or live run, or the
+        walker testing it; an active run wins over a finished one."""
+        own = self.runs.get(run_id(mode, symbol, strategy))
+        if mode != "backtest":
+            return own
+        wid = self._walker_of.get((symbol, strategy))
+        walker = self.runs.get(wid) if wid else None
+        if walker is not None and walker.is_active and (own is None or not own.is_active):
+            return walker
+        return own or walker
+
     def run_of(self, result: Any) -> RunView | None:
-        mode = "backtest" if result.backtest else "live"
-        return self.runs.get(run_id(mode, result.symbol, result.strategy_name))
+        return self.run_of_pair("backtest" if result.backtest else "live", result.symbol, result.strategy_name)
+
+    def _rid(self, backtest: bool, symbol: str, strategy: str) -> str:
+        mode = "backtest" if backtest else "live"
+        run = self.run_of_pair(mode, symbol, strategy)
+        return run.id if run is not None else run_id(mode, symbol, strategy)
 
     # -- events -----------------------------------------------------------------------------
     def apply(self, events: list[Any]) -> set[str]:
@@ -133,16 +303,30 @@ class DashboardState:
             action = getattr(ev, "action", None)
             if action is not None:
                 changed |= self._apply_result(ev)
+            elif isinstance(ev, Milestone):
+                changed |= self._apply_milestone(ev)
+            elif isinstance(ev, RiskEvent):
+                changed |= self._apply_risk(ev)
+            elif isinstance(ev, WalkerContract):
+                changed |= self._apply_contract(ev)
+            elif isinstance(ev, WalkerCompleteEvent):
+                changed |= self._apply_walker_complete(ev)
             elif isinstance(ev, BaseException):
                 changed |= self._apply_error(ev)
         return changed
 
+    def _key(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}-{self._seq}"
+
     def _line(self, **kw: Any) -> LogLine:
-        self._log_seq += 1
-        return LogLine(key=f"log-{self._log_seq}", **kw)
+        return LogLine(key=self._key("log"), **kw)
 
     def _note(self, kind: str, when: int, rid: str, r: Any, detail: str, pnl: float | None = None) -> None:
-        """Log a line about result ``r`` of run ``rid``."""
+        """Log a line about result ``r`` of run ``rid`` (a walker's lines name their strategy)."""
+        run = self.runs.get(rid)
+        if run is not None and run.mode == "walker":
+            detail = f"{r.strategy_name}: {detail}"
         self._log(
             self._line(
                 time=when,
@@ -157,25 +341,23 @@ class DashboardState:
         )
 
     def _log(self, line: LogLine) -> None:
-        self.log.append(line)
-        run_log = self.logs.get(line.run)
-        if run_log is None:
-            run_log = self.logs[line.run] = deque(maxlen=LOG_LINES)
-        run_log.append(line)
+        self.signal_log.add(line)
 
     def log_of(self, run: str | None) -> deque[LogLine]:
         """The selected run's lines (deterministic whatever else runs), or everything."""
-        if run is None:
-            return self.log
-        return self.logs.get(run, deque())
+        return self.signal_log.of(run)
 
     def _apply_result(self, r: Any) -> set[str]:
         run = self.run_of(r)
         rid = run.id if run else run_id("backtest" if r.backtest else "live", r.symbol, r.strategy_name)
+        if run is not None and run.mode == "walker" and run.current != r.strategy_name:
+            self._switch_strategy(run, r.strategy_name)
         row = r.signal
         action = r.action
         key = (rid, row.id) if row is not None else None
         when: int | None = None
+        if action in ("scheduled", "opened"):
+            self._drop_stale_schedules(rid, r.symbol, r.strategy_name, row.id)
         if action == "scheduled":
             when = row.scheduled_at
             self.scheduled[key] = ScheduledView(
@@ -234,6 +416,11 @@ class DashboardState:
             self.scheduled.pop(key, None)
             reason = "timeout" if r.cancel_reason == "timeout" else "price crossed the stop"
             self._note("CANCEL", when, rid, r, reason)
+            self.cancelled.append(
+                CancelView(
+                    rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, reason, when
+                )
+            )
             changed = {"scheduled", "log"}
         else:
             return set()
@@ -241,14 +428,128 @@ class DashboardState:
             run.sim_time = max(run.sim_time or when, when)
         return changed
 
+    def _drop_stale_schedules(self, rid: str, symbol: str, strategy: str, keep: str) -> None:
+        """A strategy holds one limit entry per symbol at a time: a new signal means an older one
+        ended, even if no event said so (e.g. an activation the risk profile refused, which SPEC
+        17 reports as an error rather than a cancellation)."""
+        for key, s in list(self.scheduled.items()):
+            if s.run == rid and s.symbol == symbol and s.strategy == strategy and s.signal_id != keep:
+                del self.scheduled[key]
+
+    def _switch_strategy(self, run: RunView, strategy: str) -> None:
+        """A walker moved on to its next strategy: keep the finished one's curve, start afresh."""
+        view = self.walkers.get(run.id)
+        if view is not None and run.current is not None:
+            view.curves[run.current] = (run.equity, run.trades, run.wins, run.total_pnl)
+        run.current = strategy
+        run.equity, run.trades, run.wins, run.total_pnl = [], 0, 0, 0.0
+        run.sim_time = None  # the next strategy's backtest starts from the frame's beginning
+        if view is not None:
+            row = view.rows.get(strategy)
+            if row is not None and row.status == "waiting":
+                row.status = "testing"
+
+    def _apply_milestone(self, m: Milestone) -> set[str]:
+        ev = m.event
+        row = ev.data
+        self.milestone_log.add(
+            MilestoneLine(
+                key=self._key("ms"),
+                time=ev.timestamp,
+                run=self._rid(ev.backtest, ev.symbol, ev.strategy_name),
+                symbol=ev.symbol,
+                strategy=ev.strategy_name,
+                signal_id=row.id,
+                side=row.position,
+                kind=m.kind,
+                level=ev.level,
+                price=ev.current_price,
+            )
+        )
+        return {"partial"}
+
+    def _apply_risk(self, ev: RiskEvent) -> set[str]:
+        signal = ev.pending_signal
+        side = signal.get("position", "") if isinstance(signal, dict) else getattr(signal, "position", "")
+        self.risk_log.add(
+            RiskLine(
+                key=self._key("risk"),
+                time=ev.when or ev.timestamp,
+                run=self._rid(ev.backtest, ev.symbol, ev.strategy_name),
+                symbol=ev.symbol,
+                strategy=ev.strategy_name,
+                side=str(side or ""),
+                price=ev.current_price,
+                reason=ev.comment,
+                active=ev.active_position_count,
+            )
+        )
+        return {"risk"}
+
+    def _walker_view(self, symbol: str, walker: str) -> WalkerView | None:
+        view = self.walkers.get(run_id("walker", symbol, walker))
+        return view
+
+    def _apply_contract(self, c: WalkerContract) -> set[str]:
+        view = self._walker_view(c.symbol, c.walker_name)
+        if view is None:
+            return set()
+        stats = c.stats
+        row = view.rows.get(c.strategy_name)
+        if row is None:
+            row = view.rows[c.strategy_name] = LeaderRow(c.strategy_name, len(view.rows))
+        row.status = "done"
+        row.metric = c.metric_value
+        row.signals = stats.total_signals
+        row.win_rate, row.avg_pnl, row.total_pnl, row.sharpe = (
+            stats.win_rate,
+            stats.avg_pnl,
+            stats.total_pnl,
+            stats.sharpe_ratio,
+        )
+        view.best, view.best_metric = c.best_strategy, c.best_metric
+        return {"walker", "runs"}
+
+    def _apply_walker_complete(self, done: WalkerCompleteEvent) -> set[str]:
+        view = self._walker_view(done.symbol, done.walker_name)
+        if view is None:
+            return set()
+        view.complete = True
+        view.best, view.best_metric = done.best_strategy, done.best_metric
+        return {"walker"}
+
+    def equity_of(self, rid: str | None) -> tuple[str, list[float], int, int, float] | None:
+        """What the equity pane draws for a run: (label, curve, trades, wins, total PnL). A walker
+        shows the strategy under test, and its best strategy once it is over."""
+        run = self.runs.get(rid) if rid else None
+        if run is None:
+            return None
+        if run.mode != "walker":
+            return (run.name, run.equity, run.trades, run.wins, run.total_pnl)
+        view = self.walkers.get(run.id)
+        if view is not None and not run.is_active and view.best:
+            if view.best == run.current:
+                return (run.current, run.equity, run.trades, run.wins, run.total_pnl)
+            if view.best in view.curves:
+                return (view.best, *view.curves[view.best])
+        return (run.current or run.name, run.equity, run.trades, run.wins, run.total_pnl)
+
     def _apply_error(self, exc: BaseException) -> set[str]:
         ctx = engine.context_of(exc)
         if ctx is None:
             return set()
-        rid = run_id("backtest" if ctx.backtest else "live", ctx.symbol, ctx.strategy_name)
+        rid = self._rid(ctx.backtest, ctx.symbol, ctx.strategy_name)
         run = self.runs.get(rid)
+        changed = {"log", "runs"}
         if run is not None:
             run.errors += 1
+            view = self.walkers.get(rid)
+            if view is not None and ctx.stage == "walker":  # the walker skipped this strategy
+                row = view.rows.get(ctx.strategy_name)
+                if row is not None:
+                    row.status = "failed"
+                    row.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    changed.add("walker")
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self._log(
             self._line(
@@ -261,7 +562,7 @@ class DashboardState:
                 detail=first[:160],
             )
         )
-        return {"log", "runs"}
+        return changed
 
     def finish_run(self, rid: str) -> None:
         """A backtest that ended holds nothing any more: drop what it left in the panes."""
@@ -277,6 +578,20 @@ class DashboardState:
 
     def scheduled_of(self, run: str | None) -> list[ScheduledView]:
         return [s for s in self.scheduled.values() if run is None or s.run == run]
+
+    def time_left(self, s: ScheduledView) -> int:
+        """Minutes until a waiting limit entry is cancelled for timeout (SPEC 5.3), as of the
+        run's simulated clock."""
+        run = self.runs.get(s.run)
+        now = max(s.now, (run.clock_ms() if run else None) or s.now)
+        waited = max(0, now - s.scheduled_at) // 60_000
+        return max(0, self.schedule_await_minutes - waited)
+
+    def walker_for(self, rid: str | None) -> WalkerView | None:
+        """The leaderboard to show: the selected walker run's, else the newest walker's."""
+        if rid is not None and rid in self.walkers:
+            return self.walkers[rid]
+        return next(reversed(self.walkers.values()), None) if self.walkers else None
 
     def active_live_runs(self) -> list[RunView]:
         return [r for r in self.runs.values() if r.mode == "live" and r.is_active]

@@ -106,8 +106,9 @@ async def trend(symbol: str, when: datetime, price: float) -> dict | None:
     return None
 
 
-def register() -> list[str]:
-    add_strategy("demo-breakout", "15m", breakout, note="range breakout, market entries")
-    add_strategy("demo-meanrev", "15m", meanrev, note="mean reversion, limit entries")
-    add_strategy("demo-trend", "5m", trend, note="moving-average cross, market entries")
+def register(risk_name: str | None = None) -> list[str]:
+    risk = {"risk_name": risk_name} if risk_name else {}
+    add_strategy("demo-breakout", "15m", breakout, note="range breakout, market entries", **risk)
+    add_strategy("demo-meanrev", "15m", meanrev, note="mean reversion, limit entries", **risk)
+    add_strategy("demo-trend", "5m", trend, note="moving-average cross, market entries", **risk)
     return ["demo-breakout", "demo-meanrev", "demo-trend"]

@@ -1,5 +1,6 @@
 """The dashboard: runs, progress and equity on the left; positions, scheduled entries, the signal
-log and the later-feature tabs on the right; the key footer below."""
+log and the tabs of analysis panes (walker leaderboard, risk, partial, heatmap) on the right; the
+key footer below."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from textual.widgets import Footer, TabbedContent, TabPane
 
 from ..bridge import EngineBridge
 from ..messages import EngineBatch
+from ..widgets.events import PartialPane, RiskPane
 from ..widgets.header import BtkHeader
+from ..widgets.heatmap import HeatmapPane
+from ..widgets.leaderboard import LeaderboardPane
 from ..widgets.panes import (
     EquityPane,
-    LaterPane,
     PositionsPane,
     ProgressPane,
     RunsPane,
@@ -34,15 +37,15 @@ class DashboardScreen(Screen):
                 yield PositionsPane()
                 yield ScheduledPane()
                 yield SignalsPane()
-                with Vertical(id="more", classes="pane"), TabbedContent(id="later"):
+                with TabbedContent(id="analysis"):
                     with TabPane("Walker", id="tab-walker"):
-                        yield LaterPane("Walker leaderboard: strategies ranked side by side.", id="leaderboard")
+                        yield LeaderboardPane()
                     with TabPane("Risk", id="tab-risk"):
-                        yield LaterPane("Risk rejections: signals your risk profiles refused.", id="risk")
+                        yield RiskPane()
                     with TabPane("Partial", id="tab-partial"):
-                        yield LaterPane("Partial milestones: 10 %..100 % of the way to TP or SL.", id="partial")
+                        yield PartialPane()
                     with TabPane("Heatmap", id="tab-heatmap"):
-                        yield LaterPane("Heatmap: a strategy's results per symbol.", id="heatmap")
+                        yield HeatmapPane()
         yield Footer(compact=True, show_command_palette=False)
         yield EngineBridge(interval=self.app.refresh_interval)
 
@@ -55,3 +58,7 @@ class DashboardScreen(Screen):
 
     def on_runs_pane_selected(self, message: RunsPane.Selected) -> None:
         self.app.select_run(message.run_id)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "tab-heatmap":  # the heatmap is only computed while it is shown
+            self.app.redraw({"heatmap"})

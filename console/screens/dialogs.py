@@ -42,12 +42,14 @@ class StartDialog(ModalScreen[StartChoice | None]):
         frames: list[str],
         last: dict | None = None,
         note: str = "",
+        descriptions: dict[str, str] | None = None,
     ) -> None:
         super().__init__(id="start-dialog")
         self.mode = mode
         self.symbols, self.strategies, self.exchanges, self.frames = symbols, strategies, exchanges, frames
         self.last = last or {}
         self.note = note
+        self.descriptions = descriptions or {}
 
     def _pick(self, key: str, options: list[str], allow_all: bool = False) -> str:
         value = self.last.get(key)
@@ -70,15 +72,16 @@ class StartDialog(ModalScreen[StartChoice | None]):
                     compact=True,
                     id="symbol",
                 )
-                yield Label("Exchange")
-                yield Select(
-                    [(e, e) for e in self.exchanges],
-                    value=self._pick("exchange", self.exchanges),
-                    allow_blank=False,
-                    compact=True,
-                    id="exchange",
-                )
-                if self.mode != "live":
+                if self.mode != "walker":  # a walker names its own exchange and frame
+                    yield Label("Exchange")
+                    yield Select(
+                        [(e, e) for e in self.exchanges],
+                        value=self._pick("exchange", self.exchanges),
+                        allow_blank=False,
+                        compact=True,
+                        id="exchange",
+                    )
+                if self.mode == "backtest":
                     yield Label("Frame")
                     yield Select(
                         [(f, f) for f in self.frames],
@@ -89,10 +92,16 @@ class StartDialog(ModalScreen[StartChoice | None]):
                     )
             label = "Walker" if self.mode == "walker" else "Strategy"
             yield Label(f"{label} (Enter starts, Esc cancels)", id="dialog-list-label")
-            options = [Option(name, id=name) for name in self.strategies]
+            options = [Option(self._label(name), id=name) for name in self.strategies]
             if self.mode == "backtest" and len(self.strategies) > 1:
                 options.insert(0, Option(f"all {len(self.strategies)} strategies", id=ALL))
             yield OptionList(*options, id="strategy")
+
+    def _label(self, name: str) -> str | Text:
+        about = self.descriptions.get(name)
+        if not about:
+            return name
+        return Text.assemble((name, "bold"), "  ", (about, "dim"))
 
     def on_mount(self) -> None:
         options = self.query_one("#strategy", OptionList)
@@ -108,13 +117,15 @@ class StartDialog(ModalScreen[StartChoice | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        frame = self.query_one("#frame", Select).value if self.mode != "live" else ""
+        fixed = self.mode == "walker"  # the app reads exchange and frame from the walker
+        frame = self.query_one("#frame", Select).value if self.mode == "backtest" else ""
+        exchange = "" if fixed else self.query_one("#exchange", Select).value
         self.dismiss(
             StartChoice(
                 mode=self.mode,
                 symbol=str(self.query_one("#symbol", Select).value),
                 strategy=str(event.option.id),
-                exchange=str(self.query_one("#exchange", Select).value),
+                exchange=str(exchange),
                 frame=str(frame),
             )
         )

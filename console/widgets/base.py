@@ -24,6 +24,29 @@ def theme_style(widget, variable: str, bold: bool = False) -> Style:
         return Style(bold=bold)
 
 
+def scaled_text(widget, text: str, strength: float | None, good: bool) -> Text:
+    """``text`` on a background whose strength (0..1) says how good or bad the value is: the
+    theme's success or error colour blended into the pane's surface. ANSI themes get three
+    steps instead (plain, coloured text, coloured background), as ANSI colours cannot blend."""
+    if strength is None:
+        return Text(text, style="dim")
+    variables = widget.app.get_css_variables()
+    try:
+        base = Color.parse(variables.get("success" if good else "error", ""))
+        surface = Color.parse(variables.get("surface", ""))
+    except Exception:  # an exotic theme value: no colour beats a crash
+        return Text(text)
+    t = max(0.0, min(1.0, strength))
+    if base.ansi is not None or surface.ansi is not None:
+        if t < 0.15:
+            return Text(text)
+        if t < 0.6:
+            return Text(text, style=Style(color=base.rich_color))
+        return Text(text, style=Style(bgcolor=base.rich_color, color="black", bold=True))
+    background = surface.blend(base, 0.12 + 0.6 * t)
+    return Text(text, style=Style(bgcolor=background.rich_color, color=background.get_contrast_text(1.0).rich_color))
+
+
 def signed_text(widget, value: float | None, suffix: str = "%", digits: int = 2) -> Text:
     """``+1.23%`` in the success colour, ``-0.40%`` in the error colour, ``N/A`` dimmed."""
     if value is None:
@@ -106,10 +129,17 @@ class TablePane(Pane):
     def table(self) -> DataTable:
         return self.query_one(DataTable)
 
-    def sync(self, rows: dict[str, tuple]) -> None:
+    def sync(self, rows: dict[str, tuple], ordered: bool = False) -> None:
         """Make the table show exactly ``rows`` (row key -> cells): update cells that changed,
-        add new rows, remove rows that went away. Nothing is rebuilt, so nothing flickers."""
+        add new rows, remove rows that went away. Nothing is rebuilt, so nothing flickers, unless
+        ``ordered`` and the order of ``rows`` changed (a ranking): then the rows are laid out again."""
         table = self.table
+        if ordered and [str(k.value) for k in table.rows] != list(rows):
+            table.clear()
+            for key, cells in rows.items():
+                table.add_row(*cells, key=key)
+            self.set_empty(not rows)
+            return
         existing = {str(k.value) for k in table.rows}
         for key in existing - rows.keys():
             table.remove_row(key)
@@ -121,3 +151,40 @@ class TablePane(Pane):
             else:
                 table.add_row(*cells, key=key)
         self.set_empty(not rows)
+
+
+class LogPane(TablePane):
+    """A TablePane of log lines (objects with a unique ``key``), newest at the bottom: each
+    refresh adds the lines it has not shown and drops the ones that fell out of the log."""
+
+    def __init__(self, title: str, empty: str, *, id: str | None = None) -> None:
+        super().__init__(title, empty, id=id)
+        self._shown: list[str] = []
+
+    def cells(self, line) -> tuple:  # overridden by panes
+        raise NotImplementedError
+
+    def show_lines(self, lines) -> None:
+        table = self.table
+        wanted = [line.key for line in lines]
+        keep = set(wanted)
+        for key in [k for k in self._shown if k not in keep]:
+            table.remove_row(key)
+        shown = set(self._shown)
+        added = False
+        for line in lines:
+            if line.key not in shown:
+                table.add_row(*self.cells(line), key=line.key)
+                added = True
+        self._shown = wanted
+        self.set_empty(not wanted)
+        if added:
+            table.scroll_end(animate=False)
+
+    def restyle_lines(self, lines) -> None:
+        """Draw every shown line again (after a theme change: colours come from the theme)."""
+        table = self.table
+        for line in lines:
+            if line.key in table.rows:
+                for (col, _), value in zip(self.COLUMNS, self.cells(line)):
+                    table.update_cell(line.key, col, value)

@@ -1,5 +1,5 @@
-"""The dashboard's panes: runs, progress, positions, scheduled entries, signals, equity, and the
-panes whose engine features arrive later (walker, risk, partial, heatmap)."""
+"""The dashboard's core panes: runs, progress, positions, scheduled entries, signals, equity.
+The analysis tabs live in their own modules (leaderboard, events, heatmap)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
 
 from ..state import DashboardState, LogLine, RunView
-from .base import Pane, TablePane, hhmm, minutes, price, signed_text, theme_style
+from .base import LogPane, Pane, TablePane, hhmm, minutes, price, signed_text, theme_style
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "done": "✓", "failed": "✗"}
 
@@ -164,34 +164,56 @@ class PositionsPane(TablePane):
 
 
 class ScheduledPane(TablePane):
+    """Limit entries waiting to fill (distance from the price, time left before the timeout),
+    then the latest cancellations with their reason."""
+
     COLUMNS = (
         ("symbol", "Symbol"),
         ("strategy", "Strategy"),
         ("side", "Side"),
         ("entry", "Limit"),
         ("distance", "Distance"),
-        ("waited", "Waited"),
+        ("left", "Time left"),
     )
 
     def __init__(self) -> None:
         super().__init__("Scheduled", "No limit entries waiting.", id="scheduled")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
-        rows = {}
+        rows: dict[str, tuple] = {}
         for s in state.scheduled_of(None):
-            distance = (s.entry - s.last_price) / s.last_price * 100 if s.last_price else 0.0
             rows[f"{s.run}|{s.signal_id}"] = (
                 s.symbol,
                 s.strategy,
                 s.side.upper(),
                 price(s.entry),
-                f"{distance:+.2f}%",
-                minutes(s.now - s.scheduled_at),
+                distance(s.entry, s.last_price),
+                minutes(state.time_left(s) * 60_000),
             )
+        dim = theme_style(self, "text-muted")
+        warn = theme_style(self, "warning")
+        for c in reversed(state.cancelled):
+            key = f"{c.run}|{c.signal_id}|x"
+            if key not in rows:
+                rows[key] = (
+                    Text(c.symbol, style=dim),
+                    Text(c.strategy, style=dim),
+                    Text(c.side.upper(), style=dim),
+                    Text(price(c.entry), style=dim),
+                    Text(distance(c.entry, c.last_price), style=dim),
+                    Text(f"✗ {c.reason}", style=warn),
+                )
+        waiting = sum(1 for k in rows if not k.endswith("|x"))
+        self.border_title = f"Scheduled · {waiting} waiting" if waiting else "Scheduled"
         self.sync(rows)
 
 
-class SignalsPane(TablePane):
+def distance(entry: float, last: float) -> str:
+    """How far the price must move to fill the limit, in percent of the price."""
+    return f"{(entry - last) / last * 100:+.2f}%" if last else "n/a"
+
+
+class SignalsPane(LogPane):
     """The signal log, newest at the bottom; it keeps the last lines the state keeps."""
 
     # the pane's title names the run, so its lines need no symbol or strategy column
@@ -206,43 +228,20 @@ class SignalsPane(TablePane):
 
     def __init__(self) -> None:
         super().__init__("Signals", "Opens, closes and cancellations appear here.", id="signals")
-        self._shown: list[str] = []
 
     def refresh_from(self, state: DashboardState, run: str | None = None) -> None:
-        table = self.table
-        lines_of_run = state.log_of(run)
         chosen = state.runs.get(run) if run else None
         self.border_title = f"Signals · {chosen.symbol} {chosen.name}" if chosen else "Signals"
-        wanted = [line.key for line in lines_of_run]
-        shown = set(self._shown)
-        keep = set(wanted)
-        for key in [k for k in self._shown if k not in keep]:
-            table.remove_row(key)
-        lines = {line.key: line for line in lines_of_run}
-        added = False
-        for key in wanted:
-            if key not in shown:
-                table.add_row(*self._cells(lines[key]), key=key)
-                added = True
-        self._shown = wanted
-        self.set_empty(not wanted)
-        if added:
-            table.scroll_end(animate=False)
+        self.show_lines(state.log_of(run))
 
-    def _cells(self, line: LogLine) -> tuple:
+    def cells(self, line: LogLine) -> tuple:
         kind = Text(line.kind, style=theme_style(self, self.KIND_STYLE[line.kind], bold=True))
         pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
         return (hhmm(line.time), kind, line.side.upper(), line.detail, pnl)
 
     def restyle(self, state: DashboardState, run: str | None = None) -> None:
         """After a theme change the coloured cells are drawn again."""
-        table = self.table
-        for line in state.log_of(run):
-            if line.key in table.rows:
-                cells = self._cells(line)
-                kind, pnl = cells[1], cells[-1]
-                table.update_cell(line.key, "kind", kind)
-                table.update_cell(line.key, "pnl", pnl)
+        self.restyle_lines(state.log_of(run))
 
 
 class EquityPane(Pane):
@@ -259,25 +258,22 @@ class EquityPane(Pane):
         self.set_empty(True)
 
     def refresh_from(self, state: DashboardState, run_id: str | None) -> None:
-        run = state.runs.get(run_id) if run_id else None
+        shown = state.equity_of(run_id)
         line = self.query_one(Sparkline)
         total = self.query_one("#equity-total", Static)
-        if run is None or not run.equity:
+        if shown is None or not shown[1]:
             self.set_empty(True)
+            self.border_title = "Equity (cum. PnL %)"
             line.display = False
             total.update("")
             return
+        label, curve, trades, wins, total_pnl = shown
+        run = state.runs[run_id] if run_id else None
+        self.border_title = f"Equity · {label}" if run is not None and run.mode == "walker" else "Equity (cum. PnL %)"
         self.set_empty(False)
         line.display = True
-        line.data = [0.0, *run.equity]
-        win_rate = run.wins / run.trades * 100 if run.trades else 0.0
-        text = signed_text(self, run.total_pnl)
-        text.append(f"  {run.trades} trades, win {win_rate:.1f}%", style="dim")
+        line.data = [0.0, *curve]
+        win_rate = wins / trades * 100 if trades else 0.0
+        text = signed_text(self, total_pnl)
+        text.append(f"  {trades} trades, win {win_rate:.1f}%", style="dim")
         total.update(text)
-
-
-class LaterPane(Static):
-    """A pane whose engine feature arrives in a later release: says so instead of staying blank."""
-
-    def __init__(self, what: str, *, id: str) -> None:
-        super().__init__(f"{what}\n\nNot available yet: this arrives with a later btk release.", id=id, classes="later")

@@ -1,0 +1,99 @@
+"""The walker leaderboard: strategies ranked by the walker's metric as each one finishes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..state import DashboardState, LeaderRow, WalkerView
+from .base import TablePane, signed_text, theme_style
+
+METRIC_LABELS = {
+    "sharpe_ratio": "Sharpe",
+    "annualized_sharpe_ratio": "Ann. Sharpe",
+    "win_rate": "Win rate",
+    "total_pnl": "Total PnL",
+    "certainty_ratio": "Certainty",
+    "avg_pnl": "Avg PnL",
+    "expected_yearly_returns": "Yearly ret.",
+}
+
+
+def _number(value: float | None, fmt: str = "{:.3f}") -> Text:
+    return Text("N/A", style="dim") if value is None else Text(fmt.format(value))
+
+
+class LeaderboardPane(TablePane):
+    """Rank, strategy, metric, signals, win rate, average and total PnL, Sharpe; the best row
+    marked and highlighted; strategies not tested yet below, the one under test with its progress."""
+
+    COLUMNS = (
+        ("rank", "#"),
+        ("strategy", "Strategy"),
+        ("metric", "Metric"),
+        ("signals", "Signals"),
+        ("win", "Win rate"),
+        ("avg", "Avg PnL"),
+        ("total", "Total PnL"),
+        ("sharpe", "Sharpe"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__("Walker", "No walker yet: press w to compare strategies.", id="leaderboard")
+        self._metric_label = "Metric"
+
+    def refresh_from(self, state: DashboardState, run: str | None) -> None:
+        view = state.walker_for(run)
+        table = self.table
+        if view is None:
+            self.border_title = "Walker"
+            self.set_empty(True)
+            return
+        walker_run = state.runs.get(view.run)
+        self.border_title = self._title(view, walker_run.status if walker_run else "")
+        label = METRIC_LABELS.get(view.metric, view.metric)
+        if label != self._metric_label:  # a column label is fixed when added: rebuild the columns
+            table.clear(columns=True)
+            for key, text in self.COLUMNS:
+                table.add_column(label if key == "metric" else text, key=key)
+            self._metric_label = label
+        rows = {f"{view.run}|{r.strategy}": self._cells(view, r, i) for i, r in enumerate(view.ranked())}
+        self.sync(rows, ordered=True)
+
+    def _title(self, view: WalkerView, status: str) -> str:
+        total = len(view.rows)
+        title = f"Walker · {view.walker} · {view.symbol} · by {view.metric} · {view.tested}/{total} tested"
+        if view.complete and view.best:
+            title += f" · best {view.best}"
+        elif status == "failed":
+            title += " · failed"
+        return title
+
+    def _cells(self, view: WalkerView, r: LeaderRow, index: int) -> tuple:
+        best = r.status == "done" and r.strategy == view.best
+        if r.status != "done":
+            muted = "dim"
+            if r.status == "testing":
+                state = Text(f"testing {view.current_progress * 100:.0f}%", style=theme_style(self, "accent"))
+            elif r.status == "failed":
+                state = Text(f"failed: {r.error or ''}"[:60], style=theme_style(self, "error"))
+            else:
+                state = Text("waiting", style=muted)
+            blank = Text("")
+            return (Text("·", style=muted), Text(r.strategy, style=muted), state, blank, blank, blank, blank, blank)
+        style = theme_style(self, "success", bold=True) if best else None
+        rank = Text(f"★{index + 1}" if best else f" {index + 1}", style=style or "")
+        name = Text(r.strategy, style=style or "")
+        metric = _number(r.metric, "{:.4f}" if r.metric is not None and abs(r.metric) < 10 else "{:,.2f}")
+        if best:
+            metric.stylize(style)
+        win = Text("N/A", style="dim") if r.win_rate is None else Text(f"{r.win_rate:.1f}%")
+        return (
+            rank,
+            name,
+            metric,
+            Text(str(r.signals)),
+            win,
+            signed_text(self, r.avg_pnl),
+            signed_text(self, r.total_pnl),
+            _number(r.sharpe),
+        )
