@@ -22,7 +22,7 @@ MAX_OPEN = 2
 class QuietHours:
     """A validation object: ``validate`` raises to reject, ``note`` is the reason reports show."""
 
-    note = f"no new entries {QUIET_HOURS[0]:02d}:00-{QUIET_HOURS[1]:02d}:00 UTC (thin market)"
+    note = f"quiet hours: no entries {QUIET_HOURS[0]:02d}:00-{QUIET_HOURS[1]:02d}:00 UTC"
 
     def validate(self, args) -> None:
         hour = datetime.fromtimestamp(args.timestamp / 1000, tz=UTC).hour

@@ -81,6 +81,14 @@ def minutes(ms: int) -> str:
     return f"{m // 1440}d{(m % 1440) // 60:02d}h"
 
 
+def same_cell(a: object, b: object) -> bool:
+    """Cell equality that sees colours: Rich's ``Text ==`` compares the characters and the spans
+    but not the base style, so a cell whose colour changed would never be redrawn."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+    return a == b
+
+
 class Pane(Vertical):
     """A bordered pane with a title and an empty-state line shown while it has nothing to show."""
 
@@ -146,7 +154,7 @@ class TablePane(Pane):
         for key, cells in rows.items():
             if key in existing:
                 for (col, _), value in zip(self.COLUMNS, cells):
-                    if table.get_cell(key, col) != value:
+                    if not same_cell(table.get_cell(key, col), value):
                         table.update_cell(key, col, value, update_width=True)
             else:
                 table.add_row(*cells, key=key)
@@ -161,6 +169,11 @@ class LogPane(TablePane):
         super().__init__(title, empty, id=id)
         self._shown: list[str] = []
 
+    def _on_mount(self) -> None:
+        # (Textual runs TablePane.on_mount too: handlers are called along the class hierarchy)
+        # stay at the newest line as lines arrive, until the user scrolls up to read
+        self.table.anchor()
+
     def cells(self, line) -> tuple:  # overridden by panes
         raise NotImplementedError
 
@@ -171,15 +184,11 @@ class LogPane(TablePane):
         for key in [k for k in self._shown if k not in keep]:
             table.remove_row(key)
         shown = set(self._shown)
-        added = False
         for line in lines:
             if line.key not in shown:
                 table.add_row(*self.cells(line), key=line.key)
-                added = True
         self._shown = wanted
         self.set_empty(not wanted)
-        if added:
-            table.scroll_end(animate=False)
 
     def restyle_lines(self, lines) -> None:
         """Draw every shown line again (after a theme change: colours come from the theme)."""

@@ -24,8 +24,8 @@ class RiskPane(LogPane):
         ("strategy", "Strategy"),
         ("side", "Side"),
         ("price", "Price"),
-        ("reason", "Reason"),
         ("active", "Open"),
+        ("reason", "Reason"),
     )
 
     def __init__(self) -> None:
@@ -42,8 +42,8 @@ class RiskPane(LogPane):
             line.strategy,
             line.side.upper(),
             price(line.price),
-            Text(line.reason, style=theme_style(self, "warning")),
             str(line.active),
+            Text(line.reason, style=theme_style(self, "warning")),
         )
 
     def restyle(self, state: DashboardState, run: str | None) -> None:

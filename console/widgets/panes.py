@@ -9,7 +9,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
 
 from ..state import DashboardState, LogLine, RunView
-from .base import LogPane, Pane, TablePane, hhmm, minutes, price, signed_text, theme_style
+from .base import LogPane, Pane, TablePane, hhmm, minutes, price, same_cell, signed_text, theme_style
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "done": "✓", "failed": "✗"}
 
@@ -64,7 +64,7 @@ class RunsPane(Pane):
             cells = (STATUS_ICON[run.status], run.symbol, run.name, state_text)
             if run.id in existing:
                 for (col, _), value in zip(self.COLUMNS, cells):
-                    if table.get_cell(run.id, col) != value:
+                    if not same_cell(table.get_cell(run.id, col), value):
                         table.update_cell(run.id, col, value, update_width=True)
             else:
                 table.add_row(*cells, key=run.id)
@@ -123,7 +123,7 @@ class ProgressPane(TablePane):
                 (f" {elapsed(run, now)} {compact(run.processed)}/{compact(run.total)}", "dim"),
             )
             if run.id in existing:
-                if table.get_cell(run.id, "run") != cell:
+                if not same_cell(table.get_cell(run.id, "run"), cell):
                     table.update_cell(run.id, "run", cell, update_width=True)
             else:
                 table.add_row(cell, key=run.id, height=2)
@@ -205,7 +205,7 @@ class ScheduledPane(TablePane):
                 )
         waiting = sum(1 for k in rows if not k.endswith("|x"))
         self.border_title = f"Scheduled · {waiting} waiting" if waiting else "Scheduled"
-        self.sync(rows)
+        self.sync(rows, ordered=True)  # waiting first, then cancellations newest first
 
 
 def distance(entry: float, last: float) -> str:

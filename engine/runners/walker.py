@@ -91,6 +91,17 @@ class WalkerFacade:
     def _on_stop(self, event: Any) -> None:
         self._stops.add((event["symbol"], event["walker_name"], event["strategy_name"]))
 
+    def _stopped(self, symbol: str, walker_name: str, strategy_name: str) -> bool:
+        """Has ``Walker.stop`` been called for this strategy of this walker run?
+
+        Checked again right after a strategy's backtest is created: a stop that arrives between the
+        loop's stop check and that moment (typically from ``on_strategy_start``) found no instance to
+        flag, because ``Backtest.run`` makes a fresh one. The original keeps one memoized instance, so
+        its backtest starts stopped and ends at its first check (SPEC 11.4); the walker does the same
+        by stopping the fresh instance.
+        """
+        return (symbol, walker_name, strategy_name) in self._stops
+
     def _validate(self, walker_name: str, source: str) -> registry.WalkerSchema:
         schema = registry.walkers.get(walker_name, source)
         registry.exchanges.get(schema.exchange_name, source)
@@ -128,6 +139,8 @@ class WalkerFacade:
                     symbol, strategy_name=name, exchange_name=schema.exchange_name, frame_name=schema.frame_name
                 )
                 task.extra["current"] = (name, handle)
+                if self._stopped(symbol, schema.walker_name, name):
+                    Backtest.stop(symbol, name)
                 async for _ in handle:
                     pass
             except Exception as exc:

@@ -72,6 +72,15 @@ async def wait_until(pilot, predicate, limit: float = 30.0) -> None:
         await pilot.pause(0.02)
 
 
+async def flush_bridge(pilot) -> None:
+    """Fold in what the bridge holds now (instead of waiting for its next timed flush)."""
+    from console.bridge import EngineBridge
+
+    app = pilot.app
+    app.handle_batch(app.screen.query_one(EngineBridge).drain())
+    await pilot.pause()
+
+
 async def finish_runs(pilot) -> None:
     app = pilot.app
     await wait_until(pilot, lambda: app.state.runs and not any(r.is_active for r in app.state.runs.values()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
+from conftest import Gate, demo_app, finish_runs, fixed_clock, flush_bridge, gated_project, wait_until
 
 from console.app import BtkApp
 from console.project import ProjectError, load_project
@@ -87,3 +87,66 @@ def test_error_screen_for_a_broken_btk_toml(snap_compare, tmp_path, monkeypatch)
         raise AssertionError("the broken btk.toml loaded")
     app = BtkApp(None, project_error=message, clock=fixed_clock, save_settings=False)
     assert snap_compare(app, terminal_size=(100, 24))
+
+
+# --------------------------------------------------------------------------- walker, risk, partial, heatmap
+
+
+def _held_walker_app() -> BtkApp:
+    """The demo plus a walker whose third strategy waits on a gate: the leaderboard mid-run."""
+    import engine
+
+    gate = Gate()
+    project = load_project(None)
+    engine.add_strategy("held", "1m", gate.get_signal)
+    engine.add_walker("held-walker", "demo-synthetic", "demo-30d", ["demo-breakout", "demo-meanrev", "held"])
+    project.walkers.append("held-walker")
+    project.ui["last_walker"] = {"symbol": "BTCUSDT", "strategy": "held-walker"}
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    app.gate = gate  # type: ignore[attr-defined]
+    return app
+
+
+def test_walker_leaderboard_mid_run(snap_compare, no_settings) -> None:
+    app = _held_walker_app()
+
+    async def run_before(pilot) -> None:
+        await pilot.press("w", "enter")
+        await wait_until(pilot, lambda: app.gate.calls >= 1)
+        await flush_bridge(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_walker_leaderboard_finished(snap_compare, no_settings) -> None:
+    async def run_before(pilot) -> None:
+        await pilot.press("w", "enter")
+        await finish_runs(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def _after_backtest_of(strategy: str, symbol: str, keys: list[str]):
+    async def run_before(pilot) -> None:
+        pilot.app.project.ui["last_backtest"] = {"symbol": symbol, "strategy": strategy}
+        await pilot.press("b", "enter")
+        await finish_runs(pilot)
+        await pilot.press(*keys)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_risk_pane_with_rejections(snap_compare, no_settings) -> None:
+    run_before = _after_backtest_of("demo-breakout", "BTCUSDT", ["right_square_bracket"])
+    assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_partial_pane_with_milestones(snap_compare, no_settings) -> None:
+    run_before = _after_backtest_of("demo-trend", "BTCUSDT", ["right_square_bracket", "right_square_bracket"])
+    assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_heatmap_of_a_strategy_on_every_symbol(snap_compare, no_settings) -> None:
+    run_before = _after_backtest_of("demo-trend", "*", ["left_square_bracket"])
+    assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=run_before)

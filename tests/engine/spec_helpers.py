@@ -16,18 +16,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import engine as e
 from engine.model import CANDLE_INTERVALS
-from engine.reports import stores
-from engine.reports.heat import heat_statistics, render_heat_report
-from engine.reports.risk import risk_statistics
-from engine.reports.schedule import schedule_event, schedule_statistics
 from engine.testing import reset_engine
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -143,7 +140,12 @@ CALLBACKS = (
 
 
 class Harness:
-    """Registers exchange ``x``, frame ``f`` (minutes ``start..end``), strategy ``s`` (and risk ``r``)."""
+    """Registers exchange ``x``, frame ``f`` (minutes ``start..end``), strategy ``s`` (and risk ``r``).
+
+    ``risk`` is the validation list of risk ``r``, bound as the strategy's ``risk_name``. For other
+    set-ups, ``risks`` registers more profiles (name -> validation list, or a dict of ``add_risk``
+    keywords) and ``risk_name`` / ``risk_list`` bind the strategy to them.
+    """
 
     def __init__(
         self,
@@ -157,6 +159,9 @@ class Harness:
         risk: Sequence[Any] | None = None,
         record: bool = True,
         frame_callbacks: Any = None,
+        risks: Mapping[str, Any] | None = None,
+        risk_name: str | None = None,
+        risk_list: Sequence[str] = (),
     ) -> None:
         self.out = Outcome()
         self.signals = signals
@@ -165,6 +170,10 @@ class Harness:
         e.add_frame(FRAME, frame_interval, m(start), m(end), callbacks=frame_callbacks)
         if risk is not None:
             e.add_risk(RISK, validations=risk)
+        for name, spec in (risks or {}).items():
+            e.add_risk(name, **spec) if isinstance(spec, Mapping) else e.add_risk(name, validations=spec)
+        if risk_name is None and risk is not None:
+            risk_name = RISK
         cbs = None
         if record:
             cbs = {name: self._recorder(name) for name in CALLBACKS}
@@ -173,7 +182,7 @@ class Harness:
             e.listen_risk(lambda r: self.out.risk.append(r))
         e.listen_error(lambda x: self.out.errors.append(x))
         e.add_strategy(
-            STRATEGY, interval, self._get_signal, risk_name=RISK if risk is not None else None, callbacks=cbs
+            STRATEGY, interval, self._get_signal, risk_name=risk_name, risk_list=tuple(risk_list), callbacks=cbs
         )
 
     def _recorder(self, name: str) -> Callable:
@@ -225,36 +234,29 @@ async def backtest(candles, signals=None, *, symbol: str = SYMBOL, quiet_check: 
 
 
 # --------------------------------------------------------------------------- report access
-# Schedule / Risk / Heat have no public facade yet: read the engine's report stores through the
-# pure report functions (what such a facade does); switch to the facade as soon as it exists.
+# Shorthands for the public report facades (SPEC 12.4, 12.6, 12.7) with the DSL's default names.
 
 
 def schedule_stats(symbol: str = SYMBOL, strategy: str = STRATEGY, backtest: bool = True):
-    if hasattr(e, "Schedule"):
-        return e.Schedule.get_data(symbol, strategy, backtest)
-    st = stores.schedule_store.get((symbol, strategy, backtest))
-    rows = [schedule_event(r) for r in (st.items() if st else [])]
-    return schedule_statistics([r for r in rows if r is not None])
+    return e.Schedule.get_data(symbol, strategy, backtest)
 
 
 def risk_stats(symbol: str = SYMBOL, strategy: str = STRATEGY, backtest: bool = True):
-    if hasattr(e, "Risk"):
-        return e.Risk.get_data(symbol, strategy, backtest)
-    st = stores.risk_store.get((symbol, strategy, backtest))
-    return risk_statistics(st.items() if st else [])
+    return e.Risk.get_data(symbol, strategy, backtest)
 
 
 def heat_stats(strategy: str = STRATEGY, backtest: bool = True):
-    if hasattr(e, "Heat"):
-        return e.Heat.get_data(strategy, backtest)
-    per_symbol = stores.heat_store.get((strategy, backtest), {})
-    return heat_statistics({sym: st.items() for sym, st in per_symbol.items()})
+    return e.Heat.get_data(strategy, backtest)
 
 
 def heat_report(strategy: str = STRATEGY, backtest: bool = True, columns=None) -> str:
-    if hasattr(e, "Heat"):
-        return e.Heat.get_report(strategy, backtest, columns=columns)
-    return render_heat_report(strategy, heat_stats(strategy, backtest), columns)
+    return e.Heat.get_report(strategy, backtest, columns=columns)
+
+
+async def within(awaitable: Any, seconds: float = 30) -> Any:
+    """Await something that waits on other tasks (gates, background runs), failing instead of hanging
+    forever if a regression deadlocks it. A safety net only: no test relies on the timeout."""
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 def is_nan(x: Any) -> bool:

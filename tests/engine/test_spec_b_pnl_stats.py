@@ -1,11 +1,13 @@
 """SPEC 16 part B (cases 27-35): PNL, statistics and report structure, through the engine's public API.
 
-Statistics come from ``Backtest.get_data``; the schedule and heatmap numbers are read from the engine's
-report stores (``spec_helpers.schedule_stats`` / ``heat_stats``: their public facades do not exist yet).
+Statistics come from ``Backtest.get_data``; the schedule and heatmap numbers from the public ``Schedule`` and
+``Heat`` facades (through the ``spec_helpers`` shorthands, and once spelled out for case 30's drawdown).
 Live statistics (cases 31, 32) are checked on the live report layer, as no live runner exists yet.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from spec_helpers import (
@@ -128,6 +130,26 @@ async def test_case_30_three_trades_statistics_and_heat():
     assert (row.max_win_streak, row.max_loss_streak) == (1, 1)
     assert h.portfolio_sharpe_ratio == pytest.approx(row.sharpe_ratio, abs=1e-9)
     assert h.portfolio_total_trades == 3
+
+
+async def test_case_30_heat_drawdown_through_the_public_facade():
+    """SPEC 17's kept quirk: the heatmap's drawdown runs over the trades newest first. Oldest first the running
+    sum would be 1.976, -1.307 (drawdown 1.307...); newest first it is 2.514, -0.769 (drawdown 0.769...)."""
+    out = await backtest(_case30_candles, CASE30_SCRIPT, end=40)
+    pnls = [r.pnl.pnl_percentage for r in out.yielded]
+    h = e.Heat.get_data("s", backtest=True)
+    [row] = h.symbols
+    assert row.max_drawdown == 0.769229528170154
+    assert row.max_drawdown == -(pnls[2] + pnls[1])  # the newest two, summed newest first
+    assert row.max_drawdown != pytest.approx(-(pnls[0] + pnls[1]))  # not the oldest-first drawdown
+    assert (row.symbol, row.total_trades, h.total_symbols, h.portfolio_total_trades) == (SYMBOL, 3, 1, 3)
+    assert e.Heat.get_data("s").symbols == ()  # the live-mode heatmap (the default) saw nothing
+    assert e.Heat.get_data("s", False).total_symbols == 0
+    path = e.Heat.dump("s", True)
+    assert path is not None and path.endswith("heatmap/s.md")
+    assert Path("dump/heatmap/s.md").read_text() == e.Heat.get_report("s", True)
+    with pytest.raises(e.NotFoundError, match="strategy nope not found"):
+        e.Heat.get_data("nope", True)
 
 
 # --------------------------------------------------------------------------- 31-34: empty and edge statistics

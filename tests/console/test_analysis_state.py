@@ -1,0 +1,161 @@
+"""DashboardState fed with hand-made engine events (no terminal): which run an event belongs to,
+the walker leaderboard's ranking, risk and milestone logs, and equity per walker strategy."""
+
+from __future__ import annotations
+
+from console.state import DashboardState, Milestone, RunView
+from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
+from engine.errors import ErrorContext, annotate
+from engine.model import ClosedResult, Pnl, SignalRow
+from engine.reports.statistics import backtest_statistics
+
+T0 = 1_704_067_200_000
+M = 60_000
+
+
+def row(strategy: str, sid: str, position: str = "long") -> SignalRow:
+    return SignalRow(
+        id=sid,
+        position=position,
+        price_open=100.0,
+        price_take_profit=110.0,
+        price_stop_loss=95.0,
+        minute_estimated_time=60,
+        symbol="BTCUSDT",
+        exchange_name="x",
+        strategy_name=strategy,
+        scheduled_at=T0,
+        pending_at=T0,
+        is_scheduled=False,
+    )
+
+
+def closed(strategy: str, sid: str, pnl: float, minute: int) -> ClosedResult:
+    return ClosedResult(
+        signal=row(strategy, sid),
+        current_price=100.0,
+        strategy_name=strategy,
+        exchange_name="x",
+        symbol="BTCUSDT",
+        backtest=True,
+        close_reason="take_profit" if pnl > 0 else "stop_loss",
+        close_timestamp=T0 + minute * M,
+        pnl=Pnl(pnl_percentage=pnl, price_open=100.0, price_close=100.0),
+    )
+
+
+def contract(strategy: str, metric: float | None, best: str | None, best_metric: float | None, n: int):
+    stats = backtest_statistics([closed(strategy, f"{strategy}-1", 1.0, 5)])
+    return WalkerContract(
+        walker_name="w",
+        exchange_name="x",
+        frame_name="f",
+        symbol="BTCUSDT",
+        strategy_name=strategy,
+        stats=stats,
+        metric_value=metric,
+        metric="sharpe_ratio",
+        best_metric=best_metric,
+        best_strategy=best,
+        strategies_tested=n,
+        total_strategies=3,
+    )
+
+
+def walker_state() -> DashboardState:
+    state = DashboardState()
+    run = RunView(id="walker:BTCUSDT:w", mode="walker", symbol="BTCUSDT", name="w", exchange="x", status="running")
+    state.add_walker(run, "sharpe_ratio", ["a", "b", "c"])
+    return state
+
+
+def test_a_walker_strategys_results_go_to_the_walker_run_with_its_own_equity() -> None:
+    state = walker_state()
+    state.apply([closed("a", "a-1", 2.0, 5), closed("a", "a-2", -1.0, 9)])
+    run = state.runs["walker:BTCUSDT:w"]
+    assert (run.current, run.trades, run.equity) == ("a", 2, [2.0, 1.0])
+    state.apply([contract("a", 0.5, "a", 0.5, 1), closed("b", "b-1", 3.0, 4)])
+    assert (run.current, run.trades, run.equity) == ("b", 1, [3.0])  # b's curve starts afresh
+    assert run.sim_time == T0 + 4 * M  # and so does the run's clock
+    assert [line.detail for line in state.log_of(run.id)][-1] == "b: take_profit"
+    run.status = "done"
+    state.walkers[run.id].best = "a"
+    label, curve, trades, _, total = state.equity_of(run.id)
+    assert (label, curve, trades, total) == ("a", [2.0, 1.0], 2, 1.0)  # finished: the best's curve
+
+
+def test_leaderboard_ranks_by_metric_none_last_then_testing_failed_waiting() -> None:
+    state = walker_state()
+    view = state.walkers["walker:BTCUSDT:w"]
+    state.apply([contract("a", None, None, None, 1)])
+    assert [(r.strategy, r.status) for r in view.ranked()] == [("a", "done"), ("b", "waiting"), ("c", "waiting")]
+    state.apply([closed("b", "b-1", 1.0, 1)])  # b's first result: b is under test
+    state.apply([contract("b", -0.2, "b", -0.2, 2)])
+    assert [r.strategy for r in view.ranked()][:2] == ["b", "a"]  # a value beats no value, even negative
+    exc = RuntimeError("feed down")
+    annotate(exc, ErrorContext("BTCUSDT", "c", True, None, "walker"), "skipped")
+    changed = state.apply([exc])
+    assert "walker" in changed
+    assert [(r.strategy, r.status) for r in view.ranked()] == [("b", "done"), ("a", "done"), ("c", "failed")]
+    assert view.rows["c"].error == "feed down"
+    state.apply(
+        [
+            WalkerCompleteEvent(
+                walker_name="w",
+                symbol="BTCUSDT",
+                exchange_name="x",
+                frame_name="f",
+                metric="sharpe_ratio",
+                total_strategies=3,
+                best_strategy="b",
+                best_metric=-0.2,
+                best_stats=None,
+            )
+        ]
+    )
+    assert view.complete and view.best == "b" and view.tested == 2
+
+
+def test_an_active_backtest_of_the_pair_wins_over_a_finished_walker() -> None:
+    state = walker_state()
+    state.runs["walker:BTCUSDT:w"].status = "done"
+    state.add_run(RunView(id="backtest:BTCUSDT:a", mode="backtest", symbol="BTCUSDT", name="a", exchange="x"))
+    state.runs["backtest:BTCUSDT:a"].status = "running"
+    assert state.run_of(closed("a", "a-9", 1.0, 1)).id == "backtest:BTCUSDT:a"
+    state.runs["backtest:BTCUSDT:a"].status = "done"
+    state.runs["walker:BTCUSDT:w"].status = "running"
+    assert state.run_of(closed("a", "a-9", 1.0, 1)).id == "walker:BTCUSDT:w"
+
+
+def test_risk_and_milestone_events_are_logged_per_run_with_the_simulated_time() -> None:
+    state = walker_state()
+    risk = RiskEvent(
+        symbol="BTCUSDT",
+        pending_signal={"position": "short", "price_take_profit": 90.0, "price_stop_loss": 105.0},
+        strategy_name="a",
+        exchange_name="x",
+        current_price=100.0,
+        active_position_count=2,
+        comment="max 2 open",
+        timestamp=1_800_000_000_000,  # wall clock
+        backtest=True,
+        when=T0 + 30 * M,
+    )
+    milestone = PartialEvent("BTCUSDT", "a", "x", row("a", "a-1"), 103.0, 30, True, T0 + 7 * M)
+    assert state.apply([risk, Milestone("profit", milestone)]) == {"risk", "partial"}
+    (line,) = state.risk_log.of("walker:BTCUSDT:w")
+    assert (line.time, line.side, line.reason, line.active) == (T0 + 30 * M, "short", "max 2 open", 2)
+    (ms,) = state.milestone_log.of("walker:BTCUSDT:w")
+    assert (ms.kind, ms.level, ms.price, ms.signal_id, ms.time) == ("profit", 30, 103.0, "a-1", T0 + 7 * M)
+    assert state.risk_log.count(None) == 1 and state.milestone_log.count("other") == 0
+
+
+def test_a_new_signal_drops_a_limit_entry_that_ended_without_an_event() -> None:
+    from engine.model import ScheduledResult
+
+    state = DashboardState()
+    state.add_run(RunView(id="backtest:BTCUSDT:a", mode="backtest", symbol="BTCUSDT", name="a", exchange="x"))
+    common = {"current_price": 100.0, "strategy_name": "a", "exchange_name": "x", "symbol": "BTCUSDT"}
+    state.apply([ScheduledResult(signal=row("a", "s-1"), backtest=True, **common)])
+    state.apply([ScheduledResult(signal=row("a", "s-2"), backtest=True, **common)])
+    assert [s.signal_id for s in state.scheduled_of(None)] == ["s-2"]
