@@ -14,10 +14,12 @@ from typing import Any
 
 from .. import config, events
 from .. import partial as partial_mod
+from ..clock import get_clock
 from ..log import get_logger
 from ..model import BacktestStatistics, ClosedResult, PerformanceEvent, PerformanceStatistics
 from . import backtest as backtest_report_mod
 from . import heat as heat_mod
+from . import live as live_mod
 from . import markdown, statistics
 from . import partial as partial_report_mod
 from . import performance as performance_mod
@@ -176,7 +178,7 @@ class PerformanceLog:
 
 
 backtest_store = _Keyed()  # (symbol, strategy) <- closed backtest results
-live_store = _Keyed()  # (symbol, strategy) <- live tick results (insertion rules in reports.live)
+live_store: dict[tuple[str, str], live_mod.LiveEventList] = {}  # (symbol, strategy): SPEC 12.3 rules
 schedule_store = _Keyed()  # (symbol, strategy, backtest) <- scheduled / opened / cancelled
 partial_store: dict[tuple[str, str, bool], PartialStore] = {}  # (symbol, strategy, backtest)
 risk_store = _Keyed()  # (symbol, strategy, backtest) <- risk rejections
@@ -215,7 +217,14 @@ def _on_signal(result: Any) -> None:
 
 
 def _on_live_signal(result: Any) -> None:
-    live_store.store((result.symbol, result.strategy_name)).add(result)
+    event = live_mod.live_event(result, get_clock().now())  # idle/active rows carry "now" (SPEC 12.3)
+    if event is None:
+        return
+    key = (result.symbol, result.strategy_name)
+    log = live_store.get(key)
+    if log is None:
+        log = live_store[key] = live_mod.LiveEventList()
+    log.add(event)
 
 
 def partial_of(symbol: str, strategy_name: str, backtest: bool) -> PartialStore:
@@ -286,7 +295,7 @@ def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
     if backtest:
         backtest_store.drop((symbol, strategy_name))
     else:
-        live_store.drop((symbol, strategy_name))
+        live_store.pop((symbol, strategy_name), None)
     schedule_store.drop((symbol, strategy_name, backtest))
     partial_store.pop((symbol, strategy_name, backtest), None)
     risk_store.drop((symbol, strategy_name, backtest))
@@ -295,8 +304,9 @@ def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
 
 def clear_all() -> None:
     """Forget every stored event (tests, notebooks)."""
-    for keyed in (backtest_store, live_store, schedule_store, risk_store):
+    for keyed in (backtest_store, schedule_store, risk_store):
         keyed.stores.clear()
+    live_store.clear()
     partial_store.clear()
     heat_store.clear()
     performance_store.clear()
@@ -317,6 +327,21 @@ def backtest_report(symbol: str, strategy_name: str, columns: Any = None) -> str
     return backtest_report_mod.render_backtest_report(
         strategy_name, backtest_statistics(symbol, strategy_name), columns
     )
+
+
+# --------------------------------------------------------------------------- live
+
+
+def live_statistics(symbol: str, strategy_name: str) -> live_mod.LiveStatistics:
+    """SPEC 12.3 over the live log of (symbol, strategy) (what ``Live.get_data`` will return)."""
+    log = live_store.get((symbol, strategy_name))
+    if log is None:
+        return live_mod.live_statistics([], 0)
+    return live_mod.live_statistics(log.events(), log.seen)
+
+
+def live_report(symbol: str, strategy_name: str, columns: Any = None) -> str:
+    return live_mod.render_live_report(strategy_name, live_statistics(symbol, strategy_name), columns)
 
 
 # --------------------------------------------------------------------------- performance

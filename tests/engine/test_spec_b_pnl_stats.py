@@ -313,3 +313,42 @@ async def test_case_35_report_structure_and_custom_columns():
     assert BACKTEST_HEADER in e.Backtest.get_report(SYMBOL, "s").split("\n")
     e.set_config(CC_REPORT_SHOW_SIGNAL_NOTE=True, unsafe=True)  # the Note column follows the config
     assert "| Signal ID | Symbol | Position | Note | Open Price |" in e.Backtest.get_report(SYMBOL, "s")
+
+
+async def test_case_32_through_the_live_store_fed_by_the_signal_live_stream():
+    """The live store is fed by the engine's signal_live stream (as the Live runner will feed it):
+    idle ticks collapse into one row stamped with the clock's "now", opened rows go to the front."""
+    from engine import events
+    from engine.clock import SimulatedClock, set_clock
+    from engine.model import OpenedResult
+    from engine.reports import stores
+
+    set_clock(SimulatedClock(m(0), speed=0))
+    for price in (42000.0, 42010.0):
+        await events.signal_live.emit(
+            IdleResult(current_price=price, strategy_name="s", exchange_name="x", symbol=SYMBOL, backtest=False)
+        )
+    assert stores.live_statistics(SYMBOL, "s").total_events == 1
+    row = e.SignalRow(
+        id="l-1",
+        position="long",
+        price_open=42000.0,
+        price_take_profit=43000.0,
+        price_stop_loss=41000.0,
+        minute_estimated_time=60,
+        symbol=SYMBOL,
+        exchange_name="x",
+        strategy_name="s",
+        scheduled_at=m(1),
+        pending_at=m(1),
+        is_scheduled=False,
+    )
+    await events.signal_live.emit(
+        OpenedResult(
+            signal=row, current_price=42000.0, strategy_name="s", exchange_name="x", symbol=SYMBOL, backtest=False
+        )
+    )
+    st = stores.live_statistics(SYMBOL, "s")
+    assert [ev.action for ev in st.event_list] == ["opened", "idle"]
+    assert st.event_list[1].current_price == 42010.0 and st.event_list[1].timestamp == m(0)
+    assert stores.live_report(SYMBOL, "s").startswith("# Live Trading Report: s")
