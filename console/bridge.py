@@ -62,5 +62,5 @@ class EngineBridge(Widget):
         return batch
 
     def flush(self) -> None:
-        """Post what arrived since the last flush (always posts, so progress is polled too)."""
-        self.post_message(EngineBatch(self.drain()))
+        """Ask for a redraw (always, so progress is polled too); the handler drains the buffer."""
+        self.post_message(EngineBatch(self.drain))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.message import Message
 
 
 class EngineBatch(Message):
-    """Engine events collected since the last flush (tick results, errors), oldest first."""
+    """Time to fold in what the bridge collected. The events are taken from the bridge when the
+    message is handled, not when it is posted: a run's end drains the bridge from another
+    message queue, and a batch carried inside a message could then arrive after newer events."""
 
-    def __init__(self, events: list[Any]) -> None:
+    def __init__(self, take: Callable[[], list[Any]]) -> None:
         super().__init__()
-        self.events = events
+        self.take = take
 
 
 class RunFinished(Message):

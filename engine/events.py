@@ -125,6 +125,7 @@ class _Listener(Observer[T]):
         self.fn = fn
         self.actions = actions
         self.once = once
+        self.plain = actions is None and once is None  # every value goes straight to ``fn``
         self.subscription: Any = None
         self._lock = asyncio.Lock()
 
@@ -233,7 +234,16 @@ class Stream(Subject[T]):
         # Synchronous listeners are called right here; only when one returns an awaitable does the
         # rest of the delivery become a coroutine (milestone and signal listeners are mostly sync,
         # and a coroutine per event was a third of the cost of listening to partial milestones).
-        observers = self.observers.copy()
+        observers = self.observers
+        if len(observers) == 1 and type(observers[0]) is _Listener:  # the usual case: one listener
+            only = observers[0]
+            if not only.plain:
+                return only.deliver(value)
+            result = only.fn(value)
+            if result is not None and inspect.isawaitable(result):
+                return only._serialised(result)
+            return None
+        observers = observers.copy()
         failure: Exception | None = None
         for i, obs in enumerate(observers):
             try:

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from . import events
 from .model import PartialEvent, SignalRow
-from .settlement import PARTIAL_LEVELS, Lane, milestones
+from .settlement import MINUTE_MS, PARTIAL_LEVELS, Lane, milestones
+
+new_tuple = tuple.__new__
 
 __all__ = ["LazyMilestones", "PartialService", "partials"]
 
@@ -132,6 +134,7 @@ class PartialService:
         profit_stream, loss_stream = events.partial_profit, events.partial_loss
         wants_profit, wants_loss = profit_stream.wants(), loss_stream.wants()
         symbol, strategy_name, exchange_name = row.symbol, row.strategy_name, row.exchange_name
+        ts, t0 = lane.ts, lane.t0
         for i, (k, kind, level, price) in enumerate(found):
             if kind == "profit":
                 t.profit.add(level)
@@ -140,9 +143,12 @@ class PartialService:
                 t.loss.add(level)
                 stream, wanted = loss_stream, wants_loss
             if wanted:
-                pending = stream.emit_nowait(
-                    PartialEvent(symbol, strategy_name, exchange_name, row, price, level, backtest, lane.time(k))
+                when = t0 + k * MINUTE_MS if ts is None else int(ts[k])  # Lane.time, inlined
+                # tuple.__new__ skips the NamedTuple's Python-level __new__ (one call less per event)
+                event = new_tuple(
+                    PartialEvent, (symbol, strategy_name, exchange_name, row, price, level, backtest, when)
                 )
+                pending = stream.emit_nowait(event)
                 if pending is not None:
                     return self._record_rest(pending, row, found[i + 1 :], lane, backtest)
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -78,10 +78,37 @@ class ClientRisk:
         self._validations = [_validation_parts(v) for v in items]
 
     async def check(self, args: RiskCheckArgs) -> bool:
+        """SPEC 9.2: run the validations in order; the first that raises rejects the signal."""
+        ok = self.check_nowait(args)
+        return ok if isinstance(ok, bool) else await ok
+
+    def check_nowait(self, args: RiskCheckArgs) -> bool | Awaitable[bool]:
+        """``check`` without a coroutine while every validation is synchronous and passes (the
+        backtest's hot path); returns an awaitable once one is async or rejects."""
         positions = self.positions
         self.users.add(f"{args.strategy_name}:{args.symbol}")
         payload = RiskCheckArgs(*args[:6], len(positions), tuple(positions.values()))
-        for validate, note in self._validations:
+        for i, (validate, note) in enumerate(self._validations):
+            try:
+                result = validate(payload)
+            except _PASS_THROUGH:
+                raise
+            except BaseException as exc:
+                return self._reject(args, payload, exc, note)
+            if result is not None and inspect.isawaitable(result):
+                return self._check_rest(args, payload, result, i)
+        return self._allow(args, payload)
+
+    async def _check_rest(self, args: RiskCheckArgs, payload: RiskCheckArgs, pending: Awaitable[Any], i: int) -> bool:
+        """Finish a check whose validation ``i`` returned an awaitable."""
+        validations = self._validations
+        try:
+            await pending
+        except _PASS_THROUGH:
+            raise
+        except BaseException as exc:
+            return await self._reject(args, payload, exc, validations[i][1])
+        for validate, note in validations[i + 1 :]:
             try:
                 result = validate(payload)
                 if result is not None and inspect.isawaitable(result):
@@ -89,29 +116,35 @@ class ClientRisk:
             except _PASS_THROUGH:
                 raise
             except BaseException as exc:
-                await events.report_error(exc, events.validation)
-                await events.risk.emit(
-                    RiskEvent(
-                        symbol=args.symbol,
-                        pending_signal=args.pending_signal,
-                        strategy_name=args.strategy_name,
-                        exchange_name=args.exchange_name,
-                        current_price=args.current_price,
-                        active_position_count=len(self.positions),
-                        comment=note if note else "N/A",
-                        timestamp=get_clock().now(),
-                        backtest=self.backtest,
-                        when=args.timestamp,
-                    )
-                )
-                cb = self.schema.callbacks.on_rejected
-                if cb is not None:
-                    cb(args.symbol, payload)
-                return False
+                return await self._reject(args, payload, exc, note)
+        return self._allow(args, payload)
+
+    def _allow(self, args: RiskCheckArgs, payload: RiskCheckArgs) -> bool:
         cb = self.schema.callbacks.on_allowed
         if cb is not None:
             cb(args.symbol, payload)
         return True
+
+    async def _reject(self, args: RiskCheckArgs, payload: RiskCheckArgs, exc: BaseException, note: Any) -> bool:
+        await events.report_error(exc, events.validation)
+        await events.risk.emit(
+            RiskEvent(
+                symbol=args.symbol,
+                pending_signal=args.pending_signal,
+                strategy_name=args.strategy_name,
+                exchange_name=args.exchange_name,
+                current_price=args.current_price,
+                active_position_count=len(self.positions),
+                comment=note if note else "N/A",
+                timestamp=get_clock().now(),
+                backtest=self.backtest,
+                when=args.timestamp,
+            )
+        )
+        cb = self.schema.callbacks.on_rejected
+        if cb is not None:
+            cb(args.symbol, payload)
+        return False
 
     async def add_signal(self, symbol: str, strategy_name: str) -> None:
         self.positions[f"{strategy_name}:{symbol}"] = ActivePosition(
@@ -164,10 +197,19 @@ class RiskGate:
         return bool(self.names)
 
     async def check(self, args: RiskCheckArgs) -> bool:
+        ok = self.check_nowait(args)
+        return ok if isinstance(ok, bool) else await ok
+
+    def check_nowait(self, args: RiskCheckArgs) -> bool | Awaitable[bool]:
+        """True/False at once when the answer needs no waiting, else an awaitable of it."""
         if not self.names:
             return True
         if len(self.names) == 1:
-            return await risk_instance(self.names[0], self.backtest).check(args)
+            return risk_instance(self.names[0], self.backtest).check_nowait(args)
+        return self._check_all(args)
+
+    async def _check_all(self, args: RiskCheckArgs) -> bool:
+        """MergeRisk (SPEC 9.4): every child checks, concurrently; a rejection does not stop the others."""
         results = await asyncio.gather(*(risk_instance(n, self.backtest).check(args) for n in self.names))
         return all(results)
 

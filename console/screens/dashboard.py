@@ -54,7 +54,7 @@ class DashboardScreen(Screen):
         self.app.redraw(set())
 
     def on_engine_batch(self, message: EngineBatch) -> None:
-        self.app.handle_batch(message.events)
+        self.app.handle_batch(message.take())
 
     def on_runs_pane_selected(self, message: RunsPane.Selected) -> None:
         self.app.select_run(message.run_id)

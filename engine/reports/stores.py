@@ -235,12 +235,24 @@ def partial_of(symbol: str, strategy_name: str, backtest: bool) -> PartialStore:
     return st
 
 
-def _on_partial_profit(event: Any) -> None:
-    partial_of(event.symbol, event.strategy_name, event.backtest).add("profit", event)
+def _on_partial(kind: str) -> Any:
+    """The store hook of one milestone stream (a backtest with listeners sends one event per level
+    crossed, so the hook stays flat: one lookup, one append)."""
+
+    def hook(event: Any) -> None:
+        st = partial_store.get((event.symbol, event.strategy_name, event.backtest))
+        if st is None:
+            st = partial_of(event.symbol, event.strategy_name, event.backtest)
+        items = st.items_
+        items.append((kind, event))
+        if len(items) > PartialStore.TRIM_AT:
+            st._trim()
+
+    return hook
 
 
-def _on_partial_loss(event: Any) -> None:
-    partial_of(event.symbol, event.strategy_name, event.backtest).add("loss", event)
+_on_partial_profit = _on_partial("profit")
+_on_partial_loss = _on_partial("loss")
 
 
 def _on_partial_lazy(batch: Any) -> None:

@@ -86,8 +86,7 @@ async def finish_runs(pilot) -> None:
     await wait_until(pilot, lambda: app.state.runs and not any(r.is_active for r in app.state.runs.values()))
     await app.workers.wait_for_complete()
     await pilot.pause()
-    app.handle_batch([])  # one last redraw from the final state
-    await pilot.pause()
+    await flush_bridge(pilot)  # one last redraw from the final state
 
 
 @pytest.fixture

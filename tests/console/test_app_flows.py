@@ -47,6 +47,47 @@ async def test_all_strategies_on_all_symbols_start_together(no_settings) -> None
         assert all(r.status == "done" for r in app.state.runs.values())
 
 
+class TradeThenHold(Gate):
+    """Opens a brief long market trade on its first 60 calls, holding the run at the gate from the 41st."""
+
+    async def get_signal(self, symbol, when, price):
+        self.calls += 1
+        if self.calls > 40:
+            await self.open.wait()
+        if self.calls > 60:
+            return None
+        return {
+            "position": "long",
+            "price_take_profit": price * 1.02,
+            "price_stop_loss": price * 0.98,
+            "minute_estimated_time": 3,
+        }
+
+
+async def test_a_flush_queued_before_a_run_ends_cannot_reorder_its_log(tmp_path) -> None:
+    """The bridge's timed flush and a run's end are handled from different message queues; the
+    batch is taken when the flush is handled, so a flush handled after the run's end cannot put
+    older events behind newer ones."""
+    from console.bridge import EngineBridge
+    from console.messages import EngineBatch
+
+    gate = TradeThenHold()
+    project = gated_project(tmp_path, gate)
+    app = BtkApp(project, clock=fixed_clock, save_settings=False, refresh_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        bridge = app.screen.query_one(EngineBridge)
+        await pilot.press("b", "enter")
+        await wait_until(pilot, lambda: gate.calls > 40)
+        assert len(bridge._buffer) > 20
+        queued = EngineBatch(bridge.drain)  # a flush posted now...
+        gate.open.set()
+        await finish_runs(pilot)  # ...the run ends (and folds its events in) first...
+        app.screen.on_engine_batch(queued)  # ...and the flush is handled last
+        (run,) = app.state.runs.values()
+        times = [line.time for line in app.state.log_of(run.id)]
+        assert run.trades >= 30 and len(times) == 2 * run.trades and times == sorted(times)
+
+
 async def test_stop_a_running_backtest(tmp_path) -> None:
     gate = Gate()
     app = BtkApp(gated_project(tmp_path, gate), clock=fixed_clock, save_settings=False)
