@@ -147,11 +147,18 @@ class ClientRisk:
         return False
 
     async def add_signal(self, symbol: str, strategy_name: str) -> None:
+        self.open_position(symbol, strategy_name)
+
+    async def remove_signal(self, symbol: str, strategy_name: str) -> None:
+        self.close_position(symbol, strategy_name)
+
+    def open_position(self, symbol: str, strategy_name: str) -> None:
+        """``add_signal`` without a coroutine (nothing in it waits; the strategy calls this)."""
         self.positions[f"{strategy_name}:{symbol}"] = ActivePosition(
             signal=None, strategy_name=strategy_name, exchange_name="", open_timestamp=get_clock().now()
         )
 
-    async def remove_signal(self, symbol: str, strategy_name: str) -> None:
+    def close_position(self, symbol: str, strategy_name: str) -> None:
         self.positions.pop(f"{strategy_name}:{symbol}", None)
 
 
@@ -213,10 +220,10 @@ class RiskGate:
         results = await asyncio.gather(*(risk_instance(n, self.backtest).check(args) for n in self.names))
         return all(results)
 
-    async def add_signal(self, symbol: str, strategy_name: str) -> None:
+    def add_signal(self, symbol: str, strategy_name: str) -> None:
         for name in self.names:
-            await risk_instance(name, self.backtest).add_signal(symbol, strategy_name)
+            risk_instance(name, self.backtest).open_position(symbol, strategy_name)
 
-    async def remove_signal(self, symbol: str, strategy_name: str) -> None:
+    def remove_signal(self, symbol: str, strategy_name: str) -> None:
         for name in self.names:
-            await risk_instance(name, self.backtest).remove_signal(symbol, strategy_name)
+            risk_instance(name, self.backtest).close_position(symbol, strategy_name)

@@ -258,8 +258,10 @@ class StrategyInstance:
                 dto = await self._finish_get_signal(dto)
             if dto is None or self.stopped:
                 return None
-            if self.has_risk and not await self.risk.check(self._risk_args(dto, price, when)):
-                return None
+            if self.has_risk:
+                allowed = self.risk.check_nowait(self._risk_args(dto, price, when))
+                if allowed is not True and (allowed is False or not await allowed):
+                    return None
             return build_row(
                 dto,
                 current_price=price,
@@ -329,7 +331,7 @@ class StrategyInstance:
             opened = dataclasses.replace(row, pending_at=when, is_scheduled=False)
             self._set_pending(opened)
             if self.has_risk:
-                await self.risk.add_signal(self.symbol, self.strategy_name)
+                self.risk.add_signal(self.symbol, self.strategy_name)
             if (cb := self.cb.on_open) is not None:
                 _call(cb, self.symbol, opened, opened.price_open, self.backtest)
             result = OpenedResult(signal=opened, current_price=opened.price_open, **self._ids)
@@ -356,11 +358,13 @@ class StrategyInstance:
                 _call(cb, self.symbol, result, self.backtest)
             return result
         self._set_pending(row)
-        if self.has_risk and not await self.risk.check(self._risk_args(row, row.price_open, when)):
-            self._set_pending(None)
-            return self._idle(await self.vwap(when))
         if self.has_risk:
-            await self.risk.add_signal(self.symbol, self.strategy_name)
+            allowed = self.risk.check_nowait(self._risk_args(row, row.price_open, when))
+            if allowed is not True and (allowed is False or not await allowed):
+                self._set_pending(None)
+                return self._idle(await self.vwap(when))
+        if self.has_risk:
+            self.risk.add_signal(self.symbol, self.strategy_name)
         if (cb := self.cb.on_open) is not None:
             _call(cb, self.symbol, row, row.price_open, self.backtest)
         result = OpenedResult(signal=row, current_price=row.price_open, **self._ids)
@@ -411,7 +415,7 @@ class StrategyInstance:
         if (cb := self.cb.on_close) is not None:
             _call(cb, self.symbol, row, price, self.backtest)
         partials.clear(row, self.backtest)
-        await self.risk.remove_signal(self.symbol, self.strategy_name)
+        self.risk.remove_signal(self.symbol, self.strategy_name)
         return self._closed(row, reason, price, ts, pnl)
 
     def close_now(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
@@ -506,7 +510,7 @@ class StrategyInstance:
         opened = dataclasses.replace(row, pending_at=at, is_scheduled=False)
         self._set_pending(opened)
         if self.has_risk:
-            await self.risk.add_signal(self.symbol, self.strategy_name)
+            self.risk.add_signal(self.symbol, self.strategy_name)
         if (cb := self.cb.on_open) is not None:
             _call(cb, self.symbol, opened, opened.price_open, self.backtest)
         return opened
