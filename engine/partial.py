@@ -39,21 +39,10 @@ class LazyMilestones:
     def events(self) -> list[tuple[str, PartialEvent]]:
         """``("profit"|"loss", event)`` in emission order (oldest first)."""
         if self._events is None:
-            row, lane = self.row, self.lane
+            row, lane, backtest = self.row, self.lane, self.backtest
+            head = (row.symbol, row.strategy_name, row.exchange_name, row)
             self._events = [
-                (
-                    kind,
-                    PartialEvent(
-                        symbol=row.symbol,
-                        strategy_name=row.strategy_name,
-                        exchange_name=row.exchange_name,
-                        data=row,
-                        current_price=price,
-                        level=level,
-                        backtest=self.backtest,
-                        timestamp=lane.time(k),
-                    ),
-                )
+                (kind, new_tuple(PartialEvent, (*head, price, level, backtest, lane.time(k))))
                 for k, kind, level, price in milestones(
                     lane.vw,
                     self.k0,
