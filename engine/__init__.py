@@ -87,7 +87,7 @@ from .registry import (
 )
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
-from .risk import risk_instance
+from .risk import RiskCheckArgs, risk_instance
 from .runners.backtest import Backtest
 from .runners.walker import Walker
 from .signals import SignalValidationError
@@ -124,6 +124,7 @@ __all__ = [
     "PositionSize",
     "ProgressEvent",
     "Risk",
+    "RiskCheckArgs",
     "RiskEvent",
     "Schedule",
     "ScheduledResult",

@@ -20,3 +20,22 @@ def test_sma_cross_example_runs_and_writes_its_report(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "trades (statistics over the newest 250 of" in proc.stdout
     assert (tmp_path / "dump" / "backtest" / "sma-cross.md").read_text().startswith("# Backtest Report: sma-cross")
+
+
+def test_walker_example_ranks_three_strategies_and_writes_its_report(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "walker_compare.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines[:3]] == ["1/3", "2/3", "3/3"]
+    best = next(line for line in lines if line.startswith("best: ")).split()[1]
+    assert best in {"sma-3h", "sma-6h", "sma-12h"}
+    refused = next(line for line in lines if line.startswith("signals the risk profile refused"))
+    assert int(refused.rsplit(" ", 1)[1]) > 0  # January 2024 has weekends
+    report = (tmp_path / "dump" / "walker" / "sma-variants.md").read_text()
+    assert report.startswith("# Walker Comparison Report: sma-variants") and f"## Best Strategy: {best}" in report
