@@ -1,4 +1,4 @@
-"""The README's example strategy runs as a user would run it."""
+"""The README's examples run as a user would run them."""
 
 from __future__ import annotations
 
@@ -9,28 +9,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_sma_cross_example_runs_and_writes_its_report(tmp_path: Path) -> None:
+def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``examples/<name>`` as a user would (its own process, a fresh working directory)."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "sma_cross.py")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
+        [sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True, cwd=cwd, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_sma_cross_example_runs_and_writes_its_report(tmp_path: Path) -> None:
+    proc = run_example("sma_cross.py", tmp_path)
     assert "trades (statistics over the newest 250 of" in proc.stdout
     assert (tmp_path / "dump" / "backtest" / "sma-cross.md").read_text().startswith("# Backtest Report: sma-cross")
 
 
 def test_walker_example_ranks_three_strategies_and_writes_its_report(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "walker_compare.py")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_example("walker_compare.py", tmp_path)
     lines = proc.stdout.splitlines()
     assert [line.split(" ", 1)[0] for line in lines[:3]] == ["1/3", "2/3", "3/3"]
     best = next(line for line in lines if line.startswith("best: ")).split()[1]
