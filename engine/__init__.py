@@ -66,6 +66,14 @@ from .model import (
     WalkerProgressEvent,
 )
 from .partial import Constant
+from .persist.adapters import (
+    PersistPartialAdapter,
+    PersistRiskAdapter,
+    PersistScheduleAdapter,
+    PersistSignalAdapter,
+    set_base_dir,
+)
+from .persist.base import PersistBase, PersistError
 from .pnl import pnl_percentage
 from .registry import (
     DuplicateError,
@@ -89,12 +97,14 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .risk import RiskCheckArgs, risk_instance
 from .runners.backtest import Backtest
+from .runners.live import TICK_TTL, Live
 from .runners.walker import Walker
 from .signals import SignalValidationError
 from .sizing import PositionSize, SizingError
 
 __all__ = [
     "GLOBAL_CONFIG",
+    "TICK_TTL",
     "ActiveResult",
     "Backtest",
     "BacktestStatistics",
@@ -113,6 +123,7 @@ __all__ = [
     "ErrorContext",
     "Heat",
     "IdleResult",
+    "Live",
     "NotFoundError",
     "OpenedResult",
     "Partial",
@@ -120,6 +131,12 @@ __all__ = [
     "Performance",
     "PerformanceEvent",
     "PerformanceStatistics",
+    "PersistBase",
+    "PersistError",
+    "PersistPartialAdapter",
+    "PersistRiskAdapter",
+    "PersistScheduleAdapter",
+    "PersistSignalAdapter",
     "Pnl",
     "PositionSize",
     "ProgressEvent",
@@ -198,6 +215,7 @@ __all__ = [
     "pnl_percentage",
     "reset_config",
     "risk_instance",
+    "set_base_dir",
     "set_clock",
     "set_columns",
     "set_config",

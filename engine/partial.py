@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from . import events
 from .model import PartialEvent, SignalRow
+from .persist.adapters import PersistPartialAdapter, writer
 from .settlement import MINUTE_MS, PARTIAL_LEVELS, Lane, milestones
 
 new_tuple = tuple.__new__
@@ -94,6 +95,8 @@ class PartialService:
         if t is None:
             t = self.trackers[key] = _Levels(row.id, row.symbol, row.strategy_name)
         (t.profit if kind == "profit" else t.loss).add(level)
+        if not backtest:
+            self._changed(row.symbol, row.strategy_name)
         stream = events.partial_profit if kind == "profit" else events.partial_loss
         if not stream.wants():
             return None
@@ -168,7 +171,42 @@ class PartialService:
                     await pending
 
     def clear(self, row: SignalRow, backtest: bool) -> None:
-        self.trackers.pop((row.id, backtest), None)
+        if self.trackers.pop((row.id, backtest), None) is not None and not backtest:
+            self._changed(row.symbol, row.strategy_name)
+
+    # -- live persistence (SPEC 10.3) ------------------------------------------------------------
+    def _changed(self, symbol: str, strategy_name: str) -> None:
+        """A live level set changed: its levels file is rewritten at the next state flush."""
+
+        async def write() -> None:
+            await PersistPartialAdapter.write_partial_data(
+                self.live_levels(symbol, strategy_name), symbol, strategy_name
+            )
+
+        writer.mark(("partial", symbol, strategy_name), write)
+
+    def live_levels(self, symbol: str, strategy_name: str) -> dict[str, dict[str, list[int]]]:
+        """The levels file's content: signal id -> reached profit and loss levels."""
+        return {
+            t.signal_id: {"profitLevels": sorted(t.profit), "lossLevels": sorted(t.loss)}
+            for (_, backtest), t in self.trackers.items()
+            if not backtest and t.symbol == symbol and t.strategy_name == strategy_name
+        }
+
+    async def load_live(self, symbol: str, strategy_name: str) -> None:
+        """Read the levels file of a live (symbol, strategy) into memory (before its first tick);
+        a file that cannot be read is reported and the levels start empty."""
+        try:
+            data = await PersistPartialAdapter.read_partial_data(symbol, strategy_name)
+        except Exception as exc:
+            await events.report_error(exc)
+            return
+        for signal_id, levels in data.items():
+            t = self.trackers.get((signal_id, False))
+            if t is None:
+                t = self.trackers[(signal_id, False)] = _Levels(signal_id, symbol, strategy_name)
+            t.profit.update(levels.get("profitLevels", ()))
+            t.loss.update(levels.get("lossLevels", ()))
 
     def reset_for(self, symbol: str, strategy_name: str, backtest: bool) -> None:
         """Forget the trackers of one (symbol, strategy, mode), e.g. when a new backtest starts."""

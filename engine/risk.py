@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from . import events
 from .clock import get_clock
 from .model import RiskEvent
+from .persist.adapters import PersistRiskAdapter, writer
 from .registry import RiskSchema, risks
 
 __all__ = ["ActivePosition", "ClientRisk", "RiskCheckArgs", "RiskGate", "clear_risk", "risk_instance", "shared_by"]
@@ -66,6 +67,7 @@ class ClientRisk:
         # every "strategy:symbol" that asked this instance since it was made: more than one in a
         # backtest means concurrent runs shared it, whose limits are only approximate (see shared_by)
         self.users: set[str] = set()
+        self._loaded = backtest  # live: the positions file is read on first use (SPEC 9.3)
         items = list(schema.validations)
         if schema.max_concurrent_positions is not None:
             cap = schema.max_concurrent_positions
@@ -85,6 +87,8 @@ class ClientRisk:
     def check_nowait(self, args: RiskCheckArgs) -> bool | Awaitable[bool]:
         """``check`` without a coroutine while every validation is synchronous and passes (the
         backtest's hot path); returns an awaitable once one is async or rejects."""
+        if not self._loaded:
+            return self._load_then_check(args)
         positions = self.positions
         self.users.add(f"{args.strategy_name}:{args.symbol}")
         payload = RiskCheckArgs(*args[:6], len(positions), tuple(positions.values()))
@@ -98,6 +102,50 @@ class ClientRisk:
             if result is not None and inspect.isawaitable(result):
                 return self._check_rest(args, payload, result, i)
         return self._allow(args, payload)
+
+    async def _load_then_check(self, args: RiskCheckArgs) -> bool:
+        await self.load()
+        ok = self.check_nowait(args)
+        return ok if isinstance(ok, bool) else await ok
+
+    async def load(self) -> None:
+        """Live: read the positions file once, before this instance's first use (SPEC 9.3). A file
+        that cannot be read is reported and the count starts empty; the run goes on."""
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            pairs = await PersistRiskAdapter.read_position_data(self.schema.risk_name)
+        except Exception as exc:
+            await events.report_error(exc)
+            return
+        for key, record in pairs:
+            self.positions.setdefault(
+                key,
+                ActivePosition(
+                    signal=None,
+                    strategy_name=str(record.get("strategyName", "")),
+                    exchange_name=str(record.get("exchangeName", "")),
+                    open_timestamp=int(record.get("openTimestamp") or 0),
+                ),
+            )
+
+    async def _write_positions(self) -> None:
+        await PersistRiskAdapter.write_position_data(
+            [
+                [
+                    key,
+                    {
+                        "signal": None,
+                        "strategyName": p.strategy_name,
+                        "exchangeName": p.exchange_name,
+                        "openTimestamp": p.open_timestamp,
+                    },
+                ]
+                for key, p in self.positions.items()
+            ],
+            self.schema.risk_name,
+        )
 
     async def _check_rest(self, args: RiskCheckArgs, payload: RiskCheckArgs, pending: Awaitable[Any], i: int) -> bool:
         """Finish a check whose validation ``i`` returned an awaitable."""
@@ -147,19 +195,27 @@ class ClientRisk:
         return False
 
     async def add_signal(self, symbol: str, strategy_name: str) -> None:
+        await self.load()
         self.open_position(symbol, strategy_name)
 
     async def remove_signal(self, symbol: str, strategy_name: str) -> None:
+        await self.load()
         self.close_position(symbol, strategy_name)
 
     def open_position(self, symbol: str, strategy_name: str) -> None:
-        """``add_signal`` without a coroutine (nothing in it waits; the strategy calls this)."""
+        """``add_signal`` without a coroutine (the strategy calls this after a check, so a live
+        instance has read its file by then); live, the positions file is rewritten at the next
+        flush of the state writer."""
         self.positions[f"{strategy_name}:{symbol}"] = ActivePosition(
             signal=None, strategy_name=strategy_name, exchange_name="", open_timestamp=get_clock().now()
         )
+        if not self.backtest:
+            writer.mark(("risk", self.schema.risk_name), self._write_positions)
 
     def close_position(self, symbol: str, strategy_name: str) -> None:
         self.positions.pop(f"{strategy_name}:{symbol}", None)
+        if not self.backtest:
+            writer.mark(("risk", self.schema.risk_name), self._write_positions)
 
 
 _instances: dict[tuple[str, bool], ClientRisk] = {}
@@ -219,6 +275,11 @@ class RiskGate:
         """MergeRisk (SPEC 9.4): every child checks, concurrently; a rejection does not stop the others."""
         results = await asyncio.gather(*(risk_instance(n, self.backtest).check(args) for n in self.names))
         return all(results)
+
+    async def load(self) -> None:
+        """Live: read every profile's positions file (once per instance) before the first tick."""
+        for name in self.names:
+            await risk_instance(name, self.backtest).load()
 
     def add_signal(self, symbol: str, strategy_name: str) -> None:
         for name in self.names:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import candles, clock, config, events, log, partial, registry, risk
+from .persist import adapters
 from .reports import columns, stores
 from .runners import tasks
 
@@ -27,6 +28,10 @@ def reset_engine() -> None:
 
     Walker.board.tasks.clear()
     Walker._stops.clear()
+    from .runners.live import Live
+
+    Live.board.tasks.clear()
+    adapters.reset_adapters()
     config.reset_config()
     columns.reset_columns()
     clock.set_clock(clock.SystemClock())

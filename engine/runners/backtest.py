@@ -36,7 +36,7 @@ from ..reports import stores
 from ..risk import clear_risk
 from ..signals import IdFactory
 from ..strategy import StrategyInstance
-from .tasks import RunTask, TaskBoard, TaskStatus, instances
+from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances
 
 __all__ = ["Backtest", "frame_timestamps"]
 
@@ -385,8 +385,10 @@ def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: boo
         clear_risk(risk_name, backtest)
 
 
-class BacktestFacade:
+class BacktestFacade(RunnerFacade):
     """``Backtest``: run, background, stop, list, get_data, get_report, dump."""
+
+    kind, folder = "Backtest", "backtest"
 
     def __init__(self) -> None:
         self.board = TaskBoard("backtest", events.done_backtest)
@@ -419,42 +421,20 @@ class BacktestFacade:
         t.total = run.frames.count
         t.processed = 0
         done = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=True, symbol=symbol)
-        self.board.start(t, run.results(), done)
-
-        def cancel() -> None:
-            run.instance.stop()
-            t.cancelled = True
-            if run.instance.pending is None:
-                self.board.done_now(t, done)
-
-        return cancel
+        return self._launch(t, run.instance, run.results(), done)
 
     def stop(self, symbol: str, strategy_name: str) -> None:
         """Graceful stop: no new signals; an open position is fast-forwarded to its close first."""
-        inst = instances.get((symbol, strategy_name, True))
-        if inst is not None:
-            inst.stop()
+        self._stop(symbol, strategy_name, True)
 
-    def list(self) -> list[TaskStatus]:
-        return self.board.list()
-
-    def reset(self, symbol: str, strategy_name: str) -> None:
-        """Allow a new ``background`` run of a pair whose previous run failed."""
-        self.board.reset(symbol, strategy_name)
-
-    def get_data(self, symbol: str, strategy_name: str) -> BacktestStatistics:
-        registry.strategies.get(strategy_name, "Backtest.get_data")
+    def _statistics(self, symbol: str, strategy_name: str) -> BacktestStatistics:
         return stores.backtest_statistics(symbol, strategy_name)
 
-    def get_report(self, symbol: str, strategy_name: str, columns: Any = None) -> str:
-        registry.strategies.get(strategy_name, "Backtest.get_report")
+    def _report(self, symbol: str, strategy_name: str, columns: Any) -> str:
         return stores.backtest_report(symbol, strategy_name, columns)
 
-    def dump(self, symbol: str, strategy_name: str, path: str | None = None, columns: Any = None) -> str | None:
-        """Write the report to ``<path or ./dump/backtest>/<strategy>.md``; returns the file path
-        (None if it could not be written: the reason is logged, nothing raises)."""
-        text = self.get_report(symbol, strategy_name, columns)
-        return stores.write_report(path or "./dump/backtest", f"{strategy_name}.md", text)
+    def get_data(self, symbol: str, strategy_name: str) -> BacktestStatistics:
+        return super().get_data(symbol, strategy_name)
 
 
 Backtest = BacktestFacade()

@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .. import events
+from .. import events, registry
 from ..model import DoneEvent
+from ..reports import stores
 from ..strategy import StrategyInstance
 
-__all__ = ["RunTask", "TaskBoard", "TaskStatus", "instances"]
+__all__ = ["RunTask", "RunnerFacade", "TaskBoard", "TaskStatus", "instances"]
 
 Status = Literal["ready", "pending", "fulfilled", "rejected"]
 
@@ -163,3 +164,62 @@ class TaskBoard:
 
 # (symbol, strategy_name, backtest) -> instance: the one live copy of each strategy's state
 instances: dict[tuple[str, str, bool], StrategyInstance] = {}
+
+
+class RunnerFacade:
+    """What ``Backtest`` and ``Live`` share: the task list and the per-(symbol, strategy) report.
+
+    Subclasses set ``kind`` (the facade's name in messages), ``folder`` (where ``dump`` writes by
+    default) and the two store functions."""
+
+    kind = ""
+    folder = ""
+    board: TaskBoard
+
+    def _statistics(self, symbol: str, strategy_name: str) -> Any:
+        raise NotImplementedError
+
+    def _report(self, symbol: str, strategy_name: str, columns: Any) -> str:
+        raise NotImplementedError
+
+    def _launch(
+        self, t: RunTask, instance: StrategyInstance, source: AsyncIterator[Any], done: DoneEvent
+    ) -> Callable[[], None]:
+        """Consume ``source`` in the background; the returned cancel function stops the strategy
+        and emits ``done`` at once when no position is open (else the run emits it at its end)."""
+        self.board.start(t, source, done)
+
+        def cancel() -> None:
+            instance.stop()
+            t.cancelled = True
+            if instance.pending is None:
+                self.board.done_now(t, done)
+
+        return cancel
+
+    @staticmethod
+    def _stop(symbol: str, strategy_name: str, backtest: bool) -> None:
+        inst = instances.get((symbol, strategy_name, backtest))
+        if inst is not None:
+            inst.stop()
+
+    def list(self) -> list[TaskStatus]:
+        return self.board.list()
+
+    def reset(self, symbol: str, strategy_name: str) -> None:
+        """Allow a new ``background`` run of a pair whose previous run failed."""
+        self.board.reset(symbol, strategy_name)
+
+    def get_data(self, symbol: str, strategy_name: str) -> Any:
+        registry.strategies.get(strategy_name, f"{self.kind}.get_data")
+        return self._statistics(symbol, strategy_name)
+
+    def get_report(self, symbol: str, strategy_name: str, columns: Any = None) -> str:
+        registry.strategies.get(strategy_name, f"{self.kind}.get_report")
+        return self._report(symbol, strategy_name, columns)
+
+    def dump(self, symbol: str, strategy_name: str, path: str | None = None, columns: Any = None) -> str | None:
+        """Write the report to ``<path or ./dump/<folder>>/<strategy>.md``; returns the file path
+        (None if it could not be written: the reason is logged, nothing raises)."""
+        text = self.get_report(symbol, strategy_name, columns)
+        return stores.write_report(path or f"./dump/{self.folder}", f"{strategy_name}.md", text)

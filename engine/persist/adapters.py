@@ -1,0 +1,246 @@
+"""The four kinds of live state (SPEC 14.2) and the queue that writes them.
+
+| adapter                 | directory under the base dir      | document      |
+|-------------------------|-----------------------------------|---------------|
+| PersistSignalAdapter    | signal/<symbol>_<strategy>/       | <symbol>.json |
+| PersistScheduleAdapter  | schedule/<symbol>_<strategy>/     | <symbol>.json |
+| PersistRiskAdapter      | risk/<risk name>/                 | positions.json|
+| PersistPartialAdapter   | partial/<symbol>_<strategy>/      | levels.json   |
+
+The base dir is ``./dump/data`` unless ``set_base_dir`` says otherwise. Each adapter keeps one
+store per directory and lets it check its documents once, on first use. ``use_adapter(cls)``
+swaps the storage class (``cls(entity_name, base_dir)`` with async ``wait_for_init``,
+``read_value``, ``has_value``, ``write_value``) for stores created afterwards.
+
+Writes go through ``writer``: engine code marks a document dirty (cheap, synchronous) and the
+live loop awaits ``writer.flush()`` after each tick, before the tick's result is published, so
+nothing is announced that is not on disk yet. A document is written with its state at flush time;
+a write that fails is reported on the error stream and retried at the next flush.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .. import events
+from ..model import SignalRow
+from .base import PersistBase, PersistError
+
+__all__ = [
+    "PersistPartialAdapter",
+    "PersistRiskAdapter",
+    "PersistScheduleAdapter",
+    "PersistSignalAdapter",
+    "StateWriter",
+    "base_dir",
+    "set_base_dir",
+    "writer",
+]
+
+DEFAULT_BASE_DIR = Path("dump") / "data"
+_base_dir: Path = DEFAULT_BASE_DIR
+
+_ROW_NUMBERS = ("price_open", "price_take_profit", "price_stop_loss")
+
+
+def set_base_dir(path: str | os.PathLike[str] | None) -> None:
+    """Where live state lives (default ``./dump/data``); stores opened afterwards use it."""
+    global _base_dir
+    _base_dir = Path(path) if path is not None else DEFAULT_BASE_DIR
+    for adapter in _ADAPTERS:
+        adapter.forget()
+
+
+def base_dir() -> Path:
+    return _base_dir
+
+
+# --------------------------------------------------------------------------- document shapes
+
+
+def _check_row(value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a signal object or null, found {type(value).__name__}")
+    missing = [k for k in ("id", "position", *_ROW_NUMBERS) if k not in value]
+    if missing:
+        raise ValueError(f"signal without {', '.join(missing)}")
+    if value["position"] not in ("long", "short"):
+        raise ValueError(f"position must be long or short, found {value['position']!r}")
+    for k in _ROW_NUMBERS:
+        if isinstance(value[k], bool) or not isinstance(value[k], int | float):
+            raise ValueError(f"{k} must be a number, found {value[k]!r}")
+
+
+def _check_positions(value: Any) -> None:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of [key, position] pairs, found {type(value).__name__}")
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict)):
+            raise ValueError(f"expected [key, position] pairs, found {item!r}")
+
+
+def _check_levels(value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a map of signal id to levels, found {type(value).__name__}")
+    for signal_id, levels in value.items():
+        if not isinstance(levels, dict):
+            raise ValueError(f"levels of {signal_id} must be an object")
+        for key in ("profitLevels", "lossLevels"):
+            got = levels.get(key, [])
+            if not (isinstance(got, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in got)):
+                raise ValueError(f"{key} of {signal_id} must be a list of integers")
+
+
+# --------------------------------------------------------------------------- adapters
+
+
+class _Domain:
+    """One kind of state: its directory under the base dir, its document shape, its stores."""
+
+    def __init__(self, domain: str, validate: Callable[[Any], None]) -> None:
+        self.domain = domain
+        self._validate = validate
+        self._cls: type = PersistBase
+        self._stores: dict[str, Any] = {}
+
+    def use_adapter(self, cls: type) -> None:
+        """Store documents with ``cls`` from now on (stores already opened keep their class)."""
+        for name in ("wait_for_init", "read_value", "has_value", "write_value"):
+            if not callable(getattr(cls, name, None)):
+                raise TypeError(f"{self.domain} adapter {cls.__name__} has no {name}()")
+        self._cls = cls
+
+    def forget(self) -> None:
+        self._stores.clear()
+
+    async def store(self, entity: str) -> Any:
+        existing = self._stores.get(entity)
+        store = existing
+        if store is None:
+            entity_name = f"{self.domain}/{entity}"
+            if self._cls is PersistBase:
+                store = PersistBase(entity_name, _base_dir, self._validate)
+            else:
+                store = self._cls(entity_name, _base_dir)
+            self._stores[entity] = store
+        await store.wait_for_init(existing is None)
+        return store
+
+    async def _read(self, entity: str, entity_id: str, default: Any) -> Any:
+        store = await self.store(entity)
+        if not await store.has_value(entity_id):
+            return default
+        value = await store.read_value(entity_id)
+        try:
+            self._validate(value)  # a custom store may hand back anything
+        except ValueError as exc:
+            raise PersistError(f"{self.domain} state {entity}/{entity_id}: {exc}") from exc
+        return default if value is None else value
+
+    async def _write(self, entity: str, entity_id: str, value: Any) -> None:
+        store = await self.store(entity)
+        await store.write_value(entity_id, value)
+
+
+class _RowDomain(_Domain):
+    """Pending (``signal``) or scheduled (``schedule``) row of one (symbol, strategy)."""
+
+    async def read(self, symbol: str, strategy_name: str) -> SignalRow | None:
+        value = await self._read(f"{symbol}_{strategy_name}", symbol, None)
+        return None if value is None else SignalRow.from_dict(value)
+
+    async def write(self, row: SignalRow | None, symbol: str, strategy_name: str) -> None:
+        await self._write(f"{symbol}_{strategy_name}", symbol, None if row is None else row.to_dict())
+
+
+class _SignalDomain(_RowDomain):
+    async def read_signal_data(self, symbol: str, strategy_name: str) -> SignalRow | None:
+        return await self.read(symbol, strategy_name)
+
+    async def write_signal_data(self, row: SignalRow | None, symbol: str, strategy_name: str) -> None:
+        await self.write(row, symbol, strategy_name)
+
+
+class _ScheduleDomain(_RowDomain):
+    async def read_schedule_data(self, symbol: str, strategy_name: str) -> SignalRow | None:
+        return await self.read(symbol, strategy_name)
+
+    async def write_schedule_data(self, row: SignalRow | None, symbol: str, strategy_name: str) -> None:
+        await self.write(row, symbol, strategy_name)
+
+
+class _RiskDomain(_Domain):
+    async def read_position_data(self, risk_name: str) -> list[list[Any]]:
+        return await self._read(risk_name, "positions", [])
+
+    async def write_position_data(self, positions: list[list[Any]], risk_name: str) -> None:
+        await self._write(risk_name, "positions", positions)
+
+
+class _PartialDomain(_Domain):
+    async def read_partial_data(self, symbol: str, strategy_name: str) -> dict[str, dict[str, list[int]]]:
+        return await self._read(f"{symbol}_{strategy_name}", "levels", {})
+
+    async def write_partial_data(
+        self, levels: dict[str, dict[str, list[int]]], symbol: str, strategy_name: str
+    ) -> None:
+        await self._write(f"{symbol}_{strategy_name}", "levels", levels)
+
+
+PersistSignalAdapter = _SignalDomain("signal", _check_row)
+PersistScheduleAdapter = _ScheduleDomain("schedule", _check_row)
+PersistRiskAdapter = _RiskDomain("risk", _check_positions)
+PersistPartialAdapter = _PartialDomain("partial", _check_levels)
+_ADAPTERS = (PersistSignalAdapter, PersistScheduleAdapter, PersistRiskAdapter, PersistPartialAdapter)
+
+
+def reset_adapters() -> None:
+    """Default storage class, default base dir, no open stores (tests, ``reset_engine``)."""
+    global _base_dir
+    _base_dir = DEFAULT_BASE_DIR
+    for adapter in _ADAPTERS:
+        adapter._cls = PersistBase
+        adapter.forget()
+    writer.clear()
+
+
+# --------------------------------------------------------------------------- the write queue
+
+
+class StateWriter:
+    """Documents waiting to be written, at most one write per document (the latest state wins)."""
+
+    def __init__(self) -> None:
+        self._dirty: dict[tuple[str, ...], Callable[[], Awaitable[None]]] = {}
+
+    def mark(self, key: tuple[str, ...], write: Callable[[], Awaitable[None]]) -> None:
+        self._dirty[key] = write
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    def clear(self) -> None:
+        self._dirty.clear()
+
+    async def flush(self) -> None:
+        """Write every dirty document; a failure is reported and the document stays dirty."""
+        failed: list[tuple[tuple[str, ...], Callable[[], Awaitable[None]], Exception]] = []
+        while self._dirty:
+            key = next(iter(self._dirty))
+            write = self._dirty.pop(key)
+            try:
+                await write()
+            except Exception as exc:
+                failed.append((key, write, exc))
+        for key, write, exc in failed:
+            self._dirty.setdefault(key, write)
+            await events.report_error(exc)
+
+
+writer = StateWriter()

@@ -1,0 +1,251 @@
+"""Live trading (SPEC 8): tick a strategy once a minute on the clock's "now", forever, with its
+state on disk so a crash loses nothing.
+
+Crash safety comes from one rule: after every tick the state writer is flushed (the pending and
+scheduled slots, risk positions and partial levels that changed are written atomically) before
+the tick's result is published or yielded. Whatever a listener was told is on disk; whatever was
+not yet written was not announced, and the restart restores the last announced state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .. import config, events, registry
+from ..candles import exchange_client
+from ..clock import get_clock
+from ..context import MethodContext
+from ..errors import ErrorContext, annotate
+from ..model import DoneEvent, PerformanceEvent, SignalRow, TickResult
+from ..partial import partials
+from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, writer
+from ..reports import stores
+from ..signals import IdFactory
+from ..strategy import StrategyInstance, _call
+from .backtest import _clear_for_run, publish
+from .tasks import RunnerFacade, RunTask, TaskBoard, instances
+
+__all__ = ["TICK_TTL", "Live"]
+
+TICK_TTL = 60_001  # ms between ticks (SPEC 8.2)
+
+
+class _InstanceFiles:
+    """``StrategyInstance.persist`` in live mode: a changed slot marks its file dirty; the file is
+    written with the slot's state at the next flush."""
+
+    __slots__ = ("inst",)
+
+    def __init__(self, inst: StrategyInstance) -> None:
+        self.inst = inst
+
+    def signal(self, _row: SignalRow | None) -> None:
+        inst = self.inst
+        writer.mark(("signal", inst.symbol, inst.strategy_name), self._write_signal)
+
+    def schedule(self, _row: SignalRow | None) -> None:
+        inst = self.inst
+        writer.mark(("schedule", inst.symbol, inst.strategy_name), self._write_schedule)
+
+    async def _write_signal(self) -> None:
+        inst = self.inst
+        await PersistSignalAdapter.write_signal_data(inst.pending, inst.symbol, inst.strategy_name)
+
+    async def _write_schedule(self) -> None:
+        inst = self.inst
+        await PersistScheduleAdapter.write_schedule_data(inst.scheduled, inst.symbol, inst.strategy_name)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _LiveRun:
+    """One live strategy on one symbol."""
+
+    def __init__(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> None:
+        self.symbol = symbol
+        self.strategy = registry.strategies.get(strategy_name, source)
+        self.exchange_schema = registry.exchanges.get(exchange_name, source)
+        self.cfg = config.current()
+        self.client = exchange_client(self.exchange_schema, False)
+        self.instance = StrategyInstance(
+            schema=self.strategy,
+            symbol=symbol,
+            exchange=self.client,
+            backtest=False,
+            cfg=self.cfg,
+            ids=IdFactory(None),
+            method=MethodContext(strategy_name, exchange_name, ""),
+        )
+        self.instance.persist = _InstanceFiles(self.instance)
+        self.task: RunTask | None = None
+        self.restored: list[SignalRow] = []
+        self._perf_prev: int | None = None
+        self._perf_log = stores.performance_log(symbol, strategy_name, False)
+
+    # -- SPEC 8.3 -----------------------------------------------------------------------------
+    async def restore(self) -> None:
+        """Put back what the last process left on disk, before the first tick."""
+        inst, name, exchange = self.instance, self.strategy.strategy_name, self.exchange_schema.exchange_name
+        await self.instance.risk.load()
+        await partials.load_live(self.symbol, name)
+        now = get_clock().now()
+        for adapter, slot in ((PersistSignalAdapter, "pending"), (PersistScheduleAdapter, "scheduled")):
+            try:
+                row = await adapter.read(self.symbol, name)
+            except Exception as exc:
+                annotate(exc, ErrorContext(self.symbol, name, False, now, "restore"), "the run starts without it")
+                await events.report_error(exc)
+                continue
+            if row is None:
+                continue
+            if row.exchange_name != exchange or row.strategy_name != name:
+                return  # SPEC 8.3: a row of another exchange or strategy stops the restore
+            price = await inst.vwap(now)
+            if slot == "pending":
+                inst.pending = row
+                if (cb := inst.cb.on_active) is not None:
+                    _call(cb, self.symbol, row, price, False)
+            else:
+                inst.scheduled = row
+                if (cb := inst.cb.on_schedule) is not None:
+                    _call(cb, self.symbol, row, price, False)
+            self.restored.append(row)
+
+    # -- SPEC 8.2 -----------------------------------------------------------------------------
+    async def results(self) -> AsyncIterator[TickResult]:
+        clock = get_clock()
+        inst = self.instance
+        await self.restore()
+        while True:
+            when = clock.now()
+            t0 = time.perf_counter()
+            try:
+                result = await inst.tick(when)
+            except Exception as exc:
+                annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
+                await writer.flush()
+                await events.report_error(exc)
+                await clock.sleep(TICK_TTL)
+                continue
+            await writer.flush()  # on disk before anyone hears of it
+            await self._perf((time.perf_counter() - t0) * 1000)
+            await publish(result, backtest=False)
+            action = result.action
+            if action == "idle":
+                if inst.stopped:
+                    break
+                await clock.sleep(TICK_TTL)
+                continue
+            if action in ("active", "scheduled"):
+                await clock.sleep(TICK_TTL)
+                continue
+            if self.task is not None:
+                self.task.processed += 1
+            yield result
+            if action == "closed" and inst.stopped:
+                break
+            await clock.sleep(TICK_TTL)
+
+    async def _perf(self, duration_ms: float) -> None:
+        now = _wall_ms()
+        prev, self._perf_prev = self._perf_prev, now
+        if not events.performance.has_subscribers():
+            self._perf_log.add_raw("live_tick", now, prev, duration_ms, 1)
+            return
+        await events.performance.emit(
+            PerformanceEvent(
+                timestamp=now,
+                previous_timestamp=prev,
+                metric_type="live_tick",
+                duration=duration_ms,
+                strategy_name=self.strategy.strategy_name,
+                exchange_name=self.exchange_schema.exchange_name,
+                symbol=self.symbol,
+                backtest=False,
+                count=1,
+            )
+        )
+
+
+class LiveHandle:
+    """What ``Live.run`` returns: iterate it for opened/closed/cancelled results (it never ends
+    on its own; ``Live.stop`` ends it at the next tick). ``restored`` lists what was put back."""
+
+    __slots__ = ("_gen", "_run")
+
+    def __init__(self, run: _LiveRun) -> None:
+        self._run = run
+        self._gen = run.results()
+
+    def __aiter__(self) -> LiveHandle:
+        return self
+
+    async def __anext__(self) -> TickResult:
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        await self._gen.aclose()
+
+    @property
+    def restored(self) -> list[SignalRow]:
+        return list(self._run.restored)
+
+    @property
+    def instance(self) -> StrategyInstance:
+        return self._run.instance
+
+
+class LiveFacade(RunnerFacade):
+    """``Live``: run, background, stop, list, get_data, get_report, dump."""
+
+    kind, folder = "Live", "live"
+
+    def __init__(self) -> None:
+        self.board = TaskBoard("live", events.done_live)
+
+    def _start(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> _LiveRun:
+        strategy = registry.strategies.get(strategy_name, source)
+        registry.exchanges.get(exchange_name, source)
+        _clear_for_run(symbol, strategy, False)
+        partials.reset_for(symbol, strategy_name, False)
+        run = _LiveRun(symbol, strategy_name, exchange_name, source)
+        instances[(symbol, strategy_name, False)] = run.instance
+        return run
+
+    def run(self, symbol: str, *, strategy_name: str, exchange_name: str) -> LiveHandle:
+        """Trade ``strategy_name`` on ``symbol`` in real time: an endless async iterator of
+        opened, closed and cancelled results. State saved by an earlier run is restored first."""
+        run = self._start(symbol, strategy_name, exchange_name, "Live.run")
+        run.task = RunTask(symbol, strategy_name, status="pending")
+        return LiveHandle(run)
+
+    def background(self, symbol: str, *, strategy_name: str, exchange_name: str) -> Callable[[], None]:
+        """Run in a task; returns a cancel function (SPEC 8.5): no new signals; an open position
+        stays saved (not closed) and resumes at the next start. ``done_live`` is emitted at once
+        when no position is open, else when the task ends."""
+        registry.strategies.get(strategy_name, "Live.background")
+        registry.exchanges.get(exchange_name, "Live.background")
+        t = self.board.guard(symbol, strategy_name)
+        run = self._start(symbol, strategy_name, exchange_name, "Live.background")
+        run.task = t
+        t.processed, t.total = 0, 0
+        done = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=False, symbol=symbol)
+        return self._launch(t, run.instance, run.results(), done)
+
+    def stop(self, symbol: str, strategy_name: str) -> None:
+        """SPEC 8.5: the next tick returns idle and the loop ends; an open position is left as it
+        is, saved, and restored by the next start."""
+        self._stop(symbol, strategy_name, False)
+
+    def _statistics(self, symbol: str, strategy_name: str) -> Any:
+        return stores.live_statistics(symbol, strategy_name)
+
+    def _report(self, symbol: str, strategy_name: str, columns: Any) -> str:
+        return stores.live_report(symbol, strategy_name, columns)
+
+
+Live = LiveFacade()
