@@ -155,3 +155,18 @@ def test_use_adapter_refuses_a_class_without_the_four_methods() -> None:
 
     with pytest.raises(TypeError, match="has no wait_for_init"):
         e.PersistSignalAdapter.use_adapter(Half)
+
+
+async def test_case_54_risk_adapter_round_trip_isolation_and_custom_class() -> None:
+    assert await e.PersistRiskAdapter.read_position_data("unknown") == []
+    first = [["s1:BTCUSDT", {"signal": None, "strategyName": "s1", "exchangeName": "", "openTimestamp": 1}]]
+    second = [*first, ["s2:ETHUSDT", {"signal": None, "strategyName": "s2", "exchangeName": "", "openTimestamp": 2}]]
+    await e.PersistRiskAdapter.write_position_data(first, "a")
+    assert await e.PersistRiskAdapter.read_position_data("a") == first
+    await e.PersistRiskAdapter.write_position_data(second, "a")  # the last write wins
+    assert await e.PersistRiskAdapter.read_position_data("a") == second
+    assert await e.PersistRiskAdapter.read_position_data("b") == []  # isolated per risk name
+    e.PersistRiskAdapter.use_adapter(SqliteStore)
+    await e.PersistRiskAdapter.write_position_data(first, "c")
+    assert await e.PersistRiskAdapter.read_position_data("c") == first
+    assert not (Path("dump") / "data" / "risk" / "c").exists()  # written by the custom class
