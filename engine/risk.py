@@ -105,8 +105,7 @@ class ClientRisk:
 
     async def _load_then_check(self, args: RiskCheckArgs) -> bool:
         await self.load()
-        ok = self.check_nowait(args)
-        return ok if isinstance(ok, bool) else await ok
+        return await self.check(args)
 
     async def load(self) -> None:
         """Live: read the positions file once, before this instance's first use (SPEC 9.3). A file

@@ -8,7 +8,7 @@ from typing import Any
 from engine.model import BacktestStatistics
 from engine.reports.columns import columns_for
 from engine.reports.format import NA, signed_fixed, to_fixed
-from engine.reports.markdown import Column, render_table, report_page, truncation_lines
+from engine.reports.markdown import Column, table_report
 
 __all__ = ["render_backtest_report", "trade_summary_lines"]
 
@@ -55,15 +55,14 @@ def render_backtest_report(
     dropped older signals, a line under the title says how many the statistics cover.
     """
     title = f"# Backtest Report: {strategy_name}"
-    if stats.total_signals == 0:
-        return report_page(title, empty="No signals closed yet.")
-    cols = list(columns) if columns is not None else columns_for("backtest_columns")
-    return report_page(
+    return table_report(
         title,
-        empty=None,
-        truncation=truncation_lines(stats.total_signals, stats.seen_signals, "closed signals"),
-        table=render_table(cols, stats.signal_list),
-        summary=[
+        empty="No signals closed yet.",
+        columns=columns_for("backtest_columns", columns),
+        items=stats.signal_list,
+        seen=stats.seen_signals,
+        noun="closed signals",
+        summary=lambda: [
             f"**Total signals:** {stats.total_signals}",
             f"**Closed signals:** {stats.total_signals}",
             *trade_summary_lines(stats),

@@ -7,7 +7,7 @@ every problem of a bad configuration reported at once and nothing changed on fai
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from engine.config import GLOBAL_CONFIG
@@ -296,9 +296,10 @@ def get_default_columns() -> dict[str, list[Column]]:
     return {name: list(cols) for name, cols in _DEFAULTS.items()}
 
 
-def columns_for(name: str) -> list[Column]:
-    """The columns in force for one collection (what a report uses when given none)."""
-    return list(_current[name])
+def columns_for(name: str, override: Iterable[Column] | None = None) -> list[Column]:
+    """The columns a report uses: ``override`` when the caller gave some, else those in force
+    for the collection ``name``."""
+    return list(override) if override is not None else list(_current[name])
 
 
 def reset_columns() -> None:

@@ -188,7 +188,7 @@ def render_heat_report(strategy_name: str, stats: HeatStatistics, columns: Seque
     title = f"# Portfolio Heatmap: {strategy_name}"
     if stats.total_symbols == 0:
         return "\n".join([title, "", "*No data available*"])
-    cols = list(columns) if columns is not None else columns_for("heat_columns")
+    cols = columns_for("heat_columns", columns)
     summary = (
         f"**Total Symbols:** {stats.total_symbols} | "
         f"**Portfolio PNL:** {_fmt('%+.2f%%', stats.portfolio_total_pnl)} | "

@@ -16,8 +16,8 @@ from engine.model import ActiveResult, ClosedResult, IdleResult, OpenedResult, T
 from engine.reports.backtest import trade_summary_lines
 from engine.reports.columns import columns_for
 from engine.reports.format import js_round
-from engine.reports.markdown import Column, render_table, report_page, truncation_lines
-from engine.reports.statistics import EMPTY_TRADE_METRICS, expected_yearly_returns, left_sum, pnl_metrics, safe
+from engine.reports.markdown import Column, table_report
+from engine.reports.statistics import EMPTY_TRADE_METRICS, left_sum, pnl_metrics, trade_metrics
 
 __all__ = [
     "LiveEvent",
@@ -199,31 +199,21 @@ def live_statistics(events: Sequence[LiveEvent], seen: int | None = None) -> Liv
     return LiveStatistics(
         **base,
         total_closed=len(closed),
-        win_count=m.win_count,
-        loss_count=m.loss_count,
-        win_rate=safe(m.win_rate),
-        avg_pnl=safe(m.avg_pnl),
-        total_pnl=safe(m.total_pnl),
-        std_dev=safe(m.std_dev),
-        sharpe_ratio=safe(m.sharpe_ratio),
-        annualized_sharpe_ratio=safe(m.annualized_sharpe_ratio),
-        certainty_ratio=safe(m.certainty_ratio),
-        expected_yearly_returns=safe(expected_yearly_returns(m.avg_pnl, avg_days)),
+        **trade_metrics(m, avg_days),
     )
 
 
 def render_live_report(strategy_name: str, stats: LiveStatistics, columns: Sequence[Column] | None = None) -> str:
     """``Live.get_report``: the log table (newest first) and the trade summary."""
     title = f"# Live Trading Report: {strategy_name}"
-    if stats.total_events == 0:
-        return report_page(title, empty="No events recorded yet.")
-    cols = list(columns) if columns is not None else columns_for("live_columns")
-    return report_page(
+    return table_report(
         title,
-        empty=None,
-        truncation=truncation_lines(stats.total_events, stats.seen_events, "events"),
-        table=render_table(cols, stats.event_list),
-        summary=[
+        empty="No events recorded yet.",
+        columns=columns_for("live_columns", columns),
+        items=stats.event_list,
+        seen=stats.seen_events,
+        noun="events",
+        summary=lambda: [
             f"**Total events:** {stats.total_events}",
             f"**Closed signals:** {stats.total_closed}",
             *trade_summary_lines(stats),

@@ -101,6 +101,29 @@ def report_page(
     return "\n".join([title, "", *truncation, table, "", *summary])
 
 
+def table_report(
+    title: str,
+    *,
+    empty: str,
+    columns: Iterable[Column],
+    items: Sequence[Any],
+    seen: int,
+    noun: str,
+    summary: Callable[[], Sequence[str]],
+) -> str:
+    """A report of one table of stored items (newest first): ``empty`` when there are none, else
+    the cut note (when ``seen`` exceeds what is stored), the table and the ``summary`` lines."""
+    if not items:
+        return report_page(title, empty=empty)
+    return report_page(
+        title,
+        empty=None,
+        truncation=truncation_lines(len(items), seen, noun),
+        table=render_table(columns, items),
+        summary=summary(),
+    )
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from engine.model import PartialEvent
 from engine.reports.columns import columns_for
-from engine.reports.markdown import Column, render_table, report_page, truncation_lines
+from engine.reports.markdown import Column, table_report
 
 __all__ = [
     "PartialRecord",
@@ -85,15 +85,14 @@ def render_partial_report(
 ) -> str:
     """``Partial.get_report``: the milestone table (newest first) and the three counts."""
     title = f"# Partial Profit/Loss Report: {symbol}:{strategy_name}"
-    if stats.total_events == 0:
-        return report_page(title, empty="No partial profit/loss events recorded yet.")
-    cols = list(columns) if columns is not None else columns_for("partial_columns")
-    return report_page(
+    return table_report(
         title,
-        empty=None,
-        truncation=truncation_lines(stats.total_events, stats.seen_events, "events"),
-        table=render_table(cols, stats.event_list),
-        summary=[
+        empty="No partial profit/loss events recorded yet.",
+        columns=columns_for("partial_columns", columns),
+        items=stats.event_list,
+        seen=stats.seen_events,
+        noun="events",
+        summary=lambda: [
             f"**Total events:** {stats.total_events}",
             f"**Profit events:** {stats.total_profit}",
             f"**Loss events:** {stats.total_loss}",

@@ -269,7 +269,7 @@ def render_performance_report(stats: PerformanceStatistics, columns: Sequence[Co
     title = f"# Performance Report: {stats.strategy_name}"
     if stats.total_events == 0:
         return "\n".join([title, "", "No performance metrics recorded yet."])
-    cols = list(columns) if columns is not None else columns_for("performance_columns")
+    cols = columns_for("performance_columns", columns)
     ranked = sorted(stats.metric_stats.values(), key=lambda m: m.total_duration, reverse=True)
     total = stats.total_duration
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from engine.model import RiskEvent
 from engine.reports.columns import columns_for
-from engine.reports.markdown import Column, render_table, report_page, truncation_lines
+from engine.reports.markdown import Column, table_report
 
 __all__ = ["RiskStatistics", "render_risk_report", "risk_statistics"]
 
@@ -52,15 +52,14 @@ def render_risk_report(
     """``Risk.get_report``: the rejection table (newest first), then the counts by symbol and
     by strategy."""
     title = f"# Risk Rejection Report: {symbol}:{strategy_name}"
-    if stats.total_rejections == 0:
-        return report_page(title, empty="No risk rejections recorded yet.")
-    cols = list(columns) if columns is not None else columns_for("risk_columns")
-    return report_page(
+    return table_report(
         title,
-        empty=None,
-        truncation=truncation_lines(stats.total_rejections, stats.seen_events, "rejections"),
-        table=render_table(cols, stats.event_list),
-        summary=[
+        empty="No risk rejections recorded yet.",
+        columns=columns_for("risk_columns", columns),
+        items=stats.event_list,
+        seen=stats.seen_events,
+        noun="rejections",
+        summary=lambda: [
             f"**Total rejections:** {stats.total_rejections}",
             "",
             "## Rejections by Symbol",

@@ -9,7 +9,7 @@ from typing import Literal
 from engine.model import CancelledResult, OpenedResult, ScheduledResult, TickResult
 from engine.reports.columns import columns_for
 from engine.reports.format import NA, js_round, to_fixed
-from engine.reports.markdown import Column, render_table, report_page, truncation_lines
+from engine.reports.markdown import Column, table_report
 
 __all__ = [
     "ScheduleEvent",
@@ -140,15 +140,14 @@ def render_schedule_report(
 ) -> str:
     """``Schedule.get_report``: the event table (newest first) and the summary."""
     title = f"# Scheduled Signals Report: {strategy_name}"
-    if stats.total_events == 0:
-        return report_page(title, empty="No scheduled signals recorded yet.")
-    cols = list(columns) if columns is not None else columns_for("schedule_columns")
-    return report_page(
+    return table_report(
         title,
-        empty=None,
-        truncation=truncation_lines(stats.total_events, stats.seen_events, "events"),
-        table=render_table(cols, stats.event_list),
-        summary=[
+        empty="No scheduled signals recorded yet.",
+        columns=columns_for("schedule_columns", columns),
+        items=stats.event_list,
+        seen=stats.seen_events,
+        noun="events",
+        summary=lambda: [
             f"**Total events:** {stats.total_events}",
             f"**Scheduled signals:** {stats.total_scheduled}",
             f"**Opened signals:** {stats.total_opened}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from engine.model import BacktestStatistics, ClosedResult
 
@@ -137,6 +138,23 @@ def _duration_ms_sum(closed: Sequence[ClosedResult]) -> float:
     return total
 
 
+def trade_metrics(m: PnlMetrics, avg_days: float) -> dict[str, Any]:
+    """The trade fields backtest and live statistics share, through the safe filter; ``avg_days``
+    is the average trade duration in days (for the expected yearly returns)."""
+    return {
+        "win_count": m.win_count,
+        "loss_count": m.loss_count,
+        "win_rate": safe(m.win_rate),
+        "avg_pnl": safe(m.avg_pnl),
+        "total_pnl": safe(m.total_pnl),
+        "std_dev": safe(m.std_dev),
+        "sharpe_ratio": safe(m.sharpe_ratio),
+        "annualized_sharpe_ratio": safe(m.annualized_sharpe_ratio),
+        "certainty_ratio": safe(m.certainty_ratio),
+        "expected_yearly_returns": safe(expected_yearly_returns(m.avg_pnl, avg_days)),
+    }
+
+
 def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None) -> BacktestStatistics:
     """``Backtest.get_data``: SPEC 12.2 over ``closed`` (newest first, as the store holds them).
 
@@ -152,15 +170,6 @@ def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None)
     return BacktestStatistics(
         signal_list=tuple(closed),
         total_signals=n,
-        win_count=m.win_count,
-        loss_count=m.loss_count,
-        win_rate=safe(m.win_rate),
-        avg_pnl=safe(m.avg_pnl),
-        total_pnl=safe(m.total_pnl),
-        std_dev=safe(m.std_dev),
-        sharpe_ratio=safe(m.sharpe_ratio),
-        annualized_sharpe_ratio=safe(m.annualized_sharpe_ratio),
-        certainty_ratio=safe(m.certainty_ratio),
-        expected_yearly_returns=safe(expected_yearly_returns(m.avg_pnl, avg_duration_days)),
+        **trade_metrics(m, avg_duration_days),
         seen_signals=seen_signals,
     )

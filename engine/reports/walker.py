@@ -144,8 +144,8 @@ def render_walker_report(
 ) -> str:
     """``Walker.get_report``: the setup, the best strategy, the top-10 comparison and the table
     of every closed signal."""
-    s_cols = list(strategy_columns) if strategy_columns is not None else columns_for("walker_strategy_columns")
-    p_cols = list(pnl_columns) if pnl_columns is not None else columns_for("walker_pnl_columns")
+    s_cols = columns_for("walker_strategy_columns", strategy_columns)
+    p_cols = columns_for("walker_pnl_columns", pnl_columns)
     top = ranked_results(stats.strategy_results)
     rows = pnl_rows(stats.strategy_results)
     best_metric = NA if stats.best_metric is None else to_fixed(stats.best_metric, 2)
