@@ -371,8 +371,10 @@ class BtkApp(App[int]):
             run.status, run.error = "failed", f"{type(message.error).__name__}: {message.error}"
             self.notify(run.error, title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
         else:
-            stopped = run.status == "stopping"
-            run.status, run.progress = "done", 1.0 if not stopped else run.progress
+            # a stopped run ends where it was: its progress and its "stopped" say it did not finish
+            run.status = "stopped" if run.status == "stopping" else "done"
+            if run.status == "done":
+                run.progress = 1.0
         self.redraw(set())  # everything: the run's last events were just folded in
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

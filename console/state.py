@@ -14,7 +14,7 @@ import engine
 from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
 
 RunMode = Literal["backtest", "walker", "live"]
-RunStatus = Literal["starting", "running", "stopping", "done", "failed"]
+RunStatus = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 
 LOG_LINES = 500
 EQUITY_POINTS = 5000

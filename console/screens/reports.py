@@ -96,7 +96,10 @@ class ReportsScreen(Screen[None]):
         widths = table_widths(path.read_text(encoding="utf-8"))
         for table, width in zip(viewer.query(MarkdownTable), widths):
             table.styles.width = width
-        viewer.document.styles.width = max([*widths, viewer.size.width - 2])
+        document = viewer.document
+        # the document's own padding sits around the tables; it fills the viewer when they are narrow
+        document.styles.width = max(widths, default=0) + document.styles.gutter.width
+        document.styles.min_width = "100%"
         viewer.scroll_home(animate=False)
         viewer.focus()
 

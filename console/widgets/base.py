@@ -12,6 +12,9 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+FINISHED_STYLE = {"failed": "error", "done": "success", "stopped": "warning"}
+"""The theme variable that colours each way a run can end."""
+
 
 def theme_style(widget, variable: str, bold: bool = False) -> Style:
     """A Rich style in the colour of a theme variable (``success``, ``error``, ``warning``...)."""

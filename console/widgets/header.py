@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..state import RunView
-from .base import hhmm, theme_style
+from .base import FINISHED_STYLE, hhmm, theme_style
 
 
 class BtkHeader(Static):
@@ -27,7 +27,7 @@ class BtkHeader(Static):
             clock = run.clock_ms()
             if clock:
                 text.append(f" · {hhmm(clock, with_date=True)} UTC")
-            state_style = {"failed": "error", "done": "success", "running": "accent"}.get(run.status, "foreground")
+            state_style = {**FINISHED_STYLE, "running": "accent"}.get(run.status, "foreground")
             text.append(" · ")
             text.append(run.status, style=theme_style(self, state_style))
             if run.error:

@@ -9,9 +9,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
 
 from ..state import DashboardState, LogLine, RunView
-from .base import LogPane, Pane, TablePane, hhmm, minutes, price, same_cell, signed_text, theme_style
+from .base import FINISHED_STYLE, LogPane, Pane, TablePane, hhmm, minutes, price, same_cell, signed_text, theme_style
 
-STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "done": "✓", "failed": "✗"}
+STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
 
 
 def progress_bar(progress: float, width: int = 12) -> str:
@@ -73,10 +73,8 @@ class RunsPane(Pane):
     def _state(self, run: RunView) -> Text:
         if run.status == "running":
             return Text(f"{run.progress * 100:3.0f}%")
-        if run.status == "failed":
-            return Text("failed", style=theme_style(self, "error"))
-        if run.status == "done":
-            return Text("done", style=theme_style(self, "success"))
+        if run.status in FINISHED_STYLE:
+            return Text(run.status, style=theme_style(self, FINISHED_STYLE[run.status]))
         return Text(run.status)
 
     @property
@@ -112,8 +110,8 @@ class ProgressPane(TablePane):
             if run.mode == "live":
                 continue
             shown += 1
-            style = theme_style(self, {"failed": "error", "done": "success"}.get(run.status, "accent"))
-            finished = run.status in ("failed", "done")
+            style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
+            finished = run.status in FINISHED_STYLE
             label = Text(run.status if finished else f"{run.progress * 100:3.0f}%", style=style)
             cell = Text.assemble(
                 (f"{run.symbol} {run.name}\n", "bold"),

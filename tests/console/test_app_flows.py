@@ -102,7 +102,7 @@ async def test_stop_a_running_backtest(tmp_path) -> None:
         assert run.status == "stopping"
         gate.open.set()
         await finish_runs(pilot)
-        assert run.status == "done"
+        assert run.status == "stopped"  # not "done": it did not finish
         assert run.processed < run.total  # it stopped early
         assert gate.calls <= 3
 
@@ -225,6 +225,34 @@ def test_report_tables_get_their_natural_width() -> None:
 
     text = "# T\n\n| a | bbbb |\n| --- | --- |\n| 123456 | c |\n\ntext\n\n| x |\n| --- |\n| y |\n"
     assert table_widths(text) == [(6 + 2) + (4 + 2) + 1 + 2, (1 + 2) + 2]
+
+
+@pytest.mark.parametrize("width", [80, 200])
+async def test_an_open_report_shows_every_table_whole(tmp_path, no_settings, width) -> None:
+    """A table narrower than the screen and one wider than it: neither loses a column to the
+    document's padding (the heatmap report lost its last cells that way); the wide one scrolls."""
+    from textual.widgets._markdown import MarkdownTable
+
+    from console.screens.reports import table_widths
+
+    narrow = "| Symbol | Total PNL | Sharpe |\n| --- | --- | --- |\n| BTCUSDT | -39.75% | -0.53 |\n"
+    cells = [f"column number {i:02d}" for i in range(14)]
+    wide = "| " + " | ".join(cells) + " |\n|" + " --- |" * len(cells) + "\n| " + " | ".join(cells) + " |\n"
+    text = f"# Wide\n\n{narrow}\nbetween\n\n{wide}"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "wide.md").write_text(text, encoding="utf-8")
+    app = demo_app(dump_dir=tmp_path / "out")
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.press("r", "enter")
+        await pilot.pause()
+        viewer = app.screen.query_one("#report-view")
+        document = viewer.document
+        tables = list(viewer.query(MarkdownTable))
+        assert [t.size.width for t in tables] == table_widths(text)
+        for table in tables:  # every table fits inside the document's content area
+            assert table.content_region.right <= document.content_region.right
+        assert document.size.width >= viewer.scrollable_content_region.width  # fills the viewer
+        assert (viewer.max_scroll_x > 0) == (table_widths(text)[1] + 4 > viewer.scrollable_content_region.width)
 
 
 def _fixture_project(tmp_path):

@@ -112,7 +112,7 @@ async def test_mid_run_the_leaderboard_shows_tested_testing_and_stop_skips_the_r
         gate.open.set()
         await finish_runs(pilot)
         (run,) = app.state.runs.values()
-        assert run.status == "done"
+        assert run.status == "stopped"
         # the strategy under test ended at its next check: tested, with no signal
         assert engine.Walker.get_data("BTCUSDT", "held-walker").best_strategy is not None
 
@@ -137,7 +137,7 @@ async def test_stopping_a_walker_before_its_last_strategy_skips_it(no_settings) 
             "demo-breakout": "waiting",
             "demo-meanrev": "waiting",
         }
-        assert app.state.runs["walker:BTCUSDT:held-first"].status == "done"
+        assert app.state.runs["walker:BTCUSDT:held-first"].status == "stopped"
 
 
 async def test_risk_pane_lists_the_rejections_the_risk_report_counts(no_settings) -> None:
