@@ -83,12 +83,16 @@ class _LiveRun:
         self.instance.persist = _InstanceFiles(self.instance)
         self.task: RunTask | None = None
         self.restored: list[SignalRow] = []
+        self._restore_done = False
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, False)
 
     # -- SPEC 8.3 -----------------------------------------------------------------------------
     async def restore(self) -> None:
-        """Put back what the last process left on disk, before the first tick."""
+        """Put back what the last process left on disk, before the first tick (once per run)."""
+        if self._restore_done:
+            return
+        self._restore_done = True
         inst, name, exchange = self.instance, self.strategy.strategy_name, self.exchange_schema.exchange_name
         await self.instance.risk.load()
         await partials.load_live(self.symbol, name)
@@ -124,6 +128,7 @@ class _LiveRun:
             when = clock.now()
             t0 = time.perf_counter()
             try:
+                self.client.refresh(when)  # the candle forming at the last tick has moved on since
                 result = await inst.tick(when)
             except Exception as exc:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
@@ -189,6 +194,13 @@ class LiveHandle:
 
     async def aclose(self) -> None:
         await self._gen.aclose()
+
+    async def restore(self) -> list[SignalRow]:
+        """Restore the saved state now instead of at the first tick, so a caller can show what
+        came back before trading starts (the console's restored-positions notice). Idempotent:
+        the first tick does not restore twice."""
+        await self._run.restore()
+        return list(self._run.restored)
 
     @property
     def restored(self) -> list[SignalRow]:

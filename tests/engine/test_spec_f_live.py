@@ -109,6 +109,24 @@ async def test_case_56_restored_position_keeps_its_remaining_lifetime() -> None:
     assert out.calls == [] or min(out.calls) > 720  # no new signal while it was open
 
 
+async def test_restore_can_run_before_the_first_tick_and_is_not_repeated_by_it() -> None:
+    """The console shows what came back before trading starts; the tick must not restore twice
+    (a second restore would call on_active again and reset the row)."""
+    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=30000), SYMBOL, STRATEGY)
+    out = register(lambda k: F(42000))
+    e.set_clock(e.SimulatedClock(m(0), speed=0))
+    handle = e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE)
+    restored = await handle.restore()
+    assert [r.id for r in restored] == ["restored-1"] and out.names() == ["on_active"]
+    assert await handle.restore() == restored and out.names() == ["on_active"]
+    e.Live.stop(SYMBOL, STRATEGY)
+    async for _ in handle:
+        pass
+    assert out.names().count("on_active") == 1
+    assert [t.action for t in out.ticks] == ["idle"]  # SPEC 8.5: the stopped tick is idle; the position stays saved
+    assert json.loads(state_file("signal", SYMBOL).read_text())["id"] == "restored-1"
+
+
 async def test_case_57_restored_position_already_past_its_take_profit_closes_on_the_first_tick() -> None:
     await e.PersistSignalAdapter.write_signal_data(
         row("long", open_=40000, tp=41000, sl=39000, pending_at=None), SYMBOL, STRATEGY
