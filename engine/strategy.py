@@ -143,6 +143,7 @@ class StrategyInstance:
         self.scheduled: SignalRow | None = None
         self.last_signal_ts: int | None = None
         self.persist: Any = None  # live persistence hooks (issue: live/persistence)
+        self.on_stop: Callable[[], None] | None = None  # live: wakes the loop so the stop is not a minute late
         self._vwap_when: int | None = None
         self._vwap_value = 0.0
 
@@ -164,6 +165,8 @@ class StrategyInstance:
         if self.scheduled is not None:
             self.scheduled = None
             self._persist_schedule(None)
+        if self.on_stop is not None:
+            self.on_stop()
 
     def _set_pending(self, row: SignalRow | None) -> None:
         self.pending = row

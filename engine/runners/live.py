@@ -9,6 +9,7 @@ not yet written was not announced, and the restart restores the last announced s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -81,6 +82,8 @@ class _LiveRun:
             method=MethodContext(strategy_name, exchange_name, ""),
         )
         self.instance.persist = _InstanceFiles(self.instance)
+        self._woken = asyncio.Event()
+        self.instance.on_stop = self._woken.set
         self.task: RunTask | None = None
         self.restored: list[SignalRow] = []
         self._restore_done = False
@@ -134,7 +137,9 @@ class _LiveRun:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
                 await writer.flush()
                 await events.report_error(exc)
-                await clock.sleep(TICK_TTL)
+                if inst.stopped:  # the stopped tick only prices; the saved state is all that matters
+                    break
+                await self._pause()
                 continue
             await writer.flush()  # on disk before anyone hears of it
             await self._perf((time.perf_counter() - t0) * 1000)
@@ -143,17 +148,32 @@ class _LiveRun:
             if action == "idle":
                 if inst.stopped:
                     break
-                await clock.sleep(TICK_TTL)
+                await self._pause()
                 continue
             if action in ("active", "scheduled"):
-                await clock.sleep(TICK_TTL)
+                await self._pause()
                 continue
             if self.task is not None:
                 self.task.processed += 1
             yield result
             if action == "closed" and inst.stopped:
                 break
-            await clock.sleep(TICK_TTL)
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Wait TICK_TTL for the next tick, or less when a stop arrives: SPEC 8.5's stop takes
+        effect at the next tick, and a trader who pressed stop should not wait a minute for it.
+        The tick after a stop only returns idle (an open position stays saved), so running it
+        early changes nothing but when the loop ends."""
+        if self.instance.stopped:
+            return
+        sleep = asyncio.ensure_future(get_clock().sleep(TICK_TTL))
+        woken = asyncio.ensure_future(self._woken.wait())
+        try:
+            await asyncio.wait((sleep, woken), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleep, woken):
+                task.cancel()
 
     async def _perf(self, duration_ms: float) -> None:
         now = _wall_ms()

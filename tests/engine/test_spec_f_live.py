@@ -3,6 +3,7 @@ simulated clock (see live_helpers). Candles are absolute: each depends only on i
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from live_helpers import live, register, run_live, state_file
@@ -125,6 +126,45 @@ async def test_restore_can_run_before_the_first_tick_and_is_not_repeated_by_it()
     assert out.names().count("on_active") == 1
     assert [t.action for t in out.ticks] == ["idle"]  # SPEC 8.5: the stopped tick is idle; the position stays saved
     assert json.loads(state_file("signal", SYMBOL).read_text())["id"] == "restored-1"
+
+
+class HeldClock:
+    """A clock whose sleeps never end by themselves: only a stop can move the loop on."""
+
+    def __init__(self, now: int) -> None:
+        self.t, self.sleeps = now, 0
+
+    def now(self) -> int:
+        return self.t
+
+    async def sleep(self, ms: float) -> None:
+        self.sleeps += 1
+        await asyncio.Event().wait()
+
+
+async def test_a_stop_wakes_the_loop_instead_of_waiting_out_the_tick_interval() -> None:
+    """SPEC 8.5: the loop ends at the tick after a stop; btk runs that tick at once instead of a
+    TICK_TTL later (it only returns idle), so a stop in the console is not a minute late."""
+    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=30000), SYMBOL, STRATEGY)
+    out = register(lambda k: F(42000))
+    clock = HeldClock(m(0))
+    e.set_clock(clock)
+    handle = e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE)
+    consumer = asyncio.ensure_future(_drain(handle))
+    for _ in range(1000):  # let the first tick happen; no wall clock involved
+        if clock.sleeps:
+            break
+        await asyncio.sleep(0)
+    assert [t.action for t in out.ticks] == ["active"] and clock.sleeps == 1
+    e.Live.stop(SYMBOL, STRATEGY)
+    await asyncio.wait_for(consumer, timeout=10)  # a safety net only: it ends within a few loop turns
+    assert [t.action for t in out.ticks] == ["active", "idle"] and clock.sleeps == 1
+    assert json.loads(state_file("signal", SYMBOL).read_text())["id"] == "restored-1"  # still saved
+
+
+async def _drain(handle) -> None:
+    async for _ in handle:
+        pass
 
 
 async def test_case_57_restored_position_already_past_its_take_profit_closes_on_the_first_tick() -> None:
