@@ -38,7 +38,8 @@ from .events import (
     listen_walker_once,
     listen_walker_progress,
 )
-from .exchanges.register import add_csv_exchange, add_synthetic_exchange
+from .exchanges.ccxt_feed import CcxtFeedError, close_ccxt_exchanges
+from .exchanges.register import add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .log import set_logger
 from .model import (
@@ -112,6 +113,7 @@ __all__ = [
     "Candle",
     "CandleColumns",
     "CandleError",
+    "CcxtFeedError",
     "Clock",
     "ClosedResult",
     "Column",
@@ -158,6 +160,7 @@ __all__ = [
     "WalkerCompleteEvent",
     "WalkerContract",
     "WalkerProgressEvent",
+    "add_ccxt_exchange",
     "add_csv_exchange",
     "add_exchange",
     "add_frame",
@@ -167,6 +170,7 @@ __all__ = [
     "add_synthetic_exchange",
     "add_walker",
     "clear_candle_cache",
+    "close_ccxt_exchanges",
     "context_of",
     "format_price",
     "format_quantity",

@@ -12,6 +12,13 @@ from those columns. Each slot of the store remembers what is known about its can
   raises an error naming the symbol, interval and time.
 
 Nothing past the clock's "now" is ever fetched (SPEC 4.1: no future candles in a backtest).
+
+A live client of a feed that can change (``get_candles`` of a real exchange, not the immutable
+column feeds) must not keep the candle that was still forming when it was fetched: the store
+remembers the slot that was "now" at its first fetch since the last refresh, and the live runner's
+``ExchangeClient.refresh`` at each tick marks it and everything after it unknown again (and forgets
+failures, so a failed fetch is retried on the next tick instead of failing every tick after it).
+Backtests never refresh: their candles are final.
 """
 
 from __future__ import annotations
@@ -179,6 +186,8 @@ class CandleStore:
         self.failures: list[_Failure] = []
         self.poison: dict[int, str] = {}
         self._derived: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.live_edge: int | None = None  # live: first slot fetched while it was "now" (or later)
+        self.fetched_at = 0  # live: the clock's now at the last fetch
 
     # -- geometry ------------------------------------------------------------------------------
     def index(self, ms: int) -> int:
@@ -228,7 +237,8 @@ class CandleStore:
         A fetch reads ahead to a whole chunk (CC_MAX_CANDLES_PER_REQUEST), because runs move
         forward in time: the next question is almost always about the next candles.
         """
-        now_idx = self.index(get_clock().now())
+        now = get_clock().now()
+        now_idx = self.index(now)
         hi = min(hi, now_idx + 1)
         if hi <= lo:
             return
@@ -252,6 +262,24 @@ class CandleStore:
         ends.append(int(idx[-1]) + 1)
         for s, e in zip(starts, ends):
             await self._fetch_run(lo + s, lo + e, cfg)
+        if not self.client.backtest and self.client.schema.columns is None:
+            self.live_edge = now_idx if self.live_edge is None else min(self.live_edge, now_idx)
+            self.fetched_at = now
+
+    def refresh(self, now: int) -> None:
+        """Live: the candle that was forming at the last fetch (and any after it) may have changed
+        since; mark those slots unknown so the next ``ensure`` fetches them again. Nothing happens
+        while the clock still reads the moment of that fetch (several reads within one tick)."""
+        edge = self.live_edge
+        if edge is None or now <= self.fetched_at:
+            return
+        self.live_edge = None
+        a = max(edge - self.base, 0)
+        if a < self.size:
+            self.status[a:] = UNKNOWN
+            for slot in [k for k in self.poison if k >= edge]:
+                del self.poison[slot]
+            self._derived.clear()
 
     async def _fetch_run(self, lo: int, hi: int, cfg: Config) -> None:
         schema = self.client.schema
@@ -522,6 +550,13 @@ class ExchangeClient:
                     st.status[a:b] = UNKNOWN
                 st.failures.clear()
                 st._derived.clear()
+
+    def refresh(self, now: int) -> None:
+        """Live, at each tick: re-fetch what may have changed since the last fetch (the candle that
+        was forming then, and anything the exchange had not published yet) and what failed."""
+        self.forget_failures()
+        for st in self._stores.values():
+            st.refresh(now)
 
     def vwap_ready(self, symbol: str, when: int, window: int) -> float | None:
         """The VWAP at ``when`` if it can be read straight from the store, else None."""

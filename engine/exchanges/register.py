@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
 
-from ..registry import ExchangeSchema, add_exchange
+from ..registry import DuplicateError, ExchangeSchema, add_exchange, exchanges
 
-__all__ = ["add_csv_exchange", "add_synthetic_exchange"]
+__all__ = ["add_ccxt_exchange", "add_csv_exchange", "add_synthetic_exchange"]
 
 
 def add_synthetic_exchange(exchange_name: str, seed: int = 42, note: str | None = None) -> ExchangeSchema:
@@ -46,4 +48,48 @@ def add_csv_exchange(
         note=note or f"CSV candles from {os.fspath(path)}",
         columns=feed,
         symbols=feed.symbols(),
+    )
+
+
+def add_ccxt_exchange(
+    exchange_name: str,
+    exchange_id: str,
+    *,
+    sandbox: bool = False,
+    note: str | None = None,
+    symbols: Iterable[str] = (),
+    max_per_call: int | None = None,
+    max_retries: int = 3,
+    backoff_ms: float = 1000,
+    **options: Any,
+) -> ExchangeSchema:
+    """A real exchange through ccxt (``exchange_id`` as ccxt spells it, e.g. ``"binance"``).
+
+    ``sandbox`` switches to the exchange's testnet. Other keyword arguments are ccxt constructor
+    settings (``urls``, ``options``, ``timeout``, ``rateLimit``, ...). API keys are read from the
+    environment only: ``BTK_<EXCHANGE_ID>_API_KEY``, ``_SECRET`` and ``_PASSWORD``. ``symbols``
+    lists what pickers offer (empty: any symbol the exchange has). ``max_per_call`` overrides the
+    candles-per-request cap ccxt knows; network errors are retried ``max_retries`` times after
+    ``backoff_ms``, doubling. Nothing is fetched until a run needs it.
+    """
+    if isinstance(exchange_name, str) and exchanges.has(exchange_name):
+        raise DuplicateError(f"exchange {exchange_name} already exist")
+    from .ccxt_feed import CcxtFeed
+
+    feed = CcxtFeed(
+        exchange_id,
+        sandbox=sandbox,
+        config=options,
+        symbols=symbols,
+        max_per_call=max_per_call,
+        max_retries=max_retries,
+        backoff_ms=backoff_ms,
+    )
+    return add_exchange(
+        exchange_name,
+        feed.get_candles,
+        feed.format_price,
+        feed.format_quantity,
+        note=note or f"ccxt {exchange_id}{' testnet' if sandbox else ''}",
+        symbols=feed.symbols,
     )

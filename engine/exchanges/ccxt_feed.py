@@ -1,0 +1,322 @@
+"""Real exchanges through ccxt (``ccxt.async_support``): candles, price and amount formatting.
+
+The engine asks an exchange for ``limit`` consecutive candles from ``since`` (``get_candles``) and
+caches what it gets (``engine/candles.py``). This adapter turns that into ccxt calls:
+
+* **Lazy, per event loop.** ``import ccxt`` costs half a second and an aiohttp session belongs to
+  the loop that opened it, so registration only validates; the ccxt instance is built on first use,
+  inside the running loop, and kept. ``close()`` (or ``close_ccxt_exchanges()``) releases it.
+* **Pagination.** An exchange caps candles per call (Binance 1000, Kraken 720, ...); ccxt knows the
+  cap (``exchange.features``), ``max_per_call`` overrides it. Pages are requested until ``limit``
+  candles are in or the exchange stops advancing, then deduplicated and sorted.
+* **Symbols.** Strategies say ``BTCUSDT``; ccxt says ``BTC/USDT``. Both work: a symbol is looked up
+  as a unified symbol, then as an exchange market id, then ignoring case and separators.
+* **Transient failures.** ccxt's own rate limiter is on (``enableRateLimit``). A ``NetworkError``
+  (timeouts, 429/418 rate limiting, 5xx) is retried with exponential backoff (honouring a
+  ``Retry-After`` header), sleeping on the engine's clock so tests on a simulated clock never wait.
+  Anything else (an unknown symbol, a bad request) fails at once with a message naming the call.
+  The engine's own SPEC 4.1 retries sit on top of this.
+* **Secrets.** API keys come only from the environment (``BTK_<ID>_API_KEY``, ``BTK_<ID>_SECRET``,
+  ``BTK_<ID>_PASSWORD``): a key in the options would end up in btk.toml or in source control. They
+  are never logged, never in ``repr``, and are scrubbed from error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import re
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..clock import get_clock
+from ..log import get_logger
+from .aggregate import first_boundary_ms
+
+__all__ = ["CcxtFeed", "CcxtFeedError", "close_ccxt_exchanges", "credential_env_vars"]
+
+DEFAULT_MAX_PER_CALL = 500
+"""Candles per request when ccxt does not know the exchange's cap (a common server default)."""
+MAX_RETRY_AFTER_MS = 300_000
+"""A ``Retry-After`` longer than this is capped: the engine's own retries take over after it."""
+
+CREDENTIAL_KEYS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token", "login", "twofa")
+"""ccxt constructor keys that hold secrets: refused in options (see ``credential_env_vars``)."""
+_ENV_FIELDS = {"apiKey": "API_KEY", "secret": "SECRET", "password": "PASSWORD"}
+
+_feeds: weakref.WeakSet[CcxtFeed] = weakref.WeakSet()
+
+
+class CcxtFeedError(RuntimeError):
+    """A ccxt exchange was misconfigured, or a call failed in a way retrying cannot fix."""
+
+
+def _ccxt() -> Any:
+    import ccxt.async_support as ccxt_async
+
+    return ccxt_async
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def credential_env_vars(exchange_id: str) -> dict[str, str]:
+    """ccxt credential field -> the environment variable it is read from, e.g. ``BTK_BINANCE_API_KEY``."""
+    prefix = "BTK_" + re.sub(r"[^A-Z0-9]", "_", exchange_id.upper())
+    return {field: f"{prefix}_{suffix}" for field, suffix in _ENV_FIELDS.items()}
+
+
+def _squash(symbol: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", symbol.upper())
+
+
+class CcxtFeed:
+    """One ccxt exchange as an engine feed: ``get_candles``, ``format_price``, ``format_quantity``."""
+
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        sandbox: bool = False,
+        config: dict[str, Any] | None = None,
+        symbols: Iterable[str] = (),
+        max_per_call: int | None = None,
+        max_retries: int = 3,
+        backoff_ms: float = 1000,
+    ) -> None:
+        ccxt = _ccxt()
+        if not isinstance(exchange_id, str) or exchange_id not in ccxt.exchanges:
+            close = difflib.get_close_matches(str(exchange_id).lower(), ccxt.exchanges, n=5, cutoff=0.6)
+            hint = (
+                f"; close ids: {', '.join(close)}"
+                if close
+                else f" (ccxt {ccxt.__version__} knows {len(ccxt.exchanges)})"
+            )
+            raise CcxtFeedError(f"unknown ccxt exchange id {exchange_id!r}{hint}")
+        if not isinstance(sandbox, bool):
+            raise CcxtFeedError(f"ccxt {exchange_id}: sandbox must be true or false, got {sandbox!r}")
+        if max_per_call is not None and (isinstance(max_per_call, bool) or not isinstance(max_per_call, int)
+                                         or max_per_call < 1):  # fmt: skip
+            raise CcxtFeedError(f"ccxt {exchange_id}: max_per_call must be a positive integer, got {max_per_call!r}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise CcxtFeedError(f"ccxt {exchange_id}: max_retries must be an integer >= 0, got {max_retries!r}")
+        if isinstance(backoff_ms, bool) or not isinstance(backoff_ms, int | float) or backoff_ms < 0:
+            raise CcxtFeedError(f"ccxt {exchange_id}: backoff_ms must be a number >= 0, got {backoff_ms!r}")
+        self.exchange_id = exchange_id
+        self.sandbox = sandbox
+        self.symbols = tuple(symbols)
+        self.max_per_call = max_per_call
+        self.max_retries = max_retries
+        self.backoff_ms = float(backoff_ms)
+        self._cls = getattr(ccxt, exchange_id)
+        self._config = self._check_config(dict(config or {}))
+        self._exchange: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._secrets: tuple[str, ...] = ()
+        _feeds.add(self)
+
+    def _check_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Refuse secrets and unknown keys now, at registration, rather than at the first tick."""
+        env = credential_env_vars(self.exchange_id)
+        lowered = {k.lower(): k for k in CREDENTIAL_KEYS}
+        for key in config:
+            if key.lower() in lowered or key.lower() in ("api_key", "apikey", "secret_key", "api_secret"):
+                raise CcxtFeedError(
+                    f"ccxt {self.exchange_id}: {key!r} must not be given in the options (it would be saved in "
+                    f"btk.toml or source code); set the environment variables {env['apiKey']} and "
+                    f"{env['secret']} (and {env['password']} if the exchange needs one) instead"
+                )
+        probe = self._cls(dict(config))  # no session yet: nothing to close
+        described = probe.describe()
+        for key in config:
+            if key not in described and not hasattr(self._cls, key):
+                near = difflib.get_close_matches(key, [*described, "timeout", "enableRateLimit", "headers"], n=3)
+                hint = f" (did you mean {', '.join(near)}?)" if near else ""
+                raise CcxtFeedError(
+                    f"ccxt {self.exchange_id}: unknown option {key!r}{hint}; options are ccxt constructor settings "
+                    "(urls, options, timeout, rateLimit, enableRateLimit, headers, ...) or btk's "
+                    "(sandbox, note, symbols, max_per_call, max_retries, backoff_ms)"
+                )
+        if self.sandbox and not probe.urls.get("test"):
+            raise CcxtFeedError(f"ccxt {self.exchange_id} has no sandbox/testnet: use sandbox = false")
+        return config
+
+    def __repr__(self) -> str:  # never the config (URLs may carry tokens), never a key
+        env = credential_env_vars(self.exchange_id)
+        keys = "env" if os.environ.get(env["apiKey"]) or self._secrets else "none"
+        return f"CcxtFeed({self.exchange_id!r}, sandbox={self.sandbox}, credentials={keys})"
+
+    # -- the ccxt instance --------------------------------------------------------------------------
+    async def exchange(self) -> Any:
+        """The ccxt instance, built on first use inside the running loop (markets not loaded yet)."""
+        loop = asyncio.get_running_loop()
+        if self._exchange is not None and self._loop is loop:
+            return self._exchange
+        if self._exchange is not None:  # a new event loop: the old session cannot be reused
+            get_logger().warning(f"{self!r}: new event loop; dropping the client opened in the previous one")
+            self._exchange = None
+        config = {"enableRateLimit": True, **self._config}
+        secrets = []
+        for field, var in credential_env_vars(self.exchange_id).items():
+            value = os.environ.get(var)
+            if value:
+                config[field] = value
+                secrets.append(value)
+        ex = self._cls(config)
+        if self.sandbox:
+            ex.set_sandbox_mode(True)
+        self._secrets = tuple(secrets)
+        self._exchange, self._loop = ex, loop
+        return ex
+
+    async def close(self) -> None:
+        """Release the HTTP session (safe to call twice, or before any use)."""
+        ex, self._exchange, self._loop = self._exchange, None, None
+        if ex is not None and (ex.session is not None or getattr(ex, "tcp_connector", None) is not None):
+            await ex.close()  # (a client that never sent a request has nothing to release)
+
+    # -- calls with retries -------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+    async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """``fn()`` with backoff on network errors; other ccxt errors become a ``CcxtFeedError`` at once."""
+        ccxt = _ccxt()
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await fn()
+            except ccxt.NetworkError as exc:
+                why = f"{type(exc).__name__}: {self._scrub(str(exc))}"
+                if attempt == attempts:
+                    tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+                    raise CcxtFeedError(f"{self.exchange_id} {what}: failed after {tries}: {why}") from None
+                delay = self.backoff_ms * 2 ** (attempt - 1)
+                if isinstance(exc, ccxt.DDoSProtection):
+                    delay = max(delay, self._retry_after_ms())
+                get_logger().warning(
+                    f"{self.exchange_id} {what}: attempt {attempt}/{attempts} failed ({why}); retrying in {delay:g} ms"
+                )
+                await get_clock().sleep(delay)
+            except ccxt.BaseError as exc:
+                raise CcxtFeedError(
+                    f"{self.exchange_id} {what}: {type(exc).__name__}: {self._scrub(str(exc))}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    def _retry_after_ms(self) -> float:
+        """The server's ``Retry-After`` (seconds) of the last response, in ms (0 if absent or odd)."""
+        headers = getattr(self._exchange, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+        try:
+            return min(max(float(value) * 1000, 0.0), MAX_RETRY_AFTER_MS) if value is not None else 0.0
+        except ValueError:  # an HTTP date: rare enough to fall back on the backoff
+            return 0.0
+
+    # -- markets ------------------------------------------------------------------------------------
+    async def market(self, symbol: str) -> dict[str, Any]:
+        """The ccxt market of an engine symbol (``BTCUSDT``, ``BTC/USDT`` or ``btc-usdt``)."""
+        ex = await self.exchange()
+        if not ex.markets:
+            await self._call("load_markets", ex.load_markets)
+        markets = ex.markets
+        found = markets.get(symbol)
+        if found is not None:
+            return found
+        by_id = ex.markets_by_id or {}
+        candidates = by_id.get(symbol) or by_id.get(str(symbol).upper())
+        if not candidates:
+            squashed = _squash(str(symbol))
+            candidates = [
+                m for m in markets.values() if _squash(m["symbol"]) == squashed or _squash(m["id"]) == squashed
+            ]
+        if candidates:
+            if isinstance(candidates, dict):
+                candidates = [candidates]
+            preferred = (ex.options or {}).get("defaultType", "spot")
+            return next((m for m in candidates if m.get("type") == preferred), candidates[0])
+        names = sorted({*markets, *by_id})
+        close = difflib.get_close_matches(str(symbol), names, n=5, cutoff=0.6)
+        if not close:
+            close = difflib.get_close_matches(str(symbol).upper(), names, n=5, cutoff=0.6)
+        hint = f"; close matches: {', '.join(close)}" if close else f" ({len(markets)} markets loaded)"
+        raise CcxtFeedError(f"{self.exchange_id} has no market {symbol!r}{hint}")
+
+    def _per_call(self, ex: Any, market: dict[str, Any]) -> int:
+        if self.max_per_call is not None:
+            return self.max_per_call
+        kind = market.get("type") or "spot"
+        features = (ex.features or {}).get(kind) or {}
+        if kind in ("swap", "future") and isinstance(features, dict):
+            sub = market.get("subType") or ("linear" if market.get("linear") else "inverse")
+            features = features.get(sub) or {}
+        ohlcv = features.get("fetchOHLCV") if isinstance(features, dict) else None
+        limit = ohlcv.get("limit") if isinstance(ohlcv, dict) else None
+        return int(limit) if isinstance(limit, int | float) and limit >= 1 else DEFAULT_MAX_PER_CALL
+
+    # -- the engine's feed interface ----------------------------------------------------------------
+    async def get_candles(self, symbol: str, interval: str, since: datetime, limit: int) -> list[list[Any]]:
+        """Up to ``limit`` consecutive candles from the first ``interval`` boundary at or after ``since``,
+        as ``[ms, open, high, low, close, volume]`` rows, ascending (fewer where the exchange has none)."""
+        limit = int(limit)
+        if limit <= 0:
+            return []
+        market = await self.market(symbol)
+        ex = self._exchange
+        if ex.timeframes and interval not in ex.timeframes:
+            raise CcxtFeedError(f"{self.exchange_id} has no {interval!r} candles; it offers {', '.join(ex.timeframes)}")
+        unified = market["symbol"]
+        step = int(ex.parse_timeframe(interval) * 1000)
+        start = first_boundary_ms(since, step)
+        end = start + limit * step
+        per_call = self._per_call(ex, market)
+        rows: dict[int, list[Any]] = {}
+        cursor = start
+        while cursor < end:
+            count = min(per_call, (end - cursor) // step)
+            batch = await self._call(
+                f"fetch_ohlcv {unified} {interval} since {_iso(cursor)} limit {count}",
+                lambda cursor=cursor, count=count: ex.fetch_ohlcv(unified, interval, cursor, count),
+            )
+            if not batch:
+                break
+            newest = cursor - 1
+            for row in batch:
+                t = int(row[0])
+                newest = max(newest, t)
+                if start <= t < end:
+                    volume = row[5] if len(row) > 5 and row[5] is not None else 0.0
+                    rows[t] = [t, row[1], row[2], row[3], row[4], volume]
+            if newest < cursor:  # the exchange does not move forward: no more data this way
+                break
+            cursor = newest + step
+        return [rows[t] for t in sorted(rows)]
+
+    async def format_price(self, symbol: str, price: float) -> str:
+        """The price rounded to the market's tick (ccxt ``price_to_precision``)."""
+        market = await self.market(symbol)
+        return self._format("price_to_precision", market, price)
+
+    async def format_quantity(self, symbol: str, quantity: float) -> str:
+        """The amount truncated to the market's lot step (ccxt ``amount_to_precision``)."""
+        market = await self.market(symbol)
+        return self._format("amount_to_precision", market, quantity)
+
+    def _format(self, method: str, market: dict[str, Any], value: float) -> str:
+        try:
+            return str(getattr(self._exchange, method)(market["symbol"], value))
+        except _ccxt().BaseError as exc:
+            raise CcxtFeedError(f"{self.exchange_id} {method}({market['symbol']}, {value!r}): {exc}") from None
+
+
+async def close_ccxt_exchanges() -> None:
+    """Close the HTTP session of every ccxt exchange this process registered (at exit, in tests)."""
+    for feed in list(_feeds):
+        await feed.close()
