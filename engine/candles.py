@@ -13,12 +13,13 @@ from those columns. Each slot of the store remembers what is known about its can
 
 Nothing past the clock's "now" is ever fetched (SPEC 4.1: no future candles in a backtest).
 
-A live client of a feed that can change (``get_candles`` of a real exchange, not the immutable
-column feeds) must not keep the candle that was still forming when it was fetched: the store
-remembers the slot that was "now" at its first fetch since the last refresh, and the live runner's
-``ExchangeClient.refresh`` at each tick marks it and everything after it unknown again (and forgets
-failures, so a failed fetch is retried on the next tick instead of failing every tick after it).
-Backtests never refresh: their candles are final.
+A feed that can change (``get_candles`` of a real exchange, not the immutable column feeds) must
+not be trusted for the candle that was still forming when it was fetched: the store remembers the
+slot that was "now" at its first such fetch since the last refresh, and ``ExchangeClient.refresh``
+marks it and everything after it unknown again (and forgets failures, so a failed fetch is retried
+instead of failing for good). The live runner refreshes at every tick; a backtest at its start,
+which matters only when an earlier run reached the present (a backtest of the past never fetches
+a forming candle, so its candles are final and its speed is unchanged).
 """
 
 from __future__ import annotations
@@ -262,14 +263,14 @@ class CandleStore:
         ends.append(int(idx[-1]) + 1)
         for s, e in zip(starts, ends):
             await self._fetch_run(lo + s, lo + e, cfg)
-        if not self.client.backtest and self.client.schema.columns is None:
+        if self.client.schema.columns is None and (not self.client.backtest or hi > now_idx):
             self.live_edge = now_idx if self.live_edge is None else min(self.live_edge, now_idx)
             self.fetched_at = now
 
     def refresh(self, now: int) -> None:
-        """Live: the candle that was forming at the last fetch (and any after it) may have changed
-        since; mark those slots unknown so the next ``ensure`` fetches them again. Nothing happens
-        while the clock still reads the moment of that fetch (several reads within one tick)."""
+        """The candle that was forming at the last fetch (and any after it) may have changed since:
+        mark those slots unknown so the next ``ensure`` fetches them again. Nothing happens while
+        the clock still reads the moment of that fetch (several reads within one live tick)."""
         edge = self.live_edge
         if edge is None or now <= self.fetched_at:
             return
@@ -552,8 +553,8 @@ class ExchangeClient:
                 st._derived.clear()
 
     def refresh(self, now: int) -> None:
-        """Live, at each tick: re-fetch what may have changed since the last fetch (the candle that
-        was forming then, and anything the exchange had not published yet) and what failed."""
+        """Before a live tick or a backtest run: re-fetch what may have changed since the last fetch
+        (the candle that was forming then, anything the exchange had not published yet) and what failed."""
         self.forget_failures()
         for st in self._stores.values():
             st.refresh(now)

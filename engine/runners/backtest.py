@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import config, events, registry
 from ..candles import ExchangeClient, exchange_client
+from ..clock import get_clock
 from ..context import MethodContext
 from ..errors import ErrorContext, annotate
 from ..model import (
@@ -203,7 +204,7 @@ class _Run:
         cb = self.frame.callbacks.on_timeframe
         if cb is not None:
             cb(f.array(), self.frame.start_date, self.frame.end_date, self.frame.interval)
-        self.client.forget_failures()
+        self.client.refresh(get_clock().now())  # retry failures; re-read a candle that was forming
         if f.count:
             cfg = self.cfg
             w = cfg.CC_AVG_PRICE_CANDLES_COUNT

@@ -366,6 +366,34 @@ async def test_live_retries_a_failed_fetch_on_the_next_tick(server: BinanceServe
     assert ticks == [_vwap(_window(server, NOW + e.TICK_TTL + 110))]
 
 
+async def test_a_backtest_reaching_the_present_re_reads_the_forming_candle_on_its_next_run(
+    server: BinanceServer,
+) -> None:
+    clock = RecordingClock(NOW + 30_000)
+    e.set_clock(clock)
+    server.set_now(clock.now)
+    register(server, "bn")
+    prices: dict[int, float] = {}
+
+    def get_signal(symbol: str, when: datetime, price: float) -> None:
+        prices[int(when.timestamp() * 1000)] = price
+
+    e.add_strategy("s", "1m", get_signal)
+    e.add_frame("recent", "1m", NOW - 10 * MINUTE_MS, NOW)
+
+    async def run() -> float:
+        async for _ in e.Backtest.run(SYMBOL, strategy_name="s", exchange_name="bn", frame_name="recent"):
+            pass
+        return prices[NOW]
+
+    first = await run()
+    assert first == _vwap(server.ohlcv(SYMBOL, "1m", NOW - 4 * MINUTE_MS, 5, now_ms=NOW + 30_000))
+    clock.advance(120_000)
+    second = await run()  # the same frame two minutes later: the candle at NOW is complete now
+    assert second == _vwap(server.ohlcv(SYMBOL, "1m", NOW - 4 * MINUTE_MS, 5, now_ms=NOW + 150_000)) != first
+    assert [int(p["startTime"]) for p in server.klines_requests()][-1] == NOW
+
+
 # --------------------------------------------------------------------------- sandbox and secrets
 
 
