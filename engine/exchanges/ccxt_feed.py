@@ -36,7 +36,7 @@ from ..clock import get_clock
 from ..log import get_logger
 from .aggregate import first_boundary_ms
 
-__all__ = ["CcxtFeed", "CcxtFeedError", "close_ccxt_exchanges", "credential_env_vars"]
+__all__ = ["CcxtConfigError", "CcxtFeed", "CcxtFeedError", "close_ccxt_exchanges", "credential_env_vars"]
 
 DEFAULT_MAX_PER_CALL = 500
 """Candles per request when ccxt does not know the exchange's cap (a common server default)."""
@@ -51,7 +51,12 @@ _feeds: weakref.WeakSet[CcxtFeed] = weakref.WeakSet()
 
 
 class CcxtFeedError(RuntimeError):
-    """A ccxt exchange was misconfigured, or a call failed in a way retrying cannot fix."""
+    """A ccxt call failed in a way retrying cannot fix (or the exchange was misconfigured)."""
+
+
+class CcxtConfigError(CcxtFeedError, ValueError):
+    """``add_ccxt_exchange`` was given something unusable (a ValueError, like the registry's errors,
+    so btk.toml loading reports it at the table that asked for it)."""
 
 
 def _ccxt() -> Any:
@@ -68,6 +73,10 @@ def credential_env_vars(exchange_id: str) -> dict[str, str]:
     """ccxt credential field -> the environment variable it is read from, e.g. ``BTK_BINANCE_API_KEY``."""
     prefix = "BTK_" + re.sub(r"[^A-Z0-9]", "_", exchange_id.upper())
     return {field: f"{prefix}_{suffix}" for field, suffix in _ENV_FIELDS.items()}
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def _squash(symbol: str) -> str:
@@ -96,16 +105,15 @@ class CcxtFeed:
                 if close
                 else f" (ccxt {ccxt.__version__} knows {len(ccxt.exchanges)})"
             )
-            raise CcxtFeedError(f"unknown ccxt exchange id {exchange_id!r}{hint}")
+            raise CcxtConfigError(f"unknown ccxt exchange id {exchange_id!r}{hint}")
         if not isinstance(sandbox, bool):
-            raise CcxtFeedError(f"ccxt {exchange_id}: sandbox must be true or false, got {sandbox!r}")
-        if max_per_call is not None and (isinstance(max_per_call, bool) or not isinstance(max_per_call, int)
-                                         or max_per_call < 1):  # fmt: skip
-            raise CcxtFeedError(f"ccxt {exchange_id}: max_per_call must be a positive integer, got {max_per_call!r}")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise CcxtFeedError(f"ccxt {exchange_id}: max_retries must be an integer >= 0, got {max_retries!r}")
-        if isinstance(backoff_ms, bool) or not isinstance(backoff_ms, int | float) or backoff_ms < 0:
-            raise CcxtFeedError(f"ccxt {exchange_id}: backoff_ms must be a number >= 0, got {backoff_ms!r}")
+            raise CcxtConfigError(f"ccxt {exchange_id}: sandbox must be true or false, got {sandbox!r}")
+        if max_per_call is not None and not _is_int(max_per_call, 1):
+            raise CcxtConfigError(f"ccxt {exchange_id}: max_per_call must be a positive integer, got {max_per_call!r}")
+        if not _is_int(max_retries, 0):
+            raise CcxtConfigError(f"ccxt {exchange_id}: max_retries must be an integer >= 0, got {max_retries!r}")
+        if isinstance(backoff_ms, bool) or not isinstance(backoff_ms, int | float) or not backoff_ms >= 0:
+            raise CcxtConfigError(f"ccxt {exchange_id}: backoff_ms must be a number >= 0, got {backoff_ms!r}")
         self.exchange_id = exchange_id
         self.sandbox = sandbox
         self.symbols = tuple(symbols)
@@ -122,27 +130,32 @@ class CcxtFeed:
     def _check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Refuse secrets and unknown keys now, at registration, rather than at the first tick."""
         env = credential_env_vars(self.exchange_id)
-        lowered = {k.lower(): k for k in CREDENTIAL_KEYS}
+        refused = {k.lower() for k in CREDENTIAL_KEYS} | {"api_key", "secret_key", "api_secret"}
         for key in config:
-            if key.lower() in lowered or key.lower() in ("api_key", "apikey", "secret_key", "api_secret"):
-                raise CcxtFeedError(
+            if key.lower() in refused:
+                raise CcxtConfigError(
                     f"ccxt {self.exchange_id}: {key!r} must not be given in the options (it would be saved in "
                     f"btk.toml or source code); set the environment variables {env['apiKey']} and "
                     f"{env['secret']} (and {env['password']} if the exchange needs one) instead"
                 )
-        probe = self._cls(dict(config))  # no session yet: nothing to close
+        try:
+            probe = self._cls(dict(config))  # no session yet: nothing to close
+        except Exception as exc:
+            raise CcxtConfigError(f"ccxt {self.exchange_id} refused the options: {type(exc).__name__}: {exc}") from None
         described = probe.describe()
         for key in config:
             if key not in described and not hasattr(self._cls, key):
-                near = difflib.get_close_matches(key, [*described, "timeout", "enableRateLimit", "headers"], n=3)
+                near = difflib.get_close_matches(
+                    key, sorted({*described, "timeout", "enableRateLimit", "headers"}), n=3
+                )
                 hint = f" (did you mean {', '.join(near)}?)" if near else ""
-                raise CcxtFeedError(
+                raise CcxtConfigError(
                     f"ccxt {self.exchange_id}: unknown option {key!r}{hint}; options are ccxt constructor settings "
                     "(urls, options, timeout, rateLimit, enableRateLimit, headers, ...) or btk's "
                     "(sandbox, note, symbols, max_per_call, max_retries, backoff_ms)"
                 )
         if self.sandbox and not probe.urls.get("test"):
-            raise CcxtFeedError(f"ccxt {self.exchange_id} has no sandbox/testnet: use sandbox = false")
+            raise CcxtConfigError(f"ccxt {self.exchange_id} has no sandbox/testnet: use sandbox = false")
         return config
 
     def __repr__(self) -> str:  # never the config (URLs may carry tokens), never a key

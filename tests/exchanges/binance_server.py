@@ -24,9 +24,13 @@ In-process use::
         engine.add_ccxt_exchange("binance", **ccxt_options(server.base_url))
 
 Out of process (a live run in a subprocess): ``python -m tests.exchanges.binance_server --port 0``
-prints its base URL as the first line of stdout and serves until killed. Its control endpoints do what
-the methods do: ``/_btk/fail?count=2&status=429&retry_after=1``, ``/_btk/now?ms=...`` (``ms=`` empty:
-back to the server's default clock), ``/_btk/requests`` (JSON list; ``?clear=1`` empties it).
+prints its base URL as the first line of stdout and serves until killed. Its "now" is the wall clock,
+a fixed ``--now-ms``, or a simulated clock: ``--start-ms S --speed V [--anchor-ms A]`` reads S at the
+wall-clock instant A (default: when the server starts) and runs V times faster. Two processes given
+the same S, V and A agree on "now" (``simulated_now``); the live process's clock is then
+``engine.SimulatedClock(simulated_now(S, V, A)(), V)``. Its control endpoints do what the methods do:
+``/_btk/fail?count=2&status=429&retry_after=1`` (also ``path=klines``), ``/_btk/now?ms=...`` (``ms=``
+empty: back to the clock it started with), ``/_btk/requests`` (JSON list; ``?clear=1`` empties it).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from urllib.parse import parse_qsl, urlsplit
 from engine.exchanges.synthetic import SyntheticFeed
 from engine.model import MINUTE_MS
 
-__all__ = ["DEFAULT_MARKETS", "BinanceServer", "Market", "Request", "ccxt_options", "main"]
+__all__ = ["DEFAULT_MARKETS", "BinanceServer", "Market", "Request", "ccxt_options", "main", "simulated_now"]
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -193,7 +197,7 @@ class BinanceServer:
         self.feed = SyntheticFeed(seed)
         self.seed = seed
         self.markets = {m.symbol: m for m in markets}
-        self._now = now_ms
+        self._now = self._initial_now = now_ms
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._requests: list[Request] = []
@@ -418,7 +422,7 @@ class BinanceServer:
             h.reply(200, {"ok": True})
         elif path == "/_btk/now":
             ms = params.get("ms", "")
-            self.set_now(int(ms) if ms else None)
+            self.set_now(int(ms) if ms else self._initial_now)
             h.reply(200, {"now": self.now()})
         elif path == "/_btk/requests":
             out = [asdict(r) for r in self.requests]
@@ -467,6 +471,24 @@ def ccxt_options(base_url: str, *, sandbox: bool = False, **extra: Any) -> dict[
     return options
 
 
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def simulated_now(
+    start_ms: int, speed: float = 1.0, anchor_ms: int | None = None, *, wall: Callable[[], int] = _wall_ms
+) -> Callable[[], int]:
+    """A "now" that reads ``start_ms`` at the wall-clock instant ``anchor_ms`` (UTC ms; default: the
+    moment of this call) and runs ``speed`` times faster than the wall clock. It is computed from the
+    wall clock, not a process's own start, so another process given the same three numbers agrees."""
+    anchor = wall() if anchor_ms is None else int(anchor_ms)
+
+    def now() -> int:
+        return int(start_ms + (wall() - anchor) * speed)
+
+    return now
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until killed; the first line of stdout is the base URL."""
     parser = argparse.ArgumentParser(
@@ -477,15 +499,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42, help="seed of the synthetic candles (default 42)")
     clock = parser.add_mutually_exclusive_group()
     clock.add_argument("--now-ms", type=int, help="a fixed 'now' (UTC ms)")
-    clock.add_argument("--start-ms", type=int, help="'now' starts here when the server starts and runs at --speed")
+    clock.add_argument("--start-ms", type=int, help="a simulated 'now': this value at --anchor-ms, then --speed")
     parser.add_argument("--speed", type=float, default=1.0, help="with --start-ms: simulated ms per real ms")
+    parser.add_argument("--anchor-ms", type=int, help="with --start-ms: wall-clock UTC ms of --start-ms (default: now)")
     args = parser.parse_args(argv)
     now: int | Callable[[], int] | None = args.now_ms
     if args.start_ms is not None:
-        origin, start, speed = time.monotonic(), args.start_ms, args.speed
-
-        def now() -> int:
-            return int(start + (time.monotonic() - origin) * 1000 * speed)
+        now = simulated_now(args.start_ms, args.speed, args.anchor_ms)
 
     server = BinanceServer(seed=args.seed, now_ms=now, host=args.host, port=args.port)
     print(server.base_url, flush=True)

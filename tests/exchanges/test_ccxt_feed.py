@@ -29,7 +29,7 @@ from engine.exchanges.synthetic import SyntheticFeed
 from engine.model import MINUTE_MS
 from engine.registry import ExchangeSchema
 from engine.settlement import vwap_of
-from tests.exchanges.binance_server import BinanceServer, ccxt_options
+from tests.exchanges.binance_server import BinanceServer, ccxt_options, simulated_now
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -441,6 +441,7 @@ def test_keys_in_the_options_are_refused() -> None:
         with pytest.raises(e.CcxtFeedError, match=r"BTK_BINANCE_API_KEY and BTK_BINANCE_SECRET") as info:
             e.add_ccxt_exchange("bn", "binance", **{key: "hunter2-value"})
         assert "hunter2" not in str(info.value)
+        assert isinstance(info.value, ValueError)  # as the registry's errors: btk.toml names the table
 
 
 async def test_close_releases_the_session(server: BinanceServer) -> None:
@@ -457,6 +458,12 @@ async def test_close_releases_the_session(server: BinanceServer) -> None:
 
 
 # --------------------------------------------------------------------------- the server as a process
+
+
+def test_simulated_now_agrees_across_processes_given_the_same_numbers() -> None:
+    wall = iter([1_000_000, 1_001_000, 1_002_000]).__next__  # a fake wall clock: two processes' readings
+    now = simulated_now(NOW, 600, anchor_ms=999_000, wall=wall)
+    assert [now(), now(), now()] == [NOW + 600_000, NOW + 1_200_000, NOW + 1_800_000]
 
 
 def test_the_server_runs_as_a_module_printing_its_url_first() -> None:
@@ -476,6 +483,8 @@ def test_the_server_runs_as_a_module_printing_its_url_first() -> None:
             urlopen(base + "/api/v3/ping", timeout=5)
         with urlopen(base + "/_btk/requests", timeout=5) as reply:
             assert b'"status":503' in reply.read()
+        with urlopen(base + f"/_btk/now?ms={NOW + 5}", timeout=5) as reply:
+            assert reply.read() == f'{{"now":{NOW + 5}}}'.encode()
     finally:
         proc.terminate()
         proc.wait(timeout=5)
