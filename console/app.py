@@ -25,7 +25,7 @@ from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
 from .bridge import EngineBridge
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
-from .messages import RunFinished
+from .messages import LiveRestored, RunFinished
 from .project import Project
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
@@ -43,10 +43,6 @@ from .widgets.panes import (
     ScheduledPane,
     SignalsPane,
 )
-
-LATER = {
-    "live": "Live trading arrives with a later btk release.",
-}
 
 
 class BtkCommands(Provider):
@@ -124,11 +120,14 @@ class BtkApp(App[int]):
 
     # ------------------------------------------------------------------ engine events and redraws
     def handle_batch(self, events: list[Any]) -> None:
+        self.state.tick_live(engine.get_clock().now())  # live ages and clocks move every redraw
         changed = self.state.apply(events) if events else set()
+        if self.state.active_live_runs():
+            changed |= {"positions", "scheduled"}
         polled = False
         for rid, handle in self.handles.items():
             run = self.state.runs.get(rid)
-            if run is None or run.status not in ("running", "stopping"):
+            if run is None or run.status not in ("running", "stopping") or run.mode == "live":
                 continue
             st = handle.status()
             if (st.processed_frames, st.total_frames, st.progress) != (run.processed, run.total, run.progress):
@@ -194,7 +193,8 @@ class BtkApp(App[int]):
         if everything or (("heatmap" in changed or "equity" in changed) and heatmap_shown):
             screen.query_one(HeatmapPane).refresh_from(state, run)
         name = self.project.name if self.project else "btk"
-        screen.query_one(BtkHeader).show(state.runs.get(run) if run else None, name, now)
+        live = len(state.active_live_runs())
+        screen.query_one(BtkHeader).show(state.runs.get(run) if run else None, name, now, live)
 
     def _theme_changed(self, _theme: Any) -> None:
         screen = self._dashboard()
@@ -229,7 +229,7 @@ class BtkApp(App[int]):
             exchanges=list(project.exchanges),
             frames=list(project.frames),
             last=dict(project.ui.get(f"last_{mode}", {})),
-            note=LATER.get(mode, ""),
+            note=self._live_note() if mode == "live" else "",
             descriptions=descriptions,
         )
         self.push_screen(dialog, self._start_chosen)
@@ -247,10 +247,12 @@ class BtkApp(App[int]):
                 }
             }
         )
-        if choice.mode == "live":
-            self.notify(LATER[choice.mode], title=choice.mode.capitalize(), severity="warning")
-            return
         symbols = list(self.project.symbols) if choice.symbol == ALL else [choice.symbol]
+        if choice.mode == "live":
+            started = sum(self.start_live(symbol, choice.strategy, choice.exchange) for symbol in symbols)
+            if started:
+                self.redraw(set())
+            return
         if choice.mode == "walker":
             started = sum(self.start_walker(symbol, choice.strategy) for symbol in symbols)
             if started:
@@ -344,6 +346,71 @@ class BtkApp(App[int]):
         self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
         return True
 
+    def _live_note(self) -> str:
+        return (
+            f"Real time, one tick a minute. State is saved under {self.dump_dir / 'data'}: "
+            "an open position survives a crash or a stop and resumes on the next start."
+        )
+
+    def start_live(self, symbol: str, strategy: str, exchange: str) -> bool:
+        """Trade ``strategy`` on ``symbol`` in real time; what an earlier process saved comes back
+        first (the worker posts it before the first tick)."""
+        rid = run_id("live", symbol, strategy)
+        old = self.state.runs.get(rid)
+        if old is not None and old.is_active:
+            self.notify(f"{symbol} {strategy} is already trading live", severity="warning")
+            return False
+        try:
+            engine.set_base_dir(self.dump_dir / "data")
+            handle = engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
+        except Exception as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            return False
+        run = RunView(
+            id=rid,
+            mode="live",
+            symbol=symbol,
+            name=strategy,
+            exchange=exchange,
+            frame="",
+            status="running",
+            started=self.clock().timestamp(),
+            sim_time=engine.get_clock().now(),
+        )
+        self.state.add_run(run)
+        self.handles[rid] = handle
+        self.selected_run = rid
+        self.run_worker(self._drive_live(rid, handle), name=rid, group="runs", exit_on_error=False)
+        return True
+
+    async def _drive_live(self, rid: str, handle: Any) -> None:
+        try:
+            restored = await handle.restore()
+            self.post_message(LiveRestored(rid, restored, engine.get_clock().now()))
+            async for _ in handle:
+                pass
+        except Exception as exc:
+            self.post_message(RunFinished(rid, exc))
+            return
+        self.post_message(RunFinished(rid, None))
+
+    def on_live_restored(self, message: LiveRestored) -> None:
+        changed = self.state.restore(message.run_id, message.rows, message.now)
+        run = self.state.runs.get(message.run_id)
+        if message.rows and run is not None:
+            lines = [
+                f"{r.position.upper()} {r.symbol} {'limit' if r.is_scheduled else 'entry'} {r.price_open:,.2f}"
+                f" · TP {r.price_take_profit:,.2f} · SL {r.price_stop_loss:,.2f}"
+                for r in message.rows
+            ]
+            self.notify(
+                "\n".join([*lines, f"from {self.dump_dir / 'data'}"]),
+                title=f"Restored {len(lines)} saved signal{'s' if len(lines) > 1 else ''}: {run.name}",
+                severity="information",
+                timeout=20,
+            )
+        self.redraw(changed)
+
     async def _drive(self, rid: str, handle: Any) -> None:
         """Run one backtest to its end; the worker only reports back with a message."""
         try:
@@ -362,7 +429,7 @@ class BtkApp(App[int]):
         if screen is not None and screen.is_mounted:  # the run's last events first
             self.state.apply(screen.query_one(EngineBridge).drain())
         handle = self.handles.get(message.run_id)
-        if handle is not None:
+        if handle is not None and run.mode != "live":
             st = handle.status()
             run.processed, run.total = st.processed_frames, st.total_frames
         run.finished = self.clock().timestamp()
@@ -412,6 +479,8 @@ class BtkApp(App[int]):
             return
         if run.mode == "walker":
             engine.Walker.stop(run.symbol, run.name)
+        elif run.mode == "live":
+            engine.Live.stop(run.symbol, run.name)
         else:
             engine.Backtest.stop(run.symbol, run.name)
         run.status = "stopping"

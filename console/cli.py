@@ -6,6 +6,8 @@ from polling ``Backtest.list()``, not from per-frame events, so the engine keeps
 
 ``btk-console walker`` runs a walker the same way: the leaderboard on stdout, the walker report
 (and each tested strategy's backtest report) under dump/.
+
+``btk-console live`` trades until SIGTERM/SIGINT (see headless_live).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .project import Project, ProjectError, load_project
 SUBCOMMANDS = {
     "backtest": "run backtests headless and write their reports",
     "walker": "compare a walker's strategies headless: print the leaderboard, write the walker report",
+    "live": "trade live headless until SIGTERM/SIGINT; state under dump/data, log in dump/logs",
 }
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,30}$")
@@ -66,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     wk.add_argument("--symbol", action="append", help="symbol to test (repeatable; default: the project's first)")
     wk.add_argument("--dump-dir", default=argparse.SUPPRESS, help="where reports go (default: the project's dump_dir)")
     wk.add_argument(
+        "--config", default=argparse.SUPPRESS, help="a btk.toml project (default: ./btk.toml, else the demo)"
+    )
+    lv = sub.add_parser("live", help=SUBCOMMANDS["live"], description=SUBCOMMANDS["live"])
+    lv.add_argument("--symbol", action="append", help="symbol to trade (repeatable; default: the project's first)")
+    lv.add_argument("--strategy", action="append", help="strategy to trade (repeatable; default: all)")
+    lv.add_argument("--exchange", default=None, help="exchange to trade on (default: the project's first)")
+    lv.add_argument("--dump-dir", default=argparse.SUPPRESS, help="state, logs and reports (default: ./dump)")
+    lv.add_argument(
         "--config", default=argparse.SUPPRESS, help="a btk.toml project (default: ./btk.toml, else the demo)"
     )
     return p
@@ -341,16 +352,9 @@ def cmd_walker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("the project has no walkers: add a [walkers.NAME] section to btk.toml")
     walker = args.walker or project.walkers[0]
     _check_names("walker", [walker], project.walkers)
-    if not args.symbol and not project.symbols:
-        raise UsageError("the project lists no symbols: pass --symbol or set [project] symbols")
-    symbols = args.symbol or [project.symbols[0]]
-    for s in symbols:
-        if not _SYMBOL.match(s):
-            raise UsageError(f"--symbol must look like BTCUSDT (capital letters and digits), got {s!r}")
-    if project.symbol_list_is_strict:
-        _check_names("symbol", symbols, project.symbols)
+    symbols = _symbols(args, project)
     dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
-    return asyncio.run(run_walkers(walker, list(dict.fromkeys(symbols)), dump_dir, out, err))
+    return asyncio.run(run_walkers(walker, symbols, dump_dir, out, err))
 
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -358,14 +362,7 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     project = load_project(args.config, days=days)
     if days is not None and not project.is_demo:
         raise UsageError(f"--days sets the demo's frame; {_shown(project.source or Path())} has [frames]: use --frame")
-    if not args.symbol and not project.symbols:
-        raise UsageError("the project lists no symbols: pass --symbol or set [project] symbols")
-    symbols = args.symbol or [project.symbols[0]]
-    for s in symbols:
-        if not _SYMBOL.match(s):
-            raise UsageError(f"--symbol must look like BTCUSDT (capital letters and digits), got {s!r}")
-    if project.symbol_list_is_strict:
-        _check_names("symbol", symbols, project.symbols)
+    symbols = _symbols(args, project)
     strategies = args.strategy or project.strategies
     _check_names("strategy", strategies, project.strategies)
     frame = args.frame or project.default_frame
@@ -374,6 +371,32 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _check_names("exchange", [exchange], project.exchanges)
     dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
     return asyncio.run(run_backtests(project, symbols, strategies, frame, dump_dir, out, err, exchange=exchange))
+
+
+def _symbols(args: argparse.Namespace, project: Project) -> list[str]:
+    if not args.symbol and not project.symbols:
+        raise UsageError("the project lists no symbols: pass --symbol or set [project] symbols")
+    symbols = args.symbol or [project.symbols[0]]
+    for s in symbols:
+        if not _SYMBOL.match(s):
+            raise UsageError(f"--symbol must look like BTCUSDT (capital letters and digits), got {s!r}")
+    if project.symbol_list_is_strict:
+        _check_names("symbol", symbols, project.symbols)
+    return list(dict.fromkeys(symbols))
+
+
+def cmd_live(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .headless_live import run_live
+
+    project = load_project(args.config)
+    symbols = _symbols(args, project)
+    strategies = list(dict.fromkeys(args.strategy or project.strategies))
+    _check_names("strategy", strategies, project.strategies)
+    exchange = args.exchange or project.default_exchange
+    _check_names("exchange", [exchange], project.exchanges)
+    dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
+    pairs = [(s, name) for s in symbols for name in strategies]
+    return asyncio.run(run_live(pairs, exchange, dump_dir, out, err))
 
 
 def run_interactive(args: argparse.Namespace) -> int:
@@ -408,6 +431,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             return cmd_backtest(args, out, err)
         if args.command == "walker":
             return cmd_walker(args, out, err)
+        if args.command == "live":
+            return cmd_live(args, out, err)
     except UsageError as exc:
         err.write(f"btk-console: error: {exc}\n")
         return EXIT_USAGE

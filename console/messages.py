@@ -27,5 +27,15 @@ class RunFinished(Message):
         self.error = error
 
 
+class LiveRestored(Message):
+    """A live run put back what an earlier process saved, before its first tick."""
+
+    def __init__(self, run_id: str, rows: list[Any], now: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.rows = rows
+        self.now = now
+
+
 class ProjectChanged(Message):
     """Settings (theme, keys, last choices) were saved."""

@@ -422,21 +422,21 @@ def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Calla
             lambda: engine.add_csv_exchange(name, data_path, symbol=symbol, allow_gaps=gaps, note=note),
         )
 
-    # ccxt: registered through the engine when it can; otherwise say when it arrives.
+    # ccxt: a real exchange; keys come from the environment only (never from btk.toml)
     if "exchange_id" not in table:
         raise src.error((*path, "exchange_id"), 'missing; expected the ccxt id, e.g. exchange_id = "binance"')
     _check_str(src, (*path, "exchange_id"), table.get("exchange_id"), '"binance"')
     if "sandbox" in table:
         _check_bool(src, (*path, "sandbox"), table["sandbox"])
-    add_ccxt = getattr(engine, "add_ccxt_exchange", None)
-    if add_ccxt is None:
-        raise src.error(
-            (*path, "kind"),
-            "ccxt exchanges arrive with live trading; this engine has no add_ccxt_exchange yet "
-            '(use kind = "csv" with downloaded candles, or kind = "synthetic")',
-        )
+    for secret in ("apiKey", "secret", "password", "api_key"):
+        if secret in table:
+            eid = str(table["exchange_id"]).upper()
+            raise src.error(
+                (*path, secret),
+                f"API keys never go in btk.toml; set BTK_{eid}_API_KEY and BTK_{eid}_SECRET in the environment",
+            )
     options = {k: v for k, v in table.items() if k != "kind"}
-    return lambda: _engine_call(src, path, lambda: add_ccxt(name, **options))
+    return lambda: _engine_call(src, (*path, "exchange_id"), lambda: engine.add_ccxt_exchange(name, **options))
 
 
 def _check_frame(src: TomlSource, name: str, value: Any) -> Callable[[], None]:

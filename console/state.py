@@ -198,7 +198,7 @@ class WalkerView:
 class LogLine:
     key: str
     time: int  # ms: when it happened in the run's (simulated) time
-    kind: Literal["SCHED", "OPENED", "CLOSED", "CANCEL", "ERROR"]
+    kind: Literal["SCHED", "OPENED", "CLOSED", "CANCEL", "ERROR", "RESTORED"]
     run: str
     symbol: str
     strategy: str
@@ -360,31 +360,19 @@ class DashboardState:
             self._drop_stale_schedules(rid, r.symbol, r.strategy_name, row.id)
         if action == "scheduled":
             when = row.scheduled_at
-            self.scheduled[key] = ScheduledView(
-                rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, when, when
-            )
+            self._track(rid, row, r.current_price, when, waiting=True)
             self._note("SCHED", when, rid, r, f"limit {row.price_open:,.2f}")
             changed = {"scheduled", "log"}
         elif action == "opened":
             when = row.pending_at or row.scheduled_at
             self.scheduled.pop(key, None)
-            self.positions[key] = PositionView(
-                rid,
-                row.id,
-                r.symbol,
-                r.strategy_name,
-                row.position,
-                row.price_open,
-                row.price_take_profit,
-                row.price_stop_loss,
-                r.current_price,
-                when,
-                when,
-                engine.pnl_percentage(row.position, row.price_open, r.current_price, self.slippage, self.fee),
-            )
+            self._track(rid, row, r.current_price, when, waiting=False)
             self._note("OPENED", when, rid, r, f"at {row.price_open:,.2f}")
             changed = {"positions", "scheduled", "log"}
         elif action == "active":
+            if key not in self.positions and key not in self.scheduled and run is not None and run.mode == "live":
+                # a live run that restored this signal before the console heard of it
+                self._track(rid, row, r.current_price, run.sim_time or row.scheduled_at, waiting=row.is_scheduled)
             pos = self.positions.get(key)
             if pos is not None:
                 pos.last_price = r.current_price
@@ -427,6 +415,65 @@ class DashboardState:
         if run is not None and when is not None:
             run.sim_time = max(run.sim_time or when, when)
         return changed
+
+    def _track(self, rid: str, row: Any, price: float, now: int, *, waiting: bool) -> None:
+        """Show ``row`` as an open position, or as a limit entry ``waiting`` to fill."""
+        key = (rid, row.id)
+        if waiting:
+            self.scheduled[key] = ScheduledView(
+                rid, row.id, row.symbol, row.strategy_name, row.position, row.price_open, price, row.scheduled_at, now
+            )
+            return
+        opened = row.pending_at or row.scheduled_at
+        self.positions[key] = PositionView(
+            rid,
+            row.id,
+            row.symbol,
+            row.strategy_name,
+            row.position,
+            row.price_open,
+            row.price_take_profit,
+            row.price_stop_loss,
+            price,
+            opened,
+            max(now, opened),
+            engine.pnl_percentage(row.position, row.price_open, price, self.slippage, self.fee),
+        )
+
+    def restore(self, rid: str, rows: list[Any], now: int) -> set[str]:
+        """What a live run put back from disk before its first tick: shown at once (priced at
+        the entry until the first tick prices it) and logged as RESTORED."""
+        run = self.runs.get(rid)
+        if run is not None:
+            run.sim_time = now
+        for row in rows:
+            if (rid, row.id) not in self.positions and (rid, row.id) not in self.scheduled:  # a tick was first
+                self._track(rid, row, row.price_open, now, waiting=row.is_scheduled)
+            what = f"limit {row.price_open:,.2f} waiting" if row.is_scheduled else f"open at {row.price_open:,.2f}"
+            self._log(
+                self._line(
+                    time=now,
+                    kind="RESTORED",
+                    run=rid,
+                    symbol=row.symbol,
+                    strategy=row.strategy_name,
+                    side=row.position,
+                    detail=f"{what} (id {row.id[:8]})",
+                )
+            )
+        return {"positions", "scheduled", "log", "header"} if rows else {"header"}
+
+    def tick_live(self, now: int) -> None:
+        """Live time moves whether or not anything happened: ages and clocks follow the engine's
+        clock (``now``), not the last event."""
+        live = {r.id for r in self.runs.values() if r.mode == "live" and r.is_active}
+        if not live:
+            return
+        for rid in live:
+            self.runs[rid].sim_time = now
+        for view in (*self.positions.values(), *self.scheduled.values()):
+            if view.run in live:
+                view.now = max(view.now, now)
 
     def _drop_stale_schedules(self, rid: str, symbol: str, strategy: str, keep: str) -> None:
         """A strategy holds one limit entry per symbol at a time: a new signal means an older one

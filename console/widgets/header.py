@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
@@ -14,16 +15,24 @@ from .base import FINISHED_STYLE, hhmm, theme_style
 class BtkHeader(Static):
     DEFAULT_CSS = "BtkHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }"
 
-    def show(self, run: RunView | None, project: str, wall: datetime) -> None:
+    def show(self, run: RunView | None, project: str, wall: datetime, live: int = 0) -> None:
+        """``live`` counts the active live runs: while any trades, a badge says so whichever run
+        is selected, because real money is at stake."""
         text = Text()
         text.append("btk", style="bold")
+        if live:
+            badge = theme_style(self, "error", bold=True) + Style(reverse=True)
+            text.append(" ")
+            text.append(f" ● LIVE{f' ×{live}' if live > 1 else ''} ", style=badge)
         if run is None:
             text.append(f" · {project} · no run selected", style="dim")
         else:
-            mode_style = theme_style(self, "error" if run.mode == "live" else "accent", bold=True)
             text.append(" · ")
-            text.append(run.mode.upper(), style=mode_style)
-            text.append(f" · {run.symbol} · {run.name}")
+            if not (live and run.mode == "live"):  # the badge already says it
+                mode_style = theme_style(self, "error" if run.mode == "live" else "accent", bold=True)
+                text.append(run.mode.upper(), style=mode_style)
+                text.append(" · ")
+            text.append(f"{run.symbol} · {run.name}")
             clock = run.clock_ms()
             if clock:
                 text.append(f" · {hhmm(clock, with_date=True)} UTC")

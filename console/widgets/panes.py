@@ -71,6 +71,8 @@ class RunsPane(Pane):
         self.set_empty(not state.runs)
 
     def _state(self, run: RunView) -> Text:
+        if run.status == "running" and run.mode == "live":
+            return Text("live", style=theme_style(self, "error", bold=True))
         if run.status == "running":
             return Text(f"{run.progress * 100:3.0f}%")
         if run.status in FINISHED_STYLE:
@@ -134,12 +136,15 @@ class PositionsPane(TablePane):
         ("strategy", "Strategy"),
         ("side", "Side"),
         ("entry", "Entry"),
-        ("tp", "TP"),
-        ("sl", "SL"),
         ("last", "Last"),
         ("pnl", "PnL%"),
+        ("to_tp", "to TP"),
+        ("to_sl", "to SL"),
         ("age", "Age"),
+        ("tp", "TP"),
+        ("sl", "SL"),
     )
+    """What a trader reads first comes first: on a narrow terminal the levels scroll off last."""
 
     def __init__(self) -> None:
         super().__init__("Open positions", "No open positions.", id="positions")
@@ -152,11 +157,13 @@ class PositionsPane(TablePane):
                 p.strategy,
                 p.side.upper(),
                 price(p.entry),
-                price(p.take_profit),
-                price(p.stop_loss),
                 price(p.last_price),
                 signed_text(self, p.pnl),
+                distance(p.take_profit, p.last_price),
+                distance(p.stop_loss, p.last_price),
                 minutes(p.now - p.opened_at),
+                price(p.take_profit),
+                price(p.stop_loss),
             )
         self.sync(rows)
 
@@ -206,9 +213,9 @@ class ScheduledPane(TablePane):
         self.sync(rows, ordered=True)  # waiting first, then cancellations newest first
 
 
-def distance(entry: float, last: float) -> str:
-    """How far the price must move to fill the limit, in percent of the price."""
-    return f"{(entry - last) / last * 100:+.2f}%" if last else "n/a"
+def distance(target: float, last: float) -> str:
+    """How far the price must move to reach ``target`` (a limit, a TP or an SL), in percent."""
+    return f"{(target - last) / last * 100:+.2f}%" if last else "n/a"
 
 
 class SignalsPane(LogPane):
@@ -222,6 +229,7 @@ class SignalsPane(LogPane):
         "SCHED": "secondary",
         "CANCEL": "warning",
         "ERROR": "error",
+        "RESTORED": "accent",
     }
 
     def __init__(self) -> None:

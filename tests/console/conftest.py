@@ -94,3 +94,91 @@ def no_settings(tmp_path, monkeypatch):
     """Never touch the real per-user settings file."""
     monkeypatch.setenv("BTK_SETTINGS", str(tmp_path / "user-settings.toml"))
     return tmp_path / "user-settings.toml"
+
+
+class SteppedClock:
+    """Live time that moves only when a test says so: every ``sleep`` waits for ``step()``, which
+    moves time on by the sleep's length and lets the live loop tick once more."""
+
+    def __init__(self, start_ms: int) -> None:
+        self.t = start_ms
+        self._sleepers: list[tuple[float, asyncio.Future]] = []
+        self._someone_sleeps: asyncio.Event | None = None
+
+    def now(self) -> int:
+        return self.t
+
+    async def sleep(self, ms: float) -> None:
+        entry = (ms, asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        if self._someone_sleeps is not None:
+            self._someone_sleeps.set()
+        try:
+            await entry[1]
+        finally:
+            if entry in self._sleepers:  # cancelled (a stop woke the loop): forget it
+                self._sleepers.remove(entry)
+
+    @property
+    def sleeping(self) -> int:
+        return len(self._sleepers)
+
+    async def until_sleeping(self) -> None:
+        """Wait (on the event loop) until the live loop is between ticks."""
+        while not self._sleepers:
+            self._someone_sleeps = asyncio.Event()
+            await self._someone_sleeps.wait()
+
+    def step(self) -> None:
+        sleepers, self._sleepers = self._sleepers, []
+        if sleepers:
+            self.t += int(max(ms for ms, _ in sleepers))
+        for _, fut in sleepers:
+            if not fut.done():
+                fut.set_result(None)
+
+
+LIVE_T0 = int(datetime(2024, 3, 1, 12, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+def live_app(dump_dir: Path, signals: list | None = None, minutes: int = 600, **kw) -> BtkApp:
+    """The demo project plus a ``probe`` strategy that opens one long position at its first call
+    (TP +2 %, SL -2 %, ``minutes`` to live), with the live dialog preselecting it."""
+    project = load_project(None)
+    answers = list(signals) if signals is not None else ["long"]
+
+    def probe(symbol, when, price):
+        side = answers.pop(0) if answers else None
+        if side is None:
+            return None
+        up, down = (1.02, 0.98) if side == "long" else (0.98, 1.02)
+        return {
+            "position": side,
+            "price_take_profit": round(price * up, 2),
+            "price_stop_loss": round(price * down, 2),
+            "minute_estimated_time": minutes,
+            "note": "probe",
+        }
+
+    engine.add_strategy("probe", "1m", probe)
+    project.strategies.append("probe")
+    project.ui["last_live"] = {"symbol": "BTCUSDT", "strategy": "probe", "exchange": project.default_exchange}
+    kw.setdefault("clock", fixed_clock)
+    kw.setdefault("save_settings", False)
+    return BtkApp(project, dump_dir=dump_dir, **kw)
+
+
+async def start_live(pilot, clock: SteppedClock) -> None:
+    """``l`` then Enter (the probe is preselected), then wait for the first tick to be shown."""
+    await pilot.press("l")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: clock.sleeping)
+    await flush_bridge(pilot)
+
+
+async def live_tick(pilot, clock: SteppedClock, n: int = 1) -> None:
+    """Let the live loop tick ``n`` more times (a minute each), then redraw."""
+    for _ in range(n):
+        clock.step()
+        await wait_until(pilot, lambda: clock.sleeping)
+    await flush_bridge(pilot)

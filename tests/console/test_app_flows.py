@@ -187,17 +187,6 @@ async def test_quit_leaves_when_no_live_run_is_active(no_settings) -> None:
     assert app.return_value == 0
 
 
-async def test_live_says_it_is_not_available_yet(no_settings) -> None:
-    app = demo_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("l")
-        assert isinstance(app.screen, StartDialog) and app.screen.mode == "live"
-        await pilot.press("enter")
-        await pilot.pause()
-        assert any("Live trading arrives" in n.message for n in app._notifications)
-        assert not app.state.runs
-
-
 async def test_a_failing_run_is_shown_as_failed_and_the_app_keeps_going(tmp_path) -> None:
     import engine
 

@@ -233,10 +233,18 @@ BROKEN = {
         {},
         ['btk.toml line 3: [exchanges.sim] seed: expected an integer, got string "7"'],
     ),
-    "ccxt": (
-        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\nsandbox = true\n',
+    "ccxt-id": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binanse"\nsandbox = true\n',
         {},
-        ["btk.toml line 2: [exchanges.binance] kind: ccxt exchanges arrive with live trading"],
+        [
+            "btk.toml line 3: [exchanges.binance] exchange_id: the engine rejected it: "
+            "unknown ccxt exchange id 'binanse'; close ids: binance"
+        ],
+    ),
+    "ccxt-key": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\napiKey = "abc"\n',
+        {},
+        ["btk.toml line 4: [exchanges.binance] apiKey: API keys never go in btk.toml; set BTK_BINANCE_API_KEY"],
     ),
     "csv-path": (
         '[exchanges.local]\nkind = "csv"\npath = "nowhere/"\n',

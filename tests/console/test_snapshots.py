@@ -11,7 +11,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import Gate, demo_app, finish_runs, fixed_clock, flush_bridge, gated_project, wait_until
+from conftest import (
+    LIVE_T0,
+    Gate,
+    SteppedClock,
+    demo_app,
+    finish_runs,
+    fixed_clock,
+    flush_bridge,
+    gated_project,
+    live_app,
+    live_tick,
+    start_live,
+    wait_until,
+)
 
 from console.app import BtkApp
 from console.project import ProjectError, load_project
@@ -150,3 +163,63 @@ def test_partial_pane_with_milestones(snap_compare, no_settings) -> None:
 def test_heatmap_of_a_strategy_on_every_symbol(snap_compare, no_settings) -> None:
     run_before = _after_backtest_of("demo-trend", "*", ["left_square_bracket"])
     assert snap_compare(demo_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+# --------------------------------------------------------------------------- live
+
+
+def _live(before=None):
+    """A live run of the probe on a SteppedClock: first tick shown, then ``before(pilot)``."""
+    import engine
+
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+
+    async def run_before(pilot) -> None:
+        await start_live(pilot, clock)
+        if before is not None:
+            await before(pilot, clock)
+
+    return run_before
+
+
+def test_live_dashboard_with_an_open_position(snap_compare, no_settings) -> None:
+    async def later(pilot, clock) -> None:
+        await live_tick(pilot, clock, 3)
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(120, 40), run_before=_live(later))
+
+
+def test_live_restored_positions_notice(snap_compare, no_settings) -> None:
+    import engine
+    from engine.model import SignalRow
+
+    saved = SignalRow(
+        id="saved-before-the-crash",
+        position="short",
+        price_open=63_000.0,
+        price_take_profit=60_000.0,
+        price_stop_loss=66_000.0,
+        minute_estimated_time=1440,
+        symbol="BTCUSDT",
+        exchange_name="demo-synthetic",
+        strategy_name="probe",
+        scheduled_at=LIVE_T0 - 90 * 60_000,
+        pending_at=LIVE_T0 - 90 * 60_000,
+        is_scheduled=False,
+    )
+    run_before = _live()
+
+    async def restore_then_start(pilot) -> None:
+        engine.set_base_dir(Path("dump") / "data")
+        await engine.PersistSignalAdapter.write_signal_data(saved, "BTCUSDT", "probe")
+        await run_before(pilot)
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(120, 40), run_before=restore_then_start)
+
+
+def test_live_stop_confirmation(snap_compare, no_settings) -> None:
+    async def ask(pilot, clock) -> None:
+        await pilot.press("s")
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(120, 40), run_before=_live(ask))
