@@ -492,16 +492,19 @@ class BtkApp(App[int]):
         comparison report and the reports of each strategy it tested."""
         pairs: dict[tuple[str, str], None] = {}  # (symbol, strategy), in run order
         walkers: list[RunView] = []
+        live: list[RunView] = []
         for r in self.state.runs.values():
             if r.mode == "backtest":
                 pairs[(r.symbol, r.name)] = None
+            elif r.mode == "live":
+                live.append(r)
             elif r.mode == "walker":
                 walkers.append(r)
                 view = self.state.walkers.get(r.id)
                 for row in view.rows.values() if view else ():
                     if row.status == "done":
                         pairs[(r.symbol, row.strategy)] = None
-        if not pairs and not walkers:
+        if not pairs and not walkers and not live:
             self.notify("Nothing to dump yet: run a backtest (b) or a walker (w) first.", severity="warning")
             return
         symbols_of: dict[str, set[str]] = {}
@@ -533,6 +536,17 @@ class BtkApp(App[int]):
                 continue
             if path:
                 written.append(path)
+        for r in live:  # live reports have their own folder: their names would meet the backtest's
+            several = sum(1 for x in live if x.name == r.name) > 1
+            folder = root / "live" / r.symbol if several else root / "live"
+            paths = (
+                engine.Live.dump(r.symbol, r.name, path=str(folder)),
+                engine.Schedule.dump(r.symbol, r.name, False, path=str(folder / "schedule")),
+                engine.Performance.dump(r.symbol, r.name, False, path=str(folder / "performance")),
+                engine.Partial.dump(r.symbol, r.name, False, path=str(root / "live" / "partial")),
+                engine.Risk.dump(r.symbol, r.name, False, path=str(root / "live" / "risk")),
+            )
+            written.extend(p for p in paths if p)
         self.notify(f"{len(written)} reports written to {root}/", title="Reports")
 
     def action_switch_tab(self, step: int) -> None:

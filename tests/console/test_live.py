@@ -147,3 +147,24 @@ async def test_a_closed_live_position_leaves_the_pane_and_books_its_pnl(tmp_path
         assert run.trades == 1 and run.equity == [run.total_pnl]
         assert [line.kind for line in app.state.log_of(RID)][-1] == "CLOSED"
         assert saved_signal(tmp_path / "dump") is None
+
+
+async def test_d_writes_the_live_reports_in_their_own_folder(tmp_path, no_settings) -> None:
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+    app = live_app(tmp_path / "dump", minutes=1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await start_live(pilot, clock)
+        await live_tick(pilot, clock, 2)  # opened, then closed by time
+        await pilot.press("d")
+        await pilot.pause()
+        written = sorted(p.relative_to(tmp_path / "dump").as_posix() for p in (tmp_path / "dump").rglob("*.md"))
+        assert written == [
+            "live/partial/BTCUSDT_probe.md",
+            "live/performance/probe.md",
+            "live/probe.md",
+            "live/risk/BTCUSDT_probe.md",
+            "live/schedule/probe.md",
+        ]
+        report = (tmp_path / "dump" / "live" / "probe.md").read_text()
+        assert "closed" in report.lower() and "time_expired" in report
