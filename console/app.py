@@ -460,8 +460,9 @@ class BtkApp(App[int]):
         detail = "The backtest finishes the position it holds, then ends; its report keeps what it did."
         if run.mode == "live":
             detail = (
-                "Live trading stops asking for signals. An open position stays saved on disk and is "
-                "picked up again the next time this strategy runs live."
+                "Live trading stops asking for signals and drops a limit entry still waiting. An open "
+                "position is not closed: it stays saved on disk and is picked up again the next time "
+                "this strategy runs live."
             )
         if run.mode == "walker":
             detail = (

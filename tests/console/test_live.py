@@ -106,7 +106,7 @@ async def test_stop_on_a_live_run_explains_the_position_is_kept_and_stops_at_onc
         await pilot.press("s")
         assert isinstance(app.screen, ConfirmScreen)
         text = " ".join(str(w.render()) for w in app.screen.query("Static, Label"))
-        assert "open position stays saved on disk" in text and "next time this strategy runs live" in text
+        assert "position is not closed: it stays saved on disk" in text and "next time this strategy runs live" in text
         await pilot.press("y")
         # the loop wakes at once (no minute's wait): no clock step needed to finish
         await wait_until(pilot, lambda: not app.state.runs[RID].is_active)
