@@ -133,12 +133,14 @@ class HeldClock:
 
     def __init__(self, now: int) -> None:
         self.t, self.sleeps = now, 0
+        self.asleep = asyncio.Event()
 
     def now(self) -> int:
         return self.t
 
     async def sleep(self, ms: float) -> None:
         self.sleeps += 1
+        self.asleep.set()
         await asyncio.Event().wait()
 
 
@@ -151,10 +153,7 @@ async def test_a_stop_wakes_the_loop_instead_of_waiting_out_the_tick_interval() 
     e.set_clock(clock)
     handle = e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE)
     consumer = asyncio.ensure_future(_drain(handle))
-    for _ in range(1000):  # let the first tick happen; no wall clock involved
-        if clock.sleeps:
-            break
-        await asyncio.sleep(0)
+    await asyncio.wait_for(clock.asleep.wait(), timeout=10)  # the first tick happened (state files take a thread)
     assert [t.action for t in out.ticks] == ["active"] and clock.sleeps == 1
     e.Live.stop(SYMBOL, STRATEGY)
     await asyncio.wait_for(consumer, timeout=10)  # a safety net only: it ends within a few loop turns
