@@ -598,6 +598,10 @@ class BtkApp(App[int]):
                     return f"Rebound for this session, but could not save it: {exc}"
         return None
 
+    async def on_unmount(self) -> None:
+        """ccxt's HTTP sessions belong to this event loop: close them before it ends."""
+        await engine.close_ccxt_exchanges()
+
     def action_request_quit(self) -> None:
         live = self.state.active_live_runs()
         if not live:

@@ -17,9 +17,9 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import __version__
 from .project import Project, ProjectError, load_project
@@ -346,6 +346,19 @@ async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: 
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _run(job: Coroutine[Any, Any, int]) -> int:
+    """Run a headless job; ccxt's HTTP sessions belong to its event loop, so they close with it."""
+    import engine
+
+    async def closing() -> int:
+        try:
+            return await job
+        finally:
+            await engine.close_ccxt_exchanges()
+
+    return asyncio.run(closing())
+
+
 def cmd_walker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     project = load_project(args.config)
     if not project.walkers:
@@ -354,7 +367,7 @@ def cmd_walker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _check_names("walker", [walker], project.walkers)
     symbols = _symbols(args, project)
     dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
-    return asyncio.run(run_walkers(walker, symbols, dump_dir, out, err))
+    return _run(run_walkers(walker, symbols, dump_dir, out, err))
 
 
 def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -370,7 +383,7 @@ def cmd_backtest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     exchange = args.exchange or project.default_exchange
     _check_names("exchange", [exchange], project.exchanges)
     dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
-    return asyncio.run(run_backtests(project, symbols, strategies, frame, dump_dir, out, err, exchange=exchange))
+    return _run(run_backtests(project, symbols, strategies, frame, dump_dir, out, err, exchange=exchange))
 
 
 def _symbols(args: argparse.Namespace, project: Project) -> list[str]:
@@ -396,7 +409,7 @@ def cmd_live(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _check_names("exchange", [exchange], project.exchanges)
     dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
     pairs = [(s, name) for s in symbols for name in strategies]
-    return asyncio.run(run_live(pairs, exchange, dump_dir, out, err))
+    return _run(run_live(pairs, exchange, dump_dir, out, err))
 
 
 def run_interactive(args: argparse.Namespace) -> int:
