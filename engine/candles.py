@@ -13,8 +13,8 @@ from those columns. Each slot of the store remembers what is known about its can
 
 Nothing past the clock's "now" is ever fetched (SPEC 4.1: no future candles in a backtest).
 
-A feed that can change (``get_candles`` of a real exchange, not the immutable column feeds) must
-not be trusted for the candle that was still forming when it was fetched: the store remembers the
+A live run must not trust the candle that was still forming when it was fetched (a real exchange
+updates it; the synthetic and CSV feeds serve it cut at the clock's now): the store remembers the
 slot that was "now" at its first such fetch since the last refresh, and ``ExchangeClient.refresh``
 marks it and everything after it unknown again (and forgets failures, so a failed fetch is retried
 instead of failing for good). The live runner refreshes at every tick; a backtest at its start,
@@ -36,6 +36,7 @@ import numpy as np
 from . import settlement
 from .clock import get_clock
 from .config import Config
+from .exchanges.aggregate import MinuteFeed
 from .log import get_logger
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
@@ -263,7 +264,7 @@ class CandleStore:
         ends.append(int(idx[-1]) + 1)
         for s, e in zip(starts, ends):
             await self._fetch_run(lo + s, lo + e, cfg)
-        if self.client.schema.columns is None and (not self.client.backtest or hi > now_idx):
+        if not self.client.backtest or (self.client.schema.columns is None and hi > now_idx):
             self.live_edge = now_idx if self.live_edge is None else min(self.live_edge, now_idx)
             self.fetched_at = now
 
@@ -294,8 +295,13 @@ class CandleStore:
     async def _fetch_columns(self, lo: int, hi: int, cfg: Config) -> None:
         """Feeds with numpy data: one call for the whole run, no retries (re-reading is pointless)."""
         schema = self.client.schema
+        source = schema.columns
         try:
-            cols = schema.columns.columns(self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
+            if not self.client.backtest and isinstance(source, MinuteFeed):  # live: nothing after now
+                until = get_clock().now()
+                cols = source.columns(self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms, until_ms=until)
+            else:
+                cols = source.columns(self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
         except Exception as exc:  # the feed refused (e.g. an unknown symbol): remember and report on use
             self._fail(lo, hi, exc, attempts=1)
             return

@@ -124,6 +124,20 @@ def _aggregate_reduceat(cols: CandleColumns, minutes: int) -> CandleColumns:
     )
 
 
+def forming_minute(cols: CandleColumns, share: float) -> CandleColumns:
+    """``cols`` with its last minute cut to the first ``share`` (0..1) of it: the price has moved
+    from the open ``share`` of the way to the close, the range is what that path covered, and the
+    volume is the same share. A feed that knows only finished minutes has no better answer to
+    "the candle as it stands now", and none of it lies in the future."""
+    o = float(cols.open[-1])
+    c = o + (float(cols.close[-1]) - o) * share
+    last = (float(cols.timestamp[-1]), o, max(o, c), min(o, c), c, float(cols.volume[-1]) * share)
+    arrays = [np.array(getattr(cols, f), copy=True) for f in CandleColumns.__slots__]
+    for array, value in zip(arrays, last):
+        array[-1] = value
+    return CandleColumns(*arrays)
+
+
 class MinuteFeed(ABC):
     """A feed that stores or generates 1m candles and derives everything else from them.
 
@@ -135,21 +149,36 @@ class MinuteFeed(ABC):
     def _minutes(self, symbol: str, start_ms: int, end_ms: int) -> CandleColumns:
         """1m candles with ``start_ms <= open time < end_ms`` (both multiples of a minute)."""
 
-    def columns(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> CandleColumns:
+    def columns(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int, *, until_ms: int | None = None
+    ) -> CandleColumns:
         """Candles of ``interval`` whose open time t satisfies ``start_ms <= t < end_ms``,
         ascending, opening at multiples of the interval length since the epoch.
 
         A bucket that starts inside the range is returned whole, even if its last minutes lie
         at or after ``end_ms``: the contract is about open times, and a truncated candle would
         differ from the same candle asked for through another range.
+
+        ``until_ms`` (live runs) is the present: nothing after it is served. The candle forming
+        at that moment holds the minutes so far, and the current minute only its share up to
+        ``until_ms`` (see ``forming_minute``), so a live strategy never sees a price from later.
         """
         minutes = interval_minutes(interval)
         step_ms = minutes * MINUTE_MS
         start = ceil_to(int(start_ms), step_ms)
         end = ceil_to(int(end_ms), step_ms)
+        if until_ms is not None:
+            end = min(end, (int(until_ms) // MINUTE_MS + 1) * MINUTE_MS)
         if end <= start:
             return CandleColumns.empty()
-        return aggregate_minutes(self._minutes(symbol, start, end), minutes)
+        cols = self._minutes(symbol, start, end)
+        if (
+            until_ms is not None
+            and len(cols)
+            and int(cols.timestamp[-1]) <= until_ms < int(cols.timestamp[-1]) + MINUTE_MS
+        ):
+            cols = forming_minute(cols, (int(until_ms) - int(cols.timestamp[-1])) / MINUTE_MS)
+        return aggregate_minutes(cols, minutes)
 
     async def get_candles(self, symbol: str, interval: str, since: datetime, limit: int) -> list[Candle]:
         """``limit`` consecutive candles from the first interval boundary at or after ``since``

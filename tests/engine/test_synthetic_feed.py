@@ -350,3 +350,49 @@ def test_formatting() -> None:
     assert feed.format_price("ETHUSDT", 0.012346) == "0.01235"
     assert feed.format_quantity("BTCUSDT", 0.1234567) == "0.123457"
     assert feed.tick_size("BTCUSDT") == 0.01
+
+
+# --------------------------------------------------------------------------- live: the present
+
+
+def test_a_live_request_stops_at_the_present_and_cuts_the_forming_minute() -> None:
+    """``until_ms``: no minute after it; the minute under way has moved ``share`` of the way from
+    its open to its close, with the same share of its volume; a 15m candle holds what happened so far."""
+    feed = SyntheticFeed(7)
+    now = JAN_2024 + 37 * MINUTE_MS + 45_000  # 00:37:45
+    full = feed.columns("BTCUSDT", "1m", JAN_2024, JAN_2024 + HOUR_MS)
+    live = feed.columns("BTCUSDT", "1m", JAN_2024, JAN_2024 + HOUR_MS, until_ms=now)
+    assert len(live) == 38 and int(live.timestamp[-1]) == JAN_2024 + 37 * MINUTE_MS
+    assert as_tuples(live)[:-1] == as_tuples(full)[:37]  # finished minutes are untouched
+    _, o, h, lo, c, v = as_tuples(live)[-1]
+    _, fo, _, _, fc, fv = as_tuples(full)[37]
+    assert (o, c, v) == (fo, fo + (fc - fo) * 0.75, fv * 0.75)
+    assert (h, lo) == (max(o, c), min(o, c))
+    quarter = feed.columns("BTCUSDT", "15m", JAN_2024, JAN_2024 + HOUR_MS, until_ms=now)
+    assert as_tuples(quarter) == as_tuples(aggregate_minutes(live, 15))  # 00:00, 00:15, 00:30 so far
+    assert int(quarter.timestamp[-1]) == JAN_2024 + 30 * MINUTE_MS
+    assert len(feed.columns("BTCUSDT", "1m", now + MINUTE_MS, now + HOUR_MS, until_ms=now)) == 0
+
+
+async def test_a_live_client_reads_the_forming_minute_again_at_the_next_tick() -> None:
+    import engine as e
+    from engine.candles import exchange_client
+    from engine.config import current
+
+    e.add_synthetic_exchange("sim", seed=7)
+    (schema,) = [x for x in e.list_exchanges() if x.exchange_name == "sim"]
+    clock = e.SimulatedClock(JAN_2024 + 10 * MINUTE_MS + 30_000, speed=0)  # 00:10:30
+    e.set_clock(clock)
+    client = exchange_client(schema, backtest=False)
+    store = client.store("BTCUSDT", "1m")
+    await store.ensure(JAN_2024 // MINUTE_MS, JAN_2024 // MINUTE_MS + 11, current())
+    slot = JAN_2024 // MINUTE_MS + 10 - store.base
+    full = SyntheticFeed(7).columns("BTCUSDT", "1m", JAN_2024 + 10 * MINUTE_MS, JAN_2024 + 11 * MINUTE_MS)
+    assert store.close[slot] == full.open[0] + (full.close[0] - full.open[0]) * 0.5  # half-way through 00:10
+    clock.advance(60_001)  # the next tick, 00:11:30
+    client.refresh(clock.now())
+    await store.ensure(JAN_2024 // MINUTE_MS, JAN_2024 // MINUTE_MS + 12, current())
+    assert (store.close[slot], store.volume[slot]) == (full.close[0], full.volume[0])  # 00:10 is finished now
+    backtest = exchange_client(schema, backtest=True).store("BTCUSDT", "1m")
+    await backtest.ensure(JAN_2024 // MINUTE_MS, JAN_2024 // MINUTE_MS + 11, current())
+    assert backtest.close[JAN_2024 // MINUTE_MS + 10 - backtest.base] == full.close[0]  # backtests: whole candles
