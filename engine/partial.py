@@ -63,6 +63,8 @@ class PartialService:
 
     def __init__(self) -> None:
         self.trackers: dict[tuple[str, bool], _Levels] = {}
+        # live milestones waiting for their levels to be on disk, per (symbol, strategy): see release_live
+        self.held: dict[tuple[str, str], list[tuple[events.Stream, PartialEvent]]] = {}
         self.lazy_sink: object = None  # set by the report stores
         self._wants_version = -1
         self._wants = False
@@ -88,8 +90,9 @@ class PartialService:
     def record(
         self, row: SignalRow, kind: str, level: int, price: float, when: int, backtest: bool
     ) -> Awaitable[None] | None:
-        """Mark one level reached and publish it (the caller knows it is new). Returns what is left
-        to await when a listener is async, else None (the common case costs no coroutine)."""
+        """Mark one level reached and publish it (the caller knows it is new; live: once it is on
+        disk, see ``release_live``). Returns what is left to await when a listener is async, else
+        None (the common case costs no coroutine)."""
         key = (row.id, backtest)
         t = self.trackers.get(key)
         if t is None:
@@ -100,18 +103,20 @@ class PartialService:
         stream = events.partial_profit if kind == "profit" else events.partial_loss
         if not stream.wants():
             return None
-        return stream.emit_nowait(
-            PartialEvent(
-                symbol=row.symbol,
-                strategy_name=row.strategy_name,
-                exchange_name=row.exchange_name,
-                data=row,
-                current_price=price,
-                level=level,
-                backtest=backtest,
-                timestamp=when,
-            )
+        event = PartialEvent(
+            symbol=row.symbol,
+            strategy_name=row.strategy_name,
+            exchange_name=row.exchange_name,
+            data=row,
+            current_price=price,
+            level=level,
+            backtest=backtest,
+            timestamp=when,
         )
+        if not backtest:  # announced by release_live once the level is on disk
+            self.held.setdefault((row.symbol, row.strategy_name), []).append((stream, event))
+            return None
+        return stream.emit_nowait(event)
 
     def record_found(
         self, row: SignalRow, found: list[tuple[int, str, int, float]], lane: Lane, backtest: bool
@@ -170,6 +175,15 @@ class PartialService:
                 if pending is not None:
                     await pending
 
+    async def release_live(self, symbol: str, strategy_name: str) -> None:
+        """Publish the live milestones of (symbol, strategy) reached since the last call. The live
+        runner calls this after the state flush that wrote their levels, so a milestone that was
+        announced is on disk and a restart after a crash never announces it again."""
+        held = self.held.pop((symbol, strategy_name), None)
+        if held:
+            for stream, event in held:
+                await stream.emit(event)
+
     def clear(self, row: SignalRow, backtest: bool) -> None:
         if self.trackers.pop((row.id, backtest), None) is not None and not backtest:
             self._changed(row.symbol, row.strategy_name)
@@ -208,6 +222,19 @@ class PartialService:
             t.profit.update(levels.get("profitLevels", ()))
             t.loss.update(levels.get("lossLevels", ()))
 
+    def keep_live(self, symbol: str, strategy_name: str, signal_id: str | None) -> None:
+        """Forget the live levels of (symbol, strategy) that belong to any signal but ``signal_id``
+        (left by a crash between a close's writes); the levels file is rewritten if any went."""
+        stale = [
+            k
+            for k, t in self.trackers.items()
+            if not k[1] and t.symbol == symbol and t.strategy_name == strategy_name and t.signal_id != signal_id
+        ]
+        for key in stale:
+            del self.trackers[key]
+        if stale:
+            self._changed(symbol, strategy_name)
+
     def reset_for(self, symbol: str, strategy_name: str, backtest: bool) -> None:
         """Forget the trackers of one (symbol, strategy, mode), e.g. when a new backtest starts."""
         for key in [
@@ -216,9 +243,12 @@ class PartialService:
             if k[1] == backtest and t.symbol == symbol and t.strategy_name == strategy_name
         ]:
             del self.trackers[key]
+        if not backtest:
+            self.held.pop((symbol, strategy_name), None)
 
     def reset(self) -> None:
         self.trackers.clear()
+        self.held.clear()
 
 
 partials = PartialService()

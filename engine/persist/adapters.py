@@ -15,11 +15,14 @@ swaps the storage class (``cls(entity_name, base_dir)`` with async ``wait_for_in
 Writes go through ``writer``: engine code marks a document dirty (cheap, synchronous) and the
 live loop awaits ``writer.flush()`` after each tick, before the tick's result is published, so
 nothing is announced that is not on disk yet. A document is written with its state at flush time;
-a write that fails is reported on the error stream and retried at the next flush.
+a write that fails is reported on the error stream and retried at the next flush. The pending
+slots (``signal``) are written first: they say whether a position exists, and a live restart
+aligns the other documents with them if a crash cut a flush short.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -217,6 +220,8 @@ class StateWriter:
 
     def __init__(self) -> None:
         self._dirty: dict[tuple[str, ...], Callable[[], Awaitable[None]]] = {}
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     def mark(self, key: tuple[str, ...], write: Callable[[], Awaitable[None]]) -> None:
         self._dirty[key] = write
@@ -229,10 +234,21 @@ class StateWriter:
         self._dirty.clear()
 
     async def flush(self) -> None:
-        """Write every dirty document; a failure is reported and the document stays dirty."""
+        """Write every dirty document; a failure is reported and the document stays dirty.
+
+        Flushes run one at a time: a flush that finds its documents already taken by another
+        one still writing them returns only when those writes are done (two live runs share
+        this queue, and each publishes its tick's result when its flush returns)."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        async with self._lock:
+            await self._flush()
+
+    async def _flush(self) -> None:
         failed: list[tuple[tuple[str, ...], Callable[[], Awaitable[None]], Exception]] = []
         while self._dirty:
-            key = next(iter(self._dirty))
+            key = next((k for k in self._dirty if k[0] == "signal"), None) or next(iter(self._dirty))
             write = self._dirty.pop(key)
             try:
                 await write()

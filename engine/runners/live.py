@@ -3,8 +3,14 @@ state on disk so a crash loses nothing.
 
 Crash safety comes from one rule: after every tick the state writer is flushed (the pending and
 scheduled slots, risk positions and partial levels that changed are written atomically) before
-the tick's result is published or yielded. Whatever a listener was told is on disk; whatever was
-not yet written was not announced, and the restart restores the last announced state.
+the tick's result is published or yielded (partial milestones included). Whatever a listener was
+told is on disk; whatever was not yet written was not announced, and the restart restores the last
+announced state.
+
+One flush writes several documents, one at a time, the pending slot's first: it says whether a
+position exists. A crash part-way through leaves the others one step behind it, and the restore
+brings them in line (``_LiveRun.restore``): the run's risk position and partial levels follow the
+restored position, and a scheduled entry that already opened is dropped.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from ..model import DoneEvent, PerformanceEvent, SignalRow, TickResult
 from ..partial import partials
 from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, writer
 from ..reports import stores
+from ..risk import risk_instance
 from ..signals import IdFactory
 from ..strategy import StrategyInstance, _call
 from .backtest import _clear_for_run, publish
@@ -111,6 +118,9 @@ class _LiveRun:
                 continue
             if row.exchange_name != exchange or row.strategy_name != name:
                 return  # SPEC 8.3: a row of another exchange or strategy stops the restore
+            if slot == "scheduled" and inst.pending is not None and inst.pending.id == row.id:
+                inst.persist.schedule(None)  # it opened; the crash came before the schedule file was cleared
+                continue
             price = await inst.vwap(now)
             if slot == "pending":
                 inst.pending = row
@@ -121,6 +131,20 @@ class _LiveRun:
                 if (cb := inst.cb.on_schedule) is not None:
                     _call(cb, self.symbol, row, price, False)
             self.restored.append(row)
+        self._align_with_position()
+
+    def _align_with_position(self) -> None:
+        """After a crash between the documents of one flush: this run's risk positions and partial
+        levels follow the restored position (the pending slot is written first)."""
+        name, pending = self.strategy.strategy_name, self.instance.pending
+        key = f"{name}:{self.symbol}"
+        for risk_name in self.instance.risk.names:
+            risk = risk_instance(risk_name, False)
+            if pending is not None and key not in risk.positions:
+                risk.open_position(self.symbol, name)
+            elif pending is None and key in risk.positions:
+                risk.close_position(self.symbol, name)
+        partials.keep_live(self.symbol, name, pending.id if pending is not None else None)
 
     # -- SPEC 8.2 -----------------------------------------------------------------------------
     async def results(self) -> AsyncIterator[TickResult]:
@@ -135,13 +159,13 @@ class _LiveRun:
                 result = await inst.tick(when)
             except Exception as exc:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
-                await writer.flush()
+                await self._flush(when)
                 await events.report_error(exc)
                 if inst.stopped:  # the stopped tick only prices; the saved state is all that matters
                     break
                 await self._pause()
                 continue
-            await writer.flush()  # on disk before anyone hears of it
+            await self._flush(when)  # on disk before anyone hears of it
             await self._perf((time.perf_counter() - t0) * 1000)
             await publish(result, backtest=False)
             action = result.action
@@ -159,6 +183,20 @@ class _LiveRun:
             if action == "closed" and inst.stopped:
                 break
             await self._pause()
+
+    async def _flush(self, when: int) -> None:
+        """Write the changed state, then announce the milestones the tick reached (their levels
+        are on disk now). A failing milestone listener is reported; the run goes on."""
+        await writer.flush()
+        try:
+            await partials.release_live(self.symbol, self.strategy.strategy_name)
+        except Exception as exc:
+            annotate(
+                exc,
+                ErrorContext(self.symbol, self.strategy.strategy_name, False, when, "tick"),
+                "in a milestone listener",
+            )
+            await events.report_error(exc)
 
     async def _pause(self) -> None:
         """Wait TICK_TTL for the next tick, or less when a stop arrives: SPEC 8.5's stop takes
