@@ -4,7 +4,6 @@ and the live state they keep (risk positions, partial levels) across a restart."
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from spec_helpers import STRATEGY, SYMBOL, F, restart, sig
 
 import engine as e
 from engine.persist.base import TEMP_PREFIX
+from tests.crash.sqlite_store import SqliteStore, use_sqlite_store
 
 
 async def test_write_read_round_trip_leaves_no_temp_file_and_lists_ids_in_natural_order(tmp_path: Path) -> None:
@@ -105,35 +105,8 @@ async def test_partial_levels_are_saved_as_they_are_reached_and_cleared_with_the
     assert json.loads(state_file("partial", "levels").read_text()) == {}
 
 
-class SqliteStore:
-    """A custom adapter (SPEC 14.3): documents in one SQLite table instead of files."""
-
-    path = "state.sqlite"
-
-    def __init__(self, entity_name: str, base_dir) -> None:
-        self.entity = entity_name
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("create table if not exists docs (entity text, id text, body text, primary key (entity, id))")
-
-    async def wait_for_init(self, initial: bool) -> None:
-        pass
-
-    async def has_value(self, entity_id: str) -> bool:
-        cur = self.db.execute("select 1 from docs where entity = ? and id = ?", (self.entity, entity_id))
-        return cur.fetchone() is not None
-
-    async def read_value(self, entity_id: str):
-        cur = self.db.execute("select body from docs where entity = ? and id = ?", (self.entity, entity_id))
-        return json.loads(cur.fetchone()[0])
-
-    async def write_value(self, entity_id: str, value) -> None:
-        with self.db:
-            self.db.execute("replace into docs values (?, ?, ?)", (self.entity, entity_id, json.dumps(value)))
-
-
 async def test_a_custom_adapter_keeps_a_position_across_a_restart() -> None:
-    for adapter in (e.PersistSignalAdapter, e.PersistScheduleAdapter, e.PersistRiskAdapter, e.PersistPartialAdapter):
-        adapter.use_adapter(SqliteStore)
+    use_sqlite_store()
     candles = lambda k: F(42000 if k < 30 else 43000)  # noqa: E731
     out = register(candles, [sig("long", tp=42500, sl=41000, met=600)])
     await run_live(out, until=5)
@@ -141,8 +114,7 @@ async def test_a_custom_adapter_keeps_a_position_across_a_restart() -> None:
     assert not state_file("signal", SYMBOL).exists()  # nothing went to the file store
 
     restart()  # the adapters go back to files: install the custom one again, as a new process would
-    for adapter in (e.PersistSignalAdapter, e.PersistScheduleAdapter, e.PersistRiskAdapter, e.PersistPartialAdapter):
-        adapter.use_adapter(SqliteStore)
+    use_sqlite_store()
     again = register(candles, [])
     await run_live(again, start=10, until=60)
     assert [r.id for r in again.restored] == [out.yielded[0].signal.id]
