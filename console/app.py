@@ -380,19 +380,8 @@ class BtkApp(App[int]):
         self.state.add_run(run)
         self.handles[rid] = handle
         self.selected_run = rid
-        self.run_worker(self._drive_live(rid, handle), name=rid, group="runs", exit_on_error=False)
+        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
         return True
-
-    async def _drive_live(self, rid: str, handle: Any) -> None:
-        try:
-            restored = await handle.restore()
-            self.post_message(LiveRestored(rid, restored, engine.get_clock().now()))
-            async for _ in handle:
-                pass
-        except Exception as exc:
-            self.post_message(RunFinished(rid, exc))
-            return
-        self.post_message(RunFinished(rid, None))
 
     def on_live_restored(self, message: LiveRestored) -> None:
         changed = self.state.restore(message.run_id, message.rows, message.now)
@@ -412,8 +401,12 @@ class BtkApp(App[int]):
         self.redraw(changed)
 
     async def _drive(self, rid: str, handle: Any) -> None:
-        """Run one backtest to its end; the worker only reports back with a message."""
+        """Run one run to its end; the worker only reports back with messages. A live run first
+        restores what an earlier process saved, and says what came back before its first tick."""
         try:
+            if isinstance(handle, engine.LiveHandle):
+                restored = await handle.restore()
+                self.post_message(LiveRestored(rid, restored, engine.get_clock().now()))
             async for _ in handle:
                 pass
         except Exception as exc:

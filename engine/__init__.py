@@ -98,7 +98,7 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .risk import RiskCheckArgs, risk_instance
 from .runners.backtest import Backtest
-from .runners.live import TICK_TTL, Live
+from .runners.live import TICK_TTL, Live, LiveHandle
 from .runners.walker import Walker
 from .signals import SignalValidationError
 from .sizing import PositionSize, SizingError
@@ -126,6 +126,7 @@ __all__ = [
     "Heat",
     "IdleResult",
     "Live",
+    "LiveHandle",
     "NotFoundError",
     "OpenedResult",
     "Partial",

@@ -182,3 +182,25 @@ async def live_tick(pilot, clock: SteppedClock, n: int = 1) -> None:
         clock.step()
         await wait_until(pilot, lambda: clock.sleeping)
     await flush_bridge(pilot)
+
+
+async def save_a_short_position(data_dir: Path) -> None:
+    """What a process that died at LIVE_T0 left on disk: the probe short at 63,000, open 90 minutes."""
+    from engine.model import SignalRow
+
+    engine.set_base_dir(data_dir)
+    saved = SignalRow(
+        id="saved-before-the-crash",
+        position="short",
+        price_open=63_000.0,
+        price_take_profit=60_000.0,
+        price_stop_loss=66_000.0,
+        minute_estimated_time=1440,
+        symbol="BTCUSDT",
+        exchange_name="demo-synthetic",
+        strategy_name="probe",
+        scheduled_at=LIVE_T0 - 90 * 60_000,
+        pending_at=LIVE_T0 - 90 * 60_000,
+        is_scheduled=False,
+    )
+    await engine.PersistSignalAdapter.write_signal_data(saved, "BTCUSDT", "probe")

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import json
 
-from conftest import LIVE_T0, SteppedClock, flush_bridge, live_app, live_tick, start_live, wait_until
+from conftest import (
+    LIVE_T0,
+    SteppedClock,
+    flush_bridge,
+    live_app,
+    live_tick,
+    save_a_short_position,
+    start_live,
+    wait_until,
+)
 
 import engine
 from console.screens.dialogs import ConfirmScreen, StartDialog
 from console.widgets.base import price
 from console.widgets.header import BtkHeader
 from console.widgets.panes import PositionsPane, SignalsPane
-from engine.model import SignalRow
 
 RID = "live:BTCUSDT:probe"
 
@@ -64,22 +72,7 @@ async def test_l_starts_live_trading_and_positions_follow_each_tick(tmp_path, no
 
 async def test_a_restored_position_is_listed_with_a_notice_before_trading_starts(tmp_path, no_settings) -> None:
     dump = tmp_path / "dump"
-    engine.set_base_dir(dump / "data")
-    saved = SignalRow(
-        id="saved-before-the-crash",
-        position="short",
-        price_open=63_000.0,
-        price_take_profit=60_000.0,
-        price_stop_loss=66_000.0,
-        minute_estimated_time=1440,
-        symbol="BTCUSDT",
-        exchange_name="demo-synthetic",
-        strategy_name="probe",
-        scheduled_at=LIVE_T0 - 90 * 60_000,
-        pending_at=LIVE_T0 - 90 * 60_000,
-        is_scheduled=False,
-    )
-    await engine.PersistSignalAdapter.write_signal_data(saved, "BTCUSDT", "probe")
+    await save_a_short_position(dump / "data")
     clock = SteppedClock(LIVE_T0)
     engine.set_clock(clock)
     app = live_app(dump)

@@ -22,6 +22,7 @@ from conftest import (
     gated_project,
     live_app,
     live_tick,
+    save_a_short_position,
     start_live,
     wait_until,
 )
@@ -191,28 +192,10 @@ def test_live_dashboard_with_an_open_position(snap_compare, no_settings) -> None
 
 
 def test_live_restored_positions_notice(snap_compare, no_settings) -> None:
-    import engine
-    from engine.model import SignalRow
-
-    saved = SignalRow(
-        id="saved-before-the-crash",
-        position="short",
-        price_open=63_000.0,
-        price_take_profit=60_000.0,
-        price_stop_loss=66_000.0,
-        minute_estimated_time=1440,
-        symbol="BTCUSDT",
-        exchange_name="demo-synthetic",
-        strategy_name="probe",
-        scheduled_at=LIVE_T0 - 90 * 60_000,
-        pending_at=LIVE_T0 - 90 * 60_000,
-        is_scheduled=False,
-    )
     run_before = _live()
 
     async def restore_then_start(pilot) -> None:
-        engine.set_base_dir(Path("dump") / "data")
-        await engine.PersistSignalAdapter.write_signal_data(saved, "BTCUSDT", "probe")
+        await save_a_short_position(Path("dump") / "data")
         await run_before(pilot)
 
     assert snap_compare(live_app(Path("dump")), terminal_size=(120, 40), run_before=restore_then_start)
