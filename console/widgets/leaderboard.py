@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..state import DashboardState, LeaderRow, WalkerView
-from .base import TablePane, signed_text, theme_style
+from .base import TablePane, same_cell, signed_text, theme_style
 
 METRIC_LABELS = {
     "sharpe_ratio": "Sharpe",
@@ -39,25 +39,35 @@ class LeaderboardPane(TablePane):
 
     def __init__(self) -> None:
         super().__init__("Walker", "No walker yet: press w to compare strategies.", id="leaderboard")
-        self._metric_label = "Metric"
+        self._shown: list[tuple[str, tuple]] = []
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         view = state.walker_for(run)
         table = self.table
         if view is None:
             self.border_title = "Walker"
+            self._shown = []
             self.set_empty(True)
             return
         walker_run = state.runs.get(view.run)
         self.border_title = self._title(view, walker_run.status if walker_run else "")
         label = METRIC_LABELS.get(view.metric, view.metric)
-        if label != self._metric_label:  # a column label is fixed when added: rebuild the columns
-            table.clear(columns=True)
-            for key, text in self.COLUMNS:
-                table.add_column(label if key == "metric" else text, key=key)
-            self._metric_label = label
-        rows = {f"{view.run}|{r.strategy}": self._cells(view, r, i) for i, r in enumerate(view.ranked())}
-        self.sync(rows, ordered=True)
+        rows = [(f"{view.run}|{r.strategy}", self._cells(view, r, i)) for i, r in enumerate(view.ranked())]
+        shown = [(label, ()), *rows]
+        if len(shown) == len(self._shown) and all(
+            k == k2 and all(same_cell(a, b) for a, b in zip(c, c2)) for (k, c), (k2, c2) in zip(shown, self._shown)
+        ):
+            return
+        # A few rows: laid out afresh on every change, so each column is as wide as what it shows
+        # now (a DataTable column only ever widens, and a passing "testing 100%" would stay in its
+        # width: the layout would depend on which moments happened to be drawn).
+        table.clear(columns=True)
+        for key, text in self.COLUMNS:
+            table.add_column(label if key == "metric" else text, key=key)
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        self._shown = shown
+        self.set_empty(not rows)
 
     def _title(self, view: WalkerView, status: str) -> str:
         total = len(view.rows)
