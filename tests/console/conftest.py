@@ -89,6 +89,27 @@ async def finish_runs(pilot) -> None:
     await flush_bridge(pilot)  # one last redraw from the final state
 
 
+FIXTURE_PROJECT = Path(__file__).parent / "projects" / "working"
+
+
+@pytest.fixture
+def user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never read the real per-user settings file: this one, in the test's folder, instead."""
+    path = tmp_path / "user" / "settings.toml"
+    monkeypatch.setenv("BTK_SETTINGS", str(path))
+    return path
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """A copy of the working fixture project (so __pycache__ and dump/ stay out of the repo)."""
+    import shutil
+
+    target = tmp_path / "proj"
+    shutil.copytree(FIXTURE_PROJECT, target, ignore=shutil.ignore_patterns("__pycache__", "out"))
+    return target
+
+
 @pytest.fixture
 def no_settings(tmp_path, monkeypatch):
     """Never touch the real per-user settings file."""

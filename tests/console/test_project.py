@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURE_PROJECT
 
 import engine
 from console.cli import main
 from console.project import PROJECT_FILE, ProjectError, load_project
 from console.toml_source import scan_toml
 from engine.testing import reset_engine
-
-FIXTURE = Path(__file__).parent / "projects" / "working"
 
 EXCHANGE = '[exchanges.sim]\nkind = "synthetic"\n'
 FRAME = '[frames.jan]\ninterval = "1m"\nstart = 2024-01-01\nend = 2024-01-02\n'
@@ -32,20 +31,7 @@ STRATEGY = (
 )
 
 
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Never read the real per-user settings file from a test."""
-    path = tmp_path / "user" / "settings.toml"
-    monkeypatch.setenv("BTK_SETTINGS", str(path))
-    return path
-
-
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    """A copy of the working fixture project (so __pycache__ and dump/ stay out of the repo)."""
-    target = tmp_path / "proj"
-    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns("__pycache__", "out"))
-    return target
+pytestmark = pytest.mark.usefixtures("user_settings")  # never the real per-user settings
 
 
 def write_project(folder: Path, toml: str, files: dict[str, str] | None = None) -> Path:
@@ -143,7 +129,7 @@ def test_offsets_and_local_datetimes_become_utc(tmp_path: Path) -> None:
 
 
 def test_csv_only_project_has_a_strict_symbol_list(tmp_path: Path) -> None:
-    shutil.copytree(FIXTURE / "data", tmp_path / "data")
+    shutil.copytree(FIXTURE_PROJECT / "data", tmp_path / "data")
     toml = f'[project]\nmodules = ["s.py"]\n[exchanges.local]\nkind = "csv"\npath = "data"\n{FRAME}'
     project = load_project(write_project(tmp_path, toml, {"s.py": STRATEGY}))
     assert project.symbols == ["BTCUSDT"] and project.symbol_list_is_strict
@@ -303,7 +289,7 @@ BROKEN = {
     "strict-symbols": (
         '[project]\nsymbols = ["BTCUSDT", "XRPUSDT"]\nmodules = ["s.py"]\n[exchanges.local]\nkind = "csv"\n'
         f'path = "data/BTCUSDT.csv"\n{FRAME}',
-        {"s.py": STRATEGY, "data/BTCUSDT.csv": (FIXTURE / "data" / "BTCUSDT.csv").read_text()},
+        {"s.py": STRATEGY, "data/BTCUSDT.csv": (FIXTURE_PROJECT / "data" / "BTCUSDT.csv").read_text()},
         ['btk.toml line 2: [project] symbols: "XRPUSDT" is not served by any exchange of this project'],
     ),
     "nothing": (

@@ -3,7 +3,6 @@ tables are replaced rather than duplicated, and the demo uses the per-user setti
 
 from __future__ import annotations
 
-import shutil
 import tomllib
 from pathlib import Path
 
@@ -13,21 +12,7 @@ from console.project import PROJECT_FILE, ProjectError, load_project
 from console.settings import load_settings, save_settings, user_settings_path, write_settings
 from engine.testing import reset_engine
 
-FIXTURE = Path(__file__).parent / "projects" / "working"
-
-
-@pytest.fixture(autouse=True)
-def user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "user" / "settings.toml"
-    monkeypatch.setenv("BTK_SETTINGS", str(path))
-    return path
-
-
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "proj"
-    shutil.copytree(FIXTURE, target, ignore=shutil.ignore_patterns("__pycache__", "out"))
-    return target
+pytestmark = pytest.mark.usefixtures("user_settings")  # never the real per-user settings
 
 
 def test_saving_ui_rewrites_only_the_ui_table(project_dir: Path) -> None:

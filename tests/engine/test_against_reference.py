@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference.backtest_ref import RefConfig, run_reference_backtest
+from spec_helpers import use_test_profile
 
 import engine as e
 from engine.model import Candle
@@ -226,15 +227,7 @@ def _normalise_ref(d: dict) -> dict:
 async def run_engine(s: Scenario, *, listen: bool) -> dict:
     reset_engine()
     if s.profile == "test":
-        e.set_config(
-            CC_PERCENT_SLIPPAGE=0.1,
-            CC_PERCENT_FEE=0.1,
-            CC_MIN_TAKEPROFIT_DISTANCE_PERCENT=0,
-            CC_MIN_STOPLOSS_DISTANCE_PERCENT=0,
-            CC_MAX_STOPLOSS_DISTANCE_PERCENT=100,
-            CC_MAX_SIGNAL_LIFETIME_MINUTES=999999,
-            unsafe=True,
-        )
+        use_test_profile()  # its candle-retry keys are set again just below
     e.set_config(
         CC_SCHEDULE_AWAIT_MINUTES=s.await_minutes,
         CC_AVG_PRICE_CANDLES_COUNT=s.window,

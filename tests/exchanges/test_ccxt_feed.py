@@ -29,6 +29,7 @@ from engine.exchanges.synthetic import SyntheticFeed
 from engine.model import MINUTE_MS
 from engine.registry import ExchangeSchema
 from engine.settlement import vwap_of
+from tests.engine.spec_helpers import use_test_profile
 from tests.exchanges.binance_server import BinanceServer, ccxt_options, simulated_now
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +38,6 @@ DAY = 1440 * MINUTE_MS
 NOW = DAY0 + 10 * DAY
 SYMBOL = "BTCUSDT"
 KEY, SECRET = "k3y-AbCdEfGh-0123456789", "s3cr3t-ZyXwVuT-9876543210"
-
-TEST_PROFILE = dict(
-    CC_PERCENT_SLIPPAGE=0.1,
-    CC_PERCENT_FEE=0.1,
-    CC_MIN_TAKEPROFIT_DISTANCE_PERCENT=0,
-    CC_MIN_STOPLOSS_DISTANCE_PERCENT=0,
-    CC_MAX_STOPLOSS_DISTANCE_PERCENT=100,
-    CC_MAX_SIGNAL_LIFETIME_MINUTES=999999,
-    CC_GET_CANDLES_RETRY_COUNT=1,
-    CC_GET_CANDLES_RETRY_DELAY_MS=100,
-)
 
 
 class RecordingClock(e.SimulatedClock):
@@ -234,7 +224,7 @@ async def test_exhausted_retries_raise_a_clear_error(server: BinanceServer, cloc
 async def test_a_backtest_reports_candle_errors_and_finishes_when_the_exchange_is_down(
     server: BinanceServer, clock
 ) -> None:
-    e.set_config(**TEST_PROFILE, unsafe=True)
+    use_test_profile()
     errors: list[BaseException] = []
     e.listen_error(errors.append)
     register(server, "bn", max_retries=1, backoff_ms=10)
@@ -341,7 +331,7 @@ async def test_live_re_fetches_the_candle_that_was_forming(server: BinanceServer
 
 
 async def test_live_retries_a_failed_fetch_on_the_next_tick(server: BinanceServer) -> None:
-    e.set_config(**TEST_PROFILE, unsafe=True)
+    use_test_profile()
     clock = RecordingClock(NOW)
     e.set_clock(clock)
     server.set_now(clock.now)
