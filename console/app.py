@@ -44,6 +44,17 @@ from .widgets.panes import (
     SignalsPane,
 )
 
+RUN_PANES = (
+    ("positions", PositionsPane),
+    ("scheduled", ScheduledPane),
+    ("log", SignalsPane),
+    ("equity", EquityPane),
+    ("walker", LeaderboardPane),
+    ("risk", RiskPane),
+    ("partial", PartialPane),
+)
+"""The panes drawn from (state, selected run), each with the part of the state it shows."""
+
 
 class BtkCommands(Provider):
     """The command palette lists the same commands as the keys (one registry)."""
@@ -175,20 +186,9 @@ class BtkApp(App[int]):
             screen.query_one(RunsPane).sync(state)
         if everything or "progress" in changed:
             screen.query_one(ProgressPane).refresh_from(state, now.timestamp())
-        if everything or "positions" in changed:
-            screen.query_one(PositionsPane).refresh_from(state, run)
-        if everything or "scheduled" in changed:
-            screen.query_one(ScheduledPane).refresh_from(state, run)
-        if everything or "log" in changed:
-            screen.query_one(SignalsPane).refresh_from(state, run)
-        if everything or "equity" in changed:
-            screen.query_one(EquityPane).refresh_from(state, run)
-        if everything or "walker" in changed:
-            screen.query_one(LeaderboardPane).refresh_from(state, run)
-        if everything or "risk" in changed:
-            screen.query_one(RiskPane).refresh_from(state, run)
-        if everything or "partial" in changed:
-            screen.query_one(PartialPane).refresh_from(state, run)
+        for part, pane in RUN_PANES:
+            if everything or part in changed:
+                screen.query_one(pane).refresh_from(state, run)
         heatmap_shown = screen.query_one("#analysis", TabbedContent).active == "tab-heatmap"
         if everything or (("heatmap" in changed or "equity" in changed) and heatmap_shown):
             screen.query_one(HeatmapPane).refresh_from(state, run)
