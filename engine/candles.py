@@ -295,13 +295,12 @@ class CandleStore:
     async def _fetch_columns(self, lo: int, hi: int, cfg: Config) -> None:
         """Feeds with numpy data: one call for the whole run, no retries (re-reading is pointless)."""
         schema = self.client.schema
-        source = schema.columns
+        source, span = schema.columns, (self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
         try:
             if not self.client.backtest and isinstance(source, MinuteFeed):  # live: nothing after now
-                until = get_clock().now()
-                cols = source.columns(self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms, until_ms=until)
+                cols = source.columns(*span, until_ms=get_clock().now())
             else:
-                cols = source.columns(self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
+                cols = source.columns(*span)
         except Exception as exc:  # the feed refused (e.g. an unknown symbol): remember and report on use
             self._fail(lo, hi, exc, attempts=1)
             return
