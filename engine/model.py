@@ -7,7 +7,8 @@ discriminated union on ``action`` (SPEC 1.4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from types import MemberDescriptorType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -43,6 +44,45 @@ FRAME_INTERVALS: dict[str, int] = {
     "3d": 4320,
 }
 """Backtest frame steps (SPEC 1.7, 6.1)."""
+
+
+# --------------------------------------------------------------------------- quick frozen init
+
+
+def quick_init(cls: type) -> type:
+    """Give a frozen, slotted dataclass an ``__init__`` that writes its slots directly.
+
+    Why: a frozen dataclass's generated ``__init__`` assigns each field through
+    ``object.__setattr__`` (a name lookup per field), which made building the four objects of
+    every backtest trade (row, opened, closed, PNL) ~9 % of the whole backtest. Calling each
+    slot's own descriptor is twice as fast and keeps everything else: same signature, defaults,
+    errors for missing arguments, and instances stay frozen (``__setattr__`` still refuses).
+    """
+    ns: dict[str, Any] = {}
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for f in fields(cls):
+        if f.default_factory is not MISSING:
+            raise TypeError(f"quick_init: {cls.__name__}.{f.name} has a default_factory")
+        slot = next(k.__dict__[f.name] for k in cls.__mro__ if isinstance(k.__dict__.get(f.name), MemberDescriptorType))
+        ns[f"_set_{f.name}"] = slot.__set__
+        if f.default is not MISSING:
+            ns[f"_default_{f.name}"] = f.default
+        if not f.init:
+            body.append(f"    _set_{f.name}(self, _default_{f.name})")
+            continue
+        param = f.name if f.default is MISSING else f"{f.name}=_default_{f.name}"
+        (keyword if f.kw_only else positional).append(param)
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    params = ["self", *positional, *(["*", *keyword] if keyword else [])]
+    src = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    exec(src, ns)
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init
+    return cls
 
 
 # --------------------------------------------------------------------------- candles
@@ -117,6 +157,7 @@ SIGNAL_DTO_KEYS = frozenset(
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalRow:
     """A signal the engine tracks: open (pending) or waiting for its limit price (scheduled).
@@ -175,6 +216,7 @@ class SignalRow:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Pnl:
     """Net PNL in percent; ``price_open``/``price_close`` are the raw prices (SPEC 1.6)."""
@@ -187,6 +229,7 @@ class Pnl:
 # --------------------------------------------------------------------------- tick results
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Result:
     """What every tick result carries; ``action`` tells the six shapes apart."""
@@ -200,24 +243,28 @@ class _Result:
     backtest: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IdleResult(_Result):
     action: Literal["idle"] = field(default="idle", init=False)
     signal: None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScheduledResult(_Result):
     action: Literal["scheduled"] = field(default="scheduled", init=False)
     signal: SignalRow
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OpenedResult(_Result):
     action: Literal["opened"] = field(default="opened", init=False)
     signal: SignalRow
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActiveResult(_Result):
     action: Literal["active"] = field(default="active", init=False)
@@ -226,6 +273,7 @@ class ActiveResult(_Result):
     percent_sl: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClosedResult(_Result):
     action: Literal["closed"] = field(default="closed", init=False)
@@ -235,6 +283,7 @@ class ClosedResult(_Result):
     pnl: Pnl
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelledResult(_Result):
     """A scheduled entry that never opened. ``cancel_reason`` is derived as SPEC 1.4 explains:

@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import CoroutineType
 from typing import Any
 
 from . import events
@@ -138,6 +139,13 @@ class StrategyInstance:
             "symbol": self.symbol,
             "backtest": backtest,
         }
+        # A quiet instance (backtest, no risk profile, no callbacks) may take the coroutine-free
+        # paths ``tick_quiet`` and ``settle_quiet``: nothing it does can need to wait on anyone.
+        self.quiet = (
+            backtest
+            and not schema.risk_names
+            and all(getattr(self.cb, f.name) is None for f in dataclasses.fields(self.cb))
+        )
         self.stopped = False
         self.pending: SignalRow | None = None
         self.scheduled: SignalRow | None = None
@@ -216,10 +224,11 @@ class StrategyInstance:
                 result = schema.get_signal(self.symbol, _utc(when), price)
             else:
                 result = schema.get_signal(self.symbol, _utc(when))
-            if not inspect.isawaitable(result):
-                return True, result
-            if not inspect.iscoroutine(result):
-                result = _resume(result.__await__(), None)  # any awaitable: drive it like a coroutine
+            if type(result) is not CoroutineType:  # an ``async def`` (the usual case) skips both checks
+                if not inspect.isawaitable(result):
+                    return True, result
+                if not inspect.iscoroutine(result):
+                    result = _resume(result.__await__(), None)  # any awaitable: drive it like a coroutine
             try:
                 first = result.send(None)
             except StopIteration as stop:
@@ -265,24 +274,92 @@ class StrategyInstance:
                 allowed = self.risk.check_nowait(self._risk_args(dto, price, when))
                 if allowed is not True and (allowed is False or not await allowed):
                     return None
-            return build_row(
-                dto,
-                current_price=price,
-                when=when,
-                symbol=self.symbol,
-                strategy_name=self.strategy_name,
-                exchange_name=self.exchange_name,
-                new_id=self.ids,
-                cfg=self.cfg,
-            )
+            return self._build_row(dto, price, when)
         except Exception as exc:
-            annotate(
-                exc,
-                ErrorContext(self.symbol, self.strategy_name, self.backtest, when, "get_signal"),
-                f"while asking {self.strategy_name} for a signal on {self.symbol} at {_utc(when).isoformat()}",
-            )
-            await events.report_error(exc)
+            await self._signal_failed(exc, when)
             return None
+
+    def _build_row(self, dto: Any, price: float, when: int) -> SignalRow:
+        return build_row(
+            dto,
+            current_price=price,
+            when=when,
+            symbol=self.symbol,
+            strategy_name=self.strategy_name,
+            exchange_name=self.exchange_name,
+            new_id=self.ids,
+            cfg=self.cfg,
+        )
+
+    async def _signal_failed(self, exc: Exception, when: int) -> None:
+        annotate(
+            exc,
+            ErrorContext(self.symbol, self.strategy_name, self.backtest, when, "get_signal"),
+            f"while asking {self.strategy_name} for a signal on {self.symbol} at {_utc(when).isoformat()}",
+        )
+        await events.report_error(exc)
+
+    # ------------------------------------------------------------------ quiet backtests
+    def tick_quiet(self, when: int) -> Any:
+        """``tick`` for a quiet instance, without a coroutine where nothing has to wait.
+
+        Returns the opened row itself (the caller wraps it in an ``OpenedResult`` only if somebody
+        listens for one), any other ``TickResult``, or a coroutine giving one of those. The rules
+        are ``_tick_empty``'s; a quiet instance has no risk profile and no callbacks to run.
+        """
+        if self.pending is not None or self.scheduled is not None or self.stopped or self.throttled(when):
+            return self.tick(when)
+        price = self.exchange.vwap_ready(self.symbol, when, self.window)
+        if price is None:
+            return self.tick(when)
+        self.last_signal_ts = when
+        self._vwap_when, self._vwap_value = when, price
+        try:
+            done, dto = self._start_get_signal(when, price)
+            if not done:
+                return self._quiet_finish(dto, when, price)
+            return self._quiet_enter(dto, when, price)
+        except Exception as exc:
+            return self._quiet_failed(exc, when, price)
+
+    async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> Any:
+        try:
+            return self._quiet_enter(await self._finish_get_signal(task), when, price)
+        except Exception as exc:
+            return await self._quiet_failed(exc, when, price)
+
+    async def _quiet_failed(self, exc: Exception, when: int, price: float) -> IdleResult:
+        await self._signal_failed(exc, when)
+        return self._idle(price)
+
+    def _quiet_enter(self, dto: Any, when: int, price: float) -> Any:
+        if dto is None or self.stopped:
+            return self._idle(price)
+        row = self._build_row(dto, price, when)
+        if row.is_scheduled:
+            self.scheduled = row
+            return ScheduledResult(signal=row, current_price=price, **self._ids)
+        self.pending = row
+        return row
+
+    def settle_quiet(self, lane: Lane) -> Any:
+        """``backtest_lane`` for a quiet instance holding an open position: the ``ClosedResult``
+        without a coroutine when the milestones go to the lazy report sink (nobody listens to
+        them), else the coroutine of the general path."""
+        row = self.pending
+        if (
+            row is None
+            or lane.n < self.window
+            or partials.lazy_sink is None
+            or partials.wants_events()
+            or partials.tracking(row, True)
+        ):
+            return self.backtest_lane(lane)
+        b = self.window - 1
+        d = self._scan(row, lane, b, 0)
+        if d.evaluated_end > b:
+            partials.lazy_sink(LazyMilestones(row, lane, b, d.evaluated_end, True))
+        return self.close_now(row, d.kind, d.price, d.timestamp)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
     async def tick(self, when: int) -> TickResult:
@@ -518,8 +595,8 @@ class StrategyInstance:
             _call(cb, self.symbol, opened, opened.price_open, self.backtest)
         return opened
 
-    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, start: int) -> ClosedResult:
-        d = scan_pending(
+    def _scan(self, row: SignalRow, lane: Lane, k0: int, start: int) -> Decision:
+        return scan_pending(
             lane,
             k0,
             start=start,
@@ -530,6 +607,9 @@ class StrategyInstance:
             lifetime_minutes=row.minute_estimated_time,
             window=self.window,
         )
+
+    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, start: int) -> ClosedResult:
+        d = self._scan(row, lane, k0, start)
         if d.evaluated_end > k0:
             if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
                 for k in range(k0, d.evaluated_end):

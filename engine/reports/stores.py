@@ -128,34 +128,46 @@ class PartialStore:
 
 
 class PerformanceLog:
-    """Timing samples of one (symbol, strategy, mode) as plain columns (cheap to append on the
-    hot path); the report's ``PerformanceStore`` is built from them when somebody reads it."""
+    """Timing samples of one (symbol, strategy, mode) as plain rows: the hot path appends a tuple
+    to ``rows`` (``append``, bound once per run) and nothing else; ``seen`` and the trim are
+    worked out from the rows when somebody reads them or ``tidy`` runs. The report's
+    ``PerformanceStore`` is built from them when somebody reads it."""
 
-    __slots__ = ("rows", "samples", "seen")
+    __slots__ = ("append", "rows", "trimmed_seen")
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []  # (metric, timestamp, previous_timestamp, duration, count), oldest first
-        self.samples = 0
-        self.seen = 0
+        self.append = self.rows.append
+        self.trimmed_seen = 0  # samples offered and already trimmed away
+
+    @property
+    def seen(self) -> int:
+        return self.trimmed_seen + sum(r[4] for r in self.rows)
+
+    @property
+    def samples(self) -> int:
+        return sum(r[4] for r in self.rows)
 
     def add_raw(self, metric: str, ts: int, prev: int | None, duration: float, count: int) -> None:
-        self.rows.append((metric, ts, prev, duration, count))
-        self.samples += count
-        self.seen += count
+        self.append((metric, ts, prev, duration, count))
         if len(self.rows) > 4 * PERFORMANCE_CAP:
-            self._trim()
+            self.tidy()
 
     def add(self, ev: Any) -> None:
         self.add_raw(ev.metric_type, ev.timestamp, ev.previous_timestamp, ev.duration, ev.count)
 
-    def _trim(self) -> None:
+    def tidy(self) -> None:
+        """Drop the oldest rows past the cap (the hot path calls this every few thousand rows)."""
+        if len(self.rows) <= 4 * PERFORMANCE_CAP:
+            return
         kept, total = 0, 0
         for kept, row in enumerate(reversed(self.rows), 1):  # noqa: B007
             total += row[4]
             if total >= PERFORMANCE_CAP:
                 break
-        del self.rows[: len(self.rows) - kept]
-        self.samples = sum(r[4] for r in self.rows)
+        cut = len(self.rows) - kept
+        self.trimmed_seen += sum(r[4] for r in self.rows[:cut])
+        del self.rows[:cut]
 
     def store(self, symbol: str, strategy_name: str, backtest: bool) -> Any:
         st = performance_mod.PerformanceStore(PERFORMANCE_CAP)

@@ -14,6 +14,7 @@ import bisect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 import numpy as np
@@ -28,8 +29,10 @@ from ..model import (
     BacktestResult,
     BacktestStatistics,
     DoneEvent,
+    OpenedResult,
     PerformanceEvent,
     ProgressEvent,
+    SignalRow,
     TickResult,
 )
 from ..partial import partials
@@ -137,8 +140,8 @@ class _Run:
         Someone subscribed: the event is returned for the caller to emit."""
         now = _wall_ms()
         prev, self._perf_prev = self._perf_prev, now
-        if not events.performance.has_subscribers():
-            self._perf_log.add_raw(metric, now, prev, duration_ms, count)
+        if not events.performance.observers:
+            self._perf_log.append((metric, now, prev, duration_ms, count))
             return None
         return PerformanceEvent(
             timestamp=now,
@@ -186,16 +189,24 @@ class _Run:
         return self._listeners
 
     def _bad_frames(self) -> np.ndarray:
-        """Frame indices whose tick would fail to price (missing/failed/malformed candles)."""
+        """Frame indices whose tick would fail to price (missing/failed/malformed candles).
+
+        Frames are minute-aligned here (the caller checks), so frame ``i`` reads slot
+        ``first + i * stride``: a strided view of the store's ``ok`` column, no per-frame array."""
         st = self.client.store(self.symbol, "1m")
         _, ok, _ = st.derived(self.cfg.CC_AVG_PRICE_CANDLES_COUNT)
         f = self.frames
         if f.count == 0:
             return np.empty(0, dtype=np.int64)
-        slots = f.array() // MINUTE_MS - st.base
-        inside = (slots >= 0) & (slots < st.size)
+        stride = f.step // MINUTE_MS
+        first = f.start // MINUTE_MS - st.base
+        # frames [lo, hi) fall inside the store; the others have no candle to price with
+        lo = min(f.count, max(0, -(first // stride)))
+        hi = max(lo, min(f.count, -((first - st.size) // stride)))
         good = np.zeros(f.count, dtype=bool)
-        good[inside] = ok[slots[inside]]
+        if hi > lo:
+            a = first + lo * stride
+            good[lo:hi] = ok[a : a + (hi - lo - 1) * stride + 1 : stride]
         return np.flatnonzero(~good)
 
     # -- the loop ----------------------------------------------------------------------------------------
@@ -233,11 +244,14 @@ class _Run:
         progress_stream = events.progress_backtest
         perf = self._perf
         perf_stream = events.performance
+        log = self._perf_log.append  # a timing sample when nobody subscribes: one tuple, no call
+        wall_ns = time.time_ns
         clock = time.perf_counter
         last_yield = clock()
         i = 0
         while i < n:
             if clock() - last_yield > YIELD_EVERY_S:
+                self._perf_log.tidy()
                 await asyncio.sleep(0)
                 last_yield = clock()
             # ---- arithmetic skip of idle frames (see module docstring)
@@ -258,9 +272,12 @@ class _Run:
                 if j > i:
                     if task is not None:
                         task.processed = j
-                    ev = perf("backtest_timeframe", 0.0, j - i)
-                    if ev is not None:
-                        await perf_stream.emit(ev)
+                    if perf_stream.observers:
+                        await perf_stream.emit(perf("backtest_timeframe", 0.0, j - i))
+                    else:
+                        now = wall_ns() // 1_000_000
+                        log(("backtest_timeframe", now, self._perf_prev, 0.0, j - i))
+                        self._perf_prev = now
                     i = j
                     continue
             if task is not None:
@@ -272,22 +289,31 @@ class _Run:
             t0 = clock()
             when = start + i * step
             try:
-                result = await inst.tick(when)
-                pending = publish_nowait(result)
-                if pending is not None:
-                    await pending
+                result = inst.tick_quiet(when) if inst.quiet else inst.tick(when)
+                if type(result) is CoroutineType:
+                    result = await result
+                if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
+                    row, action = result, "opened"
+                    if wanted("opened"):
+                        result = OpenedResult(signal=row, current_price=row.price_open, **inst._ids)
+                        pending = publish_nowait(result)
+                        if pending is not None:
+                            await pending
+                else:
+                    row, action = result.signal, result.action
+                    pending = publish_nowait(result)
+                    if pending is not None:
+                        await pending
             except Exception as exc:
                 self._annotate(exc, when, "tick", f"backtest {self.symbol} {inst.strategy_name}: tick at frame {i}")
                 await events.report_error(exc)
                 i += 1
                 continue
-            action = result.action
             if action == "idle":
                 if inst.stopped:
                     break
             elif action == "opened" or action == "scheduled":
                 # SPEC 6.3 handle_opened / handle_scheduled
-                row = result.signal
                 if action == "opened":
                     limit = row.minute_estimated_time + buffer
                 else:
@@ -307,7 +333,9 @@ class _Run:
                     i += 1
                     continue
                 try:
-                    settled = await inst.backtest_lane(lane)
+                    settled = inst.settle_quiet(lane) if inst.quiet else inst.backtest_lane(lane)
+                    if type(settled) is CoroutineType:
+                        settled = await settled
                     pending = publish_nowait(settled)
                     if pending is not None:
                         await pending
@@ -321,9 +349,12 @@ class _Run:
                     await events.report_error(exc)
                     i += 1
                     continue
-                ev = perf("backtest_signal", (clock() - ff_t0) * 1000)
-                if ev is not None:
-                    await perf_stream.emit(ev)
+                if perf_stream.observers:
+                    await perf_stream.emit(perf("backtest_signal", (clock() - ff_t0) * 1000))
+                else:
+                    now = wall_ns() // 1_000_000
+                    log(("backtest_signal", now, self._perf_prev, (clock() - ff_t0) * 1000, 1))
+                    self._perf_prev = now
                 if settled.action != "active":  # closed or cancelled: skip the frames it covered
                     i = max(i, -((start - settled.close_timestamp) // step))
                 if task is not None:
@@ -331,9 +362,12 @@ class _Run:
                 yield settled  # to the consumer only: it does not hand the event loop to anyone
                 if inst.stopped:
                     break
-            ev = perf("backtest_timeframe", (clock() - t0) * 1000)
-            if ev is not None:
-                await perf_stream.emit(ev)
+            if perf_stream.observers:
+                await perf_stream.emit(perf("backtest_timeframe", (clock() - t0) * 1000))
+            else:
+                now = wall_ns() // 1_000_000
+                log(("backtest_timeframe", now, self._perf_prev, (clock() - t0) * 1000, 1))
+                self._perf_prev = now
             i += 1
         if task is not None:  # how far it really got (a stopped run ends early) ...
             task.processed = min(i, n)
@@ -342,6 +376,7 @@ class _Run:
         ev = perf("backtest_total", (clock() - total_t0) * 1000)
         if ev is not None:
             await perf_stream.emit(ev)
+        self._perf_log.tidy()
 
 
 # --------------------------------------------------------------------------- the facade
