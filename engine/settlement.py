@@ -16,7 +16,6 @@ checks this against a literal reference implementation on many random markets).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -35,6 +34,7 @@ __all__ = [
 ]
 
 PARTIAL_LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+_FIRST_BLOCK = 128  # candles compared at once before first_true's blocks start growing
 
 
 # --------------------------------------------------------------------------- VWAP
@@ -114,21 +114,42 @@ def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
 # --------------------------------------------------------------------------- lanes
 
 
-@dataclass(slots=True)
 class Lane:
     """A candle array the way the fast-forward of SPEC 6.4 reads it: position ``k`` is the k-th
     candle of the fetched list. ``vw[k]`` is the VWAP of the ``W`` candles ending at ``k`` (valid
     for ``k >= W-1``). A contiguous lane (no missing minute) has ``ts=None`` and timestamps
     ``t0 + k*60_000``; otherwise ``ts`` holds them."""
 
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    vw: np.ndarray
-    n: int
-    t0: int
-    ts: np.ndarray | None = None
+    __slots__ = ("_close", "_off", "_volume", "high", "low", "n", "t0", "ts", "vw")
+
+    def __init__(
+        self,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        vw: np.ndarray,
+        n: int,
+        t0: int,
+        ts: np.ndarray | None = None,
+        off: int = 0,
+    ) -> None:
+        """``close``/``volume`` may be whole store columns in which the lane starts at ``off``:
+        only a VWAP the precomputed ``vw`` cannot give reads them, so they are sliced on demand
+        (two fewer views per fast-forward)."""
+        self.high, self.low, self.vw, self.n, self.t0, self.ts = high, low, vw, n, t0, ts
+        self._close, self._volume, self._off = close, volume, off
+
+    @property
+    def close(self) -> np.ndarray:
+        return self._close[self._off : self._off + self.n]
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self._volume[self._off : self._off + self.n]
+
+    def __repr__(self) -> str:
+        return f"Lane(n={self.n}, t0={self.t0}, gaps={self.ts is not None})"
 
     def time(self, k: int) -> int:
         if self.ts is None:
@@ -220,19 +241,20 @@ def scan_pending(
     """
     n = lane.n
     k_exp = lane.first_at_or_after(pending_at + lifetime_minutes * MINUTE_MS, k0)
+    end = k_exp if k_exp < n else n
     high, low = lane.high, lane.low
     long = position == "long"
-    if long:
-
-        def touched(a: int, b: int) -> np.ndarray:
-            return (high[a:b] >= take_profit) | (low[a:b] <= stop_loss)
-
+    # a long is decided by a high reaching TP or a low reaching SL; a short the other way round
+    up, down = (take_profit, stop_loss) if long else (stop_loss, take_profit)
+    k_hit = -1
+    if end - k0 <= _FIRST_BLOCK:  # the usual case: one comparison settles it (first_true's first block)
+        if end > k0:
+            mask = (high[k0:end] >= up) | (low[k0:end] <= down)
+            k = int(mask.argmax())
+            if mask[k]:
+                k_hit = k0 + k
     else:
-
-        def touched(a: int, b: int) -> np.ndarray:
-            return (low[a:b] <= take_profit) | (high[a:b] >= stop_loss)
-
-    k_hit = first_true(touched, k0, min(k_exp, n))
+        k_hit = first_true(lambda a, b: (high[a:b] >= up) | (low[a:b] <= down), k0, end, _FIRST_BLOCK)
     if k_hit >= 0:
         tp_hit = high[k_hit] >= take_profit if long else low[k_hit] <= take_profit
         if tp_hit:

@@ -48,11 +48,12 @@ class IdFactory:
     def __call__(self) -> str:
         if self._rng is None:
             return str(uuid.uuid4())
-        n = self._rng.getrandbits(128)
-        n = (n & ~(0xF000 << 64)) | (0x4000 << 64)  # version 4
-        n = (n & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
-        h = f"{n:032x}"
+        h = ((self._rng.getrandbits(128) & _UUID_CLEAR) | _UUID_V4).to_bytes(16).hex()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
+_UUID_V4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 
 
 # --------------------------------------------------------------------------- notes

@@ -101,6 +101,8 @@ def _call(cb: Callable[..., Any], *args: Any) -> None:
 
 
 def _utc(ms: int) -> datetime:
+    if ms % 1000 == 0:  # whole seconds (every backtest frame): the integer path is a fifth faster
+        return datetime.fromtimestamp(ms // 1000, UTC)
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 

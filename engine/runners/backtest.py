@@ -259,6 +259,7 @@ class _Run:
             if (
                 last is not None
                 and bad is not None
+                and min(max(0, -((start - last - interval) // step)), n) > i  # the throttle holds frame i
                 and inst.pending is None
                 and inst.scheduled is None
                 and not inst.stopped
