@@ -105,29 +105,36 @@ class ProgressPane(TablePane):
         yield table
 
     def refresh_from(self, state: DashboardState, now: float) -> None:
+        """Laid out afresh whenever a cell changes (a handful of rows): a DataTable column only
+        ever widens, so updating cells in place left the width to whichever transient values
+        happened to be drawn, and a snapshot of a finished run depended on the machine's speed."""
         table = self.table
-        existing = {str(k.value) for k in table.rows}
-        shown = 0
+        cells = {}
         for run in state.runs.values():
             if run.mode == "live":
                 continue
-            shown += 1
-            style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
-            finished = run.status in FINISHED_STYLE
-            label = Text(run.status if finished else f"{run.progress * 100:3.0f}%", style=style)
-            cell = Text.assemble(
-                (f"{run.symbol} {run.name}\n", "bold"),
-                (progress_bar(run.progress, 6), style),
-                " ",
-                label,
-                (f" {elapsed(run, now)} {compact(run.processed)}/{compact(run.total)}", "dim"),
-            )
-            if run.id in existing:
-                if not same_cell(table.get_cell(run.id, "run"), cell):
-                    table.update_cell(run.id, "run", cell, update_width=True)
-            else:
-                table.add_row(cell, key=run.id, height=2)
-        self.set_empty(not shown)
+            cells[run.id] = self._cell(run, now)
+        existing = [str(k.value) for k in table.rows]
+        if existing != list(cells) or any(
+            not same_cell(table.get_cell(key, "run"), cell) for key, cell in cells.items()
+        ):
+            table.clear(columns=True)
+            for key, label in self.COLUMNS:
+                table.add_column(label, key=key)
+            for key, cell in cells.items():
+                table.add_row(cell, key=key, height=2)
+        self.set_empty(not cells)
+
+    def _cell(self, run: RunView, now: float) -> Text:
+        style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
+        label = Text(run.status if run.status in FINISHED_STYLE else f"{run.progress * 100:3.0f}%", style=style)
+        return Text.assemble(
+            (f"{run.symbol} {run.name}\n", "bold"),
+            (progress_bar(run.progress, 6), style),
+            " ",
+            label,
+            (f" {elapsed(run, now)} {compact(run.processed)}/{compact(run.total)}", "dim"),
+        )
 
 
 class PositionsPane(TablePane):
