@@ -606,15 +606,9 @@ class ExchangeClient:
         if st is None or since + limit * MINUTE_MS > get_clock().now():
             return None
         lo = -((-since) // MINUTE_MS)
-        a = lo - st.base
-        if a < 0 or a + limit > st.size:
-            return None
-        vw, _, missing = st.derived(window)
-        if missing is not None and missing[a + limit] != missing[a]:
-            return None
-        # ``contiguous_lane`` and ``gap_free`` inlined: this runs once per backtest trade
-        b = a + limit
-        return settlement.Lane(st.high[a:b], st.low[a:b], st.close, st.volume, vw[a:b], limit, lo * MINUTE_MS, None, a)
+        if st.gap_free(lo, lo + limit, window):
+            return st.contiguous_lane(lo, lo + limit, window)
+        return None
 
     async def next_lane(self, symbol: str, since: int, limit: int, cfg: Config) -> settlement.Lane | None:
         """SPEC 4.1 ``getNextCandles`` for the fast-forward: ``limit`` 1m candles from ``since``.

@@ -81,6 +81,11 @@ class PartialService:
         """Has this signal reached any milestone already?"""
         return (row.id, backtest) in self.trackers
 
+    def lazy(self, row: SignalRow, backtest: bool) -> bool:
+        """May this signal's milestones go to the report as a lazy batch? Only when nobody but the
+        report listens and the signal has no levels yet (so they depend on nothing else)."""
+        return self.lazy_sink is not None and not self.wants_events() and (row.id, backtest) not in self.trackers
+
     def levels(self, row: SignalRow, backtest: bool) -> tuple[set[int], set[int]]:
         t = self.trackers.get((row.id, backtest))
         if t is None:

@@ -349,13 +349,7 @@ class StrategyInstance:
         without a coroutine when the milestones go to the lazy report sink (nobody listens to
         them), else the coroutine of the general path."""
         row = self.pending
-        if (
-            row is None
-            or lane.n < self.window
-            or partials.lazy_sink is None
-            or partials.wants_events()
-            or partials.tracking(row, True)
-        ):
+        if row is None or lane.n < self.window or not partials.lazy(row, True):
             return self.backtest_lane(lane)
         b = self.window - 1
         d = self._scan(row, lane, b, 0)
@@ -616,11 +610,7 @@ class StrategyInstance:
             if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
                 for k in range(k0, d.evaluated_end):
                     await self._progress(row, float(lane.vw[k]), lane.time(k))
-            elif (
-                partials.lazy_sink is not None
-                and not partials.wants_events()
-                and not partials.tracking(row, self.backtest)
-            ):
+            elif partials.lazy(row, self.backtest):
                 # nobody but the report listens: hand it the stretch, milestones are computed on read
                 partials.lazy_sink(LazyMilestones(row, lane, k0, d.evaluated_end, self.backtest))
             else:

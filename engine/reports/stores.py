@@ -144,10 +144,6 @@ class PerformanceLog:
     def seen(self) -> int:
         return self.trimmed_seen + sum(r[4] for r in self.rows)
 
-    @property
-    def samples(self) -> int:
-        return sum(r[4] for r in self.rows)
-
     def add_raw(self, metric: str, ts: int, prev: int | None, duration: float, count: int) -> None:
         self.append((metric, ts, prev, duration, count))
         if len(self.rows) > 4 * PERFORMANCE_CAP:

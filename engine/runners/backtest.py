@@ -244,8 +244,6 @@ class _Run:
         progress_stream = events.progress_backtest
         perf = self._perf
         perf_stream = events.performance
-        log = self._perf_log.append  # a timing sample when nobody subscribes: one tuple, no call
-        wall_ns = time.time_ns
         clock = time.perf_counter
         last_yield = clock()
         i = 0
@@ -256,16 +254,15 @@ class _Run:
                 last_yield = clock()
             # ---- arithmetic skip of idle frames (see module docstring)
             last = inst.last_signal_ts
+            j = min(max(0, -((start - last - interval) // step)), n) if last is not None else i  # throttle
             if (
-                last is not None
+                j > i
                 and bad is not None
-                and min(max(0, -((start - last - interval) // step)), n) > i  # the throttle holds frame i
                 and inst.pending is None
                 and inst.scheduled is None
                 and not inst.stopped
                 and not self._per_frame_listeners()
             ):
-                j = min(max(0, -((start - last - interval) // step)), n)  # first frame the throttle allows
                 if n_bad:
                     k = bisect.bisect_left(bad, i)
                     if k < n_bad:
@@ -273,12 +270,9 @@ class _Run:
                 if j > i:
                     if task is not None:
                         task.processed = j
-                    if perf_stream.observers:
-                        await perf_stream.emit(perf("backtest_timeframe", 0.0, j - i))
-                    else:
-                        now = wall_ns() // 1_000_000
-                        log(("backtest_timeframe", now, self._perf_prev, 0.0, j - i))
-                        self._perf_prev = now
+                    ev = perf("backtest_timeframe", 0.0, j - i)
+                    if ev is not None:
+                        await perf_stream.emit(ev)
                     i = j
                     continue
             if task is not None:
@@ -295,13 +289,12 @@ class _Run:
                     result = await result
                 if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
                     row, action = result, "opened"
-                    if wanted("opened"):
-                        result = OpenedResult(signal=row, current_price=row.price_open, **inst._ids)
-                        pending = publish_nowait(result)
-                        if pending is not None:
-                            await pending
+                    result = (
+                        OpenedResult(signal=row, current_price=row.price_open, **inst._ids) if wanted(action) else None
+                    )
                 else:
                     row, action = result.signal, result.action
+                if result is not None:
                     pending = publish_nowait(result)
                     if pending is not None:
                         await pending
@@ -350,12 +343,9 @@ class _Run:
                     await events.report_error(exc)
                     i += 1
                     continue
-                if perf_stream.observers:
-                    await perf_stream.emit(perf("backtest_signal", (clock() - ff_t0) * 1000))
-                else:
-                    now = wall_ns() // 1_000_000
-                    log(("backtest_signal", now, self._perf_prev, (clock() - ff_t0) * 1000, 1))
-                    self._perf_prev = now
+                ev = perf("backtest_signal", (clock() - ff_t0) * 1000)
+                if ev is not None:
+                    await perf_stream.emit(ev)
                 if settled.action != "active":  # closed or cancelled: skip the frames it covered
                     i = max(i, -((start - settled.close_timestamp) // step))
                 if task is not None:
@@ -363,12 +353,9 @@ class _Run:
                 yield settled  # to the consumer only: it does not hand the event loop to anyone
                 if inst.stopped:
                     break
-            if perf_stream.observers:
-                await perf_stream.emit(perf("backtest_timeframe", (clock() - t0) * 1000))
-            else:
-                now = wall_ns() // 1_000_000
-                log(("backtest_timeframe", now, self._perf_prev, (clock() - t0) * 1000, 1))
-                self._perf_prev = now
+            ev = perf("backtest_timeframe", (clock() - t0) * 1000)
+            if ev is not None:
+                await perf_stream.emit(ev)
             i += 1
         if task is not None:  # how far it really got (a stopped run ends early) ...
             task.processed = min(i, n)
