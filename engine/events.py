@@ -179,6 +179,7 @@ class Stream(Subject[T]):
         self.name = name
         self._hooks: list[tuple[frozenset[str] | None, Callable[[T], None]]] = []
         self._hooks_filtered = False  # does any hook filter by action (so the action must be read)?
+        self._hooks_by_action: dict[Any, tuple[Callable[[T], None], ...]] = {}  # action -> its hooks
         self._wants: dict[str | None, bool] = {}
         self._wants_version = -1
 
@@ -190,6 +191,7 @@ class Stream(Subject[T]):
         """Register a synchronous internal consumer that sees values before any subscriber."""
         self._hooks.append((frozenset(actions) if actions is not None else None, fn))
         self._hooks_filtered = any(a is not None for a, _ in self._hooks)
+        self._hooks_by_action.clear()
         _version[0] += 1
 
     # -- interest ------------------------------------------------------------------------------
@@ -220,15 +222,22 @@ class Stream(Subject[T]):
         if pending is not None:
             await pending
 
+    def hooks_for(self, action: str | None) -> tuple[Callable[[T], None], ...]:
+        """The internal hooks a value with this ``action`` goes to, in order (cached)."""
+        hooks = self._hooks_by_action.get(action)
+        if hooks is None:
+            hooks = self._hooks_by_action[action] = tuple(
+                hook for actions, hook in self._hooks if actions is None or action in actions
+            )
+        return hooks
+
     def emit_nowait(self, value: T) -> Awaitable[None] | None:
         """Run the hooks and the synchronous listeners now; return what is left to await (an async
         listener and those after it) or None, so the hot path pays for no coroutine unless a
         listener is async. A listener's failure is raised after every listener had the value."""
         if self._hooks:
-            action = _action_of(value) if self._hooks_filtered else None
-            for actions, hook in self._hooks:
-                if actions is None or action in actions:
-                    hook(value)
+            for hook in self.hooks_for(getattr(value, "action", None) if self._hooks_filtered else None):
+                hook(value)
         if not self.observers:
             return None
         # Synchronous listeners are called right here; only when one returns an awaitable does the

@@ -57,11 +57,16 @@ def quick_init(cls: type) -> type:
     every backtest trade (row, opened, closed, PNL) ~9 % of the whole backtest. Calling each
     slot's own descriptor is twice as fast and keeps everything else: same signature, defaults,
     errors for missing arguments, and instances stay frozen (``__setattr__`` still refuses).
+
+    It also adds ``cls._positional``: the same object from every init field in declaration order,
+    all required, without going through ``type.__call__`` and keyword matching. Only the backtest's
+    per-trade objects use it (a row and a closed result of ~10 fields each cost half as much).
     """
-    ns: dict[str, Any] = {}
+    ns: dict[str, Any] = {"_object_new": object.__new__, "_cls": cls}
     positional: list[str] = []
     keyword: list[str] = []
     body: list[str] = []
+    ordered: list[str] = []
     for f in fields(cls):
         if f.default_factory is not MISSING:
             raise TypeError(f"quick_init: {cls.__name__}.{f.name} has a default_factory")
@@ -74,10 +79,14 @@ def quick_init(cls: type) -> type:
             continue
         param = f.name if f.default is MISSING else f"{f.name}=_default_{f.name}"
         (keyword if f.kw_only else positional).append(param)
+        ordered.append(f.name)
         body.append(f"    _set_{f.name}(self, {f.name})")
     params = ["self", *positional, *(["*", *keyword] if keyword else [])]
     src = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    src += f"def _positional({', '.join(ordered)}):\n    self = _object_new(_cls)\n"
+    src += "\n".join(body) + "\n    return self\n"
     exec(src, ns)
+    cls._positional = staticmethod(ns["_positional"])
     init = ns["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import events
 from .model import PartialEvent, SignalRow
 from .persist.adapters import PersistPartialAdapter, writer
@@ -24,28 +26,40 @@ class _Levels:
     loss: set[int] = field(default_factory=set)
 
 
+def _time(t0: int, ts: np.ndarray | None, k: int) -> int:
+    return t0 + k * MINUTE_MS if ts is None else int(ts[k])
+
+
 class LazyMilestones:
     """The milestones one fast-forwarded signal reached, computed on first read.
 
-    Holds the signal and the stretch of candles ``[k0, k1)`` it was evaluated on; a fresh signal
-    has no levels yet, so the result depends on nothing else.
+    Holds the signal and the stretch ``[k0, k1)`` of a VWAP column it was evaluated on; a fresh
+    signal has no levels yet, so the result depends on nothing else. ``vw[k]`` is the VWAP at
+    candle ``k``, which opened at ``t0 + k`` minutes, or at ``ts[k]`` when ``ts`` is given (a lane
+    with gaps). The column may be a whole candle store's: nothing is copied or sliced per signal.
     """
 
-    __slots__ = ("_events", "backtest", "k0", "k1", "lane", "row")
+    __slots__ = ("_events", "backtest", "k0", "k1", "row", "t0", "ts", "vw")
 
-    def __init__(self, row: SignalRow, lane: Lane, k0: int, k1: int, backtest: bool) -> None:
-        self.row, self.lane, self.k0, self.k1, self.backtest = row, lane, k0, k1, backtest
+    def __init__(
+        self, row: SignalRow, vw: np.ndarray, t0: int, ts: np.ndarray | None, k0: int, k1: int, backtest: bool
+    ) -> None:
+        self.row, self.vw, self.t0, self.ts, self.k0, self.k1, self.backtest = row, vw, t0, ts, k0, k1, backtest
         self._events: list[tuple[str, PartialEvent]] | None = None
+
+    @classmethod
+    def of_lane(cls, row: SignalRow, lane: Lane, k0: int, k1: int, backtest: bool) -> LazyMilestones:
+        return cls(row, lane.vw, lane.t0, lane.ts, k0, k1, backtest)
 
     def events(self) -> list[tuple[str, PartialEvent]]:
         """``("profit"|"loss", event)`` in emission order (oldest first)."""
         if self._events is None:
-            row, lane, backtest = self.row, self.lane, self.backtest
+            row, backtest, t0, ts = self.row, self.backtest, self.t0, self.ts
             head = (row.symbol, row.strategy_name, row.exchange_name, row)
             self._events = [
-                (kind, new_tuple(PartialEvent, (*head, price, level, backtest, lane.time(k))))
+                (kind, new_tuple(PartialEvent, (*head, price, level, backtest, _time(t0, ts, k))))
                 for k, kind, level, price in milestones(
-                    lane.vw,
+                    self.vw,
                     self.k0,
                     self.k1,
                     position=row.position,
@@ -54,7 +68,7 @@ class LazyMilestones:
                     stop_loss=row.price_stop_loss,
                 )
             ]
-            self.lane = None  # type: ignore[assignment]  # free the candles
+            self.vw = self.ts = None  # type: ignore[assignment]  # free the candles
         return self._events
 
 

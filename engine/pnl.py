@@ -20,4 +20,4 @@ def pnl_percentage(position: str, price_open: float, price_close: float, slippag
 
 
 def compute_pnl(position: str, price_open: float, price_close: float, slippage: float, fee: float) -> Pnl:
-    return Pnl(pnl_percentage(position, price_open, price_close, slippage, fee), price_open, price_close)
+    return Pnl._positional(pnl_percentage(position, price_open, price_close, slippage, fee), price_open, price_close)

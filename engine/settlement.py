@@ -25,6 +25,7 @@ from .model import MINUTE_MS
 __all__ = [
     "Decision",
     "Lane",
+    "first_touch",
     "first_true",
     "milestones",
     "rolling_vwap",
@@ -200,6 +201,20 @@ def first_true(make_mask, k0: int, k1: int, first_block: int = 128) -> int:
     return -1
 
 
+def first_touch(high: np.ndarray, low: np.ndarray, k0: int, k1: int, up: float, down: float) -> int:
+    """Smallest ``k`` in ``[k0, k1)`` whose high reaches ``up`` or whose low reaches ``down``, else -1.
+
+    The pending phase's only question about a candle (for a long, TP above and SL below; a short
+    swaps them). A signal's usual life fits in one comparison; longer ones go block by block."""
+    if k1 - k0 > _FIRST_BLOCK:
+        return first_true(lambda a, b: (high[a:b] >= up) | (low[a:b] <= down), k0, k1, _FIRST_BLOCK)
+    if k1 <= k0:
+        return -1
+    mask = (high[k0:k1] >= up) | (low[k0:k1] <= down)
+    k = int(mask.argmax())
+    return k0 + k if mask[k] else -1
+
+
 # --------------------------------------------------------------------------- decisions
 
 Kind = Literal[
@@ -246,15 +261,7 @@ def scan_pending(
     long = position == "long"
     # a long is decided by a high reaching TP or a low reaching SL; a short the other way round
     up, down = (take_profit, stop_loss) if long else (stop_loss, take_profit)
-    k_hit = -1
-    if end - k0 <= _FIRST_BLOCK:  # the usual case: one comparison settles it (first_true's first block)
-        if end > k0:
-            mask = (high[k0:end] >= up) | (low[k0:end] <= down)
-            k = int(mask.argmax())
-            if mask[k]:
-                k_hit = k0 + k
-    else:
-        k_hit = first_true(lambda a, b: (high[a:b] >= up) | (low[a:b] <= down), k0, end, _FIRST_BLOCK)
+    k_hit = first_touch(high, low, k0, end, up, down)
     if k_hit >= 0:
         tp_hit = high[k_hit] >= take_profit if long else low[k_hit] <= take_profit
         if tp_hit:

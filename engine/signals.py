@@ -356,18 +356,18 @@ def build_row(
         if problems:
             raise SignalValidationError(position, problems, f"{strategy_name} {symbol}")
     note = get("note")
-    return SignalRow(
-        id=sig_id,
-        position=position,
-        price_open=price_open if type(price_open) is float else float(price_open),
-        price_take_profit=tp if type(tp) is float else float(tp),
-        price_stop_loss=sl if type(sl) is float else float(sl),
-        minute_estimated_time=met if type(met) is int else int(met),
-        symbol=symbol,
-        exchange_name=exchange_name,
-        strategy_name=strategy_name,
-        scheduled_at=when,
-        pending_at=when,
-        is_scheduled=is_scheduled,
-        note=strip_markdown(note) if note else "",
+    return SignalRow._positional(  # one per trade: the fields in SignalRow's order
+        sig_id,  # id
+        position,
+        price_open if type(price_open) is float else float(price_open),
+        tp if type(tp) is float else float(tp),  # price_take_profit
+        sl if type(sl) is float else float(sl),  # price_stop_loss
+        met if type(met) is int else int(met),  # minute_estimated_time
+        symbol,
+        exchange_name,
+        strategy_name,
+        when,  # scheduled_at
+        when,  # pending_at
+        is_scheduled,
+        strip_markdown(note) if note else "",  # note
     )

@@ -41,7 +41,16 @@ from .partial import LazyMilestones, partials
 from .pnl import compute_pnl
 from .registry import StrategySchema
 from .risk import RiskCheckArgs, RiskGate
-from .settlement import Decision, Lane, milestones, progress_percent, scan_pending, scan_scheduled
+from .settlement import (
+    Decision,
+    Lane,
+    first_touch,
+    milestones,
+    progress_percent,
+    scan_pending,
+    scan_scheduled,
+    vwap_of,
+)
 from .signals import IdFactory, build_row
 
 __all__ = ["GetSignalTimeout", "NoPendingSignalError", "StrategyInstance"]
@@ -141,6 +150,7 @@ class StrategyInstance:
             "symbol": self.symbol,
             "backtest": backtest,
         }
+        self._id_values = tuple(self._ids.values())  # the same, in the results' field order
         # A quiet instance (backtest, no risk profile, no callbacks) may take the coroutine-free
         # paths ``tick_quiet`` and ``settle_quiet``: nothing it does can need to wait on anyone.
         self.quiet = (
@@ -156,6 +166,7 @@ class StrategyInstance:
         self.on_stop: Callable[[], None] | None = None  # live: wakes the loop so the stop is not a minute late
         self._vwap_when: int | None = None
         self._vwap_value = 0.0
+        self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_opened)
 
     # ------------------------------------------------------------------ small helpers
 
@@ -309,7 +320,13 @@ class StrategyInstance:
         listens for one), any other ``TickResult``, or a coroutine giving one of those. The rules
         are ``_tick_empty``'s; a quiet instance has no risk profile and no callbacks to run.
         """
-        if self.pending is not None or self.scheduled is not None or self.stopped or self.throttled(when):
+        last = self.last_signal_ts
+        if (
+            self.pending is not None
+            or self.scheduled is not None
+            or self.stopped
+            or (last is not None and when - last < self.interval_ms)  # throttled
+        ):
             return self.tick(when)
         price = self.exchange.vwap_ready(self.symbol, when, self.window)
         if price is None:
@@ -354,8 +371,58 @@ class StrategyInstance:
         b = self.window - 1
         d = self._scan(row, lane, b, 0)
         if d.evaluated_end > b:
-            partials.lazy_sink(LazyMilestones(row, lane, b, d.evaluated_end, True))
+            partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
+
+    def settle_opened(self, row: SignalRow, when: int) -> ClosedResult | None:
+        """``lane_ready`` then ``settle_quiet`` for a quiet instance's position opened at ``when``,
+        read straight off the 1m candle store, when its whole life is there without a gap.
+
+        The fast-forward lane of a position opened at ``when`` holds the W-1 candles before it and
+        its ``minute_estimated_time`` candles from it, so the lifetime ends exactly one candle past
+        the lane: a position that touches neither TP nor SL closes ``time_expired`` on the lane's
+        last candle at its VWAP (SPEC 6.4). This is ``scan_pending`` for that one shape, reading the
+        store's columns in place (no lane, no views; the lazy milestone batch keeps the store's VWAP
+        column). Returns None when any condition does not hold; the caller then takes the lane path
+        (which also fetches what is missing). The reference test checks both paths give the same.
+        """
+        met = row.minute_estimated_time
+        if row is not self.pending or row.pending_at != when or when % MINUTE_MS or met < 1:
+            return None
+        end_ms = when + met * MINUTE_MS
+        if end_ms > self._now_seen:  # the original returns no candles that reach past "now"
+            self._now_seen = get_clock().now()
+            if end_ms > self._now_seen:
+                return None
+        if not partials.lazy(row, True):
+            return None
+        st = self.exchange.store(self.symbol, "1m")
+        w = self.window
+        k0 = when // MINUTE_MS - st.base  # the slot of the opening candle
+        lo, hi = k0 - (w - 1), k0 + met  # the lane's slots
+        if lo < 0 or hi > st.size:
+            return None
+        vw, _, missing = st.derived(w)
+        if missing is not None and missing[hi] != missing[lo]:
+            return None
+        tp, sl = row.price_take_profit, row.price_stop_loss
+        high, low = st.high, st.low
+        if row.position == "long":
+            k = first_touch(high, low, k0, hi, tp, sl)
+            reached_tp = k >= 0 and high[k] >= tp
+        else:
+            k = first_touch(high, low, k0, hi, sl, tp)
+            reached_tp = k >= 0 and low[k] <= tp
+        if k >= 0:
+            reason, price, evaluated_end = ("take_profit", tp, k) if reached_tp else ("stop_loss", sl, k)
+        else:
+            reason, k, evaluated_end = "time_expired", hi - 1, hi
+            price = float(vw[k])
+            if price != price:  # NaN: a window without volume or candles; read it the slow way
+                price = vwap_of(high[hi - w : hi], low[hi - w : hi], st.close[hi - w : hi], st.volume[hi - w : hi])
+        if evaluated_end > k0:
+            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, evaluated_end, True))
+        return self.close_now(row, reason, price, (st.base + k) * MINUTE_MS)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
     async def tick(self, when: int) -> TickResult:
@@ -504,14 +571,8 @@ class StrategyInstance:
 
     def _closed(self, row: SignalRow, reason: str, price: float, ts: int, pnl: Pnl) -> ClosedResult:
         self._set_pending(None)
-        result = ClosedResult(
-            signal=row,
-            current_price=price,
-            close_reason=reason,
-            close_timestamp=ts,
-            pnl=pnl,
-            **self._ids,
-        )
+        # one per trade: ClosedResult's fields in order, the identity ones from ``_id_values``
+        result = ClosedResult._positional(row, price, *self._id_values, reason, ts, pnl)
         if (cb := self.cb.on_tick) is not None:
             _call(cb, self.symbol, result, self.backtest)
         return result
@@ -612,7 +673,7 @@ class StrategyInstance:
                     await self._progress(row, float(lane.vw[k]), lane.time(k))
             elif partials.lazy(row, self.backtest):
                 # nobody but the report listens: hand it the stretch, milestones are computed on read
-                partials.lazy_sink(LazyMilestones(row, lane, k0, d.evaluated_end, self.backtest))
+                partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
             else:
                 done_p, done_l = partials.levels(row, self.backtest)
                 found = milestones(

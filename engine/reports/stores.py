@@ -86,16 +86,6 @@ class PartialStore:
         self.items_: list[Any] = []  # oldest first: (kind, PartialEvent) or LazyMilestones
         self.dropped = 0  # milestones in items that were trimmed away (still counted as seen)
 
-    def add(self, kind: str, event: Any) -> None:
-        self.items_.append((kind, event))
-        if len(self.items_) > self.TRIM_AT:
-            self._trim()
-
-    def add_lazy(self, batch: Any) -> None:
-        self.items_.append(batch)
-        if len(self.items_) > self.TRIM_AT:
-            self._trim()
-
     @staticmethod
     def _count(item: Any) -> int:
         return len(item.events()) if isinstance(item, partial_mod.LazyMilestones) else 1
@@ -264,8 +254,15 @@ _on_partial_loss = _on_partial("loss")
 
 
 def _on_partial_lazy(batch: Any) -> None:
+    """One lazy batch per fast-forwarded signal: flat like the milestone hooks."""
     row = batch.row
-    partial_of(row.symbol, row.strategy_name, batch.backtest).add_lazy(batch)
+    st = partial_store.get((row.symbol, row.strategy_name, batch.backtest))
+    if st is None:
+        st = partial_of(row.symbol, row.strategy_name, batch.backtest)
+    items = st.items_
+    items.append(batch)
+    if len(items) > PartialStore.TRIM_AT:
+        st._trim()
 
 
 def _on_risk(event: Any) -> None:

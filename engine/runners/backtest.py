@@ -83,6 +83,12 @@ def publish_nowait(result: TickResult | BacktestResult, backtest: bool = True) -
     """``publish`` that runs synchronously while only hooks listen; else returns what to await."""
     action = result.action
     first = events.signal_backtest if backtest else events.signal_live
+    if not first.observers and not events.signal.observers:  # only the report stores: their hooks, directly
+        for hook in first.hooks_for(action):
+            hook(result)
+        for hook in events.signal.hooks_for(action):
+            hook(result)
+        return None
     if first.wants(action):
         pending = first.emit_nowait(result)
         if pending is not None:
@@ -101,10 +107,6 @@ async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestR
 def wanted(action: str, backtest: bool = True) -> bool:
     """Would publishing a result with this action reach anybody?"""
     return (events.signal_backtest if backtest else events.signal_live).wants(action) or events.signal.wants(action)
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class _Run:
@@ -133,12 +135,13 @@ class _Run:
         self._perf_log = stores.performance_log(symbol, strategy_name, True)
         self._listeners_version = -1
         self._listeners = True
+        self._opened_listened = True
 
     # -- performance samples ----------------------------------------------------------------------
     def _perf(self, metric: str, duration_ms: float, count: int = 1) -> PerformanceEvent | None:
         """Record a timing sample. Only the report listens: a raw row, and None is returned.
         Someone subscribed: the event is returned for the caller to emit."""
-        now = _wall_ms()
+        now = time.time_ns() // 1_000_000  # wall-clock ms (twice per trade: no helper call)
         prev, self._perf_prev = self._perf_prev, now
         if not events.performance.observers:
             self._perf_log.append((metric, now, prev, duration_ms, count))
@@ -171,22 +174,39 @@ class _Run:
     def _annotate(self, exc: BaseException, when: int, stage: str, note: str) -> None:
         annotate(exc, ErrorContext(self.symbol, self.strategy.strategy_name, True, when, stage), note)
 
+    async def _fast_forward_failed(self, exc: Exception, when: int, row: SignalRow, stage: str) -> None:
+        if stage == "candles":
+            note = f"fetching candles to fast-forward signal {row.id}"
+        else:
+            note = f"fast-forwarding signal {row.id} of {self.strategy.strategy_name} on {self.symbol}"
+        self._annotate(exc, when, stage, note)
+        await events.report_error(exc)
+
     # -- the fast skip -------------------------------------------------------------------------------
     def _per_frame_listeners(self) -> bool:
         """Does anybody need to see every frame? Cached until someone (un)subscribes."""
-        version = events.subscription_version()
-        if version != self._listeners_version:
-            cb = self.strategy.callbacks
-            self._listeners_version = version
-            self._listeners = (
-                events.signal_backtest.wants("idle")
-                or events.signal.wants("idle")
-                or events.progress_backtest.has_subscribers()
-                or events.performance.has_subscribers()
-                or cb.on_idle is not None
-                or cb.on_tick is not None
-            )
+        if events.subscription_version() != self._listeners_version:
+            self._refresh_interest()
         return self._listeners
+
+    def _opened_wanted(self) -> bool:
+        """Would an ``opened`` result reach anybody? Cached like ``_per_frame_listeners``."""
+        if events.subscription_version() != self._listeners_version:
+            self._refresh_interest()
+        return self._opened_listened
+
+    def _refresh_interest(self) -> None:
+        cb = self.strategy.callbacks
+        self._listeners_version = events.subscription_version()
+        self._listeners = (
+            events.signal_backtest.wants("idle")
+            or events.signal.wants("idle")
+            or events.progress_backtest.has_subscribers()
+            or events.performance.has_subscribers()
+            or cb.on_idle is not None
+            or cb.on_tick is not None
+        )
+        self._opened_listened = wanted("opened")
 
     def _bad_frames(self) -> np.ndarray:
         """Frame indices whose tick would fail to price (missing/failed/malformed candles).
@@ -254,7 +274,12 @@ class _Run:
                 last_yield = clock()
             # ---- arithmetic skip of idle frames (see module docstring)
             last = inst.last_signal_ts
-            j = min(max(0, -((start - last - interval) // step)), n) if last is not None else i  # throttle
+            if last is None:
+                j = i
+            else:  # the first frame the throttle lets get_signal run on
+                j = -((start - last - interval) // step)
+                if j > n:
+                    j = n
             if (
                 j > i
                 and bad is not None
@@ -290,7 +315,9 @@ class _Run:
                 if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
                     row, action = result, "opened"
                     result = (
-                        OpenedResult(signal=row, current_price=row.price_open, **inst._ids) if wanted(action) else None
+                        OpenedResult(signal=row, current_price=row.price_open, **inst._ids)
+                        if self._opened_wanted()
+                        else None
                     )
                 else:
                     row, action = result.signal, result.action
@@ -314,42 +341,45 @@ class _Run:
                     limit = buffer + await_minutes + row.minute_estimated_time + 1
                 ff_t0 = clock()
                 since = when - buffer * MINUTE_MS
+                lane = None
+                stage = "fast-forward"
                 try:
-                    lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
-                    if lane is None:
-                        lane = await self.client.next_lane(self.symbol, since, limit, cfg)
+                    # a quiet position whose whole life is in the store settles straight from it
+                    settled = inst.settle_opened(row, when) if inst.quiet and action == "opened" else None
+                    if settled is None:
+                        stage = "candles"
+                        lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
+                        if lane is None:
+                            lane = await self.client.next_lane(self.symbol, since, limit, cfg)
                 except Exception as exc:
-                    self._annotate(exc, when, "candles", f"fetching candles to fast-forward signal {row.id}")
-                    await events.report_error(exc)
+                    await self._fast_forward_failed(exc, when, row, stage)
                     i += 1
                     continue
-                if lane is None:
+                if settled is None and lane is None:
                     i += 1
                     continue
+                stage = "fast-forward"
                 try:
-                    settled = inst.settle_quiet(lane) if inst.quiet else inst.backtest_lane(lane)
-                    if type(settled) is CoroutineType:
-                        settled = await settled
+                    if settled is None:
+                        settled = inst.settle_quiet(lane) if inst.quiet else inst.backtest_lane(lane)
+                        if type(settled) is CoroutineType:
+                            settled = await settled
                     pending = publish_nowait(settled)
                     if pending is not None:
                         await pending
                 except Exception as exc:
-                    self._annotate(
-                        exc,
-                        when,
-                        "fast-forward",
-                        f"fast-forwarding signal {row.id} of {inst.strategy_name} on {self.symbol}",
-                    )
-                    await events.report_error(exc)
+                    await self._fast_forward_failed(exc, when, row, stage)
                     i += 1
                     continue
                 ev = perf("backtest_signal", (clock() - ff_t0) * 1000)
                 if ev is not None:
                     await perf_stream.emit(ev)
                 if settled.action != "active":  # closed or cancelled: skip the frames it covered
-                    i = max(i, -((start - settled.close_timestamp) // step))
+                    j = -((start - settled.close_timestamp) // step)
+                    if j > i:
+                        i = j
                 if task is not None:
-                    task.processed = min(i, n)
+                    task.processed = i if i < n else n
                 yield settled  # to the consumer only: it does not hand the event loop to anyone
                 if inst.stopped:
                     break

@@ -129,6 +129,26 @@ async def test_case_6_short_candle_touching_both():
     assert closed.pnl.pnl_percentage == 1.9855188521855365
 
 
+@pytest.mark.parametrize(
+    ("position", "tp", "sl", "candle", "reason"),
+    [
+        ("long", 42500, 41500, (42000, 42500, 41900, 42000, 100), "take_profit"),  # high == TP
+        ("long", 42500, 41500, (42000, 42100, 41500, 42000, 100), "stop_loss"),  # low == SL
+        ("short", 41500, 42500, (42000, 42100, 41500, 42000, 100), "take_profit"),  # low == TP
+        ("short", 41500, 42500, (42000, 42500, 41900, 42000, 100), "stop_loss"),  # high == SL
+    ],
+)
+async def test_a_touch_to_the_cent_closes(position, tp, sl, candle, reason):
+    """A candle that reaches TP or SL exactly (not beyond) decides the signal (SPEC 6.4's >= and <=),
+    on the per-frame path and on the quiet path that reads the candle store directly."""
+    out = await backtest(
+        lambda k: candle if k == 7 else (42000, 42100, 41900, 42000, 100), [sig(position, tp=tp, sl=sl, met=60)]
+    )
+    [closed] = out.yielded
+    price = tp if reason == "take_profit" else sl
+    assert (closed.close_reason, minute(closed.close_timestamp), closed.current_price) == (reason, 7, price)
+
+
 async def test_case_7_short_stop_loss():
     out = await backtest(lambda k: F(42000) if k < 5 else F(43100), [sig("short", tp=41000, sl=43000)])
     [closed] = out.yielded
