@@ -153,11 +153,10 @@ class StrategyInstance:
         self._id_values = tuple(self._ids.values())  # the same, in the results' field order
         # A quiet instance (backtest, no risk profile, no callbacks) may take the coroutine-free
         # paths ``tick_quiet`` and ``settle_quiet``: nothing it does can need to wait on anyone.
-        self.quiet = (
-            backtest
-            and not schema.risk_names
-            and all(getattr(self.cb, f.name) is None for f in dataclasses.fields(self.cb))
-        )
+        no_callbacks = all(getattr(self.cb, f.name) is None for f in dataclasses.fields(self.cb))
+        self.quiet = backtest and not schema.risk_names and no_callbacks
+        # ``settle_opened`` (a position settled straight from the candle store) only needs no callbacks
+        self.settles_from_store = backtest and no_callbacks
         self.stopped = False
         self.pending: SignalRow | None = None
         self.scheduled: SignalRow | None = None
@@ -375,8 +374,9 @@ class StrategyInstance:
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
     def settle_opened(self, row: SignalRow, when: int) -> ClosedResult | None:
-        """``lane_ready`` then ``settle_quiet`` for a quiet instance's position opened at ``when``,
-        read straight off the 1m candle store, when its whole life is there without a gap.
+        """The fast-forward of a backtest position opened at ``when`` by a strategy without
+        callbacks (risk profiles allowed), read straight off the 1m candle store when the
+        position's whole life is there without a gap.
 
         The fast-forward lane of a position opened at ``when`` holds the W-1 candles before it and
         its ``minute_estimated_time`` candles from it, so the lifetime ends exactly one candle past
@@ -552,21 +552,16 @@ class StrategyInstance:
 
     # ------------------------------------------------------------------ SPEC 5.4: closing
     async def close(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
-        if not self.has_risk:
-            return self.close_now(row, reason, price, ts)
-        pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
-        if (cb := self.cb.on_close) is not None:
-            _call(cb, self.symbol, row, price, self.backtest)
-        partials.clear(row, self.backtest)
-        self.risk.remove_signal(self.symbol, self.strategy_name)
-        return self._closed(row, reason, price, ts, pnl)
+        return self.close_now(row, reason, price, ts)
 
     def close_now(self, row: SignalRow, reason: str, price: float, ts: int) -> ClosedResult:
-        """``close`` for a strategy without risk profiles: nothing to wait for (SPEC 5.4 order)."""
+        """``close`` without a coroutine: nothing in it waits (SPEC 5.4 order)."""
         pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
         if (cb := self.cb.on_close) is not None:
             _call(cb, self.symbol, row, price, self.backtest)
         partials.clear(row, self.backtest)
+        if self.has_risk:
+            self.risk.remove_signal(self.symbol, self.strategy_name)
         return self._closed(row, reason, price, ts, pnl)
 
     def _closed(self, row: SignalRow, reason: str, price: float, ts: int, pnl: Pnl) -> ClosedResult:
@@ -691,6 +686,4 @@ class StrategyInstance:
                     pending = partials.record_found(row, found, lane, self.backtest)
                     if pending is not None:
                         await pending
-        if not self.has_risk:
-            return self.close_now(row, d.kind, d.price, d.timestamp)
-        return await self.close(row, d.kind, d.price, d.timestamp)
+        return self.close_now(row, d.kind, d.price, d.timestamp)

@@ -345,7 +345,8 @@ class _Run:
                 stage = "fast-forward"
                 try:
                     # a quiet position whose whole life is in the store settles straight from it
-                    settled = inst.settle_opened(row, when) if inst.quiet and action == "opened" else None
+                    direct = inst.settles_from_store and action == "opened"
+                    settled = inst.settle_opened(row, when) if direct else None
                     if settled is None:
                         stage = "candles"
                         lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
