@@ -266,16 +266,28 @@ class BtkApp(App[int]):
         if started:
             self.redraw(set())
 
+    def _open_run(self, start: Callable[[], Any]) -> Any | None:
+        """Start a run through the engine; a refusal (unknown name, bad config) is a notification."""
+        try:
+            return start()
+        except Exception as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            return None
+
+    def _drive_run(self, rid: str, handle: Any) -> None:
+        self.handles[rid] = handle
+        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+
     def start_backtest(self, symbol: str, strategy: str, exchange: str, frame: str) -> bool:
         rid = run_id("backtest", symbol, strategy)
         old = self.state.runs.get(rid)
         if old is not None and old.is_active:
             self.notify(f"{symbol} {strategy} is already running", severity="warning")
             return False
-        try:
-            handle = engine.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame)
-        except Exception as exc:
-            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+        handle = self._open_run(
+            lambda: engine.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame)
+        )
+        if handle is None:
             return False
         frame_schema = next(f for f in engine.list_frames() if f.frame_name == frame)
         status = handle.status()
@@ -295,10 +307,9 @@ class BtkApp(App[int]):
         if old is not None:  # a new run of the same pair: start its curve and log afresh
             self.state.positions = {k: v for k, v in self.state.positions.items() if v.run != rid}
         self.state.add_run(run)
-        self.handles[rid] = handle
         if self.selected_run is None:
             self.selected_run = rid
-        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+        self._drive_run(rid, handle)
         return True
 
     def start_walker(self, symbol: str, walker: str) -> bool:
@@ -321,10 +332,8 @@ class BtkApp(App[int]):
                 severity="warning",
             )
             return False
-        try:
-            handle = engine.Walker.run(symbol, walker_name=walker)
-        except Exception as exc:
-            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+        handle = self._open_run(lambda: engine.Walker.run(symbol, walker_name=walker))
+        if handle is None:
             return False
         run = RunView(
             id=rid,
@@ -338,12 +347,11 @@ class BtkApp(App[int]):
             started=self.clock().timestamp(),
         )
         self.state.add_walker(run, schema.metric, list(schema.strategies))
-        self.handles[rid] = handle
         self.selected_run = rid
         screen = self._dashboard()
         if screen is not None and screen.is_mounted:  # show the leaderboard it is about to fill
             screen.query_one("#analysis", TabbedContent).active = "tab-walker"
-        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+        self._drive_run(rid, handle)
         return True
 
     def _live_note(self) -> str:
@@ -360,11 +368,13 @@ class BtkApp(App[int]):
         if old is not None and old.is_active:
             self.notify(f"{symbol} {strategy} is already trading live", severity="warning")
             return False
-        try:
+
+        def open_live() -> Any:
             engine.set_base_dir(self.dump_dir / "data")
-            handle = engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
-        except Exception as exc:
-            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            return engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
+
+        handle = self._open_run(open_live)
+        if handle is None:
             return False
         run = RunView(
             id=rid,
@@ -378,9 +388,8 @@ class BtkApp(App[int]):
             sim_time=engine.get_clock().now(),
         )
         self.state.add_run(run)
-        self.handles[rid] = handle
         self.selected_run = rid
-        self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+        self._drive_run(rid, handle)
         return True
 
     def on_live_restored(self, message: LiveRestored) -> None:

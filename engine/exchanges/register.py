@@ -11,19 +11,18 @@ from ..registry import DuplicateError, ExchangeSchema, add_exchange, exchanges
 __all__ = ["add_ccxt_exchange", "add_csv_exchange", "add_synthetic_exchange"]
 
 
+def _add_feed(exchange_name: str, feed: Any, note: str, **extra: Any) -> ExchangeSchema:
+    """Register a built-in feed: its candles and formatting become the exchange's schema."""
+    return add_exchange(exchange_name, feed.get_candles, feed.format_price, feed.format_quantity, note=note, **extra)
+
+
 def add_synthetic_exchange(exchange_name: str, seed: int = 42, note: str | None = None) -> ExchangeSchema:
     """A deterministic market for any symbol and minute: demos, tests, offline live runs."""
     from .synthetic import SyntheticFeed
 
     feed = SyntheticFeed(seed)
-    return add_exchange(
-        exchange_name,
-        feed.get_candles,
-        feed.format_price,
-        feed.format_quantity,
-        note=note or f"synthetic market (seed {seed})",
-        columns=feed,
-        symbols=feed.symbols(),
+    return _add_feed(
+        exchange_name, feed, note or f"synthetic market (seed {seed})", columns=feed, symbols=feed.symbols()
     )
 
 
@@ -40,14 +39,8 @@ def add_csv_exchange(
     from .csv_feed import CsvFeed
 
     feed = CsvFeed(path, symbol=symbol, allow_gaps=allow_gaps)
-    return add_exchange(
-        exchange_name,
-        feed.get_candles,
-        feed.format_price,
-        feed.format_quantity,
-        note=note or f"CSV candles from {os.fspath(path)}",
-        columns=feed,
-        symbols=feed.symbols(),
+    return _add_feed(
+        exchange_name, feed, note or f"CSV candles from {os.fspath(path)}", columns=feed, symbols=feed.symbols()
     )
 
 
@@ -85,11 +78,6 @@ def add_ccxt_exchange(
         max_retries=max_retries,
         backoff_ms=backoff_ms,
     )
-    return add_exchange(
-        exchange_name,
-        feed.get_candles,
-        feed.format_price,
-        feed.format_quantity,
-        note=note or f"ccxt {exchange_id}{' testnet' if sandbox else ''}",
-        symbols=feed.symbols,
+    return _add_feed(
+        exchange_name, feed, note or f"ccxt {exchange_id}{' testnet' if sandbox else ''}", symbols=feed.symbols
     )
