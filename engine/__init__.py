@@ -1,6 +1,6 @@
 """btk engine: register schemas, run backtests, listen to events, read reports.
 
-This module is the public API and nothing else; see DESIGN.md section 2.
+This module is the public API and nothing else; see DESIGN 2 (docs/architecture.md).
 """
 
 from __future__ import annotations
