@@ -25,7 +25,7 @@ def flat_feed(price: float = 42000.0, calls: list | None = None):
     return get_candles
 
 
-def test_profile() -> None:
+def relaxed_profile() -> None:
     e.set_config(
         CC_MIN_TAKEPROFIT_DISTANCE_PERCENT=0,
         CC_MIN_STOPLOSS_DISTANCE_PERCENT=0,
@@ -38,7 +38,7 @@ def test_profile() -> None:
 
 
 def register(get_signal, minutes: int = 60, feed=None, interval: str = "1m") -> None:
-    test_profile()
+    relaxed_profile()
     e.add_exchange("x", feed or flat_feed())
     e.add_strategy("s", interval, get_signal)
     e.add_frame("f", "1m", T0, T0 + minutes * M)
@@ -115,7 +115,7 @@ async def test_a_crashing_run_goes_to_the_exit_stream_and_blocks_a_restart_until
     def boom(*args):
         raise RuntimeError("frame callback exploded")
 
-    test_profile()
+    relaxed_profile()
     e.add_exchange("x", flat_feed())
     e.add_strategy("s", "1m", long_signal())
     e.add_frame("f", "1m", T0, T0 + 10 * M, callbacks={"on_timeframe": boom})

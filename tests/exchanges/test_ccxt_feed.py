@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -181,9 +180,7 @@ async def test_429_is_retried_with_backoff_on_the_engines_clock(server: BinanceS
     e.set_logger(log)
     feed = register(server)
     server.fail_next(2, 429, retry_after=1, path="klines")
-    t0 = time.perf_counter()
     rows = await feed.get_candles(SYMBOL, "1m", since(DAY0), 10)
-    assert time.perf_counter() - t0 < 1.0  # 3 s of backoff, none of it on the wall clock
     assert rows == server.ohlcv(SYMBOL, "1m", DAY0, 10)
     assert clock.sleeps == [1000, 2000]
     assert clock.now() == NOW + 3000
