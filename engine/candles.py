@@ -525,6 +525,24 @@ class CandleStore:
 # --------------------------------------------------------------------------- the exchange client
 
 
+def check_history_limit(limit: Any, cfg: Config) -> None:
+    """The ``limit`` of a strategy's history request: an integer in [2, CC_MAX_GET_CANDLES_LIMIT].
+
+    The cap is what keeps one request from holding the event loop for seconds (a million 1m
+    candles are fetched, checked and turned into objects in one go), which would stop the signal
+    timeout from firing and freeze a console sharing the loop."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise CandleError(f"get_candles limit must be a positive integer, got {limit!r}")
+    if limit == 1:
+        raise CandleError("unknown time adjust (get_candles needs limit >= 2)")
+    cap = cfg.CC_MAX_GET_CANDLES_LIMIT
+    if limit > cap:
+        raise CandleError(
+            f"get_candles limit {limit} is above CC_MAX_GET_CANDLES_LIMIT={cap}; ask for fewer candles "
+            f"(or a longer interval), or raise the cap with set_config(CC_MAX_GET_CANDLES_LIMIT=...)"
+        )
+
+
 class ExchangeClient:
     """One registered exchange as a run sees it: stores per (symbol, interval) and SPEC 4's calls.
 
@@ -588,10 +606,7 @@ class ExchangeClient:
     async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> list[Candle]:
         """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``."""
         st = self.store(symbol, interval)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise CandleError(f"get_candles limit must be a positive integer, got {limit!r}")
-        if limit == 1:
-            raise CandleError("unknown time adjust (get_candles needs limit >= 2)")
+        check_history_limit(limit, cfg)
         since = when - (limit - 1) * st.step_ms
         lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
         await st.ensure(lo, hi, cfg)
