@@ -41,13 +41,28 @@ from .log import get_logger
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
 
-__all__ = ["CandleError", "CandleStore", "ExchangeClient", "columns_from_raw", "sanity_mask"]
+__all__ = [
+    "CandleError",
+    "CandleStore",
+    "ExchangeClient",
+    "SourceError",
+    "columns_from_raw",
+    "ohlc_problems",
+    "ohlc_reason",
+    "sanity_mask",
+]
 
 UNKNOWN, PRESENT, ABSENT, FAILED, POISONED = 0, 1, 2, 3, 4
 
 
 class CandleError(RuntimeError):
     """Candles needed for a decision are missing, malformed or could not be fetched."""
+
+
+class SourceError(CandleError):
+    """The feed's data itself cannot be read (a CSV file with a bad line): no retry and no other
+    request can help, so a run that meets it fails at once, with this one error, instead of
+    reporting it again at every frame."""
 
 
 def iso(ms: int) -> str:
@@ -99,12 +114,44 @@ def columns_from_raw(raw: Any) -> CandleColumns:
     return CandleColumns(ts, cols[0], cols[1], cols[2], cols[3], cols[4])
 
 
+# The OHLC rules, in the order a reason names them: what is wrong when the mask is true.
+_OHLC_RULES = (
+    ("high", "low", "high is below low"),
+    ("high", "open", "high is below open"),
+    ("high", "close", "high is below close"),
+    ("open", "low", "low is above open"),
+    ("close", "low", "low is above close"),
+)
+
+
+def ohlc_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray):
+    """Candles that cannot exist: ``(mask, reasons)``, one reason string per rule a candle breaks.
+
+    A candle's high is at least its open, close and low, its low at most its open and close, and
+    its volume is not negative. The one place these rules live: the engine's sanity check and the
+    CSV feed's line-by-line report both use it. NaN compares false, so it never counts here."""
+    cols = {"open": open_, "high": high, "low": low, "close": close}
+    broken = [(cols[a] < cols[b], why) for a, b, why in _OHLC_RULES]
+    broken.append((volume < 0, "volume is negative"))
+    mask = np.zeros(len(high), dtype=bool)
+    for m, _ in broken:
+        mask |= m
+    return mask, broken
+
+
+def ohlc_reason(broken, i: int) -> str:
+    """The rules candle ``i`` breaks, as one phrase ("high is below low, high is below close")."""
+    return ", ".join(why for m, why in broken if m[i])
+
+
 def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
-    """SPEC 3.5 per candle: which candles are unusable, and why the first one is.
+    """SPEC 3.5 per candle, extended: which candles are unusable, and why the first one is.
 
     Reference price: the upper median of every positive O/H/L/C value when there are at least
     CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN candles, else their mean. A candle is bad when a field is
-    not finite, a price is <= 0 or the volume < 0, or a price is below reference / factor.
+    not finite, a price is <= 0 or the volume < 0, a price is below reference / factor, or (btk)
+    its prices contradict each other (``ohlc_problems``: a high below its low, open or close, a low
+    above its open or close): such a candle would move TP/SL decisions and VWAPs silently.
     """
     n = len(c)
     bad = np.zeros(n, dtype=bool)
@@ -116,8 +163,10 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         lows = [float(x.min()) for x in cols]
         highs = [float(x.max()) for x in cols]
         vmin = float(c.volume.min())
+        inconsistent, broken = ohlc_problems(c.open, c.high, c.low, c.close, c.volume)
     lo, hi = min(lows), max(highs)
-    if lo > 0 and math.isfinite(hi) and vmin >= 0 and math.isfinite(float(c.volume.max())) and lo >= hi / factor:
+    finite_volume = vmin >= 0 and math.isfinite(float(c.volume.max()))
+    if lo > 0 and math.isfinite(hi) and finite_volume and lo >= hi / factor and not inconsistent.any():
         # every value is positive and finite, and none can be below reference / factor because the
         # reference (a median or mean of these values) is at most ``hi``: no need to compute it
         return bad, None
@@ -138,7 +187,7 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         finite = np.isfinite(ohlc).all(axis=0) & np.isfinite(c.volume)
         nonpos = (ohlc <= 0).any(axis=0) | (c.volume < 0)
         low = (ohlc < threshold).any(axis=0)
-    bad = ~finite | nonpos | low
+    bad = ~finite | nonpos | low | inconsistent
     if not bad.any():
         return bad, None
     i = int(bad.argmax())
@@ -147,6 +196,8 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         why = f"candle[{i}] has a non-finite value ({values})"
     elif nonpos[i]:
         why = f"candle[{i}] has a price <= 0 or a negative volume ({values})"
+    elif inconsistent[i]:
+        why = f"candle[{i}] is not a possible candle: {ohlc_reason(broken, i)} ({values})"
     else:
         why = (
             f"candle[{i}] has anomalously low price ({values}); reference price {ref}, "
@@ -301,6 +352,8 @@ class CandleStore:
                 cols = source.columns(*span, until_ms=get_clock().now())
             else:
                 cols = source.columns(*span)
+        except SourceError:  # its data cannot be read at all: the run fails now, once
+            raise
         except Exception as exc:  # the feed refused (e.g. an unknown symbol): remember and report on use
             self._fail(lo, hi, exc, attempts=1)
             return

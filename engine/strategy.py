@@ -18,7 +18,7 @@ from types import CoroutineType
 from typing import Any
 
 from . import events
-from .candles import ExchangeClient
+from .candles import ExchangeClient, SourceError
 from .clock import get_clock
 from .config import Config
 from .context import ExecutionContext, MethodContext, reset_execution, set_execution
@@ -317,6 +317,8 @@ class StrategyInstance:
                 if allowed is not True and (allowed is False or not await allowed):
                     return None
             return self._build_row(dto, price, when)
+        except SourceError:  # unreadable data (a bad CSV file): a failure of the run, not of the strategy
+            raise
         except Exception as exc:
             await self._signal_failed(exc, when)
             return None
@@ -367,12 +369,16 @@ class StrategyInstance:
             if not done:
                 return self._quiet_finish(dto, when, price)
             return self._quiet_enter(dto, when, price)
+        except SourceError:
+            raise
         except Exception as exc:
             return self._quiet_failed(exc, when, price)
 
     async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> Any:
         try:
             return self._quiet_enter(await self._finish_get_signal(task), when, price)
+        except SourceError:
+            raise
         except Exception as exc:
             return await self._quiet_failed(exc, when, price)
 
