@@ -114,34 +114,34 @@ def columns_from_raw(raw: Any) -> CandleColumns:
     return CandleColumns(ts, cols[0], cols[1], cols[2], cols[3], cols[4])
 
 
-# The OHLC rules, in the order a reason names them: what is wrong when the mask is true.
-_OHLC_RULES = (
-    ("high", "low", "high is below low"),
-    ("high", "open", "high is below open"),
-    ("high", "close", "high is below close"),
-    ("open", "low", "low is above open"),
-    ("close", "low", "low is above close"),
-)
+def ohlc_problems(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> np.ndarray:
+    """Which candles cannot exist: a high below the open, close or low, a low above the open or
+    close, or a negative volume. The one place these rules live (with ``ohlc_reason``): the
+    engine's sanity check and the CSV feed's ``file:line`` report both use them. NaN compares
+    false, so a non-finite value is never flagged here (the finiteness rule reports it)."""
+    with np.errstate(invalid="ignore"):
+        edge = np.maximum(open_, close)  # one scratch array: this runs on every fetched response
+        np.maximum(edge, low, out=edge)
+        bad = high < edge
+        np.minimum(open_, close, out=edge)
+        bad |= low > edge
+        bad |= volume < 0
+    return bad
 
 
-def ohlc_problems(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray):
-    """Candles that cannot exist: ``(mask, reasons)``, one reason string per rule a candle breaks.
-
-    A candle's high is at least its open, close and low, its low at most its open and close, and
-    its volume is not negative. The one place these rules live: the engine's sanity check and the
-    CSV feed's line-by-line report both use it. NaN compares false, so it never counts here."""
-    cols = {"open": open_, "high": high, "low": low, "close": close}
-    broken = [(cols[a] < cols[b], why) for a, b, why in _OHLC_RULES]
-    broken.append((volume < 0, "volume is negative"))
-    mask = np.zeros(len(high), dtype=bool)
-    for m, _ in broken:
-        mask |= m
-    return mask, broken
-
-
-def ohlc_reason(broken, i: int) -> str:
-    """The rules candle ``i`` breaks, as one phrase ("high is below low, high is below close")."""
-    return ", ".join(why for m, why in broken if m[i])
+def ohlc_reason(open_: float, high: float, low: float, close: float, volume: float) -> str:
+    """The rules one flagged candle breaks, as one phrase ("high is below low, high is below open")."""
+    broken = [
+        (high < low, "high is below low"),
+        (high < open_, "high is below open"),
+        (high < close, "high is below close"),
+        (low > open_, "low is above open"),
+        (low > close, "low is above close"),
+        (volume < 0, "volume is negative"),
+    ]
+    return ", ".join(why for hit, why in broken if hit)
 
 
 def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
@@ -163,7 +163,7 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         lows = [float(x.min()) for x in cols]
         highs = [float(x.max()) for x in cols]
         vmin = float(c.volume.min())
-        inconsistent, broken = ohlc_problems(c.open, c.high, c.low, c.close, c.volume)
+    inconsistent = ohlc_problems(c.open, c.high, c.low, c.close, c.volume)
     lo, hi = min(lows), max(highs)
     finite_volume = vmin >= 0 and math.isfinite(float(c.volume.max()))
     if lo > 0 and math.isfinite(hi) and finite_volume and lo >= hi / factor and not inconsistent.any():
@@ -197,7 +197,8 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
     elif nonpos[i]:
         why = f"candle[{i}] has a price <= 0 or a negative volume ({values})"
     elif inconsistent[i]:
-        why = f"candle[{i}] is not a possible candle: {ohlc_reason(broken, i)} ({values})"
+        reason = ohlc_reason(c.open[i], c.high[i], c.low[i], c.close[i], c.volume[i])
+        why = f"candle[{i}] is not a possible candle: {reason} ({values})"
     else:
         why = (
             f"candle[{i}] has anomalously low price ({values}); reference price {ref}, "

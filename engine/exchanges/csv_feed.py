@@ -209,12 +209,13 @@ def _check_finite(data: np.ndarray, rows: _Rows) -> None:
 def _check_ohlc(data: np.ndarray, rows: _Rows) -> None:
     """Rows that cannot be a candle: a high below its low/open/close, a low above its open/close,
     a negative volume (one candle like that turned a backtest from 111 trades into 35)."""
-    bad, broken = ohlc_problems(data[:, 1], data[:, 2], data[:, 3], data[:, 4], data[:, 5])
+    bad = ohlc_problems(data[:, 1], data[:, 2], data[:, 3], data[:, 4], data[:, 5])
     if bad.any():
         row = int(bad.argmax())
+        reason = ohlc_reason(*data[row, 1:])
         o, h, lo, c, v = (f"{x:g}" for x in data[row, 1:])
         raise CsvFeedError(
-            f"{rows.at(row)}: not a possible candle: {ohlc_reason(broken, row)} "
+            f"{rows.at(row)}: not a possible candle: {reason} "
             f"(open={o}, high={h}, low={lo}, close={c}, volume={v}); a candle's high must be at least "
             f"its open, close and low, its low at most its open and close, its volume not negative"
         )
