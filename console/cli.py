@@ -221,11 +221,12 @@ async def run_backtests(
 
     rows = []
     failed = False
+    failures: dict[str, list[str]] = {}  # error -> the runs it failed: a bad data file is one line, not one per run
     for symbol, name in pairs:
         t = status[(symbol, name)]
         if t.status == "rejected":
             failed = True
-            err.write(f"error: {symbol} {name} failed: {t.error}\n")
+            failures.setdefault(str(t.error), []).append(f"{symbol} {name}")
             continue
         rows.append((symbol, name, engine.Backtest.get_data(symbol, name)))
         folder = dump_dir / "backtest" if len(symbols) == 1 else dump_dir / "backtest" / symbol
@@ -237,6 +238,8 @@ async def run_backtests(
         if n_err:
             first = str(errors[(symbol, name)][0]).splitlines()[0]
             err.write(f"warning: {symbol} {name}: {n_err} error(s) during the run; first: {first}\n")
+    for error, runs in failures.items():
+        err.write(f"error: {', '.join(runs)} failed: {error}\n")
     if rows:
         out.write(summary_table(rows) + "\n")
         where = _shown(dump_dir / "backtest")

@@ -41,13 +41,28 @@ from .log import get_logger
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
 
-__all__ = ["CandleError", "CandleStore", "ExchangeClient", "columns_from_raw", "sanity_mask"]
+__all__ = [
+    "CandleError",
+    "CandleStore",
+    "ExchangeClient",
+    "SourceError",
+    "columns_from_raw",
+    "ohlc_problems",
+    "ohlc_reason",
+    "sanity_mask",
+]
 
 UNKNOWN, PRESENT, ABSENT, FAILED, POISONED = 0, 1, 2, 3, 4
 
 
 class CandleError(RuntimeError):
     """Candles needed for a decision are missing, malformed or could not be fetched."""
+
+
+class SourceError(CandleError):
+    """The feed's data itself cannot be read (a CSV file with a bad line): no retry and no other
+    request can help, so a run that meets it fails at once, with this one error, instead of
+    reporting it again at every frame."""
 
 
 def iso(ms: int) -> str:
@@ -99,12 +114,44 @@ def columns_from_raw(raw: Any) -> CandleColumns:
     return CandleColumns(ts, cols[0], cols[1], cols[2], cols[3], cols[4])
 
 
+def ohlc_problems(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray
+) -> np.ndarray:
+    """Which candles cannot exist: a high below the open, close or low, a low above the open or
+    close, or a negative volume. The one place these rules live (with ``ohlc_reason``): the
+    engine's sanity check and the CSV feed's ``file:line`` report both use them. NaN compares
+    false, so a non-finite value is never flagged here (the finiteness rule reports it)."""
+    with np.errstate(invalid="ignore"):
+        edge = np.maximum(open_, close)  # one scratch array: this runs on every fetched response
+        np.maximum(edge, low, out=edge)
+        bad = high < edge
+        np.minimum(open_, close, out=edge)
+        bad |= low > edge
+        bad |= volume < 0
+    return bad
+
+
+def ohlc_reason(open_: float, high: float, low: float, close: float, volume: float) -> str:
+    """The rules one flagged candle breaks, as one phrase ("high is below low, high is below open")."""
+    broken = [
+        (high < low, "high is below low"),
+        (high < open_, "high is below open"),
+        (high < close, "high is below close"),
+        (low > open_, "low is above open"),
+        (low > close, "low is above close"),
+        (volume < 0, "volume is negative"),
+    ]
+    return ", ".join(why for hit, why in broken if hit)
+
+
 def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
-    """SPEC 3.5 per candle: which candles are unusable, and why the first one is.
+    """SPEC 3.5 per candle, extended: which candles are unusable, and why the first one is.
 
     Reference price: the upper median of every positive O/H/L/C value when there are at least
     CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN candles, else their mean. A candle is bad when a field is
-    not finite, a price is <= 0 or the volume < 0, or a price is below reference / factor.
+    not finite, a price is <= 0 or the volume < 0, a price is below reference / factor, or (btk)
+    its prices contradict each other (``ohlc_problems``: a high below its low, open or close, a low
+    above its open or close): such a candle would move TP/SL decisions and VWAPs silently.
     """
     n = len(c)
     bad = np.zeros(n, dtype=bool)
@@ -116,8 +163,10 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         lows = [float(x.min()) for x in cols]
         highs = [float(x.max()) for x in cols]
         vmin = float(c.volume.min())
+    inconsistent = ohlc_problems(c.open, c.high, c.low, c.close, c.volume)
     lo, hi = min(lows), max(highs)
-    if lo > 0 and math.isfinite(hi) and vmin >= 0 and math.isfinite(float(c.volume.max())) and lo >= hi / factor:
+    finite_volume = vmin >= 0 and math.isfinite(float(c.volume.max()))
+    if lo > 0 and math.isfinite(hi) and finite_volume and lo >= hi / factor and not inconsistent.any():
         # every value is positive and finite, and none can be below reference / factor because the
         # reference (a median or mean of these values) is at most ``hi``: no need to compute it
         return bad, None
@@ -138,7 +187,7 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         finite = np.isfinite(ohlc).all(axis=0) & np.isfinite(c.volume)
         nonpos = (ohlc <= 0).any(axis=0) | (c.volume < 0)
         low = (ohlc < threshold).any(axis=0)
-    bad = ~finite | nonpos | low
+    bad = ~finite | nonpos | low | inconsistent
     if not bad.any():
         return bad, None
     i = int(bad.argmax())
@@ -147,6 +196,9 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
         why = f"candle[{i}] has a non-finite value ({values})"
     elif nonpos[i]:
         why = f"candle[{i}] has a price <= 0 or a negative volume ({values})"
+    elif inconsistent[i]:
+        reason = ohlc_reason(c.open[i], c.high[i], c.low[i], c.close[i], c.volume[i])
+        why = f"candle[{i}] is not a possible candle: {reason} ({values})"
     else:
         why = (
             f"candle[{i}] has anomalously low price ({values}); reference price {ref}, "
@@ -301,6 +353,8 @@ class CandleStore:
                 cols = source.columns(*span, until_ms=get_clock().now())
             else:
                 cols = source.columns(*span)
+        except SourceError:  # its data cannot be read at all: the run fails now, once
+            raise
         except Exception as exc:  # the feed refused (e.g. an unknown symbol): remember and report on use
             self._fail(lo, hi, exc, attempts=1)
             return
@@ -525,6 +579,24 @@ class CandleStore:
 # --------------------------------------------------------------------------- the exchange client
 
 
+def check_history_limit(limit: Any, cfg: Config) -> None:
+    """The ``limit`` of a strategy's history request: an integer in [2, CC_MAX_GET_CANDLES_LIMIT].
+
+    The cap is what keeps one request from holding the event loop for seconds (a million 1m
+    candles are fetched, checked and turned into objects in one go), which would stop the signal
+    timeout from firing and freeze a console sharing the loop."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise CandleError(f"get_candles limit must be a positive integer, got {limit!r}")
+    if limit == 1:
+        raise CandleError("unknown time adjust (get_candles needs limit >= 2)")
+    cap = cfg.CC_MAX_GET_CANDLES_LIMIT
+    if limit > cap:
+        raise CandleError(
+            f"get_candles limit {limit} is above CC_MAX_GET_CANDLES_LIMIT={cap}; ask for fewer candles "
+            f"(or a longer interval), or raise the cap with set_config(CC_MAX_GET_CANDLES_LIMIT=...)"
+        )
+
+
 class ExchangeClient:
     """One registered exchange as a run sees it: stores per (symbol, interval) and SPEC 4's calls.
 
@@ -588,10 +660,7 @@ class ExchangeClient:
     async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> list[Candle]:
         """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``."""
         st = self.store(symbol, interval)
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise CandleError(f"get_candles limit must be a positive integer, got {limit!r}")
-        if limit == 1:
-            raise CandleError("unknown time adjust (get_candles needs limit >= 2)")
+        check_history_limit(limit, cfg)
         since = when - (limit - 1) * st.step_ms
         lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
         await st.ensure(lo, hi, cfg)

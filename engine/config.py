@@ -1,4 +1,4 @@
-"""Global configuration (SPEC section 2) and its validation (SPEC 3.4).
+"""Global configuration (SPEC section 2) and its validation (SPEC 3.4, plus a sane range per key).
 
 Runs take a frozen snapshot of the configuration when they start, so a run is consistent with
 itself even if someone calls ``set_config`` while it is going; reports read the live values.
@@ -14,8 +14,10 @@ from typing import Any
 
 __all__ = [
     "GLOBAL_CONFIG",
+    "RANGES",
     "Config",
     "ConfigError",
+    "Range",
     "current",
     "get_config",
     "get_default_config",
@@ -46,11 +48,57 @@ class Config:
     CC_MAX_REPORT_EVENTS: int = 250
     # how many candles one call of an exchange's get_candles is asked for when the engine prefetches.
     CC_MAX_CANDLES_PER_REQUEST: int = 1000
+    # the most candles one history request of a strategy (``get_candles``) may ask for.
+    CC_MAX_GET_CANDLES_LIMIT: int = 10_000
 
 
 _DEFAULTS = Config()
 _KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
 _BOOL_KEYS = frozenset({"CC_REPORT_SHOW_SIGNAL_NOTE"})
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The values of one numeric key that keep a run sane (``set_config`` without ``unsafe``).
+
+    A value outside is refused rather than trusted: a VWAP window of 10**9 candles allocates
+    gigabytes, a retry delay of a day stalls a run, an anomaly factor of 1 flags half of every
+    market as anomalous. ``low_open`` excludes ``low`` itself (a percentage that must be > 0)."""
+
+    low: float
+    high: float
+    integer: bool = True
+    low_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        if not math.isfinite(value) or (self.integer and not float(value).is_integer()):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and value <= self.high
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        return f"{kind} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+
+
+RANGES: dict[str, Range] = {
+    "CC_SCHEDULE_AWAIT_MINUTES": Range(1, 43_200),  # up to 30 days
+    "CC_AVG_PRICE_CANDLES_COUNT": Range(2, 1_440),  # a VWAP needs 2 candles; at most a day of them
+    "CC_PERCENT_SLIPPAGE": Range(0, 10, integer=False),
+    "CC_PERCENT_FEE": Range(0, 10, integer=False),
+    "CC_MIN_TAKEPROFIT_DISTANCE_PERCENT": Range(0, 100, integer=False, low_open=True),
+    "CC_MIN_STOPLOSS_DISTANCE_PERCENT": Range(0, 100, integer=False, low_open=True),
+    "CC_MAX_STOPLOSS_DISTANCE_PERCENT": Range(0, 100, integer=False, low_open=True),
+    "CC_MAX_SIGNAL_LIFETIME_MINUTES": Range(1, 525_600),  # up to a year
+    "CC_MAX_SIGNAL_GENERATION_SECONDS": Range(1, 3_600),
+    "CC_GET_CANDLES_RETRY_COUNT": Range(0, 10),
+    "CC_GET_CANDLES_RETRY_DELAY_MS": Range(0, 300_000),  # up to 5 minutes
+    "CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR": Range(10, 1_000_000),
+    "CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN": Range(1, 10_000),
+    "CC_MAX_REPORT_EVENTS": Range(1, 100_000),
+    "CC_MAX_CANDLES_PER_REQUEST": Range(10, 100_000),
+    "CC_MAX_GET_CANDLES_LIMIT": Range(2, 100_000),
+}
 
 
 class ConfigError(ValueError):
@@ -119,59 +167,24 @@ def _type_problems(overrides: Mapping[str, Any]) -> list[str]:
 
 
 def _value_problems(c: Config) -> list[str]:
-    """The rules of SPEC 3.4, plus the two btk keys. Every failure is one line."""
-    p: list[str] = []
-
-    def finite(x: float) -> bool:
-        return math.isfinite(x)
-
-    def positive_int(key: str) -> None:
-        v = getattr(c, key)
-        if not (float(v).is_integer() and v > 0):
-            p.append(f"{key} must be a positive integer, got {v!r}")
-
-    def non_negative_int(key: str) -> None:
-        v = getattr(c, key)
-        if not (float(v).is_integer() and v >= 0):
-            p.append(f"{key} must be a non-negative integer, got {v!r}")
-
-    slip, fee = c.CC_PERCENT_SLIPPAGE, c.CC_PERCENT_FEE
-    if not (finite(slip) and slip >= 0):
-        p.append(f"CC_PERCENT_SLIPPAGE must be a finite number >= 0, got {slip!r}")
-    if not (finite(fee) and fee >= 0):
-        p.append(f"CC_PERCENT_FEE must be a finite number >= 0, got {fee!r}")
-    min_tp = c.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT
-    if not (finite(min_tp) and min_tp > 0):
-        p.append(f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT must be a finite number > 0, got {min_tp!r}")
-    else:
-        cost = slip * 2 + fee * 2
-        if min_tp < cost:
-            p.append(
-                f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT ({min_tp}) must cover slippage and fees "
-                f"(2 x {slip} + 2 x {fee} = {cost:.3f}); a smaller take-profit loses money even when it is hit"
-            )
+    """Every key in its ``RANGES``, plus SPEC 3.4's rules between keys. Every failure is one line."""
+    p = [
+        f"{key} must be {r.describe()}, got {getattr(c, key)!r}"
+        for key, r in RANGES.items()
+        if not r.holds(getattr(c, key))
+    ]
+    slip, fee, min_tp = c.CC_PERCENT_SLIPPAGE, c.CC_PERCENT_FEE, c.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT
+    cost = slip * 2 + fee * 2
+    if min_tp > 0 and math.isfinite(cost) and min_tp < cost:
+        p.append(
+            f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT ({min_tp}) must cover slippage and fees "
+            f"(2 x {slip} + 2 x {fee} = {cost:.3f}); a smaller take-profit loses money even when it is hit"
+        )
     min_sl, max_sl = c.CC_MIN_STOPLOSS_DISTANCE_PERCENT, c.CC_MAX_STOPLOSS_DISTANCE_PERCENT
-    if not (finite(min_sl) and min_sl > 0):
-        p.append(f"CC_MIN_STOPLOSS_DISTANCE_PERCENT must be a finite number > 0, got {min_sl!r}")
-    if not (finite(max_sl) and max_sl > 0):
-        p.append(f"CC_MAX_STOPLOSS_DISTANCE_PERCENT must be a finite number > 0, got {max_sl!r}")
-    if finite(min_sl) and finite(max_sl) and min_sl >= max_sl:
+    if math.isfinite(min_sl) and math.isfinite(max_sl) and min_sl >= max_sl:
         p.append(
             f"CC_MIN_STOPLOSS_DISTANCE_PERCENT ({min_sl}) must be below CC_MAX_STOPLOSS_DISTANCE_PERCENT ({max_sl})"
         )
-    for key in (
-        "CC_SCHEDULE_AWAIT_MINUTES",
-        "CC_MAX_SIGNAL_LIFETIME_MINUTES",
-        "CC_MAX_SIGNAL_GENERATION_SECONDS",
-        "CC_AVG_PRICE_CANDLES_COUNT",
-        "CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR",
-        "CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN",
-        "CC_MAX_REPORT_EVENTS",
-        "CC_MAX_CANDLES_PER_REQUEST",
-    ):
-        positive_int(key)
-    for key in ("CC_GET_CANDLES_RETRY_COUNT", "CC_GET_CANDLES_RETRY_DELAY_MS"):
-        non_negative_int(key)
     return p
 
 

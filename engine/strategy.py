@@ -18,7 +18,7 @@ from types import CoroutineType
 from typing import Any
 
 from . import events
-from .candles import ExchangeClient
+from .candles import ExchangeClient, SourceError
 from .clock import get_clock
 from .config import Config
 from .context import ExecutionContext, MethodContext, reset_execution, set_execution
@@ -53,11 +53,27 @@ from .settlement import (
 )
 from .signals import IdFactory, build_row
 
-__all__ = ["GetSignalTimeout", "NoPendingSignalError", "StrategyInstance"]
+__all__ = ["GetSignalTimeout", "NoPendingSignalError", "StrategyCancelledError", "StrategyInstance"]
 
 
 class GetSignalTimeout(TimeoutError):
     pass
+
+
+class StrategyCancelledError(RuntimeError):
+    """The strategy's own code raised ``asyncio.CancelledError`` (it awaited a task or future that
+    somebody else cancelled). That is a failure of the strategy like any other, so it becomes an
+    ordinary exception here, at the edge of user code: left as it was, it would read as a
+    cancellation of the run itself and stop it (the cause keeps the original)."""
+
+
+def _own_cancel(exc: BaseException, what: str) -> StrategyCancelledError:
+    err = StrategyCancelledError(
+        f"{what} raised CancelledError (it awaited a task or future that was cancelled); "
+        "reported as a failure of the strategy, the run goes on"
+    )
+    err.__cause__ = exc
+    return err
 
 
 class NoPendingSignalError(RuntimeError):
@@ -102,7 +118,10 @@ _detached: set[asyncio.Future] = set()  # strong references: a running task must
 
 def _call(cb: Callable[..., Any], *args: Any) -> None:
     """Run a user callback synchronously; an async one is started, not awaited (SPEC 1.7)."""
-    result = cb(*args)
+    try:
+        result = cb(*args)
+    except asyncio.CancelledError as exc:  # the callback's own: nothing here awaits, so not ours
+        raise _own_cancel(exc, f"callback {getattr(cb, '__name__', cb)!r}") from exc
     if inspect.isawaitable(result):
         task = asyncio.ensure_future(result)
         _detached.add(task)
@@ -228,6 +247,8 @@ class StrategyInstance:
         The coroutine's first step runs inline: a strategy that computes its signal without waiting
         on anything (the common case) finishes there and costs no task and no timer. Only one that
         really suspends is handed to a task, which ``_finish_get_signal`` races against the clock.
+        A CancelledError out of that first step is the strategy's own: it ran synchronously, so no
+        cancellation of the run can have been delivered into it.
         """
         schema = self.schema
         token = set_execution(ExecutionContext(self.symbol, when, self.backtest, self.method))
@@ -246,10 +267,16 @@ class StrategyInstance:
             except StopIteration as stop:
                 return True, stop.value
             return False, asyncio.ensure_future(_resume(result, first))
+        except asyncio.CancelledError as exc:
+            raise _own_cancel(exc, f"get_signal of {self.strategy_name}") from exc
         finally:
             reset_execution(token)
 
     async def _finish_get_signal(self, task: asyncio.Future) -> Any:
+        """Wait for a get_signal that suspended, at most CC_MAX_SIGNAL_GENERATION_SECONDS.
+
+        Its task is only ever cancelled here, after our own wait was cancelled or timed out; so a
+        task that finished cancelled while we waited raised CancelledError itself."""
         timeout_ms = self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS * 1000
         timer = asyncio.ensure_future(get_clock().sleep(timeout_ms))
         try:
@@ -260,7 +287,10 @@ class StrategyInstance:
             raise
         if task in done:
             timer.cancel()
-            return task.result()
+            try:
+                return task.result()
+            except asyncio.CancelledError as exc:
+                raise _own_cancel(exc, f"get_signal of {self.strategy_name}") from exc
         task.cancel()
         raise GetSignalTimeout(
             f"Timeout for {self.strategy_name} symbol={self.symbol}: get_signal took longer than "
@@ -287,6 +317,8 @@ class StrategyInstance:
                 if allowed is not True and (allowed is False or not await allowed):
                     return None
             return self._build_row(dto, price, when)
+        except SourceError:  # unreadable data (a bad CSV file): a failure of the run, not of the strategy
+            raise
         except Exception as exc:
             await self._signal_failed(exc, when)
             return None
@@ -337,12 +369,16 @@ class StrategyInstance:
             if not done:
                 return self._quiet_finish(dto, when, price)
             return self._quiet_enter(dto, when, price)
+        except SourceError:
+            raise
         except Exception as exc:
             return self._quiet_failed(exc, when, price)
 
     async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> Any:
         try:
             return self._quiet_enter(await self._finish_get_signal(task), when, price)
+        except SourceError:
+            raise
         except Exception as exc:
             return await self._quiet_failed(exc, when, price)
 

@@ -9,8 +9,14 @@ about 0.2 s) and kept as columns. Only when that fast path fails, or a vectorise
 problem, is the file re-read line by line to say exactly where and what the problem is: bad input
 should cost the user one look at one error message, not a debugging session.
 
-Prices are not checked for sanity (high < low, zeros, spikes): the engine's candle sanity check
-(SPEC 3.5) reports those. Only things that cannot be candles at all are rejected here.
+Only things that cannot be candles at all are rejected here, with ``file:line``: a row whose
+prices contradict each other (a high below its low, open or close, a low above its open or close)
+or whose volume is negative, by the same rules as the engine's sanity check (``ohlc_problems``).
+Zeros and spikes are left to that check (SPEC 3.5).
+
+A file that cannot be read fails every run that needs it at once, with one error
+(``CsvFileError``, a ``SourceError``), instead of being reported at every frame; the feed keeps
+that error (not the parsed rows) until the file changes, so a bad file is parsed once.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.candles import SourceError, ohlc_problems, ohlc_reason
 from engine.exchanges.aggregate import MinuteFeed, slice_columns
 from engine.model import MINUTE_MS, CandleColumns
 
-__all__ = ["COLUMN_NAMES", "CsvFeed", "CsvFeedError", "load_csv", "price_decimals"]
+__all__ = ["COLUMN_NAMES", "CsvFeed", "CsvFeedError", "CsvFileError", "load_csv", "price_decimals"]
 
 COLUMN_NAMES = ("timestamp_ms", "open", "high", "low", "close", "volume")
 """The expected header; ``timestamp`` is accepted in place of ``timestamp_ms``."""
@@ -41,6 +48,10 @@ _DECIMALS_SAMPLE = 10_000
 class CsvFeedError(ValueError):
     """A CSV feed that cannot serve candles; the message names the file, line, column and value
     where they apply, and what was expected."""
+
+
+class CsvFileError(CsvFeedError, SourceError):
+    """A CSV file the feed cannot read: the run that needs it fails at once with this error."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -153,24 +164,24 @@ def _diagnose(path: Path, layout: _Layout) -> CsvFeedError:
     return CsvFeedError(f"{path}: numpy could not parse the file, and no bad line was found")
 
 
-def _line_numbers(path: Path, layout: _Layout) -> list[int]:
-    """Physical line number of every data row (blank lines are skipped by the parser, so row
-    index + offset is not always the line). Only computed when an error needs it."""
-    return [n for n, line in _numbered_lines(path) if n >= layout.first_data_line and line]
-
-
 class _Rows:
-    """Turns row indexes into ``file:line`` locations, reading the file again only if needed."""
+    """Turns row indexes into ``file:line`` locations, reading the file again only if needed.
+
+    Blank lines are skipped by the parser, so row index + offset is not always the line: the file
+    is streamed up to the row (never held as a list of lines: the file may be large)."""
 
     def __init__(self, path: Path, layout: _Layout):
         self.path = path
         self.layout = layout
-        self._lines: list[int] | None = None
 
     def line(self, row: int) -> int:
-        if self._lines is None:
-            self._lines = _line_numbers(self.path, self.layout)
-        return self._lines[row]
+        seen = -1
+        for number, line in _numbered_lines(self.path):
+            if number >= self.layout.first_data_line and line:
+                seen += 1
+                if seen == row:
+                    return number
+        raise IndexError(row)
 
     def at(self, row: int) -> str:
         return f"{self.path}:{self.line(row)}"
@@ -193,6 +204,21 @@ def _check_finite(data: np.ndarray, rows: _Rows) -> None:
         row, col = np.argwhere(bad)[0]
         name = rows.layout.names[col]
         raise CsvFeedError(f"{rows.at(row)}: column {name!r}: {rows.cell(row, col)!r} is not a finite number")
+
+
+def _check_ohlc(data: np.ndarray, rows: _Rows) -> None:
+    """Rows that cannot be a candle: a high below its low/open/close, a low above its open/close,
+    a negative volume (one candle like that turned a backtest from 111 trades into 35)."""
+    bad = ohlc_problems(data[:, 1], data[:, 2], data[:, 3], data[:, 4], data[:, 5])
+    if bad.any():
+        row = int(bad.argmax())
+        reason = ohlc_reason(*data[row, 1:])
+        o, h, lo, c, v = (f"{x:g}" for x in data[row, 1:])
+        raise CsvFeedError(
+            f"{rows.at(row)}: not a possible candle: {reason} "
+            f"(open={o}, high={h}, low={lo}, close={c}, volume={v}); a candle's high must be at least "
+            f"its open, close and low, its low at most its open and close, its volume not negative"
+        )
 
 
 def _check_timestamp_units(ts: np.ndarray, rows: _Rows) -> None:
@@ -270,6 +296,7 @@ def load_csv(path: str | os.PathLike[str], *, allow_gaps: bool = False) -> Candl
         raise CsvFeedError(f"{path}: no candle rows after the header; expected 1m rows {_EXPECTED_HEADER}")
     rows = _Rows(path, layout)
     _check_finite(data, rows)
+    _check_ohlc(data, rows)
     _check_timestamp_units(data[:, 0], rows)
     ts = data[:, 0].astype(np.int64)
     _check_alignment(ts, rows)
@@ -308,6 +335,7 @@ class CsvFeed(MinuteFeed):
         self.allow_gaps = bool(allow_gaps)
         self._files = _discover(self.path, symbol)
         self._loaded: dict[str, CandleColumns] = {}
+        self._failed: dict[str, tuple[tuple[int, int], str]] = {}  # symbol -> (file stamp, error)
         self._decimals: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -336,16 +364,41 @@ class CsvFeed(MinuteFeed):
         return f"{float(quantity):.8f}"
 
     def load(self, symbol: str) -> CandleColumns:
-        """All 1m candles of ``symbol`` (read and validated on first use, then cached)."""
+        """All 1m candles of ``symbol`` (read and validated on first use, then cached).
+
+        A file that cannot be read raises ``CsvFileError``; the message (not the exception, whose
+        traceback would keep the parsed rows alive) is kept until the file changes on disk, so
+        asking again costs a ``stat``, not another parse."""
         key = self._key(symbol)
         cols = self._loaded.get(key)
         if cols is None:
             with self._lock:  # one reader per file even if two tasks ask at once
                 cols = self._loaded.get(key)
                 if cols is None:
-                    cols = load_csv(self._files[key], allow_gaps=self.allow_gaps)
+                    cols = self._read(key)
                     self._loaded[key] = cols
         return cols
+
+    def _read(self, key: str) -> CandleColumns:
+        """The one place a file's failure is turned into the run's failure (whatever the parser)."""
+        path = self._files[key]
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = (0, -1)
+        failed = self._failed.get(key)
+        if failed is not None and failed[0] == stamp:
+            raise CsvFileError(failed[1])
+        try:
+            cols = load_csv(path, allow_gaps=self.allow_gaps)
+        except CsvFeedError as exc:
+            message = str(exc)
+        else:
+            self._failed.pop(key, None)
+            return cols
+        self._failed[key] = (stamp, message)
+        raise CsvFileError(message)
 
     def span(self, symbol: str) -> tuple[int, int]:
         """(first candle's open, last candle's open + 1 minute) in UTC ms: the range with data."""

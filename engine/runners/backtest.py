@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, events, registry
-from ..candles import ExchangeClient, exchange_client
+from ..candles import ExchangeClient, SourceError, exchange_client
 from ..clock import get_clock
 from ..context import MethodContext
 from ..errors import ErrorContext, annotate
@@ -325,6 +325,8 @@ class _Run:
                     pending = publish_nowait(result)
                     if pending is not None:
                         await pending
+            except SourceError:  # unreadable data (a bad CSV file): the run fails now, once
+                raise
             except Exception as exc:
                 self._annotate(exc, when, "tick", f"backtest {self.symbol} {inst.strategy_name}: tick at frame {i}")
                 await events.report_error(exc)
@@ -352,6 +354,8 @@ class _Run:
                         lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
                         if lane is None:
                             lane = await self.client.next_lane(self.symbol, since, limit, cfg)
+                except SourceError:
+                    raise
                 except Exception as exc:
                     await self._fast_forward_failed(exc, when, row, stage)
                     i += 1

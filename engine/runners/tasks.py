@@ -145,6 +145,14 @@ class TaskBoard:
                 exc.add_note(f"{self.kind} {t.symbol}:{t.name} stopped by this error")
                 await events.report_error(exc, events.exit)
                 return
+            except asyncio.CancelledError as exc:
+                # the run's own task was cancelled (a strategy's CancelledError is an ordinary error
+                # by now): it has ended, so it must not stay "pending" and block a new start
+                t.status = "rejected"
+                t.error = exc
+                t.finished_at = time.time()
+                self.done_now(t, done)
+                raise
             finally:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:

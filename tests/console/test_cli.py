@@ -107,3 +107,21 @@ def test_the_installed_console_script_runs(tmp_path: Path) -> None:
     assert (tmp_path / "dump" / "backtest" / "demo-trend.md").exists()
     version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("btk-console ")
+
+
+def test_a_bad_csv_fails_the_backtest_with_one_line_naming_file_and_line(project_dir: Path) -> None:
+    """Issue 20 item 7: a CSV row whose high is below its low used to pass silently (exit 0, no
+    trade, no word); now every run on it fails at its start and the command exits 1 with one
+    error line naming the file and line, however many strategies met it."""
+    data = project_dir / "data" / "BTCUSDT.csv"
+    lines = data.read_text().split("\n")
+    ts, o, _high, low, c, v = lines[4].split(",")
+    lines[4] = ",".join([ts, o, str(float(low) - 1), low, c, v])
+    data.write_text("\n".join(lines))
+    code, out, err = run("backtest", "--config", str(project_dir), "--exchange", "local")
+    assert code == 1
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    assert errors[0].startswith("error: BTCUSDT momentum, BTCUSDT fade failed: CsvFileError: ")
+    assert f"{data}:5: not a possible candle: high is below low" in errors[0]
+    assert "Traceback" not in err and out == ""

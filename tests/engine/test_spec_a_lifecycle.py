@@ -315,7 +315,9 @@ def _mock(k):
         return F(42000)
     i = k + 4
     base = 42000 + 100 * i
-    return (base, base + 380.2, base + 100, base + 250.8, 100 + 10 * i)
+    # open = the low: upstream's open (base) lies below its low, which the OHLC rule (issue 20)
+    # refuses as an impossible candle; no VWAP reads the open, so every price is unchanged
+    return (base + 100, base + 380.2, base + 100, base + 250.8, 100 + 10 * i)
 
 
 async def test_case_16_vwap_and_context_helpers():
