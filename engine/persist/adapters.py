@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,7 +36,7 @@ from ..model import SignalRow
 from ..settlement import PARTIAL_LEVELS
 from ..signals import validate_restored
 from .base import PersistBase, PersistError
-from .quarantine import forget_stuck, held_documents, quarantine_text
+from .quarantine import StateQuarantinedError, forget_stuck, held_documents, quarantine_text
 
 __all__ = [
     "PersistPartialAdapter",
@@ -125,7 +126,7 @@ def _check_positions(value: Any) -> None:
         if record.get("signal") is not None or not isinstance(record.get("exchangeName", ""), str):
             raise ValueError(f"position {key!r}: signal must be null and exchangeName a string")
         opened = record.get("openTimestamp")
-        if type(opened) is not int or opened < 0:
+        if isinstance(opened, bool) or not isinstance(opened, int | float) or not 0 <= opened < math.inf:
             raise ValueError(f"position {key!r}: openTimestamp must be a timestamp in ms, found {opened!r}")
 
 
@@ -206,8 +207,6 @@ class _Domain:
         keeps it (it has no delete) and a copy goes to quarantine, which holds the pair the same."""
         if isinstance(store, PersistBase):
             return await store.quarantine_path(store.path_of(entity_id), reason)
-        from .quarantine import StateQuarantinedError
-
         try:
             text = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError):

@@ -205,3 +205,18 @@ async def test_a_valid_saved_position_restores_as_before() -> None:
     await run_live(out, until=2)
     assert [r.id for r in out.restored] == ["saved-1"] and out.errors == []
     assert not QUARANTINE.exists()
+
+
+async def test_a_custom_store_keeps_its_document_and_a_copy_goes_to_quarantine() -> None:
+    from tests.crash.sqlite_store import use_sqlite_store
+
+    use_sqlite_store()
+    bad = saved_row(price_take_profit=41500.0)
+    store = await e.PersistSignalAdapter.store(f"{SYMBOL}_{STRATEGY}")
+    await store.write_value(SYMBOL, bad)
+    out = register(lambda k: F(42000), [sig("long", tp=43000, sl=41000, met=60)])
+    exc = await refused_run(out)
+    [copy] = quarantined(f"signal/{SYMBOL}_{STRATEGY}")
+    assert json.loads(copy.read_text()) == bad and exc.documents == [copy]
+    assert await store.read_value(SYMBOL) == bad  # the store has no delete: left as it was, not overwritten
+    assert out.ticks == [] and out.calls == []
