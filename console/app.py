@@ -371,7 +371,11 @@ class BtkApp(App[int]):
 
         def open_live() -> Any:
             engine.set_base_dir(self.dump_dir / "data")
-            return engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
+            try:
+                return engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
+            except engine.PairQuarantinedError as exc:
+                self._quarantine_notice(rid, exc)
+                return None
 
         handle = self._open_run(open_live)
         if handle is None:
@@ -391,6 +395,23 @@ class BtkApp(App[int]):
         self.selected_run = rid
         self._drive_run(rid, handle)
         return True
+
+    def _quarantine_notice(self, rid: str, exc: Any) -> None:
+        """A live pair held because its saved state is in quarantine: say where, and how to release it."""
+        self.state.log_error(rid, exc.symbol, exc.strategy_name, engine.get_clock().now(), str(exc)[:160])
+        self.notify(
+            "\n".join(
+                [
+                    *(str(p) for p in exc.documents),
+                    "Read the .why.json next to it, then delete the file "
+                    "or move it back, and start again. Other pairs trade as usual.",
+                ]
+            ),
+            title=f"{exc.symbol} {exc.strategy_name}: saved state quarantined, not trading",
+            severity="error",
+            timeout=30,
+        )
+        self.redraw({"log"})
 
     def on_live_restored(self, message: LiveRestored) -> None:
         changed = self.state.restore(message.run_id, message.rows, message.now)
@@ -438,7 +459,10 @@ class BtkApp(App[int]):
         self.state.finish_run(run.id)
         if message.error is not None:
             run.status, run.error = "failed", f"{type(message.error).__name__}: {message.error}"
-            self.notify(run.error, title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
+            if isinstance(message.error, engine.PairQuarantinedError):
+                self._quarantine_notice(run.id, message.error)
+            else:
+                self.notify(run.error, title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
         else:
             # a stopped run ends where it was: its progress and its "stopped" say it did not finish
             run.status = "stopped" if run.status == "stopping" else "done"

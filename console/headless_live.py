@@ -88,7 +88,14 @@ async def run_live(
     engine.listen_error(on_error)
     engine.listen_exit(on_error)
 
-    handles = [(s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange)) for s, name in pairs]
+    handles = []
+    for s, name in pairs:
+        try:
+            handles.append((s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange)))
+        except engine.PairQuarantinedError as exc:  # this pair waits for a person; the others trade
+            failures.append(f"{s} {name}: {exc}")
+            err.write(f"error: {exc}\n")
+            logger.error(str(exc))
 
     async def trade(symbol: str, name: str, handle: Any) -> None:
         try:
@@ -100,6 +107,10 @@ async def run_live(
                 )
             async for result in handle:
                 say(describe(result))
+        except engine.PairQuarantinedError as exc:  # its saved state failed its checks at restore
+            failures.append(f"{symbol} {name}: {exc}")
+            err.write(f"error: {exc}\n")
+            logger.error(str(exc))
         except Exception as exc:
             failures.append(f"{symbol} {name}: {exc}")
             err.write(f"error: {symbol} {name} stopped: {exc}\n")

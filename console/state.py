@@ -340,6 +340,12 @@ class DashboardState:
             )
         )
 
+    def log_error(self, rid: str, symbol: str, strategy: str, when: int, detail: str) -> None:
+        """An ERROR line the engine did not publish on a stream (a live pair refused at its start)."""
+        self._log(
+            self._line(time=when, kind="ERROR", run=rid, symbol=symbol, strategy=strategy, side="", detail=detail)
+        )
+
     def _log(self, line: LogLine) -> None:
         self.signal_log.add(line)
 

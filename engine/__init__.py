@@ -75,6 +75,7 @@ from .persist.adapters import (
     set_base_dir,
 )
 from .persist.base import PersistBase, PersistError
+from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
 from .pnl import pnl_percentage
 from .registry import (
     DuplicateError,
@@ -129,6 +130,7 @@ __all__ = [
     "LiveHandle",
     "NotFoundError",
     "OpenedResult",
+    "PairQuarantinedError",
     "Partial",
     "PartialEvent",
     "Performance",
@@ -154,6 +156,7 @@ __all__ = [
     "SignalValidationError",
     "SimulatedClock",
     "SizingError",
+    "StateQuarantinedError",
     "StrategyCallbacks",
     "SystemClock",
     "TickResult",

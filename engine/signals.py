@@ -16,7 +16,7 @@ from typing import Any
 from .config import Config
 from .model import SIGNAL_DTO_KEYS, SignalDto, SignalRow
 
-__all__ = ["IdFactory", "SignalValidationError", "build_row", "dto_fields", "strip_markdown"]
+__all__ = ["IdFactory", "SignalValidationError", "build_row", "dto_fields", "strip_markdown", "validate_restored"]
 
 
 class SignalValidationError(ValueError):
@@ -183,17 +183,20 @@ def _price_rules(name: str, raw: Any, value: float, out: list[str]) -> None:
 
 
 def validate(
-    f: dict[str, Any],
+    f: Mapping[str, Any],
     *,
-    price_open: float,
-    current_price: float,
+    price_open: Any,
+    current_price: float | None,
     is_scheduled: bool,
     scheduled_at: Any,
     pending_at: Any,
     identity: tuple[Any, Any, Any, Any],
     cfg: Config,
 ) -> list[str]:
-    """Every rule of SPEC 3.2 on one candidate row; returns the failure lines (empty = valid)."""
+    """Every rule of SPEC 3.2 on one candidate row; returns the failure lines (empty = valid).
+
+    ``current_price=None`` is a row read back from disk (``validate_restored``): the rules about the
+    price at creation (2, 5, 6) do not apply, and a missing ``pending_at`` is allowed."""
     out: list[str] = []
     sig_id, exchange_name, strategy_name, symbol = identity
     for label, v in (
@@ -208,7 +211,9 @@ def validate(
     if position not in ("long", "short"):
         out.append(f'position must be "long" or "short", got {position!r}')
     cp = _num(current_price)
-    if not math.isfinite(cp):
+    if current_price is None:
+        pass
+    elif not math.isfinite(cp):
         out.append(f"current_price (VWAP) must be a finite number, got {current_price}")
     elif cp <= 0:
         out.append(f"current_price (VWAP) must be > 0, got {cp}")
@@ -223,7 +228,9 @@ def validate(
             out.append(f"long: price_take_profit ({tp}) must be > price_open ({op})")
         if sl >= op:
             out.append(f"long: price_stop_loss ({sl}) must be < price_open ({op})")
-        if not is_scheduled:
+        if current_price is None:
+            pass  # restored: the market has moved since it was created (SPEC 8.3, case 57)
+        elif not is_scheduled:
             if cp <= sl:
                 out.append(f"long: current price ({cp}) <= price_stop_loss ({sl}); the stop would trigger at once")
             if cp >= tp:
@@ -240,7 +247,9 @@ def validate(
             out.append(f"short: price_take_profit ({tp}) must be < price_open ({op})")
         if sl <= op:
             out.append(f"short: price_stop_loss ({sl}) must be > price_open ({op})")
-        if not is_scheduled:
+        if current_price is None:
+            pass
+        elif not is_scheduled:
             if cp >= sl:
                 out.append(f"short: current price ({cp}) >= price_stop_loss ({sl}); the stop would trigger at once")
             if cp <= tp:
@@ -284,11 +293,31 @@ def validate(
         max_life = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
         if max_life and met > max_life:
             out.append(f"minute_estimated_time {raw_met} exceeds CC_MAX_SIGNAL_LIFETIME_MINUTES {max_life}")
-    if not (isinstance(scheduled_at, int) and scheduled_at > 0):
+    if not _timestamp(scheduled_at):
         out.append(f"scheduled_at must be a positive timestamp, got {scheduled_at!r}")
-    if not (isinstance(pending_at, int) and pending_at > 0):
+    if not (_timestamp(pending_at) or (pending_at is None and current_price is None)):  # SPEC 5.2 4a
         out.append(f"pending_at must be a positive timestamp, got {pending_at!r}")
     return out
+
+
+def _timestamp(v: Any) -> bool:
+    return type(v) is int and v > 0
+
+
+def validate_restored(f: Mapping[str, Any], cfg: Config) -> list[str]:
+    """SPEC 3.2 on a signal row read back from disk (a ``SignalRow.to_dict``), with the run's config:
+    the rules of a new signal, except those about the price at its creation; a row the engine could
+    not have created under this config is not traded (issue 20). Returns the failure lines."""
+    return validate(
+        f,
+        price_open=f.get("price_open"),
+        current_price=None,
+        is_scheduled=f.get("is_scheduled") is True,
+        scheduled_at=f.get("scheduled_at"),
+        pending_at=f.get("pending_at"),
+        identity=(f.get("id"), f.get("exchange_name"), f.get("strategy_name"), f.get("symbol")),
+        cfg=cfg,
+    )
 
 
 def build_row(

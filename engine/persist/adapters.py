@@ -23,14 +23,20 @@ aligns the other documents with them if a crash cut a flush short.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from .. import events
+from ..config import Config
 from ..model import SignalRow
+from ..settlement import PARTIAL_LEVELS
+from ..signals import validate_restored
 from .base import PersistBase, PersistError
+from .quarantine import StateQuarantinedError, forget_stuck, held_documents, quarantine_text
 
 __all__ = [
     "PersistPartialAdapter",
@@ -39,6 +45,7 @@ __all__ = [
     "PersistSignalAdapter",
     "StateWriter",
     "base_dir",
+    "held_state",
     "set_base_dir",
     "writer",
 ]
@@ -65,6 +72,8 @@ def base_dir() -> Path:
 
 
 def _check_row(value: Any) -> None:
+    """The shape every saved row has, whoever reads it (the init scan, a custom store's answer);
+    what it means is checked at restore, with the run's config (``row_problems``)."""
     if value is None:
         return
     if not isinstance(value, dict):
@@ -79,24 +88,66 @@ def _check_row(value: Any) -> None:
             raise ValueError(f"{k} must be a number, found {value[k]!r}")
 
 
+def row_problems(
+    value: dict[str, Any], *, scheduled: bool, symbol: str, strategy_name: str, exchange_name: str, cfg: Config
+) -> list[str]:
+    """Why a saved row must not be traded by this run (empty: it may): the rules of a new signal
+    (SPEC 3.2, with the run's config), the types of the fields the engine reads, and whose it is."""
+    out = validate_restored(value, cfg)
+    met = value.get("minute_estimated_time")
+    if type(met) is float and met.is_integer():  # the only non-int that SPEC 3.2 lets through
+        out.append(f"minute_estimated_time must be an integer, got {met!r}")
+    if value.get("is_scheduled") is not scheduled:
+        slot = "a scheduled (schedule/)" if scheduled else "an open (signal/)"
+        out.append(f"is_scheduled must be {str(scheduled).lower()} in {slot} slot, got {value.get('is_scheduled')!r}")
+    if not isinstance(value.get("note") or "", str):
+        out.append(f"note must be a string, got {value.get('note')!r}")
+    for key, ours in (("symbol", symbol), ("strategy_name", strategy_name), ("exchange_name", exchange_name)):
+        got = value.get(key)
+        if isinstance(got, str) and got and got != ours:
+            out.append(f"{key} {got!r} is not this run's {ours!r}: the row belongs to another run")
+    return out
+
+
 def _check_positions(value: Any) -> None:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of [key, position] pairs, found {type(value).__name__}")
+    seen: set[str] = set()
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], dict)):
             raise ValueError(f"expected [key, position] pairs, found {item!r}")
+        key, record = item
+        name = record.get("strategyName")
+        if not (isinstance(name, str) and name and key.startswith(f"{name}:") and len(key) > len(name) + 1):
+            raise ValueError(f"position {key!r}: the key must be '<strategyName>:<symbol>', record says {name!r}")
+        if key in seen:
+            raise ValueError(f"position {key!r} is listed twice")
+        seen.add(key)
+        if record.get("signal") is not None or not isinstance(record.get("exchangeName", ""), str):
+            raise ValueError(f"position {key!r}: signal must be null and exchangeName a string")
+        opened = record.get("openTimestamp")
+        if isinstance(opened, bool) or not isinstance(opened, int | float) or not 0 <= opened < math.inf:
+            raise ValueError(f"position {key!r}: openTimestamp must be a timestamp in ms, found {opened!r}")
+
+
+_LEVEL_KEYS = ("profitLevels", "lossLevels")
 
 
 def _check_levels(value: Any) -> None:
     if not isinstance(value, dict):
         raise ValueError(f"expected a map of signal id to levels, found {type(value).__name__}")
     for signal_id, levels in value.items():
+        if not signal_id:
+            raise ValueError("levels under an empty signal id")
         if not isinstance(levels, dict):
             raise ValueError(f"levels of {signal_id} must be an object")
-        for key in ("profitLevels", "lossLevels"):
+        unknown = sorted(set(levels) - set(_LEVEL_KEYS))
+        if unknown:
+            raise ValueError(f"levels of {signal_id} have unknown key(s) {', '.join(unknown)}")
+        for key in _LEVEL_KEYS:
             got = levels.get(key, [])
-            if not (isinstance(got, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in got)):
-                raise ValueError(f"{key} of {signal_id} must be a list of integers")
+            if not (isinstance(got, list) and all(type(x) is int and x in PARTIAL_LEVELS for x in got)):
+                raise ValueError(f"{key} of {signal_id} must be a list of levels out of {list(PARTIAL_LEVELS)}")
 
 
 # --------------------------------------------------------------------------- adapters
@@ -134,16 +185,35 @@ class _Domain:
         await store.wait_for_init(existing is None)
         return store
 
-    async def _read(self, entity: str, entity_id: str, default: Any) -> Any:
+    async def _read_checked(self, entity: str, entity_id: str) -> tuple[Any, Any]:
+        """(store, value) of a stored document, ``value`` None when there is none. A document that
+        cannot be read or has the wrong shape is set aside and its error raised."""
         store = await self.store(entity)
         if not await store.has_value(entity_id):
-            return default
-        value = await store.read_value(entity_id)
+            return store, None
         try:
+            value = await store.read_value(entity_id)
             self._validate(value)  # a custom store may hand back anything
-        except ValueError as exc:
-            raise PersistError(f"{self.domain} state {entity}/{entity_id}: {exc}") from exc
+        except (PersistError, ValueError) as exc:
+            raise await self._set_aside(store, entity, entity_id, None, str(exc)) from exc
+        return store, value
+
+    async def _read(self, entity: str, entity_id: str, default: Any) -> Any:
+        _store, value = await self._read_checked(entity, entity_id)
         return default if value is None else value
+
+    async def _set_aside(self, store: Any, entity: str, entity_id: str, value: Any, reason: str) -> PersistError:
+        """Quarantine a document that must not be used: the file store moves it; a custom store
+        keeps it (it has no delete) and a copy goes to quarantine, which holds the pair the same."""
+        if isinstance(store, PersistBase):
+            return await store.quarantine_path(store.path_of(entity_id), reason)
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            text = repr(value)
+        original = Path(f"{self.domain}/{entity}") / f"{entity_id}.json"
+        item = await asyncio.to_thread(quarantine_text, _base_dir, f"{self.domain}/{entity}", original, text, reason)
+        return StateQuarantinedError(item)
 
     async def _write(self, entity: str, entity_id: str, value: Any) -> None:
         store = await self.store(entity)
@@ -153,9 +223,31 @@ class _Domain:
 class _RowDomain(_Domain):
     """Pending (``signal``) or scheduled (``schedule``) row of one (symbol, strategy)."""
 
+    scheduled = False  # which slot's rows this domain keeps
+
     async def read(self, symbol: str, strategy_name: str) -> SignalRow | None:
         value = await self._read(f"{symbol}_{strategy_name}", symbol, None)
         return None if value is None else SignalRow.from_dict(value)
+
+    async def restore(self, symbol: str, strategy_name: str, exchange_name: str, cfg: Config) -> SignalRow | None:
+        """The saved row of a live run about to start, if it may be traded by that run; one that
+        may not (``row_problems``) is moved to quarantine and its error raised: it is nobody's to
+        drop or overwrite."""
+        entity = f"{symbol}_{strategy_name}"
+        store, value = await self._read_checked(entity, symbol)
+        if value is None:
+            return None
+        problems = row_problems(
+            value,
+            scheduled=self.scheduled,
+            symbol=symbol,
+            strategy_name=strategy_name,
+            exchange_name=exchange_name,
+            cfg=cfg,
+        )
+        if problems:
+            raise await self._set_aside(store, entity, symbol, value, "; ".join(problems))
+        return SignalRow.from_dict(value)
 
     async def write(self, row: SignalRow | None, symbol: str, strategy_name: str) -> None:
         await self._write(f"{symbol}_{strategy_name}", symbol, None if row is None else row.to_dict())
@@ -170,6 +262,8 @@ class _SignalDomain(_RowDomain):
 
 
 class _ScheduleDomain(_RowDomain):
+    scheduled = True
+
     async def read_schedule_data(self, symbol: str, strategy_name: str) -> SignalRow | None:
         return await self.read(symbol, strategy_name)
 
@@ -202,6 +296,15 @@ PersistPartialAdapter = _PartialDomain("partial", _check_levels)
 _ADAPTERS = (PersistSignalAdapter, PersistScheduleAdapter, PersistRiskAdapter, PersistPartialAdapter)
 
 
+def held_state(symbol: str, strategy_name: str, risk_names: tuple[str, ...] | list[str]) -> list[Path]:
+    """Quarantined documents that hold live trading of (symbol, strategy): its rows and levels,
+    and the positions of every risk profile it uses."""
+    pair = f"{symbol}_{strategy_name}"
+    entities = [f"{d.domain}/{pair}" for d in (PersistSignalAdapter, PersistScheduleAdapter, PersistPartialAdapter)]
+    entities += [f"{PersistRiskAdapter.domain}/{name}" for name in risk_names]
+    return held_documents(_base_dir, entities)
+
+
 def reset_adapters() -> None:
     """Default storage class, default base dir, no open stores (tests, ``reset_engine``)."""
     global _base_dir
@@ -209,6 +312,7 @@ def reset_adapters() -> None:
     for adapter in _ADAPTERS:
         adapter._cls = PersistBase
         adapter.forget()
+    forget_stuck()
     writer.clear()
 
 

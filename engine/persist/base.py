@@ -7,8 +7,10 @@ rename itself survives a power cut. File I/O runs through aiofiles (a thread poo
 loop that also drives the live loop and the console never blocks on the disk.
 
 A store opened on a directory with damaged documents (truncated by a crash of something else,
-edited by hand, written by an older schema) removes them and says which and why: a live run
-must start, and a document that cannot be read cannot be restored anyway.
+edited by hand, written by an older schema) moves them to quarantine (``quarantine.py``) and says
+which and why: such a document may be the only record of an open position, so it is never deleted
+and never overwritten; the pairs it belongs to wait for a person, the others trade. Temp files of
+interrupted writes are deleted: they are never the live document.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ class PersistBase:
         self.validate = validate
         self._ready = False
         self._init_lock = asyncio.Lock()
-        self.removed: list[tuple[str, str]] = []  # (file name, reason) of documents removed at init
+        self.removed: list[tuple[str, str]] = []  # (file name, reason) of temp files removed at init
+        self.quarantined: list[Any] = []  # quarantine.Quarantined of documents moved aside
 
     def __repr__(self) -> str:
         return f"PersistBase({self.entity_name!r}, {str(self.base_dir)!r})"
@@ -99,7 +102,8 @@ class PersistBase:
     # -- init ----------------------------------------------------------------------------------
     async def wait_for_init(self, initial: bool = True) -> None:
         """Once per store: create the directory, drop leftover temp files, and check every
-        document, removing (and reporting) those that do not parse or have the wrong shape."""
+        document, moving to quarantine (and reporting) those that do not parse or have the wrong
+        shape."""
         if self._ready:
             return
         async with self._init_lock:
@@ -110,12 +114,12 @@ class PersistBase:
             for name in names:
                 path = self.directory / name
                 if name.startswith(TEMP_PREFIX):  # a write that was interrupted before its rename
-                    await self._remove_damaged(path, "an unfinished write (temp file)")
+                    await self._remove_temp(path, "an unfinished write (temp file)")
                 elif name.endswith(".json"):
                     try:
                         self._check(await self._read_text(path))
                     except Exception as exc:
-                        await self._remove_damaged(path, str(exc))
+                        await events.report_error(await self.quarantine_path(path, str(exc)))
             self._ready = True
 
     def _check(self, text: str) -> Any:
@@ -129,7 +133,7 @@ class PersistBase:
             self.validate(value)
         return value
 
-    async def _remove_damaged(self, path: Path, reason: str) -> None:
+    async def _remove_temp(self, path: Path, reason: str) -> None:
         log = get_logger()
         log.warning(f"persist {self.entity_name}: removing {path}: {reason}")
         self.removed.append((path.name, reason))
@@ -144,7 +148,25 @@ class PersistBase:
                     log.warning(f"persist {self.entity_name}: could not remove {path}: {exc}")
                 else:
                     await get_clock().sleep(DELETE_RETRY_MS)
-        await events.report_error(PersistError(f"removed damaged state file {path}: {reason}"))
+        await events.report_error(PersistError(f"removed leftover state file {path}: {reason}"))
+
+    async def quarantine_path(self, path: Path, reason: str) -> PersistError:
+        """Move a document that failed its checks out of the way (never delete it); returns the
+        error to report: where it went and why, or that it could not be moved (it is then left in
+        place and its pair is held by this process all the same)."""
+        from . import quarantine  # it builds on PersistError, defined here
+
+        try:
+            item = await asyncio.to_thread(quarantine.quarantine_file, self.base_dir, self.entity_name, path, reason)
+        except OSError as exc:
+            quarantine.note_stuck(self.base_dir, self.entity_name, path)
+            get_logger().warning(f"persist {self.entity_name}: could not quarantine {path}: {exc}")
+            return PersistError(
+                f"state file {path} failed its checks ({reason}) and could not be moved to quarantine "
+                f"({exc}); it is left in place and live trading of what it belongs to is held"
+            )
+        self.quarantined.append(item)
+        return quarantine.StateQuarantinedError(item)
 
     # -- documents -----------------------------------------------------------------------------
     @staticmethod

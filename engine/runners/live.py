@@ -27,7 +27,8 @@ from ..context import MethodContext
 from ..errors import ErrorContext, annotate
 from ..model import DoneEvent, PerformanceEvent, SignalRow, TickResult
 from ..partial import partials
-from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, writer
+from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, held_state, writer
+from ..persist.quarantine import PairQuarantinedError
 from ..reports import stores
 from ..risk import risk_instance
 from ..signals import IdFactory
@@ -99,7 +100,12 @@ class _LiveRun:
 
     # -- SPEC 8.3 -----------------------------------------------------------------------------
     async def restore(self) -> None:
-        """Put back what the last process left on disk, before the first tick (once per run)."""
+        """Put back what the last process left on disk, before the first tick (once per run).
+
+        Every saved document is checked first (its shape when its store opens, a row's meaning
+        here with this run's config and identity); one that fails is moved to quarantine, and
+        then nothing is restored or written and the run refuses to go on (``PairQuarantinedError``):
+        the pair waits for a person, the other pairs trade."""
         if self._restore_done:
             return
         self._restore_done = True
@@ -107,17 +113,24 @@ class _LiveRun:
         await self.instance.risk.load()
         await partials.load_live(self.symbol, name)
         now = get_clock().now()
+        rows: list[tuple[str, SignalRow]] = []
+        unread: Exception | None = None
         for adapter, slot in ((PersistSignalAdapter, "pending"), (PersistScheduleAdapter, "scheduled")):
             try:
-                row = await adapter.read(self.symbol, name)
+                row = await adapter.restore(self.symbol, name, exchange, self.cfg)
             except Exception as exc:
-                annotate(exc, ErrorContext(self.symbol, name, False, now, "restore"), "the run starts without it")
+                annotate(exc, ErrorContext(self.symbol, name, False, now, "restore"), "the pair does not trade")
                 await events.report_error(exc)
+                unread = unread or exc
                 continue
-            if row is None:
-                continue
-            if row.exchange_name != exchange or row.strategy_name != name:
-                return  # SPEC 8.3: a row of another exchange or strategy stops the restore
+            if row is not None:
+                rows.append((slot, row))
+        held = held_state(self.symbol, name, self.instance.risk.names)
+        if held:
+            raise PairQuarantinedError(self.symbol, name, held)
+        if unread is not None:  # not readable, not moved aside: trading would overwrite it
+            raise unread
+        for slot, row in rows:
             if slot == "scheduled" and inst.pending is not None and inst.pending.id == row.id:
                 inst.persist.schedule(None)  # it opened; the crash came before the schedule file was cleared
                 continue
@@ -280,6 +293,9 @@ class LiveFacade(RunnerFacade):
     def _start(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> _LiveRun:
         strategy = registry.strategies.get(strategy_name, source)
         registry.exchanges.get(exchange_name, source)
+        held = held_state(symbol, strategy_name, strategy.risk_names)
+        if held:  # a person has to look first (the run that quarantined it said why)
+            raise PairQuarantinedError(symbol, strategy_name, held)
         _clear_for_run(symbol, strategy, False)
         partials.reset_for(symbol, strategy_name, False)
         run = _LiveRun(symbol, strategy_name, exchange_name, source)

@@ -53,20 +53,26 @@ async def test_a_value_that_is_not_json_is_refused_before_anything_is_written(tm
         ('{"id": "1", "position": "long"}', "signal without price_open"),
     ],
 )
-async def test_a_damaged_state_file_is_removed_at_start_with_its_reason_and_the_run_goes_on(content, reason) -> None:
+async def test_a_damaged_state_file_is_quarantined_at_start_with_its_reason_and_other_pairs_trade(
+    content, reason
+) -> None:
     path = state_file("signal", SYMBOL)
     path.parent.mkdir(parents=True)
     path.write_text(content)
     leftover = path.parent / f"{TEMP_PREFIX}0123456789ab-{SYMBOL}.json"
     leftover.write_text('{"half": ')  # a write killed before its rename
     out = register(lambda k: F(42000), [sig("long", tp=43000, sl=41000, met=60)])
-    await run_live(out, until=3)
+    with pytest.raises(e.PairQuarantinedError):
+        await run_live(out, until=3)
     messages = [str(x) for x in out.errors]
-    assert any("removed damaged state file" in msg and reason in msg and SYMBOL in msg for msg in messages), messages
+    assert any("quarantined" in msg and reason in msg and SYMBOL in msg for msg in messages), messages
     assert any("unfinished write" in msg for msg in messages)
-    assert not leftover.exists()
-    assert [r.action for r in out.yielded] == ["opened"]  # started clean and traded
-    assert json.loads(path.read_text())["position"] == "long"
+    assert not leftover.exists()  # a temp file is never the live document: deleted
+    assert not path.exists() and out.ticks == []  # moved aside, the pair held
+    [moved] = (Path("dump") / "data" / "quarantine" / "signal" / f"{SYMBOL}_{STRATEGY}").glob(f"*-{SYMBOL}.json")
+    assert moved.read_text() == content
+    other = await run_live(out, symbol="ETHUSDT", until=3)  # the run goes on for other pairs
+    assert [r.action for r in other.yielded] == ["opened"]
 
 
 async def test_risk_positions_are_saved_and_count_after_a_restart() -> None:

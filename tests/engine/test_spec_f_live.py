@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
+import pytest
 from live_helpers import live, register, run_live, state_file
 from spec_helpers import EXCHANGE, STRATEGY, SYMBOL, F, m, sig
 
@@ -99,7 +101,7 @@ async def test_case_55_restored_scheduled_short_whose_stop_was_passed_is_dropped
 
 
 async def test_case_56_restored_position_keeps_its_remaining_lifetime() -> None:
-    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=30000), SYMBOL, STRATEGY)
+    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=35000), SYMBOL, STRATEGY)
     out = register(lambda k: F(42000))
     await run_live(out, until=800)
     assert out.names()[0] == "on_active"
@@ -113,7 +115,7 @@ async def test_case_56_restored_position_keeps_its_remaining_lifetime() -> None:
 async def test_restore_can_run_before_the_first_tick_and_is_not_repeated_by_it() -> None:
     """The console shows what came back before trading starts; the tick must not restore twice
     (a second restore would call on_active again and reset the row)."""
-    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=30000), SYMBOL, STRATEGY)
+    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=35000), SYMBOL, STRATEGY)
     out = register(lambda k: F(42000))
     e.set_clock(e.SimulatedClock(m(0), speed=0))
     handle = e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE)
@@ -147,7 +149,7 @@ class HeldClock:
 async def test_a_stop_wakes_the_loop_instead_of_waiting_out_the_tick_interval() -> None:
     """SPEC 8.5: the loop ends at the tick after a stop; btk runs that tick at once instead of a
     TICK_TTL later (it only returns idle), so a stop in the console is not a minute late."""
-    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=30000), SYMBOL, STRATEGY)
+    await e.PersistSignalAdapter.write_signal_data(row("long", open_=42000, tp=50000, sl=35000), SYMBOL, STRATEGY)
     out = register(lambda k: F(42000))
     clock = HeldClock(m(0))
     e.set_clock(clock)
@@ -178,17 +180,23 @@ async def test_case_57_restored_position_already_past_its_take_profit_closes_on_
     assert "on_close" in out.names()
 
 
-async def test_case_58_rows_of_another_exchange_or_strategy_are_not_restored() -> None:
+async def test_case_58_rows_of_another_exchange_or_strategy_are_quarantined_not_restored_or_overwritten() -> None:
+    """SPEC 8.3 stopped the restore on such a row, and the next write overwrote it (issue 20): now it
+    is moved to quarantine and the pair does not trade until a person looks."""
     await e.PersistSignalAdapter.write_signal_data(
-        row("long", open_=42000, tp=50000, sl=30000, exchange_name="elsewhere"), SYMBOL, STRATEGY
+        row("long", open_=42000, tp=50000, sl=35000, exchange_name="elsewhere"), SYMBOL, STRATEGY
     )
+    text = state_file("signal", SYMBOL).read_text()
     await e.PersistScheduleAdapter.write_schedule_data(
-        row("long", open_=41000, tp=50000, sl=30000, is_scheduled=True), SYMBOL, STRATEGY
+        row("long", open_=41000, tp=50000, sl=35000, is_scheduled=True), SYMBOL, STRATEGY
     )
-    out = register(lambda k: F(42000))
-    await run_live(out, until=2)
-    assert out.restored == [] and out.yielded == []
-    assert {r.action for r in out.ticks} == {"idle"}  # the scheduled file was not read either
+    out = register(lambda k: F(42000), [sig("long", tp=43000, sl=41000, met=60)])
+    with pytest.raises(e.PairQuarantinedError):
+        await run_live(out, until=2)
+    assert out.restored == [] and out.yielded == [] and out.ticks == []
+    [moved] = (Path("dump") / "data" / "quarantine" / "signal" / f"{SYMBOL}_{STRATEGY}").glob(f"*-{SYMBOL}.json")
+    assert moved.read_text() == text and not state_file("signal", SYMBOL).exists()
+    assert json.loads(state_file("schedule", SYMBOL).read_text())["id"] == "restored-1"  # untouched
 
 
 async def test_empty_storage_starts_idle() -> None:
