@@ -88,7 +88,13 @@ async def run_live(
     engine.listen_error(on_error)
     engine.listen_exit(on_error)
 
-    handles = [(s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange)) for s, name in pairs]
+    try:
+        handles = [(s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange)) for s, name in pairs]
+    except engine.StateFolderLocked as exc:  # another live process trades this folder: leave it alone
+        err.write(f"btk-console: error: {exc}\n")
+        err.flush()
+        logger.error(str(exc))
+        return 1
 
     async def trade(symbol: str, name: str, handle: Any) -> None:
         try:

@@ -75,6 +75,7 @@ from .persist.adapters import (
     set_base_dir,
 )
 from .persist.base import PersistBase, PersistError
+from .persist.lock import StateFolderLocked
 from .pnl import pnl_percentage
 from .registry import (
     DuplicateError,
@@ -154,6 +155,7 @@ __all__ = [
     "SignalValidationError",
     "SimulatedClock",
     "SizingError",
+    "StateFolderLocked",
     "StrategyCallbacks",
     "SystemClock",
     "TickResult",

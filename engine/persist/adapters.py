@@ -31,6 +31,7 @@ from typing import Any
 from .. import events
 from ..model import SignalRow
 from .base import PersistBase, PersistError
+from .lock import held_folder, release_state_folder
 
 __all__ = [
     "PersistPartialAdapter",
@@ -53,6 +54,8 @@ def set_base_dir(path: str | os.PathLike[str] | None) -> None:
     """Where live state lives (default ``./dump/data``); stores opened afterwards use it."""
     global _base_dir
     _base_dir = Path(path) if path is not None else DEFAULT_BASE_DIR
+    if held_folder() is not None and held_folder() != Path(os.path.abspath(_base_dir)):
+        release_state_folder()  # one writer per folder: the old one is no longer ours to hold
     for adapter in _ADAPTERS:
         adapter.forget()
 
@@ -210,6 +213,7 @@ def reset_adapters() -> None:
         adapter._cls = PersistBase
         adapter.forget()
     writer.clear()
+    release_state_folder()
 
 
 # --------------------------------------------------------------------------- the write queue

@@ -27,7 +27,8 @@ from ..context import MethodContext
 from ..errors import ErrorContext, annotate
 from ..model import DoneEvent, PerformanceEvent, SignalRow, TickResult
 from ..partial import partials
-from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, writer
+from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, base_dir, writer
+from ..persist.lock import hold_state_folder
 from ..reports import stores
 from ..risk import risk_instance
 from ..signals import IdFactory
@@ -280,6 +281,7 @@ class LiveFacade(RunnerFacade):
     def _start(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> _LiveRun:
         strategy = registry.strategies.get(strategy_name, source)
         registry.exchanges.get(exchange_name, source)
+        hold_state_folder(base_dir())  # one writer per state folder: raises StateFolderLocked
         _clear_for_run(symbol, strategy, False)
         partials.reset_for(symbol, strategy_name, False)
         run = _LiveRun(symbol, strategy_name, exchange_name, source)
