@@ -32,6 +32,7 @@ from .events import (
     listen_signal_live,
     listen_signal_live_once,
     listen_signal_once,
+    listen_state_write,
     listen_validation,
     listen_walker,
     listen_walker_complete,
@@ -72,6 +73,7 @@ from .persist.adapters import (
     PersistRiskAdapter,
     PersistScheduleAdapter,
     PersistSignalAdapter,
+    StateWriteStatus,
     set_base_dir,
 )
 from .persist.base import PersistBase, PersistError
@@ -156,6 +158,7 @@ __all__ = [
     "SimulatedClock",
     "SizingError",
     "StateFolderLocked",
+    "StateWriteStatus",
     "StrategyCallbacks",
     "SystemClock",
     "TickResult",
@@ -214,6 +217,7 @@ __all__ = [
     "listen_signal_live",
     "listen_signal_live_once",
     "listen_signal_once",
+    "listen_state_write",
     "listen_validation",
     "listen_walker",
     "listen_walker_complete",

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import events
+from ..log import get_logger
 from ..model import SignalRow
 from .base import PersistBase, PersistError
 from .lock import held_folder, release_state_folder
@@ -38,6 +40,7 @@ __all__ = [
     "PersistRiskAdapter",
     "PersistScheduleAdapter",
     "PersistSignalAdapter",
+    "StateWriteStatus",
     "StateWriter",
     "base_dir",
     "set_base_dir",
@@ -219,13 +222,51 @@ def reset_adapters() -> None:
 # --------------------------------------------------------------------------- the write queue
 
 
+@dataclass(frozen=True, slots=True)
+class StateWriteStatus:
+    """The state folder became unwritable (``writable`` False: the first failed document's path
+    and the OS error) or writable again. Emitted on ``state_write`` once per change, not per retry."""
+
+    writable: bool
+    path: str = ""
+    error: str = ""
+
+    def __str__(self) -> str:
+        if self.writable:
+            return "state writable again, resuming new entries"
+        return f"CLOSE-ONLY: state not writable ({self.path}: {self.error}); no new entries until a write succeeds"
+
+
+def _describe_failure(key: tuple[str, ...], exc: Exception) -> StateWriteStatus:
+    """Path and OS error of a failed write (a custom store's error is shown as it is)."""
+    path, error = getattr(exc, "path", None), getattr(exc, "os_error", None)
+    if path is None or error is None:
+        os_error = next((c for c in _causes(exc) if isinstance(c, OSError)), None)
+        path = path or (os_error.filename if os_error is not None and os_error.filename else "/".join(key))
+        error = error or (
+            f"[Errno {os_error.errno}] {os_error.strerror}" if os_error is not None and os_error.errno else str(exc)
+        )
+    return StateWriteStatus(False, str(path), str(error))
+
+
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 class StateWriter:
-    """Documents waiting to be written, at most one write per document (the latest state wins)."""
+    """Documents waiting to be written, at most one write per document (the latest state wins).
+
+    ``failure`` is set while the last flush could not write everything: the live runs then
+    announce nothing whose state is not on disk and open nothing new (close-only), and every flush
+    retries. The change each way is reported once (error stream, engine log, ``state_write``)."""
 
     def __init__(self) -> None:
         self._dirty: dict[tuple[str, ...], Callable[[], Awaitable[None]]] = {}
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self.failure: StateWriteStatus | None = None
 
     def mark(self, key: tuple[str, ...], write: Callable[[], Awaitable[None]]) -> None:
         self._dirty[key] = write
@@ -236,9 +277,11 @@ class StateWriter:
 
     def clear(self) -> None:
         self._dirty.clear()
+        self.failure = None
 
-    async def flush(self) -> None:
-        """Write every dirty document; a failure is reported and the document stays dirty.
+    async def flush(self) -> bool:
+        """Write every dirty document; one that fails stays dirty for the next flush. True when
+        everything is written (``failure`` is None).
 
         Flushes run one at a time: a flush that finds its documents already taken by another
         one still writing them returns only when those writes are done (two live runs share
@@ -248,6 +291,7 @@ class StateWriter:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         async with self._lock:
             await self._flush()
+        return self.failure is None
 
     async def _flush(self) -> None:
         failed: list[tuple[tuple[str, ...], Callable[[], Awaitable[None]], Exception]] = []
@@ -258,9 +302,21 @@ class StateWriter:
                 await write()
             except Exception as exc:
                 failed.append((key, write, exc))
-        for key, write, exc in failed:
+        for key, write, _exc in failed:
             self._dirty.setdefault(key, write)
-            await events.report_error(exc)
+        if failed:
+            key, _write, exc = failed[0]
+            if self.failure is None:
+                self.failure = _describe_failure(key, exc)
+                await events.report_error(PersistError(str(self.failure)))
+                await events.report_state_write(self.failure)
+            else:  # still failing: the change was reported; a retry is not news
+                get_logger().debug(f"state still not writable: {len(failed)} document(s), first: {exc}")
+        elif self.failure is not None:
+            self.failure = None
+            status = StateWriteStatus(True)
+            get_logger().info(str(status))
+            await events.report_state_write(status)
 
 
 writer = StateWriter()
