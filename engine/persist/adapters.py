@@ -14,10 +14,11 @@ swaps the storage class (``cls(entity_name, base_dir)`` with async ``wait_for_in
 
 Writes go through ``writer``: engine code marks a document dirty (cheap, synchronous) and the
 live loop awaits ``writer.flush()`` after each tick, before the tick's result is published, so
-nothing is announced that is not on disk yet. A document is written with its state at flush time;
-a write that fails is reported on the error stream and retried at the next flush. The pending
-slots (``signal``) are written first: they say whether a position exists, and a live restart
-aligns the other documents with them if a crash cut a flush short.
+nothing is announced that is not on disk yet. A document is written with its state at flush time.
+The pending slots (``signal``) are written first: they say whether a position exists, and a live
+restart aligns the other documents with them if a crash cut a flush short. A write that fails ends
+the flush (the rest wait, so nothing on disk gets ahead of a pending slot) and is retried at the
+next one; meanwhile the live runs announce nothing unwritten and open nothing (close-only).
 """
 
 from __future__ import annotations
@@ -294,24 +295,28 @@ class StateWriter:
         return self.failure is None
 
     async def _flush(self) -> None:
-        failed: list[tuple[tuple[str, ...], Callable[[], Awaitable[None]], Exception]] = []
+        """Pending slots first, then the rest; the first failure ends the flush. The documents
+        after it stay dirty, so the disk never holds a risk position or levels that are ahead of
+        the pending slot they follow (a failed close must not clear the levels of a position
+        that is still open on disk); the restore aligns the ones left behind."""
+        failure: tuple[tuple[str, ...], Exception] | None = None
         while self._dirty:
             key = next((k for k in self._dirty if k[0] == "signal"), None) or next(iter(self._dirty))
             write = self._dirty.pop(key)
             try:
                 await write()
             except Exception as exc:
-                failed.append((key, write, exc))
-        for key, write, _exc in failed:
-            self._dirty.setdefault(key, write)
-        if failed:
-            key, _write, exc = failed[0]
+                self._dirty = {key: write, **self._dirty}  # first again at the next flush
+                failure = (key, exc)
+                break
+        if failure is not None:
+            key, exc = failure
             if self.failure is None:
                 self.failure = _describe_failure(key, exc)
                 await events.report_error(PersistError(str(self.failure)))
                 await events.report_state_write(self.failure)
             else:  # still failing: the change was reported; a retry is not news
-                get_logger().debug(f"state still not writable: {len(failed)} document(s), first: {exc}")
+                get_logger().debug(f"state still not writable ({len(self._dirty)} document(s) waiting): {exc}")
         elif self.failure is not None:
             self.failure = None
             status = StateWriteStatus(True)

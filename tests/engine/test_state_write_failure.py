@@ -14,6 +14,7 @@ disk) are in tests/crash/test_write_failures.py.
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +34,12 @@ class Disk:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, code: int = errno.ENOSPC) -> None:
         self.code = code
         self.broken: Callable[[float], bool] = lambda k: False
+        self.only: str = ""  # fail only documents whose path contains this
         self.failed = 0
         real = aiofiles.os.replace
 
         async def replace(src: os.PathLike[str] | str, dst: os.PathLike[str] | str) -> None:
-            if self.broken(minute(e.get_clock().now())):
+            if self.broken(minute(e.get_clock().now())) and self.only in str(dst):
                 self.failed += 1
                 raise OSError(self.code, os.strerror(self.code), str(dst))
             await real(src, dst)
@@ -147,3 +149,20 @@ async def test_an_entry_never_written_is_never_announced_and_not_restored(disk: 
     again = register(lambda k: F(42000), [])
     await trade(again, start=5, until=7)
     assert again.restored == [] and again.yielded == [] and not Path(state_file("signal", SYMBOL)).exists()
+
+
+async def test_a_close_whose_pending_slot_cannot_be_written_leaves_the_levels_and_risk_position_on_disk(
+    disk: Disk,
+) -> None:
+    """Found by the crash test's write-failure phase: the other documents of the close's flush
+    were written after the pending slot's write failed, so the disk held an open position with
+    its levels and risk position already cleared, and a restart announced its milestones again."""
+    e.add_risk("desk", max_concurrent_positions=1)
+    disk.broken, disk.only = (lambda k: k >= 8), "/signal/"
+    out = register(lambda k: F(42000 + min(k, 4) * 100), [sig("long", tp=43000, sl=41000, met=8)], risk_name="desk")
+    await trade(out, until=10)
+    [opened] = out.yielded  # the close (m8) was not announced
+    levels = json.loads(state_file("partial", "levels").read_text())
+    assert levels[opened.signal.id]["profitLevels"][:2] == [10, 20]  # still the open position's
+    risk = json.loads((Path("dump") / "data" / "risk" / "desk" / "positions.json").read_text())
+    assert [key for key, _ in risk] == [f"{STRATEGY}:{SYMBOL}"]
