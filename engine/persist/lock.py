@@ -76,15 +76,23 @@ def held_folder() -> Path | None:
     return _held.folder if _held is not None else None
 
 
-def _open_lock_file(path: Path) -> tuple[int, bool]:
-    """The lock file's descriptor and whether it is writable. On a read-only or full disk an
-    existing file is still lockable read-only (``flock`` does not need write access)."""
+def _open_lock_file(path: Path) -> int:
+    """A read-only descriptor of the lock file, created if missing (``flock`` needs no write
+    access, and a process that keeps no file open for writing lets the folder be remounted
+    read-only under it)."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644), True
+        return os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError:
         if not path.exists():
             raise
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _label(path: Path) -> None:
+    """Write who holds the lock into its file; on a full or read-only disk the lock still holds,
+    only its label is missing."""
+    with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
+        f.write(LockHolder.this_process().to_text())
 
 
 def hold_state_folder(folder: Path) -> None:
@@ -98,7 +106,7 @@ def hold_state_folder(folder: Path) -> None:
     release_state_folder()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    fd, writable = _open_lock_file(path)
+    fd = _open_lock_file(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -108,11 +116,7 @@ def hold_state_folder(folder: Path) -> None:
     except BaseException:
         os.close(fd)
         raise
-    if writable:
-        with contextlib.suppress(OSError):  # a full disk: the lock holds, only its label is missing
-            text = LockHolder.this_process().to_text().encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, text, 0)
+    _label(path)
     _held = _Held(folder, fd)
 
 
