@@ -182,12 +182,12 @@ TIMED = (  # (announcement, occurrence, max simulated minutes after it)
     ("started", 1, 4),  # before the open (at the 4th tick) or inside its flush
     ("started", 1, 4),
     ("started", 1, 4),
-    ("opened", 1, 20),  # while open (20 minutes)
-    ("opened", 1, 20),
+    ("opened", 1, 14),  # while open (14 minutes)
+    ("opened", 1, 14),
     ("partial", 1, 4),  # right after a milestone (and its write)
     ("scheduled", 1, 3),
-    ("closed", 1, 12),  # after the close, while the limit entry still waits (13 minutes)
-    ("closed", 1, 12),
+    ("closed", 1, 6),  # after the close, while the limit entry still waits (7 minutes)
+    ("closed", 1, 6),
 )
 FAIL_ERRNOS = (errno.ENOSPC, errno.EROFS)
 FAIL_SPELLS = (  # (failing writes, steps after the failure to kill at): writable again at the next

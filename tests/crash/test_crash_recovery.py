@@ -1,9 +1,13 @@
-"""Crash test (SPEC 8.3, 8.4, 14): a live run in a subprocess, on a simulated clock the test steps, is killed
-with SIGKILL at random moments, including inside a state write; the restart must restore the open
-position, the scheduled entry, the risk positions and the partial levels from disk, close the
-position exactly once, and no state document may ever be half-written. Repeated for the JSON file
+"""Crash test (SPEC 8.3, 8.4, 14): a live run in a subprocess, on a simulated clock the test steps,
+is killed with SIGKILL at seeded moments, including inside a state write and while its state
+writes fail (ENOSPC or EROFS injected at a seeded write: the run is close-only); the restart must
+restore the open position, the scheduled entry, the risk positions and the partial levels from
+disk, close the position exactly once, restore no position announced closed and miss none
+announced opened, and no state document may ever be half-written. Repeated for the JSON file
 store and for a custom SQLite store swapped in with ``use_adapter``.
 
+The clock moves only when the test steps it (between two ticks), so where a kill lands in
+simulated time, and how many state writes a run makes, do not depend on the machine's speed.
 The scenario and the kill hooks are in child.py, the kill/inspect/restart/check loop in harness.py.
 ``pytest -s`` prints the outcome table; it is also written to ``summary-<store>.txt`` in the
 test's temporary directory. It runs on the loopback Binance server through the real ccxt client;
