@@ -129,30 +129,17 @@ def test_a_signal_stops_the_headless_live_run_and_it_exits_0(tmp_path, sig) -> N
 
 
 async def test_a_disk_that_refuses_state_and_log_gives_one_line_each_way_and_no_traceback(
-    tmp_path, monkeypatch, capsys
+    tmp_path, state_disk, capsys
 ) -> None:
     """Issue 20, item 2: while state writes fail (ENOSPC at the rename) the run is close-only,
     says so once on stderr (path and OS error) and once when it resumes; a log file the disk
     refuses is one line, not logging's traceback per record."""
     import errno
 
-    import aiofiles.os
-
-    import engine.persist.base as persist_base
-
     load_project(None)
     _probe()
     clock = SteppedClock(LIVE_T0)
     engine.set_clock(clock)
-    real_replace = aiofiles.os.replace
-    broken = {"on": False}
-
-    async def replace(src, dst):
-        if broken["on"]:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
-        await real_replace(src, dst)
-
-    monkeypatch.setattr(persist_base.aiofiles.os, "replace", replace)
 
     class FullDisk:
         def write(self, _text: str) -> None:
@@ -168,7 +155,7 @@ async def test_a_disk_that_refuses_state_and_log_gives_one_line_each_way_and_no_
 
     [handler] = headless_live.live_logger(tmp_path / "logs").handlers  # the logger run_live will use
     good_stream, handler.stream = handler.stream, FullDisk()
-    broken["on"] = True
+    state_disk.error = errno.ENOSPC
     out, err = io.StringIO(), io.StringIO()
     task = asyncio.ensure_future(
         headless_live.run_live([("BTCUSDT", "probe")], "demo-synthetic", tmp_path, out, err, install_signals=False)
@@ -177,7 +164,7 @@ async def test_a_disk_that_refuses_state_and_log_gives_one_line_each_way_and_no_
         await asyncio.wait_for(clock.until_sleeping(), timeout=30)
         assert " OPENED " not in out.getvalue()
         clock.step()
-    broken["on"] = False
+    state_disk.error = None
     handler.stream = good_stream
     await asyncio.wait_for(clock.until_sleeping(), timeout=30)
     engine.Live.stop("BTCUSDT", "probe")

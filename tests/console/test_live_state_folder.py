@@ -9,11 +9,9 @@ import errno
 import fcntl
 import os
 
-import aiofiles.os
 from conftest import LIVE_T0, SteppedClock, flush_bridge, live_app, live_tick, start_live, wait_until
 
 import engine
-import engine.persist.base as persist_base
 from console.widgets.header import BtkHeader
 from engine.persist.lock import LOCK_NAME
 
@@ -40,18 +38,10 @@ async def test_l_on_a_folder_another_process_trades_is_an_error_naming_it_and_st
         os.close(fd)
 
 
-async def test_the_header_says_close_only_while_the_state_cannot_be_written(tmp_path, no_settings, monkeypatch) -> None:
+async def test_the_header_says_close_only_while_the_state_cannot_be_written(tmp_path, no_settings, state_disk) -> None:
     clock = SteppedClock(LIVE_T0)
     engine.set_clock(clock)
-    real_replace = aiofiles.os.replace
-    broken = {"on": True}
-
-    async def replace(src, dst):
-        if broken["on"]:
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(dst))
-        await real_replace(src, dst)
-
-    monkeypatch.setattr(persist_base.aiofiles.os, "replace", replace)
+    state_disk.error = errno.EROFS
     app = live_app(tmp_path / "dump")
     async with app.run_test(size=(200, 40)) as pilot:
         await start_live(pilot, clock)  # the open cannot be written
@@ -59,7 +49,7 @@ async def test_the_header_says_close_only_while_the_state_cannot_be_written(tmp_
         path = tmp_path / "dump" / "data" / "signal" / "BTCUSDT_probe" / "BTCUSDT.json"
         assert f"CLOSE-ONLY: state not writable ({path}: [Errno 30] Read-only file system)" in header
         assert not app.state.positions_of("live:BTCUSDT:probe")  # not announced: not shown
-        broken["on"] = False
+        state_disk.error = None
         await live_tick(pilot, clock)
         await flush_bridge(pilot)
         assert "CLOSE-ONLY" not in str(app.screen.query_one(BtkHeader).render())
