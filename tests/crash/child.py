@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import importlib
 import json
 import os
@@ -392,9 +393,20 @@ def register_exchange(opts: Options) -> None:
     add_ccxt_exchange = getattr(e, "add_ccxt_exchange", None)
     if add_ccxt_exchange is None:
         raise SystemExit("--exchange ccxt: this engine has no add_ccxt_exchange yet")
-    from tests.exchanges.binance_server import ccxt_options
+    add_ccxt_exchange(EXCHANGE, **loopback_options(opts.base_url))
 
-    add_ccxt_exchange(EXCHANGE, **ccxt_options(opts.base_url))
+
+_LOOPBACK_OPTIONS: dict[str, dict[str, Any]] = {}
+
+
+def loopback_options(base_url: str) -> dict[str, Any]:
+    """``ccxt_options(base_url)``, built once per process (it asks ccxt to describe binance, a
+    fifth of a second): the fork server builds it before forking, so its runs inherit it."""
+    if base_url not in _LOOPBACK_OPTIONS:
+        from tests.exchanges.binance_server import ccxt_options
+
+        _LOOPBACK_OPTIONS[base_url] = ccxt_options(base_url)
+    return copy.deepcopy(_LOOPBACK_OPTIONS[base_url])
 
 
 async def traded(adapter: Any, pair: tuple[str, str]) -> bool:
@@ -538,6 +550,8 @@ def serve() -> int:
             os.waitpid(unreaped, 0)
             unreaped = None
         argv = json.loads(line)
+        if "--base-url" in argv:
+            loopback_options(argv[argv.index("--base-url") + 1])
         pid = os.fork()
         if pid == 0:  # the child: a fresh engine (nothing ran here yet), stdout shared with the server
             code = 1

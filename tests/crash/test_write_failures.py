@@ -46,6 +46,7 @@ class BadDisk:
     how: str  # "full" or "read-only"
     after: str = "opened"
     steps: int = 2
+    mounted: bool = False
 
     @property
     def data(self) -> Path:
@@ -73,7 +74,7 @@ class BadDisk:
                 assert exc.errno == errno.ENOSPC, exc
 
     def heal(self) -> None:
-        if not getattr(self, "mounted", False):
+        if not self.mounted:
             return
         saved = self.run_dir / "saved-state"
         shutil.copytree(self.data, saved, ignore=shutil.ignore_patterns("filler"))
@@ -105,7 +106,7 @@ def test_a_run_whose_disk_fails_is_close_only_announces_nothing_unwritten_and_re
         outcome = run_iteration(server, disk.run_dir, "json", plan, ["--exchange", "synthetic"], disk)
     finally:
         with contextlib.suppress(subprocess.SubprocessError):
-            if getattr(disk, "mounted", False):
+            if disk.mounted:
                 _mount_off(disk.data)
     assert outcome.close_only and not outcome.resumed
     errors = (disk.run_dir / "events.jsonl").read_text()
