@@ -194,7 +194,8 @@ class BtkApp(App[int]):
             screen.query_one(HeatmapPane).refresh_from(state, run)
         name = self.project.name if self.project else "btk"
         live = len(state.active_live_runs())
-        screen.query_one(BtkHeader).show(state.runs.get(run) if run else None, name, now, live)
+        selected = state.runs.get(run) if run else None
+        screen.query_one(BtkHeader).show(selected, name, now, live, state.close_only)
 
     def _theme_changed(self, _theme: Any) -> None:
         screen = self._dashboard()

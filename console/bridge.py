@@ -46,6 +46,7 @@ class EngineBridge(Widget):
             engine.listen_walker_complete(push),
             engine.listen_error(push),
             engine.listen_exit(push),
+            engine.listen_state_write(push),  # live state unwritable (close-only) and back: the header
         ]
         self.set_interval(self.interval, self.flush)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
@@ -23,6 +24,27 @@ LOG_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 5
 
 
+class _LogFile(RotatingFileHandler):
+    """The rotated log file; when the disk refuses it (full, read-only) it says so in one line on
+    stderr, once until a record is written again, instead of logging's traceback per record."""
+
+    failing = False
+    _written = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._written = True
+        super().emit(record)  # a failure calls handleError
+        if self._written:
+            self.failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._written = False
+        if not self.failing:
+            self.failing = True
+            sys.stderr.write(f"btk-console: cannot write the log {self.baseFilename}: {sys.exc_info()[1]}\n")
+            sys.stderr.flush()
+
+
 def live_logger(log_dir: Path) -> logging.Logger:
     """A logger writing to ``log_dir/live.log``, rotated at 5 MB with 5 old files kept."""
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -30,7 +52,7 @@ def live_logger(log_dir: Path) -> logging.Logger:
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     if not logger.handlers:
-        handler = RotatingFileHandler(log_dir / "live.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+        handler = _LogFile(log_dir / "live.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
     return logger
@@ -85,13 +107,24 @@ async def run_live(
         err.flush()
         logger.error(str(exc))
 
+    def on_state(status: Any) -> None:  # the close-only report is an error; its end is this line
+        if status.writable:
+            err.write(f"{status}\n")
+            err.flush()
+
     engine.listen_error(on_error)
     engine.listen_exit(on_error)
+    engine.listen_state_write(on_state)
 
     handles = []
     for s, name in pairs:
         try:
             handles.append((s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange)))
+        except engine.StateFolderLocked as exc:  # another live process trades this folder: leave it alone
+            err.write(f"btk-console: error: {exc}\n")
+            err.flush()
+            logger.error(str(exc))
+            return 1
         except engine.PairQuarantinedError as exc:  # this pair waits for a person; the others trade
             failures.append(f"{s} {name}: {exc}")
             err.write(f"error: {exc}\n")

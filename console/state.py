@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import engine
-from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
+from engine import PartialEvent, RiskEvent, StateWriteStatus, WalkerCompleteEvent, WalkerContract
 
 RunMode = Literal["backtest", "walker", "live"]
 RunStatus = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
@@ -250,6 +250,7 @@ class DashboardState:
         self.slippage = slippage
         self.fee = fee
         self.schedule_await_minutes = schedule_await_minutes
+        self.close_only: str | None = None  # live state not writable: what the header says until it clears
         self._seq = 0
 
     @property
@@ -313,6 +314,9 @@ class DashboardState:
                 changed |= self._apply_walker_complete(ev)
             elif isinstance(ev, BaseException):
                 changed |= self._apply_error(ev)
+            elif isinstance(ev, StateWriteStatus):
+                self.close_only = None if ev.writable else f"CLOSE-ONLY: state not writable ({ev.path}: {ev.error})"
+                changed.add("header")
         return changed
 
     def _key(self, prefix: str) -> str:

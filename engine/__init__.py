@@ -32,6 +32,7 @@ from .events import (
     listen_signal_live,
     listen_signal_live_once,
     listen_signal_once,
+    listen_state_write,
     listen_validation,
     listen_walker,
     listen_walker_complete,
@@ -72,9 +73,11 @@ from .persist.adapters import (
     PersistRiskAdapter,
     PersistScheduleAdapter,
     PersistSignalAdapter,
+    StateWriteStatus,
     set_base_dir,
 )
 from .persist.base import PersistBase, PersistError
+from .persist.lock import StateFolderLocked
 from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
 from .pnl import pnl_percentage
 from .registry import (
@@ -156,7 +159,9 @@ __all__ = [
     "SignalValidationError",
     "SimulatedClock",
     "SizingError",
+    "StateFolderLocked",
     "StateQuarantinedError",
+    "StateWriteStatus",
     "StrategyCallbacks",
     "SystemClock",
     "TickResult",
@@ -215,6 +220,7 @@ __all__ = [
     "listen_signal_live",
     "listen_signal_live_once",
     "listen_signal_once",
+    "listen_state_write",
     "listen_validation",
     "listen_walker",
     "listen_walker_complete",

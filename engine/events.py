@@ -56,6 +56,7 @@ __all__ = [
     "listen_signal_live",
     "listen_signal_live_once",
     "listen_signal_once",
+    "listen_state_write",
     "listen_validation",
     "listen_walker",
     "listen_walker_complete",
@@ -70,6 +71,7 @@ __all__ = [
     "signal",
     "signal_backtest",
     "signal_live",
+    "state_write",
     "validation",
     "walker",
     "walker_complete",
@@ -361,6 +363,7 @@ performance: Stream = Stream("performance")
 error: Stream = Stream("error")
 exit: Stream = Stream("exit")
 validation: Stream = Stream("validation")
+state_write: Stream = Stream("state_write")
 
 
 async def report_error(exc: BaseException, stream: Stream = error) -> None:
@@ -371,6 +374,14 @@ async def report_error(exc: BaseException, stream: Stream = error) -> None:
         await stream.emit(exc)
     except Exception as listener_exc:  # a broken error listener must not break the run
         get_logger().warning(f"{stream.name} listener failed: {listener_exc!r}")
+
+
+async def report_state_write(status: Any) -> None:
+    """Publish a change of the live state folder's writability without ever raising."""
+    try:
+        await state_write.emit(status)
+    except Exception as listener_exc:
+        get_logger().warning(f"state_write listener failed: {listener_exc!r}")
 
 
 # --------------------------------------------------------------------------- listen_* helpers
@@ -426,6 +437,12 @@ def listen_error(fn: Callable[[BaseException], Any]) -> Unsubscribe:
 def listen_exit(fn: Callable[[BaseException], Any]) -> Unsubscribe:
     """Fatal errors of background runs: the run that raised them has ended."""
     return exit.listen(fn)
+
+
+def listen_state_write(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """Changes of the live state folder's writability (``StateWriteStatus``): not writable (the
+    runs go close-only and announce nothing unwritten), then writable again. Once per change."""
+    return state_write.listen(fn)
 
 
 def listen_validation(fn: Callable[[BaseException], Any]) -> Unsubscribe:

@@ -77,7 +77,7 @@ class PartialService:
 
     def __init__(self) -> None:
         self.trackers: dict[tuple[str, bool], _Levels] = {}
-        # live milestones waiting for their levels to be on disk, per (symbol, strategy): see release_live
+        # live milestones waiting for their levels to be on disk, per (symbol, strategy): see take_live
         self.held: dict[tuple[str, str], list[tuple[events.Stream, PartialEvent]]] = {}
         self.lazy_sink: object = None  # set by the report stores
         self._wants_version = -1
@@ -110,7 +110,7 @@ class PartialService:
         self, row: SignalRow, kind: str, level: int, price: float, when: int, backtest: bool
     ) -> Awaitable[None] | None:
         """Mark one level reached and publish it (the caller knows it is new; live: once it is on
-        disk, see ``release_live``). Returns what is left to await when a listener is async, else
+        disk, see ``take_live``). Returns what is left to await when a listener is async, else
         None (the common case costs no coroutine)."""
         key = (row.id, backtest)
         t = self.trackers.get(key)
@@ -132,7 +132,7 @@ class PartialService:
             backtest=backtest,
             timestamp=when,
         )
-        if not backtest:  # announced by release_live once the level is on disk
+        if not backtest:  # announced by the live runner (take_live) once the level is on disk
             self.held.setdefault((row.symbol, row.strategy_name), []).append((stream, event))
             return None
         return stream.emit_nowait(event)
@@ -194,14 +194,12 @@ class PartialService:
                 if pending is not None:
                     await pending
 
-    async def release_live(self, symbol: str, strategy_name: str) -> None:
-        """Publish the live milestones of (symbol, strategy) reached since the last call. The live
-        runner calls this after the state flush that wrote their levels, so a milestone that was
-        announced is on disk and a restart after a crash never announces it again."""
-        held = self.held.pop((symbol, strategy_name), None)
-        if held:
-            for stream, event in held:
-                await stream.emit(event)
+    def take_live(self, symbol: str, strategy_name: str) -> list[tuple[events.Stream, PartialEvent]]:
+        """The live milestones of (symbol, strategy) reached since the last call, to announce.
+        The live runner takes them after the state flush of their tick and emits them once that
+        flush wrote their levels, so a milestone that was announced is on disk and a restart
+        after a crash never announces it again."""
+        return self.held.pop((symbol, strategy_name), [])
 
     def clear(self, row: SignalRow, backtest: bool) -> None:
         if self.trackers.pop((row.id, backtest), None) is not None and not backtest:

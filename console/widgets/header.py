@@ -15,15 +15,21 @@ from .base import FINISHED_STYLE, hhmm, theme_style
 class BtkHeader(Static):
     DEFAULT_CSS = "BtkHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }"
 
-    def show(self, run: RunView | None, project: str, wall: datetime, live: int = 0) -> None:
+    def show(
+        self, run: RunView | None, project: str, wall: datetime, live: int = 0, close_only: str | None = None
+    ) -> None:
         """``live`` counts the active live runs: while any trades, a badge says so whichever run
-        is selected, because real money is at stake."""
+        is selected, because real money is at stake. ``close_only`` (the live state folder is not
+        writable: no new entries) is shown after it until the state is writable again."""
         text = Text()
         text.append("btk", style="bold")
+        badge = theme_style(self, "error", bold=True) + Style(reverse=True)
         if live:
-            badge = theme_style(self, "error", bold=True) + Style(reverse=True)
             text.append(" ")
             text.append(f" ● LIVE{f' ×{live}' if live > 1 else ''} ", style=badge)
+        if close_only:
+            text.append(" ")
+            text.append(f" {close_only} ", style=badge)
         if run is None:
             text.append(f" · {project} · no run selected", style="dim")
         else:

@@ -14,10 +14,11 @@ swaps the storage class (``cls(entity_name, base_dir)`` with async ``wait_for_in
 
 Writes go through ``writer``: engine code marks a document dirty (cheap, synchronous) and the
 live loop awaits ``writer.flush()`` after each tick, before the tick's result is published, so
-nothing is announced that is not on disk yet. A document is written with its state at flush time;
-a write that fails is reported on the error stream and retried at the next flush. The pending
-slots (``signal``) are written first: they say whether a position exists, and a live restart
-aligns the other documents with them if a crash cut a flush short.
+nothing is announced that is not on disk yet. A document is written with its state at flush time.
+The pending slots (``signal``) are written first: they say whether a position exists, and a live
+restart aligns the other documents with them if a crash cut a flush short. A write that fails ends
+the flush (the rest wait, so nothing on disk gets ahead of a pending slot) and is retried at the
+next one; meanwhile the live runs announce nothing unwritten and open nothing (close-only).
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ import asyncio
 import json
 import math
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import events
 from ..config import Config
+from ..log import get_logger
 from ..model import SignalRow
 from ..settlement import PARTIAL_LEVELS
 from ..signals import validate_restored
 from .base import PersistBase, PersistError
+from .lock import held_folder, release_state_folder
 from .quarantine import StateQuarantinedError, forget_stuck, held_documents, quarantine_text
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "PersistRiskAdapter",
     "PersistScheduleAdapter",
     "PersistSignalAdapter",
+    "StateWriteStatus",
     "StateWriter",
     "base_dir",
     "held_state",
@@ -60,6 +65,8 @@ def set_base_dir(path: str | os.PathLike[str] | None) -> None:
     """Where live state lives (default ``./dump/data``); stores opened afterwards use it."""
     global _base_dir
     _base_dir = Path(path) if path is not None else DEFAULT_BASE_DIR
+    if held_folder() is not None and held_folder() != Path(os.path.abspath(_base_dir)):
+        release_state_folder()  # one writer per folder: the old one is no longer ours to hold
     for adapter in _ADAPTERS:
         adapter.forget()
 
@@ -314,18 +321,57 @@ def reset_adapters() -> None:
         adapter.forget()
     forget_stuck()
     writer.clear()
+    release_state_folder()
 
 
 # --------------------------------------------------------------------------- the write queue
 
 
+@dataclass(frozen=True, slots=True)
+class StateWriteStatus:
+    """The state folder became unwritable (``writable`` False: the first failed document's path
+    and the OS error) or writable again. Emitted on ``state_write`` once per change, not per retry."""
+
+    writable: bool
+    path: str = ""
+    error: str = ""
+
+    def __str__(self) -> str:
+        if self.writable:
+            return "state writable again, resuming new entries"
+        return f"CLOSE-ONLY: state not writable ({self.path}: {self.error}); no new entries until a write succeeds"
+
+
+def _describe_failure(key: tuple[str, ...], exc: Exception) -> StateWriteStatus:
+    """Path and OS error of a failed write (a custom store's error is shown as it is)."""
+    path, error = getattr(exc, "path", None), getattr(exc, "os_error", None)
+    if path is None or error is None:
+        os_error = next((c for c in _causes(exc) if isinstance(c, OSError)), None)
+        path = path or (os_error.filename if os_error is not None and os_error.filename else "/".join(key))
+        error = error or (
+            f"[Errno {os_error.errno}] {os_error.strerror}" if os_error is not None and os_error.errno else str(exc)
+        )
+    return StateWriteStatus(False, str(path), str(error))
+
+
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 class StateWriter:
-    """Documents waiting to be written, at most one write per document (the latest state wins)."""
+    """Documents waiting to be written, at most one write per document (the latest state wins).
+
+    ``failure`` is set while the last flush could not write everything: the live runs then
+    announce nothing whose state is not on disk and open nothing new (close-only), and every flush
+    retries. The change each way is reported once (error stream, engine log, ``state_write``)."""
 
     def __init__(self) -> None:
         self._dirty: dict[tuple[str, ...], Callable[[], Awaitable[None]]] = {}
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self.failure: StateWriteStatus | None = None
 
     def mark(self, key: tuple[str, ...], write: Callable[[], Awaitable[None]]) -> None:
         self._dirty[key] = write
@@ -336,9 +382,11 @@ class StateWriter:
 
     def clear(self) -> None:
         self._dirty.clear()
+        self.failure = None
 
-    async def flush(self) -> None:
-        """Write every dirty document; a failure is reported and the document stays dirty.
+    async def flush(self) -> bool:
+        """Write every dirty document; one that fails stays dirty for the next flush. True when
+        everything is written (``failure`` is None).
 
         Flushes run one at a time: a flush that finds its documents already taken by another
         one still writing them returns only when those writes are done (two live runs share
@@ -348,19 +396,36 @@ class StateWriter:
             self._lock, self._lock_loop = asyncio.Lock(), loop
         async with self._lock:
             await self._flush()
+        return self.failure is None
 
     async def _flush(self) -> None:
-        failed: list[tuple[tuple[str, ...], Callable[[], Awaitable[None]], Exception]] = []
+        """Pending slots first, then the rest; the first failure ends the flush. The documents
+        after it stay dirty, so the disk never holds a risk position or levels that are ahead of
+        the pending slot they follow (a failed close must not clear the levels of a position
+        that is still open on disk); the restore aligns the ones left behind."""
+        failure: tuple[tuple[str, ...], Exception] | None = None
         while self._dirty:
             key = next((k for k in self._dirty if k[0] == "signal"), None) or next(iter(self._dirty))
             write = self._dirty.pop(key)
             try:
                 await write()
             except Exception as exc:
-                failed.append((key, write, exc))
-        for key, write, exc in failed:
-            self._dirty.setdefault(key, write)
-            await events.report_error(exc)
+                self._dirty = {key: write, **self._dirty}  # first again at the next flush
+                failure = (key, exc)
+                break
+        if failure is not None:
+            key, exc = failure
+            if self.failure is None:
+                self.failure = _describe_failure(key, exc)
+                await events.report_error(PersistError(str(self.failure)))
+                await events.report_state_write(self.failure)
+            else:  # still failing: the change was reported; a retry is not news
+                get_logger().debug(f"state still not writable ({len(self._dirty)} document(s) waiting): {exc}")
+        elif self.failure is not None:
+            self.failure = None
+            status = StateWriteStatus(True)
+            get_logger().info(str(status))
+            await events.report_state_write(status)
 
 
 writer = StateWriter()

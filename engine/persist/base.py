@@ -32,7 +32,7 @@ from .. import events
 from ..clock import get_clock
 from ..log import get_logger
 
-__all__ = ["PersistBase", "PersistError", "atomic_write_text"]
+__all__ = ["PersistBase", "PersistError", "PersistWriteError", "atomic_write_text"]
 
 TEMP_PREFIX = ".tmp-"
 DELETE_ATTEMPTS = 5
@@ -43,6 +43,16 @@ _fsync = aiofiles.os.wrap(os.fsync)
 
 class PersistError(Exception):
     """A document that could not be read, parsed or written; says which entity and file."""
+
+
+class PersistWriteError(PersistError):
+    """A document the disk refused (full, read-only, gone): ``path`` and ``os_error`` say which
+    file and why, for the one-line close-only report."""
+
+    def __init__(self, message: str, path: Path, os_error: OSError) -> None:
+        super().__init__(message)
+        self.path = str(path)
+        self.os_error = f"[Errno {os_error.errno}] {os_error.strerror}" if os_error.errno else str(os_error)
 
 
 def _natural_key(name: str) -> list[Any]:
@@ -197,7 +207,8 @@ class PersistBase:
         try:
             await atomic_write_text(path, text)
         except OSError as exc:
-            raise PersistError(f"Failed to write entity {self.entity_name}:{entity_id} ({path}): {exc}") from exc
+            message = f"Failed to write entity {self.entity_name}:{entity_id} ({path}): {exc}"
+            raise PersistWriteError(message, path, exc) from exc
 
     async def remove_value(self, entity_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

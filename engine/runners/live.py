@@ -25,9 +25,11 @@ from ..candles import exchange_client
 from ..clock import get_clock
 from ..context import MethodContext
 from ..errors import ErrorContext, annotate
+from ..log import get_logger
 from ..model import DoneEvent, PerformanceEvent, SignalRow, TickResult
 from ..partial import partials
-from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, held_state, writer
+from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, base_dir, held_state, writer
+from ..persist.lock import hold_state_folder
 from ..persist.quarantine import PairQuarantinedError
 from ..reports import stores
 from ..risk import risk_instance
@@ -95,6 +97,8 @@ class _LiveRun:
         self.task: RunTask | None = None
         self.restored: list[SignalRow] = []
         self._restore_done = False
+        # (milestones, result) of ticks whose state is not on disk yet, oldest first (_commit)
+        self._withheld: list[tuple[list[Any], TickResult | None]] = []
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, False)
 
@@ -166,50 +170,78 @@ class _LiveRun:
         await self.restore()
         while True:
             when = clock.now()
+            if writer.failure is not None:  # close-only: retry the failed writes before anything else
+                for result in await self._commit(when, None):
+                    yield result
+                if writer.failure is not None and inst.pending is None and not inst.stopped:
+                    await self._pause()  # nothing to close, and no new entries while state is not writable
+                    continue
             t0 = time.perf_counter()
             try:
                 self.client.refresh(when)  # the candle forming at the last tick has moved on since
                 result = await inst.tick(when)
             except Exception as exc:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
-                await self._flush(when)
+                for released in await self._commit(when, None):
+                    yield released
                 await events.report_error(exc)
                 if inst.stopped:  # the stopped tick only prices; the saved state is all that matters
                     break
                 await self._pause()
                 continue
-            await self._flush(when)  # on disk before anyone hears of it
-            await self._perf((time.perf_counter() - t0) * 1000)
-            await publish(result, backtest=False)
+            announced = await self._commit(when, result, t0)  # on disk before anyone hears of it
+            for released in announced:
+                yield released
             action = result.action
-            if action == "idle":
-                if inst.stopped:
-                    break
-                await self._pause()
-                continue
-            if action in ("active", "scheduled"):
-                await self._pause()
-                continue
-            if self.task is not None:
-                self.task.processed += 1
-            yield result
-            if action == "closed" and inst.stopped:
+            if inst.stopped and action in ("idle", "closed"):
+                if self._withheld:
+                    get_logger().warning(
+                        f"live {self.symbol} {inst.strategy_name} stopped with {len(self._withheld)} result(s) never "
+                        "announced: their state is not on disk, the next start restores what is"
+                    )
                 break
             await self._pause()
 
-    async def _flush(self, when: int) -> None:
-        """Write the changed state, then announce the milestones the tick reached (their levels
-        are on disk now). A failing milestone listener is reported; the run goes on."""
-        await writer.flush()
-        try:
-            await partials.release_live(self.symbol, self.strategy.strategy_name)
-        except Exception as exc:
-            annotate(
-                exc,
-                ErrorContext(self.symbol, self.strategy.strategy_name, False, when, "tick"),
-                "in a milestone listener",
-            )
-            await events.report_error(exc)
+    async def _commit(self, when: int, result: TickResult | None, t0: float | None = None) -> list[TickResult]:
+        """Write the changed state, then announce what the tick did (its milestones, then its
+        result) and return the results to yield (opened, closed, cancelled), in order.
+
+        When the write fails, nothing of this tick is announced: its milestones and an opened,
+        closed, scheduled or cancelled result wait in ``_withheld`` (an idle or active result
+        describes nothing to keep and is dropped) until a later flush writes their state, and
+        are announced then, in order. So whatever a listener heard is on disk, and a restart
+        after a crash at any point restores no position announced closed and misses none
+        announced opened; a position opened in memory whose write never succeeds is never
+        announced (a restart does not know it either)."""
+        written = await writer.flush()
+        if t0 is not None:
+            await self._perf((time.perf_counter() - t0) * 1000)
+        name = self.strategy.strategy_name
+        milestones = partials.take_live(self.symbol, name)
+        if milestones or (result is not None and result.action not in ("idle", "active")):
+            self._withheld.append((milestones, result))
+            result = None
+        if not written:
+            return []
+        withheld, self._withheld = self._withheld, []
+        if result is not None:
+            withheld.append(([], result))
+        out: list[TickResult] = []
+        for reached, kept in withheld:
+            for stream, event in reached:
+                try:
+                    await stream.emit(event)
+                except Exception as exc:
+                    annotate(exc, ErrorContext(self.symbol, name, False, when, "tick"), "in a milestone listener")
+                    await events.report_error(exc)
+            if kept is None:
+                continue
+            await publish(kept, backtest=False)
+            if kept.action not in ("idle", "active", "scheduled"):
+                if self.task is not None:
+                    self.task.processed += 1
+                out.append(kept)
+        return out
 
     async def _pause(self) -> None:
         """Wait TICK_TTL for the next tick, or less when a stop arrives: SPEC 8.5's stop takes
@@ -293,6 +325,7 @@ class LiveFacade(RunnerFacade):
     def _start(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> _LiveRun:
         strategy = registry.strategies.get(strategy_name, source)
         registry.exchanges.get(exchange_name, source)
+        hold_state_folder(base_dir())  # one writer per state folder: raises StateFolderLocked
         held = held_state(symbol, strategy_name, strategy.risk_names)
         if held:  # a person has to look first (the run that quarantined it said why)
             raise PairQuarantinedError(symbol, strategy_name, held)

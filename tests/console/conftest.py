@@ -4,6 +4,7 @@ hold and release (so a run is "running" for exactly as long as a test needs)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -108,6 +109,31 @@ def project_dir(tmp_path: Path) -> Path:
     target = tmp_path / "proj"
     shutil.copytree(FIXTURE_PROJECT, target, ignore=shutil.ignore_patterns("__pycache__", "out"))
     return target
+
+
+class StateDisk:
+    """Live state writes fail with OS error ``error`` (an errno) while it is set: the rename inside
+    the persist module raises a real ``OSError`` naming the document."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import aiofiles.os
+
+        import engine.persist.base as persist_base
+
+        self.error: int | None = None
+        real_replace = aiofiles.os.replace
+
+        async def replace(src, dst):
+            if self.error is not None:
+                raise OSError(self.error, os.strerror(self.error), str(dst))
+            await real_replace(src, dst)
+
+        monkeypatch.setattr(persist_base.aiofiles.os, "replace", replace)
+
+
+@pytest.fixture
+def state_disk(monkeypatch) -> StateDisk:
+    return StateDisk(monkeypatch)
 
 
 @pytest.fixture

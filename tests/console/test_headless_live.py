@@ -126,3 +126,59 @@ def test_a_signal_stops_the_headless_live_run_and_it_exits_0(tmp_path, sig) -> N
     assert lines[0].startswith(f"{sig.name}: stopping; open positions stay saved under")
     assert lines[-1].startswith("stopped; reports under")
     assert (tmp_path / "logs" / "live.log").exists() and (tmp_path / "live" / "demo-trend.md").exists()
+
+
+async def test_a_disk_that_refuses_state_and_log_gives_one_line_each_way_and_no_traceback(
+    tmp_path, state_disk, capsys
+) -> None:
+    """Issue 20, item 2: while state writes fail (ENOSPC at the rename) the run is close-only,
+    says so once on stderr (path and OS error) and once when it resumes; a log file the disk
+    refuses is one line, not logging's traceback per record."""
+    import errno
+
+    load_project(None)
+    _probe()
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+
+    class FullDisk:
+        def write(self, _text: str) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def flush(self) -> None:
+            pass
+
+        def seek(self, *_args: int) -> int:
+            return 0
+
+        tell = seek
+
+    [handler] = headless_live.live_logger(tmp_path / "logs").handlers  # the logger run_live will use
+    good_stream, handler.stream = handler.stream, FullDisk()
+    state_disk.error = errno.ENOSPC
+    out, err = io.StringIO(), io.StringIO()
+    task = asyncio.ensure_future(
+        headless_live.run_live([("BTCUSDT", "probe")], "demo-synthetic", tmp_path, out, err, install_signals=False)
+    )
+    for _ in range(4):  # the open cannot be written: four ticks close-only
+        await asyncio.wait_for(clock.until_sleeping(), timeout=30)
+        assert " OPENED " not in out.getvalue()
+        clock.step()
+    state_disk.error = None
+    handler.stream = good_stream
+    await asyncio.wait_for(clock.until_sleeping(), timeout=30)
+    engine.Live.stop("BTCUSDT", "probe")
+    assert await asyncio.wait_for(task, timeout=30) == 0
+    assert len([line for line in out.getvalue().splitlines() if " OPENED " in line]) == 1  # once written
+    lines = err.getvalue().splitlines()
+    path = tmp_path / "data" / "signal" / "BTCUSDT_probe" / "BTCUSDT.json"
+    assert lines == [
+        f"error: CLOSE-ONLY: state not writable ({path}: [Errno 28] No space left on device); "
+        "no new entries until a write succeeds",
+        "state writable again, resuming new entries",
+    ]
+    stderr = capsys.readouterr().err
+    assert (
+        stderr
+        == f"btk-console: cannot write the log {tmp_path / 'logs' / 'live.log'}: [Errno 28] No space left on device\n"
+    )

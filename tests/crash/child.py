@@ -3,11 +3,17 @@
     python -m tests.crash.child --dir RUN_DIR [--adapter json|sqlite] [--exchange synthetic]
         [--start-ms T] [--run N] [--pause-write K --pause-phase PHASE]
 
-The run trades two pairs on one exchange, on a fast simulated clock (``--ms-per-minute`` real
-milliseconds per simulated minute) that starts at ``--start-ms``, with its state in
-``RUN_DIR/dump/data`` (JSON files, or ``state.sqlite`` there with ``--adapter sqlite``):
+The run trades two pairs on one exchange, on a stepped simulated clock that starts at
+``--start-ms``, with its state in ``RUN_DIR/dump/data`` (JSON files, or ``state.sqlite`` there with
+``--adapter sqlite``). Simulated time never follows the wall clock: it stands still while the runs
+tick, and moves on to the next tick only once every run is waiting for it (a "step"), so what a
+run does at each simulated minute does not depend on the machine's speed. Before each step the
+child prints ``{"ev": "parked", "step": n, "now": t}``; with ``--steps FIFO`` it then waits for one
+byte from the FIFO (the parent drives the clock and can kill the run between two ticks or during
+one), without it it steps on at once.
 
-- ``main`` on BTCUSDT, with risk profile ``desk``: a long market entry whose take-profit and
+- ``main`` on BTCUSDT, with risk profile ``desk``: from ``OPEN_AFTER_MINUTES`` after T0 (so a
+  kill a step or two after the start comes before the open), a long market entry whose take-profit and
   stop-loss (1 % away) are out of reach on this market, so it crosses a few partial profit (or
   loss) levels and closes by time after ``MAIN_MINUTES``;
 - ``limit`` on ETHUSDT: a long limit entry 1 % below the market, which the market never comes
@@ -31,6 +37,10 @@ simulated ``now``, and is also printed to stdout as it happens (one line, one wr
 holds the simulated time of the last tick (overwritten in place; a SIGKILL keeps what the kernel
 has), which the parent uses to restart later in time.
 
+``--fail-writes START:COUNT:ERRNO`` makes state writes number START to START+COUNT-1 fail with
+that OS error (28 ENOSPC, 30 EROFS), raised where the store writes, so the engine goes close-only
+and retries; the run journals the ``state`` changes it hears (``writable`` false, then true).
+
 ``--pause-write K --pause-phase PHASE`` stops the process inside its K-th state write and
 announces it (a ``paused`` event), so the parent can kill it exactly there. For the JSON store the
 phases are ``temp-half`` (half the document in the temp file, not synced), ``temp-synced`` (the
@@ -53,10 +63,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import importlib
 import json
 import os
 import secrets
+import select
 import sys
 import time
 from collections.abc import Callable
@@ -82,12 +94,14 @@ EXCHANGE = "x"
 MAIN = ("BTCUSDT", "main")  # (symbol, strategy): the market position
 SCHEDULED = ("ETHUSDT", "limit")  # the limit entry that waits and is cancelled
 RISK = "desk"
-MAIN_MINUTES = 40  # the main position's lifetime: it closes by time
-SCHEDULE_MINUTES = 70  # CC_SCHEDULE_AWAIT_MINUTES: the limit entry is cancelled after this (after the close)
+MAIN_MINUTES = 14  # the main position's lifetime: it closes by time (two milestones before)
+OPEN_AFTER_MINUTES = 3  # the main strategy proposes its entry from T0 + this (idle ticks before)
+SCHEDULE_MINUTES = 24  # CC_SCHEDULE_AWAIT_MINUTES: the limit entry is cancelled after this (after the close)
 SAFETY_END = T0 + 24 * 60 * MINUTE  # default --end-ms: stop even if something never closes
 PAUSE_PHASES = {"json": ("temp-half", "temp-synced", "renamed"), "sqlite": ("uncommitted", "committed")}
 PAUSE_LIMIT_S = 30  # a paused child that nobody kills gives up (exit code PAUSE_EXIT)
 PAUSE_EXIT = 3
+STEP_LIMIT_S = 120  # a child whose parent stopped driving its clock gives up (exit code PAUSE_EXIT)
 EVENTS = "events.jsonl"
 CLOCK = "clock"
 
@@ -100,10 +114,11 @@ class Options:
     base_url: str | None
     start_ms: int
     end_ms: int
-    ms_per_minute: float
     run: int
     pause_write: int | None
     pause_phase: str | None
+    steps: Path | None = None
+    fail_writes: tuple[int, int, int] | None = None
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -114,7 +129,8 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("--base-url", help="--exchange ccxt: base URL of the loopback Binance server")
     p.add_argument("--start-ms", type=int, default=T0, help="where the simulated clock starts")
     p.add_argument("--end-ms", type=int, default=SAFETY_END, help="stop at the first tick from here regardless")
-    p.add_argument("--ms-per-minute", type=float, default=1.0, help="real ms per simulated minute")
+    p.add_argument("--steps", type=Path, help="FIFO to read one byte from before each clock step")
+    p.add_argument("--fail-writes", help="START:COUNT:ERRNO: state writes START.. fail with that OS error")
     p.add_argument("--run", type=int, default=1, help="number of this run in events.jsonl (1, then restarts)")
     p.add_argument("--pause-write", type=int, help="pause inside the K-th state write (1-based)")
     p.add_argument("--pause-phase", help="; ".join(f"{k}: {', '.join(v)}" for k, v in PAUSE_PHASES.items()))
@@ -123,8 +139,15 @@ def parse_args(argv: list[str]) -> Options:
         p.error(f"--pause-phase must be one of {PAUSE_PHASES[a.adapter]} with --adapter {a.adapter}")
     if a.exchange == "ccxt" and not a.base_url:
         p.error("--exchange ccxt needs --base-url")
-    fields = (a.adapter, a.exchange, a.base_url, a.start_ms, a.end_ms, a.ms_per_minute, a.run)
-    return Options(a.dir.resolve(), *fields, a.pause_write, a.pause_phase)
+    fail = None
+    if a.fail_writes:
+        try:
+            start, count, code = (int(x) for x in a.fail_writes.split(":"))
+        except ValueError:
+            p.error(f"--fail-writes must be START:COUNT:ERRNO, got {a.fail_writes!r}")
+        fail = (start, count, code)
+    fields = (a.adapter, a.exchange, a.base_url, a.start_ms, a.end_ms, a.run)
+    return Options(a.dir.resolve(), *fields, a.pause_write, a.pause_phase, a.steps, fail)
 
 
 # --------------------------------------------------------------------------- what the run observes
@@ -155,14 +178,20 @@ class Journal:
 
 
 class WriteHook:
-    """Counts state writes and stops the process inside the chosen one."""
+    """Counts state writes, fails the chosen ones and stops the process inside the chosen one."""
 
-    def __init__(self, journal: Journal, target: int | None, phase: str | None) -> None:
-        self.journal, self.target, self.phase = journal, target, phase
+    def __init__(
+        self, journal: Journal, target: int | None, phase: str | None, fail: tuple[int, int, int] | None = None
+    ) -> None:
+        self.journal, self.target, self.phase, self.fail = journal, target, phase, fail
         self.count = 0
 
-    def next_is_target(self) -> bool:
+    def next_is_target(self, path: object) -> bool:
+        """Count one write; raise the injected OS error if it is one of the failing ones."""
         self.count += 1
+        if self.fail is not None and self.fail[0] <= self.count < self.fail[0] + self.fail[1]:
+            code = self.fail[2]
+            raise OSError(code, os.strerror(code), str(path))
         return self.count == self.target
 
     def pause(self, **detail: Any) -> NoReturn:
@@ -177,7 +206,7 @@ def install_json_hook(hook: WriteHook) -> None:
     original = persist_base.atomic_write_text
 
     async def atomic_write_text(path: Path, text: str) -> None:
-        if not hook.next_is_target():
+        if not hook.next_is_target(path):
             await original(path, text)
             return
         tmp = path.parent / f"{persist_base.TEMP_PREFIX}{secrets.token_hex(6)}-{path.name}"
@@ -203,7 +232,7 @@ def pausing_sqlite_store(hook: WriteHook) -> type:
         target = False
 
         async def write_value(self, entity_id: str, value: Any) -> None:
-            self.target = hook.next_is_target()
+            self.target = hook.next_is_target(f"{self.entity}/{entity_id}")
             await super().write_value(entity_id, value)
             if self.target:
                 hook.pause(entity=self.entity, id=entity_id)  # "committed"
@@ -238,6 +267,119 @@ def install_restore_probe(journal: Journal) -> None:
     live_runner._LiveRun.restore = restore
 
 
+# --------------------------------------------------------------------------- the stepped clock
+
+
+class StepClock:
+    """Simulated time that moves only when ``step`` is called: ``now`` stands still while the runs
+    tick, and ``sleep(ms)`` waits for the step that reaches its end."""
+
+    def __init__(self, start_ms: int, on_sleep: Callable[[], None] = lambda: None) -> None:
+        self.t = start_ms
+        self._sleepers: list[tuple[int, asyncio.Future]] = []
+        self.on_sleep = on_sleep
+
+    @property
+    def sleeping(self) -> int:
+        return len(self._sleepers)
+
+    def now(self) -> int:
+        return self.t
+
+    async def sleep(self, ms: float) -> None:
+        if ms <= 0:
+            await asyncio.sleep(0)
+            return
+        entry = (self.t + int(ms), asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        self.on_sleep()
+        try:
+            await entry[1]
+        finally:
+            if entry in self._sleepers:  # cancelled (a stop woke the run): forget it
+                self._sleepers.remove(entry)
+
+    def step(self) -> None:
+        """Move to the earliest end of a sleep and wake every sleep that ends there."""
+        if not self._sleepers:
+            return
+        self.t = min(end for end, _ in self._sleepers)
+        due = [entry for entry in self._sleepers if entry[0] <= self.t]
+        for entry in due:
+            self._sleepers.remove(entry)
+            if not entry[1].done():
+                entry[1].set_result(None)
+
+
+class Parking:
+    """Which live runs wait between two ticks (in ``_LiveRun._pause``), and since which step.
+
+    A run counts as parked for the current step only if it parked after the last step: one that
+    was woken by it but has not resumed yet is still in the old step."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.parked: dict[int, int] = {}  # id(run) -> the step it parked in
+        self.active = 0
+        self.changed = asyncio.Event()
+
+    def park(self, run: object, parked: bool) -> None:
+        if parked:
+            self.parked[id(run)] = self.generation
+        else:
+            self.parked.pop(id(run), None)
+        self.changed.set()
+
+    def ended(self) -> None:
+        self.active -= 1
+        self.changed.set()
+
+    async def all_parked(self, clock: StepClock) -> bool:
+        """Wait until every active run waits for the clock (True) or none is left (False)."""
+        while self.active and (
+            sum(g == self.generation for g in self.parked.values()) < self.active or clock.sleeping < self.active
+        ):
+            self.changed.clear()
+            await self.changed.wait()
+        return bool(self.active)
+
+    def stepped(self) -> None:
+        self.generation += 1
+
+
+def install_parking(parking: Parking) -> None:
+    original = live_runner._LiveRun._pause
+
+    async def _pause(self: live_runner._LiveRun) -> None:
+        parking.park(self, True)
+        try:
+            await original(self)
+        finally:
+            parking.park(self, False)
+
+    live_runner._LiveRun._pause = _pause
+
+
+def wait_for_go(fd: int) -> None:
+    """One byte from the parent's FIFO (blocking on purpose: every run is parked)."""
+    ready, _, _ = select.select([fd], [], [], STEP_LIMIT_S)
+    if not ready or not os.read(fd, 1):
+        os._exit(PAUSE_EXIT)  # the parent is gone or stopped driving
+
+
+async def drive(clock: StepClock, parking: Parking, steps: Path | None) -> None:
+    """Step the clock each time every run is parked, announcing the step first."""
+    fd = os.open(steps, os.O_RDONLY) if steps is not None else None
+    n = 0
+    while await parking.all_parked(clock):
+        n += 1
+        announce({"ev": "parked", "step": n, "now": clock.now()})
+        if fd is not None:
+            wait_for_go(fd)
+        clock.step()
+        parking.stepped()
+
+
 # --------------------------------------------------------------------------- the market and the strategies
 
 
@@ -251,9 +393,20 @@ def register_exchange(opts: Options) -> None:
     add_ccxt_exchange = getattr(e, "add_ccxt_exchange", None)
     if add_ccxt_exchange is None:
         raise SystemExit("--exchange ccxt: this engine has no add_ccxt_exchange yet")
-    from tests.exchanges.binance_server import ccxt_options
+    add_ccxt_exchange(EXCHANGE, **loopback_options(opts.base_url))
 
-    add_ccxt_exchange(EXCHANGE, **ccxt_options(opts.base_url))
+
+_LOOPBACK_OPTIONS: dict[str, dict[str, Any]] = {}
+
+
+def loopback_options(base_url: str) -> dict[str, Any]:
+    """``ccxt_options(base_url)``, built once per process (it asks ccxt to describe binance, a
+    fifth of a second): the fork server builds it before forking, so its runs inherit it."""
+    if base_url not in _LOOPBACK_OPTIONS:
+        from tests.exchanges.binance_server import ccxt_options
+
+        _LOOPBACK_OPTIONS[base_url] = ccxt_options(base_url)
+    return copy.deepcopy(_LOOPBACK_OPTIONS[base_url])
 
 
 async def traded(adapter: Any, pair: tuple[str, str]) -> bool:
@@ -264,7 +417,7 @@ async def traded(adapter: Any, pair: tuple[str, str]) -> bool:
 
 
 async def main_signal(symbol: str, when: datetime, price: float) -> dict | None:
-    if await traded(e.PersistSignalAdapter, MAIN):
+    if when.timestamp() * 1000 < T0 + OPEN_AFTER_MINUTES * MINUTE or await traded(e.PersistSignalAdapter, MAIN):
         return None
     return {
         "position": "long",
@@ -309,7 +462,7 @@ async def _warm_up(opts: Options) -> None:
 async def run(opts: Options, journal: Journal) -> int:
     e.set_config({"CC_SCHEDULE_AWAIT_MINUTES": SCHEDULE_MINUTES})
     e.set_base_dir(opts.run_dir / "dump" / "data")
-    hook = WriteHook(journal, opts.pause_write, opts.pause_phase)
+    hook = WriteHook(journal, opts.pause_write, opts.pause_phase, opts.fail_writes)
     if opts.adapter == "sqlite":
         use_sqlite_store(pausing_sqlite_store(hook))
     else:
@@ -318,10 +471,12 @@ async def run(opts: Options, journal: Journal) -> int:
     register(opts)
     await _warm_up(opts)
 
-    # the clock stands still while the runs restore (slow the first time: stores open, files are
-    # read), so the first tick comes right at the start instant; then it runs fast
-    e.set_clock(e.SimulatedClock(opts.start_ms, speed=0))
-    journal.now = e.get_clock().now
+    # simulated time stands still while the runs restore and tick; the driver steps it between ticks
+    parking = Parking()
+    clock = StepClock(opts.start_ms, parking.changed.set)
+    e.set_clock(clock)
+    journal.now = clock.now
+    install_parking(parking)
     markers = {MAIN: e.PersistSignalAdapter, SCHEDULED: e.PersistScheduleAdapter}
 
     async def on_result(result: Any) -> None:
@@ -351,20 +506,22 @@ async def run(opts: Options, journal: Journal) -> int:
     e.listen_partial_profit(on_partial("profit"))
     e.listen_partial_loss(on_partial("loss"))
     e.listen_error(lambda exc: journal.event("error", message=str(exc)[:500]))
+    e.listen_state_write(lambda status: journal.event("state", writable=status.writable, error=status.error))
 
     journal.event("started", pid=os.getpid(), adapter=opts.adapter, exchange=opts.exchange)
     handles = [e.Live.run(symbol, strategy_name=strategy, exchange_name=EXCHANGE) for symbol, strategy in markers]
     for handle in handles:
         await handle.restore()
-    clock = e.SimulatedClock(opts.start_ms, speed=MINUTE / opts.ms_per_minute)
-    e.set_clock(clock)
-    journal.now = clock.now
 
     async def consume(handle: Any) -> None:
-        async for _ in handle:
-            pass
+        try:
+            async for _ in handle:
+                pass
+        finally:
+            parking.ended()
 
-    await asyncio.gather(*(consume(handle) for handle in handles))
+    parking.active = len(handles)
+    await asyncio.gather(drive(clock, parking, opts.steps), *(consume(handle) for handle in handles))
     if opts.exchange == "ccxt":
         await e.close_ccxt_exchanges()
     journal.event("finished", writes=hook.count)
@@ -393,6 +550,8 @@ def serve() -> int:
             os.waitpid(unreaped, 0)
             unreaped = None
         argv = json.loads(line)
+        if "--base-url" in argv:
+            loopback_options(argv[argv.index("--base-url") + 1])
         pid = os.fork()
         if pid == 0:  # the child: a fresh engine (nothing ran here yet), stdout shared with the server
             code = 1

@@ -1,6 +1,12 @@
 """The parent side of the crash test: start a live run (tests/crash/child.py) in a subprocess,
 SIGKILL it at a chosen moment, look at what it left on disk, restart it, and check the result.
 
+The parent drives each run's simulated clock: the child stops before every step (a ``parked``
+announcement) and waits for a byte on a FIFO, so a kill planned "k simulated minutes after the
+open" lands k minutes after the open whatever the machine's speed: between two ticks (the run is
+parked) or during the next tick (the parent lets it step, then kills it after a short random wall
+delay).
+
 Runs are forked by the child module's fork server (``python -m tests.crash.child --serve``), which
 has imported the engine once: a run costs a fork, not an interpreter start (about 0.3 s each, which
 200 runs cannot afford). Each run is still its own process with a fresh engine, killed with a real
@@ -9,6 +15,8 @@ SIGKILL by its pid.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import random
@@ -22,10 +30,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from engine.persist.adapters import _check_levels, _check_positions, _check_row
 from engine.persist.base import TEMP_PREFIX
+from engine.persist.lock import LOCK_NAME
 from tests.crash import child
 from tests.crash.child import MAIN, MINUTE, PAUSE_PHASES, RISK, SCHEDULED, T0
 from tests.crash.sqlite_store import DB_NAME, read_documents
@@ -33,6 +42,7 @@ from tests.crash.sqlite_store import DB_NAME, read_documents
 __all__ = [
     "CATEGORIES",
     "DiskState",
+    "DiskTrouble",
     "ForkServer",
     "Outcome",
     "Plan",
@@ -144,42 +154,67 @@ class Child:
 
 @dataclass(frozen=True)
 class Plan:
-    """When to kill the first run: inside its ``write``-th state write at ``phase``, or ``delay_ms``
-    after the ``nth`` announcement of ``after`` (``started``, ``opened``, ``partial``, ...)."""
+    """When to kill the first run: inside its ``write``-th state write at ``phase``, or at the
+    ``steps``-th step after the ``nth`` announcement of ``after`` (``started``, ``opened``, ``state``,
+    ...): while parked there (``within_ms`` None) or ``within_ms`` into the tick that follows.
+    ``fail`` (start, count, errno) makes state writes start..start+count-1 fail first."""
 
     write: int | None = None
     phase: str | None = None
     after: str | None = None
     nth: int = 1
-    delay_ms: float = 0.0
+    steps: int = 1
+    within_ms: float | None = None
+    fail: tuple[int, int, int] | None = None
 
     def __str__(self) -> str:
         if self.write is not None:
             return f"in write {self.write} at {self.phase}"
-        return f"{self.delay_ms:.1f} ms after {self.after} #{self.nth}"
+        where = "parked" if self.within_ms is None else f"{self.within_ms:.1f} ms into the tick"
+        text = f"{self.steps} steps after {self.after} #{self.nth}, {where}"
+        if self.fail is not None:
+            start, count, code = self.fail
+            text += f"; writes {start}..{start + count - 1} fail with {errno.errorcode[code]}"
+        return text
 
 
-TIMED = (  # (announcement, occurrence, max delay in simulated minutes of the fast clock)
-    ("started", 1, 5.0),  # before the first tick or inside its flush
-    ("started", 1, 5.0),
-    ("opened", 1, 40.0),  # while open (40 minutes)
-    ("opened", 1, 40.0),
-    ("partial", 1, 4.0),  # right after a milestone (and its write)
-    ("scheduled", 1, 3.0),
-    ("closed", 1, 25.0),  # after the close, while the limit entry still waits (~30 minutes)
-    ("closed", 1, 25.0),
+TIMED = (  # (announcement, occurrence, max simulated minutes after it)
+    ("started", 1, 4),  # before the open (at the 4th tick) or inside its flush
+    ("started", 1, 4),
+    ("started", 1, 4),
+    ("opened", 1, 14),  # while open (14 minutes)
+    ("opened", 1, 14),
+    ("partial", 1, 4),  # right after a milestone (and its write)
+    ("scheduled", 1, 3),
+    ("closed", 1, 6),  # after the close, while the limit entry still waits (7 minutes)
+    ("closed", 1, 6),
 )
+FAIL_ERRNOS = (errno.ENOSPC, errno.EROFS)
+FAIL_SPELLS = (  # (failing writes, steps after the failure to kill at): writable again at the next
+    (1, (2, 6)),  # tick, so resumed before the kill; or failing until the kill, so close-only at it
+    (10_000, (1, 6)),
+)
+MAX_STEPS = 3_000  # a run that never ends by itself (a bug) is killed here and fails the test
 
 
-def make_plans(rng: random.Random, count: int, adapter: str, writes: int, ms_per_minute: float = 1.0) -> list[Plan]:
+def make_plans(rng: random.Random, count: int, adapter: str, writes: int, tick_ms: float = 1.0) -> list[Plan]:
     """``count`` kill moments: 40 % inside a state write (write number uniform in 1..``writes``,
-    the phases in turn), the rest a random delay after an announcement (``TIMED`` in turn)."""
+    the phases in turn), 20 % a few steps after an injected write failure (ENOSPC or EROFS at a
+    write uniform in 1..``writes``), the rest a random number of steps after an announcement
+    (``TIMED`` in turn); those not inside a write are half between ticks, half inside the next
+    one (up to ``tick_ms`` into it)."""
     phases = PAUSE_PHASES[adapter]
-    n_write = count * 2 // 5
+    n_write, n_fail = count * 2 // 5, count // 5
     plans = [Plan(write=rng.randint(1, writes), phase=phases[i % len(phases)]) for i in range(n_write)]
     for i in range(count - n_write):
-        after, nth, max_minutes = TIMED[i % len(TIMED)]
-        plans.append(Plan(after=after, nth=nth, delay_ms=rng.uniform(0, max_minutes) * ms_per_minute))
+        within = None if i % 2 else rng.uniform(0, tick_ms)
+        if i < n_fail:
+            failing, (low, high) = FAIL_SPELLS[i % 2]
+            fail = (rng.randint(1, writes), failing, FAIL_ERRNOS[(i // 2) % 2])
+            plans.append(Plan(after="state", steps=rng.randint(low, high), within_ms=within, fail=fail))
+            continue
+        after, nth, max_steps = TIMED[i % len(TIMED)]
+        plans.append(Plan(after=after, nth=nth, steps=rng.randint(1, max_steps), within_ms=within))
     rng.shuffle(plans)
     return plans
 
@@ -271,6 +306,8 @@ def read_state(run_dir: Path, adapter: str) -> DiskState:
         if path.is_dir():
             continue
         rel = path.relative_to(base)
+        if path.name == LOCK_NAME:  # the one-writer lock (held by the run, released by its death)
+            continue
         if path.name.startswith(TEMP_PREFIX):
             state.temp_files.append(str(rel))
             continue
@@ -313,53 +350,119 @@ class Outcome:
     lost: list[str] = field(default_factory=list)  # on disk, never announced: the kill came inside the flush
     aligned: bool = False  # the kill cut a flush short; the restart aligned risk/levels with the position
     close_reason: str | None = None
+    close_only: bool = False  # the first run was killed while its state was not writable
+    resumed: bool = False  # the first run's state became writable again before the kill
+    withheld: list[str] = field(default_factory=list)  # done in memory, never written, never announced
 
 
-def run_iteration(server: ForkServer, run_dir: Path, adapter: str, plan: Plan, extra: list[str]) -> Outcome:
+class DiskTrouble(Protocol):
+    """Something done to the state folder's disk while the first run is parked at the ``steps``-th
+    step after the first ``after`` announcement (``start``), and undone before the restart (``heal``)."""
+
+    after: str
+    steps: int
+
+    def start(self) -> None: ...
+    def heal(self) -> None: ...
+
+
+def run_iteration(
+    server: ForkServer, run_dir: Path, adapter: str, plan: Plan, extra: list[str], trouble: DiskTrouble | None = None
+) -> Outcome:
     """Kill a first run at ``plan``, restart it to the end, and check everything (AssertionError
-    with the run directory on any violation)."""
-    base_argv = ["--dir", str(run_dir), "--adapter", adapter, *extra]
-    argv = [*base_argv, "--run", "1"]
-    if plan.write is not None:
-        argv += ["--pause-write", str(plan.write), "--pause-phase", str(plan.phase)]
-    first = server.start(argv)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    seen: Counter[str] = Counter()
-    kill_at: float | None = None
-    while True:
-        wait_until = deadline if kill_at is None else min(deadline, kill_at)
-        item = first.next_event(wait_until)
-        if item is None:
-            if kill_at is not None and time.monotonic() >= kill_at:
-                first.kill()
-            break
-        seen[item["ev"]] += 1
-        if item["ev"] == "paused":
+    with the run directory on any violation). ``trouble`` breaks the disk during the first run and
+    is healed before the restart."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fifo = run_dir / "steps"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    go = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # never blocks; the child reads a byte per step
+    try:
+        base_argv = ["--dir", str(run_dir), "--adapter", adapter, "--steps", str(fifo), *extra]
+        argv = [*base_argv, "--run", "1"]
+        if plan.write is not None:
+            argv += ["--pause-write", str(plan.write), "--pause-phase", str(plan.phase)]
+        if plan.fail is not None:
+            argv += ["--fail-writes", ":".join(map(str, plan.fail))]
+        first = server.start(argv)
+        try:
+            _drive(first, go, plan, trouble)
+        except BaseException:
             first.kill()
-            break
-        if plan.after is not None and kill_at is None and item["ev"] == plan.after and seen[item["ev"]] == plan.nth:
-            kill_at = time.monotonic() + plan.delay_ms / 1000
-    code = first.join()
-    where = f"{run_dir} (plan: {plan})"
-    assert code in (-signal.SIGKILL, 0), f"{where}: first run ended with {code}; see stderr-1.log"
+            raise
+        finally:
+            code = first.join()
+            if trouble is not None:
+                trouble.heal()
+        where = f"{run_dir} (plan: {plan})"
+        assert code in (-signal.SIGKILL, 0), f"{where}: first run ended with {code}; see stderr-1.log"
+        _drain(go)  # a step the killed run never took must not move the restart's clock
 
-    events1 = read_events(run_dir)
-    at_kill = read_state(run_dir, adapter)  # raises on a half-written document
-    paused = next((ev for ev in events1 if ev["ev"] == "paused"), None)
-    category = _category(code, at_kill)
-    start = last_instant(run_dir, events1) + MINUTE
+        events1 = read_events(run_dir)
+        at_kill = read_state(run_dir, adapter)  # raises on a half-written document
+        paused = next((ev for ev in events1 if ev["ev"] == "paused"), None)
+        category = _category(code, at_kill)
+        start = last_instant(run_dir, events1) + MINUTE
 
-    second = server.start([*base_argv, "--run", "2", "--start-ms", str(start)])
-    while second.next_event(time.monotonic() + RUN_TIMEOUT_S) is not None:
-        pass
-    code2 = second.join()
-    assert code2 == 0, f"{where}: restart ended with {code2}; see stderr-2.log"
+        second = server.start([*base_argv, "--run", "2", "--start-ms", str(start)])
+        _drive(second, go, Plan(after="never"))
+        code2 = second.join()
+        assert code2 == 0, f"{where}: restart ended with {code2}; see stderr-2.log"
+    finally:
+        os.close(go)
     events = read_events(run_dir)
     final = read_state(run_dir, adapter)
     outcome = Outcome(plan, category, paused["phase"] if paused else None, temp_files=len(at_kill.temp_files))
     outcome.journal = at_kill.journal
+    states = [ev["writable"] for ev in events1 if ev["ev"] == "state"]
+    outcome.close_only = bool(states) and not states[-1] and code != 0
+    outcome.resumed = True in states
     _check(where, events, at_kill, final, outcome)
     return outcome
+
+
+def _drive(child: Child, go: int, plan: Plan, trouble: DiskTrouble | None = None) -> None:
+    """Step the child's clock until it ends, or kill it where ``plan`` says."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    seen: Counter[str] = Counter()
+    countdown: int | None = None
+    trouble_in: int | None = None
+    steps = 0
+    while (item := child.next_event(deadline)) is not None:
+        ev = item["ev"]
+        if ev == "paused":
+            child.kill()
+            return
+        if ev != "parked":
+            seen[ev] += 1
+            if countdown is None and ev == plan.after and seen[ev] == plan.nth:
+                countdown = plan.steps
+            if trouble is not None and trouble_in is None and ev == trouble.after:
+                trouble_in = trouble.steps
+            continue
+        steps += 1
+        if trouble_in is not None:
+            trouble_in -= 1
+            if trouble_in == 0:
+                trouble.start()  # type: ignore[union-attr]
+        if steps > MAX_STEPS:
+            child.kill()
+            raise AssertionError(f"{child.pid} still running after {MAX_STEPS} steps (plan: {plan})")
+        if countdown is not None:
+            countdown -= 1
+            if countdown <= 0:
+                if plan.within_ms is not None:
+                    os.write(go, b".")
+                    time.sleep(plan.within_ms / 1000)  # somewhere inside the next tick
+                child.kill()
+                return
+        os.write(go, b".")
+
+
+def _drain(go: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(go, 4096):
+            pass
 
 
 def _is(ev: dict, name: str, pair: tuple[str, str]) -> bool:
@@ -411,6 +514,10 @@ def _check(where: str, events: list[dict], at_kill: DiskState, final: DiskState,
     removed = [ev["message"] for ev in run2 if ev["ev"] == "error" and "unfinished write" in ev["message"]]
     assert len(removed) == len(at_kill.temp_files), f"{where}: temp files {at_kill.temp_files}, removed {removed}"
     others = [ev for ev in events if ev["ev"] == "error" and "unfinished write" not in ev["message"]]
+    if any(ev["ev"] == "state" for ev in run1):  # a write failure, reported once when the state became unwritable
+        reported = [ev for ev in others if ev["run"] == 1 and ev["message"].startswith("CLOSE-ONLY: state not")]
+        assert len(reported) <= 1 and (reported or not out.resumed), f"{where}: close-only reports {reported}"
+        others = [ev for ev in others if ev not in reported]
     assert not others, f"{where}: errors {others}"
     assert not final.temp_files, f"{where}: left behind {final.temp_files}"
 
@@ -462,6 +569,28 @@ def _check(where: str, events: list[dict], at_kill: DiskState, final: DiskState,
     # 5. nothing is left open
     assert not final.open_entities(), f"{where}: still open at the end: {final.open_entities()}"
 
+    # 6. what was announced is what a restart finds: no position (or entry) announced closed (or
+    # cancelled) is ever restored, and none announced opened (or scheduled) is ever missing after
+    # the restart, unless its end was already on disk (the kill fell between that write and its
+    # announcement: the "written but never announced" line of the summary)
+    ended = {ev["id"] for ev in run1 if ev["ev"] in ("closed", "cancelled")}
+    back = {(pair, slot): restored[pair][slot] for pair in (MAIN, SCHEDULED) for slot in ("pending", "scheduled")}
+    assert not ended & set(back.values()), f"{where}: announced closed, yet restored: {ended & set(back.values())}"
+    for ev in run1:
+        if ev["ev"] not in ("opened", "scheduled") or ev["id"] in ended:
+            continue
+        pair, slot = (ev["symbol"], ev["strategy"]), "pending" if ev["ev"] == "opened" else "scheduled"
+        if back[(pair, slot)] != ev["id"]:
+            prefix = "main" if pair == MAIN else "limit"
+            on_disk = getattr(at_kill, f"{prefix}_{slot}")
+            assert on_disk is None, f"{where}: announced {ev['ev']} {ev['id']}, restored {back[(pair, slot)]}"
+    # killed while close-only: what run 1 did but could not write, it never announced; the restart
+    # did it (and announced it) again
+    for kind in ("opened", "scheduled"):
+        announced_by = {ev["run"] for ev in events if ev["ev"] == kind}
+        if out.close_only and announced_by == {2}:
+            out.withheld.append(kind)
+
 
 def _milestones(events: list[dict]) -> list[tuple[str, str, int]]:
     return [(ev["id"], ev["kind"], ev["level"]) for ev in events if ev["ev"] == "partial"]
@@ -480,6 +609,7 @@ def summary(adapter: str, outcomes: list[Outcome], seconds: float) -> str:
     restored = Counter(r for o in outcomes for r in o.restored)
     lost = Counter(x for o in outcomes for x in o.lost)
     reasons = Counter(o.close_reason for o in outcomes if o.close_reason)
+    withheld = Counter(x for o in outcomes for x in o.withheld)
     columns = ("timed", *phases)
     width = max(len(c) for c in columns) + 2
     rows = [
@@ -502,5 +632,10 @@ def summary(adapter: str, outcomes: list[Outcome], seconds: float) -> str:
         "  written but never announced (kill inside the flush): "
         + (", ".join(f"{k} {v}" for k, v in sorted(lost.items())) or "none"),
         "  main position closed by: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())),
+        f"  state writes failing (ENOSPC/EROFS injected): {sum(o.plan.fail is not None for o in outcomes)} runs; "
+        f"killed while close-only {sum(o.close_only for o in outcomes)}, "
+        f"resumed before the kill {sum(o.resumed for o in outcomes)}",
+        "  announced only by the restart (the first run was close-only at the kill): "
+        + (", ".join(f"{k} {v}" for k, v in sorted(withheld.items())) or "none"),
     ]
     return "\n".join(rows)
