@@ -45,9 +45,17 @@ class RiskCheckArgs(NamedTuple):
 
 
 # A validation that raises anything is a veto, including a BaseException subclass a user made up;
-# only the interpreter's own control-flow exceptions pass through, so Ctrl-C and task cancellation
-# still stop the run instead of reading as "signal rejected".
-_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
+# only the interpreter's own control-flow exceptions pass through, so Ctrl-C still stops the run
+# instead of reading as "signal rejected". A CancelledError is the run's own only while the run's
+# task is being cancelled (see ``_cancelling``); otherwise the validation awaited something that
+# somebody cancelled, which is one more way for it to fail.
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _cancelling() -> bool:
+    """Whether the current task is being cancelled (so a CancelledError here is the run's)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _validation_parts(item: Any) -> tuple[Any, str | None]:
@@ -153,6 +161,10 @@ class ClientRisk:
             await pending
         except _PASS_THROUGH:
             raise
+        except asyncio.CancelledError as exc:
+            if _cancelling():
+                raise
+            return await self._reject(args, payload, exc, validations[i][1])
         except BaseException as exc:
             return await self._reject(args, payload, exc, validations[i][1])
         for validate, note in validations[i + 1 :]:
@@ -162,6 +174,10 @@ class ClientRisk:
                     await result
             except _PASS_THROUGH:
                 raise
+            except asyncio.CancelledError as exc:
+                if _cancelling():
+                    raise
+                return await self._reject(args, payload, exc, note)
             except BaseException as exc:
                 return await self._reject(args, payload, exc, note)
         return self._allow(args, payload)

@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from types import CoroutineType
 from typing import Any
 
@@ -125,7 +126,23 @@ def _call(cb: Callable[..., Any], *args: Any) -> None:
     if inspect.isawaitable(result):
         task = asyncio.ensure_future(result)
         _detached.add(task)
-        task.add_done_callback(_detached.discard)
+        task.add_done_callback(partial(_callback_done, getattr(cb, "__name__", repr(cb))))
+
+
+def _callback_done(name: str, task: asyncio.Future) -> None:
+    """An async callback ended: what it raised (CancelledError included: nothing cancels these
+    tasks but the callback itself) goes to the error stream rather than vanishing with the task."""
+    _detached.discard(task)
+    if task.cancelled():
+        try:
+            task.result()
+        except asyncio.CancelledError as exc:
+            error: BaseException = _own_cancel(exc, f"callback {name!r}")
+    elif (error := task.exception()) is None:
+        return
+    report = asyncio.ensure_future(events.report_error(error))
+    _detached.add(report)
+    report.add_done_callback(_detached.discard)
 
 
 def _utc(ms: int) -> datetime:

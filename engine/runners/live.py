@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import config, events, registry
-from ..candles import exchange_client
+from ..candles import SourceError, exchange_client
 from ..clock import get_clock
 from ..context import MethodContext
 from ..errors import ErrorContext, annotate
@@ -99,6 +99,7 @@ class _LiveRun:
         self._restore_done = False
         # (milestones, result) of ticks whose state is not on disk yet, oldest first (_commit)
         self._withheld: list[tuple[list[Any], TickResult | None]] = []
+        self._source_failure: str | None = None  # the unreadable-source error said last (said once)
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, False)
 
@@ -184,11 +185,17 @@ class _LiveRun:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
                 for released in await self._commit(when, None):
                     yield released
-                await events.report_error(exc)
+                # an unreadable source (a bad CSV file) fails every tick the same way until someone
+                # fixes it: said once, not once a minute (a different failure is said again)
+                said = str(exc) if isinstance(exc, SourceError) else None
+                if said is None or said != self._source_failure:
+                    await events.report_error(exc)
+                self._source_failure = said
                 if inst.stopped:  # the stopped tick only prices; the saved state is all that matters
                     break
                 await self._pause()
                 continue
+            self._source_failure = None  # the source reads again: a new failure is news
             announced = await self._commit(when, result, t0)  # on disk before anyone hears of it
             for released in announced:
                 yield released

@@ -296,3 +296,30 @@ def test_memory_stays_a_small_multiple_of_a_bad_file_over_many_runs(tmp_path: Pa
     base_kb, peak_kb = map(int, done.stdout.split())
     extra = (peak_kb - base_kb) * 1024
     assert extra < 3 * size, f"peak grew by {extra / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
+
+
+async def test_a_live_run_on_a_bad_csv_reports_it_once_not_every_minute(tmp_path: Path) -> None:
+    """Live keeps ticking (the file may be fixed while it runs), but one unreadable file is one
+    error, not one a minute."""
+    path, _ = bad_csv(tmp_path, "ohlc")
+    calls: list = []
+    errors = register_csv(path, calls)
+    ticks = {"n": 0}
+
+    class TenTicks(e.SimulatedClock):
+        async def sleep(self, ms: float) -> None:
+            ticks["n"] += 1
+            if ticks["n"] == 10:
+                e.Live.stop(SYMBOL, STRATEGY)
+            await super().sleep(ms)
+
+    e.set_clock(TenTicks(m(100), speed=0))
+    handle = e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE)
+    assert await within(_drain(handle), SAFETY_S) == []
+    assert ticks["n"] >= 10 and calls == []
+    [err] = errors
+    assert f"{path}:{BAD_LINE}" in str(err)
+
+
+async def _drain(handle) -> list:
+    return [r async for r in handle]

@@ -202,3 +202,66 @@ async def test_live_pair_keeps_ticking(suspend: bool) -> None:
     # ticking went on after the failure at minute 1 (a suspended call's timer moves the frozen clock on)
     assert out.calls[:2] == [0, 1] and len(out.calls) >= 3 and out.calls[-1] >= 5
     assert len(out.errors) == 1 and isinstance(out.errors[0].__cause__, asyncio.CancelledError)
+
+
+def always_long(calls: list[int]):
+    async def get_signal(symbol, when, price):
+        calls.append(minute(int(when.timestamp() * 1000)))
+        return {
+            "position": "long",
+            "price_take_profit": price * 1.5,
+            "price_stop_loss": price * 0.9,
+            "minute_estimated_time": 1,
+        }
+
+    return get_signal
+
+
+@pytest.mark.parametrize("suspend", [False, True], ids=["inline", "suspended"])
+async def test_a_risk_validation_raising_cancelled_error_is_a_veto_and_the_run_goes_on(suspend: bool) -> None:
+    """A validation that awaited something cancelled refused the signal; it did not stop the run."""
+    seen: list[int] = []
+
+    async def suspended(args) -> None:
+        seen.append(args.timestamp)
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.cancel)
+        await fut
+
+    def inline(args) -> None:
+        seen.append(args.timestamp)
+        raise asyncio.CancelledError()
+
+    e.add_risk("desk", validations=[suspended if suspend else inline])
+    rejected: list = []
+    e.listen_risk(rejected.append)
+    calls: list[int] = []
+    e.add_exchange(EXCHANGE, exchange_from(lambda k: F(42000)))
+    e.add_frame(FRAME, "1m", m(0), m(6))
+    e.add_strategy(STRATEGY, "1m", always_long(calls), risk_name="desk")
+    assert await within(run_backtest(), SAFETY_S) == []
+    assert calls == [0, 1, 2, 3, 4, 5, 6]  # every frame asked: the run was not stopped
+    assert len(rejected) == 7 and len(seen) == 7
+
+
+async def test_an_async_callback_raising_is_reported_not_lost() -> None:
+    """An async callback is started, not awaited (SPEC 1.7); what it raises, CancelledError
+    included, still reaches the error stream instead of vanishing with its task."""
+    calls: list[int] = []
+    hits: list[int] = []
+
+    async def on_idle(symbol, price, backtest):
+        hits.append(len(calls))
+        if len(hits) == 2:
+            raise asyncio.CancelledError()
+        if len(hits) == 3:
+            raise ValueError("callback broke")
+
+    errors = setup(cancelling_strategy(calls, fail_on=-1), callbacks={"on_idle": on_idle})
+    assert await within(run_backtest(), SAFETY_S) == []
+    for _ in range(5):  # the detached callbacks finish on the next loop turns
+        await asyncio.sleep(0)
+    assert calls == [0, 1, 2, 3, 4, 5, 6]
+    assert len(errors) == 2, errors
+    assert isinstance(errors[0].__cause__, asyncio.CancelledError) and "on_idle" in str(errors[0])
+    assert isinstance(errors[1], ValueError) and "callback broke" in str(errors[1])
