@@ -39,8 +39,9 @@ def _stores() -> list[weakref.ref]:
     return refs
 
 
-def _alive(refs: list[weakref.ref]) -> int:
-    gc.collect()
+def _alive(refs: list[weakref.ref], collect: bool = True) -> int:
+    if collect:
+        gc.collect()
     return sum(r() is not None for r in refs)
 
 
@@ -81,3 +82,47 @@ def test_a_finished_background_run_keeps_no_candles() -> None:
     assert _alive(refs) == 0, "a finished background run still holds its candle stores"
     assert e.Backtest.list()[0].status == "fulfilled"
     assert e.Backtest.get_data("ETHUSDT", "s").total_signals > 0
+
+
+def test_clear_candle_cache_frees_the_stores_without_waiting_for_a_collection() -> None:
+    """A store and its client refer to each other: the memory must come back at the call, not at
+    some later full collection."""
+    _register()
+
+    async def main():
+        async for _ in e.Backtest.run("BTCUSDT", strategy_name="s", exchange_name="sim", frame_name="f"):
+            pass
+
+    asyncio.run(main())
+    refs = _stores()
+    gc.collect()
+    gc.disable()
+    try:
+        e.clear_candle_cache()
+        assert _alive(refs, collect=False) == 0, "the stores wait for the garbage collector"
+    finally:
+        gc.enable()
+
+
+def test_a_clear_during_a_run_leaves_that_run_alone() -> None:
+    """Clearing while a run goes on frees nothing it uses: it ends with the same results as
+    without the clear (and its stores are freed by the next clear, once it is over)."""
+    _register()
+
+    async def run(clear_midway: bool) -> tuple:
+        seen = []
+        async for r in e.Backtest.run("BTCUSDT", strategy_name="s", exchange_name="sim", frame_name="f"):
+            seen.append((r.signal.id, r.close_timestamp, r.pnl.pnl_percentage))
+            if clear_midway and len(seen) == 3:
+                refs[:] = _stores()
+                e.clear_candle_cache()
+                assert _alive(refs) == len(refs), "a clear took the candles of a run going on"
+        return tuple(seen)
+
+    refs: list[weakref.ref] = []
+    plain = asyncio.run(run(False))
+    e.clear_candle_cache()
+    cleared = asyncio.run(run(True))
+    assert cleared == plain and len(plain) > 3
+    e.clear_candle_cache()
+    assert _alive(refs) == 0
