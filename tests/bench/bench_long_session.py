@@ -62,28 +62,13 @@ def rss_mb() -> float:
 
 def idle_child(runs: int, idle: float) -> dict:
     from console.app import BtkApp
-    from console.project import Project
+
+    from .bench_console import bench_project
 
     strategies = min(runs, 10)
     symbols, names = _register(-(-runs // strategies), strategies, 1)
     pairs = [(s, n) for s in symbols for n in names][:runs]
-    root = Path.cwd()
-    project = Project(
-        name="bench",
-        source=None,
-        root=root,
-        dump_dir=root / "dump",
-        exchanges=["sim"],
-        strategies=names,
-        frames=["frame"],
-        walkers=[],
-        symbols=symbols,
-        default_exchange="sim",
-        default_frame="frame",
-        settings_path=root / "s.toml",
-        symbol_list_is_strict=False,
-    )
-    app = BtkApp(project, save_settings=False)
+    app = BtkApp(bench_project("sim", names, "frame", symbols), save_settings=False)
     out: dict = {}
 
     async def main() -> None:

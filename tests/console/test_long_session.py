@@ -17,7 +17,7 @@ import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import finish_runs, fixed_clock, wait_until
+from conftest import finish_runs, fixed_clock, sim_project, wait_until
 from textual import events
 
 import engine
@@ -50,21 +50,7 @@ def many_runs_project(root: Path, symbols: int, strategies: int) -> Project:
     names = [f"s{k}" for k in range(strategies)]
     for k, name in enumerate(names):
         engine.add_strategy(name, "15m", _strategy(k))
-    return Project(
-        name="many",
-        source=None,
-        root=root,
-        dump_dir=root / "dump",
-        exchanges=["sim"],
-        strategies=names,
-        frames=["day"],
-        walkers=[],
-        symbols=[f"S{i}USDT" for i in range(symbols)],
-        default_exchange="sim",
-        default_frame="day",
-        settings_path=root / "settings.toml",
-        symbol_list_is_strict=False,
-    )
+    return sim_project(root, "many", names, "day", [f"S{i}USDT" for i in range(symbols)])
 
 
 async def _run_all(pilot) -> None:

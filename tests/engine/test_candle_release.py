@@ -12,19 +12,15 @@ import engine as e
 from engine.candles import _clients
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
+LONG = {"position": "long", "minute_estimated_time": 120}
 
 
 def _register() -> None:
     e.add_synthetic_exchange("sim", seed=3)
     e.add_frame("f", "1m", START, START + timedelta(days=2))
 
-    def get_signal(symbol, when, price):
-        return {
-            "position": "long",
-            "price_take_profit": price * 1.01,
-            "price_stop_loss": price * 0.992,
-            "minute_estimated_time": 120,
-        }
+    def get_signal(symbol, when, price):  # a long at every call: a trade every couple of hours
+        return {**LONG, "price_take_profit": price * 1.01, "price_stop_loss": price * 0.992}
 
     e.add_strategy("s", "15m", get_signal)
 
