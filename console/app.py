@@ -17,6 +17,7 @@ from typing import Any
 
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.timer import Timer
 from textual.widgets import TabbedContent
 from textual.worker import Worker
 
@@ -54,6 +55,13 @@ RUN_PANES = (
     ("partial", PartialPane),
 )
 """The panes drawn from (state, selected run), each with the part of the state it shows."""
+
+SELECTION_PARTS = {"header", "equity", "positions", "scheduled", "log", "risk", "partial", "walker", "heatmap"}
+"""What a new selection redraws."""
+
+SELECTION_SETTLE_S = 0.1
+"""The panes follow the selection when no other selection came for this long (a held arrow key
+repeats faster), so a burst of key repeats costs one redraw of them, for the last selection."""
 
 
 class BtkCommands(Provider):
@@ -100,8 +108,9 @@ class BtkApp(App[int]):
         self.dump_dir = Path(dump_dir) if dump_dir else (project.dump_dir if project else root / "dump")
         cfg = engine.get_config()
         self.state = DashboardState(cfg["CC_PERCENT_SLIPPAGE"], cfg["CC_PERCENT_FEE"], cfg["CC_SCHEDULE_AWAIT_MINUTES"])
-        self.handles: dict[str, Any] = {}
+        self.handles: dict[str, Any] = {}  # of active runs: a finished run's handle is dropped
         self.selected_run: str | None = None
+        self._selection_timer: Timer | None = None
         ui = project.ui if project is not None else {}
         self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
         self.keys = effective_keys({})
@@ -131,15 +140,18 @@ class BtkApp(App[int]):
 
     # ------------------------------------------------------------------ engine events and redraws
     def handle_batch(self, events: list[Any]) -> None:
+        """Fold in a batch and redraw what it changed. While nothing runs this touches only the
+        header's clock: a long session's finished runs cost nothing per batch."""
         self.state.tick_live(engine.get_clock().now())  # live ages and clocks move every redraw
         changed = self.state.apply(events) if events else set()
         if self.state.active_live_runs():
             changed |= {"positions", "scheduled"}
         polled = False
-        for rid, handle in self.handles.items():
+        for rid, handle in self.handles.items():  # the handles of active runs only
             run = self.state.runs.get(rid)
             if run is None or run.status not in ("running", "stopping") or run.mode == "live":
                 continue
+            changed.add("progress")  # its elapsed time moves
             st = handle.status()
             if (st.processed_frames, st.total_frames, st.progress) != (run.processed, run.total, run.progress):
                 run.processed, run.total, run.progress = st.processed_frames, st.total_frames, st.progress
@@ -148,7 +160,7 @@ class BtkApp(App[int]):
                 changed.add("walker")
         if polled:
             changed |= {"runs", "progress"}
-        self.redraw(changed | {"header", "progress"})
+        self.redraw(changed | {"header"})
 
     def _poll_walker(self, run: RunView, st: Any) -> bool:
         """The walker's strategy under test and how far it is (the leaderboard's "testing" row)."""
@@ -165,9 +177,21 @@ class BtkApp(App[int]):
         return changed
 
     def select_run(self, rid: str | None) -> None:
-        if rid != self.selected_run:
-            self.selected_run = rid
-            self.redraw({"header", "equity", "positions", "scheduled", "log", "risk", "partial", "walker", "heatmap"})
+        """The header follows the selection at once; the panes of the run follow once the keys
+        stop (key repeats queued behind a slow redraw would otherwise redraw every pane once per
+        key, for runs nobody looks at any more)."""
+        if rid == self.selected_run:
+            return
+        self.selected_run = rid
+        self.redraw({"header"})
+        if self._selection_timer is None:
+            self._selection_timer = self.set_timer(SELECTION_SETTLE_S, self._selection_settled, name="selection")
+        else:
+            self._selection_timer.reset()
+
+    def _selection_settled(self) -> None:
+        self._selection_timer = None
+        self.redraw(SELECTION_PARTS)
 
     def _dashboard(self) -> DashboardScreen | None:
         for screen in self.screen_stack:
@@ -452,7 +476,7 @@ class BtkApp(App[int]):
         screen = self._dashboard()
         if screen is not None and screen.is_mounted:  # the run's last events first
             self.state.apply(screen.query_one(EngineBridge).drain())
-        handle = self.handles.get(message.run_id)
+        handle = self.handles.pop(message.run_id, None)  # nothing of a finished run is polled again
         if handle is not None and run.mode != "live":
             st = handle.status()
             run.processed, run.total = st.processed_frames, st.total_frames

@@ -24,6 +24,7 @@ a forming candle, so its candles are final and its speed is unchanged).
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import math
 from collections.abc import Sequence
@@ -711,5 +712,33 @@ def exchange_client(schema: ExchangeSchema, backtest: bool) -> ExchangeClient:
 
 
 def clear_candle_cache() -> None:
-    """Drop every cached candle (memory back; the next run fetches again)."""
+    """Drop every cached candle (memory back; the next run fetches again).
+
+    A store and its client refer to each other, so dropping the clients alone left the stores to
+    a full garbage collection (which may not come for a long time); each idle client forgets its
+    stores here, and they are freed at once. A client a run is still using keeps its stores (the
+    run ends as it would have; a finished run holds none). Last, the C heap's free pages go back
+    to the system, which glibc otherwise keeps for the process."""
+    from .runners.tasks import instances  # the runs going on (runners depend on this module)
+
+    in_use = {id(inst.exchange) for inst in instances.values()}
+    for client in _clients.values():
+        if id(client) not in in_use:
+            client._stores.clear()
     _clients.clear()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """glibc's ``malloc_trim(0)``: give the freed heap back (a no-op where it does not exist)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: glibc's, on Linux
+        except (OSError, AttributeError, TypeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None  # resolved at the first clear: False where the C library has none

@@ -4,6 +4,7 @@ and colours taken from the current theme (so PnL follows the theme's success/err
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from rich.style import Style
 from rich.text import Text
@@ -16,9 +17,24 @@ FINISHED_STYLE = {"failed": "error", "done": "success", "stopped": "warning"}
 """The theme variable that colours each way a run can end."""
 
 
+_variables: WeakKeyDictionary = WeakKeyDictionary()  # app -> (theme name, its CSS variables)
+
+
+def theme_variables(widget) -> dict[str, str]:
+    """The current theme's CSS variables, computed once per theme: Textual's
+    ``get_css_variables()`` builds the whole colour system on every call (about 2 ms), and the
+    panes ask for a colour per cell, so calling it per cell made each redraw cost grow with the
+    number of runs shown."""
+    app = widget.app
+    cached = _variables.get(app)
+    if cached is None or cached[0] != app.theme:
+        cached = _variables[app] = (app.theme, app.get_css_variables())
+    return cached[1]
+
+
 def theme_style(widget, variable: str, bold: bool = False) -> Style:
     """A Rich style in the colour of a theme variable (``success``, ``error``, ``warning``...)."""
-    value = widget.app.get_css_variables().get(variable)
+    value = theme_variables(widget).get(variable)
     if not value:
         return Style(bold=bold)
     try:
@@ -33,7 +49,7 @@ def scaled_text(widget, text: str, strength: float | None, good: bool) -> Text:
     steps instead (plain, coloured text, coloured background), as ANSI colours cannot blend."""
     if strength is None:
         return Text(text, style="dim")
-    variables = widget.app.get_css_variables()
+    variables = theme_variables(widget)
     try:
         base = Color.parse(variables.get("success" if good else "error", ""))
         surface = Color.parse(variables.get("surface", ""))

@@ -9,11 +9,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..state import RunView
-from .base import FINISHED_STYLE, hhmm, theme_style
+from .base import FINISHED_STYLE, hhmm, same_cell, theme_style
 
 
 class BtkHeader(Static):
     DEFAULT_CSS = "BtkHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }"
+
+    _shown: Text | None = None
 
     def show(
         self, run: RunView | None, project: str, wall: datetime, live: int = 0, close_only: str | None = None
@@ -53,4 +55,8 @@ class BtkHeader(Static):
         if pad > 0:
             text.append(" " * pad)
             text.append(clock_text, style="dim")
-        self.update(text)
+        shown = self._shown
+        if shown is None or not same_cell(shown, text):  # an idle session redraws once a second
+            self._shown = text
+            # the clock ticking changes no size: only the line is drawn again, no layout
+            self.update(text, layout=shown is None or text.cell_len != shown.cell_len)

@@ -40,7 +40,7 @@ from ..reports import stores
 from ..risk import clear_risk
 from ..signals import IdFactory
 from ..strategy import StrategyInstance
-from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances
+from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances, retire
 
 __all__ = ["Backtest", "frame_timestamps"]
 
@@ -401,6 +401,12 @@ class _Run:
             await perf_stream.emit(ev)
         self._perf_log.tidy()
 
+    def release(self) -> None:
+        """The run ended (done, stopped, failed or closed early): its results stay in the report
+        stores, the candles it read stay only in the candle cache (``clear_candle_cache()`` frees them)."""
+        retire((self.symbol, self.strategy.strategy_name, True), self.instance)
+        self.client = None
+
 
 # --------------------------------------------------------------------------- the facade
 
@@ -423,13 +429,18 @@ class RunHandle:
             return await self._gen.__anext__()
         except StopAsyncIteration:
             task.status = "fulfilled"
+            self._run.release()
             raise
         except BaseException as exc:
             task.status, task.error = "rejected", exc
+            self._run.release()
             raise
 
     async def aclose(self) -> None:
-        await self._gen.aclose()
+        try:
+            await self._gen.aclose()
+        finally:
+            self._run.release()
 
     def status(self) -> TaskStatus:
         """Progress of this run (``processed_frames`` of ``total_frames``), like a ``list()`` row."""
@@ -480,7 +491,7 @@ class BacktestFacade(RunnerFacade):
         t.total = run.frames.count
         t.processed = 0
         done = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=True, symbol=symbol)
-        return self._launch(t, run.instance, run.results(), done)
+        return self._launch(t, run.instance, run.results(), done, on_end=run.release)
 
     def stop(self, symbol: str, strategy_name: str) -> None:
         """Graceful stop: no new signals; an open position is fast-forwarded to its close first."""

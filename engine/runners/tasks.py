@@ -17,7 +17,7 @@ from ..model import DoneEvent
 from ..reports import stores
 from ..strategy import StrategyInstance
 
-__all__ = ["RunTask", "RunnerFacade", "TaskBoard", "TaskStatus", "instances"]
+__all__ = ["RunTask", "RunnerFacade", "TaskBoard", "TaskStatus", "instances", "retire"]
 
 Status = Literal["ready", "pending", "fulfilled", "rejected"]
 
@@ -122,8 +122,11 @@ class TaskBoard:
         source: AsyncIterator[Any],
         done: DoneEvent,
         on_item: Callable[[Any], None] | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> asyncio.Task:
-        """Consume ``source`` in a task; emit ``done`` once at the end; crashes go to ``exit``."""
+        """Consume ``source`` in a task; emit ``done`` once at the end; crashes go to ``exit``.
+        ``on_end`` runs when the source is closed, before ``done`` goes out (a run lets go of its
+        candles there, so a done listener may clear the candle cache and get the memory back)."""
         t.status = "pending"
         t.error = None
         t.cancelled = False
@@ -157,6 +160,8 @@ class TaskBoard:
                 aclose = getattr(source, "aclose", None)
                 if aclose is not None:
                     await aclose()
+                if on_end is not None:
+                    on_end()
             t.status = "fulfilled"
             t.finished_at = time.time()
             if not t.done_sent:
@@ -170,8 +175,18 @@ class TaskBoard:
         return t.task
 
 
-# (symbol, strategy_name, backtest) -> instance: the one live copy of each strategy's state
+# (symbol, strategy_name, backtest) -> instance: the one live copy of each strategy's state, while it runs
 instances: dict[tuple[str, str, bool], StrategyInstance] = {}
+
+
+def retire(key: tuple[str, str, bool], instance: StrategyInstance) -> None:
+    """A run of ``instance`` ended: it leaves the table (unless a newer run of the pair took its
+    place) and lets go of its exchange client. Its results live on in the report stores; its
+    candles stay only in the candle cache, so ``clear_candle_cache()`` can give them back even
+    while a caller still holds the run's handle or cancel function."""
+    if instances.get(key) is instance:
+        del instances[key]
+    instance.exchange = None
 
 
 class RunnerFacade:
@@ -191,11 +206,16 @@ class RunnerFacade:
         raise NotImplementedError
 
     def _launch(
-        self, t: RunTask, instance: StrategyInstance, source: AsyncIterator[Any], done: DoneEvent
+        self,
+        t: RunTask,
+        instance: StrategyInstance,
+        source: AsyncIterator[Any],
+        done: DoneEvent,
+        on_end: Callable[[], None] | None = None,
     ) -> Callable[[], None]:
         """Consume ``source`` in the background; the returned cancel function stops the strategy
         and emits ``done`` at once when no position is open (else the run emits it at its end)."""
-        self.board.start(t, source, done)
+        self.board.start(t, source, done, on_end=on_end)
 
         def cancel() -> None:
             instance.stop()

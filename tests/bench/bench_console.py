@@ -55,27 +55,33 @@ def run_engine() -> dict:
     return {"seconds": seconds, "trades": e.Backtest.get_data("BTCUSDT", "bench").seen_signals}
 
 
-def run_console() -> dict:
-    from console.app import BtkApp
+def bench_project(exchange: str, strategies: list[str], frame: str, symbols: list[str]):
+    """A console project over registered names, rooted in the working folder (no btk.toml)."""
     from console.project import Project
 
-    register()
     root = Path.cwd()
-    project = Project(
+    return Project(
         name="bench",
         source=None,
         root=root,
         dump_dir=root / "dump",
-        exchanges=["synthetic"],
-        strategies=["bench"],
-        frames=["bench-frame"],
+        exchanges=[exchange],
+        strategies=strategies,
+        frames=[frame],
         walkers=[],
-        symbols=["BTCUSDT"],
-        default_exchange="synthetic",
-        default_frame="bench-frame",
+        symbols=symbols,
+        default_exchange=exchange,
+        default_frame=frame,
         settings_path=root / "s.toml",
+        symbol_list_is_strict=False,
     )
-    app = BtkApp(project, save_settings=False)
+
+
+def run_console() -> dict:
+    from console.app import BtkApp
+
+    register()
+    app = BtkApp(bench_project("synthetic", ["bench"], "bench-frame", ["BTCUSDT"]), save_settings=False)
     out: dict = {}
 
     async def main() -> None:

@@ -41,26 +41,31 @@ class Gate:
         return None
 
 
+def sim_project(root: Path, name: str, strategies: list[str], frame: str, symbols: list[str]) -> Project:
+    """A project over the registered exchange ``sim``, one frame, no walker and no btk.toml."""
+    return Project(
+        name=name,
+        source=None,
+        root=root,
+        dump_dir=root / "dump",
+        exchanges=["sim"],
+        strategies=strategies,
+        frames=[frame],
+        walkers=[],
+        symbols=symbols,
+        default_exchange="sim",
+        default_frame=frame,
+        settings_path=root / "settings.toml",
+        symbol_list_is_strict=False,
+    )
+
+
 def gated_project(root: Path, gate: Gate, days: int = 3) -> Project:
     engine.add_synthetic_exchange("sim", seed=1)
     start = datetime(2024, 1, 1, tzinfo=UTC)
     engine.add_frame("f", "1m", start, start + timedelta(days=days))
     engine.add_strategy("gated", "1m", gate.get_signal)
-    return Project(
-        name="gated",
-        source=None,
-        root=root,
-        dump_dir=root / "dump",
-        exchanges=["sim"],
-        strategies=["gated"],
-        frames=["f"],
-        walkers=[],
-        symbols=["BTCUSDT"],
-        default_exchange="sim",
-        default_frame="f",
-        settings_path=root / "settings.toml",
-        symbol_list_is_strict=False,
-    )
+    return sim_project(root, "gated", ["gated"], "f", ["BTCUSDT"])
 
 
 async def wait_until(pilot, predicate, limit: float = 30.0) -> None:
@@ -84,7 +89,8 @@ async def flush_bridge(pilot) -> None:
 
 async def finish_runs(pilot) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: app.state.runs and not any(r.is_active for r in app.state.runs.values()))
+    # a safety net only (a loaded 2-core machine took 30 s for the demo's six runs)
+    await wait_until(pilot, lambda: app.state.runs and not any(r.is_active for r in app.state.runs.values()), limit=120)
     await app.workers.wait_for_complete()
     await pilot.pause()
     await flush_bridge(pilot)  # one last redraw from the final state
