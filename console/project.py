@@ -234,6 +234,7 @@ def _load_file(path: Path, days: int | None) -> Project:
 
     data, src = read_toml(path)  # a missing file: "btk.toml: no such file (expected ...)"
     root = path.parent
+    _refuse_secrets(src, data)
     for section, value in data.items():
         if section not in SECTIONS:
             hint = _suggest(section, SECTIONS)
@@ -368,6 +369,28 @@ def _check_project_section(src: TomlSource, value: Any, root: Path) -> dict[str,
     return {"name": name, "dump_dir": dump_dir, "modules": modules, "symbols": symbols}
 
 
+_GENERIC_ENV = {
+    f: f"BTK_<EXCHANGE_ID>_{v}" for f, v in (("apiKey", "API_KEY"), ("secret", "SECRET"), ("password", "PASSWORD"))
+}
+
+
+def _refuse_secrets(src: TomlSource, data: dict[str, Any]) -> None:
+    """No credential anywhere in the file (any depth, header tables, URLs): keys come from the
+    environment, so a btk.toml can be committed, shared and shown on screen."""
+    from engine.exchanges.ccxt_options import credential_env_vars, secrets_in
+
+    for path, what in secrets_in(data):
+        table = data.get("exchanges", {}).get(path[1]) if path[0] == "exchanges" and len(path) > 2 else None
+        exchange_id = table.get("exchange_id") if isinstance(table, dict) else None
+        env = credential_env_vars(exchange_id) if isinstance(exchange_id, str) else _GENERIC_ENV
+        raise src.error(
+            path,
+            f"{what}: API keys never go in {src.name} (it gets committed, shared and shown); set "
+            f"{env['apiKey']} and {env['secret']} (and {env['password']} if the exchange needs one) "
+            "in the environment instead",
+        )
+
+
 def _engine_call(src: TomlSource, path: Sequence[str], fn: Callable[[], Any]) -> None:
     """Run a registration; what the engine rejects is reported at the table that asked for it."""
     try:
@@ -378,6 +401,7 @@ def _engine_call(src: TomlSource, path: Sequence[str], fn: Callable[[], Any]) ->
 
 def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Callable[[], None]:
     import engine
+    from engine.exchanges.ccxt_options import option_problem
 
     path = ("exchanges", name)
     table = check_table(src, path, value, "a table of exchange options")
@@ -426,15 +450,10 @@ def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Calla
     if "exchange_id" not in table:
         raise src.error((*path, "exchange_id"), 'missing; expected the ccxt id, e.g. exchange_id = "binance"')
     _check_str(src, (*path, "exchange_id"), table.get("exchange_id"), '"binance"')
-    if "sandbox" in table:
-        _check_bool(src, (*path, "sandbox"), table["sandbox"])
-    for secret in ("apiKey", "secret", "password", "api_key"):
-        if secret in table:
-            eid = str(table["exchange_id"]).upper()
-            raise src.error(
-                (*path, secret),
-                f"API keys never go in btk.toml; set BTK_{eid}_API_KEY and BTK_{eid}_SECRET in the environment",
-            )
+    for key, option in table.items():
+        problem = option_problem(key, option)
+        if problem is not None:
+            raise src.error((*path, key), problem if key == "verbose" else f"{problem}, got {describe(option)}")
     options = {k: v for k, v in table.items() if k != "kind"}
     return lambda: _engine_call(src, (*path, "exchange_id"), lambda: engine.add_ccxt_exchange(name, **options))
 

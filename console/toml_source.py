@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_FILE = "btk.toml"
+BOM = "\ufeff"
 _NAMED_SECTIONS = ("exchanges", "frames", "walkers")  # sections whose sub-tables are named schemas
 
 
@@ -173,8 +174,9 @@ def scan_toml(text: str) -> list[TomlLine]:
     """Classify every line of a TOML text: headers and keys with their paths.
 
     tomllib gives no positions, so messages find the line of a key by this scan. It is a light
-    lexer, not a parser: good enough for files tomllib has accepted.
+    lexer, not a parser: good enough for files tomllib has accepted. A leading UTF-8 BOM is skipped.
     """
+    text = text.removeprefix(BOM)
     out: list[TomlLine] = []
     table: tuple[str, ...] = ()
     lexer = _ValueLexer()
@@ -249,9 +251,13 @@ def read_toml(path: Path) -> tuple[dict[str, Any], TomlSource]:
 
 
 def parse_toml(text: str, path: Path) -> dict[str, Any]:
-    """``tomllib.loads`` with its position moved to the front: ``btk.toml line 7, column 12: ...``."""
+    """``tomllib.loads`` with its position moved to the front: ``btk.toml line 7, column 12: ...``.
+
+    A UTF-8 byte-order mark (Windows editors write one) is skipped: TOML forbids it, tomllib calls it
+    an "Invalid statement", and it is invisible in every editor. It is not a newline, so line numbers
+    stay right."""
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         m = re.fullmatch(r"(?s)(.*) \(at line (\d+), column (\d+)\)", message)

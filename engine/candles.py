@@ -13,6 +13,13 @@ from those columns. Each slot of the store remembers what is known about its can
 
 Nothing past the clock's "now" is ever fetched (SPEC 4.1: no future candles in a backtest).
 
+A live exchange may leave candles out of an answer and serve them a little later (a lagging
+node, a hole it backfills). So a live store remembers the closed candles it found ABSENT and asks
+for them again, at most LIVE_HOLE_REASKS times, the first after LIVE_HOLE_FIRST_DELAY_MS on the
+engine clock and each later one after twice the wait before. A candle still missing then is a gap
+the exchange confirms: it is reported once on the error stream and never asked for again. A
+backtest keeps SPEC 3.5/4.1's rules: what the exchange did not have is absent, for good.
+
 A live run must not trust the candle that was still forming when it was fetched (a real exchange
 updates it; the synthetic and CSV feeds serve it cut at the clock's now): the store remembers the
 slot that was "now" at its first such fetch since the last refresh, and ``ExchangeClient.refresh``
@@ -54,6 +61,10 @@ __all__ = [
 ]
 
 UNKNOWN, PRESENT, ABSENT, FAILED, POISONED = 0, 1, 2, 3, 4
+LIVE_HOLE_REASKS = 3
+"""Live: how many more times a missing closed candle is asked for before it is a confirmed gap."""
+LIVE_HOLE_FIRST_DELAY_MS = 60_000
+"""Live: the first re-ask waits this long on the engine clock, each later one twice as long as the last."""
 
 
 class CandleError(RuntimeError):
@@ -211,6 +222,25 @@ def sanity_mask(c: CandleColumns, cfg: Config) -> tuple[np.ndarray, str | None]:
 # --------------------------------------------------------------------------- the store
 
 
+def _runs(slots: list[int]) -> list[tuple[int, int]]:
+    """Ascending slots as (first, last) runs of consecutive ones."""
+    out: list[tuple[int, int]] = []
+    for slot in slots:
+        if out and out[-1][1] == slot - 1:
+            out[-1] = (out[-1][0], slot)
+        else:
+            out.append((slot, slot))
+    return out
+
+
+@dataclass(slots=True)
+class _Hole:
+    """Live: a closed candle the exchange left out; how often it was asked again and when next."""
+
+    asks: int
+    next_at: int
+
+
 @dataclass(slots=True)
 class _Failure:
     lo: int
@@ -243,6 +273,9 @@ class CandleStore:
         self._derived: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.live_edge: int | None = None  # live: first slot fetched while it was "now" (or later)
         self.fetched_at = 0  # live: the clock's now at the last fetch
+        self.holes: dict[int, _Hole] = {}  # live: missing closed candles still to ask for again, by slot
+        self.gaps: set[int] = set()  # live: slots the exchange confirmed missing (never asked again)
+        self.gap_reports: list[CandleError] = []  # confirmed gaps not reported yet
 
     # -- geometry ------------------------------------------------------------------------------
     def index(self, ms: int) -> int:
@@ -320,11 +353,15 @@ class CandleStore:
         if not self.client.backtest or (self.client.schema.columns is None and hi > now_idx):
             self.live_edge = now_idx if self.live_edge is None else min(self.live_edge, now_idx)
             self.fetched_at = now
+        if self.gap_reports:
+            await self._report_gaps(now)
 
     def refresh(self, now: int) -> None:
         """The candle that was forming at the last fetch (and any after it) may have changed since:
         mark those slots unknown so the next ``ensure`` fetches them again. Nothing happens while
-        the clock still reads the moment of that fetch (several reads within one live tick)."""
+        the clock still reads the moment of that fetch (several reads within one live tick).
+        Live holes whose next re-ask is due become unknown too."""
+        self._reask_holes(now)
         edge = self.live_edge
         if edge is None or now <= self.fetched_at:
             return
@@ -335,6 +372,57 @@ class CandleStore:
             for slot in [k for k in self.poison if k >= edge]:
                 del self.poison[slot]
             self._derived.clear()
+
+    # -- live holes ------------------------------------------------------------------------------
+    def _reask_holes(self, now: int) -> None:
+        due = [slot for slot, hole in self.holes.items() if hole.next_at <= now]
+        for slot in due:
+            p = slot - self.base
+            if 0 <= p < self.size and self.status[p] == ABSENT:
+                self.status[p] = UNKNOWN
+                self._derived.clear()
+
+    def _track_holes(self, lo: int, hi: int) -> None:
+        """After a live answer for slots ``[lo, hi)``: remember closed candles it left out, count a
+        re-ask for those already known, confirm a gap after the last one, forget what arrived."""
+        now = get_clock().now()
+        closed_hi = min(hi, self.index(now))  # the forming candle is re-read anyway (``live_edge``)
+        confirmed = []
+        for slot in range(lo, closed_hi):
+            status = self.status[slot - self.base]
+            if status != ABSENT:
+                self.holes.pop(slot, None)
+                continue
+            if slot in self.gaps:
+                continue
+            hole = self.holes.get(slot)
+            if hole is None:
+                self.holes[slot] = _Hole(0, now + LIVE_HOLE_FIRST_DELAY_MS)
+                continue
+            hole.asks += 1
+            if hole.asks < LIVE_HOLE_REASKS:
+                hole.next_at = now + LIVE_HOLE_FIRST_DELAY_MS * 2**hole.asks
+                continue
+            del self.holes[slot]
+            self.gaps.add(slot)
+            confirmed.append(slot)
+        for first, last in _runs(confirmed):
+            self.gap_reports.append(
+                CandleError(
+                    f"candles {self.symbol} {self.interval} {iso(first * self.step_ms)}..{iso(last * self.step_ms)} "
+                    f"are still missing after {LIVE_HOLE_REASKS} more requests: a gap in the exchange's data; "
+                    "runs go on without them"
+                )
+            )
+
+    async def _report_gaps(self, now: int) -> None:
+        from .errors import ErrorContext, annotate
+        from .events import report_error
+
+        reports, self.gap_reports = self.gap_reports, []
+        for error in reports:
+            annotate(error, ErrorContext(self.symbol, "", False, now, "candles"), "reported once; not asked again")
+            await report_error(error)
 
     async def _fetch_run(self, lo: int, hi: int, cfg: Config) -> None:
         schema = self.client.schema
@@ -451,6 +539,8 @@ class CandleStore:
                             f"close={self.close[p]}, volume={self.volume[p]} ({why})"
                         )
         self._derived.clear()
+        if not self.client.backtest:
+            self._track_holes(lo, hi)
         on_data = self.client.schema.callbacks.on_candle_data
         if on_data is not None:
             on_data(

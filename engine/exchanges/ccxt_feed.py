@@ -17,8 +17,14 @@ caches what it gets (``engine/candles.py``). This adapter turns that into ccxt c
   Anything else (an unknown symbol, a bad request) fails at once with a message naming the call.
   The engine's own SPEC 4.1 retries sit on top of this.
 * **Secrets.** API keys come only from the environment (``BTK_<ID>_API_KEY``, ``BTK_<ID>_SECRET``,
-  ``BTK_<ID>_PASSWORD``): a key in the options would end up in btk.toml or in source control. They
-  are never logged, never in ``repr``, and are scrubbed from error messages.
+  ``BTK_<ID>_PASSWORD``): a key in the options (at any depth, in a header, in a URL) is refused, and
+  so is ccxt's ``verbose`` (it prints the key); see ``ccxt_options``. Keys are never logged, never
+  in ``repr``, and are scrubbed from error messages.
+* **Market data is public.** The client that loads markets and fetches candles carries no
+  credentials, so no private call (binance's ``fetchCurrencies`` is signed) can stop candles. When
+  keys are set, one authenticated ``fetch_balance`` on a separate client checks them at first use;
+  a key the venue rejects is reported once on the error stream, naming what to check, and candles
+  keep coming. (The coming broker layer owns the authenticated client for orders.)
 """
 
 from __future__ import annotations
@@ -35,23 +41,33 @@ from typing import Any
 from ..clock import get_clock
 from ..log import get_logger
 from .aggregate import first_boundary_ms
+from .ccxt_options import credential_env_vars, option_problem, secrets_in
 
-__all__ = ["CcxtConfigError", "CcxtFeed", "CcxtFeedError", "close_ccxt_exchanges", "credential_env_vars"]
+__all__ = [
+    "CcxtConfigError",
+    "CcxtFeed",
+    "CcxtFeedError",
+    "CcxtKeyError",
+    "close_ccxt_exchanges",
+    "credential_env_vars",
+]
 
 DEFAULT_MAX_PER_CALL = 500
 """Candles per request when ccxt does not know the exchange's cap (a common server default)."""
 MAX_RETRY_AFTER_MS = 300_000
 """A ``Retry-After`` longer than this is capped: the engine's own retries take over after it."""
 
-CREDENTIAL_KEYS = ("apiKey", "secret", "password", "uid", "privateKey", "walletAddress", "token", "login", "twofa")
-"""ccxt constructor keys that hold secrets: refused in options (see ``credential_env_vars``)."""
-_ENV_FIELDS = {"apiKey": "API_KEY", "secret": "SECRET", "password": "PASSWORD"}
+_SIGNATURE_RE = re.compile(r"(signature=)[^&]*")
 
 _feeds: weakref.WeakSet[CcxtFeed] = weakref.WeakSet()
 
 
 class CcxtFeedError(RuntimeError):
     """A ccxt call failed in a way retrying cannot fix (or the exchange was misconfigured)."""
+
+
+class CcxtKeyError(CcxtFeedError):
+    """The venue rejected the API key from the environment (candles are not affected)."""
 
 
 class CcxtConfigError(CcxtFeedError, ValueError):
@@ -67,12 +83,6 @@ def _ccxt() -> Any:
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def credential_env_vars(exchange_id: str) -> dict[str, str]:
-    """ccxt credential field -> the environment variable it is read from, e.g. ``BTK_BINANCE_API_KEY``."""
-    prefix = "BTK_" + re.sub(r"[^A-Z0-9]", "_", exchange_id.upper())
-    return {field: f"{prefix}_{suffix}" for field, suffix in _ENV_FIELDS.items()}
 
 
 def _is_int(value: Any, minimum: int) -> bool:
@@ -96,6 +106,7 @@ class CcxtFeed:
         max_per_call: int | None = None,
         max_retries: int = 3,
         backoff_ms: float = 1000,
+        log_requests: bool = False,
     ) -> None:
         ccxt = _ccxt()
         if not isinstance(exchange_id, str) or exchange_id not in ccxt.exchanges:
@@ -114,6 +125,9 @@ class CcxtFeed:
             raise CcxtConfigError(f"ccxt {exchange_id}: max_retries must be an integer >= 0, got {max_retries!r}")
         if isinstance(backoff_ms, bool) or not isinstance(backoff_ms, int | float) or not backoff_ms >= 0:
             raise CcxtConfigError(f"ccxt {exchange_id}: backoff_ms must be a number >= 0, got {backoff_ms!r}")
+        if not isinstance(log_requests, bool):
+            raise CcxtConfigError(f"ccxt {exchange_id}: log_requests must be true or false, got {log_requests!r}")
+        self.log_requests = log_requests
         self.exchange_id = exchange_id
         self.sandbox = sandbox
         self.symbols = tuple(symbols)
@@ -125,19 +139,23 @@ class CcxtFeed:
         self._exchange: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._secrets: tuple[str, ...] = ()
+        self._keys_checked = False
         _feeds.add(self)
 
     def _check_config(self, config: dict[str, Any]) -> dict[str, Any]:
         """Refuse secrets and unknown keys now, at registration, rather than at the first tick."""
         env = credential_env_vars(self.exchange_id)
-        refused = {k.lower() for k in CREDENTIAL_KEYS} | {"api_key", "secret_key", "api_secret"}
-        for key in config:
-            if key.lower() in refused:
-                raise CcxtConfigError(
-                    f"ccxt {self.exchange_id}: {key!r} must not be given in the options (it would be saved in "
-                    f"btk.toml or source code); set the environment variables {env['apiKey']} and "
-                    f"{env['secret']} (and {env['password']} if the exchange needs one) instead"
-                )
+        for path, what in secrets_in(config):
+            raise CcxtConfigError(
+                f"ccxt {self.exchange_id}: {'.'.join(path)} is {what}; keys never go in the options (they would be "
+                f"saved in btk.toml or source code): set the environment variables {env['apiKey']} and "
+                f"{env['secret']} (and {env['password']} if the exchange needs one) instead"
+            )
+        for key, value in config.items():
+            problem = option_problem(key, value)
+            if problem is not None:
+                got = "" if key == "verbose" else f", got {type(value).__name__} {value!r}"
+                raise CcxtConfigError(f"ccxt {self.exchange_id}: {key}: {problem}{got}")
         try:
             probe = self._cls(dict(config))  # no session yet: nothing to close
         except Exception as exc:
@@ -172,19 +190,60 @@ class CcxtFeed:
         if self._exchange is not None:  # a new event loop: the old session cannot be reused
             get_logger().warning(f"{self!r}: new event loop; dropping the client opened in the previous one")
             self._exchange = None
-        config = {"enableRateLimit": True, **self._config}
-        secrets = []
+        self._credentials()  # known, to scrub them from any message
+        ex = self._build({})  # market data: no credentials, so no private call can stop candles
+        self._exchange, self._loop = ex, loop
+        return ex
+
+    def _credentials(self) -> dict[str, str]:
+        """The keys set in the environment (ccxt field -> value); remembered for scrubbing."""
+        found = {}
         for field, var in credential_env_vars(self.exchange_id).items():
             value = os.environ.get(var)
             if value:
-                config[field] = value
-                secrets.append(value)
-        ex = self._cls(config)
+                found[field] = value
+        self._secrets = tuple(found.values())
+        return found
+
+    def _build(self, credentials: dict[str, str]) -> Any:
+        ex = self._cls({"enableRateLimit": True, **self._config, **credentials})
         if self.sandbox:
             ex.set_sandbox_mode(True)
-        self._secrets = tuple(secrets)
-        self._exchange, self._loop = ex, loop
         return ex
+
+    async def _check_keys_once(self) -> None:
+        """With keys in the environment: one authenticated call per feed, at first use. A key the
+        venue rejects is reported once on the error stream; nothing else waits on it."""
+        if self._keys_checked:
+            return
+        self._keys_checked = True
+        credentials = self._credentials()
+        if not credentials:
+            return
+        ccxt = _ccxt()
+        auth = self._build(credentials)
+        try:
+            auth.set_markets(self._exchange.markets, self._exchange.currencies)
+            await auth.fetch_balance()
+        except (ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.AccountSuspended) as exc:
+            from ..events import report_error
+
+            env = credential_env_vars(self.exchange_id)
+            await report_error(
+                CcxtKeyError(
+                    f"{self.exchange_id} rejected the API key in {env['apiKey']} ({type(exc).__name__}: "
+                    f"{self._scrub(str(exc))}); check the key and secret ({env['apiKey']}, {env['secret']}), the "
+                    "key's permissions (reading at least), its IP whitelist, and sandbox = true for a testnet key "
+                    "(false for a mainnet one); candles are public and keep coming"
+                )
+            )
+        except Exception as exc:  # the check is advisory: a network fault here must not stop data
+            get_logger().warning(
+                f"{self.exchange_id}: could not check the API key ({type(exc).__name__}: {self._scrub(str(exc))})"
+            )
+        finally:
+            if auth.session is not None or getattr(auth, "tcp_connector", None) is not None:
+                await auth.close()
 
     async def close(self) -> None:
         """Release the HTTP session (safe to call twice, or before any use)."""
@@ -205,8 +264,11 @@ class CcxtFeed:
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                return await fn()
+                result = await fn()
+                self._log_request(what, "ok")
+                return result
             except ccxt.NetworkError as exc:
+                self._log_request(what, type(exc).__name__)
                 why = f"{type(exc).__name__}: {self._scrub(str(exc))}"
                 if attempt == attempts:
                     tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
@@ -219,10 +281,17 @@ class CcxtFeed:
                 )
                 await get_clock().sleep(delay)
             except ccxt.BaseError as exc:
+                self._log_request(what, type(exc).__name__)
                 raise CcxtFeedError(
                     f"{self.exchange_id} {what}: {type(exc).__name__}: {self._scrub(str(exc))}"
                 ) from None
         raise AssertionError("unreachable")
+
+    def _log_request(self, what: str, outcome: str) -> None:
+        """``log_requests``: the last request's URL (never its headers; a signature redacted)."""
+        if self.log_requests:
+            url = _SIGNATURE_RE.sub(r"\1***", str(getattr(self._exchange, "last_request_url", "") or ""))
+            get_logger().info(f"{self.exchange_id} request {self._scrub(url)} ({what}): {outcome}")
 
     def _retry_after_ms(self) -> float:
         """The server's ``Retry-After`` (seconds) of the last response, in ms (0 if absent or odd)."""
@@ -239,6 +308,8 @@ class CcxtFeed:
         ex = await self.exchange()
         if not ex.markets:
             await self._call("load_markets", ex.load_markets)
+        if not self._keys_checked:
+            await self._check_keys_once()
         markets = ex.markets
         found = markets.get(symbol)
         if found is not None:

@@ -54,6 +54,7 @@ def add_ccxt_exchange(
     max_per_call: int | None = None,
     max_retries: int = 3,
     backoff_ms: float = 1000,
+    log_requests: bool = False,
     **options: Any,
 ) -> ExchangeSchema:
     """A real exchange through ccxt (``exchange_id`` as ccxt spells it, e.g. ``"binance"``).
@@ -63,7 +64,9 @@ def add_ccxt_exchange(
     environment only: ``BTK_<EXCHANGE_ID>_API_KEY``, ``_SECRET`` and ``_PASSWORD``. ``symbols``
     lists what pickers offer (empty: any symbol the exchange has). ``max_per_call`` overrides the
     candles-per-request cap ccxt knows; network errors are retried ``max_retries`` times after
-    ``backoff_ms``, doubling. Nothing is fetched until a run needs it.
+    ``backoff_ms``, doubling. ``log_requests`` logs each request's URL (never headers or keys) to the
+    engine log; ccxt's own ``verbose`` is refused because it prints the API key. Nothing is fetched
+    until a run needs it.
     """
     if isinstance(exchange_name, str) and exchanges.has(exchange_name):
         raise DuplicateError(f"exchange {exchange_name} already exist")
@@ -77,6 +80,7 @@ def add_ccxt_exchange(
         max_per_call=max_per_call,
         max_retries=max_retries,
         backoff_ms=backoff_ms,
+        log_requests=log_requests,
     )
     return _add_feed(
         exchange_name, feed, note or f"ccxt {exchange_id}{' testnet' if sandbox else ''}", symbols=feed.symbols

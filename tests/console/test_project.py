@@ -230,7 +230,80 @@ BROKEN = {
     "ccxt-key": (
         '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\napiKey = "abc"\n',
         {},
-        ["btk.toml line 4: [exchanges.binance] apiKey: API keys never go in btk.toml; set BTK_BINANCE_API_KEY"],
+        [
+            "btk.toml line 4: [exchanges.binance] apiKey: a credential: API keys never go in btk.toml",
+            "set BTK_BINANCE_API_KEY and BTK_BINANCE_SECRET",
+        ],
+    ),
+    # issue 20 item 9: secrets by the side door, at any depth, are refused naming file, line and key
+    "ccxt-key-in-options": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\n'
+        '[exchanges.binance.options]\ndefaultType = "spot"\nsecret = "abc"\n',
+        {},
+        [
+            "btk.toml line 6: [exchanges.binance] options.secret: a credential: API keys never go in btk.toml",
+            "BTK_BINANCE_API_KEY and BTK_BINANCE_SECRET",
+        ],
+    ),
+    "ccxt-key-in-headers": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\nheaders = { "X-MBX-APIKEY" = "abc" }\n',
+        {},
+        ["btk.toml line 4: [exchanges.binance] headers.X-MBX-APIKEY: a credential", "BTK_BINANCE_API_KEY"],
+    ),
+    "ccxt-auth-header": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\n\n'
+        '[exchanges.binance.headers]\nAuthorization = "Bearer abc"\n',
+        {},
+        ["btk.toml line 6: [exchanges.binance] headers.Authorization: a credential header"],
+    ),
+    "ccxt-key-in-url": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\n'
+        'urls = { api = { public = "https://user:pass@example.com/api" } }\n',
+        {},
+        [
+            "btk.toml line 4: [exchanges.binance] urls.api.public: a URL with credentials (user:password@)",
+            "BTK_BINANCE_API_KEY",
+        ],
+    ),
+    "key-elsewhere": (
+        '[ui]\ntheme = "x"\napi_secret = "abc"\n',
+        {},
+        ["btk.toml line 3: [ui] api_secret: a credential", "BTK_<EXCHANGE_ID>_API_KEY"],
+    ),
+    "ccxt-timeout-type": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\ntimeout = "abc"\n',
+        {},
+        ['btk.toml line 4: [exchanges.binance] timeout: expected a number > 0, got string "abc"'],
+    ),
+    "ccxt-rate-limit": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\nrateLimit = 0\n',
+        {},
+        ["btk.toml line 4: [exchanges.binance] rateLimit: expected a number > 0, got integer 0"],
+    ),
+    "ccxt-enable-rate-limit": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\nenableRateLimit = "yes"\n',
+        {},
+        ['btk.toml line 4: [exchanges.binance] enableRateLimit: expected true or false, got string "yes"'],
+    ),
+    "ccxt-symbols": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\nsymbols = "BTCUSDT"\n',
+        {},
+        ["btk.toml line 4: [exchanges.binance] symbols: expected an array of non-empty strings, got string"],
+    ),
+    "ccxt-options-table": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\noptions = 3\n',
+        {},
+        ["btk.toml line 4: [exchanges.binance] options: expected a table, got integer 3"],
+    ),
+    "ccxt-verbose": (
+        '[exchanges.binance]\nkind = "ccxt"\nexchange_id = "binance"\nverbose = true\n',
+        {},
+        ["btk.toml line 4: [exchanges.binance] verbose: verbose is refused", "use log_requests = true instead"],
+    ),
+    "bom-then-an-error": (
+        '\ufeff[exchanges.sim]\nkind = "synthetic"\nseed = "x"\n',
+        {},
+        ['btk.toml line 3: [exchanges.sim] seed: expected an integer, got string "x"'],
     ),
     "csv-path": (
         '[exchanges.local]\nkind = "csv"\npath = "nowhere/"\n',
@@ -355,6 +428,15 @@ def test_a_broken_project_gets_one_line_naming_file_line_and_key(tmp_path: Path,
     assert "\n" not in message
     for part in expected:
         assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    """Windows editors start files with a byte-order mark; tomllib calls it an "Invalid statement"."""
+    files = {"s.py": STRATEGY}
+    path = write_project(tmp_path, f'[project]\nmodules = ["s.py"]\n{EXCHANGE}{FRAME}', files)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    project = load_project(path)
+    assert (project.exchanges, project.frames) == (["sim"], ["jan"])
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:

@@ -16,7 +16,14 @@ still forming at "now" is served partial (prices part-way from its open towards 
 volume pro rata), like a real exchange's current candle.
 
 Tests script failures with ``fail_next(n, status)`` (HTTP 429 with ``Retry-After``, any 5xx) and
-read ``requests`` to check pagination.
+read ``requests`` to check pagination. Two more faults on demand:
+
+- **signed calls**: ``/api/v3/account`` (``fetch_balance``) and ``/sapi/v1/capital/config/getall``
+  (``fetchCurrencies``) answer a stub; ``reject_keys()`` makes every request that carries an API key
+  (an ``X-MBX-APIKEY`` header or a ``signature``) fail as Binance does for a bad key: HTTP 401
+  ``{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}``;
+- **a hole**: ``hole(symbol, start_ms, end_ms)`` leaves the candles opening in ``[start, end)`` out
+  of every ``klines`` answer (of any interval) until ``clear_holes()``.
 
 In-process use::
 
@@ -30,7 +37,9 @@ wall-clock instant A (default: when the server starts) and runs V times faster. 
 the same S, V and A agree on "now" (``simulated_now``); the live process's clock is then
 ``engine.SimulatedClock(simulated_now(S, V, A)(), V)``. Its control endpoints do what the methods do:
 ``/_btk/fail?count=2&status=429&retry_after=1`` (also ``path=klines``), ``/_btk/now?ms=...`` (``ms=``
-empty: back to the clock it started with), ``/_btk/requests`` (JSON list; ``?clear=1`` empties it).
+empty: back to the clock it started with), ``/_btk/requests`` (JSON list; ``?clear=1`` empties it),
+``/_btk/reject_keys?on=1`` (``on=0``: accept keys again), ``/_btk/hole?symbol=BTCUSDT&start=...&end=...``
+(no ``symbol``: clear every hole).
 """
 
 from __future__ import annotations
@@ -55,6 +64,8 @@ __all__ = ["DEFAULT_MARKETS", "BinanceServer", "Market", "Request", "ccxt_option
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
+BAD_KEY = {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}
+"""Binance's answer (HTTP 401) to a request signed with a key it does not accept."""
 INTERVALS = {"1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60}
 """Binance kline intervals this server serves (the engine's candle intervals)."""
 
@@ -135,6 +146,7 @@ class Request:
     path: str
     params: dict[str, str]
     status: int
+    signed: bool = False  # it carried an API key (header or signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +219,8 @@ class BinanceServer:
         self._lock = threading.Lock()
         self._failures: deque[_Failure] = deque()
         self._requests: list[Request] = []
+        self._reject_keys = False
+        self._holes: list[tuple[str, int, int]] = []
         self._http = _Http((host, port), _Handler)
         self._http.owner = self
         self._thread: threading.Thread | None = None
@@ -269,6 +283,24 @@ class BinanceServer:
         with self._lock:
             self._failures.extend(_Failure(status, retry_after, path, body) for _ in range(count))
 
+    def reject_keys(self, on: bool = True) -> None:
+        """Answer every request carrying an API key with Binance's 401 for a bad key (``BAD_KEY``)."""
+        with self._lock:
+            self._reject_keys = on
+
+    def hole(self, symbol: str, start_ms: int, end_ms: int) -> None:
+        """Leave the candles of ``symbol`` opening in ``[start_ms, end_ms)`` out of every answer."""
+        with self._lock:
+            self._holes.append((symbol, start_ms, end_ms))
+
+    def clear_holes(self) -> None:
+        with self._lock:
+            self._holes.clear()
+
+    def _in_hole(self, symbol: str, t: int) -> bool:
+        with self._lock:
+            return any(s == symbol and a <= t < b for s, a, b in self._holes)
+
     def clear_failures(self) -> None:
         with self._lock:
             self._failures.clear()
@@ -326,8 +358,9 @@ class BinanceServer:
 
     # -- HTTP -------------------------------------------------------------------------------------
     def _record(self, h: _Handler, path: str, params: dict[str, str], status: int) -> None:
+        signed = "X-MBX-APIKEY" in h.headers or "signature" in params
         with self._lock:
-            self._requests.append(Request(h.command, path, params, status))
+            self._requests.append(Request(h.command, path, params, status, signed))
 
     def _next_failure(self, path: str) -> _Failure | None:
         with self._lock:
@@ -354,7 +387,11 @@ class BinanceServer:
                 text = failure.body if failure.body is not None else f"{failure.status} error"
                 h.reply(failure.status, f"<html><body>{text}</body></html>".encode(), headers)
             return
-        status, body = self._route(path, params)
+        signed = "X-MBX-APIKEY" in h.headers or "signature" in params
+        if signed and self._reject_keys:
+            status, body = 401, BAD_KEY
+        else:
+            status, body = self._route(path, params)
         self._record(h, path, params, status)
         h.reply(status, body)
 
@@ -367,6 +404,10 @@ class BinanceServer:
             return 200, self._exchange_info()
         if path == "/api/v3/klines":
             return self._klines(params)
+        if path == "/api/v3/account":
+            return 200, {"canTrade": True, "accountType": "SPOT", "balances": [], "permissions": ["SPOT"]}
+        if path == "/sapi/v1/capital/config/getall":
+            return 200, []
         return 404, {"code": -1, "msg": f"this test server does not serve {path}"}
 
     def _exchange_info(self) -> dict[str, Any]:
@@ -408,7 +449,7 @@ class BinanceServer:
         count = min(limit, (last - first) // step + 1)
         if count <= 0:
             return 200, []
-        rows = self.ohlcv(symbol, interval, first, count, now)
+        rows = [r for r in self.ohlcv(symbol, interval, first, count, now) if not self._in_hole(symbol, r[0])]
         return 200, [
             [t, _num(o), _num(h), _num(lo), _num(c), _num(v), t + step - 1, _num(v * c), 100, _num(v / 2),
              _num(v * c / 2), "0"]
@@ -430,6 +471,15 @@ class BinanceServer:
             ms = params.get("ms", "")
             self.set_now(int(ms) if ms else self._initial_now)
             h.reply(200, {"now": self.now()})
+        elif path == "/_btk/reject_keys":
+            self.reject_keys(params.get("on", "1") not in ("0", ""))
+            h.reply(200, {"ok": True})
+        elif path == "/_btk/hole":
+            if params.get("symbol"):
+                self.hole(params["symbol"], int(params["start"]), int(params["end"]))
+            else:
+                self.clear_holes()
+            h.reply(200, {"ok": True})
         elif path == "/_btk/requests":
             out = [asdict(r) for r in self.requests]
             if params.get("clear"):

@@ -410,7 +410,7 @@ async def test_keys_come_from_the_environment_and_never_leak(server: BinanceServ
     schema = e.add_ccxt_exchange("bn", **ccxt_options(server.base_url), max_retries=1, backoff_ms=5)
     feed = feed_of(schema)
     ex = await feed.exchange()
-    assert (ex.apiKey, ex.secret) == (KEY, SECRET)
+    assert (ex.apiKey, ex.secret) == (None, None)  # market data is public: its client carries no keys
     server.fail_next(2, 503, path="klines", body=f"upstream said apiKey={KEY} secret={SECRET}")
     with pytest.raises(e.CcxtFeedError) as failed:
         await feed.get_candles(SYMBOL, "1m", since(DAY0), 5)
@@ -424,11 +424,23 @@ async def test_keys_come_from_the_environment_and_never_leak(server: BinanceServ
 
 
 def test_keys_in_the_options_are_refused() -> None:
-    for key in ("apiKey", "secret", "password", "api_key"):
+    for key in ("apiKey", "secret", "password", "api_key", "token", "privateKey"):
         with pytest.raises(e.CcxtFeedError, match=r"BTK_BINANCE_API_KEY and BTK_BINANCE_SECRET") as info:
             e.add_ccxt_exchange("bn", "binance", **{key: "hunter2-value"})
         assert "hunter2" not in str(info.value)
         assert isinstance(info.value, ValueError)  # as the registry's errors: btk.toml names the table
+    side_doors = {
+        "options": {"options": {"defaultType": "spot", "api_secret": "hunter2-value"}},
+        "headers": {"headers": {"X-MBX-APIKEY": "hunter2-value"}},
+        "urls": {"urls": {"api": {"public": "https://me:hunter2-value@example.com/api"}}},
+    }
+    for where, options in side_doors.items():
+        with pytest.raises(e.CcxtFeedError, match=rf"{where}\..* keys never go in the options") as info:
+            e.add_ccxt_exchange("bn", "binance", **options)
+        assert "hunter2" not in str(info.value)
+    with pytest.raises(e.CcxtFeedError, match=r"timeout: expected a number > 0, got str 'abc'"):
+        e.add_ccxt_exchange("bn", "binance", timeout="abc")
+    assert e.list_exchanges() == []
 
 
 async def test_close_releases_the_session(server: BinanceServer) -> None:
