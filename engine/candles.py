@@ -40,6 +40,7 @@ from .exchanges.aggregate import MinuteFeed
 from .log import get_logger
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
+from .window import CandleWindow
 
 __all__ = ["CandleError", "CandleStore", "ExchangeClient", "columns_from_raw", "sanity_mask"]
 
@@ -431,19 +432,28 @@ class CandleStore:
         return np.flatnonzero(st == PRESENT) + lo_c
 
     def candles(self, lo: int, hi: int) -> list[Candle]:
+        return list(self.window(lo, hi))
+
+    def window(self, lo: int, hi: int) -> CandleWindow:
+        """The candles present in slots ``[lo, hi)`` as a read-only window (raises for failed/poisoned).
+
+        A gap-free range of final candles is a set of views on the store (nothing is copied). A
+        candle that was forming when fetched is fetched again later and written in place
+        (``refresh``), so a window reaching one, and every live window, is a copy: a window a
+        strategy keeps never changes under it.
+        """
         idx = self.present_slice(lo, hi)
+        n = len(idx)
+        first = int(idx[0]) if n else max(lo, self.base)
+        final = self.client.backtest and (self.live_edge is None or first + n <= self.live_edge)
+        if final and (n == 0 or int(idx[-1]) - first == n - 1):
+            a = max(first - self.base, 0)
+            cols = (self.open, self.high, self.low, self.close, self.volume)
+            return CandleWindow(*(c[a : a + n] for c in cols), first_ms=first * self.step_ms, step_ms=self.step_ms)
         p = idx - self.base
-        return [
-            Candle(int(i) * self.step_ms, o, h, lw, c, v)
-            for i, o, h, lw, c, v in zip(
-                idx.tolist(),
-                self.open[p].tolist(),
-                self.high[p].tolist(),
-                self.low[p].tolist(),
-                self.close[p].tolist(),
-                self.volume[p].tolist(),
-            )
-        ]
+        return CandleWindow(
+            self.open[p], self.high[p], self.low[p], self.close[p], self.volume[p], times=idx * self.step_ms
+        )
 
     def vwap(self, when: int, window: int) -> float:
         """VWAP at ``when`` over the candles opening in ``[when - (window-1) min, when]`` (SPEC 4.2)."""
@@ -585,8 +595,8 @@ class ExchangeClient:
             await st.ensure(_ceil_div(when - (window - 1) * MINUTE_MS, MINUTE_MS), when // MINUTE_MS + 1, cfg)
         return st.vwap(when, window)
 
-    async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> list[Candle]:
-        """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``."""
+    async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> CandleWindow:
+        """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``, as a read-only window."""
         st = self.store(symbol, interval)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise CandleError(f"get_candles limit must be a positive integer, got {limit!r}")
@@ -595,7 +605,7 @@ class ExchangeClient:
         since = when - (limit - 1) * st.step_ms
         lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
         await st.ensure(lo, hi, cfg)
-        out = st.candles(lo, hi)
+        out = st.window(lo, hi)
         if len(out) < limit:
             get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
         return out
