@@ -24,14 +24,14 @@ from typing import overload
 
 import numpy as np
 
-from .model import Candle
+from .model import Candle, quick_init
 
-__all__ = ["CandleWindow"]
+__all__ = ["CandleWindow", "read_only"]
 
 PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
 
 
-def _read_only(a: np.ndarray) -> np.ndarray:
+def read_only(a: np.ndarray) -> np.ndarray:
     """``a`` itself if nobody can write through it, else a read-only view of it (never a copy)."""
     if not a.flags.writeable:
         return a
@@ -40,6 +40,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
     return view
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class CandleWindow(Sequence):
     """Candles ascending by open time, as read-only numpy columns.
@@ -47,6 +48,10 @@ class CandleWindow(Sequence):
     Evenly spaced rows (the usual case: no gap) keep ``times`` None and derive each open time from
     ``first_ms + row * step_ms``, so building a window allocates no array at all. A window with
     gaps carries its open times in ``times``.
+
+    The constructor makes writable columns read-only (views, not copies). The store and the
+    window's own slices pass columns that are read-only already, through ``_positional``: at a
+    few microseconds per call that check was a sizeable part of ``get_candles``.
     """
 
     open: np.ndarray
@@ -62,9 +67,9 @@ class CandleWindow(Sequence):
         for name in PRICE_COLUMNS:
             column = getattr(self, name)
             if column.flags.writeable:
-                object.__setattr__(self, name, _read_only(column))
+                object.__setattr__(self, name, read_only(column))
         if self.times is not None and self.times.flags.writeable:
-            object.__setattr__(self, "times", _read_only(self.times))
+            object.__setattr__(self, "times", read_only(self.times))
 
     @property
     def timestamp(self) -> np.ndarray:
@@ -83,14 +88,13 @@ class CandleWindow(Sequence):
     @overload
     def __getitem__(self, key: slice) -> CandleWindow: ...
     def __getitem__(self, key: int | slice) -> Candle | CandleWindow:
-        if isinstance(key, slice):
-            cut = [getattr(self, name)[key] for name in PRICE_COLUMNS]
+        if isinstance(key, slice):  # slices of read-only arrays are read-only views
+            o, h, lw, c, v = self.open[key], self.high[key], self.low[key], self.close[key], self.volume[key]
             if self.times is not None:
-                return CandleWindow(*cut, times=self.times[key])
+                return CandleWindow._positional(o, h, lw, c, v, 0, 0, self.times[key])
             rows = range(len(self.close))[key]
-            return CandleWindow(
-                *cut, first_ms=self.first_ms + rows.start * self.step_ms, step_ms=rows.step * self.step_ms
-            )
+            start_ms, step_ms = self.first_ms + rows.start * self.step_ms, rows.step * self.step_ms
+            return CandleWindow._positional(o, h, lw, c, v, start_ms, step_ms, None)
         n = len(self.close)
         i = operator.index(key)
         if i < 0:
@@ -98,7 +102,7 @@ class CandleWindow(Sequence):
         if not 0 <= i < n:
             raise IndexError(f"candle index {key} out of range for a window of {n} candle(s)")
         ts = int(self.times[i]) if self.times is not None else self.first_ms + i * self.step_ms
-        return Candle(
+        return Candle._positional(
             ts,
             float(self.open[i]),
             float(self.high[i]),
@@ -110,7 +114,7 @@ class CandleWindow(Sequence):
     def __iter__(self) -> Iterator[Candle]:
         """``Candle`` objects, built here because the caller asked for them one by one."""
         columns = (getattr(self, name).tolist() for name in PRICE_COLUMNS)
-        return map(Candle, self.timestamp.tolist(), *columns)
+        return map(Candle._positional, self.timestamp.tolist(), *columns)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CandleWindow):
