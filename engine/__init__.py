@@ -106,6 +106,7 @@ from .runners.live import TICK_TTL, Live, LiveHandle
 from .runners.walker import Walker
 from .signals import SignalValidationError
 from .sizing import PositionSize, SizingError
+from .window import CandleWindow
 
 __all__ = [
     "GLOBAL_CONFIG",
@@ -117,6 +118,7 @@ __all__ = [
     "Candle",
     "CandleColumns",
     "CandleError",
+    "CandleWindow",
     "CcxtFeedError",
     "Clock",
     "ClosedResult",

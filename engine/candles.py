@@ -48,6 +48,7 @@ from .exchanges.aggregate import MinuteFeed
 from .log import get_logger
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
+from .window import CandleWindow, read_only
 
 __all__ = [
     "CandleError",
@@ -272,6 +273,7 @@ class CandleStore:
         self.poison: dict[int, str] = {}
         self._derived: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.live_edge: int | None = None  # live: first slot fetched while it was "now" (or later)
+        self._read_only: tuple[np.ndarray, ...] = ()  # read-only views of the price columns, for windows
         self.fetched_at = 0  # live: the clock's now at the last fetch
         self.holes: dict[int, _Hole] = {}  # live: missing closed candles still to ask for again, by slot
         self.gaps: set[int] = set()  # live: slots the exchange confirmed missing (never asked again)
@@ -576,19 +578,39 @@ class CandleStore:
         return np.flatnonzero(st == PRESENT) + lo_c
 
     def candles(self, lo: int, hi: int) -> list[Candle]:
+        return list(self.window(lo, hi))
+
+    def window(self, lo: int, hi: int) -> CandleWindow:
+        """The candles present in slots ``[lo, hi)`` as a read-only window (raises for failed/poisoned).
+
+        A gap-free range of final candles is a set of views on the store (nothing is copied). A
+        candle that was forming when fetched is fetched again later and written in place
+        (``refresh``), so a window reaching one, and every live window, is a copy: a window a
+        strategy keeps never changes under it. A range with gaps is compacted into a copy, in
+        time order, exactly the candles present.
+        """
+        lo_c, hi_c = max(lo, self.base), min(hi, self.base + self.size)
+        final = self.client.backtest and (self.live_edge is None or hi_c <= self.live_edge)
+        if final and (hi_c <= lo_c or (self.status[lo_c - self.base : hi_c - self.base] == PRESENT).all()):
+            return self._view(lo_c, max(hi_c, lo_c))  # all present: nothing failed or poisoned either
         idx = self.present_slice(lo, hi)
+        n = len(idx)
+        if final and n and int(idx[-1]) - int(idx[0]) == n - 1:  # missing candles only at the edges
+            return self._view(int(idx[0]), int(idx[0]) + n)
         p = idx - self.base
-        return [
-            Candle(int(i) * self.step_ms, o, h, lw, c, v)
-            for i, o, h, lw, c, v in zip(
-                idx.tolist(),
-                self.open[p].tolist(),
-                self.high[p].tolist(),
-                self.low[p].tolist(),
-                self.close[p].tolist(),
-                self.volume[p].tolist(),
+        cols = (self.open[p], self.high[p], self.low[p], self.close[p], self.volume[p], idx * self.step_ms)
+        return CandleWindow._positional(*(read_only(c) for c in cols[:5]), 0, 0, read_only(cols[5]))
+
+    def _view(self, lo: int, hi: int) -> CandleWindow:
+        """Views on slots ``[lo, hi)``, which the caller knows to be all present."""
+        cols = self._read_only
+        if not cols or cols[0].base is not self.open or cols[3].base is not self.close:  # ``_grow`` moved them
+            cols = self._read_only = tuple(
+                read_only(c) for c in (self.open, self.high, self.low, self.close, self.volume)
             )
-        ]
+        a, b = lo - self.base, hi - self.base
+        o, h, lw, c, v = (x[a:b] for x in cols)
+        return CandleWindow._positional(o, h, lw, c, v, lo * self.step_ms, self.step_ms, None)
 
     def vwap(self, when: int, window: int) -> float:
         """VWAP at ``when`` over the candles opening in ``[when - (window-1) min, when]`` (SPEC 4.2)."""
@@ -748,14 +770,14 @@ class ExchangeClient:
             await st.ensure(_ceil_div(when - (window - 1) * MINUTE_MS, MINUTE_MS), when // MINUTE_MS + 1, cfg)
         return st.vwap(when, window)
 
-    async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> list[Candle]:
-        """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``."""
+    async def get_candles(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> CandleWindow:
+        """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``, as a read-only window."""
         st = self.store(symbol, interval)
         check_history_limit(limit, cfg)
         since = when - (limit - 1) * st.step_ms
         lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
         await st.ensure(lo, hi, cfg)
-        out = st.candles(lo, hi)
+        out = st.window(lo, hi)
         if len(out) < limit:
             get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
         return out

@@ -13,7 +13,7 @@ from typing import Literal
 from . import config, registry
 from .candles import exchange_client
 from .context import execution_context, method_context
-from .model import Candle
+from .window import CandleWindow
 
 __all__ = ["format_price", "format_quantity", "get_average_price", "get_candles", "get_date", "get_mode"]
 
@@ -24,10 +24,12 @@ def _client():
     return ctx, exchange_client(schema, ctx.backtest)
 
 
-async def get_candles(symbol: str, interval: str, limit: int) -> list[Candle]:
+async def get_candles(symbol: str, interval: str, limit: int) -> CandleWindow:
     """The ``limit`` candles of ``interval`` opening in ``[now - (limit-1) intervals, now]``.
 
     As in the original, the candle opening exactly at "now" is included (SPEC 4.1, case 16).
+    The answer is a read-only window: numpy columns (``candles.close``) for vector maths, and
+    ``Candle`` objects when indexed or iterated (``candles[-1].close``), as the old list gave.
     """
     ctx, client = _client()
     return await client.get_candles(symbol, interval, limit, ctx.when, config.current())

@@ -60,7 +60,9 @@ def quick_init(cls: type) -> type:
 
     It also adds ``cls._positional``: the same object from every init field in declaration order,
     all required, without going through ``type.__call__`` and keyword matching. Only the backtest's
-    per-trade objects use it (a row and a closed result of ~10 fields each cost half as much).
+    per-trade objects use it (a row and a closed result of ~10 fields each cost half as much), and
+    the candle window's own slices and candles. ``__init__`` calls ``__post_init__`` when the class
+    has one; ``_positional`` never does (its callers pass values that need no fixing).
     """
     ns: dict[str, Any] = {"_object_new": object.__new__, "_cls": cls}
     positional: list[str] = []
@@ -82,7 +84,8 @@ def quick_init(cls: type) -> type:
         ordered.append(f.name)
         body.append(f"    _set_{f.name}(self, {f.name})")
     params = ["self", *positional, *(["*", *keyword] if keyword else [])]
-    src = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    post = ["    self.__post_init__()"] if hasattr(cls, "__post_init__") else []
+    src = f"def __init__({', '.join(params)}):\n" + "\n".join(body + post or ["    pass"]) + "\n"
     src += f"def _positional({', '.join(ordered)}):\n    self = _object_new(_cls)\n"
     src += "\n".join(body) + "\n    return self\n"
     exec(src, ns)
@@ -97,6 +100,7 @@ def quick_init(cls: type) -> type:
 # --------------------------------------------------------------------------- candles
 
 
+@quick_init  # a window iterated the old way builds one per row
 @dataclass(frozen=True, slots=True)
 class Candle:
     timestamp: int

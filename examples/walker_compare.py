@@ -32,8 +32,8 @@ def sma_cross(fast_hours: int, take_profit: float):
         candles = await btk.get_candles(symbol, "1h", 26)
         if len(candles) < 25:
             return None
-        closes = [c.close for c in candles[-25:-1]]
-        fast, slow = sum(closes[-fast_hours:]) / fast_hours, sum(closes) / 24
+        closes = candles.close[-25:-1]  # 24 completed hours (a numpy column)
+        fast, slow = closes[-fast_hours:].mean(), closes.mean()
         side = "long" if fast > slow * 1.003 else "short" if fast < slow * 0.997 else None
         if side is None:
             return None

@@ -5,7 +5,10 @@
 - ``demo-trend``: market entries on a fast/slow moving-average cross of 5m closes.
 
 Each sizes its take-profit and stop-loss from the recent range (a cheap volatility estimate), so
-they behave sensibly on any symbol and price level.
+they behave sensibly on any symbol and price level. They read the candle window's numpy columns
+(``candles.close``): no Python object per candle. Sums stay Python's ``sum`` over the column (the
+same additions in the same order as a loop over candles); numpy's pairwise ``mean`` rounds
+differently in the last bit and would move a few decisions.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from engine import add_strategy, get_candles
 
 
 def _avg_range(candles) -> float:
-    return sum(c.high - c.low for c in candles) / len(candles)
+    return sum((candles.high - candles.low).tolist()) / len(candles)
 
 
 async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
@@ -26,8 +29,8 @@ async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
     if len(candles) < 13:
         return None
     history = candles[-13:-1]  # the last three completed hours
-    top = max(c.high for c in history)
-    bottom = min(c.low for c in history)
+    top = float(history.high.max())
+    bottom = float(history.low.min())
     rng = max(_avg_range(history), price * 0.003)
     if price > top:
         return {
@@ -53,7 +56,7 @@ async def meanrev(symbol: str, when: datetime, price: float) -> dict | None:
     if len(candles) < 25:
         return None
     history = candles[-25:-1]  # the last six completed hours
-    mean = sum(c.close for c in history) / len(history)
+    mean = sum(history.close.tolist()) / len(history)
     rng = max(_avg_range(history), price * 0.004)
     stretch = (price - mean) / rng
     if stretch < -2.0:  # stretched down: buy a bit lower, aim back at the mean
@@ -83,7 +86,7 @@ async def trend(symbol: str, when: datetime, price: float) -> dict | None:
     candles = await get_candles(symbol, "5m", 51)
     if len(candles) < 50:
         return None
-    closes = [c.close for c in candles[-50:-1]]  # 49 completed candles
+    closes = candles.close[-50:-1].tolist()  # 49 completed candles
     fast_now, slow_now = sum(closes[-12:]) / 12, sum(closes[-48:]) / 48
     fast_before, slow_before = sum(closes[-13:-1]) / 12, sum(closes[-49:-1]) / 48
     rng = max(_avg_range(candles[-12:]), price * 0.003)
