@@ -54,7 +54,9 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 60  # generous: a run takes well under a second; only a hang gets near this
+# a safety net for a hang only: a run takes about a second, but 60 s was once reached on a machine
+# running three crash suites at once
+RUN_TIMEOUT_S = 300
 _DOMAIN_CHECKS = {"signal": _check_row, "schedule": _check_row, "risk": _check_positions, "partial": _check_levels}
 
 
