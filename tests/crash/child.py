@@ -69,6 +69,7 @@ import json
 import os
 import secrets
 import select
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -459,6 +460,22 @@ async def _warm_up(opts: Options) -> None:
             await schema.get_candles(symbol, "1m", since, 200)
 
 
+def dump_tasks(parking: Parking | None = None, clock: StepClock | None = None) -> None:
+    """SIGUSR1: every asyncio task's stack (and the clock's bookkeeping) to stderr, so a run the
+    parent gave up on says where it was waiting."""
+    out = sys.stderr
+    if clock is not None and parking is not None:
+        out.write(
+            f"clock t={clock.t} sleepers={sorted(end for end, _ in clock._sleepers)} "
+            f"parking generation={parking.generation} parked={sorted(parking.parked.values())} "
+            f"active={parking.active}\n"
+        )
+    for task in asyncio.all_tasks():
+        out.write(f"--- {task!r}\n")
+        task.print_stack(limit=30, file=out)
+    out.flush()
+
+
 async def run(opts: Options, journal: Journal) -> int:
     e.set_config({"CC_SCHEDULE_AWAIT_MINUTES": SCHEDULE_MINUTES})
     e.set_base_dir(opts.run_dir / "dump" / "data")
@@ -477,6 +494,7 @@ async def run(opts: Options, journal: Journal) -> int:
     e.set_clock(clock)
     journal.now = clock.now
     install_parking(parking)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks, parking, clock)
     markers = {MAIN: e.PersistSignalAdapter, SCHEDULED: e.PersistScheduleAdapter}
 
     async def on_result(result: Any) -> None:

@@ -146,9 +146,17 @@ class Child:
         deadline = time.monotonic() + timeout
         while self.code is None:
             if self.next_event(deadline) is None and self.code is None and time.monotonic() >= deadline:
-                self.kill()
-                raise AssertionError(f"run {self.pid} did not end within {timeout} s")
+                self.give_up(f"did not end within {timeout} s")
         return self.code
+
+    def give_up(self, why: str) -> None:
+        """Ask the run where it waits (SIGUSR1: its tasks' stacks go to its stderr log), kill it, fail."""
+        if self.code is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGUSR1)
+            time.sleep(2)  # let it write the dump; it is being killed anyway
+        self.kill()
+        raise AssertionError(f"run {self.pid} {why}; its stderr log has its tasks' stacks")
 
 
 # --------------------------------------------------------------------------- kill moments
@@ -430,7 +438,9 @@ def _drive(child: Child, go: int, plan: Plan, trouble: DiskTrouble | None = None
     countdown: int | None = None
     trouble_in: int | None = None
     steps = 0
-    while (item := child.next_event(deadline)) is not None:
+    while (item := child.next_event(deadline)) is not None or child.code is None:
+        if item is None:  # no event and no exit before the deadline: a hang
+            child.give_up(f"announced nothing for {RUN_TIMEOUT_S} s (plan: {plan})")
         ev = item["ev"]
         if ev == "paused":
             child.kill()

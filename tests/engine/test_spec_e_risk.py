@@ -462,9 +462,7 @@ async def test_validation_errors_reach_listen_validation_once_per_rejection():
     assert all(isinstance(x, RuntimeError) and str(x) == "0 positions" for x in errors)
 
 
-@pytest.mark.parametrize(
-    ("exc", "merged"), [(KeyboardInterrupt, False), (KeyboardInterrupt, True)], ids=["plain", "merged"]
-)
+@pytest.mark.parametrize(("exc", "merged"), [(KeyboardInterrupt, False)], ids=["keyboard-interrupt"])
 async def test_interrupts_raised_by_a_validation_propagate(exc, merged):
     """Ctrl-C stops the run. (A validation's own CancelledError is a veto like any failure: it
     awaited something somebody cancelled; tests/engine/test_strategy_cancelled.py.)"""
