@@ -474,6 +474,7 @@ def dump_tasks(parking: Parking | None = None, clock: StepClock | None = None) -
         out.write(f"--- {task!r}\n")
         task.print_stack(limit=30, file=out)
     out.flush()
+    announce({"ev": "dumped"})
 
 
 async def run(opts: Options, journal: Journal) -> int:

@@ -57,6 +57,7 @@ REPO = Path(__file__).resolve().parents[2]
 # a safety net for a hang only: a run takes about a second, but 60 s was once reached on a machine
 # running three crash suites at once
 RUN_TIMEOUT_S = 300
+DUMP_WAIT_S = 30  # a safety net: a stuck run's event loop answers SIGUSR1 at once
 _DOMAIN_CHECKS = {"signal": _check_row, "schedule": _check_row, "risk": _check_positions, "partial": _check_levels}
 
 
@@ -154,7 +155,9 @@ class Child:
         if self.code is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGUSR1)
-            time.sleep(2)  # let it write the dump; it is being killed anyway
+            deadline = time.monotonic() + DUMP_WAIT_S  # it announces "dumped" once the stacks are written
+            while (item := self.next_event(deadline)) is not None and item.get("ev") != "dumped":
+                pass
         self.kill()
         raise AssertionError(f"run {self.pid} {why}; its stderr log has its tasks' stacks")
 
