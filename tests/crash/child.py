@@ -282,7 +282,10 @@ class StepClock:
 
     @property
     def sleeping(self) -> int:
-        return len(self._sleepers)
+        """Sleeps still waiting. A cancelled one (a get_signal timer whose call returned) leaves the
+        list only when its task next runs; counting it let the driver step before a run's own
+        pause had started its sleep, which then ended a tick late and never again with the others."""
+        return sum(not fut.done() for _, fut in self._sleepers)
 
     def now(self) -> int:
         return self.t
@@ -302,9 +305,10 @@ class StepClock:
 
     def step(self) -> None:
         """Move to the earliest end of a sleep and wake every sleep that ends there."""
-        if not self._sleepers:
+        waiting = [end for end, fut in self._sleepers if not fut.done()]
+        if not waiting:
             return
-        self.t = min(end for end, _ in self._sleepers)
+        self.t = min(waiting)
         due = [entry for entry in self._sleepers if entry[0] <= self.t]
         for entry in due:
             self._sleepers.remove(entry)
