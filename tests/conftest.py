@@ -17,11 +17,8 @@ def clean_engine(tmp_path, monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The crash suite runs first, in a process nothing else has run in yet.
-
-    Twice this session, in full-suite runs only, a crash-test child stopped announcing anything
-    after its state became writable again (its simulated clock never stepped); more than 500
-    kill iterations of the same suite run on its own never did. Until the cause is found (the
-    harness now dumps a stuck child's asyncio tasks to its stderr log), the suite keeps the
-    conditions under which it has been shown to hold."""
+    """The crash suite runs first, in a process nothing else has run in yet: its children are the
+    slowest tests, and a failure there is the one that matters most. (It was moved first while a
+    full-suite-only hang was being chased; the cause was the harness's stepped clock counting a
+    cancelled timer as a sleeper, fixed in tests/crash/child.py.)"""
     items.sort(key=lambda item: 0 if "tests/crash/" in item.nodeid.replace("\\", "/") else 1)
