@@ -399,7 +399,7 @@ class _Run:
         ev = perf("backtest_total", (clock() - total_t0) * 1000)
         if ev is not None:
             await perf_stream.emit(ev)
-        self._perf_log.tidy()
+        stores.pack_run(self.symbol, self.strategy.strategy_name, True)
 
     def release(self) -> None:
         """The run ended (done, stopped, failed or closed early): its results stay in the report
