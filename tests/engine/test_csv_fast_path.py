@@ -92,6 +92,20 @@ def outcome(path: Path, parser: str, allow_gaps: bool):
     return "columns", cols
 
 
+def assert_read_alike(path: Path, allow_gaps: bool) -> None:
+    """Both readers give the same error text, or the same read-only columns."""
+    kind_np, numpy_says = outcome(path, "numpy", allow_gaps)
+    kind_pa, arrow_says = outcome(path, "arrow", allow_gaps)
+    assert kind_pa == kind_np, (arrow_says, numpy_says)
+    if kind_np == "error":
+        assert arrow_says == numpy_says
+        return
+    for name in ("timestamp", "open", "high", "low", "close", "volume"):
+        got, want = getattr(arrow_says, name), getattr(numpy_says, name)
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
+        assert not got.flags.writeable
+
+
 @pytest.mark.parametrize("seed", range(150))
 def test_arrow_and_numpy_read_every_file_alike(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
@@ -103,16 +117,7 @@ def test_arrow_and_numpy_read_every_file_alike(tmp_path: Path, seed: int) -> Non
     path = tmp_path / "X.csv"
     write(path, rng, rows)
     allow_gaps = rng.random() < 0.3
-    kind_np, numpy_says = outcome(path, "numpy", allow_gaps)
-    kind_pa, arrow_says = outcome(path, "arrow", allow_gaps)
-    assert kind_pa == kind_np, (arrow_says, numpy_says)
-    if kind_np == "error":
-        assert arrow_says == numpy_says
-    else:
-        for name in ("timestamp", "open", "high", "low", "close", "volume"):
-            got, want = getattr(arrow_says, name), getattr(numpy_says, name)
-            assert got.dtype == want.dtype and np.array_equal(got, want), name
-            assert not got.flags.writeable
+    assert_read_alike(path, allow_gaps)
 
 
 def test_many_digits_parse_to_the_same_floats(tmp_path: Path) -> None:
@@ -159,11 +164,4 @@ def test_every_odd_cell_in_every_column_reads_alike(tmp_path: Path, cell: str, c
     rows[3][column] = cell
     path = tmp_path / "C.csv"
     path.write_text("\n".join([HEADER] + [",".join(r) for r in rows]) + "\n")
-    kind_np, numpy_says = outcome(path, "numpy", False)
-    kind_pa, arrow_says = outcome(path, "arrow", False)
-    assert kind_pa == kind_np, (arrow_says, numpy_says)
-    if kind_np == "error":
-        assert arrow_says == numpy_says
-    else:
-        for name in ("timestamp", "open", "high", "low", "close", "volume"):
-            assert np.array_equal(getattr(arrow_says, name), getattr(numpy_says, name)), name
+    assert_read_alike(path, allow_gaps=False)
