@@ -298,3 +298,32 @@ async def test_bad_indicators_fail_the_run_with_one_clear_error(fn, asked: str, 
 async def test_indicator_outside_a_run_says_so() -> None:
     with pytest.raises(RuntimeError, match="no execution context"):
         await e.indicator("rsi")
+
+
+async def test_a_backtest_sees_the_same_values_whatever_ran_before_it() -> None:
+    """The range starts at the run's own frame (minus history), not wherever an earlier run on the
+    same store started: a recursive indicator (RSI) gives each frame the same values alone or after
+    another frame."""
+    from engine.testing import reset_engine
+
+    def register() -> list:
+        e.add_synthetic_exchange("x", seed=11)
+        e.add_frame("early", "1m", START, START + timedelta(days=2))
+        e.add_frame("late", "1m", START + timedelta(days=1), START + timedelta(days=2))
+        seen: list = []
+
+        async def get_signal(symbol, when, price):
+            seen.append((when, await e.indicator("rsi")))
+
+        rsi = e.Indicator(lambda c: talib.RSI(c.close, 14), history=30)  # short: the start shows
+        e.add_strategy("s", "15m", get_signal, indicators={"rsi": rsi})
+        return seen
+
+    alone = register()
+    await backtest("s", frame="late")
+    reset_engine()
+    after = register()
+    await backtest("s", frame="early")
+    del after[:]
+    await backtest("s", frame="late")
+    assert len(alone) > 90 and after == alone
