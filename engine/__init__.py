@@ -42,6 +42,7 @@ from .events import (
 from .exchanges.ccxt_feed import CcxtFeedError, close_ccxt_exchanges
 from .exchanges.register import add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
+from .indicators import Indicator, IndicatorError, indicator
 from .log import set_logger
 from .model import (
     ActiveResult,
@@ -131,6 +132,8 @@ __all__ = [
     "ErrorContext",
     "Heat",
     "IdleResult",
+    "Indicator",
+    "IndicatorError",
     "Live",
     "LiveHandle",
     "NotFoundError",
@@ -194,6 +197,7 @@ __all__ = [
     "get_default_columns",
     "get_default_config",
     "get_mode",
+    "indicator",
     "list_exchanges",
     "list_frames",
     "list_risks",

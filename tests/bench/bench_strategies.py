@@ -12,6 +12,9 @@ Scenarios (the strategies are in tests/bench/strategies.py):
   closes read one ``Candle`` at a time (how strategies were written so far);
 - ``sma-rsi-cols-15m`` / ``sma-rsi-cols-1m``: the same rule reading the window's ``close`` column
   (skipped on an engine without candle windows);
+- ``sma-rsi-ind-15m`` / ``sma-rsi-ind-1m``: the same rule over indicator columns (TA-Lib's SMA and
+  the same RSI computed once over the candle store, read with ``btk.indicator``; skipped on an
+  engine without them);
 - ``full-hour-1m``: the peers' rule (long on the full hour, TP +1 %, SL -1 %, 240 minutes), asked every minute;
 - ``idle-1m``: a strategy that returns None, asked every minute; reports microseconds per call;
 - ``demo``: the console demo's three strategies one after the other, headless;
@@ -45,6 +48,8 @@ SINGLE = {  # scenario -> (strategy factory name in tests.bench.strategies, sign
     "sma-rsi-1m": ("sma_rsi_objects", "1m"),
     "sma-rsi-cols-15m": ("sma_rsi_columns", "15m"),
     "sma-rsi-cols-1m": ("sma_rsi_columns", "1m"),
+    "sma-rsi-ind-15m": ("sma_rsi_indicators", "15m"),
+    "sma-rsi-ind-1m": ("sma_rsi_indicators", "1m"),
     "full-hour-1m": ("full_hour", "1m"),
     "idle-1m": ("Idle", "1m"),
 }
@@ -146,13 +151,16 @@ def run_child(scenario: str, days: int) -> dict:
 
         if scenario.startswith("sma-rsi-cols") and not hasattr(e, "CandleWindow"):
             return {**out, "skipped": "this engine has no candle windows"}
+        if scenario.startswith("sma-rsi-ind") and not hasattr(e, "indicator"):
+            return {**out, "skipped": "this engine has no indicator columns"}
         factory, interval = SINGLE[scenario]
+        extra = {"indicators": strategies.SMA_RSI_INDICATORS} if factory == "sma_rsi_indicators" else {}
         fn = getattr(strategies, factory)
         if isinstance(fn, type):
             fn = fn()
         e.add_synthetic_exchange("synthetic", seed=42)
         e.add_frame("bench-frame", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
-        e.add_strategy("bench", interval, fn)
+        e.add_strategy("bench", interval, fn, **extra)
         run = _backtest(["bench"], "bench-frame", "synthetic")
         cold = _timed(run)
         calls_before = getattr(fn, "calls", 0)
