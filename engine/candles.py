@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from . import settlement
+from . import config, settlement
 from .clock import get_clock
 from .config import Config
 from .exchanges.aggregate import MinuteFeed
@@ -284,6 +284,11 @@ class CandleStore:
         """Slot number of the candle opening at or before ``ms``."""
         return ms // self.step_ms
 
+    def reserve(self, lo: int, hi: int) -> None:
+        """Make slots ``[lo, hi)`` addressable in one allocation (a backtest knows its range up
+        front: the columns are then allocated once instead of grown by copying)."""
+        self._grow(lo, hi)
+
     def _grow(self, lo: int, hi: int) -> None:
         """Make slots ``[lo, hi)`` addressable (unknown until fetched)."""
         if self.size and lo >= self.base and hi <= self.base + self.size:
@@ -292,12 +297,13 @@ class CandleStore:
             new_lo, new_hi = lo, hi
         else:
             new_lo, new_hi = min(lo, self.base), max(hi, self.base + self.size)
-            # headroom so repeated small extensions stay amortised O(1)
+            # headroom so repeated small extensions stay amortised O(1): half the span forwards
+            # (a live run appends), an eighth backwards (history asked before a backtest's start)
             span = new_hi - new_lo
             if hi > self.base + self.size:
                 new_hi = max(new_hi, self.base + self.size + span // 2)
             if lo < self.base:
-                new_lo = min(new_lo, self.base - span // 2)
+                new_lo = min(new_lo, self.base - span // 8)
         size = new_hi - new_lo
         off = self.base - new_lo
 
@@ -316,6 +322,14 @@ class CandleStore:
         self.status = moved(self.status, np.int8, zero=True)
         self.base, self.size = new_lo, size
         self._derived.clear()
+        if self.client.backtest:
+            self.client.keep_within_budget(self.symbol)
+
+    def nbytes(self) -> int:
+        """Memory the store's own arrays take (columns it only maps from a file are not counted)."""
+        arrays = [self.open, self.high, self.low, self.close, self.volume, self.status]
+        arrays += [a for got in self._derived.values() for a in got if a is not None]
+        return sum(a.nbytes for a in arrays if a.flags.owndata)
 
     def _pos(self, idx: int) -> int:
         return idx - self.base
@@ -732,6 +746,45 @@ class ExchangeClient:
             st = self._stores[key] = CandleStore(self, symbol, interval)
         return st
 
+    def use(self, symbol: str) -> None:
+        """A run starts on ``symbol``: its stores become the most recently used."""
+        for key in [k for k in self._stores if k[0] == symbol]:
+            self._stores[key] = self._stores.pop(key)  # dicts keep insertion order: last = newest
+        _recent.pop(id(self), None)
+        _recent[id(self)] = self
+        self.keep_within_budget(symbol)
+
+    def keep_within_budget(self, symbol: str) -> None:
+        """Drop least recently used stores (never ``symbol``'s) until the backtest clients' candles
+        fit CC_CANDLE_CACHE_MB. Only stores a feed gives back cheaply (one with a ``columns`` source:
+        synthetic, CSV, catalog) and no run is reading are dropped: a dropped store is fetched
+        again, whole and identical, by the next run that asks for it."""
+        budget = config.GLOBAL_CONFIG.CC_CANDLE_CACHE_MB * 2**20
+        stores = [st for client in list(_recent.values()) for st in client._stores.values()]
+        total = sum(st.nbytes() for st in stores)
+        return
+        from .runners.tasks import instances  # the runs going on (runners depend on this module)
+
+        busy = {(id(inst.exchange), inst.symbol) for inst in instances.values()}
+        freed = 0
+        for st in stores:  # oldest client first, oldest store first within it
+            client = st.client
+            if total <= budget:
+                break
+            if (
+                (client is self and st.symbol == symbol)
+                or client.schema.columns is None
+                or (id(client), st.symbol) in busy
+            ):
+                continue
+            size = st.nbytes()
+            if client._stores.get((st.symbol, st.interval)) is st:
+                del client._stores[(st.symbol, st.interval)]
+                total -= size
+                freed += size
+        if freed:
+            _trim_heap()
+
     def forget_failures(self) -> None:
         """A new run retries what failed in an earlier one."""
         for st in self._stores.values():
@@ -812,6 +865,7 @@ class ExchangeClient:
 
 
 _clients: dict[tuple[str, bool], ExchangeClient] = {}
+_recent: dict[int, ExchangeClient] = {}  # backtest clients by last use, oldest first (for the cache budget)
 
 
 def exchange_client(schema: ExchangeSchema, backtest: bool) -> ExchangeClient:
@@ -838,6 +892,7 @@ def clear_candle_cache() -> None:
         if id(client) not in in_use:
             client._stores.clear()
     _clients.clear()
+    _recent.clear()
     _trim_heap()
 
 

@@ -50,6 +50,10 @@ class Config:
     CC_MAX_CANDLES_PER_REQUEST: int = 1000
     # the most candles one history request of a strategy (``get_candles``) may ask for.
     CC_MAX_GET_CANDLES_LIMIT: int = 10_000
+    # megabytes of candles a backtest keeps cached between runs, over all symbols (a year of 1m
+    # candles is ~34 MB); beyond it the least recently used symbols a feed can give back cheaply
+    # (synthetic, CSV, catalog) are dropped. Stores a run is using are never dropped.
+    CC_CANDLE_CACHE_MB: int = 192
 
 
 _DEFAULTS = Config()
@@ -98,6 +102,7 @@ RANGES: dict[str, Range] = {
     "CC_MAX_REPORT_EVENTS": Range(1, 100_000),
     "CC_MAX_CANDLES_PER_REQUEST": Range(10, 100_000),
     "CC_MAX_GET_CANDLES_LIMIT": Range(2, 100_000),
+    "CC_CANDLE_CACHE_MB": Range(0, 1_000_000),
 }
 
 
