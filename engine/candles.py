@@ -762,7 +762,8 @@ class ExchangeClient:
         budget = config.GLOBAL_CONFIG.CC_CANDLE_CACHE_MB * 2**20
         stores = [st for client in list(_recent.values()) for st in client._stores.values()]
         total = sum(st.nbytes() for st in stores)
-        return
+        if total <= budget:
+            return
         from .runners.tasks import instances  # the runs going on (runners depend on this module)
 
         busy = {(id(inst.exchange), inst.symbol) for inst in instances.values()}

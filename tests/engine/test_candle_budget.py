@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import engine as e
-from engine.candles import PRESENT, _clients
+from engine.candles import PRESENT, CandleStore, _clients
 from engine.runners.backtest import HISTORY_RESERVE
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -63,15 +63,31 @@ def test_past_the_budget_the_oldest_symbols_go_and_come_back_the_same() -> None:
     asyncio.run(main())
 
 
-def test_a_store_a_run_is_reading_is_never_dropped() -> None:
+def test_a_store_a_run_is_reading_is_never_dropped(monkeypatch) -> None:
+    """Interleaved runs, each growing its own store while the others read theirs: nothing a run
+    reads is dropped under it (it would be fetched again: more fetches than running alone)."""
     _register()
     e.set_config(CC_CANDLE_CACHE_MB=0)
+    fetched: list[str] = []
+    fetch = CandleStore._fetch_run
+
+    async def counted(self, lo, hi, cfg):
+        fetched.append(self.symbol)
+        await fetch(self, lo, hi, cfg)
+
+    monkeypatch.setattr(CandleStore, "_fetch_run", counted)
 
     async def main() -> None:
-        alone = {s: await _run(s) for s in SYMBOLS}
+        alone = {}
+        for s in SYMBOLS:
+            e.clear_candle_cache()
+            alone[s] = await _run(s)
+        fetches_alone = sorted(fetched)
+        fetched.clear()
         e.clear_candle_cache()
         together = await asyncio.gather(*(_run(s) for s in SYMBOLS))  # interleaved runs, each growing its store
         assert dict(zip(SYMBOLS, together)) == alone
+        assert sorted(fetched) == fetches_alone
 
     asyncio.run(main())
 
