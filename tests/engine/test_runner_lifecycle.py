@@ -183,6 +183,60 @@ async def test_a_feed_that_keeps_failing_names_symbol_interval_range_and_attempt
     assert (ctx.symbol, ctx.strategy_name, ctx.backtest) == ("BTCUSDT", "s", True)
 
 
+class _Warnings:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, *args: object) -> None: ...
+    def info(self, *args: object) -> None: ...
+    def warning(self, msg: object, *args: object) -> None:
+        self.lines.append(str(msg))
+
+
+async def test_every_failed_attempt_is_logged_and_followed_by_a_sleep_the_last_one_included() -> None:
+    calls: list[int] = []
+
+    async def broken(symbol, interval, since, limit):
+        calls.append(limit)
+        raise ConnectionError("HTTP 503")
+
+    clock = e.SimulatedClock(T0 + 10 * 86_400_000, speed=0)
+    e.set_clock(clock)
+    logged = _Warnings()
+    e.set_logger(logged)
+    register(long_signal(), minutes=3, feed=broken)
+    e.set_config(CC_GET_CANDLES_RETRY_COUNT=3, CC_GET_CANDLES_RETRY_DELAY_MS=7, unsafe=True)
+    before = clock.now()
+    await collect()
+    assert calls and len(calls) % 3 == 0
+    assert clock.now() - before == 7 * len(calls)  # SPEC 4.1: a sleep after each failure, the last too
+    tries = [line for line in logged.lines if line.startswith("get_candles BTCUSDT 1m since ")]
+    assert [line.split(": ")[1] for line in tries[:3]] == [
+        "attempt 1/3 failed",
+        "attempt 2/3 failed",
+        "attempt 3/3 failed",
+    ]
+    assert all(line.endswith("failed: HTTP 503") for line in tries) and len(tries) == len(calls)
+
+
+async def test_a_last_response_that_only_fails_the_sanity_check_is_used_with_its_bad_candles_poisoned() -> None:
+    calls: list[int] = []
+
+    async def zero_prices(symbol, interval, since, limit):
+        calls.append(limit)
+        t0 = int(since.timestamp() * 1000)
+        return [Candle(t0 + k * M, 0, 0, 0, 0, 100) for k in range(limit)]
+
+    e.set_clock(e.SimulatedClock(T0 + 10 * 86_400_000, speed=0))
+    register(long_signal(), minutes=3, feed=zero_prices)
+    e.set_config(CC_GET_CANDLES_RETRY_COUNT=2, CC_GET_CANDLES_RETRY_DELAY_MS=1, unsafe=True)
+    errors: list[BaseException] = []
+    e.listen_error(errors.append)
+    assert await collect() == []
+    assert calls and len(calls) % 2 == 0
+    assert errors and not any("could not be fetched" in str(x) for x in errors)  # placed, not failed
+
+
 async def test_report_cap_is_configurable_and_a_cut_window_says_so() -> None:
     e.set_config(CC_MAX_REPORT_EVENTS=5)
     register(long_signal(met=3), minutes=60)
