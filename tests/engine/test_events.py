@@ -173,18 +173,16 @@ async def test_an_observable_can_be_awaited_for_its_first_matching_value() -> No
     assert not events.signal.has_subscribers()
 
 
-async def test_a_raising_reactivex_subscriber_reaches_the_emitter_and_does_not_starve_the_others() -> None:
+async def test_a_raising_reactivex_subscriber_reaches_the_emitter_but_an_operators_failure_goes_to_on_error() -> None:
     got: list[int] = []
-
-    def bad(v: int) -> None:
-        raise ValueError("rx subscriber bug")
-
-    events.signal.subscribe(bad)
+    failures: list[BaseException] = []
+    events.signal.pipe(ops.map(lambda v: 1 // v)).subscribe(on_error=failures.append)  # 1 // 0 fails inside
+    events.signal.subscribe(lambda v: [][v])  # a subscriber's own bug
     events.signal.listen(got.append)
-    for v in (1, 2):  # like a raising listener, it stays subscribed: every value, every time
-        with pytest.raises(ValueError, match="rx subscriber bug"):
-            await events.signal.emit(v)
-    assert got == [1, 2]
+    with pytest.raises(IndexError):
+        await events.signal.emit(0)
+    assert got == [0]  # the listener after it still had the value
+    assert len(failures) == 1 and isinstance(failures[0], ZeroDivisionError)  # the pipeline ends with an error
 
 
 def test_emit_soon_without_an_event_loop_reaches_reactivex_subscribers_and_hooks() -> None:
