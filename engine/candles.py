@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from tenacity import retry_if_exception_type
 
 from . import config, settlement
 from .clock import get_clock
@@ -48,6 +49,7 @@ from .exchanges.aggregate import MinuteFeed
 from .log import get_logger
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
+from .retrying import RetryCallState, clock_retrying
 from .window import CandleWindow, read_only
 
 __all__ = [
@@ -76,6 +78,15 @@ class SourceError(CandleError):
     """The feed's data itself cannot be read (a CSV file with a bad line): no retry and no other
     request can help, so a run that meets it fails at once, with this one error, instead of
     reporting it again at every frame."""
+
+
+class _InsaneResponse(CandleError):
+    """A response that failed SPEC 3.5's sanity check: a failed attempt, which still carries its
+    columns (if it was the last attempt, they are placed and only the bad candles poisoned)."""
+
+    def __init__(self, why: str, cols: CandleColumns) -> None:
+        super().__init__(why)
+        self.cols = cols
 
 
 def iso(ms: int) -> str:
@@ -466,37 +477,50 @@ class CandleStore:
         self._place(lo, hi, cols, cfg, since_ms=lo * self.step_ms, limit=hi - lo)
 
     async def _fetch_chunk(self, lo: int, hi: int, cfg: Config) -> None:
-        """One ``get_candles`` request with SPEC 4.1's attempts and sleeps."""
+        """One ``get_candles`` request with SPEC 4.1's attempts and sleeps (tenacity on the engine's
+        clock). Every failure is logged and followed by a sleep, the last one included. If the last
+        attempt raised, the chunk fails with that error; if its response only failed the sanity
+        check, that response is placed (its bad candles poisoned one by one)."""
         schema = self.client.schema
         since_ms = lo * self.step_ms
         since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
         limit = hi - lo
         attempts = max(1, int(cfg.CC_GET_CANDLES_RETRY_COUNT))
-        last_error: BaseException | None = None
-        cols: CandleColumns | None = None
-        for attempt in range(attempts):
-            try:
-                raw = schema.get_candles(self.symbol, self.interval, since, limit)
-                if inspect.isawaitable(raw):
-                    raw = await raw
-                cols = columns_from_raw(raw)
-                _, why = sanity_mask(cols, cfg)
-                if why is None:
-                    last_error = None
-                    break
-                last_error = CandleError(why)
-            except Exception as exc:
-                cols = None
-                last_error = exc
+        delay_ms = cfg.CC_GET_CANDLES_RETRY_DELAY_MS
+
+        async def fetch() -> CandleColumns:
+            raw = schema.get_candles(self.symbol, self.interval, since, limit)
+            if inspect.isawaitable(raw):
+                raw = await raw
+            cols = columns_from_raw(raw)
+            _, why = sanity_mask(cols, cfg)
+            if why is not None:
+                raise _InsaneResponse(why, cols)
+            return cols
+
+        def warn(state: RetryCallState) -> None:
             get_logger().warning(
                 f"get_candles {self.symbol} {self.interval} since {iso(since_ms)} limit {limit}: "
-                f"attempt {attempt + 1}/{attempts} failed: {last_error}"
+                f"attempt {state.attempt_number}/{attempts} failed: {state.outcome.exception()}"
             )
-            await get_clock().sleep(cfg.CC_GET_CANDLES_RETRY_DELAY_MS)
-        if cols is None:
-            self._fail(lo, hi, last_error or CandleError("no data"), attempts)
+
+        async def gave_up(state: RetryCallState) -> BaseException:
+            await get_clock().sleep(delay_ms)  # SPEC 4.1 sleeps after the last failure too
+            return state.outcome.exception()
+
+        got = await clock_retrying(
+            attempts=attempts,
+            wait_ms=lambda _state: delay_ms,
+            retry=retry_if_exception_type(Exception),
+            after=warn,
+            gave_up=gave_up,
+        )(fetch)
+        if isinstance(got, _InsaneResponse):
+            got = got.cols
+        elif isinstance(got, BaseException):
+            self._fail(lo, hi, got, attempts)
             return
-        self._place(lo, hi, cols, cfg, since_ms=since_ms, limit=limit)
+        self._place(lo, hi, got, cfg, since_ms=since_ms, limit=limit)
 
     def _fail(self, lo: int, hi: int, error: BaseException, attempts: int) -> None:
         self._grow(lo, hi)
