@@ -1,7 +1,7 @@
 """The report stores: what each report remembers, fed by internal hooks on the event streams.
 
 They hook in when the engine is imported, before any user listener (as the original's markdown
-services do), keep events newest first, cap at CC_MAX_REPORT_EVENTS (performance: 10 000), and
+services do), keep events newest first, every one unless CC_MAX_REPORT_EVENTS caps them (performance: 10 000), and
 count everything they were offered, so statistics can say when they describe only the tail.
 """
 
@@ -42,7 +42,7 @@ class EventStore:
 
     __slots__ = ("events", "seen")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int | None) -> None:
         self.events: deque[Any] = deque(maxlen=cap)
         self.seen = 0
 
@@ -62,7 +62,7 @@ class ClosedStore:
 
     __slots__ = ("cap", "packed", "seen")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int | None) -> None:
         self.cap = cap
         self.packed = PackedList(pack_closed)
         self.seen = 0
@@ -72,8 +72,7 @@ class ClosedStore:
         tail.append(event)
         self.seen += 1
         if len(tail) >= CHUNK:
-            self.packed.fold()
-            self.packed.drop_oldest(self.cap)
+            self.pack()
 
     def items(self) -> list[ClosedResult]:
         return list(islice(self.packed.newest_first(), self.cap))
@@ -81,7 +80,8 @@ class ClosedStore:
     def pack(self) -> None:
         """Fold the unpacked tail now (a run ended: nothing will follow it soon)."""
         self.packed.fold()
-        self.packed.drop_oldest(self.cap)
+        if self.cap is not None:
+            self.packed.drop_oldest(self.cap)
 
 
 class _Keyed:
@@ -95,7 +95,7 @@ class _Keyed:
     def store(self, key: tuple) -> Any:
         st = self.stores.get(key)
         if st is None:
-            st = self.stores[key] = self._kind(self._cap or config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
+            st = self.stores[key] = self._kind(self._cap or config.report_cap())
         return st
 
     def get(self, key: tuple) -> Any:
@@ -149,15 +149,20 @@ class PartialStore:
     def _trim(self) -> None:
         """Forget the oldest half, unless the newest half holds fewer milestones than a report shows."""
         half = len(self.items_) // 2
+        cap = config.report_cap()
+        if cap is None:  # every milestone is kept
+            return
         newer = sum(self._count(item) for item in self.items_[half:])
-        if newer < config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS:
+        if newer < cap:
             return
         self.dropped += sum(self._count(item) for item in self.items_[:half])
         del self.items_[:half]
 
     def items(self, all_: bool = False) -> list[Any]:
         self.pack_lazy()
-        cap = config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS
+        cap = config.report_cap()
+        if cap is None:
+            all_ = True
         out: list[Any] = []
         record = partial_report_mod.partial_record
         for item in reversed(self.items_):
@@ -321,7 +326,7 @@ def _on_signal(result: Any) -> None:
         per_symbol = heat_store.setdefault((result.strategy_name, result.backtest), {})
         st = per_symbol.get(result.symbol)
         if st is None:
-            st = per_symbol[result.symbol] = ClosedStore(config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
+            st = per_symbol[result.symbol] = ClosedStore(config.report_cap())
         st.add(result)
         return
     event = schedule_mod.schedule_event(result)  # None for an immediate open (not a schedule event)

@@ -253,12 +253,25 @@ async def test_report_cap_is_configurable_and_a_cut_window_says_so() -> None:
     assert "**Total signals:** 5" in report
 
 
-async def test_default_cap_keeps_the_originals_250() -> None:
+async def test_statistics_count_every_signal_by_default() -> None:
+    """btk counts every closed signal (issue 14); the original's newest-250 window is opt-in."""
     register(long_signal(met=1), minutes=600)
     results = await collect()
     assert len(results) > 250
     stats = e.Backtest.get_data("BTCUSDT", "s")
+    assert stats.total_signals == stats.seen_signals == len(results)
+    assert "newest" not in e.Backtest.get_report("BTCUSDT", "s")
+
+
+async def test_the_originals_cap_of_250_is_one_setting_away() -> None:
+    e.set_config(CC_MAX_REPORT_EVENTS=250)
+    register(long_signal(met=1), minutes=600)
+    results = await collect()
+    stats = e.Backtest.get_data("BTCUSDT", "s")
     assert stats.total_signals == 250 and stats.seen_signals == len(results)
+    assert f"newest 250 of {len(results)} closed signals (CC_MAX_REPORT_EVENTS)" in e.Backtest.get_report(
+        "BTCUSDT", "s"
+    )
 
 
 async def test_dump_writes_the_report_under_dump_backtest(tmp_path) -> None:
