@@ -246,20 +246,14 @@ def describe(
     confirmed_spans = merge_spans(confirmed)
     ts = cols.timestamp
     first = int(ts[0]) if len(ts) else None
-    gaps: list[Gap] = []
-    if first is not None:
-        for span in spans:
-            for a, b in _missing_runs(ts, span):
-                if b <= first:
-                    continue
-                gaps.append(Gap(a, b, not subtract_spans((a, b), confirmed_spans)))
-    # keep only confirmations that still describe a gap (a later download may have filled one)
-    kept = merge_spans(
-        (max(a, g.start_ms), min(b, g.end_ms))
-        for g in gaps
-        for a, b in confirmed_spans
-        if a < g.end_ms and b > g.start_ms
-    )
+    missing = [run for span in spans for run in _missing_runs(ts, span)]
+    gaps = [
+        Gap(a, b, not subtract_spans((a, b), confirmed_spans))
+        for a, b in missing
+        if first is not None and b > first  # minutes before the first candle: the market did not trade yet
+    ]
+    # keep only confirmations of minutes still missing (a later download may have filled some)
+    kept = merge_spans((max(a, ma), min(b, mb)) for ma, mb in missing for a, b in confirmed_spans if a < mb and b > ma)
     return Coverage(
         exchange=exchange,
         symbol=symbol,
