@@ -321,9 +321,7 @@ def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = No
     try:
         args = build_parser().parse_args(list(argv))
         return ACTIONS[args.action](args, out, err)
-    except DataUsageError as exc:
-        err.write(f"btk-console data: error: {exc}\n")
-        return EXIT_USAGE
-    except CatalogError as exc:
-        err.write(f"btk-console data: {exc}\n")
-        return EXIT_FAILED
+    except (DataUsageError, CatalogError) as exc:  # bad usage: exit 2; a file or data problem: exit 1
+        usage = isinstance(exc, DataUsageError)
+        err.write(f"btk-console data: {'error: ' if usage else ''}{exc}\n")
+        return EXIT_USAGE if usage else EXIT_FAILED

@@ -314,8 +314,25 @@ def verify_columns(cols: CandleColumns, where: str) -> Verdict:
 # --------------------------------------------------------------------------- files
 
 
+_DTYPES = {"timestamp": np.dtype("<i8")} | {f: np.dtype("<f8") for f in FIELDS[1:]}
+
+
+def _arrow(values: np.ndarray, name: str) -> pa.Array:
+    """A column as an Arrow array over the numpy buffer (``pa.array`` would import pandas: 40 MB)."""
+    data = np.ascontiguousarray(values, dtype=_DTYPES[name])
+    return pa.Array.from_buffers(SCHEMA.field(name).type, len(data), [None, pa.py_buffer(data)])
+
+
+def _numpy(column: pa.Array, name: str) -> np.ndarray:
+    """A view of an Arrow column's values buffer (``to_numpy`` would import pandas, see ``_arrow``)."""
+    if column.null_count:
+        raise CatalogError(f"column {name} has {column.null_count} null(s)")
+    dtype = _DTYPES[name]
+    return np.frombuffer(column.buffers()[1], dtype=dtype, count=len(column), offset=column.offset * dtype.itemsize)
+
+
 def _serialize(cols: CandleColumns, coverage: Coverage) -> pa.Buffer:
-    arrays = [pa.array(np.ascontiguousarray(getattr(cols, f)), type=SCHEMA.field(f).type) for f in FIELDS]
+    arrays = [_arrow(getattr(cols, f), f) for f in FIELDS]
     schema = SCHEMA.with_metadata({META_KEY: coverage.to_json()})
     batch = pa.record_batch(arrays, schema=schema)
     sink = pa.BufferOutputStream()
@@ -351,14 +368,17 @@ def read_file(path: Path) -> CatalogFile:
     names = tuple(reader.schema.names)
     if names != FIELDS:
         raise CatalogError(f"{path}: columns {', '.join(names)}; expected {', '.join(FIELDS)}")
+    types = [str(f.type) for f in reader.schema]
+    if types != [str(f.type) for f in SCHEMA]:
+        raise CatalogError(f"{path}: column types {', '.join(types)}; expected int64 then five doubles")
     if reader.num_record_batches == 1:
         batch = reader.get_batch(0)
-        arrays = [batch.column(i).to_numpy(zero_copy_only=True) for i in range(len(FIELDS))]
+        arrays = [_numpy(batch.column(i), f) for i, f in enumerate(FIELDS)]
     elif reader.num_record_batches == 0:
         arrays = [np.empty(0, dtype=np.int64)] + [np.empty(0) for _ in FIELDS[1:]]
     else:  # written by another tool: correct, but combined into one copy
         table = reader.read_all().combine_chunks()
-        arrays = [table.column(i).to_numpy() for i in range(len(FIELDS))]
+        arrays = [_numpy(table.column(i).chunk(0), f).copy() for i, f in enumerate(FIELDS)]
     for a in arrays:
         if a.flags.writeable:  # views of the map are read-only already; a combined copy is made so
             a.setflags(write=False)
