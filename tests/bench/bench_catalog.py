@@ -78,13 +78,9 @@ def child_backtest(kind: str, folder: Path, days: int) -> None:
     else:
         e.add_csv_exchange("x", folder / "BTCUSDT.csv")
 
-    async def get_signal(symbol, when, price):
-        return {
-            "position": "long",
-            "price_take_profit": price * 1.01,
-            "price_stop_loss": price * 0.992,
-            "minute_estimated_time": 120,
-        }
+    async def get_signal(symbol, when, price):  # bench_backtest's scenario
+        tp, sl = price * 1.01, price * 0.992
+        return dict(position="long", price_take_profit=tp, price_stop_loss=sl, minute_estimated_time=120)
 
     e.add_strategy("bench", "15m", get_signal)
     e.add_frame("f", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
