@@ -479,6 +479,11 @@ def run_interactive(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["data"]:  # the catalog's subcommands have their own parser (console/data_cli.py)
+        from .data_cli import main as data_main
+
+        return data_main(argv[1:], out, err)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

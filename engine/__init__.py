@@ -40,7 +40,7 @@ from .events import (
     listen_walker_progress,
 )
 from .exchanges.ccxt_feed import CcxtFeedError, close_ccxt_exchanges
-from .exchanges.register import add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
+from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .indicators import Indicator, IndicatorError, indicator
 from .log import set_logger
@@ -174,6 +174,7 @@ __all__ = [
     "WalkerCompleteEvent",
     "WalkerContract",
     "WalkerProgressEvent",
+    "add_catalog_exchange",
     "add_ccxt_exchange",
     "add_csv_exchange",
     "add_exchange",
