@@ -23,11 +23,9 @@ resumed writes the same bytes as one that was not.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from engine.model import MINUTE_MS, CandleColumns
+from engine.persist.atomic import TEMP_PREFIX, write_atomic
 
 __all__ = [
     "FIELDS",
@@ -59,7 +58,7 @@ SCHEMA = pa.schema([pa.field("timestamp", pa.int64(), nullable=False)] + [
 META_KEY = b"btk.catalog"
 FORMAT_VERSION = 1
 SUFFIX = ".arrow"
-_TEMP_PREFIX = ".tmp-"
+_TEMP_PREFIX = TEMP_PREFIX  # the shared atomic write's temp files
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -119,26 +118,9 @@ def subtract_spans(want: Span, have: Sequence[Span]) -> list[Span]:
 
 def write_bytes_atomic(path: Path, data: bytes | memoryview | pa.Buffer) -> None:
     """Write ``data`` to ``path`` so a reader (or a crash) sees the old file or the new one, never
-    half of one: a temp file in the same directory, fsync, rename over ``path``, fsync the directory.
-
-    The catalog's one writer of files (the persist layer has the same rules for its JSON state)."""
+    half of one: the engine's one atomic write (engine/persist/atomic.py), in a directory made first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{_TEMP_PREFIX}{secrets.token_hex(6)}-{path.name}"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(memoryview(data))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, memoryview(data))
 
 
 # --------------------------------------------------------------------------- coverage

@@ -42,12 +42,17 @@ def temp_path_for(path: Path) -> Path:
     return path.parent / f"{TEMP_PREFIX}{secrets.token_hex(6)}-{path.name}"
 
 
-def _as_bytes(data: str | bytes) -> bytes:
+def _as_bytes(data: str | bytes | memoryview) -> bytes | memoryview:
+    """Text as UTF-8; bytes as they are; any other buffer (a memoryview, an Arrow buffer of a
+    catalog file) as a view, not a copy."""
     if isinstance(data, str):
         return data.encode("utf-8")
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    raise TypeError(f"atomic write: expected str or bytes, got {type(data).__name__}")
+    if isinstance(data, bytes):
+        return data
+    try:
+        return memoryview(data)
+    except TypeError:
+        raise TypeError(f"atomic write: expected str, bytes or a buffer, got {type(data).__name__}") from None
 
 
 def _write_temp(tmp: Path, data: bytes, target: Path) -> None:

@@ -66,9 +66,18 @@ def test_a_failed_rename_leaves_the_target_as_it_was_and_no_temp_file(tmp_path: 
 
 
 def test_anything_but_text_or_bytes_is_refused_before_touching_the_disk(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="expected str or bytes, got dict"):
+    with pytest.raises(TypeError, match="expected str, bytes or a buffer, got dict"):
         write_atomic(tmp_path / "doc.json", {"a": 1})  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_buffer_is_written_as_it_is(tmp_path: Path) -> None:
+    """A catalog file arrives as an Arrow buffer: written through a view (no copy), byte for byte."""
+    import numpy as np
+
+    data = np.arange(1000, dtype=np.int64)
+    write_atomic(tmp_path / "cols.bin", memoryview(data))
+    assert (tmp_path / "cols.bin").read_bytes() == data.tobytes()
 
 
 async def test_the_async_face_writes_and_cleans_up_the_same_way(tmp_path: Path) -> None:
