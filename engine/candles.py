@@ -46,7 +46,7 @@ from . import config, settlement
 from .clock import get_clock
 from .config import Config
 from .exchanges.aggregate import MinuteFeed
-from .log import get_logger
+from .log import get_logger, warnings_wanted
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
 from .retrying import RetryCallState, clock_retrying
@@ -856,7 +856,7 @@ class ExchangeClient:
         lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
         await st.ensure(lo, hi, cfg)
         out = st.window(lo, hi)
-        if len(out) < limit:
+        if len(out) < limit and warnings_wanted():
             get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
         return out
 
