@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 UNKNOWN, PRESENT, ABSENT, FAILED, POISONED = 0, 1, 2, 3, 4
+KNOWN_LOOKAHEAD = 1 << 16  # slots past a checked range ``ensure`` looks at to remember as known
 LIVE_HOLE_REASKS = 3
 """Live: how many more times a missing closed candle is asked for before it is a confirmed gap."""
 LIVE_HOLE_FIRST_DELAY_MS = 60_000
@@ -289,6 +290,7 @@ class CandleStore:
         self.holes: dict[int, _Hole] = {}  # live: missing closed candles still to ask for again, by slot
         self.gaps: set[int] = set()  # live: slots the exchange confirmed missing (never asked again)
         self.gap_reports: list[CandleError] = []  # confirmed gaps not reported yet
+        self._known = (0, 0)  # slots [lo, hi) checked to hold no UNKNOWN (reset when one may again)
 
     # -- geometry ------------------------------------------------------------------------------
     def index(self, ms: int) -> int:
@@ -357,8 +359,15 @@ class CandleStore:
         hi = min(hi, now_idx + 1)
         if hi <= lo:
             return
+        known_lo, known_hi = self._known
+        if known_lo <= lo and hi <= known_hi:  # asked (and checked) before: the common case
+            return
         inside = self.size and lo >= self.base and hi <= self.base + self.size
         if inside and not (self.status[lo - self.base : hi - self.base] == UNKNOWN).any():
+            # remember how far on the slots are known too: a run's next questions are the next slots
+            ahead = self.status[hi - self.base : hi - self.base + KNOWN_LOOKAHEAD] == UNKNOWN
+            first = int(ahead.argmax()) if ahead.any() else len(ahead)
+            self._known = (lo, hi + first)
             return
         hi = min(max(hi, lo + cfg.CC_MAX_CANDLES_PER_REQUEST), now_idx + 1)
         self._grow(lo, hi)
@@ -396,6 +405,7 @@ class CandleStore:
         a = max(edge - self.base, 0)
         if a < self.size:
             self.status[a:] = UNKNOWN
+            self._known = (0, 0)
             for slot in [k for k in self.poison if k >= edge]:
                 del self.poison[slot]
             self._derived.clear()
@@ -407,6 +417,7 @@ class CandleStore:
             p = slot - self.base
             if 0 <= p < self.size and self.status[p] == ABSENT:
                 self.status[p] = UNKNOWN
+                self._known = (0, 0)
                 self._derived.clear()
 
     def _track_holes(self, lo: int, hi: int) -> None:
@@ -817,6 +828,7 @@ class ExchangeClient:
                 for f in st.failures:
                     a, b = max(st._pos(f.lo), 0), min(st._pos(f.hi), st.size)
                     st.status[a:b] = UNKNOWN
+                st._known = (0, 0)
                 st.failures.clear()
                 st._derived.clear()
 
