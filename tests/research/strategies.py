@@ -1,0 +1,40 @@
+"""Strategies and setup functions for the research tests (importable by spawned workers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import engine as e
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+async def tp_sl_signal(symbol, when, price, params):
+    """The engine benchmark's strategy with TP and SL as parameters (percent of the price)."""
+    if params["side"] == "short":
+        return {
+            "position": "short",
+            "price_take_profit": price * (1 - params["tp"] / 100),
+            "price_stop_loss": price * (1 + params["sl"] / 100),
+            "minute_estimated_time": params["minutes"],
+        }
+    return {
+        "position": "long",
+        "price_take_profit": price * (1 + params["tp"] / 100),
+        "price_stop_loss": price * (1 - params["sl"] / 100),
+        "minute_estimated_time": params["minutes"],
+    }
+
+
+SPACE = {
+    "tp": e.FloatParam(0.6, 1.6, step=0.5, default=1.1),
+    "sl": e.FloatParam(0.6, 1.2, step=0.3),
+    "minutes": e.IntParam(60, 120, step=60),
+    "side": e.Choice("long", "short"),
+}
+
+
+def setup() -> None:
+    """What a worker runs first: the same registrations as the parent."""
+    e.add_synthetic_exchange("synthetic", seed=42)
+    e.add_strategy("tpsl", "15m", tp_sl_signal, params=SPACE)
