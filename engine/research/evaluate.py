@@ -9,6 +9,7 @@ all of them), plus the maximum drawdown of the summed pnl percentages.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, registry
-from ..model import ClosedResult
+from ..model import CANDLE_INTERVALS, MINUTE_MS, CandleColumns, ClosedResult
 from ..reports.statistics import DAY_MS, backtest_statistics
 from .table import ResultRow
 
@@ -42,6 +43,7 @@ class Task:
     start_ms: int
     end_ms: int
     params: Mapping[str, Any]
+    until_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,26 @@ def _daily(closed: list[ClosedResult], start_ms: int, end_ms: int) -> np.ndarray
     return out
 
 
+class _Clipped:
+    """A column source that ends at ``until_ms``: only candles that close by then exist."""
+
+    def __init__(self, source: Any, until_ms: int) -> None:
+        self.source = source
+        self.until_ms = until_ms
+
+    def columns(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> CandleColumns:
+        step = CANDLE_INTERVALS[interval] * MINUTE_MS
+        if start_ms >= self.until_ms:
+            return CandleColumns.empty()
+        cols = self.source.columns(symbol, interval, start_ms, min(end_ms, self.until_ms))
+        keep = cols.timestamp + step <= self.until_ms
+        if keep.all():
+            return cols
+        return CandleColumns(
+            *(a[keep] for a in (cols.timestamp, cols.open, cols.high, cols.low, cols.close, cols.volume))
+        )
+
+
 class Worker:
     """Runs tasks for one sweep in this process (a pool worker holds one for its whole life)."""
 
@@ -128,19 +150,32 @@ class Worker:
             registry.add_frame(name, self.frame_interval, start_ms, end_ms, note="a sweep window")
         return name
 
+    def clipped(self, until_ms: int) -> str:
+        """The exchange without the candles that open at or after ``until_ms`` (or end after it)."""
+        name = f"{self.exchange}|until:{until_ms}"
+        if not registry.exchanges.has(name):
+            schema = registry.exchanges.get(self.exchange, "sweep")
+            if schema.columns is None:
+                raise ValueError(
+                    f"walk-forward: exchange {self.exchange} has no column source to cut at a window's end "
+                    "(run the sweep with workers > 1: workers read shared columns)"
+                )
+            source = _Clipped(schema.columns, until_ms)
+            registry.exchanges.add(name, dataclasses.replace(schema, exchange_name=name, columns=source))
+        return name
+
     def run(self, task: Task) -> ResultRow:
         from ..runners.backtest import Backtest
 
         registry.use_params(self.strategy, task.params)
         frame = self.frame(task.start_ms, task.end_ms)
+        exchange = self.exchange if task.until_ms is None else self.clipped(task.until_ms)
         closed: list[ClosedResult] = []
         cancelled = 0
 
         async def go() -> None:
             nonlocal cancelled
-            handle = Backtest.run(
-                task.symbol, strategy_name=self.strategy, exchange_name=self.exchange, frame_name=frame
-            )
+            handle = Backtest.run(task.symbol, strategy_name=self.strategy, exchange_name=exchange, frame_name=frame)
             async for r in handle:
                 if r.action == "closed":
                     closed.append(r)

@@ -34,7 +34,7 @@ from typing import Any
 from .. import config, registry
 from ..registry import WALKER_METRICS, to_ms
 from .evaluate import Constraints, Task, Worker, init_worker, run_task
-from .params import FloatParam, IntParam, Param, check_params, grid, grid_size, sample
+from .params import Choice, FloatParam, IntParam, Param, check_params, grid, grid_size, sample
 from .shared import prepare_shared
 from .table import ResultRow, ResultsTable, SweepError
 
@@ -51,6 +51,10 @@ class Window:
     start_ms: int
     end_ms: int
     role: str = "full"  # "full" for a plain sweep; "train" / "test" in a walk-forward
+    fold: int = 0
+    until_ms: int | None = None
+    """Candles opening at or after this never reach this window's runs (a train window ends where its
+    test window starts: a trade still open at its end is not settled on test candles)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +133,18 @@ def _space(sweep: Sweep) -> dict[str, Param]:
     unknown = sorted(set(sweep.space) - set(schema.params))
     if unknown:
         raise SweepError(f"sweep: space names parameter(s) {', '.join(unknown)} that {sweep.strategy} does not declare")
+    for k, spec in sweep.space.items():
+        declared = schema.params[k]
+        ends = spec.values() if isinstance(spec, IntParam | Choice) or spec.step is not None else (spec.low, spec.high)
+        bad = [v for v in ends if declared.check(v if not isinstance(declared, FloatParam) else float(v)) is not None]
+        if bad:
+            raise SweepError(
+                f"sweep: space of {k} reaches {bad[0]!r}, outside what {sweep.strategy} declares: {declared}"
+            )
     return {**{k: _fixed(v) for k, v in schema.param_values.items()}, **dict(sweep.space)}
 
 
 def _fixed(value: Any) -> Param:
-    from .params import Choice
-
     return Choice(value)
 
 
@@ -177,7 +187,7 @@ def fingerprint(sweep: Sweep, space: Mapping[str, Param]) -> dict[str, Any]:
         "strategy": sweep.strategy,
         "exchange": sweep.exchange,
         "symbols": list(sweep.symbols),
-        "windows": [[w.start_ms, w.end_ms, w.role] for w in sweep.windows],
+        "windows": [[w.start_ms, w.end_ms, w.role, w.fold, w.until_ms] for w in sweep.windows],
         "method": sweep.method,
         "trials": sweep.trials,
         "metric": list(sweep.metric),
@@ -328,11 +338,44 @@ class _Best:
 
 def _tasks(sweep: Sweep, trial: int, params: Mapping[str, Any], roles: tuple[str, ...]) -> list[Task]:
     return [
-        Task(trial, symbol, i, w.start_ms, w.end_ms, dict(params))
+        Task(trial, symbol, i, w.start_ms, w.end_ms, dict(params), w.until_ms)
         for symbol in sweep.symbols
         for i, w in enumerate(sweep.windows)
         if w.role in roles
     ]
+
+
+def best_per_window(sweep: Sweep, rows: Iterable[ResultRow], window: int) -> tuple[int, Mapping[str, Any]] | None:
+    """The feasible trial with the highest first metric (mean over symbols) on ``window``; ties go to
+    the lower trial number. None when no trial is feasible there."""
+    by: dict[int, list[ResultRow]] = {}
+    for r in rows:
+        if r.window == window:
+            by.setdefault(r.trial, []).append(r)
+    metric = sweep.metric[0]
+    found: tuple[float, int, Mapping[str, Any]] | None = None
+    for trial, rs in sorted(by.items()):
+        if len(rs) < len(sweep.symbols) or not all(r.feasible and r.stats.get(metric) is not None for r in rs):
+            continue
+        value = sum(r.stats[metric] for r in rs) / len(rs)
+        if found is None or value > found[0]:
+            found = (value, trial, rs[0].params)
+    return None if found is None else (found[1], found[2])
+
+
+def _test_tasks(sweep: Sweep, best: _Best, results: ResultsTable) -> list[Task]:
+    """Walk-forward: each fold's best set on its train window, run on its test window."""
+    tests = [(i, w) for i, w in enumerate(sweep.windows) if w.role == "test"]
+    if not tests:
+        return []
+    rows = list(results.rows())
+    tasks = []
+    for i, w in tests:
+        train = next(j for j, t in enumerate(sweep.windows) if t.role == "train" and t.fold == w.fold)
+        chosen = best_per_window(sweep, rows, train)
+        if chosen is not None:
+            tasks += [Task(chosen[0], s, i, w.start_ms, w.end_ms, dict(chosen[1]), w.until_ms) for s in sweep.symbols]
+    return tasks
 
 
 def run_sweep(
@@ -409,6 +452,7 @@ def run_sweep(
                 state["total"] = len(tasks)
                 run(tasks)
                 trials = len(sets)
+            run(_test_tasks(sweep, best, results))
         finally:
             back.close()
             if tmp is not None:
@@ -428,8 +472,6 @@ def _optuna(
     (the same seed and history make the sampler ask the same sets) instead of running them."""
     import optuna
     from optuna.trial import TrialState
-
-    from .params import Choice
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if len(sweep.metric) == 1:

@@ -66,7 +66,7 @@ def test_parameters_change_the_result_and_defaults_match_an_explicit_default_set
     [
         ({"tp": 0.7}, "parameter tp: 0.7 is not on the grid 0.6 + k*0.5"),
         ({"tp": 5.0}, "parameter tp: 5.0 is outside [0.6, 1.6]"),
-        ({"minutes": 90}, "parameter minutes: 90 is not on the grid 60 + k*60"),
+        ({"minutes": 90}, "parameter minutes: 90 is not on the grid 60 + k*1380"),
         ({"minutes": 60.0}, "parameter minutes: expected an integer, got 60.0"),
         ({"side": "flat"}, "parameter side: 'flat' is not one of ['long', 'short']"),
         ({"tpp": 1.0}, "unknown parameter(s) tpp (declared: tp, sl, minutes, side)"),

@@ -187,3 +187,9 @@ def test_a_killed_sweep_resumes_to_the_same_table_without_recomputing(tmp_path, 
     res = run_sweep(make_sweep(method), killed, setup=setup, workers=2, progress=lambda ev: computed.append(ev.row.key))
     assert res.computed == len(computed) == total - hold  # finished rows were not run again
     assert _dump(killed) == _dump(whole)
+
+
+def test_a_space_wider_than_declared_is_refused(tmp_path):
+    setup()
+    with pytest.raises(SweepError, match=r"space of minutes reaches 1500, outside what tpsl declares"):
+        run_sweep(_sweep(space={"minutes": e.IntParam(60, 1500, step=1440)}), tmp_path / "w.sqlite", workers=1)
