@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, registry
-from ..model import CANDLE_INTERVALS, MINUTE_MS, CandleColumns, ClosedResult
+from ..model import CANDLE_INTERVALS, MINUTE_MS, CandleColumns, ClosedResult, TradeMetrics
 from ..reports.statistics import DAY_MS, backtest_statistics
 from .table import ResultRow
 
@@ -88,16 +88,7 @@ def _stats(closed: list[ClosedResult], cancelled: int) -> dict[str, Any]:
         "trades": len(closed),
         "cancelled": cancelled,
         "total_signals": s.total_signals,
-        "win_count": s.win_count,
-        "loss_count": s.loss_count,
-        "win_rate": s.win_rate,
-        "avg_pnl": s.avg_pnl,
-        "total_pnl": s.total_pnl,
-        "std_dev": s.std_dev,
-        "sharpe_ratio": s.sharpe_ratio,
-        "annualized_sharpe_ratio": s.annualized_sharpe_ratio,
-        "certainty_ratio": s.certainty_ratio,
-        "expected_yearly_returns": s.expected_yearly_returns,
+        **{f.name: getattr(s, f.name) for f in dataclasses.fields(TradeMetrics)},
         "max_drawdown": max_drawdown(pnls),
     }
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}

@@ -8,6 +8,7 @@ refused instead of mixing two sweeps in one table.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -17,22 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from ..model import TradeMetrics
+
 __all__ = ["STAT_COLUMNS", "ResultRow", "ResultsTable", "SweepError"]
 
 STAT_COLUMNS = (
     "trades",
     "cancelled",
     "total_signals",
-    "win_count",
-    "loss_count",
-    "win_rate",
-    "avg_pnl",
-    "total_pnl",
-    "std_dev",
-    "sharpe_ratio",
-    "annualized_sharpe_ratio",
-    "certainty_ratio",
-    "expected_yearly_returns",
+    *(f.name for f in dataclasses.fields(TradeMetrics)),
     "max_drawdown",
 )
 """SPEC 12.2's statistics over every closed trade of the run, plus counts and the maximum drawdown."""
