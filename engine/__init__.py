@@ -92,15 +92,18 @@ from .registry import (
     add_sizing,
     add_strategy,
     add_walker,
+    bind_params,
     list_exchanges,
     list_frames,
     list_risks,
     list_sizings,
     list_strategies,
     list_walkers,
+    use_params,
 )
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
+from .research.params import Choice, FloatParam, IntParam, ParamError
 from .risk import RiskCheckArgs, risk_instance
 from .runners.backtest import Backtest
 from .runners.live import TICK_TTL, Live, LiveHandle
@@ -121,6 +124,7 @@ __all__ = [
     "CandleError",
     "CandleWindow",
     "CcxtFeedError",
+    "Choice",
     "Clock",
     "ClosedResult",
     "Column",
@@ -130,15 +134,18 @@ __all__ = [
     "DoneEvent",
     "DuplicateError",
     "ErrorContext",
+    "FloatParam",
     "Heat",
     "IdleResult",
     "Indicator",
     "IndicatorError",
+    "IntParam",
     "Live",
     "LiveHandle",
     "NotFoundError",
     "OpenedResult",
     "PairQuarantinedError",
+    "ParamError",
     "Partial",
     "PartialEvent",
     "Performance",
@@ -184,6 +191,7 @@ __all__ = [
     "add_strategy",
     "add_synthetic_exchange",
     "add_walker",
+    "bind_params",
     "clear_candle_cache",
     "close_ccxt_exchanges",
     "context_of",
@@ -241,4 +249,5 @@ __all__ = [
     "set_columns",
     "set_config",
     "set_logger",
+    "use_params",
 ]

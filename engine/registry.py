@@ -7,6 +7,8 @@ one-line fix rather than a hunt.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -136,6 +138,12 @@ class StrategySchema:
     passes_price: bool = True  # get_signal(symbol, when, current_price) vs get_signal(symbol, when)
     indicators: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """Indicator columns by name (``engine.indicators.Indicator``), read with ``btk.indicator(name)``."""
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Declared parameters (``IntParam``/``FloatParam``/``Choice`` by name); empty for a plain strategy."""
+    param_values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The parameter set ``get_signal`` receives as ``params`` (the defaults unless bound otherwise)."""
+    signal_fn: Callable[..., Any] | None = None
+    """The user's own get_signal of a parameterised strategy (``get_signal`` is it with ``params`` bound)."""
 
     @property
     def interval_minutes(self) -> int:
@@ -253,6 +261,11 @@ class Registry(Generic[S]):
     def has(self, name: str) -> bool:
         return name in self._items
 
+    def replace(self, name: str, schema: S) -> None:
+        """Swap a registered schema for another of the same name (a strategy bound to new parameters)."""
+        self.get(name, "replace")
+        self._items[name] = schema
+
     def list(self) -> list[S]:
         return list(self._items.values())
 
@@ -356,11 +369,16 @@ def add_strategy(
     callbacks: Any = None,
     note: str | None = None,
     indicators: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> StrategySchema:
     """Register a strategy. ``get_signal`` is ``async (symbol, when, current_price) -> dict | None``.
 
     ``indicators`` maps names to functions of the candles (or ``btk.Indicator``s) that
-    ``get_signal`` reads with ``await btk.indicator(name)`` (see ``engine.indicators``)."""
+    ``get_signal`` reads with ``await btk.indicator(name)`` (see ``engine.indicators``).
+
+    ``params`` declares tunable parameters (``btk.IntParam``, ``btk.FloatParam``, ``btk.Choice``);
+    ``get_signal`` then takes a ``params`` argument, a read-only dict of the values of the run (the
+    declared defaults in a normal backtest, each parameter set in a sweep)."""
     name = _require_name("strategy", "strategy_name", strategy_name)
     if strategies.has(name):
         raise DuplicateError(f"strategy {name} already exist")
@@ -382,6 +400,9 @@ def add_strategy(
     from .indicators import declare  # it reads the registries at run time
 
     declared = declare(name, indicators)
+    signal_fn, space, values = None, MappingProxyType({}), MappingProxyType({})
+    if params:
+        signal_fn, get_signal, space, values = _declare_params(name, get_signal, params)
     schema = StrategySchema(
         strategy_name=name,
         interval=interval,
@@ -392,8 +413,70 @@ def add_strategy(
         note=note,
         passes_price=_signal_passes_price(name, get_signal),
         indicators=declared,
+        params=space,
+        param_values=values,
+        signal_fn=signal_fn,
     )
     strategies.add(name, schema)
+    return schema
+
+
+def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any]):
+    """Check the declared ranges and that ``get_signal`` takes ``params``; bind the defaults."""
+    from .research.params import ParamError, check_declared, check_params
+
+    try:
+        space = check_declared(name, params)
+        values = check_params(name, space, {})
+    except ParamError as exc:
+        raise SchemaError(str(exc)) from None
+    try:
+        accepts = inspect.signature(fn).parameters.get("params")
+    except (TypeError, ValueError):
+        accepts = None
+    if accepts is None or accepts.kind in (accepts.POSITIONAL_ONLY, accepts.VAR_POSITIONAL):
+        raise SchemaError(
+            f"strategy {name}: declares params ({', '.join(space)}), so get_signal must take a `params` "
+            f"argument, e.g. async def get_signal(symbol, when, current_price, params); its signature is "
+            f"{_signature(fn)}"
+        )
+    frozen = MappingProxyType(values)
+    return fn, functools.partial(fn, params=frozen), MappingProxyType(space), frozen
+
+
+def _signature(fn: Callable[..., Any]) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+def bind_params(strategy_name: str, values: Mapping[str, Any]) -> StrategySchema:
+    """The registered strategy with ``get_signal`` bound to the parameter set ``values`` (checked
+    against the declared ranges; missing keys take their defaults). Returns a new schema; the
+    registry is not changed (``use_params`` does that)."""
+    schema = strategies.get(strategy_name, "bind_params")
+    if not schema.params:
+        if values:
+            raise SchemaError(f"strategy {strategy_name}: declares no params, got a parameter set {dict(values)!r}")
+        return schema
+    from .research.params import ParamError, check_params
+
+    try:
+        checked = check_params(strategy_name, schema.params, values)
+    except ParamError as exc:
+        raise SchemaError(str(exc)) from None
+    frozen = MappingProxyType(checked)
+    assert schema.signal_fn is not None
+    bound = functools.partial(schema.signal_fn, params=frozen)
+    return dataclasses.replace(schema, get_signal=bound, param_values=frozen)
+
+
+def use_params(strategy_name: str, values: Mapping[str, Any]) -> StrategySchema:
+    """Run ``strategy_name`` with the parameter set ``values`` from now on (its registered schema is
+    replaced by ``bind_params``'s); ``use_params(name, {})`` goes back to the defaults."""
+    schema = bind_params(strategy_name, values)
+    strategies.replace(strategy_name, schema)
     return schema
 
 

@@ -1,0 +1,116 @@
+"""Candles prepared once and shared read-only by every worker of a sweep.
+
+The parent reads each symbol's 1m candles for the whole sweep (every fold, plus history before and
+settlement room after) from the registered exchange, once, and writes them to an Arrow IPC file.
+Each worker memory-maps the file: the pages are the operating system's page cache, shared by all
+processes, and nothing is pickled per task. Inside a worker the registered exchange keeps its name
+and formatting but reads its candles from the mapped file (``SharedFeed``), so runs there see
+exactly the candles the parent saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from .. import config, registry
+from ..candles import PRESENT, CandleError, exchange_client
+from ..exchanges.aggregate import MinuteFeed
+from ..model import MINUTE_MS, CandleColumns
+
+__all__ = ["SharedCandles", "SharedFeed", "prepare_shared", "use_shared"]
+
+_NAMES = ("timestamp", "open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCandles:
+    """Where a symbol's prepared candles are (picklable: paths and bounds only)."""
+
+    paths: Mapping[str, str]
+    lo_ms: int
+    hi_ms: int
+
+
+def _read_source(exchange: str, symbol: str, lo_ms: int, hi_ms: int) -> CandleColumns:
+    """The exchange's 1m candles in [lo_ms, hi_ms): straight from a column source, otherwise
+    through the engine's own candle store (so a ``get_candles`` exchange is asked as a run asks)."""
+    schema = registry.exchanges.get(exchange, "sweep")
+    if schema.columns is not None:
+        return schema.columns.columns(symbol, "1m", lo_ms, hi_ms)
+    store = exchange_client(schema, True).store(symbol, "1m")
+    lo, hi = lo_ms // MINUTE_MS, hi_ms // MINUTE_MS
+    asyncio.run(store.ensure(lo, hi, config.current()))
+    a, b = lo - store.base, hi - store.base
+    ok = store.status[a:b] == PRESENT
+    ts = (np.arange(lo, hi, dtype=np.int64) * MINUTE_MS)[ok]
+    cols = [np.asarray(getattr(store, name)[a:b])[ok] for name in _NAMES[1:]]
+    return CandleColumns(ts, *cols)
+
+
+def prepare_shared(exchange: str, symbols: tuple[str, ...], lo_ms: int, hi_ms: int, folder: Path) -> SharedCandles:
+    """Write each symbol's candles in [lo_ms, hi_ms) to ``folder/<symbol>.arrow`` (once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    for symbol in symbols:
+        cols = _read_source(exchange, symbol, lo_ms, hi_ms)
+        table = pa.table({name: np.ascontiguousarray(getattr(cols, name)) for name in _NAMES})
+        path = folder / f"{symbol.replace('/', '_')}.arrow"
+        tmp = path.with_suffix(".tmp")
+        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.replace(tmp, path)
+        paths[symbol] = str(path)
+    return SharedCandles(paths, lo_ms, hi_ms)
+
+
+class SharedFeed(MinuteFeed):
+    """1m candles of a few symbols from memory-mapped Arrow files (zero-copy numpy views)."""
+
+    def __init__(self, shared: SharedCandles) -> None:
+        self.shared = shared
+        self._cols: dict[str, CandleColumns] = {}
+
+    def _mapped(self, symbol: str) -> CandleColumns:
+        cols = self._cols.get(symbol)
+        if cols is None:
+            path = self.shared.paths.get(symbol)
+            if path is None:
+                raise CandleError(f"sweep: no shared candles for {symbol} (prepared: {', '.join(self.shared.paths)})")
+            table = ipc.open_file(pa.memory_map(path, "r")).read_all()
+            arrays = [table.column(name).combine_chunks().to_numpy(zero_copy_only=True) for name in _NAMES]
+            cols = self._cols[symbol] = CandleColumns(*arrays)
+        return cols
+
+    def _minutes(self, symbol: str, start_ms: int, end_ms: int) -> CandleColumns:
+        s = self.shared
+        if start_ms < s.lo_ms or end_ms > s.hi_ms:
+            raise CandleError(
+                f"sweep: the shared candles of {symbol} cover {s.lo_ms}..{s.hi_ms} ms; a run asked for "
+                f"{start_ms}..{end_ms}: widen the sweep's history_minutes / lookahead_minutes"
+            )
+        cols = self._mapped(symbol)
+        lo, hi = np.searchsorted(cols.timestamp, (start_ms, end_ms), side="left")
+        return CandleColumns(*(getattr(cols, name)[lo:hi] for name in _NAMES))
+
+    def format_price(self, symbol: str, price: float) -> str:  # replaced by the exchange's own below
+        return f"{price}"
+
+    def format_quantity(self, symbol: str, quantity: float) -> str:
+        return f"{quantity}"
+
+
+def use_shared(exchange: str, shared: SharedCandles) -> None:
+    """In a worker: the registered ``exchange`` reads its candles from the shared files from now on
+    (its name, formatting and symbols stay the user's)."""
+    schema = registry.exchanges.get(exchange, "sweep worker")
+    feed = SharedFeed(shared)
+    registry.exchanges.replace(exchange, dataclasses.replace(schema, get_candles=feed.get_candles, columns=feed))
