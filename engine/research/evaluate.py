@@ -69,8 +69,9 @@ class Constraints:
 
 
 def max_drawdown(pnls: list[float]) -> float:
-    """Largest fall of the running sum of ``pnls`` (chronological) from its running peak; the sum
-    starts at 0, so a first losing trade is a drawdown too."""
+    """Largest fall of the running SUM of ``pnls`` (chronological) from its running peak; the sum
+    starts at 0, so a first losing trade is a drawdown too. For the walk-forward's stitched daily
+    PNL sums; a run's own ``max_drawdown`` statistic is the compounded one (engine/reports/statistics.py)."""
     peak = level = worst = 0.0
     for p in pnls:
         level += p
@@ -83,13 +84,11 @@ def max_drawdown(pnls: list[float]) -> float:
 
 def _stats(closed: list[ClosedResult], cancelled: int) -> dict[str, Any]:
     s = backtest_statistics(closed[::-1])  # the store's order: newest first
-    pnls = [c.pnl.pnl_percentage for c in closed]
     out: dict[str, Any] = {
         "trades": len(closed),
         "cancelled": cancelled,
         "total_signals": s.total_signals,
-        **{f.name: getattr(s, f.name) for f in dataclasses.fields(TradeMetrics)},
-        "max_drawdown": max_drawdown(pnls),
+        **{f.name: getattr(s, f.name) for f in dataclasses.fields(TradeMetrics)},  # max_drawdown: compounded
     }
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
 

@@ -27,9 +27,9 @@ STAT_COLUMNS = (
     "cancelled",
     "total_signals",
     *(f.name for f in dataclasses.fields(TradeMetrics)),
-    "max_drawdown",
 )
-"""SPEC 12.2's statistics over every closed trade of the run, plus counts and the maximum drawdown."""
+"""SPEC 12.2's statistics over every closed trade of the run (with btk's compounded return and
+maximum drawdown), plus counts."""
 
 _INT_STATS = {"trades", "cancelled", "total_signals", "win_count", "loss_count"}
 
