@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from .config import Config
 from .model import SIGNAL_DTO_KEYS, SignalDto, SignalRow
+from .settlement import reaches_entry
 
 __all__ = ["IdFactory", "SignalValidationError", "build_row", "dto_fields", "strip_markdown", "validate_restored"]
 
@@ -441,7 +442,7 @@ def build_row(
         price_open: Any = current_price
     else:
         po = _num(raw_open)
-        reached = (current_price <= po) if position == "long" else (current_price >= po)
+        reached = reaches_entry(position, current_price, current_price, po)
         is_scheduled = not reached and position in ("long", "short")
         price_open = raw_open
     sig_id = get("id") or new_id()

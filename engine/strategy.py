@@ -45,12 +45,14 @@ from .risk import RiskCheckArgs, RiskGate
 from .settlement import (
     Decision,
     Lane,
-    first_touch,
+    decide_pending_tick,
+    decide_scheduled_tick,
     milestones,
     progress_percent,
+    scan_after_fill,
     scan_pending,
     scan_scheduled,
-    vwap_of,
+    scan_store_position,
 )
 from .signals import IdFactory, build_row
 
@@ -458,24 +460,24 @@ class StrategyInstance:
         vw, _, missing = st.derived(w)
         if missing is not None and missing[hi] != missing[lo]:
             return None
-        tp, sl = row.price_take_profit, row.price_stop_loss
-        high, low = st.high, st.low
-        if row.position == "long":
-            k = first_touch(high, low, k0, hi, tp, sl)
-            reached_tp = k >= 0 and high[k] >= tp
-        else:
-            k = first_touch(high, low, k0, hi, sl, tp)
-            reached_tp = k >= 0 and low[k] <= tp
-        if k >= 0:
-            reason, price, evaluated_end = ("take_profit", tp, k) if reached_tp else ("stop_loss", sl, k)
-        else:
-            reason, k, evaluated_end = "time_expired", hi - 1, hi
-            price = float(vw[k])
-            if price != price:  # NaN: a window without volume or candles; read it the slow way
-                price = vwap_of(high[hi - w : hi], low[hi - w : hi], st.close[hi - w : hi], st.volume[hi - w : hi])
-        if evaluated_end > k0:
-            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, evaluated_end, True))
-        return self.close_now(row, reason, price, (st.base + k) * MINUTE_MS)
+        t0 = st.base * MINUTE_MS
+        d = scan_store_position(
+            st.high,
+            st.low,
+            st.close,
+            st.volume,
+            vw,
+            k0,
+            hi,
+            t0=t0,
+            position=row.position,
+            take_profit=row.price_take_profit,
+            stop_loss=row.price_stop_loss,
+            window=w,
+        )
+        if d.evaluated_end > k0:
+            partials.lazy_sink(LazyMilestones(row, vw, t0, None, k0, d.evaluated_end, True))
+        return self.close_now(row, d.kind, d.price, d.timestamp)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
     async def tick(self, when: int) -> TickResult:
@@ -491,7 +493,9 @@ class StrategyInstance:
         row = self.scheduled
         assert row is not None
         p = await self.vwap(when)
-        if when - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS:
+        d = decide_scheduled_tick(row, p, when, self.cfg.CC_SCHEDULE_AWAIT_MINUTES)
+        kind = None if d is None else d.kind
+        if kind == "cancel_timeout":
             self.scheduled = None
             self._persist_schedule(None)
             if (cb := self.cb.on_cancel) is not None:
@@ -502,18 +506,14 @@ class StrategyInstance:
             if (cb := self.cb.on_tick) is not None:
                 _call(cb, self.symbol, result, self.backtest)
             return result
-        if row.position == "long":
-            cancel, activate = p <= row.price_stop_loss, p <= row.price_open
-        else:
-            cancel, activate = p >= row.price_stop_loss, p >= row.price_open
-        if cancel:
+        if kind == "cancel_price":  # SPEC 5.2 rule 2.3: idle, not cancelled
             self.scheduled = None
             self._persist_schedule(None)
             result = IdleResult(current_price=p, **self._ids)
             if (cb := self.cb.on_tick) is not None:
                 _call(cb, self.symbol, result, self.backtest)
             return result
-        if activate:
+        if kind == "activate":
             if self.stopped:
                 self.scheduled = None
                 self._persist_schedule(None)
@@ -572,14 +572,9 @@ class StrategyInstance:
         row = self.pending
         assert row is not None
         p = await self.vwap(when)
-        pending_at = row.pending_at
-        if pending_at is not None and when - pending_at >= row.minute_estimated_time * MINUTE_MS:
-            return await self.close(row, "time_expired", p, when)
-        long = row.position == "long"
-        if (p >= row.price_take_profit) if long else (p <= row.price_take_profit):
-            return await self.close(row, "take_profit", row.price_take_profit, when)
-        if (p <= row.price_stop_loss) if long else (p >= row.price_stop_loss):
-            return await self.close(row, "stop_loss", row.price_stop_loss, when)
+        d = decide_pending_tick(row, p, when)
+        if d is not None:
+            return await self.close(row, d.kind, d.price, when)
         pct_tp, pct_sl = await self._progress(row, p, when)
         result = ActiveResult(signal=row, current_price=p, percent_tp=pct_tp, percent_sl=pct_sl, **self._ids)
         if (cb := self.cb.on_tick) is not None:
@@ -652,13 +647,21 @@ class StrategyInstance:
             if d.kind == "undecided":
                 return ActiveResult(signal=row, current_price=d.price, percent_tp=0.0, percent_sl=0.0, **self._ids)
             opened = await self._activate(row, d.timestamp)
-            start = d.k + 1
-            if start >= lane.n:
-                # the activating candle was the last one: close on it with the scheduled row (SPEC 6.4 step 4)
-                return await self.close(row, "time_expired", lane.vwap_at(d.k, self.window), d.timestamp)
-            return await self._settle_pending(opened, lane, start + b, start)
+            after = scan_after_fill(
+                lane,
+                d,
+                position=opened.position,
+                take_profit=opened.price_take_profit,
+                stop_loss=opened.price_stop_loss,
+                lifetime_minutes=opened.minute_estimated_time,
+                window=self.window,
+            )
+            if after.on_fill_candle:  # closed on the filling candle, as the row that waited (SPEC 6.4 step 4)
+                return await self.close(row, after.decision.kind, after.decision.price, after.decision.timestamp)
+            return await self._settle_pending(opened, lane, after.k0, after.decision)
         if self.pending is not None:
-            return await self._settle_pending(self.pending, lane, b, 0)
+            row = self.pending
+            return await self._settle_pending(row, lane, b, self._scan(row, lane, b, 0))
         raise NoPendingSignalError(
             f"{self.strategy_name} {self.symbol}: nothing to fast-forward (no pending or scheduled signal)"
         )
@@ -667,12 +670,11 @@ class StrategyInstance:
         self.scheduled = None
         if (cb := self.cb.on_cancel) is not None:
             _call(cb, self.symbol, row, d.price, self.backtest)
-        timed_out = d.timestamp - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS
         result = CancelledResult(
             signal=row,
             current_price=d.price,
             close_timestamp=d.timestamp,
-            cancel_reason="timeout" if timed_out else "price_reject",
+            cancel_reason="timeout" if d.kind == "cancel_timeout" else "price_reject",
             **self._ids,
         )
         if (cb := self.cb.on_tick) is not None:
@@ -713,8 +715,9 @@ class StrategyInstance:
             window=self.window,
         )
 
-    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, start: int) -> ClosedResult:
-        d = self._scan(row, lane, k0, start)
+    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, d: Decision) -> ClosedResult:
+        """Apply the pending phase's decision ``d`` (candles examined from ``k0``): its progress
+        milestones, then the close (SPEC 6.4, 5.3, 5.4)."""
         if d.evaluated_end > k0:
             if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
                 for k in range(k0, d.evaluated_end):
