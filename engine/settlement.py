@@ -45,6 +45,7 @@ __all__ = [
     "rolling_vwap",
     "scan_after_fill",
     "scan_pending",
+    "scan_position",
     "scan_scheduled",
     "scan_store_position",
     "vwap_of",
@@ -377,6 +378,21 @@ def scan_pending(
     return Decision("time_expired", last, lane.tail_vwap(start, window), lane.time(last), max(k0, n))
 
 
+def scan_position(lane: Lane, k0: int, row: SignalRow, window: int, start: int = 0) -> Decision:
+    """``scan_pending`` for the open position ``row`` (its levels, ``pending_at`` and lifetime)."""
+    return scan_pending(
+        lane,
+        k0,
+        start=start,
+        position=row.position,
+        take_profit=row.price_take_profit,
+        stop_loss=row.price_stop_loss,
+        pending_at=row.pending_at,
+        lifetime_minutes=row.minute_estimated_time,
+        window=window,
+    )
+
+
 def scan_store_position(
     high: np.ndarray,
     low: np.ndarray,
@@ -385,11 +401,8 @@ def scan_store_position(
     vw: np.ndarray,
     k0: int,
     k1: int,
-    *,
     t0: int,
-    position: str,
-    take_profit: float,
-    stop_loss: float,
+    row: SignalRow,
     window: int,
 ) -> Decision:
     """``scan_pending`` for the one shape of a market entry settled straight from a candle store's
@@ -398,7 +411,8 @@ def scan_store_position(
     fast-forward would make, so no candle expires it by time: the first TP/SL touch in
     ``[k0, k1)`` decides, else ``time_expired`` on the last candle at the VWAP of the ``window``
     candles ending there (SPEC 6.4). No lane and no views: this runs once per trade."""
-    hit = first_exit(high, low, k0, k1, position, take_profit, stop_loss)
+    take_profit, stop_loss = row.price_take_profit, row.price_stop_loss
+    hit = first_exit(high, low, k0, k1, row.position, take_profit, stop_loss)
     if hit is not None:
         k, kind = hit
         price = take_profit if kind == "take_profit" else stop_loss
@@ -455,16 +469,7 @@ class AfterFill(NamedTuple):
     on_fill_candle: bool  # the fill was the lane's last candle: closed there, as the row that waited
 
 
-def scan_after_fill(
-    lane: Lane,
-    fill: Decision,
-    *,
-    position: str,
-    take_profit: float,
-    stop_loss: float,
-    lifetime_minutes: int,
-    window: int,
-) -> AfterFill:
+def scan_after_fill(lane: Lane, fill: Decision, row: SignalRow, window: int) -> AfterFill:
     """The lane continues as ``lane[fill.k + 1:]``, whose first ``window - 1`` candles are history
     again. If nothing follows the filling candle, the position closes ``time_expired`` on it at its
     VWAP (with the row as it waited: ``pending_at`` still ``scheduled_at``)."""
@@ -473,18 +478,7 @@ def scan_after_fill(
         price = lane.vwap_at(fill.k, window)
         return AfterFill(Decision("time_expired", fill.k, price, fill.timestamp, fill.k), fill.k, True)
     k0 = start + window - 1
-    d = scan_pending(
-        lane,
-        k0,
-        start=start,
-        position=position,
-        take_profit=take_profit,
-        stop_loss=stop_loss,
-        pending_at=fill.timestamp,
-        lifetime_minutes=lifetime_minutes,
-        window=window,
-    )
-    return AfterFill(d, k0, False)
+    return AfterFill(scan_position(lane, k0, row, window, start), k0, False)
 
 
 # --------------------------------------------------------------------------- milestones

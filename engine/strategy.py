@@ -50,7 +50,7 @@ from .settlement import (
     milestones,
     progress_percent,
     scan_after_fill,
-    scan_pending,
+    scan_position,
     scan_scheduled,
     scan_store_position,
 )
@@ -461,20 +461,7 @@ class StrategyInstance:
         if missing is not None and missing[hi] != missing[lo]:
             return None
         t0 = st.base * MINUTE_MS
-        d = scan_store_position(
-            st.high,
-            st.low,
-            st.close,
-            st.volume,
-            vw,
-            k0,
-            hi,
-            t0=t0,
-            position=row.position,
-            take_profit=row.price_take_profit,
-            stop_loss=row.price_stop_loss,
-            window=w,
-        )
+        d = scan_store_position(st.high, st.low, st.close, st.volume, vw, k0, hi, t0, row, w)
         if d.evaluated_end > k0:
             partials.lazy_sink(LazyMilestones(row, vw, t0, None, k0, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
@@ -647,15 +634,7 @@ class StrategyInstance:
             if d.kind == "undecided":
                 return ActiveResult(signal=row, current_price=d.price, percent_tp=0.0, percent_sl=0.0, **self._ids)
             opened = await self._activate(row, d.timestamp)
-            after = scan_after_fill(
-                lane,
-                d,
-                position=opened.position,
-                take_profit=opened.price_take_profit,
-                stop_loss=opened.price_stop_loss,
-                lifetime_minutes=opened.minute_estimated_time,
-                window=self.window,
-            )
+            after = scan_after_fill(lane, d, opened, self.window)
             if after.on_fill_candle:  # closed on the filling candle, as the row that waited (SPEC 6.4 step 4)
                 return await self.close(row, after.decision.kind, after.decision.price, after.decision.timestamp)
             return await self._settle_pending(opened, lane, after.k0, after.decision)
@@ -703,17 +682,7 @@ class StrategyInstance:
         return opened
 
     def _scan(self, row: SignalRow, lane: Lane, k0: int, start: int) -> Decision:
-        return scan_pending(
-            lane,
-            k0,
-            start=start,
-            position=row.position,
-            take_profit=row.price_take_profit,
-            stop_loss=row.price_stop_loss,
-            pending_at=row.pending_at,
-            lifetime_minutes=row.minute_estimated_time,
-            window=self.window,
-        )
+        return scan_position(lane, k0, row, self.window, start)
 
     async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, d: Decision) -> ClosedResult:
         """Apply the pending phase's decision ``d`` (candles examined from ``k0``): its progress
