@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
 from types import CoroutineType
@@ -145,6 +145,10 @@ def _callback_done(name: str, task: asyncio.Future) -> None:
     report = asyncio.ensure_future(events.report_error(error))
     _detached.add(report)
     report.add_done_callback(_detached.discard)
+
+
+# what a quiet tick gives: the opened row itself (wrapped only for somebody who listens), or a result
+QuietTick = SignalRow | TickResult
 
 
 def _utc(ms: int) -> datetime:
@@ -363,7 +367,7 @@ class StrategyInstance:
         await events.report_error(exc)
 
     # ------------------------------------------------------------------ quiet backtests
-    def tick_quiet(self, when: int) -> Any:
+    def tick_quiet(self, when: int) -> QuietTick | Coroutine[Any, Any, QuietTick]:
         """``tick`` for a quiet instance, without a coroutine where nothing has to wait.
 
         Returns the opened row itself (the caller wraps it in an ``OpenedResult`` only if somebody
@@ -393,7 +397,7 @@ class StrategyInstance:
         except Exception as exc:
             return self._quiet_failed(exc, when, price)
 
-    async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> Any:
+    async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> QuietTick:
         try:
             return self._quiet_enter(await self._finish_get_signal(task), when, price)
         except SourceError:
@@ -405,7 +409,7 @@ class StrategyInstance:
         await self._signal_failed(exc, when)
         return self._idle(price)
 
-    def _quiet_enter(self, dto: Any, when: int, price: float) -> Any:
+    def _quiet_enter(self, dto: Any, when: int, price: float) -> SignalRow | IdleResult | ScheduledResult:
         if dto is None or self.stopped:
             return self._idle(price)
         row = self._build_row(dto, price, when)
@@ -415,7 +419,7 @@ class StrategyInstance:
         self.pending = row
         return row
 
-    def settle_quiet(self, lane: Lane) -> Any:
+    def settle_quiet(self, lane: Lane) -> ClosedResult | Coroutine[Any, Any, BacktestResult]:
         """``backtest_lane`` for a quiet instance holding an open position: the ``ClosedResult``
         without a coroutine when the milestones go to the lazy report sink (nobody listens to
         them), else the coroutine of the general path."""
@@ -436,9 +440,10 @@ class StrategyInstance:
         The fast-forward lane of a position opened at ``when`` holds the W-1 candles before it and
         its ``minute_estimated_time`` candles from it, so the lifetime ends exactly one candle past
         the lane: a position that touches neither TP nor SL closes ``time_expired`` on the lane's
-        last candle at its VWAP (SPEC 6.4). This is ``scan_pending`` for that one shape, reading the
-        store's columns in place (no lane, no views; the lazy milestone batch keeps the store's VWAP
-        column). Returns None when any condition does not hold; the caller then takes the lane path
+        last candle at its VWAP (SPEC 6.4). The decision is ``settlement.scan_store_position``
+        (``scan_pending`` for that one shape, reading the store's columns in place: no lane, no
+        views; the lazy milestone batch keeps the store's VWAP column); this method only checks the
+        shape holds and applies the outcome. Returns None when any condition does not hold; the caller then takes the lane path
         (which also fetches what is missing). The reference test checks both paths give the same.
         """
         met = row.minute_estimated_time

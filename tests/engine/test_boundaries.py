@@ -283,6 +283,19 @@ def test_current_price_against_the_levels_of_a_market_entry(side, cp, level, k):
 
 
 @FAST
+@given(side=sides, cp=prices, k=offsets, past=st.floats(0.0001, 0.05))
+@example(side="long", cp=100.0, k=0, past=0.001)
+@example(side="short", cp=42000.0, k=0, past=0.001)
+def test_current_price_against_the_stop_of_a_reached_limit_entry(side, cp, k, past):
+    """Rule 5 on its own: a limit price already passed opens at once at ``price_open``, so its
+    stop must lie beyond the *current* price, not only beyond the entry (which rule 4 checks)."""
+    s = 1 if side == "long" else -1
+    po = cp * (1 + s * past)  # long: above the current price, so already reached
+    dto = _market(side, cp, po * (1 + s * 0.02), step(cp, k), price_open=po)
+    assert check_validation(dto, cp, TEST_PROFILE) == (s * k < 0)
+
+
+@FAST
 @given(side=sides, cp=prices, level=st.sampled_from(["tp", "sl"]), k=offsets, away=st.floats(0.001, 0.1))
 @example(side="long", cp=100.0, level="sl", k=0, away=0.01)
 @example(side="short", cp=100.0, level="tp", k=0, away=0.01)
