@@ -525,6 +525,13 @@ def test_fast_forward_touches_match_the_reference(t):
     compare_touch(t)
 
 
+@pytest.mark.slow
+@settings(FAST, max_examples=1500)
+@given(t=touches)
+def test_fast_forward_touches_match_the_reference_many(t):
+    compare_touch(t)
+
+
 def _first(yielded: list[dict]) -> dict:
     assert yielded, "the scenario yielded nothing"
     return yielded[0]
@@ -726,6 +733,13 @@ vwap_touches = st.builds(
 @settings(FAST, max_examples=60)
 @given(v=vwap_touches)
 def test_ticks_on_a_level_match_the_reference(v):
+    compare_ticks(v)
+
+
+@pytest.mark.slow
+@settings(FAST, max_examples=1000)
+@given(v=vwap_touches)
+def test_ticks_on_a_level_match_the_reference_many(v):
     compare_ticks(v)
 
 
