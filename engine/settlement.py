@@ -2,7 +2,7 @@
 
 This module is the one place that knows
 - when a price or a candle reaches a signal's take-profit, stop-loss or entry price, when its time is
-  up, and which of them wins (``reaches_*``, ``expired``, ``exit_on``, ``entry_on``): the per-minute
+  up, and which of them wins (``exit_on``, ``entry_on``, ``reaches_*``, ``expired``): the per-minute
   ``tick`` (SPEC 5.2, one price) and the fast-forward scans (SPEC 6.4, candles) both ask here;
 - which candles form the VWAP at a moment, and in which order they are summed;
 - how a fetched candle array is read by the backtest fast-forward (the first ``W-1`` candles are
@@ -19,11 +19,14 @@ checks this against a literal reference implementation on many random markets).
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
 from .model import MINUTE_MS, SignalRow
+
+if TYPE_CHECKING:
+    from .candles import CandleStore
 
 __all__ = [
     "AfterFill",
@@ -41,7 +44,6 @@ __all__ = [
     "milestones",
     "reaches_entry",
     "reaches_stop_loss",
-    "reaches_take_profit",
     "rolling_vwap",
     "scan_after_fill",
     "scan_pending",
@@ -139,11 +141,6 @@ def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
 # of candles (a scan: the comparisons then give masks).
 
 
-def reaches_take_profit(position: str, high, low, take_profit: float):
-    """A long's target is above (a high reaches it), a short's below (a low reaches it)."""
-    return high >= take_profit if position == "long" else low <= take_profit
-
-
 def reaches_stop_loss(position: str, high, low, stop_loss: float):
     """A long's stop is below (a low reaches it), a short's above; for a waiting limit entry this is
     its cancellation price (SPEC 5.2 rule 2.2, 6.4)."""
@@ -156,11 +153,6 @@ def reaches_entry(position: str, high, low, price_open: float):
     return low <= price_open if position == "long" else high >= price_open
 
 
-def exit_levels(position: str, take_profit: float, stop_loss: float) -> tuple[float, float]:
-    """``(up, down)``: the level a high reaches and the level a low reaches (``first_touch``)."""
-    return (take_profit, stop_loss) if position == "long" else (stop_loss, take_profit)
-
-
 def expired(t: int, since: int, minutes: int) -> bool:
     """Whether ``minutes`` have passed from ``since`` to ``t``: a lifetime (from ``pending_at``) or the
     wait of a limit entry (from ``scheduled_at``). The scans find the first such candle with
@@ -169,12 +161,20 @@ def expired(t: int, since: int, minutes: int) -> bool:
 
 
 def exit_on(position: str, high, low, take_profit: float, stop_loss: float) -> ExitKind | None:
-    """How one price or candle closes an open position, if it does: a candle that touches both is
-    a take-profit (SPEC 5.2 rule 4, 6.4)."""
-    if reaches_take_profit(position, high, low, take_profit):
-        return "take_profit"
-    if reaches_stop_loss(position, high, low, stop_loss):
-        return "stop_loss"
+    """How one price or candle closes an open position, if it does: a long's target is above (a
+    high reaches it) and its stop below (a low reaches it), a short's the other way round; a candle
+    that touches both is a take-profit (SPEC 5.2 rule 4, 6.4). Written out rather than built on
+    ``reaches_stop_loss``: it runs once per trade."""
+    if position == "long":
+        if high >= take_profit:
+            return "take_profit"
+        if low <= stop_loss:
+            return "stop_loss"
+    else:
+        if low <= take_profit:
+            return "take_profit"
+        if high >= stop_loss:
+            return "stop_loss"
     return None
 
 
@@ -336,13 +336,17 @@ class Decision(NamedTuple):
     evaluated_end: int  # progress (partial) evaluations cover candles [k0, evaluated_end)
 
 
+_new_tuple = tuple.__new__  # a Decision without NamedTuple's keyword-handling __new__: once per trade
+
+
 def first_exit(
     high: np.ndarray, low: np.ndarray, k0: int, k1: int, position: str, take_profit: float, stop_loss: float
 ) -> tuple[int, ExitKind] | None:
     """The first candle in ``[k0, k1)`` that closes an open position by price, and how (TP wins a
     candle that touches both); None if none does."""
-    up, down = exit_levels(position, take_profit, stop_loss)
-    k = first_touch(high, low, k0, k1, up, down)
+    # a long is closed by a high reaching TP or a low reaching SL (exit_on); a short the other way round
+    long = position == "long"
+    k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
     if k < 0:
         return None
     return k, exit_on(position, high[k], low[k], take_profit, stop_loss)  # type: ignore[return-value]
@@ -393,36 +397,28 @@ def scan_position(lane: Lane, k0: int, row: SignalRow, window: int, start: int =
     )
 
 
-def scan_store_position(
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
-    vw: np.ndarray,
-    k0: int,
-    k1: int,
-    t0: int,
-    row: SignalRow,
-    window: int,
-) -> Decision:
-    """``scan_pending`` for the one shape of a market entry settled straight from a candle store's
-    columns (slot ``k`` opens at ``t0 + k`` minutes; ``vw`` is the store's rolling VWAP): the
+def scan_store_position(st: CandleStore, vw: np.ndarray, k0: int, k1: int, row: SignalRow, window: int) -> Decision:
+    """``scan_pending`` for the one shape of a market entry settled straight from a 1m candle
+    store's columns (slot ``k`` opens at ``st.base + k`` minutes; ``vw`` is its rolling VWAP): the
     position opened on slot ``k0`` and its lifetime ends on slot ``k1``, one past the fetch a
     fast-forward would make, so no candle expires it by time: the first TP/SL touch in
     ``[k0, k1)`` decides, else ``time_expired`` on the last candle at the VWAP of the ``window``
     candles ending there (SPEC 6.4). No lane and no views: this runs once per trade."""
-    take_profit, stop_loss = row.price_take_profit, row.price_stop_loss
-    hit = first_exit(high, low, k0, k1, row.position, take_profit, stop_loss)
-    if hit is not None:
-        k, kind = hit
+    take_profit, stop_loss, position = row.price_take_profit, row.price_stop_loss, row.position
+    high, low, t0 = st.high, st.low, st.base * MINUTE_MS
+    long = position == "long"
+    # ``first_exit``, written out: this runs once per trade, and a call is a tenth of its cost
+    k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
+    if k >= 0:
+        kind = exit_on(position, high[k], low[k], take_profit, stop_loss)
         price = take_profit if kind == "take_profit" else stop_loss
-        return Decision(kind, k, price, t0 + k * MINUTE_MS, k)
+        return _new_tuple(Decision, (kind, k, price, t0 + k * MINUTE_MS, k))
     k = k1 - 1
     price = float(vw[k])
     if price != price:  # NaN: a window without volume or candles; read it the slow way
         lo = k1 - window
-        price = vwap_of(high[lo:k1], low[lo:k1], close[lo:k1], volume[lo:k1])
-    return Decision("time_expired", k, price, t0 + k * MINUTE_MS, k1)
+        price = vwap_of(high[lo:k1], low[lo:k1], st.close[lo:k1], st.volume[lo:k1])
+    return _new_tuple(Decision, ("time_expired", k, price, t0 + k * MINUTE_MS, k1))
 
 
 def scan_scheduled(

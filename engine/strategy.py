@@ -443,8 +443,9 @@ class StrategyInstance:
         last candle at its VWAP (SPEC 6.4). The decision is ``settlement.scan_store_position``
         (``scan_pending`` for that one shape, reading the store's columns in place: no lane, no
         views; the lazy milestone batch keeps the store's VWAP column); this method only checks the
-        shape holds and applies the outcome. Returns None when any condition does not hold; the caller then takes the lane path
-        (which also fetches what is missing). The reference test checks both paths give the same.
+        shape holds and applies the outcome. Returns None when any condition does not hold; the
+        caller then takes the lane path (which also fetches what is missing). The reference test
+        checks both paths give the same.
         """
         met = row.minute_estimated_time
         if row is not self.pending or row.pending_at != when or when % MINUTE_MS or met < 1:
@@ -465,10 +466,9 @@ class StrategyInstance:
         vw, _, missing = st.derived(w)
         if missing is not None and missing[hi] != missing[lo]:
             return None
-        t0 = st.base * MINUTE_MS
-        d = scan_store_position(st.high, st.low, st.close, st.volume, vw, k0, hi, t0, row, w)
+        d = scan_store_position(st, vw, k0, hi, row, w)
         if d.evaluated_end > k0:
-            partials.lazy_sink(LazyMilestones(row, vw, t0, None, k0, d.evaluated_end, True))
+            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
