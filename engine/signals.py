@@ -375,7 +375,7 @@ def validate(
         "cp_raw": current_price,
         "met_raw": raw_met,
     }
-    codes = _DISTANCE_CODE.get(position)
+    codes = _DISTANCE_CODE[position] if position in _LS else None  # compared, not hashed (any value)
     for q in ("tp_dist", "sl_dist"):
         # no side, or an entry of 0 (its "> 0" line says what is wrong): no distance, and NaN fails no rule
         values[q] = eval(codes[q], {}, values) if codes is not None and op != 0 else math.nan
@@ -456,8 +456,10 @@ def build_row(
         and exchange_name
         and type(when) is int
         and when > 0
-        and (checks := (_fast_last[1] if _fast_last[0] is cfg else fast_checks(cfg)).get(position)) is not None
-        and checks[is_scheduled](price_open, tp, sl, current_price, met)
+        and position in _LS  # compared, not hashed: any value a strategy returns is safe here
+        and (_fast_last[1] if _fast_last[0] is cfg else fast_checks(cfg))[position][is_scheduled](
+            price_open, tp, sl, current_price, met
+        )
     ):
         if f is None:
             f = {k: get(k) for k in _KEY_ORDER}

@@ -343,6 +343,11 @@ def test_prices_must_be_above_zero(side, cp, which, v):
     check_validation(dto, cp, TEST_PROFILE)
 
 
+def test_an_unhashable_position_is_explained():
+    row, problems = _engine_row(_market(["long"], 100.0, 110.0, 90.0), 100.0, Config())
+    assert row is None and problems == ['position must be "long" or "short", got [\'long\']']
+
+
 def test_an_entry_of_zero_is_a_validation_error_not_a_division_by_zero():
     row, problems = _engine_row(_market("long", 100.0, 110.0, 90.0, price_open=0.0), 100.0, Config())
     assert row is None
