@@ -349,7 +349,7 @@ def first_exit(
     k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
     if k < 0:
         return None
-    return k, exit_on(position, high[k], low[k], take_profit, stop_loss)  # type: ignore[return-value]
+    return k, exit_on(position, high.item(k), low.item(k), take_profit, stop_loss)  # type: ignore[return-value]
 
 
 def scan_pending(
@@ -410,7 +410,7 @@ def scan_store_position(st: CandleStore, vw: np.ndarray, k0: int, k1: int, row: 
     # ``first_exit``, written out: this runs once per trade, and a call is a tenth of its cost
     k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
     if k >= 0:
-        kind = exit_on(position, high[k], low[k], take_profit, stop_loss)
+        kind = exit_on(position, high.item(k), low.item(k), take_profit, stop_loss)  # floats: plain compares
         price = take_profit if kind == "take_profit" else stop_loss
         return _new_tuple(Decision, (kind, k, price, t0 + k * MINUTE_MS, k))
     k = k1 - 1
@@ -445,7 +445,7 @@ def scan_scheduled(
 
     k_px = first_true(reached, k0, min(k_to, n))
     if k_px >= 0:
-        if entry_on(position, high[k_px], low[k_px], price_open, stop_loss) == "cancel_price":
+        if entry_on(position, high.item(k_px), low.item(k_px), price_open, stop_loss) == "cancel_price":
             return Decision("cancel_price", k_px, lane.vwap_at(k_px, window), lane.time(k_px), k_px)
         return Decision("activate", k_px, price_open, lane.time(k_px), k_px)
     if k_to < n:
