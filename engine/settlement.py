@@ -1,6 +1,9 @@
 """Settlement rules: how candles decide the fate of a signal (SPEC 4.2, 6.4, 5.3/10.1).
 
 This module is the one place that knows
+- when a price or a candle reaches a signal's take-profit, stop-loss or entry price, when its time is
+  up, and which of them wins (``exit_on``, ``entry_on``, ``reaches_*``, ``expired``): the per-minute
+  ``tick`` (SPEC 5.2, one price) and the fast-forward scans (SPEC 6.4, candles) both ask here;
 - which candles form the VWAP at a moment, and in which order they are summed;
 - how a fetched candle array is read by the backtest fast-forward (the first ``W-1`` candles are
   history only; after a limit entry fills, the next ``W-1`` candles are history again);
@@ -16,23 +19,43 @@ checks this against a literal reference implementation on many random markets).
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
-from .model import MINUTE_MS
+from .model import MINUTE_MS, SignalRow
+
+if TYPE_CHECKING:
+    from .candles import CandleStore
 
 __all__ = [
+    "AfterFill",
     "Decision",
     "Lane",
+    "TickDecision",
+    "decide_pending_tick",
+    "decide_scheduled_tick",
+    "entry_on",
+    "exit_on",
+    "expired",
+    "first_exit",
     "first_touch",
     "first_true",
     "milestones",
+    "reaches_entry",
+    "reaches_stop_loss",
     "rolling_vwap",
+    "scan_after_fill",
     "scan_pending",
+    "scan_position",
     "scan_scheduled",
+    "scan_store_position",
     "vwap_of",
 ]
+
+ExitKind = Literal["take_profit", "stop_loss"]
+EntryKind = Literal["cancel_price", "activate"]
+Kind = Literal["take_profit", "stop_loss", "time_expired", "cancel_timeout", "cancel_price", "activate", "undecided"]
 
 PARTIAL_LEVELS = (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 _FIRST_BLOCK = 128  # candles compared at once before first_true's blocks start growing
@@ -110,6 +133,91 @@ def rolling_vwap(high, low, close, volume, present, window: int) -> np.ndarray:
         res[cnt == 0] = np.nan
     out[window - 1 :] = res
     return out
+
+
+# --------------------------------------------------------------------------- touches (SPEC 5.2, 6.4)
+#
+# Each works on one price (a tick: pass it as both ``high`` and ``low``), one candle, or numpy columns
+# of candles (a scan: the comparisons then give masks).
+
+
+def reaches_stop_loss(position: str, high, low, stop_loss: float):
+    """A long's stop is below (a low reaches it), a short's above; for a waiting limit entry this is
+    its cancellation price (SPEC 5.2 rule 2.2, 6.4)."""
+    return low <= stop_loss if position == "long" else high >= stop_loss
+
+
+def reaches_entry(position: str, high, low, price_open: float):
+    """A long limit entry fills when the price comes down to it, a short one when it comes up; also
+    whether a new signal's ``price_open`` is already reached when it is made (SPEC 5.1 step 6)."""
+    return low <= price_open if position == "long" else high >= price_open
+
+
+def expired(t: int, since: int, minutes: int) -> bool:
+    """Whether ``minutes`` have passed from ``since`` to ``t``: a lifetime (from ``pending_at``) or the
+    wait of a limit entry (from ``scheduled_at``). The scans find the first such candle with
+    ``Lane.first_at_or_after(since + minutes * MINUTE_MS)``, the same condition."""
+    return t - since >= minutes * MINUTE_MS
+
+
+def exit_on(position: str, high, low, take_profit: float, stop_loss: float) -> ExitKind | None:
+    """How one price or candle closes an open position, if it does: a long's target is above (a
+    high reaches it) and its stop below (a low reaches it), a short's the other way round; a candle
+    that touches both is a take-profit (SPEC 5.2 rule 4, 6.4). Written out rather than built on
+    ``reaches_stop_loss``: it runs once per trade."""
+    if position == "long":
+        if high >= take_profit:
+            return "take_profit"
+        if low <= stop_loss:
+            return "stop_loss"
+    else:
+        if low <= take_profit:
+            return "take_profit"
+        if high >= stop_loss:
+            return "stop_loss"
+    return None
+
+
+def entry_on(position: str, high, low, price_open: float, stop_loss: float) -> EntryKind | None:
+    """What one price or candle does to a waiting limit entry, if anything: cancellation wins a
+    candle that reaches both the stop-loss and the entry (SPEC 5.2 rule 2.2, 6.4)."""
+    if reaches_stop_loss(position, high, low, stop_loss):
+        return "cancel_price"
+    if reaches_entry(position, high, low, price_open):
+        return "activate"
+    return None
+
+
+class TickDecision(NamedTuple):
+    """What one evaluation at a moment decides (SPEC 5.2): the kind, and the price it happens at."""
+
+    kind: Kind
+    price: float
+
+
+def decide_pending_tick(row: SignalRow, p: float, when: int) -> TickDecision | None:
+    """SPEC 5.2 rule 4 at ``when`` with VWAP ``p``: expiry first (at ``p``), then TP, then SL (each at
+    exactly its level); None keeps the position open. A restored row without ``pending_at`` never
+    expires by time."""
+    pending_at = row.pending_at
+    if pending_at is not None and expired(when, pending_at, row.minute_estimated_time):
+        return TickDecision("time_expired", p)
+    kind = exit_on(row.position, p, p, row.price_take_profit, row.price_stop_loss)
+    if kind is None:
+        return None
+    return TickDecision(kind, row.price_take_profit if kind == "take_profit" else row.price_stop_loss)
+
+
+def decide_scheduled_tick(row: SignalRow, p: float, when: int, await_minutes: int) -> TickDecision | None:
+    """SPEC 5.2 rule 2 at ``when`` with VWAP ``p``: the wait over (``cancel_timeout``), else the
+    stop-loss reached (``cancel_price``), else the entry reached (``activate``, at ``price_open``);
+    None keeps it waiting."""
+    if expired(when, row.scheduled_at, await_minutes):
+        return TickDecision("cancel_timeout", p)
+    kind = entry_on(row.position, p, p, row.price_open, row.price_stop_loss)
+    if kind is None:
+        return None
+    return TickDecision(kind, row.price_open if kind == "activate" else p)
 
 
 # --------------------------------------------------------------------------- lanes
@@ -217,23 +325,31 @@ def first_touch(high: np.ndarray, low: np.ndarray, k0: int, k1: int, up: float, 
 
 # --------------------------------------------------------------------------- decisions
 
-Kind = Literal[
-    "take_profit",
-    "stop_loss",
-    "time_expired",
-    "cancel_timeout",
-    "cancel_price",
-    "activate",
-    "undecided",
-]
-
 
 class Decision(NamedTuple):
+    """What a fast-forward scan decided."""
+
     kind: Kind
     k: int  # the deciding candle, or the last candle for the end-of-data fallbacks
     price: float  # exit/cancel price, or activation price
     timestamp: int
     evaluated_end: int  # progress (partial) evaluations cover candles [k0, evaluated_end)
+
+
+_new_tuple = tuple.__new__  # a Decision without NamedTuple's keyword-handling __new__: once per trade
+
+
+def first_exit(
+    high: np.ndarray, low: np.ndarray, k0: int, k1: int, position: str, take_profit: float, stop_loss: float
+) -> tuple[int, ExitKind] | None:
+    """The first candle in ``[k0, k1)`` that closes an open position by price, and how (TP wins a
+    candle that touches both); None if none does."""
+    # a long is closed by a high reaching TP or a low reaching SL (exit_on); a short the other way round
+    long = position == "long"
+    k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
+    if k < 0:
+        return None
+    return k, exit_on(position, high.item(k), low.item(k), take_profit, stop_loss)  # type: ignore[return-value]
 
 
 def scan_pending(
@@ -255,22 +371,54 @@ def scan_pending(
     the VWAP of the last ``window`` candles, stamped with the last candle's time.
     """
     n = lane.n
-    k_exp = lane.first_at_or_after(pending_at + lifetime_minutes * MINUTE_MS, k0)
-    end = k_exp if k_exp < n else n
-    high, low = lane.high, lane.low
-    long = position == "long"
-    # a long is decided by a high reaching TP or a low reaching SL; a short the other way round
-    up, down = (take_profit, stop_loss) if long else (stop_loss, take_profit)
-    k_hit = first_touch(high, low, k0, end, up, down)
-    if k_hit >= 0:
-        tp_hit = high[k_hit] >= take_profit if long else low[k_hit] <= take_profit
-        if tp_hit:
-            return Decision("take_profit", k_hit, take_profit, lane.time(k_hit), k_hit)
-        return Decision("stop_loss", k_hit, stop_loss, lane.time(k_hit), k_hit)
+    k_exp = lane.first_at_or_after(pending_at + lifetime_minutes * MINUTE_MS, k0)  # the first ``expired``
+    hit = first_exit(lane.high, lane.low, k0, k_exp if k_exp < n else n, position, take_profit, stop_loss)
+    if hit is not None:
+        k_hit, kind = hit
+        return Decision(kind, k_hit, take_profit if kind == "take_profit" else stop_loss, lane.time(k_hit), k_hit)
     if k_exp < n:
         return Decision("time_expired", k_exp, lane.vwap_at(k_exp, window, start), lane.time(k_exp), k_exp)
     last = n - 1
     return Decision("time_expired", last, lane.tail_vwap(start, window), lane.time(last), max(k0, n))
+
+
+def scan_position(lane: Lane, k0: int, row: SignalRow, window: int, start: int = 0) -> Decision:
+    """``scan_pending`` for the open position ``row`` (its levels, ``pending_at`` and lifetime)."""
+    return scan_pending(
+        lane,
+        k0,
+        start=start,
+        position=row.position,
+        take_profit=row.price_take_profit,
+        stop_loss=row.price_stop_loss,
+        pending_at=row.pending_at,
+        lifetime_minutes=row.minute_estimated_time,
+        window=window,
+    )
+
+
+def scan_store_position(st: CandleStore, vw: np.ndarray, k0: int, k1: int, row: SignalRow, window: int) -> Decision:
+    """``scan_pending`` for the one shape of a market entry settled straight from a 1m candle
+    store's columns (slot ``k`` opens at ``st.base + k`` minutes; ``vw`` is its rolling VWAP): the
+    position opened on slot ``k0`` and its lifetime ends on slot ``k1``, one past the fetch a
+    fast-forward would make, so no candle expires it by time: the first TP/SL touch in
+    ``[k0, k1)`` decides, else ``time_expired`` on the last candle at the VWAP of the ``window``
+    candles ending there (SPEC 6.4). No lane and no views: this runs once per trade."""
+    take_profit, stop_loss, position = row.price_take_profit, row.price_stop_loss, row.position
+    high, low, t0 = st.high, st.low, st.base * MINUTE_MS
+    long = position == "long"
+    # ``first_exit``, written out: this runs once per trade, and a call is a tenth of its cost
+    k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
+    if k >= 0:
+        kind = exit_on(position, high.item(k), low.item(k), take_profit, stop_loss)  # floats: plain compares
+        price = take_profit if kind == "take_profit" else stop_loss
+        return _new_tuple(Decision, (kind, k, price, t0 + k * MINUTE_MS, k))
+    k = k1 - 1
+    price = float(vw[k])
+    if price != price:  # NaN: a window without volume or candles; read it the slow way
+        lo = k1 - window
+        price = vwap_of(high[lo:k1], low[lo:k1], st.close[lo:k1], st.volume[lo:k1])
+    return _new_tuple(Decision, ("time_expired", k, price, t0 + k * MINUTE_MS, k1))
 
 
 def scan_scheduled(
@@ -285,32 +433,48 @@ def scan_scheduled(
     window: int,
 ) -> Decision:
     """Scheduled phase of SPEC 6.4: timeout first, then (long) low <= SL cancels, low <= entry
-    activates; short mirrored. Cancellation wins a candle that reaches both."""
+    activates; short mirrored. Cancellation wins a candle that reaches both. A candle that reaches
+    the stop-loss also reaches the entry (SL lies beyond it), so the first candle reaching the entry
+    is the first that decides by price."""
     n = lane.n
-    k_to = lane.first_at_or_after(scheduled_at + await_minutes * MINUTE_MS, k0)
+    k_to = lane.first_at_or_after(scheduled_at + await_minutes * MINUTE_MS, k0)  # the first ``expired``
     high, low = lane.high, lane.low
-    if position == "long":
 
-        def reached(a: int, b: int) -> np.ndarray:
-            return low[a:b] <= price_open
-    else:
-
-        def reached(a: int, b: int) -> np.ndarray:
-            return high[a:b] >= price_open
+    def reached(a: int, b: int) -> np.ndarray:
+        return reaches_entry(position, high[a:b], low[a:b], price_open)
 
     k_px = first_true(reached, k0, min(k_to, n))
     if k_px >= 0:
-        crossed_sl = low[k_px] <= stop_loss if position == "long" else high[k_px] >= stop_loss
-        if crossed_sl:
+        if entry_on(position, high.item(k_px), low.item(k_px), price_open, stop_loss) == "cancel_price":
             return Decision("cancel_price", k_px, lane.vwap_at(k_px, window), lane.time(k_px), k_px)
         return Decision("activate", k_px, price_open, lane.time(k_px), k_px)
     if k_to < n:
         return Decision("cancel_timeout", k_to, lane.vwap_at(k_to, window), lane.time(k_to), k_to)
     last = n - 1
     price = lane.tail_vwap(0, window)
-    if lane.time(last) - scheduled_at < await_minutes * MINUTE_MS:
+    if not expired(lane.time(last), scheduled_at, await_minutes):
         return Decision("undecided", last, price, lane.time(last), n)
     return Decision("cancel_timeout", last, price, lane.time(last), n)
+
+
+class AfterFill(NamedTuple):
+    """The pending phase of a limit entry that filled inside a fast-forward (SPEC 6.4 step 4)."""
+
+    decision: Decision
+    k0: int  # the first candle examined; progress evaluations cover [k0, decision.evaluated_end)
+    on_fill_candle: bool  # the fill was the lane's last candle: closed there, as the row that waited
+
+
+def scan_after_fill(lane: Lane, fill: Decision, row: SignalRow, window: int) -> AfterFill:
+    """The lane continues as ``lane[fill.k + 1:]``, whose first ``window - 1`` candles are history
+    again. If nothing follows the filling candle, the position closes ``time_expired`` on it at its
+    VWAP (with the row as it waited: ``pending_at`` still ``scheduled_at``)."""
+    start = fill.k + 1
+    if start >= lane.n:
+        price = lane.vwap_at(fill.k, window)
+        return AfterFill(Decision("time_expired", fill.k, price, fill.timestamp, fill.k), fill.k, True)
+    k0 = start + window - 1
+    return AfterFill(scan_position(lane, k0, row, window, start), k0, False)
 
 
 # --------------------------------------------------------------------------- milestones

@@ -7,14 +7,17 @@ failure is one line naming the field, the bound and the values.
 from __future__ import annotations
 
 import math
+import operator
 import random
 import re
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .config import Config
 from .model import SIGNAL_DTO_KEYS, SignalDto, SignalRow
+from .settlement import reaches_entry
 
 __all__ = ["IdFactory", "SignalValidationError", "build_row", "dto_fields", "strip_markdown", "validate_restored"]
 
@@ -115,53 +118,141 @@ def dto_fields(dto: Any) -> tuple[dict[str, Any], list[str]]:
 _KEY_ORDER = tuple(sorted(SIGNAL_DTO_KEYS))
 
 
-def _plainly_valid(
-    position: Any, op: Any, tp: Any, sl: Any, cp: float, met: Any, is_scheduled: bool, cfg: Config
-) -> bool:
-    """True when every rule of SPEC 3.2 holds, proven with plain comparisons (no messages).
+# --------------------------------------------------------------------------- the rules (SPEC 3.2)
 
-    The same rules as ``validate``, written as the conditions for passing; anything unusual (a
-    non-float, NaN, infinity) makes it answer False, and ``validate`` then explains what is wrong.
+Holds = Literal["<", "<=", ">", ">=", "finite", "integer"]
+Phase = Literal["any", "created", "now", "scheduled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rule of SPEC 3.2 that every valid row satisfies, written once, as data.
+
+    Both checks are derived from ``RULES``: the fast check (``fast_check``) is every applicable
+    rule's comparison in table order, compiled into one function of plain comparisons; the
+    explaining check (``validate``) reports ``message`` for every rule whose *opposite* comparison
+    is true. On finite floats the two are exact complements, so they cannot drift apart; a NaN
+    fails the fast check (a comparison with NaN is false) and, in the explaining check, only its
+    "finite" rule, as SPEC 3.2 asks.
+
+    ``left`` and ``right`` name quantities (``op tp sl cp met tp_dist sl_dist``), a number
+    (``"0"``) or, for ``right``, a config key: a limit whose rule is off while the key is 0.
     """
-    if type(op) is not float or type(tp) is not float or type(sl) is not float or type(cp) is not float:
-        return False
-    if not (0 < op < math.inf and 0 < tp < math.inf and 0 < sl < math.inf and 0 < cp < math.inf):
-        return False
-    if position == "long":
-        if not (tp > op and sl < op):
+
+    number: int  # the rule's number in SPEC 3.2, for the reader
+    left: str
+    holds: Holds
+    right: str  # "" for "finite" and "integer"
+    sides: tuple[str, ...]  # positions it applies to; () = every row, whatever its position
+    phase: Phase  # "now"/"scheduled": rules 5/6; "created": not for a row read back from disk
+    message: str  # the failure line: ``str.format`` with the quantities, ``limit`` and raw values
+    after_finite: bool = False  # skipped while ``left`` is not finite (its "finite" line says so)
+
+    @property
+    def limit(self) -> str | None:
+        """The config key this rule compares with, if any."""
+        return self.right if self.right.startswith("CC_") else None
+
+    def applies(self, position: Any, phase: str) -> bool:
+        if self.sides and position not in self.sides:
             return False
-        if is_scheduled:
-            if not (sl < op < tp):
-                return False
-        elif not (sl < cp < tp):
-            return False
-        tp_dist = (tp - op) / op * 100
-        sl_dist = (op - sl) / op * 100
-    elif position == "short":
-        if not (tp < op and sl > op):
-            return False
-        if is_scheduled:
-            if not (tp < op < sl):
-                return False
-        elif not (tp < cp < sl):
-            return False
-        tp_dist = (op - tp) / op * 100
-        sl_dist = (sl - op) / op * 100
-    else:
-        return False
-    min_tp, min_sl, max_sl = (
-        cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT,
-        cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT,
-        cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT,
-    )
-    if (min_tp and tp_dist < min_tp) or (min_sl and sl_dist < min_sl) or (max_sl and sl_dist > max_sl):
-        return False
-    if type(met) is int or (type(met) is float and met.is_integer()):
-        pass
-    else:
-        return False
-    max_life = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
-    return met > 0 and not (max_life and met > max_life)
+        if self.phase == "any":
+            return True
+        return phase != "restored" and self.phase in ("created", phase)
+
+
+_ANY: tuple[str, ...] = ()
+_L, _S, _LS = ("long",), ("short",), ("long", "short")
+
+# fmt: off
+RULES: tuple[Rule, ...] = (
+    Rule(2, "cp", "finite", "", _ANY, "created", "current_price (VWAP) must be a finite number, got {cp_raw}"),
+    Rule(2, "cp", ">", "0", _ANY, "created", "current_price (VWAP) must be > 0, got {cp}", after_finite=True),
+    Rule(3, "op", "finite", "", _ANY, "any", "price_open must be a finite number, got {op_shown}"),
+    Rule(3, "op", ">", "0", _ANY, "any", "price_open must be > 0, got {op}", after_finite=True),
+    Rule(3, "tp", "finite", "", _ANY, "any", "price_take_profit must be a finite number, got {tp_shown}"),
+    Rule(3, "tp", ">", "0", _ANY, "any", "price_take_profit must be > 0, got {tp}", after_finite=True),
+    Rule(3, "sl", "finite", "", _ANY, "any", "price_stop_loss must be a finite number, got {sl_shown}"),
+    Rule(3, "sl", ">", "0", _ANY, "any", "price_stop_loss must be > 0, got {sl}", after_finite=True),
+    Rule(4, "tp", ">", "op", _L, "any", "long: price_take_profit ({tp}) must be > price_open ({op})"),
+    Rule(4, "sl", "<", "op", _L, "any", "long: price_stop_loss ({sl}) must be < price_open ({op})"),
+    Rule(5, "cp", ">", "sl", _L, "now",
+         "long: current price ({cp}) <= price_stop_loss ({sl}); the stop would trigger at once"),
+    Rule(5, "cp", "<", "tp", _L, "now",
+         "long: current price ({cp}) >= price_take_profit ({tp}); the target is already reached"),
+    Rule(6, "op", ">", "sl", _L, "scheduled", "long: scheduled price_open ({op}) must be > price_stop_loss ({sl})"),
+    Rule(6, "op", "<", "tp", _L, "scheduled", "long: scheduled price_open ({op}) must be < price_take_profit ({tp})"),
+    Rule(4, "tp", "<", "op", _S, "any", "short: price_take_profit ({tp}) must be < price_open ({op})"),
+    Rule(4, "sl", ">", "op", _S, "any", "short: price_stop_loss ({sl}) must be > price_open ({op})"),
+    Rule(5, "cp", "<", "sl", _S, "now",
+         "short: current price ({cp}) >= price_stop_loss ({sl}); the stop would trigger at once"),
+    Rule(5, "cp", ">", "tp", _S, "now",
+         "short: current price ({cp}) <= price_take_profit ({tp}); the target is already reached"),
+    Rule(6, "op", "<", "sl", _S, "scheduled", "short: scheduled price_open ({op}) must be < price_stop_loss ({sl})"),
+    Rule(6, "op", ">", "tp", _S, "scheduled", "short: scheduled price_open ({op}) must be > price_take_profit ({tp})"),
+    Rule(7, "tp_dist", ">=", "CC_MIN_TAKEPROFIT_DISTANCE_PERCENT", _LS, "any",
+         "price_take_profit too close to price_open: distance {tp_dist:.3f}% < "
+         "CC_MIN_TAKEPROFIT_DISTANCE_PERCENT {limit}% (fees and slippage would eat it)"),
+    Rule(8, "sl_dist", ">=", "CC_MIN_STOPLOSS_DISTANCE_PERCENT", _LS, "any",
+         "price_stop_loss too close to price_open: distance {sl_dist:.3f}% < "
+         "CC_MIN_STOPLOSS_DISTANCE_PERCENT {limit}%"),
+    Rule(9, "sl_dist", "<=", "CC_MAX_STOPLOSS_DISTANCE_PERCENT", _LS, "any",
+         "price_stop_loss too far from price_open: distance {sl_dist:.3f}% > "
+         "CC_MAX_STOPLOSS_DISTANCE_PERCENT {limit}%"),
+    Rule(10, "met", "finite", "", _ANY, "any",
+         "minute_estimated_time must be a finite number of minutes, got {met_raw!r}"),
+    Rule(10, "met", ">", "0", _ANY, "any", "minute_estimated_time must be positive, got {met_raw}", after_finite=True),
+    Rule(10, "met", "integer", "", _ANY, "any",
+         "minute_estimated_time must be an integer number of minutes, got {met_raw}", after_finite=True),
+    Rule(11, "met", "<=", "CC_MAX_SIGNAL_LIFETIME_MINUTES", _ANY, "any",
+         "minute_estimated_time {met_raw} exceeds CC_MAX_SIGNAL_LIFETIME_MINUTES {limit}", after_finite=True),
+)
+# fmt: on
+
+# The distances of rules 7-9, in percent of the entry: numerators over ``op``, per side.
+DISTANCES: dict[str, dict[str, str]] = {
+    "long": {"tp_dist": "tp - op", "sl_dist": "op - sl"},
+    "short": {"tp_dist": "op - tp", "sl_dist": "sl - op"},
+}
+_LIMIT_KEYS = tuple(dict.fromkeys(r.limit for r in RULES if r.limit))
+# a rule is broken when the opposite of its comparison holds (false for NaN, like every comparison)
+_BROKEN: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.ge,
+    "<=": operator.gt,
+    ">": operator.le,
+    ">=": operator.lt,
+}
+_DISTANCE_CODE = {
+    side: {q: compile(f"({num}) / op * 100", f"<SPEC 3.2 {q} {side}>", "eval") for q, num in d.items()}
+    for side, d in DISTANCES.items()
+}
+
+
+def _broken(rule: Rule, values: Mapping[str, Any], cfg: Config) -> bool:
+    """Whether ``rule`` fails on ``values`` (the explaining check; the caller skips a rule that is off)."""
+    x = values[rule.left]
+    if rule.holds == "finite":
+        return not math.isfinite(x)
+    if rule.holds == "integer":
+        return not x.is_integer()
+    r = rule.right
+    y = values[r] if r in values else getattr(cfg, r) if r.startswith("CC_") else float(r)
+    return _BROKEN[rule.holds](x, y)
+
+
+def _rules_problems(values: dict[str, Any], position: Any, phase: str, cfg: Config) -> list[str]:
+    """The failure lines of every rule of ``RULES`` that applies (the explaining check)."""
+    out: list[str] = []
+    for rule in RULES:
+        if not rule.applies(position, phase):
+            continue
+        if rule.limit is not None and not getattr(cfg, rule.limit):
+            continue  # "0 = off" (SPEC 2)
+        if rule.after_finite and not math.isfinite(values[rule.left]):
+            continue
+        if _broken(rule, values, cfg):
+            out.append(rule.message.format(**values, limit=getattr(cfg, rule.limit) if rule.limit else None))
+    return out
 
 
 def _num(v: Any) -> float:
@@ -170,16 +261,76 @@ def _num(v: Any) -> float:
     return float(v)
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3f}"
+def _shown(raw: Any) -> Any:
+    """A price as a failure line shows it: a number as itself, anything else by its repr."""
+    return raw if isinstance(raw, int | float) and not isinstance(raw, bool) else repr(raw)
 
 
-def _price_rules(name: str, raw: Any, value: float, out: list[str]) -> None:
-    if not math.isfinite(value):
-        shown = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else repr(raw)
-        out.append(f"{name} must be a finite number, got {shown}")
-    elif value <= 0:
-        out.append(f"{name} must be > 0, got {value}")
+# --------------------------------------------------------------------------- the fast check
+
+FastCheck = Callable[[Any, Any, Any, Any, Any], bool]
+
+
+def _fast_source(position: str, phase: str, cfg: Config) -> str:
+    """The source of the fast check for one (position, phase, limits): the comparisons of every
+    applicable rule of ``RULES`` in table order, joined by ``and`` (the first that fails ends it)."""
+    conds = [
+        "(type(op) is float and type(tp) is float and type(sl) is float and type(cp) is float"
+        " and (type(met) is int or type(met) is float))  # floats only: anything else is explained",
+    ]
+    defined: set[str] = set()
+    rules = [r for r in RULES if r.applies(position, phase) and (r.limit is None or getattr(cfg, r.limit))]
+    merged = False
+    for rule, after in zip(rules, [*rules[1:], None]):
+        if merged:  # a "> 0" already written with the "finite" rule before it
+            merged = False
+            continue
+        x = rule.left
+        if x in DISTANCES[position] and x not in defined:  # op is already known finite and > 0 here
+            x = f"({x} := ({DISTANCES[position][x]}) / op * 100)"
+            defined.add(rule.left)
+        if rule.holds == "finite":
+            # "finite" then "> 0" on the same quantity: one chained comparison, as fast as it gets
+            merged = after is not None and (after.left, after.holds, after.right) == (x, ">", "0")
+            cond = f"0 < {x} < _INF" if merged else f"-_INF < {x} < _INF"
+        elif rule.holds == "integer":
+            cond = f"(type({x}) is int or {x}.is_integer())"
+        else:
+            cond = f"{x} {rule.holds} {rule.right}"
+        conds.append(f"{cond}  # rule {rule.number}")
+    body = "\n        and ".join(conds)
+    consts = ", ".join(f"{k}={k}" for k in ("_INF", *_LIMIT_KEYS))  # locals: the fastest names to read
+    return f"def fast_check(op, tp, sl, cp, met, {consts}):\n    return (\n        {body}\n    )\n"
+
+
+def _compile_fast(position: str, phase: str, cfg: Config) -> FastCheck:
+    namespace: dict[str, Any] = {"_INF": math.inf, **{k: getattr(cfg, k) for k in _LIMIT_KEYS}}
+    source = _fast_source(position, phase, cfg)
+    exec(compile(source, f"<SPEC 3.2 fast check: {position} {phase}>", "exec"), namespace)
+    check = namespace["fast_check"]
+    check.__doc__ = source
+    return check
+
+
+FastChecks = dict[str, tuple[FastCheck, FastCheck]]  # position -> (opening at once, scheduled)
+_fast_by_limits: dict[tuple[Any, ...], FastChecks] = {}
+_fast_last: list[Any] = [None, {}]  # (the Config last asked for, its checks): one run asks with one Config
+
+
+def fast_checks(cfg: Config) -> FastChecks:
+    """The fast checks for ``cfg``: ``fast_checks(cfg)[position][is_scheduled](op, tp, sl, cp, met)``
+    is True when every rule of SPEC 3.2 holds, proven with plain float comparisons (no messages).
+    False means "ask ``validate``", which explains what is wrong, or finds nothing wrong (an int
+    price, say)."""
+    if _fast_last[0] is cfg:
+        return _fast_last[1]
+    key = tuple(getattr(cfg, k) for k in _LIMIT_KEYS)
+    checks = _fast_by_limits.get(key)
+    if checks is None:
+        checks = {p: (_compile_fast(p, "now", cfg), _compile_fast(p, "scheduled", cfg)) for p in _LS}
+        _fast_by_limits[key] = checks
+    _fast_last[0], _fast_last[1] = cfg, checks
+    return checks
 
 
 def validate(
@@ -210,89 +361,26 @@ def validate(
     position = f.get("position")
     if position not in ("long", "short"):
         out.append(f'position must be "long" or "short", got {position!r}')
-    cp = _num(current_price)
-    if current_price is None:
-        pass
-    elif not math.isfinite(cp):
-        out.append(f"current_price (VWAP) must be a finite number, got {current_price}")
-    elif cp <= 0:
-        out.append(f"current_price (VWAP) must be > 0, got {cp}")
-    tp = _num(f.get("price_take_profit"))
-    sl = _num(f.get("price_stop_loss"))
+    raw_tp, raw_sl, raw_met = f.get("price_take_profit"), f.get("price_stop_loss"), f.get("minute_estimated_time")
     op = _num(price_open)
-    _price_rules("price_open", price_open, op, out)
-    _price_rules("price_take_profit", f.get("price_take_profit"), tp, out)
-    _price_rules("price_stop_loss", f.get("price_stop_loss"), sl, out)
-    if position == "long":
-        if tp <= op:
-            out.append(f"long: price_take_profit ({tp}) must be > price_open ({op})")
-        if sl >= op:
-            out.append(f"long: price_stop_loss ({sl}) must be < price_open ({op})")
-        if current_price is None:
-            pass  # restored: the market has moved since it was created (SPEC 8.3, case 57)
-        elif not is_scheduled:
-            if cp <= sl:
-                out.append(f"long: current price ({cp}) <= price_stop_loss ({sl}); the stop would trigger at once")
-            if cp >= tp:
-                out.append(f"long: current price ({cp}) >= price_take_profit ({tp}); the target is already reached")
-        else:
-            if op <= sl:
-                out.append(f"long: scheduled price_open ({op}) must be > price_stop_loss ({sl})")
-            if op >= tp:
-                out.append(f"long: scheduled price_open ({op}) must be < price_take_profit ({tp})")
-        tp_dist = (tp - op) / op * 100
-        sl_dist = (op - sl) / op * 100
-    elif position == "short":
-        if tp >= op:
-            out.append(f"short: price_take_profit ({tp}) must be < price_open ({op})")
-        if sl <= op:
-            out.append(f"short: price_stop_loss ({sl}) must be > price_open ({op})")
-        if current_price is None:
-            pass
-        elif not is_scheduled:
-            if cp >= sl:
-                out.append(f"short: current price ({cp}) >= price_stop_loss ({sl}); the stop would trigger at once")
-            if cp <= tp:
-                out.append(f"short: current price ({cp}) <= price_take_profit ({tp}); the target is already reached")
-        else:
-            if op >= sl:
-                out.append(f"short: scheduled price_open ({op}) must be < price_stop_loss ({sl})")
-            if op <= tp:
-                out.append(f"short: scheduled price_open ({op}) must be > price_take_profit ({tp})")
-        tp_dist = (op - tp) / op * 100
-        sl_dist = (sl - op) / op * 100
-    else:
-        tp_dist = sl_dist = math.nan
-    min_tp = cfg.CC_MIN_TAKEPROFIT_DISTANCE_PERCENT
-    if min_tp and tp_dist < min_tp:
-        out.append(
-            f"price_take_profit too close to price_open: distance {_fmt(tp_dist)}% < "
-            f"CC_MIN_TAKEPROFIT_DISTANCE_PERCENT {min_tp}% (fees and slippage would eat it)"
-        )
-    min_sl = cfg.CC_MIN_STOPLOSS_DISTANCE_PERCENT
-    if min_sl and sl_dist < min_sl:
-        out.append(
-            f"price_stop_loss too close to price_open: distance {_fmt(sl_dist)}% < "
-            f"CC_MIN_STOPLOSS_DISTANCE_PERCENT {min_sl}%"
-        )
-    max_sl = cfg.CC_MAX_STOPLOSS_DISTANCE_PERCENT
-    if max_sl and sl_dist > max_sl:
-        out.append(
-            f"price_stop_loss too far from price_open: distance {_fmt(sl_dist)}% > "
-            f"CC_MAX_STOPLOSS_DISTANCE_PERCENT {max_sl}%"
-        )
-    raw_met = f.get("minute_estimated_time")
-    met = _num(raw_met)
-    if not math.isfinite(met):
-        out.append(f"minute_estimated_time must be a finite number of minutes, got {raw_met!r}")
-    else:
-        if met <= 0:
-            out.append(f"minute_estimated_time must be positive, got {raw_met}")
-        if not met.is_integer():
-            out.append(f"minute_estimated_time must be an integer number of minutes, got {raw_met}")
-        max_life = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES
-        if max_life and met > max_life:
-            out.append(f"minute_estimated_time {raw_met} exceeds CC_MAX_SIGNAL_LIFETIME_MINUTES {max_life}")
+    values: dict[str, Any] = {
+        "op": op,
+        "tp": _num(raw_tp),
+        "sl": _num(raw_sl),
+        "cp": _num(current_price),
+        "met": _num(raw_met),
+        "op_shown": _shown(price_open),
+        "tp_shown": _shown(raw_tp),
+        "sl_shown": _shown(raw_sl),
+        "cp_raw": current_price,
+        "met_raw": raw_met,
+    }
+    codes = _DISTANCE_CODE[position] if position in _LS else None  # compared, not hashed (any value)
+    for q in ("tp_dist", "sl_dist"):
+        # no side, or an entry of 0 (its "> 0" line says what is wrong): no distance, and NaN fails no rule
+        values[q] = eval(codes[q], {}, values) if codes is not None and op != 0 else math.nan
+    phase = "restored" if current_price is None else "scheduled" if is_scheduled else "now"
+    out += _rules_problems(values, position, phase, cfg)
     if not _timestamp(scheduled_at):
         out.append(f"scheduled_at must be a positive timestamp, got {scheduled_at!r}")
     if not (_timestamp(pending_at) or (pending_at is None and current_price is None)):  # SPEC 5.2 4a
@@ -354,7 +442,7 @@ def build_row(
         price_open: Any = current_price
     else:
         po = _num(raw_open)
-        reached = (current_price <= po) if position == "long" else (current_price >= po)
+        reached = reaches_entry(position, current_price, current_price, po)
         is_scheduled = not reached and position in ("long", "short")
         price_open = raw_open
     sig_id = get("id") or new_id()
@@ -368,7 +456,10 @@ def build_row(
         and exchange_name
         and type(when) is int
         and when > 0
-        and _plainly_valid(position, price_open, tp, sl, current_price, met, is_scheduled, cfg)
+        and position in _LS  # compared, not hashed: any value a strategy returns is safe here
+        and (_fast_last[1] if _fast_last[0] is cfg else fast_checks(cfg))[position][is_scheduled](
+            price_open, tp, sl, current_price, met
+        )
     ):
         if f is None:
             f = {k: get(k) for k in _KEY_ORDER}

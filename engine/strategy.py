@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from functools import partial
 from types import CoroutineType
@@ -45,12 +45,14 @@ from .risk import RiskCheckArgs, RiskGate
 from .settlement import (
     Decision,
     Lane,
-    first_touch,
+    decide_pending_tick,
+    decide_scheduled_tick,
     milestones,
     progress_percent,
-    scan_pending,
+    scan_after_fill,
+    scan_position,
     scan_scheduled,
-    vwap_of,
+    scan_store_position,
 )
 from .signals import IdFactory, build_row
 
@@ -143,6 +145,10 @@ def _callback_done(name: str, task: asyncio.Future) -> None:
     report = asyncio.ensure_future(events.report_error(error))
     _detached.add(report)
     report.add_done_callback(_detached.discard)
+
+
+# what a quiet tick gives: the opened row itself (wrapped only for somebody who listens), or a result
+QuietTick = SignalRow | TickResult
 
 
 def _utc(ms: int) -> datetime:
@@ -361,7 +367,7 @@ class StrategyInstance:
         await events.report_error(exc)
 
     # ------------------------------------------------------------------ quiet backtests
-    def tick_quiet(self, when: int) -> Any:
+    def tick_quiet(self, when: int) -> QuietTick | Coroutine[Any, Any, QuietTick]:
         """``tick`` for a quiet instance, without a coroutine where nothing has to wait.
 
         Returns the opened row itself (the caller wraps it in an ``OpenedResult`` only if somebody
@@ -391,7 +397,7 @@ class StrategyInstance:
         except Exception as exc:
             return self._quiet_failed(exc, when, price)
 
-    async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> Any:
+    async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> QuietTick:
         try:
             return self._quiet_enter(await self._finish_get_signal(task), when, price)
         except SourceError:
@@ -403,7 +409,7 @@ class StrategyInstance:
         await self._signal_failed(exc, when)
         return self._idle(price)
 
-    def _quiet_enter(self, dto: Any, when: int, price: float) -> Any:
+    def _quiet_enter(self, dto: Any, when: int, price: float) -> SignalRow | IdleResult | ScheduledResult:
         if dto is None or self.stopped:
             return self._idle(price)
         row = self._build_row(dto, price, when)
@@ -413,7 +419,7 @@ class StrategyInstance:
         self.pending = row
         return row
 
-    def settle_quiet(self, lane: Lane) -> Any:
+    def settle_quiet(self, lane: Lane) -> ClosedResult | Coroutine[Any, Any, BacktestResult]:
         """``backtest_lane`` for a quiet instance holding an open position: the ``ClosedResult``
         without a coroutine when the milestones go to the lazy report sink (nobody listens to
         them), else the coroutine of the general path."""
@@ -434,10 +440,12 @@ class StrategyInstance:
         The fast-forward lane of a position opened at ``when`` holds the W-1 candles before it and
         its ``minute_estimated_time`` candles from it, so the lifetime ends exactly one candle past
         the lane: a position that touches neither TP nor SL closes ``time_expired`` on the lane's
-        last candle at its VWAP (SPEC 6.4). This is ``scan_pending`` for that one shape, reading the
-        store's columns in place (no lane, no views; the lazy milestone batch keeps the store's VWAP
-        column). Returns None when any condition does not hold; the caller then takes the lane path
-        (which also fetches what is missing). The reference test checks both paths give the same.
+        last candle at its VWAP (SPEC 6.4). The decision is ``settlement.scan_store_position``
+        (``scan_pending`` for that one shape, reading the store's columns in place: no lane, no
+        views; the lazy milestone batch keeps the store's VWAP column); this method only checks the
+        shape holds and applies the outcome. Returns None when any condition does not hold; the
+        caller then takes the lane path (which also fetches what is missing). The reference test
+        checks both paths give the same.
         """
         met = row.minute_estimated_time
         if row is not self.pending or row.pending_at != when or when % MINUTE_MS or met < 1:
@@ -458,24 +466,10 @@ class StrategyInstance:
         vw, _, missing = st.derived(w)
         if missing is not None and missing[hi] != missing[lo]:
             return None
-        tp, sl = row.price_take_profit, row.price_stop_loss
-        high, low = st.high, st.low
-        if row.position == "long":
-            k = first_touch(high, low, k0, hi, tp, sl)
-            reached_tp = k >= 0 and high[k] >= tp
-        else:
-            k = first_touch(high, low, k0, hi, sl, tp)
-            reached_tp = k >= 0 and low[k] <= tp
-        if k >= 0:
-            reason, price, evaluated_end = ("take_profit", tp, k) if reached_tp else ("stop_loss", sl, k)
-        else:
-            reason, k, evaluated_end = "time_expired", hi - 1, hi
-            price = float(vw[k])
-            if price != price:  # NaN: a window without volume or candles; read it the slow way
-                price = vwap_of(high[hi - w : hi], low[hi - w : hi], st.close[hi - w : hi], st.volume[hi - w : hi])
-        if evaluated_end > k0:
-            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, evaluated_end, True))
-        return self.close_now(row, reason, price, (st.base + k) * MINUTE_MS)
+        d = scan_store_position(st, vw, k0, hi, row, w)
+        if d.evaluated_end > k0:
+            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
+        return self.close_now(row, d.kind, d.price, d.timestamp)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
     async def tick(self, when: int) -> TickResult:
@@ -491,7 +485,9 @@ class StrategyInstance:
         row = self.scheduled
         assert row is not None
         p = await self.vwap(when)
-        if when - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS:
+        d = decide_scheduled_tick(row, p, when, self.cfg.CC_SCHEDULE_AWAIT_MINUTES)
+        kind = None if d is None else d.kind
+        if kind == "cancel_timeout":
             self.scheduled = None
             self._persist_schedule(None)
             if (cb := self.cb.on_cancel) is not None:
@@ -502,18 +498,14 @@ class StrategyInstance:
             if (cb := self.cb.on_tick) is not None:
                 _call(cb, self.symbol, result, self.backtest)
             return result
-        if row.position == "long":
-            cancel, activate = p <= row.price_stop_loss, p <= row.price_open
-        else:
-            cancel, activate = p >= row.price_stop_loss, p >= row.price_open
-        if cancel:
+        if kind == "cancel_price":  # SPEC 5.2 rule 2.3: idle, not cancelled
             self.scheduled = None
             self._persist_schedule(None)
             result = IdleResult(current_price=p, **self._ids)
             if (cb := self.cb.on_tick) is not None:
                 _call(cb, self.symbol, result, self.backtest)
             return result
-        if activate:
+        if kind == "activate":
             if self.stopped:
                 self.scheduled = None
                 self._persist_schedule(None)
@@ -572,14 +564,9 @@ class StrategyInstance:
         row = self.pending
         assert row is not None
         p = await self.vwap(when)
-        pending_at = row.pending_at
-        if pending_at is not None and when - pending_at >= row.minute_estimated_time * MINUTE_MS:
-            return await self.close(row, "time_expired", p, when)
-        long = row.position == "long"
-        if (p >= row.price_take_profit) if long else (p <= row.price_take_profit):
-            return await self.close(row, "take_profit", row.price_take_profit, when)
-        if (p <= row.price_stop_loss) if long else (p >= row.price_stop_loss):
-            return await self.close(row, "stop_loss", row.price_stop_loss, when)
+        d = decide_pending_tick(row, p, when)
+        if d is not None:
+            return await self.close(row, d.kind, d.price, when)
         pct_tp, pct_sl = await self._progress(row, p, when)
         result = ActiveResult(signal=row, current_price=p, percent_tp=pct_tp, percent_sl=pct_sl, **self._ids)
         if (cb := self.cb.on_tick) is not None:
@@ -652,13 +639,13 @@ class StrategyInstance:
             if d.kind == "undecided":
                 return ActiveResult(signal=row, current_price=d.price, percent_tp=0.0, percent_sl=0.0, **self._ids)
             opened = await self._activate(row, d.timestamp)
-            start = d.k + 1
-            if start >= lane.n:
-                # the activating candle was the last one: close on it with the scheduled row (SPEC 6.4 step 4)
-                return await self.close(row, "time_expired", lane.vwap_at(d.k, self.window), d.timestamp)
-            return await self._settle_pending(opened, lane, start + b, start)
+            after = scan_after_fill(lane, d, opened, self.window)
+            if after.on_fill_candle:  # closed on the filling candle, as the row that waited (SPEC 6.4 step 4)
+                return await self.close(row, after.decision.kind, after.decision.price, after.decision.timestamp)
+            return await self._settle_pending(opened, lane, after.k0, after.decision)
         if self.pending is not None:
-            return await self._settle_pending(self.pending, lane, b, 0)
+            row = self.pending
+            return await self._settle_pending(row, lane, b, self._scan(row, lane, b, 0))
         raise NoPendingSignalError(
             f"{self.strategy_name} {self.symbol}: nothing to fast-forward (no pending or scheduled signal)"
         )
@@ -667,12 +654,11 @@ class StrategyInstance:
         self.scheduled = None
         if (cb := self.cb.on_cancel) is not None:
             _call(cb, self.symbol, row, d.price, self.backtest)
-        timed_out = d.timestamp - row.scheduled_at >= self.cfg.CC_SCHEDULE_AWAIT_MINUTES * MINUTE_MS
         result = CancelledResult(
             signal=row,
             current_price=d.price,
             close_timestamp=d.timestamp,
-            cancel_reason="timeout" if timed_out else "price_reject",
+            cancel_reason="timeout" if d.kind == "cancel_timeout" else "price_reject",
             **self._ids,
         )
         if (cb := self.cb.on_tick) is not None:
@@ -701,20 +687,11 @@ class StrategyInstance:
         return opened
 
     def _scan(self, row: SignalRow, lane: Lane, k0: int, start: int) -> Decision:
-        return scan_pending(
-            lane,
-            k0,
-            start=start,
-            position=row.position,
-            take_profit=row.price_take_profit,
-            stop_loss=row.price_stop_loss,
-            pending_at=row.pending_at,
-            lifetime_minutes=row.minute_estimated_time,
-            window=self.window,
-        )
+        return scan_position(lane, k0, row, self.window, start)
 
-    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, start: int) -> ClosedResult:
-        d = self._scan(row, lane, k0, start)
+    async def _settle_pending(self, row: SignalRow, lane: Lane, k0: int, d: Decision) -> ClosedResult:
+        """Apply the pending phase's decision ``d`` (candles examined from ``k0``): its progress
+        milestones, then the close (SPEC 6.4, 5.3, 5.4)."""
         if d.evaluated_end > k0:
             if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
                 for k in range(k0, d.evaluated_end):

@@ -226,6 +226,21 @@ def _normalise_ref(d: dict) -> dict:
     return out
 
 
+def recording_callbacks(log: list[tuple]) -> dict:
+    """Every strategy callback, recording its call into ``log`` the way the reference records it."""
+    return {
+        "on_open": lambda sym, row, p, bt: log.append(("on_open", row.id, p, row.pending_at)),
+        "on_close": lambda sym, row, p, bt: log.append(("on_close", row.id, p)),
+        "on_schedule": lambda sym, row, p, bt: log.append(("on_schedule", row.id, p)),
+        "on_cancel": lambda sym, row, p, bt: log.append(("on_cancel", row.id, p)),
+        "on_write": lambda sym, row, bt: log.append(("on_write", row.id if row else None)),
+        "on_idle": lambda sym, p, bt: log.append(("on_idle", p)),
+        "on_tick": lambda sym, r, bt: log.append(("on_tick", r.action)),
+        "on_partial_profit": lambda sym, row, p, pct, bt: log.append(("on_partial_profit", row.id, p, pct)),
+        "on_partial_loss": lambda sym, row, p, pct, bt: log.append(("on_partial_loss", row.id, p, pct)),
+    }
+
+
 async def run_engine(s: Scenario, *, listen: bool, callbacks: bool = True) -> dict:
     reset_engine()
     if s.profile == "test":
@@ -258,19 +273,7 @@ async def run_engine(s: Scenario, *, listen: bool, callbacks: bool = True) -> di
         return _make_dto(s.dtos[(len(calls) - 1) % len(s.dtos)], price)
 
     log: list[tuple] = []
-    cbs = None
-    if listen and callbacks:
-        cbs = {
-            "on_open": lambda sym, row, p, bt: log.append(("on_open", row.id, p, row.pending_at)),
-            "on_close": lambda sym, row, p, bt: log.append(("on_close", row.id, p)),
-            "on_schedule": lambda sym, row, p, bt: log.append(("on_schedule", row.id, p)),
-            "on_cancel": lambda sym, row, p, bt: log.append(("on_cancel", row.id, p)),
-            "on_write": lambda sym, row, bt: log.append(("on_write", row.id if row else None)),
-            "on_idle": lambda sym, p, bt: log.append(("on_idle", p)),
-            "on_tick": lambda sym, r, bt: log.append(("on_tick", r.action)),
-            "on_partial_profit": lambda sym, row, p, pct, bt: log.append(("on_partial_profit", row.id, p, pct)),
-            "on_partial_loss": lambda sym, row, p, pct, bt: log.append(("on_partial_loss", row.id, p, pct)),
-        }
+    cbs = recording_callbacks(log) if listen and callbacks else None
     e.add_exchange("x", get_candles)
     e.add_strategy("s", s.interval, get_signal, callbacks=cbs)
     e.add_frame("f", f"{s.frame_step}m", T0, T0 + s.frame_minutes * M)
