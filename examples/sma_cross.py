@@ -60,11 +60,13 @@ async def main() -> None:
                 f"{result.pnl.pnl_percentage:+6.2f}%"
             )
     stats = btk.Backtest.get_data("BTCUSDT", "sma-cross")
-    # Reports keep the newest CC_MAX_REPORT_EVENTS trades (250, as the original); say so when cut.
+    # Every trade counts (set CC_MAX_REPORT_EVENTS=250 for the original's newest-250 window: the
+    # note then says so). "sum" adds the per-trade percentages; "compounded" is the account's return.
     scope = f" ({stats.coverage_note})" if stats.is_truncated else ""
     print(
         f"\n{stats.seen_signals} trades{scope}: win rate {stats.win_rate:.1f}%, "
-        f"total {stats.total_pnl:+.2f}%, Sharpe {stats.sharpe_ratio:.3f}"
+        f"sum {stats.total_pnl:+.2f}%, compounded {stats.compounded_return:+.2f}%, "
+        f"max drawdown {stats.max_drawdown:.2f}%, Sharpe {stats.sharpe_ratio:.3f}"
     )
     print("report:", btk.Backtest.dump("BTCUSDT", "sma-cross"))
 

@@ -20,7 +20,9 @@ def run_example(name: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_sma_cross_example_runs_and_writes_its_report(tmp_path: Path) -> None:
     proc = run_example("sma_cross.py", tmp_path)
-    assert "trades (statistics over the newest 250 of" in proc.stdout
+    summary = proc.stdout.strip().splitlines()[-2]
+    assert summary.startswith("320 trades: win rate")  # every trade counts (no newest-250 window)
+    assert "compounded" in summary and "max drawdown" in summary
     assert (tmp_path / "dump" / "backtest" / "sma-cross.md").read_text().startswith("# Backtest Report: sma-cross")
 
 
