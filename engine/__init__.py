@@ -40,10 +40,14 @@ from .events import (
     listen_walker_progress,
 )
 from .exchanges.ccxt_feed import CcxtFeedError, close_ccxt_exchanges
+from .exchanges.ccxt_options import credential_env_vars, secrets_in
+from .exchanges.ccxt_options import option_problem as ccxt_option_problem
 from .exchanges.register import add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
+from .exchanges.synthetic import SyntheticFeed
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .log import set_logger
 from .model import (
+    FRAME_INTERVALS,
     ActiveResult,
     BacktestStatistics,
     CancelledResult,
@@ -81,6 +85,7 @@ from .persist.lock import StateFolderLocked
 from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
 from .pnl import pnl_percentage
 from .registry import (
+    WALKER_METRICS,
     DuplicateError,
     NotFoundError,
     SchemaError,
@@ -100,19 +105,26 @@ from .registry import (
 )
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
+from .reports.format import to_fixed
+from .reports.walker import ranked_results as rank_walker_results
 from .risk import RiskCheckArgs, risk_instance
-from .runners.backtest import Backtest
+from .runners.backtest import Backtest, BacktestHandle
+from .runners.handle import RunHandle
 from .runners.live import TICK_TTL, Live, LiveHandle
-from .runners.walker import Walker
+from .runners.tasks import TaskStatus
+from .runners.walker import Walker, WalkerHandle
 from .signals import SignalValidationError
 from .sizing import PositionSize, SizingError
 from .window import CandleWindow
 
 __all__ = [
+    "FRAME_INTERVALS",
     "GLOBAL_CONFIG",
     "TICK_TTL",
+    "WALKER_METRICS",
     "ActiveResult",
     "Backtest",
+    "BacktestHandle",
     "BacktestStatistics",
     "CancelledResult",
     "Candle",
@@ -153,6 +165,7 @@ __all__ = [
     "Risk",
     "RiskCheckArgs",
     "RiskEvent",
+    "RunHandle",
     "Schedule",
     "ScheduledResult",
     "SchemaError",
@@ -165,11 +178,14 @@ __all__ = [
     "StateQuarantinedError",
     "StateWriteStatus",
     "StrategyCallbacks",
+    "SyntheticFeed",
     "SystemClock",
+    "TaskStatus",
     "TickResult",
     "Walker",
     "WalkerCompleteEvent",
     "WalkerContract",
+    "WalkerHandle",
     "WalkerProgressEvent",
     "add_ccxt_exchange",
     "add_csv_exchange",
@@ -180,9 +196,11 @@ __all__ = [
     "add_strategy",
     "add_synthetic_exchange",
     "add_walker",
+    "ccxt_option_problem",
     "clear_candle_cache",
     "close_ccxt_exchanges",
     "context_of",
+    "credential_env_vars",
     "format_price",
     "format_quantity",
     "get_average_price",
@@ -229,11 +247,14 @@ __all__ = [
     "listen_walker_once",
     "listen_walker_progress",
     "pnl_percentage",
+    "rank_walker_results",
     "reset_config",
     "risk_instance",
+    "secrets_in",
     "set_base_dir",
     "set_clock",
     "set_columns",
     "set_config",
     "set_logger",
+    "to_fixed",
 ]
