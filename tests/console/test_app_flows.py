@@ -220,7 +220,6 @@ def test_report_tables_get_their_natural_width() -> None:
 async def test_an_open_report_shows_every_table_whole(tmp_path, no_settings, width) -> None:
     """A table narrower than the screen and one wider than it: neither loses a column to the
     document's padding (the heatmap report lost its last cells that way); the wide one scrolls."""
-    from textual.widgets._markdown import MarkdownTable
 
     from console.screens.reports import table_widths
 
@@ -236,7 +235,7 @@ async def test_an_open_report_shows_every_table_whole(tmp_path, no_settings, wid
         await pilot.pause()
         viewer = app.screen.query_one("#report-view")
         document = viewer.document
-        tables = list(viewer.query(MarkdownTable))
+        tables = list(viewer.query("MarkdownTable"))
         assert [t.size.width for t in tables] == table_widths(text)
         for table in tables:  # every table fits inside the document's content area
             assert table.content_region.right <= document.content_region.right

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, flush_bridge, wait_until
 from textual.widgets import MarkdownViewer, OptionList, TabbedContent
-from textual.widgets._markdown import MarkdownH1
 
 import engine
 from console.app import BtkApp
@@ -81,7 +80,7 @@ async def test_the_walker_report_is_dumped_and_listed_in_the_browser(no_settings
         await pilot.pause()
         viewer = app.screen.query_one("#report-view", MarkdownViewer)
         assert viewer.display and viewer.border_title.startswith(f"walker/{WALKER}.md")
-        assert [str(h.content) for h in viewer.query(MarkdownH1)] == [f"Walker Comparison Report: {WALKER}"]
+        assert [str(h.content) for h in viewer.query("MarkdownH1")] == [f"Walker Comparison Report: {WALKER}"]
 
 
 def _walker_with_a_gate(gate: Gate) -> BtkApp:
