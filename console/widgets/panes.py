@@ -3,6 +3,8 @@ The analysis tabs live in their own modules (leaderboard, events, heatmap)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.message import Message
@@ -37,10 +39,11 @@ def elapsed(run: RunView, now: float) -> str:
 class RunsPane(Pane):
     """The runs of this session; the highlighted one drives the header, positions and equity."""
 
+    @dataclass
     class Selected(Message):
-        def __init__(self, run_id: str | None) -> None:
-            super().__init__()
-            self.run_id = run_id
+        """The cursor moved to run ``run_id`` (None: the table is empty)."""
+
+        run_id: str | None
 
     COLUMNS = (("icon", ""), ("symbol", "Symbol"), ("name", "Strategy"), ("state", "State"))
 

@@ -82,7 +82,8 @@ async def test_a_flush_queued_before_a_run_ends_cannot_reorder_its_log(tmp_path)
         queued = EngineBatch(bridge.drain)  # a flush posted now...
         gate.open.set()
         await finish_runs(pilot)  # ...the run ends (and folds its events in) first...
-        app.screen.on_engine_batch(queued)  # ...and the flush is handled last
+        app.dashboard.post_message(queued)  # ...and the flush is handled last
+        await pilot.pause()
         (run,) = app.state.runs.values()
         times = [line.time for line in app.state.log_of(run.id)]
         assert run.trades >= 30 and len(times) == 2 * run.trades and times == sorted(times)

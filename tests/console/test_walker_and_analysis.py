@@ -254,12 +254,12 @@ async def test_a_waiting_limit_entry_shows_its_distance_and_time_left(no_setting
         )
         clock = engine.SimulatedClock(t0, speed=0)  # live time is the engine's clock
         engine.set_clock(clock)
-        app.handle_batch([ScheduledResult(signal=row, current_price=100.0, backtest=False, **common)])
+        app.dashboard.fold([ScheduledResult(signal=row, current_price=100.0, backtest=False, **common)])
         await pilot.pause()
         table = app.screen.query_one(ScheduledPane).table
         assert [str(c) for c in table.get_row_at(0)][3:] == ["99", "-1.00%", "2h00"]
         clock.advance(45 * 60_000)
-        app.handle_batch(
+        app.dashboard.fold(
             [ActiveResult(signal=row, current_price=99.5, backtest=False, percent_tp=0.0, percent_sl=0.0, **common)]
         )
         await pilot.pause()
