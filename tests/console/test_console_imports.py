@@ -150,3 +150,15 @@ def test_the_cycle_check_sees_a_cycle_through_a_function_level_import() -> None:
         "console.b": ast.parse("def f():\n    from . import a\n"),
     }
     assert _cycle(_graph(modules)) == ["console.a", "console.b", "console.a"]
+
+
+def test_the_app_reaches_into_no_screen_for_widgets() -> None:
+    """The dashboard owns its panes: the app changes the session and calls ``show``; it never
+    queries a screen's widgets (by type or by id)."""
+    tree = _modules()["console.app"]
+    queries = [
+        _where("console.app", node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in ("query", "query_one", "query_exactly_one")
+    ]
+    assert not queries, "the app queries widgets at: " + ", ".join(queries)
