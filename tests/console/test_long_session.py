@@ -128,7 +128,10 @@ async def test_queued_arrow_keys_redraw_the_panes_once(tmp_path, no_settings, mo
             app._driver.send_message(key)
         last = list(app.state.runs)[-1]
         await wait_until(pilot, lambda: table.cursor_row == len(app.state.runs) - 1, limit=120)
-        await wait_until(pilot, lambda: app.dashboard._selection_timer is None, limit=120)
+        # settled: the last selection reached the dashboard (its messages may still be queued
+        # when the cursor is already there) and its timer has fired
+        settled = lambda: app.session.selected == last and app.dashboard._selection_timer is None  # noqa: E731
+        await wait_until(pilot, settled, limit=120)
         await pilot.pause()
         print(f"\n200 queued Down presses over {len(app.state.runs)} runs: {rebuilds.n} redraws of the run's panes")
         assert app.session.selected == last == app.screen.query_one(RunsPane).selected
