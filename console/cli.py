@@ -8,6 +8,10 @@ from polling ``Backtest.list()``, not from per-frame events, so the engine keeps
 (and each tested strategy's backtest report) under dump/.
 
 ``btk-console live`` trades until SIGTERM/SIGINT (see headless_live).
+
+Tables and bars are rich's. On a terminal the bars redraw in place and the tables get a Unicode
+rule; anywhere else (a pipe, a file, CI's log) there are no bars, only one line per finished run,
+and the tables are plain text with an ASCII rule and no ANSI codes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
 
 from . import __version__
 from .project import Project, ProjectError, load_project
@@ -114,42 +123,61 @@ def _fmt(x: float | None, digits: int = 2, suffix: str = "", signed: bool = Fals
     return text + suffix
 
 
-def summary_table(rows: list[tuple[str, str, object]]) -> str:
-    """A plain-text table of the statistics of each (symbol, strategy) run."""
-    header = (
-        "Symbol",
-        "Strategy",
-        "Trades",
-        "Win rate",
-        "Avg PNL",
-        "Total PNL",
-        "Std dev",
-        "Sharpe",
-        "Exp. yearly",
+def console_for(stream: TextIO, *, unbounded: bool = False) -> Console:
+    """A rich console on ``stream``: colours and live bars on a terminal; on anything else (a
+    pipe, a file, a test's buffer) plain text with no ANSI codes, whatever the environment says.
+    ``unbounded`` (tables, and anything not on a terminal) lifts the width limit, so no number is
+    ever cut to fit a narrow terminal or an 80-column guess; the terminal wraps a long line."""
+    tty = stream.isatty()
+    return Console(
+        file=stream,
+        force_terminal=tty,
+        force_jupyter=False,
+        width=10_000 if unbounded or not tty else None,
+        highlight=False,
+        soft_wrap=False,
     )
-    lines = [header]
-    for symbol, strategy, st in rows:
-        lines.append(
-            (
-                symbol,
-                strategy,
-                f"{st.total_signals}" + (f"/{st.seen_signals}" if st.is_truncated else ""),
-                _fmt(st.win_rate, 2, "%"),
-                _fmt(st.avg_pnl, 2, "%", signed=True),
-                _fmt(st.total_pnl, 2, "%", signed=True),
-                _fmt(st.std_dev, 3, "%"),
-                _fmt(st.sharpe_ratio, 3),
-                _fmt(st.expected_yearly_returns, 2, "%", signed=True),
-            )
+
+
+def _table(header: Sequence[str], left: set[int], rows: list[tuple[str, ...]]) -> Table:
+    """Header, one rule, rows; no outer frame, so the first line is the header and rows start on the
+    third (as readable piped into ``cut``/``awk`` as on a terminal)."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i in left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+_ASCII_HEAD = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+"""``SIMPLE_HEAD`` with an ASCII rule under the header: what a pipe or a log file gets."""
+
+
+def render(table: Table, stream: TextIO) -> None:
+    """Print ``table``: a Unicode rule under the header on a terminal, ``-`` anywhere else."""
+    table.box = box.SIMPLE_HEAD if stream.isatty() else _ASCII_HEAD
+    console_for(stream, unbounded=True).print(table)
+
+
+def summary_table(rows: list[tuple[str, str, object]]) -> Table:
+    """The statistics of each (symbol, strategy) run."""
+    header = ("Symbol", "Strategy", "Trades", "Win rate", "Avg PNL", "Total PNL", "Std dev", "Sharpe", "Exp. yearly")
+    cells = [
+        (
+            symbol,
+            strategy,
+            f"{st.total_signals}" + (f"/{st.seen_signals}" if st.is_truncated else ""),
+            _fmt(st.win_rate, 2, "%"),
+            _fmt(st.avg_pnl, 2, "%", signed=True),
+            _fmt(st.total_pnl, 2, "%", signed=True),
+            _fmt(st.std_dev, 3, "%"),
+            _fmt(st.sharpe_ratio, 3),
+            _fmt(st.expected_yearly_returns, 2, "%", signed=True),
         )
-    widths = [max(len(str(r[i])) for r in lines) for i in range(len(header))]
-    out = []
-    for n, r in enumerate(lines):
-        cells = [str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        out.append("  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+        for symbol, strategy, st in rows
+    ]
+    return _table(header, {0, 1}, cells)
 
 
 def _shown(path: Path) -> str:
@@ -160,9 +188,15 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _bar(progress: float, width: int = 24) -> str:
-    filled = int(progress * width)
-    return "█" * filled + "░" * (width - filled)
+def _progress(err: TextIO) -> Progress:
+    """Bars on stderr, redrawn when the polling loop says (no refresh thread): name, bar, label."""
+    return Progress(
+        TextColumn("{task.fields[symbol]:<9} {task.fields[name]:<18}"),
+        BarColumn(bar_width=24),
+        TextColumn("{task.fields[label]}"),
+        console=console_for(err),
+        auto_refresh=False,
+    )
 
 
 # --------------------------------------------------------------------------- backtest
@@ -198,21 +232,25 @@ async def run_backtests(
     tasks = [engine.Backtest.board.tasks[p].task for p in pairs]
     tty = err.isatty()
     started = time.perf_counter()
-    drawn = 0
-    while True:
-        done, _ = await asyncio.wait(tasks, timeout=0.1 if tty else None)
-        status = {(t.symbol, t.strategy_name): t for t in engine.Backtest.list()}
-        if tty:
-            if drawn:
-                err.write(f"\x1b[{drawn}F")
-            for symbol, name in pairs:
-                t = status[(symbol, name)]
-                label = t.status if t.status != "pending" else f"{t.progress * 100:5.1f}%"
-                err.write(f"\x1b[2K{symbol:<9} {name:<18} {_bar(t.progress)} {label}\n")
-            drawn = len(pairs)
-            err.flush()
-        if len(done) == len(tasks):
-            break
+    bars = _progress(err) if tty else None
+    ids = {p: bars.add_task("", total=1.0, symbol=p[0], name=p[1], label="") for p in pairs} if bars else {}
+    if bars:
+        bars.start()
+    try:
+        while True:
+            done, _ = await asyncio.wait(tasks, timeout=0.1 if tty else None)
+            status = {(t.symbol, t.strategy_name): t for t in engine.Backtest.list()}
+            if bars:
+                for pair, task_id in ids.items():
+                    t = status[pair]
+                    label = t.status if t.status != "pending" else f"{t.progress * 100:5.1f}%"
+                    bars.update(task_id, completed=t.progress, label=label)
+                bars.refresh()
+            if len(done) == len(tasks):
+                break
+    finally:
+        if bars:
+            bars.stop()
     elapsed = time.perf_counter() - started
     if not tty:
         for symbol, name in pairs:
@@ -241,7 +279,7 @@ async def run_backtests(
     for error, runs in failures.items():
         err.write(f"error: {', '.join(runs)} failed: {error}\n")
     if rows:
-        out.write(summary_table(rows) + "\n")
+        render(summary_table(rows), out)
         where = _shown(dump_dir / "backtest")
         out.write(f"\nreports written under {where}/ ({elapsed:.2f}s)\n")
     return EXIT_FAILED if failed or fatal else EXIT_OK
@@ -250,16 +288,16 @@ async def run_backtests(
 # --------------------------------------------------------------------------- walker
 
 
-def leaderboard_table(data: object) -> str:
+def leaderboard_table(data: object) -> Table:
     """The walker's strategies ranked as its report ranks them, the best marked with ``*``."""
     from engine import rank_walker_results as ranked_results
 
     header = ("Rank", "Strategy", data.metric, "Signals", "Win rate", "Avg PNL", "Total PNL", "Sharpe")
-    lines: list[tuple[str, ...]] = [header]
+    cells = []
     for rank, r in enumerate(ranked_results(data.strategy_results), start=1):
         st = r.stats
         best = "*" if r.strategy_name == data.best_strategy else " "
-        lines.append(
+        cells.append(
             (
                 f"{best}{rank}",
                 r.strategy_name,
@@ -271,14 +309,7 @@ def leaderboard_table(data: object) -> str:
                 _fmt(st.sharpe_ratio, 3),
             )
         )
-    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    out = []
-    for n, r in enumerate(lines):
-        cells = [c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        out.append("  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return _table(header, {1}, cells)
 
 
 async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: TextIO, err: TextIO) -> int:
@@ -307,17 +338,26 @@ async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: 
     for symbol in symbols:
         handle = engine.Walker.run(symbol, walker_name=walker)
         task = asyncio.ensure_future(drain(handle))
-        while True:
-            done, _ = await asyncio.wait([task], timeout=0.1 if tty else None)
-            if tty:
-                st = handle.status()
-                doing = f" {st.current}" if st.current and not done else ""
-                label = "done" if done else f"{st.progress * 100:5.1f}%{doing}"
-                err.write(f"\x1b[2K\r{symbol:<9} {walker:<18} {_bar(1.0 if done else st.progress)} {label}")
-                err.flush()
-            if done:
-                break
-        err.write("\n" if tty else f"{symbol} {walker}: {'failed' if task.exception() else 'done'}\n")
+        bars = _progress(err) if tty else None
+        if bars:
+            bar = bars.add_task("", total=1.0, symbol=symbol, name=walker, label="")
+            bars.start()
+        try:
+            while True:
+                done, _ = await asyncio.wait([task], timeout=0.1 if tty else None)
+                if bars:
+                    st = handle.status()
+                    doing = f" {st.current}" if st.current and not done else ""
+                    label = "done" if done else f"{st.progress * 100:5.1f}%{doing}"
+                    bars.update(bar, completed=1.0 if done else st.progress, label=label)
+                    bars.refresh()
+                if done:
+                    break
+        finally:
+            if bars:
+                bars.stop()
+        if not tty:
+            err.write(f"{symbol} {walker}: {'failed' if task.exception() else 'done'}\n")
         outcome[symbol] = task.exception()
     elapsed = time.perf_counter() - started
     failed = False
@@ -334,7 +374,8 @@ async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: 
             continue
         several = len(symbols) > 1
         out.write(f"{walker} on {symbol} (best by {data.metric}: {data.best_strategy or 'none'})\n")
-        out.write(leaderboard_table(data) + "\n\n")
+        render(leaderboard_table(data), out)
+        out.write("\n")
         folder = dump_dir / "walker" / symbol if several else dump_dir / "walker"
         if engine.Walker.dump(symbol, walker, path=str(folder)) is None:
             failed = True
@@ -438,6 +479,11 @@ def run_interactive(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["data"]:  # the catalog's subcommands have their own parser (console/data_cli.py)
+        from .data_cli import main as data_main
+
+        return data_main(argv[1:], out, err)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

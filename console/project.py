@@ -53,10 +53,11 @@ from .toml_source import (
 
 SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui")
 PROJECT_KEYS = ("name", "dump_dir", "modules", "symbols")
-EXCHANGE_KINDS = ("synthetic", "csv", "ccxt")
+EXCHANGE_KINDS = ("synthetic", "csv", "ccxt", "catalog")
 EXCHANGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "synthetic": ("kind", "seed", "note"),
     "csv": ("kind", "path", "symbol", "allow_gaps", "note"),
+    "catalog": ("kind", "path", "exchange", "note"),
     "ccxt": None,  # exchange_id, sandbox and any other option go to engine.add_ccxt_exchange
 }
 FRAME_KEYS = ("interval", "start", "end", "note")
@@ -413,6 +414,14 @@ def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Calla
             src,
             (*path, "path"),
             lambda: engine.add_csv_exchange(name, data_path, symbol=symbol, allow_gaps=gaps, note=note),
+        )
+
+    if kind == "catalog":  # the local catalog (btk-console data ...): path defaults to data/ beside btk.toml
+        raw = _check_str(src, (*path, "path"), table["path"], '"data/"') if "path" in table else "data"
+        folder = _check_str(src, (*path, "exchange"), table["exchange"], '"binance"') if "exchange" in table else None
+        root_dir = root / Path(raw).expanduser()
+        return lambda: _engine_call(
+            src, (*path, "kind"), lambda: engine.add_catalog_exchange(name, root_dir, exchange=folder, note=note)
         )
 
     # ccxt: a real exchange; keys come from the environment only (never from btk.toml)

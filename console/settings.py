@@ -18,14 +18,14 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import tomli_w
+
+from engine import write_atomic
 
 from .sections import check_keys_section, check_ui_section
 from .toml_source import ProjectError, TomlSource, display_path, parse_toml, scan_toml
@@ -242,25 +242,11 @@ def _rewrite_table(text: str, table: str, content: dict[str, Any]) -> str | None
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write next to the file, then ``os.replace``: a crash leaves the old file or the new one."""
+    """Replace the file atomically (``engine.persist.atomic``): a crash leaves the old file or the
+    new one; a failure is a ``ProjectError`` naming the file, and leaves the old file as it was."""
     name = display_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, text)
     except OSError as exc:
         raise ProjectError(f"{name}: cannot save settings: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ProjectError(f"{name}: cannot save settings: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -40,14 +40,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from tenacity import retry_if_exception_type
 
-from . import settlement
+from . import config, settlement
 from .clock import get_clock
 from .config import Config
 from .exchanges.aggregate import MinuteFeed
-from .log import get_logger
+from .log import get_logger, warnings_wanted
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
+from .retrying import RetryCallState, clock_retrying
 from .window import CandleWindow, read_only
 
 __all__ = [
@@ -76,6 +78,15 @@ class SourceError(CandleError):
     """The feed's data itself cannot be read (a CSV file with a bad line): no retry and no other
     request can help, so a run that meets it fails at once, with this one error, instead of
     reporting it again at every frame."""
+
+
+class _InsaneResponse(CandleError):
+    """A response that failed SPEC 3.5's sanity check: a failed attempt, which still carries its
+    columns (if it was the last attempt, they are placed and only the bad candles poisoned)."""
+
+    def __init__(self, why: str, cols: CandleColumns) -> None:
+        super().__init__(why)
+        self.cols = cols
 
 
 def iso(ms: int) -> str:
@@ -284,6 +295,11 @@ class CandleStore:
         """Slot number of the candle opening at or before ``ms``."""
         return ms // self.step_ms
 
+    def reserve(self, lo: int, hi: int) -> None:
+        """Make slots ``[lo, hi)`` addressable in one allocation (a backtest knows its range up
+        front: the columns are then allocated once instead of grown by copying)."""
+        self._grow(lo, hi)
+
     def _grow(self, lo: int, hi: int) -> None:
         """Make slots ``[lo, hi)`` addressable (unknown until fetched)."""
         if self.size and lo >= self.base and hi <= self.base + self.size:
@@ -292,12 +308,13 @@ class CandleStore:
             new_lo, new_hi = lo, hi
         else:
             new_lo, new_hi = min(lo, self.base), max(hi, self.base + self.size)
-            # headroom so repeated small extensions stay amortised O(1)
+            # headroom so repeated small extensions stay amortised O(1): half the span forwards
+            # (a live run appends), an eighth backwards (history asked before a backtest's start)
             span = new_hi - new_lo
             if hi > self.base + self.size:
                 new_hi = max(new_hi, self.base + self.size + span // 2)
             if lo < self.base:
-                new_lo = min(new_lo, self.base - span // 2)
+                new_lo = min(new_lo, self.base - span // 8)
         size = new_hi - new_lo
         off = self.base - new_lo
 
@@ -316,6 +333,14 @@ class CandleStore:
         self.status = moved(self.status, np.int8, zero=True)
         self.base, self.size = new_lo, size
         self._derived.clear()
+        if self.client.backtest:
+            self.client.keep_within_budget(self.symbol)
+
+    def nbytes(self) -> int:
+        """Memory the store's own arrays take (columns it only maps from a file are not counted)."""
+        arrays = [self.open, self.high, self.low, self.close, self.volume, self.status]
+        arrays += [a for got in self._derived.values() for a in got if a is not None]
+        return sum(a.nbytes for a in arrays if a.flags.owndata)
 
     def _pos(self, idx: int) -> int:
         return idx - self.base
@@ -452,37 +477,50 @@ class CandleStore:
         self._place(lo, hi, cols, cfg, since_ms=lo * self.step_ms, limit=hi - lo)
 
     async def _fetch_chunk(self, lo: int, hi: int, cfg: Config) -> None:
-        """One ``get_candles`` request with SPEC 4.1's attempts and sleeps."""
+        """One ``get_candles`` request with SPEC 4.1's attempts and sleeps (tenacity on the engine's
+        clock). Every failure is logged and followed by a sleep, the last one included. If the last
+        attempt raised, the chunk fails with that error; if its response only failed the sanity
+        check, that response is placed (its bad candles poisoned one by one)."""
         schema = self.client.schema
         since_ms = lo * self.step_ms
         since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
         limit = hi - lo
         attempts = max(1, int(cfg.CC_GET_CANDLES_RETRY_COUNT))
-        last_error: BaseException | None = None
-        cols: CandleColumns | None = None
-        for attempt in range(attempts):
-            try:
-                raw = schema.get_candles(self.symbol, self.interval, since, limit)
-                if inspect.isawaitable(raw):
-                    raw = await raw
-                cols = columns_from_raw(raw)
-                _, why = sanity_mask(cols, cfg)
-                if why is None:
-                    last_error = None
-                    break
-                last_error = CandleError(why)
-            except Exception as exc:
-                cols = None
-                last_error = exc
+        delay_ms = cfg.CC_GET_CANDLES_RETRY_DELAY_MS
+
+        async def fetch() -> CandleColumns:
+            raw = schema.get_candles(self.symbol, self.interval, since, limit)
+            if inspect.isawaitable(raw):
+                raw = await raw
+            cols = columns_from_raw(raw)
+            _, why = sanity_mask(cols, cfg)
+            if why is not None:
+                raise _InsaneResponse(why, cols)
+            return cols
+
+        def warn(state: RetryCallState) -> None:
             get_logger().warning(
                 f"get_candles {self.symbol} {self.interval} since {iso(since_ms)} limit {limit}: "
-                f"attempt {attempt + 1}/{attempts} failed: {last_error}"
+                f"attempt {state.attempt_number}/{attempts} failed: {state.outcome.exception()}"
             )
-            await get_clock().sleep(cfg.CC_GET_CANDLES_RETRY_DELAY_MS)
-        if cols is None:
-            self._fail(lo, hi, last_error or CandleError("no data"), attempts)
+
+        async def gave_up(state: RetryCallState) -> BaseException:
+            await get_clock().sleep(delay_ms)  # SPEC 4.1 sleeps after the last failure too
+            return state.outcome.exception()
+
+        got = await clock_retrying(
+            attempts=attempts,
+            wait_ms=lambda _state: delay_ms,
+            retry=retry_if_exception_type(Exception),
+            after=warn,
+            gave_up=gave_up,
+        )(fetch)
+        if isinstance(got, _InsaneResponse):
+            got = got.cols
+        elif isinstance(got, BaseException):
+            self._fail(lo, hi, got, attempts)
             return
-        self._place(lo, hi, cols, cfg, since_ms=since_ms, limit=limit)
+        self._place(lo, hi, got, cfg, since_ms=since_ms, limit=limit)
 
     def _fail(self, lo: int, hi: int, error: BaseException, attempts: int) -> None:
         self._grow(lo, hi)
@@ -732,6 +770,46 @@ class ExchangeClient:
             st = self._stores[key] = CandleStore(self, symbol, interval)
         return st
 
+    def use(self, symbol: str) -> None:
+        """A run starts on ``symbol``: its stores become the most recently used."""
+        for key in [k for k in self._stores if k[0] == symbol]:
+            self._stores[key] = self._stores.pop(key)  # dicts keep insertion order: last = newest
+        _recent.pop(id(self), None)
+        _recent[id(self)] = self
+        self.keep_within_budget(symbol)
+
+    def keep_within_budget(self, symbol: str) -> None:
+        """Drop least recently used stores (never ``symbol``'s) until the backtest clients' candles
+        fit CC_CANDLE_CACHE_MB. Only stores a feed gives back cheaply (one with a ``columns`` source:
+        synthetic, CSV, catalog) and no run is reading are dropped: a dropped store is fetched
+        again, whole and identical, by the next run that asks for it."""
+        budget = config.GLOBAL_CONFIG.CC_CANDLE_CACHE_MB * 2**20
+        stores = [st for client in list(_recent.values()) for st in client._stores.values()]
+        total = sum(st.nbytes() for st in stores)
+        if total <= budget:
+            return
+        from .runners.tasks import instances  # the runs going on (runners depend on this module)
+
+        busy = {(id(inst.exchange), inst.symbol) for inst in instances.values()}
+        freed = 0
+        for st in stores:  # oldest client first, oldest store first within it
+            client = st.client
+            if total <= budget:
+                break
+            if (
+                (client is self and st.symbol == symbol)
+                or client.schema.columns is None
+                or (id(client), st.symbol) in busy
+            ):
+                continue
+            size = st.nbytes()
+            if client._stores.get((st.symbol, st.interval)) is st:
+                del client._stores[(st.symbol, st.interval)]
+                total -= size
+                freed += size
+        if freed:
+            _trim_heap()
+
     def forget_failures(self) -> None:
         """A new run retries what failed in an earlier one."""
         for st in self._stores.values():
@@ -778,7 +856,7 @@ class ExchangeClient:
         lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
         await st.ensure(lo, hi, cfg)
         out = st.window(lo, hi)
-        if len(out) < limit:
+        if len(out) < limit and warnings_wanted():
             get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
         return out
 
@@ -812,6 +890,7 @@ class ExchangeClient:
 
 
 _clients: dict[tuple[str, bool], ExchangeClient] = {}
+_recent: dict[int, ExchangeClient] = {}  # backtest clients by last use, oldest first (for the cache budget)
 
 
 def exchange_client(schema: ExchangeSchema, backtest: bool) -> ExchangeClient:
@@ -838,6 +917,7 @@ def clear_candle_cache() -> None:
         if id(client) not in in_use:
             client._stores.clear()
     _clients.clear()
+    _recent.clear()
     _trim_heap()
 
 

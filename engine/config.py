@@ -44,12 +44,18 @@ class Config:
     CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN: int = 5
     CC_REPORT_SHOW_SIGNAL_NOTE: bool = False
     # Keys that are new in btk (not in the original):
-    # how many events each report store keeps (the original hard-codes 250).
-    CC_MAX_REPORT_EVENTS: int = 250
+    # how many events each report store keeps; 0 (the default) keeps every one, so statistics,
+    # reports and walker rankings count every closed signal. 250 gives the original's numbers
+    # (it hard-codes 250: statistics over the newest 250 signals only).
+    CC_MAX_REPORT_EVENTS: int = 0
     # how many candles one call of an exchange's get_candles is asked for when the engine prefetches.
     CC_MAX_CANDLES_PER_REQUEST: int = 1000
     # the most candles one history request of a strategy (``get_candles``) may ask for.
     CC_MAX_GET_CANDLES_LIMIT: int = 10_000
+    # megabytes of candles a backtest keeps cached between runs, over all symbols (a year of 1m
+    # candles is ~34 MB); beyond it the least recently used symbols a feed can give back cheaply
+    # (synthetic, CSV, catalog) are dropped. Stores a run is using are never dropped.
+    CC_CANDLE_CACHE_MB: int = 192
 
 
 _DEFAULTS = Config()
@@ -95,9 +101,10 @@ RANGES: dict[str, Range] = {
     "CC_GET_CANDLES_RETRY_DELAY_MS": Range(0, 300_000),  # up to 5 minutes
     "CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR": Range(10, 1_000_000),
     "CC_GET_CANDLES_MIN_CANDLES_FOR_MEDIAN": Range(1, 10_000),
-    "CC_MAX_REPORT_EVENTS": Range(1, 100_000),
+    "CC_MAX_REPORT_EVENTS": Range(0, 100_000_000),  # 0: no cap
     "CC_MAX_CANDLES_PER_REQUEST": Range(10, 100_000),
     "CC_MAX_GET_CANDLES_LIMIT": Range(2, 100_000),
+    "CC_CANDLE_CACHE_MB": Range(0, 1_000_000),
 }
 
 
@@ -215,6 +222,11 @@ def set_config(overrides: Mapping[str, Any] | None = None, /, *, unsafe: bool = 
         if problems:
             raise ConfigError(problems)
     GLOBAL_CONFIG._cfg = candidate
+
+
+def report_cap() -> int | None:
+    """How many events a report store keeps: None for every one (CC_MAX_REPORT_EVENTS = 0)."""
+    return GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS or None
 
 
 def reset_config() -> None:

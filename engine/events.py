@@ -1,7 +1,12 @@
-"""The event bus: one reactivex ``Subject`` per stream of SPEC 1.8, and the ``listen_*`` helpers.
+"""The event bus: one reactivex ``Observable`` per stream of SPEC 1.8, and the ``listen_*`` helpers.
 
-Each stream is a ``Stream`` (a ``Subject`` subclass), so reactivex users can pipe and subscribe as
-usual. The engine publishes with ``await stream.emit(value)``, which delivers to every subscriber in
+Each stream is a ``Stream``: a reactivex ``Observable`` built through reactivex's public
+constructor (``Observable(subscribe)``), so reactivex users ``pipe`` operators onto it and
+``subscribe`` to it as to any Observable. Delivery is btk's own, not reactivex's: a Subject pushes
+synchronously and cannot await a listener, and the engine must know which subscribers declared
+interest in which actions. So the stream keeps its own subscriber list (reactivex observers and
+``listen_*`` listeners, in subscription order) and touches no private reactivex API. The engine
+publishes with ``await stream.emit(value)``, which delivers to every subscriber in
 subscription order and awaits async listeners one after another, as the original does. A listener
 that raises does not keep the others from the event; the first exception is re-raised to the
 emitter afterwards, which is how a crashing listener surfaces on the error stream (SPEC case 41).
@@ -20,8 +25,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from reactivex import Observer
-from reactivex.subject import Subject
+from reactivex import Observable, abc
+from reactivex.disposable import Disposable
 
 from .log import get_logger
 
@@ -94,7 +99,7 @@ def subscription_version() -> int:
 
 
 class _Observers(list):
-    """The Subject's observer list, counting changes (reactivex mutates it in place)."""
+    """A stream's subscriber list, counting changes so that cached interest knows when to look again."""
 
     __slots__ = ()
 
@@ -111,9 +116,12 @@ class _Observers(list):
         super().clear()
 
 
-class _Listener(Observer[T]):
+class _Listener:
     """A ``listen_*`` subscription: optional action filter, optional one-shot predicate, and a
-    per-listener lock so an async listener never runs two calls at once (FIFO)."""
+    per-listener lock so an async listener never runs two calls at once (FIFO). Not a reactivex
+    observer: the stream calls ``deliver`` and awaits what it returns."""
+
+    __slots__ = ("_lock", "actions", "fn", "once", "plain", "stream", "subscription")
 
     def __init__(
         self,
@@ -122,13 +130,12 @@ class _Listener(Observer[T]):
         actions: frozenset[str] | None = None,
         once: Callable[[T], bool] | None = None,
     ) -> None:
-        super().__init__()
         self.stream = stream
         self.fn = fn
         self.actions = actions
         self.once = once
         self.plain = actions is None and once is None  # every value goes straight to ``fn``
-        self.subscription: Any = None
+        self.subscription: abc.DisposableBase | None = None
         self._lock = asyncio.Lock()
 
     def dispose_subscription(self) -> None:
@@ -152,9 +159,9 @@ class _Listener(Observer[T]):
         async with self._lock:
             return await awaitable
 
-    # Plain reactivex delivery (someone called ``subject.on_next`` directly): run sync listeners
-    # now and async ones as a task, because there is nobody to await them.
-    def _on_next_core(self, value: T) -> None:
+    def on_next(self, value: T) -> None:
+        """Delivery with nobody to await it (``emit_soon`` without an event loop running): run a
+        sync listener now and an async one as a task."""
         pending = self.deliver(value)
         if pending is not None:
             try:
@@ -172,12 +179,15 @@ def _log_task_failure(task: asyncio.Task) -> None:
         get_logger().warning(f"listener failed: {task.exception()!r}")
 
 
-class Stream(Subject[T]):
-    """A named Subject with ordered, awaited emission and declared interest."""
+class Stream(Observable[T]):
+    """A named Observable with ordered, awaited emission and declared interest.
+
+    ``observers`` is the stream's own list (not reactivex's): ``listen_*`` listeners and the
+    observers that reactivex's ``subscribe`` hands to ``_attach``, in subscription order."""
 
     def __init__(self, name: str) -> None:
-        super().__init__()
-        self.observers = _Observers()
+        super().__init__(self._attach)
+        self.observers: _Observers = _Observers()
         self.name = name
         self._hooks: list[tuple[frozenset[str] | None, Callable[[T], None]]] = []
         self._hooks_filtered = False  # does any hook filter by action (so the action must be read)?
@@ -187,6 +197,19 @@ class Stream(Subject[T]):
 
     def __repr__(self) -> str:
         return f"Stream({self.name!r}, subscribers={len(self.observers)})"
+
+    def _attach(self, observer: Any, scheduler: abc.SchedulerBase | None = None) -> Disposable:
+        """The subscribe function given to ``Observable``: a reactivex subscriber joins the list."""
+        self.observers.append(observer)
+        return Disposable(lambda: self._detach(observer))
+
+    def _detach(self, observer: Any) -> None:
+        if observer in self.observers:  # idempotent: a dispose after a reset, or twice
+            self.observers.remove(observer)
+
+    def clear_subscribers(self) -> None:
+        """Drop every subscriber (a reset between tests); the internal hooks stay."""
+        self.observers.clear()
 
     # -- internal hooks (report stores) --------------------------------------------------------
     def add_hook(self, fn: Callable[[T], None], actions: Iterable[str] | None = None) -> None:
@@ -324,7 +347,7 @@ class Stream(Subject[T]):
         if not callable(fn):
             raise TypeError(f"listen on {self.name}: expected a callable, got {fn!r}")
         listener = _Listener(self, fn, frozenset(actions) if actions is not None else None, once)
-        listener.subscription = self._subscribe_core(listener)
+        listener.subscription = self._attach(listener)
         return listener.dispose_subscription
 
     async def next(self, predicate: Callable[[T], bool] | None = None) -> T:

@@ -449,6 +449,11 @@ class TradeMetrics:
     annualized_sharpe_ratio: float | None
     certainty_ratio: float | None
     expected_yearly_returns: float | None
+    # btk's own (not in the original): the account view of the same trades. ``total_pnl`` is the
+    # SUM of per-trade percentages; these compound them, oldest first, as an account that puts its
+    # whole equity into each trade in turn would: its return and the largest peak-to-trough fall.
+    compounded_return: float | None = None
+    max_drawdown: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 from .model import FRAME_INTERVALS, SIGNAL_INTERVALS, CandleColumns
@@ -133,6 +134,8 @@ class StrategySchema:
     callbacks: StrategyCallbacks = field(default_factory=StrategyCallbacks)
     note: str | None = None
     passes_price: bool = True  # get_signal(symbol, when, current_price) vs get_signal(symbol, when)
+    indicators: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Indicator columns by name (``engine.indicators.Indicator``), read with ``btk.indicator(name)``."""
 
     @property
     def interval_minutes(self) -> int:
@@ -352,8 +355,12 @@ def add_strategy(
     risk_list: Iterable[str] = (),
     callbacks: Any = None,
     note: str | None = None,
+    indicators: Mapping[str, Any] | None = None,
 ) -> StrategySchema:
-    """Register a strategy. ``get_signal`` is ``async (symbol, when, current_price) -> dict | None``."""
+    """Register a strategy. ``get_signal`` is ``async (symbol, when, current_price) -> dict | None``.
+
+    ``indicators`` maps names to functions of the candles (or ``btk.Indicator``s) that
+    ``get_signal`` reads with ``await btk.indicator(name)`` (see ``engine.indicators``)."""
     name = _require_name("strategy", "strategy_name", strategy_name)
     if strategies.has(name):
         raise DuplicateError(f"strategy {name} already exist")
@@ -372,6 +379,9 @@ def add_strategy(
         raise SchemaError(f"strategy {name}: interval must be a string such as '5m', got {interval!r}")
     _choice("strategy", name, "interval", interval, SIGNAL_INTERVALS)
     _require_callable("strategy", name, "get_signal", get_signal)
+    from .indicators import declare  # it reads the registries at run time
+
+    declared = declare(name, indicators)
     schema = StrategySchema(
         strategy_name=name,
         interval=interval,
@@ -381,6 +391,7 @@ def add_strategy(
         callbacks=_callbacks("strategy", name, StrategyCallbacks, callbacks),
         note=note,
         passes_price=_signal_passes_price(name, get_signal),
+        indicators=declared,
     )
     strategies.add(name, schema)
     return schema

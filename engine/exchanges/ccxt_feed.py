@@ -36,10 +36,12 @@ import re
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from ..clock import get_clock
+from tenacity import retry_if_exception_type, wait_exponential
+
 from ..log import get_logger
+from ..retrying import RetryCallState, clock_retrying
 from .aggregate import first_boundary_ms
 from .ccxt_options import credential_env_vars, option_problem, secrets_in
 
@@ -259,33 +261,53 @@ class CcxtFeed:
         return text
 
     async def _call(self, what: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-        """``fn()`` with backoff on network errors; other ccxt errors become a ``CcxtFeedError`` at once."""
+        """``fn()`` with backoff on network errors (tenacity on the engine's clock: ``backoff_ms``
+        doubling per attempt, at least the server's ``Retry-After`` when it rate-limits); other
+        ccxt errors become a ``CcxtFeedError`` at once."""
         ccxt = _ccxt()
         attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
+        backoff = wait_exponential(multiplier=self.backoff_ms, exp_base=2)  # backoff_ms * 2 ** (attempt - 1)
+
+        async def attempt() -> Any:
             try:
                 result = await fn()
-                self._log_request(what, "ok")
-                return result
-            except ccxt.NetworkError as exc:
-                self._log_request(what, type(exc).__name__)
-                why = f"{type(exc).__name__}: {self._scrub(str(exc))}"
-                if attempt == attempts:
-                    tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-                    raise CcxtFeedError(f"{self.exchange_id} {what}: failed after {tries}: {why}") from None
-                delay = self.backoff_ms * 2 ** (attempt - 1)
-                if isinstance(exc, ccxt.DDoSProtection):
-                    delay = max(delay, self._retry_after_ms())
-                get_logger().warning(
-                    f"{self.exchange_id} {what}: attempt {attempt}/{attempts} failed ({why}); retrying in {delay:g} ms"
-                )
-                await get_clock().sleep(delay)
             except ccxt.BaseError as exc:
                 self._log_request(what, type(exc).__name__)
+                if isinstance(exc, ccxt.NetworkError):
+                    raise  # retried
                 raise CcxtFeedError(
                     f"{self.exchange_id} {what}: {type(exc).__name__}: {self._scrub(str(exc))}"
                 ) from None
-        raise AssertionError("unreachable")
+            self._log_request(what, "ok")
+            return result
+
+        def why(state: RetryCallState) -> str:
+            exc = state.outcome.exception()
+            return f"{type(exc).__name__}: {self._scrub(str(exc))}"
+
+        def wait_ms(state: RetryCallState) -> float:
+            delay = backoff(state)
+            if isinstance(state.outcome.exception(), ccxt.DDoSProtection):
+                delay = max(delay, self._retry_after_ms())
+            return delay
+
+        def announce(state: RetryCallState) -> None:
+            get_logger().warning(
+                f"{self.exchange_id} {what}: attempt {state.attempt_number}/{attempts} failed ({why(state)}); "
+                f"retrying in {state.upcoming_sleep:g} ms"
+            )
+
+        def gave_up(state: RetryCallState) -> NoReturn:
+            tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+            raise CcxtFeedError(f"{self.exchange_id} {what}: failed after {tries}: {why(state)}") from None
+
+        return await clock_retrying(
+            attempts=attempts,
+            wait_ms=wait_ms,
+            retry=retry_if_exception_type(ccxt.NetworkError),
+            before_sleep=announce,
+            gave_up=gave_up,
+        )(attempt)
 
     def _log_request(self, what: str, outcome: str) -> None:
         """``log_requests``: the last request's URL (never its headers; a signature redacted)."""

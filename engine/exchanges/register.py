@@ -8,7 +8,7 @@ from typing import Any
 
 from ..registry import DuplicateError, ExchangeSchema, add_exchange, exchanges
 
-__all__ = ["add_ccxt_exchange", "add_csv_exchange", "add_synthetic_exchange"]
+__all__ = ["add_catalog_exchange", "add_ccxt_exchange", "add_csv_exchange", "add_synthetic_exchange"]
 
 
 def _add_feed(exchange_name: str, feed: Any, note: str, **extra: Any) -> ExchangeSchema:
@@ -41,6 +41,28 @@ def add_csv_exchange(
     feed = CsvFeed(path, symbol=symbol, allow_gaps=allow_gaps)
     return _add_feed(
         exchange_name, feed, note or f"CSV candles from {os.fspath(path)}", columns=feed, symbols=feed.symbols()
+    )
+
+
+def add_catalog_exchange(
+    exchange_name: str,
+    path: str | os.PathLike = "data",
+    *,
+    exchange: str | None = None,
+    note: str | None = None,
+) -> ExchangeSchema:
+    """Candles from a local catalog (``btk-console data download`` / ``data import`` fill it):
+    the files of folder ``exchange`` (default: ``exchange_name``) under ``path``, memory-mapped.
+    A run asking for minutes the catalog does not cover fails at once, naming what is missing."""
+    from ..data.feed import CatalogFeed
+
+    feed = CatalogFeed(path, exchange or exchange_name)
+    return _add_feed(
+        exchange_name,
+        feed,
+        note or f"catalog {os.fspath(path)}/{feed.exchange}",
+        columns=feed,
+        symbols=feed.symbols(),
     )
 
 

@@ -90,7 +90,8 @@ def _open_lock_file(path: Path) -> int:
 
 def _label(path: Path) -> None:
     """Write who holds the lock into its file; on a full or read-only disk the lock still holds,
-    only its label is missing."""
+    only its label is missing. Written in place, not with ``atomic.write_atomic``: a rename would
+    put a new, unlocked file under the name and leave the lock on the old inode."""
     with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
         f.write(LockHolder.this_process().to_text())
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..clock import get_clock
 from ..log import get_logger
+from .atomic import TEMP_PREFIX, write_atomic
 from .base import PersistError
 
 __all__ = [
@@ -106,7 +107,7 @@ def _write_sidecar(item: Quarantined) -> None:
         "release": "inspect the document; then delete it, or fix it and move it back to 'original'",
     }
     sidecar = item.moved_to.with_name(item.moved_to.name + SIDECAR_SUFFIX)
-    sidecar.write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(sidecar, json.dumps(note, indent=2, ensure_ascii=False) + "\n")
 
 
 def quarantine_file(base_dir: Path, entity: str, path: Path, reason: str) -> Quarantined:
@@ -133,7 +134,7 @@ def quarantine_text(base_dir: Path, entity: str, original: Path, text: str, reas
     folder = quarantine_dir(base_dir, entity)
     folder.mkdir(parents=True, exist_ok=True)
     target = _free_target(folder, _stamp(when), original.name)
-    target.write_text(text, encoding="utf-8")
+    write_atomic(target, text)  # whole or not at all: a half copy would be held as if it were the document
     item = Quarantined(entity, original, target, reason, when)
     _write_sidecar(item)
     get_logger().warning(f"persist {entity}: quarantined a copy of {original} -> {target}: {reason}")
@@ -165,5 +166,9 @@ def held_documents(base_dir: Path, entities: Iterable[str]) -> list[Path]:
             names = sorted(os.listdir(quarantine_dir(base_dir, entity)))
         except (FileNotFoundError, NotADirectoryError):
             continue
-        found.extend(quarantine_dir(base_dir, entity) / n for n in names if not n.endswith(SIDECAR_SUFFIX))
+        found.extend(
+            quarantine_dir(base_dir, entity) / n
+            for n in names
+            if not n.endswith(SIDECAR_SUFFIX) and not n.startswith(TEMP_PREFIX)  # a write a crash cut short
+        )
     return found

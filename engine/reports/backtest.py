@@ -18,7 +18,9 @@ def _or_na(value: float | None, text: str) -> str:
 
 
 def trade_summary_lines(stats: Any) -> list[str]:
-    """The eight summary lines the backtest and live reports share; ``N/A`` for a null metric.
+    """The summary lines the backtest and live reports share; ``N/A`` for a null metric. The
+    original's "Total PNL" is a sum of per-trade percentages and is labelled so; the compounded
+    return and drawdown beside it are the account's view (btk's own).
 
     ``stats`` is a ``BacktestStatistics`` or ``LiveStatistics`` (they name these fields alike).
     """
@@ -37,7 +39,9 @@ def trade_summary_lines(stats: Any) -> list[str]:
     return [
         f"**Win rate:** {win}",
         f"**Average PNL:** {signed(stats.avg_pnl, '% (higher is better)')}",
-        f"**Total PNL:** {signed(stats.total_pnl, '% (higher is better)')}",
+        f"**Total PNL (sum of trade %):** {signed(stats.total_pnl, '% (higher is better)')}",
+        f"**Compounded return:** {signed(stats.compounded_return, '% (the account, each trade compounded)')}",
+        f"**Max drawdown (compounded):** {fixed(stats.max_drawdown, 2, '% (lower is better)')}",
         f"**Standard Deviation:** {fixed(stats.std_dev, 3, '% (lower is better)')}",
         f"**Sharpe Ratio:** {fixed(stats.sharpe_ratio, 3, ' (higher is better)')}",
         f"**Annualized Sharpe Ratio:** {fixed(stats.annualized_sharpe_ratio, 3, ' (higher is better)')}",

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.config import GLOBAL_CONFIG
+from engine.config import report_cap
 from engine.model import ActiveResult, ClosedResult, IdleResult, OpenedResult, TickResult, TradeMetrics
 from engine.reports.backtest import trade_summary_lines
 from engine.reports.columns import columns_for
@@ -150,8 +150,8 @@ class LiveEventList:
                     events[i] = event
                     return
         events.insert(0, event)
-        cap = self._cap if self._cap is not None else int(GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
-        while len(events) > cap:
+        cap = self._cap if self._cap is not None else report_cap()
+        while cap is not None and len(events) > cap:
             events.pop()
             self._dropped += 1
 
@@ -192,14 +192,17 @@ def live_statistics(events: Sequence[LiveEvent], seen: int | None = None) -> Liv
             annualized_sharpe_ratio=0.0,
             certainty_ratio=0.0,
             expected_yearly_returns=0.0,
+            compounded_return=0.0,  # no trade closed: the account is where it started
+            max_drawdown=0.0,
         )
-    m = pnl_metrics([e.pnl if e.pnl is not None else float("nan") for e in closed])
+    pnls = [e.pnl if e.pnl is not None else float("nan") for e in closed]
+    m = pnl_metrics(pnls)
     total_minutes = left_sum(float(e.duration) if e.duration is not None else float("nan") for e in closed)
     avg_days = total_minutes / len(closed) / 1440
     return LiveStatistics(
         **base,
         total_closed=len(closed),
-        **trade_metrics(m, avg_days),
+        **trade_metrics(m, avg_days, pnls),
     )
 
 

@@ -6,13 +6,13 @@ separator row and one row per item, each written as ``| a | b | c |`` (SPEC 12.1
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..persist.atomic import write_atomic
 
 __all__ = [
     "Column",
@@ -124,32 +124,14 @@ def table_report(
     )
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
 def write_report(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` (UTF-8), creating the directory, and return the path.
 
-    The file is replaced atomically (temporary file in the same directory, then rename), so a
-    reader such as the console's report browser never sees half a report. I/O errors propagate:
-    the ``dump`` facades decide whether to log or raise (SPEC 12.1 says they log).
+    The file is replaced atomically (``persist.atomic``), so a reader such as the console's report
+    browser never sees half a report. I/O errors propagate: the ``dump`` facades decide whether to
+    log or raise (SPEC 12.1 says they log).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{target.name}-", dir=target.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes private files; a report is an ordinary file
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(target, text)
     return target

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from engine.model import BacktestStatistics, ClosedResult
 
 EMPTY_TRADE_METRICS = {
@@ -138,10 +140,27 @@ def _duration_ms_sum(closed: Sequence[ClosedResult]) -> float:
     return total
 
 
-def trade_metrics(m: PnlMetrics, avg_days: float) -> dict[str, Any]:
+def compounded(pnls_newest_first: Sequence[float]) -> tuple[float, float]:
+    """(compounded return %, maximum drawdown %) of the equity that compounds every trade's net
+    PNL in turn, oldest first, from 1.0; the drawdown is the largest fall from a running peak
+    (the starting equity counts as a peak), as a positive percentage (0 when it never fell)."""
+    if not pnls_newest_first:
+        return math.nan, math.nan
+    growth = 1.0 + np.asarray(pnls_newest_first[::-1], dtype=np.float64) / 100.0
+    equity = np.cumprod(growth)
+    peak = np.maximum(np.maximum.accumulate(equity), 1.0)
+    drawdown = float(np.max(1.0 - equity / peak)) * 100.0
+    return (float(equity[-1]) - 1.0) * 100.0, drawdown
+
+
+def trade_metrics(m: PnlMetrics, avg_days: float, pnls: Sequence[float] = ()) -> dict[str, Any]:
     """The trade fields backtest and live statistics share, through the safe filter; ``avg_days``
-    is the average trade duration in days (for the expected yearly returns)."""
+    is the average trade duration in days (for the expected yearly returns); ``pnls`` the net PNL
+    percentages newest first (for the compounded metrics)."""
+    ret, dd = compounded(pnls)
     return {
+        "compounded_return": safe(ret),
+        "max_drawdown": safe(dd),
         "win_count": m.win_count,
         "loss_count": m.loss_count,
         "win_rate": safe(m.win_rate),
@@ -165,11 +184,12 @@ def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None)
     seen_signals = max(n, seen if seen is not None else n)
     if n == 0:
         return BacktestStatistics(signal_list=(), total_signals=0, seen_signals=seen_signals, **EMPTY_TRADE_METRICS)
-    m = pnl_metrics([c.pnl.pnl_percentage for c in closed])
+    pnls = [c.pnl.pnl_percentage for c in closed]
+    m = pnl_metrics(pnls)
     avg_duration_days = _duration_ms_sum(closed) / n / DAY_MS
     return BacktestStatistics(
         signal_list=tuple(closed),
         total_signals=n,
-        **trade_metrics(m, avg_duration_days),
+        **trade_metrics(m, avg_duration_days, pnls),
         seen_signals=seen_signals,
     )

@@ -1,7 +1,7 @@
 """The report stores: what each report remembers, fed by internal hooks on the event streams.
 
 They hook in when the engine is imported, before any user listener (as the original's markdown
-services do), keep events newest first, cap at CC_MAX_REPORT_EVENTS (performance: 10 000), and
+services do), keep events newest first, every one unless CC_MAX_REPORT_EVENTS caps them (performance: 10 000), and
 count everything they were offered, so statistics can say when they describe only the tail.
 """
 
@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .. import config, events
 from .. import partial as partial_mod
@@ -25,6 +30,7 @@ from . import partial as partial_report_mod
 from . import performance as performance_mod
 from . import risk as risk_mod
 from . import schedule as schedule_mod
+from .packed import CHUNK, PackedList, pack_closed, pack_lazy
 
 __all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
 
@@ -36,7 +42,7 @@ class EventStore:
 
     __slots__ = ("events", "seen")
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int | None) -> None:
         self.events: deque[Any] = deque(maxlen=cap)
         self.seen = 0
 
@@ -48,20 +54,51 @@ class EventStore:
         return list(self.events)
 
 
+class ClosedStore:
+    """Closed results of one key, newest first, capped like ``EventStore``, but packed into
+    columns as they accumulate (engine/reports/packed.py): a long run's trades cost ~130 bytes
+    each instead of ~600. The cap drops whole packed chunks, so up to ``CHUNK`` more than the cap
+    may be held; ``items`` returns exactly the newest ``cap``."""
+
+    __slots__ = ("cap", "packed", "seen")
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.packed = PackedList(pack_closed)
+        self.seen = 0
+
+    def add(self, event: ClosedResult) -> None:
+        tail = self.packed.tail
+        tail.append(event)
+        self.seen += 1
+        if len(tail) >= CHUNK:
+            self.pack()
+
+    def items(self) -> list[ClosedResult]:
+        return list(islice(self.packed.newest_first(), self.cap))
+
+    def pack(self) -> None:
+        """Fold the unpacked tail now (a run ended: nothing will follow it soon)."""
+        self.packed.fold()
+        if self.cap is not None:
+            self.packed.drop_oldest(self.cap)
+
+
 class _Keyed:
     """A family of stores keyed by a tuple."""
 
-    def __init__(self, cap: int | None = None) -> None:
+    def __init__(self, cap: int | None = None, kind: type = EventStore) -> None:
         self._cap = cap
-        self.stores: dict[tuple, EventStore] = {}
+        self._kind = kind
+        self.stores: dict[tuple, Any] = {}
 
-    def store(self, key: tuple) -> EventStore:
+    def store(self, key: tuple) -> Any:
         st = self.stores.get(key)
         if st is None:
-            st = self.stores[key] = EventStore(self._cap or config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
+            st = self.stores[key] = self._kind(self._cap or config.report_cap())
         return st
 
-    def get(self, key: tuple) -> EventStore | None:
+    def get(self, key: tuple) -> Any:
         return self.stores.get(key)
 
     def drop(self, key: tuple) -> None:
@@ -74,90 +111,173 @@ class PartialStore:
     A fast-forwarded signal's milestones are only computed when someone reads them: the engine
     hands over a lazy batch (the signal and the stretch of candles it crossed) when no user listens
     to the partial streams, and reading realises batches newest first until the cap is filled.
-    Emitted milestones are kept as the raw event too and turned into report rows on read, so a
-    listened backtest pays one append per milestone.
+    Lazy batches wait in ``lazy`` and are packed into columns ``CHUNK`` at a time (or when an
+    emitted milestone follows them, which keeps the order). Emitted milestones are kept as the raw
+    event and turned into report rows on read, so a listened backtest pays one append per milestone.
     """
 
-    __slots__ = ("dropped", "items_")
+    __slots__ = ("dropped", "items_", "lazy")
 
     TRIM_AT = 200_000  # items kept before the oldest half is folded into ``dropped`` (endless runs)
 
     def __init__(self) -> None:
-        self.items_: list[Any] = []  # oldest first: (kind, PartialEvent) or LazyMilestones
+        self.items_: list[Any] = []  # oldest first: (kind, PartialEvent), LazyMilestones or packed batches
+        self.lazy: list[partial_mod.LazyMilestones] = []  # the newest lazy batches, not packed yet
         self.dropped = 0  # milestones in items that were trimmed away (still counted as seen)
 
+    def pack_lazy(self) -> None:
+        """Move the waiting lazy batches into ``items_``, packed when they can be."""
+        if self.lazy:
+            packed = pack_lazy(self.lazy)
+            if packed is None:
+                self.items_.extend(self.lazy)
+            else:
+                self.items_.append(packed)
+            self.lazy.clear()
+
     @staticmethod
-    def _count(item: Any) -> int:
-        return len(item.events()) if isinstance(item, partial_mod.LazyMilestones) else 1
+    def _batches(item: Any) -> list[Any] | None:
+        if isinstance(item, partial_mod.LazyMilestones):
+            return [item]
+        return None if type(item) is tuple else item.unpack()
+
+    @classmethod
+    def _count(cls, item: Any) -> int:
+        batches = cls._batches(item)
+        return 1 if batches is None else sum(len(b.events()) for b in batches)
 
     def _trim(self) -> None:
         """Forget the oldest half, unless the newest half holds fewer milestones than a report shows."""
         half = len(self.items_) // 2
+        cap = config.report_cap()
+        if cap is None:  # every milestone is kept
+            return
         newer = sum(self._count(item) for item in self.items_[half:])
-        if newer < config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS:
+        if newer < cap:
             return
         self.dropped += sum(self._count(item) for item in self.items_[:half])
         del self.items_[:half]
 
     def items(self, all_: bool = False) -> list[Any]:
-        cap = config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS
+        self.pack_lazy()
+        cap = config.report_cap()
+        if cap is None:
+            all_ = True
         out: list[Any] = []
         record = partial_report_mod.partial_record
         for item in reversed(self.items_):
-            if isinstance(item, partial_mod.LazyMilestones):
-                out.extend(record(ev, kind) for kind, ev in reversed(item.events()))
-            else:
+            batches = self._batches(item)
+            if batches is None:
                 out.append(record(item[1], item[0]))
+            else:
+                for batch in reversed(batches):
+                    out.extend(record(ev, kind) for kind, ev in reversed(batch.events()))
+                    if not all_ and len(out) >= cap:
+                        break
             if not all_ and len(out) >= cap:
                 break
         return out if all_ else out[:cap]
 
     @property
     def seen(self) -> int:
+        self.pack_lazy()
         return self.dropped + sum(self._count(item) for item in self.items_)
+
+
+_NO_PREV = -(2**63)
+_metric_names: list[str] = []  # metric codes of packed samples (a handful of names, grown as met)
+_metric_codes: dict[str, int] = {}
+
+
+@dataclass(slots=True, frozen=True)
+class _Samples:
+    """Timing rows as columns; every value comes back as it went in (float64/int64 are exact for
+    the durations, wall-clock milliseconds and counts the runners record)."""
+
+    metric: np.ndarray  # int16 code into _metric_names
+    times: np.ndarray  # (n, 2) int64: timestamp, previous timestamp (_NO_PREV for None)
+    duration: np.ndarray  # float64
+    count: np.ndarray  # int64
+    total: int  # sum of ``count``
+
+    @staticmethod
+    def pack(rows: list[tuple]) -> _Samples:
+        metrics, stamps, prevs, durations, counts = zip(*rows)
+        codes = []
+        for m in metrics:
+            code = _metric_codes.get(m)
+            if code is None:
+                code = _metric_codes[m] = len(_metric_names)
+                _metric_names.append(m)
+            codes.append(code)
+        count = np.array(counts, dtype=np.int64)
+        return _Samples(
+            metric=np.array(codes, dtype=np.int16),
+            times=np.array([(t, _NO_PREV if p is None else p) for t, p in zip(stamps, prevs)], dtype=np.int64),
+            duration=np.array(durations, dtype=np.float64),
+            count=count,
+            total=int(count.sum()),
+        )
+
+    def unpack(self) -> Iterator[tuple]:
+        names = _metric_names
+        for code, (ts, prev), duration, count in zip(
+            self.metric.tolist(), self.times.tolist(), self.duration.tolist(), self.count.tolist()
+        ):
+            yield names[code], ts, None if prev == _NO_PREV else prev, duration, count
 
 
 class PerformanceLog:
     """Timing samples of one (symbol, strategy, mode) as plain rows: the hot path appends a tuple
-    to ``rows`` (``append``, bound once per run) and nothing else; ``seen`` and the trim are
-    worked out from the rows when somebody reads them or ``tidy`` runs. The report's
+    to ``rows`` (``append``, bound once per run) and nothing else. ``tidy`` (the runner calls it
+    whenever it yields) packs the rows into columns (``_Samples``: 33 bytes a row instead of ~150)
+    and forgets the oldest packed rows the report's cap no longer needs. The report's
     ``PerformanceStore`` is built from them when somebody reads it."""
 
-    __slots__ = ("append", "rows", "trimmed_seen")
+    __slots__ = ("append", "packed", "rows", "trimmed_seen")
+
+    PACK_AT = 1024  # rows appended before ``tidy`` packs them
 
     def __init__(self) -> None:
         self.rows: list[tuple] = []  # (metric, timestamp, previous_timestamp, duration, count), oldest first
         self.append = self.rows.append
+        self.packed: deque[_Samples] = deque()  # oldest first, all older than ``rows``
         self.trimmed_seen = 0  # samples offered and already trimmed away
 
     @property
     def seen(self) -> int:
-        return self.trimmed_seen + sum(r[4] for r in self.rows)
+        return self.trimmed_seen + sum(p.total for p in self.packed) + sum(r[4] for r in self.rows)
 
     def add_raw(self, metric: str, ts: int, prev: int | None, duration: float, count: int) -> None:
         self.append((metric, ts, prev, duration, count))
-        if len(self.rows) > 4 * PERFORMANCE_CAP:
+        if len(self.rows) >= self.PACK_AT:
             self.tidy()
 
     def add(self, ev: Any) -> None:
         self.add_raw(ev.metric_type, ev.timestamp, ev.previous_timestamp, ev.duration, ev.count)
 
-    def tidy(self) -> None:
-        """Drop the oldest rows past the cap (the hot path calls this every few thousand rows)."""
-        if len(self.rows) <= 4 * PERFORMANCE_CAP:
+    def tidy(self, final: bool = False) -> None:
+        """Pack the rows once there are enough of them (``final``: any), then drop the oldest
+        packed rows that the newest PERFORMANCE_CAP samples do not need."""
+        if len(self.rows) < (1 if final else self.PACK_AT):
             return
-        kept, total = 0, 0
-        for kept, row in enumerate(reversed(self.rows), 1):  # noqa: B007
-            total += row[4]
-            if total >= PERFORMANCE_CAP:
-                break
-        cut = len(self.rows) - kept
-        self.trimmed_seen += sum(r[4] for r in self.rows[:cut])
-        del self.rows[:cut]
+        self.packed.append(_Samples.pack(self.rows))
+        self.rows.clear()
+        newer = sum(p.total for p in self.packed)
+        while len(self.packed) > 1 and newer - self.packed[0].total >= PERFORMANCE_CAP:
+            oldest = self.packed.popleft()
+            newer -= oldest.total
+            self.trimmed_seen += oldest.total
+
+    def all_rows(self) -> Iterator[tuple]:
+        """Every kept row, oldest first."""
+        for p in self.packed:
+            yield from p.unpack()
+        yield from self.rows
 
     def store(self, symbol: str, strategy_name: str, backtest: bool) -> Any:
         st = performance_mod.PerformanceStore(PERFORMANCE_CAP)
-        for metric, ts, prev, duration, count in self.rows:
+        for metric, ts, prev, duration, count in self.all_rows():
             st.add(
                 PerformanceEvent(
                     timestamp=ts,
@@ -175,12 +295,12 @@ class PerformanceLog:
         return st
 
 
-backtest_store = _Keyed()  # (symbol, strategy) <- closed backtest results
+backtest_store = _Keyed(kind=ClosedStore)  # (symbol, strategy) <- closed backtest results
 live_store: dict[tuple[str, str], live_mod.LiveEventList] = {}  # (symbol, strategy): SPEC 12.3 rules
 schedule_store = _Keyed()  # (symbol, strategy, backtest) <- scheduled / opened / cancelled
 partial_store: dict[tuple[str, str, bool], PartialStore] = {}  # (symbol, strategy, backtest)
 risk_store = _Keyed()  # (symbol, strategy, backtest) <- risk rejections
-heat_store: dict[tuple[str, bool], dict[str, EventStore]] = {}  # (strategy, backtest) -> symbol -> closed
+heat_store: dict[tuple[str, bool], dict[str, ClosedStore]] = {}  # (strategy, backtest) -> symbol -> closed
 performance_store: dict[tuple[str, str, bool], PerformanceLog] = {}  # (symbol, strategy, backtest)
 # (symbol, walker) -> contracts, newest first; unbounded (SPEC 12.1). Keyed by symbol too, unlike the
 # original (walker name only), so one walker run on two symbols does not mix their results.
@@ -206,7 +326,7 @@ def _on_signal(result: Any) -> None:
         per_symbol = heat_store.setdefault((result.strategy_name, result.backtest), {})
         st = per_symbol.get(result.symbol)
         if st is None:
-            st = per_symbol[result.symbol] = EventStore(config.GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS)
+            st = per_symbol[result.symbol] = ClosedStore(config.report_cap())
         st.add(result)
         return
     event = schedule_mod.schedule_event(result)  # None for an immediate open (not a schedule event)
@@ -241,6 +361,8 @@ def _on_partial(kind: str) -> Any:
         st = partial_store.get((event.symbol, event.strategy_name, event.backtest))
         if st is None:
             st = partial_of(event.symbol, event.strategy_name, event.backtest)
+        if st.lazy:
+            st.pack_lazy()
         items = st.items_
         items.append((kind, event))
         if len(items) > PartialStore.TRIM_AT:
@@ -259,10 +381,12 @@ def _on_partial_lazy(batch: Any) -> None:
     st = partial_store.get((row.symbol, row.strategy_name, batch.backtest))
     if st is None:
         st = partial_of(row.symbol, row.strategy_name, batch.backtest)
-    items = st.items_
-    items.append(batch)
-    if len(items) > PartialStore.TRIM_AT:
-        st._trim()
+    lazy = st.lazy
+    lazy.append(batch)
+    if len(lazy) >= CHUNK:
+        st.pack_lazy()
+        if len(st.items_) > PartialStore.TRIM_AT:
+            st._trim()
 
 
 def _on_risk(event: Any) -> None:
@@ -301,6 +425,24 @@ events.walker.add_hook(_on_walker)
 
 def walker_contracts(symbol: str, walker_name: str) -> list[Any]:
     return list(walker_store.get((symbol, walker_name), []))
+
+
+def pack_run(symbol: str, strategy_name: str, backtest: bool) -> None:
+    """A run ended: pack what its stores still hold as objects (a walker runs many strategies in
+    turn; their unpacked tails would otherwise add up)."""
+    if backtest:
+        st = backtest_store.get((symbol, strategy_name))
+        if st is not None:
+            st.pack()
+    heat = heat_store.get((strategy_name, backtest), {}).get(symbol)
+    if heat is not None:
+        heat.pack()
+    partial = partial_store.get((symbol, strategy_name, backtest))
+    if partial is not None:
+        partial.pack_lazy()
+    log = performance_store.get((symbol, strategy_name, backtest))
+    if log is not None:
+        log.tidy(final=True)
 
 
 # --------------------------------------------------------------------------- clearing

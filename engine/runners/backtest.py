@@ -47,6 +47,9 @@ __all__ = ["Backtest", "frame_timestamps"]
 YIELD_EVERY_S = 0.004  # hand the event loop back this often: a UI sharing the loop stays responsive
 
 
+HISTORY_RESERVE = 1_440  # 1m slots reserved before a run's first frame: history a strategy asks for at the start
+
+
 @dataclass(frozen=True, slots=True)
 class Frames:
     start: int
@@ -244,8 +247,11 @@ class _Run:
             lifetime = cfg.CC_MAX_SIGNAL_LIFETIME_MINUTES or 0
             lookahead = cfg.CC_SCHEDULE_AWAIT_MINUTES + min(lifetime, 3 * 1440) + w + 1
             st = self.client.store(self.symbol, "1m")
+            self.client.use(self.symbol)
             first = -(-(f.start - (w - 1) * MINUTE_MS) // MINUTE_MS)
-            await st.ensure(first, f.at(f.count - 1) // MINUTE_MS + 1 + lookahead, cfg)
+            last = f.at(f.count - 1) // MINUTE_MS + 1 + lookahead
+            st.reserve(first - HISTORY_RESERVE, last)  # one allocation for the run (and a day of history)
+            await st.ensure(first, last, cfg)
 
     async def results(self) -> AsyncIterator[BacktestResult]:
         """SPEC 6.3. Locals stand in for attributes on purpose: this loop runs once per trade."""
@@ -399,7 +405,7 @@ class _Run:
         ev = perf("backtest_total", (clock() - total_t0) * 1000)
         if ev is not None:
             await perf_stream.emit(ev)
-        self._perf_log.tidy()
+        stores.pack_run(self.symbol, self.strategy.strategy_name, True)
 
     def release(self) -> None:
         """The run ended (done, stopped, failed or closed early): its results stay in the report

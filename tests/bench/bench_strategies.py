@@ -12,9 +12,16 @@ Scenarios (the strategies are in tests/bench/strategies.py):
   closes read one ``Candle`` at a time (how strategies were written so far);
 - ``sma-rsi-cols-15m`` / ``sma-rsi-cols-1m``: the same rule reading the window's ``close`` column
   (skipped on an engine without candle windows);
+- ``sma-rsi-ind-15m`` / ``sma-rsi-ind-1m``: the same rule over indicator columns (TA-Lib's SMA and
+  the same RSI computed once over the candle store, read with ``btk.indicator``; skipped on an
+  engine without them);
 - ``full-hour-1m``: the peers' rule (long on the full hour, TP +1 %, SL -1 %, 240 minutes), asked every minute;
 - ``idle-1m``: a strategy that returns None, asked every minute; reports microseconds per call;
-- ``demo``: the console demo's three strategies one after the other, headless.
+- ``demo``: the console demo's three strategies one after the other, headless;
+- ``walker-100``: one walker over 100 variants of the benchmark's strategy (TP +0.5 % .. +1.49 %),
+  for peak memory (issue 13 asks under 300 MB);
+- ``symbols-20``: the benchmark's strategy on 20 symbols one after the other, each its own candle
+  store (peak memory likewise).
 
 Run:  python -m tests.bench.bench_strategies [--scenario sma-rsi-15m,demo] [--repeat 5] [--days 365]
 Before/after in one batch:  --trees /tmp/before,.  runs each repeat in every tree in turn (each tree
@@ -41,10 +48,13 @@ SINGLE = {  # scenario -> (strategy factory name in tests.bench.strategies, sign
     "sma-rsi-1m": ("sma_rsi_objects", "1m"),
     "sma-rsi-cols-15m": ("sma_rsi_columns", "15m"),
     "sma-rsi-cols-1m": ("sma_rsi_columns", "1m"),
+    "sma-rsi-ind-15m": ("sma_rsi_indicators", "15m"),
+    "sma-rsi-ind-1m": ("sma_rsi_indicators", "1m"),
     "full-hour-1m": ("full_hour", "1m"),
     "idle-1m": ("Idle", "1m"),
 }
-SCENARIOS = ("benchmark", *SINGLE, "demo")
+SCENARIOS = ("benchmark", *SINGLE, "demo", "walker-100", "symbols-20")
+VARIANTS, SYMBOLS = 100, 20
 
 
 def _timed(run: Callable[[], int]) -> dict:
@@ -68,6 +78,54 @@ def _backtest(strategies: list[str], frame: str, exchange: str) -> Callable[[], 
     return lambda: asyncio.run(main())
 
 
+def _fifteen_minute_long(tp: float) -> Callable:
+    """The benchmark's strategy (long every 15 minutes) with its take-profit as a parameter."""
+
+    async def get_signal(symbol: str, when: datetime, price: float) -> dict:
+        return {
+            "position": "long",
+            "price_take_profit": price * tp,
+            "price_stop_loss": price * 0.992,
+            "minute_estimated_time": 120,
+        }
+
+    return get_signal
+
+
+def _many(scenario: str, days: int) -> tuple[Callable[[], int], int]:
+    """The memory scenarios: a 100-strategy walker, or one strategy on 20 symbols."""
+    import engine as e
+
+    e.add_synthetic_exchange("synthetic", seed=42)
+    e.add_frame("bench-frame", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
+    if scenario == "walker-100":
+        names = [f"v{i:03d}" for i in range(VARIANTS)]
+        for i, name in enumerate(names):
+            e.add_strategy(name, "15m", _fifteen_minute_long(1.005 + i / 10_000))
+        e.add_walker("bench-walker", "synthetic", "bench-frame", names, metric="sharpe_ratio")
+
+        async def walk() -> int:
+            n = 0
+            async for _ in e.Walker.run(SYMBOL, walker_name="bench-walker"):
+                n += 1
+            return n
+
+        return (lambda: asyncio.run(walk())), days * 1440 * VARIANTS
+    e.add_strategy("bench", "15m", _fifteen_minute_long(1.01))
+    symbols = [f"SYM{i:02d}USDT" for i in range(SYMBOLS)]
+
+    async def each() -> int:
+        n = 0
+        for symbol in symbols:
+            async for _ in e.Backtest.run(
+                symbol, strategy_name="bench", exchange_name="synthetic", frame_name="bench-frame"
+            ):
+                n += 1
+        return n
+
+    return (lambda: asyncio.run(each())), days * 1440 * SYMBOLS
+
+
 def run_child(scenario: str, days: int) -> dict:
     import engine as e
 
@@ -85,18 +143,24 @@ def run_child(scenario: str, days: int) -> dict:
         run = _backtest(names, demo.ensure_frame(days), demo.EXCHANGE)
         cold, warm = _timed(run), _timed(run)
         out["candles"] *= len(names)  # each strategy walks the whole frame
+    elif scenario in ("walker-100", "symbols-20"):
+        run, out["candles"] = _many(scenario, days)
+        cold, warm = _timed(run), _timed(run)
     else:
         from tests.bench import strategies
 
         if scenario.startswith("sma-rsi-cols") and not hasattr(e, "CandleWindow"):
             return {**out, "skipped": "this engine has no candle windows"}
+        if scenario.startswith("sma-rsi-ind") and not hasattr(e, "indicator"):
+            return {**out, "skipped": "this engine has no indicator columns"}
         factory, interval = SINGLE[scenario]
+        extra = {"indicators": strategies.SMA_RSI_INDICATORS} if factory == "sma_rsi_indicators" else {}
         fn = getattr(strategies, factory)
         if isinstance(fn, type):
             fn = fn()
         e.add_synthetic_exchange("synthetic", seed=42)
         e.add_frame("bench-frame", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
-        e.add_strategy("bench", interval, fn)
+        e.add_strategy("bench", interval, fn, **extra)
         run = _backtest(["bench"], "bench-frame", "synthetic")
         cold = _timed(run)
         calls_before = getattr(fn, "calls", 0)

@@ -8,17 +8,24 @@ object-reading one and provably compute the same thing.
 - ``sma_rsi``: SMA(20) against SMA(100) for the trend, RSI(14) for a pullback entry; TP +1 %,
   SL -1 %, 240-minute lifetime. ``sma_rsi_objects`` reads the closes the old way (one ``Candle``
   per row), ``sma_rsi_columns`` reads the window's ``close`` column (no object per candle);
+- ``sma_rsi_indicators``: the same rule over indicator columns (``SMA_RSI_INDICATORS``: TA-Lib's
+  SMA and the same RSI as a column, computed once over the candle store) read with
+  ``btk.indicator``; the moving averages are TA-Lib's running sums, which may differ from
+  ``closes[-20:].mean()`` in the last bits, so a trade could in principle differ at an exact tie;
 - ``full_hour``: the peers' rule: long on the full hour, TP +1 %, SL -1 %, 240-minute lifetime;
 - ``idle``: returns None; what is left is the engine's own cost of asking a strategy.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
+import talib
+from numpy.lib.stride_tricks import sliding_window_view
 
-from engine import get_candles
+from engine import Indicator, get_candles, indicator
 
 FAST, SLOW, RSI = 20, 100, 14
 LIFETIME = 240
@@ -65,6 +72,38 @@ async def sma_rsi_objects(symbol: str, when: datetime, price: float) -> dict | N
 async def sma_rsi_columns(symbol: str, when: datetime, price: float) -> dict | None:
     candles = await get_candles(symbol, "1m", SLOW)
     return sma_rsi_signal(candles.close, price)
+
+
+def rsi_column(closes: np.ndarray, n: int = RSI) -> np.ndarray:
+    """``rsi`` at every candle (NaN for the first ``n``): each value from its own ``n`` changes."""
+    out = np.full(len(closes), np.nan)
+    if len(closes) > n:
+        diff = np.diff(closes)
+        gain = sliding_window_view(np.where(diff > 0, diff, 0.0), n).sum(axis=1)
+        loss = sliding_window_view(np.where(diff < 0, -diff, 0.0), n).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = 100.0 - 100.0 / (1.0 + gain / loss)
+        out[n:] = np.where(loss == 0.0, np.where(gain > 0, 100.0, 50.0), value)
+    return out
+
+
+SMA_RSI_INDICATORS = {  # history=SLOW: the first value sees the candles get_candles(symbol, "1m", SLOW) gives
+    "fast": Indicator(lambda c: talib.SMA(c.close, FAST), history=SLOW),
+    "slow": Indicator(lambda c: talib.SMA(c.close, SLOW), history=SLOW),
+    "rsi": Indicator(lambda c: rsi_column(c.close), history=SLOW),
+}
+
+
+async def sma_rsi_indicators(symbol: str, when: datetime, price: float) -> dict | None:
+    slow = await indicator("slow")
+    if math.isnan(slow):
+        return None
+    fast, strength = await indicator("fast"), await indicator("rsi")
+    if fast > slow and strength < 30.0:
+        return bracket("long", price)
+    if fast < slow and strength > 70.0:
+        return bracket("short", price)
+    return None
 
 
 async def full_hour(symbol: str, when: datetime, price: float) -> dict | None:

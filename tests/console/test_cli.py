@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
+from engine.testing import reset_engine
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -125,3 +127,40 @@ def test_a_bad_csv_fails_the_backtest_with_one_line_naming_file_and_line(project
     assert errors[0].startswith("error: BTCUSDT momentum, BTCUSDT fade failed: CsvFileError: ")
     assert f"{data}:5: not a possible candle: high is below low" in errors[0]
     assert "Traceback" not in err and out == ""
+
+
+class Terminal(io.StringIO):
+    """A buffer that says it is a terminal, as a real one would."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_output_to_a_pipe_has_no_terminal_codes_and_an_ascii_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # not a terminal is not a terminal, whatever the environment says
+    code, out, err = run("backtest", "--days", "2")
+    assert code == 0, err
+    assert "\x1b" not in out and "\x1b" not in err
+    lines = out.splitlines()
+    assert set(lines[1]) == {"-"} and len(lines[1]) == len(lines[0])  # the rule spans the header
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_on_a_terminal_the_runs_get_live_bars_and_a_narrow_terminal_cuts_no_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    plain_code, plain, _ = run("backtest", "--days", "2")
+    reset_engine()  # the demo registers its strategies again
+    out, err = Terminal(), Terminal()
+    code = main(["backtest", "--days", "2"], out, err)
+    assert code == plain_code == 0, err.getvalue()
+    bars = err.getvalue()
+    assert "\x1b[" in bars and "━" in bars
+    for name in ("demo-breakout", "demo-meanrev", "demo-trend"):
+        assert f"BTCUSDT   {name}" in bars
+    assert bars.count("fulfilled") >= 3
+    table = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
+    assert "…" not in table
+    cells = [line.split() for line in table.splitlines()[2:5]]
+    assert cells == [line.split() for line in plain.splitlines()[2:5]]  # the same numbers as in a pipe

@@ -10,6 +10,7 @@ import pytest
 
 from console.project import PROJECT_FILE, ProjectError, load_project
 from console.settings import load_settings, save_settings, user_settings_path, write_settings
+from engine.persist.atomic import TEMP_PREFIX
 from engine.testing import reset_engine
 
 pytestmark = pytest.mark.usefixtures("user_settings")  # never the real per-user settings
@@ -26,7 +27,7 @@ def test_saving_ui_rewrites_only_the_ui_table(project_dir: Path) -> None:
     assert after[len(head) :] == ('[ui]\ntheme = "nord"\n\n[ui.backtest]\nstrategy = "fade"\nsymbol = "ETHUSDT"\n')
     assert project.ui == {"theme": "nord", "backtest": {"strategy": "fade", "symbol": "ETHUSDT"}}
     assert project.notes == []
-    assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(TEMP_PREFIX)] == []
 
 
 def test_a_second_save_replaces_the_tables_instead_of_adding_more(project_dir: Path) -> None:

@@ -116,3 +116,77 @@ async def test_a_failing_error_listener_never_breaks_a_run() -> None:
 def test_listen_rejects_non_callables() -> None:
     with pytest.raises(TypeError, match="expected a callable"):
         e.listen_signal(42)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- the reactivex face
+
+
+async def test_a_reactivex_subscriber_takes_its_turn_in_subscription_order_behind_an_awaited_listener() -> None:
+    seen: list[str] = []
+
+    async def slow(v: int) -> None:
+        await asyncio.sleep(0)
+        seen.append(f"async {v}")
+
+    events.signal.listen(lambda v: seen.append(f"first {v}"))
+    events.signal.listen(slow)
+    events.signal.pipe(ops.map(lambda v: v * 10)).subscribe(lambda v: seen.append(f"rx {v}"))
+    events.signal.listen(lambda v: seen.append(f"last {v}"))
+    await events.signal.emit(1)
+    assert seen == ["first 1", "async 1", "rx 10", "last 1"]
+
+
+async def test_a_piped_subscription_declares_interest_in_every_action_until_disposed() -> None:
+    assert not events.signal.wants("idle")
+    subscription = events.signal.pipe(ops.filter(lambda r: True)).subscribe(lambda r: None)
+    assert events.signal.has_subscribers()
+    assert events.signal.wants("idle")
+    assert events.signal.subscribers_want("closed")
+    subscription.dispose()
+    subscription.dispose()  # disposing twice is harmless
+    assert not events.signal.has_subscribers()
+    assert not events.signal.wants("idle")
+
+
+async def test_an_operator_that_completes_unsubscribes_itself_from_the_stream() -> None:
+    got: list[list[int]] = []
+    completed: list[bool] = []
+    events.signal.pipe(ops.buffer_with_count(2), ops.take(2)).subscribe(
+        got.append, on_completed=lambda: completed.append(True)
+    )
+    for v in range(6):
+        await events.signal.emit(v)
+    assert got == [[0, 1], [2, 3]]
+    assert completed == [True]
+    assert not events.signal.has_subscribers()
+
+
+async def test_an_observable_can_be_awaited_for_its_first_matching_value() -> None:
+    async def first_big() -> int:
+        return await events.signal.pipe(ops.filter(lambda v: v > 1), ops.first())
+
+    waiter = asyncio.ensure_future(first_big())
+    await asyncio.sleep(0)
+    for v in range(4):
+        await events.signal.emit(v)
+    assert await waiter == 2
+    assert not events.signal.has_subscribers()
+
+
+async def test_a_raising_reactivex_subscriber_reaches_the_emitter_but_an_operators_failure_goes_to_on_error() -> None:
+    got: list[int] = []
+    failures: list[BaseException] = []
+    events.signal.pipe(ops.map(lambda v: 1 // v)).subscribe(on_error=failures.append)  # 1 // 0 fails inside
+    events.signal.subscribe(lambda v: [][v])  # a subscriber's own bug
+    events.signal.listen(got.append)
+    with pytest.raises(IndexError):
+        await events.signal.emit(0)
+    assert got == [0]  # the listener after it still had the value
+    assert len(failures) == 1 and isinstance(failures[0], ZeroDivisionError)  # the pipeline ends with an error
+
+
+def test_emit_soon_without_an_event_loop_reaches_reactivex_subscribers_and_hooks() -> None:
+    got: list[int] = []
+    events.signal.pipe(ops.map(lambda v: v + 1)).subscribe(got.append)
+    events.signal.emit_soon(41)
+    assert got == [42]

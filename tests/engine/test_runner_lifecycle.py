@@ -165,22 +165,77 @@ async def test_a_flaky_feed_is_retried_on_the_engine_clock_without_waiting() -> 
     assert results and results[0].action == "closed"
 
 
+START = T0 + 10 * 86_400_000  # the frozen simulated clock of the retry tests
+
+
+async def run_with_retries(feed, *, count: int, delay_ms: int) -> tuple[list, list[BaseException]]:
+    """A 3-minute backtest on ``feed`` with SPEC 4.1's attempts and delay, on a frozen simulated
+    clock starting at ``START``: its results and the errors it reported."""
+    e.set_clock(e.SimulatedClock(START, speed=0))
+    register(long_signal(), minutes=3, feed=feed)
+    e.set_config(CC_GET_CANDLES_RETRY_COUNT=count, CC_GET_CANDLES_RETRY_DELAY_MS=delay_ms, unsafe=True)
+    errors: list[BaseException] = []
+    e.listen_error(errors.append)
+    return await collect(), errors
+
+
 async def test_a_feed_that_keeps_failing_names_symbol_interval_range_and_attempts() -> None:
     async def broken(symbol, interval, since, limit):
         raise ConnectionError("HTTP 503")
 
-    e.set_clock(e.SimulatedClock(T0 + 10 * 86_400_000, speed=0))
-    register(long_signal(), minutes=3, feed=broken)
-    e.set_config(CC_GET_CANDLES_RETRY_COUNT=2, CC_GET_CANDLES_RETRY_DELAY_MS=10, unsafe=True)
-    errors: list[BaseException] = []
-    e.listen_error(errors.append)
-    assert await collect() == []
+    results, errors = await run_with_retries(broken, count=2, delay_ms=10)
+    assert results == []
     assert errors, "every failed tick is reported"
     msg = str(errors[0])
     assert "BTCUSDT 1m 2023-12-31T23:56:00Z.." in msg
     assert "(2 attempts)" in msg and "HTTP 503" in msg
     ctx = errors[0].btk_context
     assert (ctx.symbol, ctx.strategy_name, ctx.backtest) == ("BTCUSDT", "s", True)
+
+
+class _Warnings:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, *args: object) -> None: ...
+    def info(self, *args: object) -> None: ...
+    def warning(self, msg: object, *args: object) -> None:
+        self.lines.append(str(msg))
+
+
+async def test_every_failed_attempt_is_logged_and_followed_by_a_sleep_the_last_one_included() -> None:
+    calls: list[int] = []
+
+    async def broken(symbol, interval, since, limit):
+        calls.append(limit)
+        raise ConnectionError("HTTP 503")
+
+    logged = _Warnings()
+    e.set_logger(logged)
+    await run_with_retries(broken, count=3, delay_ms=7)
+    assert calls and len(calls) % 3 == 0
+    assert e.get_clock().now() - START == 7 * len(calls)  # SPEC 4.1: a sleep after each failure, the last too
+    tries = [line for line in logged.lines if line.startswith("get_candles BTCUSDT 1m since ")]
+    assert [line.split(": ")[1] for line in tries[:3]] == [
+        "attempt 1/3 failed",
+        "attempt 2/3 failed",
+        "attempt 3/3 failed",
+    ]
+    assert all(line.endswith("failed: HTTP 503") for line in tries) and len(tries) == len(calls)
+
+
+async def test_a_last_response_that_only_fails_the_sanity_check_is_used_with_its_bad_candles_poisoned() -> None:
+    calls: list[int] = []
+
+    async def zero_prices(symbol, interval, since, limit):
+        calls.append(limit)
+        t0 = int(since.timestamp() * 1000)
+        return [Candle(t0 + k * M, 0, 0, 0, 0, 100) for k in range(limit)]
+
+    results, errors = await run_with_retries(zero_prices, count=2, delay_ms=1)
+    assert results == []
+    assert calls and len(calls) % 2 == 0
+    assert errors and not any("could not be fetched" in str(x) for x in errors)  # placed, not failed
 
 
 async def test_report_cap_is_configurable_and_a_cut_window_says_so() -> None:
@@ -198,12 +253,25 @@ async def test_report_cap_is_configurable_and_a_cut_window_says_so() -> None:
     assert "**Total signals:** 5" in report
 
 
-async def test_default_cap_keeps_the_originals_250() -> None:
+async def test_statistics_count_every_signal_by_default() -> None:
+    """btk counts every closed signal (issue 14); the original's newest-250 window is opt-in."""
     register(long_signal(met=1), minutes=600)
     results = await collect()
     assert len(results) > 250
     stats = e.Backtest.get_data("BTCUSDT", "s")
+    assert stats.total_signals == stats.seen_signals == len(results)
+    assert "newest" not in e.Backtest.get_report("BTCUSDT", "s")
+
+
+async def test_the_originals_cap_of_250_is_one_setting_away() -> None:
+    e.set_config(CC_MAX_REPORT_EVENTS=250)
+    register(long_signal(met=1), minutes=600)
+    results = await collect()
+    stats = e.Backtest.get_data("BTCUSDT", "s")
     assert stats.total_signals == 250 and stats.seen_signals == len(results)
+    assert f"newest 250 of {len(results)} closed signals (CC_MAX_REPORT_EVENTS)" in e.Backtest.get_report(
+        "BTCUSDT", "s"
+    )
 
 
 async def test_dump_writes_the_report_under_dump_backtest(tmp_path) -> None:

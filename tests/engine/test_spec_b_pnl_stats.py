@@ -263,7 +263,9 @@ async def test_case_35_report_structure_and_custom_columns():
         "**Closed signals:** 3",
         "**Win rate:** 66.67% (2W / 1L) (higher is better)",
         "**Average PNL:** +0.40% (higher is better)",
-        "**Total PNL:** +1.21% (higher is better)",
+        "**Total PNL (sum of trade %):** +1.21% (higher is better)",
+        "**Compounded return:** +1.11% (the account, each trade compounded)",  # 1.0198 x 0.9672 x 1.0251
+        "**Max drawdown (compounded):** 3.28% (lower is better)",  # the one fall: t2's loss from t1's peak
         "**Standard Deviation:** 2.616% (lower is better)",
         "**Sharpe Ratio:** 0.154 (higher is better)",
         "**Annualized Sharpe Ratio:** 2.939 (higher is better)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import pytest
+
 from engine import config
 from engine.reports.backtest import render_backtest_report
 from engine.reports.markdown import Column
@@ -111,7 +113,9 @@ def test_report_case30_exact_text(case30) -> None:
         "**Closed signals:** 3",
         "**Win rate:** 66.67% (2W / 1L) (higher is better)",
         "**Average PNL:** +0.40% (higher is better)",
-        "**Total PNL:** +1.21% (higher is better)",
+        "**Total PNL (sum of trade %):** +1.21% (higher is better)",
+        "**Compounded return:** +1.11% (the account, each trade compounded)",  # 1.0198 x 0.9672 x 1.0251
+        "**Max drawdown (compounded):** 3.28% (lower is better)",  # the one fall: t2's loss from t1's peak
         "**Standard Deviation:** 2.616% (lower is better)",
         "**Sharpe Ratio:** 0.154 (higher is better)",
         "**Annualized Sharpe Ratio:** 2.939 (higher is better)",
@@ -152,3 +156,24 @@ def test_truncation_line_only_when_cut(case30) -> None:
     ]
     assert lines[4].startswith("| Signal ID |")
     assert backtest_statistics(case30, seen=1).seen_signals == 3
+
+
+def test_compounded_return_and_drawdown_by_hand(case30) -> None:
+    """Oldest first: +1.976 %, -3.284 %, +2.514 %. The account ends at 1.019764 x 0.967163 x
+    1.025144 = 1.011078 (+1.108 %, not the summed +1.207 %), and its one fall is t2's loss."""
+    s = backtest_statistics(case30)
+    assert s.compounded_return == pytest.approx(1.1077657700675259, rel=1e-12)
+    assert s.max_drawdown == pytest.approx(3.2836524915160497, rel=1e-12)
+    assert s.total_pnl == pytest.approx(1.2071655053677544, rel=1e-12)
+
+
+def test_drawdown_from_the_start_and_from_a_later_peak() -> None:
+    from engine.reports.statistics import compounded
+
+    assert all(math.isnan(v) for v in compounded([]))  # no trades: NaN (shown as N/A)
+    ret, dd = compounded([-10.0])  # one loss: the start is the peak
+    assert ret == pytest.approx(-10.0) and dd == pytest.approx(10.0)
+    ret, dd = compounded([10.0, -50.0, 100.0])  # newest first: +100 %, -50 %, +10 %
+    assert ret == pytest.approx(10.0) and dd == pytest.approx(50.0)
+    ret, dd = compounded([5.0, 5.0])  # never falls
+    assert dd == 0.0 and ret == pytest.approx(10.25)

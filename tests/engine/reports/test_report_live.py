@@ -51,12 +51,14 @@ def test_consecutive_idles_collapse_case32() -> None:
     ):
         assert getattr(s, name) == 0, name
     lines = render_live_report("live", s).split("\n")
-    assert lines[-10:] == [
+    assert lines[-12:] == [
         "**Total events:** 1",
         "**Closed signals:** 0",
         "**Win rate:** N/A",
         "**Average PNL:** 0.00% (higher is better)",
-        "**Total PNL:** 0.00% (higher is better)",
+        "**Total PNL (sum of trade %):** 0.00% (higher is better)",
+        "**Compounded return:** 0.00% (the account, each trade compounded)",
+        "**Max drawdown (compounded):** 0.00% (lower is better)",
         "**Standard Deviation:** 0.000% (lower is better)",
         "**Sharpe Ratio:** 0.000 (higher is better)",
         "**Annualized Sharpe Ratio:** 0.000 (higher is better)",

@@ -1,0 +1,322 @@
+"""Indicator columns: computed once over the candle store, read at "now" without look-ahead (issue 13).
+
+Why: a strategy computing an RSI inside ``get_signal`` recomputes it over its history window at
+every call, although each value depends only on candles that do not change. A strategy may instead
+declare indicator columns::
+
+    btk.add_strategy("rsi", "15m", get_signal, indicators={"rsi": lambda c: talib.RSI(c.close, 14)})
+
+and read them inside ``get_signal`` with ``await btk.indicator("rsi")`` (the value at "now") or
+``await btk.indicator("rsi", 3)`` (the last three values, a read-only numpy view). The function
+gets a ``CandleWindow`` over the whole range of the store the run needs (in a backtest: from
+``history`` candles before the frame's start to the frame's end, and further as far as the store
+holds candles) and returns one value per candle. It runs once per range, not once per call.
+
+Which value is "at now": the one of the newest candle ``get_candles(symbol, interval, n)`` would
+return at that moment (SPEC 4.1: the candle opening at or before "now"; see README "Behaviour worth
+knowing" for the one-candle quirk this inherits). Values of later candles are computed but never
+served. That is only sound if the function is causal (each value depends on the candles up to it,
+as every TA-Lib function is), and a function over the whole store could easily look ahead (a
+centred moving average, ``shift(-1)``). So the engine checks: after computing over the whole range
+it recomputes over a few prefixes (cut at 1/5, 1/2, 4/5 of the candles and one before the end)
+and compares the values each prefix has; any difference refuses the indicator with
+``IndicatorError``, naming the indicator, the strategy and the first candle that differs.
+
+Caching: per candle store and indicator. A backtest's range is final (its candles never change),
+so it is computed once per run range. A live run recomputes when the store has changed (a new "now"
+or a new fetch), over every candle since its first tick's history: still one call per tick, not a
+per-candle loop. For indicators whose value depends on a bounded number of past candles (SMA, MAX,
+Bollinger bands, ...) the values equal those computed inside ``get_signal`` over
+``get_candles(symbol, interval, history)``; for recursive ones (RSI, EMA, ATR) they are computed
+over a longer history, which is what their warm-up period asks for anyway.
+
+``IndicatorError`` is a ``SourceError``: a declaration that cannot be served fails every call the
+same way, so a backtest fails at once with that one error and a live run reports it once, as an
+unreadable CSV file does.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from . import config, registry
+from .candles import ABSENT, PRESENT, CandleStore, SourceError, exchange_client, iso
+from .context import execution_context, method_context
+from .model import CANDLE_INTERVALS
+from .registry import FrameSchema
+from .window import CandleWindow, read_only
+
+__all__ = ["Indicator", "IndicatorError", "indicator"]
+
+_MAX_RANGES = 4
+"""Ranges kept per (store, indicator): concurrent backtests of one strategy over different frames
+share a store, and recomputing at every call because they alternate would be quadratic."""
+_RTOL = 1e-9
+"""How closely a prefix must agree: causal functions give the same bits on a prefix; the tolerance
+only forgives summation-order noise of implementations that vectorise differently by length."""
+
+
+class IndicatorError(SourceError):
+    """A declared indicator that cannot be served: unknown name, bad output, or it looks ahead."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Indicator:
+    """One indicator column: ``fn(candles) -> one value per candle``, over candles of ``interval``.
+
+    ``history`` is how many candles before the first moment the indicator is read it should see
+    (its warm-up): the backtest computes from ``history - 1`` candles before the frame's first
+    candle, so the first value served was computed over the same candles as
+    ``get_candles(symbol, interval, history)`` at that moment. A plain callable in ``indicators=``
+    means ``Indicator(fn)``: 1m candles, 1000 candles of history.
+    """
+
+    fn: Callable[[CandleWindow], Any]
+    interval: str = "1m"
+    history: int = 1000
+
+
+def declare(strategy_name: str, indicators: Any) -> Mapping[str, Indicator]:
+    """``add_strategy``'s ``indicators=``, checked: names to ``Indicator``s (read-only mapping)."""
+    where = f"strategy {strategy_name}: indicators"
+    if indicators is None:
+        return MappingProxyType({})
+    if not isinstance(indicators, Mapping):
+        raise registry.SchemaError(
+            f"{where} must be a mapping of names to functions, e.g. "
+            f'{{"rsi": lambda c: talib.RSI(c.close, 14)}}; got {type(indicators).__name__}'
+        )
+    out: dict[str, Indicator] = {}
+    for name, value in indicators.items():
+        if not isinstance(name, str) or not name:
+            raise registry.SchemaError(f"{where}: every name must be a non-empty string, got {name!r}")
+        spec = value if isinstance(value, Indicator) else Indicator(value)
+        if not callable(spec.fn):
+            raise registry.SchemaError(
+                f"{where}[{name!r}] must be a function of the candles (or btk.Indicator), got {type(spec.fn).__name__}"
+            )
+        if spec.interval not in CANDLE_INTERVALS:
+            raise registry.SchemaError(
+                f"{where}[{name!r}]: interval must be one of {', '.join(CANDLE_INTERVALS)}; got {spec.interval!r}"
+            )
+        if not isinstance(spec.history, int) or isinstance(spec.history, bool) or spec.history < 1:
+            raise registry.SchemaError(f"{where}[{name!r}]: history must be a positive integer, got {spec.history!r}")
+        out[name] = spec
+    return MappingProxyType(out)
+
+
+# --------------------------------------------------------------------------- computed ranges
+
+
+@dataclass(slots=True)
+class _Range:
+    """Values of one indicator over the candles of store slots ``[lo, hi)``.
+
+    ``slots`` is None when every slot of the range holds a candle (value ``k`` is slot ``lo + k``),
+    else the slot of each value. Slots before ``final_hi`` are final: any moment in
+    ``[lo, final_hi)`` is served from here. A later moment (live) is served only while the store
+    is unchanged (``stamp``)."""
+
+    origin: int  # the first slot the run asked for (``lo`` is where the known candles start)
+    lo: int
+    hi: int
+    final_hi: int
+    slots: np.ndarray | None
+    values: np.ndarray
+    stamp: tuple[int, int, int, int]
+
+
+@dataclass(slots=True, weakref_slot=True)
+class _Cache:
+    """What one store knows of one indicator: computed ranges by origin, and the live origin."""
+
+    store: weakref.ref[CandleStore]
+    step_ms: int
+    ranges: dict[int, _Range]
+    first_origin: int | None = None
+
+
+_caches: weakref.WeakKeyDictionary[CandleStore, dict[Indicator, _Cache]] = weakref.WeakKeyDictionary()
+"""The computed ranges live as long as their store: ``clear_candle_cache`` frees both."""
+_routes: dict[tuple[str, str, bool, str, str], tuple[Any, Any, weakref.ref[_Cache]]] = {}
+"""(strategy, exchange, backtest, symbol, indicator) -> the cache a call reads, while both schemas
+are the registered ones: a call served from a computed range then costs a few dictionary reads
+instead of finding the exchange client, its store and the cache again (about half a microsecond
+of the ~1.3 a call cost, and a 1m strategy may read several indicators per candle)."""
+_MAX_ROUTES = 4096
+
+
+def _stamp(st: CandleStore, when_slot: int) -> tuple[int, int, int, int]:
+    return (when_slot, st.fetched_at, st.base, st.size)
+
+
+def _serve(rng: _Range, slot: int, n: int | None) -> float | np.ndarray:
+    """The value of the newest candle at or before ``slot`` (or the last ``n`` values up to it)."""
+    if rng.slots is None:
+        k = slot - rng.lo + 1  # values[:k] are the candles up to "now"
+    else:
+        k = int(np.searchsorted(rng.slots, slot, side="right"))
+    if n is None:
+        return float(rng.values[k - 1]) if k > 0 else math.nan
+    return rng.values[max(0, k - n) : k]
+
+
+def _find(cache: _Cache, st: CandleStore, slot: int, origin: int | None) -> _Range | None:
+    """A computed range that may serve ``slot`` for a run whose range starts at ``origin``."""
+    for rng in cache.ranges.values():
+        if (origin is None or rng.origin == origin) and (
+            rng.lo <= slot < rng.final_hi or (slot < rng.hi and rng.stamp == _stamp(st, slot))
+        ):
+            return rng
+    return None
+
+
+def _frame_origin(frame: FrameSchema | None, spec: Indicator, step_ms: int) -> int | None:
+    """A backtest's range starts ``history - 1`` candles before its frame's first one, whatever else
+    has run on the store before: the values a run sees never depend on the runs before it."""
+    if frame is None:
+        return None
+    return frame.start_ms // step_ms - spec.history + 1
+
+
+async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
+    """The value of indicator ``name`` at "now" (a float; NaN while it warms up or before any
+    candle), or with ``n`` its last ``n`` values up to "now" as a read-only numpy view (fewer when
+    fewer candles exist). Only inside ``get_signal`` (or a callback) during a run."""
+    ctx = execution_context()
+    method = ctx.method or method_context()
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise IndicatorError(f"indicator {name!r}: n must be a positive integer, got {n!r}")
+    strategy = registry.strategies.get(method.strategy_name, "indicator")
+    schema = registry.exchanges.get(method.exchange_name, "indicator")
+    frame_name = method.frame_name if ctx.backtest else ""
+    frame = registry.frames.get(frame_name, "indicator") if frame_name and registry.frames.has(frame_name) else None
+    route_key = (method.strategy_name, method.exchange_name, frame_name, ctx.backtest, ctx.symbol, name)
+    route = _routes.get(route_key)
+    if route is not None and route[0] is strategy and route[1] is schema and route[2] is frame:
+        cache = route[4]()
+        st = cache.store() if cache is not None else None
+        if st is not None:
+            slot = ctx.when // cache.step_ms
+            origin = route[3] if route[3] is not None and route[3] <= slot else None
+            rng = _find(cache, st, slot, origin)
+            if rng is not None:
+                return _serve(rng, slot, n)
+    spec = strategy.indicators.get(name)
+    if spec is None:
+        declared = ", ".join(repr(k) for k in strategy.indicators) or "none"
+        raise IndicatorError(f"strategy {strategy.strategy_name}: no indicator {name!r} (declared: {declared})")
+    st = exchange_client(schema, ctx.backtest).store(ctx.symbol, spec.interval)
+    slot = ctx.when // st.step_ms
+    per_store = _caches.get(st)
+    if per_store is None:
+        per_store = _caches[st] = {}
+    cache = per_store.get(spec)
+    if cache is None:
+        cache = per_store[spec] = _Cache(weakref.ref(st), st.step_ms, {})
+    frame_origin = _frame_origin(frame, spec, st.step_ms)
+    if len(_routes) >= _MAX_ROUTES:
+        _routes.clear()
+    _routes[route_key] = (strategy, schema, frame, frame_origin, weakref.ref(cache))
+    origin = frame_origin if frame_origin is not None and frame_origin <= slot else None
+    rng = _find(cache, st, slot, origin)
+    if rng is not None:
+        return _serve(rng, slot, n)
+    if origin is not None:
+        lo, hi = origin, max(slot, frame.end_ms // st.step_ms) + 1
+    else:  # live, or a run without a frame: from the first call's history on, up to "now"
+        if cache.first_origin is None or cache.first_origin > slot - spec.history + 1:
+            cache.first_origin = slot - spec.history + 1
+        lo, hi = cache.first_origin, slot + 1
+    rng = await _compute(st, spec, name, strategy.strategy_name, slot, lo, hi)
+    if rng is None:
+        return math.nan if n is None else np.empty(0)
+    cache.ranges.pop(lo, None)
+    cache.ranges[lo] = rng
+    while len(cache.ranges) > _MAX_RANGES:
+        del cache.ranges[next(iter(cache.ranges))]
+    return _serve(rng, slot, n)
+
+
+async def _compute(
+    st: CandleStore, spec: Indicator, name: str, strategy_name: str, slot: int, lo: int, hi: int
+) -> _Range | None:
+    """Fetch what ``[lo, hi)`` needs, then compute over the run of known candles around ``slot``.
+
+    The run stops at a slot that failed, is poisoned or is not known yet (live: the future), so the
+    function never sees a hole it would take for a missing candle. A failed or poisoned candle
+    within ``history`` candles before "now" raises its error, as ``get_candles`` would."""
+    await st.ensure(lo, hi, config.current())
+    lo_asked, lo = lo, max(lo, st.base)
+    status = st.status[lo - st.base : st.size]
+    p = slot - lo
+    if not 0 <= p < len(status) or lo > slot:
+        return None  # the store holds nothing at "now" (before the data starts, or not fetched yet)
+    known = (status == PRESENT) | (status == ABSENT)
+    if not known[p]:
+        st.present_slice(slot, slot + 1)  # raises for a failed or poisoned candle at "now"
+        return None
+    before = np.flatnonzero(~known[:p])
+    seg_lo = lo + (int(before[-1]) + 1 if len(before) else 0)
+    if seg_lo > slot - spec.history + 1 and seg_lo > lo:
+        st.present_slice(max(lo, slot - spec.history + 1), slot + 1)  # raises as get_candles would
+    after = np.flatnonzero(~known[p + 1 :])
+    seg_hi = lo + (p + 1 + int(after[0]) if len(after) else len(status))
+    final_hi = seg_lo
+    if st.client.backtest:
+        final_hi = seg_hi if st.live_edge is None else min(seg_hi, st.live_edge)
+    window = st.window(seg_lo, seg_hi)
+    values = _evaluate(spec, name, strategy_name, window, len(window))
+    _check_causal(spec, name, strategy_name, window, values)
+    slots = None if len(window) == seg_hi - seg_lo else window.timestamp // st.step_ms
+    return _Range(lo_asked, seg_lo, seg_hi, final_hi, slots, read_only(values), _stamp(st, slot))
+
+
+def _evaluate(spec: Indicator, name: str, strategy_name: str, window: CandleWindow, n: int) -> np.ndarray:
+    where = f"indicator {name!r} of strategy {strategy_name}"
+    try:
+        out = spec.fn(window)
+    except IndicatorError:
+        raise
+    except Exception as exc:
+        raise IndicatorError(f"{where} raised {type(exc).__name__}: {exc} (over {n} {spec.interval} candles)") from exc
+    try:
+        values = np.asarray(out, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise IndicatorError(f"{where} must return numbers, one per candle; got {type(out).__name__} ({exc})") from None
+    if values.shape != (n,):
+        raise IndicatorError(
+            f"{where} must return one value per candle: {n} values, got an array of shape {values.shape}"
+        )
+    return values
+
+
+def _cuts(n: int) -> list[int]:
+    """Prefix lengths to recompute over: fixed fractions, so a check is the same at every run."""
+    return sorted({m for m in (n // 5, n // 2, 4 * n // 5, n - 1) if 1 <= m < n})
+
+
+def _check_causal(spec: Indicator, name: str, strategy_name: str, window: CandleWindow, values: np.ndarray) -> None:
+    """Refuse a function whose value at a candle changes when later candles are left out."""
+    finite = np.abs(values[np.isfinite(values)])
+    atol = _RTOL * float(finite.max()) if finite.size else 0.0
+    for m in _cuts(len(window)):
+        prefix = _evaluate(spec, name, strategy_name, window[:m], m)
+        same = np.isclose(prefix, values[:m], rtol=_RTOL, atol=atol, equal_nan=True)
+        if same.all():
+            continue
+        k = int(np.argmin(same))
+        at = iso(int(window.timestamp[k]))
+        raise IndicatorError(
+            f"indicator {name!r} of strategy {strategy_name} looks ahead: its value for the {spec.interval} "
+            f"candle of {at} is {values[k]!r} computed over all {len(window)} candles but {prefix[k]!r} over the "
+            f"{m} candles up to {iso(int(window.timestamp[m - 1]))}; a value may only depend on the candles up "
+            f"to its own (a centred moving average or shift(-1) reads the future), so it is refused"
+        )

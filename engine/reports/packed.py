@@ -1,0 +1,307 @@
+"""What the report stores keep per trade, packed into numpy columns (issue 13: bounded memory).
+
+A closed result is four Python objects (the result, its signal row, the PNL, an id string) and a
+dozen boxed floats and ints: about 600 bytes, and a fast-forwarded signal's lazy milestone batch
+another 250. A walker of 100 strategies over a year keeps half a million of them. Packed, a closed
+result costs about 130 bytes and a lazy batch about 100.
+
+How: the hot path still appends the object to a short list (one ``append``, as before); every
+``CHUNK`` objects the list is folded into a chunk of columns. Reading unpacks a chunk back into
+equal objects (frozen dataclasses compare by value; every float and int round-trips exactly through
+float64/int64). Anything a column cannot hold exactly (an id that is not a 36-character ASCII
+string, a price that is not a float, names that differ from the chunk's, a note) is kept aside,
+whole or by field, so unpacking never changes a value or a type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+
+from ..model import ClosedResult, Pnl, SignalRow
+from ..partial import LazyMilestones
+
+__all__ = ["CHUNK", "PackedList", "pack_closed", "pack_lazy"]
+
+CHUNK = 512  # objects folded at a time: the unpacked tail stays small, a fold amortises its numpy calls
+_NO_TIME = np.iinfo(np.int64).min  # pending_at None
+_POSITIONS = ("long", "short")
+_REASONS = ("take_profit", "stop_loss", "time_expired")
+_ID_LEN = 36
+
+_row_fields = attrgetter(
+    "id",
+    "position",
+    "price_open",
+    "price_take_profit",
+    "price_stop_loss",
+    "minute_estimated_time",
+    "symbol",
+    "exchange_name",
+    "strategy_name",
+    "scheduled_at",
+    "pending_at",
+    "is_scheduled",
+    "note",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class _Rows:
+    """Signal rows as columns; ``whole`` keeps, by position, the rows that did not fit."""
+
+    ids: bytes
+    position: np.ndarray  # int8 index into _POSITIONS
+    prices: np.ndarray  # (n, 3) float64: open, take profit, stop loss
+    minutes: np.ndarray  # int64
+    times: np.ndarray  # (n, 2) int64: scheduled_at, pending_at (_NO_TIME for None)
+    scheduled: np.ndarray  # bool
+    names: tuple[str, str, str]  # symbol, exchange, strategy: one run's, shared by every row
+    notes: dict[int, str]
+    whole: dict[int, SignalRow]
+
+    def unpack(self) -> list[SignalRow]:
+        n = len(self.position)
+        ids = self.ids.decode("ascii")
+        make = SignalRow._positional
+        symbol, exchange, strategy = self.names
+        notes, whole = self.notes, self.whole
+        out = []
+        for i, pos, (po, tp, sl), met, (sched, pend), is_s in zip(
+            range(n),
+            self.position.tolist(),
+            self.prices.tolist(),
+            self.minutes.tolist(),
+            self.times.tolist(),
+            self.scheduled.tolist(),
+        ):
+            row = whole.get(i) if whole else None
+            if row is None:
+                row = make(
+                    ids[i * _ID_LEN : (i + 1) * _ID_LEN],
+                    _POSITIONS[pos],
+                    po,
+                    tp,
+                    sl,
+                    met,
+                    symbol,
+                    exchange,
+                    strategy,
+                    sched,
+                    None if pend == _NO_TIME else pend,
+                    is_s,
+                    notes.get(i, ""),
+                )
+            out.append(row)
+        return out
+
+
+def _fits(f: tuple, names: tuple[str, str, str]) -> bool:
+    """Can this row's fields go into the columns and come back identical (values and types)?"""
+    rid, position, po, tp, sl, met, sym, exch, strat, sched, pend, is_s, note = f
+    return (
+        type(rid) is str
+        and len(rid) == _ID_LEN
+        and rid.isascii()
+        and position in _POSITIONS
+        and type(po) is float
+        and type(tp) is float
+        and type(sl) is float
+        and type(met) is int
+        and type(sched) is int
+        and (pend is None or type(pend) is int)
+        and type(is_s) is bool
+        and type(note) is str
+        and (sym, exch, strat) == names
+        and -(2**62) < met < 2**62
+        and -(2**62) < sched < 2**62
+        and (pend is None or -(2**62) < pend < 2**62)
+    )
+
+
+def _pack_rows(rows: Sequence[SignalRow]) -> _Rows:
+    fields = [_row_fields(r) for r in rows]
+    names = fields[0][6:9]
+    whole: dict[int, SignalRow] = {}
+    blank = ("0" * _ID_LEN, "long", 0.0, 0.0, 0.0, 0, *names, 0, None, False, "")
+    for i, f in enumerate(fields):
+        if not _fits(f, names):
+            whole[i] = rows[i]
+            fields[i] = blank
+    cols = list(zip(*fields))
+    notes = {i: note for i, note in enumerate(cols[12]) if note and i not in whole}
+    return _Rows(
+        ids="".join(cols[0]).encode("ascii"),
+        position=np.fromiter((p == "short" for p in cols[1]), dtype=np.int8, count=len(rows)),
+        prices=np.array(list(zip(cols[2], cols[3], cols[4])), dtype=np.float64).reshape(len(rows), 3),
+        minutes=np.array(cols[5], dtype=np.int64),
+        times=np.array([(s, _NO_TIME if p is None else p) for s, p in zip(cols[9], cols[10])], dtype=np.int64),
+        scheduled=np.array(cols[11], dtype=bool),
+        names=names,
+        notes=notes,
+        whole=whole,
+    )
+
+
+_closed_fields = attrgetter(
+    "signal", "current_price", "strategy_name", "exchange_name", "symbol", "backtest", "close_reason", "close_timestamp"
+)
+_pnl_fields = attrgetter("pnl_percentage", "price_open", "price_close")
+
+
+@dataclass(slots=True, frozen=True)
+class _Closed:
+    """Closed results as columns (their rows packed by ``_Rows``)."""
+
+    rows: _Rows
+    price: np.ndarray  # (n, 4) float64: current price, PNL %, PNL open price, PNL close price
+    reason: np.ndarray  # int8 index into _REASONS
+    close_ts: np.ndarray  # int64
+    ids: tuple[str, str, str, bool]  # strategy, exchange, symbol, backtest (ClosedResult's order)
+    whole: dict[int, ClosedResult]
+
+    def unpack(self) -> list[ClosedResult]:
+        make, pnl = ClosedResult._positional, Pnl._positional
+        strategy, exchange, symbol, backtest = self.ids
+        whole = self.whole
+        out = []
+        for i, row, (cur, pct, po, pc), why, ts in zip(
+            range(len(self.reason)),
+            self.rows.unpack(),
+            self.price.tolist(),
+            self.reason.tolist(),
+            self.close_ts.tolist(),
+        ):
+            res = whole.get(i) if whole else None
+            if res is None:
+                res = make(row, cur, strategy, exchange, symbol, backtest, _REASONS[why], ts, pnl(pct, po, pc))
+            out.append(res)
+        return out
+
+
+def pack_closed(results: Sequence[ClosedResult]) -> _Closed:
+    """Fold closed results into columns (see the module's docstring)."""
+    fields = [_closed_fields(r) for r in results]
+    ids = fields[0][2:6]
+    whole: dict[int, ClosedResult] = {}
+    cols: list[tuple[float, float, float, float]] = []
+    reasons, stamps = [], []
+    for i, (res, f) in enumerate(zip(results, fields)):
+        pnl = res.pnl
+        p = (f[1], *_pnl_fields(pnl)) if type(pnl) is Pnl else (None,)
+        fits = (
+            f[2:6] == ids
+            and f[6] in _REASONS
+            and type(f[7]) is int
+            and -(2**62) < f[7] < 2**62
+            and len(p) == 4
+            and all(type(v) is float for v in p)
+        )
+        if not fits:
+            whole[i] = res
+            p, f = (0.0, 0.0, 0.0, 0.0), (*f[:6], "take_profit", 0)
+        cols.append(p)
+        reasons.append(_REASONS.index(f[6]))
+        stamps.append(f[7])
+    return _Closed(
+        rows=_pack_rows([f[0] for f in fields]),
+        price=np.array(cols, dtype=np.float64).reshape(len(results), 4),
+        reason=np.array(reasons, dtype=np.int8),
+        close_ts=np.array(stamps, dtype=np.int64),
+        ids=ids,
+        whole=whole,
+    )
+
+
+@dataclass(slots=True, frozen=True)
+class _Lazy:
+    """Lazy milestone batches as columns: their rows, their stretches, and the (few) VWAP columns
+    they point into (one per run and candle store: shared, never copied)."""
+
+    rows: _Rows
+    stretch: np.ndarray  # (n, 3) int64: k0, k1, t0
+    source: np.ndarray  # int16 index into ``columns``
+    columns: tuple[tuple[np.ndarray, np.ndarray | None], ...]  # (vw, ts)
+    backtest: np.ndarray  # bool
+
+    def unpack(self) -> list[LazyMilestones]:
+        cols = self.columns
+        return [
+            LazyMilestones(row, cols[src][0], t0, cols[src][1], k0, k1, bt)
+            for row, (k0, k1, t0), src, bt in zip(
+                self.rows.unpack(), self.stretch.tolist(), self.source.tolist(), self.backtest.tolist()
+            )
+        ]
+
+
+def pack_lazy(batches: Sequence[LazyMilestones]) -> _Lazy | None:
+    """Fold unread lazy batches into columns; None when one was read already (its events are
+    computed: keep the objects) or there are too many distinct VWAP columns."""
+    sources: dict[tuple[int, int], int] = {}
+    columns: list[tuple[np.ndarray, np.ndarray | None]] = []
+    src, stretch = [], []
+    for b in batches:
+        if b.vw is None or type(b.k0) is not int or type(b.k1) is not int or type(b.t0) is not int:
+            return None
+        key = (id(b.vw), id(b.ts))
+        j = sources.get(key)
+        if j is None:
+            j = sources[key] = len(columns)
+            columns.append((b.vw, b.ts))
+        src.append(j)
+        stretch.append((b.k0, b.k1, b.t0))
+    if len(columns) > 30_000:
+        return None
+    return _Lazy(
+        rows=_pack_rows([b.row for b in batches]),
+        stretch=np.array(stretch, dtype=np.int64).reshape(len(batches), 3),
+        source=np.array(src, dtype=np.int16),
+        columns=tuple(columns),
+        backtest=np.array([b.backtest for b in batches], dtype=bool),
+    )
+
+
+class PackedList:
+    """An append-only list, oldest first, whose older part is packed: ``append`` is a list append;
+    every ``CHUNK`` items the tail is folded by ``pack`` (None from ``pack`` keeps them as they are).
+    ``drop_oldest`` forgets whole chunks (a capped store)."""
+
+    __slots__ = ("_chunks", "_pack", "_sizes", "append", "tail")
+
+    def __init__(self, pack: Any) -> None:
+        self._pack = pack
+        self._chunks: list[Any] = []  # packed chunks or plain lists, oldest first
+        self._sizes: list[int] = []
+        self.tail: list[Any] = []
+        self.append = self.tail.append
+
+    def fold(self) -> None:
+        """Pack the tail (the stores call this when it reaches ``CHUNK``)."""
+        if not self.tail:
+            return
+        items = list(self.tail)
+        packed = self._pack(items)
+        self._chunks.append(packed if packed is not None else items)
+        self._sizes.append(len(items))
+        self.tail.clear()
+
+    def __len__(self) -> int:
+        return sum(self._sizes) + len(self.tail)
+
+    def drop_oldest(self, keep: int) -> int:
+        """Forget the oldest chunks as long as ``keep`` items remain; returns how many were dropped."""
+        dropped = 0
+        while self._chunks and len(self) - self._sizes[0] >= keep:
+            dropped += self._sizes.pop(0)
+            self._chunks.pop(0)
+        return dropped
+
+    def newest_first(self) -> Iterator[Any]:
+        """Every item, newest first (each chunk unpacked as it is reached)."""
+        yield from reversed(self.tail)
+        for chunk in reversed(self._chunks):
+            yield from reversed(chunk if type(chunk) is list else chunk.unpack())

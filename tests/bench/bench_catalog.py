@@ -1,0 +1,181 @@
+"""Catalog benchmark (a benchmark, not a test: it asserts only that the sources agree).
+
+A year of synthetic 1m BTCUSDT candles (525,600) is written once as a catalog file and as a CSV
+file (two decimals, as ccxt writes them). Then:
+
+1. **ready**: the year as engine columns, from a fresh ``CatalogFeed`` (map + views) versus
+   ``load_csv`` (parse + checks); alternating, best of ``--repeat`` CPU times (``process_time``).
+   "touched" adds one pass over every column (the catalog's pages are read in from the page cache).
+2. **backtest**: bench_backtest's 365-day scenario (15m long entries, TP +1 %, SL -0.8 %, 120 min)
+   on the catalog and on the CSV, each in a fresh process: cold (first run) and warm (second run).
+3. **memory**: two processes map the same catalog file at once and touch every column; their RSS
+   and PSS (proportional set size: shared pages split between the sharers) growth, against the
+   file's size and against two processes loading the CSV.
+
+Run:  python -m tests.bench.bench_catalog  [--days 365] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from tests.bench.bench_csv import START_MS, write_year
+
+
+def _proc_kb(field: str, path: str) -> int:
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _memory() -> tuple[float, float]:
+    """(RSS, PSS) of this process in MB."""
+    return _proc_kb("VmRSS", "/proc/self/status") / 1024, _proc_kb("Pss", "/proc/self/smaps_rollup") / 1024
+
+
+def _load(kind: str, folder: Path):
+    from engine.data.feed import CatalogFeed
+    from engine.exchanges.csv_feed import load_csv
+
+    if kind == "catalog":
+        feed = CatalogFeed(folder / "data", "bench")
+        return feed.file("BTCUSDT").columns
+    return load_csv(folder / "BTCUSDT.csv")
+
+
+def child_memory(kind: str, folder: Path) -> None:
+    """Load, touch every column, print the growth, then wait for the parent (both alive at once)."""
+    import numpy as np
+
+    import engine.data.feed
+    import engine.exchanges.csv_feed  # noqa: F401  (every import done before the baseline)
+
+    rss0, pss0 = _memory()
+    cols = _load(kind, folder)
+    total = sum(float(np.sum(getattr(cols, f))) for f in cols.__slots__)
+    rss1, pss1 = _memory()
+    print(json.dumps({"rss_growth_mb": round(rss1 - rss0, 1), "pss_growth_mb": round(pss1 - pss0, 1), "sum": total}))
+    sys.stdout.flush()
+    sys.stdin.readline()
+
+
+def child_backtest(kind: str, folder: Path, days: int) -> None:
+    import engine as e
+    from tests.bench.bench_backtest import START
+
+    if kind == "catalog":
+        e.add_catalog_exchange("x", folder / "data", exchange="bench")
+    else:
+        e.add_csv_exchange("x", folder / "BTCUSDT.csv")
+
+    async def get_signal(symbol, when, price):  # bench_backtest's scenario
+        tp, sl = price * 1.01, price * 0.992
+        return dict(position="long", price_take_profit=tp, price_stop_loss=sl, minute_estimated_time=120)
+
+    e.add_strategy("bench", "15m", get_signal)
+    e.add_frame("f", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
+
+    async def once() -> tuple[int, float]:
+        c0 = time.process_time()
+        n = 0
+        async for _ in e.Backtest.run("BTCUSDT", strategy_name="bench", exchange_name="x", frame_name="f"):
+            n += 1
+        return n, time.process_time() - c0
+
+    trades, cold = asyncio.run(once())
+    warm_trades, warm = asyncio.run(once())
+    assert trades == warm_trades
+    print(json.dumps({"trades": trades, "cold_cpu_s": round(cold, 4), "warm_cpu_s": round(warm, 4)}))
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.bench.bench_catalog", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        what, kind, folder = args.child
+        if what == "memory":
+            child_memory(kind, Path(folder))
+        else:
+            child_backtest(kind, Path(folder), args.days)
+        return
+
+    from engine.data.catalog import Catalog
+    from engine.data.imports import import_csv
+    from engine.exchanges.csv_feed import load_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        rows = write_year(folder / "BTCUSDT.csv", args.days)
+        import_csv(Catalog(folder / "data"), "bench", folder / "BTCUSDT.csv", "BTCUSDT")
+        file_mb = Catalog(folder / "data").path("bench", "BTCUSDT").stat().st_size / 1e6
+        import numpy as np
+
+        best: dict[str, float] = {}
+        for _ in range(args.repeat):
+            for kind in ("catalog", "csv"):
+                for touched in (False, True):
+                    c0 = time.process_time()
+                    cols = _load(kind, folder)
+                    if touched:
+                        sum(float(np.sum(getattr(cols, f))) for f in cols.__slots__)
+                    dt = time.process_time() - c0
+                    key = f"{kind}{' touched' if touched else ''}"
+                    best[key] = min(best.get(key, dt), dt)
+        a, b = _load("catalog", folder), load_csv(folder / "BTCUSDT.csv")
+        assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in a.__slots__)
+        ready = {k: round(v * 1000, 2) for k, v in best.items()}
+
+        backtests = {}
+        for kind in ("catalog", "csv"):
+            proc = _spawn("--days", str(args.days), "--child", "backtest", kind, str(folder))
+            out, _ = proc.communicate()
+            backtests[kind] = json.loads(out.strip().splitlines()[-1])
+        assert backtests["catalog"]["trades"] == backtests["csv"]["trades"]
+
+        memory = {}
+        for kind in ("catalog", "csv"):
+            procs = [_spawn("--child", "memory", kind, str(folder)) for _ in range(2)]
+            lines = [json.loads(proc.stdout.readline()) for proc in procs]  # both hold their columns now
+            for proc in procs:
+                proc.communicate("\n")
+            memory[kind] = [{k: v for k, v in line.items() if k != "sum"} for line in lines]
+
+    print(
+        json.dumps(
+            {
+                "candles": rows,
+                "start_ms": START_MS,
+                "file_mb": round(file_mb, 1),
+                "ready_best_cpu_ms": ready,
+                "backtest_cpu_s": backtests,
+                "two_processes_memory_mb": memory,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

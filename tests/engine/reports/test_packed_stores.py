@@ -1,0 +1,206 @@
+"""The report stores pack what they keep into columns (engine/reports/packed.py, issue 13): what
+comes back must be the same objects, field by field and type by type, and every report must read
+the same whether its store was packed or not."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import engine as e
+from engine.model import ClosedResult, Pnl, SignalRow
+from engine.partial import LazyMilestones
+from engine.reports import packed, stores
+
+IDS = st.one_of(
+    st.uuids().map(str),
+    st.text(min_size=0, max_size=40),  # ids a restored live row may carry: kept whole
+)
+PRICES = st.one_of(
+    st.floats(min_value=1e-9, max_value=1e12, allow_nan=False),
+    st.integers(min_value=1, max_value=10**6),  # not a float: the row is kept whole
+)
+TIMES = st.integers(min_value=0, max_value=2**62 - 1)
+
+
+@st.composite
+def signal_rows(draw, names=("BTCUSDT", "binance", "s1")) -> SignalRow:
+    symbol, exchange, strategy = names if draw(st.integers(0, 9)) else ("ETHUSDT", "other", "s2")
+    return SignalRow(
+        id=draw(IDS),
+        position=draw(st.sampled_from(("long", "short"))),
+        price_open=draw(PRICES),
+        price_take_profit=draw(PRICES),
+        price_stop_loss=draw(PRICES),
+        minute_estimated_time=draw(st.integers(min_value=1, max_value=10**9)),
+        symbol=symbol,
+        exchange_name=exchange,
+        strategy_name=strategy,
+        scheduled_at=draw(TIMES),
+        pending_at=draw(st.one_of(st.none(), TIMES)),
+        is_scheduled=draw(st.booleans()),
+        note=draw(st.one_of(st.just(""), st.text(max_size=20))),
+    )
+
+
+@st.composite
+def closed_results(draw) -> ClosedResult:
+    row = draw(signal_rows())
+    return ClosedResult(
+        signal=row,
+        current_price=draw(PRICES),
+        strategy_name=row.strategy_name,
+        exchange_name=row.exchange_name,
+        symbol=row.symbol,
+        backtest=draw(st.booleans()),
+        close_reason=draw(st.sampled_from(("take_profit", "stop_loss", "time_expired"))),
+        close_timestamp=draw(TIMES),
+        pnl=Pnl(draw(st.floats(allow_nan=False, allow_infinity=False)), draw(PRICES), draw(PRICES)),
+    )
+
+
+def _typed(obj: object) -> object:
+    """A value with the type of every field spelled out, so 1 and 1.0 compare unequal."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return (type(obj), tuple(_typed(getattr(obj, f)) for f in obj.__dataclass_fields__))
+    return (type(obj), obj)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(st.lists(closed_results(), min_size=1, max_size=40))
+def test_closed_results_come_back_identical(results: list[ClosedResult]) -> None:
+    back = packed.pack_closed(results).unpack()
+    assert [_typed(r) for r in back] == [_typed(r) for r in results]
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(st.lists(signal_rows(), min_size=1, max_size=30), st.integers(0, 2**31))
+def test_lazy_batches_come_back_with_the_same_milestones(rows: list[SignalRow], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    columns = [(rng.uniform(1, 200, 300), None), (rng.uniform(1, 200, 300), np.arange(300, dtype=np.int64) * 7)]
+    batches = []
+    for i, drawn in enumerate(rows):
+        up = 1.0 if drawn.position == "long" else -1.0
+        po = rng.uniform(50, 150)  # a valid signal around the VWAP column's prices
+        row = replace(drawn, price_open=po, price_take_profit=po * (1 + 0.2 * up), price_stop_loss=po * (1 - 0.2 * up))
+        vw, ts = columns[i % 2]
+        k0 = int(rng.integers(0, 250))
+        batches.append(
+            LazyMilestones(row, vw, 1_700_000_000_000 + i, ts, k0, k0 + int(rng.integers(0, 50)), i % 3 == 0)
+        )
+    pack = packed.pack_lazy(batches)
+    assert pack is not None
+    back = pack.unpack()
+    assert [_typed(b.row) for b in back] == [_typed(b.row) for b in batches]
+    assert [b.events() for b in back] == [b.events() for b in batches]
+
+
+def test_a_batch_already_read_is_kept_as_it_is() -> None:
+    row = SignalRow(
+        id="x" * 36,
+        position="long",
+        price_open=100.0,
+        price_take_profit=110.0,
+        price_stop_loss=90.0,
+        minute_estimated_time=60,
+        symbol="BTCUSDT",
+        exchange_name="x",
+        strategy_name="s",
+        scheduled_at=0,
+        pending_at=0,
+        is_scheduled=False,
+    )
+    batch = LazyMilestones(row, np.linspace(100, 109, 20), 0, None, 0, 20, True)
+    batch.events()  # realised: its candles are let go
+    assert packed.pack_lazy([batch]) is None
+
+
+@settings(max_examples=30, derandomize=True, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(("backtest_timeframe", "backtest_signal", "backtest_total", "live_tick")),
+            TIMES,
+            st.one_of(st.none(), TIMES),
+            st.floats(min_value=0, max_value=1e6, allow_nan=False),
+            st.integers(min_value=1, max_value=500),
+        ),
+        max_size=3000,
+    )
+)
+def test_timing_rows_read_the_same_packed(rows: list[tuple]) -> None:
+    plain, packed_log = stores.PerformanceLog(), stores.PerformanceLog()
+    for row in rows:
+        plain.append(row)  # the bound list append: never packed
+        packed_log.add_raw(*row)
+    packed_log.tidy(final=True)
+    assert packed_log.seen == plain.seen
+    a = plain.store("BTCUSDT", "s", True)
+    b = packed_log.store("BTCUSDT", "s", True)
+    assert a.seen == b.seen
+    assert a.statistics("s") == b.statistics("s")
+
+
+def _run(days: int) -> tuple[str, object, str, str]:
+    """A backtest with well over ``CHUNK`` trades; its reports as text and its statistics."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    e.add_synthetic_exchange("synthetic", seed=7)
+    e.add_frame("f", "1m", start, start + timedelta(days=days) - timedelta(minutes=1))
+
+    async def get_signal(symbol, when, price):
+        short = when.minute % 2 == 1
+        return {
+            "position": "short" if short else "long",
+            "price_take_profit": price * (0.992 if short else 1.008),
+            "price_stop_loss": price * (1.007 if short else 0.993),
+            "minute_estimated_time": 10,
+        }
+
+    e.add_strategy("many", "1m", get_signal)
+
+    async def main() -> None:
+        async for _ in e.Backtest.run("BTCUSDT", strategy_name="many", exchange_name="synthetic", frame_name="f"):
+            pass
+
+    asyncio.run(main())
+    return (
+        e.Backtest.get_report("BTCUSDT", "many"),
+        e.Backtest.get_data("BTCUSDT", "many"),
+        e.Partial.get_report("BTCUSDT", "many", True),
+        e.Heat.get_report("many", True),
+    )
+
+
+def test_reports_read_the_same_from_packed_stores(monkeypatch) -> None:
+    e.set_config(CC_MAX_REPORT_EVENTS=100_000)  # every trade is read back, packed or not
+    report, data, partial, heat = _run(12)
+    assert data.total_signals > 3 * packed.CHUNK  # several chunks were packed
+    assert stores.backtest_store.get(("BTCUSDT", "many")).packed.tail == []  # the run's end packed the rest
+    from engine.testing import reset_engine
+
+    reset_engine()
+    e.set_config(CC_MAX_REPORT_EVENTS=100_000)
+    monkeypatch.setattr(stores, "CHUNK", 10**9)
+    monkeypatch.setattr(stores, "pack_run", lambda *a: None)
+    monkeypatch.setattr(stores, "pack_lazy", lambda batches: None)  # lazy batches stay objects
+    assert _run(12) == (report, data, partial, heat)
+
+
+def test_a_capped_store_keeps_the_newest(monkeypatch) -> None:
+    e.set_config(CC_MAX_REPORT_EVENTS=300)
+    report, data, _, _ = _run(12)
+    assert data.total_signals == 300
+    assert data.seen_signals > 3 * packed.CHUNK
+    from engine.testing import reset_engine
+
+    reset_engine()
+    e.set_config(CC_MAX_REPORT_EVENTS=300)
+    monkeypatch.setattr(stores, "CHUNK", 10**9)
+    monkeypatch.setattr(stores, "pack_run", lambda *a: None)
+    again, data2, _, _ = _run(12)
+    assert (again, data2) == (report, data)
