@@ -1,10 +1,11 @@
 """BtkApp: the interactive console.
 
-It owns the session's runs. Backtests run in Textual workers that only iterate the engine and
-post a ``RunFinished`` message, so a failing run never takes the app down; the engine itself
+It owns the session's runs (``Session``: their handles and the folded ``DashboardState``). Runs
+go in Textual workers that only iterate the engine's ``RunHandle`` and post typed messages
+(``RunRestored``, ``RunFinished``), so a failing run never takes the app down; the engine itself
 hands the event loop back every few milliseconds, so keys stay responsive during a long run.
-The bridge turns engine events into batches; the app folds them into ``DashboardState`` and
-redraws only the panes that changed.
+The dashboard screen owns its panes: it folds the bridge's batches into the session and redraws
+what changed; the app tells it about the rest with ``show(parts)`` and never touches a pane.
 """
 
 from __future__ import annotations
@@ -15,53 +16,24 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import on
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.timer import Timer
-from textual.widgets import TabbedContent
 from textual.worker import Worker
 
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
-from .bridge import EngineBridge
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
-from .messages import LiveRestored, RunFinished
+from .messages import RunFinished, RunRestored
 from .project import Project
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
-from .state import DashboardState, RunView, run_id
-from .widgets.events import PartialPane, RiskPane
-from .widgets.header import BtkHeader
-from .widgets.heatmap import HeatmapPane
+from .session import Session
+from .settings import save_settings
+from .state import DashboardState, Part, RunView, run_id
 from .widgets.leaderboard import LeaderboardPane
-from .widgets.panes import (
-    EquityPane,
-    PositionsPane,
-    ProgressPane,
-    RunsPane,
-    ScheduledPane,
-    SignalsPane,
-)
-
-RUN_PANES = (
-    ("positions", PositionsPane),
-    ("scheduled", ScheduledPane),
-    ("log", SignalsPane),
-    ("equity", EquityPane),
-    ("walker", LeaderboardPane),
-    ("risk", RiskPane),
-    ("partial", PartialPane),
-)
-"""The panes drawn from (state, selected run), each with the part of the state it shows."""
-
-SELECTION_PARTS = {"header", "equity", "positions", "scheduled", "log", "risk", "partial", "walker", "heatmap"}
-"""What a new selection redraws."""
-
-SELECTION_SETTLE_S = 0.1
-"""The panes follow the selection when no other selection came for this long (a held arrow key
-repeats faster), so a burst of key repeats costs one redraw of them, for the last selection."""
 
 
 class BtkCommands(Provider):
@@ -107,10 +79,11 @@ class BtkApp(App[int]):
         root = project.root if project is not None else Path.cwd()
         self.dump_dir = Path(dump_dir) if dump_dir else (project.dump_dir if project else root / "dump")
         cfg = engine.get_config()
-        self.state = DashboardState(cfg["CC_PERCENT_SLIPPAGE"], cfg["CC_PERCENT_FEE"], cfg["CC_SCHEDULE_AWAIT_MINUTES"])
-        self.handles: dict[str, Any] = {}  # of active runs: a finished run's handle is dropped
-        self.selected_run: str | None = None
-        self._selection_timer: Timer | None = None
+        self.session = Session(
+            DashboardState(cfg["CC_PERCENT_SLIPPAGE"], cfg["CC_PERCENT_FEE"], cfg["CC_SCHEDULE_AWAIT_MINUTES"])
+        )
+        self.state = self.session.state
+        self.dashboard: DashboardScreen | None = None  # none while a broken project is shown
         ui = project.ui if project is not None else {}
         self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
         self.keys = effective_keys({})
@@ -125,7 +98,6 @@ class BtkApp(App[int]):
             )
             self._wanted_theme = DEFAULT_THEME
         self.theme = self._wanted_theme
-        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.project_error is not None:
             self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
             return
@@ -136,99 +108,18 @@ class BtkApp(App[int]):
             keymap = {}
         self.keys = effective_keys(keymap)
         self.set_keymap(self.keys)
-        self.push_screen(DashboardScreen())
+        self.dashboard = DashboardScreen(
+            self.session,
+            project_name=self.project.name if self.project else "btk",
+            wall_clock=self.clock,
+            refresh_interval=self.refresh_interval,
+        )
+        self.push_screen(self.dashboard)
 
-    # ------------------------------------------------------------------ engine events and redraws
-    def handle_batch(self, events: list[Any]) -> None:
-        """Fold in a batch and redraw what it changed. While nothing runs this touches only the
-        header's clock: a long session's finished runs cost nothing per batch."""
-        self.state.tick_live(engine.get_clock().now())  # live ages and clocks move every redraw
-        changed = self.state.apply(events) if events else set()
-        if self.state.active_live_runs():
-            changed |= {"positions", "scheduled"}
-        polled = False
-        for rid, handle in self.handles.items():  # the handles of active runs only
-            run = self.state.runs.get(rid)
-            if run is None or run.status not in ("running", "stopping") or run.mode == "live":
-                continue
-            changed.add("progress")  # its elapsed time moves
-            st = handle.status()
-            if (st.processed_frames, st.total_frames, st.progress) != (run.processed, run.total, run.progress):
-                run.processed, run.total, run.progress = st.processed_frames, st.total_frames, st.progress
-                polled = True
-            if run.mode == "walker" and self._poll_walker(run, st):
-                changed.add("walker")
-        if polled:
-            changed |= {"runs", "progress"}
-        self.redraw(changed | {"header"})
-
-    def _poll_walker(self, run: RunView, st: Any) -> bool:
-        """The walker's strategy under test and how far it is (the leaderboard's "testing" row)."""
-        view = self.state.walkers.get(run.id)
-        if view is None or st.current is None:
-            return False
-        row = view.rows.get(st.current)
-        done = sum(1 for r in view.rows.values() if r.status in ("done", "failed"))
-        share = max(0.0, st.progress * len(view.rows) - done)
-        changed = row is not None and (row.status == "waiting" or abs(view.current_progress - share) >= 0.01)
-        if row is not None and row.status == "waiting":
-            row.status = "testing"
-        view.current_progress = min(share, 1.0)
-        return changed
-
-    def select_run(self, rid: str | None) -> None:
-        """The header follows the selection at once; the panes of the run follow once the keys
-        stop (key repeats queued behind a slow redraw would otherwise redraw every pane once per
-        key, for runs nobody looks at any more)."""
-        if rid == self.selected_run:
-            return
-        self.selected_run = rid
-        self.redraw({"header"})
-        if self._selection_timer is None:
-            self._selection_timer = self.set_timer(SELECTION_SETTLE_S, self._selection_settled, name="selection")
-        else:
-            self._selection_timer.reset()
-
-    def _selection_settled(self) -> None:
-        self._selection_timer = None
-        self.redraw(SELECTION_PARTS)
-
-    def _dashboard(self) -> DashboardScreen | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, DashboardScreen):
-                return screen
-        return None
-
-    def redraw(self, changed: set[str]) -> None:
-        screen = self._dashboard()
-        if screen is None or not screen.is_mounted:
-            return
-        state, run = self.state, self.selected_run
-        now = self.clock()
-        everything = not changed
-        if everything or "runs" in changed:
-            screen.query_one(RunsPane).sync(state)
-        if everything or "progress" in changed:
-            screen.query_one(ProgressPane).refresh_from(state, now.timestamp())
-        for part, pane in RUN_PANES:
-            if everything or part in changed:
-                screen.query_one(pane).refresh_from(state, run)
-        heatmap_shown = screen.query_one("#analysis", TabbedContent).active == "tab-heatmap"
-        if everything or (("heatmap" in changed or "equity" in changed) and heatmap_shown):
-            screen.query_one(HeatmapPane).refresh_from(state, run)
-        name = self.project.name if self.project else "btk"
-        live = len(state.active_live_runs())
-        selected = state.runs.get(run) if run else None
-        screen.query_one(BtkHeader).show(selected, name, now, live, state.close_only)
-
-    def _theme_changed(self, _theme: Any) -> None:
-        screen = self._dashboard()
-        if screen is not None and screen.is_mounted:
-            screen.query_one(SignalsPane).restyle(self.state, self.selected_run)
-            screen.query_one(RiskPane).restyle(self.state, self.selected_run)
-            screen.query_one(PartialPane).restyle(self.state, self.selected_run)
-            screen.query_one(RunsPane).sync(self.state)
-            self.redraw(set())
+    def _show(self, parts: Part, reveal: type[Any] | None = None) -> None:
+        """Tell the dashboard which parts of the session just changed (it redraws them)."""
+        if self.dashboard is not None:
+            self.dashboard.show(parts, reveal)
 
     # ------------------------------------------------------------------ runs
     def action_start(self, mode: str) -> None:
@@ -276,12 +167,12 @@ class BtkApp(App[int]):
         if choice.mode == "live":
             started = sum(self.start_live(symbol, choice.strategy, choice.exchange) for symbol in symbols)
             if started:
-                self.redraw(set())
+                self._show(Part.ALL)
             return
         if choice.mode == "walker":
             started = sum(self.start_walker(symbol, choice.strategy) for symbol in symbols)
             if started:
-                self.redraw(set())
+                self._show(Part.ALL)
             return
         strategies = list(self.project.strategies) if choice.strategy == ALL else [choice.strategy]
         started = 0
@@ -289,9 +180,9 @@ class BtkApp(App[int]):
             for strategy in strategies:
                 started += self.start_backtest(symbol, strategy, choice.exchange, choice.frame)
         if started:
-            self.redraw(set())
+            self._show(Part.ALL)
 
-    def _open_run(self, start: Callable[[], Any]) -> Any | None:
+    def _open_run(self, start: Callable[[], engine.RunHandle[Any] | None]) -> engine.RunHandle[Any] | None:
         """Start a run through the engine; a refusal (unknown name, bad config) is a notification."""
         try:
             return start()
@@ -299,8 +190,8 @@ class BtkApp(App[int]):
             self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
             return None
 
-    def _drive_run(self, rid: str, handle: Any) -> None:
-        self.handles[rid] = handle
+    def _drive_run(self, rid: str, handle: engine.RunHandle[Any]) -> None:
+        self.session.handles[rid] = handle
         self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
 
     def start_backtest(self, symbol: str, strategy: str, exchange: str, frame: str) -> bool:
@@ -332,8 +223,8 @@ class BtkApp(App[int]):
         if old is not None:  # a new run of the same pair: start its curve and log afresh
             self.state.positions = {k: v for k, v in self.state.positions.items() if v.run != rid}
         self.state.add_run(run)
-        if self.selected_run is None:
-            self.selected_run = rid
+        if self.session.selected is None:
+            self.session.selected = rid
         self._drive_run(rid, handle)
         return True
 
@@ -372,10 +263,8 @@ class BtkApp(App[int]):
             started=self.clock().timestamp(),
         )
         self.state.add_walker(run, schema.metric, list(schema.strategies))
-        self.selected_run = rid
-        screen = self._dashboard()
-        if screen is not None and screen.is_mounted:  # show the leaderboard it is about to fill
-            screen.query_one("#analysis", TabbedContent).active = "tab-walker"
+        self.session.selected = rid
+        self._show(Part.NONE, reveal=LeaderboardPane)  # the leaderboard it is about to fill
         self._drive_run(rid, handle)
         return True
 
@@ -394,7 +283,7 @@ class BtkApp(App[int]):
             self.notify(f"{symbol} {strategy} is already trading live", severity="warning")
             return False
 
-        def open_live() -> Any:
+        def open_live() -> engine.RunHandle[Any] | None:
             engine.set_base_dir(self.dump_dir / "data")
             try:
                 return engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
@@ -417,7 +306,7 @@ class BtkApp(App[int]):
             sim_time=engine.get_clock().now(),
         )
         self.state.add_run(run)
-        self.selected_run = rid
+        self.session.selected = rid
         self._drive_run(rid, handle)
         return True
 
@@ -436,9 +325,10 @@ class BtkApp(App[int]):
             severity="error",
             timeout=30,
         )
-        self.redraw({"log"})
+        self._show(Part.LOG)
 
-    def on_live_restored(self, message: LiveRestored) -> None:
+    @on(RunRestored)
+    def _run_restored(self, message: RunRestored) -> None:
         changed = self.state.restore(message.run_id, message.rows, message.now)
         run = self.state.runs.get(message.run_id)
         if message.rows and run is not None:
@@ -453,15 +343,16 @@ class BtkApp(App[int]):
                 severity="information",
                 timeout=20,
             )
-        self.redraw(changed)
+        self._show(changed)
 
-    async def _drive(self, rid: str, handle: Any) -> None:
-        """Run one run to its end; the worker only reports back with messages. A live run first
-        restores what an earlier process saved, and says what came back before its first tick."""
+    async def _drive(self, rid: str, handle: engine.RunHandle[Any]) -> None:
+        """Run one run to its end; the worker only reports back with messages. A run first
+        restores what an earlier process saved (a live run may have some), and says what came
+        back before its first result."""
         try:
-            if isinstance(handle, engine.LiveHandle):
-                restored = await handle.restore()
-                self.post_message(LiveRestored(rid, restored, engine.get_clock().now()))
+            restored = await handle.restore()
+            if restored:
+                self.post_message(RunRestored(rid, restored, engine.get_clock().now()))
             async for _ in handle:
                 pass
         except Exception as exc:
@@ -469,31 +360,19 @@ class BtkApp(App[int]):
             return
         self.post_message(RunFinished(rid, None))
 
-    def on_run_finished(self, message: RunFinished) -> None:
-        run = self.state.runs.get(message.run_id)
-        if run is None:
+    @on(RunFinished)
+    def _run_finished(self, message: RunFinished) -> None:
+        if message.run_id not in self.state.runs:
             return
-        screen = self._dashboard()
-        if screen is not None and screen.is_mounted:  # the run's last events first
-            self.state.apply(screen.query_one(EngineBridge).drain())
-        handle = self.handles.pop(message.run_id, None)  # nothing of a finished run is polled again
-        if handle is not None and run.mode != "live":
-            st = handle.status()
-            run.processed, run.total = st.processed_frames, st.total_frames
-        run.finished = self.clock().timestamp()
-        self.state.finish_run(run.id)
-        if message.error is not None:
-            run.status, run.error = "failed", f"{type(message.error).__name__}: {message.error}"
+        if self.dashboard is not None and self.dashboard.is_mounted:  # the run's last events first
+            self.state.apply(self.dashboard.drain())
+        run = self.session.finish(message.run_id, message.error, self.clock().timestamp())
+        if run is not None and message.error is not None:
             if isinstance(message.error, engine.PairQuarantinedError):
                 self._quarantine_notice(run.id, message.error)
             else:
-                self.notify(run.error, title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
-        else:
-            # a stopped run ends where it was: its progress and its "stopped" say it did not finish
-            run.status = "stopped" if run.status == "stopping" else "done"
-            if run.status == "done":
-                run.progress = 1.0
-        self.redraw(set())  # everything: the run's last events were just folded in
+                self.notify(run.error or "", title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
+        self._show(Part.ALL)  # everything: the run's last events were just folded in
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # a worker that died without reporting (cancelled, or an error before it could post)
@@ -504,7 +383,8 @@ class BtkApp(App[int]):
                 self.post_message(RunFinished(run.id, error or RuntimeError("the run was cancelled")))
 
     def action_stop_run(self) -> None:
-        run = self.state.runs.get(self.selected_run) if self.selected_run else None
+        selected = self.session.selected
+        run = self.state.runs.get(selected) if selected else None
         if run is None or not run.is_active:
             self.notify("Select a running run to stop (arrows in the Runs pane).", severity="warning")
             return
@@ -536,7 +416,7 @@ class BtkApp(App[int]):
         else:
             engine.Backtest.stop(run.symbol, run.name)
         run.status = "stopping"
-        self.redraw({"runs", "header"})
+        self._show(Part.RUNS | Part.HEADER)
 
     # ------------------------------------------------------------------ reports
     def action_dump_reports(self) -> None:
@@ -602,13 +482,8 @@ class BtkApp(App[int]):
         self.notify(f"{len(written)} reports written to {root}/", title="Reports")
 
     def action_switch_tab(self, step: int) -> None:
-        screen = self._dashboard()
-        if screen is None or screen is not self.screen:
-            return
-        tabs = screen.query_one("#analysis", TabbedContent)
-        ids = [pane.id for pane in tabs.query("TabPane") if pane.id]
-        if tabs.active in ids:
-            tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)]
+        if self.dashboard is not None and self.dashboard is self.screen:
+            self.dashboard.switch_tab(step)
 
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
@@ -642,8 +517,6 @@ class BtkApp(App[int]):
             self.project.keys = remaps
             if self.save_settings_enabled:
                 try:
-                    from .settings import save_settings
-
                     save_settings(self.project, keys={**{c: None for c in defaults}, **remaps})
                 except Exception as exc:
                     return f"Rebound for this session, but could not save it: {exc}"
@@ -675,8 +548,6 @@ class BtkApp(App[int]):
         if not self.save_settings_enabled:
             return
         try:
-            from .settings import save_settings
-
             save_settings(self.project, ui=ui)
         except Exception as exc:  # settings are a convenience: never lose the session over them
             self.notify(f"Could not save settings: {exc}", severity="warning")

@@ -113,7 +113,7 @@ def _check_names(kind: str, wanted: Sequence[str], available: Sequence[str]) -> 
 
 
 def _fmt(x: float | None, digits: int = 2, suffix: str = "", signed: bool = False) -> str:
-    from engine.reports.format import to_fixed
+    from engine import to_fixed
 
     if x is None:
         return "N/A"
@@ -213,7 +213,7 @@ async def run_backtests(
     exchange: str | None = None,
 ) -> int:
     import engine
-    from engine.errors import context_of
+    from engine import context_of
 
     errors: dict[tuple[str, str], list[BaseException]] = {}
     fatal: list[BaseException] = []
@@ -290,7 +290,7 @@ async def run_backtests(
 
 def leaderboard_table(data: object) -> Table:
     """The walker's strategies ranked as its report ranks them, the best marked with ``*``."""
-    from engine.reports.walker import ranked_results
+    from engine import rank_walker_results as ranked_results
 
     header = ("Rank", "Strategy", data.metric, "Signals", "Win rate", "Avg PNL", "Total PNL", "Sharpe")
     cells = []
@@ -314,7 +314,7 @@ def leaderboard_table(data: object) -> Table:
 
 async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: TextIO, err: TextIO) -> int:
     import engine
-    from engine.errors import context_of
+    from engine import context_of
 
     skipped: list[str] = []
 

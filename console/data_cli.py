@@ -25,8 +25,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.data.catalog import Catalog, CatalogError, Coverage, iso, read_file, verify_columns
-from engine.model import MINUTE_MS
+from engine import MINUTE_MS, Catalog, CatalogError
+from engine import CatalogCoverage as Coverage
+from engine import iso_minute as iso
+from engine import read_catalog_file as read_file
+from engine import verify_candle_columns as verify_columns
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _FEED_KEYS = ("exchange_id", "sandbox", "symbols", "max_per_call", "max_retries", "backoff_ms", "log_requests")
@@ -114,7 +117,7 @@ def _catalog(args: argparse.Namespace, project: Path | None) -> Catalog:
 
 def _feed(name: str, toml: dict[str, Any], args: argparse.Namespace) -> Any:
     """A ``CcxtFeed`` for ``name``: a btk.toml ccxt exchange's options, or a plain ccxt id."""
-    from engine.exchanges.ccxt_feed import CcxtFeed
+    from engine import CcxtFeed
 
     table = dict((toml.get("exchanges") or {}).get(name) or {})
     if table and table.get("kind") != "ccxt":
@@ -194,7 +197,7 @@ def _summary(cov: Coverage | None) -> str:
 async def _download(
     catalog: Catalog, exchange: str, feed: Any, jobs: list[tuple[str, int, int | None]], out: TextIO, err: TextIO
 ) -> int:
-    from engine.data.download import download_symbol
+    from engine import download_symbol
 
     progress = _Progress(err)
     failed = 0
@@ -269,7 +272,8 @@ def cmd_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from engine.data.imports import import_csv, import_synthetic
+    from engine import import_csv_into_catalog as import_csv
+    from engine import import_synthetic_into_catalog as import_synthetic
 
     project, _ = _project(args.config)
     catalog = _catalog(args, project)

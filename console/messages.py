@@ -1,41 +1,45 @@
-"""Typed messages between the console's parts (workers and the bridge only post these)."""
+"""Typed messages from the console's parts up to the ones that own them.
+
+Who posts what: the bridge posts ``EngineBatch`` (the dashboard folds it); a run's worker only
+posts ``RunRestored`` and ``RunFinished`` (the app, which owns the runs, handles them); the Runs
+pane posts ``RunsPane.Selected`` (the dashboard follows it). Downwards it is calls, as Textual
+advises ("attributes down, messages up"): the app tells the dashboard what it changed with
+``DashboardScreen.show(parts)``. Nobody reaches into another part's widgets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
 
+import engine
 
+
+@dataclass
 class EngineBatch(Message):
     """Time to fold in what the bridge collected. The events are taken from the bridge when the
     message is handled, not when it is posted: a run's end drains the bridge from another
     message queue, and a batch carried inside a message could then arrive after newer events."""
 
-    def __init__(self, take: Callable[[], list[Any]]) -> None:
-        super().__init__()
-        self.take = take
+    take: Callable[[], list[Any]]
 
 
+@dataclass
 class RunFinished(Message):
     """A run's worker ended: ``error`` is None when it completed (or was stopped) normally."""
 
-    def __init__(self, run_id: str, error: BaseException | None) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.error = error
+    run_id: str
+    error: BaseException | None
 
 
-class LiveRestored(Message):
-    """A live run put back what an earlier process saved, before its first tick."""
+@dataclass
+class RunRestored(Message):
+    """A run put back what an earlier process saved (only live runs have any), before its first
+    result; ``now`` is the engine clock's time of the restore (ms)."""
 
-    def __init__(self, run_id: str, rows: list[Any], now: int) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.rows = rows
-        self.now = now
-
-
-class ProjectChanged(Message):
-    """Settings (theme, keys, last choices) were saved."""
+    run_id: str
+    rows: list[engine.SignalRow]
+    now: int

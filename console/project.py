@@ -38,12 +38,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
+from .sections import check_keys_section, check_known_keys, check_table, check_ui_section
+from .settings import load_settings, user_settings_path
 from .toml_source import (
     PROJECT_FILE,
     ProjectError,
     TomlSource,
     _first_line,
-    _quote_key,
     _suggest,
     describe,
     display_path,
@@ -104,22 +105,6 @@ class Project:
 # --------------------------------------------------------------------------- checking values
 
 
-def check_table(src: TomlSource, path: Sequence[str], value: Any, what: str = "a table") -> dict[str, Any]:
-    if not isinstance(value, dict):
-        header = "[" + ".".join(_quote_key(p) for p in path) + "]"
-        raise src.error(path, f"expected {what} (a {header} section), got {describe(value)}")
-    return value
-
-
-def check_known_keys(src: TomlSource, path: Sequence[str], table: dict[str, Any], known: Sequence[str]) -> None:
-    """Unknown keys are errors, not silently ignored: a typo must not become a default."""
-    for key in table:
-        if key not in known:
-            hint = _suggest(key, known)
-            message = f"unknown key; known keys: {', '.join(known)}"
-            raise src.error((*path, key), message + (f" (did you mean {hint}?)" if hint else ""))
-
-
 def _check_str(src: TomlSource, path: Sequence[str], value: Any, example: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise src.error(path, f"expected a non-empty string such as {example}, got {describe(value)}")
@@ -151,20 +136,6 @@ def _check_moment(src: TomlSource, path: Sequence[str], value: Any) -> datetime:
     raise src.error(path, f"expected a date or datetime, got {describe(value)}{hint}")
 
 
-def check_keys_section(src: TomlSource, value: Any) -> dict[str, str]:
-    """``[keys]``: binding id -> key string. Which ids exist is the console's business."""
-    table = check_table(src, ("keys",), value)
-    for binding, key in table.items():
-        if not isinstance(key, str) or not key:
-            raise src.error(("keys", binding), f'expected a key such as "b" or "f5", got {describe(key)}')
-    return dict(table)
-
-
-def check_ui_section(src: TomlSource, value: Any) -> dict[str, Any]:
-    """``[ui]``: whatever the console remembers; only its shape (a table) is checked here."""
-    return dict(check_table(src, ("ui",), value))
-
-
 def _utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -177,7 +148,6 @@ def load_demo(days: int | None = None, *, cwd: Path | None = None) -> Project:
     import engine
 
     from . import demo
-    from .settings import load_settings, user_settings_path
 
     root = (cwd or Path.cwd()).absolute()
     info = demo.register()
@@ -335,7 +305,7 @@ def _registered() -> dict[str, list[str]]:
 def _trades_any_symbol(schema: Any) -> bool:
     """A synthetic market invents candles for any symbol; an exchange that lists no symbols may
     serve any, so neither makes the symbol list a closed set."""
-    from engine.exchanges.synthetic import SyntheticFeed
+    from engine import SyntheticFeed
 
     return isinstance(schema.columns, SyntheticFeed) or not schema.symbols
 
@@ -378,7 +348,7 @@ _GENERIC_ENV = {
 def _refuse_secrets(src: TomlSource, data: dict[str, Any]) -> None:
     """No credential anywhere in the file (any depth, header tables, URLs): keys come from the
     environment, so a btk.toml can be committed, shared and shown on screen."""
-    from engine.exchanges.ccxt_options import credential_env_vars, secrets_in
+    from engine import credential_env_vars, secrets_in
 
     for path, what in secrets_in(data):
         table = data.get("exchanges", {}).get(path[1]) if path[0] == "exchanges" and len(path) > 2 else None
@@ -402,7 +372,6 @@ def _engine_call(src: TomlSource, path: Sequence[str], fn: Callable[[], Any]) ->
 
 def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Callable[[], None]:
     import engine
-    from engine.exchanges.ccxt_options import option_problem
 
     path = ("exchanges", name)
     table = check_table(src, path, value, "a table of exchange options")
@@ -460,7 +429,7 @@ def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Calla
         raise src.error((*path, "exchange_id"), 'missing; expected the ccxt id, e.g. exchange_id = "binance"')
     _check_str(src, (*path, "exchange_id"), table.get("exchange_id"), '"binance"')
     for key, option in table.items():
-        problem = option_problem(key, option)
+        problem = engine.ccxt_option_problem(key, option)
         if problem is not None:
             raise src.error((*path, key), problem if key == "verbose" else f"{problem}, got {describe(option)}")
     options = {k: v for k, v in table.items() if k != "kind"}
@@ -469,7 +438,6 @@ def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Calla
 
 def _check_frame(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
     import engine
-    from engine.model import FRAME_INTERVALS
 
     path = ("frames", name)
     table = check_table(src, path, value, "a table of frame options")
@@ -478,11 +446,11 @@ def _check_frame(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
         if key not in table:
             raise src.error((*path, key), f"missing; expected e.g. {key} = {example}")
     interval = table["interval"]
-    if interval not in FRAME_INTERVALS:
-        hint = " or ".join(f'"{i}"' for i in difflib.get_close_matches(str(interval), FRAME_INTERVALS, n=1))
+    if interval not in engine.FRAME_INTERVALS:
+        hint = " or ".join(f'"{i}"' for i in difflib.get_close_matches(str(interval), engine.FRAME_INTERVALS, n=1))
         raise src.error(
             (*path, "interval"),
-            f"expected one of {', '.join(FRAME_INTERVALS)}, got {describe(interval)}"
+            f"expected one of {', '.join(engine.FRAME_INTERVALS)}, got {describe(interval)}"
             + (f" (did you mean {hint}?)" if hint else ""),
         )
     start = _check_moment(src, (*path, "start"), table["start"])
@@ -495,7 +463,6 @@ def _check_frame(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
 
 def _check_walker(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
     import engine
-    from engine.registry import WALKER_METRICS
 
     path = ("walkers", name)
     table = check_table(src, path, value, "a table of walker options")
@@ -509,11 +476,11 @@ def _check_walker(src: TomlSource, name: str, value: Any) -> Callable[[], None]:
     if not strategies:
         raise src.error((*path, "strategies"), "expected at least one strategy name")
     metric = table.get("metric", "sharpe_ratio")
-    if metric not in WALKER_METRICS:
-        hint = _suggest(str(metric), WALKER_METRICS)
+    if metric not in engine.WALKER_METRICS:
+        hint = _suggest(str(metric), engine.WALKER_METRICS)
         raise src.error(
             (*path, "metric"),
-            f"expected one of {', '.join(WALKER_METRICS)}, got {describe(metric)}"
+            f"expected one of {', '.join(engine.WALKER_METRICS)}, got {describe(metric)}"
             + (f" (did you mean {hint}?)" if hint else ""),
         )
     note = _check_str(src, (*path, "note"), table["note"], '"compare"') if "note" in table else None
@@ -622,7 +589,7 @@ def _exec_file(path: Path, listed_in: str, root: Path) -> ModuleType:
 
 
 def _import_error(path: Path, exc: BaseException, listed_in: str, root: Path) -> ProjectError:
-    from engine.registry import DuplicateError, NotFoundError, SchemaError
+    from engine import DuplicateError, NotFoundError, SchemaError
 
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if _same_file(f.filename, path)]

@@ -21,13 +21,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import tomli_w
 
-from engine.persist.atomic import write_atomic
+from engine import write_atomic
 
-from .project import Project, check_keys_section, check_ui_section
+from .sections import check_keys_section, check_ui_section
 from .toml_source import ProjectError, TomlSource, display_path, parse_toml, scan_toml
 
 __all__ = ["SETTINGS_ENV", "SettingsWrite", "load_settings", "save_settings", "user_settings_path", "write_settings"]
@@ -145,8 +145,18 @@ def write_settings(
     return result
 
 
+class SettingsOwner(Protocol):
+    """What ``save_settings`` reads and updates: a loaded ``Project`` (typed structurally, so this
+    module does not import the loader that imports it)."""
+
+    settings_path: Path
+    ui: dict[str, Any]
+    keys: dict[str, str]
+    notes: list[str]
+
+
 def save_settings(
-    project: Project, *, ui: Mapping[str, Any] | None = None, keys: Mapping[str, Any] | None = None
+    project: SettingsOwner, *, ui: Mapping[str, Any] | None = None, keys: Mapping[str, Any] | None = None
 ) -> Path:
     """Save into the project's settings file (its btk.toml, or the per-user file for the demo).
 

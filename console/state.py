@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Flag, auto
 from typing import Any, Literal
 
 import engine
@@ -19,6 +20,29 @@ RunStatus = Literal["starting", "running", "stopping", "stopped", "done", "faile
 LOG_LINES = 500
 EQUITY_POINTS = 5000
 RECENT_CANCELLATIONS = 5  # shown under the waiting entries in the Scheduled pane
+
+
+class Part(Flag):
+    """A part of the dashboard a change of the state touches: folding events says which parts
+    changed, and the dashboard redraws only those (its table maps each part to its pane type)."""
+
+    NONE = 0
+    HEADER = auto()
+    RUNS = auto()
+    PROGRESS = auto()
+    POSITIONS = auto()
+    SCHEDULED = auto()
+    LOG = auto()
+    EQUITY = auto()
+    WALKER = auto()
+    RISK = auto()
+    PARTIAL = auto()
+    HEATMAP = auto()
+    ALL = HEADER | RUNS | PROGRESS | POSITIONS | SCHEDULED | LOG | EQUITY | WALKER | RISK | PARTIAL | HEATMAP
+
+
+SELECTION = Part.ALL & ~(Part.RUNS | Part.PROGRESS)
+"""What a new selection redraws: everything that shows the selected run."""
 
 
 def run_id(mode: str, symbol: str, name: str) -> str:
@@ -297,9 +321,9 @@ class DashboardState:
         return run.id if run is not None else run_id(mode, symbol, strategy)
 
     # -- events -----------------------------------------------------------------------------
-    def apply(self, events: list[Any]) -> set[str]:
+    def apply(self, events: list[Any]) -> Part:
         """Fold a batch of engine events; returns which parts changed (for targeted redraws)."""
-        changed: set[str] = set()
+        changed = Part.NONE
         for ev in events:
             action = getattr(ev, "action", None)
             if action is not None:
@@ -316,7 +340,7 @@ class DashboardState:
                 changed |= self._apply_error(ev)
             elif isinstance(ev, StateWriteStatus):
                 self.close_only = None if ev.writable else f"CLOSE-ONLY: state not writable ({ev.path}: {ev.error})"
-                changed.add("header")
+                changed |= Part.HEADER
         return changed
 
     def _key(self, prefix: str) -> str:
@@ -357,7 +381,7 @@ class DashboardState:
         """The selected run's lines (deterministic whatever else runs), or everything."""
         return self.signal_log.of(run)
 
-    def _apply_result(self, r: Any) -> set[str]:
+    def _apply_result(self, r: Any) -> Part:
         run = self.run_of(r)
         rid = run.id if run else run_id("backtest" if r.backtest else "live", r.symbol, r.strategy_name)
         if run is not None and run.mode == "walker" and run.current != r.strategy_name:
@@ -372,13 +396,13 @@ class DashboardState:
             when = row.scheduled_at
             self._track(rid, row, r.current_price, when, waiting=True)
             self._note("SCHED", when, rid, r, f"limit {row.price_open:,.2f}")
-            changed = {"scheduled", "log"}
+            changed = Part.SCHEDULED | Part.LOG
         elif action == "opened":
             when = row.pending_at or row.scheduled_at
             self.scheduled.pop(key, None)
             self._track(rid, row, r.current_price, when, waiting=False)
             self._note("OPENED", when, rid, r, f"at {row.price_open:,.2f}")
-            changed = {"positions", "scheduled", "log"}
+            changed = Part.POSITIONS | Part.SCHEDULED | Part.LOG
         elif action == "active":
             if key not in self.positions and key not in self.scheduled and run is not None and run.mode == "live":
                 # a live run that restored this signal before the console heard of it
@@ -392,7 +416,7 @@ class DashboardState:
             sched = self.scheduled.get(key)
             if sched is not None:
                 sched.last_price = r.current_price
-            changed = {"positions", "scheduled"}
+            changed = Part.POSITIONS | Part.SCHEDULED
         elif action == "closed":
             when = r.close_timestamp
             self.positions.pop(key, None)
@@ -408,7 +432,7 @@ class DashboardState:
                 else:  # keep the curve's shape: thin the history, keep the latest point
                     run.equity = run.equity[::2]
                     run.equity.append(run.total_pnl)
-            changed = {"positions", "log", "equity", "runs"}
+            changed = Part.POSITIONS | Part.LOG | Part.EQUITY | Part.RUNS
         elif action == "cancelled":
             when = r.close_timestamp
             self.scheduled.pop(key, None)
@@ -419,9 +443,9 @@ class DashboardState:
                     rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, reason, when
                 )
             )
-            changed = {"scheduled", "log"}
+            changed = Part.SCHEDULED | Part.LOG
         else:
-            return set()
+            return Part.NONE
         if run is not None and when is not None:
             run.sim_time = max(run.sim_time or when, when)
         return changed
@@ -450,7 +474,7 @@ class DashboardState:
             engine.pnl_percentage(row.position, row.price_open, price, self.slippage, self.fee),
         )
 
-    def restore(self, rid: str, rows: list[Any], now: int) -> set[str]:
+    def restore(self, rid: str, rows: list[Any], now: int) -> Part:
         """What a live run put back from disk before its first tick: shown at once (priced at
         the entry until the first tick prices it) and logged as RESTORED."""
         run = self.runs.get(rid)
@@ -471,7 +495,7 @@ class DashboardState:
                     detail=f"{what} (id {row.id[:8]})",
                 )
             )
-        return {"positions", "scheduled", "log", "header"} if rows else {"header"}
+        return Part.POSITIONS | Part.SCHEDULED | Part.LOG | Part.HEADER if rows else Part.HEADER
 
     def tick_live(self, now: int) -> None:
         """Live time moves whether or not anything happened: ages and clocks follow the engine's
@@ -506,7 +530,7 @@ class DashboardState:
             if row is not None and row.status == "waiting":
                 row.status = "testing"
 
-    def _apply_milestone(self, m: Milestone) -> set[str]:
+    def _apply_milestone(self, m: Milestone) -> Part:
         ev = m.event
         row = ev.data
         self.milestone_log.add(
@@ -523,9 +547,9 @@ class DashboardState:
                 price=ev.current_price,
             )
         )
-        return {"partial"}
+        return Part.PARTIAL
 
-    def _apply_risk(self, ev: RiskEvent) -> set[str]:
+    def _apply_risk(self, ev: RiskEvent) -> Part:
         signal = ev.pending_signal
         side = signal.get("position", "") if isinstance(signal, dict) else getattr(signal, "position", "")
         self.risk_log.add(
@@ -541,16 +565,16 @@ class DashboardState:
                 active=ev.active_position_count,
             )
         )
-        return {"risk"}
+        return Part.RISK
 
     def _walker_view(self, symbol: str, walker: str) -> WalkerView | None:
         view = self.walkers.get(run_id("walker", symbol, walker))
         return view
 
-    def _apply_contract(self, c: WalkerContract) -> set[str]:
+    def _apply_contract(self, c: WalkerContract) -> Part:
         view = self._walker_view(c.symbol, c.walker_name)
         if view is None:
-            return set()
+            return Part.NONE
         stats = c.stats
         row = view.rows.get(c.strategy_name)
         if row is None:
@@ -565,15 +589,15 @@ class DashboardState:
             stats.sharpe_ratio,
         )
         view.best, view.best_metric = c.best_strategy, c.best_metric
-        return {"walker", "runs"}
+        return Part.WALKER | Part.RUNS
 
-    def _apply_walker_complete(self, done: WalkerCompleteEvent) -> set[str]:
+    def _apply_walker_complete(self, done: WalkerCompleteEvent) -> Part:
         view = self._walker_view(done.symbol, done.walker_name)
         if view is None:
-            return set()
+            return Part.NONE
         view.complete = True
         view.best, view.best_metric = done.best_strategy, done.best_metric
-        return {"walker"}
+        return Part.WALKER
 
     def equity_of(self, rid: str | None) -> tuple[str, list[float], int, int, float] | None:
         """What the equity pane draws for a run: (label, curve, trades, wins, total PnL). A walker
@@ -591,13 +615,13 @@ class DashboardState:
                 return (view.best, *view.curves[view.best])
         return (run.current or run.name, run.equity, run.trades, run.wins, run.total_pnl)
 
-    def _apply_error(self, exc: BaseException) -> set[str]:
+    def _apply_error(self, exc: BaseException) -> Part:
         ctx = engine.context_of(exc)
         if ctx is None:
-            return set()
+            return Part.NONE
         rid = self._rid(ctx.backtest, ctx.symbol, ctx.strategy_name)
         run = self.runs.get(rid)
-        changed = {"log", "runs"}
+        changed = Part.LOG | Part.RUNS
         if run is not None:
             run.errors += 1
             view = self.walkers.get(rid)
@@ -606,7 +630,7 @@ class DashboardState:
                 if row is not None:
                     row.status = "failed"
                     row.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    changed.add("walker")
+                    changed |= Part.WALKER
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         self._log(
             self._line(

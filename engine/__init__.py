@@ -8,6 +8,14 @@ from __future__ import annotations
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
+from .data.catalog import Catalog, CatalogError
+from .data.catalog import Coverage as CatalogCoverage
+from .data.catalog import iso as iso_minute
+from .data.catalog import read_file as read_catalog_file
+from .data.catalog import verify_columns as verify_candle_columns
+from .data.download import download_symbol
+from .data.imports import import_csv as import_csv_into_catalog
+from .data.imports import import_synthetic as import_synthetic_into_catalog
 from .errors import ErrorContext, context_of
 from .events import (
     listen_backtest_progress,
@@ -39,12 +47,17 @@ from .events import (
     listen_walker_once,
     listen_walker_progress,
 )
-from .exchanges.ccxt_feed import CcxtFeedError, close_ccxt_exchanges
+from .exchanges.ccxt_feed import CcxtFeed, CcxtFeedError, close_ccxt_exchanges
+from .exchanges.ccxt_options import credential_env_vars, secrets_in
+from .exchanges.ccxt_options import option_problem as ccxt_option_problem
 from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
+from .exchanges.synthetic import SyntheticFeed
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .indicators import Indicator, IndicatorError, indicator
 from .log import set_logger
 from .model import (
+    FRAME_INTERVALS,
+    MINUTE_MS,
     ActiveResult,
     BacktestStatistics,
     CancelledResult,
@@ -77,11 +90,13 @@ from .persist.adapters import (
     StateWriteStatus,
     set_base_dir,
 )
+from .persist.atomic import write_atomic
 from .persist.base import PersistBase, PersistError
 from .persist.lock import StateFolderLocked
 from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
 from .pnl import pnl_percentage
 from .registry import (
+    WALKER_METRICS,
     DuplicateError,
     NotFoundError,
     SchemaError,
@@ -103,26 +118,38 @@ from .registry import (
 )
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
+from .reports.format import to_fixed
+from .reports.walker import ranked_results as rank_walker_results
 from .research.params import Choice, FloatParam, IntParam, ParamError
 from .risk import RiskCheckArgs, risk_instance
-from .runners.backtest import Backtest
+from .runners.backtest import Backtest, BacktestHandle
+from .runners.handle import RunHandle
 from .runners.live import TICK_TTL, Live, LiveHandle
-from .runners.walker import Walker
+from .runners.tasks import TaskStatus
+from .runners.walker import Walker, WalkerHandle
 from .signals import SignalValidationError
 from .sizing import PositionSize, SizingError
 from .window import CandleWindow
 
 __all__ = [
+    "FRAME_INTERVALS",
     "GLOBAL_CONFIG",
+    "MINUTE_MS",
     "TICK_TTL",
+    "WALKER_METRICS",
     "ActiveResult",
     "Backtest",
+    "BacktestHandle",
     "BacktestStatistics",
     "CancelledResult",
     "Candle",
     "CandleColumns",
     "CandleError",
     "CandleWindow",
+    "Catalog",
+    "CatalogCoverage",
+    "CatalogError",
+    "CcxtFeed",
     "CcxtFeedError",
     "Choice",
     "Clock",
@@ -163,6 +190,7 @@ __all__ = [
     "Risk",
     "RiskCheckArgs",
     "RiskEvent",
+    "RunHandle",
     "Schedule",
     "ScheduledResult",
     "SchemaError",
@@ -175,11 +203,14 @@ __all__ = [
     "StateQuarantinedError",
     "StateWriteStatus",
     "StrategyCallbacks",
+    "SyntheticFeed",
     "SystemClock",
+    "TaskStatus",
     "TickResult",
     "Walker",
     "WalkerCompleteEvent",
     "WalkerContract",
+    "WalkerHandle",
     "WalkerProgressEvent",
     "add_catalog_exchange",
     "add_ccxt_exchange",
@@ -192,9 +223,12 @@ __all__ = [
     "add_synthetic_exchange",
     "add_walker",
     "bind_params",
+    "ccxt_option_problem",
     "clear_candle_cache",
     "close_ccxt_exchanges",
     "context_of",
+    "credential_env_vars",
+    "download_symbol",
     "format_price",
     "format_quantity",
     "get_average_price",
@@ -206,7 +240,10 @@ __all__ = [
     "get_default_columns",
     "get_default_config",
     "get_mode",
+    "import_csv_into_catalog",
+    "import_synthetic_into_catalog",
     "indicator",
+    "iso_minute",
     "list_exchanges",
     "list_frames",
     "list_risks",
@@ -242,12 +279,18 @@ __all__ = [
     "listen_walker_once",
     "listen_walker_progress",
     "pnl_percentage",
+    "rank_walker_results",
+    "read_catalog_file",
     "reset_config",
     "risk_instance",
+    "secrets_in",
     "set_base_dir",
     "set_clock",
     "set_columns",
     "set_config",
     "set_logger",
+    "to_fixed",
     "use_params",
+    "verify_candle_columns",
+    "write_atomic",
 ]

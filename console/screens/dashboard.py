@@ -1,16 +1,36 @@
 """The dashboard: runs, progress and equity on the left; positions, scheduled entries, the signal
 log and the tabs of analysis panes (walker leaderboard, risk, partial, heatmap) on the right; the
-key footer below."""
+key footer below.
+
+The screen is the controller of its panes. It reacts to typed messages from below: the bridge's
+``EngineBatch`` (fold it into the session, redraw what changed), the Runs pane's ``Selected``
+(follow the cursor) and a tab coming to the front. The app, above, changes the session (a run
+started, ended or is stopping) and calls ``show(parts)``: a call, not a message, so the redraw
+happens where it did when the app drew the panes itself (a finished run's last redraw lands
+before anything queued after it). Which pane draws which ``Part`` of the state is declared once,
+below, by pane type; nothing outside this screen touches its widgets.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+
+import engine
 
 from ..bridge import EngineBridge
 from ..messages import EngineBatch
+from ..session import Session
+from ..state import SELECTION, Part
 from ..widgets.events import PartialPane, RiskPane
 from ..widgets.header import BtkHeader
 from ..widgets.heatmap import HeatmapPane
@@ -24,8 +44,51 @@ from ..widgets.panes import (
     SignalsPane,
 )
 
+RUN_PANES: tuple[tuple[Part, type[Any]], ...] = (
+    (Part.POSITIONS, PositionsPane),
+    (Part.SCHEDULED, ScheduledPane),
+    (Part.LOG, SignalsPane),
+    (Part.EQUITY, EquityPane),
+    (Part.WALKER, LeaderboardPane),
+    (Part.RISK, RiskPane),
+    (Part.PARTIAL, PartialPane),
+)
+"""The panes drawn from (state, selected run), each with the part of the state it shows."""
+
+ANALYSIS_TABS: tuple[tuple[str, str, type[Widget]], ...] = (
+    ("Walker", "tab-walker", LeaderboardPane),
+    ("Risk", "tab-risk", RiskPane),
+    ("Partial", "tab-partial", PartialPane),
+    ("Heatmap", "tab-heatmap", HeatmapPane),
+)
+"""The analysis tabs: title, tab id, and the pane each holds."""
+
+TAB_OF = {pane: tab for _, tab, pane in ANALYSIS_TABS}
+
+RESTYLED = (SignalsPane, RiskPane, PartialPane)
+"""Panes whose shown lines carry theme colours: drawn again after a theme change."""
+
+SELECTION_SETTLE_S = 0.1
+"""The panes follow the selection when no other selection came for this long (a held arrow key
+repeats faster), so a burst of key repeats costs one redraw of them, for the last selection."""
+
 
 class DashboardScreen(Screen):
+    def __init__(
+        self,
+        session: Session,
+        *,
+        project_name: str,
+        wall_clock: Callable[[], datetime],
+        refresh_interval: float = 0.25,
+    ) -> None:
+        super().__init__()
+        self.session = session
+        self.project_name = project_name
+        self.wall_clock = wall_clock
+        self.refresh_interval = refresh_interval
+        self._selection_timer: Timer | None = None
+
     def compose(self) -> ComposeResult:
         yield BtkHeader(id="header")
         with Horizontal(id="body"):
@@ -38,27 +101,100 @@ class DashboardScreen(Screen):
                 yield ScheduledPane()
                 yield SignalsPane()
                 with TabbedContent(id="analysis"):
-                    with TabPane("Walker", id="tab-walker"):
-                        yield LeaderboardPane()
-                    with TabPane("Risk", id="tab-risk"):
-                        yield RiskPane()
-                    with TabPane("Partial", id="tab-partial"):
-                        yield PartialPane()
-                    with TabPane("Heatmap", id="tab-heatmap"):
-                        yield HeatmapPane()
+                    for title, tab, pane in ANALYSIS_TABS:
+                        with TabPane(title, id=tab):
+                            yield pane()
         yield Footer(compact=True, show_command_palette=False)
-        yield EngineBridge(interval=self.app.refresh_interval)
+        yield EngineBridge(interval=self.refresh_interval)
 
     def on_mount(self) -> None:
-        self.query_one("#runs-table").focus()
-        self.app.redraw(set())
+        self.query_one(RunsPane).query_one(DataTable).focus()
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.redraw(Part.ALL)
 
-    def on_engine_batch(self, message: EngineBatch) -> None:
-        self.app.handle_batch(message.take())
+    # ------------------------------------------------------------------ messages
+    @on(EngineBatch)
+    def _engine_batch(self, message: EngineBatch) -> None:
+        self.fold(message.take())
 
-    def on_runs_pane_selected(self, message: RunsPane.Selected) -> None:
-        self.app.select_run(message.run_id)
+    @on(RunsPane.Selected)
+    def _run_selected(self, message: RunsPane.Selected) -> None:
+        self.select(message.run_id)
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "tab-heatmap":  # the heatmap is only computed while it is shown
-            self.app.redraw({"heatmap"})
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == TAB_OF[HeatmapPane]:  # the heatmap is only computed while it is shown
+            self.redraw(Part.HEATMAP)
+
+    # ------------------------------------------------------------------ what the app asks
+    def show(self, parts: Part, reveal: type[Widget] | None = None) -> None:
+        """The app changed the session: redraw ``parts``; ``reveal`` is the type of a pane whose
+        analysis tab comes to the front (a walker's leaderboard as it starts)."""
+        if not self.is_mounted:
+            return
+        if reveal is not None:
+            self.query_one(TabbedContent).active = TAB_OF[reveal]
+        self.redraw(parts)
+
+    def fold(self, events: list[Any]) -> None:
+        """Fold in a batch of engine events and redraw what it changed (the header always: its
+        clock moves)."""
+        self.redraw(self.session.fold(events, engine.get_clock().now()) | Part.HEADER)
+
+    def drain(self) -> list[Any]:
+        """What the bridge holds now (the app folds a finished run's last events at once)."""
+        return self.query_one(EngineBridge).drain()
+
+    def switch_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = [tab for _, tab, _ in ANALYSIS_TABS]
+        if tabs.active in ids:
+            tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)]
+
+    # ------------------------------------------------------------------ selection and redraws
+    def select(self, rid: str | None) -> None:
+        """The header follows the selection at once; the panes of the run follow once the keys
+        stop (key repeats queued behind a slow redraw would otherwise redraw every pane once per
+        key, for runs nobody looks at any more)."""
+        if rid == self.session.selected:
+            return
+        self.session.selected = rid
+        self.redraw(Part.HEADER)
+        if self._selection_timer is None:
+            self._selection_timer = self.set_timer(SELECTION_SETTLE_S, self._selection_settled, name="selection")
+        else:
+            self._selection_timer.reset()
+
+    def _selection_settled(self) -> None:
+        self._selection_timer = None
+        self.redraw(SELECTION)
+
+    def redraw(self, parts: Part) -> None:
+        """Draw ``parts`` of the session's state again; ``Part.ALL`` draws every pane, the
+        heatmap even while its tab is hidden."""
+        if not self.is_mounted:
+            return
+        state, run = self.session.state, self.session.selected
+        now = self.wall_clock()
+        everything = parts == Part.ALL
+        if Part.RUNS in parts:
+            self.query_one(RunsPane).sync(state)
+        if Part.PROGRESS in parts:
+            self.query_one(ProgressPane).refresh_from(state, now.timestamp())
+        for part, pane in RUN_PANES:
+            if part in parts:
+                self.query_one(pane).refresh_from(state, run)
+        heatmap_shown = self.query_one(TabbedContent).active == TAB_OF[HeatmapPane]
+        if everything or (parts & (Part.HEATMAP | Part.EQUITY) and heatmap_shown):
+            self.query_one(HeatmapPane).refresh_from(state, run)
+        live = len(state.active_live_runs())
+        selected = state.runs.get(run) if run else None
+        self.query_one(BtkHeader).show(selected, self.project_name, now, live, state.close_only)
+
+    def _theme_changed(self, _theme: Any) -> None:
+        if self.is_mounted:
+            state, run = self.session.state, self.session.selected
+            for pane in RESTYLED:
+                self.query_one(pane).restyle(state, run)
+            self.query_one(RunsPane).sync(state)
+            self.redraw(Part.ALL)

@@ -12,7 +12,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, MarkdownViewer, OptionList, Static
-from textual.widgets._markdown import MarkdownTable
 from textual.widgets.option_list import Option
 
 
@@ -94,7 +93,8 @@ class ReportsScreen(Screen[None]):
         viewer.border_title = f"{path.relative_to(self.root).as_posix()}  (Esc: back)"
         await viewer.document.load(path)
         widths = table_widths(path.read_text(encoding="utf-8"))
-        for table, width in zip(viewer.query(MarkdownTable), widths):
+        # by type name: Textual exports no MarkdownTable class (it lives in a private module)
+        for table, width in zip(viewer.query("MarkdownTable"), widths):
             table.styles.width = width
         document = viewer.document
         # the document's own padding sits around the tables; it fills the viewer when they are narrow

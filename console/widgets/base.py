@@ -3,9 +3,11 @@ and colours taken from the current theme (so PnL follows the theme's success/err
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -106,6 +108,16 @@ def same_cell(a: object, b: object) -> bool:
     if isinstance(a, Text) and isinstance(b, Text):
         return a.plain == b.plain and a.style == b.style and a.spans == b.spans
     return a == b
+
+
+def column_width(label: str, cells: Iterable[object]) -> int:
+    """The width a DataTable's auto width would give a column showing ``label`` and ``cells``
+    (its widest line), known at once. A table laid out afresh gets its widths from this: an
+    auto width is measured only when the table is next idle, and a frame drawn before that kept
+    the cells wrapped at the label's width (Textual caches a rendered cell without its width), so
+    a snapshot could catch "BTC" / "USD"."""
+    texts = [label, *(c.plain if isinstance(c, Text) else str(c) for c in cells)]
+    return max(cell_len(line) for text in texts for line in text.split("\n"))
 
 
 class Pane(Vertical):

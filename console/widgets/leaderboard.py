@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..state import DashboardState, LeaderRow, WalkerView
-from .base import TablePane, same_cell, signed_text, theme_style
+from .base import TablePane, column_width, same_cell, signed_text, theme_style
 
 METRIC_LABELS = {
     "sharpe_ratio": "Sharpe",
@@ -60,10 +60,12 @@ class LeaderboardPane(TablePane):
             return
         # A few rows: laid out afresh on every change, so each column is as wide as what it shows
         # now (a DataTable column only ever widens, and a passing "testing 100%" would stay in its
-        # width: the layout would depend on which moments happened to be drawn).
+        # width: the layout would depend on which moments happened to be drawn), each width set as
+        # it is laid out (``column_width``).
         table.clear(columns=True)
-        for key, text in self.COLUMNS:
-            table.add_column(label if key == "metric" else text, key=key)
+        for n, (key, text) in enumerate(self.COLUMNS):
+            title = label if key == "metric" else text
+            table.add_column(title, key=key, width=column_width(title, (cells[n] for _, cells in rows)))
         for key, cells in rows:
             table.add_row(*cells, key=key)
         self._shown = shown

@@ -3,13 +3,27 @@ The analysis tabs live in their own modules (leaderboard, events, heatmap)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
 
 from ..state import DashboardState, LogLine, RunView
-from .base import FINISHED_STYLE, LogPane, Pane, TablePane, hhmm, minutes, price, same_cell, signed_text, theme_style
+from .base import (
+    FINISHED_STYLE,
+    LogPane,
+    Pane,
+    TablePane,
+    column_width,
+    hhmm,
+    minutes,
+    price,
+    same_cell,
+    signed_text,
+    theme_style,
+)
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
 
@@ -37,10 +51,11 @@ def elapsed(run: RunView, now: float) -> str:
 class RunsPane(Pane):
     """The runs of this session; the highlighted one drives the header, positions and equity."""
 
+    @dataclass
     class Selected(Message):
-        def __init__(self, run_id: str | None) -> None:
-            super().__init__()
-            self.run_id = run_id
+        """The cursor moved to run ``run_id`` (None: the table is empty)."""
+
+        run_id: str | None
 
     COLUMNS = (("icon", ""), ("symbol", "Symbol"), ("name", "Strategy"), ("state", "State"))
 
@@ -107,7 +122,8 @@ class ProgressPane(TablePane):
     def refresh_from(self, state: DashboardState, now: float) -> None:
         """Laid out afresh whenever a cell changes (a handful of rows): a DataTable column only
         ever widens, so updating cells in place left the width to whichever transient values
-        happened to be drawn, and a snapshot of a finished run depended on the machine's speed."""
+        happened to be drawn, and a snapshot of a finished run depended on the machine's speed.
+        Its width is set as it is laid out (``column_width``)."""
         table = self.table
         cells = {}
         for run in state.runs.values():
@@ -120,7 +136,7 @@ class ProgressPane(TablePane):
         ):
             table.clear(columns=True)
             for key, label in self.COLUMNS:
-                table.add_column(label, key=key)
+                table.add_column(label, key=key, width=column_width(label, cells.values()))
             for key, cell in cells.items():
                 table.add_row(cell, key=key, height=2)
         self.set_empty(not cells)

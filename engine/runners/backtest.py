@@ -417,8 +417,9 @@ class _Run:
 # --------------------------------------------------------------------------- the facade
 
 
-class RunHandle:
-    """What ``Backtest.run`` returns: iterate it for results; ask it how far it got."""
+class BacktestHandle:
+    """What ``Backtest.run`` returns: iterate it for results; ask it how far it got. It is a
+    ``RunHandle`` (runners/handle.py), like the walker's and live handles."""
 
     __slots__ = ("_gen", "_run")
 
@@ -426,7 +427,7 @@ class RunHandle:
         self._run = run
         self._gen = run.results()
 
-    def __aiter__(self) -> RunHandle:
+    def __aiter__(self) -> BacktestHandle:
         return self
 
     async def __anext__(self) -> BacktestResult:
@@ -451,6 +452,10 @@ class RunHandle:
     def status(self) -> TaskStatus:
         """Progress of this run (``processed_frames`` of ``total_frames``), like a ``list()`` row."""
         return self._run.task.snapshot()
+
+    async def restore(self) -> list[SignalRow]:
+        """Nothing to put back: a backtest starts from an empty state (SPEC 6.2)."""
+        return []
 
 
 def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool) -> None:
@@ -477,7 +482,7 @@ class BacktestFacade(RunnerFacade):
         instances[(symbol, strategy_name, True)] = run.instance
         return run
 
-    def run(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> RunHandle:
+    def run(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> BacktestHandle:
         """Backtest ``strategy_name`` on ``symbol``: an async iterator of closed/cancelled results.
 
         Names are checked now (an unknown one raises at once); the work starts on iteration. The
@@ -485,7 +490,7 @@ class BacktestFacade(RunnerFacade):
         """
         run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
         run.task = RunTask(symbol, strategy_name, status="pending", total=run.frames.count)
-        return RunHandle(run)
+        return BacktestHandle(run)
 
     def background(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
         """Run in a task; returns a cancel function. Emits ``done_backtest`` once when it ends;

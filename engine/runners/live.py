@@ -36,7 +36,7 @@ from ..risk import risk_instance
 from ..signals import IdFactory
 from ..strategy import StrategyInstance, _call
 from .backtest import _clear_for_run, publish
-from .tasks import RunnerFacade, RunTask, TaskBoard, instances
+from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances
 
 __all__ = ["TICK_TTL", "Live"]
 
@@ -300,10 +300,22 @@ class LiveHandle:
         return self
 
     async def __anext__(self) -> TickResult:
-        return await self._gen.__anext__()
+        task = self._run.task
+        try:
+            return await self._gen.__anext__()
+        except StopAsyncIteration:
+            task.status = "fulfilled"
+            raise
+        except BaseException as exc:
+            task.status, task.error = "rejected", exc
+            raise
 
     async def aclose(self) -> None:
         await self._gen.aclose()
+
+    def status(self) -> TaskStatus:
+        """Whether the run is going, ended or failed (a live run has no frames to count)."""
+        return self._run.task.snapshot()
 
     async def restore(self) -> list[SignalRow]:
         """Restore the saved state now instead of at the first tick, so a caller can show what

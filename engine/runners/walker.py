@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import events, registry
 from ..errors import ErrorContext, annotate
-from ..model import DoneEvent, WalkerCompleteEvent, WalkerContract, WalkerProgressEvent
+from ..model import DoneEvent, SignalRow, WalkerCompleteEvent, WalkerContract, WalkerProgressEvent
 from ..reports import stores
 from ..reports import walker as walker_report
 from .backtest import Backtest
@@ -67,6 +67,10 @@ class WalkerHandle:
     def status(self) -> TaskStatus:
         return _walker_status(self._task)
 
+    async def restore(self) -> list[SignalRow]:
+        """Nothing to put back: each strategy's backtest starts from an empty state (SPEC 6.2)."""
+        return []
+
 
 def _walker_status(t: RunTask) -> TaskStatus:
     """A walker's row: strategies as frames, plus the running strategy's own progress."""
@@ -110,7 +114,7 @@ class WalkerFacade:
             registry.validate_run(name, schema.exchange_name, schema.frame_name, source)
         return schema
 
-    def run(self, symbol: str, *, walker_name: str) -> AsyncIterator[WalkerContract]:
+    def run(self, symbol: str, *, walker_name: str) -> WalkerHandle:
         """Test every strategy of ``walker_name`` on ``symbol``: an async iterator of contracts, one
         per tested strategy. Names are checked now; the work starts on iteration."""
         schema = self._validate(walker_name, "Walker.run")

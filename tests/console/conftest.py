@@ -84,10 +84,8 @@ async def wait_until(pilot, predicate, limit: float = 180.0) -> None:
 
 async def flush_bridge(pilot) -> None:
     """Fold in what the bridge holds now (instead of waiting for its next timed flush)."""
-    from console.bridge import EngineBridge
-
-    app = pilot.app
-    app.handle_batch(app.screen.query_one(EngineBridge).drain())
+    dashboard = pilot.app.dashboard
+    dashboard.fold(dashboard.drain())
     await pilot.pause()
 
 

@@ -3,7 +3,7 @@ the walker leaderboard's ranking, risk and milestone logs, and equity per walker
 
 from __future__ import annotations
 
-from console.state import DashboardState, Milestone, RunView
+from console.state import DashboardState, Milestone, Part, RunView
 from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
 from engine.errors import ErrorContext, annotate
 from engine.model import ClosedResult, Pnl, SignalRow
@@ -95,7 +95,7 @@ def test_leaderboard_ranks_by_metric_none_last_then_testing_failed_waiting() -> 
     exc = RuntimeError("feed down")
     annotate(exc, ErrorContext("BTCUSDT", "c", True, None, "walker"), "skipped")
     changed = state.apply([exc])
-    assert "walker" in changed
+    assert Part.WALKER in changed
     assert [(r.strategy, r.status) for r in view.ranked()] == [("b", "done"), ("a", "done"), ("c", "failed")]
     assert view.rows["c"].error == "feed down"
     state.apply(
@@ -142,7 +142,7 @@ def test_risk_and_milestone_events_are_logged_per_run_with_the_simulated_time() 
         when=T0 + 30 * M,
     )
     milestone = PartialEvent("BTCUSDT", "a", "x", row("a", "a-1"), 103.0, 30, True, T0 + 7 * M)
-    assert state.apply([risk, Milestone("profit", milestone)]) == {"risk", "partial"}
+    assert state.apply([risk, Milestone("profit", milestone)]) == Part.RISK | Part.PARTIAL
     (line,) = state.risk_log.of("walker:BTCUSDT:w")
     assert (line.time, line.side, line.reason, line.active) == (T0 + 30 * M, "short", "max 2 open", 2)
     (ms,) = state.milestone_log.of("walker:BTCUSDT:w")

@@ -82,7 +82,8 @@ async def test_a_flush_queued_before_a_run_ends_cannot_reorder_its_log(tmp_path)
         queued = EngineBatch(bridge.drain)  # a flush posted now...
         gate.open.set()
         await finish_runs(pilot)  # ...the run ends (and folds its events in) first...
-        app.screen.on_engine_batch(queued)  # ...and the flush is handled last
+        app.dashboard.post_message(queued)  # ...and the flush is handled last
+        await pilot.pause()
         (run,) = app.state.runs.values()
         times = [line.time for line in app.state.log_of(run.id)]
         assert run.trades >= 30 and len(times) == 2 * run.trades and times == sorted(times)
@@ -220,7 +221,6 @@ def test_report_tables_get_their_natural_width() -> None:
 async def test_an_open_report_shows_every_table_whole(tmp_path, no_settings, width) -> None:
     """A table narrower than the screen and one wider than it: neither loses a column to the
     document's padding (the heatmap report lost its last cells that way); the wide one scrolls."""
-    from textual.widgets._markdown import MarkdownTable
 
     from console.screens.reports import table_widths
 
@@ -236,7 +236,7 @@ async def test_an_open_report_shows_every_table_whole(tmp_path, no_settings, wid
         await pilot.pause()
         viewer = app.screen.query_one("#report-view")
         document = viewer.document
-        tables = list(viewer.query(MarkdownTable))
+        tables = list(viewer.query("MarkdownTable"))
         assert [t.size.width for t in tables] == table_widths(text)
         for table in tables:  # every table fits inside the document's content area
             assert table.content_region.right <= document.content_region.right

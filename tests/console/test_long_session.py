@@ -95,7 +95,7 @@ async def _idle_work(tmp_path: Path, symbols: int, strategies: int, monkeypatch)
         assert all(r.status == "done" for r in app.state.runs.values())
         cells.n = palettes.n = redraws.n = 0
         for _ in range(20):  # what the bridge's flushes do, without waiting for them
-            app.handle_batch([])
+            app.dashboard.fold([])
         timers = _timers(app)
     return cells.n, palettes.n, redraws.n, timers
 
@@ -128,10 +128,13 @@ async def test_queued_arrow_keys_redraw_the_panes_once(tmp_path, no_settings, mo
             app._driver.send_message(key)
         last = list(app.state.runs)[-1]
         await wait_until(pilot, lambda: table.cursor_row == len(app.state.runs) - 1, limit=120)
-        await wait_until(pilot, lambda: getattr(app, "_selection_timer", None) is None, limit=120)
+        # settled: the last selection reached the dashboard (its messages may still be queued
+        # when the cursor is already there) and its timer has fired
+        settled = lambda: app.session.selected == last and app.dashboard._selection_timer is None  # noqa: E731
+        await wait_until(pilot, settled, limit=120)
         await pilot.pause()
         print(f"\n200 queued Down presses over {len(app.state.runs)} runs: {rebuilds.n} redraws of the run's panes")
-        assert app.selected_run == last == app.screen.query_one(RunsPane).selected
+        assert app.session.selected == last == app.screen.query_one(RunsPane).selected
         run = app.state.runs[last]
         assert app.screen.query_one(SignalsPane).border_title == f"Signals · {run.symbol} {run.name}"
         assert 1 <= rebuilds.n <= 10, f"{rebuilds.n} redraws of the run's panes for one burst of keys"
@@ -149,7 +152,7 @@ async def test_finished_runs_release_their_candles(tmp_path, no_settings) -> Non
         gc.collect()
         alive = sum(r() is not None for r in refs)
         assert alive == 0, f"{alive} candle stores or columns outlived clear_candle_cache()"
-        assert not app.handles  # nor does it keep polling finished runs
+        assert not app.session.handles  # nor does it keep polling finished runs
         trades = sum(r.trades for r in app.state.runs.values())
         assert trades > 0  # what the runs did stays on screen
         assert trades == sum(

@@ -84,7 +84,7 @@ def test_stop_confirmation(snap_compare, tmp_path) -> None:
     async def run_before(pilot) -> None:
         await pilot.press("b", "enter")
         await wait_until(pilot, lambda: gate.calls >= 1)
-        pilot.app.handle_batch([])
+        pilot.app.dashboard.fold([])
         await pilot.press("s")
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

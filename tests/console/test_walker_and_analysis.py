@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, flush_bridge, wait_until
 from textual.widgets import MarkdownViewer, OptionList, TabbedContent
-from textual.widgets._markdown import MarkdownH1
 
 import engine
 from console.app import BtkApp
@@ -81,7 +80,7 @@ async def test_the_walker_report_is_dumped_and_listed_in_the_browser(no_settings
         await pilot.pause()
         viewer = app.screen.query_one("#report-view", MarkdownViewer)
         assert viewer.display and viewer.border_title.startswith(f"walker/{WALKER}.md")
-        assert [str(h.content) for h in viewer.query(MarkdownH1)] == [f"Walker Comparison Report: {WALKER}"]
+        assert [str(h.content) for h in viewer.query("MarkdownH1")] == [f"Walker Comparison Report: {WALKER}"]
 
 
 def _walker_with_a_gate(gate: Gate) -> BtkApp:
@@ -255,12 +254,12 @@ async def test_a_waiting_limit_entry_shows_its_distance_and_time_left(no_setting
         )
         clock = engine.SimulatedClock(t0, speed=0)  # live time is the engine's clock
         engine.set_clock(clock)
-        app.handle_batch([ScheduledResult(signal=row, current_price=100.0, backtest=False, **common)])
+        app.dashboard.fold([ScheduledResult(signal=row, current_price=100.0, backtest=False, **common)])
         await pilot.pause()
         table = app.screen.query_one(ScheduledPane).table
         assert [str(c) for c in table.get_row_at(0)][3:] == ["99", "-1.00%", "2h00"]
         clock.advance(45 * 60_000)
-        app.handle_batch(
+        app.dashboard.fold(
             [ActiveResult(signal=row, current_price=99.5, backtest=False, percent_tp=0.0, percent_sl=0.0, **common)]
         )
         await pilot.pause()
