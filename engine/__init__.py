@@ -120,7 +120,16 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .reports.format import to_fixed
 from .reports.walker import ranked_results as rank_walker_results
+from .research.evaluate import Constraints as SweepConstraints
 from .research.params import Choice, FloatParam, IntParam, ParamError
+from .research.report import TrialSummary as SweepSet
+from .research.report import leaderboard as rank_sweep_sets
+from .research.report import write_sweep_report
+from .research.sweep import Sweep, SweepProgress, SweepResult, run_sweep
+from .research.sweep import Window as SweepWindow
+from .research.sweep import load_rows as load_sweep_rows
+from .research.table import SweepError
+from .research.walkforward import walk_forward_windows
 from .risk import RiskCheckArgs, risk_instance
 from .runners.backtest import Backtest, BacktestHandle
 from .runners.handle import RunHandle
@@ -203,6 +212,13 @@ __all__ = [
     "StateQuarantinedError",
     "StateWriteStatus",
     "StrategyCallbacks",
+    "Sweep",
+    "SweepConstraints",
+    "SweepError",
+    "SweepProgress",
+    "SweepResult",
+    "SweepSet",
+    "SweepWindow",
     "SyntheticFeed",
     "SystemClock",
     "TaskStatus",
@@ -278,11 +294,14 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_once",
     "listen_walker_progress",
+    "load_sweep_rows",
     "pnl_percentage",
+    "rank_sweep_sets",
     "rank_walker_results",
     "read_catalog_file",
     "reset_config",
     "risk_instance",
+    "run_sweep",
     "secrets_in",
     "set_base_dir",
     "set_clock",
@@ -292,5 +311,7 @@ __all__ = [
     "to_fixed",
     "use_params",
     "verify_candle_columns",
+    "walk_forward_windows",
     "write_atomic",
+    "write_sweep_report",
 ]

@@ -32,7 +32,16 @@ from .analysis import Pbo, deflated_sharpe, moments, pbo
 from .sweep import Sweep
 from .table import ResultRow, ResultsTable, SweepError
 
-__all__ = ["Guard", "TrialSummary", "guard", "render_sweep_report", "trial_summaries", "write_sweep_report"]
+__all__ = [
+    "Guard",
+    "TrialSummary",
+    "guard",
+    "leaderboard",
+    "ranked",
+    "render_sweep_report",
+    "trial_summaries",
+    "write_sweep_report",
+]
 
 DSR_CONFIDENCE = 0.95
 """The deflated Sharpe ratio a best set needs to count as more than luck (Bailey & López de Prado's 95 %)."""
@@ -114,6 +123,11 @@ def ranked(summaries: Sequence[TrialSummary], metric: str) -> list[TrialSummary]
         return (0 if s.feasible else 1, 0 if v is not None else 1, -(v if v is not None else 0.0), s.trial)
 
     return sorted(summaries, key=key)
+
+
+def leaderboard(sweep: Sweep, rows: Sequence[ResultRow]) -> list[TrialSummary]:
+    """The sets of a table's rows as the report ranks them (feasible first, then the first metric)."""
+    return ranked(trial_summaries(sweep, rows), sweep.metric[0])
 
 
 def guard(summaries: Sequence[TrialSummary], metric: str, trials: int | None = None) -> Guard:
