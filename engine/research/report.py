@@ -267,25 +267,8 @@ def render_sweep_report(
             f"{metric} {_num(g.best.value(metric))}."
         )
         lines.append("")
-        if g.dsr is None:
-            lines.append("Deflated Sharpe ratio: N/A (needs at least 2 days of results and 2 complete sets).")
-        else:
-            lines.append(
-                f"Deflated Sharpe ratio: **{_num(g.dsr, 3)}** (Bailey & López de Prado; per-day Sharpe ratio "
-                f"{_num(g.sharpe, 3)} over {g.days} days, counting all {g.trials} sets tried, variance of "
-                f"their Sharpe ratios {_num(g.sharpe_variance, 4)}): the probability that the best set's true "
-                "Sharpe ratio is above the best that many tries without an edge would show."
-            )
-    lines.append("")
-    if g.pbo is None:
-        lines.append("Probability of backtest overfitting: N/A (CSCV needs at least 2 complete sets and 4 days).")
-    else:
-        lines.append(
-            f"Probability of backtest overfitting: **{_num(g.pbo.pbo, 3)}** (CSCV, {g.pbo.splits} blocks, "
-            f"{g.pbo.combinations} combinations): how often the set best in sample ranks in the bottom half "
-            "out of sample."
-        )
-    lines.append("")
+        lines.append(_guard_lines(g)[0])
+    lines += ["", _guard_lines(g)[1], ""]
     if g.best is not None:
         if g.lucky:
             why = []
@@ -320,6 +303,26 @@ def render_sweep_report(
     if any(w.role == "test" for w in sweep.windows):
         lines += _walk_forward(sweep, table)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _guard_lines(g: Guard) -> tuple[str, str]:
+    """The deflated Sharpe ratio's line and PBO's line (N/A with the reason when not computable)."""
+    dsr = (
+        "Deflated Sharpe ratio: N/A (needs at least 2 days of results and 2 complete sets)."
+        if g.dsr is None
+        else f"Deflated Sharpe ratio: **{_num(g.dsr, 3)}** (Bailey & López de Prado; per-day Sharpe ratio "
+        f"{_num(g.sharpe, 3)} over {g.days} days, counting all {g.trials} sets tried, variance of "
+        f"their Sharpe ratios {_num(g.sharpe_variance, 4)}): the probability that the best set's true "
+        "Sharpe ratio is above the best that many tries without an edge would show."
+    )
+    overfit = (
+        "Probability of backtest overfitting: N/A (CSCV needs at least 2 complete sets and 4 days)."
+        if g.pbo is None
+        else f"Probability of backtest overfitting: **{_num(g.pbo.pbo, 3)}** (CSCV, {g.pbo.splits} blocks, "
+        f"{g.pbo.combinations} combinations): how often the set best in sample ranks in the bottom half "
+        "out of sample."
+    )
+    return dsr, overfit
 
 
 def _walk_forward(sweep: Sweep, table: str | os.PathLike) -> list[str]:

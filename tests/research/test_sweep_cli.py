@@ -14,12 +14,9 @@ import engine
 
 
 async def get_signal(symbol, when, price, params):
-    return {
-        "position": "long",
-        "price_take_profit": price * (1 + params["tp"] / 100),
-        "price_stop_loss": price * (1 - params["sl"] / 100),
-        "minute_estimated_time": 120,
-    }
+    up, down = 1 + params["tp"] / 100, 1 - params["sl"] / 100
+    return {"position": "long", "price_take_profit": price * up, "price_stop_loss": price * down,
+            "minute_estimated_time": 180}
 
 
 async def plain(symbol, when, price):
