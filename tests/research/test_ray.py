@@ -63,3 +63,19 @@ def test_optuna_walk_forward_on_ray_matches_the_pool(tmp_path, local_ray):
     run_sweep(sw, tmp_path / "ray.sqlite", setup=setup_jumpy, backend="ray", workers=2)
     rows = _dump(tmp_path / "ray.sqlite")
     assert len(rows) == 6 * 2 + 2 and rows == _dump(tmp_path / "pool.sqlite")
+
+
+def test_actors_read_the_candles_from_the_object_store_without_copying(tmp_path, local_ray):
+    from engine.research.shared import SharedFeed, prepare_shared, read_shared
+
+    setup()
+    t0 = int(START.timestamp() * 1000)
+    shared = prepare_shared("synthetic", ("BTCUSDT",), t0, t0 + 86_400_000, tmp_path)
+    ref = ray.put(read_shared(shared))
+
+    @ray.remote
+    def probe(columns):
+        close = SharedFeed(columns)._minutes("BTCUSDT", t0, t0 + 3_600_000).close
+        return close.flags.writeable, close.flags.owndata, len(close)
+
+    assert ray.get(probe.remote(ref)) == (False, False, 60)  # a read-only view of the store's memory
