@@ -11,7 +11,6 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from . import partial as partial_report_mod
 from . import performance as performance_mod
 from . import risk as risk_mod
 from . import schedule as schedule_mod
-from .packed import CHUNK, PackedList, pack_closed, pack_lazy
+from .packed import CHUNK, PackedList, PackedView, pack_closed, pack_lazy
 
 __all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
 
@@ -74,8 +73,9 @@ class ClosedStore:
         if len(tail) >= CHUNK:
             self.pack()
 
-    def items(self) -> list[ClosedResult]:
-        return list(islice(self.packed.newest_first(), self.cap))
+    def items(self) -> PackedView:
+        """The newest ``cap`` results (all without a cap), newest first, still packed."""
+        return self.packed.view(self.cap)
 
     def pack(self) -> None:
         """Fold the unpacked tail now (a run ended: nothing will follow it soon)."""
