@@ -450,7 +450,13 @@ def pack_run(symbol: str, strategy_name: str, backtest: bool) -> None:
 
 def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
     """SPEC 6.2 / 8.1: a new run starts with empty stores for its (symbol, strategy, mode).
-    The heatmap is not cleared (it spans runs, as in the original)."""
+
+    The heatmap spans runs in the original (SPEC 6.2), which its 250-signal cap per symbol hid: a
+    re-run of a big run filled the window with its own signals. With the cap off (btk's default)
+    spanning runs would count a re-run's trades twice, so the symbol's heat row starts afresh;
+    with a cap set, the original's behaviour is kept."""
+    if config.report_cap() is None:
+        heat_store.get((strategy_name, backtest), {}).pop(symbol, None)
     if backtest:
         backtest_store.drop((symbol, strategy_name))
     else:
