@@ -323,6 +323,8 @@ def _on_backtest_signal(result: ClosedResult) -> None:
 def _on_signal(result: Any) -> None:
     action = result.action
     if action == "closed":
+        if result.backtest and config.report_cap() is None:
+            return  # uncapped, a backtest's heat row is its backtest store (see ``_heat_stores``)
         per_symbol = heat_store.setdefault((result.strategy_name, result.backtest), {})
         st = per_symbol.get(result.symbol)
         if st is None:
@@ -561,8 +563,18 @@ def risk_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = 
     return risk_mod.render_risk_report(symbol, strategy_name, risk_statistics(symbol, strategy_name, backtest), columns)
 
 
+def _heat_stores(strategy_name: str, backtest: bool) -> dict[str, Any]:
+    """The heatmap's stores by symbol. Uncapped, a backtest's row of a symbol holds exactly its
+    latest run's closed signals (``clear_run``), which its backtest store holds already: it is
+    read from there instead of being kept twice."""
+    per_symbol = dict(heat_store.get((strategy_name, backtest), {}))
+    if backtest and config.report_cap() is None:
+        per_symbol.update({sym: st for (sym, strat), st in backtest_store.stores.items() if strat == strategy_name})
+    return per_symbol
+
+
 def heat_statistics(strategy_name: str, backtest: bool) -> Any:
-    per_symbol = heat_store.get((strategy_name, backtest), {})
+    per_symbol = _heat_stores(strategy_name, backtest)
     return heat_mod.heat_statistics(
         {sym: st.items() for sym, st in per_symbol.items()}, {sym: st.seen for sym, st in per_symbol.items()}
     )
