@@ -5,17 +5,11 @@ This module is the public API and nothing else; see DESIGN 2 (docs/architecture.
 
 from __future__ import annotations
 
+import importlib
+
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
-from .data.catalog import Catalog, CatalogError
-from .data.catalog import Coverage as CatalogCoverage
-from .data.catalog import iso as iso_minute
-from .data.catalog import read_file as read_catalog_file
-from .data.catalog import verify_columns as verify_candle_columns
-from .data.download import download_symbol
-from .data.imports import import_csv as import_csv_into_catalog
-from .data.imports import import_synthetic as import_synthetic_into_catalog
 from .errors import ErrorContext, context_of
 from .events import (
     listen_backtest_progress,
@@ -315,3 +309,26 @@ __all__ = [
     "write_atomic",
     "write_sweep_report",
 ]
+
+# The catalog's names load pyarrow (~27 MB, a tenth of a second): they are imported when first used.
+_LAZY = {
+    "Catalog": ("data.catalog", "Catalog"),
+    "CatalogError": ("data.catalog", "CatalogError"),
+    "CatalogCoverage": ("data.catalog", "Coverage"),
+    "iso_minute": ("data.catalog", "iso"),
+    "read_catalog_file": ("data.catalog", "read_file"),
+    "verify_candle_columns": ("data.catalog", "verify_columns"),
+    "download_symbol": ("data.download", "download_symbol"),
+    "import_csv_into_catalog": ("data.imports", "import_csv"),
+    "import_synthetic_into_catalog": ("data.imports", "import_synthetic"),
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value
+    return value

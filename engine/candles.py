@@ -846,8 +846,8 @@ class ExchangeClient:
             slot = when // MINUTE_MS - st.base
             if 0 <= slot < st.size:
                 vw, ok, _ = st.derived(window)
-                if ok[slot]:  # every candle of the window is fetched and sound
-                    return float(vw[slot])
+                if ok.item(slot):  # every candle of the window is fetched and sound
+                    return vw.item(slot)  # a Python float, without a numpy scalar on the way
         return None
 
     async def vwap(self, symbol: str, when: int, cfg: Config) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import NamedTuple
 
-__all__ = ["ExecutionContext", "MethodContext", "execution_context", "method_context"]
+__all__ = ["ExecutionContext", "FrameContext", "MethodContext", "execution_context", "method_context"]
 
 
 class MethodContext(NamedTuple):
@@ -31,7 +31,29 @@ class ExecutionContext(NamedTuple):
     method: MethodContext | None = None  # set together, so a call into user code costs one set/reset
 
 
-_execution: ContextVar[ExecutionContext | None] = ContextVar("btk_execution", default=None)
+class FrameContext:
+    """``ExecutionContext``'s fields in a mutable object, reused from call to call.
+
+    A backtest asks a strategy hundreds of thousands of times; building a context per call was a
+    measurable part of that cost (issue 13). A strategy instance keeps one of these, moves its
+    ``when`` before each call, and hands it over for good (making itself a new one) when a call
+    suspends: the task that finishes the call copied the context and must keep seeing its moment.
+    Read it as you would an ``ExecutionContext``; do not keep it past the call.
+    """
+
+    __slots__ = ("backtest", "method", "symbol", "when")
+
+    def __init__(self, symbol: str, when: int, backtest: bool, method: MethodContext | None = None) -> None:
+        self.symbol = symbol
+        self.when = when  # UTC ms
+        self.backtest = backtest
+        self.method = method
+
+    def __repr__(self) -> str:
+        return f"FrameContext(symbol={self.symbol!r}, when={self.when}, backtest={self.backtest}, method={self.method})"
+
+
+_execution: ContextVar[ExecutionContext | FrameContext | None] = ContextVar("btk_execution", default=None)
 _method: ContextVar[MethodContext | None] = ContextVar("btk_method", default=None)
 
 
@@ -39,7 +61,7 @@ class OutsideRunError(RuntimeError):
     """A context helper was called outside a running backtest or live tick."""
 
 
-def execution_context() -> ExecutionContext:
+def execution_context() -> ExecutionContext | FrameContext:
     ctx = _execution.get()
     if ctx is None:
         raise OutsideRunError(
@@ -57,7 +79,7 @@ def method_context() -> MethodContext:
     return ctx
 
 
-def set_execution(ctx: ExecutionContext | None):  # -> Token
+def set_execution(ctx: ExecutionContext | FrameContext | None):  # -> Token
     return _execution.set(ctx)
 
 

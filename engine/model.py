@@ -7,6 +7,7 @@ discriminated union on ``action`` (SPEC 1.4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from types import MemberDescriptorType
 from typing import Any, Literal, NamedTuple
@@ -464,7 +465,7 @@ class BacktestStatistics(TradeMetrics):
     counts every closed signal the run produced, so a cut window can say so.
     """
 
-    signal_list: tuple[ClosedResult, ...]
+    signal_list: Sequence[ClosedResult]  # a tuple, or the report store's packed view (equal to one)
     total_signals: int
     seen_signals: int
 

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import inspect
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import CoroutineType
 from typing import Any
@@ -22,7 +22,7 @@ from . import events
 from .candles import ExchangeClient, SourceError
 from .clock import get_clock
 from .config import Config
-from .context import ExecutionContext, MethodContext, reset_execution, set_execution
+from .context import FrameContext, MethodContext, reset_execution, set_execution
 from .errors import ErrorContext, annotate
 from .log import get_logger
 from .model import (
@@ -157,6 +157,13 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+_EPOCH = datetime.fromtimestamp(0, UTC)
+_STEP_DT: dict[int, timedelta] = {}  # timedelta of a step in ms, for datetimes made by addition
+
+# ``quiet_stretch`` found nothing in its frames: every one was idle
+STRETCH_IDLE: Any = object()
+
+
 class StrategyInstance:
     """Per (symbol, strategy, mode): slots, throttle, stop flag, and the rules that move them."""
 
@@ -208,6 +215,10 @@ class StrategyInstance:
         self._vwap_when: int | None = None
         self._vwap_value = 0.0
         self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_opened)
+        # one context object reused by every call that finishes at once (replaced when one suspends)
+        self._ctx = FrameContext(symbol, 0, backtest, self.method)
+        self._dt_ms = 0  # the last moment handed to get_signal, and its datetime (``_when_dt``)
+        self._dt = _EPOCH
 
     # ------------------------------------------------------------------ small helpers
 
@@ -274,26 +285,52 @@ class StrategyInstance:
         cancellation of the run can have been delivered into it.
         """
         schema = self.schema
-        token = set_execution(ExecutionContext(self.symbol, when, self.backtest, self.method))
+        ctx = self._ctx
+        ctx.when = when
+        token = set_execution(ctx)
         try:
             if schema.passes_price:
-                result = schema.get_signal(self.symbol, _utc(when), price)
+                result = schema.get_signal(self.symbol, self._when_dt(when), price)
             else:
-                result = schema.get_signal(self.symbol, _utc(when))
-            if type(result) is not CoroutineType:  # an ``async def`` (the usual case) skips both checks
-                if not inspect.isawaitable(result):
-                    return True, result
-                if not inspect.iscoroutine(result):
-                    result = _resume(result.__await__(), None)  # any awaitable: drive it like a coroutine
-            try:
-                first = result.send(None)
-            except StopIteration as stop:
-                return True, stop.value
-            return False, asyncio.ensure_future(_resume(result, first))
+                result = schema.get_signal(self.symbol, self._when_dt(when))
+            return self._drive(result, when)
         except asyncio.CancelledError as exc:
             raise _own_cancel(exc, f"get_signal of {self.strategy_name}") from exc
         finally:
             reset_execution(token)
+
+    def _drive(self, result: Any, when: int) -> tuple[bool, Any]:
+        """Run the first step of what get_signal returned (see ``_start_get_signal``); called
+        while the context is set."""
+        if type(result) is not CoroutineType:  # an ``async def`` (the usual case) skips both checks
+            if not inspect.isawaitable(result):
+                return True, result
+            if not inspect.iscoroutine(result):
+                result = _resume(result.__await__(), None)  # any awaitable: drive it like a coroutine
+        try:
+            first = result.send(None)
+        except StopIteration as stop:
+            return True, stop.value
+        self._ctx = FrameContext(self.symbol, when, self.backtest, self.method)  # the old one is the task's now
+        return False, asyncio.ensure_future(_resume(result, first))
+
+    def _when_dt(self, when: int) -> datetime:
+        """``_utc(when)``, by adding to the last datetime made: moments a step apart (every frame
+        of a backtest) cost an addition instead of a conversion. UTC arithmetic is exact."""
+        prev = self._dt_ms
+        if when == prev:
+            return self._dt
+        d = when - prev
+        delta = _STEP_DT.get(d)
+        if delta is None:
+            if d <= 0 or d > 86_400_000 or when % 1000 or prev % 1000 or len(_STEP_DT) > 64:
+                dt = _utc(when)
+                self._dt_ms, self._dt = when, dt
+                return dt
+            delta = _STEP_DT[d] = timedelta(milliseconds=d)
+        dt = self._dt + delta
+        self._dt_ms, self._dt = when, dt
+        return dt
 
     async def _finish_get_signal(self, task: asyncio.Future) -> Any:
         """Wait for a get_signal that suspended, at most CC_MAX_SIGNAL_GENERATION_SECONDS.
@@ -367,12 +404,14 @@ class StrategyInstance:
         await events.report_error(exc)
 
     # ------------------------------------------------------------------ quiet backtests
-    def tick_quiet(self, when: int) -> QuietTick | Coroutine[Any, Any, QuietTick]:
+    def tick_quiet(self, when: int, idle_wanted: bool = True) -> QuietTick | Coroutine[Any, Any, QuietTick] | None:
         """``tick`` for a quiet instance, without a coroutine where nothing has to wait.
 
         Returns the opened row itself (the caller wraps it in an ``OpenedResult`` only if somebody
-        listens for one), any other ``TickResult``, or a coroutine giving one of those. The rules
-        are ``_tick_empty``'s; a quiet instance has no risk profile and no callbacks to run.
+        listens for one), any other ``TickResult``, or a coroutine giving one of those; with
+        ``idle_wanted`` false, None stands for an idle result nobody would receive (no object is
+        built). The rules are ``_tick_empty``'s; a quiet instance has no risk profile and no
+        callbacks to run.
         """
         last = self.last_signal_ts
         if (
@@ -391,11 +430,89 @@ class StrategyInstance:
             done, dto = self._start_get_signal(when, price)
             if not done:
                 return self._quiet_finish(dto, when, price)
-            return self._quiet_enter(dto, when, price)
+            return self._quiet_enter(dto, when, price, idle_wanted)
         except SourceError:
             raise
         except Exception as exc:
             return self._quiet_failed(exc, when, price)
+
+    def quiet_stretch(self, start: int, step: int, i: int, stop: int) -> tuple[int, Any]:
+        """Ask ``get_signal`` at frames ``i .. stop-1`` (frame ``k`` at ``start + k * step``) while
+        it answers None, with no result object, no context object and no datetime conversion per
+        call: the cheap path of a backtest frame where nothing happens (issue 13).
+
+        Returns ``(k, STRETCH_IDLE)`` when frames ``i .. k-1`` were all idle and the stretch ended
+        (``k == stop``, or the store moved under it: the caller goes on from ``k`` the usual way),
+        or ``(k, outcome)`` when frame ``k`` gave something else: what ``tick_quiet`` would have
+        returned for it (the opened row, a result, or a coroutine giving one).
+
+        The caller guarantees what makes every frame here one ``tick_quiet`` would answer the same
+        way: a quiet instance holding nothing, not stopped, a throttle interval no longer than the
+        step (so no frame is throttled), minute-aligned frames, and a sound VWAP window in the
+        candle store at each (no bad frame in ``[i, stop)``). The context is set once for the
+        stretch; a call that suspends hands its context object to the task that finishes it.
+        """
+        st = self.exchange.store(self.symbol, "1m")
+        vw = st.derived(self.window)[0]
+        base = st.base
+        stride = step // MINUTE_MS
+        slot = start // MINUTE_MS - base + i * stride
+        when = start + i * step
+        symbol = self.symbol
+        fn = self.schema.get_signal
+        passes = self.schema.passes_price
+        dt = self._when_dt(when)
+        delta = timedelta(milliseconds=step)
+        ctx = self._ctx
+        ctx.when = when
+        token = set_execution(ctx)
+        k = i
+        price = 0.0
+        try:
+            while k < stop:
+                price = vw.item(slot)
+                result = fn(symbol, dt, price) if passes else fn(symbol, dt)
+                if type(result) is CoroutineType:
+                    try:
+                        first = result.send(None)
+                    except StopIteration as stop_:
+                        done, value = True, stop_.value
+                    else:  # it suspends: a task finishes it, with this context object for good
+                        self._ctx = FrameContext(symbol, when, self.backtest, self.method)
+                        done, value = False, asyncio.ensure_future(_resume(result, first))
+                else:
+                    done, value = self._drive(result, when)
+                if not done or value is not None or self.stopped:
+                    self.last_signal_ts = when
+                    self._vwap_when, self._vwap_value = when, price
+                    self._dt_ms, self._dt = when, dt
+                    if not done:
+                        return k, self._quiet_finish(value, when, price)
+                    return k, self._quiet_enter(value, when, price)
+                k += 1
+                when += step
+                dt += delta
+                ctx.when = when
+                if st.base != base:  # the strategy's history request moved the store: slots shifted
+                    break
+                slot += stride
+        except asyncio.CancelledError as exc:
+            self.last_signal_ts = when
+            self._vwap_when, self._vwap_value = when, price
+            return k, self._quiet_failed(_own_cancel(exc, f"get_signal of {self.strategy_name}"), when, price)
+        except SourceError:
+            raise
+        except Exception as exc:
+            self.last_signal_ts = when
+            self._vwap_when, self._vwap_value = when, price
+            return k, self._quiet_failed(exc, when, price)
+        finally:
+            reset_execution(token)
+        if k > i:
+            last = when - step
+            self.last_signal_ts = last
+            self._dt_ms, self._dt = last, dt - delta
+        return k, STRETCH_IDLE
 
     async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> QuietTick:
         try:
@@ -409,9 +526,11 @@ class StrategyInstance:
         await self._signal_failed(exc, when)
         return self._idle(price)
 
-    def _quiet_enter(self, dto: Any, when: int, price: float) -> SignalRow | IdleResult | ScheduledResult:
+    def _quiet_enter(
+        self, dto: Any, when: int, price: float, idle_wanted: bool = True
+    ) -> SignalRow | IdleResult | ScheduledResult | None:
         if dto is None or self.stopped:
-            return self._idle(price)
+            return self._idle(price) if idle_wanted else None
         row = self._build_row(dto, price, when)
         if row.is_scheduled:
             self.scheduled = row

@@ -25,16 +25,15 @@ that error (not the parsed rows) until the file changes, so a bad file is parsed
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from engine.candles import SourceError, ohlc_problems, ohlc_reason
 from engine.exchanges.aggregate import MinuteFeed, slice_columns
@@ -150,13 +149,21 @@ def _data_offset(path: Path, layout: _Layout) -> int:
     return offset
 
 
-_ARROW_PARSE = pa_csv.ParseOptions(delimiter=",", quote_char=False, double_quote=False, escape_char=False)
-_ARROW_CONVERT = pa_csv.ConvertOptions(
-    column_types=dict.fromkeys(COLUMN_NAMES, pa.float64()),
-    null_values=[],  # "", "NaN", "null" must not turn into nulls: numpy reads NaN, rejects the rest
-    strings_can_be_null=False,
-    quoted_strings_can_be_null=False,
-)
+@functools.cache
+def _arrow() -> tuple[Any, Any, Any, Any]:
+    """pyarrow and the reader's options, imported at the first CSV read (pyarrow costs ~27 MB and
+    a tenth of a second at import: a backtest that reads no CSV does not pay them)."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    parse = pa_csv.ParseOptions(delimiter=",", quote_char=False, double_quote=False, escape_char=False)
+    convert = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(COLUMN_NAMES, pa.float64()),
+        null_values=[],  # "", "NaN", "null" must not turn into nulls: numpy reads NaN, rejects the rest
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    return pa, pa_csv, parse, convert
 
 
 def _parse_arrow(path: Path, layout: _Layout) -> np.ndarray | None:
@@ -166,14 +173,15 @@ def _parse_arrow(path: Path, layout: _Layout) -> np.ndarray | None:
     One thread: the engine reads files while runs go on (and the benchmark counts CPU time, which
     threads only add to); a year of 1m rows takes well under 0.2 s on one core anyway."""
     offset = _data_offset(path, layout)
+    pa, pa_csv, parse, convert = _arrow()
     try:
         with pa.memory_map(str(path)) as source:
             source.seek(offset)
             table = pa_csv.read_csv(
                 source,
                 read_options=pa_csv.ReadOptions(column_names=list(COLUMN_NAMES), use_threads=False),
-                parse_options=_ARROW_PARSE,
-                convert_options=_ARROW_CONVERT,
+                parse_options=parse,
+                convert_options=convert,
             )
     except (pa.ArrowException, ValueError, OSError):
         return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from operator import attrgetter
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 from ..model import ClosedResult, Pnl, SignalRow
 from ..partial import LazyMilestones
 
-__all__ = ["CHUNK", "PackedList", "pack_closed", "pack_lazy"]
+__all__ = ["CHUNK", "PackedList", "PackedView", "pack_closed", "pack_lazy"]
 
 CHUNK = 512  # objects folded at a time: the unpacked tail stays small, a fold amortises its numpy calls
 _NO_TIME = np.iinfo(np.int64).min  # pending_at None
@@ -305,3 +306,55 @@ class PackedList:
         yield from reversed(self.tail)
         for chunk in reversed(self._chunks):
             yield from reversed(chunk if type(chunk) is list else chunk.unpack())
+
+    def view(self, limit: int | None = None) -> PackedView:
+        """The newest ``limit`` items (all for None) as they are now, still packed."""
+        return PackedView(tuple(self._chunks), tuple(self._sizes), tuple(self.tail), limit)
+
+
+class PackedView(Sequence):
+    """A read-only sequence, newest first, of what a ``PackedList`` held when it was taken: the
+    chunks stay packed and are unpacked as they are read (statistics keep their ``signal_list``
+    this way: a 100-strategy walker keeps every trade of every strategy at packed size).
+    Compares equal to any sequence of equal items, like the tuple it stands for."""
+
+    __slots__ = ("_chunks", "_len", "_sizes", "_tail")
+    packed_view = True
+
+    def __init__(self, chunks: tuple, sizes: tuple[int, ...], tail: tuple, limit: int | None) -> None:
+        self._chunks, self._sizes, self._tail = chunks, sizes, tail
+        total = sum(sizes) + len(tail)
+        self._len = total if limit is None else min(limit, total)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _all(self) -> Iterator[Any]:
+        yield from reversed(self._tail)
+        for chunk in reversed(self._chunks):
+            yield from reversed(chunk if type(chunk) is list else chunk.unpack())
+
+    def __iter__(self) -> Iterator[Any]:
+        return islice(self._all(), self._len)
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(list(self))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        n = self._len
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError("PackedView index out of range")
+        return next(islice(self._all(), i, None))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to tuples, so not hashable like them
+
+    def __repr__(self) -> str:
+        return f"PackedView({self._len} items)"

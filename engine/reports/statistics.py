@@ -188,7 +188,7 @@ def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None)
     m = pnl_metrics(pnls)
     avg_duration_days = _duration_ms_sum(closed) / n / DAY_MS
     return BacktestStatistics(
-        signal_list=tuple(closed),
+        signal_list=closed if getattr(closed, "packed_view", False) else tuple(closed),  # a store's view stays packed
         total_signals=n,
         **trade_metrics(m, avg_duration_days, pnls),
         seen_signals=seen_signals,

@@ -11,7 +11,6 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from . import partial as partial_report_mod
 from . import performance as performance_mod
 from . import risk as risk_mod
 from . import schedule as schedule_mod
-from .packed import CHUNK, PackedList, pack_closed, pack_lazy
+from .packed import CHUNK, PackedList, PackedView, pack_closed, pack_lazy
 
 __all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
 
@@ -74,8 +73,9 @@ class ClosedStore:
         if len(tail) >= CHUNK:
             self.pack()
 
-    def items(self) -> list[ClosedResult]:
-        return list(islice(self.packed.newest_first(), self.cap))
+    def items(self) -> PackedView:
+        """The newest ``cap`` results (all without a cap), newest first, still packed."""
+        return self.packed.view(self.cap)
 
     def pack(self) -> None:
         """Fold the unpacked tail now (a run ended: nothing will follow it soon)."""
@@ -323,6 +323,8 @@ def _on_backtest_signal(result: ClosedResult) -> None:
 def _on_signal(result: Any) -> None:
     action = result.action
     if action == "closed":
+        if result.backtest and config.report_cap() is None:
+            return  # uncapped, a backtest's heat row is its backtest store (see ``_heat_stores``)
         per_symbol = heat_store.setdefault((result.strategy_name, result.backtest), {})
         st = per_symbol.get(result.symbol)
         if st is None:
@@ -450,7 +452,13 @@ def pack_run(symbol: str, strategy_name: str, backtest: bool) -> None:
 
 def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
     """SPEC 6.2 / 8.1: a new run starts with empty stores for its (symbol, strategy, mode).
-    The heatmap is not cleared (it spans runs, as in the original)."""
+
+    The heatmap spans runs in the original (SPEC 6.2), which its 250-signal cap per symbol hid: a
+    re-run of a big run filled the window with its own signals. With the cap off (btk's default)
+    spanning runs would count a re-run's trades twice, so the symbol's heat row starts afresh;
+    with a cap set, the original's behaviour is kept."""
+    if config.report_cap() is None:
+        heat_store.get((strategy_name, backtest), {}).pop(symbol, None)
     if backtest:
         backtest_store.drop((symbol, strategy_name))
     else:
@@ -555,8 +563,18 @@ def risk_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = 
     return risk_mod.render_risk_report(symbol, strategy_name, risk_statistics(symbol, strategy_name, backtest), columns)
 
 
+def _heat_stores(strategy_name: str, backtest: bool) -> dict[str, Any]:
+    """The heatmap's stores by symbol. Uncapped, a backtest's row of a symbol holds exactly its
+    latest run's closed signals (``clear_run``), which its backtest store holds already: it is
+    read from there instead of being kept twice."""
+    per_symbol = dict(heat_store.get((strategy_name, backtest), {}))
+    if backtest and config.report_cap() is None:
+        per_symbol.update({sym: st for (sym, strat), st in backtest_store.stores.items() if strat == strategy_name})
+    return per_symbol
+
+
 def heat_statistics(strategy_name: str, backtest: bool) -> Any:
-    per_symbol = heat_store.get((strategy_name, backtest), {})
+    per_symbol = _heat_stores(strategy_name, backtest)
     return heat_mod.heat_statistics(
         {sym: st.items() for sym, st in per_symbol.items()}, {sym: st.seen for sym, st in per_symbol.items()}
     )

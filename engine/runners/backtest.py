@@ -39,13 +39,17 @@ from ..partial import partials
 from ..reports import stores
 from ..risk import clear_risk
 from ..signals import IdFactory
-from ..strategy import StrategyInstance
+from ..strategy import STRETCH_IDLE, StrategyInstance
 from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances, retire
 
 __all__ = ["Backtest", "frame_timestamps"]
 
 YIELD_EVERY_S = 0.004  # hand the event loop back this often: a UI sharing the loop stays responsive
 
+
+STRETCH_FRAMES = 2_048  # frames asked in one ``quiet_stretch`` at most: the yield check runs between them
+
+_NO_RESULT: Any = object()  # no outcome carried over from a stretch: tick the frame
 
 HISTORY_RESERVE = 1_440  # 1m slots reserved before a run's first frame: history a strategy asks for at the start
 
@@ -139,6 +143,7 @@ class _Run:
         self._listeners_version = -1
         self._listeners = True
         self._opened_listened = True
+        self._idle_listened = True
 
     # -- performance samples ----------------------------------------------------------------------
     def _perf(self, metric: str, duration_ms: float, count: int = 1) -> PerformanceEvent | None:
@@ -198,6 +203,12 @@ class _Run:
             self._refresh_interest()
         return self._opened_listened
 
+    def _idle_wanted(self) -> bool:
+        """Would an ``idle`` result reach anybody? Cached like ``_per_frame_listeners``."""
+        if events.subscription_version() != self._listeners_version:
+            self._refresh_interest()
+        return self._idle_listened
+
     def _refresh_interest(self) -> None:
         cb = self.strategy.callbacks
         self._listeners_version = events.subscription_version()
@@ -210,6 +221,7 @@ class _Run:
             or cb.on_tick is not None
         )
         self._opened_listened = wanted("opened")
+        self._idle_listened = wanted("idle")
 
     def _bad_frames(self) -> np.ndarray:
         """Frame indices whose tick would fail to price (missing/failed/malformed candles).
@@ -272,6 +284,10 @@ class _Run:
         perf_stream = events.performance
         clock = time.perf_counter
         last_yield = clock()
+        # frames a quiet instance holding nothing is asked about in one ``quiet_stretch`` (no per-frame
+        # result, context, datetime conversion or timing sample): minute-aligned frames never throttled
+        stretchable = inst.quiet and bad is not None and interval <= step
+        carried: Any = _NO_RESULT
         i = 0
         while i < n:
             if clock() - last_yield > YIELD_EVERY_S:
@@ -306,19 +322,52 @@ class _Run:
                         await perf_stream.emit(ev)
                     i = j
                     continue
+            if (
+                stretchable
+                and j <= i
+                and inst.pending is None
+                and inst.scheduled is None
+                and not inst.stopped
+                and not self._per_frame_listeners()
+            ):
+                stop = i + STRETCH_FRAMES if i + STRETCH_FRAMES < n else n
+                if n_bad:
+                    k = bisect.bisect_left(bad, i)
+                    if k < n_bad and bad[k] < stop:
+                        stop = int(bad[k])
+                if stop > i:
+                    t0 = clock()
+                    k, carried = inst.quiet_stretch(start, step, i, stop)
+                    if k > i:  # the idle frames' timing: one bulk sample, their mean duration
+                        ev = perf("backtest_timeframe", (clock() - t0) * 1000 / (k - i), k - i)
+                        if ev is not None:
+                            await perf_stream.emit(ev)
+                        i = k
+                    if carried is STRETCH_IDLE:
+                        carried = _NO_RESULT
+                        if task is not None:
+                            task.processed = i
+                        continue
             if task is not None:
                 task.processed = i
             if progress_stream.observers:
                 await self._emit_progress(i)
-            if inst.stopped:
+            if inst.stopped and carried is _NO_RESULT:
                 break
             t0 = clock()
             when = start + i * step
             try:
-                result = inst.tick_quiet(when) if inst.quiet else inst.tick(when)
+                if carried is not _NO_RESULT:  # frame i was asked in a stretch: its outcome
+                    result, carried = carried, _NO_RESULT
+                elif inst.quiet:
+                    result = inst.tick_quiet(when, self._idle_wanted())
+                else:
+                    result = inst.tick(when)
                 if type(result) is CoroutineType:
                     result = await result
-                if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
+                if result is None:  # a quiet idle frame nobody listens to: no result object
+                    row, action = None, "idle"
+                elif type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
                     row, action = result, "opened"
                     result = (
                         OpenedResult(signal=row, current_price=row.price_open, **inst._ids)

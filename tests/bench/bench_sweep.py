@@ -2,7 +2,8 @@
 
 The engine benchmark's scenario (tests/bench/bench_backtest.py: BTCUSDT, synthetic 1m candles,
 strategy interval 15m, a long entry on every get_signal call, minute_estimated_time 120) with TP
-and SL as parameters: a grid of ``--sets`` parameter sets (default 1,000: 40 TP x 25 SL values) over
+and SL as parameters (every set valid: both from 0.55 %, above the 0.5 % minimum distances): a grid of
+``--sets`` parameter sets (default 1,000: 40 TP x 25 SL values) over
 ``--days`` days. Each worker count runs in a fresh process; the peak RSS is the largest sum of the
 resident sizes of that process and all its children, sampled every 50 ms (pages of the shared
 candle file are counted once per process that maps them, so this over-counts).
@@ -42,7 +43,7 @@ def setup() -> None:
         "bench",
         "15m",
         get_signal,
-        params={"tp": e.FloatParam(0.5, 2.45, step=0.05, default=1.0), "sl": e.FloatParam(0.5, 1.7, step=0.05)},
+        params={"tp": e.FloatParam(0.55, 2.5, step=0.05, default=1.0), "sl": e.FloatParam(0.55, 1.75, step=0.05)},
     )
 
 

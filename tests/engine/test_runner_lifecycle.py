@@ -359,3 +359,20 @@ async def test_reports_are_written_with_ordinary_permissions(tmp_path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+
+
+async def test_a_rerun_replaces_its_heat_row_without_a_cap() -> None:
+    """Uncapped (btk's default), running (symbol, strategy) again does not count its trades twice
+    in the heatmap (its row is read from the backtest store)."""
+    register(long_signal(met=1), minutes=600)
+    first = await collect()
+    await collect()
+    assert e.Heat.get_data("s", True).symbols[0].total_trades == len(first)
+
+
+async def test_with_the_originals_cap_the_heatmap_spans_runs() -> None:
+    e.set_config(CC_MAX_REPORT_EVENTS=100_000, unsafe=True)  # this file's test profile is unsafe
+    register(long_signal(met=1), minutes=600)
+    first = await collect()
+    await collect()
+    assert e.Heat.get_data("s", True).symbols[0].total_trades == 2 * len(first)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -204,3 +205,25 @@ def test_a_capped_store_keeps_the_newest(monkeypatch) -> None:
     monkeypatch.setattr(stores, "pack_run", lambda *a: None)
     again, data2, _, _ = _run(12)
     assert (again, data2) == (report, data)
+
+
+@settings(max_examples=20, derandomize=True, deadline=None)
+@given(st.lists(closed_results(), min_size=0, max_size=30), st.integers(1, 7), st.one_of(st.none(), st.integers(0, 40)))
+def test_a_view_reads_like_the_tuple_it_stands_for(results, chunk, cap) -> None:
+    """Statistics keep a store's packed view as their ``signal_list``: newest first, capped, equal
+    to the tuple, indexable from both ends, reversible, not hashable (like a list of results)."""
+    store = packed.PackedList(packed.pack_closed)
+    for i, r in enumerate(results):
+        store.append(r)
+        if (i + 1) % chunk == 0:
+            store.fold()
+    view = store.view(cap)
+    expected = tuple(reversed(results))[:cap]
+    assert view == expected and expected == view and len(view) == len(expected)
+    assert tuple(reversed(view)) == tuple(reversed(expected))
+    assert all(view[i] == expected[i] and view[-i - 1] == expected[-i - 1] for i in range(len(expected)))
+    assert view[1:3] == expected[1:3]
+    store.append(results[0] if results else None)  # the store moves on; the view does not
+    assert view == expected
+    with pytest.raises(TypeError):
+        hash(view)
