@@ -114,16 +114,7 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .reports.format import to_fixed
 from .reports.walker import ranked_results as rank_walker_results
-from .research.evaluate import Constraints as SweepConstraints
 from .research.params import Choice, FloatParam, IntParam, ParamError
-from .research.report import TrialSummary as SweepSet
-from .research.report import leaderboard as rank_sweep_sets
-from .research.report import write_sweep_report
-from .research.sweep import Sweep, SweepProgress, SweepResult, run_sweep
-from .research.sweep import Window as SweepWindow
-from .research.sweep import load_rows as load_sweep_rows
-from .research.table import SweepError
-from .research.walkforward import walk_forward_windows
 from .risk import RiskCheckArgs, risk_instance
 from .runners.backtest import Backtest, BacktestHandle
 from .runners.handle import RunHandle
@@ -321,6 +312,19 @@ _LAZY = {
     "download_symbol": ("data.download", "download_symbol"),
     "import_csv_into_catalog": ("data.imports", "import_csv"),
     "import_synthetic_into_catalog": ("data.imports", "import_synthetic"),
+    # sweeps share their candles through Arrow files: pyarrow loads with the first sweep name used
+    "Sweep": ("research.sweep", "Sweep"),
+    "SweepProgress": ("research.sweep", "SweepProgress"),
+    "SweepResult": ("research.sweep", "SweepResult"),
+    "SweepWindow": ("research.sweep", "Window"),
+    "run_sweep": ("research.sweep", "run_sweep"),
+    "load_sweep_rows": ("research.sweep", "load_rows"),
+    "SweepConstraints": ("research.evaluate", "Constraints"),
+    "SweepError": ("research.table", "SweepError"),
+    "SweepSet": ("research.report", "TrialSummary"),
+    "rank_sweep_sets": ("research.report", "leaderboard"),
+    "write_sweep_report": ("research.report", "write_sweep_report"),
+    "walk_forward_windows": ("research.walkforward", "walk_forward_windows"),
 }
 
 
