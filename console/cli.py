@@ -484,6 +484,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         from .data_cli import main as data_main
 
         return data_main(argv[1:], out, err)
+    if argv[:1] == ["sweep"]:  # parameter sweeps have their own parser (console/sweep_cli.py)
+        from .sweep_cli import main as sweep_main
+
+        return sweep_main(argv[1:], out, err)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

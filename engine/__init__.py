@@ -197,6 +197,13 @@ __all__ = [
     "StateQuarantinedError",
     "StateWriteStatus",
     "StrategyCallbacks",
+    "Sweep",
+    "SweepConstraints",
+    "SweepError",
+    "SweepProgress",
+    "SweepResult",
+    "SweepSet",
+    "SweepWindow",
     "SyntheticFeed",
     "SystemClock",
     "TaskStatus",
@@ -272,11 +279,14 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_once",
     "listen_walker_progress",
+    "load_sweep_rows",
     "pnl_percentage",
+    "rank_sweep_sets",
     "rank_walker_results",
     "read_catalog_file",
     "reset_config",
     "risk_instance",
+    "run_sweep",
     "secrets_in",
     "set_base_dir",
     "set_clock",
@@ -286,7 +296,9 @@ __all__ = [
     "to_fixed",
     "use_params",
     "verify_candle_columns",
+    "walk_forward_windows",
     "write_atomic",
+    "write_sweep_report",
 ]
 
 # The catalog's names load pyarrow (~27 MB, a tenth of a second): they are imported when first used.
@@ -300,6 +312,19 @@ _LAZY = {
     "download_symbol": ("data.download", "download_symbol"),
     "import_csv_into_catalog": ("data.imports", "import_csv"),
     "import_synthetic_into_catalog": ("data.imports", "import_synthetic"),
+    # sweeps share their candles through Arrow files: pyarrow loads with the first sweep name used
+    "Sweep": ("research.sweep", "Sweep"),
+    "SweepProgress": ("research.sweep", "SweepProgress"),
+    "SweepResult": ("research.sweep", "SweepResult"),
+    "SweepWindow": ("research.sweep", "Window"),
+    "run_sweep": ("research.sweep", "run_sweep"),
+    "load_sweep_rows": ("research.sweep", "load_rows"),
+    "SweepConstraints": ("research.evaluate", "Constraints"),
+    "SweepError": ("research.table", "SweepError"),
+    "SweepSet": ("research.report", "TrialSummary"),
+    "rank_sweep_sets": ("research.report", "leaderboard"),
+    "write_sweep_report": ("research.report", "write_sweep_report"),
+    "walk_forward_windows": ("research.walkforward", "walk_forward_windows"),
 }
 
 

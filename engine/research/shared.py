@@ -26,7 +26,7 @@ from ..candles import PRESENT, CandleError, exchange_client
 from ..exchanges.aggregate import MinuteFeed
 from ..model import MINUTE_MS, CandleColumns
 
-__all__ = ["SharedCandles", "SharedFeed", "prepare_shared", "use_shared"]
+__all__ = ["SharedCandles", "SharedColumns", "SharedFeed", "prepare_shared", "read_shared", "use_shared"]
 
 _NAMES = ("timestamp", "open", "high", "low", "close", "volume")
 
@@ -38,6 +38,26 @@ class SharedCandles:
     paths: Mapping[str, str]
     lo_ms: int
     hi_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SharedColumns:
+    """The prepared candles themselves, symbol -> column name -> array (what a Ray worker gets from
+    the object store: read-only numpy views of its shared memory, not copies)."""
+
+    columns: Mapping[str, Mapping[str, np.ndarray]]
+    lo_ms: int
+    hi_ms: int
+
+
+def read_shared(shared: SharedCandles) -> SharedColumns:
+    """The prepared files' columns, memory-mapped (zero-copy), e.g. to put them in Ray's object store."""
+    return SharedColumns({s: _columns(p) for s, p in shared.paths.items()}, shared.lo_ms, shared.hi_ms)
+
+
+def _columns(path: str) -> dict[str, np.ndarray]:
+    table = ipc.open_file(pa.memory_map(path, "r")).read_all()
+    return {name: table.column(name).combine_chunks().to_numpy(zero_copy_only=True) for name in _NAMES}
 
 
 def _read_source(exchange: str, symbol: str, lo_ms: int, hi_ms: int) -> CandleColumns:
@@ -73,21 +93,22 @@ def prepare_shared(exchange: str, symbols: tuple[str, ...], lo_ms: int, hi_ms: i
 
 
 class SharedFeed(MinuteFeed):
-    """1m candles of a few symbols from memory-mapped Arrow files (zero-copy numpy views)."""
+    """1m candles of a few symbols from memory-mapped Arrow files, or from columns already in
+    memory (Ray's object store): zero-copy numpy views either way."""
 
-    def __init__(self, shared: SharedCandles) -> None:
+    def __init__(self, shared: SharedCandles | SharedColumns) -> None:
         self.shared = shared
         self._cols: dict[str, CandleColumns] = {}
 
     def _mapped(self, symbol: str) -> CandleColumns:
         cols = self._cols.get(symbol)
         if cols is None:
-            path = self.shared.paths.get(symbol)
-            if path is None:
-                raise CandleError(f"sweep: no shared candles for {symbol} (prepared: {', '.join(self.shared.paths)})")
-            table = ipc.open_file(pa.memory_map(path, "r")).read_all()
-            arrays = [table.column(name).combine_chunks().to_numpy(zero_copy_only=True) for name in _NAMES]
-            cols = self._cols[symbol] = CandleColumns(*arrays)
+            s = self.shared
+            known = s.paths if isinstance(s, SharedCandles) else s.columns
+            if symbol not in known:
+                raise CandleError(f"sweep: no shared candles for {symbol} (prepared: {', '.join(known)})")
+            arrays = _columns(s.paths[symbol]) if isinstance(s, SharedCandles) else s.columns[symbol]
+            cols = self._cols[symbol] = CandleColumns(*(arrays[name] for name in _NAMES))
         return cols
 
     def _minutes(self, symbol: str, start_ms: int, end_ms: int) -> CandleColumns:
@@ -108,7 +129,7 @@ class SharedFeed(MinuteFeed):
         return f"{quantity}"
 
 
-def use_shared(exchange: str, shared: SharedCandles) -> None:
+def use_shared(exchange: str, shared: SharedCandles | SharedColumns) -> None:
     """In a worker: the registered ``exchange`` reads its candles from the shared files from now on
     (its name, formatting and symbols stay the user's)."""
     schema = registry.exchanges.get(exchange, "sweep worker")

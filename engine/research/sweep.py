@@ -12,7 +12,8 @@ Backends:
   Each worker calls ``setup`` (a module-level function that makes the same registrations as the
   parent; workers do not inherit them) and reads candles from files the parent wrote once
   (``shared.py``). Tasks carry a few numbers and the parameter dict;
-- ``backend="ray"``: the same tasks as Ray tasks (``pip install btk[ray]``).
+- ``backend="ray"``: the same tasks on Ray actors, one per Ray CPU, with the candles in Ray's
+  object store (``ray_backend.py``; ``pip install btk[ray]``).
 
 All three give the same table, bit for bit (the tests compare them).
 """
@@ -275,8 +276,9 @@ def _config_overrides() -> dict[str, Any]:
 
 
 def _backend(
-    sweep: Sweep, workers: int, backend: str, setup: Callable[[], Any] | None, table: Path
+    sweep: Sweep, workers: int, backend: str, setup: Callable[[], Any] | None, table: Path, named: int | None = None
 ) -> tuple[_Backend, tempfile.TemporaryDirectory | None]:
+    """``named``: the worker count the caller asked for (None: one per core; on Ray, per Ray CPU)."""
     args = (sweep.strategy, sweep.exchange, sweep.frame_interval, sweep.constraints, sweep.seed)
     if backend == "local" and workers == 1:
         return _InProcess(Worker(*args)), None
@@ -295,7 +297,11 @@ def _backend(
     if backend == "ray":
         from .ray_backend import RayBackend
 
-        return RayBackend(initargs), tmp
+        try:
+            return RayBackend(initargs, named), tmp
+        except BaseException:
+            tmp.cleanup()
+            raise
     return _Pool(workers, initargs), tmp
 
 
@@ -403,7 +409,7 @@ def run_sweep(
         best = _Best(sweep)
         for row in results.rows():
             best.add(row)
-        back, tmp = _backend(sweep, n_workers, backend, setup, path)
+        back, tmp = _backend(sweep, n_workers, backend, setup, path, workers)
         state = {"done": len(done), "computed": 0, "total": 0}
         t0 = time.perf_counter()
 
