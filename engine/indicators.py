@@ -366,14 +366,21 @@ def _cuts(n: int) -> list[int]:
 def _check_causal(
     spec: Indicator | Signals, name: str, strategy_name: str, window: CandleWindow, values: np.ndarray
 ) -> None:
-    """Refuse a function whose value at a candle changes when later candles are left out."""
-    finite = np.abs(values[np.isfinite(values)])
-    atol = _RTOL * float(finite.max()) if finite.size else 0.0
+    """Refuse a function whose value at a candle changes when later candles are left out.
+
+    Vectorised signals (a row of columns per candle) are compared column by column: a row is the
+    same when every column is, and no temporary is larger than one column."""
+    cols = [values] if values.ndim == 1 else [values[:, j] for j in range(values.shape[1])]
+    top = [np.abs(c[np.isfinite(c)]) for c in cols]
+    atol = _RTOL * max((float(t.max()) for t in top if t.size), default=0.0)
+    del top
     for m in _cuts(len(window)):
         prefix = _evaluate(spec, name, strategy_name, window[:m], m)
-        same = np.isclose(prefix, values[:m], rtol=_RTOL, atol=atol, equal_nan=True)
-        if same.ndim == 2:  # vectorised signals: a row is one candle's signal
-            same = same.all(axis=1)
+        pcols = [prefix] if prefix.ndim == 1 else [prefix[:, j] for j in range(prefix.shape[1])]
+        same = np.isclose(pcols[0], cols[0][:m], rtol=_RTOL, atol=atol, equal_nan=True)
+        for p, c in zip(pcols[1:], cols[1:], strict=True):
+            same &= np.isclose(p, c[:m], rtol=_RTOL, atol=atol, equal_nan=True)
+        del pcols
         if same.all():
             continue
         k = int(np.argmin(same))
