@@ -513,7 +513,7 @@ def signal_function(strategy_name: str, spec: Signals) -> Callable[..., Any]:
     that path is a coroutine, which only the first call of a backtest run takes."""
     m_ctx: Any = None
     m_step, m_lo, m_n = 1, 0, 0
-    m_sides: list[int] = []
+    m_sides = b""
     m_values = np.empty((0, len(SIGNAL_COLUMNS)))
     step_ms = CANDLE_INTERVALS[spec.interval] * 60_000
 
@@ -530,7 +530,7 @@ def signal_function(strategy_name: str, spec: Signals) -> Callable[..., Any]:
             if rng.final_hi > rng.lo:  # remember the final part: every later call of the run reads it
                 m_ctx, m_step, m_lo, m_n = ctx, step_ms, rng.lo, rng.final_hi - rng.lo
                 m_values = rng.values
-                m_sides = rng.values[:m_n, 0].astype(np.int8).tolist()
+                m_sides = (rng.values[:m_n, 0] != 0.0).tobytes()  # a byte per candle: 1 where it enters
         else:
             k = int(np.searchsorted(rng.slots, slot, side="right")) - 1
         return _signal_at(rng.values, k) if k >= 0 else None
