@@ -337,16 +337,21 @@ async def _compute(
     return _Range(lo_asked, seg_lo, seg_hi, final_hi, slots, read_only(values), _stamp(st, slot))
 
 
-def _evaluate(spec: Indicator | Signals, name: str, strategy_name: str, window: CandleWindow, n: int) -> np.ndarray:
-    if isinstance(spec, Signals):
-        return _evaluate_signals(spec, strategy_name, window, n)
-    where = f"indicator {name!r} of strategy {strategy_name}"
+def _call(spec: Indicator | Signals, where: str, window: CandleWindow, n: int) -> Any:
+    """The user's function over the window; whatever it raises becomes one ``IndicatorError``."""
     try:
-        out = spec.fn(window)
+        return spec.fn(window)
     except IndicatorError:
         raise
     except Exception as exc:
         raise IndicatorError(f"{where} raised {type(exc).__name__}: {exc} (over {n} {spec.interval} candles)") from exc
+
+
+def _evaluate(spec: Indicator | Signals, name: str, strategy_name: str, window: CandleWindow, n: int) -> np.ndarray:
+    if isinstance(spec, Signals):
+        return _evaluate_signals(spec, strategy_name, window, n)
+    where = f"indicator {name!r} of strategy {strategy_name}"
+    out = _call(spec, where, window, n)
     try:
         values = np.asarray(out, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -419,12 +424,7 @@ def _evaluate_signals(spec: Signals, strategy_name: str, window: CandleWindow, n
     """The function's result as an ``(n, 5)`` float array (rows in ``SIGNAL_COLUMNS`` order),
     refusing anything that could not be served: a clear error names the column and the candle."""
     where = f"the vectorised signal function of strategy {strategy_name}"
-    try:
-        out = spec.fn(window)
-    except IndicatorError:
-        raise
-    except Exception as exc:
-        raise IndicatorError(f"{where} raised {type(exc).__name__}: {exc} (over {n} {spec.interval} candles)") from exc
+    out = _call(spec, where, window, n)
     if not isinstance(out, Mapping):
         raise IndicatorError(
             f"{where} must return a mapping of columns ({', '.join(SIGNAL_COLUMNS)}); got {type(out).__name__}"
