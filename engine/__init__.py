@@ -47,7 +47,7 @@ from .exchanges.ccxt_options import option_problem as ccxt_option_problem
 from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
 from .exchanges.synthetic import SyntheticFeed
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
-from .indicators import Indicator, IndicatorError, indicator
+from .indicators import Indicator, IndicatorError, Signals, indicator, vectorised
 from .log import set_logger
 from .model import (
     FRAME_INTERVALS,
@@ -191,6 +191,7 @@ __all__ = [
     "SignalDto",
     "SignalRow",
     "SignalValidationError",
+    "Signals",
     "SimulatedClock",
     "SizingError",
     "StateFolderLocked",
@@ -295,6 +296,7 @@ __all__ = [
     "set_logger",
     "to_fixed",
     "use_params",
+    "vectorised",
     "verify_candle_columns",
     "walk_forward_windows",
     "write_atomic",

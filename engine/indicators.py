@@ -48,12 +48,12 @@ import numpy as np
 
 from . import config, registry
 from .candles import ABSENT, PRESENT, CandleStore, SourceError, exchange_client, iso
-from .context import execution_context, method_context
+from .context import _execution, execution_context, method_context
 from .model import CANDLE_INTERVALS
 from .registry import FrameSchema
 from .window import CandleWindow, read_only
 
-__all__ = ["Indicator", "IndicatorError", "indicator"]
+__all__ = ["Indicator", "IndicatorError", "Signals", "indicator", "vectorised"]
 
 _MAX_RANGES = 4
 """Ranges kept per (store, indicator): concurrent backtests of one strategy over different frames
@@ -83,6 +83,39 @@ class Indicator:
     history: int = 1000
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Signals:
+    """A vectorised signal function: ``fn(candles) -> {column: array}``, entry signals for every
+    candle of the range at once (see ``engine.indicators`` "Vectorised signals").
+
+    ``fn`` gets the same ``CandleWindow`` an indicator of this ``interval`` and ``history`` gets and
+    returns a mapping with ``side`` (+1 long, -1 short, 0 nothing; one per candle) and
+    ``price_take_profit``, ``price_stop_loss``, ``minute_estimated_time`` and optionally
+    ``price_open`` (a limit entry; NaN for a market entry), each one per candle or one scalar for
+    all. A plain callable in ``add_strategy(..., signals=fn)`` means ``Signals(fn)``.
+    """
+
+    fn: Callable[[CandleWindow], Any]
+    interval: str = "1m"
+    history: int = 1000
+
+
+def vectorised(fn: Callable[[CandleWindow], Any], interval: str = "1m", history: int = 1000) -> Signals:
+    """``Signals(fn, interval, history)``: spelled as a verb for ``add_strategy(..., signals=...)``."""
+    return Signals(fn, interval, history)
+
+
+def _check_spec(where: str, spec: Indicator | Signals) -> None:
+    if not callable(spec.fn):
+        raise registry.SchemaError(f"{where} must be a function of the candles, got {type(spec.fn).__name__}")
+    if spec.interval not in CANDLE_INTERVALS:
+        raise registry.SchemaError(
+            f"{where}: interval must be one of {', '.join(CANDLE_INTERVALS)}; got {spec.interval!r}"
+        )
+    if not isinstance(spec.history, int) or isinstance(spec.history, bool) or spec.history < 1:
+        raise registry.SchemaError(f"{where}: history must be a positive integer, got {spec.history!r}")
+
+
 def declare(strategy_name: str, indicators: Any) -> Mapping[str, Indicator]:
     """``add_strategy``'s ``indicators=``, checked: names to ``Indicator``s (read-only mapping)."""
     where = f"strategy {strategy_name}: indicators"
@@ -102,14 +135,21 @@ def declare(strategy_name: str, indicators: Any) -> Mapping[str, Indicator]:
             raise registry.SchemaError(
                 f"{where}[{name!r}] must be a function of the candles (or btk.Indicator), got {type(spec.fn).__name__}"
             )
-        if spec.interval not in CANDLE_INTERVALS:
-            raise registry.SchemaError(
-                f"{where}[{name!r}]: interval must be one of {', '.join(CANDLE_INTERVALS)}; got {spec.interval!r}"
-            )
-        if not isinstance(spec.history, int) or isinstance(spec.history, bool) or spec.history < 1:
-            raise registry.SchemaError(f"{where}[{name!r}]: history must be a positive integer, got {spec.history!r}")
+        _check_spec(f"{where}[{name!r}]", spec)
         out[name] = spec
     return MappingProxyType(out)
+
+
+def declare_signals(strategy_name: str, signals: Any) -> tuple[Signals, Callable[..., Any]]:
+    """``add_strategy``'s ``signals=``, checked: the spec and the get_signal generated for it."""
+    spec = signals if isinstance(signals, Signals) else Signals(signals)
+    where = f"strategy {strategy_name}: signals"
+    if not callable(spec.fn):
+        raise registry.SchemaError(
+            f"{where} must be a function of the candles (or btk.Signals), got {type(spec.fn).__name__}"
+        )
+    _check_spec(where, spec)
+    return spec, signal_function(strategy_name, spec)
 
 
 # --------------------------------------------------------------------------- computed ranges
@@ -194,10 +234,7 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
     method = ctx.method or method_context()
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise IndicatorError(f"indicator {name!r}: n must be a positive integer, got {n!r}")
-    strategy = registry.strategies.get(method.strategy_name, "indicator")
-    schema = registry.exchanges.get(method.exchange_name, "indicator")
-    frame_name = method.frame_name if ctx.backtest else ""
-    frame = registry.frames.get(frame_name, "indicator") if frame_name and registry.frames.has(frame_name) else None
+    strategy, schema, frame_name, frame = _run_schemas(ctx, method, "indicator")
     route_key = (method.strategy_name, method.exchange_name, frame_name, ctx.backtest, ctx.symbol, name)
     route = _routes.get(route_key)
     if route is not None and route[0] is strategy and route[1] is schema and route[2] is frame:
@@ -213,6 +250,26 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
     if spec is None:
         declared = ", ".join(repr(k) for k in strategy.indicators) or "none"
         raise IndicatorError(f"strategy {strategy.strategy_name}: no indicator {name!r} (declared: {declared})")
+    rng, slot = await _locate(ctx, strategy, schema, frame, route_key, name, spec)
+    if rng is None:
+        return math.nan if n is None else np.empty(0)
+    return _serve(rng, slot, n)
+
+
+def _run_schemas(ctx: Any, method: Any, who: str) -> tuple[Any, Any, str, FrameSchema | None]:
+    """The strategy, exchange, frame name and frame (None live, or unregistered) of the running call."""
+    strategy = registry.strategies.get(method.strategy_name, who)
+    schema = registry.exchanges.get(method.exchange_name, who)
+    frame_name = method.frame_name if ctx.backtest else ""
+    frame = registry.frames.get(frame_name, who) if frame_name and registry.frames.has(frame_name) else None
+    return strategy, schema, frame_name, frame
+
+
+async def _locate(
+    ctx: Any, strategy: Any, schema: Any, frame: FrameSchema | None, route_key: tuple, name: str, spec: Any
+) -> tuple[_Range | None, int]:
+    """The computed range serving "now" for ``spec`` (computing it if none does), and "now"'s slot;
+    ``(None, slot)`` when the store holds nothing at "now". Remembers the route for ``indicator``."""
     st = exchange_client(schema, ctx.backtest).store(ctx.symbol, spec.interval)
     slot = ctx.when // st.step_ms
     per_store = _caches.get(st)
@@ -228,8 +285,9 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
     origin = frame_origin if frame_origin is not None and frame_origin <= slot else None
     rng = _find(cache, st, slot, origin)
     if rng is not None:
-        return _serve(rng, slot, n)
+        return rng, slot
     if origin is not None:
+        assert frame is not None
         lo, hi = origin, max(slot, frame.end_ms // st.step_ms) + 1
     else:  # live, or a run without a frame: from the first call's history on, up to "now"
         if cache.first_origin is None or cache.first_origin > slot - spec.history + 1:
@@ -237,16 +295,16 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
         lo, hi = cache.first_origin, slot + 1
     rng = await _compute(st, spec, name, strategy.strategy_name, slot, lo, hi)
     if rng is None:
-        return math.nan if n is None else np.empty(0)
+        return None, slot
     cache.ranges.pop(lo, None)
     cache.ranges[lo] = rng
     while len(cache.ranges) > _MAX_RANGES:
         del cache.ranges[next(iter(cache.ranges))]
-    return _serve(rng, slot, n)
+    return rng, slot
 
 
 async def _compute(
-    st: CandleStore, spec: Indicator, name: str, strategy_name: str, slot: int, lo: int, hi: int
+    st: CandleStore, spec: Indicator | Signals, name: str, strategy_name: str, slot: int, lo: int, hi: int
 ) -> _Range | None:
     """Fetch what ``[lo, hi)`` needs, then compute over the run of known candles around ``slot``.
 
@@ -279,14 +337,21 @@ async def _compute(
     return _Range(lo_asked, seg_lo, seg_hi, final_hi, slots, read_only(values), _stamp(st, slot))
 
 
-def _evaluate(spec: Indicator, name: str, strategy_name: str, window: CandleWindow, n: int) -> np.ndarray:
-    where = f"indicator {name!r} of strategy {strategy_name}"
+def _call(spec: Indicator | Signals, where: str, window: CandleWindow, n: int) -> Any:
+    """The user's function over the window; whatever it raises becomes one ``IndicatorError``."""
     try:
-        out = spec.fn(window)
+        return spec.fn(window)
     except IndicatorError:
         raise
     except Exception as exc:
         raise IndicatorError(f"{where} raised {type(exc).__name__}: {exc} (over {n} {spec.interval} candles)") from exc
+
+
+def _evaluate(spec: Indicator | Signals, name: str, strategy_name: str, window: CandleWindow, n: int) -> np.ndarray:
+    if isinstance(spec, Signals):
+        return _evaluate_signals(spec, strategy_name, window, n)
+    where = f"indicator {name!r} of strategy {strategy_name}"
+    out = _call(spec, where, window, n)
     try:
         values = np.asarray(out, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -303,20 +368,182 @@ def _cuts(n: int) -> list[int]:
     return sorted({m for m in (n // 5, n // 2, 4 * n // 5, n - 1) if 1 <= m < n})
 
 
-def _check_causal(spec: Indicator, name: str, strategy_name: str, window: CandleWindow, values: np.ndarray) -> None:
-    """Refuse a function whose value at a candle changes when later candles are left out."""
-    finite = np.abs(values[np.isfinite(values)])
-    atol = _RTOL * float(finite.max()) if finite.size else 0.0
+def _check_causal(
+    spec: Indicator | Signals, name: str, strategy_name: str, window: CandleWindow, values: np.ndarray
+) -> None:
+    """Refuse a function whose value at a candle changes when later candles are left out.
+
+    Vectorised signals (a row of columns per candle) are compared column by column: a row is the
+    same when every column is, and no temporary is larger than one column."""
+    cols = [values] if values.ndim == 1 else [values[:, j] for j in range(values.shape[1])]
+    top = [np.abs(c[np.isfinite(c)]) for c in cols]
+    atol = _RTOL * max((float(t.max()) for t in top if t.size), default=0.0)
+    del top
     for m in _cuts(len(window)):
         prefix = _evaluate(spec, name, strategy_name, window[:m], m)
-        same = np.isclose(prefix, values[:m], rtol=_RTOL, atol=atol, equal_nan=True)
+        pcols = [prefix] if prefix.ndim == 1 else [prefix[:, j] for j in range(prefix.shape[1])]
+        same = np.isclose(pcols[0], cols[0][:m], rtol=_RTOL, atol=atol, equal_nan=True)
+        for p, c in zip(pcols[1:], cols[1:], strict=True):
+            same &= np.isclose(p, c[:m], rtol=_RTOL, atol=atol, equal_nan=True)
+        del pcols
         if same.all():
             continue
         k = int(np.argmin(same))
         at = iso(int(window.timestamp[k]))
+        what = f"indicator {name!r}" if isinstance(spec, Indicator) else "the vectorised signal function"
+        full, part = (values[k], prefix[k]) if values.ndim == 1 else (_row_text(values[k]), _row_text(prefix[k]))
         raise IndicatorError(
-            f"indicator {name!r} of strategy {strategy_name} looks ahead: its value for the {spec.interval} "
-            f"candle of {at} is {values[k]!r} computed over all {len(window)} candles but {prefix[k]!r} over the "
+            f"{what} of strategy {strategy_name} looks ahead: its value for the {spec.interval} "
+            f"candle of {at} is {full!r} computed over all {len(window)} candles but {part!r} over the "
             f"{m} candles up to {iso(int(window.timestamp[m - 1]))}; a value may only depend on the candles up "
             f"to its own (a centred moving average or shift(-1) reads the future), so it is refused"
         )
+
+
+# --------------------------------------------------------------------------- vectorised signals
+#
+# Why: a strategy asked every minute whose rule is a function of the candles (an SMA cross, the full
+# hour) pays for a get_signal call at every candle only to find, almost always, nothing. Written as
+# one function over the columns it is computed once per run, like an indicator column (the same
+# ranges, the same cache, the same refusal of a function that looks ahead), and the engine asks a
+# generated get_signal that reads the row of "now" (the same row ``btk.indicator`` serves) and
+# returns None or the signal dict. That get_signal is a plain function, so the quiet idle stretch of
+# a backtest calls it without a coroutine; the signal dict it returns goes through exactly the same
+# pipeline (validation, throttle, limit entries, settlement, events, reports) as any other.
+
+SIGNAL_COLUMNS = ("side", "price_take_profit", "price_stop_loss", "minute_estimated_time", "price_open")
+"""The columns of a vectorised signal function's result, in the order of the stored rows."""
+_SIGNALS_NAME = "\x00signals"  # its route key: never a name ``btk.indicator`` could be asked for
+
+
+def _row_text(row: np.ndarray) -> str:
+    return ", ".join(f"{k}={float(v)!r}" for k, v in zip(SIGNAL_COLUMNS, row, strict=True))
+
+
+def _evaluate_signals(spec: Signals, strategy_name: str, window: CandleWindow, n: int) -> np.ndarray:
+    """The function's result as an ``(n, 5)`` float array (rows in ``SIGNAL_COLUMNS`` order),
+    refusing anything that could not be served: a clear error names the column and the candle."""
+    where = f"the vectorised signal function of strategy {strategy_name}"
+    out = _call(spec, where, window, n)
+    if not isinstance(out, Mapping):
+        raise IndicatorError(
+            f"{where} must return a mapping of columns ({', '.join(SIGNAL_COLUMNS)}); got {type(out).__name__}"
+        )
+    unknown = sorted(str(k) for k in out if k not in SIGNAL_COLUMNS)
+    missing = [k for k in SIGNAL_COLUMNS[:4] if k not in out]
+    if unknown or missing:
+        raise IndicatorError(
+            f"{where} returned columns it must not: "
+            + "; ".join(
+                part
+                for part in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"unknown {', '.join(unknown)}" if unknown else "",
+                )
+                if part
+            )
+            + f" (expected {', '.join(SIGNAL_COLUMNS)}, price_open optional)"
+        )
+    rows = np.full((n, len(SIGNAL_COLUMNS)), np.nan)
+    for j, key in enumerate(SIGNAL_COLUMNS):
+        if key not in out:
+            continue
+        value = np.asarray(out[key])
+        if value.dtype.kind not in "biuf":
+            raise IndicatorError(f"{where}: column {key!r} must hold numbers, got dtype {value.dtype}")
+        if value.ndim == 0 and key != "side":
+            value = np.broadcast_to(value, (n,))
+        if value.shape != (n,):
+            scalar = "" if key == "side" else " (or one number for all)"
+            raise IndicatorError(
+                f"{where}: column {key!r} must have one value per candle{scalar}: {n} values, "
+                f"got an array of shape {value.shape}"
+            )
+        rows[:, j] = value
+    side = rows[:, 0]
+    bad = ~np.isin(side, (-1.0, 0.0, 1.0))
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise IndicatorError(
+            f"{where}: side must be +1 (long), -1 (short) or 0 (nothing); got {side[k]!r} for the "
+            f"{spec.interval} candle of {iso(int(window.timestamp[k]))}"
+        )
+    entry = side != 0.0
+    for j, key in enumerate(SIGNAL_COLUMNS[1:], start=1):
+        col = rows[:, j]
+        if key == "price_open":
+            bad = entry & np.isinf(col)  # NaN there means a market entry
+        elif key == "minute_estimated_time":
+            bad = entry & ~(np.isfinite(col) & (col > 0) & (col == np.floor(col)))
+        else:
+            bad = entry & ~np.isfinite(col)
+        if bad.any():
+            k = int(np.argmax(bad))
+            need = "a positive whole number of minutes" if key == "minute_estimated_time" else "a finite price"
+            raise IndicatorError(
+                f"{where}: column {key!r} must be {need} on every entry (side != 0); got {col[k]!r} for the "
+                f"{spec.interval} candle of {iso(int(window.timestamp[k]))}"
+            )
+    return rows
+
+
+def _signal_at(values: np.ndarray, k: int) -> dict | None:
+    """Row ``k`` as the dict a get_signal would return, or None where the side is 0."""
+    side, tp, sl, met, po = values[k].tolist()
+    if side == 0.0:
+        return None
+    dto = {
+        "position": "long" if side > 0.0 else "short",
+        "price_take_profit": tp,
+        "price_stop_loss": sl,
+        "minute_estimated_time": int(met),
+    }
+    if po == po:  # not NaN: a limit entry
+        dto["price_open"] = po
+    return dto
+
+
+def signal_function(strategy_name: str, spec: Signals) -> Callable[..., Any]:
+    """The get_signal the engine asks for a strategy registered with ``signals=``.
+
+    It remembers the computed range of the run it last served (by its context object, which a
+    backtest run keeps for its whole walk): a call inside the range's final part is a list read,
+    and None for a candle without an entry. Anything else (the first call of a run, a range with
+    gaps, a live tick) goes through the indicator machinery, which computes or finds the range;
+    that path is a coroutine, which only the first call of a backtest run takes."""
+    m_ctx: Any = None
+    m_step, m_lo, m_n = 1, 0, 0
+    m_sides = b""
+    m_values = np.empty((0, len(SIGNAL_COLUMNS)))
+    step_ms = CANDLE_INTERVALS[spec.interval] * 60_000
+
+    async def slow(ctx: Any) -> dict | None:
+        nonlocal m_ctx, m_step, m_lo, m_n, m_sides, m_values
+        method = ctx.method or method_context()
+        strategy, schema, frame_name, frame = _run_schemas(ctx, method, "get_signal")
+        key = (method.strategy_name, method.exchange_name, frame_name, ctx.backtest, ctx.symbol, _SIGNALS_NAME)
+        rng, slot = await _locate(ctx, strategy, schema, frame, key, _SIGNALS_NAME, spec)
+        if rng is None:
+            return None
+        if rng.slots is None:
+            k = slot - rng.lo
+            if rng.final_hi > rng.lo:  # remember the final part: every later call of the run reads it
+                m_ctx, m_step, m_lo, m_n = ctx, step_ms, rng.lo, rng.final_hi - rng.lo
+                m_values = rng.values
+                m_sides = (rng.values[:m_n, 0] != 0.0).tobytes()  # a byte per candle: 1 where it enters
+        else:
+            k = int(np.searchsorted(rng.slots, slot, side="right")) - 1
+        return _signal_at(rng.values, k) if k >= 0 else None
+
+    def get_signal(symbol: str, when: Any, current_price: float) -> Any:
+        ctx = _execution.get()
+        if ctx is m_ctx:
+            k = ctx.when // m_step - m_lo
+            if 0 <= k < m_n:
+                return _signal_at(m_values, k) if m_sides[k] else None
+        if ctx is None:
+            execution_context()  # raises the usual error: only during a run
+        return slow(ctx)
+
+    get_signal.__qualname__ = get_signal.__name__ = f"vectorised_signals_of_{strategy_name}"
+    return get_signal

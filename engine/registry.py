@@ -144,6 +144,9 @@ class StrategySchema:
     """The parameter set ``get_signal`` receives as ``params`` (the defaults unless bound otherwise)."""
     signal_fn: Callable[..., Any] | None = None
     """The user's own get_signal of a parameterised strategy (``get_signal`` is it with ``params`` bound)."""
+    signals: Any = None
+    """The vectorised signal function (``engine.indicators.Signals``) of a strategy registered with
+    ``signals=``; ``get_signal`` is then the generated one that reads its rows."""
 
     @property
     def interval_minutes(self) -> int:
@@ -363,13 +366,14 @@ def _signal_passes_price(name: str, fn: Callable[..., Any]) -> bool:
 def add_strategy(
     strategy_name: str,
     interval: str,
-    get_signal: Callable[..., Any],
+    get_signal: Callable[..., Any] | None = None,
     risk_name: str | None = None,
     risk_list: Iterable[str] = (),
     callbacks: Any = None,
     note: str | None = None,
     indicators: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
+    signals: Any = None,
 ) -> StrategySchema:
     """Register a strategy. ``get_signal`` is ``async (symbol, when, current_price) -> dict | None``.
 
@@ -378,7 +382,11 @@ def add_strategy(
 
     ``params`` declares tunable parameters (``btk.IntParam``, ``btk.FloatParam``, ``btk.Choice``);
     ``get_signal`` then takes a ``params`` argument, a read-only dict of the values of the run (the
-    declared defaults in a normal backtest, each parameter set in a sweep)."""
+    declared defaults in a normal backtest, each parameter set in a sweep).
+
+    ``signals`` (instead of ``get_signal``) is a vectorised signal function of the candle columns
+    returning entry signals for every candle at once, or a ``btk.Signals``/``btk.vectorised(fn)``
+    saying its interval and history (see ``engine.indicators``, "vectorised signals")."""
     name = _require_name("strategy", "strategy_name", strategy_name)
     if strategies.has(name):
         raise DuplicateError(f"strategy {name} already exist")
@@ -396,9 +404,20 @@ def add_strategy(
     if not isinstance(interval, str):
         raise SchemaError(f"strategy {name}: interval must be a string such as '5m', got {interval!r}")
     _choice("strategy", name, "interval", interval, SIGNAL_INTERVALS)
-    _require_callable("strategy", name, "get_signal", get_signal)
-    from .indicators import declare  # it reads the registries at run time
+    from .indicators import declare, declare_signals  # it reads the registries at run time
 
+    spec = None
+    if signals is not None:
+        if get_signal is not None:
+            raise SchemaError(
+                f"strategy {name}: give either get_signal or signals (a vectorised signal function), not both"
+            )
+        if params:
+            raise SchemaError(f"strategy {name}: params are not supported with signals= yet; use get_signal")
+        spec, get_signal = declare_signals(name, signals)
+    elif get_signal is None:
+        raise SchemaError(f"strategy {name}: give get_signal (or signals, a vectorised signal function)")
+    _require_callable("strategy", name, "get_signal", get_signal)
     declared = declare(name, indicators)
     signal_fn, space, values = None, MappingProxyType({}), MappingProxyType({})
     if params:
@@ -416,6 +435,7 @@ def add_strategy(
         params=space,
         param_values=values,
         signal_fn=signal_fn,
+        signals=spec,
     )
     strategies.add(name, schema)
     return schema

@@ -303,6 +303,8 @@ class StrategyInstance:
         """Run the first step of what get_signal returned (see ``_start_get_signal``); called
         while the context is set."""
         if type(result) is not CoroutineType:  # an ``async def`` (the usual case) skips both checks
+            if result is None or type(result) is dict:  # a plain function's answer: nothing to await
+                return True, result
             if not inspect.isawaitable(result):
                 return True, result
             if not inspect.iscoroutine(result):
@@ -480,6 +482,8 @@ class StrategyInstance:
                     else:  # it suspends: a task finishes it, with this context object for good
                         self._ctx = FrameContext(symbol, when, self.backtest, self.method)
                         done, value = False, asyncio.ensure_future(_resume(result, first))
+                elif result is None or type(result) is dict:  # a plain function's answer (vectorised signals)
+                    done, value = True, result
                 else:
                     done, value = self._drive(result, when)
                 if not done or value is not None or self.stopped:

@@ -15,7 +15,10 @@ Scenarios (the strategies are in tests/bench/strategies.py):
 - ``sma-rsi-ind-15m`` / ``sma-rsi-ind-1m``: the same rule over indicator columns (TA-Lib's SMA and
   the same RSI computed once over the candle store, read with ``btk.indicator``; skipped on an
   engine without them);
+- ``sma-rsi-vec-1m``: the same rule written with the vectorised signal API (``signals=``; skipped
+  on an engine without it); brackets around the close instead of the VWAP, so trades differ slightly;
 - ``full-hour-1m``: the peers' rule (long on the full hour, TP +1 %, SL -1 %, 240 minutes), asked every minute;
+- ``full-hour-vec-1m``: the same rule with the vectorised signal API;
 - ``idle-1m``: a strategy that returns None, asked every minute; reports microseconds per call;
 - ``demo``: the console demo's three strategies one after the other, headless;
 - ``walker-100``: one walker over 100 variants of the benchmark's strategy (TP +0.5 % .. +1.49 %),
@@ -50,7 +53,9 @@ SINGLE = {  # scenario -> (strategy factory name in tests.bench.strategies, sign
     "sma-rsi-cols-1m": ("sma_rsi_columns", "1m"),
     "sma-rsi-ind-15m": ("sma_rsi_indicators", "15m"),
     "sma-rsi-ind-1m": ("sma_rsi_indicators", "1m"),
+    "sma-rsi-vec-1m": ("sma_rsi_vectorised", "1m"),
     "full-hour-1m": ("full_hour", "1m"),
+    "full-hour-vec-1m": ("full_hour_vectorised", "1m"),
     "idle-1m": ("Idle", "1m"),
 }
 SCENARIOS = ("benchmark", *SINGLE, "demo", "walker-100", "symbols-20")
@@ -153,6 +158,8 @@ def run_child(scenario: str, days: int) -> dict:
             return {**out, "skipped": "this engine has no candle windows"}
         if scenario.startswith("sma-rsi-ind") and not hasattr(e, "indicator"):
             return {**out, "skipped": "this engine has no indicator columns"}
+        if "-vec-" in scenario and not hasattr(e, "vectorised"):
+            return {**out, "skipped": "this engine has no vectorised signals"}
         factory, interval = SINGLE[scenario]
         extra = {"indicators": strategies.SMA_RSI_INDICATORS} if factory == "sma_rsi_indicators" else {}
         fn = getattr(strategies, factory)
@@ -160,7 +167,10 @@ def run_child(scenario: str, days: int) -> dict:
             fn = fn()
         e.add_synthetic_exchange("synthetic", seed=42)
         e.add_frame("bench-frame", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
-        e.add_strategy("bench", interval, fn, **extra)
+        if factory.endswith("_vectorised"):
+            e.add_strategy("bench", interval, signals=fn)
+        else:
+            e.add_strategy("bench", interval, fn, **extra)
         run = _backtest(["bench"], "bench-frame", "synthetic")
         cold = _timed(run)
         calls_before = getattr(fn, "calls", 0)

@@ -12,7 +12,11 @@ object-reading one and provably compute the same thing.
   SMA and the same RSI as a column, computed once over the candle store) read with
   ``btk.indicator``; the moving averages are TA-Lib's running sums, which may differ from
   ``closes[-20:].mean()`` in the last bits, so a trade could in principle differ at an exact tie;
+- ``sma_rsi_vectorised``: the same rule as one function over the columns (``signals=``): every
+  entry of the run as arrays, computed once; its brackets are around the candle's close, where the
+  other versions bracket the VWAP ``get_signal`` receives, so its trades differ slightly;
 - ``full_hour``: the peers' rule: long on the full hour, TP +1 %, SL -1 %, 240-minute lifetime;
+  ``full_hour_vectorised`` is the same rule over the columns (brackets around the close);
 - ``idle``: returns None; what is left is the engine's own cost of asking a strategy.
 """
 
@@ -25,7 +29,7 @@ import numpy as np
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine import Indicator, get_candles, indicator
+from engine import Indicator, Signals, get_candles, indicator
 
 FAST, SLOW, RSI = 20, 100, 14
 LIFETIME = 240
@@ -108,6 +112,32 @@ async def sma_rsi_indicators(symbol: str, when: datetime, price: float) -> dict 
 
 async def full_hour(symbol: str, when: datetime, price: float) -> dict | None:
     return bracket("long", price) if when.minute == 0 else None
+
+
+def brackets(side: np.ndarray, close: np.ndarray) -> dict:
+    """``bracket`` for every candle at once: TP +1 % / SL -1 % around the close, 240 minutes."""
+    up, down = close * 1.01, close * 0.99
+    return {
+        "side": side,
+        "price_take_profit": np.where(side > 0, up, down),
+        "price_stop_loss": np.where(side > 0, down, up),
+        "minute_estimated_time": LIFETIME,
+    }
+
+
+def sma_rsi_columns_rule(c) -> dict:
+    fast, slow, strength = talib.SMA(c.close, FAST), talib.SMA(c.close, SLOW), rsi_column(c.close)
+    with np.errstate(invalid="ignore"):  # NaN while the averages warm up: no entry
+        side = np.where((fast > slow) & (strength < 30.0), 1, np.where((fast < slow) & (strength > 70.0), -1, 0))
+    return brackets(side, c.close)
+
+
+def full_hour_columns_rule(c) -> dict:
+    return brackets(((c.timestamp // 60_000) % 60 == 0).astype(np.int8), c.close)
+
+
+sma_rsi_vectorised = Signals(sma_rsi_columns_rule, history=SLOW)
+full_hour_vectorised = Signals(full_hour_columns_rule, history=1)
 
 
 class Idle:
