@@ -349,3 +349,43 @@ async def test_quit_asks_first_while_a_live_run_is_active(no_settings) -> None:
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_value == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_an_open_report_scrolls_from_the_keyboard(tmp_path, no_settings, size) -> None:
+    """Issue 14 item 3: the report has focus once opened, and Down, j, k, PageDown, Space, End and
+    Home move it (a backtest report's statistics sit at its end)."""
+    (tmp_path / "out").mkdir()
+    body = "\n\n".join(f"Paragraph {i}: a line of the report." for i in range(200))
+    (tmp_path / "out" / "long.md").write_text(f"# Long\n\n{body}\n\n## Statistics\n\nat the end\n", encoding="utf-8")
+    app = demo_app(dump_dir=tmp_path / "out")
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("r", "enter")
+        await pilot.pause()
+        viewer = app.screen.query_one("#report-view")
+        assert viewer.has_focus
+        assert viewer.max_scroll_y > 0 and viewer.scroll_y == 0
+        await pilot.press("down")
+        await pilot.pause()
+        assert viewer.scroll_y == 1
+        await pilot.press("j", "j")
+        await pilot.pause()
+        assert viewer.scroll_y == 3
+        await pilot.press("k")
+        await pilot.pause()
+        assert viewer.scroll_y == 2
+        await pilot.press("pagedown")
+        await pilot.pause()
+        after_page = viewer.scroll_y
+        assert after_page > 2 + viewer.scrollable_content_region.height // 2
+        await pilot.press("space")
+        await pilot.pause()
+        assert viewer.scroll_y > after_page
+        await pilot.press("end")
+        await pilot.pause()
+        assert viewer.scroll_y == viewer.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert viewer.scroll_y == 0
+        await pilot.press("escape")  # back to the list; the dashboard's keys stay out of the way
+        assert not viewer.display
