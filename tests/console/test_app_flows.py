@@ -389,3 +389,27 @@ async def test_an_open_report_scrolls_from_the_keyboard(tmp_path, no_settings, s
         assert viewer.scroll_y == 0
         await pilot.press("escape")  # back to the list; the dashboard's keys stay out of the way
         assert not viewer.display
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_the_signals_pnl_column_stays_in_view_after_a_long_error_detail(no_settings, size) -> None:
+    """Issue 14 item 5: demo-meanrev logs 160-character errors; showing them must not widen the
+    detail column past the pane, and the next run shown keeps its PnL column in view."""
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("b", "enter")  # all 3 strategies on BTCUSDT
+        await finish_runs(pilot)
+        signals = app.screen.query_one(SignalsPane)
+        noisy = "backtest:BTCUSDT:demo-meanrev"
+        assert max(len(line.detail) for line in app.state.log_of(noisy)) > 100
+        for rid in (noisy, "backtest:BTCUSDT:demo-breakout", "backtest:BTCUSDT:demo-trend"):
+            app.dashboard.select(rid)
+            run = app.state.runs[rid]
+            await wait_until(pilot, lambda run=run: signals.border_title == f"Signals · {run.symbol} {run.name}")
+            await pilot.pause()
+            table = signals.table
+            used = sum(column.get_render_width(table) for column in table.columns.values())
+            assert used <= table.scrollable_content_region.width, rid
+            assert table.max_scroll_x == 0, rid
+            closed = next(r for r in range(table.row_count) if str(table.get_cell_at((r, 1))) == "CLOSED")
+            assert str(table.get_cell_at((closed, 4))).endswith("%")  # PnL is drawn, whole
