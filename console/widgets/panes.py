@@ -95,6 +95,13 @@ class RunsPane(Pane):
             return Text(run.status, style=theme_style(self, FINISHED_STYLE[run.status]))
         return Text(run.status)
 
+    def highlight(self, run_id: str) -> None:
+        """Put the cursor on ``run_id`` (a run the app selected as it started it); the move posts
+        ``Selected`` for that run, which is already the selected one."""
+        table = self.query_one(DataTable)
+        if run_id in table.rows and self.selected != run_id:
+            table.move_cursor(row=table.get_row_index(run_id))
+
     @property
     def selected(self) -> str | None:
         table = self.query_one(DataTable)
