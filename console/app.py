@@ -19,6 +19,7 @@ from typing import Any
 from textual import on
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.notifications import SeverityLevel
 from textual.worker import Worker
 
 import engine
@@ -87,6 +88,19 @@ class BtkApp(App[int]):
         ui = project.ui if project is not None else {}
         self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
         self.keys = effective_keys({})
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Toasts are plain text unless asked: they quote ``[keys]``, paths and exception text,
+        whose square brackets Textual's markup would swallow."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:

@@ -8,7 +8,7 @@ import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
 
 from console.app import BtkApp
-from console.commands import COMMANDS
+from console.commands import COMMANDS, FIXED_KEYS
 from console.screens.dialogs import ConfirmScreen, HelpScreen, StartDialog
 from console.screens.reports import ReportsScreen
 from console.widgets.panes import SignalsPane
@@ -163,7 +163,7 @@ async def test_help_lists_every_key_and_closes(no_settings) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         table = app.screen.query_one("#help-table")
-        assert table.row_count == len(COMMANDS)
+        assert table.row_count == len(COMMANDS) + len(FIXED_KEYS)
         shown = {str(table.get_cell_at((r, 1))) for r in range(table.row_count)}
         assert {"b", "w", "[", "]", "?"} <= shown
         await pilot.press("escape")
@@ -413,3 +413,40 @@ async def test_the_signals_pnl_column_stays_in_view_after_a_long_error_detail(no
             assert table.max_scroll_x == 0, rid
             closed = next(r for r in range(table.row_count) if str(table.get_cell_at((r, 1))) == "CLOSED")
             assert str(table.get_cell_at((closed, 4))).endswith("%")  # PnL is drawn, whole
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_help_shows_every_does_whole_with_the_fixed_keys_and_its_note_literally(no_settings, size) -> None:
+    """Issue 14 item 12: the help table's "Does" column is not cut (no sideways scrolling, the
+    table inside the dialog), it lists the keys that are not commands (arrows, Tab, Enter, Esc,
+    ctrl+p), and the note's ``[keys]`` is shown, not taken for markup."""
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#help-table")
+        assert table.max_scroll_x == 0
+        assert table.region.right <= screen.query_one("#dialog").content_region.right
+        keys = {str(table.get_cell_at((r, 1))) for r in range(table.row_count)}
+        assert {"↑ ↓", "Tab", "Enter", "Esc", "ctrl+p"} <= keys
+        does = {str(table.get_cell_at((r, 2))) for r in range(table.row_count)}
+        assert {c.help for c in COMMANDS} <= does
+        assert "saved under [keys] in btk.toml" in str(screen.query_one("#dialog-note").render())
+        # a line longer than the column wraps onto a row tall enough for it
+        width = table.columns["does"].get_render_width(table) - 2 * table.cell_padding
+        for r, row in enumerate(table.ordered_rows):
+            text = str(table.get_cell_at((r, 2)))
+            assert row.height * width >= len(text), text
+
+
+async def test_a_toast_shows_square_brackets_literally(tmp_path) -> None:
+    """Issue 14 item 12: a key problem in btk.toml names ``[keys]``; toasts are not markup."""
+    project, _, _ = _fixture_project(tmp_path)
+    project.keys = {"bogus": "z"}
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        (note,) = [n for n in app._notifications if n.title == "Key settings ignored"]
+        assert note.message.startswith("[keys] bogus: unknown command")
+        assert not note.markup  # a toast reads its message as markup only when asked to
