@@ -450,3 +450,25 @@ async def test_a_toast_shows_square_brackets_literally(tmp_path) -> None:
         (note,) = [n for n in app._notifications if n.title == "Key settings ignored"]
         assert note.message.startswith("[keys] bogus: unknown command")
         assert not note.markup  # a toast reads its message as markup only when asked to
+
+
+async def test_the_palette_screenshot_is_saved_under_the_dump_folder(tmp_path, no_settings, monkeypatch) -> None:
+    """Issue 14 item 18: a server has no ~/Downloads; the screenshot goes under the dump folder
+    and the toast says where."""
+    from textual.command import CommandList
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a home without Downloads, as on a server
+    app = demo_app(dump_dir=tmp_path / "out")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"screenshot")
+        listed = lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count  # noqa: E731
+        await wait_until(pilot, listed)
+        await pilot.press("enter")
+        folder = tmp_path / "out" / "screenshots"
+        await wait_until(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")))
+        (shot,) = folder.glob("*.svg")
+        assert shot.read_text(encoding="utf-8").startswith("<svg")
+        await wait_until(pilot, lambda: any(n.title == "Screenshot" for n in app._notifications))
+        (note,) = [n for n in app._notifications if n.title == "Screenshot"]
+        assert note.message == f"Saved to {shot}" and not note.markup
