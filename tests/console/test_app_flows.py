@@ -312,17 +312,22 @@ async def test_theme_and_last_choices_are_saved_to_btk_toml(tmp_path) -> None:
     assert ui["last_backtest"]["exchange"] in ("sim", "local")
 
 
+async def run_from_palette(pilot, query: str) -> None:
+    """ctrl+p, type ``query``, Enter on the first command found."""
+    from textual.command import CommandList
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await pilot.press(*query)
+    # the palette searches in a worker: wait for its answer, not for a fixed time
+    await wait_until(pilot, lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count)
+    await pilot.press("enter")
+
+
 async def test_the_command_palette_runs_the_same_commands(no_settings) -> None:
     app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        from textual.command import CommandList
-
-        await pilot.press("ctrl+p")
-        await pilot.press(*"help")
-        # the palette searches in a worker: wait for its answer, not for a fixed time
-        listed = lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count  # noqa: E731
-        await wait_until(pilot, listed)
-        await pilot.press("enter")
+        await run_from_palette(pilot, "help")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
@@ -455,16 +460,10 @@ async def test_a_toast_shows_square_brackets_literally(tmp_path) -> None:
 async def test_the_palette_screenshot_is_saved_under_the_dump_folder(tmp_path, no_settings, monkeypatch) -> None:
     """Issue 14 item 18: a server has no ~/Downloads; the screenshot goes under the dump folder
     and the toast says where."""
-    from textual.command import CommandList
-
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a home without Downloads, as on a server
     app = demo_app(dump_dir=tmp_path / "out")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.press(*"screenshot")
-        listed = lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count  # noqa: E731
-        await wait_until(pilot, listed)
-        await pilot.press("enter")
+        await run_from_palette(pilot, "screenshot")
         folder = tmp_path / "out" / "screenshots"
         await wait_until(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")))
         (shot,) = folder.glob("*.svg")
