@@ -11,6 +11,7 @@ import json
 from conftest import (
     LIVE_T0,
     SteppedClock,
+    finish_runs,
     flush_bridge,
     live_app,
     live_tick,
@@ -166,8 +167,6 @@ async def test_d_writes_the_live_reports_in_their_own_folder(tmp_path, no_settin
 async def test_a_started_live_run_is_both_highlighted_and_shown(tmp_path, no_settings) -> None:
     """Issue 14 item 6: after a backtest, starting a live run selects it, and the Runs cursor
     moves to it too (it stayed on the backtest while the header showed the live run)."""
-    from conftest import finish_runs
-
     from console.widgets.panes import RunsPane
 
     clock = SteppedClock(LIVE_T0)
