@@ -88,13 +88,30 @@ class BtkApp(App[int]):
         self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
         self.keys = effective_keys({})
 
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's Screenshot: an SVG under the dump folder, and a toast saying where.
+        Textual's default folder is ~/Downloads, which a server does not have."""
+        folder = Path(path) if path else self.dump_dir / "screenshots"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"Could not save it under {folder}: {exc}", title="Screenshot", severity="error", markup=False)
+            return None
+        self.notify(f"Saved to {saved}", title="Screenshot", markup=False)
+        return None
+
     # ------------------------------------------------------------------ start-up
     def on_mount(self) -> None:
         for t in THEMES:
             self.register_theme(t)
         if self._wanted_theme not in THEME_NAMES:
             self.notify(
-                f"Unknown theme {self._wanted_theme!r}; themes are {', '.join(THEME_NAMES)}", severity="warning"
+                f"Unknown theme {self._wanted_theme!r}; themes are {', '.join(THEME_NAMES)}",
+                severity="warning",
+                markup=False,
             )
             self._wanted_theme = DEFAULT_THEME
         self.theme = self._wanted_theme
@@ -104,7 +121,7 @@ class BtkApp(App[int]):
         keymap = dict(self.project.keys) if self.project else {}
         problems = validate_keymap(keymap)
         if problems:
-            self.notify("\n".join(problems), title="Key settings ignored", severity="error", timeout=10)
+            self.notify("\n".join(problems), title="Key settings ignored", severity="error", timeout=10, markup=False)
             keymap = {}
         self.keys = effective_keys(keymap)
         self.set_keymap(self.keys)
@@ -131,7 +148,9 @@ class BtkApp(App[int]):
         if mode == "walker":
             if not names:
                 self.notify(
-                    "This project has no walkers: add a [walkers.NAME] section to btk.toml.", severity="warning"
+                    "This project has no walkers: add a [walkers.NAME] section to btk.toml.",
+                    severity="warning",
+                    markup=False,
                 )
                 return
             for w in engine.list_walkers():
@@ -187,7 +206,7 @@ class BtkApp(App[int]):
         try:
             return start()
         except Exception as exc:
-            self.notify(str(exc), title="Cannot start", severity="error", timeout=8)
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=8, markup=False)
             return None
 
     def _drive_run(self, rid: str, handle: engine.RunHandle[Any]) -> None:
@@ -198,7 +217,7 @@ class BtkApp(App[int]):
         rid = run_id("backtest", symbol, strategy)
         old = self.state.runs.get(rid)
         if old is not None and old.is_active:
-            self.notify(f"{symbol} {strategy} is already running", severity="warning")
+            self.notify(f"{symbol} {strategy} is already running", severity="warning", markup=False)
             return False
         handle = self._open_run(
             lambda: engine.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame)
@@ -233,12 +252,12 @@ class BtkApp(App[int]):
         rid = run_id("walker", symbol, walker)
         old = self.state.runs.get(rid)
         if old is not None and old.is_active:
-            self.notify(f"{walker} on {symbol} is already running", severity="warning")
+            self.notify(f"{walker} on {symbol} is already running", severity="warning", markup=False)
             return False
         busy = [r.name for r in self.state.runs.values() if r.mode == "backtest" and r.symbol == symbol and r.is_active]
         schema = next((w for w in engine.list_walkers() if w.walker_name == walker), None)
         if schema is None:
-            self.notify(f"walker {walker} is not registered", title="Cannot start", severity="error")
+            self.notify(f"walker {walker} is not registered", title="Cannot start", severity="error", markup=False)
             return False
         clash = sorted(set(busy) & set(schema.strategies))
         if clash:  # one strategy instance per (symbol, strategy): the two runs would collide
@@ -246,6 +265,7 @@ class BtkApp(App[int]):
                 f"{', '.join(clash)} on {symbol} is backtesting now; stop it or wait for it first",
                 title="Cannot start the walker",
                 severity="warning",
+                markup=False,
             )
             return False
         handle = self._open_run(lambda: engine.Walker.run(symbol, walker_name=walker))
@@ -280,7 +300,7 @@ class BtkApp(App[int]):
         rid = run_id("live", symbol, strategy)
         old = self.state.runs.get(rid)
         if old is not None and old.is_active:
-            self.notify(f"{symbol} {strategy} is already trading live", severity="warning")
+            self.notify(f"{symbol} {strategy} is already trading live", severity="warning", markup=False)
             return False
 
         def open_live() -> engine.RunHandle[Any] | None:
@@ -324,6 +344,7 @@ class BtkApp(App[int]):
             title=f"{exc.symbol} {exc.strategy_name}: saved state quarantined, not trading",
             severity="error",
             timeout=30,
+            markup=False,
         )
         self._show(Part.LOG)
 
@@ -342,6 +363,7 @@ class BtkApp(App[int]):
                 title=f"Restored {len(lines)} saved signal{'s' if len(lines) > 1 else ''}: {run.name}",
                 severity="information",
                 timeout=20,
+                markup=False,
             )
         self._show(changed)
 
@@ -371,7 +393,9 @@ class BtkApp(App[int]):
             if isinstance(message.error, engine.PairQuarantinedError):
                 self._quarantine_notice(run.id, message.error)
             else:
-                self.notify(run.error or "", title=f"{run.symbol} {run.name} failed", severity="error", timeout=10)
+                self.notify(
+                    run.error or "", title=f"{run.symbol} {run.name} failed", severity="error", timeout=10, markup=False
+                )
         self._show(Part.ALL)  # everything: the run's last events were just folded in
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -386,7 +410,7 @@ class BtkApp(App[int]):
         selected = self.session.selected
         run = self.state.runs.get(selected) if selected else None
         if run is None or not run.is_active:
-            self.notify("Select a running run to stop (arrows in the Runs pane).", severity="warning")
+            self.notify("Select a running run to stop (arrows in the Runs pane).", severity="warning", markup=False)
             return
         detail = "The backtest finishes the position it holds, then ends; its report keeps what it did."
         if run.mode == "live":
@@ -437,7 +461,9 @@ class BtkApp(App[int]):
                     if row.status == "done":
                         pairs[(r.symbol, row.strategy)] = None
         if not pairs and not walkers and not live:
-            self.notify("Nothing to dump yet: run a backtest (b) or a walker (w) first.", severity="warning")
+            self.notify(
+                "Nothing to dump yet: run a backtest (b) or a walker (w) first.", severity="warning", markup=False
+            )
             return
         symbols_of: dict[str, set[str]] = {}
         for symbol, strategy in pairs:
@@ -479,7 +505,7 @@ class BtkApp(App[int]):
                 engine.Risk.dump(r.symbol, r.name, False, path=str(root / "live" / "risk")),
             )
             written.extend(p for p in paths if p)
-        self.notify(f"{len(written)} reports written to {root}/", title="Reports")
+        self.notify(f"{len(written)} reports written to {root}/", title="Reports", markup=False)
 
     def action_switch_tab(self, step: int) -> None:
         if self.dashboard is not None and self.dashboard is self.screen:
@@ -494,7 +520,7 @@ class BtkApp(App[int]):
         nxt = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else DEFAULT_THEME
         self.theme = nxt
         self._remember({"theme": nxt})
-        self.notify(f"Theme: {nxt}", timeout=2)
+        self.notify(f"Theme: {nxt}", timeout=2, markup=False)
 
     def action_open_help(self) -> None:
         self.push_screen(HelpScreen(self.keys))
@@ -550,4 +576,4 @@ class BtkApp(App[int]):
         try:
             save_settings(self.project, ui=ui)
         except Exception as exc:  # settings are a convenience: never lose the session over them
-            self.notify(f"Could not save settings: {exc}", severity="warning")
+            self.notify(f"Could not save settings: {exc}", severity="warning", markup=False)

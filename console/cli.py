@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich import box
 from rich.console import Console
@@ -32,6 +32,9 @@ from rich.table import Table
 
 from . import __version__
 from .project import Project, ProjectError, load_project
+
+if TYPE_CHECKING:
+    import engine
 
 SUBCOMMANDS = {
     "backtest": "run backtests headless and write their reports",
@@ -49,6 +52,16 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not argparse's usage dump
         raise UsageError(message)
+
+
+def status_word(t: engine.TaskStatus) -> str:
+    """The word a trader reads for a run's status: the engine's are promise states (a stopped
+    backtest is "fulfilled" too, with frames left)."""
+    if t.status == "rejected":
+        return "failed"
+    if t.status == "fulfilled":
+        return "done" if t.processed_frames >= t.total_frames else "stopped"
+    return {"pending": "running", "ready": "waiting"}.get(t.status, str(t.status))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,7 +256,7 @@ async def run_backtests(
             if bars:
                 for pair, task_id in ids.items():
                     t = status[pair]
-                    label = t.status if t.status != "pending" else f"{t.progress * 100:5.1f}%"
+                    label = status_word(t) if t.status != "pending" else f"{t.progress * 100:5.1f}%"
                     bars.update(task_id, completed=t.progress, label=label)
                 bars.refresh()
             if len(done) == len(tasks):
@@ -255,7 +268,7 @@ async def run_backtests(
     if not tty:
         for symbol, name in pairs:
             t = status[(symbol, name)]
-            err.write(f"{symbol} {name}: {t.status} ({t.total_frames:,} frames)\n")
+            err.write(f"{symbol} {name}: {status_word(t)} ({t.total_frames:,} frames)\n")
 
     rows = []
     failed = False

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from textual.binding import Binding
 
-__all__ = ["COMMANDS", "Command", "bindings", "effective_keys", "validate_keymap"]
+__all__ = ["COMMANDS", "FIXED_KEYS", "Command", "bindings", "effective_keys", "validate_keymap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("help", "question_mark", "Help", "Show every key and what it does", "open_help"),
     Command("quit", "q", "Quit", "Leave btk-console (asks first while a live run is active)", "request_quit"),
 )
+
+FIXED_KEYS: tuple[tuple[str, str], ...] = (
+    ("↑ ↓", "Move in the focused list or table (in Runs: pick the run the panes show)"),
+    ("Tab", "Move the focus to the next field, list or table (shift+Tab: back)"),
+    ("Enter", "Choose the highlighted item (here: rebind the highlighted command)"),
+    ("Esc", "Close a dialog or this help; go back from a report"),
+    ("ctrl+p", "Open the command palette: every command by name"),
+)
+"""Keys the help lists beside the commands: Textual's own, not remappable."""
 
 FORBIDDEN_KEYS = frozenset({"ctrl+s", "ctrl+b", "ctrl+a"})
 

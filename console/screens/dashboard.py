@@ -88,6 +88,10 @@ class DashboardScreen(Screen):
         self.wall_clock = wall_clock
         self.refresh_interval = refresh_interval
         self._selection_timer: Timer | None = None
+        # the run under the Runs cursor as this screen last knew it: a selection the app made (a
+        # walker or live run starting) differs from it, and the cursor is moved there; comparing
+        # with the cursor itself would move it back from a key press whose Selected is queued
+        self._cursor_run: str | None = None
 
     def compose(self) -> ComposeResult:
         yield BtkHeader(id="header")
@@ -156,6 +160,7 @@ class DashboardScreen(Screen):
         """The header follows the selection at once; the panes of the run follow once the keys
         stop (key repeats queued behind a slow redraw would otherwise redraw every pane once per
         key, for runs nobody looks at any more)."""
+        self._cursor_run = rid
         if rid == self.session.selected:
             return
         self.session.selected = rid
@@ -178,7 +183,11 @@ class DashboardScreen(Screen):
         now = self.wall_clock()
         everything = parts == Part.ALL
         if Part.RUNS in parts:
-            self.query_one(RunsPane).sync(state)
+            runs = self.query_one(RunsPane)
+            runs.sync(state)
+            if run is not None and run != self._cursor_run and run in state.runs:
+                self._cursor_run = run
+                runs.highlight(run)
         if Part.PROGRESS in parts:
             self.query_one(ProgressPane).refresh_from(state, now.timestamp())
         for part, pane in RUN_PANES:

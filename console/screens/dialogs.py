@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from ..commands import COMMANDS, display_key
+from ..commands import COMMANDS, FIXED_KEYS, display_key
 
 ALL = "*"
 
@@ -169,18 +169,32 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", id="dialog-title")
             yield DataTable(id="help-table", cursor_type="row")
             yield Static(
-                "Enter on a row, then press a key, to rebind it (saved under [keys] in btk.toml).\n"
-                "ctrl+p opens the command palette; Tab moves between panes; Esc closes dialogs.",
+                "Enter on a command, then press a key, to rebind it (saved under [keys] in btk.toml).",
                 id="dialog-note",
+                markup=False,  # "[keys]" is text, not a style tag
             )
 
     def on_mount(self) -> None:
+        """The "Does" column gets the width its longest line needs, up to what the screen leaves
+        beside the other two; longer lines wrap onto a taller row instead of being cut."""
         table = self.query_one(DataTable)
-        table.add_column("Id", key="id")
-        table.add_column("Key", key="key")
-        table.add_column("Does", key="does")
-        for c in COMMANDS:
-            table.add_row(c.id, self._key_text(c.id), c.help, key=c.id)
+        keys = [self._key_text(c.id) for c in COMMANDS]
+        id_width = max(len(c.id) for c in COMMANDS)
+        key_width = max(len("Key"), *(k.cell_len for k in keys), *(len(k) for k, _ in FIXED_KEYS))
+        does = [c.help for c in COMMANDS] + [d for _, d in FIXED_KEYS]
+        gaps = 2 * table.cell_padding * 3 + table.styles.scrollbar_size_vertical
+        frame = 2 + 4  # the dialog's border and padding (btk.tcss #dialog)
+        room = int(self.app.size.width * 0.95) - frame - gaps - id_width - key_width
+        does_width = max(20, min(max(map(len, does)), room))
+        self.query_one("#dialog").styles.width = id_width + key_width + does_width + gaps + frame
+        table.styles.max_height = max(6, self.app.size.height - 10)  # title, note and frame keep the rest
+        table.add_column("Id", key="id", width=id_width)
+        table.add_column("Key", key="key", width=key_width)
+        table.add_column("Does", key="does", width=does_width)
+        for c, key in zip(COMMANDS, keys):
+            table.add_row(c.id, key, c.help, key=c.id, height=None)
+        for key, help_text in FIXED_KEYS:
+            table.add_row("", Text(key, style="bold"), help_text, key=f"fixed:{key}", height=None)
         table.focus()
 
     def _key_text(self, cid: str) -> Text:
@@ -188,8 +202,11 @@ class HelpScreen(ModalScreen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.rebinding = str(event.row_key.value)
         note = self.query_one("#dialog-note", Static)
+        if str(event.row_key.value).startswith("fixed:"):
+            note.update(f"{str(event.row_key.value)[6:]} is Textual's own key and cannot be rebound.")
+            return
+        self.rebinding = str(event.row_key.value)
         note.update(f"Press the new key for {self.rebinding} (Esc keeps {display_key(self.keys[self.rebinding])}).")
 
     def on_key(self, event) -> None:

@@ -36,6 +36,42 @@ def table_widths(markdown: str) -> list[int]:
     return out
 
 
+class ReportViewer(MarkdownViewer, can_focus=True):
+    """The markdown viewer, focusable and scrolled from the keyboard.
+
+    Textual's viewer cannot take focus (its document can, but the document does not scroll), so
+    arrows, PageDown and End did nothing and a report's closing statistics were out of reach.
+    The pager keys a reader expects (j/k, Space) are added to the scroll container's own; each
+    scroll is immediate, so a held key never queues animations.
+    """
+
+    BINDINGS = [
+        Binding("up,k", "line(-1)", "Up", show=False),
+        Binding("down,j", "line(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown,space", "page(1)", "Page down", show=False),
+        Binding("home,g", "edge(0)", "Top", show=False),
+        Binding("end,G", "edge(1)", "End", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        for child in super().compose():
+            child.can_focus = False  # focus stays on the viewer, which is what scrolls
+            yield child
+
+    def action_line(self, step: int) -> None:
+        self.scroll_relative(y=step, animate=False)
+
+    def action_page(self, step: int) -> None:
+        self.scroll_relative(y=step * max(1, self.scrollable_content_region.height - 1), animate=False)
+
+    def action_edge(self, end: int) -> None:
+        if end:
+            self.scroll_end(animate=False)
+        else:
+            self.scroll_home(animate=False)
+
+
 def report_files(root: Path) -> list[Path]:
     """Every .md file under ``root``, newest first (ties by name, so the order is stable)."""
     if not root.exists():
@@ -58,7 +94,7 @@ class ReportsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="reports-body"):
             yield OptionList(id="report-list")
-            yield MarkdownViewer("", id="report-view", show_table_of_contents=False)
+            yield ReportViewer("", id="report-view", show_table_of_contents=False)
         yield Static("", id="report-empty")
         yield Footer()
 
@@ -86,7 +122,7 @@ class ReportsScreen(Screen[None]):
 
     async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        viewer = self.query_one("#report-view", MarkdownViewer)
+        viewer = self.query_one("#report-view", ReportViewer)
         viewer.display = True
         self.query_one("#report-list").display = False  # the report gets the whole width
         path = Path(str(event.option.id))
@@ -104,7 +140,7 @@ class ReportsScreen(Screen[None]):
         viewer.focus()
 
     def action_back(self) -> None:
-        viewer = self.query_one("#report-view", MarkdownViewer)
+        viewer = self.query_one("#report-view", ReportViewer)
         if viewer.display:
             viewer.display = False
             options = self.query_one("#report-list", OptionList)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
@@ -93,6 +94,13 @@ class RunsPane(Pane):
         if run.status in FINISHED_STYLE:
             return Text(run.status, style=theme_style(self, FINISHED_STYLE[run.status]))
         return Text(run.status)
+
+    def highlight(self, run_id: str) -> None:
+        """Put the cursor on ``run_id`` (a run the app selected as it started it); the move posts
+        ``Selected`` for that run, which is already the selected one."""
+        table = self.query_one(DataTable)
+        if run_id in table.rows and self.selected != run_id:
+            table.move_cursor(row=table.get_row_index(run_id))
 
     @property
     def selected(self) -> str | None:
@@ -241,6 +249,16 @@ def distance(target: float, last: float) -> str:
     return f"{(target - last) / last * 100:+.2f}%" if last else "n/a"
 
 
+class _ResizingTable(DataTable):
+    """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble)."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
 class SignalsPane(LogPane):
     """The signal log, newest at the bottom; it keeps the last lines the state keeps."""
 
@@ -255,18 +273,71 @@ class SignalsPane(LogPane):
         "RESTORED": "accent",
     }
 
+    WIDTHS = {"time": 11, "kind": 8, "side": 5, "pnl": 8}
+    """Every column but the detail has a fixed width (its longest value: a time, RESTORED, SHORT,
+    -100.00%); the detail is cut to the room they leave. A DataTable's auto width only ever
+    grows, so one long error detail used to push PnL out of the pane for the rest of the session:
+    the table is laid out afresh when its width or the run it shows changes, so the detail column
+    is as wide as the longest detail shown, up to that room."""
+
+    MIN_DETAIL = 4
+
     def __init__(self) -> None:
         super().__init__("Signals", "Opens, closes and cancellations appear here.", id="signals")
+        self._room = 0  # the detail's room; 0 until the table is laid out (nothing is cut then)
+        self._run: str | None = None
+        self._lines: list[LogLine] = []
 
     def refresh_from(self, state: DashboardState, run: str | None = None) -> None:
         chosen = state.runs.get(run) if run else None
         self.border_title = f"Signals · {chosen.symbol} {chosen.name}" if chosen else "Signals"
-        self.show_lines(state.log_of(run))
+        lines = state.log_of(run)
+        if run != self._run:
+            self._run = run
+            self._lines = list(lines)
+            self._lay_out()
+        else:
+            self.show_lines(lines)
+
+    def show_lines(self, lines) -> None:
+        self._lines = list(lines)  # kept to lay the table out again when its width changes
+        super().show_lines(self._lines)
+
+    def compose_body(self) -> ComposeResult:
+        table = _ResizingTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
+        table.can_focus = False
+        yield table
+
+    @on(_ResizingTable.Resized)
+    def _table_resized(self) -> None:
+        table = self.table
+        if not table.content_region.width:
+            return
+        gaps = 2 * table.cell_padding * len(self.COLUMNS)
+        # a scrollbar's worth is kept free: the log grows one as it fills
+        room = table.content_region.width - table.styles.scrollbar_size_vertical - gaps - sum(self.WIDTHS.values())
+        room = max(self.MIN_DETAIL, room)
+        if room != self._room:
+            self._room = room
+            self._lay_out()
+
+    def _lay_out(self) -> None:
+        table = self.table
+        table.clear(columns=True)
+        for key, label in self.COLUMNS:
+            table.add_column(label, key=key, width=self.WIDTHS.get(key))
+        for line in self._lines:
+            table.add_row(*self.cells(line), key=line.key)
+        self._shown = [line.key for line in self._lines]
+        self.set_empty(not self._lines)
 
     def cells(self, line: LogLine) -> tuple:
         kind = Text(line.kind, style=theme_style(self, self.KIND_STYLE[line.kind], bold=True))
         pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
-        return (hhmm(line.time), kind, line.side.upper(), line.detail, pnl)
+        detail = Text(line.detail, no_wrap=True, overflow="ellipsis")
+        if self._room:
+            detail.truncate(self._room, overflow="ellipsis")
+        return (hhmm(line.time), kind, line.side.upper(), detail, pnl)
 
     def restyle(self, state: DashboardState, run: str | None = None) -> None:
         """After a theme change the coloured cells are drawn again."""

@@ -8,7 +8,7 @@ import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
 
 from console.app import BtkApp
-from console.commands import COMMANDS
+from console.commands import COMMANDS, FIXED_KEYS
 from console.screens.dialogs import ConfirmScreen, HelpScreen, StartDialog
 from console.screens.reports import ReportsScreen
 from console.widgets.panes import SignalsPane
@@ -163,7 +163,7 @@ async def test_help_lists_every_key_and_closes(no_settings) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         table = app.screen.query_one("#help-table")
-        assert table.row_count == len(COMMANDS)
+        assert table.row_count == len(COMMANDS) + len(FIXED_KEYS)
         shown = {str(table.get_cell_at((r, 1))) for r in range(table.row_count)}
         assert {"b", "w", "[", "]", "?"} <= shown
         await pilot.press("escape")
@@ -312,17 +312,22 @@ async def test_theme_and_last_choices_are_saved_to_btk_toml(tmp_path) -> None:
     assert ui["last_backtest"]["exchange"] in ("sim", "local")
 
 
+async def run_from_palette(pilot, query: str) -> None:
+    """ctrl+p, type ``query``, Enter on the first command found."""
+    from textual.command import CommandList
+
+    app = pilot.app
+    await pilot.press("ctrl+p")
+    await pilot.press(*query)
+    # the palette searches in a worker: wait for its answer, not for a fixed time
+    await wait_until(pilot, lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count)
+    await pilot.press("enter")
+
+
 async def test_the_command_palette_runs_the_same_commands(no_settings) -> None:
     app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        from textual.command import CommandList
-
-        await pilot.press("ctrl+p")
-        await pilot.press(*"help")
-        # the palette searches in a worker: wait for its answer, not for a fixed time
-        listed = lambda: app.screen.query(CommandList) and app.screen.query_one(CommandList).option_count  # noqa: E731
-        await wait_until(pilot, listed)
-        await pilot.press("enter")
+        await run_from_palette(pilot, "help")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
 
 
@@ -349,3 +354,120 @@ async def test_quit_asks_first_while_a_live_run_is_active(no_settings) -> None:
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_value == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_an_open_report_scrolls_from_the_keyboard(tmp_path, no_settings, size) -> None:
+    """Issue 14 item 3: the report has focus once opened, and Down, j, k, PageDown, Space, End and
+    Home move it (a backtest report's statistics sit at its end)."""
+    (tmp_path / "out").mkdir()
+    body = "\n\n".join(f"Paragraph {i}: a line of the report." for i in range(200))
+    (tmp_path / "out" / "long.md").write_text(f"# Long\n\n{body}\n\n## Statistics\n\nat the end\n", encoding="utf-8")
+    app = demo_app(dump_dir=tmp_path / "out")
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("r", "enter")
+        await pilot.pause()
+        viewer = app.screen.query_one("#report-view")
+        assert viewer.has_focus
+        assert viewer.max_scroll_y > 0 and viewer.scroll_y == 0
+        await pilot.press("down")
+        await pilot.pause()
+        assert viewer.scroll_y == 1
+        await pilot.press("j", "j")
+        await pilot.pause()
+        assert viewer.scroll_y == 3
+        await pilot.press("k")
+        await pilot.pause()
+        assert viewer.scroll_y == 2
+        await pilot.press("pagedown")
+        await pilot.pause()
+        after_page = viewer.scroll_y
+        assert after_page > 2 + viewer.scrollable_content_region.height // 2
+        await pilot.press("space")
+        await pilot.pause()
+        assert viewer.scroll_y > after_page
+        await pilot.press("end")
+        await pilot.pause()
+        assert viewer.scroll_y == viewer.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert viewer.scroll_y == 0
+        await pilot.press("escape")  # back to the list; the dashboard's keys stay out of the way
+        assert not viewer.display
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_the_signals_pnl_column_stays_in_view_after_a_long_error_detail(no_settings, size) -> None:
+    """Issue 14 item 5: demo-meanrev logs 160-character errors; showing them must not widen the
+    detail column past the pane, and the next run shown keeps its PnL column in view."""
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("b", "enter")  # all 3 strategies on BTCUSDT
+        await finish_runs(pilot)
+        signals = app.screen.query_one(SignalsPane)
+        noisy = "backtest:BTCUSDT:demo-meanrev"
+        assert max(len(line.detail) for line in app.state.log_of(noisy)) > 100
+        for rid in (noisy, "backtest:BTCUSDT:demo-breakout", "backtest:BTCUSDT:demo-trend"):
+            app.dashboard.select(rid)
+            run = app.state.runs[rid]
+            await wait_until(pilot, lambda run=run: signals.border_title == f"Signals · {run.symbol} {run.name}")
+            await pilot.pause()
+            table = signals.table
+            used = sum(column.get_render_width(table) for column in table.columns.values())
+            assert used <= table.scrollable_content_region.width, rid
+            assert table.max_scroll_x == 0, rid
+            closed = next(r for r in range(table.row_count) if str(table.get_cell_at((r, 1))) == "CLOSED")
+            assert str(table.get_cell_at((closed, 4))).endswith("%")  # PnL is drawn, whole
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_help_shows_every_does_whole_with_the_fixed_keys_and_its_note_literally(no_settings, size) -> None:
+    """Issue 14 item 12: the help table's "Does" column is not cut (no sideways scrolling, the
+    table inside the dialog), it lists the keys that are not commands (arrows, Tab, Enter, Esc,
+    ctrl+p), and the note's ``[keys]`` is shown, not taken for markup."""
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#help-table")
+        assert table.max_scroll_x == 0
+        assert table.region.right <= screen.query_one("#dialog").content_region.right
+        keys = {str(table.get_cell_at((r, 1))) for r in range(table.row_count)}
+        assert {"↑ ↓", "Tab", "Enter", "Esc", "ctrl+p"} <= keys
+        does = {str(table.get_cell_at((r, 2))) for r in range(table.row_count)}
+        assert {c.help for c in COMMANDS} <= does
+        assert "saved under [keys] in btk.toml" in str(screen.query_one("#dialog-note").render())
+        # a line longer than the column wraps onto a row tall enough for it
+        width = table.columns["does"].get_render_width(table) - 2 * table.cell_padding
+        for r, row in enumerate(table.ordered_rows):
+            text = str(table.get_cell_at((r, 2)))
+            assert row.height * width >= len(text), text
+
+
+async def test_a_toast_shows_square_brackets_literally(tmp_path) -> None:
+    """Issue 14 item 12: a key problem in btk.toml names ``[keys]``; toasts are not markup."""
+    project, _, _ = _fixture_project(tmp_path)
+    project.keys = {"bogus": "z"}
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        (note,) = [n for n in app._notifications if n.title == "Key settings ignored"]
+        assert note.message.startswith("[keys] bogus: unknown command")
+        assert not note.markup  # a toast reads its message as markup only when asked to
+
+
+async def test_the_palette_screenshot_is_saved_under_the_dump_folder(tmp_path, no_settings, monkeypatch) -> None:
+    """Issue 14 item 18: a server has no ~/Downloads; the screenshot goes under the dump folder
+    and the toast says where."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a home without Downloads, as on a server
+    app = demo_app(dump_dir=tmp_path / "out")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run_from_palette(pilot, "screenshot")
+        folder = tmp_path / "out" / "screenshots"
+        await wait_until(pilot, lambda: folder.is_dir() and any(folder.glob("*.svg")))
+        (shot,) = folder.glob("*.svg")
+        assert shot.read_text(encoding="utf-8").startswith("<svg")
+        await wait_until(pilot, lambda: any(n.title == "Screenshot" for n in app._notifications))
+        (note,) = [n for n in app._notifications if n.title == "Screenshot"]
+        assert note.message == f"Saved to {shot}" and not note.markup

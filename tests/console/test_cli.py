@@ -32,7 +32,8 @@ def test_backtest_runs_the_demo_prints_statistics_and_writes_reports(tmp_path: P
         assert int(line.split()[2]) > 0, f"{name} made no trade on the 30-day demo"
         report = (tmp_path / "dump" / "backtest" / f"{name}.md").read_text()
         assert report.startswith(f"# Backtest Report: {name}")
-    assert "fulfilled (43,200 frames)" in err  # not a TTY: one line per run instead of a bar
+    assert "BTCUSDT demo-breakout: done (43,200 frames)" in err  # not a TTY: one line per run, not a bar
+    assert not re.search(r": (fulfilled|rejected|pending) \(", err)  # words a trader reads (issue 14 item 17)
     assert "reports written under dump/backtest/" in out
 
 
@@ -122,6 +123,7 @@ def test_a_bad_csv_fails_the_backtest_with_one_line_naming_file_and_line(project
     data.write_text("\n".join(lines))
     code, out, err = run("backtest", "--config", str(project_dir), "--exchange", "local")
     assert code == 1
+    assert "BTCUSDT momentum: failed (" in err  # not "rejected" (issue 14 item 17)
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, err
     assert errors[0].startswith("error: BTCUSDT momentum, BTCUSDT fade failed: CsvFileError: ")
@@ -159,7 +161,7 @@ def test_on_a_terminal_the_runs_get_live_bars_and_a_narrow_terminal_cuts_no_numb
     assert "\x1b[" in bars and "━" in bars
     for name in ("demo-breakout", "demo-meanrev", "demo-trend"):
         assert f"BTCUSDT   {name}" in bars
-    assert bars.count("fulfilled") >= 3
+    assert bars.count("done") >= 3 and "fulfilled" not in bars
     table = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())
     assert "…" not in table
     cells = [line.split() for line in table.splitlines()[2:5]]

@@ -11,6 +11,7 @@ import json
 from conftest import (
     LIVE_T0,
     SteppedClock,
+    finish_runs,
     flush_bridge,
     live_app,
     live_tick,
@@ -161,3 +162,25 @@ async def test_d_writes_the_live_reports_in_their_own_folder(tmp_path, no_settin
         ]
         report = (tmp_path / "dump" / "live" / "probe.md").read_text()
         assert "closed" in report.lower() and "time_expired" in report
+
+
+async def test_a_started_live_run_is_both_highlighted_and_shown(tmp_path, no_settings) -> None:
+    """Issue 14 item 6: after a backtest, starting a live run selects it, and the Runs cursor
+    moves to it too (it stayed on the backtest while the header showed the live run)."""
+    from console.widgets.panes import RunsPane
+
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+    app = live_app(tmp_path / "dump")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("b", "down", "down", "enter")  # one demo strategy
+        await finish_runs(pilot)
+        runs = app.screen.query_one(RunsPane)
+        (backtest,) = app.state.runs
+        assert runs.selected == app.session.selected == backtest
+        await start_live(pilot, clock)
+        assert app.session.selected == RID
+        assert runs.selected == RID
+        await live_tick(pilot, clock)
+        assert app.session.selected == RID == runs.selected
+        assert "LIVE" in str(app.screen.query_one(BtkHeader).render())

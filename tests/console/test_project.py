@@ -503,7 +503,7 @@ def test_cli_backtests_a_project_given_with_config(project_dir: Path) -> None:
     for name in ("momentum", "fade"):
         report = (project_dir / "out" / "dump" / "backtest" / f"{name}.md").read_text()
         assert report.startswith(f"# Backtest Report: {name}")
-    assert "fulfilled (1,440 frames)" in err
+    assert "done (1,440 frames)" in err
     assert "reports written under proj/out/dump/backtest/" in out
 
 

@@ -316,3 +316,24 @@ def test_headless_walker_usage_errors(argv: list[str], message: str) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(argv, out, err) == 2
     assert message in err.getvalue()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+async def test_a_started_walker_is_both_highlighted_and_shown(no_settings, size) -> None:
+    """Issue 14 item 6: starting a walker selects it, and the Runs cursor moves to it too (it
+    stayed on the earlier backtest while the panes showed the walker)."""
+    from console.widgets.panes import RunsPane, SignalsPane
+
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("b", "enter")
+        await finish_runs(pilot)
+        runs = app.screen.query_one(RunsPane)
+        assert runs.selected == app.session.selected == "backtest:BTCUSDT:demo-breakout"
+        await run_demo_walker(pilot)
+        rid = f"walker:BTCUSDT:{WALKER}"
+        assert app.session.selected == rid
+        assert runs.selected == rid
+        await pilot.pause()
+        assert app.session.selected == rid  # the cursor's move did not select anything else
+        assert app.screen.query_one(SignalsPane).border_title == f"Signals · BTCUSDT {WALKER}"
