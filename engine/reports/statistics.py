@@ -184,11 +184,13 @@ def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None)
     seen_signals = max(n, seen if seen is not None else n)
     if n == 0:
         return BacktestStatistics(signal_list=(), total_signals=0, seen_signals=seen_signals, **EMPTY_TRADE_METRICS)
-    pnls = [c.pnl.pnl_percentage for c in closed]
+    packed = getattr(closed, "packed_view", False)
+    rows = list(closed) if packed else closed  # a packed view is unpacked once for the sums below
+    pnls = [c.pnl.pnl_percentage for c in rows]
     m = pnl_metrics(pnls)
-    avg_duration_days = _duration_ms_sum(closed) / n / DAY_MS
+    avg_duration_days = _duration_ms_sum(rows) / n / DAY_MS
     return BacktestStatistics(
-        signal_list=closed if getattr(closed, "packed_view", False) else tuple(closed),  # a store's view stays packed
+        signal_list=closed if packed else tuple(closed),  # a store's view stays packed
         total_signals=n,
         **trade_metrics(m, avg_duration_days, pnls),
         seen_signals=seen_signals,
