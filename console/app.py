@@ -540,6 +540,10 @@ class BtkApp(App[int]):
         defaults = effective_keys({})
         remaps = {c: k for c, k in self.keys.items() if k != defaults[c]}
         if self.project is not None:
+            # a binding btk.toml declares stays saved even when it is moved back to the default,
+            # since the saved state overrides btk.toml's and an absent one would let it return
+            declared = self.project.declared_keys
+            remaps.update({c: k for c, k in self.keys.items() if c in declared and k != declared[c]})
             self.project.keys = remaps
             if self.save_settings_enabled:
                 try:

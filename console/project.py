@@ -39,7 +39,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from .sections import check_keys_section, check_known_keys, check_table, check_ui_section
-from .settings import load_settings, user_settings_path
+from .settings import load_settings, merge_settings, ui_state_path, user_settings_path
 from .toml_source import (
     PROJECT_FILE,
     ProjectError,
@@ -83,9 +83,10 @@ class Project:
     symbols: list[str]
     default_exchange: str
     default_frame: str
-    settings_path: Path  # where the console saves [ui]/[keys]: the btk.toml, or the per-user file
+    settings_path: Path  # where the console saves [ui]/[keys]: btk.ui.toml beside btk.toml, or the per-user file
     symbol_list_is_strict: bool = False  # False when any exchange trades any symbol (synthetic)
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key
+    declared_keys: dict[str, str] = field(default_factory=dict)  # what btk.toml's own [keys] says
     ui: dict[str, Any] = field(default_factory=dict)  # what the console remembers (theme, choices)
     is_demo: bool = False
     modules: list[Path] = field(default_factory=list)  # the strategy files that were imported
@@ -220,8 +221,17 @@ def _load_file(path: Path, days: int | None) -> Project:
     exchange_specs = [_check_exchange(src, name, table, root) for name, table in data.get("exchanges", {}).items()]
     frame_specs = [_check_frame(src, name, table) for name, table in data.get("frames", {}).items()]
     walker_specs = [_check_walker(src, name, table) for name, table in data.get("walkers", {}).items()]
-    keys = check_keys_section(src, data.get("keys", {}))
-    ui = check_ui_section(src, data.get("ui", {}))
+    declared_keys = check_keys_section(src, data.get("keys", {}))
+    declared_ui = check_ui_section(src, data.get("ui", {}))
+    notes: list[str] = []
+    settings_path = ui_state_path(path)
+    try:
+        saved_ui, saved_keys = load_settings(settings_path)
+    except ProjectError as exc:  # the console's own file: shown, then btk.toml's tables are used
+        saved_ui, saved_keys = {}, {}
+        notes.append(f"{exc} (using {src.name}'s [ui]/[keys])")
+    ui = merge_settings(declared_ui, saved_ui, "ui", settings_path.name, notes)
+    keys = merge_settings(declared_keys, saved_keys, "keys", settings_path.name, notes)
 
     before = _registered()
     for register in exchange_specs:
@@ -266,7 +276,6 @@ def _load_file(path: Path, days: int | None) -> Project:
                     f"{json.dumps(symbol)} is not served by any exchange of this project "
                     f"(available: {', '.join(served) or 'none'})",
                 )
-    notes = []
     if days:
         notes.append(f"days={days} applies to the demo only; {src.name} defines its own [frames]")
     return Project(
@@ -281,7 +290,8 @@ def _load_file(path: Path, days: int | None) -> Project:
         symbols=list(symbols),
         default_exchange=new["exchanges"][0],
         default_frame=new["frames"][0],
-        settings_path=path,
+        settings_path=settings_path,
+        declared_keys=declared_keys,
         symbol_list_is_strict=strict,
         keys=keys,
         ui=ui,

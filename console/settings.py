@@ -1,16 +1,15 @@
 """What the console remembers (theme, key bindings, last start-dialog choices), saved as TOML.
 
-A btk.toml project keeps its settings in its own ``[ui]`` and ``[keys]`` tables; the demo, which
-has no file of its own, uses the per-user file (``$BTK_SETTINGS``, else
-``$XDG_CONFIG_HOME/btk/settings.toml``, else ``~/.config/btk/settings.toml``).
+The console never writes the user's btk.toml: that file is theirs, with their comments and layout,
+and it is often under version control. A project's remembered state goes to a file of the
+console's own beside it (``btk.ui.toml``, see ``ui_state_path``); the demo, which has no file of
+its own, uses the per-user file (``$BTK_SETTINGS``, else ``$XDG_CONFIG_HOME/btk/settings.toml``,
+else ``~/.config/btk/settings.toml``).
 
-Why saving is surgical: a btk.toml is the user's file, with their comments and layout. Saving a
-theme must not reformat it. So only the text of the ``[ui]`` / ``[keys]`` tables is replaced (or
-appended), rendered by tomli-w, and the result is re-parsed and compared with what was intended
-before it atomically replaces the file. Comments *inside* those two tables are not kept: the
-console owns them. When the file defines a table in a form that cannot be cut out safely (an inline
-table ``ui = {...}``, dotted keys ``ui.theme = ...``), the whole file is rewritten by tomli-w and a
-warning says that its comments were lost.
+A user may still write ``[ui]`` and ``[keys]`` tables in btk.toml by hand: they are read as the
+project's defaults, and what the console saved overrides them (the project loader says so in its
+notes when it does, so a hand edit that seems ignored has an explanation). Because the console
+owns its file whole, saving is a plain render with tomli-w and one atomic replace: no text surgery.
 """
 
 from __future__ import annotations
@@ -28,13 +27,27 @@ import tomli_w
 from engine import write_atomic
 
 from .sections import check_keys_section, check_ui_section
-from .toml_source import ProjectError, TomlSource, display_path, parse_toml, scan_toml
+from .toml_source import PROJECT_FILE, ProjectError, TomlSource, display_path, parse_toml
 
-__all__ = ["SETTINGS_ENV", "SettingsWrite", "load_settings", "save_settings", "user_settings_path", "write_settings"]
+__all__ = [
+    "SETTINGS_ENV",
+    "UI_STATE_FILE",
+    "SettingsWrite",
+    "load_settings",
+    "merge_settings",
+    "save_settings",
+    "ui_state_path",
+    "user_settings_path",
+    "write_settings",
+]
 
 SETTINGS_ENV = "BTK_SETTINGS"
 TABLES = ("ui", "keys")
-NEW_FILE_HEADER = "# Settings of the btk console: written by btk-console, safe to edit.\n"
+UI_STATE_FILE = "btk.ui.toml"
+NEW_FILE_HEADER = (
+    "# What btk-console remembers (theme, key bindings, last choices): written by btk-console.\n"
+    "# Safe to edit or delete (the console starts from its defaults and btk.toml's [ui]/[keys]).\n"
+)
 log = logging.getLogger(__name__)
 
 
@@ -46,6 +59,29 @@ def user_settings_path() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME")
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"  # relative: ignored (XDG spec)
     return base / "btk" / "settings.toml"
+
+
+def ui_state_path(project_file: Path) -> Path:
+    """Where a btk.toml project's console state is saved: beside the project file, never in it."""
+    return project_file.parent / UI_STATE_FILE
+
+
+def merge_settings(
+    declared: Mapping[str, Any], saved: Mapping[str, Any], what: str, source: str, notes: list[str]
+) -> dict[str, Any]:
+    """btk.toml's hand-written ``[ui]``/``[keys]`` (``declared``) with the console's saved state
+    over it; a declared value the saved one replaces gets a note naming both files, so a hand edit
+    that seems to be ignored explains itself. Nested tables (a dialog's last choices) merge by key."""
+    merged: dict[str, Any] = copy.deepcopy(dict(declared))
+    for key, value in saved.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = {**old, **value}
+            continue
+        if key in merged and old != value and not isinstance(old, dict):
+            notes.append(f"{PROJECT_FILE} [{what}] {key} = {old!r} is overridden by {source} ({value!r})")
+        merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def _read_text(path: Path) -> str | None:
@@ -77,11 +113,9 @@ def load_settings(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[st
 
 @dataclass(slots=True)
 class SettingsWrite:
-    """The outcome of a save: where, whether the file's comments survived, and the saved tables."""
+    """The outcome of a save: where, and the tables now in the file."""
 
     path: Path
-    comments_kept: bool
-    warning: str | None = None
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -103,19 +137,21 @@ def _merge(current: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
 def write_settings(
     path: str | os.PathLike[str], *, ui: Mapping[str, Any] | None = None, keys: Mapping[str, Any] | None = None
 ) -> SettingsWrite:
-    """Merge ``ui`` / ``keys`` into the file's ``[ui]`` / ``[keys]`` tables and write it back.
+    """Merge ``ui`` / ``keys`` into the console's settings file and write it whole.
 
-    Everything outside the two tables is kept byte for byte when the tables can be cut out
-    safely; otherwise the whole file is rewritten (``comments_kept`` false, ``warning`` set).
-    A file that does not parse is never overwritten: that is a ProjectError.
+    The file is the console's own (a project's ``btk.ui.toml`` or the per-user file), so it is
+    rendered by tomli-w and replaced atomically; a btk.toml is refused (the console never writes
+    the user's project file). A file that does not parse is never overwritten: that is a
+    ProjectError naming it, which the console shows.
     """
     path = Path(path)
     if path.is_symlink():  # replace the file the link points at, not the link
         path = path.resolve()
     name = display_path(path)
+    if path.name == PROJECT_FILE:
+        raise ProjectError(f"{name}: the console does not write a project file; its settings go to {UI_STATE_FILE}")
     text = _read_text(path)
-    original = NEW_FILE_HEADER if text is None else text
-    data = parse_toml(original, path)
+    data = parse_toml(text, path) if text is not None else {}
     updates: dict[str, dict[str, Any]] = {}
     for table, new in (("ui", ui), ("keys", keys)):
         if new is None:
@@ -126,23 +162,13 @@ def write_settings(
         updates[table] = _merge(current, new)
     tables = {t: copy.deepcopy(updates.get(t, data.get(t, {}))) for t in TABLES}
     if not updates:
-        return SettingsWrite(path, True, None, tables)
+        return SettingsWrite(path, tables)
     expected = {**data, **updates}
-
-    new_text = _rewrite_tables(original, updates)
-    if new_text is not None and _parses_to(new_text, expected):
-        result = SettingsWrite(path, True, None, tables)
-    else:
-        new_text = tomli_w.dumps(expected)
-        if not _parses_to(new_text, expected):
-            raise ProjectError(f"{name}: the settings could not be written back faithfully; the file was not changed")
-        warning = (
-            f"{name}: [ui]/[keys] are written in a form that cannot be replaced in place "
-            "(an inline table or dotted keys); the file was rewritten and its comments were not kept"
-        )
-        result = SettingsWrite(path, False, warning, tables)
+    new_text = NEW_FILE_HEADER + "\n" + tomli_w.dumps(expected)
+    if parse_toml(new_text, path) != expected:  # tomli-w and tomllib disagree: keep the old file
+        raise ProjectError(f"{name}: the settings could not be written back faithfully; the file was not changed")
     _atomic_write(path, new_text)
-    return result
+    return SettingsWrite(path, tables)
 
 
 class SettingsOwner(Protocol):
@@ -158,87 +184,19 @@ class SettingsOwner(Protocol):
 def save_settings(
     project: SettingsOwner, *, ui: Mapping[str, Any] | None = None, keys: Mapping[str, Any] | None = None
 ) -> Path:
-    """Save into the project's settings file (its btk.toml, or the per-user file for the demo).
-
-    ``project.ui`` / ``project.keys`` are updated to what was saved. A fallback rewrite that lost
-    comments is logged and added to ``project.notes`` (once), where the console can show it.
-    """
+    """Save into the project's settings file (``btk.ui.toml`` beside its btk.toml, or the per-user
+    file for the demo) and update ``project.ui`` / ``project.keys`` with what was saved over them."""
     result = write_settings(project.settings_path, ui=ui, keys=keys)
-    project.ui = result.tables["ui"]
-    project.keys = result.tables["keys"]
-    if result.warning:
-        log.warning(result.warning)
-        if result.warning not in project.notes:
-            project.notes.append(result.warning)
+    for table, new in (("ui", ui), ("keys", keys)):
+        if new is not None:
+            current = project.ui if table == "ui" else project.keys
+            merged = _merge(current, new)
+            merged.update(result.tables[table])
+            if table == "ui":
+                project.ui = merged
+            else:
+                project.keys = merged
     return result.path
-
-
-# --------------------------------------------------------------------------- the text surgery
-
-
-def _parses_to(text: str, expected: dict[str, Any]) -> bool:
-    try:
-        return parse_toml(text, Path("settings")) == expected
-    except ProjectError:
-        return False
-
-
-def _rewrite_tables(text: str, updates: Mapping[str, dict[str, Any]]) -> str | None:
-    """``text`` with each table of ``updates`` re-rendered in place, or None when unsafe."""
-    for table, content in updates.items():
-        replaced = _rewrite_table(text, table, content)
-        if replaced is None:
-            return None
-        text = replaced
-    return text
-
-
-def _rewrite_table(text: str, table: str, content: dict[str, Any]) -> str | None:
-    newline = "\r\n" if "\r\n" in text else "\n"
-    rendered = tomli_w.dumps({table: content}).replace("\n", newline)
-    lines = text.splitlines(keepends=True)
-    scanned = scan_toml(text)
-    if len(scanned) != len(lines):  # a lone \r or other oddity: do not guess
-        return None
-
-    # Blocks: a [table] or [table.sub] header up to the next header, minus the blank lines and
-    # comments just before that next header (they introduce it, so they stay with it).
-    blocks: list[tuple[int, int]] = []
-    start: int | None = None
-    for i, line in enumerate([*scanned, None]):
-        is_header = line is None or line.kind in ("header", "array-header")
-        if not is_header:
-            continue
-        if start is not None:
-            end = i
-            while end > start + 1 and scanned[end - 1].kind in ("blank", "comment"):
-                end -= 1
-            blocks.append((start, end))
-            start = None
-        if line is not None and line.path[:1] == (table,):
-            if line.kind == "array-header":
-                return None
-            start = i
-    inside = {i for a, b in blocks for i in range(a, b)}
-    for i, line in enumerate(scanned):
-        if line.kind == "key" and line.path[:1] == (table,) and i not in inside:
-            return None  # ui = {...} or ui.theme = ... : cannot be cut out as a block
-
-    if not blocks:
-        body = text
-        if body and not body.endswith(("\n", "\r")):
-            body += newline
-        if body.strip():
-            body += newline
-        return body + rendered
-    out: list[str] = []
-    first = blocks[0][0]
-    for i, line_text in enumerate(lines):
-        if i == first:
-            out.append(rendered)
-        if i not in inside:
-            out.append(line_text)
-    return "".join(out)
 
 
 def _atomic_write(path: Path, text: str) -> None:

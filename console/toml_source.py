@@ -3,7 +3,7 @@
 ``tomllib`` parses but gives no positions for keys; the light line scanner here finds the line of a
 table or key in a file tomllib has accepted, and ``TomlSource.error`` builds the one-line
 ``btk.toml line 7: [frames.jan] start: expected ...`` messages the console and the CLI show.
-The project loader and the settings writer both use it.
+The project loader and the settings reader use it (nothing rewrites a TOML file by its text).
 """
 
 from __future__ import annotations

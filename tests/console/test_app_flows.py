@@ -9,9 +9,11 @@ from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wa
 
 from console.app import BtkApp
 from console.commands import COMMANDS, FIXED_KEYS
+from console.project import load_project
 from console.screens.dialogs import ConfirmScreen, HelpScreen, StartDialog
 from console.screens.reports import ReportsScreen
 from console.widgets.panes import SignalsPane
+from engine.testing import reset_engine
 from themes import THEME_NAMES
 
 
@@ -281,10 +283,11 @@ async def test_rebinding_a_key_in_help_saves_it_and_keeps_the_file_intact(tmp_pa
         await pilot.press("x")  # dump now lives on x
         await pilot.pause()
         assert any("Nothing to dump" in n.message for n in app._notifications)
-    data = tomllib.loads(path.read_text())
-    assert data["keys"] == {"backtest": "f5", "dump": "x"}
-    assert "# The console's own tables." in path.read_text()
-    assert before.split("[keys]")[0] == path.read_text().split("[keys]")[0]  # everything above untouched
+    assert path.read_text() == before  # the user's btk.toml is never rewritten
+    saved = tomllib.loads((path.parent / "btk.ui.toml").read_text())
+    assert saved["keys"]["dump"] == "x"
+    reset_engine()
+    assert load_project(path).keys["dump"] == "x"  # and it comes back next time
 
 
 async def test_a_taken_or_reserved_key_is_refused(tmp_path) -> None:
@@ -297,8 +300,9 @@ async def test_a_taken_or_reserved_key_is_refused(tmp_path) -> None:
         await pilot.pause()
 
 
-async def test_theme_and_last_choices_are_saved_to_btk_toml(tmp_path) -> None:
+async def test_theme_and_last_choices_are_saved_beside_btk_toml(tmp_path) -> None:
     project, path, tomllib = _fixture_project(tmp_path)
+    before = path.read_text()
     app = BtkApp(project, clock=fixed_clock)
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.theme == "btk-dark"  # the file's "textual-dark" is not a btk theme: warned, default used
@@ -306,7 +310,8 @@ async def test_theme_and_last_choices_are_saved_to_btk_toml(tmp_path) -> None:
         await pilot.press("f5")
         await pilot.press("enter")
         await finish_runs(pilot)
-    ui = tomllib.loads(path.read_text())["ui"]
+    assert path.read_text() == before
+    ui = tomllib.loads((path.parent / "btk.ui.toml").read_text())["ui"]
     assert ui["theme"] == "btk-light"
     assert ui["last_backtest"]["frame"] == "short"
     assert ui["last_backtest"]["exchange"] in ("sim", "local")

@@ -53,7 +53,7 @@ def test_the_fixture_project_registers_its_exchanges_frames_strategies_and_walke
     assert not project.is_demo
     assert project.source == project_dir / PROJECT_FILE
     assert project.root == project_dir
-    assert project.settings_path == project.source
+    assert project.settings_path == project_dir / "btk.ui.toml"  # beside btk.toml, never in it
     assert project.dump_dir == project_dir / "out" / "dump"
     assert project.exchanges == ["sim", "local"]
     assert project.strategies == ["momentum", "fade"]
