@@ -23,10 +23,12 @@ resumed writes the same bytes as one that was not.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +38,14 @@ import pyarrow.ipc as ipc
 
 from engine.model import MINUTE_MS, CandleColumns
 from engine.persist.atomic import TEMP_PREFIX, write_atomic
+from engine.persist.lock import LockHolder
 
 __all__ = [
     "FIELDS",
     "Catalog",
     "CatalogError",
     "CatalogFile",
+    "CatalogLocked",
     "Coverage",
     "Gap",
     "Verdict",
@@ -64,6 +68,18 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 class CatalogError(ValueError):
     """A catalog file or request that cannot be served; the message names the file or the request."""
+
+
+class CatalogLocked(CatalogError):
+    """Another process is writing this symbol's file (a download, an update or an import)."""
+
+    def __init__(self, path: Path, holder: LockHolder) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"{path}: another btk process is writing it (pid {holder.pid}, command {holder.command!r}, "
+            f"since {holder.since}); wait for it to finish or stop it, then run this again"
+        )
 
 
 Span = tuple[int, int]
@@ -386,6 +402,33 @@ class Catalog:
     def parts_dir(self, exchange: str, symbol: str, interval: str = "1m") -> Path:
         path = self.path(exchange, symbol, interval)
         return path.with_name(path.stem + ".parts")
+
+    @contextlib.contextmanager
+    def writing(self, exchange: str, symbol: str, interval: str = "1m") -> Iterator[None]:
+        """Hold the symbol's writer lock (``<SYMBOL>-1m.lock`` beside its file) while writing it.
+
+        Two downloads of one symbol would merge and delete each other's part files, and an import
+        racing a download would lose one of them in the final rename; so writers take an exclusive
+        ``flock`` first and a second one is refused at once, naming the holder. Readers (backtests)
+        never lock: they read whole files that a rename replaces. The kernel drops the lock when a
+        process dies however it dies, so a killed download never blocks its resume."""
+        path = self.path(exchange, symbol, interval)
+        lock = path.with_name(path.stem + ".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise CatalogLocked(
+                    path, LockHolder.parse(lock.read_text(encoding="utf-8", errors="replace"))
+                ) from None
+            with contextlib.suppress(OSError):  # the label is for a refused process to read; the lock holds anyway
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, LockHolder.this_process().to_text().encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # drops the flock
 
     def exchanges(self) -> list[str]:
         if not self.root.is_dir():

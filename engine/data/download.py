@@ -167,7 +167,25 @@ async def download_symbol(
     now_ms: int | None = None,
 ) -> Coverage | None:
     """Download the closed 1m candles of ``symbol`` in ``[start_ms, end_ms)`` (default: up to the
-    exchange's now) that the catalog does not have yet, then merge them into its file."""
+    exchange's now) that the catalog does not have yet, then merge them into its file. A second
+    writer of the same file is refused (``CatalogLocked``) before anything is fetched."""
+    with catalog.writing(exchange, symbol):
+        return await _download_locked(
+            catalog, exchange, feed, symbol, start_ms, end_ms, on_chunk, chunk_minutes, now_ms
+        )
+
+
+async def _download_locked(
+    catalog: Catalog,
+    exchange: str,
+    feed: Any,
+    symbol: str,
+    start_ms: int,
+    end_ms: int | None,
+    on_chunk: Callable[[ChunkDone], None] | None,
+    chunk_minutes: int,
+    now_ms: int | None,
+) -> Coverage | None:
     key = symbol_key(symbol)
     market = await feed.market(symbol)
     per_call = feed._per_call(await feed.exchange(), market)

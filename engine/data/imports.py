@@ -22,7 +22,15 @@ __all__ = ["import_csv", "import_synthetic"]
 def _merge_write(
     catalog: Catalog, exchange: str, symbol: str, cols, span: tuple[int, int], source: str, confirmed=()
 ) -> Coverage:
-    """Write ``cols`` over ``span`` into the file, keeping what it held outside ``span``."""
+    """Write ``cols`` over ``span`` into the file, keeping what it held outside ``span`` (under the
+    symbol's writer lock: a download of the same file at the same time is refused, not lost)."""
+    with catalog.writing(exchange, symbol):
+        return _merge_write_locked(catalog, exchange, symbol, cols, span, source, confirmed)
+
+
+def _merge_write_locked(
+    catalog: Catalog, exchange: str, symbol: str, cols, span: tuple[int, int], source: str, confirmed
+) -> Coverage:
     path = catalog.path(exchange, symbol)
     spans = [span]
     parts = []

@@ -203,3 +203,21 @@ def test_reading_a_catalog_file_imports_no_pandas(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1440", "False"]
+
+
+def test_one_writer_per_symbol_file_and_the_lock_is_free_again_after(tmp_path: Path) -> None:
+    import os
+
+    from engine.data.catalog import CatalogLocked
+
+    cat = Catalog(tmp_path)
+    import_synthetic(cat, "sim", "BTCUSDT", T0, T0 + DAY)
+    before = cat.path("sim", "BTCUSDT").read_bytes()
+    with cat.writing("sim", "BTCUSDT"):  # a download of BTCUSDT is under way (another descriptor, same rule)
+        with pytest.raises(CatalogLocked, match=rf"pid {os.getpid()}, command .*wait for it to finish"):
+            import_synthetic(cat, "sim", "BTCUSDT", T0 + DAY, T0 + 2 * DAY)
+        import_synthetic(cat, "sim", "ETHUSDT", T0, T0 + DAY)  # another symbol's file is free
+    assert cat.path("sim", "BTCUSDT").read_bytes() == before  # the refused import wrote nothing
+    import_synthetic(cat, "sim", "BTCUSDT", T0 + DAY, T0 + 2 * DAY)  # released: the import goes through
+    assert read_file(cat.path("sim", "BTCUSDT")).coverage.rows == 2 * 1440
+    assert cat.symbols("sim") == ["BTCUSDT", "ETHUSDT"]  # the lock files are not symbols

@@ -134,6 +134,15 @@ def test_killed_download_resumes_to_the_same_bytes(tmp_path: Path) -> None:
         child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert server.blocked.wait(120), child.stderr.read() if child.poll() is not None else "no request"
+            # a second writer of the same file while the first runs is refused at once, naming it;
+            # nothing of the first one's finished chunks is touched
+            before = sorted(p.name for p in Catalog(tmp_path / "a").parts_dir("binance", "BTCUSDT").iterdir())
+            code, _, err = run("--config", toml, "--data-dir", str(tmp_path / "a"), "download", "--exchange",
+                               "binance", "--symbol", "BTCUSDT", "--from", "2024-01-01")  # fmt: skip
+            assert code == 1
+            assert f"another btk process is writing it (pid {child.pid}," in err, err
+            assert "wait for it to finish or stop it" in err
+            assert sorted(p.name for p in Catalog(tmp_path / "a").parts_dir("binance", "BTCUSDT").iterdir()) == before
             os.kill(child.pid, signal.SIGKILL)
             child.wait(60)
         finally:
