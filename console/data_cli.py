@@ -124,6 +124,7 @@ def _feed(name: str, toml: dict[str, Any], args: argparse.Namespace) -> Any:
         raise DataUsageError(f'exchange {name} in btk.toml is kind = "{table.get("kind")}"; downloads need a ccxt one')
     table.pop("kind", None)
     table.pop("note", None)
+    table.pop("cache", None)  # how backtests read this exchange, not a download option
     feed_args = {k: table.pop(k) for k in _FEED_KEYS if k in table}
     exchange_id = feed_args.pop("exchange_id", name)
     feed_args.setdefault("max_retries", 8)

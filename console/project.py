@@ -443,6 +443,8 @@ def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Calla
         if problem is not None:
             raise src.error((*path, key), problem if key == "verbose" else f"{problem}, got {describe(option)}")
     options = {k: v for k, v in table.items() if k != "kind"}
+    if options.get("cache"):  # the catalog backtests read first: data/ beside btk.toml, or the folder named
+        options["cache"] = root / Path("data" if options["cache"] is True else options["cache"]).expanduser()
     return lambda: _engine_call(src, (*path, "exchange_id"), lambda: engine.add_ccxt_exchange(name, **options))
 
 

@@ -464,7 +464,7 @@ class CandleStore:
 
     async def _fetch_run(self, lo: int, hi: int, cfg: Config) -> None:
         schema = self.client.schema
-        if schema.columns is not None:
+        if schema.columns is not None and (self.client.backtest or not getattr(schema.columns, "backtest_only", False)):
             await self._fetch_columns(lo, hi, cfg)
             return
         chunk = cfg.CC_MAX_CANDLES_PER_REQUEST
@@ -475,6 +475,9 @@ class CandleStore:
         """Feeds with numpy data: one call for the whole run, no retries (re-reading is pointless)."""
         schema = self.client.schema
         source, span = schema.columns, (self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
+        prepare = getattr(source, "prepare", None)
+        if prepare is not None and self.client.backtest:  # a cache that fills itself first (a cached ccxt exchange)
+            await prepare(self.symbol, span[2], span[3])
         try:
             if not self.client.backtest and isinstance(source, MinuteFeed):  # live: nothing after now
                 cols = source.columns(*span, until_ms=get_clock().now())

@@ -129,6 +129,12 @@ def _strings(value: Any) -> str | None:
     return None if ok else "expected an array of non-empty strings"
 
 
+def _cache(value: Any) -> str | None:
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip()):
+        return None
+    return 'expected true/false or a catalog folder such as "data/"'
+
+
 _OPTION_RULES = {
     "exchange_id": _string,
     "sandbox": _boolean,
@@ -138,6 +144,7 @@ _OPTION_RULES = {
     "max_retries": _int_at_least_0,
     "backoff_ms": _number_at_least_0,
     "log_requests": _boolean,
+    "cache": _cache,
     "timeout": _positive_number,
     "rateLimit": _positive_number,
     "enableRateLimit": _boolean,

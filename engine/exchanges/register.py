@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from ..registry import DuplicateError, ExchangeSchema, add_exchange, exchanges
+from ..registry import DuplicateError, ExchangeSchema, SchemaError, add_exchange, exchanges
 
 __all__ = ["add_catalog_exchange", "add_ccxt_exchange", "add_csv_exchange", "add_synthetic_exchange"]
 
@@ -77,6 +77,7 @@ def add_ccxt_exchange(
     max_retries: int = 3,
     backoff_ms: float = 1000,
     log_requests: bool = False,
+    cache: bool | str | os.PathLike = False,
     **options: Any,
 ) -> ExchangeSchema:
     """A real exchange through ccxt (``exchange_id`` as ccxt spells it, e.g. ``"binance"``).
@@ -89,6 +90,10 @@ def add_ccxt_exchange(
     ``backoff_ms``, doubling. ``log_requests`` logs each request's URL (never headers or keys) to the
     engine log; ccxt's own ``verbose`` is refused because it prints the API key. Nothing is fetched
     until a run needs it.
+
+    ``cache`` (``True`` for ``data/``, or a folder): backtests read the local catalog's folder named
+    ``exchange_name`` first and download into it only the minutes it lacks, so the next backtest of
+    the same range asks the exchange nothing; live runs always ask the exchange.
     """
     if isinstance(exchange_name, str) and exchanges.has(exchange_name):
         raise DuplicateError(f"exchange {exchange_name} already exist")
@@ -104,6 +109,13 @@ def add_ccxt_exchange(
         backoff_ms=backoff_ms,
         log_requests=log_requests,
     )
-    return _add_feed(
-        exchange_name, feed, note or f"ccxt {exchange_id}{' testnet' if sandbox else ''}", symbols=feed.symbols
-    )
+    label = note or f"ccxt {exchange_id}{' testnet' if sandbox else ''}"
+    if cache is not False:
+        if not isinstance(cache, bool | str | os.PathLike):
+            raise SchemaError(f"exchange {exchange_name}: cache must be true or a catalog folder, got {cache!r}")
+        from ..data.cached import CachedCcxtFeed
+
+        root = "data" if cache is True else cache
+        cached = CachedCcxtFeed(feed, root, exchange_name)
+        return _add_feed(exchange_name, cached, label, columns=cached, symbols=feed.symbols)
+    return _add_feed(exchange_name, feed, label, symbols=feed.symbols)
