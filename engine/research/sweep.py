@@ -24,6 +24,7 @@ import math
 import multiprocessing
 import os
 import random
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -275,6 +276,25 @@ def _config_overrides() -> dict[str, Any]:
     return {k: v for k, v in now.items() if default.get(k) != v}
 
 
+SHARED_PREFIX = "btk-sweep-"
+"""The folder of a sweep's shared candle files, beside its table: ``btk-sweep-<pid>-<random>``."""
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the shared-candle folders of sweeps whose process is gone (killed before its cleanup:
+    SIGKILL runs no ``finally``); a folder of a process still running is left alone."""
+    for path in folder.glob(f"{SHARED_PREFIX}*"):
+        pid = path.name[len(SHARED_PREFIX) :].partition("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:  # another user's running process
+            continue
+
+
 def _backend(
     sweep: Sweep, workers: int, backend: str, setup: Callable[[], Any] | None, table: Path, named: int | None = None
 ) -> tuple[_Backend, tempfile.TemporaryDirectory | None]:
@@ -291,7 +311,8 @@ def _backend(
     lo = min(w.start_ms for w in sweep.windows) - sweep.history_minutes * minute
     hi = max(w.end_ms for w in sweep.windows) + _lookahead(sweep) * minute
     lo, hi = lo // minute * minute, -(-hi // minute) * minute
-    tmp = tempfile.TemporaryDirectory(prefix="btk-sweep-", dir=table.parent)
+    _remove_orphans(table.parent)
+    tmp = tempfile.TemporaryDirectory(prefix=f"{SHARED_PREFIX}{os.getpid()}-", dir=table.parent)
     shared = prepare_shared(sweep.exchange, sweep.symbols, lo, hi, Path(tmp.name))
     initargs = (setup, shared, _config_overrides(), args)
     if backend == "ray":

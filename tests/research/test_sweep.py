@@ -182,11 +182,13 @@ def test_a_killed_sweep_resumes_to_the_same_table_without_recomputing(tmp_path, 
             os.killpg(proc.pid, signal.SIGKILL)  # the pool workers it started, if still there
     assert proc.returncode == -signal.SIGKILL
     assert len(_dump(killed)) == hold
+    assert len(list(tmp_path.glob(f"btk-sweep-{proc.pid}-*"))) == 1  # the killed sweep's shared candles
     computed = []
     setup()
     res = run_sweep(make_sweep(method), killed, setup=setup, workers=2, progress=lambda ev: computed.append(ev.row.key))
     assert res.computed == len(computed) == total - hold  # finished rows were not run again
     assert _dump(killed) == _dump(whole)
+    assert not list(tmp_path.glob("btk-sweep-*"))  # the resume removed what the killed one left
 
 
 def test_a_space_wider_than_declared_is_refused(tmp_path):
