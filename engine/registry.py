@@ -269,6 +269,10 @@ class Registry(Generic[S]):
         self.get(name, "replace")
         self._items[name] = schema
 
+    def remove(self, name: str) -> None:
+        """Forget one schema (a sweep's own windows when it ends); an unknown name is ignored."""
+        self._items.pop(name, None)
+
     def list(self) -> list[S]:
         return list(self._items.values())
 

@@ -133,11 +133,15 @@ class Worker:
         self.seed = seed
         self.version = btk_version()
         self._original = registry.strategies.get(strategy, "sweep")
+        # the frames and clipped exchanges this worker registered for its windows: a sweep in the
+        # user's own process removes them at its end, so pickers and list_frames() never show them
+        self._added: list[tuple[registry.Registry[Any], str]] = []
 
     def frame(self, start_ms: int, end_ms: int) -> str:
         name = f"sweep:{self.frame_interval}:{start_ms}:{end_ms}"
         if not registry.frames.has(name):
             registry.add_frame(name, self.frame_interval, start_ms, end_ms, note="a sweep window")
+            self._added.append((registry.frames, name))
         return name
 
     def clipped(self, until_ms: int) -> str:
@@ -152,6 +156,7 @@ class Worker:
                 )
             source = _Clipped(schema.columns, until_ms)
             registry.exchanges.add(name, dataclasses.replace(schema, exchange_name=name, columns=source))
+            self._added.append((registry.exchanges, name))
         return name
 
     def run(self, task: Task) -> ResultRow:
@@ -195,6 +200,9 @@ class Worker:
 
     def restore(self) -> None:
         registry.strategies.replace(self.strategy, self._original)
+        for reg, name in self._added:
+            reg.remove(name)
+        self._added.clear()
 
 
 # --------------------------------------------------------------------------- pool workers

@@ -36,7 +36,10 @@ def _dump(path) -> list:
 def test_grid_in_a_process_pool_gives_the_same_table_bit_for_bit(tmp_path):
     setup()
     sw = _sweep()
+    registered = ([f.frame_name for f in e.list_frames()], [x.exchange_name for x in e.list_exchanges()])
     one = run_sweep(sw, tmp_path / "one.sqlite", workers=1)
+    # a sweep in this process leaves no window frames behind for pickers to show
+    assert ([f.frame_name for f in e.list_frames()], [x.exchange_name for x in e.list_exchanges()]) == registered
     two = run_sweep(sw, tmp_path / "two.sqlite", setup=setup, workers=2)
     assert one.trials == two.trials == 36 and one.computed == 36
     rows = _dump(tmp_path / "one.sqlite")

@@ -47,8 +47,10 @@ def test_test_window_candles_never_reach_a_train_window(tmp_path):
     setup_jumpy()
     windows = walk_forward_windows(START, START + timedelta(days=4), 2, 1)
     assert windows[1].start_ms == JUMP_MS  # fold 0 tests right where the jumpy market leaps
+    exchanges = [x.exchange_name for x in e.list_exchanges()]
     run_sweep(_wf("synthetic", windows), tmp_path / "plain.sqlite", workers=1)
     run_sweep(_wf("jumpy", windows), tmp_path / "jumpy.sqlite", workers=1)
+    assert [x.exchange_name for x in e.list_exchanges()] == exchanges  # the windows' cut exchanges are gone
     fold0_train = {0}
     plain, jumpy = _rows(tmp_path / "plain.sqlite", fold0_train), _rows(tmp_path / "jumpy.sqlite", fold0_train)
     assert len(plain) == 6 and plain == jumpy  # the leap after the train window changed nothing in it
