@@ -28,24 +28,30 @@ import numpy as np
 
 from ..reports.format import to_fixed
 from ..reports.markdown import Column, escape_cell, render_table, write_report
-from .analysis import Pbo, deflated_sharpe, moments, pbo
+from . import charts as chart_lib
+from .analysis import Pbo, deflated_sharpe, moments, monte_carlo, pbo
+from .charts import CHARTS_HINT
 from .sweep import Sweep
 from .table import ResultRow, ResultsTable, SweepError
 
 __all__ = [
     "Guard",
     "TrialSummary",
+    "best_daily",
     "guard",
+    "heat_grid",
     "leaderboard",
     "ranked",
     "render_sweep_report",
     "trial_summaries",
+    "write_charts",
     "write_sweep_report",
 ]
 
 DSR_CONFIDENCE = 0.95
 """The deflated Sharpe ratio a best set needs to count as more than luck (Bailey & López de Prado's 95 %)."""
 LEADERBOARD_ROWS = 20
+MONTE_CARLO_PATHS = 1000
 _COUNTS = frozenset({"trades", "cancelled", "total_signals", "win_count", "loss_count"})
 _SHOWN = ("trades", "win_rate", "total_pnl", "sharpe_ratio", "max_drawdown")
 
@@ -162,9 +168,11 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def heat_map(summaries: Sequence[TrialSummary], metric: str, x: str, y: str) -> str:
-    """Rows: values of ``y``; columns: values of ``x``; a cell: the best ``metric`` of the feasible
-    sets with those two values (over every value of the other parameters); ``-`` when none."""
+def heat_grid(
+    summaries: Sequence[TrialSummary], metric: str, x: str, y: str
+) -> tuple[list[Any], list[Any], list[list[float | None]]]:
+    """``(xs, ys, grid)``: ``grid[i][j]`` is the best ``metric`` of the feasible sets with
+    ``y = ys[i]`` and ``x = xs[j]`` (over every value of the other parameters), None when none."""
     xs = sorted({s.params[x] for s in summaries}, key=_sortable)
     ys = sorted({s.params[y] for s in summaries}, key=_sortable)
     best: dict[tuple[Any, Any], float] = {}
@@ -174,9 +182,17 @@ def heat_map(summaries: Sequence[TrialSummary], metric: str, x: str, y: str) -> 
             continue
         k = (s.params[y], s.params[x])
         best[k] = max(best.get(k, -math.inf), v)
+    return xs, ys, [[best.get((yv, xv)) for xv in xs] for yv in ys]
+
+
+def heat_map(summaries: Sequence[TrialSummary], metric: str, x: str, y: str) -> str:
+    """Rows: values of ``y``; columns: values of ``x``; a cell: the best ``metric`` of the feasible
+    sets with those two values (over every value of the other parameters); ``-`` when none."""
+    xs, ys, grid = heat_grid(summaries, metric, x, y)
+    cells = {(yv, xv): grid[i][j] for i, yv in enumerate(ys) for j, xv in enumerate(xs)}
 
     def cell(yv: Any, xv: Any) -> str:
-        v = best.get((yv, xv))
+        v = cells.get((yv, xv))
         return "-" if v is None else _num(v)
 
     cols = [Column("y", f"{y} \\ {x}", lambda yv, _i: _value(yv))]
@@ -201,21 +217,20 @@ def render_sweep_report(
     *,
     heat: tuple[str, str] | None = None,
     top: int = LEADERBOARD_ROWS,
+    images: Mapping[str, str] | None = None,
+    charts_missing: bool = False,
 ) -> str:
     """The markdown report of the sweep whose results are in ``table``. ``heat`` names the two
-    parameters of the heat map (default: the first two that vary)."""
+    parameters of the heat map (default: the first two that vary). ``images`` maps a section
+    (``heat``, ``monte_carlo``, ``oos``) to the PNG written for it beside the report;
+    ``charts_missing`` (charts asked for, matplotlib not installed) says how to get them instead."""
+    hint = charts_missing
     with ResultsTable(table) as t:
         rows = list(t.rows())
     metric = sweep.metric[0]
     summaries = trial_summaries(sweep, rows)
     params = list(summaries[0].params) if summaries else []
-    if heat is not None:
-        unknown = [p for p in heat if p not in params]
-        if unknown or heat[0] == heat[1]:
-            raise SweepError(
-                f"sweep report: the heat map needs two different parameters of {sweep.strategy} "
-                f"({', '.join(params) or 'none'}); got {', '.join(heat)}"
-            )
+    _check_heat(sweep, params, heat)
     symbols = ", ".join(sweep.symbols)
     lines = [f"# Sweep: {sweep.strategy} on {symbols}", ""]
     lines.append(
@@ -298,11 +313,66 @@ def render_sweep_report(
             "",
             heat_map(summaries, metric, pair[0], pair[1]),
             "",
+            *_image(images, hint, "heat", "heat map"),
         ]
+
+    daily = best_daily(sweep, rows, g.best.trial) if g.best is not None else np.zeros(0)
+    if daily.size:
+        lines += _monte_carlo(g.best.trial, daily, sweep.seed)
+        lines += _image(images, hint, "monte_carlo", "Monte Carlo fan")
 
     if any(w.role == "test" for w in sweep.windows):
         lines += _walk_forward(sweep, table)
+        lines += _image(images, hint, "oos", "stitched out-of-sample equity")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _check_heat(sweep: Sweep, params: Sequence[str], heat: tuple[str, str] | None) -> None:
+    if heat is None:
+        return
+    unknown = [p for p in heat if p not in params]
+    if unknown or heat[0] == heat[1]:
+        raise SweepError(
+            f"sweep report: the heat map needs two different parameters of {sweep.strategy} "
+            f"({', '.join(params) or 'none'}); got {', '.join(heat)}"
+        )
+
+
+def _image(images: Mapping[str, str] | None, hint: bool, key: str, what: str) -> list[str]:
+    if hint:
+        return [f"*{what}: {CHARTS_HINT}.*", ""]
+    name = (images or {}).get(key)
+    return [f"![{what}]({name})", ""] if name else []
+
+
+def best_daily(sweep: Sweep, rows: Sequence[ResultRow], trial: int) -> np.ndarray:
+    """The daily pnl % of set ``trial`` over its train windows in time order (mean over symbols):
+    the series the Monte Carlo section resamples."""
+    parts = []
+    for i, w in enumerate(sweep.windows):
+        if w.role == "test":
+            continue
+        mine = [r.daily for r in rows if r.trial == trial and r.window == i and r.daily.size]
+        if mine:
+            parts.append(np.mean(mine, axis=0))
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _monte_carlo(trial: int, daily: np.ndarray, seed: int) -> list[str]:
+    mc = monte_carlo(daily.tolist(), paths=MONTE_CARLO_PATHS, seed=seed)
+    r, d = mc.total_return, mc.max_drawdown
+    return [
+        "## Monte Carlo of the best set",
+        "",
+        f"Set {trial}'s {mc.trades} daily PNL values resampled with replacement into {mc.paths} sequences "
+        f"(seed {seed}; days rather than trades, since the results table keeps each row's daily PNL):",
+        "",
+        f"- total PNL (summed %): 5th percentile {_num(r.p5)}, median {_num(r.p50)}, 95th percentile {_num(r.p95)}",
+        f"- maximum drawdown (summed %): 5th percentile {_num(d.p5)}, median {_num(d.p50)}, "
+        f"95th percentile {_num(d.p95)}",
+        f"- probability of a loss over the period: {_num(mc.p_loss * 100, 1)}%",
+        "",
+    ]
 
 
 def _guard_lines(g: Guard) -> tuple[str, str]:
@@ -365,6 +435,48 @@ def write_sweep_report(
     *,
     heat: tuple[str, str] | None = None,
     top: int = LEADERBOARD_ROWS,
+    charts: bool = True,
 ) -> Path:
-    """Render the report of ``table`` and write it (atomically) to ``path``."""
-    return write_report(path, render_sweep_report(sweep, table, heat=heat, top=top))
+    """Render the report of ``table`` and write it (atomically) to ``path``; with ``charts`` and
+    matplotlib installed, the PNG charts go beside it (``<report>-heat.png``, ``-monte-carlo.png``,
+    ``-oos-equity.png``) and the report shows them."""
+    drawn = charts and chart_lib.available()
+    images = write_charts(sweep, table, Path(path), heat) if drawn else None
+    text = render_sweep_report(sweep, table, heat=heat, top=top, images=images, charts_missing=charts and not drawn)
+    return write_report(path, text)
+
+
+def write_charts(sweep: Sweep, table: str | os.PathLike, report: Path, heat: tuple[str, str] | None) -> dict[str, str]:
+    """Draw the report's charts beside ``report``; returns section -> file name."""
+    with ResultsTable(table) as t:
+        rows = list(t.rows())
+    summaries = trial_summaries(sweep, rows)
+    metric = sweep.metric[0]
+    _check_heat(sweep, list(summaries[0].params) if summaries else [], heat)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    out: dict[str, str] = {}
+
+    def name(suffix: str) -> Path:
+        return report.with_name(f"{report.stem}-{suffix}.png")
+
+    pair = heat or tuple(_varying(summaries)[:2])
+    if len(pair) == 2:
+        xs, ys, grid = heat_grid(summaries, metric, pair[0], pair[1])
+        if any(v is not None for row in grid for v in row):
+            out["heat"] = chart_lib.heat_map_png(grid, xs, ys, pair[0], pair[1], metric, name("heat")).name
+    best = guard(summaries, metric).best
+    daily = best_daily(sweep, rows, best.trial) if best is not None else np.zeros(0)
+    if daily.size:
+        path = chart_lib.monte_carlo_fan_png(
+            daily.tolist(), name("monte-carlo"), paths=MONTE_CARLO_PATHS, seed=sweep.seed, unit="day"
+        )
+        out["monte_carlo"] = path.name
+    if any(w.role == "test" for w in sweep.windows):
+        from .walkforward import walk_forward_summary
+
+        s = walk_forward_summary(sweep, table)
+        if s.oos_daily.size:
+            first = min(w.start_ms for w in sweep.windows if w.role == "test")
+            title = f"{sweep.strategy}: stitched out-of-sample periods ({len(s.folds)} folds)"
+            out["oos"] = chart_lib.equity_png(s.oos_daily.tolist(), first, name("oos-equity"), title).name
+    return out

@@ -98,3 +98,53 @@ def test_the_heat_map_holds_the_best_value_of_each_pair(tmp_path):
     assert "## Constraints" in text and "Minimum trades: 78." in text
     with pytest.raises(SweepError, match=r"heat map needs two different parameters of tpsl .*got tp, nope"):
         render_sweep_report(sweep, tmp_path / "g.sqlite", heat=("tp", "nope"))
+
+
+def test_charts_are_drawn_beside_the_report_and_shown_in_it(tmp_path):
+    image = pytest.importorskip("matplotlib.image", reason="the charts extra (matplotlib) is not installed")
+
+    rng = np.random.Generator(np.random.PCG64(3))
+    dailies = [rng.normal(0.1 * i, 1.0, 40).tolist() for i in range(6)]
+    sweep = _hand_table(tmp_path / "t.sqlite", dailies)
+    report = write_sweep_report(sweep, tmp_path / "t.sqlite", tmp_path / "out" / "t.md")
+    text = report.read_text()
+    heat, fan = tmp_path / "out" / "t-heat.png", tmp_path / "out" / "t-monte-carlo.png"
+    assert "![heat map](t-heat.png)" in text and "![Monte Carlo fan](t-monte-carlo.png)" in text
+    for png in (heat, fan):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert image.imread(png).shape[:2] == (450, 800)
+    first = (heat.read_bytes(), fan.read_bytes())
+    write_sweep_report(sweep, tmp_path / "t.sqlite", tmp_path / "out" / "t.md")
+    assert (heat.read_bytes(), fan.read_bytes()) == first  # same results, same pictures, byte for byte
+    dailies[0] = [d + 5.0 for d in dailies[0]]  # another table draws another heat map
+    other = _hand_table(tmp_path / "u.sqlite", dailies)
+    write_sweep_report(other, tmp_path / "u.sqlite", tmp_path / "out" / "u.md")
+    assert (tmp_path / "out" / "u-heat.png").read_bytes() != heat.read_bytes()
+    plain = write_sweep_report(sweep, tmp_path / "t.sqlite", tmp_path / "plain" / "t.md", charts=False)
+    assert list(plain.parent.glob("*.png")) == [] and "![" not in plain.read_text() and "matplotlib" not in text
+
+
+def test_the_monte_carlo_section_resamples_the_best_sets_days(tmp_path):
+    from engine.research.analysis import monte_carlo
+
+    rng = np.random.Generator(np.random.PCG64(4))
+    dailies = [rng.normal(0.2 * i, 1.0, 30).tolist() for i in range(4)]
+    sweep = _hand_table(tmp_path / "t.sqlite", dailies)
+    text = render_sweep_report(sweep, tmp_path / "t.sqlite")
+    best = max(range(4), key=lambda i: sum(dailies[i]))
+    mc = monte_carlo(dailies[best], paths=1000, seed=sweep.seed)
+    section = text.split("## Monte Carlo of the best set")[1]
+    assert f"Set {best}'s 30 daily PNL values resampled with replacement into 1000 sequences" in section
+    r = mc.total_return
+    assert f"5th percentile {r.p5:.2f}, median {r.p50:.2f}, 95th percentile {r.p95:.2f}" in section
+    assert f"probability of a loss over the period: {mc.p_loss * 100:.1f}%" in section
+
+
+def test_without_matplotlib_the_report_says_how_to_get_the_charts(tmp_path, monkeypatch):
+    import engine.research.charts as charts
+
+    monkeypatch.setattr(charts, "available", lambda: False)  # as on a machine without the extra
+    sweep = _hand_table(tmp_path / "t.sqlite", [[1.0, -0.5, 0.2]] * 2 + [[0.3, 0.3, 0.3]] * 2)
+    report = write_sweep_report(sweep, tmp_path / "t.sqlite", tmp_path / "t.md")
+    assert 'PNG charts need matplotlib: pip install "btk[charts]"' in report.read_text()
+    assert list(tmp_path.glob("*.png")) == []

@@ -9,6 +9,7 @@ import pytest
 from strategies import JUMP_MS, START, setup_jumpy
 
 import engine as e
+from engine.research.report import write_sweep_report
 from engine.research.sweep import Sweep, Window, run_sweep
 from engine.research.table import ResultsTable, SweepError
 from engine.research.walkforward import walk_forward_summary, walk_forward_windows
@@ -84,3 +85,7 @@ def test_each_fold_runs_its_train_winner_on_test_and_stitches(tmp_path):
         assert test_row.trial == f.trial and f.test["total_pnl"] == test_row.stats["total_pnl"]
     assert s.oos_total == pytest.approx(sum(f.test["total_pnl"] for f in s.folds))
     assert isinstance(windows[0], Window)
+    pytest.importorskip("matplotlib", reason="the charts extra (matplotlib) is not installed")
+    report = write_sweep_report(sw, tmp_path / "one.sqlite", tmp_path / "wf.md")
+    assert "![stitched out-of-sample equity](wf-oos-equity.png)" in report.read_text()
+    assert (tmp_path / "wf-oos-equity.png").read_bytes()[:4] == b"\x89PNG"
