@@ -49,7 +49,7 @@ from .exchanges.aggregate import MinuteFeed
 from .log import get_logger, warnings_wanted
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
-from .retrying import RetryCallState, clock_retrying
+from .retrying import RetryCallState, clock_retrying, sleep_ms
 from .window import CandleWindow, read_only
 
 __all__ = [
@@ -518,8 +518,11 @@ class CandleStore:
                 f"attempt {state.attempt_number}/{attempts} failed: {state.outcome.exception()}"
             )
 
+        tried = [attempts]  # fewer when a live run's stop cut the retries short
+
         async def gave_up(state: RetryCallState) -> BaseException:
-            await get_clock().sleep(delay_ms)  # SPEC 4.1 sleeps after the last failure too
+            tried[0] = state.attempt_number
+            await sleep_ms(delay_ms)  # SPEC 4.1 sleeps after the last failure too (not when stopping)
             return state.outcome.exception()
 
         got = await clock_retrying(
@@ -532,7 +535,7 @@ class CandleStore:
         if isinstance(got, _InsaneResponse):
             got = got.cols
         elif isinstance(got, BaseException):
-            self._fail(lo, hi, got, attempts)
+            self._fail(lo, hi, got, tried[0])
             return
         self._place(lo, hi, got, cfg, since_ms=since_ms, limit=limit)
 

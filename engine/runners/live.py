@@ -32,6 +32,7 @@ from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, bas
 from ..persist.lock import hold_state_folder
 from ..persist.quarantine import PairQuarantinedError
 from ..reports import stores
+from ..retrying import interrupted_by
 from ..risk import risk_instance
 from ..signals import IdFactory
 from ..strategy import StrategyInstance, _call
@@ -180,7 +181,8 @@ class _LiveRun:
             t0 = time.perf_counter()
             try:
                 self.client.refresh(when)  # the candle forming at the last tick has moved on since
-                result = await inst.tick(when)
+                with interrupted_by(self._woken):  # a stop ends retry pauses of this tick at once
+                    result = await inst.tick(when)
             except Exception as exc:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
                 for released in await self._commit(when, None):
