@@ -465,8 +465,25 @@ def cmd_live(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     exchange = args.exchange or project.default_exchange
     _check_names("exchange", [exchange], project.exchanges)
     dump_dir = Path(args.dump_dir) if args.dump_dir is not None else project.dump_dir
+    _check_writable(dump_dir, "--dump-dir" if args.dump_dir is not None else "the project's dump folder")
     pairs = [(s, name) for s in symbols for name in strategies]
     return _run(run_live(pairs, exchange, dump_dir, out, err))
+
+
+def _check_writable(folder: Path, what: str) -> None:
+    """Live state, logs and reports go under ``folder``: make sure they can, before anything trades
+    (one line naming the folder and the system's reason, not a traceback from the first write)."""
+    import tempfile
+
+    try:
+        for sub in ("data", "logs", "live"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder / "data", prefix=".probe-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UsageError(f"{what} {folder} cannot hold live state: {reason}{where}") from None
 
 
 def run_interactive(args: argparse.Namespace) -> int:

@@ -166,3 +166,13 @@ def test_on_a_terminal_the_runs_get_live_bars_and_a_narrow_terminal_cuts_no_numb
     assert "…" not in table
     cells = [line.split() for line in table.splitlines()[2:5]]
     assert cells == [line.split() for line in plain.splitlines()[2:5]]  # the same numbers as in a pipe
+
+
+def test_live_with_a_dump_dir_that_cannot_hold_state_is_one_line_and_trades_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run("live", "--symbol", "BTCUSDT", "--dump-dir", str(blocker / "dump"))
+    assert code == 2 and out == ""
+    target = blocker / "dump"
+    reason = f"Not a directory ({target / 'data'})"
+    assert err == f"btk-console: error: --dump-dir {target} cannot hold live state: {reason}\n"
