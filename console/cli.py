@@ -287,7 +287,7 @@ async def run_backtests(
             err.write(f"error: could not write the report of {symbol} {name} under {folder}\n")
         n_err = len(errors.get((symbol, name), []))
         if n_err:
-            first = str(errors[(symbol, name)][0]).splitlines()[0]
+            first = engine.describe_error(errors[(symbol, name)][0])
             err.write(f"warning: {symbol} {name}: {n_err} error(s) during the run; first: {first}\n")
     for error, runs in failures.items():
         err.write(f"error: {', '.join(runs)} failed: {error}\n")

@@ -102,10 +102,9 @@ async def run_live(
         logger.info(line)
 
     def on_error(exc: BaseException) -> None:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        err.write(f"error: {first}\n")
+        err.write(f"error: {engine.describe_error(exc)}\n")
         err.flush()
-        logger.error(str(exc))
+        logger.error(str(exc), exc_info=(type(exc), exc, exc.__traceback__))  # the log keeps the traceback
 
     def on_state(status: Any) -> None:  # the close-only report is an error; its end is this line
         if status.writable:

@@ -10,7 +10,7 @@ import importlib
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
-from .errors import ErrorContext, context_of
+from .errors import ErrorContext, context_of, describe_error
 from .events import (
     listen_backtest_progress,
     listen_done_backtest,
@@ -230,6 +230,7 @@ __all__ = [
     "close_ccxt_exchanges",
     "context_of",
     "credential_env_vars",
+    "describe_error",
     "download_symbol",
     "format_price",
     "format_quantity",

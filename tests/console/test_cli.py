@@ -176,3 +176,18 @@ def test_live_with_a_dump_dir_that_cannot_hold_state_is_one_line_and_trades_noth
     target = blocker / "dump"
     reason = f"Not a directory ({target / 'data'})"
     assert err == f"btk-console: error: --dump-dir {target} cannot hold live state: {reason}\n"
+
+
+def test_a_strategy_that_raises_is_named_with_its_type_file_and_line(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "s.py").write_text(
+        "import engine\n\nasync def sig(symbol, when, price):\n    if when.hour == 5:\n"
+        "        raise ValueError('bad hour')\n    return None\n\nengine.add_strategy('s', '15m', sig)\n"
+    )
+    (tmp_path / "btk.toml").write_text(
+        '[project]\nmodules = ["s.py"]\n[exchanges.sim]\nkind = "synthetic"\n'
+        '[frames.f]\ninterval = "1m"\nstart = 2024-01-01\nend = 2024-01-02\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("backtest", "--dump-dir", str(tmp_path / "dump"))
+    assert code == 0, err
+    assert "warning: BTCUSDT s: 4 error(s) during the run; first: ValueError: bad hour (s.py:5 in sig)\n" in err
