@@ -27,6 +27,7 @@ from .schema import (
     add_optimizer,
     list_optimizers,
 )
+from .sources import candle_source
 
 __all__ = [
     "CODE_INSTRUCTION",
@@ -42,6 +43,7 @@ __all__ = [
     "OptimizerSource",
     "OptimizerTemplate",
     "add_optimizer",
+    "candle_source",
     "list_optimizers",
     "llm_prompt",
 ]

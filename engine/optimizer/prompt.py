@@ -23,7 +23,8 @@ CODE_INSTRUCTION = (
     "From the data above, write a Python function `get_signal(candles, price)` for {symbol}. `candles` is a "
     "list of dicts with keys timestamp, open, high, low, close, volume (oldest first); `price` is the current "
     "price. Return None to wait, or a dict with position ('long' or 'short'), price_take_profit, "
-    "price_stop_loss and minute_estimated_time. Standard library only. Answer with one ```python block."
+    "price_stop_loss (each at least 0.5% away from price) and minute_estimated_time. Standard library only. "
+    "Answer with one ```python block."
 )
 
 
