@@ -51,7 +51,7 @@ from .toml_source import (
     read_toml,
 )
 
-SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui")
+SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui", "llm")
 PROJECT_KEYS = ("name", "dump_dir", "modules", "symbols")
 EXCHANGE_KINDS = ("synthetic", "csv", "ccxt", "catalog")
 EXCHANGE_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -222,6 +222,7 @@ def _load_file(path: Path, days: int | None) -> Project:
     walker_specs = [_check_walker(src, name, table) for name, table in data.get("walkers", {}).items()]
     keys = check_keys_section(src, data.get("keys", {}))
     ui = check_ui_section(src, data.get("ui", {}))
+    _check_llm_section(src, data.get("llm", {}))
 
     before = _registered()
     for register in exchange_specs:
@@ -289,6 +290,18 @@ def _load_file(path: Path, days: int | None) -> Project:
         modules=modules,
         notes=notes,
     )
+
+
+def _check_llm_section(src: TomlSource, value: dict[str, Any]) -> None:
+    """``[llm]``: the optimizer's model (engine/llm/settings.py); checked here so a typo names its
+    line, read again by ``btk-console optimize`` (with the environment on top)."""
+    from engine import LlmSettings
+
+    try:
+        LlmSettings.from_mapping(value)
+    except ValueError as exc:
+        key = next((k for k in value if f"] {k}:" in str(exc)), None)
+        raise src.error(("llm", key) if key else ("llm",), str(exc).split(": ", 1)[-1]) from None
 
 
 def _registered() -> dict[str, list[str]]:

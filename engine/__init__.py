@@ -49,6 +49,8 @@ from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv
 from .exchanges.synthetic import SyntheticFeed
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .indicators import Indicator, IndicatorError, Signals, indicator, vectorised
+from .llm import LlmError, LlmReply, LlmSettings, get_llm_settings, load_llm_settings, set_llm_settings
+from .llm import Message as LlmMessage
 from .log import set_logger
 from .model import (
     FRAME_INTERVALS,
@@ -81,7 +83,9 @@ from .optimizer import (
     OptimizerDataError,
     OptimizerEntry,
     OptimizerProgressEvent,
+    OptimizerSchema,
     add_optimizer,
+    candle_source,
     list_optimizers,
     llm_prompt,
 )
@@ -173,12 +177,18 @@ __all__ = [
     "IntParam",
     "Live",
     "LiveHandle",
+    "LlmError",
+    "LlmMessage",
+    "LlmReply",
+    "LlmSettings",
     "NotFoundError",
+    "OllamaClient",
     "OpenedResult",
     "Optimizer",
     "OptimizerDataError",
     "OptimizerEntry",
     "OptimizerProgressEvent",
+    "OptimizerSchema",
     "PairQuarantinedError",
     "ParamError",
     "Partial",
@@ -240,6 +250,7 @@ __all__ = [
     "add_synthetic_exchange",
     "add_walker",
     "bind_params",
+    "candle_source",
     "ccxt_option_problem",
     "clear_candle_cache",
     "close_ccxt_exchanges",
@@ -256,6 +267,7 @@ __all__ = [
     "get_date",
     "get_default_columns",
     "get_default_config",
+    "get_llm_settings",
     "get_mode",
     "import_csv_into_catalog",
     "import_synthetic_into_catalog",
@@ -298,6 +310,7 @@ __all__ = [
     "listen_walker_once",
     "listen_walker_progress",
     "llm_prompt",
+    "load_llm_settings",
     "load_sweep_rows",
     "pnl_percentage",
     "rank_sweep_sets",
@@ -311,6 +324,7 @@ __all__ = [
     "set_clock",
     "set_columns",
     "set_config",
+    "set_llm_settings",
     "set_logger",
     "to_fixed",
     "use_params",
@@ -345,6 +359,8 @@ _LAZY = {
     "rank_sweep_sets": ("research.report", "leaderboard"),
     "write_sweep_report": ("research.report", "write_sweep_report"),
     "walk_forward_windows": ("research.walkforward", "walk_forward_windows"),
+    # the Ollama client loads httpx and pydantic: only when a program asks for it
+    "OllamaClient": ("llm.ollama_client", "OllamaClient"),
 }
 
 
