@@ -13,6 +13,7 @@ start (the reply is always the complete answer of the attempt that succeeded).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -98,8 +99,15 @@ class OllamaClient:
         )
 
     async def chat(self, messages: Sequence[Message], *, on_token: TokenCallback | None = None) -> LlmReply:
-        """Send the conversation, return the answer with it. Raises ``LlmError``."""
-        sent = tuple(messages)
+        """Send the conversation, return the answer with it. Raises ``LlmError``.
+
+        The request runs in a task of its own: httpx (on anyio) must start and finish a request in
+        one task, and the engine may resume a suspended ``get_signal`` in another task than the one
+        that started it (engine/strategy.py ``_drive``), so a strategy can call this directly."""
+        return await asyncio.ensure_future(self._chat(tuple(messages), on_token))
+
+    async def _chat(self, messages: tuple[Message, ...], on_token: TokenCallback | None) -> LlmReply:
+        sent = messages
         if not sent:
             raise LlmError(f"{self._where()}: nothing to send (the conversation is empty)")
         payload = [m.as_dict() for m in sent]
