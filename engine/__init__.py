@@ -51,6 +51,7 @@ from .helpers import format_price, format_quantity, get_average_price, get_candl
 from .indicators import Indicator, IndicatorError, Signals, indicator, vectorised
 from .llm import LlmError, LlmReply, LlmSettings, get_llm_settings, load_llm_settings, set_llm_settings
 from .llm import Message as LlmMessage
+from .llm import make_client as make_llm_client
 from .log import set_logger
 from .model import (
     FRAME_INTERVALS,
@@ -183,6 +184,7 @@ __all__ = [
     "LlmSettings",
     "NotFoundError",
     "OllamaClient",
+    "OpenAICompatibleClient",
     "OpenedResult",
     "Optimizer",
     "OptimizerDataError",
@@ -312,6 +314,7 @@ __all__ = [
     "llm_prompt",
     "load_llm_settings",
     "load_sweep_rows",
+    "make_llm_client",
     "pnl_percentage",
     "rank_sweep_sets",
     "rank_walker_results",
@@ -361,6 +364,7 @@ _LAZY = {
     "walk_forward_windows": ("research.walkforward", "walk_forward_windows"),
     # the Ollama client loads httpx and pydantic: only when a program asks for it
     "OllamaClient": ("llm.ollama_client", "OllamaClient"),
+    "OpenAICompatibleClient": ("llm.openai_client", "OpenAICompatibleClient"),
 }
 
 

@@ -15,11 +15,25 @@ __all__ = [
     "LlmSettings",
     "Message",
     "OllamaClient",
+    "OpenAICompatibleClient",
     "TokenCallback",
     "get_llm_settings",
     "load_llm_settings",
+    "make_client",
     "set_llm_settings",
 ]
+
+
+def make_client(settings: LlmSettings | None = None) -> LlmClient:
+    """The client ``settings.api`` names (default: the current settings)."""
+    settings = settings or get_llm_settings()
+    if settings.api == "openai":
+        from .openai_client import OpenAICompatibleClient
+
+        return OpenAICompatibleClient(settings)
+    from .ollama_client import OllamaClient
+
+    return OllamaClient(settings)
 
 
 def __getattr__(name: str) -> object:
@@ -27,4 +41,8 @@ def __getattr__(name: str) -> object:
         from .ollama_client import OllamaClient
 
         return OllamaClient
+    if name == "OpenAICompatibleClient":
+        from .openai_client import OpenAICompatibleClient
+
+        return OpenAICompatibleClient
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,14 +16,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
 import ollama
-from tenacity import RetryCallState, retry_if_exception
 
-from ..retrying import clock_retrying
 from .client import LlmError, LlmReply, Message, TokenCallback
+from .retry import describe, llm_retrying
 from .settings import LlmSettings, get_llm_settings
 
 __all__ = ["OllamaClient"]
@@ -33,12 +31,6 @@ def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ollama.ResponseError):
         return exc.status_code == 429 or exc.status_code >= 500
     return isinstance(exc, ConnectionError | httpx.TransportError)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no answer within the timeout ({type(exc).__name__})"
-    return str(exc) or type(exc).__name__
 
 
 class OllamaClient:
@@ -80,23 +72,7 @@ class OllamaClient:
         return "".join(parts)
 
     def _retrying(self):
-        backoff = self.settings.backoff_ms
-
-        def wait_ms(state: RetryCallState) -> float:
-            return backoff * 2 ** (state.attempt_number - 1)
-
-        def gave_up(state: RetryCallState) -> Any:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            raise LlmError(
-                f"{self._where()}: {_describe(exc)} (gave up after {state.attempt_number} attempts)"
-            ) from exc
-
-        return clock_retrying(
-            attempts=self.settings.attempts,
-            wait_ms=wait_ms,
-            retry=retry_if_exception(_transient),
-            gave_up=gave_up,
-        )
+        return llm_retrying(self.settings, self._where(), _transient)
 
     async def chat(self, messages: Sequence[Message], *, on_token: TokenCallback | None = None) -> LlmReply:
         """Send the conversation, return the answer with it. Raises ``LlmError``.
@@ -129,5 +105,5 @@ class OllamaClient:
         try:
             listing = await self._client.list()
         except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
-            raise LlmError(f"ollama at {self.settings.host}: cannot list models: {_describe(exc)}") from exc
+            raise LlmError(f"ollama at {self.settings.host}: cannot list models: {describe(exc)}") from exc
         return [m.model for m in listing.models if m.model]

@@ -24,6 +24,7 @@ __all__ = ["LlmSettings", "get_llm_settings", "load_llm_settings", "set_llm_sett
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "llama3.2"
+APIS = ("ollama", "openai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class LlmSettings:
     """Pause after the first failure, doubled after each further one (on the engine clock)."""
     max_rows_per_source: int = 200
     max_message_chars: int = 20_000
+    api: str = "ollama"
+    """``ollama`` (its own API, the official client) or ``openai`` (any OpenAI-compatible server)."""
 
     def __post_init__(self) -> None:
         for key in ("host", "model"):
@@ -50,6 +53,8 @@ class LlmSettings:
                 raise ValueError(f"[llm] {key}: expected a number, got {value!r}")
             if value <= low:
                 raise ValueError(f"[llm] {key}: must be {'> 0' if low == 0 else '>= 0'}, got {value!r}")
+        if self.api not in APIS:
+            raise ValueError(f"[llm] api: expected one of {', '.join(APIS)}, got {self.api!r}")
         for key in ("attempts", "max_rows_per_source", "max_message_chars"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -47,6 +47,8 @@ class FakeOllama:
         app.router.add_post("/api/chat", self._chat)
         app.router.add_post("/api/generate", self._generate)
         app.router.add_get("/api/tags", self._tags)
+        app.router.add_post("/v1/chat/completions", self._openai_chat)  # Ollama serves this API too
+        app.router.add_get("/v1/models", self._openai_models)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -112,6 +114,31 @@ class FakeOllama:
             }
 
         return await self._respond(request, body, body.get("messages") or [], shape)
+
+    async def _openai_models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
+
+    async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        if self.hold is not None:
+            await self.hold.wait()
+        status, text = self._reply(body, body.get("messages") or [])
+        if status != 200:
+            return web.json_response({"error": {"message": text}}, status=status)
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": text}
+            return web.json_response({"object": "chat.completion", "choices": [{"index": 0, "message": message}]})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        pieces = text.split(" ")
+        for i, piece in enumerate(pieces):
+            chunk = piece if i == len(pieces) - 1 else piece + " "
+            event = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": chunk}}]}
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
