@@ -15,9 +15,10 @@ from typing import Any
 
 from ..llm.settings import LlmSettings, get_llm_settings
 from ..registry import optimizers
-from .code import render_program
+from .code import random_prefix, render_program
 from .data import PAGE_SIZE, OptimizerDataError, OptimizerEntry, OptimizerProgressEvent, collect
 from .prompt import CODE_INSTRUCTION, STRATEGY_INSTRUCTION, llm_prompt
+from .report import render_markdown
 from .schema import (
     OptimizerCallbacks,
     OptimizerRange,
@@ -63,16 +64,22 @@ class OptimizerFacade:
         schema: OptimizerSchema = optimizers.get(optimizer_name, "Optimizer.get_data")
         return await collect(schema, symbol, settings or get_llm_settings())
 
+    async def _generate(
+        self, symbol: str, optimizer_name: str, source: str, settings: LlmSettings | None, prefix: str | None
+    ) -> tuple[OptimizerSchema, list[OptimizerEntry], str, str]:
+        schema: OptimizerSchema = optimizers.get(optimizer_name, source)
+        entries = await collect(schema, symbol, settings or get_llm_settings())
+        prefix = prefix or schema.template.prefix or random_prefix()
+        code = render_program(schema, symbol, entries, prefix)
+        if schema.callbacks.on_code is not None:
+            await _await(schema.callbacks.on_code(symbol, code))
+        return schema, entries, code, prefix
+
     async def get_code(
         self, symbol: str, optimizer_name: str, *, settings: LlmSettings | None = None, prefix: str | None = None
     ) -> str:
         """The program's text (get_data first, then ``on_code``)."""
-        schema: OptimizerSchema = optimizers.get(optimizer_name, "Optimizer.get_code")
-        entries = await collect(schema, symbol, settings or get_llm_settings())
-        code = render_program(schema, symbol, entries, prefix)
-        if schema.callbacks.on_code is not None:
-            await _await(schema.callbacks.on_code(symbol, code))
-        return code
+        return (await self._generate(symbol, optimizer_name, "Optimizer.get_code", settings, prefix))[2]
 
     async def dump(
         self,
@@ -84,13 +91,16 @@ class OptimizerFacade:
         prefix: str | None = None,
     ) -> Path:
         """Write ``<optimizer_name>_<symbol>.py`` under ``path`` and return its path; then ``on_dump``.
-        Write errors are raised (SPEC 13.2)."""
-        schema: OptimizerSchema = optimizers.get(optimizer_name, "Optimizer.dump")
-        code = await self.get_code(symbol, optimizer_name, settings=settings, prefix=prefix)
+        Beside it ``<optimizer_name>_<symbol>.md``: each strategy's conversation and answer, and the
+        program (the console's reports browser lists it). Write errors are raised (SPEC 13.2)."""
+        schema, entries, code, prefix = await self._generate(symbol, optimizer_name, "Optimizer.dump", settings, prefix)
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{optimizer_name}_{symbol}.py"
         target.write_text(code, encoding="utf-8")
+        target.with_suffix(".md").write_text(
+            render_markdown(schema, symbol, entries, code, target, prefix), encoding="utf-8"
+        )
         if schema.callbacks.on_dump is not None:
             await _await(schema.callbacks.on_dump(symbol, str(target)))
         return target

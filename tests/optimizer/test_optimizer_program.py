@@ -119,3 +119,25 @@ async def test_a_strategy_can_ask_the_model_inside_a_backtest(server):
         await client.aclose()
     assert errors == []
     assert answers == ["wait"] * 7  # m0, m5, ..., m30
+
+
+async def test_dump_writes_a_markdown_trace_the_reports_browser_lists(tmp_path):
+    from console.screens.reports import report_files
+
+    engine.add_optimizer(
+        "o",
+        [{**R1, "note": "calm"}],
+        TEST,
+        [{"name": "feed", "fetch": one_row}],
+        lambda s, m: "answer with ``` inside",
+        template={"prefix": "q"},
+    )
+    program = await engine.Optimizer.dump("BTCUSDT", "o", tmp_path / "dump" / "optimizer")
+    trace = program.with_suffix(".md")
+    text = trace.read_text()
+    assert text.startswith("# Optimizer o on BTCUSDT")
+    assert "## q_strategy-0: source feed, 2024-01-01 00:00 .. 2024-01-02 00:00 (calm)" in text
+    assert "````\nanswer with ``` inside\n````" in text  # a fence longer than the answer's own
+    assert "**user**" in text and "**assistant**" in text
+    assert "```python\n#!/usr/bin/env python3" in text and text.rstrip().endswith("```")
+    assert trace in report_files(tmp_path / "dump")
