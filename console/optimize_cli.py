@@ -96,6 +96,7 @@ async def optimize(name: str, symbol: str, folder: Path, run: bool, out: TextIO,
     finally:
         unlisten()
     out.write(f"program written: {path}\n")
+    out.write(f"its trace (each strategy's conversation and answer): {path.with_suffix('.md')}\n")
     if not run:
         out.write(f"review it, then run it with: python {path}  (or add --run)\n")
         return EXIT_OK

@@ -99,6 +99,7 @@ async def test_optimize_writes_the_program_and_runs_it_when_asked(server, tmp_pa
     assert "[2/2] all sources read" in err
     program = root / "dump" / "optimizer" / "writer_BTCUSDT.py"
     assert f"program written: {program}" in out
+    assert program.with_suffix(".md").is_file()
     assert "cli_walker on BTCUSDT, ranked by sharpe_ratio" in out
     assert "cli_strategy-0" in out and "cli_strategy-1" in out
     assert {r["model"] for r in server.requests} == {"test-model"}  # [llm] model from btk.toml
