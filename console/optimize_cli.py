@@ -93,6 +93,9 @@ async def optimize(name: str, symbol: str, folder: Path, run: bool, out: TextIO,
     except (LlmError, engine.OptimizerDataError) as exc:
         err.write(f"error: optimizer {name} on {symbol}: {exc}\n")
         return EXIT_FAILED
+    except Exception as exc:  # the project's own fetch, formatter or get_prompt failed
+        err.write(f"error: optimizer {name} on {symbol}: {type(exc).__name__}: {exc}\n")
+        return EXIT_FAILED
     finally:
         unlisten()
     out.write(f"program written: {path}\n")
