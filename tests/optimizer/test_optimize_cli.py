@@ -130,3 +130,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     (root / "btk.toml").write_text(PROJECT.replace("attempts = 1", "atempts = 1"))
     assert main(["optimize", "--config", str(root), "--symbol", "BTCUSDT"]) == 2
     assert "[llm]" in capsys.readouterr().err
+
+
+def test_a_failing_source_is_one_error_line(tmp_path, capsys):
+    root = project(tmp_path)
+    failing = MODULE.replace(
+        'engine.candle_source("hourly", engine.SyntheticFeed(1), "1h")',
+        '{"name": "db", "fetch": lambda **kw: (_ for _ in ()).throw(RuntimeError("db down"))}',
+    )
+    (root / "gen.py").write_text(failing)
+    assert main(["optimize", "--config", str(root), "--symbol", "BTCUSDT"]) == 1
+    assert "error: optimizer writer on BTCUSDT: RuntimeError: db down" in capsys.readouterr().err
