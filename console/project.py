@@ -217,12 +217,12 @@ def _load_file(path: Path, days: int | None) -> Project:
 
     # Check everything that needs no engine first, so a typo fails before anything is registered.
     settings = _check_project_section(src, data.get("project", {}), root)
+    _check_llm_section(src, data.get("llm", {}))
     exchange_specs = [_check_exchange(src, name, table, root) for name, table in data.get("exchanges", {}).items()]
     frame_specs = [_check_frame(src, name, table) for name, table in data.get("frames", {}).items()]
     walker_specs = [_check_walker(src, name, table) for name, table in data.get("walkers", {}).items()]
     keys = check_keys_section(src, data.get("keys", {}))
     ui = check_ui_section(src, data.get("ui", {}))
-    _check_llm_section(src, data.get("llm", {}))
 
     before = _registered()
     for register in exchange_specs:
