@@ -514,6 +514,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         from .data_cli import main as data_main
 
         return data_main(argv[1:], out, err)
+    if argv[:1] == ["optimize"]:  # LLM-written strategies have their own parser (console/optimize_cli.py)
+        from .optimize_cli import main as optimize_main
+
+        return optimize_main(argv[1:], out, err)
     if argv[:1] == ["sweep"]:  # parameter sweeps have their own parser (console/sweep_cli.py)
         from .sweep_cli import main as sweep_main
 

@@ -51,7 +51,7 @@ from .toml_source import (
     read_toml,
 )
 
-SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui")
+SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui", "llm")
 PROJECT_KEYS = ("name", "dump_dir", "modules", "symbols")
 EXCHANGE_KINDS = ("synthetic", "csv", "ccxt", "catalog")
 EXCHANGE_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -218,6 +218,7 @@ def _load_file(path: Path, days: int | None) -> Project:
 
     # Check everything that needs no engine first, so a typo fails before anything is registered.
     settings = _check_project_section(src, data.get("project", {}), root)
+    _check_llm_section(src, data.get("llm", {}))
     exchange_specs = [_check_exchange(src, name, table, root) for name, table in data.get("exchanges", {}).items()]
     frame_specs = [_check_frame(src, name, table) for name, table in data.get("frames", {}).items()]
     walker_specs = [_check_walker(src, name, table) for name, table in data.get("walkers", {}).items()]
@@ -299,6 +300,18 @@ def _load_file(path: Path, days: int | None) -> Project:
         modules=modules,
         notes=notes,
     )
+
+
+def _check_llm_section(src: TomlSource, value: dict[str, Any]) -> None:
+    """``[llm]``: the optimizer's model (engine/llm/settings.py); checked here so a typo names its
+    line, read again by ``btk-console optimize`` (with the environment on top)."""
+    from engine import LlmSettings
+
+    try:
+        LlmSettings.from_mapping(value)
+    except ValueError as exc:
+        key = next((k for k in value if f"] {k}:" in str(exc)), None)
+        raise src.error(("llm", key) if key else ("llm",), str(exc).split(": ", 1)[-1]) from None
 
 
 def _registered() -> dict[str, list[str]]:

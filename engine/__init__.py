@@ -21,6 +21,7 @@ from .events import (
     listen_done_walker_once,
     listen_error,
     listen_exit,
+    listen_optimizer_progress,
     listen_partial_loss,
     listen_partial_loss_once,
     listen_partial_profit,
@@ -48,6 +49,9 @@ from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv
 from .exchanges.synthetic import SyntheticFeed
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .indicators import Indicator, IndicatorError, Signals, indicator, vectorised
+from .llm import LlmError, LlmReply, LlmSettings, get_llm_settings, load_llm_settings, set_llm_settings
+from .llm import Message as LlmMessage
+from .llm import make_client as make_llm_client
 from .log import set_logger
 from .model import (
     FRAME_INTERVALS,
@@ -74,6 +78,17 @@ from .model import (
     WalkerCompleteEvent,
     WalkerContract,
     WalkerProgressEvent,
+)
+from .optimizer import (
+    Optimizer,
+    OptimizerDataError,
+    OptimizerEntry,
+    OptimizerProgressEvent,
+    OptimizerSchema,
+    add_optimizer,
+    candle_source,
+    list_optimizers,
+    llm_prompt,
 )
 from .partial import Constant
 from .persist.adapters import (
@@ -163,8 +178,19 @@ __all__ = [
     "IntParam",
     "Live",
     "LiveHandle",
+    "LlmError",
+    "LlmMessage",
+    "LlmReply",
+    "LlmSettings",
     "NotFoundError",
+    "OllamaClient",
+    "OpenAICompatibleClient",
     "OpenedResult",
+    "Optimizer",
+    "OptimizerDataError",
+    "OptimizerEntry",
+    "OptimizerProgressEvent",
+    "OptimizerSchema",
     "PairQuarantinedError",
     "ParamError",
     "Partial",
@@ -219,12 +245,14 @@ __all__ = [
     "add_csv_exchange",
     "add_exchange",
     "add_frame",
+    "add_optimizer",
     "add_risk",
     "add_sizing",
     "add_strategy",
     "add_synthetic_exchange",
     "add_walker",
     "bind_params",
+    "candle_source",
     "ccxt_option_problem",
     "clear_candle_cache",
     "close_ccxt_exchanges",
@@ -242,6 +270,7 @@ __all__ = [
     "get_date",
     "get_default_columns",
     "get_default_config",
+    "get_llm_settings",
     "get_mode",
     "import_csv_into_catalog",
     "import_synthetic_into_catalog",
@@ -249,6 +278,7 @@ __all__ = [
     "iso_minute",
     "list_exchanges",
     "list_frames",
+    "list_optimizers",
     "list_risks",
     "list_sizings",
     "list_strategies",
@@ -262,6 +292,7 @@ __all__ = [
     "listen_done_walker_once",
     "listen_error",
     "listen_exit",
+    "listen_optimizer_progress",
     "listen_partial_loss",
     "listen_partial_loss_once",
     "listen_partial_profit",
@@ -281,7 +312,10 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_once",
     "listen_walker_progress",
+    "llm_prompt",
+    "load_llm_settings",
     "load_sweep_rows",
+    "make_llm_client",
     "pnl_percentage",
     "rank_sweep_sets",
     "rank_walker_results",
@@ -294,6 +328,7 @@ __all__ = [
     "set_clock",
     "set_columns",
     "set_config",
+    "set_llm_settings",
     "set_logger",
     "to_fixed",
     "use_params",
@@ -328,6 +363,9 @@ _LAZY = {
     "rank_sweep_sets": ("research.report", "leaderboard"),
     "write_sweep_report": ("research.report", "write_sweep_report"),
     "walk_forward_windows": ("research.walkforward", "walk_forward_windows"),
+    # the Ollama client loads httpx and pydantic: only when a program asks for it
+    "OllamaClient": ("llm.ollama_client", "OllamaClient"),
+    "OpenAICompatibleClient": ("llm.openai_client", "OpenAICompatibleClient"),
 }
 
 

@@ -444,6 +444,11 @@ def listen_walker_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
     return progress_walker.listen(fn)
 
 
+def listen_optimizer_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """Optimizer progress (``OptimizerProgressEvent``): before each source and once at 1.0 (SPEC 13.2)."""
+    return progress_optimizer.listen(fn)
+
+
 def listen_walker_complete(fn: Callable[[Any], Any]) -> Unsubscribe:
     return walker_complete.listen(fn)
 

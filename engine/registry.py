@@ -289,11 +289,12 @@ frames: Registry[FrameSchema] = Registry("frame")
 risks: Registry[RiskSchema] = Registry("risk")
 sizings: Registry[SizingSchema] = Registry("sizing")
 walkers: Registry[WalkerSchema] = Registry("walker")
+optimizers: Registry[Any] = Registry("optimizer")  # engine/optimizer/schema.py
 
 
 def reset_registries() -> None:
     """Forget every registered schema (tests and notebooks)."""
-    for reg in (strategies, exchanges, frames, risks, sizings, walkers):
+    for reg in (strategies, exchanges, frames, risks, sizings, walkers, optimizers):
         reg.clear()
 
 

@@ -1,0 +1,64 @@
+"""What the optimizer needs from a language model, whoever serves it.
+
+The optimizer and the programs it writes talk to an ``LlmClient``: a chat call that takes the
+conversation and returns the answer, optionally streaming tokens to a callback, and a model
+listing. ``LlmReply`` keeps the prompt with the answer so a generated strategy can be traced back
+to the exact conversation that produced it (SPEC 13.2: entries carry their messages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = ["LlmClient", "LlmError", "LlmReply", "Message", "TokenCallback"]
+
+ROLES = ("system", "user", "assistant")
+
+TokenCallback = Callable[[str], Awaitable[None] | None]
+"""Called with each streamed piece of the answer, in order (sync or async)."""
+
+
+class LlmError(RuntimeError):
+    """The model could not answer: unreachable host, unknown model, an error status after the
+    retries, a timeout. The message says which host, which model and what happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation, in the role/content shape every chat API shares."""
+
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"message role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if not isinstance(self.content, str):
+            raise ValueError(f"message content must be a string, got {type(self.content).__name__}")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class LlmReply:
+    """The answer with what was asked: the model, the conversation sent and the attempts it took."""
+
+    model: str
+    messages: tuple[Message, ...]
+    content: str
+    attempts: int = 1
+
+
+@runtime_checkable
+class LlmClient(Protocol):
+    """A chat model. Implementations retry transient failures themselves and raise ``LlmError``."""
+
+    @property
+    def model(self) -> str: ...
+
+    async def chat(self, messages: Sequence[Message], *, on_token: TokenCallback | None = None) -> LlmReply: ...
+
+    async def models(self) -> list[str]: ...
