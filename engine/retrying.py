@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -106,6 +106,30 @@ class _ClockRetrying:
             return before_sleep(state) if before_sleep is not None else None
 
         self._retrying = AsyncRetrying(before_sleep=remember, **options)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """tenacity's ``async for attempt in ...: with attempt:`` form, with the same stop: a pause
+        cut short ends the loop with the last failure (``gave_up`` may raise its own)."""
+        return self._attempts()
+
+    async def _attempts(self) -> AsyncIterator[Any]:
+        attempts = self._retrying.__aiter__()
+        while True:
+            try:
+                attempt = await attempts.__anext__()
+            except StopAsyncIteration:
+                return
+            except _Interrupted:
+                state, outcome = self._state, self._outcome
+                if state is None or outcome is None:
+                    raise
+                state.outcome, state.attempt_number = outcome, self._attempt
+                if self._gave_up is not None:
+                    got = self._gave_up(state)
+                    if inspect.isawaitable(got):
+                        await got
+                raise outcome.exception() from None
+            yield attempt
 
     async def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:

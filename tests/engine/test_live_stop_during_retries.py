@@ -61,3 +61,44 @@ async def test_a_stop_ends_the_retry_backoff_of_the_tick_in_progress() -> None:
     assert len(attempts) <= 2
     # the tick says what failed, with the attempts it really made (the stop came after the first)
     assert errors and all("could not be fetched (1 attempt): exchange unreachable" in str(x) for x in errors)
+
+
+async def test_both_forms_of_a_clock_retry_end_with_the_last_failure_when_a_stop_cuts_a_pause() -> None:
+    from tenacity import retry_if_exception_type
+
+    from engine.retrying import clock_retrying, interrupted_by
+
+    clock = HeldClock()
+    e.set_clock(clock)
+    stop = asyncio.Event()
+    tries: list[int] = []
+
+    def retrying():
+        return clock_retrying(attempts=5, wait_ms=lambda _s: 1000, retry=retry_if_exception_type(OSError))
+
+    async def failing() -> None:
+        tries.append(1)
+        raise OSError(f"down {len(tries)}")
+
+    async def called() -> None:
+        await retrying()(failing)
+
+    async def iterated() -> None:
+        async for attempt in retrying():
+            with attempt:
+                await failing()
+
+    for form in (called, iterated):
+        tries.clear()
+        clock.backoff_started.clear()
+        stop.clear()
+        with interrupted_by(stop):
+            task = asyncio.ensure_future(form())
+        await asyncio.wait_for(clock.backoff_started.wait(), 60)
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 60)
+        except OSError as exc:
+            assert str(exc) == "down 1" and tries == [1], form.__name__
+        else:
+            raise AssertionError(f"{form.__name__}: the failure was not raised")
