@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import wire  # the event codec the daemon and its clients share
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
@@ -299,6 +300,7 @@ __all__ = [
     "vectorised",
     "verify_candle_columns",
     "walk_forward_windows",
+    "wire",
     "write_atomic",
     "write_sweep_report",
 ]
