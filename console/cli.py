@@ -501,6 +501,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         from .sweep_cli import main as sweep_main
 
         return sweep_main(argv[1:], out, err)
+    if argv[:1] and argv[0] in ("daemon", "status", "stop"):  # the daemon's commands (console/daemon/cli.py)
+        from .daemon.cli import main as daemon_main
+
+        return daemon_main(argv, out, err)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -87,7 +87,7 @@ from .persist.adapters import (
 )
 from .persist.atomic import write_atomic
 from .persist.base import PersistBase, PersistError
-from .persist.lock import StateFolderLocked
+from .persist.lock import StateFolderLocked, hold_state_folder
 from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
 from .pnl import pnl_percentage
 from .registry import (
@@ -243,6 +243,7 @@ __all__ = [
     "get_default_columns",
     "get_default_config",
     "get_mode",
+    "hold_state_folder",
     "import_csv_into_catalog",
     "import_synthetic_into_catalog",
     "indicator",

@@ -1,0 +1,130 @@
+"""``btk-console daemon | status | stop``: start the daemon, ask it how it is, stop a run.
+
+``status`` and ``stop`` talk to the daemon of the project's dump folder over its socket (or, with
+``--tcp PORT``, over TCP with the token of ``$BTK_DAEMON_TOKEN``). Exit codes: 0 done, 1 the daemon
+refused or is not running, 2 bad arguments. Nothing printed ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..project import ProjectError, load_project
+from .paths import TOKEN_ENV, DaemonPaths
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as the other commands
+        raise _Usage(message)
+
+
+class _Usage(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="btk-console")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="the project's btk.toml (default ./btk.toml, else the demo)")
+        p.add_argument("--dump-dir", help="the project's dump folder (default: the project's)")
+
+    d = sub.add_parser("daemon", help="own the engine for the project; serve the control API until SIGTERM")
+    common(d)
+    d.add_argument("--tcp", type=int, metavar="PORT", help="also serve on 127.0.0.1:PORT (needs $BTK_DAEMON_TOKEN)")
+    d.add_argument("--token-env", default=TOKEN_ENV, help=f"the bearer token's variable (default {TOKEN_ENV})")
+    d.add_argument("--live", action="append", metavar="STRATEGY", help="start trading STRATEGY at once (repeatable)")
+    d.add_argument("--symbol", help="the symbol of --live (default: the project's first)")
+
+    for name, text in (("status", "the daemon's runs and open positions"), ("stop", "stop a run of the daemon")):
+        p = sub.add_parser(name, help=text)
+        common(p)
+        p.add_argument("--tcp", type=int, metavar="PORT", help="reach the daemon on 127.0.0.1:PORT")
+        p.add_argument("--token-env", default=TOKEN_ENV)
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="the status as JSON (for scripts)")
+        else:
+            p.add_argument("run", help="the run's id, e.g. live:BTCUSDT:demo-trend (see status)")
+    return parser
+
+
+def _dump_dir(args: argparse.Namespace) -> tuple[Any, Path]:
+    project = load_project(args.config)
+    return project, Path(args.dump_dir) if args.dump_dir else project.dump_dir
+
+
+def _endpoint(args: argparse.Namespace, dump_dir: Path) -> Any:
+    from ..client import Endpoint
+
+    return Endpoint.tcp(args.tcp, args.token_env) if args.tcp is not None else Endpoint.for_dump(dump_dir)
+
+
+def _print_status(data: dict[str, Any], out: TextIO) -> None:
+    d = data["daemon"]
+    out.write(f"daemon pid {d['pid']} for {d['project']} since {d['since']} ({d['dump_dir']})\n")
+    runs = data["runs"]
+    out.write(f"runs: {len(runs)}\n" if runs else "runs: none\n")
+    for r in runs:
+        progress = f" {r['progress'] * 100:.0f}%" if r["mode"] != "live" and r["status"] == "running" else ""
+        error = f" ({r['error']})" if r.get("error") else ""
+        out.write(f"  {r['id']}  {r['status']}{progress}{error}\n")
+    positions = data["positions"]
+    out.write(f"open positions: {len(positions)}\n" if positions else "open positions: none\n")
+    for p in positions:
+        out.write(
+            f"  {p['symbol']} {p['strategy']} {p['side'].upper()} {p['state']} at {p['price_open']:,.2f} "
+            f"(TP {p['price_take_profit']:,.2f}, SL {p['price_stop_loss']:,.2f}) now {p['current_price']:,.2f} "
+            f"id {p['id']}\n"
+        )
+
+
+async def _call(args: argparse.Namespace, dump_dir: Path, out: TextIO) -> int:
+    from ..client import DaemonClient
+
+    async with DaemonClient(_endpoint(args, dump_dir)) as client:
+        if args.command == "status":
+            data = await client.status()
+            if args.json:
+                out.write(json.dumps(data, indent=2) + "\n")
+            else:
+                _print_status(data, out)
+        else:
+            record = await client.stop(args.run)
+            out.write(f"{record['id']}: {record['status']}\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    from ..client import DaemonError
+
+    try:
+        args = build_parser().parse_args(list(argv))
+        project, dump_dir = _dump_dir(args)
+        if args.command == "daemon":
+            from .process import run_daemon
+
+            symbol = args.symbol or (project.symbols[0] if project.symbols else "")
+            live = [(symbol, name) for name in dict.fromkeys(args.live or [])]
+            return asyncio.run(
+                run_daemon(project, dump_dir, out, err, tcp_port=args.tcp, token_env=args.token_env, live=live)
+            )
+        if args.tcp is None and not DaemonPaths(dump_dir.absolute()).socket.exists():
+            err.write(f"btk-console: no daemon runs for {dump_dir} (start one with: btk-console daemon)\n")
+            if args.command == "status" and args.json:
+                out.write(json.dumps({"daemon": None}) + "\n")
+            return EXIT_FAILED
+        return asyncio.run(_call(args, dump_dir, out))
+    except (_Usage, ProjectError) as exc:
+        err.write(f"btk-console: error: {exc}\n")
+        return EXIT_USAGE
+    except DaemonError as exc:
+        err.write(f"btk-console: error: {exc}\n")
+        return EXIT_FAILED
