@@ -144,6 +144,20 @@ class Connection:
     retry_in: float = 0.0
 
 
+def to_bridge(item: Event) -> Any | None:
+    """What console/bridge.py would have put in its buffer for ``item`` in-process (a milestone
+    wrapped with its direction, as the bridge does), or None for the daemon's own ``run`` records."""
+    from .state import Milestone
+
+    if item.stream == "partial_profit":
+        return Milestone("profit", item.event)
+    if item.stream == "partial_loss":
+        return Milestone("loss", item.event)
+    if item.stream == "run":
+        return None
+    return item.event
+
+
 class Feed:
     """Snapshot, events and connection changes, across reconnects (``last`` is the resume point).
 

@@ -47,6 +47,8 @@ from .model import (
     WalkerProgressEvent,
 )
 from .persist.adapters import StateWriteStatus
+from .reports.live import LiveEvent, LiveStatistics
+from .reports.walker import WalkerPnlRow, WalkerStatistics, WalkerStrategyResult
 
 __all__ = ["RemoteError", "WireError", "decode", "dumps", "encode", "loads", "register"]
 
@@ -113,6 +115,12 @@ for _cls in (
     BacktestStatistics,
     StateWriteStatus,
     ErrorContext,
+    # what the statistics of a run are (Live/Walker.get_data), for the daemon's statistics endpoint
+    LiveEvent,
+    LiveStatistics,
+    WalkerStrategyResult,
+    WalkerPnlRow,
+    WalkerStatistics,
 ):
     register(_cls)
 

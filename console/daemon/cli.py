@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..project import ProjectError, load_project
-from .paths import TOKEN_ENV, DaemonPaths
+from .paths import TOKEN_ENV, DaemonPaths, project_dump_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -56,9 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dump_dir(args: argparse.Namespace) -> tuple[Any, Path]:
-    project = load_project(args.config)
-    return project, Path(args.dump_dir) if args.dump_dir else project.dump_dir
+def _dump_dir(args: argparse.Namespace) -> Path:
+    if args.dump_dir:
+        return Path(args.dump_dir)
+    try:
+        return project_dump_dir(args.config)
+    except (OSError, ValueError) as exc:
+        raise _Usage(f"cannot read the project's dump folder: {exc}") from None
 
 
 def _endpoint(args: argparse.Namespace, dump_dir: Path) -> Any:
@@ -107,15 +111,17 @@ def main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
 
     try:
         args = build_parser().parse_args(list(argv))
-        project, dump_dir = _dump_dir(args)
         if args.command == "daemon":
             from .process import run_daemon
 
+            project = load_project(args.config)
+            dump_dir = Path(args.dump_dir) if args.dump_dir else project.dump_dir
             symbol = args.symbol or (project.symbols[0] if project.symbols else "")
             live = [(symbol, name) for name in dict.fromkeys(args.live or [])]
             return asyncio.run(
                 run_daemon(project, dump_dir, out, err, tcp_port=args.tcp, token_env=args.token_env, live=live)
             )
+        dump_dir = _dump_dir(args)
         if args.tcp is None and not DaemonPaths(dump_dir.absolute()).socket.exists():
             err.write(f"btk-console: no daemon runs for {dump_dir} (start one with: btk-console daemon)\n")
             if args.command == "status" and args.json:

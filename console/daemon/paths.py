@@ -63,3 +63,25 @@ class DaemonPaths:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+
+def project_dump_dir(config: str | None, cwd: Path | None = None) -> Path:
+    """The dump folder of the project ``btk-console`` would open (``config``, else ./btk.toml, else
+    the demo's ./dump), read from its ``[project] dump_dir`` without importing the project: a
+    client (status, stop, attach) must not run strategy files to find a socket."""
+    import tomllib
+
+    base = (cwd or Path.cwd()).absolute()
+    path = Path(config).expanduser() if config is not None else base / "btk.toml"
+    path = path if path.is_absolute() else base / path
+    if path.is_dir():
+        path = path / "btk.toml"
+    if not path.is_file():
+        if config is not None:
+            raise FileNotFoundError(f"no project file {path}")
+        return base / "dump"
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    project = data.get("project", {})
+    dump = project.get("dump_dir", "dump") if isinstance(project, dict) else "dump"
+    return path.parent / Path(str(dump)).expanduser()

@@ -10,7 +10,7 @@ signal while stopping stops waiting.
 
 The first line on stdout says where it listens (a test or a script can wait for it); then one
 line per opened, closed or cancelled live signal, as ``btk-console live`` prints them; the same and
-every error go to ``<dump>/logs/daemon.log`` (rotated).
+every error go to ``<dump>/logs/live.log`` (rotated, as ``btk-console live`` writes it).
 """
 
 from __future__ import annotations
@@ -92,11 +92,7 @@ async def run_daemon(
         if not result.backtest and result.action in ("opened", "closed", "cancelled"):
             _say(out, logger, describe(result))
 
-    def on_error(exc: BaseException) -> None:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        logger.error(first)
-
-    stops = [engine.listen_signal(on_signal), engine.listen_error(on_error), engine.listen_exit(on_error)]
+    stops = [engine.listen_signal(on_signal)]  # errors: the engine logs them itself (set_logger)
     app = make_app(hub, runs, info, token=None)
     runners = [await serve_unix(app, paths.socket)]
     if tcp_port is not None:

@@ -146,7 +146,11 @@ def _facade(mode: str) -> Any:
 async def statistics(request: web.Request) -> web.Response:
     record = _run_of(request)
     data = _facade(record.mode).get_data(record.symbol, record.name)
-    return web.json_response({"run": record.id, "statistics": wire.encode(data)})
+    try:
+        encoded = wire.encode(data)
+    except wire.WireError as exc:  # a statistics type nobody registered: say so, not a bare 500
+        return _error(500, f"statistics of {record.id} cannot be sent: {exc}")
+    return web.json_response({"run": record.id, "statistics": encoded})
 
 
 async def report(request: web.Request) -> web.Response:

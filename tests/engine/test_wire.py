@@ -97,3 +97,16 @@ def test_register_refuses_a_clash_and_a_plain_class() -> None:
 
     with pytest.raises(TypeError, match="neither a dataclass"):
         wire.register(Pnl)
+
+
+async def test_the_statistics_of_a_live_run_and_a_walker_round_trip() -> None:
+    from console.project import load_project
+
+    load_project(None, days=3)
+    async for _ in engine.Walker.run("BTCUSDT", walker_name="demo-walker"):
+        pass
+    walker = engine.Walker.get_data("BTCUSDT", "demo-walker")
+    assert walker.strategy_results
+    assert _round_trip(walker) == walker
+    live = engine.Live.get_data("BTCUSDT", "demo-trend")
+    assert _round_trip(live) == live
