@@ -126,6 +126,7 @@ class Snapshot:
     seq: int
     runs: list[dict[str, Any]]
     reason: str
+    daemon: dict[str, Any] = field(default_factory=dict)  # pid, project, dump folder, since
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +178,14 @@ class Feed:
         self.sleep = sleep
         self.max_backoff = max_backoff
         self.closed = False
+        self.epoch: str | None = None  # the daemon instance that numbered ``last``
         self._history = False
 
     async def __aiter__(self) -> AsyncIterator[Snapshot | Event | Connection]:
         delay = 0.5
         while not self.closed:
             query = f"?since={self.last}" if self.last is not None else ""
+            query += f"&epoch={self.epoch}" if query and self.epoch else ""
             try:
                 async with self.client.session.ws_connect(self.client.endpoint.base + "/v1/stream" + query) as ws:
                     delay = 0.5
@@ -208,11 +211,12 @@ class Feed:
         data = json.loads(text)
         kind = data.get("type")
         if kind == "snapshot":
-            self.last = data["seq"]
+            self.last, self.epoch = data["seq"], data.get("epoch")
             self._history = True
-            return Snapshot(data["seq"], data["runs"], data.get("reason", ""))
+            return Snapshot(data["seq"], data["runs"], data.get("reason", ""), data.get("daemon", {}))
         if kind == "live":
             self._history = False
+            self.epoch = data.get("epoch", self.epoch)
             return None
         if kind != "event":
             return None

@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--live", action="append", metavar="STRATEGY", help="start trading STRATEGY at once (repeatable)")
     d.add_argument("--symbol", help="the symbol of --live (default: the project's first)")
 
+    a = sub.add_parser("attach", help="the dashboard of the project's daemon (ctrl+d or x detaches)")
+    common(a)
+    a.add_argument("--tcp", type=int, metavar="PORT", help="reach the daemon on 127.0.0.1:PORT")
+    a.add_argument("--token-env", default=TOKEN_ENV)
+    a.add_argument("--read-only", action="store_true", help="watch only: starting and stopping runs is refused")
+    a.add_argument("--theme", help="colour theme")
+
     for name, text in (("status", "the daemon's runs and open positions"), ("stop", "stop a run of the daemon")):
         p = sub.add_parser(name, help=text)
         common(p)
@@ -106,6 +113,32 @@ async def _call(args: argparse.Namespace, dump_dir: Path, out: TextIO) -> int:
     return EXIT_OK
 
 
+def attach(endpoint: Any, *, read_only: bool = False, theme: str | None = None) -> int:
+    """Run the attached dashboard until it detaches; ``DaemonError`` when no daemon answers."""
+    from ..attach import AttachedApp, fetch
+
+    info, daemon = asyncio.run(fetch(endpoint))
+    app = AttachedApp(endpoint, info, daemon, read_only=read_only, theme=theme)
+    return int(app.run() or 0)
+
+
+def try_attach(config: str | None, dump_dir: str | None, theme: str | None) -> int | None:
+    """``btk-console`` with no subcommand: attach when a daemon answers for the project, else None
+    (no daemon, or a socket nobody answers on: the dashboard then runs its own engine)."""
+    from ..client import DaemonError, Endpoint
+
+    try:
+        folder = Path(dump_dir) if dump_dir else project_dump_dir(config)
+    except (OSError, ValueError):
+        return None  # the in-process path reports a broken project as it always has
+    if not DaemonPaths(folder.absolute()).socket.exists():
+        return None
+    try:
+        return attach(Endpoint.for_dump(folder), theme=theme)
+    except DaemonError:
+        return None
+
+
 def main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     from ..client import DaemonError
 
@@ -122,6 +155,8 @@ def main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
                 run_daemon(project, dump_dir, out, err, tcp_port=args.tcp, token_env=args.token_env, live=live)
             )
         dump_dir = _dump_dir(args)
+        if args.command == "attach":
+            return attach(_endpoint(args, dump_dir), read_only=args.read_only, theme=args.theme)
         if args.tcp is None and not DaemonPaths(dump_dir.absolute()).socket.exists():
             err.write(f"btk-console: no daemon runs for {dump_dir} (start one with: btk-console daemon)\n")
             if args.command == "status" and args.json:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -82,6 +84,8 @@ class Hub:
 
     def __init__(self, *, replay_size: int = 20_000, log_size: int = 5_000, client_limit: int = 50_000) -> None:
         self.seq = 0
+        # which daemon numbered the messages: a client's number means nothing to a restarted daemon
+        self.epoch = f"{os.getpid()}-{time.time_ns()}"
         self.replay: deque[Message] = deque(maxlen=replay_size)
         self.log: deque[Message] = deque(maxlen=log_size)
         self.open: dict[tuple[bool, str, str, str], Message] = {}

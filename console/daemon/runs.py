@@ -131,9 +131,10 @@ class RunTable:
         error: BaseException | None = None
         try:
             restored = await handle.restore()
-            if restored:
+            if restored:  # an attached console shows them as the in-process one does (RunRestored)
                 record.restored = len(restored)
                 self._changed(record)
+                self.hub.publish("restored", {"run": record.id, "rows": restored, "now": engine.get_clock().now()})
             async for _ in handle:
                 pass
         except asyncio.CancelledError:

@@ -93,6 +93,13 @@ async def project(request: web.Request) -> web.Response:
             "symbols": p.symbols,
             "default_exchange": p.default_exchange,
             "default_frame": p.default_frame,
+            "walker_details": {
+                w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
+            },
+            "frame_details": {
+                f.frame_name: {"start_ms": int(f.start_date.timestamp() * 1000), "step_ms": f.step_minutes * 60_000}
+                for f in engine.list_frames()
+            },
         }
     )
 
@@ -160,8 +167,9 @@ async def report(request: web.Request) -> web.Response:
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
-    """``?since=N``: the messages after N if the replay buffer still holds them, else (or without
-    ``since``) a snapshot first. Then every new message, in order."""
+    """``?since=N&epoch=E``: the messages after N if this daemon (epoch E) numbered them and the
+    replay buffer still holds them, else (or without ``since``) a snapshot first. Then every new
+    message, in order."""
     hub = request.app[_HUB]
     since_text = request.query.get("since")
     try:
@@ -171,14 +179,18 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     sub = hub.subscribe()  # before reading the backlog: nothing published in between is missed
-    backlog = hub.since(since) if since is not None else None
+    same_daemon = request.query.get("epoch", hub.epoch) == hub.epoch
+    backlog = hub.since(since) if since is not None and same_daemon else None
     try:
         if backlog is None:
             last = hub.seq
             snapshot = {
                 "type": "snapshot",
                 "seq": last,
-                "reason": "resume point no longer kept" if since is not None else "connect",
+                "epoch": hub.epoch,
+                "reason": "connect"
+                if since is None
+                else ("daemon restarted" if not same_daemon else "resume point no longer kept"),
                 "runs": request.app[_RUNS].listing(),
                 "daemon": request.app[_INFO],
             }
@@ -190,7 +202,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             for msg in backlog:
                 await ws.send_str(msg.text)
                 last = msg.seq
-        await ws.send_str(json.dumps({"type": "live", "seq": last}))
+        await ws.send_str(json.dumps({"type": "live", "seq": last, "epoch": hub.epoch}))
         reader = asyncio.ensure_future(ws.receive())
         while not ws.closed:
             getter = asyncio.ensure_future(sub.queue.get())
