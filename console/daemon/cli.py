@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--token-env", default=TOKEN_ENV, help=f"the bearer token's variable (default {TOKEN_ENV})")
     d.add_argument("--live", action="append", metavar="STRATEGY", help="start trading STRATEGY at once (repeatable)")
     d.add_argument("--symbol", help="the symbol of --live (default: the project's first)")
+    d.add_argument("--exchange", help="the exchange of --live (default: the project's)")
 
     a = sub.add_parser("attach", help="the dashboard of the project's daemon (ctrl+d or x detaches)")
     common(a)
@@ -152,7 +153,16 @@ def main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
             symbol = args.symbol or (project.symbols[0] if project.symbols else "")
             live = [(symbol, name) for name in dict.fromkeys(args.live or [])]
             return asyncio.run(
-                run_daemon(project, dump_dir, out, err, tcp_port=args.tcp, token_env=args.token_env, live=live)
+                run_daemon(
+                    project,
+                    dump_dir,
+                    out,
+                    err,
+                    tcp_port=args.tcp,
+                    token_env=args.token_env,
+                    live=live,
+                    exchange=args.exchange,
+                )
             )
         dump_dir = _dump_dir(args)
         if args.command == "attach":

@@ -49,6 +49,7 @@ async def run_daemon(
     tcp_port: int | None = None,
     token_env: str = TOKEN_ENV,
     live: list[tuple[str, str]] | None = None,
+    exchange: str | None = None,
 ) -> int:
     """Serve the control API for ``project`` until SIGTERM/SIGINT; returns the exit code."""
     paths = DaemonPaths(dump_dir.absolute())
@@ -126,7 +127,7 @@ async def run_daemon(
     code = 0
     for symbol, strategy in live or []:
         try:
-            runs.start({"mode": "live", "symbol": symbol, "strategy": strategy})
+            runs.start({"mode": "live", "symbol": symbol, "strategy": strategy, "exchange": exchange})
         except (RunRequestError, engine.PairQuarantinedError) as exc:
             err.write(f"btk-console: error: live {symbol} {strategy}: {exc}\n")
             logger.error(f"live {symbol} {strategy}: {exc}")
