@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         from .sweep_cli import main as sweep_main
 
         return sweep_main(argv[1:], out, err)
-    if argv[:1] and argv[0] in ("daemon", "status", "stop", "attach"):  # the daemon's commands (console/daemon/cli.py)
+    if argv[:1] and argv[0] in ("daemon", "status", "stop", "attach", "doctor"):  # console/daemon/cli.py
         from .daemon.cli import main as daemon_main
 
         return daemon_main(argv, out, err)

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--read-only", action="store_true", help="watch only: starting and stopping runs is refused")
     a.add_argument("--theme", help="colour theme")
 
+    doc = sub.add_parser("doctor", help="check config, strategy files, exchanges, keys and the state folder")
+    common(doc)
+
     for name, text in (("status", "the daemon's runs and open positions"), ("stop", "stop a run of the daemon")):
         p = sub.add_parser(name, help=text)
         common(p)
@@ -164,6 +167,10 @@ def main(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
                     exchange=args.exchange,
                 )
             )
+        if args.command == "doctor":
+            from .doctor import run_doctor
+
+            return asyncio.run(run_doctor(args.config, args.dump_dir, out))
         dump_dir = _dump_dir(args)
         if args.command == "attach":
             return attach(_endpoint(args, dump_dir), read_only=args.read_only, theme=args.theme)
