@@ -126,10 +126,10 @@ def attach(endpoint: Any, *, read_only: bool = False, theme: str | None = None) 
     return int(app.run() or 0)
 
 
-def try_attach(config: str | None, dump_dir: str | None, theme: str | None) -> int | None:
-    """``btk-console`` with no subcommand: attach when a daemon answers for the project, else None
-    (no daemon, or a socket nobody answers on: the dashboard then runs its own engine)."""
-    from ..client import DaemonError, Endpoint
+def daemon_endpoint(config: str | None, dump_dir: str | None) -> Any:
+    """The endpoint of a daemon that answers for the project, or None (no daemon, a socket left by
+    a killed one, or a project whose dump folder cannot be read: the dashboard then runs its own)."""
+    from ..client import DaemonClient, DaemonError, Endpoint
 
     try:
         folder = Path(dump_dir) if dump_dir else project_dump_dir(config)
@@ -137,8 +137,28 @@ def try_attach(config: str | None, dump_dir: str | None, theme: str | None) -> i
         return None  # the in-process path reports a broken project as it always has
     if not DaemonPaths(folder.absolute()).socket.exists():
         return None
+    endpoint = Endpoint.for_dump(folder)
+
+    async def answers() -> bool:
+        try:
+            async with DaemonClient(endpoint, timeout=10) as c:
+                await c.status()
+        except DaemonError:
+            return False
+        return True
+
+    return endpoint if asyncio.run(answers()) else None
+
+
+def try_attach(config: str | None, dump_dir: str | None, theme: str | None) -> int | None:
+    """``btk-console`` with no subcommand: the daemon's dashboard when one answers, else None."""
+    from ..client import DaemonError
+
+    endpoint = daemon_endpoint(config, dump_dir)
+    if endpoint is None:
+        return None
     try:
-        return attach(Endpoint.for_dump(folder), theme=theme)
+        return attach(endpoint, theme=theme)
     except DaemonError:
         return None
 

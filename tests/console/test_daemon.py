@@ -239,3 +239,15 @@ async def test_tcp_needs_the_bearer_token_and_no_output_ever_holds_it(place) -> 
     files = [d.out(), d.err(), (d.dump / "logs" / "live.log").read_text()]
     for text in bodies + files:
         assert TOKEN not in text
+
+
+def test_btk_console_alone_attaches_only_to_a_daemon_that_answers(place) -> None:
+    from console.daemon.cli import daemon_endpoint
+
+    d = place()
+    assert daemon_endpoint(None, str(d.dump)) is None  # nothing there yet
+    d.wait_ready()
+    endpoint = daemon_endpoint(None, str(d.dump))
+    assert endpoint is not None and endpoint.socket == (d.dump / "daemon.sock").absolute()
+    d.stop(signal.SIGKILL)  # its socket file stays, nobody answers on it
+    assert (d.dump / "daemon.sock").exists() and daemon_endpoint(None, str(d.dump)) is None
