@@ -77,7 +77,13 @@ def _positions(hub: Hub) -> list[dict[str, Any]]:
 async def status(request: web.Request) -> web.Response:
     hub, runs = request.app[_HUB], request.app[_RUNS]
     return web.json_response(
-        {"daemon": request.app[_INFO], "seq": hub.seq, "runs": runs.listing(), "positions": _positions(hub)}
+        {
+            "daemon": request.app[_INFO],
+            "seq": hub.seq,
+            "clients": len(hub.subscribers),
+            "runs": runs.listing(),
+            "positions": _positions(hub),
+        }
     )
 
 

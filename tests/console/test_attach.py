@@ -123,3 +123,70 @@ async def test_a_lost_daemon_shows_a_banner_and_the_restarted_one_is_followed(pl
         restored = [line for line in app.state.log if line.kind == "RESTORED"]
         assert len(restored) == record["restored"]  # a position the killed daemon held came back
         await pilot.press("x")
+
+
+def _attach_in_a_terminal(dump):
+    """``btk-console attach`` in a pseudo-terminal whose screen output is read (and dropped) by a
+    thread, so the console never blocks on a full terminal."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    from daemons import ROOT
+
+    leader, follower = pty.openpty()
+    console = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "attach", "--dump-dir", str(dump)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=ROOT,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"},
+        start_new_session=True,
+    )
+    os.close(follower)
+
+    def drain() -> None:
+        try:
+            while os.read(leader, 65536):
+                pass
+        except OSError:  # the console is gone
+            pass
+        finally:
+            os.close(leader)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return console
+
+
+def _kill(console) -> None:
+    if console.poll() is None:
+        console.kill()
+    console.wait(SAFETY)
+
+
+async def test_a_console_killed_mid_stream_leaves_the_daemon_trading_and_the_next_sees_everything(place) -> None:
+    """A real ``btk-console attach`` in a pseudo-terminal, SIGKILLed while the stream flows."""
+    d = place("--live", "churn")
+    d.wait_ready()
+    console = _attach_in_a_terminal(d.dump)
+    try:
+        async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+            await _until(c.status, lambda st: st["clients"] == 1)  # the console is on the stream
+            at_kill = (await c.status())["seq"]
+            await _until(c.status, lambda st: st["seq"] >= at_kill + 10)  # events flowed to it
+            _kill(console)
+            await _until(c.status, lambda st: st["clients"] == 0)  # the daemon noticed, and lives on
+            after = (await c.status())["seq"]
+            await _until(c.status, lambda st: st["seq"] >= after + 20 and st["runs"][0]["status"] == "running")
+    finally:
+        _kill(console)
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.feed is not None and app.feed.last >= after + 20, SAFETY)
+        await wait_until(pilot, lambda: not app._pending, SAFETY)
+        lines = [astuple(line)[1:] for line in app.state.log]
+        assert len(lines) == len(set(lines)) and len(_closed_lines(app)) >= 2
+        await pilot.press("x")
