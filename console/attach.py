@@ -19,7 +19,7 @@ from typing import Any
 from textual.binding import Binding
 
 from .app import BtkApp
-from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Snapshot, to_bridge
+from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Live, Snapshot, to_bridge
 from .project import Project
 from .state import Part, RunView
 
@@ -61,21 +61,28 @@ class AttachedApp(BtkApp):
         dump_dir = Path(daemon.get("dump_dir") or ".")
         project = remote_project(info, dump_dir)
         super().__init__(project, dump_dir=dump_dir, save_settings=False, **kw)
-        self.source = f"daemon pid {daemon.get('pid', '?')}" + (" · READ-ONLY" if read_only else "")
+        self.source = "attached to daemon" + (" · READ-ONLY" if read_only else "")
+        self.daemon = daemon  # pid, project, dump folder, since: the daemon serving now
         self.endpoint = endpoint
         self.read_only = read_only
         self.remote = info  # walker and frame details for the runs the daemon reports
         self._sleep = sleep
-        self._pending: list[Snapshot | Event | Connection] = []
+        self._pending: list[Snapshot | Event | Live | Connection] = []
+        self._in_history = False
         self._daemon_close_only: str | None = None
         self.connected = False
+        self.connection_detail = ""
         self.leaving = False
         self.feed: Feed | None = None
         self.client: DaemonClient | None = None
 
     # ------------------------------------------------------------------ the stream
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual calls BtkApp.on_mount too (a handler runs for each class of the MRO), after this
+        # one: the dashboard exists once the messages of the mount are handled
+        self.call_later(self._start_following)
+
+    def _start_following(self) -> None:
         if self.dashboard is None:
             return
         self.dashboard.source = self.source  # the header says the engine is the daemon's
@@ -88,13 +95,19 @@ class AttachedApp(BtkApp):
             self.client = client
             self.feed = Feed(client, sleep=self._sleep)
             async for item in self.feed:
+                if isinstance(item, Snapshot):
+                    self._in_history = True  # a snapshot is shown whole, never half its history
+                elif isinstance(item, Live | Connection):
+                    self._in_history = False
                 self._pending.append(item)
                 if isinstance(item, Connection):
                     self.fold_pending()  # the banner at once, not at the next redraw
 
     def fold_pending(self) -> None:
         """Fold what arrived, in order: engine events in batches, the rest one by one."""
-        if self.leaving or self.dashboard is None or not (self.dashboard.is_mounted and self.dashboard.is_attached):
+        if self._in_history or self.leaving or self.dashboard is None:
+            return
+        if not (self.dashboard.is_mounted and self.dashboard.is_attached):
             return  # detaching (the panes are going away), or not drawn yet: the items wait
         items, self._pending = self._pending, []
         if not items:
@@ -120,6 +133,8 @@ class AttachedApp(BtkApp):
                     event = to_bridge(item)
                     if event is not None:
                         batch.append(event)
+            elif isinstance(item, Live):
+                continue
             elif isinstance(item, Snapshot):
                 self._follow_daemon(item.daemon)
                 batch.clear()
@@ -138,11 +153,9 @@ class AttachedApp(BtkApp):
         self._show(changed | Part.HEADER)
 
     def _follow_daemon(self, daemon: dict[str, Any]) -> None:
-        """The header names the daemon serving now (a restarted one has another pid)."""
+        """Remember the daemon serving now (a restarted one has another pid)."""
         if daemon:
-            self.source = f"daemon pid {daemon.get('pid', '?')}" + (" · READ-ONLY" if self.read_only else "")
-            if self.dashboard is not None:
-                self.dashboard.source = self.source
+            self.daemon = daemon
 
     def _connection(self, item: Connection) -> Part:
         state = self.state
@@ -153,7 +166,9 @@ class AttachedApp(BtkApp):
             if self.connected:
                 self._daemon_close_only = state.close_only
             self.connected = False
-            state.close_only = f"CONNECTION LOST: {item.detail}; retrying in {item.retry_in:g}s"
+            self.connection_detail = item.detail  # which address, what failed: for the log, not the header
+            last = self.feed.last if self.feed is not None else None
+            state.close_only = "CONNECTION LOST · reconnecting" + (f", resuming after #{last}" if last else "")
         return Part.HEADER
 
     def _upsert_run(self, record: dict[str, Any]) -> Part:

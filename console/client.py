@@ -137,6 +137,13 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Live:
+    """The backlog (a snapshot's history, or the replay after a resume) is over at ``seq``."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Connection:
     """The stream is connected (``up``) or lost (``up`` False, with why and the next try's delay)."""
 
@@ -181,7 +188,7 @@ class Feed:
         self.epoch: str | None = None  # the daemon instance that numbered ``last``
         self._history = False
 
-    async def __aiter__(self) -> AsyncIterator[Snapshot | Event | Connection]:
+    async def __aiter__(self) -> AsyncIterator[Snapshot | Event | Live | Connection]:
         delay = 0.5
         while not self.closed:
             query = f"?since={self.last}" if self.last is not None else ""
@@ -205,7 +212,7 @@ class Feed:
             await self.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
 
-    def _parse(self, text: str) -> Snapshot | Event | None:
+    def _parse(self, text: str) -> Snapshot | Event | Live | None:
         """One stream message. After a snapshot come its history events (numbers up to the
         snapshot's), then ``live``; past that, an event at or below ``last`` is a repeat and dropped."""
         data = json.loads(text)
@@ -217,7 +224,7 @@ class Feed:
         if kind == "live":
             self._history = False
             self.epoch = data.get("epoch", self.epoch)
-            return None
+            return Live(data["seq"])
         if kind != "event":
             return None
         seq = data["seq"]

@@ -50,6 +50,7 @@ async def run_daemon(
     token_env: str = TOKEN_ENV,
     live: list[tuple[str, str]] | None = None,
     exchange: str | None = None,
+    wall: Any = time.time,
 ) -> int:
     """Serve the control API for ``project`` until SIGTERM/SIGINT; returns the exit code."""
     paths = DaemonPaths(dump_dir.absolute())
@@ -78,7 +79,7 @@ async def run_daemon(
 
     hub = Hub()
     hub.attach()
-    runs = RunTable(project, hub)
+    runs = RunTable(project, hub, wall=wall)
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     info: dict[str, Any] = {
         "pid": os.getpid(),

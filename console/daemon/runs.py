@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -62,10 +63,11 @@ class RunRecord:
 class RunTable:
     """The runs of this daemon, newest last; at most one active run per id."""
 
-    def __init__(self, project: Project, hub: Hub, *, poll: float = 0.5) -> None:
+    def __init__(self, project: Project, hub: Hub, *, poll: float = 0.5, wall: Callable[[], float] = time.time) -> None:
         self.project = project
         self.hub = hub
         self.poll = poll
+        self.wall = wall  # wall-clock seconds for started/finished (tests pin it)
         self.runs: dict[str, RunRecord] = {}
         self.handles: dict[str, engine.RunHandle[Any]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -117,7 +119,7 @@ class RunTable:
             exchange=exchange if mode != "walker" else "",
             frame=frame if mode == "backtest" else "",
             status="running",
-            started=time.time(),
+            started=self.wall(),
         )
         self.runs.pop(rid, None)  # a restarted run moves to the end
         self.runs[rid] = record
@@ -144,7 +146,7 @@ class RunTable:
         finally:
             st = handle.status()
             record.processed, record.total = st.processed_frames, st.total_frames
-            record.finished = time.time()
+            record.finished = self.wall()
             if error is not None:
                 record.status, record.error = "failed", f"{type(error).__name__}: {error}"
             elif record.status == "stopping":
