@@ -494,6 +494,11 @@ def run_interactive(args: argparse.Namespace) -> int:
 
     if args.theme is not None and args.theme not in THEME_NAMES:
         raise UsageError(f"--theme must be one of {', '.join(THEME_NAMES)}, got {args.theme!r}")
+    from .daemon.cli import try_attach  # a daemon runs for this project: show its dashboard
+
+    attached = try_attach(args.config, args.dump_dir, args.theme)
+    if attached is not None:
+        return attached
     project, error = None, None
     try:
         project = load_project(args.config)
@@ -522,6 +527,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         from .sweep_cli import main as sweep_main
 
         return sweep_main(argv[1:], out, err)
+    if argv[:1] and argv[0] in ("daemon", "status", "stop", "attach", "doctor"):  # console/daemon/cli.py
+        from .daemon.cli import main as daemon_main
+
+        return daemon_main(argv, out, err)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

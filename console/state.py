@@ -281,6 +281,10 @@ class DashboardState:
     def log(self) -> deque[LogLine]:
         return self.signal_log.all
 
+    def reset(self) -> None:
+        """Forget everything folded so far (an attached console rebuilding from a daemon's snapshot)."""
+        self.__init__(self.slippage, self.fee, self.schedule_await_minutes)  # type: ignore[misc]
+
     # -- runs -------------------------------------------------------------------------------
     def add_run(self, run: RunView) -> None:
         self.runs[run.id] = run

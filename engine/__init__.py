@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from . import wire  # the event codec the daemon and its clients share
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
@@ -101,7 +102,7 @@ from .persist.adapters import (
 )
 from .persist.atomic import write_atomic
 from .persist.base import PersistBase, PersistError
-from .persist.lock import StateFolderLocked
+from .persist.lock import StateFolderLocked, hold_state_folder
 from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
 from .pnl import pnl_percentage
 from .registry import (
@@ -272,6 +273,7 @@ __all__ = [
     "get_default_config",
     "get_llm_settings",
     "get_mode",
+    "hold_state_folder",
     "import_csv_into_catalog",
     "import_synthetic_into_catalog",
     "indicator",
@@ -335,6 +337,7 @@ __all__ = [
     "vectorised",
     "verify_candle_columns",
     "walk_forward_windows",
+    "wire",
     "write_atomic",
     "write_sweep_report",
 ]

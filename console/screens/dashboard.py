@@ -85,6 +85,7 @@ class DashboardScreen(Screen):
         super().__init__()
         self.session = session
         self.project_name = project_name
+        self.source: str | None = None  # where the engine runs when not here (console/attach.py)
         self.wall_clock = wall_clock
         self.refresh_interval = refresh_interval
         self._selection_timer: Timer | None = None
@@ -198,7 +199,7 @@ class DashboardScreen(Screen):
             self.query_one(HeatmapPane).refresh_from(state, run)
         live = len(state.active_live_runs())
         selected = state.runs.get(run) if run else None
-        self.query_one(BtkHeader).show(selected, self.project_name, now, live, state.close_only)
+        self.query_one(BtkHeader).show(selected, self.project_name, now, live, state.close_only, self.source)
 
     def _theme_changed(self, _theme: Any) -> None:
         if self.is_mounted:

@@ -18,13 +18,22 @@ class BtkHeader(Static):
     _shown: Text | None = None
 
     def show(
-        self, run: RunView | None, project: str, wall: datetime, live: int = 0, close_only: str | None = None
+        self,
+        run: RunView | None,
+        project: str,
+        wall: datetime,
+        live: int = 0,
+        close_only: str | None = None,
+        source: str | None = None,
     ) -> None:
         """``live`` counts the active live runs: while any trades, a badge says so whichever run
         is selected, because real money is at stake. ``close_only`` (the live state folder is not
-        writable: no new entries) is shown after it until the state is writable again."""
+        writable: no new entries) is shown after it until the state is writable again. ``source``
+        says where the engine is when it is not in this process ("attached to daemon pid N")."""
         text = Text()
         text.append("btk", style="bold")
+        if source:
+            text.append(f" ⇄ {source}", style=theme_style(self, "accent", bold=True))
         badge = theme_style(self, "error", bold=True) + Style(reverse=True)
         if live:
             text.append(" ")

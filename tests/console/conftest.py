@@ -259,3 +259,6 @@ async def save_a_short_position(data_dir: Path) -> None:
         is_scheduled=False,
     )
     await engine.PersistSignalAdapter.write_signal_data(saved, "BTCUSDT", "probe")
+
+
+from daemons import place  # noqa: E402, F401  (a fixture: daemons the test starts, always stopped)

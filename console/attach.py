@@ -1,0 +1,276 @@
+"""``btk-console attach``: the dashboard of a daemon's engine (console/daemon/), through its socket.
+
+The same ``BtkApp``, with its engine replaced by the daemon's stream: ``Feed`` (console/client.py)
+delivers the snapshot, the numbered events and the connection's ups and downs; they are queued in
+arrival order and folded every ``refresh_interval`` into the same ``DashboardState`` the in-process
+dashboard folds, so every pane shows what it shows in-process. Start and stop go to the daemon's
+API; ``ctrl+d`` or ``x`` (and ``q``) detach and leave every run going. A lost connection shows a
+banner in the header and is retried with backoff, resuming after the last event folded (no line
+twice). ``--read-only`` attaches a viewer: starting or stopping is refused with a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.binding import Binding
+
+from .app import BtkApp
+from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Live, Snapshot, to_bridge
+from .project import Project
+from .state import Part, RunView
+
+READ_ONLY = "Read-only: this console was attached with --read-only and cannot start or stop runs."
+ENDED = ("done", "stopped", "failed")
+
+
+def remote_project(info: dict[str, Any], dump_dir: Path) -> Project:
+    """The daemon's project as the start dialogs need it (names only: nothing is imported here)."""
+    return Project(
+        name=info["name"],
+        source=None,
+        root=dump_dir.parent,
+        dump_dir=dump_dir,
+        exchanges=list(info["exchanges"]),
+        strategies=list(info["strategies"]),
+        frames=list(info["frames"]),
+        walkers=list(info["walkers"]),
+        symbols=list(info["symbols"]),
+        default_exchange=info["default_exchange"],
+        default_frame=info["default_frame"],
+        settings_path=dump_dir / "attach-settings.toml",
+    )
+
+
+class AttachedApp(BtkApp):
+    BINDINGS = [Binding("ctrl+d,x", "detach", "Detach", show=False, id="detach")]
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        info: dict[str, Any],
+        daemon: dict[str, Any],
+        *,
+        read_only: bool = False,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+        **kw: Any,
+    ) -> None:
+        dump_dir = Path(daemon.get("dump_dir") or ".")
+        project = remote_project(info, dump_dir)
+        super().__init__(project, dump_dir=dump_dir, save_settings=False, **kw)
+        self.source = "attached to daemon" + (" · READ-ONLY" if read_only else "")
+        self.daemon = daemon  # pid, project, dump folder, since: the daemon serving now
+        self.endpoint = endpoint
+        self.read_only = read_only
+        self.remote = info  # walker and frame details for the runs the daemon reports
+        self._sleep = sleep
+        self._pending: list[Snapshot | Event | Live | Connection] = []
+        self._in_history = False
+        self._daemon_close_only: str | None = None
+        self.connected = False
+        self.connection_detail = ""
+        self.leaving = False
+        self.feed: Feed | None = None
+        self.client: DaemonClient | None = None
+
+    # ------------------------------------------------------------------ the stream
+    def on_mount(self) -> None:
+        # Textual calls BtkApp.on_mount too (a handler runs for each class of the MRO), after this
+        # one: the dashboard exists once the messages of the mount are handled
+        self.call_later(self._start_following)
+
+    def _start_following(self) -> None:
+        if self.dashboard is None:
+            return
+        self.dashboard.source = self.source  # the header says the engine is the daemon's
+        # the screen's timer: it ends with the screen, never folding into panes being torn down
+        self.dashboard.set_interval(self.refresh_interval, self.fold_pending)
+        self.run_worker(self._follow(), name="daemon-feed", group="feed", exit_on_error=False)
+
+    async def _follow(self) -> None:
+        async with DaemonClient(self.endpoint) as client:
+            self.client = client
+            self.feed = Feed(client, sleep=self._sleep)
+            async for item in self.feed:
+                if isinstance(item, Snapshot):
+                    self._in_history = True  # a snapshot is shown whole, never half its history
+                elif isinstance(item, Live | Connection):
+                    self._in_history = False
+                self._pending.append(item)
+                if isinstance(item, Connection):
+                    self.fold_pending()  # the banner at once, not at the next redraw
+
+    def fold_pending(self) -> None:
+        """Fold what arrived, in order: engine events in batches, the rest one by one."""
+        if self._in_history or self.leaving or self.dashboard is None:
+            return
+        if not (self.dashboard.is_mounted and self.dashboard.is_attached):
+            return  # detaching (the panes are going away), or not drawn yet: the items wait
+        items, self._pending = self._pending, []
+        if not items:
+            return
+        state = self.state
+        changed = Part.NONE
+        batch: list[Any] = []
+
+        def flush() -> Part:
+            done = state.apply(batch) if batch else Part.NONE
+            batch.clear()
+            return done
+
+        for item in items:
+            if isinstance(item, Event):
+                if item.stream == "run":
+                    changed |= flush() | self._upsert_run(item.event)
+                elif item.stream == "restored":
+                    changed |= flush()
+                    ev = item.event
+                    changed |= state.restore(ev["run"], list(ev["rows"]), ev["now"])
+                else:
+                    event = to_bridge(item)
+                    if event is not None:
+                        batch.append(event)
+            elif isinstance(item, Live):
+                continue
+            elif isinstance(item, Snapshot):
+                self._follow_daemon(item.daemon)
+                batch.clear()
+                state.reset()
+                self._daemon_close_only = None
+                for record in item.runs:
+                    self._upsert_run(record)
+                if self.session.selected not in state.runs:
+                    active = [r.id for r in state.runs.values() if r.is_active]
+                    self.session.selected = (active or list(state.runs) or [None])[-1]
+                changed = Part.ALL
+            else:
+                changed |= flush() | self._connection(item)
+        changed |= flush()
+        self._daemon_close_only = state.close_only if self.connected else self._daemon_close_only
+        self._show(changed | Part.HEADER)
+
+    def _follow_daemon(self, daemon: dict[str, Any]) -> None:
+        """Remember the daemon serving now (a restarted one has another pid)."""
+        if daemon:
+            self.daemon = daemon
+
+    def _connection(self, item: Connection) -> Part:
+        state = self.state
+        if item.up:
+            self.connected = True
+            state.close_only = self._daemon_close_only
+        else:
+            if self.connected:
+                self._daemon_close_only = state.close_only
+            self.connected = False
+            self.connection_detail = item.detail  # which address, what failed: for the log, not the header
+            last = self.feed.last if self.feed is not None else None
+            state.close_only = "CONNECTION LOST · reconnecting" + (f", resuming after #{last}" if last else "")
+        return Part.HEADER
+
+    def _upsert_run(self, record: dict[str, Any]) -> Part:
+        state = self.state
+        rid = record["id"]
+        run = state.runs.get(rid)
+        if run is None or (run.status in ENDED and record["status"] == "running"):
+            run = RunView(
+                id=rid,
+                mode=record["mode"],
+                symbol=record["symbol"],
+                name=record["name"],
+                exchange=record["exchange"],
+                frame=record["frame"],
+                status="running",
+                started=record["started"],
+            )
+            frame = self.remote.get("frame_details", {}).get(run.frame)
+            if frame is not None:
+                run.frame_start, run.frame_step = frame["start_ms"], frame["step_ms"]
+            walker = self.remote.get("walker_details", {}).get(run.name) if run.mode == "walker" else None
+            if walker is not None:
+                state.add_walker(run, walker["metric"], list(walker["strategies"]))
+            else:
+                state.add_run(run)
+            if self.session.selected is None:
+                self.session.selected = rid
+        was_active = run.is_active
+        run.status = record["status"]
+        run.error = record.get("error")
+        run.progress, run.processed, run.total = record["progress"], record["processed"], record["total"]
+        run.finished = record.get("finished")
+        if was_active and not run.is_active:
+            state.finish_run(rid)
+        return Part.RUNS | Part.PROGRESS | Part.HEADER | Part.POSITIONS | Part.SCHEDULED
+
+    # ------------------------------------------------------------------ start and stop go to the daemon
+    def action_start(self, mode: str) -> None:
+        if self.read_only:
+            self.notify(READ_ONLY, severity="warning", markup=False)
+            return
+        super().action_start(mode)
+
+    def _ask(self, what: str, call: Callable[[DaemonClient], Any]) -> None:
+        async def go() -> None:
+            if self.client is None:
+                self.notify("Not connected to the daemon yet.", title=what, severity="error", markup=False)
+                return
+            try:
+                await call(self.client)
+            except DaemonError as exc:
+                self.notify(str(exc), title=what, severity="error", timeout=8, markup=False)
+
+        self.run_worker(go(), group="requests", exit_on_error=False)
+
+    def start_backtest(self, symbol: str, strategy: str, exchange: str, frame: str) -> bool:
+        body = {"mode": "backtest", "symbol": symbol, "strategy": strategy, "exchange": exchange, "frame": frame}
+        self._ask("Cannot start", lambda c: c.start(**body))
+        return True
+
+    def start_walker(self, symbol: str, walker: str) -> bool:
+        self._ask("Cannot start", lambda c: c.start(mode="walker", symbol=symbol, walker=walker))
+        return True
+
+    def start_live(self, symbol: str, strategy: str, exchange: str) -> bool:
+        body = {"mode": "live", "symbol": symbol, "strategy": strategy, "exchange": exchange}
+        self._ask("Cannot start", lambda c: c.start(**body))
+        return True
+
+    def action_stop_run(self) -> None:
+        if self.read_only:
+            self.notify(READ_ONLY, severity="warning", markup=False)
+            return
+        super().action_stop_run()
+
+    def _stop_confirmed(self, rid: str, yes: bool | None) -> None:
+        run = self.state.runs.get(rid)
+        if not yes or run is None or not run.is_active:
+            return
+        self._ask("Cannot stop", lambda c: c.stop(rid))
+
+    def action_dump_reports(self) -> None:
+        self.notify(
+            "The daemon owns these runs: it writes their live reports under "
+            f"{self.dump_dir / 'live'} when it stops; `btk-console status` and the API give statistics now.",
+            title="Reports",
+            markup=False,
+        )
+
+    # ------------------------------------------------------------------ leaving
+    def action_detach(self) -> None:
+        """Leave; the daemon and every run go on."""
+        self.leaving = True
+        if self.feed is not None:
+            self.feed.close()
+        self.exit(0)
+
+    def action_request_quit(self) -> None:
+        self.action_detach()  # nothing here stops with the console
+
+
+async def fetch(endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The daemon's project and its own description (``DaemonError`` if it does not answer)."""
+    async with DaemonClient(endpoint, timeout=10) as c:
+        return await c.get("/v1/project"), (await c.status())["daemon"]

@@ -1,0 +1,219 @@
+"""The daemon's runs: start a live run, a backtest or a walker, drive it, stop it, say how it is.
+
+A run's id is the console's (``mode:symbol:name``, console/state.py ``run_id``), so an attached
+dashboard keys the daemon's runs as it keys its own. Every change a client shows (started, progress
+moved by a percent, stopping, ended) is published on the hub's ``run`` stream as the run's record.
+Starting a run checks every name first and refuses with one line saying what and which names exist;
+nothing is started on a bad request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import engine
+
+from ..project import Project
+from ..state import run_id
+from .hub import Hub
+
+MODES = ("live", "backtest", "walker")
+
+
+class RunRequestError(ValueError):
+    """A start or stop the daemon refuses (bad name, already running, unknown run)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """What a client knows of a run (the ``run`` stream's event, the ``/v1/runs`` rows)."""
+
+    id: str
+    mode: str
+    symbol: str
+    name: str
+    exchange: str
+    frame: str
+    status: str  # running, stopping, done, stopped, failed
+    progress: float = 0.0
+    processed: int = 0
+    total: int = 0
+    started: float = 0.0
+    finished: float | None = None
+    error: str | None = None
+    restored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("running", "stopping")
+
+
+class RunTable:
+    """The runs of this daemon, newest last; at most one active run per id."""
+
+    def __init__(self, project: Project, hub: Hub, *, poll: float = 0.5, wall: Callable[[], float] = time.time) -> None:
+        self.project = project
+        self.hub = hub
+        self.poll = poll
+        self.wall = wall  # wall-clock seconds for started/finished (tests pin it)
+        self.runs: dict[str, RunRecord] = {}
+        self.handles: dict[str, engine.RunHandle[Any]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    # -- starting -----------------------------------------------------------------------------
+    def _check(self, kind: str, name: str, available: list[str]) -> None:
+        if name not in available:
+            raise RunRequestError(f"unknown {kind} {name!r} (available: {', '.join(available) or 'none'})")
+
+    def start(self, body: dict[str, Any]) -> RunRecord:
+        """Start the run ``body`` asks for: ``mode``, ``symbol``, ``strategy`` (or ``walker``),
+        optional ``exchange`` and ``frame`` (the project's defaults)."""
+        p = self.project
+        mode = body.get("mode")
+        if mode not in MODES:
+            raise RunRequestError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        symbol = body.get("symbol") or (p.symbols[0] if p.symbols else "")
+        if not isinstance(symbol, str) or not symbol:
+            raise RunRequestError("symbol missing (the project lists none)")
+        if p.symbol_list_is_strict:
+            self._check("symbol", symbol, p.symbols)
+        exchange = body.get("exchange") or p.default_exchange
+        frame = body.get("frame") or p.default_frame
+        if mode == "walker":
+            name = body.get("walker") or (p.walkers[0] if p.walkers else "")
+            self._check("walker", name, p.walkers)
+        else:
+            name = body.get("strategy") or ""
+            self._check("strategy", name, p.strategies)
+            self._check("exchange", exchange, p.exchanges)
+            if mode == "backtest":
+                self._check("frame", frame, p.frames)
+        rid = run_id(mode, symbol, name)
+        old = self.runs.get(rid)
+        if old is not None and old.is_active:
+            raise RunRequestError(f"{rid} is already {old.status}", status=409)
+        if mode == "live":
+            handle = engine.Live.run(symbol, strategy_name=name, exchange_name=exchange)
+        elif mode == "backtest":
+            handle = engine.Backtest.run(symbol, strategy_name=name, exchange_name=exchange, frame_name=frame)
+        else:
+            handle = engine.Walker.run(symbol, walker_name=name)
+        record = RunRecord(
+            id=rid,
+            mode=mode,
+            symbol=symbol,
+            name=name,
+            exchange=exchange if mode != "walker" else "",
+            frame=frame if mode == "backtest" else "",
+            status="running",
+            started=self.wall(),
+        )
+        self.runs.pop(rid, None)  # a restarted run moves to the end
+        self.runs[rid] = record
+        self.handles[rid] = handle
+        self._changed(record)
+        self.tasks[rid] = asyncio.ensure_future(self._drive(record, handle))
+        self._ensure_poller()
+        return record
+
+    async def _drive(self, record: RunRecord, handle: engine.RunHandle[Any]) -> None:
+        error: BaseException | None = None
+        try:
+            restored = await handle.restore()
+            if restored:  # an attached console shows them as the in-process one does (RunRestored)
+                record.restored = len(restored)
+                self._changed(record)
+                self.hub.publish("restored", {"run": record.id, "rows": restored, "now": engine.get_clock().now()})
+            async for _ in handle:
+                pass
+        except asyncio.CancelledError:
+            record.status = "stopping"
+        except Exception as exc:  # the run failed; the engine published it on the error stream too
+            error = exc
+        finally:
+            st = handle.status()
+            record.processed, record.total = st.processed_frames, st.total_frames
+            record.finished = self.wall()
+            if error is not None:
+                record.status, record.error = "failed", f"{type(error).__name__}: {error}"
+            elif record.status == "stopping":
+                record.status = "stopped"
+            else:
+                record.status, record.progress = "done", 1.0
+            self.handles.pop(record.id, None)
+            self.tasks.pop(record.id, None)
+            self._changed(record)
+
+    # -- stopping -----------------------------------------------------------------------------
+    def stop(self, rid: str) -> RunRecord:
+        """Ask run ``rid`` to stop as the console's ``s`` does (SPEC 8.5 for a live run: no new
+        signals, an open position stays saved and resumes at the next start)."""
+        record = self.runs.get(rid)
+        if record is None:
+            known = ", ".join(self.runs) or "none"
+            raise RunRequestError(f"no run {rid!r} (runs: {known})", status=404)
+        if not record.is_active:
+            raise RunRequestError(f"{rid} is not running (it is {record.status})", status=409)
+        record.status = "stopping"
+        if record.mode == "live":
+            engine.Live.stop(record.symbol, record.name)
+        elif record.mode == "backtest":
+            engine.Backtest.stop(record.symbol, record.name)
+        else:
+            engine.Walker.stop(record.symbol, record.name)
+        self._changed(record)
+        return record
+
+    async def stop_all(self, grace: float = 30.0) -> None:
+        """Stop every active run and wait for them to end (cancel what outlasts ``grace`` seconds)."""
+        for record in list(self.runs.values()):
+            if record.status == "running":
+                self.stop(record.id)
+        tasks = list(self.tasks.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for t in pending:
+                t.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    # -- progress -----------------------------------------------------------------------------
+    def _ensure_poller(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.ensure_future(self._poll())
+
+    async def _poll(self) -> None:
+        """Publish a run's progress when it moved by a percent (a backtest emits no event per frame
+        to a client; the record is what it shows)."""
+        while self.handles:
+            for rid, handle in list(self.handles.items()):
+                record = self.runs[rid]
+                st = handle.status()
+                if abs(st.progress - record.progress) >= 0.01 or st.total_frames != record.total:
+                    record.progress = min(st.progress, 1.0)
+                    record.processed, record.total = st.processed_frames, st.total_frames
+                    self._changed(record)
+            await asyncio.sleep(self.poll)
+
+    def _changed(self, record: RunRecord) -> None:
+        self.hub.publish("run", record.to_dict())
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.runs.values()]

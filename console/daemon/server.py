@@ -1,0 +1,274 @@
+"""The control API (docs/control-api.md): HTTP and a WebSocket served by aiohttp.
+
+Who may talk to it: on the Unix socket (the default, mode 0600 under the dump folder) whoever the
+file system lets open it, i.e. the daemon's user; on TCP (127.0.0.1 only) a request must carry
+``Authorization: Bearer <token>``, the token read from an environment variable. The token is never
+written to a response or a log; a refused request says only that the token is missing or wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+import engine
+from engine import wire
+
+from .hub import Hub
+from .runs import RunRequestError, RunTable
+
+API = "/v1"
+_HUB = web.AppKey("hub", Hub)
+_RUNS = web.AppKey("runs", RunTable)
+_INFO = web.AppKey("info", dict)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def token_middleware(token: str) -> Any:
+    """Refuse a request whose bearer token is not ``token`` (compared in constant time)."""
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "")
+        if not given:
+            return _error(401, "missing bearer token (Authorization: Bearer ...)")
+        if not hmac.compare_digest(given.encode(), expected):
+            return _error(401, "wrong bearer token")
+        return await handler(request)
+
+    return check
+
+
+def _positions(hub: Hub) -> list[dict[str, Any]]:
+    """Open positions and waiting limit entries, from each one's newest message."""
+    out = []
+    for msg in hub.open.values():
+        ev = json.loads(msg.text)["event"]
+        row = ev["signal"]
+        out.append(
+            {
+                "mode": "backtest" if ev["backtest"] else "live",
+                "symbol": ev["symbol"],
+                "strategy": ev["strategy_name"],
+                "id": row["id"],
+                "side": row["position"],
+                "state": "waiting" if ev["action"] == "scheduled" else "open",
+                "price_open": row["price_open"],
+                "price_take_profit": row["price_take_profit"],
+                "price_stop_loss": row["price_stop_loss"],
+                "current_price": ev["current_price"],
+                "seq": msg.seq,
+            }
+        )
+    return out
+
+
+async def status(request: web.Request) -> web.Response:
+    hub, runs = request.app[_HUB], request.app[_RUNS]
+    return web.json_response(
+        {
+            "daemon": request.app[_INFO],
+            "seq": hub.seq,
+            "clients": len(hub.subscribers),
+            "runs": runs.listing(),
+            "positions": _positions(hub),
+        }
+    )
+
+
+async def project(request: web.Request) -> web.Response:
+    p = request.app[_RUNS].project
+    return web.json_response(
+        {
+            "name": p.name,
+            "strategies": p.strategies,
+            "exchanges": p.exchanges,
+            "frames": p.frames,
+            "walkers": p.walkers,
+            "symbols": p.symbols,
+            "default_exchange": p.default_exchange,
+            "default_frame": p.default_frame,
+            "walker_details": {
+                w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
+            },
+            "frame_details": {
+                f.frame_name: {"start_ms": int(f.start_date.timestamp() * 1000), "step_ms": f.step_minutes * 60_000}
+                for f in engine.list_frames()
+            },
+        }
+    )
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    return web.json_response({"runs": request.app[_RUNS].listing()})
+
+
+async def start_run(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, 'the body must be a JSON object, e.g. {"mode": "live", "strategy": "..."}')
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    try:
+        record = request.app[_RUNS].start(body)
+    except RunRequestError as exc:
+        return _error(exc.status, str(exc))
+    except engine.StateFolderLocked as exc:
+        return _error(409, str(exc))
+    except (engine.PairQuarantinedError, engine.NotFoundError, engine.SchemaError) as exc:
+        return _error(400, str(exc).splitlines()[0])
+    return web.json_response(record.to_dict(), status=201)
+
+
+def _run_of(request: web.Request) -> Any:
+    runs = request.app[_RUNS]
+    rid = request.match_info["rid"]
+    record = runs.runs.get(rid)
+    if record is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no run {rid!r} (runs: {', '.join(runs.runs) or 'none'})"}),
+            content_type="application/json",
+        )
+    return record
+
+
+async def stop_run(request: web.Request) -> web.Response:
+    try:
+        record = request.app[_RUNS].stop(request.match_info["rid"])
+    except RunRequestError as exc:
+        return _error(exc.status, str(exc))
+    return web.json_response(record.to_dict(), status=202)
+
+
+def _facade(mode: str) -> Any:
+    return {"live": engine.Live, "backtest": engine.Backtest, "walker": engine.Walker}[mode]
+
+
+async def statistics(request: web.Request) -> web.Response:
+    record = _run_of(request)
+    data = _facade(record.mode).get_data(record.symbol, record.name)
+    try:
+        encoded = wire.encode(data)
+    except wire.WireError as exc:  # a statistics type nobody registered: say so, not a bare 500
+        return _error(500, f"statistics of {record.id} cannot be sent: {exc}")
+    return web.json_response({"run": record.id, "statistics": encoded})
+
+
+async def report(request: web.Request) -> web.Response:
+    record = _run_of(request)
+    text = _facade(record.mode).get_report(record.symbol, record.name)
+    return web.Response(text=text, content_type="text/markdown")
+
+
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    """``?since=N&epoch=E``: the messages after N if this daemon (epoch E) numbered them and the
+    replay buffer still holds them, else (or without ``since``) a snapshot first. Then every new
+    message, in order."""
+    hub = request.app[_HUB]
+    since_text = request.query.get("since")
+    try:
+        since = int(since_text) if since_text is not None else None
+    except ValueError:
+        return _error(400, f"since must be a sequence number, got {since_text!r}")  # type: ignore[return-value]
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    sub = hub.subscribe()  # before reading the backlog: nothing published in between is missed
+    same_daemon = request.query.get("epoch", hub.epoch) == hub.epoch
+    backlog = hub.since(since) if since is not None and same_daemon else None
+    try:
+        if backlog is None:
+            last = hub.seq
+            snapshot = {
+                "type": "snapshot",
+                "seq": last,
+                "epoch": hub.epoch,
+                "reason": "connect"
+                if since is None
+                else ("daemon restarted" if not same_daemon else "resume point no longer kept"),
+                "runs": request.app[_RUNS].listing(),
+                "daemon": request.app[_INFO],
+            }
+            await ws.send_str(json.dumps(snapshot, separators=(",", ":")))
+            for msg in hub.history():
+                await ws.send_str(msg.text)
+        else:
+            last = since if since is not None else 0
+            for msg in backlog:
+                await ws.send_str(msg.text)
+                last = msg.seq
+        await ws.send_str(json.dumps({"type": "live", "seq": last, "epoch": hub.epoch}))
+        reader = asyncio.ensure_future(ws.receive())
+        while not ws.closed:
+            getter = asyncio.ensure_future(sub.queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                getter.cancel()
+                msg = reader.result()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
+                reader = asyncio.ensure_future(ws.receive())  # clients send nothing; ignore it
+                continue
+            item = getter.result()
+            if item.seq <= last:
+                continue  # already sent from the backlog
+            await ws.send_str(item.text)
+            last = item.seq
+            if sub.overflowed and sub.queue.empty():
+                await ws.close(code=1013, message=f"client too slow; resume from {last}".encode())
+                break
+        reader.cancel()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        hub.unsubscribe(sub)
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws
+
+
+def make_app(hub: Hub, runs: RunTable, info: dict[str, Any], token: str | None = None) -> web.Application:
+    app = web.Application(middlewares=[token_middleware(token)] if token else [])
+    app[_HUB], app[_RUNS], app[_INFO] = hub, runs, info
+    app.router.add_get(f"{API}/status", status)
+    app.router.add_get(f"{API}/project", project)
+    app.router.add_get(f"{API}/runs", list_runs)
+    app.router.add_post(f"{API}/runs", start_run)
+    app.router.add_post(API + "/runs/{rid}/stop", stop_run)
+    app.router.add_get(API + "/runs/{rid}/statistics", statistics)
+    app.router.add_get(API + "/runs/{rid}/report", report)
+    app.router.add_get(f"{API}/stream", stream)
+    return app
+
+
+async def serve_unix(app: web.Application, path: Path) -> web.AppRunner:
+    """Serve on a Unix socket at ``path``, mode 0600 from its creation (umask), not after."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    old = os.umask(0o177)
+    try:
+        site = web.UnixSite(runner, str(path))
+        await site.start()
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return runner
+
+
+async def serve_tcp(app: web.Application, port: int) -> tuple[web.AppRunner, int]:
+    """Serve on 127.0.0.1:``port`` (0 picks a free port); returns the runner and the port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, int(runner.addresses[0][1])

@@ -1,0 +1,52 @@
+"""A daemon for the tests (tests/console/test_daemon.py), as ``btk-console daemon`` runs it, with two
+differences a test needs: a fast simulated clock starting at LIVE_T0 (SPEEDx real time), and one
+more strategy, ``churn``, that trades all the time (a 3-minute position, then the next), so a few
+seconds of wall time hold many opens and closes.
+
+    python -m tests.console.daemon_child --dump DIR [--speed 600] [--live churn] [--tcp PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import engine
+from console.daemon.process import run_daemon
+from console.project import load_project
+
+LIVE_T0 = int(datetime(2024, 3, 1, 12, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+def churn(symbol, when, price):
+    side = "long" if when.minute % 2 else "short"
+    up, down = (1.1, 0.9) if side == "long" else (0.9, 1.1)
+    return {
+        "position": side,
+        "price_take_profit": price * up,
+        "price_stop_loss": price * down,
+        "minute_estimated_time": 3,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dump", required=True)
+    parser.add_argument("--speed", type=float, default=600.0)
+    parser.add_argument("--live", action="append", default=[])
+    parser.add_argument("--tcp", type=int)
+    args = parser.parse_args()
+    project = load_project(None, days=2)
+    engine.add_strategy("churn", "1m", churn)
+    project = dataclasses.replace(project, strategies=[*project.strategies, "churn"])
+    engine.set_clock(engine.SimulatedClock(LIVE_T0, speed=args.speed))
+    live = [("BTCUSDT", name) for name in args.live]
+    return asyncio.run(run_daemon(project, Path(args.dump), sys.stdout, sys.stderr, tcp_port=args.tcp, live=live))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
