@@ -39,7 +39,7 @@ from .. import events, registry
 from ..log import get_logger
 from ..model import ClosedResult, IdleResult, OpenedResult, ScheduledResult, SignalRow, TickResult
 from ..partial import partials
-from ..persist.adapters import writer
+from ..persist.adapters import base_dir, writer
 from ..persist.quarantine import PairQuarantinedError
 from ..sizing import PositionSize, SizingError
 from .base import (
@@ -170,7 +170,8 @@ class OrderDesk:
         self._started = True
 
     async def _save(self) -> None:
-        await order_docs.write(self.entity, "orders", {"orders": [report_to_dict(r) for r in self.orders.values()]})
+        records = [report_to_dict(r) for r in self.orders.values()]
+        await order_docs.write(self.entity, "orders", {"broker": self.broker.name, "orders": records})
 
     async def _record(self, report: OrderReport, *, strict: bool = False) -> OrderReport:
         """Keep the venue's latest word on an order: on disk, then announced (order, its new
@@ -256,10 +257,33 @@ class OrderDesk:
                 )
                 self._take_back(row, slot)
                 dropped.append(row)
-        ours, theirs = self.net_position(), await self.broker.position(self.symbol)
+        ours, theirs = self.net_position() + await self._others_position(), await self.broker.position(self.symbol)
         if abs(ours - theirs) > _TOLERANCE * max(1.0, abs(ours), abs(theirs)):
             raise PositionMismatchError(self.symbol, self.strategy_name, self.broker.name, ours, theirs)
         return dropped
+
+    async def _others_position(self) -> float:
+        """What the other pairs of this symbol on this broker hold by their records (the account
+        holds one position per symbol). A record another run has not reconciled yet counts what
+        the venue says of it."""
+        root = base_dir() / order_docs.domain
+        total = 0.0
+        if not root.is_dir():
+            return total
+        for folder in sorted(root.iterdir()):
+            if not folder.is_dir() or folder.name == self.entity or not folder.name.startswith(f"{self.symbol}_"):
+                continue
+            saved = await order_docs.read(folder.name, "orders", None)
+            if saved is None or saved.get("broker", self.broker.name) != self.broker.name:
+                continue
+            for record in saved["orders"]:
+                report = report_from_dict(record)
+                if report.intent.symbol != self.symbol:
+                    continue
+                if not report.final:
+                    report = await self.broker.fetch(report.intent) or report
+                total += report.filled if report.intent.side == "buy" else -report.filled
+        return total
 
     def _take_back(self, row: SignalRow, slot: str) -> None:
         """Undo a signal whose entry never happened: no open (or waiting) position in btk's state."""

@@ -349,3 +349,28 @@ async def test_a_live_run_with_an_unknown_broker_or_a_sizing_it_cannot_use_is_re
     e.add_sizing("k", "kelly-criterion")
     with pytest.raises(e.SizingError, match="fixed-percentage"):
         e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE, sizing_name="k")
+
+
+async def test_two_strategies_on_one_symbol_share_the_account_position_without_a_false_mismatch() -> None:
+    candles = lambda k: F(42000)  # noqa: E731
+    out = register(candles, [sig("long", tp=43000, sl=41000, met=600)])
+    calls = {"n": 0}
+
+    async def second(symbol, when, price):
+        calls["n"] += 1
+        return sig("long", tp=43000, sl=41000, met=600) if calls["n"] == 1 else None
+
+    e.add_strategy("s2", "1m", second)
+    await run_live(out, until=3)
+    clock = e.get_clock()
+    handle = e.Live.run(SYMBOL, strategy_name="s2", exchange_name=EXCHANGE)
+    async for result in handle:
+        assert result.action == "opened"
+        e.Live.stop(SYMBOL, "s2")
+    held = paper_doc()["positions"][SYMBOL]
+    assert clock.now() > 0 and held == pytest.approx(2 * 100 / 42000)  # both entries, one account position
+
+    restart()
+    again = register(candles, [])
+    await run_live(again, start=10, until=12)  # s restores its half; s2's records count the other half
+    assert [r.id for r in again.restored] == [out.yielded[0].signal.id]
