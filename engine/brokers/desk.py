@@ -196,7 +196,10 @@ class OrderDesk:
         for f in new:
             await self._emit(events.fill, f)
         if new or report.status in ("cancelled", "filled"):
-            await self.book.record(await self.broker.account(), new)
+            try:
+                await self.book.record(await self.broker.account(), new)
+            except Exception as exc:  # the order is recorded; the account view waits for the next change
+                get_logger().warning(f"account of broker {self.broker.name} not updated after {coid}: {exc}")
         return report
 
     @staticmethod
@@ -313,7 +316,10 @@ class OrderDesk:
             await self._on_closed(result, when)
         await self._cancel_orphans()
         if mark is not None:
-            await self.book.watch(await self.broker.account())
+            try:
+                await self.book.watch(await self.broker.account())
+            except Exception as exc:
+                get_logger().warning(f"account of broker {self.broker.name} not checked this tick: {exc}")
         return result
 
     async def _refresh(self, when: int) -> None:

@@ -446,6 +446,8 @@ class LiveFacade(RunnerFacade):
         run = self.runs.get((symbol, strategy_name))
         if run is None or run.instance.pending is None or run.instance.stopped:
             return False
+        if run.task is None or run.task.status != "pending":  # ended (fulfilled or rejected): nobody to close it
+            return False
         run.close_requested = True
         run._woken.set()
         return True

@@ -374,3 +374,93 @@ async def test_two_strategies_on_one_symbol_share_the_account_position_without_a
     again = register(candles, [])
     await run_live(again, start=10, until=12)  # s restores its half; s2's records count the other half
     assert [r.id for r in again.restored] == [out.yielded[0].signal.id]
+
+
+# --------------------------------------------------------------------------- unknown outcomes
+
+
+class AcceptedThenDropped(e.PaperBroker):
+    """The venue takes the order, then the connection drops before the answer arrives."""
+
+    async def place(self, intent):
+        await super().place(intent)
+        raise e.OrderOutcomeUnknown(intent, "connection reset after sending")
+
+
+class DroppedBeforeArrival(e.PaperBroker):
+    """The request never reaches the venue, and the client cannot tell."""
+
+    async def place(self, intent):
+        raise e.OrderOutcomeUnknown(intent, "timeout")
+
+
+async def test_an_unknown_outcome_is_resolved_by_asking_the_venue_never_by_a_second_order() -> None:
+    candles = lambda k: F(42000 if k < 10 else 43000)  # noqa: E731
+    out = register(candles, [sig("long", tp=42500, sl=41000, met=600)])
+    broker = e.add_broker(AcceptedThenDropped("paper"))
+    fills: list[e.Fill] = []
+    e.listen_fill(fills.append)
+    await run_live(out, until=30)
+    assert [r.action for r in out.yielded] == ["opened", "closed"]
+    assert [type(x) for x in out.errors] == [e.OrderOutcomeUnknown, e.OrderOutcomeUnknown]  # entry and exit
+    assert "never sent twice" in str(out.errors[0])
+    assert [r["status"] for r in orders_doc()] == ["filled", "filled"]  # found by fetch at once
+    assert len(fills) == 2 and len(broker.state["fills"]) == 2 and broker.state["positions"] == {}
+
+
+async def test_an_order_the_venue_never_saw_is_cancelled_after_asking_and_its_signal_trades_no_quantity() -> None:
+    candles = lambda k: F(42000 if k < 10 else 43000)  # noqa: E731
+    out = register(candles, [sig("long", tp=42500, sl=41000, met=600)])
+    e.add_broker(DroppedBeforeArrival("paper"))
+    await run_live(out, until=30)
+    assert [r.action for r in out.yielded] == ["opened", "closed"]  # btk's signal runs its course
+    [record] = orders_doc()  # no exit: nothing was filled
+    assert record["status"] == "cancelled" and "never saw it (3 asks)" in record["reason"]
+    unknown, never = out.errors
+    assert isinstance(unknown, e.OrderOutcomeUnknown) and "not sent again" in str(never)
+    assert not PAPER_DOC.exists()
+
+
+async def test_an_exit_waits_for_its_intent_to_be_written_and_is_sent_once_when_the_disk_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spec_helpers import m, minute
+    from test_state_write_failure import Disk
+
+    disk = Disk(monkeypatch)
+    disk.broken = lambda k: 5 <= k < 9  # the position (open at m0, 5 minutes to live) closes at m5
+    out = register(lambda k: F(42000), [sig("long", tp=43000, sl=41000, met=5)])
+    placed = counting_places(e.add_broker(e.PaperBroker("paper")))
+    await run_live(out, until=12)
+    opened, closed = out.yielded[:2]
+    assert minute(closed.close_timestamp) == 5
+    exit_id = client_order_id(opened.signal.id, "exit")
+    assert placed == [client_order_id(opened.signal.id, "entry"), exit_id]
+    [exit_fill] = [f for f in paper_doc()["fills"] if f["client_order_id"] == exit_id]
+    assert exit_fill["timestamp"] >= m(9)  # sent once the disk took its intent
+    assert exit_fill["price"] == pytest.approx(closed.current_price * (1 - 0.001))  # at the close's price
+    assert paper_doc()["positions"] == {}
+
+
+async def test_close_position_closes_one_pair_at_the_current_price() -> None:
+    from spec_helpers import m
+
+    out = register(lambda k: F(42000 + 10 * max(k, 0)), [sig("long", tp=43000, sl=41000, met=600)])
+    answers: list[bool] = []
+
+    def close_at_minute_3(result) -> None:
+        if result.action == "active" and not answers and e.get_clock().now() >= m(3):
+            answers.append(e.Live.close_position(SYMBOL, STRATEGY))
+            answers.append(e.Live.close_position("ETHUSDT", STRATEGY))  # not running
+
+    e.listen_signal_live(close_at_minute_3)
+    await run_live(out, until=8)
+    assert answers == [True, False]
+    opened, closed = out.yielded
+    assert closed.close_reason == "manual" and closed.pnl.pnl_percentage == pytest.approx(
+        e.pnl_percentage("long", opened.signal.price_open, closed.current_price, 0.1, 0.1)
+    )
+    account = paper_doc()
+    entry = client_order_id(opened.signal.id, "entry")
+    cost = next(f["amount"] * f["price"] for f in account["fills"] if f["client_order_id"] == entry)
+    assert round(account["realised"], 6) == round(cost * closed.pnl.pnl_percentage / 100, 6)
