@@ -21,12 +21,13 @@ It turns what a tick decided into orders and keeps the pair's order records
 * **Exit** (``ClosedResult``): a market order for the amount the entry actually filled (an entry
   limit still open is cancelled first); nothing to send when nothing filled.
 * **Restart** (``restore``): every unfinished record is reconciled by ``fetch``, never placed
-  blindly. An entry the venue never saw did not happen: it is cancelled, and a saved position
-  that only it stood for is dropped (it was never announced). An exit the venue never saw is
-  placed now when the close is on disk, else cancelled (the position is still open, the engine
-  closes it again). Then the pair's net filled amount is compared with ``broker.position``: a
-  difference means btk and the account disagree and the run refuses to trade the symbol
-  (``PositionMismatchError``) until a person looks.
+  blindly. An order the venue never saw is sent now, once, when the state on disk still asks for
+  it (an entry whose position or limit entry was saved before the crash, an exit whose close
+  was), and cancelled when it does not (the crash came before that state was written: the
+  signal never opened, or the position is still open and the engine closes it again). A saved
+  position whose entry was refused is dropped. Then the symbol's net filled amount is compared
+  with ``broker.position``: a difference means btk and the account disagree and the run refuses
+  to trade the symbol (``PositionMismatchError``) until a person looks.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .base import (
     Broker,
     BrokerError,
     OrderIntent,
+    OrderNotSent,
     OrderOutcomeUnknown,
     OrderRejected,
     OrderReport,
@@ -240,14 +242,16 @@ class OrderDesk:
                     f"live {self.symbol} {self.strategy_name}: order {intent.client_order_id} could not be "
                     f"reconciled with broker {self.broker.name} ({exc}); the pair does not trade until it can be"
                 ) from exc
+            held = {r.id for r in (inst.pending, inst.scheduled) if r is not None}
             if answer is not None:
                 await self._record(answer)
-            elif intent.action == "exit" and (inst.pending is None or inst.pending.id != intent.signal_id):
-                await self._send(intent)  # the close is on disk and the venue never saw the exit
+            elif (intent.action == "entry") == (intent.signal_id in held):
+                # the venue never saw it, and the state on disk still asks for it (an entry whose
+                # position or limit entry was saved, an exit whose close was): sent now, once
+                await self._send(intent)
             else:
                 why = "it never reached the venue before the restart"
-                if intent.action == "exit":
-                    why += "; the close was not saved, the position stays open"
+                why += "; its signal was not saved" if intent.action == "entry" else "; the close was not saved"
                 await self._record(dataclasses.replace(report, status="cancelled", reason=why))
         dropped: list[SignalRow] = []
         for slot in ("pending", "scheduled"):
@@ -490,6 +494,12 @@ class OrderDesk:
         self._unsent.discard(coid)
         try:
             report = await self.broker.place(intent)
+        except OrderNotSent as exc:  # nothing placed, for a local reason: an exit is sent again later
+            get_logger().warning(str(exc))
+            if intent.action == "entry":
+                return await self._record(dataclasses.replace(self.orders[coid], status="cancelled", reason=exc.cause))
+            self._unsent.add(coid)
+            return self.orders[coid]
         except OrderRejected as exc:
             report = OrderReport(intent=intent, status="rejected", reason=exc.reason)
             await self._record(report)

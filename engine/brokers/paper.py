@@ -26,7 +26,7 @@ from typing import Any
 
 from .. import config
 from ..clock import get_clock
-from .base import AccountSnapshot, Fill, OrderIntent, OrderRejected, OrderReport
+from .base import AccountSnapshot, Fill, OrderIntent, OrderNotSent, OrderRejected, OrderReport
 from .store import fill_from_dict, paper_docs, report_from_dict, report_to_dict
 
 __all__ = ["DEFAULT_QUOTE_AMOUNT", "DEFAULT_START_BALANCE", "PaperBroker"]
@@ -103,12 +103,13 @@ class PaperBroker:
 
     async def _save(self, before: dict[str, Any], intent: OrderIntent) -> None:
         """Write the account; when the disk refuses, the change is undone and the order refused
-        (what is not on disk did not happen: a restart would not know it)."""
+        (what is not on disk did not happen: a restart would not know it); the intent may be
+        sent again."""
         try:
             await paper_docs.write(self.name, "account", self._state)
         except Exception as exc:
             self._state = before
-            raise OrderRejected(intent, f"the paper account could not be saved ({exc})") from exc
+            raise OrderNotSent(intent, f"the paper account could not be saved ({exc})") from exc
 
     @property
     def state(self) -> dict[str, Any]:
@@ -229,7 +230,7 @@ class PaperBroker:
             self.state["orders"][intent.client_order_id] = report_to_dict(report)
             try:
                 await self._save(before, intent)
-            except OrderRejected:
+            except OrderNotSent:  # still open: filled when the account can be saved (asked again by fetch)
                 return OrderReport(intent=report.intent, status="open", exchange_order_id=report.exchange_order_id)
             return report
 

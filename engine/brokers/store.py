@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..persist.adapters import _Domain, base_dir
+from ..persist.adapters import PersistSignalAdapter, _Domain, base_dir
 from ..persist.quarantine import held_documents
 from .base import Fill, OrderIntent, OrderReport
 
@@ -92,7 +92,7 @@ def report_from_dict(value: Any) -> OrderReport:
     )
 
 
-def _check_orders(value: Any) -> None:
+def check_orders(value: Any) -> None:
     """``{"orders": [record, ...]}``: every record must read back (``report_from_dict``)."""
     if not isinstance(value, dict) or not isinstance(value.get("orders"), list):
         raise ValueError("expected {'orders': [...]}")
@@ -104,13 +104,14 @@ def _check_orders(value: Any) -> None:
         seen.add(report.intent.client_order_id)
 
 
-def _check_object(value: Any) -> None:
+def check_object(value: Any) -> None:
     if not isinstance(value, dict):
         raise ValueError(f"expected an object, found {type(value).__name__}")
 
 
 class BrokerDomain(_Domain):
-    """A ``_Domain`` that follows ``set_base_dir``: its stores are opened again under a new base."""
+    """A ``_Domain`` that follows ``set_base_dir`` (its stores are opened again under a new base)
+    and the signal state's storage class (``PersistSignalAdapter.use_adapter``)."""
 
     def __init__(self, domain: str, validate: Any) -> None:
         super().__init__(domain, validate)
@@ -121,6 +122,7 @@ class BrokerDomain(_Domain):
         if self._base != here:
             self.forget()
             self._base = here
+        self._cls = PersistSignalAdapter._cls  # a custom store (use_adapter) keeps these documents too
         return await super().store(entity)
 
     async def read(self, entity: str, entity_id: str, default: Any) -> Any:
@@ -130,9 +132,9 @@ class BrokerDomain(_Domain):
         await self._write(entity, entity_id, value)
 
 
-order_docs = BrokerDomain("order", _check_orders)  # order/<symbol>_<strategy>/orders.json
-paper_docs = BrokerDomain("paper", _check_object)  # paper/<broker name>/account.json
-account_docs = BrokerDomain("account", _check_object)  # account/<broker name>/book.json
+order_docs = BrokerDomain("order", check_orders)  # order/<symbol>_<strategy>/orders.json
+paper_docs = BrokerDomain("paper", check_object)  # paper/<broker name>/account.json
+account_docs = BrokerDomain("account", check_object)  # account/<broker name>/book.json
 
 
 def held_orders(symbol: str, strategy_name: str, broker_name: str) -> list[Path]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.brokers.store import check_object, check_orders
 from engine.persist.adapters import _check_levels, _check_positions, _check_row
 from engine.persist.base import TEMP_PREFIX
 from engine.persist.lock import LOCK_NAME
@@ -58,7 +59,15 @@ REPO = Path(__file__).resolve().parents[2]
 # running three crash suites at once
 RUN_TIMEOUT_S = 300
 DUMP_WAIT_S = 30  # a safety net: a stuck run's event loop answers SIGUSR1 at once
-_DOMAIN_CHECKS = {"signal": _check_row, "schedule": _check_row, "risk": _check_positions, "partial": _check_levels}
+_DOMAIN_CHECKS = {
+    "signal": _check_row,
+    "schedule": _check_row,
+    "risk": _check_positions,
+    "partial": _check_levels,
+    "order": check_orders,  # the order desk's records and the paper account (engine/brokers/store.py)
+    "paper": check_object,
+    "account": check_object,
+}
 
 
 # --------------------------------------------------------------------------- processes

@@ -127,25 +127,55 @@ async def _crash(broker_cls, candles, signals, until: float) -> None:
     assert broker.name == "paper"
 
 
-async def test_an_intent_written_but_never_sent_is_reconciled_as_never_placed_and_not_sent_again() -> None:
+async def test_an_intent_written_but_never_sent_is_sent_once_at_restart_because_its_position_was_saved() -> None:
     candles = lambda k: F(42000 if k < 30 else 43000)  # noqa: E731
     await _crash(CrashBeforePlace, candles, [sig("long", tp=42500, sl=41000, met=600)], until=20)
     [record] = orders_doc()
     assert record["status"] == "intent"  # on disk before the crash
     saved = json.loads(state_file("signal", SYMBOL).read_text())
     assert saved["id"] == record["intent"]["signal_id"]  # the flush came before the place
+    assert not PAPER_DOC.exists()  # the venue never saw it
 
     restart()
     broker = e.add_broker(e.PaperBroker("paper"))
     placed = counting_places(broker)
     again = register(candles, [])
     await run_live(again, start=1, until=40)
-    assert again.restored == []  # the position only that order stood for never opened
-    assert [r.action for r in again.yielded] == []
+    assert [r.id for r in again.restored] == [saved["id"]]
+    entry, exit_ = client_order_id(saved["id"], "entry"), client_order_id(saved["id"], "exit")
+    assert placed == [entry, exit_]  # the entry once (fetch said never seen), then its exit
+    [fill] = [f for f in paper_doc()["fills"] if f["client_order_id"] == entry]
+    assert fill["price"] == pytest.approx(saved["price_open"] * 1.001)  # at the price the engine used
+    assert {r["status"] for r in orders_doc()} == {"filled"} and paper_doc()["positions"] == {}
+
+
+async def test_an_intent_whose_signal_was_never_saved_is_cancelled_at_restart_and_never_sent() -> None:
+    candles = lambda k: F(42000)  # noqa: E731
+    out = register(candles, [sig("long", tp=43000, sl=41000, met=600)])
+    e.add_broker(CrashBeforePlace("paper"))
+    from engine.persist import adapters
+
+    real_flush = adapters.writer.flush
+
+    async def crash_in_flush() -> bool:  # killed after the intent, before the signal is on disk
+        raise KeyboardInterrupt("killed before the flush")
+
+    adapters.writer.flush = crash_in_flush  # type: ignore[method-assign]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            await run_live(out, until=5)
+    finally:
+        adapters.writer.flush = real_flush  # type: ignore[method-assign]
     [record] = orders_doc()
-    assert record["status"] == "cancelled" and "never reached the venue" in record["reason"]
-    assert json.loads(state_file("signal", SYMBOL).read_text()) is None
-    assert placed == [] and not PAPER_DOC.exists()  # the paper venue never saw an order
+    assert record["status"] == "intent" and not state_file("signal", SYMBOL).exists()
+
+    restart()
+    placed = counting_places(e.add_broker(e.PaperBroker("paper")))
+    again = register(candles, [])
+    await run_live(again, start=1, until=5)
+    assert again.restored == [] and placed == []
+    [record] = orders_doc()
+    assert record["status"] == "cancelled" and "its signal was not saved" in record["reason"]
 
 
 async def test_an_order_the_venue_accepted_before_the_crash_is_recorded_at_restart_and_closed_once() -> None:
