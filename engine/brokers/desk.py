@@ -175,6 +175,10 @@ class OrderDesk:
         records = [report_to_dict(r) for r in self.orders.values()]
         await order_docs.write(self.entity, "orders", {"broker": self.broker.name, "orders": records})
 
+    async def _save_marked(self) -> None:
+        await self._save()
+        self._dirty = False
+
     async def _record(self, report: OrderReport, *, strict: bool = False) -> OrderReport:
         """Keep the venue's latest word on an order: on disk, then announced (order, its new
         fills, the account after them)."""
@@ -187,8 +191,11 @@ class OrderDesk:
         try:
             await self._save()
         except Exception as exc:
-            self._dirty = True  # kept in memory, saved with the next change (nothing announced meanwhile)
-            get_logger().warning(f"order records of {self.entity} not saved ({exc}); retried with the next change")
+            # kept in memory; the state writer retries the document at every flush (and reports the
+            # folder unwritable, close-only, if it keeps failing); nothing of it is announced meanwhile
+            self._dirty = True
+            writer.mark(("order", self.entity), self._save_marked)
+            get_logger().warning(f"order records of {self.entity} not saved ({exc}); retried at the next flush")
             if strict:
                 raise
             return report
@@ -329,14 +336,16 @@ class OrderDesk:
     async def _refresh(self, when: int) -> None:
         """Ask the venue about orders that have no final answer; send exits that waited for a
         writable state folder."""
-        if self._dirty and self.orders:
-            await self._record(next(iter(self.orders.values())))
         for report in [r for r in self.orders.values() if not r.final]:
             coid = report.intent.client_order_id
             if coid in self._unsent:
-                if report.intent.action == "exit" and writer.failure is None:
+                intent = report.intent
+                if intent.action == "entry" and intent.signal_id not in self._live_ids():
+                    self._unsent.discard(coid)  # its signal ended before the order could be sent
+                    await self._record(dataclasses.replace(report, status="cancelled", reason="signal ended, not sent"))
+                elif writer.failure is None and not self._dirty:
                     self._unsent.discard(coid)
-                    await self._send(report.intent)
+                    await self._send(intent)
                 continue
             await self._reconcile(report)
 
@@ -460,44 +469,32 @@ class OrderDesk:
             when,
         )
         report = await self._send(intent, flush=True)
-        if report is None or report.status in ("rejected", "cancelled"):
-            reason = "state not writable" if report is None else report.reason
-            if report is None:
-                return await self._refuse(result, row, slot, reason, None)
-            return await self._refuse(
-                result, row, slot, reason, OrderRejected(intent, reason) if report.status == "rejected" else None
-            )
+        if report.status in ("rejected", "cancelled"):
+            error = OrderRejected(intent, report.reason) if report.status == "rejected" else None
+            return await self._refuse(result, row, slot, report.reason, error)
         return result
 
-    async def _send(self, intent: OrderIntent, *, flush: bool = False) -> OrderReport | None:
-        """Write ``intent``, flush the signal state, place it, record the answer. None when the
-        state could not be written (nothing was sent)."""
+    async def _send(self, intent: OrderIntent, *, flush: bool = False) -> OrderReport:
+        """Write ``intent``, flush the signal state, place it, record the answer.
+
+        While the intent or the state cannot be written, or the broker could not take it for a
+        reason of this side (``OrderNotSent``), nothing is sent: the intent waits in memory
+        (``_unsent``, status ``intent``) and ``_refresh`` sends it at a later tick, once the state
+        folder is writable again; the runner meanwhile announces nothing unwritten."""
         coid = intent.client_order_id
         self._unsent.add(coid)
         try:
             await self._record(OrderReport(intent=intent, status="intent", timestamp=intent.created_at), strict=True)
-        except Exception:  # the intent is not on disk: nothing is sent
-            if intent.action == "entry":
-                self._unsent.discard(coid)
-                self.orders.pop(coid, None)
-                return None
-            return self.orders[coid]  # an exit waits in memory; sent once its intent is written (_refresh)
+        except Exception:  # the intent is not on disk: nothing is sent yet
+            return self.orders[coid]
         written = await writer.flush() if flush else writer.failure is None
         if not written:
-            if intent.action == "entry":  # no new entries while the state is not writable
-                self._unsent.discard(coid)
-                await self._record(
-                    OrderReport(intent=intent, status="cancelled", reason="state not writable, not sent")
-                )
-                return None
-            return self.orders[coid]  # an exit is sent when the state is writable again (_refresh)
+            return self.orders[coid]
         self._unsent.discard(coid)
         try:
             report = await self.broker.place(intent)
-        except OrderNotSent as exc:  # nothing placed, for a local reason: an exit is sent again later
+        except OrderNotSent as exc:  # nothing placed, for a local reason: sent again later
             get_logger().warning(str(exc))
-            if intent.action == "entry":
-                return await self._record(dataclasses.replace(self.orders[coid], status="cancelled", reason=exc.cause))
             self._unsent.add(coid)
             return self.orders[coid]
         except OrderRejected as exc:
@@ -538,6 +535,10 @@ class OrderDesk:
         entry = self.entry_of(row.id)
         if entry is None:
             return
+        if entry.intent.client_order_id in self._unsent:  # closed before its entry could be sent
+            self._unsent.discard(entry.intent.client_order_id)
+            await self._record(dataclasses.replace(entry, status="cancelled", reason="closed before it was sent"))
+            return
         if not entry.final and entry.status != "intent":
             entry = await self._record(await self.broker.cancel(entry.intent))
         if entry.filled <= 0:
@@ -548,16 +549,18 @@ class OrderDesk:
             return  # already asked for (a restart that closed it again)
         await self._send(exit_intent, flush=True)
 
+    def _live_ids(self) -> set[str]:
+        return {r.id for r in (self.inst.pending, self.inst.scheduled) if r is not None}
+
     async def _cancel_orphans(self) -> None:
         """A limit entry whose signal neither waits nor opened any more (cancelled, stopped, the
         price went past the stop first) is cancelled at the venue."""
-        inst = self.inst
-        live_ids = {r.id for r in (inst.pending, inst.scheduled) if r is not None}
+        live_ids = self._live_ids()
         for report in [r for r in self.orders.values() if not r.final]:
             intent = report.intent
             if intent.action == "entry" and intent.type == "limit" and intent.signal_id not in live_ids:
                 if report.status == "intent":
-                    continue
+                    continue  # not at the venue (unsent: _refresh cancels it; unknown: asked by fetch)
                 await self._record(await self.broker.cancel(intent))
 
     async def cancel_waiting(self) -> None:

@@ -42,7 +42,7 @@ async def test_the_header_says_close_only_while_the_state_cannot_be_written(tmp_
     clock = SteppedClock(LIVE_T0)
     engine.set_clock(clock)
     state_disk.error = errno.EROFS
-    app = live_app(tmp_path / "dump", signals=["long", "long"])  # the first entry is taken back: no order
+    app = live_app(tmp_path / "dump")
     async with app.run_test(size=(200, 40)) as pilot:
         await start_live(pilot, clock)  # the open cannot be written
         header = str(app.screen.query_one(BtkHeader).render())

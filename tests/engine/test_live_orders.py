@@ -494,3 +494,22 @@ async def test_close_position_closes_one_pair_at_the_current_price() -> None:
     entry = client_order_id(opened.signal.id, "entry")
     cost = next(f["amount"] * f["price"] for f in account["fills"] if f["client_order_id"] == entry)
     assert round(account["realised"], 6) == round(cost * closed.pnl.pnl_percentage / 100, 6)
+
+
+async def test_an_entry_whose_state_cannot_be_written_is_sent_once_after_the_disk_recovers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from spec_helpers import m
+    from test_state_write_failure import Disk
+
+    disk = Disk(monkeypatch)
+    disk.broken = lambda k: k < 3
+    out = register(lambda k: F(42000 + max(k, 0) * 10), [sig("long", tp=43000, sl=41000, met=600)])
+    placed = counting_places(e.add_broker(e.PaperBroker("paper")))
+    await run_live(out, until=6)
+    [opened] = out.yielded
+    entry = client_order_id(opened.signal.id, "entry")
+    assert placed == [entry]  # once, after the state and the intent were written
+    [fill] = paper_doc()["fills"]
+    assert fill["timestamp"] >= m(3) and fill["price"] == pytest.approx(opened.signal.price_open * 1.001)
+    assert [r["status"] for r in orders_doc()] == ["filled"]
