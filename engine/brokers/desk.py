@@ -260,6 +260,7 @@ class OrderDesk:
                 why = "it never reached the venue before the restart"
                 why += "; its signal was not saved" if intent.action == "entry" else "; the close was not saved"
                 await self._record(dataclasses.replace(report, status="cancelled", reason=why))
+        await self._cancel_orphans()  # limit entries of signals the saved state no longer holds
         dropped: list[SignalRow] = []
         for slot in ("pending", "scheduled"):
             row = getattr(inst, slot)
@@ -556,12 +557,21 @@ class OrderDesk:
         """A limit entry whose signal neither waits nor opened any more (cancelled, stopped, the
         price went past the stop first) is cancelled at the venue."""
         live_ids = self._live_ids()
-        for report in [r for r in self.orders.values() if not r.final]:
-            intent = report.intent
-            if intent.action == "entry" and intent.type == "limit" and intent.signal_id not in live_ids:
-                if report.status == "intent":
-                    continue  # not at the venue (unsent: _refresh cancels it; unknown: asked by fetch)
-                await self._record(await self.broker.cancel(intent))
+        orphans = [
+            r
+            for r in self.orders.values()
+            if not r.final
+            and r.status != "intent"  # not at the venue (unsent: _refresh cancels it; unknown: asked by fetch)
+            and r.intent.action == "entry"
+            and r.intent.type == "limit"
+            and r.intent.signal_id not in live_ids
+        ]
+        # the slot that no longer holds the signal is on disk first: a crash before the cancel
+        # leaves an open order of a signal the restart does not hold, which the restart cancels
+        if not orphans or not await writer.flush():
+            return
+        for report in orphans:
+            await self._record(await self.broker.cancel(report.intent))
 
     async def cancel_waiting(self) -> None:
         """On stop: cancel a limit entry whose scheduled signal the stop dropped."""
