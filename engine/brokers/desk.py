@@ -88,12 +88,13 @@ class PositionMismatchError(BrokerError):
 brokers: dict[str, Broker] = {}
 
 
-def add_broker(broker: Broker) -> Broker:
-    """Register ``broker`` under its ``name`` so live runs can name it (``Live.run(broker="x")``)."""
+def add_broker(broker: Broker, *, replace: bool = False) -> Broker:
+    """Register ``broker`` under its ``name`` so live runs can name it (``Live.run(broker="x")``);
+    ``replace`` lets it take the place of a broker of that name (a project loaded again)."""
     for attr in ("name", "currency", "place", "fetch", "cancel", "position", "account", "start", "close"):
         if not hasattr(broker, attr):
             raise TypeError(f"add_broker: {broker!r} has no {attr} (see engine.brokers.base.Broker)")
-    if broker.name in brokers and brokers[broker.name] is not broker:
+    if broker.name in brokers and brokers[broker.name] is not broker and not replace:
         raise ValueError(f"broker {broker.name} already exists")
     brokers[broker.name] = broker
     return broker

@@ -513,3 +513,31 @@ async def test_an_entry_whose_state_cannot_be_written_is_sent_once_after_the_dis
     [fill] = paper_doc()["fills"]
     assert fill["timestamp"] >= m(3) and fill["price"] == pytest.approx(opened.signal.price_open * 1.001)
     assert [r["status"] for r in orders_doc()] == ["filled"]
+
+
+class CrashInCancel(e.PaperBroker):
+    """Dies when asked to cancel: the slot that dropped the signal is on disk, the order still open."""
+
+    async def cancel(self, intent):
+        raise KeyboardInterrupt("killed before the cancel reached the venue")
+
+
+async def test_a_limit_entry_left_open_by_a_crash_is_cancelled_by_the_restart() -> None:
+    candles = lambda k: F(42000)  # noqa: E731
+    e.set_config({"CC_SCHEDULE_AWAIT_MINUTES": 5}, unsafe=True)
+    out = register(candles, [sig("long", tp=42500, sl=39000, met=60, open_=40000)])
+    e.add_broker(CrashInCancel("paper"))
+    with pytest.raises(KeyboardInterrupt):
+        await run_live(out, until=30)
+    [record] = orders_doc()
+    assert record["status"] == "open" and record["intent"]["type"] == "limit"
+    assert json.loads(state_file("schedule", SYMBOL).read_text()) is None  # the cancel's slot came first
+
+    restart()
+    e.add_broker(e.PaperBroker("paper"))
+    again = register(candles, [])
+    await run_live(again, start=10, until=12)
+    assert again.restored == []
+    [record] = orders_doc()
+    assert record["status"] == "cancelled" and paper_doc()["positions"] == {}
+    assert [o["status"] for o in paper_doc()["orders"].values()] == ["cancelled"]
