@@ -541,3 +541,20 @@ async def test_a_limit_entry_left_open_by_a_crash_is_cancelled_by_the_restart() 
     [record] = orders_doc()
     assert record["status"] == "cancelled" and paper_doc()["positions"] == {}
     assert [o["status"] for o in paper_doc()["orders"].values()] == ["cancelled"]
+
+
+async def test_a_sizing_sizes_the_entry_from_the_accounts_equity_and_the_stop_distance() -> None:
+    from spec_helpers import m
+
+    out = register(lambda k: F(42000), [sig("long", tp=43000, sl=41000, met=600)])
+    e.add_sizing("one-percent", "fixed-percentage", risk_percentage=1)
+    e.set_clock(e.SimulatedClock(m(0), speed=0))
+    handle = e.Live.run(SYMBOL, strategy_name=STRATEGY, exchange_name=EXCHANGE, sizing_name="one-percent")
+    async for result in handle:
+        out.yielded.append(result)
+        e.Live.stop(SYMBOL, STRATEGY)
+    [opened] = out.yielded
+    [record] = orders_doc()
+    # 1 % of 10,000 at risk over the 1,000 between entry and stop
+    assert record["intent"]["amount"] == pytest.approx(10_000 * 0.01 / (opened.signal.price_open - 41000))
+    assert record["status"] == "filled"
