@@ -573,7 +573,3 @@ class OrderDesk:
             return
         for report in orphans:
             await self._record(await self.broker.cancel(report.intent))
-
-    async def cancel_waiting(self) -> None:
-        """On stop: cancel a limit entry whose scheduled signal the stop dropped."""
-        await self._cancel_orphans()
