@@ -13,12 +13,14 @@ of that moment, or the same loss would trip it again at once.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from .. import config, events
 from ..clock import get_clock
 from ..log import get_logger
+from ..persist.adapters import base_dir
 from .base import AccountSnapshot, Fill
 from .store import account_docs
 
@@ -49,6 +51,10 @@ class AccountBook:
 
     def __init__(self, broker_name: str) -> None:
         self.broker_name = broker_name
+        self._reset()
+        self._loaded: str | None = None  # the state folder the book was read from
+
+    def _reset(self) -> None:
         self.breaker: str | None = None
         self.reason = ""
         self.day = -1
@@ -57,11 +63,13 @@ class AccountBook:
         self.curve: list[tuple[int, float]] = []
         self.fills: list[dict[str, Any]] = []
         self.last: AccountSnapshot | None = None
-        self._loaded = False
 
     async def load(self) -> None:
-        if self._loaded:
+        """Read the saved book of the current state folder (once per folder)."""
+        folder = os.path.abspath(base_dir())
+        if self._loaded == folder:
             return
+        self._reset()  # nothing of another folder's book
         saved = await account_docs.read(self.broker_name, "book", None)
         if saved is not None:
             self.breaker = saved.get("breaker")
@@ -71,7 +79,7 @@ class AccountBook:
             self.peak_equity = float(saved.get("peak_equity", 0.0))
             self.curve = [(int(t), float(v)) for t, v in saved.get("curve", [])]
             self.fills = list(saved.get("fills", []))
-        self._loaded = True
+        self._loaded = folder
 
     async def save(self) -> None:
         await account_docs.write(

@@ -22,10 +22,12 @@ import asyncio
 import copy
 import dataclasses
 import math
+import os
 from typing import Any
 
 from .. import config
 from ..clock import get_clock
+from ..persist.adapters import base_dir
 from .base import AccountSnapshot, Fill, OrderIntent, OrderNotSent, OrderRejected, OrderReport
 from .store import fill_from_dict, paper_docs, report_from_dict, report_to_dict
 
@@ -64,6 +66,7 @@ class PaperBroker:
         self.start_balance = _positive("balance", balance)
         self.quote_amount = _positive("quote_amount", quote_amount)
         self._state: dict[str, Any] | None = None
+        self._folder: str | None = None  # the state folder the account was loaded from
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -87,9 +90,12 @@ class PaperBroker:
         }
 
     async def start(self) -> None:
-        """Load the saved account (once; a new one starts at ``balance``)."""
-        if self._state is not None:
+        """Load the saved account of the current state folder (once per folder; a new one
+        starts at ``balance``): the account lives with the signal state it trades for."""
+        folder = os.path.abspath(base_dir())
+        if self._state is not None and self._folder == folder:
             return
+        self._state, self._folder = None, folder
         saved = await paper_docs.read(self.name, "account", None)
         state = self._new_state()
         if saved is not None:

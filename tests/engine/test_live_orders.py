@@ -558,3 +558,14 @@ async def test_a_sizing_sizes_the_entry_from_the_accounts_equity_and_the_stop_di
     # 1 % of 10,000 at risk over the 1,000 between entry and stop
     assert record["intent"]["amount"] == pytest.approx(10_000 * 0.01 / (opened.signal.price_open - 41000))
     assert record["status"] == "filled"
+
+
+async def test_the_paper_account_and_its_book_follow_the_state_folder() -> None:
+    candles = lambda k: F(42000)  # noqa: E731
+    out = await live(candles, [sig("long", tp=43000, sl=41000, met=600)], until=3)
+    assert [r.action for r in out.yielded] == ["opened"] and paper_doc()["positions"]
+    e.set_base_dir("other/data")  # the same process and broker, another state folder: another account
+    await run_live(out, start=5, until=8)  # no mismatch with the first folder's position
+    assert out.restored == [] and (await e.Live.account()).positions == {}
+    e.set_base_dir(None)
+    assert (await e.Live.account()).positions == {SYMBOL: pytest.approx(100 / 42000)}  # the first one's
