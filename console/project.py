@@ -51,7 +51,9 @@ from .toml_source import (
     read_toml,
 )
 
-SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui", "llm")
+SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui", "llm", "broker")
+BROKER_KINDS = ("paper",)
+BROKER_KEYS = {"paper": ("kind", "name", "balance", "quote_amount", "currency")}
 PROJECT_KEYS = ("name", "dump_dir", "modules", "symbols")
 EXCHANGE_KINDS = ("synthetic", "csv", "ccxt", "catalog")
 EXCHANGE_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -233,8 +235,11 @@ def _load_file(path: Path, days: int | None) -> Project:
         notes.append(f"{exc} (using {src.name}'s [ui]/[keys])")
     ui = merge_settings(declared_ui, saved_ui, "ui", settings_path.name, notes)
     keys = merge_settings(declared_keys, saved_keys, "keys", settings_path.name, notes)
+    broker_spec = _check_broker(src, data["broker"]) if "broker" in data else None
 
     before = _registered()
+    if broker_spec is not None:
+        broker_spec()
     for register in exchange_specs:
         register()
     for register in frame_specs:
@@ -391,6 +396,33 @@ def _engine_call(src: TomlSource, path: Sequence[str], fn: Callable[[], Any]) ->
         fn()
     except (ValueError, TypeError, LookupError) as exc:
         raise src.error(path, f"the engine rejected it: {_first_line(exc)}") from None
+
+
+def _check_broker(src: TomlSource, value: Any) -> Callable[[], None]:
+    """``[broker]``: the account live runs trade (README "Orders and accounts"). ``kind = "paper"``
+    with ``balance``, ``quote_amount`` (what one entry costs) and ``currency``; registered under
+    ``name`` (default ``paper``, the broker a live run uses when it names none)."""
+    import engine
+
+    path = ("broker",)
+    table = check_table(src, path, value, "a table of broker options")
+    kinds = ", ".join(f'"{k}"' for k in BROKER_KINDS)
+    kind = table.get("kind", "paper")
+    if kind not in BROKER_KINDS:
+        raise src.error((*path, "kind"), f"unknown broker kind {describe(kind)}; expected one of {kinds}")
+    check_known_keys(src, path, table, BROKER_KEYS[kind])
+    options: dict[str, Any] = {}
+    for key in ("balance", "quote_amount"):
+        if key in table:
+            got = table[key]
+            if isinstance(got, bool) or not isinstance(got, int | float) or not got > 0:
+                raise src.error((*path, key), f"expected a number > 0, got {describe(got)}")
+            options[key] = float(got)
+    if "currency" in table:
+        options["currency"] = _check_str(src, (*path, "currency"), table["currency"], '"USDT"')
+    name = _check_str(src, (*path, "name"), table["name"], '"paper"') if "name" in table else "paper"
+    options.setdefault("balance", engine.get_config()["CC_PAPER_BALANCE"])
+    return lambda: _engine_call(src, path, lambda: engine.add_broker(engine.PaperBroker(name, **options), replace=True))
 
 
 def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Callable[[], None]:
