@@ -60,7 +60,18 @@ from urllib.parse import parse_qsl, urlsplit
 from engine.exchanges.synthetic import SyntheticFeed
 from engine.model import MINUTE_MS
 
-__all__ = ["DEFAULT_MARKETS", "BinanceServer", "Market", "Request", "ccxt_options", "main", "simulated_now"]
+from .binance_orders import OrderBook
+
+__all__ = [
+    "DEFAULT_BALANCES",
+    "DEFAULT_MARKETS",
+    "BinanceServer",
+    "Market",
+    "Request",
+    "ccxt_options",
+    "main",
+    "simulated_now",
+]
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -100,7 +111,7 @@ class Market:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
             "icebergAllowed": True,
             "ocoAllowed": True,
             "quoteOrderQtyMarketAllowed": True,
@@ -136,6 +147,25 @@ DEFAULT_MARKETS = (
     Market("BTCUSDT", "BTC", "USDT", tick_size="0.01", step_size="0.00001", min_qty="0.00001"),
     Market("ETHUSDT", "ETH", "USDT", tick_size="0.01", step_size="0.0001", min_qty="0.0001"),
 )
+
+
+DEFAULT_BALANCES = {"USDT": 10_000.0}
+"""What the spot account holds when a test names nothing else."""
+
+SIGNED_PATHS = frozenset(
+    ("/api/v3/order", "/api/v3/openOrders", "/api/v3/account", "/api/v3/myTrades", "/sapi/v1/capital/config/getall")
+)
+"""Endpoints Binance answers only with an API key (``X-MBX-APIKEY``); the signature is not checked."""
+MISSING_KEY = {"code": -2014, "msg": "API-key format invalid."}
+
+
+@dataclass(frozen=True, slots=True)
+class _AfterFault:
+    """A fault that strikes after the request was processed: the venue did it, the client never hears."""
+
+    status: int  # 0: drop the connection without an answer
+    path: str
+    method: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +241,8 @@ class BinanceServer:
         markets: tuple[Market, ...] = DEFAULT_MARKETS,
         host: str = "127.0.0.1",
         port: int = 0,
+        balances: dict[str, float] | None = None,
+        fee_rate: float = 0.001,
     ) -> None:
         self.feed = SyntheticFeed(seed)
         self.seed = seed
@@ -221,6 +253,13 @@ class BinanceServer:
         self._requests: list[Request] = []
         self._reject_keys = False
         self._holes: list[tuple[str, int, int]] = []
+        self._after: deque[_AfterFault] = deque()
+        self.book = OrderBook(
+            self.markets,
+            self._minute_bars,
+            balances=dict(DEFAULT_BALANCES if balances is None else balances),
+            fee_rate=fee_rate,
+        )
         self._http = _Http((host, port), _Handler)
         self._http.owner = self
         self._thread: threading.Thread | None = None
@@ -373,6 +412,9 @@ class BinanceServer:
     def _handle(self, h: _Handler) -> None:
         url = urlsplit(h.path)
         path, params = url.path, dict(parse_qsl(url.query, keep_blank_values=True))
+        length = int(h.headers.get("Content-Length") or 0)
+        if length:  # a signed POST carries its parameters in a form body
+            params.update(parse_qsl(h.rfile.read(length).decode(), keep_blank_values=True))
         if path.startswith("/_btk/"):
             self._control(h, path, params)
             return
@@ -390,12 +432,44 @@ class BinanceServer:
         signed = "X-MBX-APIKEY" in h.headers or "signature" in params
         if signed and self._reject_keys:
             status, body = 401, BAD_KEY
+        elif path in SIGNED_PATHS and not h.headers.get("X-MBX-APIKEY"):
+            status, body = 401, MISSING_KEY
         else:
-            status, body = self._route(path, params)
+            status, body = self._route(path, params, h.command)
+        after = self._next_after(path, h.command) if status == 200 else None
+        if after is not None:  # processed (an order accepted), then the answer is lost
+            self._record(h, path, params, after.status)
+            if after.status == 0:
+                h.close_connection = True
+                return
+            h.reply(after.status, f"<html><body>{after.status} error</body></html>".encode())
+            return
         self._record(h, path, params, status)
         h.reply(status, body)
 
-    def _route(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+    def _next_after(self, path: str, method: str) -> _AfterFault | None:
+        with self._lock:
+            for i, fault in enumerate(self._after):
+                if fault.path in path and fault.method in (None, method):
+                    del self._after[i]
+                    return fault
+        return None
+
+    def fail_after(
+        self, count: int = 1, status: int = 0, *, path: str = "/api/v3/order", method: str | None = "POST"
+    ) -> None:
+        """The next ``count`` requests to ``path`` (``method``; None: any) are processed as usual (an
+        order is accepted and may fill), then answered with ``status`` (a 5xx) or, with ``status``
+        0, the connection is closed with no answer at all: the client cannot know what happened."""
+        with self._lock:
+            self._after.extend(_AfterFault(status, path, method) for _ in range(count))
+
+    def _minute_bars(self, symbol: str, start_ms: int, now_ms: int) -> list[list]:
+        """The 1m candles opening in ``[start_ms, now_ms]``, the last one partial (the order book's market)."""
+        count = max((now_ms - start_ms) // MINUTE_MS + 1, 1)
+        return self.ohlcv(symbol, "1m", start_ms, count, now_ms)
+
+    def _route(self, path: str, params: dict[str, str], method: str = "GET") -> tuple[int, Any]:
         if path == "/api/v3/ping":
             return 200, {}
         if path == "/api/v3/time":
@@ -405,7 +479,17 @@ class BinanceServer:
         if path == "/api/v3/klines":
             return self._klines(params)
         if path == "/api/v3/account":
-            return 200, {"canTrade": True, "accountType": "SPOT", "balances": [], "permissions": ["SPOT"]}
+            return self.book.account(self.now())
+        if path == "/api/v3/order":
+            if method == "POST":
+                return self.book.place(params, self.now())
+            if method == "DELETE":
+                return self.book.cancel(params, self.now())
+            return self.book.query(params, self.now())
+        if path == "/api/v3/openOrders":
+            return self.book.open_orders(params, self.now())
+        if path == "/api/v3/myTrades":
+            return self.book.my_trades(params, self.now())
         if path == "/sapi/v1/capital/config/getall":
             return 200, []
         return 404, {"code": -1, "msg": f"this test server does not serve {path}"}
@@ -480,6 +564,21 @@ class BinanceServer:
             else:
                 self.clear_holes()
             h.reply(200, {"ok": True})
+        elif path == "/_btk/fail_after":
+            self.fail_after(
+                int(params.get("count", "1")),
+                int(params.get("status", "0")),
+                path=params.get("path") or "/api/v3/order",
+                method=params.get("method", "POST") or None,
+            )
+            h.reply(200, {"ok": True})
+        elif path == "/_btk/orders":
+            h.reply(200, self.book.log_rows())
+        elif path == "/_btk/balances":
+            if params.get("asset"):
+                self.book.set_balance(params["asset"], float(params["free"]))
+            self.book.match(self.now())
+            h.reply(200, self.book.snapshot())
         elif path == "/_btk/requests":
             out = [asdict(r) for r in self.requests]
             if params.get("clear"):
