@@ -31,7 +31,7 @@ What an order goes through, and why:
 
 ``account`` counts in the broker's quote ``currency``: ``balance`` is the venue's total quote
 balance, ``equity`` adds every base amount held in a symbol this broker traded at the last price it
-saw for it (a fill, or the intent's reference price), and ``realised_pnl``/``day_pnl`` are the
+saw for it (``mark``, a fill, or the intent's reference price), and ``realised_pnl``/``day_pnl`` are the
 equity's change since ``start`` (the live account report owns the per-trade numbers). ``fees_paid``
 sums the fees of the fills this broker reported.
 
@@ -83,7 +83,11 @@ _STATUS = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", 
 
 
 class CcxtBroker:
-    """A venue's spot account through ccxt; see the module docstring."""
+    """A venue's spot account through ccxt; see the module docstring.
+
+    ``feed`` is the registered exchange's name (or its ``CcxtFeed``); ``quote_amount`` is what one
+    entry costs when the run has no sizing; ``rate_limit_retries`` bounds the resends after a 429,
+    ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock)."""
 
     kind = "ccxt"
 
@@ -93,6 +97,7 @@ class CcxtBroker:
         *,
         currency: str = "USDT",
         name: str | None = None,
+        quote_amount: float | None = None,
         rate_limit_retries: int = 3,
         backoff_ms: float = 1000,
         read_retries: int = 3,
@@ -100,6 +105,11 @@ class CcxtBroker:
         self.feed = feed_of_exchange(feed) if isinstance(feed, str) else feed
         self.name = name or f"ccxt:{self.feed.exchange_id}{' sandbox' if self.feed.sandbox else ''}"
         self.currency = currency
+        if quote_amount is not None and not (
+            isinstance(quote_amount, int | float) and not isinstance(quote_amount, bool) and quote_amount > 0
+        ):
+            raise BrokerError(f"{self.name}: quote_amount must be a number > 0, got {quote_amount!r}")
+        self.quote_amount = quote_amount
         self.rate_limit_retries = int(rate_limit_retries)
         self.backoff_ms = float(backoff_ms)
         self.read_retries = int(read_retries)
@@ -314,6 +324,12 @@ class CcxtBroker:
         return report
 
     # -- the account ------------------------------------------------------------------------------
+    def mark(self, symbol: str, price: float) -> None:
+        """The last price of ``symbol`` (what ``account`` counts a held amount at); the live desk
+        calls it every tick."""
+        if self._client is not None and price and math.isfinite(price):
+            self._prices[self._unified(symbol)] = float(price)
+
     async def _balance(self) -> dict[str, Any]:
         ex = self._ex()
         return await self._read("fetch_balance", ex.fetch_balance)

@@ -18,8 +18,19 @@ volume pro rata), like a real exchange's current candle.
 Tests script failures with ``fail_next(n, status)`` (HTTP 429 with ``Retry-After``, any 5xx) and
 read ``requests`` to check pagination. Two more faults on demand:
 
-- **signed calls**: ``/api/v3/account`` (``fetch_balance``) and ``/sapi/v1/capital/config/getall``
-  (``fetchCurrencies``) answer a stub; ``reject_keys()`` makes every request that carries an API key
+- **a spot account** (``book``, tests/exchanges/binance_orders.py): ``POST/GET/DELETE /api/v3/order``
+  (``create_order`` with ``newClientOrderId``, ``fetch_order`` by ``origClientOrderId``,
+  ``cancel_order``), ``/api/v3/openOrders``, ``/api/v3/myTrades`` and ``/api/v3/account``
+  (``fetch_balance``: the account's balances, ``balances=`` at start), a small matching model on
+  the server's candles and ``book.log``, every order the venue accepted (the crash test's judge);
+- **private calls** need the ``X-MBX-APIKEY`` header (HTTP 401 ``-2014`` without; the signature is
+  not checked); ``/sapi/v1/capital/config/getall`` (``fetchCurrencies``) answers an empty list;
+- **faults after acceptance**: ``fail_after(n, status)`` processes the next ``n`` order requests
+  (the order is accepted and may fill), then answers ``status`` (a 5xx) or, with 0, closes the
+  connection with no answer; ``fail_next(..., path="/api/v3/order")`` fails *before* accepting
+  (429 is how Binance rate-limits: nothing accepted). Insufficient balance and amounts below the
+  filters come from the account itself, with Binance's codes;
+- **a bad key**: ``reject_keys()`` makes every request that carries an API key
   (an ``X-MBX-APIKEY`` header or a ``signature``) fail as Binance does for a bad key: HTTP 401
   ``{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}``;
 - **a hole**: ``hole(symbol, start_ms, end_ms)`` leaves the candles opening in ``[start, end)`` out
@@ -39,7 +50,9 @@ the same S, V and A agree on "now" (``simulated_now``); the live process's clock
 ``/_btk/fail?count=2&status=429&retry_after=1`` (also ``path=klines``), ``/_btk/now?ms=...`` (``ms=``
 empty: back to the clock it started with), ``/_btk/requests`` (JSON list; ``?clear=1`` empties it),
 ``/_btk/reject_keys?on=1`` (``on=0``: accept keys again), ``/_btk/hole?symbol=BTCUSDT&start=...&end=...``
-(no ``symbol``: clear every hole).
+(no ``symbol``: clear every hole), ``/_btk/fail_after?count=1&status=0`` (``path=``, ``method=``),
+``/_btk/orders`` (the order log, JSON) and ``/_btk/balances`` (``?asset=USDT&free=...`` sets one).
+``--balance USDT=10000`` (repeatable) and ``--fee-rate`` set the account of a subprocess server.
 """
 
 from __future__ import annotations
@@ -111,7 +124,15 @@ class Market:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+            ],
             "icebergAllowed": True,
             "ocoAllowed": True,
             "quoteOrderQtyMarketAllowed": True,
@@ -657,12 +678,19 @@ def main(argv: list[str] | None = None) -> int:
     clock.add_argument("--start-ms", type=int, help="a simulated 'now': this value at --anchor-ms, then --speed")
     parser.add_argument("--speed", type=float, default=1.0, help="with --start-ms: simulated ms per real ms")
     parser.add_argument("--anchor-ms", type=int, help="with --start-ms: wall-clock UTC ms of --start-ms (default: now)")
+    parser.add_argument(
+        "--balance", action="append", default=[], metavar="ASSET=AMOUNT", help="a starting balance (repeatable)"
+    )
+    parser.add_argument("--fee-rate", type=float, default=0.001, help="fee per fill, of its quote amount")
     args = parser.parse_args(argv)
     now: int | Callable[[], int] | None = args.now_ms
     if args.start_ms is not None:
         now = simulated_now(args.start_ms, args.speed, args.anchor_ms)
 
-    server = BinanceServer(seed=args.seed, now_ms=now, host=args.host, port=args.port)
+    balances = {k: float(v) for k, _, v in (b.partition("=") for b in args.balance)} if args.balance else None
+    server = BinanceServer(
+        seed=args.seed, now_ms=now, host=args.host, port=args.port, balances=balances, fee_rate=args.fee_rate
+    )
     print(server.base_url, flush=True)
     try:
         server._http.serve_forever()

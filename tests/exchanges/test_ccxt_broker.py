@@ -380,3 +380,15 @@ async def test_a_non_ccxt_exchange_cannot_have_a_ccxt_broker() -> None:
         CcxtBroker("synth")
     with pytest.raises(BrokerError, match="no exchange named 'nope'"):
         CcxtBroker("nope")
+
+
+async def test_mark_moves_the_equity_and_quote_amount_is_checked(broker: CcxtBroker, server) -> None:
+    await broker.place(intent(server))
+    before = await broker.account()
+    broker.mark("BTCUSDT", 2 * price_now(server))
+    after = await broker.account()
+    assert after.balance == before.balance
+    assert after.equity == pytest.approx(before.equity + 0.01 * price_now(server))
+    assert CcxtBroker("binance", quote_amount=250).quote_amount == 250
+    with pytest.raises(BrokerError, match="quote_amount must be a number > 0"):
+        CcxtBroker("binance", quote_amount=0)
