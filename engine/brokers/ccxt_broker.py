@@ -26,6 +26,9 @@ What an order goes through, and why:
   (engine/retrying.py), at most ``rate_limit_retries`` times; then it is ``OrderRejected`` ("rate
   limited, nothing placed"). Even so, a retry carries the same client order id, so a venue that did
   accept the first would refuse the second as a duplicate while it is open.
+* **A duplicate is not a refusal.** A venue that answers "duplicate order" for the client id
+  already holds the intent's order: that is ``OrderOutcomeUnknown`` (reconcile), never
+  ``OrderRejected`` (which would take the signal back while the order lives on the venue).
 * **Reads retry, writes do not.** ``fetch``, ``cancel`` (idempotent: a second cancel finds the
   order cancelled), ``position`` and ``account`` retry network errors with backoff.
 
@@ -78,6 +81,10 @@ def feed_of_exchange(exchange_name: str) -> CcxtFeed:
         )
     return feed
 
+
+_DUPLICATE = "duplicate order"
+"""Binance's words (``-2010 Duplicate order sent.``) for a client order id an open order already
+has: not a refusal of the intent, which is already at the venue; it is reconciled, not retaken."""
 
 _STATUS = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected"}
 
@@ -281,6 +288,10 @@ class CcxtBroker:
             ccxt.NotSupported,
             ccxt.ArgumentsRequired,
         ) as exc:
+            if _DUPLICATE in str(exc).lower():  # the venue holds an order with this id: it is placed
+                raise OrderOutcomeUnknown(
+                    intent, f"the venue already holds this client order id ({self._why(exc)})"
+                ) from None
             raise OrderRejected(intent, self._why(exc)) from None
         except Exception as exc:  # NetworkError, 5xx, a dropped connection, anything unclassified
             raise OrderOutcomeUnknown(intent, self._why(exc)) from None

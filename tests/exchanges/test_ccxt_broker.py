@@ -392,3 +392,12 @@ async def test_mark_moves_the_equity_and_quote_amount_is_checked(broker: CcxtBro
     assert CcxtBroker("binance", quote_amount=250).quote_amount == 250
     with pytest.raises(BrokerError, match="quote_amount must be a number > 0"):
         CcxtBroker("binance", quote_amount=0)
+
+
+async def test_a_duplicate_client_id_is_reconciled_not_taken_back(broker: CcxtBroker, server) -> None:
+    order = intent(server, type="limit", price=round(price_now(server) * 0.5, 2))
+    await broker.place(order)
+    with pytest.raises(OrderOutcomeUnknown, match="already holds this client order id"):
+        await broker.place(order)
+    assert server.book.placed(order.client_order_id) == 1
+    assert (await broker.fetch(order)).status == "open"
