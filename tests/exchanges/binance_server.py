@@ -275,12 +275,9 @@ class BinanceServer:
         self._reject_keys = False
         self._holes: list[tuple[str, int, int]] = []
         self._after: deque[_AfterFault] = deque()
-        self.book = OrderBook(
-            self.markets,
-            self._minute_bars,
-            balances=dict(DEFAULT_BALANCES if balances is None else balances),
-            fee_rate=fee_rate,
-        )
+        self.fee_rate = fee_rate
+        self.order_hook: Callable[[str, dict[str, str]], str | None] | None = None
+        self.book = self.reset_account(balances)
         self._http = _Http((host, port), _Handler)
         self._http.owner = self
         self._thread: threading.Thread | None = None
@@ -456,7 +453,11 @@ class BinanceServer:
         elif path in SIGNED_PATHS and not h.headers.get("X-MBX-APIKEY"):
             status, body = 401, MISSING_KEY
         else:
+            if self._hook("received", h, path, params):
+                return
             status, body = self._route(path, params, h.command)
+            if status == 200 and self._hook("accepted", h, path, params):
+                return
         after = self._next_after(path, h.command) if status == 200 else None
         if after is not None:  # processed (an order accepted), then the answer is lost
             self._record(h, path, params, after.status)
@@ -467,6 +468,30 @@ class BinanceServer:
             return
         self._record(h, path, params, status)
         h.reply(status, body)
+
+    def reset_account(self, balances: dict[str, float] | None = None) -> OrderBook:
+        """A fresh account (no orders, an empty log) holding ``balances`` (default ``DEFAULT_BALANCES``)."""
+        self.book = OrderBook(
+            self.markets,
+            self._minute_bars,
+            balances=dict(DEFAULT_BALANCES if balances is None else balances),
+            fee_rate=self.fee_rate,
+        )
+        return self.book
+
+    def _hook(self, phase: str, h: _Handler, path: str, params: dict[str, str]) -> bool:
+        """``order_hook(phase, params)`` around a new order: ``"received"`` before the account sees
+        it, ``"accepted"`` once it accepted it, before the answer. The hook may act (the crash
+        test SIGKILLs the client there); returning ``"drop"`` closes the connection with no answer
+        (at ``received``: the order is never processed). True when the request was dropped."""
+        hook = self.order_hook
+        if hook is None or path != "/api/v3/order" or h.command != "POST":
+            return False
+        if hook(phase, params) != "drop":
+            return False
+        self._record(h, path, params, 0)
+        h.close_connection = True
+        return True
 
     def _next_after(self, path: str, method: str) -> _AfterFault | None:
         with self._lock:

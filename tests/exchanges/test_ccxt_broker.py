@@ -401,3 +401,33 @@ async def test_a_duplicate_client_id_is_reconciled_not_taken_back(broker: CcxtBr
         await broker.place(order)
     assert server.book.placed(order.client_order_id) == 1
     assert (await broker.fetch(order)).status == "open"
+
+
+@pytest.mark.parametrize("phase", ["received", "accepted"])
+async def test_the_servers_order_hook_drops_before_or_after_acceptance(broker: CcxtBroker, server, phase: str) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def hook(at: str, params: dict[str, str]) -> str | None:
+        seen.append((at, params["newClientOrderId"]))
+        return "drop" if at == phase else None
+
+    server.order_hook = hook
+    order = intent(server)
+    with pytest.raises(OrderOutcomeUnknown):
+        await broker.place(order)
+    server.order_hook = None
+    expected = [("received", order.client_order_id)] + (
+        [("accepted", order.client_order_id)] if phase == "accepted" else []
+    )
+    assert seen == expected
+    report = await broker.fetch(order)
+    if phase == "received":
+        assert report is None and server.book.log_rows() == []
+    else:
+        assert report is not None and report.status == "filled" and server.book.placed(order.client_order_id) == 1
+
+
+async def test_reset_account_starts_over(server) -> None:
+    server.book.set_balance("BTC", 1.0)
+    book = server.reset_account({"USDT": 5.0})
+    assert server.book is book and book.snapshot() == {"USDT": {"free": "5.00000000", "locked": "0.00000000"}}
