@@ -92,7 +92,8 @@ _STATUS = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", 
 class CcxtBroker:
     """A venue's spot account through ccxt; see the module docstring.
 
-    ``feed`` is the registered exchange's name (or its ``CcxtFeed``); ``quote_amount`` is what one
+    ``feed`` is the registered exchange's name (or its ``CcxtFeed``), also the broker's ``name``
+    unless one is given; ``quote_amount`` is what one
     entry costs when the run has no sizing; ``rate_limit_retries`` bounds the resends after a 429,
     ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock)."""
 
@@ -110,7 +111,8 @@ class CcxtBroker:
         read_retries: int = 3,
     ) -> None:
         self.feed = feed_of_exchange(feed) if isinstance(feed, str) else feed
-        self.name = name or f"ccxt:{self.feed.exchange_id}{' sandbox' if self.feed.sandbox else ''}"
+        # the name is a folder of the state (account/<name>/): the exchange's name, or the ccxt id
+        self.name = name or (feed if isinstance(feed, str) else f"ccxt-{self.feed.exchange_id}")
         self.currency = currency
         if quote_amount is not None and not (
             isinstance(quote_amount, int | float) and not isinstance(quote_amount, bool) and quote_amount > 0

@@ -431,3 +431,9 @@ async def test_reset_account_starts_over(server) -> None:
     server.book.set_balance("BTC", 1.0)
     book = server.reset_account({"USDT": 5.0})
     assert server.book is book and book.snapshot() == {"USDT": {"free": "5.00000000", "locked": "0.00000000"}}
+
+
+async def test_the_broker_is_named_after_its_exchange(broker: CcxtBroker) -> None:
+    assert broker.name == "binance"
+    assert CcxtBroker(broker.feed).name == "ccxt-binance"
+    assert CcxtBroker("binance", name="desk").name == "desk"
