@@ -277,6 +277,7 @@ class BinanceServer:
         self._after: deque[_AfterFault] = deque()
         self.fee_rate = fee_rate
         self.order_hook: Callable[[str, dict[str, str]], str | None] | None = None
+        self._order_now: int | None = None
         self.book = self.reset_account(balances)
         self._http = _Http((host, port), _Handler)
         self._http.owner = self
@@ -314,6 +315,16 @@ class BinanceServer:
         """The server's "now": fixed ms, a callable returning ms, or None for the wall clock."""
         with self._lock:
             self._now = now_ms
+
+    def set_order_now(self, now_ms: int | None) -> None:
+        """The account's own "now" (None: the server's): orders fill and match at the market of
+        this instant while candles are still served up to ``now``. The crash test moves it with
+        the live run's simulated clock, whose candles are all served closed."""
+        with self._lock:
+            self._order_now = now_ms
+
+    def order_now(self) -> int:
+        return self._order_now if self._order_now is not None else self.now()
 
     def now(self) -> int:
         now = self._now
@@ -525,17 +536,17 @@ class BinanceServer:
         if path == "/api/v3/klines":
             return self._klines(params)
         if path == "/api/v3/account":
-            return self.book.account(self.now())
+            return self.book.account(self.order_now())
         if path == "/api/v3/order":
             if method == "POST":
-                return self.book.place(params, self.now())
+                return self.book.place(params, self.order_now())
             if method == "DELETE":
-                return self.book.cancel(params, self.now())
-            return self.book.query(params, self.now())
+                return self.book.cancel(params, self.order_now())
+            return self.book.query(params, self.order_now())
         if path == "/api/v3/openOrders":
-            return self.book.open_orders(params, self.now())
+            return self.book.open_orders(params, self.order_now())
         if path == "/api/v3/myTrades":
-            return self.book.my_trades(params, self.now())
+            return self.book.my_trades(params, self.order_now())
         if path == "/sapi/v1/capital/config/getall":
             return 200, []
         return 404, {"code": -1, "msg": f"this test server does not serve {path}"}
@@ -623,7 +634,7 @@ class BinanceServer:
         elif path == "/_btk/balances":
             if params.get("asset"):
                 self.book.set_balance(params["asset"], float(params["free"]))
-            self.book.match(self.now())
+            self.book.match(self.order_now())
             h.reply(200, self.book.snapshot())
         elif path == "/_btk/requests":
             out = [asdict(r) for r in self.requests]

@@ -437,3 +437,12 @@ async def test_the_broker_is_named_after_its_exchange(broker: CcxtBroker) -> Non
     assert broker.name == "binance"
     assert CcxtBroker(broker.feed).name == "ccxt-binance"
     assert CcxtBroker("binance", name="desk").name == "desk"
+
+
+async def test_the_order_clock_prices_orders_apart_from_the_candles(broker: CcxtBroker, server) -> None:
+    earlier = NOW - 600 * MINUTE_MS
+    server.set_order_now(earlier)
+    report = await broker.place(intent(server))
+    assert report.average == pytest.approx(float(server.book.price("BTCUSDT", earlier)))
+    assert report.average != pytest.approx(float(server.book.price("BTCUSDT", NOW)))
+    assert server.now() == NOW
