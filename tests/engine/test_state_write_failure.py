@@ -99,22 +99,29 @@ async def test_a_close_that_cannot_be_written_is_announced_only_once_it_is_and_n
     path = state_file("signal", SYMBOL)
     assert str(error).startswith(f"CLOSE-ONLY: state not writable ({path}: [Errno 28] No space left")
     assert [s.writable for s in statuses] == [False, True] and statuses[0].path == str(path)
-    assert disk.failed == 4  # retried at m6, m7, m8 (and failed), written at m9
+    # the exit order's intent at m5 (written before the flush, engine/brokers/desk.py), the
+    # signal slot at m5, retried at m6, m7, m8 (and failed), written at m9
+    assert disk.failed == 5
     assert not list(path.parent.glob(".tmp-*"))  # a failed write leaves no temp file
 
 
-async def test_an_entry_whose_write_fails_is_announced_once_written_and_its_milestones_follow_it(disk: Disk) -> None:
+async def test_an_entry_whose_write_fails_is_not_placed_nor_announced_and_trading_resumes_once_writable(
+    disk: Disk,
+) -> None:
+    """An entry places an order, and an order is sent only once the state that knows of it is
+    on disk (engine/brokers/desk.py): an entry whose state cannot be written is taken back."""
     disk.broken = lambda k: k < 3
-    out = register(lambda k: F(42000 + min(k, 8) * 100), [sig("long", tp=43000, sl=41000, met=600)])
-    milestones: list[tuple[int, float]] = []
+    signals = [sig("long", tp=43000, sl=41000, met=600), sig("long", tp=43000, sl=41000, met=600)]
+    out = register(lambda k: F(42000 + min(k, 8) * 100), signals)
     heard: list[str] = []
     e.listen_signal_live(lambda r: heard.append(r.action))
-    e.listen_partial_profit(lambda ev: (milestones.append((ev.level, minute(e.get_clock().now()))), heard.append("p")))
     statuses = await trade(out, until=6)
 
-    assert [a for a in heard if a != "active"][:2] == ["opened", "p"]  # in the order they happened
-    assert milestones[0][1] == 3  # reached at m1 or m2, announced with the open once written at m3
-    assert [r.action for r in out.yielded] == ["opened"] and minute(out.yielded[0].signal.pending_at) == 0
+    assert out.calls == [0, 3]  # refused at m0; close-only (no asks) until the write succeeds at m3
+    assert [r.action for r in out.yielded] == ["opened"] and minute(out.yielded[0].signal.pending_at) == 3
+    assert heard.count("opened") == 1
+    paper = json.loads((Path("dump/data/paper/paper/account.json")).read_text())
+    assert [o["intent"]["signal_id"] for o in paper["orders"].values()] == [out.yielded[0].signal.id]
     assert [s.writable for s in statuses] == [False, True] and len(out.errors) == 1
 
 
