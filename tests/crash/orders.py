@@ -34,7 +34,7 @@ from typing import Any
 
 from engine.brokers.base import client_order_id
 from tests.crash.child import MAIN, MINUTE, SCHEDULED
-from tests.crash.harness import RUN_TIMEOUT_S, Child, ForkServer, last_instant, read_events
+from tests.crash.harness import RUN_TIMEOUT_S, Child, ForkServer, last_instant, read_events, read_state
 from tests.exchanges.binance_server import BinanceServer
 
 __all__ = ["START_BALANCE", "OrderOutcome", "OrderPlan", "make_order_plans", "order_summary", "run_order_iteration"]
@@ -241,8 +241,9 @@ def _records(run_dir: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
 
 def judge(where: str, run_dir: Path, venue: BinanceServer, out: OrderOutcome) -> None:
     events = read_events(run_dir)
-    temp = [p for p in (run_dir / "dump" / "data").rglob("*") if p.name.startswith(".") and p.is_file()]
-    assert not [p for p in temp if p.name != ".lock"], f"{where}: unfinished writes left: {temp}"
+    final = read_state(run_dir, "json")  # every document parses (signal, risk, partial, orders, book)
+    assert not final.temp_files, f"{where}: unfinished writes left: {final.temp_files}"
+    assert not final.open_entities(), f"{where}: still open at the end: {final.open_entities()}"
     records = _records(run_dir)
     log = venue.book.log_rows()
     placed = Counter(row["client_order_id"] for row in log)
