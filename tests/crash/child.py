@@ -57,6 +57,12 @@ a fork instead of an interpreter start, and each run is still its own process, k
 Exchanges: ``--exchange synthetic`` (``engine.add_synthetic_exchange``, offline) or ``--exchange
 ccxt --base-url URL``: the real ccxt ``binance`` client pointed at the loopback Binance server of
 tests/exchanges/binance_server.py (see ``register_exchange``).
+
+Orders: without ``--broker`` the runs trade on the engine's default paper broker. ``--broker ccxt``
+(with ``--exchange ccxt``) sends them through ``CcxtBroker`` to the loopback server, each entry
+costing ``QUOTE_AMOUNT``; every ``place`` is journaled first (``placing``, with its client order
+id), and ``--pause-place K`` stops the K-th one after its intent is on disk and before the request
+leaves, for the parent to kill (tests/crash/orders.py, tests/crash/test_crash_orders.py).
 """
 
 from __future__ import annotations
