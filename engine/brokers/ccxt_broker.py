@@ -36,7 +36,9 @@ What an order goes through, and why:
 balance, ``equity`` adds every base amount held in a symbol this broker traded at the last price it
 saw for it (``mark``, a fill, or the intent's reference price), and ``realised_pnl``/``day_pnl`` are the
 equity's change since ``start`` (the live account report owns the per-trade numbers). ``fees_paid``
-sums the fees of the fills this broker reported.
+sums the fees, in the quote currency, of the fills this broker reported. A venue that charges a
+buy's fee in the base asset (Binance without BNB) leaves the account holding the filled amount
+less that fee: ``position`` reports what is held, the fills say what the fee was.
 
 Exchange-side protection: an intent with ``action = "stop"`` and ``type = "stop_market"`` is sent
 as the venue's stop-market order at ``price`` (spot Binance: STOP_LOSS, through ccxt's
