@@ -13,6 +13,7 @@ from .base import (
     client_order_id,
 )
 from .book import AccountBook, BreakerEvent
+from .ccxt_broker import CcxtBroker
 from .desk import OrderDesk, PositionMismatchError, add_broker, default_broker, resolve_broker
 from .paper import PaperBroker
 
@@ -22,6 +23,7 @@ __all__ = [
     "BreakerEvent",
     "Broker",
     "BrokerError",
+    "CcxtBroker",
     "Fill",
     "OrderDesk",
     "OrderIntent",

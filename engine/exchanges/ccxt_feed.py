@@ -24,7 +24,7 @@ caches what it gets (``engine/candles.py``). This adapter turns that into ccxt c
   credentials, so no private call (binance's ``fetchCurrencies`` is signed) can stop candles. When
   keys are set, one authenticated ``fetch_balance`` on a separate client checks them at first use;
   a key the venue rejects is reported once on the error stream, naming what to check, and candles
-  keep coming. (The coming broker layer owns the authenticated client for orders.)
+  keep coming. A broker's orders use their own authenticated client (``trading_client``).
 """
 
 from __future__ import annotations
@@ -212,6 +212,24 @@ class CcxtFeed:
         if self.sandbox:
             ex.set_sandbox_mode(True)
         return ex
+
+    def trading_client(self) -> Any:
+        """A new ccxt instance carrying the environment's keys, for a broker's orders (the caller owns
+        it and closes it). Orders are private, so no keys is an error here, naming the variables;
+        the keys themselves are only remembered to scrub them from messages (``scrub``)."""
+        credentials = self._credentials()
+        if not credentials.get("apiKey") or not credentials.get("secret"):
+            env = credential_env_vars(self.exchange_id)
+            raise CcxtKeyError(
+                f"{self.exchange_id}: placing orders needs an API key and secret in the environment: set "
+                f"{env['apiKey']} and {env['secret']} (and {env['password']} if the exchange needs one); "
+                "try them on the sandbox first (sandbox = true)"
+            )
+        return self._build(credentials)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every key from the environment replaced by ``***``."""
+        return self._scrub(text)
 
     async def _check_keys_once(self) -> None:
         """With keys in the environment: one authenticated call per feed, at first use. A key the

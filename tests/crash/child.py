@@ -57,6 +57,12 @@ a fork instead of an interpreter start, and each run is still its own process, k
 Exchanges: ``--exchange synthetic`` (``engine.add_synthetic_exchange``, offline) or ``--exchange
 ccxt --base-url URL``: the real ccxt ``binance`` client pointed at the loopback Binance server of
 tests/exchanges/binance_server.py (see ``register_exchange``).
+
+Orders: without ``--broker`` the runs trade on the engine's default paper broker. ``--broker ccxt``
+(with ``--exchange ccxt``) sends them through ``CcxtBroker`` to the loopback server, each entry
+costing ``QUOTE_AMOUNT``; every ``place`` is journaled first (``placing``, with its client order
+id), and ``--pause-place K`` stops the K-th one after its intent is on disk and before the request
+leaves, for the parent to kill (tests/crash/orders.py, tests/crash/test_crash_orders.py).
 """
 
 from __future__ import annotations
@@ -120,6 +126,8 @@ class Options:
     pause_phase: str | None
     steps: Path | None = None
     fail_writes: tuple[int, int, int] | None = None
+    broker: str | None = None
+    pause_place: int | None = None
 
 
 def parse_args(argv: list[str]) -> Options:
@@ -135,11 +143,15 @@ def parse_args(argv: list[str]) -> Options:
     p.add_argument("--run", type=int, default=1, help="number of this run in events.jsonl (1, then restarts)")
     p.add_argument("--pause-write", type=int, help="pause inside the K-th state write (1-based)")
     p.add_argument("--pause-phase", help="; ".join(f"{k}: {', '.join(v)}" for k, v in PAUSE_PHASES.items()))
+    p.add_argument("--broker", choices=("ccxt",), help="orders through this broker (default: the engine's, paper)")
+    p.add_argument("--pause-place", type=int, help="--broker ccxt: stop before sending the K-th order (1-based)")
     a = p.parse_args(argv)
     if a.pause_write is not None and a.pause_phase not in PAUSE_PHASES[a.adapter]:
         p.error(f"--pause-phase must be one of {PAUSE_PHASES[a.adapter]} with --adapter {a.adapter}")
     if a.exchange == "ccxt" and not a.base_url:
         p.error("--exchange ccxt needs --base-url")
+    if a.broker == "ccxt" and a.exchange != "ccxt":
+        p.error("--broker ccxt needs --exchange ccxt")
     fail = None
     if a.fail_writes:
         try:
@@ -148,7 +160,7 @@ def parse_args(argv: list[str]) -> Options:
             p.error(f"--fail-writes must be START:COUNT:ERRNO, got {a.fail_writes!r}")
         fail = (start, count, code)
     fields = (a.adapter, a.exchange, a.base_url, a.start_ms, a.end_ms, a.run)
-    return Options(a.dir.resolve(), *fields, a.pause_write, a.pause_phase, a.steps, fail)
+    return Options(a.dir.resolve(), *fields, a.pause_write, a.pause_phase, a.steps, fail, a.broker, a.pause_place)
 
 
 # --------------------------------------------------------------------------- what the run observes
@@ -278,6 +290,40 @@ def install_restore_probe(journal: Journal) -> None:
         )
 
     live_runner._LiveRun.restore = restore
+
+
+QUOTE_AMOUNT = 100.0  # USDT per entry with --broker ccxt (the runs have no sizing)
+TEST_KEY = {"BTK_BINANCE_API_KEY": "crash-test-key-0123456789", "BTK_BINANCE_SECRET": "crash-test-secret-9876543210"}
+
+
+def make_broker(opts: Options, journal: Journal) -> Any:
+    """``--broker ccxt``: the ccxt broker on the exchange under test (its keys set in this process's
+    environment, as a user's service would), every ``place`` journaled before it is sent
+    (``placing``, with the client order id); with ``--pause-place K`` the K-th stops right there
+    (after the desk wrote and flushed the intent, before the request leaves) for the parent to
+    kill."""
+    if opts.broker is None:
+        return None
+    from engine.brokers.ccxt_broker import CcxtBroker
+
+    os.environ.update(TEST_KEY)
+    broker = CcxtBroker(EXCHANGE, quote_amount=QUOTE_AMOUNT, backoff_ms=0)
+    original = broker.place
+    count = 0
+
+    async def place(intent: Any) -> Any:
+        nonlocal count
+        count += 1
+        fields = {"order": count, "action": intent.action, "symbol": intent.symbol, "coid": intent.client_order_id}
+        journal.event("placing", **fields)
+        if count == opts.pause_place:
+            journal.event("paused", phase="before-send", **fields)
+            time.sleep(PAUSE_LIMIT_S)  # noqa: ASYNC251  # blocks the loop on purpose: the order stays unsent
+            os._exit(PAUSE_EXIT)
+        return await original(intent)
+
+    broker.place = place  # type: ignore[method-assign]
+    return broker
 
 
 # --------------------------------------------------------------------------- the stepped clock
@@ -544,7 +590,11 @@ async def run(opts: Options, journal: Journal) -> int:
     e.listen_state_write(lambda status: journal.event("state", writable=status.writable, error=status.error))
 
     journal.event("started", pid=os.getpid(), adapter=opts.adapter, exchange=opts.exchange)
-    handles = [e.Live.run(symbol, strategy_name=strategy, exchange_name=EXCHANGE) for symbol, strategy in markers]
+    broker = make_broker(opts, journal)
+    extra = {"broker": broker} if broker is not None else {}
+    handles = [
+        e.Live.run(symbol, strategy_name=strategy, exchange_name=EXCHANGE, **extra) for symbol, strategy in markers
+    ]
     for handle in handles:
         await handle.restore()
 
@@ -557,6 +607,8 @@ async def run(opts: Options, journal: Journal) -> int:
 
     parking.active = len(handles)
     await asyncio.gather(drive(clock, parking, opts.steps), *(consume(handle) for handle in handles))
+    if broker is not None:
+        await broker.close()
     if opts.exchange == "ccxt":
         await e.close_ccxt_exchanges()
     journal.event("finished", writes=hook.count, state_writes=hook.state_count)

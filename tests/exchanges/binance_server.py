@@ -18,8 +18,19 @@ volume pro rata), like a real exchange's current candle.
 Tests script failures with ``fail_next(n, status)`` (HTTP 429 with ``Retry-After``, any 5xx) and
 read ``requests`` to check pagination. Two more faults on demand:
 
-- **signed calls**: ``/api/v3/account`` (``fetch_balance``) and ``/sapi/v1/capital/config/getall``
-  (``fetchCurrencies``) answer a stub; ``reject_keys()`` makes every request that carries an API key
+- **a spot account** (``book``, tests/exchanges/binance_orders.py): ``POST/GET/DELETE /api/v3/order``
+  (``create_order`` with ``newClientOrderId``, ``fetch_order`` by ``origClientOrderId``,
+  ``cancel_order``), ``/api/v3/openOrders``, ``/api/v3/myTrades`` and ``/api/v3/account``
+  (``fetch_balance``: the account's balances, ``balances=`` at start), a small matching model on
+  the server's candles and ``book.log``, every order the venue accepted (the crash test's judge);
+- **private calls** need the ``X-MBX-APIKEY`` header (HTTP 401 ``-2014`` without; the signature is
+  not checked); ``/sapi/v1/capital/config/getall`` (``fetchCurrencies``) answers an empty list;
+- **faults after acceptance**: ``fail_after(n, status)`` processes the next ``n`` order requests
+  (the order is accepted and may fill), then answers ``status`` (a 5xx) or, with 0, closes the
+  connection with no answer; ``fail_next(..., path="/api/v3/order")`` fails *before* accepting
+  (429 is how Binance rate-limits: nothing accepted). Insufficient balance and amounts below the
+  filters come from the account itself, with Binance's codes;
+- **a bad key**: ``reject_keys()`` makes every request that carries an API key
   (an ``X-MBX-APIKEY`` header or a ``signature``) fail as Binance does for a bad key: HTTP 401
   ``{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}``;
 - **a hole**: ``hole(symbol, start_ms, end_ms)`` leaves the candles opening in ``[start, end)`` out
@@ -39,7 +50,9 @@ the same S, V and A agree on "now" (``simulated_now``); the live process's clock
 ``/_btk/fail?count=2&status=429&retry_after=1`` (also ``path=klines``), ``/_btk/now?ms=...`` (``ms=``
 empty: back to the clock it started with), ``/_btk/requests`` (JSON list; ``?clear=1`` empties it),
 ``/_btk/reject_keys?on=1`` (``on=0``: accept keys again), ``/_btk/hole?symbol=BTCUSDT&start=...&end=...``
-(no ``symbol``: clear every hole).
+(no ``symbol``: clear every hole), ``/_btk/fail_after?count=1&status=0`` (``path=``, ``method=``),
+``/_btk/orders`` (the order log, JSON) and ``/_btk/balances`` (``?asset=USDT&free=...`` sets one).
+``--balance USDT=10000`` (repeatable) and ``--fee-rate`` set the account of a subprocess server.
 """
 
 from __future__ import annotations
@@ -60,7 +73,18 @@ from urllib.parse import parse_qsl, urlsplit
 from engine.exchanges.synthetic import SyntheticFeed
 from engine.model import MINUTE_MS
 
-__all__ = ["DEFAULT_MARKETS", "BinanceServer", "Market", "Request", "ccxt_options", "main", "simulated_now"]
+from .binance_orders import OrderBook
+
+__all__ = [
+    "DEFAULT_BALANCES",
+    "DEFAULT_MARKETS",
+    "BinanceServer",
+    "Market",
+    "Request",
+    "ccxt_options",
+    "main",
+    "simulated_now",
+]
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 500
@@ -100,7 +124,15 @@ class Market:
             "quoteAssetPrecision": 8,
             "baseCommissionPrecision": 8,
             "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+            "orderTypes": [
+                "LIMIT",
+                "LIMIT_MAKER",
+                "MARKET",
+                "STOP_LOSS",
+                "STOP_LOSS_LIMIT",
+                "TAKE_PROFIT",
+                "TAKE_PROFIT_LIMIT",
+            ],
             "icebergAllowed": True,
             "ocoAllowed": True,
             "quoteOrderQtyMarketAllowed": True,
@@ -136,6 +168,25 @@ DEFAULT_MARKETS = (
     Market("BTCUSDT", "BTC", "USDT", tick_size="0.01", step_size="0.00001", min_qty="0.00001"),
     Market("ETHUSDT", "ETH", "USDT", tick_size="0.01", step_size="0.0001", min_qty="0.0001"),
 )
+
+
+DEFAULT_BALANCES = {"USDT": 10_000.0}
+"""What the spot account holds when a test names nothing else."""
+
+SIGNED_PATHS = frozenset(
+    ("/api/v3/order", "/api/v3/openOrders", "/api/v3/account", "/api/v3/myTrades", "/sapi/v1/capital/config/getall")
+)
+"""Endpoints Binance answers only with an API key (``X-MBX-APIKEY``); the signature is not checked."""
+MISSING_KEY = {"code": -2014, "msg": "API-key format invalid."}
+
+
+@dataclass(frozen=True, slots=True)
+class _AfterFault:
+    """A fault that strikes after the request was processed: the venue did it, the client never hears."""
+
+    status: int  # 0: drop the connection without an answer
+    path: str
+    method: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +262,8 @@ class BinanceServer:
         markets: tuple[Market, ...] = DEFAULT_MARKETS,
         host: str = "127.0.0.1",
         port: int = 0,
+        balances: dict[str, float] | None = None,
+        fee_rate: float = 0.001,
     ) -> None:
         self.feed = SyntheticFeed(seed)
         self.seed = seed
@@ -221,6 +274,11 @@ class BinanceServer:
         self._requests: list[Request] = []
         self._reject_keys = False
         self._holes: list[tuple[str, int, int]] = []
+        self._after: deque[_AfterFault] = deque()
+        self.fee_rate = fee_rate
+        self.order_hook: Callable[[str, dict[str, str]], str | None] | None = None
+        self._order_now: int | None = None
+        self.book = self.reset_account(balances)
         self._http = _Http((host, port), _Handler)
         self._http.owner = self
         self._thread: threading.Thread | None = None
@@ -257,6 +315,16 @@ class BinanceServer:
         """The server's "now": fixed ms, a callable returning ms, or None for the wall clock."""
         with self._lock:
             self._now = now_ms
+
+    def set_order_now(self, now_ms: int | None) -> None:
+        """The account's own "now" (None: the server's): orders fill and match at the market of
+        this instant while candles are still served up to ``now``. The crash test moves it with
+        the live run's simulated clock, whose candles are all served closed."""
+        with self._lock:
+            self._order_now = now_ms
+
+    def order_now(self) -> int:
+        return self._order_now if self._order_now is not None else self.now()
 
     def now(self) -> int:
         now = self._now
@@ -373,6 +441,9 @@ class BinanceServer:
     def _handle(self, h: _Handler) -> None:
         url = urlsplit(h.path)
         path, params = url.path, dict(parse_qsl(url.query, keep_blank_values=True))
+        length = int(h.headers.get("Content-Length") or 0)
+        if length:  # a signed POST carries its parameters in a form body
+            params.update(parse_qsl(h.rfile.read(length).decode(), keep_blank_values=True))
         if path.startswith("/_btk/"):
             self._control(h, path, params)
             return
@@ -390,12 +461,72 @@ class BinanceServer:
         signed = "X-MBX-APIKEY" in h.headers or "signature" in params
         if signed and self._reject_keys:
             status, body = 401, BAD_KEY
+        elif path in SIGNED_PATHS and not h.headers.get("X-MBX-APIKEY"):
+            status, body = 401, MISSING_KEY
         else:
-            status, body = self._route(path, params)
+            if self._hook("received", h, path, params):
+                return
+            status, body = self._route(path, params, h.command)
+            if status == 200 and self._hook("accepted", h, path, params):
+                return
+        after = self._next_after(path, h.command) if status == 200 else None
+        if after is not None:  # processed (an order accepted), then the answer is lost
+            self._record(h, path, params, after.status)
+            if after.status == 0:
+                h.close_connection = True
+                return
+            h.reply(after.status, f"<html><body>{after.status} error</body></html>".encode())
+            return
         self._record(h, path, params, status)
         h.reply(status, body)
 
-    def _route(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+    def reset_account(self, balances: dict[str, float] | None = None) -> OrderBook:
+        """A fresh account (no orders, an empty log) holding ``balances`` (default ``DEFAULT_BALANCES``)."""
+        self.book = OrderBook(
+            self.markets,
+            self._minute_bars,
+            balances=dict(DEFAULT_BALANCES if balances is None else balances),
+            fee_rate=self.fee_rate,
+        )
+        return self.book
+
+    def _hook(self, phase: str, h: _Handler, path: str, params: dict[str, str]) -> bool:
+        """``order_hook(phase, params)`` around a new order: ``"received"`` before the account sees
+        it, ``"accepted"`` once it accepted it, before the answer. The hook may act (the crash
+        test SIGKILLs the client there); returning ``"drop"`` closes the connection with no answer
+        (at ``received``: the order is never processed). True when the request was dropped."""
+        hook = self.order_hook
+        if hook is None or path != "/api/v3/order" or h.command != "POST":
+            return False
+        if hook(phase, params) != "drop":
+            return False
+        self._record(h, path, params, 0)
+        h.close_connection = True
+        return True
+
+    def _next_after(self, path: str, method: str) -> _AfterFault | None:
+        with self._lock:
+            for i, fault in enumerate(self._after):
+                if fault.path in path and fault.method in (None, method):
+                    del self._after[i]
+                    return fault
+        return None
+
+    def fail_after(
+        self, count: int = 1, status: int = 0, *, path: str = "/api/v3/order", method: str | None = "POST"
+    ) -> None:
+        """The next ``count`` requests to ``path`` (``method``; None: any) are processed as usual (an
+        order is accepted and may fill), then answered with ``status`` (a 5xx) or, with ``status``
+        0, the connection is closed with no answer at all: the client cannot know what happened."""
+        with self._lock:
+            self._after.extend(_AfterFault(status, path, method) for _ in range(count))
+
+    def _minute_bars(self, symbol: str, start_ms: int, now_ms: int) -> list[list]:
+        """The 1m candles opening in ``[start_ms, now_ms]``, the last one partial (the order book's market)."""
+        count = max((now_ms - start_ms) // MINUTE_MS + 1, 1)
+        return self.ohlcv(symbol, "1m", start_ms, count, now_ms)
+
+    def _route(self, path: str, params: dict[str, str], method: str = "GET") -> tuple[int, Any]:
         if path == "/api/v3/ping":
             return 200, {}
         if path == "/api/v3/time":
@@ -405,7 +536,17 @@ class BinanceServer:
         if path == "/api/v3/klines":
             return self._klines(params)
         if path == "/api/v3/account":
-            return 200, {"canTrade": True, "accountType": "SPOT", "balances": [], "permissions": ["SPOT"]}
+            return self.book.account(self.order_now())
+        if path == "/api/v3/order":
+            if method == "POST":
+                return self.book.place(params, self.order_now())
+            if method == "DELETE":
+                return self.book.cancel(params, self.order_now())
+            return self.book.query(params, self.order_now())
+        if path == "/api/v3/openOrders":
+            return self.book.open_orders(params, self.order_now())
+        if path == "/api/v3/myTrades":
+            return self.book.my_trades(params, self.order_now())
         if path == "/sapi/v1/capital/config/getall":
             return 200, []
         return 404, {"code": -1, "msg": f"this test server does not serve {path}"}
@@ -480,6 +621,21 @@ class BinanceServer:
             else:
                 self.clear_holes()
             h.reply(200, {"ok": True})
+        elif path == "/_btk/fail_after":
+            self.fail_after(
+                int(params.get("count", "1")),
+                int(params.get("status", "0")),
+                path=params.get("path") or "/api/v3/order",
+                method=params.get("method", "POST") or None,
+            )
+            h.reply(200, {"ok": True})
+        elif path == "/_btk/orders":
+            h.reply(200, self.book.log_rows())
+        elif path == "/_btk/balances":
+            if params.get("asset"):
+                self.book.set_balance(params["asset"], float(params["free"]))
+            self.book.match(self.order_now())
+            h.reply(200, self.book.snapshot())
         elif path == "/_btk/requests":
             out = [asdict(r) for r in self.requests]
             if params.get("clear"):
@@ -558,12 +714,19 @@ def main(argv: list[str] | None = None) -> int:
     clock.add_argument("--start-ms", type=int, help="a simulated 'now': this value at --anchor-ms, then --speed")
     parser.add_argument("--speed", type=float, default=1.0, help="with --start-ms: simulated ms per real ms")
     parser.add_argument("--anchor-ms", type=int, help="with --start-ms: wall-clock UTC ms of --start-ms (default: now)")
+    parser.add_argument(
+        "--balance", action="append", default=[], metavar="ASSET=AMOUNT", help="a starting balance (repeatable)"
+    )
+    parser.add_argument("--fee-rate", type=float, default=0.001, help="fee per fill, of its quote amount")
     args = parser.parse_args(argv)
     now: int | Callable[[], int] | None = args.now_ms
     if args.start_ms is not None:
         now = simulated_now(args.start_ms, args.speed, args.anchor_ms)
 
-    server = BinanceServer(seed=args.seed, now_ms=now, host=args.host, port=args.port)
+    balances = {k: float(v) for k, _, v in (b.partition("=") for b in args.balance)} if args.balance else None
+    server = BinanceServer(
+        seed=args.seed, now_ms=now, host=args.host, port=args.port, balances=balances, fee_rate=args.fee_rate
+    )
     print(server.base_url, flush=True)
     try:
         server._http.serve_forever()
