@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from textual import on
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 from textual.worker import Worker
 
 import engine
@@ -511,6 +512,10 @@ class BtkApp(App[int]):
         if self.dashboard is not None and self.dashboard is self.screen:
             self.dashboard.switch_tab(step)
 
+    def action_toggle_zoom(self) -> None:
+        if self.dashboard is not None and self.dashboard is self.screen:
+            self.dashboard.toggle_zoom()
+
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
 
@@ -548,20 +553,38 @@ class BtkApp(App[int]):
                     return f"Rebound for this session, but could not save it: {exc}"
         return None
 
+    def get_system_commands(self, screen: Screen) -> Any:
+        """Textual's own palette entries, only those that work here: its Quit left at once while
+        live runs traded, its themes are not btk's and its Keys and Maximize duplicate btk's help
+        and zoom (issue 14 item 9). Its Screenshot stays (saved under the dump folder)."""
+        yield SystemCommand(
+            "Screenshot",
+            "Save an SVG screenshot of the screen under the dump folder",
+            lambda: self.set_timer(0.1, self.deliver_screenshot),
+        )
+
+    async def action_quit(self) -> None:
+        """Textual's ctrl+q: the same question as btk's quit while live runs trade."""
+        self.action_request_quit()
+
     async def on_unmount(self) -> None:
         """ccxt's HTTP sessions belong to this event loop: close them before it ends."""
         await engine.close_ccxt_exchanges()
 
     def action_request_quit(self) -> None:
+        """Every way out (q, ctrl+q, the palette) comes here: while live runs trade, it asks."""
         live = self.state.active_live_runs()
         if not live:
             self.exit(0)
             return
+        if isinstance(self.screen, ConfirmScreen) and self.screen.id == "confirm-quit":
+            return  # already asking
         self.push_screen(
             ConfirmScreen(
                 f"Quit while {len(live)} live run(s) are active?",
                 "Open positions stay saved on disk and resume the next time their strategy runs live.",
                 yes="Quit",
+                id="confirm-quit",
             ),
             lambda yes: self.exit(0) if yes else None,
         )

@@ -75,6 +75,8 @@ class RunView:
     equity: list[float] = field(default_factory=list)  # cumulative PnL % after each closed trade
     errors: int = 0
     current: str | None = None  # walker: the strategy whose trades trades/equity describe
+    last_tick: int | None = None  # live: the engine clock when its latest tick result was folded (ms)
+    price: float | None = None  # live: the symbol's price at that tick
 
     @property
     def is_active(self) -> bool:
@@ -275,6 +277,7 @@ class DashboardState:
         self.fee = fee
         self.schedule_await_minutes = schedule_await_minutes
         self.close_only: str | None = None  # live state not writable: what the header says until it clears
+        self.live_now: int | None = None  # the engine clock at the latest fold while live runs trade (ms)
         self._seq = 0
 
     @property
@@ -384,6 +387,11 @@ class DashboardState:
     def _apply_result(self, r: Any) -> Part:
         run = self.run_of(r)
         rid = run.id if run else run_id("backtest" if r.backtest else "live", r.symbol, r.strategy_name)
+        if run is not None and run.mode == "live":  # a sign of life between events (issue 14 item 11)
+            run.last_tick = self.live_now if self.live_now is not None else run.sim_time
+            run.price = r.current_price
+            if r.action == "idle":
+                return Part.PROGRESS
         if run is not None and run.mode == "walker" and run.current != r.strategy_name:
             self._switch_strategy(run, r.strategy_name)
         row = r.signal
@@ -501,6 +509,7 @@ class DashboardState:
         """Live time moves whether or not anything happened: ages and clocks follow the engine's
         clock (``now``), not the last event."""
         live = {r.id for r in self.runs.values() if r.mode == "live" and r.is_active}
+        self.live_now = now
         if not live:
             return
         for rid in live:

@@ -139,8 +139,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "dismiss(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
-        super().__init__(id="confirm")
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes", id: str = "confirm") -> None:
+        super().__init__(id=id)
         self.question, self.detail, self.yes = question, detail, yes
 
     def compose(self) -> ComposeResult:
