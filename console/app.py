@@ -132,7 +132,22 @@ class BtkApp(App[int]):
             wall_clock=self.clock,
             refresh_interval=self.refresh_interval,
         )
+        self._list_saved_state()  # before the dashboard mounts: its first redraw shows them
         self.push_screen(self.dashboard)
+
+    def _list_saved_state(self) -> None:
+        """What an earlier live process saved, in the panes before any live run starts (issue 14
+        item 11); a document that cannot be read is named (starting its pair quarantines it)."""
+        saved = engine.read_saved_state(self.dump_dir / "data")
+        if saved.unreadable:
+            self.notify(
+                "\n".join(f"{path}: {why}" for path, why in saved.unreadable),
+                title="Saved live state that cannot be read",
+                severity="warning",
+                timeout=20,
+                markup=False,
+            )
+        self._show(self.state.show_saved(saved.rows, engine.get_clock().now()))
 
     def _show(self, parts: Part, reveal: type[Any] | None = None) -> None:
         """Tell the dashboard which parts of the session just changed (it redraws them)."""
@@ -315,6 +330,7 @@ class BtkApp(App[int]):
         handle = self._open_run(open_live)
         if handle is None:
             return False
+        self.state.forget_saved(symbol, strategy)  # the run restores them as its own
         run = RunView(
             id=rid,
             mode="live",

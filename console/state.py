@@ -49,6 +49,11 @@ def run_id(mode: str, symbol: str, name: str) -> str:
     return f"{mode}:{symbol}:{name}"
 
 
+def saved_id(symbol: str, strategy: str) -> str:
+    """The run key of what the live state folder holds for a pair no live run trades yet."""
+    return f"saved:{symbol}:{strategy}"
+
+
 @dataclass(slots=True)
 class RunView:
     """One run as the console tracks it."""
@@ -107,6 +112,7 @@ class PositionView:
     opened_at: int
     now: int
     pnl: float  # net % at last price (fees and slippage included, as the close would book it)
+    saved: bool = False  # read from the live state folder; no live run trades it yet (no price)
 
 
 @dataclass(slots=True)
@@ -504,6 +510,22 @@ class DashboardState:
                 )
             )
         return Part.POSITIONS | Part.SCHEDULED | Part.LOG | Part.HEADER if rows else Part.HEADER
+
+    def show_saved(self, rows: list[Any], now: int) -> Part:
+        """Positions and limit entries an earlier process saved, listed before any live run
+        starts (issue 14 item 11); a live run of the pair replaces them (``forget_saved``)."""
+        for row in rows:
+            rid = saved_id(row.symbol, row.strategy_name)
+            self._track(rid, row, row.price_open, now, waiting=row.is_scheduled)
+            pos = self.positions.get((rid, row.id))
+            if pos is not None:
+                pos.saved = True
+        return Part.POSITIONS | Part.SCHEDULED if rows else Part.NONE
+
+    def forget_saved(self, symbol: str, strategy: str) -> None:
+        rid = saved_id(symbol, strategy)
+        self.positions = {k: v for k, v in self.positions.items() if v.run != rid}
+        self.scheduled = {k: v for k, v in self.scheduled.items() if v.run != rid}
 
     def tick_live(self, now: int) -> None:
         """Live time moves whether or not anything happened: ages and clocks follow the engine's

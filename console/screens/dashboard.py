@@ -117,7 +117,9 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(RunsPane).query_one(DataTable).focus()
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.redraw(Part.ALL)
+        # after the mount (``redraw`` draws nothing before): what the session held as the screen
+        # came up (saved live positions listed at start-up) is drawn at once
+        self.call_after_refresh(self.redraw, Part.ALL)
 
     # ------------------------------------------------------------------ messages
     @on(EngineBatch)

@@ -243,7 +243,25 @@ class PositionsPane(TablePane):
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         rows = {}
+        saved = 0
         for p in state.positions_of(None):
+            if p.saved:  # no price until a live run of the pair ticks: levels, no PnL
+                saved += 1
+                dim = theme_style(self, "text-muted")
+                rows[f"{p.run}|{p.signal_id}"] = (
+                    p.symbol,
+                    p.strategy,
+                    p.side.upper(),
+                    price(p.entry),
+                    Text("saved", style=dim),
+                    Text("N/A", style=dim),
+                    Text("—", style=dim),
+                    Text("—", style=dim),
+                    minutes(p.now - p.opened_at),
+                    price(p.take_profit),
+                    price(p.stop_loss),
+                )
+                continue
             rows[f"{p.run}|{p.signal_id}"] = (
                 p.symbol,
                 p.strategy,
@@ -257,6 +275,9 @@ class PositionsPane(TablePane):
                 price(p.take_profit),
                 price(p.stop_loss),
             )
+        self.border_title = (
+            f"Open positions · {saved} saved, not trading (l starts live)" if saved else "Open positions"
+        )
         self.sync(rows)
 
 

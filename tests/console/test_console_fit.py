@@ -292,3 +292,49 @@ async def test_high_contrast_text_is_the_terminals_own_colour(no_settings, size)
         assert not invisible_on_white, invisible_on_white[:5]
         invisible_on_black = [c for c in cells16(app) if c.text.strip() and c.fg == 0 and c.bg in (None, 0)]
         assert not invisible_on_black, invisible_on_black[:5]
+
+
+# --------------------------------------------------------------------------- saved state at start-up (item 11)
+
+
+def test_read_saved_state_reads_without_touching(tmp_path) -> None:
+    import asyncio
+
+    from conftest import save_a_short_position
+
+    data = tmp_path / "data"
+    asyncio.run(save_a_short_position(data))
+    (data / "signal" / "ETHUSDT_probe").mkdir(parents=True)
+    broken = data / "signal" / "ETHUSDT_probe" / "ETHUSDT.json"
+    broken.write_text("{not json")
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    saved = engine.read_saved_state(data)
+    assert [(r.id, r.position, r.price_open) for r in saved.rows] == [("saved-before-the-crash", "short", 63_000.0)]
+    assert [p for p, _ in saved.unreadable] == [broken] and "JSONDecodeError" in saved.unreadable[0][1]
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing moved or added
+    assert engine.read_saved_state(tmp_path / "nowhere").rows == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_saved_positions_are_listed_before_a_live_run_and_not_doubled_after(
+    tmp_path, monkeypatch, no_settings, size
+) -> None:
+    from conftest import save_a_short_position
+
+    monkeypatch.chdir(tmp_path)
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+    await save_a_short_position(Path("dump") / "data")
+    app = live_app(Path("dump"))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        pane = app.screen.query_one(PositionsPane)
+        assert "1 saved" in pane.border_title
+        lines = pane_lines(app, PositionsPane)
+        assert any("BTCUSDT" in line and "SHORT" in line for line in lines), lines
+        assert len([k for k in pane.table.rows]) == 1
+        await start_live(pilot, clock)
+        await live_tick(pilot, clock)
+        keys = [str(k.value) for k in pane.table.rows]
+        assert keys == ["live:BTCUSDT:probe|saved-before-the-crash"], keys  # the run's own, once
+        assert "saved" not in pane.border_title
