@@ -27,7 +27,7 @@ from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
 from .messages import RunFinished, RunRestored
-from .project import Project
+from .project import Project, exchange_symbols
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
@@ -182,6 +182,7 @@ class BtkApp(App[int]):
             last=dict(project.ui.get(f"last_{mode}", {})),
             note=self._live_note() if mode == "live" else "",
             descriptions=descriptions,
+            symbols_of=exchange_symbols(project),
         )
         self.push_screen(dialog, self._start_chosen)
 
@@ -198,7 +199,10 @@ class BtkApp(App[int]):
                 }
             }
         )
-        symbols = list(self.project.symbols) if choice.symbol == ALL else [choice.symbol]
+        symbols = [choice.symbol]
+        if choice.symbol == ALL:  # all the symbols the chosen exchange has (issue 14 item 8)
+            has = exchange_symbols(self.project).get(choice.exchange) if choice.exchange else None
+            symbols = [s for s in self.project.symbols if has is None or s in has]
         if choice.mode == "live":
             started = sum(self.start_live(symbol, choice.strategy, choice.exchange) for symbol in symbols)
             if started:

@@ -338,3 +338,42 @@ async def test_saved_positions_are_listed_before_a_live_run_and_not_doubled_afte
         keys = [str(k.value) for k in pane.table.rows]
         assert keys == ["live:BTCUSDT:probe|saved-before-the-crash"], keys  # the run's own, once
         assert "saved" not in pane.border_title
+
+
+# --------------------------------------------------------------------------- start dialog (item 8, dialog half)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_start_dialog_offers_only_symbols_the_exchange_has(tmp_path, no_settings, size) -> None:
+    import shutil
+
+    from textual.widgets import Select
+
+    from console.screens.dialogs import StartDialog
+
+    root = tmp_path / "project"
+    shutil.copytree(Path(__file__).parent / "projects" / "working", root)
+    toml = root / "btk.toml"
+    toml.write_text(toml.read_text().replace('name = "fixture"', 'name = "fixture"\nsymbols = ["BTCUSDT", "ETHUSDT"]'))
+    project = load_project(toml)
+    project.ui["last_backtest"] = {"symbol": "ETHUSDT", "exchange": "local"}
+    app = BtkApp(project, clock=fixed_clock, save_settings=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("f5")  # the fixture's backtest key
+        await wait_until(pilot, lambda: isinstance(app.screen, StartDialog))
+        dialog = app.screen
+        symbol, exchange = dialog.query_one("#symbol", Select), dialog.query_one("#exchange", Select)
+
+        def offered() -> list[str]:
+            return [str(value) for _, value in symbol._options if value != Select.BLANK]
+
+        assert exchange.value == "local"
+        assert offered() == ["*", "BTCUSDT"]  # the CSV folder has BTCUSDT only
+        assert symbol.value == "BTCUSDT"  # the remembered ETHUSDT is not offered: the first that is
+        exchange.value = "sim"
+        await pilot.pause()
+        assert offered() == ["*", "BTCUSDT", "ETHUSDT"]  # a synthetic market trades any
+        symbol.value = "ETHUSDT"
+        exchange.value = "local"
+        await pilot.pause()
+        assert offered() == ["*", "BTCUSDT"] and symbol.value == "*"
