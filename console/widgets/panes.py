@@ -147,7 +147,10 @@ class ProgressPane(TablePane):
         self._last = (state, now)
         table = self.table
         room = self._table_room()
-        cells = {run.id: self._cell(run, now, room) for run in state.runs.values()}
+        runs = list(state.runs.values())
+        # what is running first (a short pane shows it without scrolling), then the finished runs
+        shown = [r for r in runs if r.is_active] + [r for r in runs if not r.is_active]
+        cells = {run.id: self._cell(run, now, room) for run in shown}
         existing = [str(k.value) for k in table.rows]
         width = room if room else column_width("Run", cells.values())
         widths = [c.width for c in table.ordered_columns]

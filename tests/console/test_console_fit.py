@@ -220,6 +220,8 @@ async def test_ctrl_q_leaves_at_once_when_nothing_is_live(no_settings) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_progress_of_a_starting_walker_is_whole(no_settings, size) -> None:
+    """Backtests done, then a walker starts: from its first frame on, every Progress line is
+    whole (no name broken over lines, no "43.2k/4")."""
     gate = Gate()
     project = load_project(None)
     engine.add_strategy("held", "1m", gate.get_signal)
@@ -228,6 +230,8 @@ async def test_progress_of_a_starting_walker_is_whole(no_settings, size) -> None
     project.ui["last_walker"] = {"symbol": "BTCUSDT", "strategy": "held-walker"}
     app = BtkApp(project, clock=fixed_clock, save_settings=False)
     async with app.run_test(size=size) as pilot:
+        await pilot.press("b", "enter")
+        await finish_runs(pilot)
         await pilot.press("w", "enter")
         await pilot.pause()
         first = pane_lines(app, ProgressPane)  # the first frame after the start
@@ -236,9 +240,14 @@ async def test_progress_of_a_starting_walker_is_whole(no_settings, size) -> None
         later = pane_lines(app, ProgressPane)
         for lines in (first, later):
             body = [line.strip() for line in lines if line.strip()]
-            assert body and body[0].startswith("BTCUSDT"), lines  # the run's name on one line
-            assert "BTC" not in body[1:2] and "USD" not in body, lines
-            assert re.search(r"\d+%", body[1]) and "/" in body[1], lines  # percent and frames, whole
+            names = body[0::2]
+            assert all(n.startswith("BTCUSDT") for n in names), lines  # each run's name on one line
+            assert "BTCUSDT held-walker" in names or "BTCUSDT held-wal…" in names, lines
+            done = [line for line in body if " done " in line]
+            assert done and all("43.2k/43.2k" in line for line in done), lines  # the frames whole
+            assert names[0].startswith("BTCUSDT held-wal"), lines  # the running walker comes first
+            walker = body[names.index(next(n for n in names if "held" in n)) * 2 + 1]
+            assert re.search(r"\d+%", walker) and "/" in walker, lines  # percent and strategies, whole
         gate.open.set()
         await finish_runs(pilot)
 
