@@ -13,7 +13,9 @@ from .base import FINISHED_STYLE, hhmm, same_cell, theme_style
 
 
 class BtkHeader(Static):
-    DEFAULT_CSS = "BtkHeader { width: 100%; height: 1; background: $panel; color: $foreground; padding: 0 1; }"
+    DEFAULT_CSS = (
+        "BtkHeader { dock: top; width: 100%; height: 1; background: $panel; color: $foreground; padding: 0 1; }"
+    )
 
     _shown: Text | None = None
 

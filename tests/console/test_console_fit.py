@@ -386,3 +386,15 @@ async def test_the_start_dialog_offers_only_symbols_the_exchange_has(tmp_path, n
         exchange.value = "local"
         await pilot.pause()
         assert offered() == ["*", "BTCUSDT"] and symbol.value == "*"
+
+
+async def test_a_zoomed_pane_keeps_the_header_on_top(no_settings) -> None:
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("b", "enter")
+        await finish_runs(pilot)
+        await pilot.press("z")  # the Runs table has the focus
+        assert app.screen.maximized is app.screen.query_one(RunsPane)
+        lines = screen_lines(app)
+        assert lines[0].startswith(" btk · BACKTEST") and lines[0].rstrip().endswith("12:03:41"), lines[:2]
+        assert "Runs" in lines[1] and lines[-1].startswith("b Backtest"), lines
