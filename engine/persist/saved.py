@@ -1,4 +1,4 @@
-"""What the live state folder holds, read without touching it (SPEC 14.2's layout).
+"""What the live state folder holds, read without touching it (docs/behaviour.md 14.2).
 
 A console lists the open positions and waiting limit entries an earlier process saved before any
 live run starts (issue 14 item 11). Starting a live run is what restores, checks and quarantines

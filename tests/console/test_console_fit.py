@@ -22,6 +22,7 @@ from conftest import (
     flush_bridge,
     live_app,
     live_tick,
+    save_a_short_position,
     start_live,
     wait_until,
 )
@@ -309,8 +310,6 @@ async def test_high_contrast_text_is_the_terminals_own_colour(no_settings, size)
 def test_read_saved_state_reads_without_touching(tmp_path) -> None:
     import asyncio
 
-    from conftest import save_a_short_position
-
     data = tmp_path / "data"
     asyncio.run(save_a_short_position(data))
     (data / "signal" / "ETHUSDT_probe").mkdir(parents=True)
@@ -328,8 +327,6 @@ def test_read_saved_state_reads_without_touching(tmp_path) -> None:
 async def test_saved_positions_are_listed_before_a_live_run_and_not_doubled_after(
     tmp_path, monkeypatch, no_settings, size
 ) -> None:
-    from conftest import save_a_short_position
-
     monkeypatch.chdir(tmp_path)
     clock = SteppedClock(LIVE_T0)
     engine.set_clock(clock)
