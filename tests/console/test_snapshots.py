@@ -206,3 +206,13 @@ def test_live_stop_confirmation(snap_compare, no_settings) -> None:
         await pilot.press("s")
 
     assert snap_compare(live_app(Path("dump")), terminal_size=(120, 40), run_before=_live(ask))
+
+
+def test_live_dashboard_at_80x24(snap_compare, no_settings) -> None:
+    """Issue 14 items 4 and 11: at 80x24 an open live position keeps PnL %, to TP and to SL, and
+    the Progress pane shows the symbol's price and its last and next tick."""
+
+    async def later(pilot, clock) -> None:
+        await live_tick(pilot, clock, 3)
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(80, 24), run_before=_live(later))
