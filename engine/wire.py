@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from .brokers.base import AccountSnapshot, Fill, OrderIntent, OrderReport
+from .brokers.book import BreakerEvent
 from .errors import ErrorContext, context_of
 from .model import (
     ActiveResult,
@@ -121,6 +123,12 @@ for _cls in (
     WalkerStrategyResult,
     WalkerPnlRow,
     WalkerStatistics,
+    # the execution side of live runs (engine/brokers): orders, fills, the account, breakers
+    OrderIntent,
+    Fill,
+    OrderReport,
+    AccountSnapshot,
+    BreakerEvent,
 ):
     register(_cls)
 

@@ -4,8 +4,8 @@ Why one numbered sequence: a console that loses its connection comes back with "
 saw" and gets exactly what followed (no line twice, none missing), and a console that joins late
 gets a snapshot that folds to the same dashboard a console there from the start has.
 
-``STREAMS`` lists the engine streams the hub forwards, one line each; a new engine stream (orders,
-fills, account) is one more line there and, when it carries a new type, one ``engine.wire.register``.
+``STREAMS`` lists the engine streams the hub forwards, one line each; a new engine stream is one
+more line there and, when it carries a new type, one ``engine.wire.register``.
 Run changes (started, progress, ended) come from the daemon's run table on the ``run`` stream.
 
 What is kept:
@@ -42,6 +42,10 @@ STREAMS: tuple[tuple[str, Callable[[Callable[[Any], None]], Callable[[], None]]]
     ("error", engine.listen_error),
     ("exit", engine.listen_exit),
     ("state_write", engine.listen_state_write),
+    ("order", engine.listen_order),
+    ("fill", engine.listen_fill),
+    ("account", engine.listen_account),
+    ("breaker", engine.listen_breaker),
 )
 """(stream name, how to subscribe): the engine streams a client receives, as console/bridge.py
 listens to them in-process."""

@@ -569,3 +569,18 @@ async def test_the_paper_account_and_its_book_follow_the_state_folder() -> None:
     assert out.restored == [] and (await e.Live.account()).positions == {}
     e.set_base_dir(None)
     assert (await e.Live.account()).positions == {SYMBOL: pytest.approx(100 / 42000)}  # the first one's
+
+
+async def test_orders_fills_accounts_and_breakers_cross_the_daemons_wire_unchanged() -> None:
+    from engine import wire
+
+    seen: list = []
+    for listen in (e.listen_order, e.listen_fill, e.listen_account, e.listen_breaker):
+        listen(seen.append)
+    e.set_config(CC_MAX_DRAWDOWN_PERCENT=0.001)  # trips at the first loss, so a breaker event is seen too
+    prices = walk(7)
+    await live(lambda k: F(prices[k]), alternating, until=600)
+    kinds = {type(x).__name__ for x in seen}
+    assert {"OrderReport", "Fill", "AccountSnapshot", "BreakerEvent"} <= kinds, kinds
+    for event in seen:
+        assert wire.loads(wire.dumps(event)) == event
