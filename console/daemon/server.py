@@ -152,6 +152,32 @@ async def stop_run(request: web.Request) -> web.Response:
     return web.json_response(record.to_dict(), status=202)
 
 
+async def close_position(request: web.Request) -> web.Response:
+    """Close a live run's open position at market now (``Live.close_position``, reason manual)."""
+    record = _run_of(request)
+    if record.mode != "live":
+        return _error(409, f"{record.id} is a {record.mode} run: only a live run holds a position to close")
+    if not engine.Live.close_position(record.symbol, record.name):
+        return _error(409, f"{record.id} has no open position to close (or is not running)")
+    return web.json_response({"run": record.id, "closing": True}, status=202)
+
+
+async def flatten(request: web.Request) -> web.Response:
+    """Close every open position of the running live pairs (``?strategy=`` limits it to one)."""
+    asked = engine.Live.flatten(request.query.get("strategy") or None)
+    return web.json_response({"closing": [{"symbol": s, "strategy": n} for s, n in asked]}, status=202)
+
+
+async def account(request: web.Request) -> web.Response:
+    """The broker's account now (``?broker=``, default the paper account)."""
+    name = request.query.get("broker", "paper")
+    try:
+        snapshot = await engine.Live.account(name)
+    except (ValueError, engine.BrokerError) as exc:
+        return _error(404, str(exc).splitlines()[0])
+    return web.json_response({"account": wire.encode(snapshot)})
+
+
 def _facade(mode: str) -> Any:
     return {"live": engine.Live, "backtest": engine.Backtest, "walker": engine.Walker}[mode]
 
@@ -248,6 +274,9 @@ def make_app(hub: Hub, runs: RunTable, info: dict[str, Any], token: str | None =
     app.router.add_post(API + "/runs/{rid}/stop", stop_run)
     app.router.add_get(API + "/runs/{rid}/statistics", statistics)
     app.router.add_get(API + "/runs/{rid}/report", report)
+    app.router.add_post(API + "/runs/{rid}/close", close_position)
+    app.router.add_post(f"{API}/flatten", flatten)
+    app.router.add_get(f"{API}/account", account)
     app.router.add_get(f"{API}/stream", stream)
     return app
 

@@ -251,3 +251,44 @@ def test_btk_console_alone_attaches_only_to_a_daemon_that_answers(place) -> None
     assert endpoint is not None and endpoint.socket == (d.dump / "daemon.sock").absolute()
     d.stop(signal.SIGKILL)  # its socket file stays, nobody answers on it
     assert (d.dump / "daemon.sock").exists() and daemon_endpoint(None, str(d.dump)) is None
+
+
+async def test_a_position_is_closed_and_the_account_read_through_the_api(place) -> None:
+    d = place("--live", "churn")
+    d.wait_ready()
+    async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+        items: list = []
+        feed = Feed(c)
+        it = feed.__aiter__()
+
+        def opened(xs: list) -> bool:
+            return any(e.stream == "signal" and e.event.action == "opened" for e in _events(xs))
+
+        await asyncio.wait_for(_collect(it, opened, items), SAFETY)
+        asked = None
+        deadline = time.monotonic() + SAFETY
+        while asked is None and time.monotonic() < deadline:  # churn may close on its own first: ask again
+            try:
+                asked = await c.post("/v1/runs/live:BTCUSDT:churn/close")
+            except DaemonError as exc:
+                assert exc.status == 409 and "no open position" in str(exc)
+                await asyncio.wait_for(_collect(it, opened, items), SAFETY)
+        assert asked == {"run": "live:BTCUSDT:churn", "closing": True}
+
+        def manual(xs: list) -> bool:
+            return any(
+                e.stream == "signal" and e.event.action == "closed" and e.event.close_reason == "manual"
+                for e in _events(xs)
+            )
+
+        await asyncio.wait_for(_collect(it, manual, items), SAFETY)
+        await it.aclose()
+        exits = [e.event for e in _events(items) if e.stream == "order" and e.event.intent.action == "exit"]
+        assert exits and exits[-1].status == "filled"  # the desk sent the exit, the paper account filled it
+        account = (await c.get("/v1/account"))["account"]
+        assert account["$type"] == "AccountSnapshot" and account["broker"] == "paper"
+        with pytest.raises(DaemonError, match=r"broker nope is not registered") as unknown:
+            await c.get("/v1/account?broker=nope")
+        assert unknown.value.status == 404
+        flat = await c.post("/v1/flatten")
+        assert set(flat) == {"closing"}
