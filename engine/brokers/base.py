@@ -54,9 +54,14 @@ def client_order_id(signal_id: str, action: OrderAction) -> str:
     process, so a restarted run can ask the venue whether it already holds the order.
 
     It fits every venue's limit (Binance: 36 characters of ``[.A-Z:/a-z0-9_-]``): a short prefix
-    and 32 hex characters of a hash, since a signal id (a UUID) with a suffix would not fit."""
+    and 32 hex characters of a hash, since a signal id (a UUID) with a suffix would not fit. The
+    letter after ``btk`` says the action at a glance in a venue's order list: n entry, x exit,
+    s stop."""
     digest = hashlib.sha256(f"{signal_id}:{action}".encode()).hexdigest()[:32]
-    return f"btk{action[0]}{digest}"
+    return f"btk{_ACTION_LETTER[action]}{digest}"
+
+
+_ACTION_LETTER = {"entry": "n", "exit": "x", "stop": "s"}
 
 
 @dataclass(frozen=True, slots=True)
