@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, events, registry
-from ..candles import ExchangeClient, SourceError, exchange_client
+from ..candles import ExchangeClient, OutsideDataError, SourceError, exchange_client, iso
 from ..clock import get_clock
 from ..context import MethodContext
 from ..errors import ErrorContext, annotate
@@ -244,8 +244,30 @@ class _Run:
             good[lo:hi] = ok[a : a + (hi - lo - 1) * stride + 1 : stride]
         return np.flatnonzero(~good)
 
+    def _check_frame_inside_data(self) -> None:
+        """A feed that knows the span of its data (CSV, catalog) is asked before anything runs: a
+        frame wholly outside it, or a symbol it has no data for, or a file it cannot read, fails the
+        run now with that one reason (issue 14 item 8) instead of one missing-candle error per frame.
+        Only a frame no tick could price is refused: every frame before the first candle, or every
+        frame's VWAP window (the candles opening at ``when - (W-1)m .. when``, docs/behaviour.md
+        4.2) after the last one; a frame overlapping the data in part runs."""
+        span = getattr(self.exchange_schema.columns, "span", None)
+        f = self.frames
+        if span is None or not f.count:
+            return
+        first, end = span(self.symbol)  # the feed's own SourceError if the symbol or its file is bad
+        last_frame = f.at(f.count - 1)
+        reach = (self.cfg.CC_AVG_PRICE_CANDLES_COUNT - 1) * MINUTE_MS  # how far back a tick's window reads
+        if last_frame < first or f.start - reach >= end:
+            raise OutsideDataError(
+                f"no candles for {self.symbol} on exchange {self.exchange_schema.exchange_name} in frame "
+                f"{self.frame.frame_name} ({iso(f.start)} .. {iso(last_frame)}): its data covers "
+                f"{iso(first)} .. {iso(end - MINUTE_MS)}"
+            )
+
     # -- the loop ----------------------------------------------------------------------------------------
     async def prepare(self) -> None:
+        self._check_frame_inside_data()
         f = self.frames
         cb = self.frame.callbacks.on_timeframe
         if cb is not None:
