@@ -5,6 +5,7 @@ the same whether its store was packed or not."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -227,3 +228,30 @@ def test_a_view_reads_like_the_tuple_it_stands_for(results, chunk, cap) -> None:
     assert view == expected
     with pytest.raises(TypeError):
         hash(view)
+
+
+EDGES = (0, 2**62 - 1, 2**62, -(2**62) + 1, -(2**62), 2**63 - 1, -(2**63), 2**63, 2**70, -(2**70))
+
+
+@pytest.mark.parametrize("field", ["minute_estimated_time", "scheduled_at", "pending_at", "close_timestamp"])
+def test_whole_numbers_at_and_past_the_column_range_come_back_identical(field: str) -> None:
+    """Whole numbers stay in int64 columns only strictly inside +-2**62 (the pending sentinel is
+    -2**63); every value at or past that edge, or past int64 itself, keeps its row whole."""
+    base = SignalRow(
+        id=str(uuid.UUID(int=7)), position="long", price_open=100.0, price_take_profit=110.0,
+        price_stop_loss=90.0, minute_estimated_time=60, symbol="BTCUSDT", exchange_name="binance",
+        strategy_name="s1", scheduled_at=5, pending_at=6, is_scheduled=False, note="",
+    )  # fmt: skip
+    results = []
+    for k, value in enumerate(EDGES):
+        row = base if field == "close_timestamp" else replace(base, **{field: value})
+        stamp = value if field == "close_timestamp" else k
+        closed = ClosedResult(
+            signal=row, current_price=101.0, strategy_name="s1", exchange_name="binance", symbol="BTCUSDT",
+            backtest=True, close_reason="take_profit", close_timestamp=stamp, pnl=Pnl(1.0, 100.0, 101.0),
+        )  # fmt: skip
+        results.append(closed)
+    back = packed.pack_closed(results).unpack()
+    assert [_typed(r) for r in back] == [_typed(r) for r in results]
+    rows = [r.signal for r in results]
+    assert [_typed(r) for r in packed._pack_rows(rows).unpack()] == [_typed(r) for r in rows]
