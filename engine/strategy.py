@@ -56,7 +56,7 @@ from .settlement import (
 )
 from .signals import IdFactory, build_row
 
-__all__ = ["GetSignalTimeout", "NoPendingSignalError", "StrategyCancelledError", "StrategyInstance"]
+__all__ = ["FrameOutcome", "GetSignalTimeout", "NoPendingSignalError", "StrategyCancelledError", "StrategyInstance"]
 
 
 class GetSignalTimeout(TimeoutError):
@@ -149,6 +149,13 @@ def _callback_done(name: str, task: asyncio.Future) -> None:
 
 # what a quiet tick gives: the opened row itself (wrapped only for somebody who listens), or a result
 QuietTick = SignalRow | TickResult
+
+# What one backtest frame did, as the frame loop needs it (``StrategyInstance.backtest_frame``):
+# the action ("idle", "opened", "scheduled", "active", "closed", "cancelled"), the signal row it
+# concerns (None when idle) and the result to publish (None when nobody would receive it). A plain
+# tuple, not a dataclass: one is made per trade, and the loop unpacks it at once.
+FrameOutcome = tuple[str, SignalRow | None, TickResult | None]
+_IDLE_UNHEARD: FrameOutcome = ("idle", None, None)  # a quiet idle frame nobody listens to
 
 
 def _utc(ms: int) -> datetime:
@@ -404,6 +411,67 @@ class StrategyInstance:
             f"while asking {self.strategy_name} for a signal on {self.symbol} at {_utc(when).isoformat()}",
         )
         await events.report_error(exc)
+
+    # ------------------------------------------------------------------ what the backtest loop asks
+    # The frame loop (runners/backtest.py) sees the instance only through these: whether a frame can
+    # do anything but ask get_signal, where the throttle lets it ask next, a frame's outcome, and
+    # the settlement of what a frame opened. Which path answers (quiet or general, from the store or
+    # on a lane) is the instance's business.
+
+    @property
+    def empty(self) -> bool:
+        """Holds no position and no waiting entry, and is not stopped: a frame can only ask get_signal."""
+        return self.pending is None and self.scheduled is None and not self.stopped
+
+    def first_ask_frame(self, start: int, step: int, n: int) -> int:
+        """Index of the first frame (frame ``k`` at ``start + k * step``, at most ``n``) at which the
+        throttle lets get_signal run (SPEC 5.1); 0 before the first call."""
+        last = self.last_signal_ts
+        if last is None:
+            return 0
+        j = -((start - last - self.interval_ms) // step)
+        return j if j < n else n
+
+    def stretches_over(self, step: int) -> bool:
+        """May frames ``step`` ms apart be asked in one ``quiet_stretch``? A quiet instance whose
+        throttle never skips such a frame."""
+        return self.quiet and self.interval_ms <= step
+
+    def backtest_frame(
+        self, when: int, idle_wanted: bool, opened_wanted: bool
+    ) -> FrameOutcome | Coroutine[Any, Any, Any]:
+        """One backtest frame at ``when`` (the quiet path when the instance is quiet): its outcome,
+        or, when something has to wait, a coroutine whose value ``frame_outcome`` turns into it (the
+        loop awaits it directly: no wrapper coroutine per frame for a strategy with callbacks, which
+        ticks every frame). ``idle_wanted``/``opened_wanted``: would an idle / opened result reach
+        anybody (else none is built)."""
+        result = self.tick_quiet(when, idle_wanted) if self.quiet else self.tick(when)
+        if type(result) is CoroutineType:
+            return result
+        return self.frame_outcome(result, opened_wanted)
+
+    def frame_outcome(self, result: QuietTick | None, opened_wanted: bool) -> FrameOutcome:
+        """The outcome of what ``tick``, ``tick_quiet`` or ``quiet_stretch`` gave for a frame
+        (awaited first if it was a coroutine)."""
+        if result is None:  # a quiet idle frame nobody listens to: no result object
+            return _IDLE_UNHEARD
+        if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
+            if not opened_wanted:
+                return "opened", result, None
+            return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
+        return result.action, result.signal, result
+
+    def settle_from_store(self, row: SignalRow, action: str, when: int) -> ClosedResult | None:
+        """The fast-forward of what a frame opened, straight from the candle store when it can be
+        (``settle_opened``); None sends the loop to fetch a lane for ``settle_on``."""
+        if action == "opened" and self.settles_from_store:
+            return self.settle_opened(row, when)
+        return None
+
+    def settle_on(self, lane: Lane) -> BacktestResult | Coroutine[Any, Any, BacktestResult]:
+        """The fast-forward of the held signal over ``lane`` (SPEC 6.4): a result, or a coroutine
+        giving it when callbacks or listeners may have to be waited on."""
+        return self.settle_quiet(lane) if self.quiet else self.backtest_lane(lane)
 
     # ------------------------------------------------------------------ quiet backtests
     def tick_quiet(self, when: int, idle_wanted: bool = True) -> QuietTick | Coroutine[Any, Any, QuietTick] | None:
