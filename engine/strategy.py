@@ -211,7 +211,7 @@ class StrategyInstance:
         # paths ``tick_quiet`` and ``settle_quiet``: nothing it does can need to wait on anyone.
         no_callbacks = all(getattr(self.cb, f.name) is None for f in dataclasses.fields(self.cb))
         self.quiet = backtest and not schema.risk_names and no_callbacks
-        # ``settle_opened`` (a position settled straight from the candle store) only needs no callbacks
+        # ``settle_from_store`` (a position settled straight from the candle store) only needs no callbacks
         self.settles_from_store = backtest and no_callbacks
         self.stopped = False
         self.pending: SignalRow | None = None
@@ -221,7 +221,7 @@ class StrategyInstance:
         self.on_stop: Callable[[], None] | None = None  # live: wakes the loop so the stop is not a minute late
         self._vwap_when: int | None = None
         self._vwap_value = 0.0
-        self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_opened)
+        self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_from_store)
         # one context object reused by every call that finishes at once (replaced when one suspends)
         self._ctx = FrameContext(symbol, 0, backtest, self.method)
         self._dt_ms = 0  # the last moment handed to get_signal, and its datetime (``_when_dt``)
@@ -448,7 +448,13 @@ class StrategyInstance:
         result = self.tick_quiet(when, idle_wanted) if self.quiet else self.tick(when)
         if type(result) is CoroutineType:
             return result
-        return self.frame_outcome(result, opened_wanted)
+        if result is None:  # ``frame_outcome``, inlined: this runs once per trade
+            return _IDLE_UNHEARD
+        if type(result) is SignalRow:
+            if not opened_wanted:
+                return "opened", result, None
+            return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
+        return result.action, result.signal, result
 
     def frame_outcome(self, result: QuietTick | None, opened_wanted: bool) -> FrameOutcome:
         """The outcome of what ``tick``, ``tick_quiet`` or ``quiet_stretch`` gave for a frame
@@ -460,13 +466,6 @@ class StrategyInstance:
                 return "opened", result, None
             return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
         return result.action, result.signal, result
-
-    def settle_from_store(self, row: SignalRow, action: str, when: int) -> ClosedResult | None:
-        """The fast-forward of what a frame opened, straight from the candle store when it can be
-        (``settle_opened``); None sends the loop to fetch a lane for ``settle_on``."""
-        if action == "opened" and self.settles_from_store:
-            return self.settle_opened(row, when)
-        return None
 
     def settle_on(self, lane: Lane) -> BacktestResult | Coroutine[Any, Any, BacktestResult]:
         """The fast-forward of the held signal over ``lane`` (SPEC 6.4): a result, or a coroutine
@@ -623,10 +622,11 @@ class StrategyInstance:
             partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
-    def settle_opened(self, row: SignalRow, when: int) -> ClosedResult | None:
-        """The fast-forward of a backtest position opened at ``when`` by a strategy without
-        callbacks (risk profiles allowed), read straight off the 1m candle store when the
-        position's whole life is there without a gap.
+    def settle_from_store(self, row: SignalRow, action: str, when: int) -> ClosedResult | None:
+        """The fast-forward of what a backtest frame opened, read straight off the 1m candle store
+        when it can be: a position (not a waiting entry) opened at ``when`` by a strategy without
+        callbacks (risk profiles allowed), whose whole life is in the store without a gap. None
+        sends the loop to fetch a lane for ``settle_on``.
 
         The fast-forward lane of a position opened at ``when`` holds the W-1 candles before it and
         its ``minute_estimated_time`` candles from it, so the lifetime ends exactly one candle past
@@ -634,10 +634,10 @@ class StrategyInstance:
         last candle at its VWAP (SPEC 6.4). The decision is ``settlement.scan_store_position``
         (``scan_pending`` for that one shape, reading the store's columns in place: no lane, no
         views; the lazy milestone batch keeps the store's VWAP column); this method only checks the
-        shape holds and applies the outcome. Returns None when any condition does not hold; the
-        caller then takes the lane path (which also fetches what is missing). The reference test
-        checks both paths give the same.
+        shape holds and applies the outcome. The reference test checks both paths give the same.
         """
+        if action != "opened" or not self.settles_from_store:
+            return None
         met = row.minute_estimated_time
         if row is not self.pending or row.pending_at != when or when % MINUTE_MS or met < 1:
             return None

@@ -405,10 +405,13 @@ class _Run:
         (a tick there reports an error). Returns the next frame to handle; what that frame gave if
         the stretch asked it (else ``_NO_RESULT``); and the passed frames' one bulk timing sample,
         if somebody listens to it."""
-        inst, f = self.instance, self.frames
+        inst, f, bad = self.instance, self.frames, self._bad
         j = inst.first_ask_frame(f.start, f.step, f.count)
         if j > i:
-            j = self._before_bad(i, j)
+            if len(bad):  # ``_before_bad``, inlined: this runs once per trade
+                k = bisect.bisect_left(bad, i)
+                if k < len(bad) and bad[k] < j:
+                    j = int(bad[k])
             if j > i:
                 return j, _NO_RESULT, self._perf("backtest_timeframe", 0.0, j - i)
         if not self._stretchable:
