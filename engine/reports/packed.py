@@ -104,6 +104,20 @@ class _Rows:
         return out
 
 
+@dataclass(slots=True, frozen=True)
+class _RowsRef:
+    """Rows another chunk packed already: a closed chunk holds the very signals of the lazy
+    milestone batches folded with it (``pack_lazy``'s ``shared``), so those keep where their rows
+    are in it instead of packing them a second time."""
+
+    rows: _Rows
+    index: np.ndarray  # int32 positions in ``rows``
+
+    def unpack(self) -> list[SignalRow]:
+        every = self.rows.unpack()
+        return [every[i] for i in self.index.tolist()]
+
+
 def _fits(f: tuple, names: tuple[str, str, str]) -> bool:
     """Can this row's fields go into the columns and come back identical (values and types)?"""
     rid, position, po, tp, sl, met, sym, exch, strat, sched, pend, is_s, note = f
@@ -294,7 +308,7 @@ class _Lazy:
     """Lazy milestone batches as columns: their rows, their stretches, and the (few) VWAP columns
     they point into (one per run and candle store: shared, never copied)."""
 
-    rows: _Rows
+    rows: _Rows | _RowsRef
     stretch: np.ndarray  # (n, 3) int64: k0, k1, t0
     source: np.ndarray  # int16 index into ``columns``
     columns: tuple[tuple[np.ndarray, np.ndarray | None], ...]  # (vw, ts)
@@ -310,9 +324,25 @@ class _Lazy:
         ]
 
 
-def pack_lazy(batches: Sequence[LazyMilestones]) -> _Lazy | None:
+def _shared_rows(batches: Sequence[LazyMilestones], shared: tuple[_Rows, Sequence[ClosedResult]]) -> _RowsRef | None:
+    """Where the batches' rows are among ``shared``'s closed results (packed as ``shared[0]``),
+    if every one is there. By identity: those results are alive while this runs, so an object
+    with the same ``id`` is the same object."""
+    packed_rows, results = shared
+    where = {id(r.signal): i for i, r in enumerate(results)}
+    try:
+        index = [where[id(b.row)] for b in batches]
+    except KeyError:
+        return None
+    return _RowsRef(packed_rows, np.array(index, dtype=np.int32))
+
+
+def pack_lazy(
+    batches: Sequence[LazyMilestones], shared: tuple[_Rows, Sequence[ClosedResult]] | None = None
+) -> _Lazy | None:
     """Fold unread lazy batches into columns; None when one was read already (its events are
-    computed: keep the objects) or there are too many distinct VWAP columns."""
+    computed: keep the objects) or there are too many distinct VWAP columns. ``shared``: the rows
+    and results of the closed chunk just packed with them, whose rows they reuse when they can."""
     vws, tss = [b.vw for b in batches], [b.ts for b in batches]
     stretch = ([b.k0 for b in batches], [b.k1 for b in batches], [b.t0 for b in batches])
     if any(map(is_, vws, repeat(None))) or set().union(*map(_types, stretch)) != {int}:
@@ -331,8 +361,9 @@ def pack_lazy(batches: Sequence[LazyMilestones]) -> _Lazy | None:
         for j, vw, ts in zip(src.tolist(), vws, tss):
             first.setdefault(j, (vw, ts))
         columns = tuple(first[j] for j in range(len(sources)))
+    rows = _shared_rows(batches, shared) if shared is not None else None
     return _Lazy(
-        rows=_pack_rows([b.row for b in batches]),
+        rows=_pack_rows([b.row for b in batches]) if rows is None else rows,
         stretch=np.array(stretch, dtype=np.int64).T.copy(),
         source=src,
         columns=columns,
@@ -354,15 +385,17 @@ class PackedList:
         self.tail: list[Any] = []
         self.append = self.tail.append
 
-    def fold(self) -> None:
-        """Pack the tail (the stores call this when it reaches ``CHUNK``)."""
+    def fold(self) -> tuple[list[Any], Any] | None:
+        """Pack the tail (the stores call this when it reaches ``CHUNK``); returns the items and
+        what they were packed into (None if the tail was empty)."""
         if not self.tail:
-            return
+            return None
         items = list(self.tail)
         packed = self._pack(items)
         self._chunks.append(packed if packed is not None else items)
         self._sizes.append(len(items))
         self.tail.clear()
+        return items, packed
 
     def __len__(self) -> int:
         return sum(self._sizes) + len(self.tail)
