@@ -56,6 +56,7 @@ __all__ = [
     "CandleError",
     "CandleStore",
     "ExchangeClient",
+    "OutsideDataError",
     "SourceError",
     "columns_from_raw",
     "ohlc_problems",
@@ -79,6 +80,11 @@ class SourceError(CandleError):
     """The feed's data itself cannot be read (a CSV file with a bad line): no retry and no other
     request can help, so a run that meets it fails at once, with this one error, instead of
     reporting it again at every frame."""
+
+
+class OutsideDataError(SourceError):
+    """A backtest frame that lies wholly outside the candles a feed holds for the symbol: not one
+    frame can be priced, so the run fails at its start with this one error (issue 14 item 8)."""
 
 
 class _InsaneResponse(CandleError):

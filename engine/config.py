@@ -236,7 +236,7 @@ def set_config(overrides: Mapping[str, Any] | None = None, /, *, unsafe: bool = 
 
 def report_cap() -> int | None:
     """How many events a report store keeps: None for every one (CC_MAX_REPORT_EVENTS = 0)."""
-    return GLOBAL_CONFIG.CC_MAX_REPORT_EVENTS or None
+    return GLOBAL_CONFIG._cfg.CC_MAX_REPORT_EVENTS or None  # not via __getattr__: asked once per trade
 
 
 def reset_config() -> None:

@@ -56,7 +56,7 @@ from .settlement import (
 )
 from .signals import IdFactory, build_row
 
-__all__ = ["GetSignalTimeout", "NoPendingSignalError", "StrategyCancelledError", "StrategyInstance"]
+__all__ = ["FrameOutcome", "GetSignalTimeout", "NoPendingSignalError", "StrategyCancelledError", "StrategyInstance"]
 
 
 class GetSignalTimeout(TimeoutError):
@@ -150,6 +150,13 @@ def _callback_done(name: str, task: asyncio.Future) -> None:
 # what a quiet tick gives: the opened row itself (wrapped only for somebody who listens), or a result
 QuietTick = SignalRow | TickResult
 
+# What one backtest frame did, as the frame loop needs it (``StrategyInstance.backtest_frame``):
+# the action ("idle", "opened", "scheduled", "active", "closed", "cancelled"), the signal row it
+# concerns (None when idle) and the result to publish (None when nobody would receive it). A plain
+# tuple, not a dataclass: one is made per trade, and the loop unpacks it at once.
+FrameOutcome = tuple[str, SignalRow | None, TickResult | None]
+_IDLE_UNHEARD: FrameOutcome = ("idle", None, None)  # a quiet idle frame nobody listens to
+
 
 def _utc(ms: int) -> datetime:
     if ms % 1000 == 0:  # whole seconds (every backtest frame): the integer path is a fifth faster
@@ -204,7 +211,7 @@ class StrategyInstance:
         # paths ``tick_quiet`` and ``settle_quiet``: nothing it does can need to wait on anyone.
         no_callbacks = all(getattr(self.cb, f.name) is None for f in dataclasses.fields(self.cb))
         self.quiet = backtest and not schema.risk_names and no_callbacks
-        # ``settle_opened`` (a position settled straight from the candle store) only needs no callbacks
+        # ``settle_from_store`` (a position settled straight from the candle store) only needs no callbacks
         self.settles_from_store = backtest and no_callbacks
         self.stopped = False
         self.pending: SignalRow | None = None
@@ -214,7 +221,7 @@ class StrategyInstance:
         self.on_stop: Callable[[], None] | None = None  # live: wakes the loop so the stop is not a minute late
         self._vwap_when: int | None = None
         self._vwap_value = 0.0
-        self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_opened)
+        self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_from_store)
         # one context object reused by every call that finishes at once (replaced when one suspends)
         self._ctx = FrameContext(symbol, 0, backtest, self.method)
         self._dt_ms = 0  # the last moment handed to get_signal, and its datetime (``_when_dt``)
@@ -405,6 +412,66 @@ class StrategyInstance:
         )
         await events.report_error(exc)
 
+    # ------------------------------------------------------------------ what the backtest loop asks
+    # The frame loop (runners/backtest.py) sees the instance only through these: whether a frame can
+    # do anything but ask get_signal, where the throttle lets it ask next, a frame's outcome, and
+    # the settlement of what a frame opened. Which path answers (quiet or general, from the store or
+    # on a lane) is the instance's business.
+
+    @property
+    def empty(self) -> bool:
+        """Holds no position and no waiting entry, and is not stopped: a frame can only ask get_signal."""
+        return self.pending is None and self.scheduled is None and not self.stopped
+
+    def first_ask_frame(self, start: int, step: int, n: int) -> int:
+        """Index of the first frame (frame ``k`` at ``start + k * step``, at most ``n``) at which the
+        throttle lets get_signal run (SPEC 5.1); 0 before the first call."""
+        last = self.last_signal_ts
+        if last is None:
+            return 0
+        j = -((start - last - self.interval_ms) // step)
+        return j if j < n else n
+
+    def stretches_over(self, step: int) -> bool:
+        """May frames ``step`` ms apart be asked in one ``quiet_stretch``? A quiet instance whose
+        throttle never skips such a frame."""
+        return self.quiet and self.interval_ms <= step
+
+    def backtest_frame(
+        self, when: int, idle_wanted: bool, opened_wanted: bool
+    ) -> FrameOutcome | Coroutine[Any, Any, Any]:
+        """One backtest frame at ``when`` (the quiet path when the instance is quiet): its outcome,
+        or, when something has to wait, a coroutine whose value ``frame_outcome`` turns into it (the
+        loop awaits it directly: no wrapper coroutine per frame for a strategy with callbacks, which
+        ticks every frame). ``idle_wanted``/``opened_wanted``: would an idle / opened result reach
+        anybody (else none is built)."""
+        result = self.tick_quiet(when, idle_wanted) if self.quiet else self.tick(when)
+        if type(result) is CoroutineType:
+            return result
+        if result is None:  # ``frame_outcome``, inlined: this runs once per trade
+            return _IDLE_UNHEARD
+        if type(result) is SignalRow:
+            if not opened_wanted:
+                return "opened", result, None
+            return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
+        return result.action, result.signal, result
+
+    def frame_outcome(self, result: QuietTick | None, opened_wanted: bool) -> FrameOutcome:
+        """The outcome of what ``tick``, ``tick_quiet`` or ``quiet_stretch`` gave for a frame
+        (awaited first if it was a coroutine)."""
+        if result is None:  # a quiet idle frame nobody listens to: no result object
+            return _IDLE_UNHEARD
+        if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
+            if not opened_wanted:
+                return "opened", result, None
+            return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
+        return result.action, result.signal, result
+
+    def settle_on(self, lane: Lane) -> BacktestResult | Coroutine[Any, Any, BacktestResult]:
+        """The fast-forward of the held signal over ``lane`` (SPEC 6.4): a result, or a coroutine
+        giving it when callbacks or listeners may have to be waited on."""
+        return self.settle_quiet(lane) if self.quiet else self.backtest_lane(lane)
+
     # ------------------------------------------------------------------ quiet backtests
     def tick_quiet(self, when: int, idle_wanted: bool = True) -> QuietTick | Coroutine[Any, Any, QuietTick] | None:
         """``tick`` for a quiet instance, without a coroutine where nothing has to wait.
@@ -555,10 +622,11 @@ class StrategyInstance:
             partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
-    def settle_opened(self, row: SignalRow, when: int) -> ClosedResult | None:
-        """The fast-forward of a backtest position opened at ``when`` by a strategy without
-        callbacks (risk profiles allowed), read straight off the 1m candle store when the
-        position's whole life is there without a gap.
+    def settle_from_store(self, row: SignalRow, action: str, when: int) -> ClosedResult | None:
+        """The fast-forward of what a backtest frame opened, read straight off the 1m candle store
+        when it can be: a position (not a waiting entry) opened at ``when`` by a strategy without
+        callbacks (risk profiles allowed), whose whole life is in the store without a gap. None
+        sends the loop to fetch a lane for ``settle_on``.
 
         The fast-forward lane of a position opened at ``when`` holds the W-1 candles before it and
         its ``minute_estimated_time`` candles from it, so the lifetime ends exactly one candle past
@@ -566,10 +634,10 @@ class StrategyInstance:
         last candle at its VWAP (SPEC 6.4). The decision is ``settlement.scan_store_position``
         (``scan_pending`` for that one shape, reading the store's columns in place: no lane, no
         views; the lazy milestone batch keeps the store's VWAP column); this method only checks the
-        shape holds and applies the outcome. Returns None when any condition does not hold; the
-        caller then takes the lane path (which also fetches what is missing). The reference test
-        checks both paths give the same.
+        shape holds and applies the outcome. The reference test checks both paths give the same.
         """
+        if action != "opened" or not self.settles_from_store:
+            return None
         met = row.minute_estimated_time
         if row is not self.pending or row.pending_at != when or when % MINUTE_MS or met < 1:
             return None

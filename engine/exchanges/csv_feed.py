@@ -39,7 +39,7 @@ from engine.candles import SourceError, ohlc_problems, ohlc_reason
 from engine.exchanges.aggregate import MinuteFeed, slice_columns
 from engine.model import MINUTE_MS, CandleColumns
 
-__all__ = ["COLUMN_NAMES", "CsvFeed", "CsvFeedError", "CsvFileError", "load_csv", "price_decimals"]
+__all__ = ["COLUMN_NAMES", "CsvFeed", "CsvFeedError", "CsvFileError", "CsvSymbolError", "load_csv", "price_decimals"]
 
 COLUMN_NAMES = ("timestamp_ms", "open", "high", "low", "close", "volume")
 """The expected header; ``timestamp`` is accepted in place of ``timestamp_ms``."""
@@ -58,6 +58,11 @@ class CsvFeedError(ValueError):
 
 class CsvFileError(CsvFeedError, SourceError):
     """A CSV file the feed cannot read: the run that needs it fails at once with this error."""
+
+
+class CsvSymbolError(CsvFeedError, SourceError):
+    """A symbol the feed has no file for: a run on it fails at once with this one error, instead of
+    reporting the missing candles at every frame (issue 14 item 8)."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -486,7 +491,7 @@ class CsvFeed(MinuteFeed):
         key = str(symbol).upper()
         if key not in self._files:
             available = ", ".join(self.symbols())
-            raise CsvFeedError(f"{self.path}: no data for symbol {symbol!r}; available: {available}")
+            raise CsvSymbolError(f"{self.path}: no data for symbol {symbol!r}; available: {available}")
         return key
 
 

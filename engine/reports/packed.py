@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
-from operator import attrgetter
+from itertools import islice, repeat
+from operator import attrgetter, is_
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ _POSITIONS = ("long", "short")
 _REASONS = ("take_profit", "stop_loss", "time_expired", "manual")
 _ID_LEN = 36
 
-_row_fields = attrgetter(
+_ROW_FIELDS = (
     "id",
     "position",
     "price_open",
@@ -49,6 +49,9 @@ _row_fields = attrgetter(
     "is_scheduled",
     "note",
 )
+_row_fields = attrgetter(*_ROW_FIELDS)  # one row's fields (the careful path)
+_row_columns = tuple(map(attrgetter, _ROW_FIELDS))  # one field of every row: ``list(map(get, rows))``
+_LIMIT = 2**62  # whole numbers kept in int64 columns stay strictly inside +-2**62 (the _NO_TIME sentinel is outside)
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,6 +104,20 @@ class _Rows:
         return out
 
 
+@dataclass(slots=True, frozen=True)
+class _RowsRef:
+    """Rows another chunk packed already: a closed chunk holds the very signals of the lazy
+    milestone batches folded with it (``pack_lazy``'s ``shared``), so those keep where their rows
+    are in it instead of packing them a second time."""
+
+    rows: _Rows
+    index: np.ndarray  # int32 positions in ``rows``
+
+    def unpack(self) -> list[SignalRow]:
+        every = self.rows.unpack()
+        return [every[i] for i in self.index.tolist()]
+
+
 def _fits(f: tuple, names: tuple[str, str, str]) -> bool:
     """Can this row's fields go into the columns and come back identical (values and types)?"""
     rid, position, po, tp, sl, met, sym, exch, strat, sched, pend, is_s, note = f
@@ -132,9 +149,10 @@ def _within(column: Sequence[int]) -> bool:
     return min(column) > -(2**62) and max(column) < 2**62
 
 
-def _rows_fit(cols: list[tuple], names: tuple[str, str, str]) -> bool:
+def _rows_fit(cols: list[Sequence[Any]], names: tuple[str, str, str]) -> bool:
     """``_fits`` for every row at once, a column at a time at C speed (the common case: rows the
-    engine built, all of one run): when it says no, the rows are checked one by one."""
+    engine built, all of one run): when it says no, the rows are checked one by one. The range of
+    the two always-whole columns is checked on their arrays (``_row_numbers``)."""
     rid, position, po, tp, sl, met, sym, exch, strat, sched, pend, is_s, note = cols
     pending = [p for p in pend if p is not None]
     return (
@@ -150,32 +168,47 @@ def _rows_fit(cols: list[tuple], names: tuple[str, str, str]) -> bool:
         and set(sym) == {names[0]}
         and set(exch) == {names[1]}
         and set(strat) == {names[2]}
-        and _within(met)
-        and _within(sched)
         and (not pending or _within(pending))
     )
 
 
+def _row_numbers(cols: list[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The minutes and (scheduled, pending) columns as arrays; None when a value is out of range."""
+    try:
+        minutes = np.array(cols[5], dtype=np.int64)
+        times = np.array([cols[9], [_NO_TIME if p is None else p for p in cols[10]]], dtype=np.int64)
+    except OverflowError:  # beyond int64 altogether
+        return None
+    for a in (minutes, times[0]):
+        if a.size and not (int(a.min()) > -_LIMIT and int(a.max()) < _LIMIT):
+            return None
+    return minutes, times.T.copy()
+
+
 def _pack_rows(rows: Sequence[SignalRow]) -> _Rows:
-    fields = [_row_fields(r) for r in rows]
-    names = fields[0][6:9]
+    cols: list[Sequence[Any]] = [list(map(get, rows)) for get in _row_columns]  # a column at a time
+    names = (cols[6][0], cols[7][0], cols[8][0])
     whole: dict[int, SignalRow] = {}
-    cols = list(zip(*fields))
-    if not _rows_fit(cols, names):
+    numbers = _row_numbers(cols) if _rows_fit(cols, names) else None
+    if numbers is None:
+        fields = list(zip(*cols))
         blank = ("0" * _ID_LEN, "long", 0.0, 0.0, 0.0, 0, *names, 0, None, False, "")
         for i, f in enumerate(fields):
             if not _fits(f, names):
                 whole[i] = rows[i]
                 fields[i] = blank
         cols = list(zip(*fields))
+        numbers = _row_numbers(cols)
+        assert numbers is not None  # every row left fits
+    minutes, times = numbers
     notes = {i: note for i, note in enumerate(cols[12]) if note and i not in whole}
     n = len(rows)
     return _Rows(
         ids="".join(cols[0]).encode("ascii"),
         position=np.fromiter((p == "short" for p in cols[1]), dtype=np.int8, count=n),
         prices=np.array(cols[2:5], dtype=np.float64).T.copy(),
-        minutes=np.array(cols[5], dtype=np.int64),
-        times=np.array([cols[9], [_NO_TIME if p is None else p for p in cols[10]]], dtype=np.int64).T.copy(),
+        minutes=minutes,
+        times=times,
         scheduled=np.array(cols[11], dtype=bool),
         names=names,
         notes=notes,
@@ -232,13 +265,14 @@ def pack_closed(results: Sequence[ClosedResult]) -> _Closed:
         and _types(cols[7]) == {int}
         and _within(cols[7])
     )
-    if fast:
-        money = list(zip(cols[1], *zip(*map(_pnl_fields, pnls))))
-        fast = _types([v for row in money for v in row]) == {float}
+    if fast:  # a column at a time (one array from four columns, not one from n rows of four)
+        money_cols = (cols[1], *zip(*map(_pnl_fields, pnls)))
+        fast = set().union(*map(_types, money_cols)) == {float}
     whole: dict[int, ClosedResult] = {}
     if fast:
-        reasons = [_REASONS.index(r) for r in cols[6]]
-        stamps = list(cols[7])
+        reasons = list(map(_REASONS.index, cols[6]))
+        stamps = cols[7]
+        price = np.array(money_cols, dtype=np.float64).T.copy()
     else:
         money, reasons, stamps = [], [], []
         for i, (res, f) in enumerate(zip(results, fields)):
@@ -258,9 +292,10 @@ def pack_closed(results: Sequence[ClosedResult]) -> _Closed:
             money.append(p)
             reasons.append(_REASONS.index(f[6]))
             stamps.append(f[7])
+        price = np.array(money, dtype=np.float64).reshape(len(results), 4)
     return _Closed(
         rows=_pack_rows(cols[0]),
-        price=np.array(money, dtype=np.float64).reshape(len(results), 4),
+        price=price,
         reason=np.array(reasons, dtype=np.int8),
         close_ts=np.array(stamps, dtype=np.int64),
         ids=ids,
@@ -273,7 +308,7 @@ class _Lazy:
     """Lazy milestone batches as columns: their rows, their stretches, and the (few) VWAP columns
     they point into (one per run and candle store: shared, never copied)."""
 
-    rows: _Rows
+    rows: _Rows | _RowsRef
     stretch: np.ndarray  # (n, 3) int64: k0, k1, t0
     source: np.ndarray  # int16 index into ``columns``
     columns: tuple[tuple[np.ndarray, np.ndarray | None], ...]  # (vw, ts)
@@ -289,29 +324,49 @@ class _Lazy:
         ]
 
 
-def pack_lazy(batches: Sequence[LazyMilestones]) -> _Lazy | None:
-    """Fold unread lazy batches into columns; None when one was read already (its events are
-    computed: keep the objects) or there are too many distinct VWAP columns."""
-    sources: dict[tuple[int, int], int] = {}
-    columns: list[tuple[np.ndarray, np.ndarray | None]] = []
-    src, stretch = [], []
-    for b in batches:
-        if b.vw is None or type(b.k0) is not int or type(b.k1) is not int or type(b.t0) is not int:
-            return None
-        key = (id(b.vw), id(b.ts))
-        j = sources.get(key)
-        if j is None:
-            j = sources[key] = len(columns)
-            columns.append((b.vw, b.ts))
-        src.append(j)
-        stretch.append((b.k0, b.k1, b.t0))
-    if len(columns) > 30_000:
+def _shared_rows(batches: Sequence[LazyMilestones], shared: tuple[_Rows, Sequence[ClosedResult]]) -> _RowsRef | None:
+    """Where the batches' rows are among ``shared``'s closed results (packed as ``shared[0]``),
+    if every one is there. By identity: those results are alive while this runs, so an object
+    with the same ``id`` is the same object."""
+    packed_rows, results = shared
+    where = {id(r.signal): i for i, r in enumerate(results)}
+    try:
+        index = [where[id(b.row)] for b in batches]
+    except KeyError:
         return None
+    return _RowsRef(packed_rows, np.array(index, dtype=np.int32))
+
+
+def pack_lazy(
+    batches: Sequence[LazyMilestones], shared: tuple[_Rows, Sequence[ClosedResult]] | None = None
+) -> _Lazy | None:
+    """Fold unread lazy batches into columns; None when one was read already (its events are
+    computed: keep the objects) or there are too many distinct VWAP columns. ``shared``: the rows
+    and results of the closed chunk just packed with them, whose rows they reuse when they can."""
+    vws, tss = [b.vw for b in batches], [b.ts for b in batches]
+    stretch = ([b.k0 for b in batches], [b.k1 for b in batches], [b.t0 for b in batches])
+    if any(map(is_, vws, repeat(None))) or set().union(*map(_types, stretch)) != {int}:
+        return None  # a batch already read (its vw is gone) or a stretch numpy would not give back
+    # the few distinct (vw, ts) columns, numbered in order of first use (a run reads one store)
+    sources = dict.fromkeys(zip(map(id, vws), map(id, tss)))
+    if len(sources) > 30_000:
+        return None
+    if len(sources) == 1:
+        src = np.zeros(len(batches), dtype=np.int16)
+        columns: tuple[tuple[np.ndarray, np.ndarray | None], ...] = ((vws[0], tss[0]),)
+    else:
+        number = {key: j for j, key in enumerate(sources)}
+        src = np.fromiter((number[k] for k in zip(map(id, vws), map(id, tss))), dtype=np.int16, count=len(batches))
+        first = {}
+        for j, vw, ts in zip(src.tolist(), vws, tss):
+            first.setdefault(j, (vw, ts))
+        columns = tuple(first[j] for j in range(len(sources)))
+    rows = _shared_rows(batches, shared) if shared is not None else None
     return _Lazy(
-        rows=_pack_rows([b.row for b in batches]),
-        stretch=np.array(stretch, dtype=np.int64).reshape(len(batches), 3),
-        source=np.array(src, dtype=np.int16),
-        columns=tuple(columns),
+        rows=_pack_rows([b.row for b in batches]) if rows is None else rows,
+        stretch=np.array(stretch, dtype=np.int64).T.copy(),
+        source=src,
+        columns=columns,
         backtest=np.array([b.backtest for b in batches], dtype=bool),
     )
 
@@ -330,15 +385,17 @@ class PackedList:
         self.tail: list[Any] = []
         self.append = self.tail.append
 
-    def fold(self) -> None:
-        """Pack the tail (the stores call this when it reaches ``CHUNK``)."""
+    def fold(self) -> tuple[list[Any], Any] | None:
+        """Pack the tail (the stores call this when it reaches ``CHUNK``); returns the items and
+        what they were packed into (None if the tail was empty)."""
         if not self.tail:
-            return
+            return None
         items = list(self.tail)
         packed = self._pack(items)
         self._chunks.append(packed if packed is not None else items)
         self._sizes.append(len(items))
         self.tail.clear()
+        return items, packed
 
     def __len__(self) -> int:
         return sum(self._sizes) + len(self.tail)

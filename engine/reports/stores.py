@@ -59,12 +59,13 @@ class ClosedStore:
     each instead of ~600. The cap drops whole packed chunks, so up to ``CHUNK`` more than the cap
     may be held; ``items`` returns exactly the newest ``cap``."""
 
-    __slots__ = ("cap", "packed", "seen")
+    __slots__ = ("cap", "on_fold", "packed", "seen")
 
     def __init__(self, cap: int | None) -> None:
         self.cap = cap
         self.packed = PackedList(pack_closed)
         self.seen = 0
+        self.on_fold: Any = None  # (results, packed chunk) -> None: the lazy batches follow (backtests)
 
     def add(self, event: ClosedResult) -> None:
         tail = self.packed.tail
@@ -79,7 +80,9 @@ class ClosedStore:
 
     def pack(self) -> None:
         """Fold the unpacked tail now (a run ended: nothing will follow it soon)."""
-        self.packed.fold()
+        folded = self.packed.fold()
+        if folded is not None and self.on_fold is not None:
+            self.on_fold(*folded)
         if self.cap is not None:
             self.packed.drop_oldest(self.cap)
 
@@ -125,10 +128,11 @@ class PartialStore:
         self.lazy: list[partial_mod.LazyMilestones] = []  # the newest lazy batches, not packed yet
         self.dropped = 0  # milestones in items that were trimmed away (still counted as seen)
 
-    def pack_lazy(self) -> None:
-        """Move the waiting lazy batches into ``items_``, packed when they can be."""
+    def pack_lazy(self, shared: Any = None) -> None:
+        """Move the waiting lazy batches into ``items_``, packed when they can be (``shared``: see
+        ``packed.pack_lazy``)."""
         if self.lazy:
-            packed = pack_lazy(self.lazy)
+            packed = pack_lazy(self.lazy, shared)
             if packed is None:
                 self.items_.extend(self.lazy)
             else:
@@ -316,8 +320,24 @@ _last_backtest: list = [None, None]  # (key, store) of the last closed result: r
 def _on_backtest_signal(result: ClosedResult) -> None:
     key = (result.symbol, result.strategy_name)
     if _last_backtest[0] != key or backtest_store.get(key) is not _last_backtest[1]:
-        _last_backtest[0], _last_backtest[1] = key, backtest_store.store(key)
+        st = backtest_store.store(key)
+        if st.on_fold is None:
+            st.on_fold = _lazy_follows(key)
+        _last_backtest[0], _last_backtest[1] = key, st
     _last_backtest[1].add(result)
+
+
+def _lazy_follows(key: tuple[str, str]) -> Any:
+    """When a backtest's closed results fold, its waiting lazy milestone batches fold with them:
+    each batch belongs to one of those signals (its batch is sunk just before its result is
+    published), so their rows are taken from the closed chunk instead of packed again."""
+
+    def fold(results: list[ClosedResult], chunk: Any) -> None:
+        st = partial_store.get((key[0], key[1], True))
+        if st is not None and st.lazy and chunk is not None:
+            st.pack_lazy((chunk.rows, results))
+
+    return fold
 
 
 def _on_signal(result: Any) -> None:
@@ -385,7 +405,7 @@ def _on_partial_lazy(batch: Any) -> None:
         st = partial_of(row.symbol, row.strategy_name, batch.backtest)
     lazy = st.lazy
     lazy.append(batch)
-    if len(lazy) >= CHUNK:
+    if len(lazy) >= 2 * CHUNK:  # a backtest's batches fold with its closed results (``_lazy_follows``) first
         st.pack_lazy()
         if len(st.items_) > PartialStore.TRIM_AT:
             st._trim()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, events, registry
-from ..candles import ExchangeClient, SourceError, exchange_client
+from ..candles import ExchangeClient, OutsideDataError, SourceError, exchange_client, iso
 from ..clock import get_clock
 from ..context import MethodContext
 from ..errors import ErrorContext, annotate
@@ -29,7 +29,6 @@ from ..model import (
     BacktestResult,
     BacktestStatistics,
     DoneEvent,
-    OpenedResult,
     PerformanceEvent,
     ProgressEvent,
     SignalRow,
@@ -114,6 +113,16 @@ async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestR
 def wanted(action: str, backtest: bool = True) -> bool:
     """Would publishing a result with this action reach anybody?"""
     return (events.signal_backtest if backtest else events.signal_live).wants(action) or events.signal.wants(action)
+
+
+@dataclass(slots=True)
+class _Later:
+    """What ``_Run._settle_at_once`` leaves to ``_settle_later``: a settled result whose listeners
+    are still to be waited for (``pending``), an error to report, or (neither) a lane to fetch."""
+
+    settled: BacktestResult | None = None
+    pending: Awaitable[None] | None = None
+    error: Exception | None = None
 
 
 class _Run:
@@ -244,8 +253,30 @@ class _Run:
             good[lo:hi] = ok[a : a + (hi - lo - 1) * stride + 1 : stride]
         return np.flatnonzero(~good)
 
+    def _check_frame_inside_data(self) -> None:
+        """A feed that knows the span of its data (CSV, catalog) is asked before anything runs: a
+        frame wholly outside it, or a symbol it has no data for, or a file it cannot read, fails the
+        run now with that one reason (issue 14 item 8) instead of one missing-candle error per frame.
+        Only a frame no tick could price is refused: every frame before the first candle, or every
+        frame's VWAP window (the candles opening at ``when - (W-1)m .. when``, docs/behaviour.md
+        4.2) after the last one; a frame overlapping the data in part runs."""
+        span = getattr(self.exchange_schema.columns, "span", None)
+        f = self.frames
+        if span is None or not f.count:
+            return
+        first, end = span(self.symbol)  # the feed's own SourceError if the symbol or its file is bad
+        last_frame = f.at(f.count - 1)
+        reach = (self.cfg.CC_AVG_PRICE_CANDLES_COUNT - 1) * MINUTE_MS  # how far back a tick's window reads
+        if last_frame < first or f.start - reach >= end:
+            raise OutsideDataError(
+                f"no candles for {self.symbol} on exchange {self.exchange_schema.exchange_name} in frame "
+                f"{self.frame.frame_name} ({iso(f.start)} .. {iso(last_frame)}): its data covers "
+                f"{iso(first)} .. {iso(end - MINUTE_MS)}"
+            )
+
     # -- the loop ----------------------------------------------------------------------------------------
     async def prepare(self) -> None:
+        self._check_frame_inside_data()
         f = self.frames
         cb = self.frame.callbacks.on_timeframe
         if cb is not None:
@@ -266,116 +297,65 @@ class _Run:
             await st.ensure(first, last, cfg)
 
     async def results(self) -> AsyncIterator[BacktestResult]:
-        """SPEC 6.3. Locals stand in for attributes on purpose: this loop runs once per trade."""
-        inst = self.instance
-        f = self.frames
-        cfg = self.cfg
+        """SPEC 6.3, one frame index ``i`` moving through named phases:
+
+        1. ``_skip_idle``: frames where nothing can happen (the strategy holds nothing and nobody
+           watches frames) are passed without a tick: arithmetically up to where the throttle lets
+           get_signal run, or asked in one ``quiet_stretch`` while it answers None;
+        2. the frame's tick (``StrategyInstance.backtest_frame``), its result published;
+        3. a signal the tick opened or scheduled is settled to its end at once (``_settle_at_once``
+           from the candle store, else ``_settle_later`` on a lane), yielded, and the frames it
+           covered are skipped;
+        4. ``_finish``: the last progress event, the total timing sample, the report stores packed.
+
+        The strategy is seen only through its backtest-loop methods (strategy.py). Locals stand in
+        for attributes on purpose: this loop runs once per trade.
+        """
         total_t0 = time.perf_counter()
         await self.prepare()
+        inst, task, f = self.instance, self.task, self.frames
         start, step, n = f.start, f.step, f.count
-        bad = self._bad_frames() if start % MINUTE_MS == 0 else None
-        n_bad = len(bad) if bad is not None else 0
-        buffer = cfg.CC_AVG_PRICE_CANDLES_COUNT - 1
-        await_minutes = cfg.CC_SCHEDULE_AWAIT_MINUTES
-        interval = inst.interval_ms
-        task = self.task
-        progress_stream = events.progress_backtest
-        perf = self._perf
-        perf_stream = events.performance
-        clock = time.perf_counter
+        self._bad = self._bad_frames() if start % MINUTE_MS == 0 else None
+        skippable = self._bad is not None  # frames are minute-aligned: bad ones are known up front
+        self._stretchable = skippable and inst.stretches_over(step)
+        progress_stream, perf_stream = events.progress_backtest, events.performance
+        perf, clock = self._perf, time.perf_counter
         last_yield = clock()
-        # frames a quiet instance holding nothing is asked about in one ``quiet_stretch`` (no per-frame
-        # result, context, datetime conversion or timing sample): minute-aligned frames never throttled
-        stretchable = inst.quiet and bad is not None and interval <= step
-        carried: Any = _NO_RESULT
+        carried: Any = _NO_RESULT  # what a stretch's last frame gave: that frame's outcome
         i = 0
         while i < n:
             if clock() - last_yield > YIELD_EVERY_S:
                 self._perf_log.tidy()
                 await asyncio.sleep(0)
                 last_yield = clock()
-            # ---- arithmetic skip of idle frames (see module docstring)
-            last = inst.last_signal_ts
-            if last is None:
-                j = i
-            else:  # the first frame the throttle lets get_signal run on
-                j = -((start - last - interval) // step)
-                if j > n:
-                    j = n
-            if (
-                j > i
-                and bad is not None
-                and inst.pending is None
-                and inst.scheduled is None
-                and not inst.stopped
-                and not self._per_frame_listeners()
-            ):
-                if n_bad:
-                    k = bisect.bisect_left(bad, i)
-                    if k < n_bad:
-                        j = min(j, int(bad[k]))
-                if j > i:
+            # ---- 1. frames where nothing can happen
+            if skippable and inst.empty and not self._per_frame_listeners():
+                k, carried, ev = self._skip_idle(i)
+                if ev is not None:
+                    await perf_stream.emit(ev)
+                if k > i and carried is _NO_RESULT:
+                    i = k
                     if task is not None:
-                        task.processed = j
-                    ev = perf("backtest_timeframe", 0.0, j - i)
-                    if ev is not None:
-                        await perf_stream.emit(ev)
-                    i = j
+                        task.processed = i
                     continue
-            if (
-                stretchable
-                and j <= i
-                and inst.pending is None
-                and inst.scheduled is None
-                and not inst.stopped
-                and not self._per_frame_listeners()
-            ):
-                stop = i + STRETCH_FRAMES if i + STRETCH_FRAMES < n else n
-                if n_bad:
-                    k = bisect.bisect_left(bad, i)
-                    if k < n_bad and bad[k] < stop:
-                        stop = int(bad[k])
-                if stop > i:
-                    t0 = clock()
-                    k, carried = inst.quiet_stretch(start, step, i, stop)
-                    if k > i:  # the idle frames' timing: one bulk sample, their mean duration
-                        ev = perf("backtest_timeframe", (clock() - t0) * 1000 / (k - i), k - i)
-                        if ev is not None:
-                            await perf_stream.emit(ev)
-                        i = k
-                    if carried is STRETCH_IDLE:
-                        carried = _NO_RESULT
-                        if task is not None:
-                            task.processed = i
-                        continue
+                i = k
             if task is not None:
                 task.processed = i
             if progress_stream.observers:
                 await self._emit_progress(i)
             if inst.stopped and carried is _NO_RESULT:
                 break
+            # ---- 2. the frame's tick
             t0 = clock()
             when = start + i * step
             try:
-                if carried is not _NO_RESULT:  # frame i was asked in a stretch: its outcome
-                    result, carried = carried, _NO_RESULT
-                elif inst.quiet:
-                    result = inst.tick_quiet(when, self._idle_wanted())
-                else:
-                    result = inst.tick(when)
-                if type(result) is CoroutineType:
-                    result = await result
-                if result is None:  # a quiet idle frame nobody listens to: no result object
-                    row, action = None, "idle"
-                elif type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
-                    row, action = result, "opened"
-                    result = (
-                        OpenedResult(signal=row, current_price=row.price_open, **inst._ids)
-                        if self._opened_wanted()
-                        else None
-                    )
-                else:
-                    row, action = result.signal, result.action
+                if carried is _NO_RESULT:
+                    out = inst.backtest_frame(when, self._idle_wanted(), self._opened_wanted())
+                else:  # frame i was asked in a stretch: its outcome
+                    out, carried = carried, _NO_RESULT
+                if type(out) is CoroutineType:
+                    out = inst.frame_outcome(await out, self._opened_wanted())
+                action, row, result = out
                 if result is not None:
                     pending = publish_nowait(result)
                     if pending is not None:
@@ -391,46 +371,14 @@ class _Run:
                 if inst.stopped:
                     break
             elif action == "opened" or action == "scheduled":
-                # SPEC 6.3 handle_opened / handle_scheduled
-                if action == "opened":
-                    limit = row.minute_estimated_time + buffer
-                else:
-                    limit = buffer + await_minutes + row.minute_estimated_time + 1
+                # ---- 3. the signal it opened or scheduled, to its end (SPEC 6.3 handle_opened / handle_scheduled)
                 ff_t0 = clock()
-                since = when - buffer * MINUTE_MS
-                lane = None
-                stage = "fast-forward"
-                try:
-                    # a quiet position whose whole life is in the store settles straight from it
-                    direct = inst.settles_from_store and action == "opened"
-                    settled = inst.settle_opened(row, when) if direct else None
-                    if settled is None:
-                        stage = "candles"
-                        lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
-                        if lane is None:
-                            lane = await self.client.next_lane(self.symbol, since, limit, cfg)
-                except SourceError:
-                    raise
-                except Exception as exc:
-                    await self._fast_forward_failed(exc, when, row, stage)
-                    i += 1
-                    continue
-                if settled is None and lane is None:
-                    i += 1
-                    continue
-                stage = "fast-forward"
-                try:
-                    if settled is None:
-                        settled = inst.settle_quiet(lane) if inst.quiet else inst.backtest_lane(lane)
-                        if type(settled) is CoroutineType:
-                            settled = await settled
-                    pending = publish_nowait(settled)
-                    if pending is not None:
-                        await pending
-                except Exception as exc:
-                    await self._fast_forward_failed(exc, when, row, stage)
-                    i += 1
-                    continue
+                settled = self._settle_at_once(row, action, when)
+                if type(settled) is _Later:
+                    settled = await self._settle_later(settled, row, action, when)
+                    if settled is None:  # failed and reported, or no candles to settle on
+                        i += 1
+                        continue
                 ev = perf("backtest_signal", (clock() - ff_t0) * 1000)
                 if ev is not None:
                     await perf_stream.emit(ev)
@@ -447,13 +395,123 @@ class _Run:
             if ev is not None:
                 await perf_stream.emit(ev)
             i += 1
-        if task is not None:  # how far it really got (a stopped run ends early) ...
-            task.processed = min(i, n)
-        if progress_stream.observers:  # ... while SPEC 6.3's last progress event always says 100 %
+        await self._finish(i, total_t0)
+
+    def _skip_idle(self, i: int) -> tuple[int, Any, PerformanceEvent | None]:
+        """Phase 1, for an empty instance nobody watches frame by frame: the frames from ``i`` that
+        need no tick. Up to the first frame the throttle lets get_signal run, nothing can happen at
+        all (skipped arithmetically); from there a quiet strategy is asked in one ``quiet_stretch``
+        (no result, context or datetime per frame) while it answers None. Neither passes a bad frame
+        (a tick there reports an error). Returns the next frame to handle; what that frame gave if
+        the stretch asked it (else ``_NO_RESULT``); and the passed frames' one bulk timing sample,
+        if somebody listens to it."""
+        inst, f, bad = self.instance, self.frames, self._bad
+        j = inst.first_ask_frame(f.start, f.step, f.count)
+        if j > i:
+            if len(bad):  # ``_before_bad``, inlined: this runs once per trade
+                k = bisect.bisect_left(bad, i)
+                if k < len(bad) and bad[k] < j:
+                    j = int(bad[k])
+            if j > i:
+                return j, _NO_RESULT, self._perf("backtest_timeframe", 0.0, j - i)
+        if not self._stretchable:
+            return i, _NO_RESULT, None
+        stop = self._before_bad(i, i + STRETCH_FRAMES if i + STRETCH_FRAMES < f.count else f.count)
+        if stop <= i:
+            return i, _NO_RESULT, None
+        t0 = time.perf_counter()
+        k, outcome = inst.quiet_stretch(f.start, f.step, i, stop)
+        ev = None
+        if k > i:  # the idle frames' timing: one bulk sample, their mean duration
+            ev = self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000 / (k - i), k - i)
+        if outcome is STRETCH_IDLE:
+            return k, _NO_RESULT, ev
+        if type(outcome) is not CoroutineType:
+            outcome = inst.frame_outcome(outcome, self._opened_wanted())
+        return k, outcome, ev
+
+    def _before_bad(self, i: int, j: int) -> int:
+        """``j``, or the first bad frame in ``[i, j)`` if there is one."""
+        bad = self._bad
+        if len(bad):
+            k = bisect.bisect_left(bad, i)
+            if k < len(bad) and bad[k] < j:
+                return int(bad[k])
+        return j
+
+    def _settle_at_once(self, row: SignalRow, action: str, when: int) -> BacktestResult | _Later:
+        """Phase 3's common case, without a coroutine: the strategy settles what the frame opened
+        straight from the candle store and only hooks receive the result. Anything else (a lane to
+        fetch, a listener to wait for, an error to report) is handed to ``_settle_later``."""
+        try:
+            settled = self.instance.settle_from_store(row, action, when)
+        except SourceError:
+            raise
+        except Exception as exc:
+            return _Later(error=exc)
+        if settled is None:
+            return _Later()
+        try:
+            pending = publish_nowait(settled)
+        except Exception as exc:
+            return _Later(error=exc)
+        return settled if pending is None else _Later(settled, pending)
+
+    async def _settle_later(self, later: _Later, row: SignalRow, action: str, when: int) -> BacktestResult | None:
+        """Phase 3 when ``_settle_at_once`` could not finish: report its error, or wait for the
+        listeners of its result, or fetch the signal's lane (the W-1 candles before ``when`` and
+        the signal's whole possible life, SPEC 6.3) and settle and publish on it. None when it
+        failed (reported here) or no lane could be had."""
+        try:
+            if later.error is not None:
+                raise later.error
+            if later.pending is not None:
+                await later.pending
+                return later.settled
+        except Exception as exc:
+            await self._fast_forward_failed(exc, when, row, "fast-forward")
+            return None
+        cfg = self.cfg
+        buffer = cfg.CC_AVG_PRICE_CANDLES_COUNT - 1
+        if action == "opened":
+            limit = row.minute_estimated_time + buffer
+        else:
+            limit = buffer + cfg.CC_SCHEDULE_AWAIT_MINUTES + row.minute_estimated_time + 1
+        since = when - buffer * MINUTE_MS
+        try:
+            lane = self.client.lane_ready(self.symbol, since, limit, buffer + 1)
+            if lane is None:
+                lane = await self.client.next_lane(self.symbol, since, limit, cfg)
+        except SourceError:
+            raise
+        except Exception as exc:
+            await self._fast_forward_failed(exc, when, row, "candles")
+            return None
+        if lane is None:
+            return None
+        try:
+            settled = self.instance.settle_on(lane)
+            if type(settled) is CoroutineType:
+                settled = await settled
+            pending = publish_nowait(settled)
+            if pending is not None:
+                await pending
+        except Exception as exc:
+            await self._fast_forward_failed(exc, when, row, "fast-forward")
+            return None
+        return settled
+
+    async def _finish(self, i: int, total_t0: float) -> None:
+        """Phase 4: how far the run got, SPEC 6.3's last progress event (always 100 %), the total
+        timing sample, and the report stores packed (the run's trades fold into columns now)."""
+        n = self.frames.count
+        if self.task is not None:  # how far it really got (a stopped run ends early) ...
+            self.task.processed = min(i, n)
+        if events.progress_backtest.observers:  # ... while the last progress event always says 100 %
             await self._emit_progress(n)
-        ev = perf("backtest_total", (clock() - total_t0) * 1000)
+        ev = self._perf("backtest_total", (time.perf_counter() - total_t0) * 1000)
         if ev is not None:
-            await perf_stream.emit(ev)
+            await events.performance.emit(ev)
         stores.pack_run(self.symbol, self.strategy.strategy_name, True)
 
     def release(self) -> None:

@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import events, registry
+from ..candles import SourceError
 from ..errors import ErrorContext, annotate
+from ..indicators import IndicatorError
 from ..model import DoneEvent, SignalRow, WalkerCompleteEvent, WalkerContract, WalkerProgressEvent
 from ..reports import stores
 from ..reports import walker as walker_report
@@ -147,17 +149,13 @@ class WalkerFacade:
                     Backtest.stop(symbol, name)
                 async for _ in handle:
                     pass
+            except SourceError as exc:
+                if not isinstance(exc, IndicatorError):  # the data itself (shared by every strategy):
+                    raise  # the walker fails now with that one reason (issue 14 item 8)
+                await self._skip(symbol, schema, name, task, exc)
+                continue
             except Exception as exc:
-                task.extra.pop("current", None)
-                task.processed += 1  # done with, though not tested: the progress bar moves on
-                annotate(
-                    exc,
-                    ErrorContext(symbol, name, True, None, "walker"),
-                    f"walker {schema.walker_name}: strategy {name} on {symbol} failed and was skipped",
-                )
-                await events.report_error(exc)
-                if cb.on_strategy_error is not None:
-                    await _maybe_await(cb.on_strategy_error(name, symbol, exc))
+                await self._skip(symbol, schema, name, task, exc)
                 continue
             task.extra.pop("current", None)
             task.processed += 1
@@ -210,6 +208,19 @@ class WalkerFacade:
         if cb.on_complete is not None:
             await _maybe_await(cb.on_complete(done))
         await events.walker_complete.emit(done)
+
+    async def _skip(self, symbol: str, schema: registry.WalkerSchema, name: str, task: RunTask, exc: Exception) -> None:
+        """A strategy whose backtest failed is reported and skipped; the walker goes on."""
+        task.extra.pop("current", None)
+        task.processed += 1  # done with, though not tested: the progress bar moves on
+        annotate(
+            exc,
+            ErrorContext(symbol, name, True, None, "walker"),
+            f"walker {schema.walker_name}: strategy {name} on {symbol} failed and was skipped",
+        )
+        await events.report_error(exc)
+        if schema.callbacks.on_strategy_error is not None:
+            await _maybe_await(schema.callbacks.on_strategy_error(name, symbol, exc))
 
     def background(self, symbol: str, *, walker_name: str) -> Callable[[], None]:
         """Run in a task; emits ``done_walker`` once (``strategy_name`` holds the walker's name)."""

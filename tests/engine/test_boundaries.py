@@ -16,7 +16,7 @@ answer is compared with the literal reference implementation (tests/reference):
    phase (waiting, open, just after a fill, the history candles after a fill), and lifetimes and
    waits ending exactly on a candle, on every path: the fast-forward with callbacks
    (``backtest_lane``), with listeners only (``settle_quiet``) and with nobody listening
-   (``settle_opened``); and a VWAP exactly on a level in the per-minute tick, live and backtest
+   (``settle_from_store``); and a VWAP exactly on a level in the per-minute tick, live and backtest
    (``tick``) and quiet (``tick_quiet``).
 """
 
@@ -496,7 +496,7 @@ def compare_touch(t: Touch) -> list[dict]:
     ref_emitted = [_normalise_ref(d) for d in ref.emitted]
     for listen, callbacks in ((True, True), (True, False), (False, False)):
         got = asyncio.run(run_engine_backtest(market, dto, t, listen=listen, callbacks=callbacks))
-        mode = ("backtest_lane" if callbacks else "settle_quiet") if listen else "settle_opened"
+        mode = ("backtest_lane" if callbacks else "settle_quiet") if listen else "settle_from_store"
         assert _same(got["yielded"], ref_yielded), f"[{mode}] {t}: " + _first_difference(got["yielded"], ref_yielded)
         assert len(got["errors"]) == len(ref.errors), f"[{mode}] {t}: {got['errors']} vs {ref.errors}"
         if listen:

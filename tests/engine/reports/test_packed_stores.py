@@ -5,6 +5,7 @@ the same whether its store was packed or not."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -101,6 +102,38 @@ def test_lazy_batches_come_back_with_the_same_milestones(rows: list[SignalRow], 
     assert [b.events() for b in back] == [b.events() for b in batches]
 
 
+def test_lazy_batches_take_their_rows_from_the_closed_chunk_only_when_every_one_is_there() -> None:
+    def row(i: int) -> SignalRow:
+        return SignalRow(
+            id=f"{i:036d}", position="long", price_open=100.0 + i, price_take_profit=110.0 + i,
+            price_stop_loss=90.0, minute_estimated_time=60, symbol="BTCUSDT", exchange_name="x",
+            strategy_name="s", scheduled_at=i, pending_at=i, is_scheduled=False,
+        )  # fmt: skip
+
+    def closed(k: int, r: SignalRow) -> ClosedResult:
+        return ClosedResult(
+            signal=r, current_price=101.0, strategy_name="s", exchange_name="x", symbol="BTCUSDT", backtest=True,
+            close_reason="time_expired", close_timestamp=100 + k, pnl=Pnl(0.5, 100.0, 101.0),
+        )  # fmt: skip
+
+    rows = [row(i) for i in range(6)]
+    results = [closed(k, r) for k, r in enumerate(rows)]
+    chunk = packed.pack_closed(results)
+    vw = np.linspace(100, 109, 40)
+    batches = [LazyMilestones(rows[k], vw, 0, None, k, k + 30, True) for k in (4, 1, 2)]  # some, any order
+    shared = packed.pack_lazy(batches, (chunk.rows, results))
+    assert type(shared.rows) is packed._RowsRef
+    back = shared.unpack()
+    assert [_typed(b.row) for b in back] == [_typed(b.row) for b in batches]
+    assert [b.events() for b in back] == [b.events() for b in batches]
+    equal_not_same = replace(rows[3])  # an equal row that is another object: packed on its own
+    fresh = [LazyMilestones(rows[k], vw, 0, None, k, k + 30, True) for k in (4, 1, 2)]  # the others were read
+    more = [*fresh, LazyMilestones(equal_not_same, vw, 0, None, 3, 33, True)]
+    alone = packed.pack_lazy(more, (chunk.rows, results))
+    assert type(alone.rows) is packed._Rows
+    assert [_typed(b.row) for b in alone.unpack()][-1] == _typed(rows[3])
+
+
 def test_a_batch_already_read_is_kept_as_it_is() -> None:
     row = SignalRow(
         id="x" * 36,
@@ -182,13 +215,16 @@ def test_reports_read_the_same_from_packed_stores(monkeypatch) -> None:
     report, data, partial, heat = _run(12)
     assert data.total_signals > 3 * packed.CHUNK  # several chunks were packed
     assert stores.backtest_store.get(("BTCUSDT", "many")).packed.tail == []  # the run's end packed the rest
+    # the lazy milestone batches folded with the closed results and reuse their packed rows
+    chunks = stores.partial_store[("BTCUSDT", "many", True)].items_
+    assert len(chunks) > 3 and all(type(c.rows) is packed._RowsRef for c in chunks)
     from engine.testing import reset_engine
 
     reset_engine()
     e.set_config(CC_MAX_REPORT_EVENTS=100_000)
     monkeypatch.setattr(stores, "CHUNK", 10**9)
     monkeypatch.setattr(stores, "pack_run", lambda *a: None)
-    monkeypatch.setattr(stores, "pack_lazy", lambda batches: None)  # lazy batches stay objects
+    monkeypatch.setattr(stores, "pack_lazy", lambda *a: None)  # lazy batches stay objects
     assert _run(12) == (report, data, partial, heat)
 
 
@@ -227,3 +263,30 @@ def test_a_view_reads_like_the_tuple_it_stands_for(results, chunk, cap) -> None:
     assert view == expected
     with pytest.raises(TypeError):
         hash(view)
+
+
+EDGES = (0, 2**62 - 1, 2**62, -(2**62) + 1, -(2**62), 2**63 - 1, -(2**63), 2**63, 2**70, -(2**70))
+
+
+@pytest.mark.parametrize("field", ["minute_estimated_time", "scheduled_at", "pending_at", "close_timestamp"])
+def test_whole_numbers_at_and_past_the_column_range_come_back_identical(field: str) -> None:
+    """Whole numbers stay in int64 columns only strictly inside +-2**62 (the pending sentinel is
+    -2**63); every value at or past that edge, or past int64 itself, keeps its row whole."""
+    base = SignalRow(
+        id=str(uuid.UUID(int=7)), position="long", price_open=100.0, price_take_profit=110.0,
+        price_stop_loss=90.0, minute_estimated_time=60, symbol="BTCUSDT", exchange_name="binance",
+        strategy_name="s1", scheduled_at=5, pending_at=6, is_scheduled=False, note="",
+    )  # fmt: skip
+    results = []
+    for k, value in enumerate(EDGES):
+        row = base if field == "close_timestamp" else replace(base, **{field: value})
+        stamp = value if field == "close_timestamp" else k
+        closed = ClosedResult(
+            signal=row, current_price=101.0, strategy_name="s1", exchange_name="binance", symbol="BTCUSDT",
+            backtest=True, close_reason="take_profit", close_timestamp=stamp, pnl=Pnl(1.0, 100.0, 101.0),
+        )  # fmt: skip
+        results.append(closed)
+    back = packed.pack_closed(results).unpack()
+    assert [_typed(r) for r in back] == [_typed(r) for r in results]
+    rows = [r.signal for r in results]
+    assert [_typed(r) for r in packed._pack_rows(rows).unpack()] == [_typed(r) for r in rows]
