@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
-__all__ = ["LlmClient", "LlmError", "LlmReply", "Message", "TokenCallback"]
+if TYPE_CHECKING:
+    from .settings import LlmSettings
+
+__all__ = ["ClientLifetime", "LlmClient", "LlmError", "LlmReply", "Message", "TokenCallback"]
 
 ROLES = ("system", "user", "assistant")
 
@@ -62,3 +65,23 @@ class LlmClient(Protocol):
     async def chat(self, messages: Sequence[Message], *, on_token: TokenCallback | None = None) -> LlmReply: ...
 
     async def models(self) -> list[str]: ...
+
+
+class ClientLifetime:
+    """What every client shares: its model name from ``settings`` and ``async with`` closing its
+    HTTP connections (``aclose``, which each client implements for its own transport)."""
+
+    settings: LlmSettings
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError

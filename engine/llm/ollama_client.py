@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import httpx
 import ollama
 
-from .client import LlmError, LlmReply, Message, TokenCallback
+from .client import ClientLifetime, LlmError, LlmReply, Message, TokenCallback
 from .retry import describe, llm_retrying
 from .settings import LlmSettings, get_llm_settings
 
@@ -33,22 +33,12 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | httpx.TransportError)
 
 
-class OllamaClient:
+class OllamaClient(ClientLifetime):
     """Chat with one model on one Ollama host (settings: ``engine.llm.LlmSettings``)."""
 
     def __init__(self, settings: LlmSettings | None = None) -> None:
         self.settings = settings or get_llm_settings()
         self._client = ollama.AsyncClient(host=self.settings.host, timeout=httpx.Timeout(self.settings.timeout_s))
-
-    @property
-    def model(self) -> str:
-        return self.settings.model
-
-    async def __aenter__(self) -> OllamaClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._client.close()

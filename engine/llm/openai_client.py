@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from .client import LlmError, LlmReply, Message, TokenCallback
+from .client import ClientLifetime, LlmError, LlmReply, Message, TokenCallback
 from .retry import describe, llm_retrying
 from .settings import LlmSettings, get_llm_settings
 
@@ -36,7 +36,7 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-class OpenAICompatibleClient:
+class OpenAICompatibleClient(ClientLifetime):
     def __init__(self, settings: LlmSettings | None = None) -> None:
         self.settings = settings or get_llm_settings()
         base = self.settings.host.rstrip("/")
@@ -44,16 +44,6 @@ class OpenAICompatibleClient:
         key = os.environ.get("BTK_LLM_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.settings.timeout_s), headers=headers)
-
-    @property
-    def model(self) -> str:
-        return self.settings.model
-
-    async def __aenter__(self) -> OpenAICompatibleClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()
