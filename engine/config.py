@@ -56,6 +56,13 @@ class Config:
     # candles is ~34 MB); beyond it the least recently used symbols a feed can give back cheaply
     # (synthetic, CSV, catalog) are dropped. Stores a run is using are never dropped.
     CC_CANDLE_CACHE_MB: int = 192
+    # live accounts (README "Orders and accounts"): the starting balance of a new paper account, in
+    # its quote currency; the circuit breakers, in percent (0: off): a day's loss against the
+    # equity at the start of the (UTC) day, and the drop of equity from its highest point. A
+    # tripped breaker makes the account close-only until ``Live.clear_breaker``.
+    CC_PAPER_BALANCE: float = 10_000
+    CC_DAILY_LOSS_LIMIT_PERCENT: float = 0
+    CC_MAX_DRAWDOWN_PERCENT: float = 0
 
 
 _DEFAULTS = Config()
@@ -105,6 +112,9 @@ RANGES: dict[str, Range] = {
     "CC_MAX_CANDLES_PER_REQUEST": Range(10, 100_000),
     "CC_MAX_GET_CANDLES_LIMIT": Range(2, 100_000),
     "CC_CANDLE_CACHE_MB": Range(0, 1_000_000),
+    "CC_PAPER_BALANCE": Range(0, 1e9, integer=False, low_open=True),
+    "CC_DAILY_LOSS_LIMIT_PERCENT": Range(0, 100, integer=False),
+    "CC_MAX_DRAWDOWN_PERCENT": Range(0, 100, integer=False),
 }
 
 

@@ -34,12 +34,17 @@ T = TypeVar("T")
 
 __all__ = [
     "Stream",
+    "account",
+    "breaker",
     "done_backtest",
     "done_live",
     "done_walker",
     "error",
     "exit",
+    "fill",
+    "listen_account",
     "listen_backtest_progress",
+    "listen_breaker",
     "listen_done_backtest",
     "listen_done_backtest_once",
     "listen_done_live",
@@ -48,6 +53,8 @@ __all__ = [
     "listen_done_walker_once",
     "listen_error",
     "listen_exit",
+    "listen_fill",
+    "listen_order",
     "listen_partial_loss",
     "listen_partial_loss_once",
     "listen_partial_profit",
@@ -67,6 +74,7 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_once",
     "listen_walker_progress",
+    "order",
     "partial_loss",
     "partial_profit",
     "performance",
@@ -387,6 +395,10 @@ error: Stream = Stream("error")
 exit: Stream = Stream("exit")
 validation: Stream = Stream("validation")
 state_write: Stream = Stream("state_write")
+order: Stream = Stream("order")
+fill: Stream = Stream("fill")
+account: Stream = Stream("account")
+breaker: Stream = Stream("breaker")
 
 
 async def report_error(exc: BaseException, stream: Stream = error) -> None:
@@ -471,3 +483,24 @@ def listen_state_write(fn: Callable[[Any], Any]) -> Unsubscribe:
 def listen_validation(fn: Callable[[BaseException], Any]) -> Unsubscribe:
     """Exceptions raised by risk validations (each is also a rejection)."""
     return validation.listen(fn)
+
+
+def listen_order(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """Every change of a live order (``OrderReport``: written as an intent, placed, filled,
+    cancelled, rejected), after its record is on disk."""
+    return order.listen(fn)
+
+
+def listen_fill(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """Every execution of a live order (``Fill``), after its record is on disk."""
+    return fill.listen(fn)
+
+
+def listen_account(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """The account of a broker after each change (``AccountSnapshot``)."""
+    return account.listen(fn)
+
+
+def listen_breaker(fn: Callable[[Any], Any]) -> Unsubscribe:
+    """A circuit breaker tripped or was cleared (``BreakerEvent``)."""
+    return breaker.listen(fn)

@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 Position = Literal["long", "short"]
-CloseReason = Literal["take_profit", "stop_loss", "time_expired"]
+CloseReason = Literal["take_profit", "stop_loss", "time_expired", "manual"]  # manual: Live.close_position
 CancelReason = Literal["timeout", "price_reject"]
 Action = Literal["idle", "scheduled", "opened", "active", "closed", "cancelled"]
 

@@ -31,6 +31,12 @@ def reset_engine() -> None:
     from .runners.live import Live
 
     Live.board.tasks.clear()
+    Live.runs.clear()
+    from .brokers import book, desk, store
+
+    desk.brokers.clear()
+    book.books.clear()
+    store.forget_broker_stores()
     adapters.reset_adapters()
     config.reset_config()
     columns.reset_columns()

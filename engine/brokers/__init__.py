@@ -6,20 +6,33 @@ from .base import (
     BrokerError,
     Fill,
     OrderIntent,
+    OrderNotSent,
     OrderOutcomeUnknown,
     OrderRejected,
     OrderReport,
     client_order_id,
 )
+from .book import AccountBook, BreakerEvent
+from .desk import OrderDesk, PositionMismatchError, add_broker, default_broker, resolve_broker
+from .paper import PaperBroker
 
 __all__ = [
+    "AccountBook",
     "AccountSnapshot",
+    "BreakerEvent",
     "Broker",
     "BrokerError",
     "Fill",
+    "OrderDesk",
     "OrderIntent",
+    "OrderNotSent",
     "OrderOutcomeUnknown",
     "OrderRejected",
     "OrderReport",
+    "PaperBroker",
+    "PositionMismatchError",
+    "add_broker",
     "client_order_id",
+    "default_broker",
+    "resolve_broker",
 ]

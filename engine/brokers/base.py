@@ -30,6 +30,7 @@ __all__ = [
     "Fill",
     "OrderAction",
     "OrderIntent",
+    "OrderNotSent",
     "OrderOutcomeUnknown",
     "OrderRejected",
     "OrderReport",
@@ -149,6 +150,18 @@ class OrderRejected(BrokerError):
         )
         self.intent = intent
         self.reason = reason
+
+
+class OrderNotSent(BrokerError):
+    """Nothing was placed, for a reason of this side (the paper account could not be saved): the
+    same intent may be sent again later. Not the venue's refusal (``OrderRejected``)."""
+
+    def __init__(self, intent: OrderIntent, cause: str) -> None:
+        super().__init__(
+            f"{intent.action} order {intent.client_order_id} for signal {intent.signal_id} was not sent: {cause}"
+        )
+        self.intent = intent
+        self.cause = cause
 
 
 class OrderOutcomeUnknown(BrokerError):

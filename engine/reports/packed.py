@@ -31,7 +31,7 @@ __all__ = ["CHUNK", "PackedList", "PackedView", "pack_closed", "pack_lazy"]
 CHUNK = 512  # objects folded at a time: the unpacked tail stays small, a fold amortises its numpy calls
 _NO_TIME = np.iinfo(np.int64).min  # pending_at None
 _POSITIONS = ("long", "short")
-_REASONS = ("take_profit", "stop_loss", "time_expired")
+_REASONS = ("take_profit", "stop_loss", "time_expired", "manual")
 _ID_LEN = 36
 
 _row_fields = attrgetter(

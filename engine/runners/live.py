@@ -11,6 +11,11 @@ One flush writes several documents, one at a time, the pending slot's first: it 
 position exists. A crash part-way through leaves the others one step behind it, and the restore
 brings them in line (``_LiveRun.restore``): the run's risk position and partial levels follow the
 restored position, and a scheduled entry that already opened is dropped.
+
+Orders go through the run's order desk (engine/brokers/desk.py) between the tick and the flush
+that announces it: the desk writes an order intent, flushes the tick's state, places the order and
+records the answer, so the same rule holds for orders (an announced entry has its order on disk),
+and a restart reconciles unfinished orders with the broker before the first tick.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .. import config, events, registry
+from ..brokers.base import AccountSnapshot, Broker
+from ..brokers.book import BreakerEvent, book_for
+from ..brokers.desk import OrderDesk, check_sizing, resolve_broker
 from ..candles import SourceError, exchange_client
 from ..clock import get_clock
 from ..context import MethodContext
@@ -76,7 +84,15 @@ def _wall_ms() -> int:
 class _LiveRun:
     """One live strategy on one symbol."""
 
-    def __init__(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        source: str,
+        broker: Broker | None = None,
+        sizing_name: str | None = None,
+    ) -> None:
         self.symbol = symbol
         self.strategy = registry.strategies.get(strategy_name, source)
         self.exchange_schema = registry.exchanges.get(exchange_name, source)
@@ -102,6 +118,8 @@ class _LiveRun:
         self._source_failure: str | None = None  # the unreadable-source error said last (said once)
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, False)
+        self.desk = OrderDesk(self.instance, broker if broker is not None else resolve_broker(None), sizing_name)
+        self.close_requested = False  # Live.close_position: close the open position at the next step
 
     # -- SPEC 8.3 -----------------------------------------------------------------------------
     async def restore(self) -> None:
@@ -149,6 +167,8 @@ class _LiveRun:
                 if (cb := inst.cb.on_schedule) is not None:
                     _call(cb, self.symbol, row, price, False)
             self.restored.append(row)
+        dropped = {row.id for row in await self.desk.restore()}  # unfinished orders reconciled first
+        self.restored = [row for row in self.restored if row.id not in dropped]
         self._align_with_position()
 
     def _align_with_position(self) -> None:
@@ -180,7 +200,12 @@ class _LiveRun:
             t0 = time.perf_counter()
             try:
                 self.client.refresh(when)  # the candle forming at the last tick has moved on since
-                result = await inst.tick(when)
+                if self.close_requested and inst.pending is not None:
+                    result = inst.close_now(inst.pending, "manual", await inst.vwap(when), when)
+                else:
+                    result = await inst.tick(when)
+                self.close_requested = False
+                result = await self.desk.after_tick(result, when)  # orders placed, answers on disk
             except Exception as exc:
                 annotate(exc, ErrorContext(self.symbol, inst.strategy_name, False, when, "tick"), "retrying next tick")
                 for released in await self._commit(when, None):
@@ -264,6 +289,8 @@ class _LiveRun:
         finally:
             for task in (sleep, woken):
                 task.cancel()
+        if not self.instance.stopped:  # woken for a close request: the next wait waits again
+            self._woken.clear()
 
     async def _perf(self, duration_ms: float) -> None:
         now = _wall_ms()
@@ -340,35 +367,67 @@ class LiveFacade(RunnerFacade):
 
     def __init__(self) -> None:
         self.board = TaskBoard("live", events.done_live)
+        self.runs: dict[tuple[str, str], _LiveRun] = {}
 
-    def _start(self, symbol: str, strategy_name: str, exchange_name: str, source: str) -> _LiveRun:
+    def _start(
+        self,
+        symbol: str,
+        strategy_name: str,
+        exchange_name: str,
+        source: str,
+        broker: Broker | str | None = None,
+        sizing_name: str | None = None,
+    ) -> _LiveRun:
         strategy = registry.strategies.get(strategy_name, source)
         registry.exchanges.get(exchange_name, source)
+        check_sizing(sizing_name)
+        resolved = resolve_broker(broker)
         hold_state_folder(base_dir())  # one writer per state folder: raises StateFolderLocked
         held = held_state(symbol, strategy_name, strategy.risk_names)
         if held:  # a person has to look first (the run that quarantined it said why)
             raise PairQuarantinedError(symbol, strategy_name, held)
         _clear_for_run(symbol, strategy, False)
         partials.reset_for(symbol, strategy_name, False)
-        run = _LiveRun(symbol, strategy_name, exchange_name, source)
+        run = _LiveRun(symbol, strategy_name, exchange_name, source, resolved, sizing_name)
         instances[(symbol, strategy_name, False)] = run.instance
+        self.runs[(symbol, strategy_name)] = run
         return run
 
-    def run(self, symbol: str, *, strategy_name: str, exchange_name: str) -> LiveHandle:
+    def run(
+        self,
+        symbol: str,
+        *,
+        strategy_name: str,
+        exchange_name: str,
+        broker: Broker | str | None = None,
+        sizing_name: str | None = None,
+    ) -> LiveHandle:
         """Trade ``strategy_name`` on ``symbol`` in real time: an endless async iterator of
-        opened, closed and cancelled results. State saved by an earlier run is restored first."""
-        run = self._start(symbol, strategy_name, exchange_name, "Live.run")
+        opened, closed and cancelled results. State saved by an earlier run is restored first.
+
+        Orders go to ``broker`` (a ``Broker``, or the name of one given to ``add_broker``; the
+        paper broker ``paper`` when None). ``sizing_name`` (a fixed-percentage sizing) sizes
+        entries from the account's equity; without it an entry costs the broker's ``quote_amount``."""
+        run = self._start(symbol, strategy_name, exchange_name, "Live.run", broker, sizing_name)
         run.task = RunTask(symbol, strategy_name, status="pending")
         return LiveHandle(run)
 
-    def background(self, symbol: str, *, strategy_name: str, exchange_name: str) -> Callable[[], None]:
+    def background(
+        self,
+        symbol: str,
+        *,
+        strategy_name: str,
+        exchange_name: str,
+        broker: Broker | str | None = None,
+        sizing_name: str | None = None,
+    ) -> Callable[[], None]:
         """Run in a task; returns a cancel function (SPEC 8.5): no new signals; an open position
         stays saved (not closed) and resumes at the next start. ``done_live`` is emitted at once
         when no position is open, else when the task ends."""
         registry.strategies.get(strategy_name, "Live.background")
         registry.exchanges.get(exchange_name, "Live.background")
         t = self.board.guard(symbol, strategy_name)
-        run = self._start(symbol, strategy_name, exchange_name, "Live.background")
+        run = self._start(symbol, strategy_name, exchange_name, "Live.background", broker, sizing_name)
         run.task = t
         t.processed, t.total = 0, 0
         done = DoneEvent(exchange_name=exchange_name, strategy_name=strategy_name, backtest=False, symbol=symbol)
@@ -378,6 +437,52 @@ class LiveFacade(RunnerFacade):
         """SPEC 8.5: the next tick returns idle and the loop ends; an open position is left as it
         is, saved, and restored by the next start."""
         self._stop(symbol, strategy_name, False)
+
+    # -- orders and accounts (README "Orders and accounts") -------------------------------------
+    def close_position(self, symbol: str, strategy_name: str) -> bool:
+        """Close the open position of a running live pair at market, now (reason ``manual``):
+        the loop wakes, closes at the current VWAP and its desk sends the exit. False when the
+        pair has no open position or is not running."""
+        run = self.runs.get((symbol, strategy_name))
+        if run is None or run.instance.pending is None or run.instance.stopped:
+            return False
+        if run.task is None or run.task.status != "pending":  # ended (fulfilled or rejected): nobody to close it
+            return False
+        run.close_requested = True
+        run._woken.set()
+        return True
+
+    def flatten(self, strategy_name: str | None = None) -> list[tuple[str, str]]:
+        """Close every open position of the running live pairs (of ``strategy_name`` only, when
+        given) at market; returns the (symbol, strategy) pairs asked to close."""
+        asked = []
+        for symbol, name in list(self.runs):
+            if (strategy_name is None or name == strategy_name) and self.close_position(symbol, name):
+                asked.append((symbol, name))
+        return asked
+
+    async def clear_breaker(self, broker: str = "paper") -> BreakerEvent | None:
+        """Allow new entries on ``broker``'s account again after a circuit breaker tripped."""
+        resolved = resolve_broker(broker)
+        await resolved.start()
+        return await book_for(resolved.name).clear((await resolved.account()).equity)
+
+    async def account(self, broker: str = "paper") -> AccountSnapshot:
+        """The account of ``broker`` now (day's PnL and breaker from its book)."""
+        from ..brokers.report import account_snapshot
+
+        return await account_snapshot(resolve_broker(broker))
+
+    async def get_account_report(self, broker: str = "paper") -> str:
+        """Markdown: balance, equity, fees, the equity curve and every fill of ``broker``."""
+        from ..brokers.report import account_report
+
+        return await account_report(resolve_broker(broker))
+
+    async def dump_account(self, broker: str = "paper", path: str | None = None) -> str | None:
+        """Write the account report to ``<path or ./dump/live>/account_<broker>.md``."""
+        text = await self.get_account_report(broker)
+        return stores.write_report(path or f"./dump/{self.folder}", f"account_{resolve_broker(broker).name}.md", text)
 
     def _statistics(self, symbol: str, strategy_name: str) -> Any:
         return stores.live_statistics(symbol, strategy_name)

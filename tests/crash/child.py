@@ -37,7 +37,7 @@ simulated ``now``, and is also printed to stdout as it happens (one line, one wr
 holds the simulated time of the last tick (overwritten in place; a SIGKILL keeps what the kernel
 has), which the parent uses to restart later in time.
 
-``--fail-writes START:COUNT:ERRNO`` makes state writes number START to START+COUNT-1 fail with
+``--fail-writes START:COUNT:ERRNO`` makes signal-state writes number START to START+COUNT-1 fail with
 that OS error (28 ENOSPC, 30 EROFS), raised where the store writes, so the engine goes close-only
 and retries; the run journals the ``state`` changes it hears (``writable`` false, then true).
 
@@ -178,6 +178,9 @@ class Journal:
         os.pwrite(self.clock_fd, f"{now:>20}\n".encode(), 0)  # fixed width, in place
 
 
+STATE_DOMAINS = ("signal", "schedule", "risk", "partial")
+
+
 class WriteHook:
     """Counts state writes, fails the chosen ones and stops the process inside the chosen one."""
 
@@ -186,11 +189,20 @@ class WriteHook:
     ) -> None:
         self.journal, self.target, self.phase, self.fail = journal, target, phase, fail
         self.count = 0
+        self.state_count = 0  # writes of the signal state (the state writer's documents)
 
     def next_is_target(self, path: object) -> bool:
-        """Count one write; raise the injected OS error if it is one of the failing ones."""
+        """Count one write; raise the injected OS error if it is one of the failing ones. Failures
+        count the signal state's writes only (signal, schedule, risk, partial: the state writer,
+        whose close-only mode the failure phase tests); pauses count every write, the order
+        desk's and the paper account's too."""
         self.count += 1
-        if self.fail is not None and self.fail[0] <= self.count < self.fail[0] + self.fail[1]:
+        parts = str(path).split("/")
+        domain = parts[-3] if str(path).endswith(".json") else parts[0]
+        if domain not in STATE_DOMAINS:
+            return self.count == self.target
+        self.state_count += 1
+        if self.fail is not None and self.fail[0] <= self.state_count < self.fail[0] + self.fail[1]:
             code = self.fail[2]
             raise OSError(code, os.strerror(code), str(path))
         return self.count == self.target
@@ -547,7 +559,7 @@ async def run(opts: Options, journal: Journal) -> int:
     await asyncio.gather(drive(clock, parking, opts.steps), *(consume(handle) for handle in handles))
     if opts.exchange == "ccxt":
         await e.close_ccxt_exchanges()
-    journal.event("finished", writes=hook.count)
+    journal.event("finished", writes=hook.count, state_writes=hook.state_count)
     return 0
 
 

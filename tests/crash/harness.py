@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.brokers.store import check_object, check_orders
 from engine.persist.adapters import _check_levels, _check_positions, _check_row
 from engine.persist.base import TEMP_PREFIX
 from engine.persist.lock import LOCK_NAME
@@ -58,7 +59,15 @@ REPO = Path(__file__).resolve().parents[2]
 # running three crash suites at once
 RUN_TIMEOUT_S = 300
 DUMP_WAIT_S = 30  # a safety net: a stuck run's event loop answers SIGUSR1 at once
-_DOMAIN_CHECKS = {"signal": _check_row, "schedule": _check_row, "risk": _check_positions, "partial": _check_levels}
+_DOMAIN_CHECKS = {
+    "signal": _check_row,
+    "schedule": _check_row,
+    "risk": _check_positions,
+    "partial": _check_levels,
+    "order": check_orders,  # the order desk's records and the paper account (engine/brokers/store.py)
+    "paper": check_object,
+    "account": check_object,
+}
 
 
 # --------------------------------------------------------------------------- processes
@@ -210,12 +219,14 @@ FAIL_SPELLS = (  # (failing writes, steps after the failure to kill at): writabl
 MAX_STEPS = 3_000  # a run that never ends by itself (a bug) is killed here and fails the test
 
 
-def make_plans(rng: random.Random, count: int, adapter: str, writes: int, tick_ms: float = 1.0) -> list[Plan]:
-    """``count`` kill moments: 40 % inside a state write (write number uniform in 1..``writes``,
-    the phases in turn), 20 % a few steps after an injected write failure (ENOSPC or EROFS at a
-    write uniform in 1..``writes``), the rest a random number of steps after an announcement
-    (``TIMED`` in turn); those not inside a write are half between ticks, half inside the next
-    one (up to ``tick_ms`` into it)."""
+def make_plans(
+    rng: random.Random, count: int, adapter: str, writes: int, tick_ms: float = 1.0, state_writes: int | None = None
+) -> list[Plan]:
+    """``count`` kill moments: 40 % inside a write (write number uniform in 1..``writes``, the
+    phases in turn), 20 % a few steps after an injected write failure (ENOSPC or EROFS at a
+    signal-state write uniform in 1..``state_writes``, default ``writes``), the rest a random
+    number of steps after an announcement (``TIMED`` in turn); those not inside a write are half
+    between ticks, half inside the next one (up to ``tick_ms`` into it)."""
     phases = PAUSE_PHASES[adapter]
     n_write, n_fail = count * 2 // 5, count // 5
     plans = [Plan(write=rng.randint(1, writes), phase=phases[i % len(phases)]) for i in range(n_write)]
@@ -223,7 +234,7 @@ def make_plans(rng: random.Random, count: int, adapter: str, writes: int, tick_m
         within = None if i % 2 else rng.uniform(0, tick_ms)
         if i < n_fail:
             failing, (low, high) = FAIL_SPELLS[i % 2]
-            fail = (rng.randint(1, writes), failing, FAIL_ERRNOS[(i // 2) % 2])
+            fail = (rng.randint(1, state_writes or writes), failing, FAIL_ERRNOS[(i // 2) % 2])
             plans.append(Plan(after="state", steps=rng.randint(low, high), within_ms=within, fail=fail))
             continue
         after, nth, max_steps = TIMED[i % len(TIMED)]

@@ -81,7 +81,10 @@ def test_a_live_run_killed_at_random_moments_restarts_and_closes_its_position_ex
     [finished] = [ev for ev in read_events(tmp_path / "calm") if ev["ev"] == "finished" and ev["run"] == 1]
     writes = finished["writes"]
     assert writes >= 8  # open, schedule, milestones, cancel, close (the same count on any machine: stepped clock)
-    plans = make_plans(random.Random(f"{SEED}-{adapter}"), ITERATIONS, adapter, writes - 2, exchange.tick_ms)
+    state_writes = finished["state_writes"] - 2  # the failure phase fails signal-state writes (child.WriteHook)
+    plans = make_plans(
+        random.Random(f"{SEED}-{adapter}"), ITERATIONS, adapter, writes - 2, exchange.tick_ms, state_writes
+    )
     outcomes = [
         run_iteration(server, tmp_path / f"kill-{i:02d}", adapter, plan, exchange.args) for i, plan in enumerate(plans)
     ]

@@ -99,7 +99,9 @@ async def test_a_close_that_cannot_be_written_is_announced_only_once_it_is_and_n
     path = state_file("signal", SYMBOL)
     assert str(error).startswith(f"CLOSE-ONLY: state not writable ({path}: [Errno 28] No space left")
     assert [s.writable for s in statuses] == [False, True] and statuses[0].path == str(path)
-    assert disk.failed == 4  # retried at m6, m7, m8 (and failed), written at m9
+    # the exit order's intent at m5 (written before the flush, engine/brokers/desk.py), the
+    # signal slot at m5, retried at m6, m7, m8 (and failed), written at m9
+    assert disk.failed == 5
     assert not list(path.parent.glob(".tmp-*"))  # a failed write leaves no temp file
 
 
