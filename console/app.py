@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from textual import on
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
 from textual.worker import Worker
 
 import engine
@@ -26,7 +27,7 @@ from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
 from .messages import RunFinished, RunRestored
-from .project import Project
+from .project import Project, exchange_symbols
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
@@ -131,7 +132,22 @@ class BtkApp(App[int]):
             wall_clock=self.clock,
             refresh_interval=self.refresh_interval,
         )
+        self._list_saved_state()  # before the dashboard mounts: its first redraw shows them
         self.push_screen(self.dashboard)
+
+    def _list_saved_state(self) -> None:
+        """What an earlier live process saved, in the panes before any live run starts (issue 14
+        item 11); a document that cannot be read is named (starting its pair quarantines it)."""
+        saved = engine.read_saved_state(self.dump_dir / "data")
+        if saved.unreadable:
+            self.notify(
+                "\n".join(f"{path}: {why}" for path, why in saved.unreadable),
+                title="Saved live state that cannot be read",
+                severity="warning",
+                timeout=20,
+                markup=False,
+            )
+        self._show(self.state.show_saved(saved.rows, engine.get_clock().now()))
 
     def _show(self, parts: Part, reveal: type[Any] | None = None) -> None:
         """Tell the dashboard which parts of the session just changed (it redraws them)."""
@@ -166,6 +182,7 @@ class BtkApp(App[int]):
             last=dict(project.ui.get(f"last_{mode}", {})),
             note=self._live_note() if mode == "live" else "",
             descriptions=descriptions,
+            symbols_of=exchange_symbols(project),
         )
         self.push_screen(dialog, self._start_chosen)
 
@@ -182,7 +199,10 @@ class BtkApp(App[int]):
                 }
             }
         )
-        symbols = list(self.project.symbols) if choice.symbol == ALL else [choice.symbol]
+        symbols = [choice.symbol]
+        if choice.symbol == ALL:  # all the symbols the chosen exchange has (issue 14 item 8)
+            has = exchange_symbols(self.project).get(choice.exchange) if choice.exchange else None
+            symbols = [s for s in self.project.symbols if has is None or s in has]
         if choice.mode == "live":
             started = sum(self.start_live(symbol, choice.strategy, choice.exchange) for symbol in symbols)
             if started:
@@ -314,6 +334,7 @@ class BtkApp(App[int]):
         handle = self._open_run(open_live)
         if handle is None:
             return False
+        self.state.forget_saved(symbol, strategy)  # the run restores them as its own
         run = RunView(
             id=rid,
             mode="live",
@@ -511,6 +532,10 @@ class BtkApp(App[int]):
         if self.dashboard is not None and self.dashboard is self.screen:
             self.dashboard.switch_tab(step)
 
+    def action_toggle_zoom(self) -> None:
+        if self.dashboard is not None and self.dashboard is self.screen:
+            self.dashboard.toggle_zoom()
+
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
 
@@ -552,20 +577,38 @@ class BtkApp(App[int]):
                     return f"Rebound for this session, but could not save it: {exc}"
         return None
 
+    def get_system_commands(self, screen: Screen) -> Any:
+        """Textual's own palette entries, only those that work here: its Quit left at once while
+        live runs traded, its themes are not btk's and its Keys and Maximize duplicate btk's help
+        and zoom (issue 14 item 9). Its Screenshot stays (saved under the dump folder)."""
+        yield SystemCommand(
+            "Screenshot",
+            "Save an SVG screenshot of the screen under the dump folder",
+            lambda: self.set_timer(0.1, self.deliver_screenshot),
+        )
+
+    async def action_quit(self) -> None:
+        """Textual's ctrl+q: the same question as btk's quit while live runs trade."""
+        self.action_request_quit()
+
     async def on_unmount(self) -> None:
         """ccxt's HTTP sessions belong to this event loop: close them before it ends."""
         await engine.close_ccxt_exchanges()
 
     def action_request_quit(self) -> None:
+        """Every way out (q, ctrl+q, the palette) comes here: while live runs trade, it asks."""
         live = self.state.active_live_runs()
         if not live:
             self.exit(0)
             return
+        if isinstance(self.screen, ConfirmScreen) and self.screen.id == "confirm-quit":
+            return  # already asking
         self.push_screen(
             ConfirmScreen(
                 f"Quit while {len(live)} live run(s) are active?",
                 "Open positions stay saved on disk and resume the next time their strategy runs live.",
                 yes="Quit",
+                id="confirm-quit",
             ),
             lambda yes: self.exit(0) if yes else None,
         )

@@ -39,6 +39,9 @@ class EngineBridge(Widget):
         push = self._buffer.append
         self._unsubscribe = [
             engine.listen_signal(push, actions=SHOWN_ACTIONS),
+            # a live tick with nothing to report still says the run is alive (its time and price);
+            # live only: a backtest's idle frames keep their fast path
+            engine.listen_signal_live(push, actions=("idle",)),
             engine.listen_risk(push),
             engine.listen_partial_profit(lambda ev: push(Milestone("profit", ev))),
             engine.listen_partial_loss(lambda ev: push(Milestone("loss", ev))),

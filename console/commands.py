@@ -49,6 +49,13 @@ COMMANDS: tuple[Command, ...] = (
         "switch_tab(-1)",
         footer=False,
     ),
+    Command(
+        "zoom",
+        "z",
+        "Zoom",
+        "Fill the screen with the focused pane (Tab picks it); z again brings the dashboard back",
+        "toggle_zoom",
+    ),
     Command("theme", "t", "Theme", "Switch to the next theme (dark, light, high contrast)", "cycle_theme"),
     Command("help", "question_mark", "Help", "Show every key and what it does", "open_help"),
     Command("quit", "q", "Quit", "Leave btk-console (asks first while a live run is active)", "request_quit"),
@@ -56,7 +63,7 @@ COMMANDS: tuple[Command, ...] = (
 
 FIXED_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓", "Move in the focused list or table (in Runs: pick the run the panes show)"),
-    ("Tab", "Move the focus to the next field, list or table (shift+Tab: back)"),
+    ("Tab", "Move the focus to the next pane, field or list (shift+Tab: back); arrows and PgUp/PgDn scroll it"),
     ("Enter", "Choose the highlighted item (here: rebind the highlighted command)"),
     ("Esc", "Close a dialog or this help; go back from a report"),
     ("ctrl+p", "Open the command palette: every command by name"),

@@ -312,6 +312,22 @@ def _registered() -> dict[str, list[str]]:
     }
 
 
+def exchange_symbols(project: Project) -> dict[str, list[str] | None]:
+    """Per exchange of the project: the project's symbols it has, or None when it trades any
+    (the start dialog offers only what the chosen exchange has: issue 14 item 8)."""
+    import engine
+
+    schemas = {e.exchange_name: e for e in engine.list_exchanges()}
+    out: dict[str, list[str] | None] = {}
+    for name in project.exchanges:
+        schema = schemas.get(name)
+        if schema is None or _trades_any_symbol(schema):
+            out[name] = None
+        else:
+            out[name] = [s for s in project.symbols if s in schema.symbols] or list(schema.symbols)
+    return out
+
+
 def _trades_any_symbol(schema: Any) -> bool:
     """A synthetic market invents candles for any symbol; an exchange that lists no symbols may
     serve any, so neither makes the symbol list a closed set."""

@@ -32,7 +32,7 @@ class Session:
         state.tick_live(now)  # live ages and clocks move every redraw
         changed = state.apply(events) if events else Part.NONE
         if state.active_live_runs():
-            changed |= Part.POSITIONS | Part.SCHEDULED
+            changed |= Part.POSITIONS | Part.SCHEDULED | Part.PROGRESS  # ages, last tick, price
         polled = False
         for rid, handle in self.handles.items():
             run = state.runs.get(rid)

@@ -49,6 +49,11 @@ def run_id(mode: str, symbol: str, name: str) -> str:
     return f"{mode}:{symbol}:{name}"
 
 
+def saved_id(symbol: str, strategy: str) -> str:
+    """The run key of what the live state folder holds for a pair no live run trades yet."""
+    return f"saved:{symbol}:{strategy}"
+
+
 @dataclass(slots=True)
 class RunView:
     """One run as the console tracks it."""
@@ -75,6 +80,8 @@ class RunView:
     equity: list[float] = field(default_factory=list)  # cumulative PnL % after each closed trade
     errors: int = 0
     current: str | None = None  # walker: the strategy whose trades trades/equity describe
+    last_tick: int | None = None  # live: the engine clock when its latest tick result was folded (ms)
+    price: float | None = None  # live: the symbol's price at that tick
 
     @property
     def is_active(self) -> bool:
@@ -105,6 +112,7 @@ class PositionView:
     opened_at: int
     now: int
     pnl: float  # net % at last price (fees and slippage included, as the close would book it)
+    saved: bool = False  # read from the live state folder; no live run trades it yet (no price)
 
 
 @dataclass(slots=True)
@@ -275,6 +283,7 @@ class DashboardState:
         self.fee = fee
         self.schedule_await_minutes = schedule_await_minutes
         self.close_only: str | None = None  # live state not writable: what the header says until it clears
+        self.live_now: int | None = None  # the engine clock at the latest fold while live runs trade (ms)
         self._seq = 0
 
     @property
@@ -384,6 +393,11 @@ class DashboardState:
     def _apply_result(self, r: Any) -> Part:
         run = self.run_of(r)
         rid = run.id if run else run_id("backtest" if r.backtest else "live", r.symbol, r.strategy_name)
+        if run is not None and run.mode == "live":  # a sign of life between events (issue 14 item 11)
+            run.last_tick = self.live_now if self.live_now is not None else run.sim_time
+            run.price = r.current_price
+            if r.action == "idle":
+                return Part.PROGRESS
         if run is not None and run.mode == "walker" and run.current != r.strategy_name:
             self._switch_strategy(run, r.strategy_name)
         row = r.signal
@@ -497,10 +511,27 @@ class DashboardState:
             )
         return Part.POSITIONS | Part.SCHEDULED | Part.LOG | Part.HEADER if rows else Part.HEADER
 
+    def show_saved(self, rows: list[Any], now: int) -> Part:
+        """Positions and limit entries an earlier process saved, listed before any live run
+        starts (issue 14 item 11); a live run of the pair replaces them (``forget_saved``)."""
+        for row in rows:
+            rid = saved_id(row.symbol, row.strategy_name)
+            self._track(rid, row, row.price_open, now, waiting=row.is_scheduled)
+            pos = self.positions.get((rid, row.id))
+            if pos is not None:
+                pos.saved = True
+        return Part.POSITIONS | Part.SCHEDULED if rows else Part.NONE
+
+    def forget_saved(self, symbol: str, strategy: str) -> None:
+        rid = saved_id(symbol, strategy)
+        self.positions = {k: v for k, v in self.positions.items() if v.run != rid}
+        self.scheduled = {k: v for k, v in self.scheduled.items() if v.run != rid}
+
     def tick_live(self, now: int) -> None:
         """Live time moves whether or not anything happened: ages and clocks follow the engine's
         clock (``now``), not the last event."""
         live = {r.id for r in self.runs.values() if r.mode == "live" and r.is_active}
+        self.live_now = now
         if not live:
             return
         for rid in live:

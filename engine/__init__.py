@@ -106,6 +106,7 @@ from .persist.atomic import write_atomic
 from .persist.base import PersistBase, PersistError
 from .persist.lock import StateFolderLocked
 from .persist.quarantine import PairQuarantinedError, StateQuarantinedError
+from .persist.saved import SavedState, read_saved_state
 from .pnl import pnl_percentage
 from .registry import (
     WALKER_METRICS,
@@ -214,6 +215,7 @@ __all__ = [
     "RiskCheckArgs",
     "RiskEvent",
     "RunHandle",
+    "SavedState",
     "Schedule",
     "ScheduledResult",
     "SchemaError",
@@ -319,6 +321,7 @@ __all__ = [
     "rank_sweep_sets",
     "rank_walker_results",
     "read_catalog_file",
+    "read_saved_state",
     "reset_config",
     "risk_instance",
     "run_sweep",

@@ -31,6 +31,7 @@ from ..bridge import EngineBridge
 from ..messages import EngineBatch
 from ..session import Session
 from ..state import SELECTION, Part
+from ..widgets.base import Pane
 from ..widgets.events import PartialPane, RiskPane
 from ..widgets.header import BtkHeader
 from ..widgets.heatmap import HeatmapPane
@@ -74,6 +75,8 @@ repeats faster), so a burst of key repeats costs one redraw of them, for the las
 
 
 class DashboardScreen(Screen):
+    ALLOW_IN_MAXIMIZED_VIEW = "Footer, BtkHeader"  # a zoomed pane keeps the header's run and clock
+
     def __init__(
         self,
         session: Session,
@@ -114,7 +117,9 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(RunsPane).query_one(DataTable).focus()
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.redraw(Part.ALL)
+        # after the mount (``redraw`` draws nothing before): what the session held as the screen
+        # came up (saved live positions listed at start-up) is drawn at once
+        self.call_after_refresh(self.redraw, Part.ALL)
 
     # ------------------------------------------------------------------ messages
     @on(EngineBatch)
@@ -148,6 +153,19 @@ class DashboardScreen(Screen):
     def drain(self) -> list[Any]:
         """What the bridge holds now (the app folds a finished run's last events at once)."""
         return self.query_one(EngineBridge).drain()
+
+    def toggle_zoom(self) -> bool:
+        """Fill the screen with the pane that has the focus, or bring the dashboard back (issue 14
+        item 4: at 80x24 a pane's columns or lines that do not fit are read zoomed). Returns
+        whether a pane is zoomed now."""
+        if self.maximized is not None:
+            self.minimize()
+            return False
+        chain = self.focused.ancestors_with_self if self.focused is not None else []
+        pane = next((w for w in chain if isinstance(w, Pane)), None)
+        if pane is None:
+            return False
+        return self.maximize(pane, container=False)
 
     def switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

@@ -43,8 +43,10 @@ class StartDialog(ModalScreen[StartChoice | None]):
         last: dict | None = None,
         note: str = "",
         descriptions: dict[str, str] | None = None,
+        symbols_of: dict[str, list[str] | None] | None = None,
     ) -> None:
         super().__init__(id="start-dialog")
+        self.symbols_of = symbols_of or {}  # exchange -> the symbols it has (None: any)
         self.mode = mode
         self.symbols, self.strategies, self.exchanges, self.frames = symbols, strategies, exchanges, frames
         self.last = last or {}
@@ -57,7 +59,17 @@ class StartDialog(ModalScreen[StartChoice | None]):
             return value
         return options[0] if options else ""
 
+    def _symbols_for(self, exchange: str | None) -> list[str]:
+        """The symbols the exchange has (issue 14 item 8): a run on a symbol it lacks has no data."""
+        has = self.symbols_of.get(exchange) if exchange else None
+        return list(self.symbols) if has is None else [s for s in self.symbols if s in has] or list(has)
+
+    def _symbol_options(self, symbols: list[str]) -> list[tuple[str, str]]:
+        return [("all symbols", ALL), *((s, s) for s in symbols)]
+
     def compose(self) -> ComposeResult:
+        exchange = self._pick("exchange", self.exchanges) if self.mode != "walker" else None
+        symbols = self._symbols_for(exchange)
         title = {"backtest": "Start a backtest", "walker": "Start a walker", "live": "Start live trading"}[self.mode]
         with Vertical(id="dialog"):
             yield Label(title, id="dialog-title")
@@ -66,8 +78,8 @@ class StartDialog(ModalScreen[StartChoice | None]):
             with Grid(id="dialog-fields"):
                 yield Label("Symbol")
                 yield Select(
-                    [("all symbols", ALL), *((s, s) for s in self.symbols)],
-                    value=self._pick("symbol", self.symbols, allow_all=True),
+                    self._symbol_options(symbols),
+                    value=self._pick("symbol", symbols, allow_all=True),
                     allow_blank=False,
                     compact=True,
                     id="symbol",
@@ -115,6 +127,15 @@ class StartDialog(ModalScreen[StartChoice | None]):
             options.highlighted = 0
         options.focus()
 
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id != "exchange":
+            return
+        symbol_select = self.query_one("#symbol", Select)
+        symbols = self._symbols_for(str(event.value))
+        keep = symbol_select.value if symbol_select.value in (ALL, *symbols) else ALL
+        symbol_select.set_options(self._symbol_options(symbols))
+        symbol_select.value = keep
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         fixed = self.mode == "walker"  # the app reads exchange and frame from the walker
@@ -139,8 +160,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "dismiss(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
-        super().__init__(id="confirm")
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes", id: str = "confirm") -> None:
+        super().__init__(id=id)
         self.question, self.detail, self.yes = question, detail, yes
 
     def compose(self) -> ComposeResult:

@@ -4,15 +4,18 @@ and colours taken from the current theme (so PnL follows the theme's success/err
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Static
 
 FINISHED_STYLE = {"failed": "error", "done": "success", "stopped": "warning"}
@@ -121,7 +124,10 @@ def column_width(label: str, cells: Iterable[object]) -> int:
 
 
 class Pane(Vertical):
-    """A bordered pane with a title and an empty-state line shown while it has nothing to show."""
+    """A bordered pane with a title and an empty-state line shown while it has nothing to show.
+    Its table takes the focus (Tab), scrolls from the keyboard and the pane zooms (issue 14 item 4)."""
+
+    ALLOW_MAXIMIZE = True
 
     DEFAULT_CSS = """
     Pane { height: 1fr; }
@@ -141,54 +147,161 @@ class Pane(Vertical):
         yield from self.compose_body()
 
     def set_empty(self, empty: bool) -> None:
-        """Show the empty-state line instead of the (empty) content."""
+        """Show the empty-state line instead of the (empty) content. An empty pane takes the focus
+        itself (its table is hidden), so Tab still reaches every pane."""
         self.query_one(".empty", Static).display = empty
+        self.can_focus = empty or type(self).can_focus
         for child in self.children:
             if not child.has_class("empty"):
                 child.display = not empty
 
 
+class ResizingTable(DataTable):
+    """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble)."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Which columns a table shows and how wide each is."""
+
+    keys: tuple[str, ...]
+    widths: tuple[int, ...]
+
+
+def fit_columns(
+    natural: dict[str, int],
+    room: int | None,
+    gap: int,
+    drop: Iterable[str] = (),
+    flex: str | None = None,
+    least: int = 4,
+) -> Layout:
+    """Columns by priority (issue 14 item 4): every column at its natural width when the room
+    allows; otherwise the columns in ``drop`` go, first named first, until the rest fits, then the
+    ``flex`` column (a name) is cut to the room that is left, down to ``least``. ``gap`` is what each
+    shown column costs beside its width (the cell padding); ``room`` None: not laid out yet, all shown."""
+    keys = list(natural)
+
+    def total() -> int:
+        return sum(natural[k] + gap for k in keys)
+
+    if room is None:
+        return Layout(tuple(keys), tuple(natural[k] for k in keys))
+    for key in drop:
+        if total() <= room:
+            break
+        if key in keys and key != flex:
+            keys.remove(key)
+    widths = {k: natural[k] for k in keys}
+    if flex in widths and total() > room:
+        widths[flex] = max(min(least, natural[flex]), natural[flex] - (total() - room))
+    return Layout(tuple(keys), tuple(widths[k] for k in keys))
+
+
+def fitted(cell: object, width: int) -> object:
+    """``cell`` cut to ``width`` with an ellipsis (a cell wider than its column)."""
+    text = cell if isinstance(cell, Text) else Text(str(cell))
+    if max((cell_len(line) for line in text.plain.split("\n")), default=0) <= width:
+        return cell
+    text = text.copy()
+    text.no_wrap, text.overflow = True, "ellipsis"
+    text.truncate(width, overflow="ellipsis")
+    return text
+
+
 class TablePane(Pane):
-    """A pane holding one DataTable whose rows are updated in place by stable keys."""
+    """A pane holding one DataTable whose rows are updated in place by stable keys. Its columns
+    are laid out by priority for the room the pane has (``DROP``, ``FLEX``, ``fit_columns``): a
+    narrow terminal loses the low-value columns first, never the numbers a trader reads."""
 
     COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
+    DROP: tuple[str, ...] = ()
+    """Columns that go when the pane is too narrow, first named first."""
+    FLEX: str | None = None
+    """A column cut (with an ellipsis) to the room the others leave, before any of ``DROP`` goes."""
+    FIXED: dict[str, int] = {}
+    """Columns of a known width whatever they show now (no relayout when a value widens)."""
 
     def compose_body(self) -> ComposeResult:
-        table = DataTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
-        table.can_focus = False
-        yield table
+        # focusable without a cursor: the arrows and PgUp/PgDn scroll it (issue 14 item 4)
+        yield ResizingTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
 
     def on_mount(self) -> None:
-        table = self.table
-        for key, label in self.COLUMNS:
-            table.add_column(label, key=key)
+        self._layout: Layout | None = None
+        self._rows: dict[str, tuple] = {}
         self.set_empty(True)
 
     @property
     def table(self) -> DataTable:
         return self.query_one(DataTable)
 
+    @on(ResizingTable.Resized)
+    def _table_resized(self, event: ResizingTable.Resized) -> None:
+        event.stop()
+        if self._layout is not None and self._plan(self._rows) != self._layout:
+            self._lay_out_rows(self._rows)
+
+    def _table_room(self) -> int | None:
+        table = self.table
+        width = table.content_region.width
+        if not width:
+            return None
+        return width - table.styles.scrollbar_size_vertical
+
+    def _plan(self, rows: dict[str, tuple]) -> Layout:
+        natural = {}
+        for n, (key, label) in enumerate(self.COLUMNS):
+            natural[key] = self.FIXED.get(key) or column_width(label, (cells[n] for cells in rows.values()))
+        return fit_columns(natural, self._table_room(), 2 * self.table.cell_padding, self.DROP, self.FLEX)
+
+    def _shown_cells(self, cells: tuple, layout: Layout) -> list[object]:
+        index = {key: n for n, (key, _) in enumerate(self.COLUMNS)}
+        return [fitted(cells[index[k]], w) for k, w in zip(layout.keys, layout.widths)]
+
+    def _lay_out_rows(self, rows: dict[str, tuple]) -> None:
+        table = self.table
+        layout = self._plan(rows)
+        labels = dict(self.COLUMNS)
+        table.clear(columns=True)
+        for key, width in zip(layout.keys, layout.widths):
+            table.add_column(labels[key], key=key, width=width)
+        for key, cells in rows.items():
+            table.add_row(*self._shown_cells(cells, layout), key=key)
+        self._layout = layout
+        self.laid_out()
+
+    def laid_out(self) -> None:
+        """Called after the table was laid out afresh (a pane with a cursor puts it back)."""
+
     def sync(self, rows: dict[str, tuple], ordered: bool = False) -> None:
         """Make the table show exactly ``rows`` (row key -> cells): update cells that changed,
         add new rows, remove rows that went away. Nothing is rebuilt, so nothing flickers, unless
-        ``ordered`` and the order of ``rows`` changed (a ranking): then the rows are laid out again."""
+        the columns' layout changed (a value wider than its column, a pane resized) or ``ordered``
+        and the order of ``rows`` changed (a ranking): then the rows are laid out again."""
         table = self.table
-        if ordered and [str(k.value) for k in table.rows] != list(rows):
-            table.clear()
-            for key, cells in rows.items():
-                table.add_row(*cells, key=key)
+        self._rows = dict(rows)
+        layout = self._plan(rows)
+        if layout != self._layout or (ordered and [str(k.value) for k in table.rows] != list(rows)):
+            self._lay_out_rows(rows)
             self.set_empty(not rows)
             return
         existing = {str(k.value) for k in table.rows}
         for key in existing - rows.keys():
             table.remove_row(key)
         for key, cells in rows.items():
+            shown = self._shown_cells(cells, layout)
             if key in existing:
-                for (col, _), value in zip(self.COLUMNS, cells):
+                for col, value in zip(layout.keys, shown):
                     if not same_cell(table.get_cell(key, col), value):
-                        table.update_cell(key, col, value, update_width=True)
+                        table.update_cell(key, col, value)
             else:
-                table.add_row(*cells, key=key)
+                table.add_row(*shown, key=key)
         self.set_empty(not rows)
 
 
@@ -202,6 +315,9 @@ class LogPane(TablePane):
 
     def _on_mount(self) -> None:
         # (Textual runs TablePane.on_mount too: handlers are called along the class hierarchy)
+        # a log's columns are fixed: lines are added, never laid out again
+        for key, label in self.COLUMNS:
+            self.table.add_column(label, key=key)
         # stay at the newest line as lines arrive, until the user scrolls up to read
         self.table.anchor()
 

@@ -4,6 +4,7 @@ The analysis tabs live in their own modules (leaderboard, events, heatmap)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual import on
@@ -11,11 +12,14 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
 
+import engine
+
 from ..state import DashboardState, LogLine, RunView
 from .base import (
     FINISHED_STYLE,
     LogPane,
     Pane,
+    ResizingTable,
     TablePane,
     column_width,
     hhmm,
@@ -49,8 +53,9 @@ def elapsed(run: RunView, now: float) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
-class RunsPane(Pane):
-    """The runs of this session; the highlighted one drives the header, positions and equity."""
+class RunsPane(TablePane):
+    """The runs of this session; the highlighted one drives the header, positions and equity.
+    At 80 columns the strategy name is shortened, never the state (issue 14 item 4)."""
 
     @dataclass
     class Selected(Message):
@@ -59,32 +64,32 @@ class RunsPane(Pane):
         run_id: str | None
 
     COLUMNS = (("icon", ""), ("symbol", "Symbol"), ("name", "Strategy"), ("state", "State"))
+    FLEX = "name"
+    DROP: tuple[str, ...] = ("icon",)  # the state says it in words
+    FIXED = {"icon": 1, "state": 7}  # "stopped", "100%", "live": no relayout as a run progresses
 
     def __init__(self) -> None:
         super().__init__("Runs", "No runs yet: press b to backtest.", id="runs")
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", zebra_stripes=False, id="runs-table")
+        yield ResizingTable(cursor_type="row", zebra_stripes=False, id="runs-table")
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label in self.COLUMNS:
-            table.add_column(label, key=key)
-        self.set_empty(True)
+    def sync(self, state: DashboardState) -> None:  # type: ignore[override]
+        runs = state.runs.values()
+        rows = {run.id: (STATUS_ICON[run.status], run.symbol, run.name, self._state(run)) for run in runs}
+        symbols = {run.symbol for run in state.runs.values()}
+        # one symbol: the title names it and a narrow pane drops its column before cutting names
+        self.DROP = ("icon", "symbol") if len(symbols) == 1 else ("icon",)
+        self.border_title = f"Runs · {next(iter(symbols))}" if len(symbols) == 1 else "Runs"
+        selected = self.selected
+        self._keep = selected
+        super().sync(rows)
 
-    def sync(self, state: DashboardState) -> None:
-        table = self.query_one(DataTable)
-        existing = {str(k.value) for k in table.rows}
-        for run in state.runs.values():
-            state_text = self._state(run)
-            cells = (STATUS_ICON[run.status], run.symbol, run.name, state_text)
-            if run.id in existing:
-                for (col, _), value in zip(self.COLUMNS, cells):
-                    if not same_cell(table.get_cell(run.id, col), value):
-                        table.update_cell(run.id, col, value, update_width=True)
-            else:
-                table.add_row(*cells, key=run.id)
-        self.set_empty(not state.runs)
+    def laid_out(self) -> None:
+        """The table was laid out afresh: the cursor goes back to the run it was on."""
+        keep = getattr(self, "_keep", None)
+        if keep is not None:
+            self.highlight(keep)
 
     def _state(self, run: RunView) -> Text:
         if run.status == "running" and run.mode == "live":
@@ -98,13 +103,13 @@ class RunsPane(Pane):
     def highlight(self, run_id: str) -> None:
         """Put the cursor on ``run_id`` (a run the app selected as it started it); the move posts
         ``Selected`` for that run, which is already the selected one."""
-        table = self.query_one(DataTable)
+        table = self.table
         if run_id in table.rows and self.selected != run_id:
             table.move_cursor(row=table.get_row_index(run_id))
 
     @property
     def selected(self) -> str | None:
-        table = self.query_one(DataTable)
+        table = self.table
         if not table.row_count:
             return None
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
@@ -115,50 +120,104 @@ class RunsPane(Pane):
 
 
 class ProgressPane(TablePane):
-    """One two-line row per backtest: which run, then bar, percent, frames and time taken."""
+    """One two-line row per run: which run, then bar, percent, frames and time taken; a live run
+    shows its price and its last and next tick instead (issue 14 item 11: a sign of life between
+    events). Each line is fitted to the pane's width by priority (issue 14 items 4 and 15): the
+    bar shrinks, then the time taken goes, then the total; nothing is wrapped or cut mid-number."""
 
     COLUMNS = (("run", "Run"),)
 
     def __init__(self) -> None:
-        super().__init__("Progress", "Backtests show their progress here.", id="progress")
+        super().__init__("Progress", "Runs show their progress here; live runs their price and ticks.", id="progress")
+        self._last: tuple[DashboardState, float] | None = None
 
     def compose_body(self) -> ComposeResult:
-        table = DataTable(cursor_type="none", show_cursor=False, show_header=False)
-        table.can_focus = False
-        yield table
+        yield ResizingTable(cursor_type="none", show_cursor=False, show_header=False)
+
+    @on(ResizingTable.Resized)
+    def _progress_resized(self) -> None:
+        if self._last is not None:
+            self.refresh_from(*self._last)
 
     def refresh_from(self, state: DashboardState, now: float) -> None:
         """Laid out afresh whenever a cell changes (a handful of rows): a DataTable column only
         ever widens, so updating cells in place left the width to whichever transient values
         happened to be drawn, and a snapshot of a finished run depended on the machine's speed.
-        Its width is set as it is laid out (``column_width``)."""
+        Its width is the pane's room (or the widest cell before the pane has a size)."""
+        self._last = (state, now)
         table = self.table
-        cells = {}
-        for run in state.runs.values():
-            if run.mode == "live":
-                continue
-            cells[run.id] = self._cell(run, now)
+        room = self._table_room()
+        cells = {run.id: self._cell(run, now, room) for run in state.runs.values()}
         existing = [str(k.value) for k in table.rows]
-        if existing != list(cells) or any(
-            not same_cell(table.get_cell(key, "run"), cell) for key, cell in cells.items()
+        width = room if room else column_width("Run", cells.values())
+        widths = [c.width for c in table.ordered_columns]
+        if (
+            existing != list(cells)
+            or widths != [width]
+            or any(not same_cell(table.get_cell(key, "run"), cell) for key, cell in cells.items())
         ):
             table.clear(columns=True)
-            for key, label in self.COLUMNS:
-                table.add_column(label, key=key, width=column_width(label, cells.values()))
+            table.add_column("Run", key="run", width=width)
             for key, cell in cells.items():
                 table.add_row(cell, key=key, height=2)
         self.set_empty(not cells)
 
-    def _cell(self, run: RunView, now: float) -> Text:
+    def _cell(self, run: RunView, now: float, room: int | None) -> Text:
+        title = Text(f"{run.symbol} {run.name}", style="bold", no_wrap=True, overflow="ellipsis")
+        if room:
+            title.truncate(room, overflow="ellipsis")
+        line = self._live_line(run, room) if run.mode == "live" else self._progress_line(run, now, room)
+        return Text.assemble(title, "\n", line)
+
+    def _progress_line(self, run: RunView, now: float, room: int | None) -> Text:
         style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
-        label = Text(run.status if run.status in FINISHED_STYLE else f"{run.progress * 100:3.0f}%", style=style)
-        return Text.assemble(
-            (f"{run.symbol} {run.name}\n", "bold"),
-            (progress_bar(run.progress, 6), style),
-            " ",
-            label,
-            (f" {elapsed(run, now)} {compact(run.processed)}/{compact(run.total)}", "dim"),
+        label = run.status if run.status in FINISHED_STYLE else f"{run.progress * 100:3.0f}%"
+        took = f" {elapsed(run, now)}"
+        done, total = compact(run.processed), compact(run.total)
+        variants = (
+            (6, took, f" {done}/{total}"),
+            (3, took, f" {done}/{total}"),
+            (3, "", f" {done}/{total}"),
+            (3, "", f" {done}"),
+            (3, "", ""),
         )
+        for bar, took_text, frames in variants:
+            if room is None or bar + 1 + len(label) + len(took_text) + len(frames) <= room:
+                break
+        return Text.assemble(
+            (progress_bar(run.progress, bar), style), " ", (label, style), (f"{took_text}{frames}", "dim")
+        )
+
+    def _live_line(self, run: RunView, room: int | None) -> Text:
+        if not run.is_active:
+            style = theme_style(self, FINISHED_STYLE.get(run.status, "foreground"))
+            return Text(run.status, style=style)
+        if run.last_tick is None or run.price is None:
+            waiting = Text("waiting for a tick", style="dim")
+            if room:
+                waiting.truncate(room, overflow="ellipsis")
+            return waiting
+        at = hms(run.last_tick)
+        nxt = hms(run.last_tick + engine.TICK_TTL)
+        live = theme_style(self, "error", bold=True)
+        variants = (
+            ("● ", f" · tick {at} · next {nxt}"),
+            ("● ", f" tick {at} next {nxt}"),
+            ("", f" tick {at} next {nxt}"),
+            ("", f" {at[:5]}→{nxt[:5]}"),
+            ("", f" {at[:5]}"),
+            ("", ""),
+        )
+        value = price(run.price)
+        for dot, ticks in variants:
+            if room is None or len(dot) + len(value) + len(ticks) <= room:
+                break
+        return Text.assemble((dot, live), (value, "bold"), (ticks, "dim"))
+
+
+def hms(ms: int) -> str:
+    """A live tick's wall time (UTC), to the second: ticks come a minute apart."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
 
 
 class PositionsPane(TablePane):
@@ -175,14 +234,34 @@ class PositionsPane(TablePane):
         ("tp", "TP"),
         ("sl", "SL"),
     )
-    """What a trader reads first comes first: on a narrow terminal the levels scroll off last."""
+    """What a trader reads first comes first."""
+    DROP = ("strategy", "tp", "sl", "entry", "age", "last", "side")
+    """A narrow pane loses these first (issue 14 item 4); PnL and the distances to TP and SL stay."""
 
     def __init__(self) -> None:
         super().__init__("Open positions", "No open positions.", id="positions")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         rows = {}
+        saved = 0
         for p in state.positions_of(None):
+            if p.saved:  # no price until a live run of the pair ticks: levels, no PnL
+                saved += 1
+                dim = theme_style(self, "text-muted")
+                rows[f"{p.run}|{p.signal_id}"] = (
+                    p.symbol,
+                    p.strategy,
+                    p.side.upper(),
+                    price(p.entry),
+                    Text("saved", style=dim),
+                    Text("N/A", style=dim),
+                    Text("—", style=dim),
+                    Text("—", style=dim),
+                    minutes(p.now - p.opened_at),
+                    price(p.take_profit),
+                    price(p.stop_loss),
+                )
+                continue
             rows[f"{p.run}|{p.signal_id}"] = (
                 p.symbol,
                 p.strategy,
@@ -196,6 +275,9 @@ class PositionsPane(TablePane):
                 price(p.take_profit),
                 price(p.stop_loss),
             )
+        self.border_title = (
+            f"Open positions · {saved} saved, not trading (l starts live)" if saved else "Open positions"
+        )
         self.sync(rows)
 
 
@@ -211,6 +293,9 @@ class ScheduledPane(TablePane):
         ("distance", "Distance"),
         ("left", "Time left"),
     )
+    DROP = ("strategy", "entry", "side")
+    """A narrow pane keeps the distance and the time left, or the ``✗ timeout`` that tells a
+    cancelled entry from a waiting one (issue 14 item 4)."""
 
     def __init__(self) -> None:
         super().__init__("Scheduled", "No limit entries waiting.", id="scheduled")
@@ -247,16 +332,6 @@ class ScheduledPane(TablePane):
 def distance(target: float, last: float) -> str:
     """How far the price must move to reach ``target`` (a limit, a TP or an SL), in percent."""
     return f"{(target - last) / last * 100:+.2f}%" if last else "n/a"
-
-
-class _ResizingTable(DataTable):
-    """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble)."""
-
-    class Resized(Message):
-        pass
-
-    def on_resize(self) -> None:
-        self.post_message(self.Resized())
 
 
 class SignalsPane(LogPane):
@@ -304,11 +379,9 @@ class SignalsPane(LogPane):
         super().show_lines(self._lines)
 
     def compose_body(self) -> ComposeResult:
-        table = _ResizingTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
-        table.can_focus = False
-        yield table
+        yield ResizingTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
 
-    @on(_ResizingTable.Resized)
+    @on(ResizingTable.Resized)
     def _table_resized(self) -> None:
         table = self.table
         if not table.content_region.width:
@@ -345,7 +418,10 @@ class SignalsPane(LogPane):
 
 
 class EquityPane(Pane):
-    """Cumulative PnL (sum of net PnL %) over the closed trades of the selected run."""
+    """Cumulative PnL (sum of net PnL %) over the closed trades of the selected run. It has no
+    table, so the pane itself takes the focus (Tab reaches it, z zooms it)."""
+
+    can_focus = True
 
     def __init__(self) -> None:
         super().__init__("Equity (cum. PnL %)", "Select a run with closed trades.", id="equity")
