@@ -13,7 +13,7 @@ from .base import (
     client_order_id,
 )
 from .book import AccountBook, BreakerEvent
-from .desk import OrderDesk, PositionMismatchError, add_broker, default_broker, resolve_broker
+from .desk import OrderDesk, PositionMismatchError, add_broker, default_broker, list_brokers, resolve_broker
 from .paper import PaperBroker
 
 __all__ = [
@@ -34,5 +34,6 @@ __all__ = [
     "add_broker",
     "client_order_id",
     "default_broker",
+    "list_brokers",
     "resolve_broker",
 ]
