@@ -523,8 +523,8 @@ class BtkApp(App[int]):
             ClosePreviewScreen(
                 f"Close {run.symbol} {run.name} at market?",
                 previews,
-                "Estimated at the last price with the slippage and fees of the config; the exit order "
-                "fills at the market's price when it is sent.",
+                "Net PnL: the trade after both fees. Estimated at the last price with the slippage and "
+                "fees of the config; the exit order fills at the market's price when it is sent.",
             ),
             partial(self._close_confirmed, run.id),
         )

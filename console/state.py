@@ -477,7 +477,7 @@ class DashboardState:
         breaker (until a person clears it: the ``clear_breaker`` command)."""
         parts = [self.close_only] if self.close_only else []
         for name, ev in self.breakers.items():
-            parts.append(f"CLOSE-ONLY: {name} {ev.breaker} breaker, x clears")
+            parts.append(f"CLOSE-ONLY: {name} {ev.breaker} (x clears)")
         return " · ".join(parts) or None
 
     def _key(self, prefix: str) -> str:

@@ -20,24 +20,22 @@ def _amount(value: float | None, digits: int = 2) -> str:
 
 
 def preview_table(previews: Sequence[ClosePreview]) -> Table:
-    """One row per exit order: side, quantity, estimated price and fee, PnL after fees."""
+    """One row per exit order: side, quantity, estimated price and fee, the trade's PnL after
+    both fees (in the quote currency, then in percent)."""
     table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False)
     for name, justify in (("Symbol", "left"), ("Order", "left"), ("Qty", "right"), ("~Price", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
-    for name in ("~Fee", "PnL after fees"):
+    for name in ("~Fee", "Net PnL", "%"):
         table.add_column(name, justify="right", no_wrap=True)
     for p in previews:
-        sign = "+" if p.pnl_percent > 0 else ""
-        pnl = Text(f"{sign}{p.pnl_percent:.2f}%")
-        if p.pnl is not None:
-            pnl = Text(f"{'+' if p.pnl > 0 else ''}{p.pnl:,.2f} ({sign}{p.pnl_percent:.2f}%)")
         table.add_row(
             p.symbol,
             f"{p.side.upper()} market",
-            "n/a" if p.quantity is None else f"{p.quantity:.8g}",
+            "n/a" if p.quantity is None else f"{p.quantity:.6g}",
             _amount(p.price),
             _amount(p.fee),
-            pnl,
+            "n/a" if p.pnl is None else f"{'+' if p.pnl > 0 else ''}{p.pnl:,.2f}",
+            f"{'+' if p.pnl_percent > 0 else ''}{p.pnl_percent:.2f}%",
         )
     return table
 

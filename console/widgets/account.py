@@ -58,28 +58,28 @@ class AccountPane(Pane):
         """Every line, most important first; the pane shows as many as fit."""
         first = Text("Equity ")
         first.append(money(snap.equity), style="bold")
-        first.append("  day ")
-        first.append_text(signed_text(self, snap.day_pnl, suffix=""))
+        day = Text("Today ")
+        day.append_text(signed_text(self, snap.day_pnl, suffix=""))
         if snap.breaker is not None:
             state = Text(f"CLOSE-ONLY: {snap.breaker}", style=theme_style(self, "error", bold=True))
         else:
             state = Text("trading", style=theme_style(self, "success"))
-        second = Text(f"{snap.open_orders} open order{'' if snap.open_orders == 1 else 's'} · ")
-        second.append_text(state)
+        second = state  # first on its line: a narrow pane cuts the end
+        second.append(f" · {snap.open_orders} open order{'' if snap.open_orders == 1 else 's'}")
         third = Text(f"Balance {money(snap.balance)}")
         fourth = Text("Realised ")
         fourth.append_text(signed_text(self, snap.realised_pnl, suffix=""))
         fourth.append(f"  fees {money(snap.fees_paid)}")
         held = ", ".join(f"{s} {q:g}" for s, q in snap.positions.items() if q)
         fifth = Text(f"Holds {held}" if held else "Holds nothing", style="dim")
-        return [first, second, third, fourth, fifth]
+        return [first, second, day, third, fourth, fifth]
 
     def _draw(self, snap: AccountSnapshot) -> None:
         self.border_title = f"Account · {snap.broker} {snap.currency}"
         room = self.content_region.height or 5
         lines = self.lines(snap)[: max(1, room)]
-        width = self.content_region.width
-        body = Text("\n").join(lines)
-        if width:
-            body.no_wrap, body.overflow = True, "ellipsis"
-        self.query_one("#account-lines", Static).update(body)
+        width = self.content_region.width - 2  # the padding of #account-lines
+        if width > 0:  # a line never wraps onto the next one's place: its end is cut
+            for line in lines:
+                line.truncate(width, overflow="ellipsis")
+        self.query_one("#account-lines", Static).update(Text("\n").join(lines))
