@@ -567,7 +567,7 @@ class BtkApp(App[int]):
         self.notify(f"Closing {len(asked)} position(s) at market", title="Flatten", markup=False)
 
     def action_clear_breaker(self) -> None:
-        """``x``: a person decides to trade on after a circuit breaker tripped (the header shows
+        """``X``: a person decides to trade on after a circuit breaker tripped (the header shows
         it until then; README "Orders and accounts": ``Live.clear_breaker``)."""
         tripped = dict(self.state.breakers)
         if not tripped:

@@ -31,6 +31,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("walker", "w", "Walker", "Compare strategies side by side (pick a walker)", "start('walker')"),
     Command("live", "l", "Live", "Trade live: pick exchange, symbol and strategy", "start('live')"),
     Command("stop", "s", "Stop", "Stop the selected run (asks first)", "stop_run"),
+    Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
+    Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
         "close_position",
         "c",
@@ -49,14 +51,12 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "clear_breaker",
-        "x",
+        "X",
         "Clear breaker",
         "Allow new entries again after a circuit breaker tripped (asks first)",
         "clear_breaker",
         footer=False,
     ),
-    Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
-    Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
         "next_tab",
         "right_square_bracket",

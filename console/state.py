@@ -474,10 +474,10 @@ class DashboardState:
 
     def alert(self) -> str | None:
         """What the header shows until it clears: the state folder not writable, a tripped
-        breaker (until a person clears it: the ``clear_breaker`` command)."""
+        breaker (until a person clears it: the ``clear_breaker`` command, X)."""
         parts = [self.close_only] if self.close_only else []
         for name, ev in self.breakers.items():
-            parts.append(f"CLOSE-ONLY: {name} {ev.breaker} (x clears)")
+            parts.append(f"CLOSE-ONLY: {name} {ev.breaker} (X clears)")
         return " · ".join(parts) or None
 
     def _key(self, prefix: str) -> str:

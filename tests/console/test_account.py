@@ -1,5 +1,5 @@
 """Issue 16, the console's part: the Account pane, fills in the signal log, a position's quantity,
-``c`` and ``F`` with a preview of the exit, a tripped breaker in the header until ``x`` clears it,
+``c`` and ``F`` with a preview of the exit, a tripped breaker in the header until ``X`` clears it,
 and the broker in the live start dialog (README "Orders and accounts").
 
 Every live run here trades the demo's synthetic exchange through the real paper broker; live time
@@ -56,7 +56,8 @@ def test_a_breaker_stays_in_the_alert_until_it_is_cleared() -> None:
     assert state.apply([_snap()]) == Part.ACCOUNT and state.alert() is None
     tripped = engine.BreakerEvent("paper", "max_drawdown", "equity fell 3% from its peak", 9_700.0, LIVE_T0)
     assert state.apply([tripped]) == Part.HEADER | Part.ACCOUNT
-    assert "CLOSE-ONLY: paper max_drawdown (x clears)" == state.alert() and state.accounts["paper"].breaker == "max_drawdown"
+    assert state.alert() == "CLOSE-ONLY: paper max_drawdown (X clears)"
+    assert state.accounts["paper"].breaker == "max_drawdown"
     state.apply([_snap(breaker="max_drawdown", equity=9_690.0)])  # later snapshots keep saying it
     assert "max_drawdown" in state.alert()
     state.apply([engine.BreakerEvent("paper", None, "cleared by request", 9_690.0, LIVE_T0)])
@@ -190,7 +191,7 @@ async def test_c_without_a_live_position_says_what_to_select(tmp_path, no_settin
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_a_tripped_breaker_stays_in_the_header_until_x_clears_it(tmp_path, no_settings, size) -> None:
+async def test_a_tripped_breaker_stays_in_the_header_until_shift_x_clears_it(tmp_path, no_settings, size) -> None:
     # a drawdown limit so small that the first dip of the open position's equity trips it: a real
     # trip of the account book, published on listen_breaker
     engine.set_config(CC_MAX_DRAWDOWN_PERCENT=0.001, unsafe=True)
@@ -210,7 +211,7 @@ async def test_a_tripped_breaker_stays_in_the_header_until_x_clears_it(tmp_path,
         assert "CLOSE-ONLY: max_draw" in pane_text(app, AccountPane)  # cut at 80x24, whole at 160x50
         await live_tick(pilot, clock, 3)  # it stays while time passes
         assert "CLOSE-ONLY: paper max_drawdown" in str(app.screen.query_one(BtkHeader).render())
-        await pilot.press("x")
+        await pilot.press("X")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.pause()
         assert "max_drawdown" in screen_text(app)
@@ -263,5 +264,5 @@ def test_the_commands_are_in_the_registry_with_their_keys() -> None:
     from console.commands import COMMANDS, effective_keys
 
     keys = effective_keys({})
-    assert (keys["close_position"], keys["flatten"], keys["clear_breaker"]) == ("c", "F", "x")
+    assert (keys["close_position"], keys["flatten"], keys["clear_breaker"]) == ("c", "F", "X")
     assert {"close_position", "flatten", "clear_breaker"} <= {c.id for c in COMMANDS}
