@@ -25,9 +25,12 @@ from textual.worker import Worker
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
+from .broker_choice import broker_for
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
 from .messages import RunFinished, RunRestored
+from .preview import preview_close
 from .project import Project, exchange_symbols
+from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
@@ -183,6 +186,7 @@ class BtkApp(App[int]):
             note=self._live_note() if mode == "live" else "",
             descriptions=descriptions,
             symbols_of=exchange_symbols(project),
+            brokers={e: broker_for(e).text for e in project.exchanges} if mode == "live" else None,
         )
         self.push_screen(dialog, self._start_chosen)
 
@@ -204,9 +208,20 @@ class BtkApp(App[int]):
             has = exchange_symbols(self.project).get(choice.exchange) if choice.exchange else None
             symbols = [s for s in self.project.symbols if has is None or s in has]
         if choice.mode == "live":
-            started = sum(self.start_live(symbol, choice.strategy, choice.exchange) for symbol in symbols)
-            if started:
-                self._show(Part.ALL)
+            broker = broker_for(choice.exchange)
+            if broker.real_money:  # one more question: these orders spend real money
+                self.push_screen(
+                    ConfirmScreen(
+                        f"Trade with real money on {broker.name}?",
+                        f"Broker {broker.text}. {choice.strategy} places real orders on "
+                        f"{', '.join(symbols)} as its signals open and close.",
+                        yes="Trade",
+                        id="confirm-real-money",
+                    ),
+                    partial(self._start_live_confirmed, symbols, choice, broker.name),
+                )
+                return
+            self._start_live_confirmed(symbols, choice, broker.name, True)
             return
         if choice.mode == "walker":
             started = sum(self.start_walker(symbol, choice.strategy) for symbol in symbols)
@@ -218,6 +233,13 @@ class BtkApp(App[int]):
         for symbol in symbols:
             for strategy in strategies:
                 started += self.start_backtest(symbol, strategy, choice.exchange, choice.frame)
+        if started:
+            self._show(Part.ALL)
+
+    def _start_live_confirmed(self, symbols: list[str], choice: StartChoice, broker: str, yes: bool | None) -> None:
+        if not yes:
+            return
+        started = sum(self.start_live(symbol, choice.strategy, choice.exchange, broker) for symbol in symbols)
         if started:
             self._show(Part.ALL)
 
@@ -314,7 +336,7 @@ class BtkApp(App[int]):
             "an open position survives a crash or a stop and resumes on the next start."
         )
 
-    def start_live(self, symbol: str, strategy: str, exchange: str) -> bool:
+    def start_live(self, symbol: str, strategy: str, exchange: str, broker: str | None = None) -> bool:
         """Trade ``strategy`` on ``symbol`` in real time; what an earlier process saved comes back
         first (the worker posts it before the first tick)."""
         rid = run_id("live", symbol, strategy)
@@ -326,7 +348,7 @@ class BtkApp(App[int]):
         def open_live() -> engine.RunHandle[Any] | None:
             engine.set_base_dir(self.dump_dir / "data")
             try:
-                return engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange)
+                return engine.Live.run(symbol, strategy_name=strategy, exchange_name=exchange, broker=broker)
             except engine.PairQuarantinedError as exc:
                 self._quarantine_notice(rid, exc)
                 return None
@@ -347,9 +369,22 @@ class BtkApp(App[int]):
             sim_time=engine.get_clock().now(),
         )
         self.state.add_run(run)
+        self.state.broker_of[rid] = broker or "paper"
         self.session.selected = rid
         self._drive_run(rid, handle)
         return True
+
+    async def _load_account(self, broker: str) -> None:
+        """The account as it is when a live run starts (the engine publishes it only after a
+        change): folded in like any account event, so the Account pane shows it at once. Read
+        after the run's restore has started the broker: a second, concurrent first start of a
+        paper account could put back what the disk held over what the run just did."""
+        try:
+            snap = await engine.Live.account(broker)
+        except Exception as exc:  # the run reports its own broker errors; the pane waits for an event
+            self.notify(f"{broker}: {exc}", title="Account not read", severity="warning", markup=False)
+            return
+        self._show(self.state.apply([snap]))
 
     def _quarantine_notice(self, rid: str, exc: Any) -> None:
         """A live pair held because its saved state is in quarantine: say where, and how to release it."""
@@ -396,6 +431,8 @@ class BtkApp(App[int]):
             restored = await handle.restore()
             if restored:
                 self.post_message(RunRestored(rid, restored, engine.get_clock().now()))
+            if rid in self.state.broker_of:
+                await self._load_account(self.state.broker_of[rid])
             async for _ in handle:
                 pass
         except Exception as exc:
@@ -462,6 +499,103 @@ class BtkApp(App[int]):
             engine.Backtest.stop(run.symbol, run.name)
         run.status = "stopping"
         self._show(Part.RUNS | Part.HEADER)
+
+    # ------------------------------------------------------------------ orders and accounts
+    def _selected_live(self) -> RunView | None:
+        selected = self.session.selected
+        run = self.state.runs.get(selected) if selected else None
+        return run if run is not None and run.mode == "live" and run.is_active else None
+
+    def action_close_position(self) -> None:
+        """``c``: the selected live run's position, closed at market after a preview of the exit
+        (README "Orders and accounts": ``Live.close_position``)."""
+        run = self._selected_live()
+        positions = [p for p in self.state.positions_of(run.id) if not p.saved] if run is not None else []
+        if run is None or not positions:
+            self.notify(
+                "Select a live run with an open position to close (arrows in the Runs pane).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        previews = [preview_close(p, self.state.slippage, self.state.fee) for p in positions]
+        self.push_screen(
+            ClosePreviewScreen(
+                f"Close {run.symbol} {run.name} at market?",
+                previews,
+                "Net PnL: the trade after both fees. Estimated at the last price with the slippage and "
+                "fees of the config; the exit order fills at the market's price when it is sent.",
+            ),
+            partial(self._close_confirmed, run.id),
+        )
+
+    def _close_confirmed(self, rid: str, yes: bool | None) -> None:
+        run = self.state.runs.get(rid)
+        if not yes or run is None:
+            return
+        if engine.Live.close_position(run.symbol, run.name):
+            self.notify(f"Closing {run.symbol} {run.name} at market", title="Close", markup=False)
+        else:
+            self.notify(f"{run.symbol} {run.name} has no open position now", severity="warning", markup=False)
+
+    def action_flatten(self) -> None:
+        """``F``: every open live position of the selected live run's strategy (of every live run
+        when none is selected), each previewed, closed at market (``Live.flatten``)."""
+        run = self._selected_live()
+        strategy = run.name if run is not None else None
+        positions = self.state.live_positions(strategy)
+        if not positions:
+            self.notify("No open live position to flatten.", severity="warning", markup=False)
+            return
+        previews = [preview_close(p, self.state.slippage, self.state.fee) for p in positions]
+        whose = f"of {strategy}" if strategy else "of every live run"
+        self.push_screen(
+            ClosePreviewScreen(
+                f"Flatten: close {len(positions)} position{'s' if len(positions) > 1 else ''} {whose} at market?",
+                previews,
+                "Estimated at the last prices with the slippage and fees of the config. The runs keep "
+                "trading: a new signal can open a position again (s stops a run).",
+                yes="Flatten",
+            ),
+            partial(self._flatten_confirmed, strategy),
+        )
+
+    def _flatten_confirmed(self, strategy: str | None, yes: bool | None) -> None:
+        if not yes:
+            return
+        asked = engine.Live.flatten(strategy)
+        self.notify(f"Closing {len(asked)} position(s) at market", title="Flatten", markup=False)
+
+    def action_clear_breaker(self) -> None:
+        """``X``: a person decides to trade on after a circuit breaker tripped (the header shows
+        it until then; README "Orders and accounts": ``Live.clear_breaker``)."""
+        tripped = dict(self.state.breakers)
+        if not tripped:
+            self.notify("No circuit breaker has tripped.", markup=False)
+            return
+        lines = [f"{name}: {ev.breaker}{f' ({ev.reason})' if ev.reason else ''}" for name, ev in tripped.items()]
+        self.push_screen(
+            ConfirmScreen(
+                "Clear the circuit breaker and allow new entries?",
+                "\n".join([*lines, "The day's start and the peak are taken again from the equity now."]),
+                yes="Clear",
+                id="confirm-clear-breaker",
+            ),
+            lambda yes: self.run_worker(self._clear_breakers(list(tripped)), group="accounts") if yes else None,
+        )
+
+    async def _clear_breakers(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                event = await engine.Live.clear_breaker(name)
+            except Exception as exc:
+                self.notify(f"{name}: {exc}", title="Breaker not cleared", severity="error", markup=False)
+                continue
+            if event is not None:
+                self._show(self.state.apply([event]))
+            else:  # already clear in the book: the header stops saying it
+                self.state.breakers.pop(name, None)
+                self._show(Part.HEADER | Part.ACCOUNT)
 
     # ------------------------------------------------------------------ reports
     def action_dump_reports(self) -> None:

@@ -50,6 +50,12 @@ class EngineBridge(Widget):
             engine.listen_error(push),
             engine.listen_exit(push),
             engine.listen_state_write(push),  # live state unwritable (close-only) and back: the header
+            # orders and accounts (README "Orders and accounts"): the Account pane, fills and
+            # refusals in the signal log, a tripped breaker in the header
+            engine.listen_order(push),
+            engine.listen_fill(push),
+            engine.listen_account(push),
+            engine.listen_breaker(push),
         ]
         self.set_interval(self.interval, self.flush)
 

@@ -34,6 +34,30 @@ COMMANDS: tuple[Command, ...] = (
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
     Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
+        "close_position",
+        "c",
+        "Close position",
+        "Close the selected live run's position at market: a preview (side, quantity, price, fee, PnL) asks first",
+        "close_position",
+        footer=False,  # live only: the palette and the help list it; the footer's room is the backtest's
+    ),
+    Command(
+        "flatten",
+        "F",
+        "Flatten",
+        "Close every open position of the selected live strategy at market (a preview of each asks first)",
+        "flatten",
+        footer=False,
+    ),
+    Command(
+        "clear_breaker",
+        "X",
+        "Clear breaker",
+        "Allow new entries again after a circuit breaker tripped (asks first)",
+        "clear_breaker",
+        footer=False,
+    ),
+    Command(
         "next_tab",
         "right_square_bracket",
         "Next tab",
@@ -76,7 +100,9 @@ _KEY_NAMES = {"?": "question_mark", " ": "space", "[": "left_square_bracket", "]
 
 
 def _normal(key: str) -> str:
-    return _KEY_NAMES.get(key, key).strip().lower()
+    """A key as Textual names it; one letter keeps its case (``F`` is shift+f, not ``f``)."""
+    key = _KEY_NAMES.get(key, key).strip()
+    return key if len(key) == 1 else key.lower()
 
 
 def validate_keymap(keymap: Mapping[str, str]) -> list[str]:

@@ -7,12 +7,22 @@ state. Keeping this pure makes it testable without a terminal and lets tests fee
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Flag, auto
 from typing import Any, Literal
 
 import engine
-from engine import PartialEvent, RiskEvent, StateWriteStatus, WalkerCompleteEvent, WalkerContract
+from engine import (
+    AccountSnapshot,
+    BreakerEvent,
+    Fill,
+    OrderReport,
+    PartialEvent,
+    RiskEvent,
+    StateWriteStatus,
+    WalkerCompleteEvent,
+    WalkerContract,
+)
 
 RunMode = Literal["backtest", "walker", "live"]
 RunStatus = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
@@ -38,7 +48,8 @@ class Part(Flag):
     RISK = auto()
     PARTIAL = auto()
     HEATMAP = auto()
-    ALL = HEADER | RUNS | PROGRESS | POSITIONS | SCHEDULED | LOG | EQUITY | WALKER | RISK | PARTIAL | HEATMAP
+    ACCOUNT = auto()
+    ALL = HEADER | RUNS | PROGRESS | POSITIONS | SCHEDULED | LOG | EQUITY | WALKER | RISK | PARTIAL | HEATMAP | ACCOUNT
 
 
 SELECTION = Part.ALL & ~(Part.RUNS | Part.PROGRESS)
@@ -113,6 +124,7 @@ class PositionView:
     now: int
     pnl: float  # net % at last price (fees and slippage included, as the close would book it)
     saved: bool = False  # read from the live state folder; no live run trades it yet (no price)
+    quantity: float | None = None  # live: base amount the entry order filled (README "Orders and accounts")
 
 
 @dataclass(slots=True)
@@ -230,7 +242,7 @@ class WalkerView:
 class LogLine:
     key: str
     time: int  # ms: when it happened in the run's (simulated) time
-    kind: Literal["SCHED", "OPENED", "CLOSED", "CANCEL", "ERROR", "RESTORED"]
+    kind: Literal["SCHED", "OPENED", "CLOSED", "CANCEL", "ERROR", "RESTORED", "FILL", "ORDER"]
     run: str
     symbol: str
     strategy: str
@@ -284,6 +296,11 @@ class DashboardState:
         self.schedule_await_minutes = schedule_await_minutes
         self.close_only: str | None = None  # live state not writable: what the header says until it clears
         self.live_now: int | None = None  # the engine clock at the latest fold while live runs trade (ms)
+        self.accounts: dict[str, AccountSnapshot] = {}  # broker name -> its latest account snapshot
+        self.breakers: dict[str, BreakerEvent] = {}  # broker name -> the breaker tripped on it (until cleared)
+        self.broker_of: dict[str, str] = {}  # live run id -> the broker its orders go to
+        self._quantities: dict[str, float] = {}  # signal id -> base amount its entry filled
+        self._order_runs: dict[str, str] = {}  # signal id -> the run whose order desk placed its orders
         self._seq = 0
 
     @property
@@ -354,7 +371,118 @@ class DashboardState:
             elif isinstance(ev, StateWriteStatus):
                 self.close_only = None if ev.writable else f"CLOSE-ONLY: state not writable ({ev.path}: {ev.error})"
                 changed |= Part.HEADER
+            elif isinstance(ev, AccountSnapshot):
+                changed |= self._apply_account(ev)
+            elif isinstance(ev, BreakerEvent):
+                changed |= self._apply_breaker(ev)
+            elif isinstance(ev, OrderReport):
+                changed |= self._apply_order(ev)
+            elif isinstance(ev, Fill):
+                changed |= self._apply_fill(ev)
         return changed
+
+    # -- orders and accounts (README "Orders and accounts") --------------------------------
+    def _apply_account(self, snap: AccountSnapshot) -> Part:
+        """The account after a change. Its ``breaker`` is the book's word at that moment, so it
+        also trips (or clears) the header's breaker: a restart's first snapshot shows one that
+        tripped in an earlier process."""
+        self.accounts[snap.broker] = snap
+        changed = Part.ACCOUNT
+        if snap.breaker is not None and snap.broker not in self.breakers:
+            self.breakers[snap.broker] = BreakerEvent(snap.broker, snap.breaker, "", snap.equity, snap.timestamp)
+            changed |= Part.HEADER
+        elif snap.breaker is None and snap.broker in self.breakers:
+            del self.breakers[snap.broker]
+            changed |= Part.HEADER
+        for pos in self.positions.values():  # a restored position learns its quantity from the account
+            if pos.quantity is None and not pos.saved and self.broker_of.get(pos.run) == snap.broker:
+                same = [p for p in self.positions.values() if p.symbol == pos.symbol and not p.saved]
+                held = snap.positions.get(pos.symbol)
+                if len(same) == 1 and held:
+                    pos.quantity = abs(held)
+                    changed |= Part.POSITIONS
+        return changed
+
+    def _apply_breaker(self, ev: BreakerEvent) -> Part:
+        if ev.breaker is None:
+            self.breakers.pop(ev.broker, None)
+        else:
+            self.breakers[ev.broker] = ev
+        account = self.accounts.get(ev.broker)
+        if account is not None:
+            self.accounts[ev.broker] = _with_breaker(account, ev.breaker)
+        return Part.HEADER | Part.ACCOUNT
+
+    def _order_run(self, signal_id: str, symbol: str, strategy: str) -> str:
+        rid = self._order_runs.get(signal_id)
+        if rid is None:
+            rid = self._rid(False, symbol, strategy)
+            self._order_runs[signal_id] = rid
+        return rid
+
+    def _apply_order(self, report: OrderReport) -> Part:
+        """An order's latest word: an entry's filled amount is its position's quantity; a limit
+        placed, a refusal and a cancellation are log lines (fills have their own)."""
+        intent = report.intent
+        rid = self._order_run(intent.signal_id, intent.symbol, intent.strategy_name)
+        changed = Part.NONE
+        if intent.action == "entry" and report.filled > 0:
+            self._quantities[intent.signal_id] = report.filled
+            pos = self.positions.get((rid, intent.signal_id))
+            if pos is not None:
+                pos.quantity = report.filled
+                changed |= Part.POSITIONS
+        if report.status in ("open", "rejected", "cancelled"):
+            what = {"open": "placed", "rejected": "refused", "cancelled": "cancelled"}[report.status]
+            where = f" {intent.price:,.2f}" if intent.price is not None else ""
+            detail = f"{intent.action} {intent.type}{where} {intent.amount:g} {what}"
+            if report.reason:
+                detail += f": {report.reason}"
+            self._log(
+                self._line(
+                    time=report.timestamp or intent.created_at,
+                    kind="ORDER",
+                    run=rid,
+                    symbol=intent.symbol,
+                    strategy=intent.strategy_name,
+                    side=intent.side,
+                    detail=detail,
+                )
+            )
+            changed |= Part.LOG
+        return changed
+
+    def _apply_fill(self, fill: Fill) -> Part:
+        rid = self._order_runs.get(fill.signal_id) or self._rid(False, fill.symbol, "")
+        run = self.runs.get(rid)
+        self._log(
+            self._line(
+                time=fill.timestamp,
+                kind="FILL",
+                run=rid,
+                symbol=fill.symbol,
+                strategy=run.name if run is not None else "",
+                side=fill.side,
+                detail=f"{fill.amount:g} at {fill.price:,.2f} · fee {fill.fee:.4g} {fill.fee_currency}",
+            )
+        )
+        return Part.LOG
+
+    def account_of(self, rid: str | None) -> AccountSnapshot | None:
+        """The account the Account pane shows: the selected live run's broker's, else the only
+        (or first) account the session heard of."""
+        broker = self.broker_of.get(rid) if rid else None
+        if broker is not None and broker in self.accounts:
+            return self.accounts[broker]
+        return next(iter(self.accounts.values()), None)
+
+    def alert(self) -> str | None:
+        """What the header shows until it clears: the state folder not writable, a tripped
+        breaker (until a person clears it: the ``clear_breaker`` command, X)."""
+        parts = [self.close_only] if self.close_only else []
+        for name, ev in self.breakers.items():
+            parts.append(f"CLOSE-ONLY: {name} {ev.breaker} (X clears)")
+        return " · ".join(parts) or None
 
     def _key(self, prefix: str) -> str:
         self._seq += 1
@@ -490,6 +618,7 @@ class DashboardState:
             opened,
             max(now, opened),
             engine.pnl_percentage(row.position, row.price_open, price, self.slippage, self.fee),
+            quantity=self._quantities.get(row.id),
         )
 
     def restore(self, rid: str, rows: list[Any], now: int) -> Part:
@@ -711,3 +840,12 @@ class DashboardState:
 
     def active_live_runs(self) -> list[RunView]:
         return [r for r in self.runs.values() if r.mode == "live" and r.is_active]
+
+    def live_positions(self, strategy: str | None = None) -> list[PositionView]:
+        """Open positions of active live runs (of ``strategy`` only, when given): what flatten closes."""
+        live = {r.id for r in self.active_live_runs()}
+        return [p for p in self.positions.values() if p.run in live and (strategy is None or p.strategy == strategy)]
+
+
+def _with_breaker(snap: AccountSnapshot, breaker: str | None) -> AccountSnapshot:
+    return replace(snap, breaker=breaker)

@@ -22,6 +22,7 @@ from .brokers import (
     PaperBroker,
     PositionMismatchError,
     add_broker,
+    list_brokers,
 )
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
@@ -312,6 +313,7 @@ __all__ = [
     "import_synthetic_into_catalog",
     "indicator",
     "iso_minute",
+    "list_brokers",
     "list_exchanges",
     "list_frames",
     "list_optimizers",

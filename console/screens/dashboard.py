@@ -31,6 +31,7 @@ from ..bridge import EngineBridge
 from ..messages import EngineBatch
 from ..session import Session
 from ..state import SELECTION, Part
+from ..widgets.account import AccountPane
 from ..widgets.base import Pane
 from ..widgets.events import PartialPane, RiskPane
 from ..widgets.header import BtkHeader
@@ -53,6 +54,7 @@ RUN_PANES: tuple[tuple[Part, type[Any]], ...] = (
     (Part.WALKER, LeaderboardPane),
     (Part.RISK, RiskPane),
     (Part.PARTIAL, PartialPane),
+    (Part.ACCOUNT, AccountPane),
 )
 """The panes drawn from (state, selected run), each with the part of the state it shows."""
 
@@ -103,6 +105,7 @@ class DashboardScreen(Screen):
             with Vertical(id="left"):
                 yield RunsPane()
                 yield ProgressPane()
+                yield AccountPane()  # shown while there is an account (live)
                 yield EquityPane()
             with Vertical(id="right"):
                 yield PositionsPane()
@@ -217,7 +220,7 @@ class DashboardScreen(Screen):
             self.query_one(HeatmapPane).refresh_from(state, run)
         live = len(state.active_live_runs())
         selected = state.runs.get(run) if run else None
-        self.query_one(BtkHeader).show(selected, self.project_name, now, live, state.close_only, self.source)
+        self.query_one(BtkHeader).show(selected, self.project_name, now, live, state.alert(), self.source)
 
     def _theme_changed(self, _theme: Any) -> None:
         if self.is_mounted:

@@ -44,8 +44,10 @@ class StartDialog(ModalScreen[StartChoice | None]):
         note: str = "",
         descriptions: dict[str, str] | None = None,
         symbols_of: dict[str, list[str] | None] | None = None,
+        brokers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(id="start-dialog")
+        self.brokers = brokers or {}  # live: exchange -> the broker its run trades through (shown)
         self.symbols_of = symbols_of or {}  # exchange -> the symbols it has (None: any)
         self.mode = mode
         self.symbols, self.strategies, self.exchanges, self.frames = symbols, strategies, exchanges, frames
@@ -93,6 +95,9 @@ class StartDialog(ModalScreen[StartChoice | None]):
                         compact=True,
                         id="exchange",
                     )
+                if self.mode == "live":  # which account the orders go to (README "Orders and accounts")
+                    yield Label("Broker")
+                    yield Static(self.brokers.get(exchange or "", "paper"), id="broker", markup=False)
                 if self.mode == "backtest":
                     yield Label("Frame")
                     yield Select(
@@ -130,6 +135,8 @@ class StartDialog(ModalScreen[StartChoice | None]):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id != "exchange":
             return
+        if self.mode == "live":
+            self.query_one("#broker", Static).update(self.brokers.get(str(event.value), "paper"))
         symbol_select = self.query_one("#symbol", Select)
         symbols = self._symbols_for(str(event.value))
         keep = symbol_select.value if symbol_select.value in (ALL, *symbols) else ALL

@@ -238,6 +238,9 @@ class PositionsPane(TablePane):
         ("sl", "SL"),
     )
     """What a trader reads first comes first."""
+    QUANTITY = (*COLUMNS, ("qty", "Qty"))
+    """With live positions that traded: the base amount the entry filled (README "Orders and
+    accounts"), last so the columns a backtest shows keep their places; never dropped."""
     DROP = ("strategy", "tp", "sl", "entry", "age", "last", "side")
     """A narrow pane loses these first (issue 14 item 4); PnL and the distances to TP and SL stay."""
 
@@ -247,7 +250,11 @@ class PositionsPane(TablePane):
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         rows = {}
         saved = 0
-        for p in state.positions_of(None):
+        shown = state.positions_of(None)
+        with_qty = any(p.quantity is not None for p in shown)
+        self.COLUMNS = PositionsPane.QUANTITY if with_qty else type(self).COLUMNS
+        qty = (lambda p: (quantity(p.quantity),)) if with_qty else (lambda p: ())
+        for p in shown:
             if p.saved:  # no price until a live run of the pair ticks: levels, no PnL
                 saved += 1
                 dim = theme_style(self, "text-muted")
@@ -263,6 +270,7 @@ class PositionsPane(TablePane):
                     minutes(p.now - p.opened_at),
                     price(p.take_profit),
                     price(p.stop_loss),
+                    *qty(p),
                 )
                 continue
             rows[f"{p.run}|{p.signal_id}"] = (
@@ -277,6 +285,7 @@ class PositionsPane(TablePane):
                 minutes(p.now - p.opened_at),
                 price(p.take_profit),
                 price(p.stop_loss),
+                *qty(p),
             )
         self.border_title = (
             f"Open positions · {saved} saved, not trading (l starts live)" if saved else "Open positions"
@@ -332,6 +341,11 @@ class ScheduledPane(TablePane):
         self.sync(rows, ordered=True)  # waiting first, then cancellations newest first
 
 
+def quantity(value: float | None) -> str:
+    """A base amount (0.0125 BTC) with the digits it needs; ``—`` before its entry filled."""
+    return "—" if value is None else f"{value:.6g}"
+
+
 def distance(target: float, last: float) -> str:
     """How far the price must move to reach ``target`` (a limit, a TP or an SL), in percent."""
     return f"{(target - last) / last * 100:+.2f}%" if last else "n/a"
@@ -349,6 +363,8 @@ class SignalsPane(LogPane):
         "CANCEL": "warning",
         "ERROR": "error",
         "RESTORED": "accent",
+        "FILL": "success",
+        "ORDER": "secondary",
     }
 
     WIDTHS = {"time": 11, "kind": 8, "side": 5, "pnl": 8}

@@ -14,7 +14,7 @@ from .base import (
 )
 from .book import AccountBook, BreakerEvent
 from .ccxt_broker import CcxtBroker
-from .desk import OrderDesk, PositionMismatchError, add_broker, default_broker, resolve_broker
+from .desk import OrderDesk, PositionMismatchError, add_broker, default_broker, list_brokers, resolve_broker
 from .paper import PaperBroker
 
 __all__ = [
@@ -36,5 +36,6 @@ __all__ = [
     "add_broker",
     "client_order_id",
     "default_broker",
+    "list_brokers",
     "resolve_broker",
 ]

@@ -100,6 +100,11 @@ def add_broker(broker: Broker, *, replace: bool = False) -> Broker:
     return broker
 
 
+def list_brokers() -> list[Broker]:
+    """The brokers registered with ``add_broker`` (the console shows which one a live run uses)."""
+    return list(brokers.values())
+
+
 def default_broker() -> Broker:
     """The paper broker ``paper`` (created on first use with ``CC_PAPER_BALANCE``)."""
     from .. import config

@@ -216,3 +216,26 @@ def test_live_dashboard_at_80x24(snap_compare, no_settings) -> None:
         await live_tick(pilot, clock, 3)
 
     assert snap_compare(live_app(Path("dump")), terminal_size=(80, 24), run_before=_live(later))
+
+
+def test_live_account_pane_at_80x24(snap_compare, no_settings) -> None:
+    async def later(pilot, clock) -> None:
+        await live_tick(pilot, clock, 2)
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(80, 24), run_before=_live(later))
+
+
+def test_live_account_pane_at_160x50(snap_compare, no_settings) -> None:
+    async def later(pilot, clock) -> None:
+        await live_tick(pilot, clock, 2)
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(160, 50), run_before=_live(later))
+
+
+def test_close_preview_at_80x24(snap_compare, no_settings) -> None:
+    async def ask(pilot, clock) -> None:
+        await live_tick(pilot, clock, 2)
+        await pilot.press("c")
+        await pilot.pause()
+
+    assert snap_compare(live_app(Path("dump")), terminal_size=(80, 24), run_before=_live(ask))
