@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Sparkline, Static
@@ -106,6 +106,14 @@ class RunsPane(TablePane):
         table = self.table
         if run_id in table.rows and self.selected != run_id:
             table.move_cursor(row=table.get_row_index(run_id))
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """A pane that shrank (the Account pane appears once a live run trades) keeps the selected
+        run's row in view: at 80x24 it may have room for one row, and that row must be the one the
+        header and the other panes describe."""
+        table = self.table
+        if table.row_count:
+            table.call_after_refresh(lambda: table.move_cursor(row=table.cursor_row))
 
     @property
     def selected(self) -> str | None:

@@ -266,3 +266,24 @@ def test_the_commands_are_in_the_registry_with_their_keys() -> None:
     keys = effective_keys({})
     assert (keys["close_position"], keys["flatten"], keys["clear_breaker"]) == ("c", "F", "X")
     assert {"close_position", "flatten", "clear_breaker"} <= {c.id for c in COMMANDS}
+
+
+async def test_the_runs_pane_keeps_the_live_run_in_view_when_the_account_pane_takes_room(tmp_path, no_settings) -> None:
+    from conftest import finish_runs
+
+    from console.widgets.panes import RunsPane
+
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+    app = live_app(tmp_path / "dump")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("b")
+        await pilot.press("enter")  # all strategies: the Runs pane fills with backtests
+        await finish_runs(pilot)
+        await start_live(pilot, clock)
+        await account_shown(pilot)
+        await live_tick(pilot, clock)
+        await pilot.pause()
+        runs = pane_text(app, RunsPane)
+        assert app.screen.query_one(RunsPane).selected == RID
+        assert "probe" in runs and "live" in runs, runs  # the row the header describes is on screen
