@@ -129,6 +129,16 @@ class RunTable:
         self._ensure_poller()
         return record
 
+    async def _publish_account(self) -> None:
+        """The account as a live run starts (the engine publishes one only after a change), so an
+        attached console's Account pane shows it at once; read after the run's restore started
+        the broker. A broker that cannot answer yet is left to the run's own error reports."""
+        try:
+            snapshot = await engine.Live.account()
+        except Exception:
+            return
+        self.hub.publish("account", snapshot)
+
     async def _drive(self, record: RunRecord, handle: engine.RunHandle[Any]) -> None:
         error: BaseException | None = None
         try:
@@ -137,6 +147,8 @@ class RunTable:
                 record.restored = len(restored)
                 self._changed(record)
                 self.hub.publish("restored", {"run": record.id, "rows": restored, "now": engine.get_clock().now()})
+            if record.mode == "live":
+                await self._publish_account()
             async for _ in handle:
                 pass
         except asyncio.CancelledError:

@@ -292,3 +292,21 @@ async def test_a_position_is_closed_and_the_account_read_through_the_api(place) 
         assert unknown.value.status == 404
         flat = await c.post("/v1/flatten")
         assert set(flat) == {"closing"}
+
+
+async def test_a_live_run_started_through_the_daemon_publishes_its_account_before_any_trade(place) -> None:
+    d = place()
+    d.wait_ready()
+    async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+        items: list = []
+        feed = Feed(c)
+        it = feed.__aiter__()
+        await asyncio.wait_for(_collect(it, lambda xs: bool(xs), items), SAFETY)  # connected
+        await c.start(mode="live", strategy="demo-trend")
+        await asyncio.wait_for(_collect(it, lambda xs: any(e.stream == "account" for e in _events(xs)), items), SAFETY)
+        await it.aclose()
+        streams = [e.stream for e in _events(items)]
+        first = streams.index("account")
+        assert "fill" not in streams[:first]  # the account as it stood when the run started, not after a trade
+        snapshot = next(e.event for e in _events(items) if e.stream == "account")
+        assert snapshot.broker == "paper" and snapshot.equity > 0
