@@ -283,7 +283,10 @@ async def test_the_runs_pane_keeps_the_live_run_in_view_when_the_account_pane_ta
         await start_live(pilot, clock)
         await account_shown(pilot)
         await live_tick(pilot, clock)
-        await pilot.pause()
-        runs = pane_text(app, RunsPane)
         assert app.screen.query_one(RunsPane).selected == RID
-        assert "probe" in runs and "live" in runs, runs  # the row the header describes is on screen
+
+        def shown() -> bool:  # the scroll lands after a refresh: wait for it (a safety limit only)
+            runs = pane_text(app, RunsPane)
+            return "probe" in runs and "live" in runs
+
+        await wait_until(pilot, shown, limit=60)  # the row the header describes is on screen
