@@ -8,7 +8,7 @@ is a SteppedClock, so every wait waits on the loop sleeping, never on the wall c
 from __future__ import annotations
 
 import pytest
-from conftest import LIVE_T0, SteppedClock, flush_bridge, live_app, live_tick, start_live, wait_until
+from conftest import LIVE_T0, SteppedClock, finish_runs, flush_bridge, live_app, live_tick, start_live, wait_until
 from screen_text import screen_lines, screen_text
 
 import engine
@@ -269,8 +269,6 @@ def test_the_commands_are_in_the_registry_with_their_keys() -> None:
 
 
 async def test_the_runs_pane_keeps_the_live_run_in_view_when_the_account_pane_takes_room(tmp_path, no_settings) -> None:
-    from conftest import finish_runs
-
     from console.widgets.panes import RunsPane
 
     clock = SteppedClock(LIVE_T0)
