@@ -16,15 +16,22 @@ from console.attach import READ_ONLY, AttachedApp, fetch
 from console.client import DaemonClient, Endpoint
 
 
-async def _fast(_seconds: float) -> None:
-    """The reconnect backoff, shortened (the schedule itself is the Feed's; tests need not wait it)."""
-    await asyncio.sleep(0.05)
+class Backoff:
+    """The reconnect pause (the schedule itself is the Feed's): it ends when the test says the
+    daemon can be reached again, an event rather than a time. A reconnect nobody expected waits
+    on it and fails at the safety limit instead of spinning."""
+
+    def __init__(self) -> None:
+        self.reachable = asyncio.Event()
+
+    async def __call__(self, _seconds: float) -> None:
+        await self.reachable.wait()
 
 
-async def _app(dump, **kw) -> AttachedApp:
+async def _app(dump, backoff: Backoff | None = None, **kw) -> AttachedApp:
     endpoint = Endpoint.for_dump(dump)
     info, daemon = await fetch(endpoint)
-    return AttachedApp(endpoint, info, daemon, sleep=_fast, **kw)
+    return AttachedApp(endpoint, info, daemon, sleep=backoff or Backoff(), **kw)
 
 
 def _closed_lines(app: AttachedApp) -> list[tuple]:
@@ -52,7 +59,7 @@ async def test_attach_shows_the_daemons_runs_detaches_leaving_them_and_a_reattac
         status = await c.status()
         assert [r["status"] for r in status["runs"]] == ["running"]  # detaching stopped nothing
         at_detach = status["seq"]
-        await _until(c.status, lambda st: st["seq"] >= at_detach + 40)  # it trades on, nobody watching
+        await _until(c, lambda st: st["seq"] >= at_detach + 40)  # it trades on, nobody watching
 
     again = await _app(d.dump)
     async with again.run_test(size=(120, 40)) as pilot:
@@ -64,7 +71,7 @@ async def test_attach_shows_the_daemons_runs_detaches_leaving_them_and_a_reattac
         async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
             await c.stop("live:BTCUSDT:churn")
             status = await c.status()
-            await _until(c.status, lambda st: st["runs"][0]["status"] == "stopped")
+            await _until(c, lambda st: st["runs"][0]["status"] == "stopped")
             status = await c.status()
         await wait_until(pilot, lambda: again.state.runs["live:BTCUSDT:churn"].status == "stopped", SAFETY)
         daemon_side = {(p["id"], p["side"], p["price_open"], p["current_price"]) for p in status["positions"]}
@@ -106,7 +113,8 @@ async def test_a_console_stops_a_run_through_the_daemon(place) -> None:
 async def test_a_lost_daemon_shows_a_banner_and_the_restarted_one_is_followed(place) -> None:
     d = place("--live", "churn")
     d.wait_ready()
-    app = await _app(d.dump)
+    backoff = Backoff()
+    app = await _app(d.dump, backoff)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: len(_closed_lines(app)) >= 1, SAFETY)
         d.stop(signal.SIGKILL)
@@ -114,6 +122,7 @@ async def test_a_lost_daemon_shows_a_banner_and_the_restarted_one_is_followed(pl
         await wait_until(pilot, lambda: "CONNECTION LOST" in _header(app), SAFETY)
         restarted = place("--live", "churn")
         restarted.wait_ready()
+        backoff.reachable.set()  # the console's next try finds the new daemon
         await wait_until(pilot, lambda: app.connected and app.state.close_only is None, SAFETY)
         # the new daemon numbers from 1 again: the console took its snapshot instead of resuming
         await wait_until(pilot, lambda: (app.feed.epoch or "").startswith(f"{restarted.proc.pid}-"), SAFETY)
@@ -174,13 +183,13 @@ async def test_a_console_killed_mid_stream_leaves_the_daemon_trading_and_the_nex
     console = _attach_in_a_terminal(d.dump)
     try:
         async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
-            await _until(c.status, lambda st: st["clients"] == 1)  # the console is on the stream
+            await _until(c, lambda st: st["clients"] == 1)  # the console is on the stream
             at_kill = (await c.status())["seq"]
-            await _until(c.status, lambda st: st["seq"] >= at_kill + 10)  # events flowed to it
+            await _until(c, lambda st: st["seq"] >= at_kill + 10)  # events flowed to it
             _kill(console)
-            await _until(c.status, lambda st: st["clients"] == 0)  # the daemon noticed, and lives on
+            await _until(c, lambda st: st["clients"] == 0)  # the daemon noticed, and lives on
             after = (await c.status())["seq"]
-            await _until(c.status, lambda st: st["seq"] >= after + 20 and st["runs"][0]["status"] == "running")
+            await _until(c, lambda st: st["seq"] >= after + 20 and st["runs"][0]["status"] == "running")
     finally:
         _kill(console)
     app = await _app(d.dump)

@@ -76,9 +76,7 @@ def test_socket_is_0600_a_second_daemon_is_refused_and_a_stale_pid_file_does_not
 def test_sighup_is_ignored_and_sigterm_stops_like_live_with_the_position_saved(place) -> None:
     d = place("--live", "churn")
     d.wait_ready()
-    deadline = time.monotonic() + SAFETY
-    while " OPENED " not in d.out() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert d.wait_line(lambda line: " OPENED " in line) is not None  # it trades
     d.proc.send_signal(signal.SIGHUP)
     code, out, _ = _run_cli(["status", "--dump-dir", str(d.dump)])
     assert code == 0 and "live:BTCUSDT:churn  running" in out  # still trading after the hangup
@@ -117,13 +115,9 @@ async def test_runs_start_stop_statistics_report_and_clear_refusals(place) -> No
 
         bt = await c.start(mode="backtest", strategy="demo-trend")
         assert bt["frame"] and bt["status"] == "running"
-        deadline = time.monotonic() + SAFETY
-        while time.monotonic() < deadline:
-            runs = {r["id"]: r for r in (await c.get("/v1/runs"))["runs"]}
-            if runs[bt["id"]]["status"] != "running":
-                break
-            await asyncio.sleep(0.1)
-        assert runs[bt["id"]]["status"] == "done" and runs[bt["id"]]["progress"] == 1.0
+        st = await _until(c, lambda st: next(r for r in st["runs"] if r["id"] == bt["id"])["status"] != "running")
+        done = next(r for r in st["runs"] if r["id"] == bt["id"])
+        assert done["status"] == "done" and done["progress"] == 1.0
         stats = await c.get(f"/v1/runs/{bt['id']}/statistics")
         assert stats["statistics"]["$type"] == "BacktestStatistics" and stats["statistics"]["total_signals"] > 0
         report = await c.get(f"/v1/runs/{bt['id']}/report")
@@ -154,7 +148,7 @@ async def test_stream_numbers_every_event_resumes_without_gaps_and_a_late_client
         dropped_at = early.last
 
         # the daemon trades on while nobody listens
-        await _until(lambda: c.status(), lambda st: st["seq"] >= dropped_at + 30)
+        await _until(c, lambda st: st["seq"] >= dropped_at + 30)
 
         # resume: exactly the events after the drop, numbered one by one, no snapshot
         resumed_items: list = []
