@@ -476,12 +476,18 @@ def _drive(child: Child, go: int, plan: Plan, trouble: DiskTrouble | None = None
         if countdown is not None:
             countdown -= 1
             if countdown <= 0:
-                if plan.within_ms is not None:
-                    os.write(go, b".")
-                    time.sleep(plan.within_ms / 1000)  # somewhere inside the next tick
-                child.kill()
+                kill_within(child, go, plan.within_ms)
                 return
         os.write(go, b".")
+
+
+def kill_within(child: Child, go: int, within_ms: float | None) -> None:
+    """The kill: where the child is parked (``within_ms`` None), or ``within_ms`` into the tick
+    it is let go to (the moment is the plan's, drawn from the seed: a kill moment, not a wait)."""
+    if within_ms is not None:
+        os.write(go, b".")
+        time.sleep(within_ms / 1000)  # somewhere inside the next tick
+    child.kill()
 
 
 def _drain(go: int) -> None:

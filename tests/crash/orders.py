@@ -34,7 +34,16 @@ from typing import Any
 
 from engine.brokers.base import client_order_id
 from tests.crash.child import MAIN, MINUTE, SCHEDULED
-from tests.crash.harness import RUN_TIMEOUT_S, Child, ForkServer, last_instant, read_events, read_state
+from tests.crash.harness import (
+    RUN_TIMEOUT_S,
+    Child,
+    ForkServer,
+    _drain,
+    kill_within,
+    last_instant,
+    read_events,
+    read_state,
+)
 from tests.exchanges.binance_server import BinanceServer
 
 __all__ = ["START_BALANCE", "OrderOutcome", "OrderPlan", "make_order_plans", "order_summary", "run_order_iteration"]
@@ -140,18 +149,9 @@ def _drive(child: Child, go: int, venue: BinanceServer, plan: OrderPlan | None) 
         if countdown is not None:
             countdown -= 1
             if countdown <= 0:
-                if plan is not None and plan.within_ms is not None:
-                    os.write(go, b".")
-                    time.sleep(plan.within_ms / 1000)
-                child.kill()
+                kill_within(child, go, plan.within_ms if plan is not None else None)
                 return
         os.write(go, b".")
-
-
-def _drain(go: int) -> None:
-    with contextlib.suppress(BlockingIOError):
-        while os.read(go, 4096):
-            pass
 
 
 def run_order_iteration(
