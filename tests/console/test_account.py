@@ -36,6 +36,13 @@ def log_kinds(app) -> list[str]:
     return [line.kind for line in app.state.log_of(RID)]
 
 
+def stepped_live_app(tmp_path):
+    """The live test app on a stepped clock the test moves (``live_tick``)."""
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+    return live_app(tmp_path / "dump"), clock
+
+
 async def account_shown(pilot) -> None:
     app = pilot.app
     await wait_until(pilot, lambda: app.state.accounts.get("paper") is not None)
@@ -95,9 +102,7 @@ def test_broker_for_names_paper_unless_a_broker_has_the_exchange_name() -> None:
 # ---------------------------------------------------------------------------------- pilot tests
 @pytest.mark.parametrize("size", SIZES)
 async def test_account_pane_fills_and_quantity_of_a_paper_live_run(tmp_path, no_settings, size) -> None:
-    clock = SteppedClock(LIVE_T0)
-    engine.set_clock(clock)
-    app = live_app(tmp_path / "dump")
+    app, clock = stepped_live_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         assert not app.screen.query_one(AccountPane).display  # no account before a live run
         await start_live(pilot, clock)
@@ -124,9 +129,7 @@ async def test_account_pane_fills_and_quantity_of_a_paper_live_run(tmp_path, no_
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_c_previews_the_close_then_closes_at_market(tmp_path, no_settings, size) -> None:
-    clock = SteppedClock(LIVE_T0)
-    engine.set_clock(clock)
-    app = live_app(tmp_path / "dump")
+    app, clock = stepped_live_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         await start_live(pilot, clock)
         await account_shown(pilot)
@@ -158,9 +161,7 @@ async def test_c_previews_the_close_then_closes_at_market(tmp_path, no_settings,
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_flatten_previews_every_position_and_closes_them(tmp_path, no_settings, size) -> None:
-    clock = SteppedClock(LIVE_T0)
-    engine.set_clock(clock)
-    app = live_app(tmp_path / "dump")
+    app, clock = stepped_live_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         await start_live(pilot, clock)
         await account_shown(pilot)
@@ -195,9 +196,7 @@ async def test_a_tripped_breaker_stays_in_the_header_until_shift_x_clears_it(tmp
     # a drawdown limit so small that the first dip of the open position's equity trips it: a real
     # trip of the account book, published on listen_breaker
     engine.set_config(CC_MAX_DRAWDOWN_PERCENT=0.001, unsafe=True)
-    clock = SteppedClock(LIVE_T0)
-    engine.set_clock(clock)
-    app = live_app(tmp_path / "dump")
+    app, clock = stepped_live_app(tmp_path)
     async with app.run_test(size=size) as pilot:
         await start_live(pilot, clock)
         for _ in range(30):  # the position's mark-to-market at each tick: the first dip trips it
@@ -242,9 +241,7 @@ class VenueBroker(engine.PaperBroker):
 
 
 async def test_a_real_money_broker_asks_once_more_and_no_starts_nothing(tmp_path, no_settings) -> None:
-    clock = SteppedClock(LIVE_T0)
-    engine.set_clock(clock)
-    app = live_app(tmp_path / "dump")
+    app, clock = stepped_live_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         exchange = app.project.default_exchange
         engine.add_broker(VenueBroker(exchange))
@@ -271,9 +268,7 @@ def test_the_commands_are_in_the_registry_with_their_keys() -> None:
 async def test_the_runs_pane_keeps_the_live_run_in_view_when_the_account_pane_takes_room(tmp_path, no_settings) -> None:
     from console.widgets.panes import RunsPane
 
-    clock = SteppedClock(LIVE_T0)
-    engine.set_clock(clock)
-    app = live_app(tmp_path / "dump")
+    app, clock = stepped_live_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("b")
         await pilot.press("enter")  # all strategies: the Runs pane fills with backtests
