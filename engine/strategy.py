@@ -38,10 +38,11 @@ from .model import (
     SignalRow,
     TickResult,
 )
-from .partial import LazyMilestones, partials
+from .partial import LazyMilestones
 from .pnl import compute_pnl
 from .registry import StrategySchema
 from .risk import RiskCheckArgs, RiskGate
+from .scope import active
 from .settlement import (
     Decision,
     Lane,
@@ -195,6 +196,7 @@ class StrategyInstance:
         self.strategy_name = schema.strategy_name
         self.exchange_name = exchange.schema.exchange_name
         self.cb = schema.callbacks
+        self.partials = active().partials  # the engine this run belongs to (docs/architecture.md 8)
         self.risk = RiskGate(schema.risk_names, backtest)
         self.has_risk = bool(schema.risk_names)
         self.interval_ms = schema.interval_minutes * MINUTE_MS
@@ -614,12 +616,12 @@ class StrategyInstance:
         without a coroutine when the milestones go to the lazy report sink (nobody listens to
         them), else the coroutine of the general path."""
         row = self.pending
-        if row is None or lane.n < self.window or not partials.lazy(row, True):
+        if row is None or lane.n < self.window or not self.partials.lazy(row, True):
             return self.backtest_lane(lane)
         b = self.window - 1
         d = self._scan(row, lane, b, 0)
         if d.evaluated_end > b:
-            partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
+            self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
     def settle_from_store(self, row: SignalRow, action: str, when: int) -> ClosedResult | None:
@@ -646,7 +648,7 @@ class StrategyInstance:
             self._now_seen = get_clock().now()
             if end_ms > self._now_seen:
                 return None
-        if not partials.lazy(row, True):
+        if not self.partials.lazy(row, True):
             return None
         st = self.exchange.store(self.symbol, "1m")
         w = self.window
@@ -659,7 +661,7 @@ class StrategyInstance:
             return None
         d = scan_store_position(st, vw, k0, hi, row, w)
         if d.evaluated_end > k0:
-            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
+            self.partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
@@ -769,13 +771,13 @@ class StrategyInstance:
         d = p - row.price_open if row.position == "long" else row.price_open - p
         if d > 0:
             pct = progress_percent(d, abs(row.price_take_profit - row.price_open))
-            await partials.progress(row, "profit", pct, p, when, self.backtest)
+            await self.partials.progress(row, "profit", pct, p, when, self.backtest)
             if (cb := self.cb.on_partial_profit) is not None:
                 _call(cb, self.symbol, row, p, pct, self.backtest)
             return pct, 0.0
         if d < 0:
             pct = progress_percent(abs(d), abs(row.price_open - row.price_stop_loss))
-            await partials.progress(row, "loss", pct, p, when, self.backtest)
+            await self.partials.progress(row, "loss", pct, p, when, self.backtest)
             if (cb := self.cb.on_partial_loss) is not None:
                 _call(cb, self.symbol, row, p, pct, self.backtest)
             return 0.0, pct
@@ -790,7 +792,7 @@ class StrategyInstance:
         pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
         if (cb := self.cb.on_close) is not None:
             _call(cb, self.symbol, row, price, self.backtest)
-        partials.clear(row, self.backtest)
+        self.partials.clear(row, self.backtest)
         if self.has_risk:
             self.risk.remove_signal(self.symbol, self.strategy_name)
         return self._closed(row, reason, price, ts, pnl)
@@ -887,11 +889,11 @@ class StrategyInstance:
             if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
                 for k in range(k0, d.evaluated_end):
                     await self._progress(row, float(lane.vw[k]), lane.time(k))
-            elif partials.lazy(row, self.backtest):
+            elif self.partials.lazy(row, self.backtest):
                 # nobody but the report listens: hand it the stretch, milestones are computed on read
-                partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
+                self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
             else:
-                done_p, done_l = partials.levels(row, self.backtest)
+                done_p, done_l = self.partials.levels(row, self.backtest)
                 found = milestones(
                     lane.vw,
                     k0,
@@ -904,7 +906,7 @@ class StrategyInstance:
                     done_loss=done_l,
                 )
                 if found:
-                    pending = partials.record_found(row, found, lane, self.backtest)
+                    pending = self.partials.record_found(row, found, lane, self.backtest)
                     if pending is not None:
                         await pending
         return self.close_now(row, d.kind, d.price, d.timestamp)

@@ -34,12 +34,12 @@ from ..model import (
     SignalRow,
     TickResult,
 )
-from ..partial import partials
 from ..reports import stores
 from ..risk import clear_risk
+from ..scope import EnginePart, active
 from ..signals import IdFactory
 from ..strategy import STRETCH_IDLE, StrategyInstance
-from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances, retire
+from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, retire
 
 __all__ = ["Backtest", "frame_timestamps"]
 
@@ -568,7 +568,7 @@ class BacktestHandle:
 def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool) -> None:
     """SPEC 6.2: fresh report stores, strategy instance and risk instances for this pair."""
     stores.clear_run(symbol, strategy.strategy_name, backtest)
-    instances.pop((symbol, strategy.strategy_name, backtest), None)
+    active().instances.pop((symbol, strategy.strategy_name, backtest), None)
     for risk_name in strategy.risk_names:
         clear_risk(risk_name, backtest)
 
@@ -578,15 +578,15 @@ class BacktestFacade(RunnerFacade):
 
     kind, folder = "Backtest", "backtest"
 
-    def __init__(self) -> None:
-        self.board = TaskBoard("backtest", events.done_backtest)
+    def __init__(self, bus: events.Bus) -> None:
+        self.board = TaskBoard("backtest", bus.done_backtest)
 
     def _start(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, source: str) -> _Run:
         strategy = registry.validate_run(strategy_name, exchange_name, frame_name, source)
         _clear_for_run(symbol, strategy, True)
-        partials.reset_for(symbol, strategy_name, True)
+        active().partials.reset_for(symbol, strategy_name, True)
         run = _Run(symbol, strategy_name, exchange_name, frame_name)
-        instances[(symbol, strategy_name, True)] = run.instance
+        active().instances[(symbol, strategy_name, True)] = run.instance
         return run
 
     def run(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> BacktestHandle:
@@ -625,4 +625,5 @@ class BacktestFacade(RunnerFacade):
         return super().get_data(symbol, strategy_name)
 
 
-Backtest = BacktestFacade()
+# ``Backtest`` is the active engine's backtest runner (docs/architecture.md 8)
+Backtest: BacktestFacade = EnginePart("backtest")  # type: ignore[assignment]
