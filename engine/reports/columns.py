@@ -1,4 +1,4 @@
-"""Default report columns and the process-wide column configuration (SPEC 12.10).
+"""Default report columns and the active engine's column configuration (SPEC 12.10).
 
 Each report renders its table from a list of ``Column``s. The defaults below reproduce the
 labels and cell formats of SPEC 12.2-12.9; ``set_columns`` lets a user swap whole lists, with

@@ -1,8 +1,9 @@
 """The report stores: what each report remembers, fed by internal hooks on the event streams.
 
-They hook in when the engine is imported, before any user listener (as the original's markdown
-services do), keep events newest first, every one unless CC_MAX_REPORT_EVENTS caps them (performance: 10 000), and
-count everything they were offered, so statistics can say when they describe only the tail.
+Each engine has its own (``ReportStores``); they hook into its streams when the engine is made,
+before any user listener (as the original's markdown services do), keep events newest first,
+every one unless CC_MAX_REPORT_EVENTS caps them (performance: 10 000), and count everything they
+were offered, so statistics can say when they describe only the tail.
 """
 
 from __future__ import annotations
