@@ -144,7 +144,8 @@ class StrategySchema:
     param_values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The parameter set ``get_signal`` receives as ``params`` (the defaults unless bound otherwise)."""
     signal_fn: Callable[..., Any] | None = None
-    """The user's own get_signal of a parameterised strategy (``get_signal`` is it with ``params`` bound)."""
+    """The user's own get_signal of a parameterised strategy (``get_signal`` is it with ``params``
+    bound), or its own ``signals`` function when it is vectorised (``signals.fn`` is it bound)."""
     signals: Any = None
     """The vectorised signal function (``engine.indicators.Signals``) of a strategy registered with
     ``signals=``; ``get_signal`` is then the generated one that reads its rows."""
@@ -439,15 +440,17 @@ def add_strategy(
             raise SchemaError(
                 f"strategy {name}: give either get_signal or signals (a vectorised signal function), not both"
             )
-        if params:
-            raise SchemaError(f"strategy {name}: params are not supported with signals= yet; use get_signal")
         spec, get_signal = declare_signals(name, signals)
     elif get_signal is None:
         raise SchemaError(f"strategy {name}: give get_signal (or signals, a vectorised signal function)")
     _require_callable("strategy", name, "get_signal", get_signal)
     declared = declare(name, indicators)
     signal_fn, space, values = None, MappingProxyType({}), MappingProxyType({})
-    if params:
+    if params and spec is not None:  # a vectorised signal function takes the parameter set
+        signal_fn, bound, space, values = _declare_params(name, spec.fn, params, "signals")
+        spec = dataclasses.replace(spec, fn=bound)
+        get_signal = _vectorised_get_signal(name, spec)
+    elif params:
         signal_fn, get_signal, space, values = _declare_params(name, get_signal, params)
     schema = StrategySchema(
         strategy_name=name,
@@ -468,8 +471,15 @@ def add_strategy(
     return schema
 
 
-def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any]):
-    """Check the declared ranges and that ``get_signal`` takes ``params``; bind the defaults."""
+def _vectorised_get_signal(name: str, spec: Any) -> Callable[..., Any]:
+    from .indicators import signal_function
+
+    return signal_function(name, spec)
+
+
+def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any], what: str = "get_signal"):
+    """Check the declared ranges and that ``fn`` (``get_signal``, or the ``signals`` function of a
+    vectorised strategy) takes ``params``; bind the defaults."""
     from .research.params import ParamError, check_declared, check_params
 
     try:
@@ -482,10 +492,14 @@ def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any]
     except (TypeError, ValueError):
         accepts = None
     if accepts is None or accepts.kind in (accepts.POSITIONAL_ONLY, accepts.VAR_POSITIONAL):
+        example = (
+            "def signals(candles, params)"
+            if what == "signals"
+            else "async def get_signal(symbol, when, current_price, params)"
+        )
         raise SchemaError(
-            f"strategy {name}: declares params ({', '.join(space)}), so get_signal must take a `params` "
-            f"argument, e.g. async def get_signal(symbol, when, current_price, params); its signature is "
-            f"{_signature(fn)}"
+            f"strategy {name}: declares params ({', '.join(space)}), so {what} must take a `params` "
+            f"argument, e.g. {example}; its signature is {_signature(fn)}"
         )
     frozen = MappingProxyType(values)
     return fn, functools.partial(fn, params=frozen), MappingProxyType(space), frozen
@@ -516,6 +530,11 @@ def bind_params(strategy_name: str, values: Mapping[str, Any]) -> StrategySchema
     frozen = MappingProxyType(checked)
     assert schema.signal_fn is not None
     bound = functools.partial(schema.signal_fn, params=frozen)
+    if schema.signals is not None:  # vectorised: a new spec, so its computed columns are its own
+        spec = dataclasses.replace(schema.signals, fn=bound)
+        return dataclasses.replace(
+            schema, get_signal=_vectorised_get_signal(strategy_name, spec), signals=spec, param_values=frozen
+        )
     return dataclasses.replace(schema, get_signal=bound, param_values=frozen)
 
 
