@@ -80,34 +80,36 @@ def frame_timestamps(frame: registry.FrameSchema) -> Frames:
 
 async def publish(result: TickResult | BacktestResult, backtest: bool = True) -> None:
     """SPEC 5.5: signal_backtest (or signal_live), then signal; only if somebody wants it."""
-    pending = publish_nowait(result, backtest)
+    pending = publish_nowait(result, backtest, active().bus)
     if pending is not None:
         await pending
 
 
-def publish_nowait(result: TickResult | BacktestResult, backtest: bool = True) -> Awaitable[None] | None:
-    """``publish`` that runs synchronously while only hooks listen; else returns what to await."""
+def publish_nowait(result: TickResult | BacktestResult, backtest: bool, bus: events.Bus) -> Awaitable[None] | None:
+    """``publish`` on ``bus`` (the run's engine's, taken once per run) that runs synchronously
+    while only hooks listen; else returns what to await."""
     action = result.action
-    first = events.signal_backtest if backtest else events.signal_live
-    if not first.observers and not events.signal.observers:  # only the report stores: their hooks, directly
+    first = bus.signal_backtest if backtest else bus.signal_live
+    signal = bus.signal
+    if not first.observers and not signal.observers:  # only the report stores: their hooks, directly
         for hook in first.hooks_for(action):
             hook(result)
-        for hook in events.signal.hooks_for(action):
+        for hook in signal.hooks_for(action):
             hook(result)
         return None
     if first.wants(action):
         pending = first.emit_nowait(result)
         if pending is not None:
-            return _publish_rest(pending, result)
-    if events.signal.wants(action):
-        return events.signal.emit_nowait(result)
+            return _publish_rest(pending, result, signal)
+    if signal.wants(action):
+        return signal.emit_nowait(result)
     return None
 
 
-async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestResult) -> None:
+async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestResult, signal: events.Stream) -> None:
     await pending
-    if events.signal.wants(result.action):
-        await events.signal.emit(result)
+    if signal.wants(result.action):
+        await signal.emit(result)
 
 
 def wanted(action: str, backtest: bool = True) -> bool:
@@ -147,6 +149,7 @@ class _Run:
             method=self.method,
         )
         self.task = None  # RunTask when run in the background
+        self.bus = active().bus  # the run's engine's streams, looked up once (a per-trade cost otherwise)
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, True)
         self._listeners_version = -1
@@ -160,7 +163,7 @@ class _Run:
         Someone subscribed: the event is returned for the caller to emit."""
         now = time.time_ns() // 1_000_000  # wall-clock ms (twice per trade: no helper call)
         prev, self._perf_prev = self._perf_prev, now
-        if not events.performance.observers:
+        if not self.bus.performance.observers:
             self._perf_log.append((metric, now, prev, duration_ms, count))
             return None
         return PerformanceEvent(
@@ -357,7 +360,7 @@ class _Run:
                     out = inst.frame_outcome(await out, self._opened_wanted())
                 action, row, result = out
                 if result is not None:
-                    pending = publish_nowait(result)
+                    pending = publish_nowait(result, True, self.bus)
                     if pending is not None:
                         await pending
             except SourceError:  # unreadable data (a bad CSV file): the run fails now, once
@@ -452,7 +455,7 @@ class _Run:
         if settled is None:
             return _Later()
         try:
-            pending = publish_nowait(settled)
+            pending = publish_nowait(settled, True, self.bus)
         except Exception as exc:
             return _Later(error=exc)
         return settled if pending is None else _Later(settled, pending)
@@ -493,7 +496,7 @@ class _Run:
             settled = self.instance.settle_on(lane)
             if type(settled) is CoroutineType:
                 settled = await settled
-            pending = publish_nowait(settled)
+            pending = publish_nowait(settled, True, self.bus)
             if pending is not None:
                 await pending
         except Exception as exc:
