@@ -1,9 +1,15 @@
-"""The 365-day benchmark scenario inside btk-console (a headless App) against the bare engine.
+"""Backtests inside btk-console (a headless App) against the bare engine, and key latency.
 
-The console listens to the engine through its bridge (opened/closed events), redraws about four
-times a second (progress bar, tables, equity), and shares the event loop with the run. Each side
-runs in a fresh process, cold (the synthetic candles are generated inside the timing), best of N.
-Run:  python -m tests.bench.bench_console [--repeat 3]
+Two scenarios, each 365 days of synthetic 1m candles:
+- ``benchmark``: the engine benchmark's strategy (15m, always long, ~5,300 trades);
+- ``busy``: an RSI strategy over an indicator column that trades about three times a day, so the
+  Signals log, the equity and the partial/risk panes have work all the way (issue 14 item 2).
+
+The console listens to the engine through its bridge, redraws about four times a second, and
+shares the event loop with the run. Each side runs in a fresh process, cold (the synthetic candles
+are generated inside the timing), best of N. While the console's run goes, a key press is sent
+every 100 ms and the time until the app handles it is recorded: mean, p95 and max are printed.
+Run:  python -m tests.bench.bench_console [--scenario benchmark,busy] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -20,10 +27,15 @@ from pathlib import Path
 DAYS = 365
 
 
-def register() -> None:
+def register(scenario: str = "benchmark") -> None:
     import engine as e
 
     e.add_synthetic_exchange("synthetic", seed=42)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    e.add_frame("bench-frame", "1m", start, start + timedelta(days=DAYS) - timedelta(minutes=1))
+    if scenario == "busy":
+        register_busy()
+        return
 
     async def get_signal(symbol, when, price):
         return {
@@ -34,14 +46,32 @@ def register() -> None:
         }
 
     e.add_strategy("bench", "15m", get_signal)
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    e.add_frame("bench-frame", "1m", start, start + timedelta(days=DAYS) - timedelta(minutes=1))
 
 
-def run_engine() -> dict:
+def register_busy() -> None:
+    """RSI(14) of 5m closes: long under 25, short over 75, brackets of 0.6 %, 4 hours at most."""
+    import talib
+
     import engine as e
 
-    register()
+    async def get_signal(symbol, when, price):
+        rsi = await e.indicator("rsi")
+        if rsi < 25:
+            side, up, down = "long", price * 1.006, price * 0.994
+        elif rsi > 75:
+            side, up, down = "short", price * 0.994, price * 1.006
+        else:
+            return None
+        return {"position": side, "price_take_profit": up, "price_stop_loss": down, "minute_estimated_time": 240}
+
+    rsi = e.Indicator(lambda c: talib.RSI(c.close, 14), interval="5m", history=200)
+    e.add_strategy("bench", "5m", get_signal, indicators={"rsi": rsi})
+
+
+def run_engine(scenario: str) -> dict:
+    import engine as e
+
+    register(scenario)
 
     async def main() -> float:
         t0 = time.perf_counter()
@@ -77,11 +107,27 @@ def bench_project(exchange: str, strategies: list[str], frame: str, symbols: lis
     )
 
 
-def run_console() -> dict:
+def run_console(scenario: str) -> dict:
+    from textual.binding import Binding
+
     from console.app import BtkApp
 
-    register()
-    app = BtkApp(bench_project("synthetic", ["bench"], "bench-frame", ["BTCUSDT"]), save_settings=False)
+    class ProbeApp(BtkApp):
+        """The console with one more key, whose handler notes when it ran."""
+
+        BINDINGS = [*BtkApp.BINDINGS, Binding("f12", "probe", "probe", show=False)]
+
+        def __init__(self, *args, **kw) -> None:
+            super().__init__(*args, **kw)
+            self.handled: list[float] = []
+            self.seen = asyncio.Event()
+
+        def action_probe(self) -> None:
+            self.handled.append(time.perf_counter())
+            self.seen.set()
+
+    register(scenario)
+    app = ProbeApp(bench_project("synthetic", ["bench"], "bench-frame", ["BTCUSDT"]), save_settings=False)
     out: dict = {}
 
     async def main() -> None:
@@ -90,34 +136,53 @@ def run_console() -> dict:
             t0 = time.perf_counter()
             app.start_backtest("BTCUSDT", "bench", "synthetic", "bench-frame")
             (run,) = app.state.runs.values()
+            latencies: list[float] = []
+            while run.is_active:
+                app.seen.clear()
+                sent = time.perf_counter()
+                await pilot.press("f12")
+                await app.seen.wait()
+                latencies.append(app.handled[-1] - sent)
+                await asyncio.sleep(0.1)
             await app.workers.wait_for_complete()  # the run's worker ends when the run does
             out["seconds"] = time.perf_counter() - t0
             out["trades"] = run.trades
+            out["latencies"] = latencies
 
     asyncio.run(main())
     return out
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--scenario", default="benchmark,busy", help="comma-separated: benchmark, busy")
     p.add_argument("--child", choices=["engine", "console"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        print(json.dumps(run_engine() if args.child == "engine" else run_console()))
+        print(json.dumps(run_engine(args.scenario) if args.child == "engine" else run_console(args.scenario)))
         return
-    best = {}
-    for kind in ("engine", "console"):
-        runs = []
-        for _ in range(args.repeat):
-            cmd = [sys.executable, "-m", "tests.bench.bench_console", "--child", kind]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        best[kind] = min(runs, key=lambda r: r["seconds"])
     candles = DAYS * 1440
-    for kind, r in best.items():
-        print(f"{kind:8} {r['seconds']:.3f} s  {candles / r['seconds']:>12,.0f} candles/s  {r['trades']} trades")
-    print(f"console throughput = {best['engine']['seconds'] / best['console']['seconds'] * 100:.0f} % of the engine's")
+    for scenario in args.scenario.split(","):
+        runs: dict[str, list[dict]] = {"engine": [], "console": []}
+        for _ in range(args.repeat):
+            for kind in ("engine", "console"):  # alternating, so a noisy spell hits both
+                cmd = [sys.executable, "-m", "tests.bench.bench_console", "--child", kind, "--scenario", scenario]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                runs[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        best = {kind: min(rs, key=lambda r: r["seconds"]) for kind, rs in runs.items()}
+        print(f"[{scenario}]")
+        for kind, r in best.items():
+            print(f"  {kind:8} {r['seconds']:.3f} s  {candles / r['seconds']:>12,.0f} candles/s  {r['trades']} trades")
+        share = best["engine"]["seconds"] / best["console"]["seconds"] * 100
+        print(f"  console throughput = {share:.0f} % of the engine's")
+        lat = sorted(x for r in runs["console"] for x in r["latencies"])
+        if len(lat) >= 20:
+            print(
+                f"  key latency during the runs: mean {statistics.mean(lat) * 1000:.0f} ms, "
+                f"p95 {statistics.quantiles(lat, n=20)[-1] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms "
+                f"({len(lat)} presses)"
+            )
 
 
 if __name__ == "__main__":
