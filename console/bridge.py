@@ -2,7 +2,8 @@
 
 The engine may produce thousands of events a second during a backtest; redrawing per event would
 flood the terminal. The bridge subscribes when it is mounted, keeps what arrives in a list, and
-every ``interval`` seconds posts one ``EngineBatch`` message (about four redraws a second). It
+every ``interval`` seconds posts one ``EngineBatch`` message (about four redraws a second; fewer
+while redraws are dear, see ``PACE``). It
 asks only for the actions the dashboard shows, never for idle ticks, so a backtest keeps its
 fast path. It unsubscribes when it is unmounted.
 
@@ -26,12 +27,22 @@ from .state import Milestone
 SHOWN_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
 
 
+PACE = 40.0
+"""How many times its own cost the dashboard waits between two redraws: folding a batch and
+drawing its panes again costs the fold's time about five times over (the compositor renders the
+tables afterwards), so a redraw every 40 folds' worth keeps the drawing near an eighth of the
+time and leaves the rest to the run (issue 14 item 2: a busy strategy ran 10x slower in the
+console than headless, most of it redrawing tables)."""
+MAX_INTERVAL = 2.0  # never fewer than one redraw every two seconds, however dear
+
+
 class EngineBridge(Widget):
     DEFAULT_CSS = "EngineBridge { display: none; }"
 
     def __init__(self, interval: float = 0.25, *, id: str | None = "bridge") -> None:
         super().__init__(id=id)
         self.interval = interval
+        self.next_interval = interval  # stretched while redraws are dear (``took``)
         self._buffer: list[Any] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -57,7 +68,7 @@ class EngineBridge(Widget):
             engine.listen_account(push),
             engine.listen_breaker(push),
         ]
-        self.set_interval(self.interval, self.flush)
+        self.set_timer(self.interval, self._tick, name="bridge")
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -74,3 +85,13 @@ class EngineBridge(Widget):
     def flush(self) -> None:
         """Ask for a redraw (always, so progress is polled too); the handler drains the buffer."""
         self.post_message(EngineBatch(self.drain))
+
+    def _tick(self) -> None:
+        self.flush()
+        if self.is_mounted:
+            self.set_timer(self.next_interval, self._tick, name="bridge")
+
+    def took(self, seconds: float) -> None:
+        """The dashboard folded a batch and drew it again in ``seconds``: the next batch waits
+        ``PACE`` times that (at least ``interval``, at most ``MAX_INTERVAL``)."""
+        self.next_interval = min(MAX_INTERVAL, max(self.interval, seconds * PACE))

@@ -13,6 +13,7 @@ below, by pane type; nothing outside this screen touches its widgets.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -128,7 +129,9 @@ class DashboardScreen(Screen):
     # ------------------------------------------------------------------ messages
     @on(EngineBatch)
     def _engine_batch(self, message: EngineBatch) -> None:
+        started = time.perf_counter()
         self.fold(message.take())
+        self.query_one(EngineBridge).took(time.perf_counter() - started)
 
     @on(RunsPane.Selected)
     def _run_selected(self, message: RunsPane.Selected) -> None:

@@ -307,7 +307,10 @@ class TablePane(Pane):
 
 class LogPane(TablePane):
     """A TablePane of log lines (objects with a unique ``key``), newest at the bottom: each
-    refresh adds the lines it has not shown and drops the ones that fell out of the log."""
+    refresh adds the lines it has not shown. Lines that fell out of the log stay on screen until
+    as many again have piled up, then the table is refilled once with the log: removing a
+    DataTable row renumbers every row after it and lays the screen out again, so trimming one
+    line per new line made a busy run's redraws cost more than the run (issue 14 item 2)."""
 
     def __init__(self, title: str, empty: str, *, id: str | None = None) -> None:
         super().__init__(title, empty, id=id)
@@ -326,16 +329,34 @@ class LogPane(TablePane):
 
     def show_lines(self, lines) -> None:
         table = self.table
-        wanted = [line.key for line in lines]
-        keep = set(wanted)
-        for key in [k for k in self._shown if k not in keep]:
-            table.remove_row(key)
-        shown = set(self._shown)
-        for line in lines:
-            if line.key not in shown:
-                table.add_row(*self.cells(line), key=line.key)
-        self._shown = wanted
-        self.set_empty(not wanted)
+        lines = list(lines)
+        shown = self._shown
+        fresh = self._appended(shown, lines)
+        if fresh is None or len(shown) + len(fresh) > 2 * max(len(lines), 1):
+            # another run's lines, or as many stale lines as live ones: refill in one go
+            table.clear()
+            fresh, shown = lines, []
+            self._shown = shown
+        for line in fresh:
+            table.add_row(*self.cells(line), key=line.key)
+        shown.extend(line.key for line in fresh)
+        self.set_empty(not lines)
+
+    @staticmethod
+    def _appended(shown: list[str], lines: list) -> list | None:
+        """The lines after the newest one shown, if the log only moved on since (its oldest lines
+        may have fallen out); None when the shown rows are not the log's past (another run
+        selected, the newest shown line fell out of the log)."""
+        if not shown:
+            return lines
+        last = shown[-1]
+        for i in range(len(lines) - 1, -1, -1):  # the newest shown line is near the end of the log
+            if lines[i].key == last:
+                overlap = [line.key for line in lines[: i + 1]]
+                if len(shown) < len(overlap) or shown[-len(overlap) :] != overlap:
+                    return None
+                return lines[i + 1 :]
+        return None
 
     def restyle_lines(self, lines) -> None:
         """Draw every shown line again (after a theme change: colours come from the theme)."""
