@@ -148,6 +148,7 @@ class OrderDesk:
 
     def __init__(self, instance: Any, broker: Broker, sizing_name: str | None) -> None:
         self.inst = instance
+        instance.hold_opens = True  # on_open waits for the entry's answer (release_open)
         self.broker = broker
         self.sizing_name = sizing_name
         self.symbol: str = instance.symbol
@@ -228,11 +229,25 @@ class OrderDesk:
         return self.orders.get(client_order_id(signal_id, "entry"))
 
     def net_position(self) -> float:
-        """Base amount the pair's filled orders hold: buys minus sells."""
-        net = 0.0
-        for r in self.orders.values():
-            net += r.filled if r.intent.side == "buy" else -r.filled
-        return net
+        """Base amount the pair's filled orders hold: buys minus sells, less the fees the venue
+        took in the base asset."""
+        return sum(self.held_change(r) for r in self.orders.values())
+
+    def held_change(self, report: OrderReport) -> float:
+        """What ``report``'s fills changed in the base amount the account holds. A venue that
+        takes a buy's fee in the asset bought (Binance without BNB) credits the filled amount
+        less that fee: counting ``filled`` alone would make btk's position differ from the
+        account's by the fee, a false ``PositionMismatchError``."""
+        base = self._base_asset(report.intent.symbol)
+        fee = sum(f.fee for f in report.fills if f.fee_currency == base)
+        return (report.filled if report.intent.side == "buy" else -report.filled) - fee
+
+    def _base_asset(self, symbol: str) -> str:
+        base_of = getattr(self.broker, "base_of", None)
+        if base_of is not None:
+            return str(base_of(symbol))
+        quote = self.broker.currency
+        return symbol[: -len(quote)] if quote and symbol.endswith(quote) else symbol
 
     def close_only(self) -> str | None:
         """Why new entries are refused now (a tripped breaker, a failed exit), or None."""
@@ -303,7 +318,7 @@ class OrderDesk:
                     continue
                 if not report.final:
                     report = await self.broker.fetch(report.intent) or report
-                total += report.filled if report.intent.side == "buy" else -report.filled
+                total += self.held_change(report)
         return total
 
     def _take_back(self, row: SignalRow, slot: str) -> None:
@@ -321,8 +336,23 @@ class OrderDesk:
     # ------------------------------------------------------------------ each tick
     async def after_tick(self, result: TickResult, when: int) -> TickResult:
         """Place what ``result`` asks for; returns the result to announce (an entry that was
-        refused or not allowed turns into an idle result)."""
+        refused or not allowed turns into an idle result). The opened tick's ``on_open`` fires
+        only after the broker's answer, and never for an entry that was taken back."""
+        try:
+            result = await self._orders_of(result, when)
+        finally:
+            self.inst.release_open(result)
+        mark = getattr(self.broker, "mark", None)
+        if mark is not None:
+            try:
+                await self.book.watch(await self.broker.account())
+            except Exception as exc:
+                get_logger().warning(f"account of broker {self.broker.name} not checked this tick: {exc}")
+        return result
+
+    async def _orders_of(self, result: TickResult, when: int) -> TickResult:
         await self._refresh(when)
+        await self._retry_exits(when)  # refused at an earlier tick
         mark = getattr(self.broker, "mark", None)
         if mark is not None and result.current_price:
             mark(self.symbol, result.current_price)
@@ -333,12 +363,31 @@ class OrderDesk:
         elif isinstance(result, ClosedResult):
             await self._on_closed(result, when)
         await self._cancel_orphans()
-        if mark is not None:
-            try:
-                await self.book.watch(await self.broker.account())
-            except Exception as exc:
-                get_logger().warning(f"account of broker {self.broker.name} not checked this tick: {exc}")
         return result
+
+    async def _retry_exits(self, when: int) -> None:
+        """An exit the broker refused placed nothing, and the account still holds the position:
+        it is sent again at each tick, under the same client order id (the venue never accepted
+        it, so it cannot be doubled), until it is placed; meanwhile the pair opens nothing new
+        (``blocked``). The pair is not held until a restart."""
+        refused = [
+            r
+            for r in self.orders.values()
+            if r.intent.action == "exit" and r.status == "rejected" and r.intent.signal_id not in self._live_ids()
+        ]
+        if not refused:
+            self.blocked = None
+            return
+        if writer.failure is not None or self._dirty:
+            return  # the intent must be on disk first: sent once the state folder is writable
+        for report in refused:
+            get_logger().warning(
+                f"live {self.symbol} {self.strategy_name}: exit order {report.intent.client_order_id} of signal "
+                f"{report.intent.signal_id} was refused ({report.reason}); sending it again"
+            )
+            await self._send(dataclasses.replace(report.intent, created_at=when))
+        if all(self.orders[r.intent.client_order_id].status != "rejected" for r in refused):
+            self.blocked = None
 
     async def _refresh(self, when: int) -> None:
         """Ask the venue about orders that have no final answer; send exits that waited for a
@@ -398,7 +447,7 @@ class OrderDesk:
             action="exit",
             side="sell" if intent.side == "buy" else "buy",
             type="market",
-            amount=entry.filled,
+            amount=abs(self.held_change(entry)),
             price=None,
             reference_price=entry.average or intent.reference_price,
             reduce_only=True,
@@ -550,7 +599,8 @@ class OrderDesk:
             entry = await self._record(await self.broker.cancel(entry.intent))
         if entry.filled <= 0:
             return
-        exit_intent = self._intent(row, "exit", "market", entry.filled, None, result.current_price, when)
+        held = abs(self.held_change(entry))  # what the entry left in the account, its base fee taken
+        exit_intent = self._intent(row, "exit", "market", held, None, result.current_price, when)
         known = self.orders.get(exit_intent.client_order_id)
         if known is not None and known.status != "cancelled":
             return  # already asked for (a restart that closed it again)

@@ -235,6 +235,22 @@ class _LiveRun:
                     )
                 break
             await self._pause()
+        await self._write_account_report()
+
+    async def _write_account_report(self) -> None:
+        """The run stopped: its broker's account report goes to dump/live/account_<broker>.md
+        (README "Orders and accounts"), so the last word on balance, fills and fees is on disk
+        without anyone asking for it. A report that cannot be written is logged, never raised:
+        the run's state is saved already."""
+        from ..brokers.report import account_report
+
+        broker = self.desk.broker
+        try:
+            text = await account_report(broker)
+        except Exception as exc:
+            get_logger().warning(f"live {self.symbol}: account report of broker {broker.name} not written ({exc})")
+            return
+        stores.write_report(f"./dump/{Live.folder}", f"account_{broker.name}.md", text)
 
     async def _commit(self, when: int, result: TickResult | None, t0: float | None = None) -> list[TickResult]:
         """Write the changed state, then announce what the tick did (its milestones, then its
