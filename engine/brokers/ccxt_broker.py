@@ -230,6 +230,10 @@ class CcxtBroker:
         ccxt_type = "limit" if kind == "limit" else "market"
         return unified, ccxt_type, amount_text, price, params
 
+    def base_of(self, symbol: str) -> str:
+        """The base asset of ``symbol`` (BTC of BTCUSDT): the desk counts a fee taken in it."""
+        return str(self._ex().markets[self._unified(symbol)]["base"])
+
     def supports_stop(self, symbol: str) -> bool:
         """Whether the market takes a stop-market order (exchange-side protection)."""
         ex = self._ex()

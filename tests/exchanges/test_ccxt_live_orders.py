@@ -113,3 +113,33 @@ async def test_an_entry_below_the_minimum_is_refused_named_and_leaves_no_positio
     assert [(r["intent"]["action"], r["status"]) for r in records] == [("entry", "rejected")]
     pending = Path(f"dump/data/signal/{SYMBOL}_s/{SYMBOL}.json")
     assert not pending.exists() or json.loads(pending.read_text()) is None  # no position in btk's state
+
+
+async def test_a_buy_fee_taken_in_the_base_asset_makes_no_false_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binance without BNB takes a buy's fee in the asset bought: the account holds the filled
+    amount less the fee. btk counts that fee (issue 16): the exit sells what is held, and a
+    restart finds btk's records and the account in agreement."""
+    from engine.testing import reset_engine
+
+    monkeypatch.setenv("BTK_BINANCE_API_KEY", "live-orders-key-0123456789")
+    monkeypatch.setenv("BTK_BINANCE_SECRET", "live-orders-secret-9876543210")
+    clock = e.SimulatedClock(NOW, speed=0)
+    e.set_clock(clock)
+    with BinanceServer(now_ms=clock.now, fee_rate=FEE, balances={"USDT": 10_000.0}, fee_in_received=True) as srv:
+        results, errors = await run(srv, 100.0, "closed")
+        assert not errors, errors
+        records = json.loads(Path(f"dump/data/order/{SYMBOL}_s/orders.json").read_text())["orders"]
+        entry, exit_ = records
+        [buy] = entry["fills"]
+        assert buy["fee_currency"] == "BTC" and buy["fee"] > 0
+        assert exit_["status"] == "filled" and exit_["filled"] <= buy["amount"] - buy["fee"]
+        held = float(srv.book.snapshot()["BTC"]["free"])
+        assert held == pytest.approx(buy["amount"] - buy["fee"] - exit_["filled"], abs=1e-12)  # dust under a lot
+
+        # a restart compares btk's position with the account's: the fee is no mismatch
+        reset_engine()
+        e.set_clock(clock)
+        clock.advance(5 * MINUTE_MS)
+        results, errors = await run(srv, 100.0, "idle")
+        assert not [x for x in errors if isinstance(x, e.PositionMismatchError)], errors
+        assert results  # it traded on
