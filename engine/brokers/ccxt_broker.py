@@ -97,7 +97,9 @@ class CcxtBroker:
     ``feed`` is the registered exchange's name (or its ``CcxtFeed``), also the broker's ``name``
     unless one is given; ``quote_amount`` is what one
     entry costs when the run has no sizing; ``rate_limit_retries`` bounds the resends after a 429,
-    ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock)."""
+    ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock);
+    ``protective_stop`` lets the order desk keep a stop-market order at each open position's
+    stop-loss (engine/brokers/protect.py)."""
 
     kind = "ccxt"
 
@@ -111,6 +113,7 @@ class CcxtBroker:
         rate_limit_retries: int = 3,
         backoff_ms: float = 1000,
         read_retries: int = 3,
+        protective_stop: bool = True,
     ) -> None:
         self.feed = feed_of_exchange(feed) if isinstance(feed, str) else feed
         # the name is a folder of the state (account/<name>/): the exchange's name, or the ccxt id
@@ -124,6 +127,9 @@ class CcxtBroker:
         self.rate_limit_retries = int(rate_limit_retries)
         self.backoff_ms = float(backoff_ms)
         self.read_retries = int(read_retries)
+        # the order desk keeps a stop-market order at the stop-loss while a position is open
+        # (engine/brokers/protect.py), where the market takes them
+        self.protective_stop = bool(protective_stop)
         self._client: Any = None
         self._prices: dict[str, float] = {}  # unified symbol -> last price seen
         self._fees = 0.0

@@ -55,6 +55,7 @@ from .base import (
 )
 from .book import book_for
 from .paper import PaperBroker
+from .protect import keep_stop, send_exit, stopped_out
 from .store import held_orders, order_docs, report_from_dict, report_to_dict
 
 __all__ = [
@@ -273,13 +274,18 @@ class OrderDesk:
             held = {r.id for r in (inst.pending, inst.scheduled) if r is not None}
             if answer is not None:
                 await self._record(answer)
-            elif (intent.action == "entry") == (intent.signal_id in held):
+            elif intent.action == "exit" and intent.signal_id not in held:
+                await send_exit(self, intent)  # the close was saved: sent now, once, its stop cancelled first
+            elif intent.action == "entry" and intent.signal_id in held:
                 # the venue never saw it, and the state on disk still asks for it (an entry whose
-                # position or limit entry was saved, an exit whose close was): sent now, once
+                # position or limit entry was saved): sent now, once
                 await self._send(intent)
             else:
+                # a stop the venue never saw is not sent blindly: the first tick places the stop the
+                # restored position needs (protect.keep_stop), under the next version's id
                 why = "it never reached the venue before the restart"
-                why += "; its signal was not saved" if intent.action == "entry" else "; the close was not saved"
+                saved = {"entry": "; its signal was not saved", "exit": "; the close was not saved"}
+                why += saved.get(intent.action, "")
                 await self._record(dataclasses.replace(report, status="cancelled", reason=why))
         await self._cancel_orphans()  # limit entries of signals the saved state no longer holds
         dropped: list[SignalRow] = []
@@ -363,7 +369,13 @@ class OrderDesk:
         elif isinstance(result, ClosedResult):
             await self._on_closed(result, when)
         await self._cancel_orphans()
+        await keep_stop(self, when)
         return result
+
+    def stopped_out(self) -> float | None:
+        """The price at which the open position's protective stop closed it at the venue (the
+        runner then closes the signal there, reason ``stop_loss``), or None."""
+        return stopped_out(self, self.inst.pending)
 
     async def _retry_exits(self, when: int) -> None:
         """An exit the broker refused placed nothing, and the account still holds the position:
@@ -385,7 +397,7 @@ class OrderDesk:
                 f"live {self.symbol} {self.strategy_name}: exit order {report.intent.client_order_id} of signal "
                 f"{report.intent.signal_id} was refused ({report.reason}); sending it again"
             )
-            await self._send(dataclasses.replace(report.intent, created_at=when))
+            await send_exit(self, dataclasses.replace(report.intent, created_at=when))
         if all(self.orders[r.intent.client_order_id].status != "rejected" for r in refused):
             self.blocked = None
 
@@ -396,12 +408,12 @@ class OrderDesk:
             coid = report.intent.client_order_id
             if coid in self._unsent:
                 intent = report.intent
-                if intent.action == "entry" and intent.signal_id not in self._live_ids():
+                if intent.action != "exit" and intent.signal_id not in self._live_ids():
                     self._unsent.discard(coid)  # its signal ended before the order could be sent
                     await self._record(dataclasses.replace(report, status="cancelled", reason="signal ended, not sent"))
                 elif writer.failure is None and not self._dirty:
                     self._unsent.discard(coid)
-                    await self._send(intent)
+                    await (send_exit(self, intent) if intent.action == "exit" else self._send(intent))
                 continue
             await self._reconcile(report)
 
@@ -452,7 +464,7 @@ class OrderDesk:
             reference_price=entry.average or intent.reference_price,
             reduce_only=True,
         )
-        await self._send(exit_intent)
+        await send_exit(self, exit_intent)
 
     def _amount(self, row: SignalRow, price: float, equity: float) -> float:
         if self.sizing_name is not None:
@@ -556,8 +568,9 @@ class OrderDesk:
         except OrderRejected as exc:
             report = OrderReport(intent=intent, status="rejected", reason=exc.reason)
             await self._record(report)
-            if intent.action != "entry":
+            if intent.action == "exit":
                 self.blocked = f"{intent.action} order {coid} refused ({exc.reason}); the account may still hold it"
+            if intent.action != "entry":
                 await events.report_error(exc)
             return report
         except Exception as exc:  # OrderOutcomeUnknown or anything else: maybe placed, never resent
@@ -604,7 +617,7 @@ class OrderDesk:
         known = self.orders.get(exit_intent.client_order_id)
         if known is not None and known.status != "cancelled":
             return  # already asked for (a restart that closed it again)
-        await self._send(exit_intent, flush=True)
+        await send_exit(self, exit_intent, flush=True)
 
     def _live_ids(self) -> set[str]:
         return {r.id for r in (self.inst.pending, self.inst.scheduled) if r is not None}

@@ -204,6 +204,9 @@ class _LiveRun:
                 with interrupted_by(self._woken):  # a stop ends retry pauses of this tick at once
                     if self.close_requested and inst.pending is not None:
                         result = inst.close_now(inst.pending, "manual", await inst.vwap(when), when)
+                    elif (stopped_at := self.desk.stopped_out()) is not None and inst.pending is not None:
+                        # the venue's protective stop closed the position (maybe while btk was down)
+                        result = inst.close_now(inst.pending, "stop_loss", stopped_at, when)
                     else:
                         result = await inst.tick(when)
                 self.close_requested = False
