@@ -91,7 +91,20 @@ async def send_exit(desk: Any, intent: OrderIntent, *, flush: bool = False) -> O
     """Send an exit after the signal's stops are cancelled, for what they did not sell; nothing
     when a stop closed the position. None when nothing was sent."""
     coid = intent.client_order_id
+    if _stop_fill_price(desk, intent.signal_id) is not None and coid not in desk.orders:
+        return None  # the venue's stop closed the position already: nothing to sell
+    if stops_of(desk, intent.signal_id):
+        # the exit's intent is on disk before the stop's cancel goes out: that round trip lets
+        # another pair's flush write this pair's closed slot, and a crash then must still find
+        # the exit to send (the restart sends it, its stop cancelled first)
+        desk._unsent.add(coid)
+        try:
+            pending = OrderReport(intent=intent, status="intent", timestamp=intent.created_at)
+            await desk._record(pending, strict=True)
+        except Exception:  # not on disk: sent later, once it is (the desk's refresh)
+            return desk.orders.get(coid)
     if not await _cancel_stops(desk, intent.signal_id, "its position is closing"):
+        desk._unsent.discard(coid)
         why = "its protective stop could not be cancelled yet; sent again at the next tick"
         get_logger().warning(f"exit order {coid} of signal {intent.signal_id} waits: {why}")
         desk.blocked = f"exit order {coid} waits for its protective stop to be cancelled"
