@@ -49,6 +49,7 @@ an entry fills and cancels it (``cancel``) before closing the position itself.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -88,6 +89,27 @@ _DUPLICATE = "duplicate order"
 """Binance's words (``-2010 Duplicate order sent.``) for a client order id an open order already
 has: not a refusal of the intent, which is already at the venue; it is reconciled, not retaken."""
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_key_env(name: str, key_env: dict[str, str] | None) -> dict[str, str] | None:
+    """Variable names only: a value that is not one (a key pasted in by mistake) is refused, and
+    the message does not repeat it."""
+    if key_env is None:
+        return None
+    if not isinstance(key_env, dict):
+        raise BrokerError(f"{name}: key_env must map apiKey/secret/password to variable names")
+    for field, var in key_env.items():
+        if field not in ("apiKey", "secret", "password"):
+            raise BrokerError(f"{name}: key_env: unknown credential {field!r}; expected apiKey, secret or password")
+        if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+            raise BrokerError(
+                f"{name}: key_env {field}: expected the name of an environment variable (letters, digits, _), "
+                "not a key: keys are read from the environment only"
+            )
+    return dict(key_env)
+
+
 _STATUS = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected"}
 
 
@@ -99,7 +121,9 @@ class CcxtBroker:
     entry costs when the run has no sizing; ``rate_limit_retries`` bounds the resends after a 429,
     ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock);
     ``protective_stop`` lets the order desk keep a stop-market order at each open position's
-    stop-loss (engine/brokers/protect.py)."""
+    stop-loss (engine/brokers/protect.py); ``key_env`` names the environment variables the keys
+    are read from (``{"apiKey": "MY_KEY", "secret": "MY_SECRET"}``; the names, never the keys),
+    instead of ``BTK_<ID>_API_KEY`` and ``BTK_<ID>_SECRET``."""
 
     kind = "ccxt"
 
@@ -114,6 +138,7 @@ class CcxtBroker:
         backoff_ms: float = 1000,
         read_retries: int = 3,
         protective_stop: bool = True,
+        key_env: dict[str, str] | None = None,
     ) -> None:
         self.feed = feed_of_exchange(feed) if isinstance(feed, str) else feed
         # the name is a folder of the state (account/<name>/): the exchange's name, or the ccxt id
@@ -130,6 +155,7 @@ class CcxtBroker:
         # the order desk keeps a stop-market order at the stop-loss while a position is open
         # (engine/brokers/protect.py), where the market takes them
         self.protective_stop = bool(protective_stop)
+        self.key_env = _check_key_env(self.name, key_env)
         self._client: Any = None
         self._prices: dict[str, float] = {}  # unified symbol -> last price seen
         self._fees = 0.0
@@ -145,7 +171,7 @@ class CcxtBroker:
         if self._client is not None:
             return
         try:
-            client = self.feed.trading_client()
+            client = self.feed.trading_client(self.key_env)
         except CcxtFeedError as exc:
             raise BrokerError(str(exc)) from None
         self._client = client
