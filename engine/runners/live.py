@@ -241,10 +241,10 @@ class _LiveRun:
         await self._write_account_report()
 
     async def _write_account_report(self) -> None:
-        """The run stopped: its broker's account report goes to dump/live/account_<broker>.md
-        (README "Orders and accounts"), so the last word on balance, fills and fees is on disk
-        without anyone asking for it. A report that cannot be written is logged, never raised:
-        the run's state is saved already."""
+        """The run stopped: its broker's account report goes to ``live/account_<broker>.md`` beside
+        the state folder (dump/live for dump/data; README "Orders and accounts"), so the last word
+        on balance, fills and fees is on disk without anyone asking for it. A report that cannot
+        be written is logged, never raised: the run's state is saved already."""
         from ..brokers.report import account_report
 
         broker = self.desk.broker
@@ -253,7 +253,7 @@ class _LiveRun:
         except Exception as exc:
             get_logger().warning(f"live {self.symbol}: account report of broker {broker.name} not written ({exc})")
             return
-        stores.write_report(f"./dump/{Live.folder}", f"account_{broker.name}.md", text)
+        stores.write_report(base_dir().parent / Live.folder, f"account_{broker.name}.md", text)
 
     async def _commit(self, when: int, result: TickResult | None, t0: float | None = None) -> list[TickResult]:
         """Write the changed state, then announce what the tick did (its milestones, then its
