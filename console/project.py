@@ -535,11 +535,9 @@ def _check_ccxt_broker(src: TomlSource, table: dict[str, Any], exchanges: Any) -
         options["key_env"] = key_env
 
     def register() -> None:
-        from engine.brokers.base import BrokerError
-
         try:
             broker = engine.CcxtBroker(name, name=broker_name, **options)
-        except BrokerError as exc:
+        except engine.BrokerError as exc:
             raise src.error(path, f"the engine rejected it: {_first_line(exc)}") from None
         _engine_call(src, path, lambda: engine.add_broker(broker, replace=True))
 
