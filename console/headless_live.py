@@ -115,10 +115,18 @@ async def run_live(
     engine.listen_exit(on_error)
     engine.listen_state_write(on_state)
 
+    from .broker_choice import broker_for
+
+    # the broker btk.toml's [broker] registered for this exchange (a ccxt broker is named after
+    # its exchange table; a real-money one was confirmed there with real_money = true), else paper
+    broker = broker_for(exchange)
+    logger.info(f"broker {broker.text}")
     handles = []
     for s, name in pairs:
         try:
-            handles.append((s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange)))
+            handles.append(
+                (s, name, engine.Live.run(s, strategy_name=name, exchange_name=exchange, broker=broker.name))
+            )
         except engine.StateFolderLocked as exc:  # another live process trades this folder: leave it alone
             err.write(f"btk-console: error: {exc}\n")
             err.flush()

@@ -52,8 +52,23 @@ from .toml_source import (
 )
 
 SECTIONS = ("project", "exchanges", "frames", "walkers", "keys", "ui", "llm", "broker")
-BROKER_KINDS = ("paper",)
-BROKER_KEYS = {"paper": ("kind", "name", "balance", "quote_amount", "currency")}
+BROKER_KINDS = ("paper", "ccxt")
+BROKER_KEYS = {
+    "paper": ("kind", "name", "balance", "quote_amount", "currency"),
+    "ccxt": (
+        "kind",
+        "name",
+        "exchange",
+        "sandbox",
+        "real_money",
+        "quote_amount",
+        "currency",
+        "protective_stop",
+        "api_key_env",
+        "secret_env",
+        "password_env",
+    ),
+}
 PROJECT_KEYS = ("name", "dump_dir", "modules", "symbols")
 EXCHANGE_KINDS = ("synthetic", "csv", "ccxt", "catalog")
 EXCHANGE_KEYS: dict[str, tuple[str, ...] | None] = {
@@ -235,13 +250,13 @@ def _load_file(path: Path, days: int | None) -> Project:
         notes.append(f"{exc} (using {src.name}'s [ui]/[keys])")
     ui = merge_settings(declared_ui, saved_ui, "ui", settings_path.name, notes)
     keys = merge_settings(declared_keys, saved_keys, "keys", settings_path.name, notes)
-    broker_spec = _check_broker(src, data["broker"]) if "broker" in data else None
+    broker_spec = _check_broker(src, data["broker"], data.get("exchanges", {})) if "broker" in data else None
 
     before = _registered()
-    if broker_spec is not None:
-        broker_spec()
     for register in exchange_specs:
         register()
+    if broker_spec is not None:  # after the exchanges: a ccxt broker trades on one of them
+        broker_spec()
     for register in frame_specs:
         register()
     modules = settings["modules"]
@@ -414,10 +429,11 @@ def _engine_call(src: TomlSource, path: Sequence[str], fn: Callable[[], Any]) ->
         raise src.error(path, f"the engine rejected it: {_first_line(exc)}") from None
 
 
-def _check_broker(src: TomlSource, value: Any) -> Callable[[], None]:
+def _check_broker(src: TomlSource, value: Any, exchanges: Any) -> Callable[[], None]:
     """``[broker]``: the account live runs trade (README "Orders and accounts"). ``kind = "paper"``
     with ``balance``, ``quote_amount`` (what one entry costs) and ``currency``; registered under
-    ``name`` (default ``paper``, the broker a live run uses when it names none)."""
+    ``name`` (default ``paper``, the broker a live run uses when it names none). ``kind = "ccxt"``:
+    see ``_check_ccxt_broker``."""
     import engine
 
     path = ("broker",)
@@ -427,6 +443,8 @@ def _check_broker(src: TomlSource, value: Any) -> Callable[[], None]:
     if kind not in BROKER_KINDS:
         raise src.error((*path, "kind"), f"unknown broker kind {describe(kind)}; expected one of {kinds}")
     check_known_keys(src, path, table, BROKER_KEYS[kind])
+    if kind == "ccxt":
+        return _check_ccxt_broker(src, table, exchanges)
     options: dict[str, Any] = {}
     for key in ("balance", "quote_amount"):
         if key in table:
@@ -439,6 +457,91 @@ def _check_broker(src: TomlSource, value: Any) -> Callable[[], None]:
     name = _check_str(src, (*path, "name"), table["name"], '"paper"') if "name" in table else "paper"
     options.setdefault("balance", engine.get_config()["CC_PAPER_BALANCE"])
     return lambda: _engine_call(src, path, lambda: engine.add_broker(engine.PaperBroker(name, **options), replace=True))
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KEY_ENV = (("api_key_env", "apiKey"), ("secret_env", "secret"), ("password_env", "password"))
+
+
+def _check_ccxt_broker(src: TomlSource, table: dict[str, Any], exchanges: Any) -> Callable[[], None]:
+    """``[broker] kind = "ccxt"``: real orders on the ccxt exchange table named by ``exchange``
+    (its ccxt id, options and ``sandbox`` are the broker's: a run never watches one venue and
+    trades on another). Dry run and real money are told apart on purpose, as in freqtrade: a
+    venue that is not a sandbox spends real money, so the table must say ``real_money = true``;
+    ``sandbox``, when given, must agree with the exchange table's (the file says twice which
+    venue gets the orders). Keys come from the environment only: ``api_key_env``,
+    ``secret_env`` and ``password_env`` name the variables (default ``BTK_<ID>_API_KEY`` ...)."""
+    import engine
+
+    path = ("broker",)
+    if "exchange" not in table:
+        raise src.error(
+            (*path, "exchange"), 'missing; expected the name of a ccxt exchange table, e.g. exchange = "binance"'
+        )
+    name = _check_str(src, (*path, "exchange"), table["exchange"], '"binance"')
+    ex_table = exchanges.get(name) if isinstance(exchanges, dict) else None
+    if not isinstance(ex_table, dict) or ex_table.get("kind") != "ccxt":
+        ccxt_tables = [n for n, t in (exchanges or {}).items() if isinstance(t, dict) and t.get("kind") == "ccxt"]
+        known = ", ".join(ccxt_tables) or 'none: add one, e.g. [exchanges.binance] kind = "ccxt"'
+        raise src.error(
+            (*path, "exchange"), f"{describe(name)} is not a ccxt exchange table of {src.name}; ccxt tables: {known}"
+        )
+    venue_sandbox = ex_table.get("sandbox", False) is True
+    for key in ("sandbox", "real_money", "protective_stop"):
+        if key in table and not isinstance(table[key], bool):
+            raise src.error((*path, key), f"expected true or false, got {describe(table[key])}")
+    if "sandbox" in table and table["sandbox"] != venue_sandbox:
+        raise src.error(
+            (*path, "sandbox"),
+            f"sandbox = {str(table['sandbox']).lower()} but [exchanges.{name}] has sandbox = "
+            f"{str(venue_sandbox).lower()}: the broker trades where the exchange table points; make them agree",
+        )
+    real_money = table.get("real_money", False)
+    exchange_id = ex_table.get("exchange_id", name)
+    if not venue_sandbox and not real_money:
+        raise src.error(
+            path,
+            f"this broker would place REAL orders with real money on {exchange_id} ([exchanges.{name}] is not a "
+            'sandbox): set real_money = true in [broker] to confirm; for a dry run use kind = "paper", or '
+            f"sandbox = true in [exchanges.{name}] with a testnet key",
+        )
+    if venue_sandbox and real_money:
+        raise src.error(
+            (*path, "real_money"),
+            f"real_money = true but [exchanges.{name}] is a sandbox (test money): remove real_money, or set "
+            f"sandbox = false in [exchanges.{name}] to trade for real",
+        )
+    key_env: dict[str, str] = {}
+    for key, cred in _KEY_ENV:
+        if key in table:
+            var = table[key]
+            if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+                raise src.error(
+                    (*path, key),
+                    "expected the NAME of an environment variable (letters, digits, _), such as "
+                    f'"MY_{cred.upper()}"; the key itself never goes in {src.name}',
+                )
+            key_env[cred] = var
+    options: dict[str, Any] = {"protective_stop": table.get("protective_stop", True)}
+    if "quote_amount" in table:
+        got = table["quote_amount"]
+        if isinstance(got, bool) or not isinstance(got, int | float) or not got > 0:
+            raise src.error((*path, "quote_amount"), f"expected a number > 0, got {describe(got)}")
+        options["quote_amount"] = float(got)
+    if "currency" in table:
+        options["currency"] = _check_str(src, (*path, "currency"), table["currency"], '"USDT"')
+    broker_name = _check_str(src, (*path, "name"), table["name"], f'"{name}"') if "name" in table else name
+    if key_env:
+        options["key_env"] = key_env
+
+    def register() -> None:
+        try:
+            broker = engine.CcxtBroker(name, name=broker_name, **options)
+        except engine.BrokerError as exc:
+            raise src.error(path, f"the engine rejected it: {_first_line(exc)}") from None
+        _engine_call(src, path, lambda: engine.add_broker(broker, replace=True))
+
+    return register
 
 
 def _check_exchange(src: TomlSource, name: str, value: Any, root: Path) -> Callable[[], None]:

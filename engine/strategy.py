@@ -259,6 +259,9 @@ class StrategyInstance:
         self.last_signal_ts: int | None = None
         self.persist: Any = None  # live persistence hooks (issue: live/persistence)
         self.on_stop: Callable[[], None] | None = None  # live: wakes the loop so the stop is not a minute late
+        # live with an order desk: on_open (and the opened tick's on_tick) wait for the broker's answer
+        self.hold_opens = False
+        self._held_open: tuple[SignalRow, TickResult] | None = None
         self._vwap_when: int | None = None
         self._vwap_value = 0.0
         self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_from_store)
@@ -785,11 +788,8 @@ class StrategyInstance:
             self._set_pending(opened)
             if self.has_risk:
                 self.risk.add_signal(self.symbol, self.strategy_name)
-            if (cb := self.cb.on_open) is not None:
-                _call(cb, self.symbol, opened, opened.price_open, self.backtest)
             result = OpenedResult(signal=opened, current_price=opened.price_open, **self._ids)
-            if (cb := self.cb.on_tick) is not None:
-                _call(cb, self.symbol, result, self.backtest)
+            self._opened_callbacks(opened, result)
             return result
         result = ActiveResult(signal=row, current_price=p, percent_tp=0.0, percent_sl=0.0, **self._ids)
         if (cb := self.cb.on_tick) is not None:
@@ -818,12 +818,38 @@ class StrategyInstance:
                 return self._idle(await self.vwap(when))
         if self.has_risk:
             self.risk.add_signal(self.symbol, self.strategy_name)
+        result = OpenedResult(signal=row, current_price=row.price_open, **self._ids)
+        self._opened_callbacks(row, result)
+        return result
+
+    def _opened_callbacks(self, row: SignalRow, result: TickResult) -> None:
+        """``on_open`` then ``on_tick`` of a position that just opened. A live run whose entries go
+        through an order desk holds them (``hold_opens``) until the broker has answered: an entry
+        the broker refuses is taken back, and a callback must not hear of a position that never
+        existed (``release_open``)."""
+        if self.hold_opens:
+            self._held_open = (row, result)
+            return
         if (cb := self.cb.on_open) is not None:
             _call(cb, self.symbol, row, row.price_open, self.backtest)
-        result = OpenedResult(signal=row, current_price=row.price_open, **self._ids)
         if (cb := self.cb.on_tick) is not None:
             _call(cb, self.symbol, result, self.backtest)
-        return result
+
+    def release_open(self, announced: TickResult) -> None:
+        """After the order desk's answer: the held ``on_open`` fires when the position is still
+        btk's (the entry was placed); when it was taken back, only ``on_tick`` hears the tick's
+        result as it is announced (idle)."""
+        held, self._held_open = self._held_open, None
+        if held is None:
+            return
+        row, opened = held
+        if self.pending is not None and self.pending.id == row.id:
+            if (cb := self.cb.on_open) is not None:
+                _call(cb, self.symbol, row, row.price_open, self.backtest)
+            if (cb := self.cb.on_tick) is not None:
+                _call(cb, self.symbol, opened, self.backtest)
+        elif (cb := self.cb.on_tick) is not None:
+            _call(cb, self.symbol, announced, self.backtest)
 
     async def _tick_pending(self, when: int) -> TickResult:
         row = self.pending

@@ -49,15 +49,17 @@ final: an intent in any other status is reconciled after a restart."""
 FINAL_STATUSES: frozenset[str] = frozenset(("filled", "cancelled", "rejected"))
 
 
-def client_order_id(signal_id: str, action: OrderAction) -> str:
+def client_order_id(signal_id: str, action: OrderAction, version: int = 0) -> str:
     """The id the venue keeps for this intent: the same signal and action give the same id, in any
     process, so a restarted run can ask the venue whether it already holds the order.
 
     It fits every venue's limit (Binance: 36 characters of ``[.A-Z:/a-z0-9_-]``): a short prefix
     and 32 hex characters of a hash, since a signal id (a UUID) with a suffix would not fit. The
     letter after ``btk`` says the action at a glance in a venue's order list: n entry, x exit,
-    s stop."""
-    digest = hashlib.sha256(f"{signal_id}:{action}".encode()).hexdigest()[:32]
+    s stop. ``version`` numbers the protective stops of one signal (a stop replaced after its
+    stop-loss moved, or after one that never reached the venue): each is its own order."""
+    key = f"{signal_id}:{action}" if version == 0 else f"{signal_id}:{action}:{version}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return f"btk{_ACTION_LETTER[action]}{digest}"
 
 

@@ -49,6 +49,7 @@ an entry fills and cancels it (``cancel``) before closing the position itself.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -89,6 +90,27 @@ _DUPLICATE = "duplicate order"
 """Binance's words (``-2010 Duplicate order sent.``) for a client order id an open order already
 has: not a refusal of the intent, which is already at the venue; it is reconciled, not retaken."""
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_key_env(name: str, key_env: dict[str, str] | None) -> dict[str, str] | None:
+    """Variable names only: a value that is not one (a key pasted in by mistake) is refused, and
+    the message does not repeat it."""
+    if key_env is None:
+        return None
+    if not isinstance(key_env, dict):
+        raise BrokerError(f"{name}: key_env must map apiKey/secret/password to variable names")
+    for field, var in key_env.items():
+        if field not in ("apiKey", "secret", "password"):
+            raise BrokerError(f"{name}: key_env: unknown credential {field!r}; expected apiKey, secret or password")
+        if not isinstance(var, str) or not _ENV_NAME.fullmatch(var):
+            raise BrokerError(
+                f"{name}: key_env {field}: expected the name of an environment variable (letters, digits, _), "
+                "not a key: keys are read from the environment only"
+            )
+    return dict(key_env)
+
+
 _STATUS = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected"}
 
 
@@ -98,7 +120,11 @@ class CcxtBroker:
     ``feed`` is the registered exchange's name (or its ``CcxtFeed``), also the broker's ``name``
     unless one is given; ``quote_amount`` is what one
     entry costs when the run has no sizing; ``rate_limit_retries`` bounds the resends after a 429,
-    ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock)."""
+    ``read_retries`` the retries of a read, both pausing ``backoff_ms`` doubling (engine clock);
+    ``protective_stop`` lets the order desk keep a stop-market order at each open position's
+    stop-loss (engine/brokers/protect.py); ``key_env`` names the environment variables the keys
+    are read from (``{"apiKey": "MY_KEY", "secret": "MY_SECRET"}``; the names, never the keys),
+    instead of ``BTK_<ID>_API_KEY`` and ``BTK_<ID>_SECRET``."""
 
     kind = "ccxt"
 
@@ -112,6 +138,8 @@ class CcxtBroker:
         rate_limit_retries: int = 3,
         backoff_ms: float = 1000,
         read_retries: int = 3,
+        protective_stop: bool = True,
+        key_env: dict[str, str] | None = None,
     ) -> None:
         self.feed = feed_of_exchange(feed) if isinstance(feed, str) else feed
         # the name is a folder of the state (account/<name>/): the exchange's name, or the ccxt id
@@ -125,6 +153,10 @@ class CcxtBroker:
         self.rate_limit_retries = int(rate_limit_retries)
         self.backoff_ms = float(backoff_ms)
         self.read_retries = int(read_retries)
+        # the order desk keeps a stop-market order at the stop-loss while a position is open
+        # (engine/brokers/protect.py), where the market takes them
+        self.protective_stop = bool(protective_stop)
+        self.key_env = _check_key_env(self.name, key_env)
         self._client: Any = None
         self._prices: dict[str, float] = {}  # unified symbol -> last price seen
         self._fees = 0.0
@@ -140,7 +172,7 @@ class CcxtBroker:
         if self._client is not None:
             return
         try:
-            client = self.feed.trading_client()
+            client = self.feed.trading_client(self.key_env)
         except CcxtFeedError as exc:
             raise BrokerError(str(exc)) from None
         self._client = client
@@ -230,6 +262,10 @@ class CcxtBroker:
             params["reduceOnly"] = True  # spot has no positions to reduce: a sell of what is held is the same
         ccxt_type = "limit" if kind == "limit" else "market"
         return unified, ccxt_type, amount_text, price, params
+
+    def base_of(self, symbol: str) -> str:
+        """The base asset of ``symbol`` (BTC of BTCUSDT): the desk counts a fee taken in it."""
+        return str(self._ex().markets[self._unified(symbol)]["base"])
 
     def supports_stop(self, symbol: str) -> bool:
         """Whether the market takes a stop-market order (exchange-side protection)."""

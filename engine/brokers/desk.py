@@ -55,6 +55,7 @@ from .base import (
 )
 from .book import book_for
 from .paper import PaperBroker
+from .protect import keep_stop, send_exit, stopped_out
 from .store import held_orders, order_docs, report_from_dict, report_to_dict
 
 __all__ = [
@@ -148,6 +149,7 @@ class OrderDesk:
 
     def __init__(self, instance: Any, broker: Broker, sizing_name: str | None) -> None:
         self.inst = instance
+        instance.hold_opens = True  # on_open waits for the entry's answer (release_open)
         self.broker = broker
         self.sizing_name = sizing_name
         self.symbol: str = instance.symbol
@@ -228,11 +230,25 @@ class OrderDesk:
         return self.orders.get(client_order_id(signal_id, "entry"))
 
     def net_position(self) -> float:
-        """Base amount the pair's filled orders hold: buys minus sells."""
-        net = 0.0
-        for r in self.orders.values():
-            net += r.filled if r.intent.side == "buy" else -r.filled
-        return net
+        """Base amount the pair's filled orders hold: buys minus sells, less the fees the venue
+        took in the base asset."""
+        return sum(self.held_change(r) for r in self.orders.values())
+
+    def held_change(self, report: OrderReport) -> float:
+        """What ``report``'s fills changed in the base amount the account holds. A venue that
+        takes a buy's fee in the asset bought (Binance without BNB) credits the filled amount
+        less that fee: counting ``filled`` alone would make btk's position differ from the
+        account's by the fee, a false ``PositionMismatchError``."""
+        base = self._base_asset(report.intent.symbol)
+        fee = sum(f.fee for f in report.fills if f.fee_currency == base)
+        return (report.filled if report.intent.side == "buy" else -report.filled) - fee
+
+    def _base_asset(self, symbol: str) -> str:
+        base_of = getattr(self.broker, "base_of", None)
+        if base_of is not None:
+            return str(base_of(symbol))
+        quote = self.broker.currency
+        return symbol[: -len(quote)] if quote and symbol.endswith(quote) else symbol
 
     def close_only(self) -> str | None:
         """Why new entries are refused now (a tripped breaker, a failed exit), or None."""
@@ -258,13 +274,18 @@ class OrderDesk:
             held = {r.id for r in (inst.pending, inst.scheduled) if r is not None}
             if answer is not None:
                 await self._record(answer)
-            elif (intent.action == "entry") == (intent.signal_id in held):
+            elif intent.action == "exit" and intent.signal_id not in held:
+                await send_exit(self, intent)  # the close was saved: sent now, once, its stop cancelled first
+            elif intent.action == "entry" and intent.signal_id in held:
                 # the venue never saw it, and the state on disk still asks for it (an entry whose
-                # position or limit entry was saved, an exit whose close was): sent now, once
+                # position or limit entry was saved): sent now, once
                 await self._send(intent)
             else:
+                # a stop the venue never saw is not sent blindly: the first tick places the stop the
+                # restored position needs (protect.keep_stop), under the next version's id
                 why = "it never reached the venue before the restart"
-                why += "; its signal was not saved" if intent.action == "entry" else "; the close was not saved"
+                saved = {"entry": "; its signal was not saved", "exit": "; the close was not saved"}
+                why += saved.get(intent.action, "")
                 await self._record(dataclasses.replace(report, status="cancelled", reason=why))
         await self._cancel_orphans()  # limit entries of signals the saved state no longer holds
         dropped: list[SignalRow] = []
@@ -303,7 +324,7 @@ class OrderDesk:
                     continue
                 if not report.final:
                     report = await self.broker.fetch(report.intent) or report
-                total += report.filled if report.intent.side == "buy" else -report.filled
+                total += self.held_change(report)
         return total
 
     def _take_back(self, row: SignalRow, slot: str) -> None:
@@ -321,8 +342,23 @@ class OrderDesk:
     # ------------------------------------------------------------------ each tick
     async def after_tick(self, result: TickResult, when: int) -> TickResult:
         """Place what ``result`` asks for; returns the result to announce (an entry that was
-        refused or not allowed turns into an idle result)."""
+        refused or not allowed turns into an idle result). The opened tick's ``on_open`` fires
+        only after the broker's answer, and never for an entry that was taken back."""
+        try:
+            result = await self._orders_of(result, when)
+        finally:
+            self.inst.release_open(result)
+        mark = getattr(self.broker, "mark", None)
+        if mark is not None:
+            try:
+                await self.book.watch(await self.broker.account())
+            except Exception as exc:
+                get_logger().warning(f"account of broker {self.broker.name} not checked this tick: {exc}")
+        return result
+
+    async def _orders_of(self, result: TickResult, when: int) -> TickResult:
         await self._refresh(when)
+        await self._retry_exits(when)  # refused at an earlier tick
         mark = getattr(self.broker, "mark", None)
         if mark is not None and result.current_price:
             mark(self.symbol, result.current_price)
@@ -333,12 +369,37 @@ class OrderDesk:
         elif isinstance(result, ClosedResult):
             await self._on_closed(result, when)
         await self._cancel_orphans()
-        if mark is not None:
-            try:
-                await self.book.watch(await self.broker.account())
-            except Exception as exc:
-                get_logger().warning(f"account of broker {self.broker.name} not checked this tick: {exc}")
+        await keep_stop(self, when)
         return result
+
+    def stopped_out(self) -> float | None:
+        """The price at which the open position's protective stop closed it at the venue (the
+        runner then closes the signal there, reason ``stop_loss``), or None."""
+        return stopped_out(self, self.inst.pending)
+
+    async def _retry_exits(self, when: int) -> None:
+        """An exit the broker refused placed nothing, and the account still holds the position:
+        it is sent again at each tick, under the same client order id (the venue never accepted
+        it, so it cannot be doubled), until it is placed; meanwhile the pair opens nothing new
+        (``blocked``). The pair is not held until a restart."""
+        refused = [
+            r
+            for r in self.orders.values()
+            if r.intent.action == "exit" and r.status == "rejected" and r.intent.signal_id not in self._live_ids()
+        ]
+        if not refused:
+            self.blocked = None
+            return
+        if writer.failure is not None or self._dirty:
+            return  # the intent must be on disk first: sent once the state folder is writable
+        for report in refused:
+            get_logger().warning(
+                f"live {self.symbol} {self.strategy_name}: exit order {report.intent.client_order_id} of signal "
+                f"{report.intent.signal_id} was refused ({report.reason}); sending it again"
+            )
+            await send_exit(self, dataclasses.replace(report.intent, created_at=when))
+        if all(self.orders[r.intent.client_order_id].status != "rejected" for r in refused):
+            self.blocked = None
 
     async def _refresh(self, when: int) -> None:
         """Ask the venue about orders that have no final answer; send exits that waited for a
@@ -347,12 +408,12 @@ class OrderDesk:
             coid = report.intent.client_order_id
             if coid in self._unsent:
                 intent = report.intent
-                if intent.action == "entry" and intent.signal_id not in self._live_ids():
+                if intent.action != "exit" and intent.signal_id not in self._live_ids():
                     self._unsent.discard(coid)  # its signal ended before the order could be sent
                     await self._record(dataclasses.replace(report, status="cancelled", reason="signal ended, not sent"))
                 elif writer.failure is None and not self._dirty:
                     self._unsent.discard(coid)
-                    await self._send(intent)
+                    await (send_exit(self, intent) if intent.action == "exit" else self._send(intent))
                 continue
             await self._reconcile(report)
 
@@ -398,12 +459,12 @@ class OrderDesk:
             action="exit",
             side="sell" if intent.side == "buy" else "buy",
             type="market",
-            amount=entry.filled,
+            amount=abs(self.held_change(entry)),
             price=None,
             reference_price=entry.average or intent.reference_price,
             reduce_only=True,
         )
-        await self._send(exit_intent)
+        await send_exit(self, exit_intent)
 
     def _amount(self, row: SignalRow, price: float, equity: float) -> float:
         if self.sizing_name is not None:
@@ -507,8 +568,9 @@ class OrderDesk:
         except OrderRejected as exc:
             report = OrderReport(intent=intent, status="rejected", reason=exc.reason)
             await self._record(report)
-            if intent.action != "entry":
+            if intent.action == "exit":
                 self.blocked = f"{intent.action} order {coid} refused ({exc.reason}); the account may still hold it"
+            if intent.action != "entry":
                 await events.report_error(exc)
             return report
         except Exception as exc:  # OrderOutcomeUnknown or anything else: maybe placed, never resent
@@ -550,11 +612,12 @@ class OrderDesk:
             entry = await self._record(await self.broker.cancel(entry.intent))
         if entry.filled <= 0:
             return
-        exit_intent = self._intent(row, "exit", "market", entry.filled, None, result.current_price, when)
+        held = abs(self.held_change(entry))  # what the entry left in the account, its base fee taken
+        exit_intent = self._intent(row, "exit", "market", held, None, result.current_price, when)
         known = self.orders.get(exit_intent.client_order_id)
         if known is not None and known.status != "cancelled":
             return  # already asked for (a restart that closed it again)
-        await self._send(exit_intent, flush=True)
+        await send_exit(self, exit_intent, flush=True)
 
     def _live_ids(self) -> set[str]:
         return {r.id for r in (self.inst.pending, self.inst.scheduled) if r is not None}

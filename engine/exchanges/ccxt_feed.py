@@ -197,14 +197,16 @@ class CcxtFeed:
         self._exchange, self._loop = ex, loop
         return ex
 
-    def _credentials(self) -> dict[str, str]:
-        """The keys set in the environment (ccxt field -> value); remembered for scrubbing."""
+    def _credentials(self, env_vars: dict[str, str] | None = None) -> dict[str, str]:
+        """The keys set in the environment (ccxt field -> value), read from ``env_vars`` (field ->
+        variable name; default ``BTK_<ID>_...``); remembered for scrubbing, with every key read
+        before (a broker may name its own variables)."""
         found = {}
-        for field, var in credential_env_vars(self.exchange_id).items():
+        for field, var in (env_vars or credential_env_vars(self.exchange_id)).items():
             value = os.environ.get(var)
             if value:
                 found[field] = value
-        self._secrets = tuple(found.values())
+        self._secrets = tuple(dict.fromkeys((*self._secrets, *found.values())))
         return found
 
     def _build(self, credentials: dict[str, str]) -> Any:
@@ -213,13 +215,14 @@ class CcxtFeed:
             ex.set_sandbox_mode(True)
         return ex
 
-    def trading_client(self) -> Any:
+    def trading_client(self, env_vars: dict[str, str] | None = None) -> Any:
         """A new ccxt instance carrying the environment's keys, for a broker's orders (the caller owns
         it and closes it). Orders are private, so no keys is an error here, naming the variables;
-        the keys themselves are only remembered to scrub them from messages (``scrub``)."""
-        credentials = self._credentials()
+        the keys themselves are only remembered to scrub them from messages (``scrub``).
+        ``env_vars`` names other variables than ``BTK_<ID>_API_KEY``... (btk.toml's [broker])."""
+        credentials = self._credentials(env_vars)
         if not credentials.get("apiKey") or not credentials.get("secret"):
-            env = credential_env_vars(self.exchange_id)
+            env = {**credential_env_vars(self.exchange_id), **(env_vars or {})}
             raise CcxtKeyError(
                 f"{self.exchange_id}: placing orders needs an API key and secret in the environment: set "
                 f"{env['apiKey']} and {env['secret']} (and {env['password']} if the exchange needs one); "

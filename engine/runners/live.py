@@ -204,6 +204,9 @@ class _LiveRun:
                 with interrupted_by(self._woken):  # a stop ends retry pauses of this tick at once
                     if self.close_requested and inst.pending is not None:
                         result = inst.close_now(inst.pending, "manual", await inst.vwap(when), when)
+                    elif (stopped_at := self.desk.stopped_out()) is not None and inst.pending is not None:
+                        # the venue's protective stop closed the position (maybe while btk was down)
+                        result = inst.close_now(inst.pending, "stop_loss", stopped_at, when)
                     else:
                         result = await inst.tick(when)
                 self.close_requested = False
@@ -235,6 +238,22 @@ class _LiveRun:
                     )
                 break
             await self._pause()
+        await self._write_account_report()
+
+    async def _write_account_report(self) -> None:
+        """The run stopped: its broker's account report goes to ``live/account_<broker>.md`` beside
+        the state folder (dump/live for dump/data; README "Orders and accounts"), so the last word
+        on balance, fills and fees is on disk without anyone asking for it. A report that cannot
+        be written is logged, never raised: the run's state is saved already."""
+        from ..brokers.report import account_report
+
+        broker = self.desk.broker
+        try:
+            text = await account_report(broker)
+        except Exception as exc:
+            get_logger().warning(f"live {self.symbol}: account report of broker {broker.name} not written ({exc})")
+            return
+        stores.write_report(base_dir().parent / Live.folder, f"account_{broker.name}.md", text)
 
     async def _commit(self, when: int, result: TickResult | None, t0: float | None = None) -> list[TickResult]:
         """Write the changed state, then announce what the tick did (its milestones, then its

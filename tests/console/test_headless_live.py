@@ -182,3 +182,20 @@ async def test_a_disk_that_refuses_state_and_log_gives_one_line_each_way_and_no_
         stderr
         == f"btk-console: cannot write the log {tmp_path / 'logs' / 'live.log'}: [Errno 28] No space left on device\n"
     )
+
+
+async def test_run_live_trades_through_the_broker_of_its_exchange_and_writes_its_account_report(tmp_path) -> None:
+    """btk.toml's [broker] registers a broker under the exchange's name (a ccxt broker takes its
+    exchange table's): the headless run trades through it, not the default paper account, and
+    writes its account report beside the run's reports when it stops."""
+    load_project(None)
+    _probe()
+    engine.add_broker(engine.PaperBroker("demo-synthetic", balance=5000))
+    clock = SteppedClock(LIVE_T0)
+    engine.set_clock(clock)
+    code, out, err = await _trade_until(clock, 3, tmp_path)
+    assert code == 0 and err == "" and " OPENED " in out
+    assert (tmp_path / "data" / "paper" / "demo-synthetic" / "account.json").exists()
+    assert not (tmp_path / "data" / "paper" / "paper").exists()
+    report = (tmp_path / "live" / "account_demo-synthetic.md").read_text()
+    assert report.startswith("# Account demo-synthetic") and "| btkn" in report  # the entry's fill

@@ -16,12 +16,16 @@ The judge, after the restart ran to its end (``judge``): the server's own order 
 every order at most once, and the entry and the exit of the position exactly once each when the
 entry reached the venue; every venue order is one btk has a record of, with the same fill; nothing
 is left open on either side; the venue's balances are what btk's recorded fills say (base 0 after
-the close, quote = start + sells - buys - fees); and every document on disk parses.
+the close, quote = start + sells - buys - fees); and every document on disk parses. Protective
+stops (engine/brokers/protect.py) are judged too: only after a filled entry, their versioned ids
+in order, never two resting at once, none resting when the exit was sent, and a stop that filled
+means no exit sold the same amount again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -82,6 +86,7 @@ class OrderOutcome:
     reconciled: int = 0  # records the restart settled by asking the venue
     never_seen: int = 0  # intents the venue never saw (cancelled on btk's side)
     quote_delta: float = 0.0
+    stop_versions: int = 0  # protective stops of the main position (more than 1: one was replaced)
     errors: list[str] = field(default_factory=list)
 
 
@@ -275,8 +280,12 @@ def judge(where: str, run_dir: Path, venue: BinanceServer, out: OrderOutcome) ->
     main = records[MAIN]
     entries = [r for r in main if r["intent"]["action"] == "entry"]
     exits = [r for r in main if r["intent"]["action"] == "exit"]
+    stops = [r for r in main if r["intent"]["action"] == "stop"]
     assert len(entries) <= 1, f"{where}: {len(entries)} entry records for the main pair"
-    if entries and entries[0]["filled"] > 0:
+    _judge_stops(where, venue, entries, stops, out)
+    if entries and [r for r in stops if r["filled"]]:  # the venue's stop closed it: no exit sold it again
+        assert not [r for r in exits if r["filled"]], f"{where}: an exit sold what the protective stop sold"
+    elif entries and entries[0]["filled"] > 0:
         assert [r["status"] for r in exits] == ["filled"], f"{where}: exits of a filled entry: {exits}"
         assert abs(exits[0]["filled"] - entries[0]["filled"]) < TOLERANCE, f"{where}: exit != entry amount"
         sid = entries[0]["intent"]["signal_id"]
@@ -304,6 +313,28 @@ def judge(where: str, run_dir: Path, venue: BinanceServer, out: OrderOutcome) ->
     assert not mismatch, f"{where}: btk and the venue disagreed: {mismatch}"
 
 
+def _judge_stops(where: str, venue: BinanceServer, entries: list[dict], stops: list[dict], out: OrderOutcome) -> None:
+    """Protective stops: only for a filled entry, each version once (rule 1 above), never two
+    resting at the venue at the same time, none left resting, none after btk's own exit."""
+    if not stops:
+        return
+    assert entries and entries[0]["filled"] > 0, f"{where}: a protective stop without a filled entry"
+    sid = entries[0]["intent"]["signal_id"]
+    ids = [client_order_id(sid, "stop", n) for n in range(len(stops))]
+    assert [r["intent"]["client_order_id"] for r in stops] == ids, f"{where}: stop ids out of order: {stops}"
+    on_venue = sorted(
+        (o for o in venue.book.orders.values() if o.client_order_id in ids), key=lambda o: (o.time, o.order_id)
+    )
+    for before, after in itertools.pairwise(on_venue):
+        assert before.update_time <= after.time, f"{where}: two protective stops rested at once: {before}, {after}"
+    exit_order = next(
+        (o for o in venue.book.orders.values() if o.client_order_id == client_order_id(sid, "exit")), None
+    )
+    if exit_order is not None and on_venue:
+        assert on_venue[-1].update_time <= exit_order.time, f"{where}: a stop still rested when the exit was sent"
+    out.stop_versions = max(out.stop_versions, len(stops))
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -321,6 +352,8 @@ def order_summary(outcomes: list[OrderOutcome], seconds: float) -> str:
         *(f"    {a:<32}{placed[a]:>5}" for a in ("entry", "exit", "stop")),
         f"    {'intents the venue never saw':<32}{sum(o.never_seen for o in outcomes):>5}  (cancelled, never sent)",
         f"    {'placed twice':<32}{0:>5}  (any one fails the test)",
+        f"    {'runs whose stop was replaced':<32}{sum(o.stop_versions > 1 for o in outcomes):>5}  "
+        "(a stop intent lost to a kill: the next version placed, never two resting)",
         f"  balances agree at the end (base 0, quote = start + btk's fills): {len(outcomes)}/{len(outcomes)}",
         "  half-written documents: 0 (any one fails the test)",
     ]

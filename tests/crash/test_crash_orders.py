@@ -45,7 +45,8 @@ def _run(tmp_path: Path, forks: ForkServer, venue: BinanceServer, kills: int) ->
     extra = ["--exchange", "ccxt", "--base-url", venue.base_url]
     calm = run_order_iteration(forks, venue, tmp_path / "calm", None, extra)
     assert not calm.killed
-    assert calm.placed == Counter({"entry": 2, "exit": 1}), calm.placed  # market entry, limit entry, exit
+    # market entry, its protective stop, limit entry, exit
+    assert calm.placed == Counter({"entry": 2, "stop": 1, "exit": 1}), calm.placed
     events = read_events(tmp_path / "calm")
     orders = sum(ev["ev"] == "placing" for ev in events)
     [finished] = [ev for ev in events if ev["ev"] == "finished"]

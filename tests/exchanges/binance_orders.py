@@ -17,13 +17,16 @@ The matching model, deliberately small:
 * matching is lazy: every request first brings resting orders up to the server's "now", so a
   test that moves the server's clock moves the market, with no thread of its own.
 
-Fees are ``fee_rate`` of the quote amount, always charged in the quote asset (Binance charges the
-received asset by default; charging quote keeps a sell of what a buy got exactly possible, which is
-what btk's exit does). Filters are Binance's: LOT_SIZE (``minQty``, ``stepSize``), PRICE_FILTER
-(``tickSize``) and NOTIONAL (``minNotional``), each refused with Binance's ``-1013 Filter failure:
-...``; an order the balance cannot pay is ``-2010 Account has insufficient balance for requested
-action.``; a client order id already used by an open order is ``-2010 Duplicate order sent.``
-(as on Binance, a client id of a finished order may be used again: that is why btk never resends).
+Fees are ``fee_rate`` of the quote amount, charged in the quote asset by default (charging quote
+keeps a sell of what a buy got exactly possible). ``fee_in_received=True`` charges the asset
+received, as Binance does without BNB: a buy's fee is ``fee_rate`` of the base amount bought, so
+the account holds the filled amount less that fee.
+
+Filters are Binance's: LOT_SIZE (``minQty``, ``stepSize``), PRICE_FILTER (``tickSize``) and
+NOTIONAL (``minNotional``), each refused with Binance's ``-1013 Filter failure: ...``; an order
+the balance cannot pay is ``-2010 Account has insufficient balance for requested action.``; a
+client order id already used by an open order is ``-2010 Duplicate order sent.`` (as on Binance,
+a client id of a finished order may be used again: that is why btk never resends).
 
 ``log`` keeps every order the venue accepted, in order: the crash test counts, per client order
 id, how many times an order was placed.
@@ -164,10 +167,19 @@ def _error(code: int, msg: str, status: int = 400) -> Answer:
 class OrderBook:
     """The account and its orders. Every public method takes the server's "now" and is atomic."""
 
-    def __init__(self, markets: dict[str, Any], bars: Bars, *, balances: dict[str, float], fee_rate: float) -> None:
+    def __init__(
+        self,
+        markets: dict[str, Any],
+        bars: Bars,
+        *,
+        balances: dict[str, float],
+        fee_rate: float,
+        fee_in_received: bool = False,
+    ) -> None:
         self.markets = markets  # symbol -> binance_server.Market
         self.bars = bars
         self.fee_rate = _dec(fee_rate)
+        self.fee_in_received = fee_in_received
         self.balances: dict[str, Decimal] = {asset: _dec(v) for asset, v in balances.items()}
         self.locked: dict[str, Decimal] = {}
         self.orders: dict[int, Order] = {}
@@ -286,8 +298,13 @@ class OrderBook:
         market = self.markets[order.symbol]
         notional = order.qty * price
         fee = notional * self.fee_rate
+        fee_asset = market.quote
         self.locked[order.locked_asset] -= order.locked
-        if order.side == "BUY":
+        if order.side == "BUY" and self.fee_in_received:  # the fee is taken from the base bought
+            fee, fee_asset = order.qty * self.fee_rate, market.base
+            self.balances[market.quote] = self.free(market.quote) + order.locked - notional
+            self.balances[market.base] = self.free(market.base) + order.qty - fee
+        elif order.side == "BUY":
             self.balances[market.quote] = self.free(market.quote) + order.locked - notional - fee
             self.balances[market.base] = self.free(market.base) + order.qty
         else:
@@ -296,7 +313,7 @@ class OrderBook:
         order.locked = ZERO
         order.executed, order.quote, order.status, order.update_time = order.qty, notional, "FILLED", when
         order.trades.append(
-            Trade(self._next_trade, order.order_id, order.symbol, order.side, price, order.qty, fee, market.quote, when)
+            Trade(self._next_trade, order.order_id, order.symbol, order.side, price, order.qty, fee, fee_asset, when)
         )
         self._next_trade += 1
 

@@ -264,6 +264,7 @@ class BinanceServer:
         port: int = 0,
         balances: dict[str, float] | None = None,
         fee_rate: float = 0.001,
+        fee_in_received: bool = False,
     ) -> None:
         self.feed = SyntheticFeed(seed)
         self.seed = seed
@@ -276,6 +277,7 @@ class BinanceServer:
         self._holes: list[tuple[str, int, int]] = []
         self._after: deque[_AfterFault] = deque()
         self.fee_rate = fee_rate
+        self.fee_in_received = fee_in_received
         self.order_hook: Callable[[str, dict[str, str]], str | None] | None = None
         self._order_now: int | None = None
         self.book = self.reset_account(balances)
@@ -487,6 +489,7 @@ class BinanceServer:
             self._minute_bars,
             balances=dict(DEFAULT_BALANCES if balances is None else balances),
             fee_rate=self.fee_rate,
+            fee_in_received=self.fee_in_received,
         )
         return self.book
 

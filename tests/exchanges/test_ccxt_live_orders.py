@@ -82,13 +82,25 @@ async def test_a_live_position_is_one_entry_and_one_exit_on_the_venue(server: Bi
     assert [r.action for r in results if r.action == "closed"] == ["closed"]
     sid = opened.signal.id
     log = server.book.log_rows()
+    # the entry, the protective stop at the stop-loss while the position was open, the exit
     assert [(r["client_order_id"], r["side"], r["type"]) for r in log] == [
         (client_order_id(sid, "entry"), "BUY", "MARKET"),
+        (client_order_id(sid, "stop"), "SELL", "STOP_LOSS"),
         (client_order_id(sid, "exit"), "SELL", "MARKET"),
     ]
-    assert log[0]["qty"] == log[1]["qty"]
+    assert log[0]["qty"] == log[1]["qty"] == log[2]["qty"]
+    assert float(log[1]["stop_price"]) == opened.signal.price_stop_loss
+    assert client_order_id(sid, "stop").startswith("btks")
+    stop = next(o for o in server.book.orders.values() if o.client_order_id == client_order_id(sid, "stop"))
+    assert (
+        stop.status == "CANCELED" and stop.update_time <= server.book.orders[stop.order_id + 1].time
+    )  # before the exit
     records = json.loads(Path(f"dump/data/order/{SYMBOL}_s/orders.json").read_text())["orders"]
-    assert [(r["intent"]["action"], r["status"]) for r in records] == [("entry", "filled"), ("exit", "filled")]
+    assert [(r["intent"]["action"], r["status"]) for r in records] == [
+        ("entry", "filled"),
+        ("stop", "cancelled"),
+        ("exit", "filled"),
+    ]
     snap = server.book.snapshot()
     assert float(snap["BTC"]["free"]) == 0 and float(snap["BTC"]["locked"]) == 0
     delta = sum(
@@ -113,3 +125,34 @@ async def test_an_entry_below_the_minimum_is_refused_named_and_leaves_no_positio
     assert [(r["intent"]["action"], r["status"]) for r in records] == [("entry", "rejected")]
     pending = Path(f"dump/data/signal/{SYMBOL}_s/{SYMBOL}.json")
     assert not pending.exists() or json.loads(pending.read_text()) is None  # no position in btk's state
+
+
+async def test_a_buy_fee_taken_in_the_base_asset_makes_no_false_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binance without BNB takes a buy's fee in the asset bought: the account holds the filled
+    amount less the fee. btk counts that fee (issue 16): the exit sells what is held, and a
+    restart finds btk's records and the account in agreement."""
+    from engine.testing import reset_engine
+
+    monkeypatch.setenv("BTK_BINANCE_API_KEY", "live-orders-key-0123456789")
+    monkeypatch.setenv("BTK_BINANCE_SECRET", "live-orders-secret-9876543210")
+    clock = e.SimulatedClock(NOW, speed=0)
+    e.set_clock(clock)
+    with BinanceServer(now_ms=clock.now, fee_rate=FEE, balances={"USDT": 10_000.0}, fee_in_received=True) as srv:
+        results, errors = await run(srv, 100.0, "closed")
+        assert not errors, errors
+        records = json.loads(Path(f"dump/data/order/{SYMBOL}_s/orders.json").read_text())["orders"]
+        entry, stop, exit_ = records
+        assert stop["status"] == "cancelled" and stop["intent"]["amount"] < entry["filled"]  # what was held
+        [buy] = entry["fills"]
+        assert buy["fee_currency"] == "BTC" and buy["fee"] > 0
+        assert exit_["status"] == "filled" and exit_["filled"] <= buy["amount"] - buy["fee"]
+        held = float(srv.book.snapshot()["BTC"]["free"])
+        assert held == pytest.approx(buy["amount"] - buy["fee"] - exit_["filled"], abs=1e-12)  # dust under a lot
+
+        # a restart compares btk's position with the account's: the fee is no mismatch
+        reset_engine()
+        e.set_clock(clock)
+        clock.advance(5 * MINUTE_MS)
+        results, errors = await run(srv, 100.0, "idle")
+        assert not [x for x in errors if isinstance(x, e.PositionMismatchError)], errors
+        assert results  # it traded on
