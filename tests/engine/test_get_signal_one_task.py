@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from aiohttp import web
@@ -47,7 +48,7 @@ async def test_an_anyio_cancel_scope_across_a_suspension_works() -> None:
     async def get_signal(symbol, when, price):
         with anyio.CancelScope():  # entered in one step, left in a later one
             tasks.append(asyncio.current_task())
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()  # suspends once
             tasks.append(asyncio.current_task())
         moments.append((minute(int(when.timestamp() * 1000)), minute(int(e.get_date().timestamp() * 1000))))
         return None
@@ -56,7 +57,8 @@ async def test_an_anyio_cancel_scope_across_a_suspension_works() -> None:
     await run_backtest()
     assert errors == []
     assert len(tasks) == 10 and all(t is tasks[0] for t in tasks)  # one task: the run's
-    assert moments == [(k, k) for k in range(5)]  # minutes 0..4: a frame's end is included  # each call still sees its own moment after suspending
+    # minutes 0..4 (a frame's end is included); each call still sees its own moment after suspending
+    assert moments == [(k, k) for k in range(5)]
 
 
 async def test_an_httpx_request_to_a_loopback_server_works_inside_get_signal() -> None:
