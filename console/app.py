@@ -34,10 +34,15 @@ from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
+from .screens.trades import TradesScreen
 from .session import Session
 from .settings import save_settings
 from .state import DashboardState, Part, RunView, run_id
+from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
+
+DASHBOARD_ACTIONS = frozenset(c.action.split("(")[0] for c in COMMANDS if c.id not in ("quit", "help", "theme"))
+"""The actions of the dashboard's commands (what a screen of its own turns off)."""
 
 
 class BtkCommands(Provider):
@@ -672,6 +677,23 @@ class BtkApp(App[int]):
 
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
+
+    def action_open_trades(self) -> None:
+        """``i``: the trade inspector of the selected run (console/screens/trades.py)."""
+        selected = self.session.selected
+        run = self.state.runs.get(selected) if selected else None
+        if run is None:
+            self.notify("Select a run first (arrows in the Runs pane).", severity="warning", markup=False)
+            return
+        cfg = engine.get_config()
+        source = source_of(self.state, run)
+        self.push_screen(TradesScreen(source, fee=cfg["CC_PERCENT_FEE"], slippage=cfg["CC_PERCENT_SLIPPAGE"]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A screen with ``DASHBOARD_KEYS = False`` (the trade inspector) keeps only the commands
+        that make sense anywhere (quit, help, theme): the dashboard's would act on runs the screen
+        does not show, behind it (issue 14 item 13's "dashboard keys fire on top")."""
+        return not (getattr(self.screen, "DASHBOARD_KEYS", True) is False and action in DASHBOARD_ACTIONS)
 
     # ------------------------------------------------------------------ look, help, quit
     def action_cycle_theme(self) -> None:
