@@ -207,11 +207,12 @@ def _pct(v: float) -> str:
 
 
 def _resample(values: Sequence[float], columns: int) -> list[float]:
-    """One value per column: the value at the end of each column's share of the points."""
+    """One value per column, the whole width used: with more points than columns, the value at
+    the end of each column's share; with fewer, each point held over its share of the columns."""
     n = len(values)
-    if n <= columns:
-        return list(values)
-    return [values[min(n - 1, int((i + 1) * n / columns) - 1)] for i in range(columns)]
+    if n > columns:
+        return [values[min(n - 1, int((i + 1) * n / columns) - 1)] for i in range(columns)]
+    return [values[min(n - 1, i * n // columns)] for i in range(columns)]
 
 
 def render_equity(
