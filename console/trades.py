@@ -178,10 +178,14 @@ def sort_trades(trades: Sequence[Trade], key: str, descending: bool = False) -> 
     return sorted(trades, key=SORT_KEYS[key], reverse=descending)
 
 
+REASON_WORDS = {"tp": "take_profit", "sl": "stop_loss"}
+"""Short words a trader types for a close reason."""
+
+
 def matches(trade: Trade, query: str) -> bool:
     """Whether ``trade`` passes the filter: every word must match. ``win``/``loss`` and
-    ``>N``/``<N`` (net PnL %) test the result; any other word is looked for in the side, the
-    close reason, the note and the signal id."""
+    ``>N``/``<N`` (net PnL %) test the result, ``tp``/``sl`` the close reason; any other word
+    is looked for in the side, the close reason, the note and the signal id."""
     for word in query.lower().split():
         if word in ("win", "wins"):
             ok = trade.pnl > 0
@@ -190,6 +194,8 @@ def matches(trade: Trade, query: str) -> bool:
         elif word[0] in "<>" and _number(word[1:]) is not None:
             bound = _number(word[1:])
             ok = trade.pnl > bound if word[0] == ">" else trade.pnl < bound
+        elif word in REASON_WORDS:
+            ok = trade.reason == REASON_WORDS[word]
         else:
             ok = any(word in text.lower() for text in (trade.side, trade.reason, trade.note, trade.signal_id))
         if not ok:

@@ -45,7 +45,7 @@ class TradesScreen(Screen[None]):
     DEFAULT_CSS = """
     TradesScreen { overflow: hidden; }
     #trades-title { height: 1; padding: 0 1; }
-    #trades-filter { height: 1; border: none; padding: 0 1; margin: 0 1; }
+    #trades-filter { height: 1; border: none; padding: 0 2; }
     #trades-top { height: 1fr; min-height: 6; }
     #trades-charts { height: 1fr; min-height: 7; }
     #trades-table, #trade-detail, .chart-pane {

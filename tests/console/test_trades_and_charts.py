@@ -72,6 +72,8 @@ def test_the_filter_reads_words_results_and_bounds() -> None:
     assert [t.number for t in filter_trades(TRADES, "win")] == [1, 3]
     assert [t.number for t in filter_trades(TRADES, "loss")] == [2, 4]
     assert [t.number for t in filter_trades(TRADES, "short")] == [2]
+    assert [t.number for t in filter_trades(TRADES, "tp")] == [1]
+    assert [t.number for t in filter_trades(TRADES, "sl")] == [2, 4]
     assert [t.number for t in filter_trades(TRADES, "stop long")] == [4]  # every word must match
     assert [t.number for t in filter_trades(TRADES, ">1")] == [1]
     assert [t.number for t in filter_trades(TRADES, "<-0.5%")] == [2, 4]
