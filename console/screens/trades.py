@@ -55,8 +55,8 @@ class TradesScreen(Screen[None]):
         background: $surface;
     }
     #trades-table:focus, .chart-pane:focus-within { border: round $primary; }
-    #trades-table { width: 1fr; scrollbar-size-vertical: 1; }
-    #trade-detail { width: 40%; min-width: 28; max-width: 56; padding: 0 1; }
+    #trades-table { width: 1fr; height: 1fr; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 0; }
+    #trade-detail { width: 40%; min-width: 28; max-width: 56; height: 1fr; padding: 0 1; }
     #candles-pane { width: 3fr; }
     #trade-equity-pane { width: 2fr; }
     """
@@ -69,6 +69,7 @@ class TradesScreen(Screen[None]):
         Binding("o", "sort(1)", "Sort"),
         Binding("O", "reverse", "Reverse", show=False),
         Binding("a", "whole_run", "Whole run"),
+        Binding("u", "update", "Update"),
     ]
 
     def __init__(self, source: TradeSource, *, fee: float, slippage: float) -> None:
@@ -155,6 +156,10 @@ class TradesScreen(Screen[None]):
             return
         self.dismiss(None)
 
+    def action_update(self) -> None:
+        """``u``: the trades again, with those closed since the screen opened (a running run)."""
+        self.reload()
+
     def action_focus_filter(self) -> None:
         self.query_one("#trades-filter", Input).focus()
 
@@ -240,7 +245,7 @@ class TradesScreen(Screen[None]):
         lines.append(" none\n" if not t.milestones else "\n", style=dim)
         lines.append("note ", style=dim)
         lines.append(t.note or "—")
-        lines.append(f"\nid {t.signal_id}", style=dim)
+        lines.append(f"\nid {t.signal_id[:8]}", style=dim)  # as the signal log names it
         return lines
 
     # ------------------------------------------------------------------ the candle chart
