@@ -41,9 +41,6 @@ from .state import DashboardState, Part, RunView, run_id
 from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
 
-DASHBOARD_ACTIONS = frozenset(c.action.split("(")[0] for c in COMMANDS if c.id not in ("quit", "help", "theme"))
-"""The actions of the dashboard's commands (what a screen of its own turns off)."""
-
 
 class BtkCommands(Provider):
     """The command palette lists the same commands as the keys (one registry)."""
@@ -688,12 +685,6 @@ class BtkApp(App[int]):
         cfg = engine.get_config()
         source = source_of(self.state, run)
         self.push_screen(TradesScreen(source, fee=cfg["CC_PERCENT_FEE"], slippage=cfg["CC_PERCENT_SLIPPAGE"]))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """A screen with ``DASHBOARD_KEYS = False`` (the trade inspector) keeps only the commands
-        that make sense anywhere (quit, help, theme): the dashboard's would act on runs the screen
-        does not show, behind it (issue 14 item 13's "dashboard keys fire on top")."""
-        return not (getattr(self.screen, "DASHBOARD_KEYS", True) is False and action in DASHBOARD_ACTIONS)
 
     # ------------------------------------------------------------------ look, help, quit
     def action_cycle_theme(self) -> None:

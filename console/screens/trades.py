@@ -61,8 +61,6 @@ class TradesScreen(Screen[None]):
     #trade-equity-pane { width: 2fr; }
     """
 
-    DASHBOARD_KEYS = False  # the app turns the dashboard's commands off here (console/app.py)
-
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("slash", "focus_filter", "Filter"),

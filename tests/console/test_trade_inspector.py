@@ -99,9 +99,6 @@ async def test_i_lists_every_closed_trade_sorts_filters_and_enter_shows_one(no_s
         frame = next(f for f in engine.list_frames() if f.frame_name == run.frame)
         assert screen.window == (frame.start_ms, frame.end_ms)
 
-        await pilot.press("b", "s", "d")  # the dashboard's keys do nothing here
-        await pilot.pause()
-        assert app.screen is screen
         await pilot.press("escape")
         assert app.screen is app.dashboard
 
