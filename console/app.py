@@ -34,9 +34,11 @@ from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.reports import ReportsScreen
+from .screens.trades import TradesScreen
 from .session import Session
 from .settings import save_settings
 from .state import DashboardState, Part, RunView, run_id
+from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
 
 
@@ -672,6 +674,17 @@ class BtkApp(App[int]):
 
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
+
+    def action_open_trades(self) -> None:
+        """``i``: the trade inspector of the selected run (console/screens/trades.py)."""
+        selected = self.session.selected
+        run = self.state.runs.get(selected) if selected else None
+        if run is None:
+            self.notify("Select a run first (arrows in the Runs pane).", severity="warning", markup=False)
+            return
+        cfg = engine.get_config()
+        source = source_of(self.state, run)
+        self.push_screen(TradesScreen(source, fee=cfg["CC_PERCENT_FEE"], slippage=cfg["CC_PERCENT_SLIPPAGE"]))
 
     # ------------------------------------------------------------------ look, help, quit
     def action_cycle_theme(self) -> None:

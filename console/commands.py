@@ -34,6 +34,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
     Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
+        "trades",
+        "i",
+        "Trades",
+        "Inspect every closed trade of the selected run: sort, filter, Enter shows one on the candle and equity charts",
+        "open_trades",
+        footer=False,  # the footer is full at 80 columns; the Equity pane's border says "i: every trade"
+    ),
+    Command(
         "close_position",
         "c",
         "Close position",

@@ -25,6 +25,7 @@ from .brokers import (
     list_brokers,
 )
 from .candles import CandleError, clear_candle_cache
+from .chart_candles import chart_interval, read_candles
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
 from .errors import ErrorContext, context_of, describe_error
@@ -296,6 +297,7 @@ __all__ = [
     "bind_params",
     "candle_source",
     "ccxt_option_problem",
+    "chart_interval",
     "clear_candle_cache",
     "close_ccxt_exchanges",
     "context_of",
@@ -368,6 +370,7 @@ __all__ = [
     "pnl_percentage",
     "rank_sweep_sets",
     "rank_walker_results",
+    "read_candles",
     "read_catalog_file",
     "read_saved_state",
     "reset_config",

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from ..commands import COMMANDS, FIXED_KEYS, display_key
+from ..frames import frame_label
 
 ALL = "*"
 
@@ -101,7 +102,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
                 if self.mode == "backtest":
                     yield Label("Frame")
                     yield Select(
-                        [(f, f) for f in self.frames],
+                        [(frame_label(f), f) for f in self.frames],  # with its dates (issue 14 item 14)
                         value=self._pick("frame", self.frames),
                         allow_blank=False,
                         compact=True,

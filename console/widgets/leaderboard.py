@@ -18,6 +18,16 @@ METRIC_LABELS = {
 }
 
 
+SIGNED_METRICS = frozenset(
+    {"sharpe_ratio", "annualized_sharpe_ratio", "total_pnl", "avg_pnl", "expected_yearly_returns"}
+)
+"""Metrics whose sign says good or bad: coloured by it. A win rate or a certainty ratio is never
+negative, so it stays plain."""
+
+SAME_AS_SHARPE = frozenset({"sharpe_ratio"})
+"""Metrics that are the Sharpe column already: ranked by one, the board shows it once."""
+
+
 def _number(value: float | None, fmt: str = "{:.3f}") -> Text:
     return Text("N/A", style="dim") if value is None else Text(fmt.format(value))
 
@@ -52,7 +62,12 @@ class LeaderboardPane(TablePane):
         walker_run = state.runs.get(view.run)
         self.border_title = self._title(view, walker_run.status if walker_run else "")
         label = METRIC_LABELS.get(view.metric, view.metric)
-        rows = [(f"{view.run}|{r.strategy}", self._cells(view, r, i)) for i, r in enumerate(view.ranked())]
+        columns = self._columns(view)
+        keep = [n for n, (key, _) in enumerate(self.COLUMNS) if key in {k for k, _ in columns}]
+        rows = [
+            (f"{view.run}|{r.strategy}", tuple(self._cells(view, r, i)[n] for n in keep))
+            for i, r in enumerate(view.ranked())
+        ]
         shown = [(label, ()), *rows]
         if len(shown) == len(self._shown) and all(
             k == k2 and all(same_cell(a, b) for a, b in zip(c, c2)) for (k, c), (k2, c2) in zip(shown, self._shown)
@@ -63,13 +78,20 @@ class LeaderboardPane(TablePane):
         # width: the layout would depend on which moments happened to be drawn), each width set as
         # it is laid out (``column_width``).
         table.clear(columns=True)
-        for n, (key, text) in enumerate(self.COLUMNS):
+        for n, (key, text) in enumerate(columns):
             title = label if key == "metric" else text
             table.add_column(title, key=key, width=column_width(title, (cells[n] for _, cells in rows)))
         for key, cells in rows:
             table.add_row(*cells, key=key)
         self._shown = shown
         self.set_empty(not rows)
+
+    def _columns(self, view: WalkerView) -> tuple[tuple[str, str], ...]:
+        """The columns for this walker: ranked by Sharpe, the Metric column is the Sharpe column
+        (issue 14 item 14: the board showed two Sharpe columns)."""
+        if view.metric in SAME_AS_SHARPE:
+            return tuple(c for c in self.COLUMNS if c[0] != "sharpe")
+        return self.COLUMNS
 
     def _title(self, view: WalkerView, status: str) -> str:
         total = len(view.rows)
@@ -92,12 +114,14 @@ class LeaderboardPane(TablePane):
                 state = Text("waiting", style=muted)
             blank = Text("")
             return (Text("·", style=muted), Text(r.strategy, style=muted), state, blank, blank, blank, blank, blank)
-        style = theme_style(self, "success", bold=True) if best else None
+        # the best row stands out by its star and weight, not by the success colour: a best
+        # Sharpe can be negative, and it was drawn green (issue 14 item 14); its sign colours it
+        style = theme_style(self, "accent", bold=True) if best else None
         rank = Text(f"★{index + 1}" if best else f" {index + 1}", style=style or "")
         name = Text(r.strategy, style=style or "")
         metric = _number(r.metric, "{:.4f}" if r.metric is not None and abs(r.metric) < 10 else "{:,.2f}")
-        if best:
-            metric.stylize(style)
+        if r.metric is not None and view.metric in SIGNED_METRICS and r.metric:
+            metric.stylize(theme_style(self, "success" if r.metric > 0 else "error", bold=best))
         win = Text("N/A", style="dim") if r.win_rate is None else Text(f"{r.win_rate:.1f}%")
         return (
             rank,

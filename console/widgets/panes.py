@@ -10,11 +10,12 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import DataTable, Static
 
 import engine
 
 from ..state import DashboardState, LogLine, RunView
+from ..trades import cumulative_curve
 from .base import (
     FINISHED_STYLE,
     LogPane,
@@ -29,6 +30,7 @@ from .base import (
     signed_text,
     theme_style,
 )
+from .charts import EquityChart
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
 
@@ -445,16 +447,20 @@ class SignalsPane(LogPane):
 
 
 class EquityPane(Pane):
-    """Cumulative PnL (sum of net PnL %) over the closed trades of the selected run. It has no
-    table, so the pane itself takes the focus (Tab reaches it, z zooms it)."""
+    """Cumulative PnL (sum of net PnL %) over the closed trades of the selected run, charted with
+    its value axis, a zero line, the area coloured by sign and, when the pane is tall enough, the
+    drawdown under it (issue 14 item 14: the unlabelled sparkline coloured by height drew an
+    all-negative curve in green). It has no table, so the pane itself takes the focus (Tab reaches
+    it, z zooms it)."""
 
     can_focus = True
 
     def __init__(self) -> None:
         super().__init__("Equity (cum. PnL %)", "Select a run with closed trades.", id="equity")
+        self.border_subtitle = "i: every trade"
 
     def compose_body(self) -> ComposeResult:
-        yield Sparkline([], summary_function=max, id="equity-line")
+        yield EquityChart(id="equity-line")
         yield Static("", id="equity-total")
 
     def on_mount(self) -> None:
@@ -462,7 +468,7 @@ class EquityPane(Pane):
 
     def refresh_from(self, state: DashboardState, run_id: str | None) -> None:
         shown = state.equity_of(run_id)
-        line = self.query_one(Sparkline)
+        line = self.query_one(EquityChart)
         total = self.query_one("#equity-total", Static)
         if shown is None or not shown[1]:
             self.set_empty(True)
@@ -475,7 +481,7 @@ class EquityPane(Pane):
         self.border_title = f"Equity · {label}" if run is not None and run.mode == "walker" else "Equity (cum. PnL %)"
         self.set_empty(False)
         line.display = True
-        line.data = [0.0, *curve]
+        line.show(cumulative_curve([0.0, *curve]))
         win_rate = wins / trades * 100 if trades else 0.0
         text = signed_text(self, total_pnl)
         text.append(f"  {trades} trades, win {win_rate:.1f}%", style="dim")

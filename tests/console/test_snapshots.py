@@ -239,3 +239,26 @@ def test_close_preview_at_80x24(snap_compare, no_settings) -> None:
         await pilot.pause()
 
     assert snap_compare(live_app(Path("dump")), terminal_size=(80, 24), run_before=_live(ask))
+
+
+# --------------------------------------------------------------------------- trade inspector
+
+
+async def _inspect_a_trade(pilot) -> None:
+    """The demo backtest, the trade inspector (i), the third trade shown (Enter) and charted."""
+    await _backtest_all(pilot)
+    await pilot.press("i")
+    await pilot.pause()
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.charted is not None and screen.charted == screen.window)
+    await pilot.press("down", "down", "enter")
+    await wait_until(pilot, lambda: screen.selected is not None and screen.charted == screen.window)
+    await pilot.pause()
+
+
+def test_trade_inspector_at_80x24(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_inspect_a_trade)
+
+
+def test_trade_inspector_at_160x50(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(160, 50), run_before=_inspect_a_trade)
