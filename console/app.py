@@ -27,6 +27,7 @@ from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
 from .broker_choice import broker_for
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
+from .history import record_from, save_record
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
 from .project import Project, exchange_symbols
@@ -34,6 +35,7 @@ from .report_dump import dump_reports
 from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
+from .screens.history import HistoryScreen
 from .screens.reports import ReportsScreen
 from .session import Session
 from .settings import save_settings
@@ -461,6 +463,8 @@ class BtkApp(App[int]):
         if self.dashboard is not None and self.dashboard.is_mounted:  # the run's last events first
             self.state.apply(self.dashboard.drain())
         run = self.session.finish(message.run_id, message.error, self.clock().timestamp())
+        if run is not None and run.mode == "backtest" and run.status == "done":
+            self._keep_in_history(run)
         if run is not None and message.error is not None:
             if isinstance(message.error, engine.PairQuarantinedError):
                 self._quarantine_notice(run.id, message.error)
@@ -648,6 +652,23 @@ class BtkApp(App[int]):
 
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
+
+    def action_open_history(self) -> None:
+        self.push_screen(HistoryScreen(self.dump_dir))
+
+    def _keep_in_history(self, run: RunView) -> None:
+        """A finished backtest's statistics and trades, kept under the dump folder for the
+        history screen (``console/history.py``); a write that fails is a warning, not a crash."""
+        try:
+            record = record_from(run.name, run.symbol, run.exchange, run.frame, run.status, self.clock())
+            save_record(self.dump_dir, record)
+        except Exception as exc:
+            self.notify(
+                f"{run.symbol} {run.name}: {type(exc).__name__}: {exc}",
+                title="Run not kept in the history",
+                severity="warning",
+                markup=False,
+            )
 
     # ------------------------------------------------------------------ look, help, quit
     def action_cycle_theme(self) -> None:

@@ -34,6 +34,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
     Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
+        "history",
+        "h",
+        "History",
+        "Compare finished backtests of every session side by side (kept under the dump folder)",
+        "open_history",
+        footer=False,  # the footer's room at 80 columns is taken; the palette and the help list it
+    ),
+    Command(
         "close_position",
         "c",
         "Close position",
