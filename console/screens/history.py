@@ -34,6 +34,9 @@ LIST_COLUMNS: tuple[tuple[str, str], ...] = (
 scrolls sideways to the rest."""
 
 
+LIST_TITLE = "Finished backtests · Space marks · Enter compares the marked"
+
+
 def number(value: float | None, digits: int = 2, signed: bool = False) -> str:
     if value is None:
         return "N/A"
@@ -68,7 +71,6 @@ class HistoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#history-list").border_title = f"Finished backtests in {self.root / 'history'}"
         self.action_reload()
 
     def action_reload(self) -> None:
@@ -84,6 +86,7 @@ class HistoryScreen(Screen[None]):
                 markup=False,
             )
         table = self.query_one("#history-list", DataTable)
+        table.border_title = LIST_TITLE
         table.clear(columns=True)
         for key, label in LIST_COLUMNS:
             table.add_column(label, key=key)
@@ -130,10 +133,9 @@ class HistoryScreen(Screen[None]):
         self.marked.symmetric_difference_update({n})
         table = self.query_one("#history-list", DataTable)
         table.update_cell(str(n), "mark", "✓" if n in self.marked else " ")
-        title = "Finished backtests"
-        if self.marked:
-            title += f" · {len(self.marked)} marked (Enter compares)"
-        table.border_title = title
+        table.border_title = (
+            f"Finished backtests · {len(self.marked)} marked · Enter compares" if self.marked else LIST_TITLE
+        )
 
     def action_compare(self) -> None:
         if self._cursor() is None:
