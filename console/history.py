@@ -99,7 +99,7 @@ class HistoryRecord:
 
 METRICS: tuple[tuple[str, str, int], ...] = (
     ("trades", "Trades", 0),
-    ("win_rate", "Win rate %", 0),
+    ("win_rate", "Win rate %", 1),
     ("compounded_return", "Compounded %", 1),
     ("max_drawdown", "Max drawdown %", -1),
     ("total_pnl", "Sum of trade %", 1),

@@ -181,3 +181,14 @@ def test_record_from_reads_the_engine_statistics(tmp_path) -> None:
     record = record_from("demo-meanrev", "BTCUSDT", "demo-synthetic", "demo-30d", "done", FIXED_NOW)
     assert record.trades == 0 and record.trade_list == () and record.finished == "2026-11-21T12:03:41"
     assert isinstance(history_path(tmp_path, record), Path)
+
+
+def test_the_best_of_a_metric_is_the_higher_or_the_lower_as_the_metric_says() -> None:
+    from console.history import METRICS, best_of
+
+    better = {name: side for name, _label, side in METRICS}
+    runs = [a_record(win_rate=30.0, max_drawdown=20.0, trades=5), a_record(win_rate=50.0, max_drawdown=9.0, trades=9)]
+    assert best_of(runs, "win_rate", better["win_rate"]) == 50.0  # higher is better
+    assert best_of(runs, "max_drawdown", better["max_drawdown"]) == 9.0  # lower is better
+    assert best_of(runs, "trades", better["trades"]) is None  # neither: not highlighted
+    assert best_of([a_record()], "sharpe_ratio", 1) is None  # no value, no best
