@@ -192,3 +192,20 @@ def test_the_best_of_a_metric_is_the_higher_or_the_lower_as_the_metric_says() ->
     assert best_of(runs, "max_drawdown", better["max_drawdown"]) == 9.0  # lower is better
     assert best_of(runs, "trades", better["trades"]) is None  # neither: not highlighted
     assert best_of([a_record()], "sharpe_ratio", 1) is None  # no value, no best
+
+
+def test_a_headless_backtest_joins_the_run_history(tmp_path, monkeypatch) -> None:
+    """``btk-console backtest`` keeps its finished runs too: the console's ``h`` lists them."""
+    import io
+
+    from console.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["backtest", "--strategy", "demo-meanrev", "--days", "3"], out, err) == 0, err.getvalue()
+    listing = load_history(tmp_path / "dump")
+    assert listing.unreadable == []
+    (record,) = listing.records
+    assert (record.strategy, record.symbol, record.exchange) == ("demo-meanrev", "BTCUSDT", "demo-synthetic")
+    assert record.trades == engine.Backtest.get_data("BTCUSDT", "demo-meanrev").total_signals
+    assert record.frame and record.frame in record.path.as_posix()
