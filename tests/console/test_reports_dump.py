@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
 from screen_text import screen_lines
+from textual.command import CommandList
 
 import engine
 from console.app import BtkApp
@@ -186,3 +187,15 @@ async def test_dashboard_keys_do_nothing_on_the_reports_screen(tmp_path, no_sett
         await pilot.press("escape", "d")  # back on the dashboard, d dumps
         await pilot.pause()
         assert list(out.rglob("*.md"))
+
+
+async def test_the_palette_still_runs_the_dashboards_commands(no_settings) -> None:
+    """The palette is a screen of its own: its command runs once it has closed, on the dashboard."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Backtest")
+        await wait_until(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)  # the hits are in
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, StartDialog))
