@@ -25,7 +25,7 @@ from typing import Any
 
 import engine
 
-from .report_dump import safe_part
+from .paths import safe_part
 
 __all__ = [
     "FORMAT",

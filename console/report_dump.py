@@ -20,18 +20,11 @@ from pathlib import Path
 
 import engine
 
+from .paths import safe_part
 from .report_layout import backtest_columns, live_columns, one_per_line, schedule_columns, walker_pnl_columns
 from .state import RunView
 
 __all__ = ["DumpOutcome", "dump_reports", "run_folder", "safe_part"]
-
-_UNSAFE = str.maketrans({"/": "-", "\\": "-", ":": "-", "\0": "-"})
-
-
-def safe_part(name: str) -> str:
-    """A name usable as one path component: a symbol such as ``BTC/USDT`` becomes ``BTC-USDT``."""
-    part = name.translate(_UNSAFE).strip() or "_"
-    return "_" + part if part.startswith(".") else part
 
 
 def run_folder(root: Path, kind: str, run: RunView) -> Path:
