@@ -142,6 +142,9 @@ async def test_tab_reaches_every_pane_and_z_zooms_it(no_settings, size) -> None:
     async with app.run_test(size=size) as pilot:
         await pilot.press("b", "enter")
         await finish_runs(pilot)
+        app.session.selected = "backtest:BTCUSDT:demo-meanrev"  # the Scheduled pane follows the run: its timeouts
+        app.dashboard.show(Part.ALL)
+        await pilot.pause()
         reached = []
         for _ in range(12):
             focused = app.screen.focused
