@@ -27,12 +27,15 @@ from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
 from .broker_choice import broker_for
 from .commands import COMMANDS, bindings, effective_keys, validate_keymap
+from .history import record_from, save_record
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
 from .project import Project, exchange_symbols
+from .report_dump import dump_reports
 from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
+from .screens.history import HistoryScreen
 from .screens.reports import ReportsScreen
 from .screens.trades import TradesScreen
 from .session import Session
@@ -40,6 +43,12 @@ from .settings import save_settings
 from .state import DashboardState, Part, RunView, run_id
 from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
+
+EVERYWHERE = frozenset({"help", "theme", "quit"})
+"""Commands that also act on the screens over the dashboard (reports, dialogs, help)."""
+
+DASHBOARD_ONLY = frozenset(c.action.split("(")[0] for c in COMMANDS if c.id not in EVERYWHERE)
+"""Action names (without arguments) of the commands that act on the dashboard only."""
 
 
 class BtkCommands(Provider):
@@ -93,6 +102,13 @@ class BtkApp(App[int]):
         ui = project.ui if project is not None else {}
         self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
         self.keys = effective_keys({})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The dashboard's commands act only while the dashboard is the screen: on the reports
+        browser (or any screen over the dashboard) ``b``, ``d``, ``s``... did what they do on the
+        dashboard, out of sight (issue 14 item 13). Help, theme and quit work everywhere."""
+        elsewhere = self.dashboard is not None and self.screen is not self.dashboard
+        return not (elsewhere and action in DASHBOARD_ONLY)
 
     def deliver_screenshot(
         self, filename: str | None = None, path: str | None = None, time_format: str | None = None
@@ -449,6 +465,8 @@ class BtkApp(App[int]):
         if self.dashboard is not None and self.dashboard.is_mounted:  # the run's last events first
             self.state.apply(self.dashboard.drain())
         run = self.session.finish(message.run_id, message.error, self.clock().timestamp())
+        if run is not None and run.mode == "backtest" and run.status == "done":
+            self._keep_in_history(run)
         if run is not None and message.error is not None:
             if isinstance(message.error, engine.PairQuarantinedError):
                 self._quarantine_notice(run.id, message.error)
@@ -601,68 +619,30 @@ class BtkApp(App[int]):
 
     # ------------------------------------------------------------------ reports
     def action_dump_reports(self) -> None:
-        """Every report of every run, under the dump folder; a toast says where. A walker adds its
-        comparison report and the reports of each strategy it tested."""
-        pairs: dict[tuple[str, str], None] = {}  # (symbol, strategy), in run order
-        walkers: list[RunView] = []
-        live: list[RunView] = []
-        for r in self.state.runs.values():
-            if r.mode == "backtest":
-                pairs[(r.symbol, r.name)] = None
-            elif r.mode == "live":
-                live.append(r)
-            elif r.mode == "walker":
-                walkers.append(r)
-                view = self.state.walkers.get(r.id)
-                for row in view.rows.values() if view else ():
-                    if row.status == "done":
-                        pairs[(r.symbol, row.strategy)] = None
-        if not pairs and not walkers and not live:
+        """Every report of every run that has something in it, under the dump folder keyed by
+        exchange, frame and symbol (``report_dump``); a toast says where, or that there is
+        nothing to dump yet."""
+        runs = [r for r in self.state.runs.values() if r.mode in ("backtest", "walker", "live")]
+
+        def tested(walker: RunView) -> list[str]:
+            view = self.state.walkers.get(walker.id)
+            return [row.strategy for row in view.rows.values() if row.status == "done"] if view else []
+
+        outcome = dump_reports(runs, tested, self.dump_dir)
+        for path, why in outcome.failed:
+            self.notify(f"{path}: {why}", title="Report not written", severity="error", timeout=10, markup=False)
+        if outcome.nothing:
             self.notify(
-                "Nothing to dump yet: run a backtest (b) or a walker (w) first.", severity="warning", markup=False
+                "Nothing to dump yet: no run has a trade, an event or a result to report (b starts a backtest).",
+                severity="warning",
+                markup=False,
             )
             return
-        symbols_of: dict[str, set[str]] = {}
-        for symbol, strategy in pairs:
-            symbols_of.setdefault(strategy, set()).add(symbol)
-        written: list[str] = []
-        root = self.dump_dir
-        for symbol, strategy in pairs:
-            several = len(symbols_of[strategy]) > 1
-            sub = (lambda kind: root / kind / symbol) if several else (lambda kind: root / kind)  # noqa: B023
-            paths = (
-                engine.Backtest.dump(symbol, strategy, path=str(sub("backtest"))),
-                engine.Schedule.dump(symbol, strategy, True, path=str(sub("schedule"))),
-                engine.Performance.dump(symbol, strategy, True, path=str(sub("performance"))),
-                engine.Partial.dump(symbol, strategy, True, path=str(root / "partial")),
-                engine.Risk.dump(symbol, strategy, True, path=str(root / "risk")),
+        if outcome.written:
+            skipped = f" ({outcome.empty} empty, not written)" if outcome.empty else ""
+            self.notify(
+                f"{len(outcome.written)} reports written to {self.dump_dir}/{skipped}", title="Reports", markup=False
             )
-            written.extend(p for p in paths if p)
-        for strategy in symbols_of:
-            path = engine.Heat.dump(strategy, True, path=str(root / "heatmap"))
-            if path:
-                written.append(path)
-        for w in walkers:
-            several = sum(1 for x in walkers if x.name == w.name) > 1
-            folder = root / "walker" / w.symbol if several else root / "walker"
-            try:
-                path = engine.Walker.dump(w.symbol, w.name, path=str(folder))
-            except ValueError:  # stopped before any strategy was tested: nothing to report
-                continue
-            if path:
-                written.append(path)
-        for r in live:  # live reports have their own folder: their names would meet the backtest's
-            several = sum(1 for x in live if x.name == r.name) > 1
-            folder = root / "live" / r.symbol if several else root / "live"
-            paths = (
-                engine.Live.dump(r.symbol, r.name, path=str(folder)),
-                engine.Schedule.dump(r.symbol, r.name, False, path=str(folder / "schedule")),
-                engine.Performance.dump(r.symbol, r.name, False, path=str(folder / "performance")),
-                engine.Partial.dump(r.symbol, r.name, False, path=str(root / "live" / "partial")),
-                engine.Risk.dump(r.symbol, r.name, False, path=str(root / "live" / "risk")),
-            )
-            written.extend(p for p in paths if p)
-        self.notify(f"{len(written)} reports written to {root}/", title="Reports", markup=False)
 
     def action_switch_tab(self, step: int) -> None:
         if self.dashboard is not None and self.dashboard is self.screen:
@@ -685,6 +665,23 @@ class BtkApp(App[int]):
         cfg = engine.get_config()
         source = source_of(self.state, run)
         self.push_screen(TradesScreen(source, fee=cfg["CC_PERCENT_FEE"], slippage=cfg["CC_PERCENT_SLIPPAGE"]))
+
+    def action_open_history(self) -> None:
+        self.push_screen(HistoryScreen(self.dump_dir))
+
+    def _keep_in_history(self, run: RunView) -> None:
+        """A finished backtest's statistics and trades, kept under the dump folder for the
+        history screen (``console/history.py``); a write that fails is a warning, not a crash."""
+        try:
+            record = record_from(run.name, run.symbol, run.exchange, run.frame, run.status, self.clock())
+            save_record(self.dump_dir, record)
+        except Exception as exc:
+            self.notify(
+                f"{run.symbol} {run.name}: {type(exc).__name__}: {exc}",
+                title="Run not kept in the history",
+                severity="warning",
+                markup=False,
+            )
 
     # ------------------------------------------------------------------ look, help, quit
     def action_cycle_theme(self) -> None:

@@ -215,6 +215,19 @@ def _progress(err: TextIO) -> Progress:
 # --------------------------------------------------------------------------- backtest
 
 
+def _keep_in_history(dump_dir: Path, symbol: str, name: str, exchange: str, frame: str, err: TextIO) -> None:
+    """A finished headless backtest joins the run history the console's ``h`` compares
+    (``console/history.py``); a write that fails is a warning, the run's result stands."""
+    from datetime import datetime
+
+    from .history import record_from, save_record
+
+    try:
+        save_record(dump_dir, record_from(name, symbol, exchange, frame, "done", datetime.now()))
+    except Exception as exc:
+        err.write(f"warning: {symbol} {name}: not kept in the run history: {type(exc).__name__}: {exc}\n")
+
+
 async def run_backtests(
     project: Project,
     symbols: Sequence[str],
@@ -280,6 +293,8 @@ async def run_backtests(
             failures.setdefault(str(t.error), []).append(f"{symbol} {name}")
             continue
         rows.append((symbol, name, engine.Backtest.get_data(symbol, name)))
+        if status_word(t) == "done":
+            _keep_in_history(dump_dir, symbol, name, exchange, frame, err)
         folder = dump_dir / "backtest" if len(symbols) == 1 else dump_dir / "backtest" / symbol
         path = engine.Backtest.dump(symbol, name, path=str(folder))
         if path is None:

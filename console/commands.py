@@ -42,6 +42,14 @@ COMMANDS: tuple[Command, ...] = (
         footer=False,  # the footer is full at 80 columns; the Equity pane's border says "i: every trade"
     ),
     Command(
+        "history",
+        "h",
+        "History",
+        "Compare finished backtests of every session side by side (kept under the dump folder)",
+        "open_history",
+        footer=False,  # the footer's room at 80 columns is taken; the palette and the help list it
+    ),
+    Command(
         "close_position",
         "c",
         "Close position",

@@ -285,7 +285,7 @@ class DashboardState:
         self.runs: dict[str, RunView] = {}
         self.positions: dict[tuple[str, str], PositionView] = {}
         self.scheduled: dict[tuple[str, str], ScheduledView] = {}
-        self.cancelled: deque[CancelView] = deque(maxlen=RECENT_CANCELLATIONS)
+        self._cancelled: dict[str, deque[CancelView]] = {}  # run id -> its latest cancellations
         self.signal_log = RunLog()
         self.risk_log = RunLog()
         self.milestone_log = RunLog()
@@ -314,6 +314,7 @@ class DashboardState:
     # -- runs -------------------------------------------------------------------------------
     def add_run(self, run: RunView) -> None:
         self.runs[run.id] = run
+        self._cancelled.pop(run.id, None)  # a new run of the pair: the old one's cancellations went with it
 
     def add_walker(self, run: RunView, metric: str, strategies: list[str]) -> WalkerView:
         """A walker run: its leaderboard starts with every strategy waiting."""
@@ -584,7 +585,7 @@ class DashboardState:
             self.scheduled.pop(key, None)
             reason = "timeout" if r.cancel_reason == "timeout" else "price crossed the stop"
             self._note("CANCEL", when, rid, r, reason)
-            self.cancelled.append(
+            self._cancelled.setdefault(rid, deque(maxlen=RECENT_CANCELLATIONS)).append(
                 CancelView(
                     rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, reason, when
                 )
@@ -823,6 +824,15 @@ class DashboardState:
 
     def scheduled_of(self, run: str | None) -> list[ScheduledView]:
         return [s for s in self.scheduled.values() if run is None or s.run == run]
+
+    def cancelled_of(self, run: str | None) -> list[CancelView]:
+        """The latest cancellations of ``run``, oldest first (of every run when ``None``): the
+        Scheduled pane follows the selected run, so a finished backtest's ``✗ timeout`` does not
+        sit under a live run's waiting entries."""
+        if run is not None:
+            return list(self._cancelled.get(run, ()))
+        every = sorted((c for d in self._cancelled.values() for c in d), key=lambda c: c.at)
+        return every[-RECENT_CANCELLATIONS:]
 
     def time_left(self, s: ScheduledView) -> int:
         """Minutes until a waiting limit entry is cancelled for timeout (SPEC 5.3), as of the

@@ -80,6 +80,16 @@ def report_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: (-p.stat().st_mtime, str(p)))
 
 
+def report_label(relative: Path) -> tuple[str | tuple[str, str], ...]:
+    """A report's name for the list: its kind and file first (``backtest/demo-meanrev.md``),
+    then, dimmed, the exchange, frame and symbol it is keyed by; a narrow screen cuts the
+    dimmed part, not the name."""
+    parts = relative.parts
+    if len(parts) <= 2:
+        return (relative.as_posix(),)
+    return (f"{parts[0]}/{parts[-1]}", "  ", ("/".join(parts[1:-1]), "dim"))
+
+
 class ReportsScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back"),
@@ -108,7 +118,7 @@ class ReportsScreen(Screen[None]):
         options.clear_options()
         for path in self.files:
             when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%m-%d %H:%M")
-            label = Text.assemble((when, "dim"), "  ", path.relative_to(self.root).as_posix())
+            label = Text.assemble((when, "dim"), "  ", *report_label(path.relative_to(self.root)))
             label.no_wrap, label.overflow = True, "ellipsis"
             options.add_option(Option(label, id=str(path)))
         empty = self.query_one("#report-empty", Static)

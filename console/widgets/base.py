@@ -244,6 +244,9 @@ class TablePane(Pane):
     @on(ResizingTable.Resized)
     def _table_resized(self, event: ResizingTable.Resized) -> None:
         event.stop()
+        self._relayout()
+
+    def _relayout(self) -> None:
         if self._layout is not None and self._plan(self._rows) != self._layout:
             self._lay_out_rows(self._rows)
 
@@ -283,7 +286,13 @@ class TablePane(Pane):
         """Make the table show exactly ``rows`` (row key -> cells): update cells that changed,
         add new rows, remove rows that went away. Nothing is rebuilt, so nothing flickers, unless
         the columns' layout changed (a value wider than its column, a pane resized) or ``ordered``
-        and the order of ``rows`` changed (a ranking): then the rows are laid out again."""
+        and the order of ``rows`` changed (a ranking): then the rows are laid out again.
+
+        A table hidden while the pane was empty has no width to lay out for, and showing it again
+        does not resize it: its columns are laid out again once it is drawn (else a pane that was
+        empty for a moment showed every column, cut at its right edge)."""
+        if rows and self._table_room() is None:
+            self.call_after_refresh(self._relayout)
         table = self.table
         self._rows = dict(rows)
         layout = self._plan(rows)

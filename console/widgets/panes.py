@@ -323,8 +323,11 @@ class ScheduledPane(TablePane):
         super().__init__("Scheduled", "No limit entries waiting.", id="scheduled")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
+        """The selected run's waiting entries and cancellations (every run's when none is
+        selected); entries saved by an earlier live process stay listed until a run takes them."""
         rows: dict[str, tuple] = {}
-        for s in state.scheduled_of(None):
+        shown = [s for s in state.scheduled_of(None) if run is None or s.run == run or s.run.startswith("saved:")]
+        for s in shown:
             rows[f"{s.run}|{s.signal_id}"] = (
                 s.symbol,
                 s.strategy,
@@ -335,7 +338,7 @@ class ScheduledPane(TablePane):
             )
         dim = theme_style(self, "text-muted")
         warn = theme_style(self, "warning")
-        for c in reversed(state.cancelled):
+        for c in reversed(state.cancelled_of(run)):
             key = f"{c.run}|{c.signal_id}|x"
             if key not in rows:
                 rows[key] = (

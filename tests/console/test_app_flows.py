@@ -132,11 +132,12 @@ async def test_dump_writes_every_report_and_the_browser_opens_one(tmp_path, no_s
         await pilot.press("d")
         await pilot.pause()
         written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.md"))
+        keyed = "demo-synthetic/demo-30d"  # exchange and frame (issue 14 item 13)
         for name in ("demo-breakout", "demo-meanrev", "demo-trend"):
-            assert f"backtest/{name}.md" in written
-            assert f"performance/{name}.md" in written
-            assert f"heatmap/{name}.md" in written
-        assert "schedule/demo-meanrev.md" in written
+            assert f"backtest/{keyed}/BTCUSDT/{name}.md" in written
+            assert f"performance/{keyed}/BTCUSDT/{name}.md" in written
+            assert f"heatmap/{keyed}/{name}.md" in written
+        assert f"schedule/{keyed}/BTCUSDT/demo-meanrev.md" in written
         await pilot.press("r")
         assert isinstance(app.screen, ReportsScreen)
         assert len(app.screen.files) == len(written)

@@ -69,6 +69,9 @@ async def test_after_a_backtest_states_clock_and_timeouts_are_shown(no_settings,
         assert "· done" in header
         runs = "\n".join(pane_lines(app, RunsPane))
         assert runs.count("done") == 3, runs  # the state column of every run
+        app.session.selected = "backtest:BTCUSDT:demo-meanrev"  # the Scheduled pane follows the run
+        app.dashboard.show(Part.ALL)
+        await pilot.pause()
         scheduled = "\n".join(pane_lines(app, ScheduledPane))
         assert "✗ timeout" in scheduled and "Time left" in scheduled, scheduled
         progress = "\n".join(pane_lines(app, ProgressPane))
@@ -139,6 +142,9 @@ async def test_tab_reaches_every_pane_and_z_zooms_it(no_settings, size) -> None:
     async with app.run_test(size=size) as pilot:
         await pilot.press("b", "enter")
         await finish_runs(pilot)
+        app.session.selected = "backtest:BTCUSDT:demo-meanrev"  # the Scheduled pane follows the run: its timeouts
+        app.dashboard.show(Part.ALL)
+        await pilot.pause()
         reached = []
         for _ in range(12):
             focused = app.screen.focused

@@ -153,14 +153,11 @@ async def test_d_writes_the_live_reports_in_their_own_folder(tmp_path, no_settin
         await pilot.press("d")
         await pilot.pause()
         written = sorted(p.relative_to(tmp_path / "dump").as_posix() for p in (tmp_path / "dump").rglob("*.md"))
-        assert written == [
-            "live/partial/BTCUSDT_probe.md",
-            "live/performance/probe.md",
-            "live/probe.md",
-            "live/risk/BTCUSDT_probe.md",
-            "live/schedule/probe.md",
+        assert written == [  # keyed by exchange and symbol; the empty partial, risk and schedule are not written
+            "live/demo-synthetic/BTCUSDT/performance/probe.md",
+            "live/demo-synthetic/BTCUSDT/probe.md",
         ]
-        report = (tmp_path / "dump" / "live" / "probe.md").read_text()
+        report = (tmp_path / "dump" / "live" / "demo-synthetic" / "BTCUSDT" / "probe.md").read_text()
         assert "closed" in report.lower() and "time_expired" in report
 
 

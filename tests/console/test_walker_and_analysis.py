@@ -67,10 +67,13 @@ async def test_the_walker_report_is_dumped_and_listed_in_the_browser(no_settings
         await run_demo_walker(pilot)
         await pilot.press("d")
         await pilot.pause()
-        report = tmp_path / "dump" / "walker" / f"{WALKER}.md"
-        assert report.read_text().startswith(f"# Walker Comparison Report: {WALKER}")
+        keyed = Path("demo-synthetic") / "demo-30d" / "BTCUSDT"  # exchange, frame, symbol (issue 14 item 13)
+        report = tmp_path / "dump" / "walker" / keyed / f"{WALKER}.md"
+        text = report.read_text()
+        assert text.startswith(f"# Walker Comparison Report: {WALKER}")
+        assert "**Symbol:** BTCUSDT  \n**Exchange:** demo-synthetic  \n" in text  # one per line
         for name in DEMO_STRATEGIES:  # and each tested strategy's own reports
-            assert (tmp_path / "dump" / "backtest" / f"{name}.md").exists()
+            assert (tmp_path / "dump" / "backtest" / keyed / f"{name}.md").exists()
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, ReportsScreen)
@@ -79,7 +82,7 @@ async def test_the_walker_report_is_dumped_and_listed_in_the_browser(no_settings
         await pilot.press("enter")
         await pilot.pause()
         viewer = app.screen.query_one("#report-view", MarkdownViewer)
-        assert viewer.display and viewer.border_title.startswith(f"walker/{WALKER}.md")
+        assert viewer.display and viewer.border_title.startswith(f"walker/{keyed.as_posix()}/{WALKER}.md")
         assert [str(h.content) for h in viewer.query("MarkdownH1")] == [f"Walker Comparison Report: {WALKER}"]
 
 
