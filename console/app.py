@@ -25,8 +25,10 @@ from textual.worker import Worker
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
+from . import report_dump
 from .broker_choice import broker_for
-from .commands import COMMANDS, bindings, effective_keys, validate_keymap
+from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
+from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
 from .project import Project, exchange_symbols
@@ -62,6 +64,8 @@ class BtkApp(App[int]):
     CSS_PATH = str(STYLESHEET)
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {BtkCommands}
+    KEYED: tuple[Command, ...] = BTK_COMMANDS
+    """The commands ``[keys]`` binds here (an attached console adds its detach)."""
 
     def __init__(
         self,
@@ -123,11 +127,11 @@ class BtkApp(App[int]):
             self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
             return
         keymap = dict(self.project.keys) if self.project else {}
-        problems = validate_keymap(keymap)
+        problems = validate_keymap(keymap, self.KEYED)
         if problems:
             self.notify("\n".join(problems), title="Key settings ignored", severity="error", timeout=10, markup=False)
             keymap = {}
-        self.keys = effective_keys(keymap)
+        self.keys = effective_keys(keymap, self.KEYED)
         self.set_keymap(self.keys)
         self.dashboard = DashboardScreen(
             self.session,
@@ -600,67 +604,28 @@ class BtkApp(App[int]):
     # ------------------------------------------------------------------ reports
     def action_dump_reports(self) -> None:
         """Every report of every run, under the dump folder; a toast says where. A walker adds its
-        comparison report and the reports of each strategy it tested."""
-        pairs: dict[tuple[str, str], None] = {}  # (symbol, strategy), in run order
-        walkers: list[RunView] = []
-        live: list[RunView] = []
+        comparison report and the reports of each strategy it tested (console/report_dump.py)."""
+        backtests: list[tuple[str, str]] = []  # (symbol, strategy), in run order
+        walkers: list[tuple[str, str]] = []
+        live: list[tuple[str, str]] = []
         for r in self.state.runs.values():
             if r.mode == "backtest":
-                pairs[(r.symbol, r.name)] = None
+                backtests.append((r.symbol, r.name))
             elif r.mode == "live":
-                live.append(r)
+                live.append((r.symbol, r.name))
             elif r.mode == "walker":
-                walkers.append(r)
+                walkers.append((r.symbol, r.name))
                 view = self.state.walkers.get(r.id)
-                for row in view.rows.values() if view else ():
-                    if row.status == "done":
-                        pairs[(r.symbol, row.strategy)] = None
-        if not pairs and not walkers and not live:
+                rows = view.rows.values() if view else ()
+                backtests.extend((r.symbol, row.strategy) for row in rows if row.status == "done")
+        todo = report_dump.plan(backtests, walkers, live)
+        if todo.empty:
             self.notify(
                 "Nothing to dump yet: run a backtest (b) or a walker (w) first.", severity="warning", markup=False
             )
             return
-        symbols_of: dict[str, set[str]] = {}
-        for symbol, strategy in pairs:
-            symbols_of.setdefault(strategy, set()).add(symbol)
-        written: list[str] = []
-        root = self.dump_dir
-        for symbol, strategy in pairs:
-            several = len(symbols_of[strategy]) > 1
-            sub = (lambda kind: root / kind / symbol) if several else (lambda kind: root / kind)  # noqa: B023
-            paths = (
-                engine.Backtest.dump(symbol, strategy, path=str(sub("backtest"))),
-                engine.Schedule.dump(symbol, strategy, True, path=str(sub("schedule"))),
-                engine.Performance.dump(symbol, strategy, True, path=str(sub("performance"))),
-                engine.Partial.dump(symbol, strategy, True, path=str(root / "partial")),
-                engine.Risk.dump(symbol, strategy, True, path=str(root / "risk")),
-            )
-            written.extend(p for p in paths if p)
-        for strategy in symbols_of:
-            path = engine.Heat.dump(strategy, True, path=str(root / "heatmap"))
-            if path:
-                written.append(path)
-        for w in walkers:
-            several = sum(1 for x in walkers if x.name == w.name) > 1
-            folder = root / "walker" / w.symbol if several else root / "walker"
-            try:
-                path = engine.Walker.dump(w.symbol, w.name, path=str(folder))
-            except ValueError:  # stopped before any strategy was tested: nothing to report
-                continue
-            if path:
-                written.append(path)
-        for r in live:  # live reports have their own folder: their names would meet the backtest's
-            several = sum(1 for x in live if x.name == r.name) > 1
-            folder = root / "live" / r.symbol if several else root / "live"
-            paths = (
-                engine.Live.dump(r.symbol, r.name, path=str(folder)),
-                engine.Schedule.dump(r.symbol, r.name, False, path=str(folder / "schedule")),
-                engine.Performance.dump(r.symbol, r.name, False, path=str(folder / "performance")),
-                engine.Partial.dump(r.symbol, r.name, False, path=str(root / "live" / "partial")),
-                engine.Risk.dump(r.symbol, r.name, False, path=str(root / "live" / "risk")),
-            )
-            written.extend(p for p in paths if p)
-        self.notify(f"{len(written)} reports written to {root}/", title="Reports", markup=False)
+        written = report_dump.write_reports(self.dump_dir, todo)
+        self.notify(f"{len(written)} reports written to {self.dump_dir}/", title="Reports", markup=False)
 
     def action_switch_tab(self, step: int) -> None:
         if self.dashboard is not None and self.dashboard is self.screen:
@@ -691,12 +656,12 @@ class BtkApp(App[int]):
         if taken is not None:
             return f"{key} is already {taken}'s key; rebind {taken} first"
         keymap[cid] = key
-        problems = validate_keymap(keymap)
+        problems = validate_keymap(keymap, self.KEYED)
         if problems:
             return problems[0].replace("[keys] ", "")
-        self.keys = effective_keys(keymap)
+        self.keys = effective_keys(keymap, self.KEYED)
         self.set_keymap(self.keys)
-        defaults = effective_keys({})
+        defaults = effective_keys({}, self.KEYED)
         remaps = {c: k for c, k in self.keys.items() if k != defaults[c]}
         if self.project is not None:
             # a binding btk.toml declares stays saved even when it is moved back to the default,

@@ -19,6 +19,7 @@ from typing import Any
 import engine
 
 from ..project import Project
+from ..report_dump import DumpPlan, plan
 from ..state import run_id
 from .hub import Hub
 
@@ -226,6 +227,24 @@ class RunTable:
 
     def _changed(self, record: RunRecord) -> None:
         self.hub.publish("run", record.to_dict())
+
+    def dump_plan(self) -> DumpPlan:
+        """The reports of every run (console/report_dump.py), as the in-process ``d`` picks them: a
+        finished walker adds the backtest reports of each strategy it tested."""
+        walker_strategies = {w.walker_name: list(w.strategies) for w in engine.list_walkers()}
+        backtests: list[tuple[str, str]] = []
+        walkers: list[tuple[str, str]] = []
+        live: list[tuple[str, str]] = []
+        for r in self.runs.values():
+            if r.mode == "backtest":
+                backtests.append((r.symbol, r.name))
+            elif r.mode == "live":
+                live.append((r.symbol, r.name))
+            else:
+                walkers.append((r.symbol, r.name))
+                if r.status == "done":  # every strategy tested (a stopped walker: only its own report)
+                    backtests.extend((r.symbol, s) for s in walker_strategies.get(r.name, ()))
+        return plan(backtests, walkers, live)
 
     def listing(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.runs.values()]

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from ..commands import COMMANDS, FIXED_KEYS, display_key
+from ..commands import ALL_COMMANDS, FIXED_KEYS, display_key
 
 ALL = "*"
 
@@ -190,6 +190,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, keys: dict[str, str]) -> None:
         super().__init__(id="help")
         self.keys = dict(keys)
+        self.commands = [c for c in ALL_COMMANDS if c.id in self.keys]  # this console's: attached adds detach
         self.rebinding: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -206,10 +207,10 @@ class HelpScreen(ModalScreen[None]):
         """The "Does" column gets the width its longest line needs, up to what the screen leaves
         beside the other two; longer lines wrap onto a taller row instead of being cut."""
         table = self.query_one(DataTable)
-        keys = [self._key_text(c.id) for c in COMMANDS]
-        id_width = max(len(c.id) for c in COMMANDS)
+        keys = [self._key_text(c.id) for c in self.commands]
+        id_width = max(len(c.id) for c in self.commands)
         key_width = max(len("Key"), *(k.cell_len for k in keys), *(len(k) for k, _ in FIXED_KEYS))
-        does = [c.help for c in COMMANDS] + [d for _, d in FIXED_KEYS]
+        does = [c.help for c in self.commands] + [d for _, d in FIXED_KEYS]
         gaps = 2 * table.cell_padding * 3 + table.styles.scrollbar_size_vertical
         frame = 2 + 4  # the dialog's border and padding (btk.tcss #dialog)
         room = int(self.app.size.width * 0.95) - frame - gaps - id_width - key_width
@@ -219,7 +220,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("Id", key="id", width=id_width)
         table.add_column("Key", key="key", width=key_width)
         table.add_column("Does", key="does", width=does_width)
-        for c, key in zip(COMMANDS, keys):
+        for c, key in zip(self.commands, keys):
             table.add_row(c.id, key, c.help, key=c.id, height=None)
         for key, help_text in FIXED_KEYS:
             table.add_row("", Text(key, style="bold"), help_text, key=f"fixed:{key}", height=None)
@@ -253,7 +254,7 @@ class HelpScreen(ModalScreen[None]):
             return
         self.keys = dict(self.app.keys)
         table = self.query_one(DataTable)
-        for c in COMMANDS:
+        for c in self.commands:
             table.update_cell(c.id, "key", self._key_text(c.id))
         note.update(f"{cid} is now on {display_key(event.key)} (saved).")
 
