@@ -176,9 +176,12 @@ class AttachedApp(BtkApp):
             if self.connected:
                 self._daemon_close_only = state.close_only
             self.connected = False
-            self.connection_detail = item.detail  # which address, what failed: for the log, not the header
+            # which address, what failed and where it resumes: for a log, not the header, which
+            # says only what a trader acts on (a sequence number is the protocol's business, and
+            # one the run's progress records move with the machine's speed)
             last = self.feed.last if self.feed is not None else None
-            state.close_only = "CONNECTION LOST · reconnecting" + (f", resuming after #{last}" if last else "")
+            self.connection_detail = item.detail + (f"; resuming after #{last}" if last else "")
+            state.close_only = "CONNECTION LOST · reconnecting"
         return Part.HEADER
 
     def _upsert_run(self, record: dict[str, Any]) -> Part:
