@@ -25,7 +25,7 @@ from textual.worker import Worker
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
-from . import report_dump
+from . import optimizer_run, report_dump
 from .broker_choice import broker_for
 from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
 from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
@@ -168,6 +168,15 @@ class BtkApp(App[int]):
             return
         names = project.walkers if mode == "walker" else project.strategies
         descriptions = {}
+        if mode == "optimizer":  # console/optimizer_run.py (issue 19)
+            names, descriptions = optimizer_run.optimizer_names(), optimizer_run.descriptions()
+            if not names:
+                self.notify(
+                    "This project registers no optimizer: call engine.add_optimizer(...) in a [project] modules file.",
+                    severity="warning",
+                    markup=False,
+                )
+                return
         if mode == "walker":
             if not names:
                 self.notify(
@@ -227,8 +236,9 @@ class BtkApp(App[int]):
                 return
             self._start_live_confirmed(symbols, choice, broker.name, True)
             return
-        if choice.mode == "walker":
-            started = sum(self.start_walker(symbol, choice.strategy) for symbol in symbols)
+        if choice.mode in ("walker", "optimizer"):
+            start = self.start_walker if choice.mode == "walker" else self.start_optimizer
+            started = sum(start(symbol, choice.strategy) for symbol in symbols)
             if started:
                 self._show(Part.ALL)
             return
@@ -333,6 +343,10 @@ class BtkApp(App[int]):
         self._show(Part.NONE, reveal=LeaderboardPane)  # the leaderboard it is about to fill
         self._drive_run(rid, handle)
         return True
+
+    def start_optimizer(self, symbol: str, optimizer: str) -> bool:
+        """Write strategies with ``optimizer`` for ``symbol`` (console/optimizer_run.py)."""
+        return optimizer_run.start(self, symbol, optimizer)
 
     def _live_note(self) -> str:
         return (
@@ -473,6 +487,14 @@ class BtkApp(App[int]):
         run = self.state.runs.get(selected) if selected else None
         if run is None or not run.is_active:
             self.notify("Select a running run to stop (arrows in the Runs pane).", severity="warning", markup=False)
+            return
+        if run.mode == "optimizer":
+            self.notify(
+                "An optimizer run cannot be stopped midway: it ends after its last source (each model "
+                "call has its timeout from [llm]); nothing runs the program it writes.",
+                severity="warning",
+                markup=False,
+            )
             return
         detail = "The backtest finishes the position it holds, then ends; its report keeps what it did."
         if run.mode == "live":

@@ -223,6 +223,14 @@ class AttachedApp(BtkApp):
         if self.read_only:
             self.notify(READ_ONLY, severity="warning", markup=False)
             return
+        if mode == "optimizer":  # its model calls and files belong to the project's own process
+            self.notify(
+                "The daemon does not run optimizers yet: run `btk-console optimize` in the project's folder "
+                "(its program and trace land in the same dump folder, which r browses).",
+                severity="warning",
+                markup=False,
+            )
+            return
         super().action_start(mode)
 
     def _ask(self, what: str, call: Callable[[DaemonClient], Any]) -> None:

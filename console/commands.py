@@ -43,6 +43,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
     Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
+        "optimize",
+        "o",
+        "Optimize",
+        "Write strategies with an LLM optimizer; the trace goes to the reports (r)",
+        "start('optimizer')",
+        footer=False,
+    ),
+    Command(
         "close_position",
         "c",
         "Close position",

@@ -26,6 +26,10 @@ class StartChoice:
     frame: str
 
 
+FIXED_MODES = ("walker", "optimizer")
+"""Modes whose choice names its own exchange and frames: the dialog asks only symbol and name."""
+
+
 class StartDialog(ModalScreen[StartChoice | None]):
     """Pick what to run. Focus starts on the strategy list with the last choice highlighted, so
     ``b`` then ``Enter`` runs the last backtest again; Tab reaches symbol, exchange and frame."""
@@ -70,9 +74,14 @@ class StartDialog(ModalScreen[StartChoice | None]):
         return [("all symbols", ALL), *((s, s) for s in symbols)]
 
     def compose(self) -> ComposeResult:
-        exchange = self._pick("exchange", self.exchanges) if self.mode != "walker" else None
+        exchange = self._pick("exchange", self.exchanges) if self.mode not in FIXED_MODES else None
         symbols = self._symbols_for(exchange)
-        title = {"backtest": "Start a backtest", "walker": "Start a walker", "live": "Start live trading"}[self.mode]
+        title = {
+            "backtest": "Start a backtest",
+            "walker": "Start a walker",
+            "live": "Start live trading",
+            "optimizer": "Write strategies with an optimizer",
+        }[self.mode]
         with Vertical(id="dialog"):
             yield Label(title, id="dialog-title")
             if self.note:
@@ -86,7 +95,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
                     compact=True,
                     id="symbol",
                 )
-                if self.mode != "walker":  # a walker names its own exchange and frame
+                if self.mode not in FIXED_MODES:  # a walker names its own exchange and frame
                     yield Label("Exchange")
                     yield Select(
                         [(e, e) for e in self.exchanges],
@@ -107,7 +116,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
                         compact=True,
                         id="frame",
                     )
-            label = "Walker" if self.mode == "walker" else "Strategy"
+            label = {"walker": "Walker", "optimizer": "Optimizer"}.get(self.mode, "Strategy")
             yield Label(f"{label} (Enter starts, Esc cancels)", id="dialog-list-label")
             options = [Option(self._label(name), id=name) for name in self.strategies]
             if self.mode == "backtest" and len(self.strategies) > 1:
@@ -145,7 +154,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        fixed = self.mode == "walker"  # the app reads exchange and frame from the walker
+        fixed = self.mode in FIXED_MODES  # the app reads exchange and frame from the walker
         frame = self.query_one("#frame", Select).value if self.mode == "backtest" else ""
         exchange = "" if fixed else self.query_one("#exchange", Select).value
         self.dismiss(
