@@ -168,6 +168,8 @@ class RunTable:
                 record.status, record.progress = "done", 1.0
             self.handles.pop(record.id, None)
             self.tasks.pop(record.id, None)
+            if record.mode == "live":  # its last idle tick is no news to a console joining later
+                self.hub.ticks.pop((record.symbol, record.name), None)
             self._changed(record)
 
     # -- stopping -----------------------------------------------------------------------------
