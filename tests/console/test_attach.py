@@ -10,8 +10,8 @@ import signal
 from dataclasses import astuple
 
 from conftest import wait_until
-from daemons import SAFETY, _until
 from daemon_child import LIVE_T0
+from daemons import SAFETY, _until
 
 from console.attach import READ_ONLY, AttachedApp, fetch
 from console.client import DaemonClient, DaemonError, Endpoint
