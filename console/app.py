@@ -25,8 +25,10 @@ from textual.worker import Worker
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
+from . import optimizer_run
 from .broker_choice import broker_for
-from .commands import COMMANDS, bindings, effective_keys, validate_keymap
+from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
+from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
 from .history import record_from, save_record
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
@@ -73,6 +75,8 @@ class BtkApp(App[int]):
     CSS_PATH = str(STYLESHEET)
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {BtkCommands}
+    KEYED: tuple[Command, ...] = BTK_COMMANDS
+    """The commands ``[keys]`` binds here (an attached console adds its detach)."""
 
     def __init__(
         self,
@@ -141,11 +145,11 @@ class BtkApp(App[int]):
             self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
             return
         keymap = dict(self.project.keys) if self.project else {}
-        problems = validate_keymap(keymap)
+        problems = validate_keymap(keymap, self.KEYED)
         if problems:
             self.notify("\n".join(problems), title="Key settings ignored", severity="error", timeout=10, markup=False)
             keymap = {}
-        self.keys = effective_keys(keymap)
+        self.keys = effective_keys(keymap, self.KEYED)
         self.set_keymap(self.keys)
         self.dashboard = DashboardScreen(
             self.session,
@@ -182,6 +186,15 @@ class BtkApp(App[int]):
             return
         names = project.walkers if mode == "walker" else project.strategies
         descriptions = {}
+        if mode == "optimizer":  # console/optimizer_run.py (issue 19)
+            names, descriptions = optimizer_run.optimizer_names(), optimizer_run.descriptions()
+            if not names:
+                self.notify(
+                    "This project registers no optimizer: call engine.add_optimizer(...) in a [project] modules file.",
+                    severity="warning",
+                    markup=False,
+                )
+                return
         if mode == "walker":
             if not names:
                 self.notify(
@@ -241,8 +254,9 @@ class BtkApp(App[int]):
                 return
             self._start_live_confirmed(symbols, choice, broker.name, True)
             return
-        if choice.mode == "walker":
-            started = sum(self.start_walker(symbol, choice.strategy) for symbol in symbols)
+        if choice.mode in ("walker", "optimizer"):
+            start = self.start_walker if choice.mode == "walker" else self.start_optimizer
+            started = sum(start(symbol, choice.strategy) for symbol in symbols)
             if started:
                 self._show(Part.ALL)
             return
@@ -347,6 +361,10 @@ class BtkApp(App[int]):
         self._show(Part.NONE, reveal=LeaderboardPane)  # the leaderboard it is about to fill
         self._drive_run(rid, handle)
         return True
+
+    def start_optimizer(self, symbol: str, optimizer: str) -> bool:
+        """Write strategies with ``optimizer`` for ``symbol`` (console/optimizer_run.py)."""
+        return optimizer_run.start(self, symbol, optimizer)
 
     def _live_note(self) -> str:
         return (
@@ -489,6 +507,14 @@ class BtkApp(App[int]):
         run = self.state.runs.get(selected) if selected else None
         if run is None or not run.is_active:
             self.notify("Select a running run to stop (arrows in the Runs pane).", severity="warning", markup=False)
+            return
+        if run.mode == "optimizer":
+            self.notify(
+                "An optimizer run cannot be stopped midway: it ends after its last source (each model "
+                "call has its timeout from [llm]); nothing runs the program it writes.",
+                severity="warning",
+                markup=False,
+            )
             return
         detail = "The backtest finishes the position it holds, then ends; its report keeps what it did."
         if run.mode == "live":
@@ -701,12 +727,12 @@ class BtkApp(App[int]):
         if taken is not None:
             return f"{key} is already {taken}'s key; rebind {taken} first"
         keymap[cid] = key
-        problems = validate_keymap(keymap)
+        problems = validate_keymap(keymap, self.KEYED)
         if problems:
             return problems[0].replace("[keys] ", "")
-        self.keys = effective_keys(keymap)
+        self.keys = effective_keys(keymap, self.KEYED)
         self.set_keymap(self.keys)
-        defaults = effective_keys({})
+        defaults = effective_keys({}, self.KEYED)
         remaps = {c: k for c, k in self.keys.items() if k != defaults[c]}
         if self.project is not None:
             # a binding btk.toml declares stays saved even when it is moved back to the default,

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual.binding import Binding
-
 from .app import BtkApp
-from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Live, Snapshot, to_bridge
+from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Live, Snapshot, Tick, to_bridge
+from .commands import ALL_COMMANDS, ATTACH_COMMANDS, bindings
 from .project import Project
 from .state import Part, RunView
 
@@ -42,11 +41,16 @@ def remote_project(info: dict[str, Any], dump_dir: Path) -> Project:
         default_exchange=info["default_exchange"],
         default_frame=info["default_frame"],
         settings_path=dump_dir / "attach-settings.toml",
+        # the project's [keys] (btk.toml and its saved bindings): an attached console keys as the
+        # in-process one does, its detach included (console/commands.py ATTACH_COMMANDS)
+        keys=dict(info.get("keys", {})),
+        declared_keys=dict(info.get("keys", {})),
     )
 
 
 class AttachedApp(BtkApp):
-    BINDINGS = [Binding("ctrl+d,x", "detach", "Detach", show=False, id="detach")]
+    BINDINGS = bindings(ATTACH_COMMANDS)  # ctrl+d,x by default; [keys] detach = "..." remaps it
+    KEYED = ALL_COMMANDS
 
     def __init__(
         self,
@@ -67,7 +71,7 @@ class AttachedApp(BtkApp):
         self.read_only = read_only
         self.remote = info  # walker and frame details for the runs the daemon reports
         self._sleep = sleep
-        self._pending: list[Snapshot | Event | Live | Connection] = []
+        self._pending: list[Snapshot | Event | Tick | Live | Connection] = []
         self._in_history = False
         self._daemon_close_only: str | None = None
         self.connected = False
@@ -91,7 +95,7 @@ class AttachedApp(BtkApp):
         self.run_worker(self._follow(), name="daemon-feed", group="feed", exit_on_error=False)
 
     async def _follow(self) -> None:
-        async with DaemonClient(self.endpoint) as client:
+        async with DaemonClient(self.endpoint, read_only=self.read_only) as client:
             self.client = client
             self.feed = Feed(client, sleep=self._sleep)
             async for item in self.feed:
@@ -133,6 +137,12 @@ class AttachedApp(BtkApp):
                     event = to_bridge(item)
                     if event is not None:
                         batch.append(event)
+            elif isinstance(item, Tick):
+                # the daemon's clock moves live ages and clocks as the in-process one does (Session.fold)
+                changed |= flush()
+                state.tick_live(item.now)
+                batch.append(item.event)
+                changed |= Part.POSITIONS | Part.SCHEDULED | Part.PROGRESS
             elif isinstance(item, Live):
                 continue
             elif isinstance(item, Snapshot):
@@ -166,9 +176,12 @@ class AttachedApp(BtkApp):
             if self.connected:
                 self._daemon_close_only = state.close_only
             self.connected = False
-            self.connection_detail = item.detail  # which address, what failed: for the log, not the header
+            # which address, what failed and where it resumes: for a log, not the header, which
+            # says only what a trader acts on (a sequence number is the protocol's business, and
+            # one the run's progress records move with the machine's speed)
             last = self.feed.last if self.feed is not None else None
-            state.close_only = "CONNECTION LOST · reconnecting" + (f", resuming after #{last}" if last else "")
+            self.connection_detail = item.detail + (f"; resuming after #{last}" if last else "")
+            state.close_only = "CONNECTION LOST · reconnecting"
         return Part.HEADER
 
     def _upsert_run(self, record: dict[str, Any]) -> Part:
@@ -209,6 +222,14 @@ class AttachedApp(BtkApp):
     def action_start(self, mode: str) -> None:
         if self.read_only:
             self.notify(READ_ONLY, severity="warning", markup=False)
+            return
+        if mode == "optimizer":  # its model calls and files belong to the project's own process
+            self.notify(
+                "The daemon does not run optimizers yet: run `btk-console optimize` in the project's folder "
+                "(its program and trace land in the same dump folder, which r browses).",
+                severity="warning",
+                markup=False,
+            )
             return
         super().action_start(mode)
 
@@ -251,12 +272,18 @@ class AttachedApp(BtkApp):
         self._ask("Cannot stop", lambda c: c.stop(rid))
 
     def action_dump_reports(self) -> None:
-        self.notify(
-            "The daemon owns these runs: it writes their live reports under "
-            f"{self.dump_dir / 'live'} when it stops; `btk-console status` and the API give statistics now.",
-            title="Reports",
-            markup=False,
-        )
+        """The daemon writes the reports (its engine holds what they are made of) under its dump
+        folder, which the reports browser (r) reads; a viewer may ask too: it changes no run."""
+
+        async def dump(c: DaemonClient) -> None:
+            done = await c.dump_reports()
+            self.notify(
+                f"{len(done['written'])} reports written to {done['folder']}/ by the daemon",
+                title="Reports",
+                markup=False,
+            )
+
+        self._ask("Cannot dump reports", dump)
 
     # ------------------------------------------------------------------ leaving
     def action_detach(self) -> None:

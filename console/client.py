@@ -64,14 +64,17 @@ def daemon_running(dump_dir: Path) -> bool:
 class DaemonClient:
     """One HTTP session to the daemon. ``async with DaemonClient(endpoint) as c: await c.get(...)``."""
 
-    def __init__(self, endpoint: Endpoint, *, timeout: float = 30.0) -> None:
+    def __init__(self, endpoint: Endpoint, *, timeout: float = 30.0, read_only: bool = False) -> None:
         self.endpoint = endpoint
+        self.read_only = read_only  # a viewer: the daemon refuses its changes (403)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> DaemonClient:
         connector = aiohttp.UnixConnector(path=str(self.endpoint.socket)) if self.endpoint.socket is not None else None
         headers = {"Authorization": f"Bearer {self.endpoint.token}"} if self.endpoint.token else {}
+        if self.read_only:
+            headers["X-Btk-Read-Only"] = "1"  # console/daemon/server.py read_only_guard
         self._session = aiohttp.ClientSession(connector=connector, headers=headers, timeout=self._timeout)
         return self
 
@@ -113,6 +116,10 @@ class DaemonClient:
     async def start(self, **body: Any) -> dict[str, Any]:
         return await self.post("/v1/runs", body)
 
+    async def dump_reports(self) -> dict[str, Any]:
+        """The daemon writes every run's reports under its dump folder: ``{"folder", "written"}``."""
+        return await self.post("/v1/reports")
+
     async def stop(self, rid: str) -> dict[str, Any]:
         from urllib.parse import quote
 
@@ -134,6 +141,15 @@ class Event:
     seq: int
     stream: str
     event: Any  # decoded by engine.wire; a ``run`` event is the run's record (a dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A live run's idle tick (not numbered: it never moves the resume point), with the daemon's
+    clock at the tick (``now``, ms), so the dashboard shows its last tick, next tick and price."""
+
+    now: int
+    event: Any  # an engine IdleResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +204,7 @@ class Feed:
         self.epoch: str | None = None  # the daemon instance that numbered ``last``
         self._history = False
 
-    async def __aiter__(self) -> AsyncIterator[Snapshot | Event | Live | Connection]:
+    async def __aiter__(self) -> AsyncIterator[Snapshot | Event | Tick | Live | Connection]:
         delay = 0.5
         while not self.closed:
             query = f"?since={self.last}" if self.last is not None else ""
@@ -212,7 +228,7 @@ class Feed:
             await self.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
 
-    def _parse(self, text: str) -> Snapshot | Event | Live | None:
+    def _parse(self, text: str) -> Snapshot | Event | Tick | Live | None:
         """One stream message. After a snapshot come its history events (numbers up to the
         snapshot's), then ``live``; past that, an event at or below ``last`` is a repeat and dropped."""
         data = json.loads(text)
@@ -225,6 +241,8 @@ class Feed:
             self._history = False
             self.epoch = data.get("epoch", self.epoch)
             return Live(data["seq"])
+        if kind == "tick":
+            return Tick(data["now"], wire.decode(data["event"]))
         if kind != "event":
             return None
         seq = data["seq"]

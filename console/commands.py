@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 from textual.binding import Binding
 
-__all__ = ["COMMANDS", "FIXED_KEYS", "Command", "bindings", "effective_keys", "validate_keymap"]
+__all__ = [
+    "ALL_COMMANDS",
+    "ATTACH_COMMANDS",
+    "COMMANDS",
+    "FIXED_KEYS",
+    "Command",
+    "bindings",
+    "effective_keys",
+    "validate_keymap",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +57,14 @@ COMMANDS: tuple[Command, ...] = (
         "Compare finished backtests of every session side by side (kept under the dump folder)",
         "open_history",
         footer=False,  # the footer's room at 80 columns is taken; the palette and the help list it
+    ),
+    Command(
+        "optimize",
+        "o",
+        "Optimize",
+        "Write strategies with an LLM optimizer; the trace goes to the reports (r)",
+        "start('optimizer')",
+        footer=False,
     ),
     Command(
         "close_position",
@@ -101,6 +118,21 @@ COMMANDS: tuple[Command, ...] = (
     Command("quit", "q", "Quit", "Leave btk-console (asks first while a live run is active)", "request_quit"),
 )
 
+ATTACH_COMMANDS: tuple[Command, ...] = (
+    Command(
+        "detach",
+        "ctrl+d,x",
+        "Detach",
+        "Leave this attached console; the daemon and every run go on (btk-console attach comes back)",
+        "detach",
+        footer=False,
+    ),
+)
+"""Commands only an attached console has (console/attach.py). ``[keys]`` may name them in any
+project: an in-process console accepts the table and simply has no such key."""
+
+ALL_COMMANDS: tuple[Command, ...] = COMMANDS + ATTACH_COMMANDS
+
 FIXED_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓", "Move in the focused list or table (in Runs: pick the run the panes show)"),
     ("Tab", "Move the focus to the next pane, field or list (shift+Tab: back); arrows and PgUp/PgDn scroll it"),
@@ -121,10 +153,12 @@ def _normal(key: str) -> str:
     return key if len(key) == 1 else key.lower()
 
 
-def validate_keymap(keymap: Mapping[str, str]) -> list[str]:
-    """Problems with a ``[keys]`` table: unknown ids, empty or reserved keys, one key twice."""
+def validate_keymap(keymap: Mapping[str, str], commands: Iterable[Command] = COMMANDS) -> list[str]:
+    """Problems with a ``[keys]`` table: unknown ids, empty or reserved keys, one key twice among
+    ``commands`` (the console's own: an attached one adds ``ATTACH_COMMANDS``)."""
     problems: list[str] = []
-    ids = {c.id for c in COMMANDS}
+    commands = tuple(commands)
+    ids = {c.id for c in ALL_COMMANDS}
     for cid, key in keymap.items():
         if cid not in ids:
             problems.append(f"[keys] {cid}: unknown command; commands are {', '.join(sorted(ids))}")
@@ -132,7 +166,8 @@ def validate_keymap(keymap: Mapping[str, str]) -> list[str]:
             problems.append(f'[keys] {cid}: expected a key such as "x" or "f5", got {key!r}')
         elif _normal(key) in FORBIDDEN_KEYS:
             problems.append(f"[keys] {cid}: {key} is taken by terminals and tmux; pick another key")
-    keys = effective_keys({k: v for k, v in keymap.items() if k in ids and isinstance(v, str) and v.strip()})
+    usable = {k: v for k, v in keymap.items() if k in ids and isinstance(v, str) and v.strip()}
+    keys = effective_keys(usable, commands)
     seen: dict[str, str] = {}
     for cid, key in keys.items():
         for k in key.split(","):
@@ -143,9 +178,14 @@ def validate_keymap(keymap: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def effective_keys(keymap: Mapping[str, str]) -> dict[str, str]:
-    """Command id -> key after applying ``keymap`` over the defaults."""
-    return {c.id: _normal(keymap.get(c.id, c.key)) for c in COMMANDS}
+def effective_keys(keymap: Mapping[str, str], commands: Iterable[Command] = COMMANDS) -> dict[str, str]:
+    """Command id -> key after applying ``keymap`` over the defaults (of ``commands``)."""
+    return {c.id: _normal_keys(keymap.get(c.id, c.key)) for c in commands}
+
+
+def _normal_keys(key: str) -> str:
+    """``_normal`` of each key of a binding that lists several (``ctrl+d,x``)."""
+    return key if key == "," else ",".join(_normal(k) for k in key.split(","))
 
 
 def display_key(key: str) -> str:

@@ -10,6 +10,10 @@ left out, and when nothing at all has data, that there is nothing to dump.
 The engine renders the text (its own statistics); the columns and the one-fact-per-line layout
 are the console's (``report_layout``). Files are written with ``engine.write_atomic``, so the
 browser never reads half a report.
+
+One function for both owners of an engine: the in-process console (console/app.py) and the daemon
+(console/daemon/server.py ``POST /v1/reports``), which an attached console asks, because the
+reports are made from the engine's own stores, which live in the daemon's process.
 """
 
 from __future__ import annotations
@@ -17,17 +21,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import engine
 
 from .paths import safe_part
 from .report_layout import backtest_columns, live_columns, one_per_line, schedule_columns, walker_pnl_columns
-from .state import RunView
 
-__all__ = ["DumpOutcome", "dump_reports", "run_folder", "safe_part"]
+__all__ = ["DumpOutcome", "RunLike", "dump_reports", "run_folder", "safe_part"]
 
 
-def run_folder(root: Path, kind: str, run: RunView) -> Path:
+class RunLike(Protocol):
+    """What a run must say to have its reports written: the console's ``RunView`` and the
+    daemon's ``RunRecord`` both do."""
+
+    mode: str
+    symbol: str
+    name: str
+    exchange: str
+    frame: str
+
+
+def run_folder(root: Path, kind: str, run: RunLike) -> Path:
     """Where ``run``'s reports of ``kind`` go: keyed by exchange, frame (not for live) and symbol."""
     parts = [kind, run.exchange] + ([run.frame] if run.mode != "live" and run.frame else []) + [run.symbol]
     return root.joinpath(*(safe_part(p) for p in parts))
@@ -54,7 +69,7 @@ class _Report:
     text: Callable[[], str]
 
 
-def _backtest_reports(root: Path, run: RunView, strategy: str) -> Iterable[_Report]:
+def _backtest_reports(root: Path, run: RunLike, strategy: str) -> Iterable[_Report]:
     sym = run.symbol
     folder = lambda kind: run_folder(root, kind, run)  # noqa: E731
     name = f"{safe_part(strategy)}.md"
@@ -85,7 +100,7 @@ def _backtest_reports(root: Path, run: RunView, strategy: str) -> Iterable[_Repo
     )
 
 
-def _live_reports(root: Path, run: RunView) -> Iterable[_Report]:
+def _live_reports(root: Path, run: RunLike) -> Iterable[_Report]:
     sym, strategy = run.symbol, run.name
     folder = run_folder(root, "live", run)
     name = f"{safe_part(strategy)}.md"
@@ -108,7 +123,7 @@ def _live_reports(root: Path, run: RunView) -> Iterable[_Report]:
         )
 
 
-def _walker_reports(root: Path, run: RunView) -> Iterable[_Report]:
+def _walker_reports(root: Path, run: RunLike) -> Iterable[_Report]:
     def has_data() -> bool:
         try:
             return bool(engine.Walker.get_data(run.symbol, run.name).strategy_results)
@@ -122,15 +137,15 @@ def _walker_reports(root: Path, run: RunView) -> Iterable[_Report]:
     )
 
 
-def dump_reports(runs: Iterable[RunView], tested: Callable[[RunView], list[str]], root: Path) -> DumpOutcome:
+def dump_reports(runs: Iterable[RunLike], tested: Callable[[RunLike], list[str]], root: Path) -> DumpOutcome:
     """Write the reports of ``runs`` under ``root``. ``tested(walker_run)`` names the strategies a
     walker finished: their backtest reports are written beside the walker's. The engine keeps one
     result per (symbol, strategy), so a pair that ran twice is written once, under the frame and
     exchange of its latest run. The heatmap (one per strategy, over every symbol it traded) goes
     to ``heatmap/<exchange>/<frame>/``."""
     reports: list[_Report] = []
-    pairs: dict[tuple[str, str], RunView] = {}
-    heat: dict[str, RunView] = {}
+    pairs: dict[tuple[str, str], RunLike] = {}
+    heat: dict[str, RunLike] = {}
     for run in runs:
         if run.mode == "backtest":
             pairs[(run.symbol, run.name)] = run

@@ -24,7 +24,7 @@ from engine import (
     WalkerContract,
 )
 
-RunMode = Literal["backtest", "walker", "live"]
+RunMode = Literal["backtest", "walker", "live", "optimizer"]
 RunStatus = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 
 LOG_LINES = 500

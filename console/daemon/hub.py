@@ -13,7 +13,11 @@ What is kept:
 - ``log``: the last ``log_size`` messages a dashboard logs (everything but ``active`` ticks and run
   updates): the snapshot's history;
 - ``open``: per open position or waiting limit entry, its newest message (so a position whose
-  opening line left the log window still shows, with its latest price).
+  opening line left the log window still shows, with its latest price);
+- ``ticks``: per live pair, its newest idle tick (docs/control-api.md "tick"). An idle tick says only
+  "alive at this time and price": it is sent to every client but not numbered, so it never pushes
+  a numbered event out of the replay window, and a client that missed some loses nothing (the
+  next one, or the snapshot's newest, says the same).
 """
 
 from __future__ import annotations
@@ -53,11 +57,13 @@ listens to them in-process."""
 
 @dataclass(slots=True)
 class Message:
-    """One numbered message, encoded once (every client gets the same text)."""
+    """One numbered message, encoded once (every client gets the same text). A tick is not
+    numbered (``numbered`` False): its ``seq`` is the number of the event before it."""
 
     seq: int
     stream: str
     text: str
+    numbered: bool = True
 
 
 @dataclass(slots=True, eq=False)
@@ -93,15 +99,21 @@ class Hub:
         self.replay: deque[Message] = deque(maxlen=replay_size)
         self.log: deque[Message] = deque(maxlen=log_size)
         self.open: dict[tuple[bool, str, str, str], Message] = {}
+        self.ticks: dict[tuple[str, str], Message] = {}  # (symbol, strategy) -> its newest idle tick
+        self.clock: Callable[[], int] = lambda: engine.get_clock().now()  # the tick's time (ms)
         self.subscribers: set[Subscriber] = set()
         self.client_limit = client_limit
         self._unsubscribe: list[Callable[[], None]] = []
 
     # -- engine side --------------------------------------------------------------------------
-    def attach(self, streams: Iterable[tuple[str, Callable[..., Callable[[], None]]]] = STREAMS) -> None:
-        """Listen to the engine streams (once, for the daemon's life)."""
+    def attach(
+        self, streams: Iterable[tuple[str, Callable[..., Callable[[], None]]]] = STREAMS, *, ticks: bool = True
+    ) -> None:
+        """Listen to the engine streams (once, for the daemon's life), and to live idle ticks."""
         for name, listen in streams:
             self._unsubscribe.append(listen(lambda ev, _name=name: self.publish(_name, ev)))
+        if ticks:  # live only, as console/bridge.py: a backtest's idle frames keep their fast path
+            self._unsubscribe.append(engine.listen_signal_live(self.publish_tick, actions=("idle",)))
 
     def detach(self) -> None:
         for stop in self._unsubscribe:
@@ -120,6 +132,20 @@ class Hub:
         msg = Message(self.seq, stream, text)
         self.replay.append(msg)
         self._keep(msg, event)
+        for sub in self.subscribers:
+            sub.offer(msg)
+        return msg
+
+    def publish_tick(self, event: Any) -> Message:
+        """Send a live idle tick with the daemon's clock (``now``, ms: an idle result carries no
+        time), unnumbered; the newest per pair is kept for the snapshot."""
+        payload = wire.encode(event)
+        text = json.dumps(
+            {"type": "tick", "seq": self.seq, "now": self.clock(), "stream": "signal", "event": payload},
+            separators=(",", ":"),
+        )
+        msg = Message(self.seq, "signal", text, numbered=False)
+        self.ticks[(event.symbol, event.strategy_name)] = msg
         for sub in self.subscribers:
             sub.offer(msg)
         return msg

@@ -167,6 +167,8 @@ class RunTable:
                 record.status, record.progress = "done", 1.0
             self.handles.pop(record.id, None)
             self.tasks.pop(record.id, None)
+            if record.mode == "live":  # its last idle tick is no news to a console joining later
+                self.hub.ticks.pop((record.symbol, record.name), None)
             self._changed(record)
 
     # -- stopping -----------------------------------------------------------------------------
@@ -226,6 +228,17 @@ class RunTable:
 
     def _changed(self, record: RunRecord) -> None:
         self.hub.publish("run", record.to_dict())
+
+    def dump_runs(self) -> tuple[list[RunRecord], Callable[[Any], list[str]]]:
+        """The runs whose reports ``d`` writes (console/report_dump.py), and what each walker
+        tested: a finished walker adds the backtest reports of each strategy it tested (a
+        stopped one: only its own report), as the in-process ``d`` does."""
+        walker_strategies = {w.walker_name: list(w.strategies) for w in engine.list_walkers()}
+
+        def tested(run: Any) -> list[str]:
+            return walker_strategies.get(run.name, []) if run.status == "done" else []
+
+        return list(self.runs.values()), tested
 
     def listing(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.runs.values()]

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 import engine
 from engine import wire
 
+from ..report_dump import dump_reports as write_run_reports
 from .hub import Hub
 from .runs import RunRequestError, RunTable
 
@@ -48,6 +49,23 @@ def token_middleware(token: str) -> Any:
         return await handler(request)
 
     return check
+
+
+READ_ONLY_HEADER = "X-Btk-Read-Only"
+VIEWER_MAY_POST = (f"{API}/reports",)  # writing report files changes no run
+
+
+@web.middleware
+async def read_only_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A client attached with ``--read-only`` sends ``X-Btk-Read-Only: 1`` on every request; the
+    daemon refuses it every change (start, stop, close, flatten), so a viewer stays a viewer even
+    if a key slipped past the console's own check. (Not a lock against a hostile client: whoever
+    can open the socket can leave the header out; the socket's mode is the access control.)"""
+    if request.method == "POST" and request.headers.get(READ_ONLY_HEADER) and request.path not in VIEWER_MAY_POST:
+        return _error(
+            403, "read-only console: attached with --read-only, it cannot start, stop, close or flatten anything"
+        )
+    return await handler(request)
 
 
 def _positions(hub: Hub) -> list[dict[str, Any]]:
@@ -99,6 +117,7 @@ async def project(request: web.Request) -> web.Response:
             "symbols": p.symbols,
             "default_exchange": p.default_exchange,
             "default_frame": p.default_frame,
+            "keys": dict(p.keys),  # key bindings ([keys]): an attached console uses the project's
             "walker_details": {
                 w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
             },
@@ -198,6 +217,27 @@ async def report(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/markdown")
 
 
+async def dump_reports(request: web.Request) -> web.Response:
+    """Every report of every run written under the daemon's dump folder (the console's ``d``):
+    the reports come from the engine's stores, which live here, not in an attached console."""
+    runs, tested = request.app[_RUNS].dump_runs()
+    folder = Path(request.app[_INFO]["dump_dir"])
+    if not runs:
+        return _error(409, "nothing to dump yet: the daemon has run no backtest, walker or live run")
+    outcome = write_run_reports(runs, tested, folder)
+    if outcome.nothing:
+        return _error(409, "nothing to dump yet: no run has anything to report")
+    return web.json_response(
+        {
+            "folder": str(folder),
+            "written": [str(p) for p in outcome.written],
+            "empty": outcome.empty,
+            "failed": [{"path": str(p), "reason": why} for p, why in outcome.failed],
+        },
+        status=201,
+    )
+
+
 async def stream(request: web.Request) -> web.WebSocketResponse:
     """``?since=N&epoch=E``: the messages after N if this daemon (epoch E) numbered them and the
     replay buffer still holds them, else (or without ``since``) a snapshot first. Then every new
@@ -234,6 +274,8 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
             for msg in backlog:
                 await ws.send_str(msg.text)
                 last = msg.seq
+        for msg in list(hub.ticks.values()):  # each live pair's newest idle tick: its time and price now
+            await ws.send_str(msg.text)
         await ws.send_str(json.dumps({"type": "live", "seq": last, "epoch": hub.epoch}))
         reader = asyncio.ensure_future(ws.receive())
         while not ws.closed:
@@ -247,10 +289,11 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 reader = asyncio.ensure_future(ws.receive())  # clients send nothing; ignore it
                 continue
             item = getter.result()
-            if item.seq <= last:
+            if item.numbered and item.seq <= last:
                 continue  # already sent from the backlog
             await ws.send_str(item.text)
-            last = item.seq
+            if item.numbered:
+                last = item.seq
             if sub.overflowed and sub.queue.empty():
                 await ws.close(code=1013, message=f"client too slow; resume from {last}".encode())
                 break
@@ -265,7 +308,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
 
 
 def make_app(hub: Hub, runs: RunTable, info: dict[str, Any], token: str | None = None) -> web.Application:
-    app = web.Application(middlewares=[token_middleware(token)] if token else [])
+    app = web.Application(middlewares=[*([token_middleware(token)] if token else []), read_only_guard])
     app[_HUB], app[_RUNS], app[_INFO] = hub, runs, info
     app.router.add_get(f"{API}/status", status)
     app.router.add_get(f"{API}/project", project)
@@ -276,6 +319,7 @@ def make_app(hub: Hub, runs: RunTable, info: dict[str, Any], token: str | None =
     app.router.add_get(API + "/runs/{rid}/report", report)
     app.router.add_post(API + "/runs/{rid}/close", close_position)
     app.router.add_post(f"{API}/flatten", flatten)
+    app.router.add_post(f"{API}/reports", dump_reports)
     app.router.add_get(f"{API}/account", account)
     app.router.add_get(f"{API}/stream", stream)
     return app

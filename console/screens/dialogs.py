@@ -12,7 +12,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from ..commands import COMMANDS, FIXED_KEYS, display_key
+from ..commands import ALL_COMMANDS, FIXED_KEYS, display_key
 from ..frames import frame_label
 
 ALL = "*"
@@ -25,6 +25,10 @@ class StartChoice:
     strategy: str  # strategy (or walker) name, or "*" for all
     exchange: str
     frame: str
+
+
+FIXED_MODES = ("walker", "optimizer")
+"""Modes whose choice names its own exchange and frames: the dialog asks only symbol and name."""
 
 
 class StartDialog(ModalScreen[StartChoice | None]):
@@ -71,9 +75,14 @@ class StartDialog(ModalScreen[StartChoice | None]):
         return [("all symbols", ALL), *((s, s) for s in symbols)]
 
     def compose(self) -> ComposeResult:
-        exchange = self._pick("exchange", self.exchanges) if self.mode != "walker" else None
+        exchange = self._pick("exchange", self.exchanges) if self.mode not in FIXED_MODES else None
         symbols = self._symbols_for(exchange)
-        title = {"backtest": "Start a backtest", "walker": "Start a walker", "live": "Start live trading"}[self.mode]
+        title = {
+            "backtest": "Start a backtest",
+            "walker": "Start a walker",
+            "live": "Start live trading",
+            "optimizer": "Write strategies with an optimizer",
+        }[self.mode]
         with Vertical(id="dialog"):
             yield Label(title, id="dialog-title")
             if self.note:
@@ -87,7 +96,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
                     compact=True,
                     id="symbol",
                 )
-                if self.mode != "walker":  # a walker names its own exchange and frame
+                if self.mode not in FIXED_MODES:  # a walker names its own exchange and frame
                     yield Label("Exchange")
                     yield Select(
                         [(e, e) for e in self.exchanges],
@@ -108,7 +117,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
                         compact=True,
                         id="frame",
                     )
-            label = "Walker" if self.mode == "walker" else "Strategy"
+            label = {"walker": "Walker", "optimizer": "Optimizer"}.get(self.mode, "Strategy")
             yield Label(f"{label} (Enter starts, Esc cancels)", id="dialog-list-label")
             options = [Option(self._label(name), id=name) for name in self.strategies]
             if self.mode == "backtest" and len(self.strategies) > 1:
@@ -146,7 +155,7 @@ class StartDialog(ModalScreen[StartChoice | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        fixed = self.mode == "walker"  # the app reads exchange and frame from the walker
+        fixed = self.mode in FIXED_MODES  # the app reads exchange and frame from the walker
         frame = self.query_one("#frame", Select).value if self.mode == "backtest" else ""
         exchange = "" if fixed else self.query_one("#exchange", Select).value
         self.dismiss(
@@ -191,6 +200,7 @@ class HelpScreen(ModalScreen[None]):
     def __init__(self, keys: dict[str, str]) -> None:
         super().__init__(id="help")
         self.keys = dict(keys)
+        self.commands = [c for c in ALL_COMMANDS if c.id in self.keys]  # this console's: attached adds detach
         self.rebinding: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -207,10 +217,10 @@ class HelpScreen(ModalScreen[None]):
         """The "Does" column gets the width its longest line needs, up to what the screen leaves
         beside the other two; longer lines wrap onto a taller row instead of being cut."""
         table = self.query_one(DataTable)
-        keys = [self._key_text(c.id) for c in COMMANDS]
-        id_width = max(len(c.id) for c in COMMANDS)
+        keys = [self._key_text(c.id) for c in self.commands]
+        id_width = max(len(c.id) for c in self.commands)
         key_width = max(len("Key"), *(k.cell_len for k in keys), *(len(k) for k, _ in FIXED_KEYS))
-        does = [c.help for c in COMMANDS] + [d for _, d in FIXED_KEYS]
+        does = [c.help for c in self.commands] + [d for _, d in FIXED_KEYS]
         gaps = 2 * table.cell_padding * 3 + table.styles.scrollbar_size_vertical
         frame = 2 + 4  # the dialog's border and padding (btk.tcss #dialog)
         room = int(self.app.size.width * 0.95) - frame - gaps - id_width - key_width
@@ -220,7 +230,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("Id", key="id", width=id_width)
         table.add_column("Key", key="key", width=key_width)
         table.add_column("Does", key="does", width=does_width)
-        for c, key in zip(COMMANDS, keys):
+        for c, key in zip(self.commands, keys):
             table.add_row(c.id, key, c.help, key=c.id, height=None)
         for key, help_text in FIXED_KEYS:
             table.add_row("", Text(key, style="bold"), help_text, key=f"fixed:{key}", height=None)
@@ -254,7 +264,7 @@ class HelpScreen(ModalScreen[None]):
             return
         self.keys = dict(self.app.keys)
         table = self.query_one(DataTable)
-        for c in COMMANDS:
+        for c in self.commands:
             table.update_cell(c.id, "key", self._key_text(c.id))
         note.update(f"{cid} is now on {display_key(event.key)} (saved).")
 

@@ -408,7 +408,21 @@ class SignalsPane(LogPane):
 
     def show_lines(self, lines) -> None:
         self._lines = list(lines)  # kept to lay the table out again when its width changes
+        if self._detail_width(self._lines) > self.table.columns["detail"].width:
+            self._lay_out()  # a wider detail than the column's: laid out again at the new width
+            return
         super().show_lines(self._lines)
+
+    def _detail_width(self, lines) -> int:
+        """The Detail column's width for ``lines``: the widest detail, cut to the room, at least
+        the label's. Set as the table is laid out, not left to an auto width, which Textual
+        measures only when the table is next idle: a frame drawn before that rendered the cells
+        at the label's width and cached them so (its cell cache is not keyed by width), and a
+        history shown at once (an attached console's snapshot) then stayed cut at "Detail" (the
+        flaky attach snapshots); console/widgets/base.py ``column_width`` says the same for the
+        Progress and Leaderboard tables."""
+        width = column_width("Detail", (line.detail for line in lines))
+        return min(width, max(self._room, len("Detail"))) if self._room else width
 
     def compose_body(self) -> ComposeResult:
         yield ResizingTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
@@ -429,8 +443,9 @@ class SignalsPane(LogPane):
     def _lay_out(self) -> None:
         table = self.table
         table.clear(columns=True)
+        detail = self._detail_width(self._lines)
         for key, label in self.COLUMNS:
-            table.add_column(label, key=key, width=self.WIDTHS.get(key))
+            table.add_column(label, key=key, width=self.WIDTHS.get(key, detail))
         for line in self._lines:
             table.add_row(*self.cells(line), key=line.key)
         self._shown = [line.key for line in self._lines]

@@ -1,9 +1,11 @@
 """A daemon for the tests (tests/console/test_daemon.py), as ``btk-console daemon`` runs it, with two
-differences a test needs: a fast simulated clock starting at LIVE_T0 (SPEEDx real time), and one
-more strategy, ``churn``, that trades all the time (a 3-minute position, then the next), so a few
-seconds of wall time hold many opens and closes.
+differences a test needs: a fast simulated clock starting at LIVE_T0 (SPEEDx real time), and two
+more strategies: ``churn``, that trades all the time (a 3-minute position, then the next), so a few
+seconds of wall time hold many opens and closes, and ``quiet``, that never trades (a live run of it
+only ticks). ``--wall T`` pins the runs' wall-clock start and end at T (a snapshot shows no elapsed
+time that depends on the machine).
 
-    python -m tests.console.daemon_child --dump DIR [--speed 600] [--live churn] [--tcp PORT]
+    python -m tests.console.daemon_child --dump DIR [--speed 600] [--live churn] [--tcp PORT] [--wall T]
 """
 
 from __future__ import annotations
@@ -33,19 +35,28 @@ def churn(symbol, when, price):
     }
 
 
+def quiet(symbol, when, price):
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dump", required=True)
     parser.add_argument("--speed", type=float, default=600.0)
     parser.add_argument("--live", action="append", default=[])
     parser.add_argument("--tcp", type=int)
+    parser.add_argument("--wall", type=float)
     args = parser.parse_args()
     project = load_project(None, days=2)
     engine.add_strategy("churn", "1m", churn)
-    project = dataclasses.replace(project, strategies=[*project.strategies, "churn"])
+    engine.add_strategy("quiet", "1m", quiet)
+    project = dataclasses.replace(project, strategies=[*project.strategies, "churn", "quiet"])
     engine.set_clock(engine.SimulatedClock(LIVE_T0, speed=args.speed))
     live = [("BTCUSDT", name) for name in args.live]
-    return asyncio.run(run_daemon(project, Path(args.dump), sys.stdout, sys.stderr, tcp_port=args.tcp, live=live))
+    wall = {"wall": lambda: args.wall} if args.wall is not None else {}
+    return asyncio.run(
+        run_daemon(project, Path(args.dump), sys.stdout, sys.stderr, tcp_port=args.tcp, live=live, **wall)
+    )
 
 
 if __name__ == "__main__":

@@ -477,3 +477,44 @@ async def test_the_palette_screenshot_is_saved_under_the_dump_folder(tmp_path, n
         await wait_until(pilot, lambda: any(n.title == "Screenshot" for n in app._notifications))
         (note,) = [n for n in app._notifications if n.title == "Screenshot"]
         assert note.message == f"Saved to {shot}" and not note.markup
+
+
+async def test_a_signal_log_laid_out_afresh_knows_its_detail_width_before_the_next_frame(no_settings) -> None:
+    """The flaky attach snapshots (issue 17): a run's whole history shown at once (an attached
+    console folds a snapshot's history in one go) laid the Signals table out afresh with an auto
+    width Detail column, which Textual measures only when the table is next idle; a frame drawn
+    before that renders the cells at the label's width ("Detail", 6) and caches them (its cell
+    cache is not keyed by width), and with no later line to refresh them they stay cut. The
+    width is known as the table is laid out, before anything is drawn (as the Progress and
+    Leaderboard tables do, console/widgets/base.py column_width), and it follows the widest
+    detail when a later line is wider."""
+    from screen_text import screen_text
+
+    from console.state import LogLine, RunView
+
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        rid = "backtest:BTCUSDT:demo-trend"
+        app.state.add_run(RunView(rid, "backtest", "BTCUSDT", "demo-trend", "demo-synthetic", status="done"))
+
+        def log(n: int, detail: str) -> None:
+            when = 1_700_000_000_000 + n * 60_000
+            app.state.signal_log.add(LogLine(f"k{n}", when, "OPENED", rid, "BTCUSDT", "demo-trend", "long", detail))
+
+        for n in range(4):
+            log(n, f"at {53_000 + n * 11.25:,.2f}")
+        signals = app.screen.query_one(SignalsPane)
+        signals.refresh_from(app.state, rid)  # laid out afresh: another run is shown
+        detail = signals.table.columns["detail"]
+        assert detail.get_render_width(signals.table) - 2 * signals.table.cell_padding == len("at 53,000.00")
+        screen_text(app)  # a frame, before the table was ever idle
+        log(4, "a detail wider than the rest")
+        signals.refresh_from(app.state, rid)  # the same run: the line is added
+        detail = signals.table.columns["detail"]
+        assert detail.get_render_width(signals.table) - 2 * signals.table.cell_padding == len(
+            "a detail wider than the rest"
+        )
+        await pilot.pause()
+        text = screen_text(app)
+        assert "at 53,000.00" in text and "a detail wider than the rest" in text

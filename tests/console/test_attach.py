@@ -10,10 +10,11 @@ import signal
 from dataclasses import astuple
 
 from conftest import wait_until
+from daemon_child import LIVE_T0
 from daemons import SAFETY, _until
 
 from console.attach import READ_ONLY, AttachedApp, fetch
-from console.client import DaemonClient, Endpoint
+from console.client import DaemonClient, DaemonError, Endpoint
 
 
 class Backoff:
@@ -198,4 +199,136 @@ async def test_a_console_killed_mid_stream_leaves_the_daemon_trading_and_the_nex
         await wait_until(pilot, lambda: not app._pending, SAFETY)
         lines = [astuple(line)[1:] for line in app.state.log]
         assert len(lines) == len(set(lines)) and len(_closed_lines(app)) >= 2
+        await pilot.press("x")
+
+
+def _progress_text(app: AttachedApp) -> str:
+    from console.widgets.panes import ProgressPane
+
+    table = app.dashboard.query_one(ProgressPane).table
+    return " ".join(str(table.get_cell_at((row, 0))) for row in range(table.row_count))
+
+
+async def test_idle_live_ticks_show_the_last_tick_and_price_without_being_numbered(place) -> None:
+    """A live run that never trades still says it is alive (issue 17 item 5): its idle ticks are
+    streamed with the daemon's clock, unnumbered, so the Progress pane shows tick, next tick and
+    price between events, and the resume point and the log never move for them."""
+    d = place("--live", "quiet")
+    d.wait_ready()
+    rid = "live:BTCUSDT:quiet"
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: rid in app.state.runs, SAFETY)
+        ticks: set[int] = set()
+
+        def ticked(n: int):
+            def seen() -> bool:
+                last = app.state.runs[rid].last_tick
+                if last is not None:
+                    ticks.add(last)
+                return len(ticks) >= n
+
+            return seen
+
+        await wait_until(pilot, ticked(3), SAFETY)
+        run = app.state.runs[rid]
+        assert run.price is not None and run.price > 0
+        assert min(ticks) >= LIVE_T0  # times from the daemon's simulated clock, not this process's
+        await wait_until(pilot, lambda: " tick " in _progress_text(app), SAFETY)
+        assert "waiting for a tick" not in _progress_text(app)
+        async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+            seq = (await c.status())["seq"]
+            await wait_until(pilot, ticked(6), SAFETY)  # three more ticks...
+            assert (await c.status())["seq"] == seq  # ...numbered nothing
+        await wait_until(pilot, lambda: app.feed.last == seq, SAFETY)
+        assert not [line for line in app.state.log if line.run == rid]  # and logged nothing
+        await pilot.press("x")
+
+
+async def test_two_consoles_at_once_the_read_only_one_is_refused_a_stop(place) -> None:
+    """Two real attached consoles on one daemon (issue 17): both see the run; the viewer's stop is
+    refused with a message (and the daemon refuses its session's stop too); the other one stops
+    the run and the viewer sees it stopped."""
+    d = place("--live", "churn")
+    d.wait_ready()
+    rid = "live:BTCUSDT:churn"
+    viewer = await _app(d.dump, read_only=True)
+    trader = await _app(d.dump)
+    async with viewer.run_test(size=(120, 40)) as view_pilot, trader.run_test(size=(120, 40)) as pilot:
+        await wait_until(view_pilot, lambda: rid in viewer.state.runs and viewer.client is not None, SAFETY)
+        await wait_until(pilot, lambda: rid in trader.state.runs and trader.client is not None, SAFETY)
+        async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+            await _until(c, lambda st: st["clients"] == 2)
+        await view_pilot.press("s")
+        await wait_until(view_pilot, lambda: READ_ONLY in [n.message for n in viewer._notifications], SAFETY)
+        assert viewer.screen is viewer.dashboard  # no confirmation opened
+        # the viewer's own session, past the console's check: the daemon refuses it as well
+        refused = None
+        try:
+            await viewer.client.stop(rid)
+        except DaemonError as exc:
+            refused = exc
+        assert refused is not None and refused.status == 403 and "read-only" in str(refused)
+        assert viewer.state.runs[rid].status == "running"
+        await pilot.press("s")
+        await wait_until(pilot, lambda: trader.screen is not trader.dashboard, SAFETY)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: trader.state.runs[rid].status == "stopped", SAFETY)
+        await wait_until(view_pilot, lambda: viewer.state.runs[rid].status == "stopped", SAFETY)
+        await pilot.press("x")
+        await view_pilot.press("x")
+
+
+async def test_the_detach_key_follows_the_projects_keys_and_the_help_lists_it(place, tmp_path) -> None:
+    """``[keys] detach = "f9"`` in the daemon's project: an attached console detaches on f9, no
+    longer on x, and its help lists the detach command on f9."""
+    settings = tmp_path / "settings.toml"
+    settings.write_text('[keys]\ndetach = "f9"\n')
+    d = place("--live", "quiet", env={"BTK_SETTINGS": str(settings)})
+    d.wait_ready()
+    app = await _app(d.dump)
+    assert app.project.keys == {"detach": "f9"}  # the daemon's /v1/project said so
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: "live:BTCUSDT:quiet" in app.state.runs, SAFETY)
+        assert app.keys["detach"] == "f9"
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen.id == "help", SAFETY)
+        from textual.widgets import DataTable
+
+        table = app.screen.query_one(DataTable)
+        assert str(table.get_cell("detach", "key")) == "f9"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.dashboard, SAFETY)
+        await pilot.press("x")  # no longer the detach key
+        await pilot.pause(0.1)
+        assert app.is_running
+        await pilot.press("f9")
+        await wait_until(pilot, lambda: not app.is_running, SAFETY)
+
+
+async def test_d_in_an_attached_console_has_the_daemon_write_the_reports(place) -> None:
+    """``d`` from an attached console: the daemon writes every run's reports under its dump
+    folder (the engine that made them is there), and the toast says how many and where."""
+    d = place()
+    d.wait_ready()
+    async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+        refused = None
+        try:
+            await c.dump_reports()
+        except DaemonError as exc:
+            refused = exc
+        assert refused is not None and refused.status == 409 and "nothing to dump" in str(refused)
+        await c.start(mode="backtest", symbol="BTCUSDT", strategy="churn")
+        await _until(c, lambda st: st["runs"][0]["status"] == "done")
+    viewer = await _app(d.dump, read_only=True)  # a viewer may dump: it changes no run
+    async with viewer.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: viewer.client is not None and viewer.state.runs, SAFETY)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: any("by the daemon" in n.message for n in viewer._notifications), SAFETY)
+        (note,) = [n.message for n in viewer._notifications if "by the daemon" in n.message]
+        (report,) = (d.dump / "backtest").rglob("churn.md")  # keyed by exchange, frame and symbol
+        assert "churn" in report.read_text()
+        written = int(note.split()[0])
+        assert written == len([p for p in d.dump.rglob("*.md")])
+        assert str(d.dump.absolute()) in note
         await pilot.press("x")
