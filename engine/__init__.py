@@ -27,7 +27,7 @@ from .brokers import (
 from .candles import CandleError, clear_candle_cache
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
-from .errors import ErrorContext, context_of, describe_error
+from .errors import ErrorContext, context_of, describe_error, origin
 from .events import (
     listen_account,
     listen_backtest_progress,
@@ -362,6 +362,7 @@ __all__ = [
     "load_llm_settings",
     "load_sweep_rows",
     "make_llm_client",
+    "origin",
     "pnl_percentage",
     "rank_sweep_sets",
     "rank_walker_results",

@@ -29,6 +29,7 @@ from .base import (
     signed_text,
     theme_style,
 )
+from .outcome import outcome, short_outcome, with_errors
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
 
@@ -96,6 +97,8 @@ class RunsPane(TablePane):
             return Text("live", style=theme_style(self, "error", bold=True))
         if run.status == "running":
             return Text(f"{run.progress * 100:3.0f}%")
+        if with_errors(run):  # not a green "done": its strategy raised (issue 14 item 7)
+            return Text(short_outcome(run), style=theme_style(self, "warning", bold=True))
         if run.status in FINISHED_STYLE:
             return Text(run.status, style=theme_style(self, FINISHED_STYLE[run.status]))
         return Text(run.status)
@@ -183,6 +186,9 @@ class ProgressPane(TablePane):
     def _progress_line(self, run: RunView, now: float, room: int | None) -> Text:
         style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
         label = run.status if run.status in FINISHED_STYLE else f"{run.progress * 100:3.0f}%"
+        if with_errors(run):
+            label, colour = outcome(run)
+            style = theme_style(self, colour)
         took = f" {elapsed(run, now)}"
         done, total = compact(run.processed), compact(run.total)
         variants = (
