@@ -735,6 +735,7 @@ class BtkApp(App[int]):
 
     def action_open_logs(self) -> None:
         if not isinstance(self.screen, LogScreen):
+            self.clear_notifications()  # the log says all the toasts did, and they would cover it
             self.push_screen(LogScreen(self.state.logbook))
 
     def action_reload_project(self) -> None:
@@ -755,7 +756,15 @@ class BtkApp(App[int]):
             self.set_keymap(self.keys)
         self.project = new
         self.dashboard.project_name = new.name
-        counts = f"{len(new.strategies)} strategies, {len(new.exchanges)} exchanges, {len(new.frames)} frames"
+        counts = ", ".join(
+            f"{len(names)} {one if len(names) == 1 else many}"
+            for names, one, many in (
+                (new.strategies, "strategy", "strategies"),
+                (new.exchanges, "exchange", "exchanges"),
+                (new.frames, "frame", "frames"),
+                (new.walkers, "walker", "walkers"),
+            )
+        )
         kept = f"\nKept for runs still going: {', '.join(outcome.kept)}" if outcome.kept else ""
         notes = "\n" + "\n".join([*new.notes, *problems]) if new.notes or problems else ""
         self.notify(f"{counts}{kept}{notes}", title=f"Reloaded {new.source}", timeout=8, markup=False)

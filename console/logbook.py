@@ -122,6 +122,6 @@ class LogBookHandler(logging.Handler):
             kind: EntryKind = "ERROR" if record.levelno >= logging.ERROR else "WARNING"
             if record.levelno < logging.WARNING:
                 kind = "INFO"
-            self.book.note(kind, message)
+            self.book.note(kind, message, when=int(record.created * 1000))  # when it was logged
         except Exception:  # a log record must never take the console down
             self.handleError(record)
