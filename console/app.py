@@ -744,6 +744,9 @@ class BtkApp(App[int]):
         console on the project as it was (nothing of the broken edit stays registered)."""
         if self.project is None or self.dashboard is None:
             return
+        if self.project.source is None:
+            self.notify("The demo is built in: there is no btk.toml to reload.", severity="warning", markup=False)
+            return
         outcome = reload_project(self.project, self.state.runs.values())
         if outcome.project is None:
             title = "The edit did not load; the console goes on as before"

@@ -9,7 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import LIVE_T0, Gate, SteppedClock, finish_runs, fixed_clock, live_tick, start_live, wait_until
+from conftest import (
+    LIVE_T0,
+    Gate,
+    SteppedClock,
+    demo_app,
+    finish_runs,
+    fixed_clock,
+    live_tick,
+    start_live,
+    wait_until,
+)
 from screen_text import screen_text
 
 import engine
@@ -313,3 +323,14 @@ async def test_a_console_live_session_writes_the_live_log_and_the_viewer_shows_t
     assert text.count("ERROR RuntimeError: boom at call") == 2 and "Traceback (most recent call last)" in text
     assert "test_logs.py:" in text  # the strategy's file and line, before its traceback
     assert "INFO BTCUSDT boomer done" in text  # its end
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_ctrl_r_on_the_demo_says_there_is_nothing_to_reload(no_settings, size) -> None:
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        before = engine.registrations()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.screen is app.dashboard and engine.registrations() == before
+        assert any("no btk.toml to reload" in n[1] for n in notes(app))
