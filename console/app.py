@@ -342,7 +342,8 @@ class BtkApp(App[int]):
     def _live_note(self) -> str:
         return (
             f"Real time, one tick a minute. State is saved under {self.dump_dir / 'data'}: "
-            "an open position survives a crash or a stop and resumes on the next start."
+            "an open position survives a crash or a stop and resumes on the next start. "
+            f"Log: {self.dump_dir / 'logs' / 'live.log'}."
         )
 
     def start_live(self, symbol: str, strategy: str, exchange: str, broker: str | None = None) -> bool:
@@ -385,9 +386,8 @@ class BtkApp(App[int]):
         return True
 
     def _open_live_log(self, symbol: str, strategy: str, exchange: str) -> None:
-        """The live log file, as headless live writes it; the first live run of the session
-        says where it is (issue 14 item 7)."""
-        first = self.console_log.path is None
+        """The live log file, as headless live writes it (issue 14 item 7); the live dialog's
+        note and the log viewer's title say where it is."""
         try:
             path = self.console_log.open_live()
         except OSError as exc:
@@ -398,8 +398,6 @@ class BtkApp(App[int]):
             f"live on {exchange} from the console at {now}: {symbol} {strategy}; "
             f"state in {self.dump_dir / 'data'}, log in {path}"
         )
-        if first:
-            self.notify(f"Live log: {path} (e shows it in the console)", title="Live log", markup=False)
 
     async def _load_account(self, broker: str) -> None:
         """The account as it is when a live run starts (the engine publishes it only after a
@@ -494,9 +492,9 @@ class BtkApp(App[int]):
         self._show(Part.ALL)  # everything: the run's last events were just folded in
 
     def _errors_toast(self, run: RunView, *, ended: bool) -> None:
-        """Name a run's first error: its type, file and line (engine.describe_error). While it
-        runs the first error is named once; at its end the count and the first again, as the run
-        did not fail but did not run cleanly either (issue 14 item 7)."""
+        """Name a run's first error: its type, file and line (engine.describe_error). A live run
+        names it as it comes; a run that ends gives the count and the first, as it did not fail
+        but did not run cleanly either (issue 14 item 7)."""
         self._announced.add(run.id)
         first = self.state.logbook.first_error.get(run.id)
         what = first.text if first is not None else "see the log"
@@ -510,10 +508,13 @@ class BtkApp(App[int]):
         self.notify(body, title=title, severity="warning", timeout=15, markup=False)
 
     def _announce_errors(self) -> None:
-        """A run's first error, named while it runs (the log book got it from the bridge)."""
+        """A live run's first error, named while it trades (the log book got it from the bridge):
+        a live run has no end to wait for. A backtest or walker names it at its end, once, so what
+        the screen shows does not depend on how fast the machine ran it (the Runs pane and the
+        Signals log show the errors as they come)."""
         for rid in list(self.state.logbook.first_error):
             run = self.state.runs.get(rid)
-            if rid not in self._announced and run is not None and run.is_active:
+            if rid not in self._announced and run is not None and run.is_active and run.mode == "live":
                 self._errors_toast(run, ended=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

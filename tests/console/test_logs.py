@@ -298,9 +298,11 @@ async def test_a_console_live_session_writes_the_live_log_and_the_viewer_shows_t
     dump = tmp_path / "dump"
     app = boomer_app(dump)
     async with app.run_test(size=size) as pilot:
-        await start_live(pilot, clock)
         log_file = dump / "logs" / "live.log"
-        assert any(n[0] == "Live log" and str(log_file) in n[1] for n in notes(app)), notes(app)
+        await pilot.press("l")
+        assert f"Log: {log_file}." in str(app.screen.query_one("#dialog-note").render())  # where it goes
+        await pilot.press("escape")
+        await start_live(pilot, clock)
         await live_tick(pilot, clock, 8)  # calls 3 and 6 raise
         await wait_until(pilot, lambda: any(n[0].endswith("its strategy raised") for n in notes(app)), limit=15)
         (first,) = [n for n in notes(app) if n[0].endswith("its strategy raised")]
