@@ -13,10 +13,10 @@ shows it on an error screen and the CLI prints it as is.
 Dates: TOML datetimes with an offset are converted to UTC, local datetimes are taken as UTC, and a
 plain date means 00:00 UTC of that day (as the engine's ``add_frame`` does).
 
-The engine's registries are global. ``load_project`` assumes a clean engine (one project per
-process for the console and the CLI; tests call ``engine.testing.reset_engine()`` first). If
-loading fails part way, what was registered so far stays registered: reset the engine before
-loading again.
+``load_project`` registers into the active engine (``engine.active_engine()``, the process's default
+one unless another is activated) and assumes it is clean: one project per engine. If loading fails
+part way, what was registered so far stays in that engine, so load into a fresh ``engine.Engine()``
+(``with fresh.activate(): load_project(...)``) when the one in use must stay untouched.
 """
 
 from __future__ import annotations

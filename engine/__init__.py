@@ -70,6 +70,7 @@ from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv
 from .exchanges.synthetic import SyntheticFeed
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .indicators import Indicator, IndicatorError, Signals, indicator, vectorised
+from .kernel import Engine, EngineDisposedError
 from .llm import LlmError, LlmReply, LlmSettings, get_llm_settings, load_llm_settings, set_llm_settings
 from .llm import Message as LlmMessage
 from .llm import make_client as make_llm_client
@@ -161,6 +162,8 @@ from .runners.handle import RunHandle
 from .runners.live import TICK_TTL, Live, LiveHandle
 from .runners.tasks import TaskStatus
 from .runners.walker import Walker, WalkerHandle
+from .scope import active as active_engine
+from .scope import default_engine
 from .signals import SignalValidationError
 from .sizing import PositionSize, SizingError
 from .window import CandleWindow
@@ -199,6 +202,8 @@ __all__ = [
     "Constant",
     "DoneEvent",
     "DuplicateError",
+    "Engine",
+    "EngineDisposedError",
     "ErrorContext",
     "Fill",
     "FloatParam",
@@ -279,6 +284,7 @@ __all__ = [
     "WalkerContract",
     "WalkerHandle",
     "WalkerProgressEvent",
+    "active_engine",
     "add_broker",
     "add_catalog_exchange",
     "add_ccxt_exchange",
@@ -298,6 +304,7 @@ __all__ = [
     "close_ccxt_exchanges",
     "context_of",
     "credential_env_vars",
+    "default_engine",
     "describe_error",
     "download_symbol",
     "format_price",

@@ -50,6 +50,7 @@ from .log import get_logger, warnings_wanted
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
 from .retrying import RetryCallState, clock_retrying, sleep_ms
+from .scope import active
 from .window import CandleWindow, read_only
 
 __all__ = [
@@ -797,8 +798,9 @@ class ExchangeClient:
         """A run starts on ``symbol``: its stores become the most recently used."""
         for key in [k for k in self._stores if k[0] == symbol]:
             self._stores[key] = self._stores.pop(key)  # dicts keep insertion order: last = newest
-        _recent.pop(id(self), None)
-        _recent[id(self)] = self
+        recent = active().candle_clients.recent
+        recent.pop(id(self), None)
+        recent[id(self)] = self
         self.keep_within_budget(symbol)
 
     def keep_within_budget(self, symbol: str) -> None:
@@ -807,13 +809,11 @@ class ExchangeClient:
         synthetic, CSV, catalog) and no run is reading are dropped: a dropped store is fetched
         again, whole and identical, by the next run that asks for it."""
         budget = config.GLOBAL_CONFIG.CC_CANDLE_CACHE_MB * 2**20
-        stores = [st for client in list(_recent.values()) for st in client._stores.values()]
+        stores = [st for client in list(active().candle_clients.recent.values()) for st in client._stores.values()]
         total = sum(st.nbytes() for st in stores)
         if total <= budget:
             return
-        from .runners.tasks import instances  # the runs going on (runners depend on this module)
-
-        busy = {(id(inst.exchange), inst.symbol) for inst in instances.values()}
+        busy = {(id(inst.exchange), inst.symbol) for inst in active().instances.values()}  # the runs going on
         freed = 0
         for st in stores:  # oldest client first, oldest store first within it
             client = st.client
@@ -913,16 +913,23 @@ class ExchangeClient:
         return st.lane(lo, hi, window)
 
 
-_clients: dict[tuple[str, bool], ExchangeClient] = {}
-_recent: dict[int, ExchangeClient] = {}  # backtest clients by last use, oldest first (for the cache budget)
+class CandleClients:
+    """One engine's exchange clients, each with its cached candles."""
+
+    __slots__ = ("clients", "recent")
+
+    def __init__(self) -> None:
+        self.clients: dict[tuple[str, bool], ExchangeClient] = {}
+        self.recent: dict[int, ExchangeClient] = {}  # backtest clients by last use, oldest first (cache budget)
 
 
 def exchange_client(schema: ExchangeSchema, backtest: bool) -> ExchangeClient:
-    """The memoized client of an exchange for one mode."""
+    """The memoized client of an exchange for one mode (of the active engine)."""
     key = (schema.exchange_name, backtest)
-    client = _clients.get(key)
+    clients = active().candle_clients.clients
+    client = clients.get(key)
     if client is None or client.schema is not schema:
-        client = _clients[key] = ExchangeClient(schema, backtest)
+        client = clients[key] = ExchangeClient(schema, backtest)
     return client
 
 
@@ -934,14 +941,13 @@ def clear_candle_cache() -> None:
     stores here, and they are freed at once. A client a run is still using keeps its stores (the
     run ends as it would have; a finished run holds none). Last, the C heap's free pages go back
     to the system, which glibc otherwise keeps for the process."""
-    from .runners.tasks import instances  # the runs going on (runners depend on this module)
-
-    in_use = {id(inst.exchange) for inst in instances.values()}
-    for client in _clients.values():
+    eng = active()
+    in_use = {id(inst.exchange) for inst in eng.instances.values()}  # the runs going on
+    for client in eng.candle_clients.clients.values():
         if id(client) not in in_use:
             client._stores.clear()
-    _clients.clear()
-    _recent.clear()
+    eng.candle_clients.clients.clear()
+    eng.candle_clients.recent.clear()
     _trim_heap()
 
 

@@ -10,6 +10,8 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
+from .scope import active
+
 __all__ = ["Clock", "SimulatedClock", "SystemClock", "get_clock", "set_clock"]
 
 
@@ -70,15 +72,13 @@ class SimulatedClock:
         return f"SimulatedClock(now={self.now()}, speed={self.speed})"
 
 
-_clock: Clock = SystemClock()
-
-
 def set_clock(clock: Clock) -> None:
+    """Use ``clock`` for the active engine's time (a simulated clock in tests and replays)."""
     if not (callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))):
         raise TypeError(f"set_clock needs an object with now() -> int and async sleep(ms); got {clock!r}")
-    global _clock
-    _clock = clock
+    active().clock = clock
 
 
 def get_clock() -> Clock:
-    return _clock
+    """The active engine's clock."""
+    return active().clock

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .scope import active
+
 __all__ = [
     "GLOBAL_CONFIG",
     "RANGES",
@@ -65,7 +67,7 @@ class Config:
     CC_MAX_DRAWDOWN_PERCENT: float = 0
 
 
-_DEFAULTS = Config()
+DEFAULTS = Config()
 _KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config))
 _BOOL_KEYS = frozenset({"CC_REPORT_SHOW_SIGNAL_NOTE"})
 
@@ -128,23 +130,20 @@ class ConfigError(ValueError):
 
 
 class _GlobalConfig:
-    """The live, process-wide configuration. Read it with attribute or item access."""
+    """The active engine's configuration (docs/architecture.md 8). Read it with attribute or item access."""
 
-    __slots__ = ("_cfg",)
-
-    def __init__(self) -> None:
-        self._cfg = _DEFAULTS
+    __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._cfg, name)
+        return getattr(active().config, name)
 
     def __getitem__(self, name: str) -> Any:
         if name not in _KEYS:
             raise KeyError(name)
-        return getattr(self._cfg, name)
+        return getattr(active().config, name)
 
     def __repr__(self) -> str:
-        return f"GLOBAL_CONFIG({dataclasses.asdict(self._cfg)})"
+        return f"GLOBAL_CONFIG({dataclasses.asdict(active().config)})"
 
 
 GLOBAL_CONFIG = _GlobalConfig()
@@ -152,16 +151,16 @@ GLOBAL_CONFIG = _GlobalConfig()
 
 def current() -> Config:
     """The frozen configuration in force right now (runs keep this for their whole life)."""
-    return GLOBAL_CONFIG._cfg
+    return active().config
 
 
 def get_config() -> dict[str, Any]:
     """A copy of the live configuration as a plain dict."""
-    return dataclasses.asdict(GLOBAL_CONFIG._cfg)
+    return dataclasses.asdict(active().config)
 
 
 def get_default_config() -> dict[str, Any]:
-    return dataclasses.asdict(_DEFAULTS)
+    return dataclasses.asdict(DEFAULTS)
 
 
 def _is_number(v: Any) -> bool:
@@ -206,7 +205,7 @@ def _value_problems(c: Config) -> list[str]:
 
 
 def _normalise(key: str, value: Any) -> Any:
-    default = getattr(_DEFAULTS, key)
+    default = getattr(DEFAULTS, key)
     wants_int = isinstance(default, int) and not isinstance(default, bool)
     if wants_int and _is_number(value) and math.isfinite(value) and float(value).is_integer():
         return int(value)
@@ -226,19 +225,19 @@ def set_config(overrides: Mapping[str, Any] | None = None, /, *, unsafe: bool = 
     problems = _type_problems(merged)
     if problems:
         raise ConfigError(problems)
-    candidate = dataclasses.replace(GLOBAL_CONFIG._cfg, **{k: _normalise(k, v) for k, v in merged.items()})
+    candidate = dataclasses.replace(active().config, **{k: _normalise(k, v) for k, v in merged.items()})
     if not unsafe:
         problems = _value_problems(candidate)
         if problems:
             raise ConfigError(problems)
-    GLOBAL_CONFIG._cfg = candidate
+    active().config = candidate
 
 
 def report_cap() -> int | None:
     """How many events a report store keeps: None for every one (CC_MAX_REPORT_EVENTS = 0)."""
-    return GLOBAL_CONFIG._cfg.CC_MAX_REPORT_EVENTS or None  # not via __getattr__: asked once per trade
+    return active().config.CC_MAX_REPORT_EVENTS or None  # not via __getattr__: asked once per trade
 
 
 def reset_config() -> None:
     """Back to the defaults (handy in tests and notebooks)."""
-    GLOBAL_CONFIG._cfg = _DEFAULTS
+    active().config = DEFAULTS

@@ -29,19 +29,14 @@ from reactivex import Observable, abc
 from reactivex.disposable import Disposable
 
 from .log import get_logger
+from .scope import active, forward
 
 T = TypeVar("T")
 
 __all__ = [
+    "STREAM_NAMES",
+    "Bus",
     "Stream",
-    "account",
-    "breaker",
-    "done_backtest",
-    "done_live",
-    "done_walker",
-    "error",
-    "exit",
-    "fill",
     "listen_account",
     "listen_backtest_progress",
     "listen_breaker",
@@ -74,21 +69,6 @@ __all__ = [
     "listen_walker_complete",
     "listen_walker_once",
     "listen_walker_progress",
-    "order",
-    "partial_loss",
-    "partial_profit",
-    "performance",
-    "progress_backtest",
-    "progress_walker",
-    "risk",
-    "signal",
-    "signal_backtest",
-    "signal_live",
-    "state_write",
-    "validation",
-    "walker",
-    "walker_complete",
-    "walker_stop",
 ]
 
 Unsubscribe = Callable[[], None]
@@ -375,35 +355,86 @@ class Stream(Observable[T]):
 
 # --------------------------------------------------------------------------- the streams
 
-signal: Stream = Stream("signal")
-signal_backtest: Stream = Stream("signal_backtest")
-signal_live: Stream = Stream("signal_live")
-progress_backtest: Stream = Stream("progress_backtest")
-progress_walker: Stream = Stream("progress_walker")
-progress_optimizer: Stream = Stream("progress_optimizer")
-done_backtest: Stream = Stream("done_backtest")
-done_live: Stream = Stream("done_live")
-done_walker: Stream = Stream("done_walker")
-walker: Stream = Stream("walker")
-walker_complete: Stream = Stream("walker_complete")
-walker_stop: Stream = Stream("walker_stop")
-risk: Stream = Stream("risk")
-partial_profit: Stream = Stream("partial_profit")
-partial_loss: Stream = Stream("partial_loss")
-performance: Stream = Stream("performance")
-error: Stream = Stream("error")
-exit: Stream = Stream("exit")
-validation: Stream = Stream("validation")
-state_write: Stream = Stream("state_write")
-order: Stream = Stream("order")
-fill: Stream = Stream("fill")
-account: Stream = Stream("account")
-breaker: Stream = Stream("breaker")
+STREAM_NAMES: tuple[str, ...] = (
+    "signal",
+    "signal_backtest",
+    "signal_live",
+    "progress_backtest",
+    "progress_walker",
+    "progress_optimizer",
+    "done_backtest",
+    "done_live",
+    "done_walker",
+    "walker",
+    "walker_complete",
+    "walker_stop",
+    "risk",
+    "partial_profit",
+    "partial_loss",
+    "performance",
+    "error",
+    "exit",
+    "validation",
+    "state_write",
+    "order",
+    "fill",
+    "account",
+    "breaker",
+)
 
 
-async def report_error(exc: BaseException, stream: Stream = error) -> None:
-    """Publish a recoverable (``error``) or fatal (``exit``) exception without ever raising:
-    a listener that fails while handling an error is logged, not propagated into the run."""
+class Bus:
+    """One engine's streams, one attribute per stream (``bus.signal``, ``bus.done_live``...)."""
+
+    __slots__ = STREAM_NAMES
+    signal: Stream
+    signal_backtest: Stream
+    signal_live: Stream
+    progress_backtest: Stream
+    progress_walker: Stream
+    progress_optimizer: Stream
+    done_backtest: Stream
+    done_live: Stream
+    done_walker: Stream
+    walker: Stream
+    walker_complete: Stream
+    walker_stop: Stream
+    risk: Stream
+    partial_profit: Stream
+    partial_loss: Stream
+    performance: Stream
+    error: Stream
+    exit: Stream
+    validation: Stream
+    state_write: Stream
+    order: Stream
+    fill: Stream
+    account: Stream
+    breaker: Stream
+
+    def __init__(self) -> None:
+        for name in STREAM_NAMES:
+            setattr(self, name, Stream(name))
+
+    def streams(self) -> list[Stream]:
+        return [getattr(self, name) for name in STREAM_NAMES]
+
+    def dispose(self) -> None:
+        """Drop every subscriber and hook: nothing is delivered from this bus any more."""
+        for stream in self.streams():
+            stream.observers.clear()
+            stream._hooks.clear()
+
+
+# ``events.signal`` and the other stream names mean the active engine's stream (docs/architecture.md 8)
+__getattr__ = forward(__name__, "bus", STREAM_NAMES)
+
+
+async def report_error(exc: BaseException, stream: Stream | None = None) -> None:
+    """Publish a recoverable (``error``, the default) or fatal (``exit``) exception without ever
+    raising: a listener that fails while handling an error is logged, not propagated into the run."""
+    if stream is None:
+        stream = active().bus.error
     get_logger().warning(f"{stream.name}: {exc!r}")
     try:
         await stream.emit(exc)
@@ -414,7 +445,7 @@ async def report_error(exc: BaseException, stream: Stream = error) -> None:
 async def report_state_write(status: Any) -> None:
     """Publish a change of the live state folder's writability without ever raising."""
     try:
-        await state_write.emit(status)
+        await active().bus.state_write.emit(status)
     except Exception as listener_exc:
         get_logger().warning(f"state_write listener failed: {listener_exc!r}")
 
@@ -422,90 +453,90 @@ async def report_state_write(status: Any) -> None:
 # --------------------------------------------------------------------------- listen_* helpers
 
 
-def _pair(stream: Stream, doc: str):
+def _pair(name: str, doc: str):
     def listen(fn: Callable[[Any], Any], *, actions: Iterable[str] | None = None) -> Unsubscribe:
-        return stream.listen(fn, actions=actions)
+        return getattr(active().bus, name).listen(fn, actions=actions)
 
     def listen_once(predicate: Callable[[Any], bool], fn: Callable[[Any], Any]) -> Unsubscribe:
-        return stream.listen(fn, once=predicate)
+        return getattr(active().bus, name).listen(fn, once=predicate)
 
     listen.__doc__ = f"Call ``fn`` for every {doc}. Returns an unsubscribe function."
     listen_once.__doc__ = f"Call ``fn`` for the first {doc} that passes ``predicate``, then stop."
     return listen, listen_once
 
 
-listen_signal, listen_signal_once = _pair(signal, "tick result of any mode")
-listen_signal_backtest, listen_signal_backtest_once = _pair(signal_backtest, "backtest tick result")
-listen_signal_live, listen_signal_live_once = _pair(signal_live, "live tick result")
-listen_done_backtest, listen_done_backtest_once = _pair(done_backtest, "finished background backtest")
-listen_done_live, listen_done_live_once = _pair(done_live, "finished background live run")
-listen_done_walker, listen_done_walker_once = _pair(done_walker, "finished background walker")
-listen_walker, listen_walker_once = _pair(walker, "walker step (one strategy tested)")
-listen_risk, listen_risk_once = _pair(risk, "risk rejection")
-listen_partial_profit, listen_partial_profit_once = _pair(partial_profit, "partial-profit milestone")
-listen_partial_loss, listen_partial_loss_once = _pair(partial_loss, "partial-loss milestone")
+listen_signal, listen_signal_once = _pair("signal", "tick result of any mode")
+listen_signal_backtest, listen_signal_backtest_once = _pair("signal_backtest", "backtest tick result")
+listen_signal_live, listen_signal_live_once = _pair("signal_live", "live tick result")
+listen_done_backtest, listen_done_backtest_once = _pair("done_backtest", "finished background backtest")
+listen_done_live, listen_done_live_once = _pair("done_live", "finished background live run")
+listen_done_walker, listen_done_walker_once = _pair("done_walker", "finished background walker")
+listen_walker, listen_walker_once = _pair("walker", "walker step (one strategy tested)")
+listen_risk, listen_risk_once = _pair("risk", "risk rejection")
+listen_partial_profit, listen_partial_profit_once = _pair("partial_profit", "partial-profit milestone")
+listen_partial_loss, listen_partial_loss_once = _pair("partial_loss", "partial-loss milestone")
 
 
 def listen_backtest_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
     """Progress of every backtest frame. Note: listening makes the engine visit every frame;
     for a cheap progress display poll ``Backtest.list()`` instead."""
-    return progress_backtest.listen(fn)
+    return active().bus.progress_backtest.listen(fn)
 
 
 def listen_walker_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
-    return progress_walker.listen(fn)
+    return active().bus.progress_walker.listen(fn)
 
 
 def listen_optimizer_progress(fn: Callable[[Any], Any]) -> Unsubscribe:
     """Optimizer progress (``OptimizerProgressEvent``): before each source and once at 1.0 (SPEC 13.2)."""
-    return progress_optimizer.listen(fn)
+    return active().bus.progress_optimizer.listen(fn)
 
 
 def listen_walker_complete(fn: Callable[[Any], Any]) -> Unsubscribe:
-    return walker_complete.listen(fn)
+    return active().bus.walker_complete.listen(fn)
 
 
 def listen_performance(fn: Callable[[Any], Any]) -> Unsubscribe:
-    return performance.listen(fn)
+    return active().bus.performance.listen(fn)
 
 
 def listen_error(fn: Callable[[BaseException], Any]) -> Unsubscribe:
     """Recoverable errors: the run that raised them goes on."""
-    return error.listen(fn)
+    return active().bus.error.listen(fn)
 
 
 def listen_exit(fn: Callable[[BaseException], Any]) -> Unsubscribe:
     """Fatal errors of background runs: the run that raised them has ended."""
-    return exit.listen(fn)
+    return active().bus.exit.listen(fn)
 
 
 def listen_state_write(fn: Callable[[Any], Any]) -> Unsubscribe:
     """Changes of the live state folder's writability (``StateWriteStatus``): not writable (the
     runs go close-only and announce nothing unwritten), then writable again. Once per change."""
-    return state_write.listen(fn)
+    return active().bus.state_write.listen(fn)
 
 
 def listen_validation(fn: Callable[[BaseException], Any]) -> Unsubscribe:
     """Exceptions raised by risk validations (each is also a rejection)."""
-    return validation.listen(fn)
+    return active().bus.validation.listen(fn)
 
 
 def listen_order(fn: Callable[[Any], Any]) -> Unsubscribe:
     """Every change of a live order (``OrderReport``: written as an intent, placed, filled,
     cancelled, rejected), after its record is on disk."""
-    return order.listen(fn)
+    return active().bus.order.listen(fn)
 
 
 def listen_fill(fn: Callable[[Any], Any]) -> Unsubscribe:
     """Every execution of a live order (``Fill``), after its record is on disk."""
-    return fill.listen(fn)
+    return active().bus.fill.listen(fn)
 
 
 def listen_account(fn: Callable[[Any], Any]) -> Unsubscribe:
     """The account of a broker after each change (``AccountSnapshot``)."""
-    return account.listen(fn)
+    return active().bus.account.listen(fn)
 
 
 def listen_breaker(fn: Callable[[Any], Any]) -> Unsubscribe:
     """A circuit breaker tripped or was cleared (``BreakerEvent``)."""
-    return breaker.listen(fn)
+    return active().bus.breaker.listen(fn)

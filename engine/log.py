@@ -4,40 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["get_logger", "set_logger", "warnings_wanted"]
+from .scope import active
+
+__all__ = ["Silent", "get_logger", "set_logger", "warnings_wanted"]
 
 
-class _Silent:
+class Silent:
     def log(self, *args: Any, **kwargs: Any) -> None: ...
     def debug(self, *args: Any, **kwargs: Any) -> None: ...
     def info(self, *args: Any, **kwargs: Any) -> None: ...
     def warning(self, *args: Any, **kwargs: Any) -> None: ...
 
 
-_logger: Any = _Silent()
-
-
 def set_logger(logger: Any) -> None:
     """Use ``logger`` for the engine's messages: any object with ``debug``, ``info`` and ``warning``
     methods taking a message string (a stdlib ``logging.Logger`` works). ``None`` silences it again."""
-    global _logger
     if logger is None:
-        _logger = _Silent()
+        active().logger = Silent()
         return
     missing = [m for m in ("debug", "info", "warning") if not callable(getattr(logger, m, None))]
     if missing:
         raise TypeError(f"set_logger: the logger lacks {', '.join(missing)}(); got {logger!r}")
-    _logger = logger
+    active().logger = logger
 
 
 def get_logger() -> Any:
-    return _logger
+    """The active engine's logger."""
+    return active().logger
 
 
 def warnings_wanted() -> bool:
     """Would a warning reach anyone? Hot paths ask before formatting one (the default logger is
     silent, and formatting a message nobody reads cost 5 % of a demo backtest)."""
-    if type(_logger) is _Silent:
+    logger = active().logger
+    if type(logger) is Silent:
         return False
-    enabled = getattr(_logger, "isEnabledFor", None)
+    enabled = getattr(logger, "isEnabledFor", None)
     return enabled(30) if callable(enabled) else True  # 30: logging.WARNING

@@ -10,11 +10,12 @@ import numpy as np
 from . import events
 from .model import PartialEvent, SignalRow
 from .persist.adapters import PersistPartialAdapter, writer
+from .scope import forward
 from .settlement import MINUTE_MS, PARTIAL_LEVELS, Lane, milestones
 
 new_tuple = tuple.__new__
 
-__all__ = ["LazyMilestones", "PartialService", "partials"]
+__all__ = ["LazyMilestones", "PartialService"]
 
 
 @dataclass(slots=True)
@@ -268,7 +269,8 @@ class PartialService:
         self.held.clear()
 
 
-partials = PartialService()
+# ``partial.partials`` means the active engine's milestone service (docs/architecture.md 8)
+__getattr__ = forward(__name__, "", ("partials",))
 
 
 @dataclass(frozen=True, slots=True)

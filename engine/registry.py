@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 from .model import FRAME_INTERVALS, SIGNAL_INTERVALS, CandleColumns
+from .scope import active, forward
 
 __all__ = [
     "DuplicateError",
@@ -146,7 +147,8 @@ class StrategySchema:
     param_values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The parameter set ``get_signal`` receives as ``params`` (the defaults unless bound otherwise)."""
     signal_fn: Callable[..., Any] | None = None
-    """The user's own get_signal of a parameterised strategy (``get_signal`` is it with ``params`` bound)."""
+    """The user's own get_signal of a parameterised strategy (``get_signal`` is it with ``params``
+    bound), or its own ``signals`` function when it is vectorised (``signals.fn`` is it bound)."""
     signals: Any = None
     """The vectorised signal function (``engine.indicators.Signals``) of a strategy registered with
     ``signals=``; ``get_signal`` is then the generated one that reads its rows."""
@@ -286,19 +288,40 @@ class Registry(Generic[S]):
         self._items.clear()
 
 
-strategies: Registry[StrategySchema] = Registry("strategy")
-exchanges: Registry[ExchangeSchema] = Registry("exchange")
-frames: Registry[FrameSchema] = Registry("frame")
-risks: Registry[RiskSchema] = Registry("risk")
-sizings: Registry[SizingSchema] = Registry("sizing")
-walkers: Registry[WalkerSchema] = Registry("walker")
-optimizers: Registry[Any] = Registry("optimizer")  # engine/optimizer/schema.py
+REGISTRY_NAMES = ("strategies", "exchanges", "frames", "risks", "sizings", "walkers", "optimizers")
+
+
+class Registries:
+    """One engine's schemas by kind: what ``add_*`` registered and runs look up by name."""
+
+    __slots__ = REGISTRY_NAMES
+
+    def __init__(self) -> None:
+        self.strategies: Registry[StrategySchema] = Registry("strategy")
+        self.exchanges: Registry[ExchangeSchema] = Registry("exchange")
+        self.frames: Registry[FrameSchema] = Registry("frame")
+        self.risks: Registry[RiskSchema] = Registry("risk")
+        self.sizings: Registry[SizingSchema] = Registry("sizing")
+        self.walkers: Registry[WalkerSchema] = Registry("walker")
+        self.optimizers: Registry[Any] = Registry("optimizer")  # engine/optimizer/schema.py
+
+    def clear(self) -> None:
+        for name in REGISTRY_NAMES:
+            getattr(self, name).clear()
+
+
+def regs() -> Registries:
+    """The active engine's registries."""
+    return active().registries
+
+
+# ``registry.strategies`` and the others mean the active engine's registry (docs/architecture.md 8)
+__getattr__ = forward(__name__, "registries", REGISTRY_NAMES)
 
 
 def reset_registries() -> None:
-    """Forget every registered schema (tests and notebooks)."""
-    for reg in (strategies, exchanges, frames, risks, sizings, walkers, optimizers):
-        reg.clear()
+    """Forget every registered schema of the active engine (tests and notebooks)."""
+    regs().clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +464,7 @@ def add_strategy(
     returning entry signals for every candle at once, or a ``btk.Signals``/``btk.vectorised(fn)``
     saying its interval and history (see ``engine.indicators``, "vectorised signals")."""
     name = _require_name("strategy", "strategy_name", strategy_name)
-    if strategies.has(name):
+    if regs().strategies.has(name):
         raise DuplicateError(f"strategy {name} already exist")
     if risk_name is not None and risk_name != "" and not isinstance(risk_name, str):
         raise SchemaError(f"strategy {name}: risk_name must be a string, got {risk_name!r}")
@@ -465,15 +488,17 @@ def add_strategy(
             raise SchemaError(
                 f"strategy {name}: give either get_signal or signals (a vectorised signal function), not both"
             )
-        if params:
-            raise SchemaError(f"strategy {name}: params are not supported with signals= yet; use get_signal")
         spec, get_signal = declare_signals(name, signals)
     elif get_signal is None:
         raise SchemaError(f"strategy {name}: give get_signal (or signals, a vectorised signal function)")
     _require_callable("strategy", name, "get_signal", get_signal)
     declared = declare(name, indicators)
     signal_fn, space, values = None, MappingProxyType({}), MappingProxyType({})
-    if params:
+    if params and spec is not None:  # a vectorised signal function takes the parameter set
+        signal_fn, bound, space, values = _declare_params(name, spec.fn, params, "signals")
+        spec = dataclasses.replace(spec, fn=bound)
+        get_signal = _vectorised_get_signal(name, spec)
+    elif params:
         signal_fn, get_signal, space, values = _declare_params(name, get_signal, params)
     schema = StrategySchema(
         strategy_name=name,
@@ -490,12 +515,19 @@ def add_strategy(
         signal_fn=signal_fn,
         signals=spec,
     )
-    strategies.add(name, schema)
+    regs().strategies.add(name, schema)
     return schema
 
 
-def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any]):
-    """Check the declared ranges and that ``get_signal`` takes ``params``; bind the defaults."""
+def _vectorised_get_signal(name: str, spec: Any) -> Callable[..., Any]:
+    from .indicators import signal_function
+
+    return signal_function(name, spec)
+
+
+def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any], what: str = "get_signal"):
+    """Check the declared ranges and that ``fn`` (``get_signal``, or the ``signals`` function of a
+    vectorised strategy) takes ``params``; bind the defaults."""
     from .research.params import ParamError, check_declared, check_params
 
     try:
@@ -508,10 +540,14 @@ def _declare_params(name: str, fn: Callable[..., Any], params: Mapping[str, Any]
     except (TypeError, ValueError):
         accepts = None
     if accepts is None or accepts.kind in (accepts.POSITIONAL_ONLY, accepts.VAR_POSITIONAL):
+        example = (
+            "def signals(candles, params)"
+            if what == "signals"
+            else "async def get_signal(symbol, when, current_price, params)"
+        )
         raise SchemaError(
-            f"strategy {name}: declares params ({', '.join(space)}), so get_signal must take a `params` "
-            f"argument, e.g. async def get_signal(symbol, when, current_price, params); its signature is "
-            f"{_signature(fn)}"
+            f"strategy {name}: declares params ({', '.join(space)}), so {what} must take a `params` "
+            f"argument, e.g. {example}; its signature is {_signature(fn)}"
         )
     frozen = MappingProxyType(values)
     return fn, functools.partial(fn, params=frozen), MappingProxyType(space), frozen
@@ -528,7 +564,7 @@ def bind_params(strategy_name: str, values: Mapping[str, Any]) -> StrategySchema
     """The registered strategy with ``get_signal`` bound to the parameter set ``values`` (checked
     against the declared ranges; missing keys take their defaults). Returns a new schema; the
     registry is not changed (``use_params`` does that)."""
-    schema = strategies.get(strategy_name, "bind_params")
+    schema = regs().strategies.get(strategy_name, "bind_params")
     if not schema.params:
         if values:
             raise SchemaError(f"strategy {strategy_name}: declares no params, got a parameter set {dict(values)!r}")
@@ -542,6 +578,11 @@ def bind_params(strategy_name: str, values: Mapping[str, Any]) -> StrategySchema
     frozen = MappingProxyType(checked)
     assert schema.signal_fn is not None
     bound = functools.partial(schema.signal_fn, params=frozen)
+    if schema.signals is not None:  # vectorised: a new spec, so its computed columns are its own
+        spec = dataclasses.replace(schema.signals, fn=bound)
+        return dataclasses.replace(
+            schema, get_signal=_vectorised_get_signal(strategy_name, spec), signals=spec, param_values=frozen
+        )
     return dataclasses.replace(schema, get_signal=bound, param_values=frozen)
 
 
@@ -549,7 +590,7 @@ def use_params(strategy_name: str, values: Mapping[str, Any]) -> StrategySchema:
     """Run ``strategy_name`` with the parameter set ``values`` from now on (its registered schema is
     replaced by ``bind_params``'s); ``use_params(name, {})`` goes back to the defaults."""
     schema = bind_params(strategy_name, values)
-    strategies.replace(strategy_name, schema)
+    regs().strategies.replace(strategy_name, schema)
     return schema
 
 
@@ -574,7 +615,7 @@ def add_exchange(
     ``symbols`` lists what the exchange trades, for pickers in the console.
     """
     name = _require_name("exchange", "exchange_name", exchange_name)
-    if exchanges.has(name):
+    if regs().exchanges.has(name):
         raise DuplicateError(f"exchange {name} already exist")
     _require_callable("exchange", name, "get_candles", get_candles)
     if format_price is not None:
@@ -593,7 +634,7 @@ def add_exchange(
         columns=columns,
         symbols=tuple(symbols),
     )
-    exchanges.add(name, schema)
+    regs().exchanges.add(name, schema)
     return schema
 
 
@@ -607,7 +648,7 @@ def add_frame(
 ) -> FrameSchema:
     """Register a backtest period. Dates may be datetimes (naive = UTC), dates, ISO strings or ms."""
     name = _require_name("frame", "frame_name", frame_name)
-    if frames.has(name):
+    if regs().frames.has(name):
         raise DuplicateError(f"frame {name} already exist")
     if not isinstance(interval, str):
         raise SchemaError(f"frame {name}: interval must be a string such as '1m', got {interval!r}")
@@ -626,7 +667,7 @@ def add_frame(
         callbacks=_callbacks("frame", name, FrameCallbacks, callbacks),
         note=note,
     )
-    frames.add(name, schema)
+    regs().frames.add(name, schema)
     return schema
 
 
@@ -643,7 +684,7 @@ def add_risk(
     ``active_position_count >= N`` with the note "max concurrent positions (N) reached".
     """
     name = _require_name("risk", "risk_name", risk_name)
-    if risks.has(name):
+    if regs().risks.has(name):
         raise DuplicateError(f"risk {name} already exist")
     if isinstance(validations, str | bytes) or not isinstance(validations, Iterable):
         raise SchemaError(f"risk {name}: validations must be a list, got {validations!r}")
@@ -667,7 +708,7 @@ def add_risk(
         note=note,
         max_concurrent_positions=max_concurrent_positions,
     )
-    risks.add(name, schema)
+    regs().risks.add(name, schema)
     return schema
 
 
@@ -687,7 +728,7 @@ def add_sizing(
     note: str | None = None,
 ) -> SizingSchema:
     name = _require_name("sizing", "sizing_name", sizing_name)
-    if sizings.has(name):
+    if regs().sizings.has(name):
         raise DuplicateError(f"sizing {name} already exist")
     if not isinstance(method, str):
         raise SchemaError(f"sizing {name}: method must be a string, got {method!r}")
@@ -708,7 +749,7 @@ def add_sizing(
         callbacks=_callbacks("sizing", name, SizingCallbacks, callbacks),
         note=note,
     )
-    sizings.add(name, schema)
+    regs().sizings.add(name, schema)
     return schema
 
 
@@ -722,7 +763,7 @@ def add_walker(
     note: str | None = None,
 ) -> WalkerSchema:
     name = _require_name("walker", "walker_name", walker_name)
-    if walkers.has(name):
+    if regs().walkers.has(name):
         raise DuplicateError(f"walker {name} already exist")
     _require_name("walker", "exchange_name", exchange_name)
     _require_name("walker", "frame_name", frame_name)
@@ -746,40 +787,40 @@ def add_walker(
         callbacks=_callbacks("walker", name, WalkerCallbacks, callbacks),
         note=note,
     )
-    walkers.add(name, schema)
+    regs().walkers.add(name, schema)
     return schema
 
 
 def list_strategies() -> list[StrategySchema]:
-    return strategies.list()
+    return regs().strategies.list()
 
 
 def list_exchanges() -> list[ExchangeSchema]:
-    return exchanges.list()
+    return regs().exchanges.list()
 
 
 def list_frames() -> list[FrameSchema]:
-    return frames.list()
+    return regs().frames.list()
 
 
 def list_risks() -> list[RiskSchema]:
-    return risks.list()
+    return regs().risks.list()
 
 
 def list_sizings() -> list[SizingSchema]:
-    return sizings.list()
+    return regs().sizings.list()
 
 
 def list_walkers() -> list[WalkerSchema]:
-    return walkers.list()
+    return regs().walkers.list()
 
 
 def validate_run(strategy_name: str, exchange_name: str, frame_name: str | None, source: str) -> StrategySchema:
     """Check every name a run refers to before anything starts (SPEC 3.1)."""
-    strategy = strategies.get(strategy_name, source)
-    exchanges.get(exchange_name, source)
+    strategy = regs().strategies.get(strategy_name, source)
+    regs().exchanges.get(exchange_name, source)
     if frame_name is not None:
-        frames.get(frame_name, source)
+        regs().frames.get(frame_name, source)
     for risk_name in strategy.risk_names:
-        risks.get(risk_name, source)
+        regs().risks.get(risk_name, source)
     return strategy

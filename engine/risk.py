@@ -17,7 +17,8 @@ from . import events
 from .clock import get_clock
 from .model import RiskEvent
 from .persist.adapters import PersistRiskAdapter, writer
-from .registry import RiskSchema, risks
+from .registry import RiskSchema, regs
+from .scope import active
 
 __all__ = ["ActivePosition", "ClientRisk", "RiskCheckArgs", "RiskGate", "clear_risk", "risk_instance", "shared_by"]
 
@@ -233,15 +234,13 @@ class ClientRisk:
             writer.mark(("risk", self.schema.risk_name), self._write_positions)
 
 
-_instances: dict[tuple[str, bool], ClientRisk] = {}
-
-
 def risk_instance(risk_name: str, backtest: bool = False) -> ClientRisk:
     """The shared ClientRisk of ``risk_name`` in one mode (the original's internal risk access)."""
     key = (risk_name, backtest)
-    inst = _instances.get(key)
+    instances = active().risk_states
+    inst = instances.get(key)
     if inst is None:
-        inst = _instances[key] = ClientRisk(risks.get(risk_name, "risk_instance"), backtest)
+        inst = instances[key] = ClientRisk(regs().risks.get(risk_name, "risk_instance"), backtest)
     return inst
 
 
@@ -252,14 +251,14 @@ def shared_by(risk_names: tuple[str, ...], backtest: bool) -> dict[str, list[str
     reports say so when this is not empty."""
     out: dict[str, list[str]] = {}
     for name in risk_names:
-        inst = _instances.get((name, backtest))
+        inst = active().risk_states.get((name, backtest))
         if inst is not None and len(inst.users) > 1:
             out[name] = sorted(inst.users)
     return out
 
 
 def clear_risk(risk_name: str, backtest: bool) -> None:
-    _instances.pop((risk_name, backtest), None)
+    active().risk_states.pop((risk_name, backtest), None)
 
 
 class RiskGate:

@@ -5,7 +5,7 @@ Sizing is a calculator a strategy calls; the engine never applies it to signals 
 
 from __future__ import annotations
 
-from .registry import SizingSchema, sizings
+from .registry import SizingSchema, regs
 
 __all__ = ["PositionSize", "SizingError"]
 
@@ -15,7 +15,7 @@ class SizingError(ValueError):
 
 
 def _schema(sizing_name: str, method: str, source: str) -> SizingSchema:
-    schema = sizings.get(sizing_name, source)
+    schema = regs().sizings.get(sizing_name, source)
     if schema.method != method:
         raise SizingError(
             f'Sizing method mismatch: sizing "{sizing_name}" is configured as "{schema.method}" but '

@@ -38,10 +38,11 @@ from .model import (
     SignalRow,
     TickResult,
 )
-from .partial import LazyMilestones, partials
+from .partial import LazyMilestones
 from .pnl import compute_pnl
 from .registry import StrategySchema
 from .risk import RiskCheckArgs, RiskGate
+from .scope import active
 from .settlement import (
     Decision,
     Lane,
@@ -114,6 +115,44 @@ class _Resume:
 
 async def _resume(coro, first):
     return await _Resume(coro, first)
+
+
+class _Suspended(_Resume):
+    """A get_signal that suspended in its first step. The rest of it runs in the task that awaits
+    this (the run's own), never in a task of its own: libraries built on anyio (httpx, and so the
+    LLM clients) must finish a request in the task that started it. Each step runs with the call's
+    execution context set, as the first one did, so ``get_candles`` sees the call's moment."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, coro, first, ctx) -> None:
+        super().__init__(coro, first)
+        self.ctx = ctx
+
+    def __await__(self):
+        coro, value, ctx = self.coro, self.first, self.ctx
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation (the run's or the timeout's) goes into the call
+                token = set_execution(ctx)
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    reset_execution(token)
+                continue
+            token = set_execution(ctx)
+            try:
+                value = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                reset_execution(token)
 
 
 _detached: set[asyncio.Future] = set()  # strong references: a running task must not be collected
@@ -195,6 +234,7 @@ class StrategyInstance:
         self.strategy_name = schema.strategy_name
         self.exchange_name = exchange.schema.exchange_name
         self.cb = schema.callbacks
+        self.partials = active().partials  # the engine this run belongs to (docs/architecture.md 8)
         self.risk = RiskGate(schema.risk_names, backtest)
         self.has_risk = bool(schema.risk_names)
         self.interval_ms = schema.interval_minutes * MINUTE_MS
@@ -283,11 +323,12 @@ class StrategyInstance:
         return last is not None and when - last < self.interval_ms
 
     def _start_get_signal(self, when: int, price: float) -> tuple[bool, Any]:
-        """Call the user's get_signal: ``(True, dto)`` if it finished at once, else ``(False, task)``.
+        """Call the user's get_signal: ``(True, dto)`` if it finished at once, else ``(False, rest)``.
 
         The coroutine's first step runs inline: a strategy that computes its signal without waiting
-        on anything (the common case) finishes there and costs no task and no timer. Only one that
-        really suspends is handed to a task, which ``_finish_get_signal`` races against the clock.
+        on anything (the common case) finishes there and costs no timer. Only one that really
+        suspends leaves ``rest`` (a ``_Suspended``), which ``_finish_get_signal`` drives in the same
+        task against the clock.
         A CancelledError out of that first step is the strategy's own: it ran synchronously, so no
         cancellation of the run can have been delivered into it.
         """
@@ -320,8 +361,9 @@ class StrategyInstance:
             first = result.send(None)
         except StopIteration as stop:
             return True, stop.value
-        self._ctx = FrameContext(self.symbol, when, self.backtest, self.method)  # the old one is the task's now
-        return False, asyncio.ensure_future(_resume(result, first))
+        rest = _Suspended(result, first, self._ctx)
+        self._ctx = FrameContext(self.symbol, when, self.backtest, self.method)  # the old one is the call's now
+        return False, rest
 
     def _when_dt(self, when: int) -> datetime:
         """``_utc(when)``, by adding to the last datetime made: moments a step apart (every frame
@@ -341,26 +383,57 @@ class StrategyInstance:
         self._dt_ms, self._dt = when, dt
         return dt
 
-    async def _finish_get_signal(self, task: asyncio.Future) -> Any:
-        """Wait for a get_signal that suspended, at most CC_MAX_SIGNAL_GENERATION_SECONDS.
+    async def _finish_get_signal(self, rest: _Suspended) -> Any:
+        """Finish a get_signal that suspended, in this task, within CC_MAX_SIGNAL_GENERATION_SECONDS.
 
-        Its task is only ever cancelled here, after our own wait was cancelled or timed out; so a
-        task that finished cancelled while we waited raised CancelledError itself."""
+        The time limit is a timer on the engine's clock that cancels this task when it runs out
+        (as ``asyncio.timeout`` does, on simulated time too). A CancelledError out of the call is then
+        the timeout's, the run's own cancellation (the task was cancelled by someone else), or
+        else the strategy's own (``StrategyCancelledError``). A call that swallows the timeout's
+        cancellation is not waited for beyond it: its answer is dropped and the timeout raised."""
         timeout_ms = self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS * 1000
+        me = asyncio.current_task()
+        assert me is not None
+        cancelling = me.cancelling()
+        expired = False
+        waiting = True
+
+        def expire(timer: asyncio.Future) -> None:
+            nonlocal expired
+            if waiting and not timer.cancelled():  # a callback already scheduled when we stopped waiting: ignored
+                expired = True
+                me.cancel()
+
         timer = asyncio.ensure_future(get_clock().sleep(timeout_ms))
+        timer.add_done_callback(expire)
         try:
-            done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            timer.cancel()
-            raise
-        if task in done:
-            timer.cancel()
-            try:
-                return task.result()
-            except asyncio.CancelledError as exc:
+            dto = await rest
+        except asyncio.CancelledError as exc:
+            if expired:
+                expired = False
+                if me.uncancel() > cancelling:
+                    raise  # the run was cancelled as well: that wins
+                # else our timeout: raised below
+            elif me.cancelling() > cancelling:
+                raise  # the run was cancelled: not the strategy's doing
+            else:
                 raise _own_cancel(exc, f"get_signal of {self.strategy_name}") from exc
-        task.cancel()
+        except Exception:
+            if not expired:
+                raise
+            expired = False  # the call answered the timeout's cancellation with an error: still the timeout
+            if me.uncancel() > cancelling:
+                raise asyncio.CancelledError from None
+        else:
+            if not expired:
+                return dto
+            expired = False
+            if me.uncancel() > cancelling:  # the run was cancelled too while the call ignored it
+                raise asyncio.CancelledError
+        finally:
+            waiting = False
+            timer.remove_done_callback(expire)
+            timer.cancel()
         raise GetSignalTimeout(
             f"Timeout for {self.strategy_name} symbol={self.symbol}: get_signal took longer than "
             f"CC_MAX_SIGNAL_GENERATION_SECONDS={self.cfg.CC_MAX_SIGNAL_GENERATION_SECONDS}"
@@ -546,9 +619,10 @@ class StrategyInstance:
                         first = result.send(None)
                     except StopIteration as stop_:
                         done, value = True, stop_.value
-                    else:  # it suspends: a task finishes it, with this context object for good
+                    else:  # it suspends: the rest runs when awaited, with this context object for good
+                        value = _Suspended(result, first, ctx)
                         self._ctx = FrameContext(symbol, when, self.backtest, self.method)
-                        done, value = False, asyncio.ensure_future(_resume(result, first))
+                        done = False
                 elif result is None or type(result) is dict:  # a plain function's answer (vectorised signals)
                     done, value = True, result
                 else:
@@ -585,9 +659,9 @@ class StrategyInstance:
             self._dt_ms, self._dt = last, dt - delta
         return k, STRETCH_IDLE
 
-    async def _quiet_finish(self, task: asyncio.Future, when: int, price: float) -> QuietTick:
+    async def _quiet_finish(self, rest: _Suspended, when: int, price: float) -> QuietTick:
         try:
-            return self._quiet_enter(await self._finish_get_signal(task), when, price)
+            return self._quiet_enter(await self._finish_get_signal(rest), when, price)
         except SourceError:
             raise
         except Exception as exc:
@@ -614,12 +688,12 @@ class StrategyInstance:
         without a coroutine when the milestones go to the lazy report sink (nobody listens to
         them), else the coroutine of the general path."""
         row = self.pending
-        if row is None or lane.n < self.window or not partials.lazy(row, True):
+        if row is None or lane.n < self.window or not self.partials.lazy(row, True):
             return self.backtest_lane(lane)
         b = self.window - 1
         d = self._scan(row, lane, b, 0)
         if d.evaluated_end > b:
-            partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
+            self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
     def settle_from_store(self, row: SignalRow, action: str, when: int) -> ClosedResult | None:
@@ -646,7 +720,7 @@ class StrategyInstance:
             self._now_seen = get_clock().now()
             if end_ms > self._now_seen:
                 return None
-        if not partials.lazy(row, True):
+        if not self.partials.lazy(row, True):
             return None
         st = self.exchange.store(self.symbol, "1m")
         w = self.window
@@ -659,7 +733,7 @@ class StrategyInstance:
             return None
         d = scan_store_position(st, vw, k0, hi, row, w)
         if d.evaluated_end > k0:
-            partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
+            self.partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
     # ------------------------------------------------------------------ SPEC 5.2: tick
@@ -769,13 +843,13 @@ class StrategyInstance:
         d = p - row.price_open if row.position == "long" else row.price_open - p
         if d > 0:
             pct = progress_percent(d, abs(row.price_take_profit - row.price_open))
-            await partials.progress(row, "profit", pct, p, when, self.backtest)
+            await self.partials.progress(row, "profit", pct, p, when, self.backtest)
             if (cb := self.cb.on_partial_profit) is not None:
                 _call(cb, self.symbol, row, p, pct, self.backtest)
             return pct, 0.0
         if d < 0:
             pct = progress_percent(abs(d), abs(row.price_open - row.price_stop_loss))
-            await partials.progress(row, "loss", pct, p, when, self.backtest)
+            await self.partials.progress(row, "loss", pct, p, when, self.backtest)
             if (cb := self.cb.on_partial_loss) is not None:
                 _call(cb, self.symbol, row, p, pct, self.backtest)
             return 0.0, pct
@@ -790,7 +864,7 @@ class StrategyInstance:
         pnl = compute_pnl(row.position, row.price_open, price, self.cfg.CC_PERCENT_SLIPPAGE, self.cfg.CC_PERCENT_FEE)
         if (cb := self.cb.on_close) is not None:
             _call(cb, self.symbol, row, price, self.backtest)
-        partials.clear(row, self.backtest)
+        self.partials.clear(row, self.backtest)
         if self.has_risk:
             self.risk.remove_signal(self.symbol, self.strategy_name)
         return self._closed(row, reason, price, ts, pnl)
@@ -887,11 +961,11 @@ class StrategyInstance:
             if self.cb.on_partial_profit is not None or self.cb.on_partial_loss is not None:
                 for k in range(k0, d.evaluated_end):
                     await self._progress(row, float(lane.vw[k]), lane.time(k))
-            elif partials.lazy(row, self.backtest):
+            elif self.partials.lazy(row, self.backtest):
                 # nobody but the report listens: hand it the stretch, milestones are computed on read
-                partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
+                self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
             else:
-                done_p, done_l = partials.levels(row, self.backtest)
+                done_p, done_l = self.partials.levels(row, self.backtest)
                 found = milestones(
                     lane.vw,
                     k0,
@@ -904,7 +978,7 @@ class StrategyInstance:
                     done_loss=done_l,
                 )
                 if found:
-                    pending = partials.record_found(row, found, lane, self.backtest)
+                    pending = self.partials.record_found(row, found, lane, self.backtest)
                     if pending is not None:
                         await pending
         return self.close_now(row, d.kind, d.price, d.timestamp)

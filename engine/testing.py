@@ -2,47 +2,28 @@
 
 from __future__ import annotations
 
-from . import candles, clock, config, events, log, partial, registry, risk
+from . import scope
+from .kernel import Engine
 from .persist import adapters
-from .reports import columns, stores
-from .runners import tasks
 
 __all__ = ["reset_engine"]
 
 
-def reset_engine() -> None:
-    """Forget registrations, runs, stored events, cached candles, listeners, config, clock and logger.
+def reset_engine() -> Engine:
+    """Start afresh: a new default engine (returned) and an empty live-state layer.
 
-    Background tasks are not cancelled: await or cancel them before calling this.
+    The engine that was the default forgets its registrations, stored events, listeners and
+    cached candles. Its background tasks are not cancelled: await or cancel them before calling
+    this (``await engine.dispose()`` does both for an engine of your own). The live-state layer,
+    which belongs to the process rather than to an engine (docs/architecture.md 8), goes back to
+    its defaults: no brokers, no account books, no open state documents, the default state folder.
     """
-    registry.reset_registries()
-    stores.clear_all()
-    candles.clear_candle_cache()
-    partial.partials.reset()
-    risk._instances.clear()
-    tasks.instances.clear()
-    from .runners.backtest import Backtest
-
-    Backtest.board.tasks.clear()
-    from .runners.walker import Walker
-
-    Walker.board.tasks.clear()
-    Walker._stops.clear()
-    from .runners.live import Live
-
-    Live.board.tasks.clear()
-    Live.runs.clear()
     from .brokers import book, desk, store
 
+    fresh = Engine()
+    scope.replace_default(fresh).forget()
     desk.brokers.clear()
     book.books.clear()
     store.forget_broker_stores()
     adapters.reset_adapters()
-    config.reset_config()
-    columns.reset_columns()
-    clock.set_clock(clock.SystemClock())
-    log.set_logger(None)
-    for name in dir(events):
-        stream = getattr(events, name)
-        if isinstance(stream, events.Stream):
-            stream.observers.clear()
+    return fresh

@@ -9,10 +9,11 @@ from engine.testing import reset_engine
 
 @pytest.fixture(autouse=True)
 def clean_engine(tmp_path, monkeypatch):
-    """A fresh engine per test, run inside a temporary directory so dump/ never leaks."""
-    reset_engine()
+    """A new ``Engine`` per test (the default engine, which module-level calls use), run inside a
+    temporary directory so dump/ never leaks. Yields the engine."""
+    fresh = reset_engine()
     monkeypatch.chdir(tmp_path)
-    yield
+    yield fresh
     reset_engine()
 
 

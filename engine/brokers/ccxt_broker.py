@@ -71,8 +71,9 @@ def _ccxt() -> Any:
 
 def feed_of_exchange(exchange_name: str) -> CcxtFeed:
     """The ccxt feed behind a registered exchange (``add_ccxt_exchange`` or a ccxt table in btk.toml)."""
-    from ..registry import exchanges
+    from ..registry import regs
 
+    exchanges = regs().exchanges
     if not exchanges.has(exchange_name):
         raise BrokerError(f"ccxt broker: no exchange named {exchange_name!r} is registered")
     feed = getattr(exchanges.get(exchange_name, "ccxt broker").get_candles, "__self__", None)

@@ -39,9 +39,9 @@ from typing import Any
 from .. import events, registry
 from ..log import get_logger
 from ..model import ClosedResult, IdleResult, OpenedResult, ScheduledResult, SignalRow, TickResult
-from ..partial import partials
 from ..persist.adapters import base_dir, writer
 from ..persist.quarantine import PairQuarantinedError
+from ..scope import active
 from ..sizing import PositionSize, SizingError
 from .base import (
     Broker,
@@ -316,7 +316,7 @@ class OrderDesk:
         inst._set_pending(None)
         if inst.has_risk:
             inst.risk.remove_signal(self.symbol, self.strategy_name)
-        partials.clear(row, False)
+        active().partials.clear(row, False)
 
     # ------------------------------------------------------------------ each tick
     async def after_tick(self, result: TickResult, when: int) -> TickResult:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from ..registry import DuplicateError, ExchangeSchema, SchemaError, add_exchange, exchanges
+from ..registry import DuplicateError, ExchangeSchema, SchemaError, add_exchange, regs
 
 __all__ = ["add_catalog_exchange", "add_ccxt_exchange", "add_csv_exchange", "add_synthetic_exchange"]
 
@@ -95,7 +95,7 @@ def add_ccxt_exchange(
     ``exchange_name`` first and download into it only the minutes it lacks, so the next backtest of
     the same range asks the exchange nothing; live runs always ask the exchange.
     """
-    if isinstance(exchange_name, str) and exchanges.has(exchange_name):
+    if isinstance(exchange_name, str) and regs().exchanges.has(exchange_name):
         raise DuplicateError(f"exchange {exchange_name} already exist")
     from .ccxt_feed import CcxtFeed
 

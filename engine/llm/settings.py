@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..scope import active
+
 __all__ = ["LlmSettings", "get_llm_settings", "load_llm_settings", "set_llm_settings"]
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -73,18 +75,15 @@ class LlmSettings:
             raise ValueError(str(exc).replace("[llm]", where, 1)) from None
 
 
-_current: list[LlmSettings] = [LlmSettings()]
-
-
 def get_llm_settings() -> LlmSettings:
     """The settings the optimizer and ``OllamaClient()`` use when given none."""
-    return _current[0]
+    return active().llm_settings
 
 
 def set_llm_settings(settings: LlmSettings) -> None:
     if not isinstance(settings, LlmSettings):
         raise TypeError(f"set_llm_settings needs an LlmSettings, got {type(settings).__name__}")
-    _current[0] = settings
+    active().llm_settings = settings
 
 
 def load_llm_settings(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..llm.settings import LlmSettings, get_llm_settings
-from ..registry import optimizers
+from ..registry import regs
 from .code import random_prefix, render_program
 from .data import PAGE_SIZE, OptimizerDataError, OptimizerEntry, OptimizerProgressEvent, collect
 from .prompt import CODE_INSTRUCTION, STRATEGY_INSTRUCTION, llm_prompt
@@ -61,13 +61,13 @@ class OptimizerFacade:
         self, symbol: str, optimizer_name: str, *, settings: LlmSettings | None = None
     ) -> list[OptimizerEntry]:
         """One entry per training range and source: the conversation and ``get_prompt``'s answer."""
-        schema: OptimizerSchema = optimizers.get(optimizer_name, "Optimizer.get_data")
+        schema: OptimizerSchema = regs().optimizers.get(optimizer_name, "Optimizer.get_data")
         return await collect(schema, symbol, settings or get_llm_settings())
 
     async def _generate(
         self, symbol: str, optimizer_name: str, source: str, settings: LlmSettings | None, prefix: str | None
     ) -> tuple[OptimizerSchema, list[OptimizerEntry], str, str]:
-        schema: OptimizerSchema = optimizers.get(optimizer_name, source)
+        schema: OptimizerSchema = regs().optimizers.get(optimizer_name, source)
         entries = await collect(schema, symbol, settings or get_llm_settings())
         prefix = prefix or schema.template.prefix or random_prefix()
         code = render_program(schema, symbol, entries, prefix)

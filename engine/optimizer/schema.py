@@ -23,7 +23,7 @@ from ..registry import (
     _callbacks,
     _require_callable,
     _require_name,
-    optimizers,
+    regs,
     to_datetime,
     to_ms,
 )
@@ -245,7 +245,7 @@ def add_optimizer(
     turns a range's conversation so far into the strategy text a generated strategy follows;
     ``engine.optimizer.llm_prompt(...)`` makes one that asks a model."""
     name = _require_name("optimizer", "optimizer_name", optimizer_name)
-    if optimizers.has(name):
+    if regs().optimizers.has(name):
         raise DuplicateError(f"optimizer {name} already exist")
     if isinstance(range_train, str | bytes | Mapping) or not isinstance(range_train, Iterable):
         raise SchemaError(f"optimizer {name}: range_train must be a list of ranges, got {range_train!r}")
@@ -269,9 +269,9 @@ def add_optimizer(
         callbacks=_callbacks("optimizer", name, OptimizerCallbacks, callbacks),
         note=note,
     )
-    optimizers.add(name, schema)
+    regs().optimizers.add(name, schema)
     return schema
 
 
 def list_optimizers() -> list[OptimizerSchema]:
-    return optimizers.list()
+    return regs().optimizers.list()

@@ -1,4 +1,4 @@
-"""Default report columns and the process-wide column configuration (SPEC 12.10).
+"""Default report columns and the active engine's column configuration (SPEC 12.10).
 
 Each report renders its table from a list of ``Column``s. The defaults below reproduce the
 labels and cell formats of SPEC 12.2-12.9; ``set_columns`` lets a user swap whole lists, with
@@ -23,6 +23,7 @@ from engine.reports.format import (
     printf,
 )
 from engine.reports.markdown import Column, always_visible
+from engine.scope import active
 
 __all__ = [
     "COLUMN_COLLECTIONS",
@@ -270,8 +271,7 @@ _BUILDERS: dict[str, Callable[[], list[Column]]] = {
     "walker_strategy_columns": _walker_strategy_columns,
 }
 
-_DEFAULTS: dict[str, tuple[Column, ...]] = {name: tuple(build()) for name, build in _BUILDERS.items()}
-_current: dict[str, tuple[Column, ...]] = dict(_DEFAULTS)
+DEFAULTS: dict[str, tuple[Column, ...]] = {name: tuple(build()) for name, build in _BUILDERS.items()}
 
 
 # ------------------------------------------------------------------ configuration API
@@ -288,24 +288,23 @@ class ColumnConfigError(ValueError):
 
 def get_columns() -> dict[str, list[Column]]:
     """A copy of the columns in force: collection name -> list (changing it changes nothing)."""
-    return {name: list(cols) for name, cols in _current.items()}
+    return {name: list(cols) for name, cols in active().columns.items()}
 
 
 def get_default_columns() -> dict[str, list[Column]]:
     """A copy of the built-in columns of SPEC 12.2-12.9."""
-    return {name: list(cols) for name, cols in _DEFAULTS.items()}
+    return {name: list(cols) for name, cols in DEFAULTS.items()}
 
 
 def columns_for(name: str, override: Iterable[Column] | None = None) -> list[Column]:
     """The columns a report uses: ``override`` when the caller gave some, else those in force
     for the collection ``name``."""
-    return list(override) if override is not None else list(_current[name])
+    return list(override) if override is not None else list(active().columns[name])
 
 
 def reset_columns() -> None:
     """Back to the built-in columns (handy in tests and notebooks)."""
-    global _current
-    _current = dict(_DEFAULTS)
+    active().columns = dict(DEFAULTS)
 
 
 def _read_field(item: Any, name: str) -> tuple[bool, Any]:
@@ -393,7 +392,6 @@ def set_columns(partial: Mapping[str, Any] | None = None, /, *, unsafe: bool = F
     in one ``ColumnConfigError`` (each naming its collection and index); on any problem nothing
     changes. ``unsafe=True`` skips the per-column checks (a bad column then fails at render time).
     """
-    global _current
     updates: dict[str, Any] = dict(partial or {})
     updates.update(kwargs)
     unknown = [name for name in updates if name not in _BUILDERS]
@@ -413,4 +411,5 @@ def set_columns(partial: Mapping[str, Any] | None = None, /, *, unsafe: bool = F
         staged[name] = columns
     if problems:
         raise ColumnConfigError(problems)
-    _current = {**_current, **staged}
+    eng = active()
+    eng.columns = {**eng.columns, **staged}

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import risk
 from ..model import PerformanceStatistics
-from ..registry import strategies
+from ..registry import regs
 from . import stores
 
 __all__ = ["Heat", "Partial", "Performance", "Risk", "Schedule"]
@@ -30,11 +30,11 @@ class _PerStrategyReport:
         self._data, self._report, self._filename = data, report, filename
 
     def get_data(self, symbol: str, strategy_name: str, backtest: bool = False) -> Any:
-        strategies.get(strategy_name, f"{self.kind}.get_data")
+        regs().strategies.get(strategy_name, f"{self.kind}.get_data")
         return self._data(symbol, strategy_name, backtest)
 
     def get_report(self, symbol: str, strategy_name: str, backtest: bool = False, columns: Any = None) -> str:
-        strategies.get(strategy_name, f"{self.kind}.get_report")
+        regs().strategies.get(strategy_name, f"{self.kind}.get_report")
         return self._report(symbol, strategy_name, backtest, columns)
 
     def dump(
@@ -75,7 +75,7 @@ class RiskFacade(_PerStrategyReport):
         text = super().get_report(symbol, strategy_name, backtest, columns)
         if not backtest:
             return text
-        shared = risk.shared_by(strategies.get(strategy_name, "Risk.get_report").risk_names, True)
+        shared = risk.shared_by(regs().strategies.get(strategy_name, "Risk.get_report").risk_names, True)
         if not shared:
             return text
         lines = [f"- {name}: shared by {len(users)} backtests ({', '.join(users)})" for name, users in shared.items()]
@@ -110,11 +110,11 @@ class HeatFacade:
     """A strategy's results per symbol, with portfolio totals (SPEC 12.7)."""
 
     def get_data(self, strategy_name: str, backtest: bool = False) -> Any:
-        strategies.get(strategy_name, "Heat.get_data")
+        regs().strategies.get(strategy_name, "Heat.get_data")
         return stores.heat_statistics(strategy_name, backtest)
 
     def get_report(self, strategy_name: str, backtest: bool = False, columns: Any = None) -> str:
-        strategies.get(strategy_name, "Heat.get_report")
+        regs().strategies.get(strategy_name, "Heat.get_report")
         return stores.heat_report(strategy_name, backtest, columns)
 
     def dump(

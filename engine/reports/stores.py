@@ -1,8 +1,9 @@
 """The report stores: what each report remembers, fed by internal hooks on the event streams.
 
-They hook in when the engine is imported, before any user listener (as the original's markdown
-services do), keep events newest first, every one unless CC_MAX_REPORT_EVENTS caps them (performance: 10 000), and
-count everything they were offered, so statistics can say when they describe only the tail.
+Each engine has its own (``ReportStores``); they hook into its streams when the engine is made,
+before any user listener (as the original's markdown services do), keep events newest first,
+every one unless CC_MAX_REPORT_EVENTS caps them (performance: 10 000), and count everything they
+were offered, so statistics can say when they describe only the tail.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import config, events
+from .. import config
 from .. import partial as partial_mod
 from ..clock import get_clock
 from ..log import get_logger
 from ..model import BacktestStatistics, ClosedResult, PerformanceEvent, PerformanceStatistics
+from ..scope import active, forward
 from . import backtest as backtest_report_mod
 from . import heat as heat_mod
 from . import live as live_mod
@@ -299,212 +301,238 @@ class PerformanceLog:
         return st
 
 
-backtest_store = _Keyed(kind=ClosedStore)  # (symbol, strategy) <- closed backtest results
-live_store: dict[tuple[str, str], live_mod.LiveEventList] = {}  # (symbol, strategy): SPEC 12.3 rules
-schedule_store = _Keyed()  # (symbol, strategy, backtest) <- scheduled / opened / cancelled
-partial_store: dict[tuple[str, str, bool], PartialStore] = {}  # (symbol, strategy, backtest)
-risk_store = _Keyed()  # (symbol, strategy, backtest) <- risk rejections
-heat_store: dict[tuple[str, bool], dict[str, ClosedStore]] = {}  # (strategy, backtest) -> symbol -> closed
-performance_store: dict[tuple[str, str, bool], PerformanceLog] = {}  # (symbol, strategy, backtest)
-# (symbol, walker) -> contracts, newest first; unbounded (SPEC 12.1). Keyed by symbol too, unlike the
-# original (walker name only), so one walker run on two symbols does not mix their results.
-walker_store: dict[tuple[str, str], list[Any]] = {}
+STORE_NAMES = (
+    "backtest_store",
+    "live_store",
+    "schedule_store",
+    "partial_store",
+    "risk_store",
+    "heat_store",
+    "performance_store",
+    "walker_store",
+)
 
 
-# --------------------------------------------------------------------------- hooks
+class ReportStores:
+    """One engine's report stores, fed by internal hooks on that engine's streams (``attach``)."""
 
+    __slots__ = (*STORE_NAMES, "_last_backtest")
 
-_last_backtest: list = [None, None]  # (key, store) of the last closed result: runs append in bursts
+    def __init__(self) -> None:
+        self.backtest_store = _Keyed(kind=ClosedStore)  # (symbol, strategy) <- closed backtest results
+        self.live_store: dict[tuple[str, str], live_mod.LiveEventList] = {}  # (symbol, strategy): SPEC 12.3 rules
+        self.schedule_store = _Keyed()  # (symbol, strategy, backtest) <- scheduled / opened / cancelled
+        self.partial_store: dict[tuple[str, str, bool], PartialStore] = {}  # (symbol, strategy, backtest)
+        self.risk_store = _Keyed()  # (symbol, strategy, backtest) <- risk rejections
+        self.heat_store: dict[tuple[str, bool], dict[str, ClosedStore]] = {}  # (strategy, backtest) -> symbol -> closed
+        self.performance_store: dict[tuple[str, str, bool], PerformanceLog] = {}  # (symbol, strategy, backtest)
+        # (symbol, walker) -> contracts, newest first; unbounded (SPEC 12.1). Keyed by symbol too, unlike the
+        # original (walker name only), so one walker run on two symbols does not mix their results.
+        self.walker_store: dict[tuple[str, str], list[Any]] = {}
+        self._last_backtest: list = [None, None]  # (key, store) of the last closed result: runs append in bursts
 
+    def attach(self, bus: Any, partials: Any) -> None:
+        """Hook into ``bus`` before any user listener (as the original's markdown services do)."""
+        bus.signal_backtest.add_hook(self._on_backtest_signal, actions=("closed",))
+        bus.signal.add_hook(self._on_signal, actions=("closed", "scheduled", "cancelled"))
+        bus.signal_live.add_hook(self._on_signal, actions=("opened",))  # backtest activations emit no "opened"
+        bus.signal_live.add_hook(self._on_live_signal, actions=("idle", "opened", "active", "closed"))
+        bus.partial_profit.add_hook(self._on_partial("profit"))
+        bus.partial_loss.add_hook(self._on_partial("loss"))
+        partials.lazy_sink = self._on_partial_lazy
+        bus.risk.add_hook(self._on_risk)
+        bus.performance.add_hook(self._on_performance)
+        bus.walker.add_hook(self._on_walker)
 
-def _on_backtest_signal(result: ClosedResult) -> None:
-    key = (result.symbol, result.strategy_name)
-    if _last_backtest[0] != key or backtest_store.get(key) is not _last_backtest[1]:
-        st = backtest_store.store(key)
-        if st.on_fold is None:
-            st.on_fold = _lazy_follows(key)
-        _last_backtest[0], _last_backtest[1] = key, st
-    _last_backtest[1].add(result)
+    # ----------------------------------------------------------------------- hooks
 
+    def _on_backtest_signal(self, result: ClosedResult) -> None:
+        key = (result.symbol, result.strategy_name)
+        last = self._last_backtest
+        if last[0] != key or self.backtest_store.get(key) is not last[1]:
+            st = self.backtest_store.store(key)
+            if st.on_fold is None:
+                st.on_fold = self._lazy_follows(key)
+            last[0], last[1] = key, st
+        last[1].add(result)
 
-def _lazy_follows(key: tuple[str, str]) -> Any:
-    """When a backtest's closed results fold, its waiting lazy milestone batches fold with them:
-    each batch belongs to one of those signals (its batch is sunk just before its result is
-    published), so their rows are taken from the closed chunk instead of packed again."""
+    def _lazy_follows(self, key: tuple[str, str]) -> Any:
+        """When a backtest's closed results fold, its waiting lazy milestone batches fold with them:
+        each batch belongs to one of those signals (its batch is sunk just before its result is
+        published), so their rows are taken from the closed chunk instead of packed again."""
+        partial_store = self.partial_store
 
-    def fold(results: list[ClosedResult], chunk: Any) -> None:
-        st = partial_store.get((key[0], key[1], True))
-        if st is not None and st.lazy and chunk is not None:
-            st.pack_lazy((chunk.rows, results))
+        def fold(results: list[ClosedResult], chunk: Any) -> None:
+            st = partial_store.get((key[0], key[1], True))
+            if st is not None and st.lazy and chunk is not None:
+                st.pack_lazy((chunk.rows, results))
 
-    return fold
+        return fold
 
+    def _on_signal(self, result: Any) -> None:
+        action = result.action
+        if action == "closed":
+            if result.backtest and config.report_cap() is None:
+                return  # uncapped, a backtest's heat row is its backtest store (see ``_heat_stores``)
+            per_symbol = self.heat_store.setdefault((result.strategy_name, result.backtest), {})
+            st = per_symbol.get(result.symbol)
+            if st is None:
+                st = per_symbol[result.symbol] = ClosedStore(config.report_cap())
+            st.add(result)
+            return
+        event = schedule_mod.schedule_event(result)  # None for an immediate open (not a schedule event)
+        if event is not None:
+            self.schedule_store.store((result.symbol, result.strategy_name, result.backtest)).add(event)
 
-def _on_signal(result: Any) -> None:
-    action = result.action
-    if action == "closed":
-        if result.backtest and config.report_cap() is None:
-            return  # uncapped, a backtest's heat row is its backtest store (see ``_heat_stores``)
-        per_symbol = heat_store.setdefault((result.strategy_name, result.backtest), {})
-        st = per_symbol.get(result.symbol)
+    def _on_live_signal(self, result: Any) -> None:
+        event = live_mod.live_event(result, get_clock().now())  # idle/active rows carry "now" (SPEC 12.3)
+        if event is None:
+            return
+        key = (result.symbol, result.strategy_name)
+        log = self.live_store.get(key)
+        if log is None:
+            log = self.live_store[key] = live_mod.LiveEventList()
+        log.add(event)
+
+    def partial_of(self, symbol: str, strategy_name: str, backtest: bool) -> PartialStore:
+        key = (symbol, strategy_name, backtest)
+        st = self.partial_store.get(key)
         if st is None:
-            st = per_symbol[result.symbol] = ClosedStore(config.report_cap())
-        st.add(result)
-        return
-    event = schedule_mod.schedule_event(result)  # None for an immediate open (not a schedule event)
-    if event is not None:
-        schedule_store.store((result.symbol, result.strategy_name, result.backtest)).add(event)
+            st = self.partial_store[key] = PartialStore()
+        return st
+
+    def _on_partial(self, kind: str) -> Any:
+        """The store hook of one milestone stream (a backtest with listeners sends one event per level
+        crossed, so the hook stays flat: one lookup, one append)."""
+        partial_store, partial_of = self.partial_store, self.partial_of
+
+        def hook(event: Any) -> None:
+            st = partial_store.get((event.symbol, event.strategy_name, event.backtest))
+            if st is None:
+                st = partial_of(event.symbol, event.strategy_name, event.backtest)
+            if st.lazy:
+                st.pack_lazy()
+            items = st.items_
+            items.append((kind, event))
+            if len(items) > PartialStore.TRIM_AT:
+                st._trim()
+
+        return hook
+
+    def _on_partial_lazy(self, batch: Any) -> None:
+        """One lazy batch per fast-forwarded signal: flat like the milestone hooks."""
+        row = batch.row
+        st = self.partial_store.get((row.symbol, row.strategy_name, batch.backtest))
+        if st is None:
+            st = self.partial_of(row.symbol, row.strategy_name, batch.backtest)
+        lazy = st.lazy
+        lazy.append(batch)
+        if len(lazy) >= 2 * CHUNK:  # a backtest's batches fold with its closed results (``_lazy_follows``) first
+            st.pack_lazy()
+            if len(st.items_) > PartialStore.TRIM_AT:
+                st._trim()
+
+    def _on_risk(self, event: Any) -> None:
+        self.risk_store.store((event.symbol, event.strategy_name, event.backtest)).add(event)
+
+    def performance_log(self, symbol: str, strategy_name: str, backtest: bool) -> PerformanceLog:
+        key = (symbol or "global", strategy_name or "global", backtest)
+        st = self.performance_store.get(key)
+        if st is None:
+            st = self.performance_store[key] = PerformanceLog()
+        return st
+
+    def _on_performance(self, event: Any) -> None:
+        self.performance_log(event.symbol, event.strategy_name, event.backtest).add(event)
+
+    def _on_walker(self, contract: Any) -> None:
+        self.walker_store.setdefault((contract.symbol, contract.walker_name), []).insert(0, contract)
+
+    # ----------------------------------------------------------------------- runs
+
+    def pack_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
+        """A run ended: pack what its stores still hold as objects (a walker runs many strategies in
+        turn; their unpacked tails would otherwise add up)."""
+        if backtest:
+            st = self.backtest_store.get((symbol, strategy_name))
+            if st is not None:
+                st.pack()
+        heat = self.heat_store.get((strategy_name, backtest), {}).get(symbol)
+        if heat is not None:
+            heat.pack()
+        partial = self.partial_store.get((symbol, strategy_name, backtest))
+        if partial is not None:
+            partial.pack_lazy()
+        log = self.performance_store.get((symbol, strategy_name, backtest))
+        if log is not None:
+            log.tidy(final=True)
+
+    def clear_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
+        """SPEC 6.2 / 8.1: a new run starts with empty stores for its (symbol, strategy, mode).
+
+        The heatmap spans runs in the original (SPEC 6.2), which its 250-signal cap per symbol hid: a
+        re-run of a big run filled the window with its own signals. With the cap off (btk's default)
+        spanning runs would count a re-run's trades twice, so the symbol's heat row starts afresh;
+        with a cap set, the original's behaviour is kept."""
+        if config.report_cap() is None:
+            self.heat_store.get((strategy_name, backtest), {}).pop(symbol, None)
+        if backtest:
+            self.backtest_store.drop((symbol, strategy_name))
+        else:
+            self.live_store.pop((symbol, strategy_name), None)
+        self.schedule_store.drop((symbol, strategy_name, backtest))
+        self.partial_store.pop((symbol, strategy_name, backtest), None)
+        self.risk_store.drop((symbol, strategy_name, backtest))
+        self.performance_store.pop((symbol, strategy_name, backtest), None)
+
+    def clear_all(self) -> None:
+        """Forget every stored event (tests, notebooks)."""
+        for keyed in (self.backtest_store, self.schedule_store, self.risk_store):
+            keyed.stores.clear()
+        self.live_store.clear()
+        self.partial_store.clear()
+        self.heat_store.clear()
+        self.performance_store.clear()
+        self.walker_store.clear()
 
 
-def _on_live_signal(result: Any) -> None:
-    event = live_mod.live_event(result, get_clock().now())  # idle/active rows carry "now" (SPEC 12.3)
-    if event is None:
-        return
-    key = (result.symbol, result.strategy_name)
-    log = live_store.get(key)
-    if log is None:
-        log = live_store[key] = live_mod.LiveEventList()
-    log.add(event)
+# ``stores.backtest_store`` and the others mean the active engine's store (docs/architecture.md 8)
+__getattr__ = forward(__name__, "stores", STORE_NAMES)
+
+
+def _st() -> ReportStores:
+    return active().stores
 
 
 def partial_of(symbol: str, strategy_name: str, backtest: bool) -> PartialStore:
-    key = (symbol, strategy_name, backtest)
-    st = partial_store.get(key)
-    if st is None:
-        st = partial_store[key] = PartialStore()
-    return st
-
-
-def _on_partial(kind: str) -> Any:
-    """The store hook of one milestone stream (a backtest with listeners sends one event per level
-    crossed, so the hook stays flat: one lookup, one append)."""
-
-    def hook(event: Any) -> None:
-        st = partial_store.get((event.symbol, event.strategy_name, event.backtest))
-        if st is None:
-            st = partial_of(event.symbol, event.strategy_name, event.backtest)
-        if st.lazy:
-            st.pack_lazy()
-        items = st.items_
-        items.append((kind, event))
-        if len(items) > PartialStore.TRIM_AT:
-            st._trim()
-
-    return hook
-
-
-_on_partial_profit = _on_partial("profit")
-_on_partial_loss = _on_partial("loss")
-
-
-def _on_partial_lazy(batch: Any) -> None:
-    """One lazy batch per fast-forwarded signal: flat like the milestone hooks."""
-    row = batch.row
-    st = partial_store.get((row.symbol, row.strategy_name, batch.backtest))
-    if st is None:
-        st = partial_of(row.symbol, row.strategy_name, batch.backtest)
-    lazy = st.lazy
-    lazy.append(batch)
-    if len(lazy) >= 2 * CHUNK:  # a backtest's batches fold with its closed results (``_lazy_follows``) first
-        st.pack_lazy()
-        if len(st.items_) > PartialStore.TRIM_AT:
-            st._trim()
-
-
-def _on_risk(event: Any) -> None:
-    risk_store.store((event.symbol, event.strategy_name, event.backtest)).add(event)
+    return active().stores.partial_of(symbol, strategy_name, backtest)
 
 
 def performance_log(symbol: str, strategy_name: str, backtest: bool) -> PerformanceLog:
-    key = (symbol or "global", strategy_name or "global", backtest)
-    st = performance_store.get(key)
-    if st is None:
-        st = performance_store[key] = PerformanceLog()
-    return st
-
-
-def _on_performance(event: Any) -> None:
-    performance_log(event.symbol, event.strategy_name, event.backtest).add(event)
-
-
-events.signal_backtest.add_hook(_on_backtest_signal, actions=("closed",))
-events.signal.add_hook(_on_signal, actions=("closed", "scheduled", "cancelled"))
-events.signal_live.add_hook(_on_signal, actions=("opened",))  # backtest activations emit no "opened"
-events.signal_live.add_hook(_on_live_signal, actions=("idle", "opened", "active", "closed"))
-events.partial_profit.add_hook(_on_partial_profit)
-events.partial_loss.add_hook(_on_partial_loss)
-partial_mod.partials.lazy_sink = _on_partial_lazy
-events.risk.add_hook(_on_risk)
-events.performance.add_hook(_on_performance)
-
-
-def _on_walker(contract: Any) -> None:
-    walker_store.setdefault((contract.symbol, contract.walker_name), []).insert(0, contract)
-
-
-events.walker.add_hook(_on_walker)
+    return active().stores.performance_log(symbol, strategy_name, backtest)
 
 
 def walker_contracts(symbol: str, walker_name: str) -> list[Any]:
-    return list(walker_store.get((symbol, walker_name), []))
+    return list(active().stores.walker_store.get((symbol, walker_name), []))
 
 
 def pack_run(symbol: str, strategy_name: str, backtest: bool) -> None:
-    """A run ended: pack what its stores still hold as objects (a walker runs many strategies in
-    turn; their unpacked tails would otherwise add up)."""
-    if backtest:
-        st = backtest_store.get((symbol, strategy_name))
-        if st is not None:
-            st.pack()
-    heat = heat_store.get((strategy_name, backtest), {}).get(symbol)
-    if heat is not None:
-        heat.pack()
-    partial = partial_store.get((symbol, strategy_name, backtest))
-    if partial is not None:
-        partial.pack_lazy()
-    log = performance_store.get((symbol, strategy_name, backtest))
-    if log is not None:
-        log.tidy(final=True)
-
-
-# --------------------------------------------------------------------------- clearing
+    active().stores.pack_run(symbol, strategy_name, backtest)
 
 
 def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
-    """SPEC 6.2 / 8.1: a new run starts with empty stores for its (symbol, strategy, mode).
-
-    The heatmap spans runs in the original (SPEC 6.2), which its 250-signal cap per symbol hid: a
-    re-run of a big run filled the window with its own signals. With the cap off (btk's default)
-    spanning runs would count a re-run's trades twice, so the symbol's heat row starts afresh;
-    with a cap set, the original's behaviour is kept."""
-    if config.report_cap() is None:
-        heat_store.get((strategy_name, backtest), {}).pop(symbol, None)
-    if backtest:
-        backtest_store.drop((symbol, strategy_name))
-    else:
-        live_store.pop((symbol, strategy_name), None)
-    schedule_store.drop((symbol, strategy_name, backtest))
-    partial_store.pop((symbol, strategy_name, backtest), None)
-    risk_store.drop((symbol, strategy_name, backtest))
-    performance_store.pop((symbol, strategy_name, backtest), None)
+    active().stores.clear_run(symbol, strategy_name, backtest)
 
 
 def clear_all() -> None:
-    """Forget every stored event (tests, notebooks)."""
-    for keyed in (backtest_store, schedule_store, risk_store):
-        keyed.stores.clear()
-    live_store.clear()
-    partial_store.clear()
-    heat_store.clear()
-    performance_store.clear()
-    walker_store.clear()
+    active().stores.clear_all()
 
 
 # --------------------------------------------------------------------------- backtest
 
 
 def backtest_statistics(symbol: str, strategy_name: str) -> BacktestStatistics:
-    st = backtest_store.get((symbol, strategy_name))
+    st = _st().backtest_store.get((symbol, strategy_name))
     if st is None:
         return statistics.backtest_statistics([], 0)
     return statistics.backtest_statistics(st.items(), st.seen)
@@ -521,7 +549,7 @@ def backtest_report(symbol: str, strategy_name: str, columns: Any = None) -> str
 
 def live_statistics(symbol: str, strategy_name: str) -> live_mod.LiveStatistics:
     """SPEC 12.3 over the live log of (symbol, strategy) (what ``Live.get_data`` will return)."""
-    log = live_store.get((symbol, strategy_name))
+    log = _st().live_store.get((symbol, strategy_name))
     if log is None:
         return live_mod.live_statistics([], 0)
     return live_mod.live_statistics(log.events(), log.seen)
@@ -535,7 +563,7 @@ def live_report(symbol: str, strategy_name: str, columns: Any = None) -> str:
 
 
 def performance_statistics(symbol: str, strategy_name: str, backtest: bool) -> PerformanceStatistics:
-    log = performance_store.get((symbol, strategy_name, backtest))
+    log = _st().performance_store.get((symbol, strategy_name, backtest))
     st = log.store(symbol, strategy_name, backtest) if log else performance_mod.PerformanceStore(PERFORMANCE_CAP)
     return st.statistics(strategy_name)
 
@@ -553,7 +581,7 @@ def _items(keyed: _Keyed, key: tuple) -> tuple[list[Any], int]:
 
 
 def schedule_statistics(symbol: str, strategy_name: str, backtest: bool) -> Any:
-    return schedule_mod.schedule_statistics(*_items(schedule_store, (symbol, strategy_name, backtest)))
+    return schedule_mod.schedule_statistics(*_items(_st().schedule_store, (symbol, strategy_name, backtest)))
 
 
 def schedule_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
@@ -563,7 +591,7 @@ def schedule_report(symbol: str, strategy_name: str, backtest: bool, columns: An
 
 
 def partial_statistics(symbol: str, strategy_name: str, backtest: bool) -> Any:
-    st = partial_store.get((symbol, strategy_name, backtest))
+    st = _st().partial_store.get((symbol, strategy_name, backtest))
     if st is None:
         return partial_report_mod.partial_statistics([], 0)
     return partial_report_mod.partial_statistics(st.items(), st.seen)
@@ -576,7 +604,7 @@ def partial_report(symbol: str, strategy_name: str, backtest: bool, columns: Any
 
 
 def risk_statistics(symbol: str, strategy_name: str, backtest: bool) -> Any:
-    return risk_mod.risk_statistics(*_items(risk_store, (symbol, strategy_name, backtest)))
+    return risk_mod.risk_statistics(*_items(_st().risk_store, (symbol, strategy_name, backtest)))
 
 
 def risk_report(symbol: str, strategy_name: str, backtest: bool, columns: Any = None) -> str:
@@ -587,9 +615,11 @@ def _heat_stores(strategy_name: str, backtest: bool) -> dict[str, Any]:
     """The heatmap's stores by symbol. Uncapped, a backtest's row of a symbol holds exactly its
     latest run's closed signals (``clear_run``), which its backtest store holds already: it is
     read from there instead of being kept twice."""
-    per_symbol = dict(heat_store.get((strategy_name, backtest), {}))
+    per_symbol = dict(_st().heat_store.get((strategy_name, backtest), {}))
     if backtest and config.report_cap() is None:
-        per_symbol.update({sym: st for (sym, strat), st in backtest_store.stores.items() if strat == strategy_name})
+        per_symbol.update(
+            {sym: st for (sym, strat), st in _st().backtest_store.stores.items() if strat == strategy_name}
+        )
     return per_symbol
 
 

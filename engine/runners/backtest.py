@@ -34,12 +34,12 @@ from ..model import (
     SignalRow,
     TickResult,
 )
-from ..partial import partials
 from ..reports import stores
 from ..risk import clear_risk
+from ..scope import EnginePart, active
 from ..signals import IdFactory
 from ..strategy import STRETCH_IDLE, StrategyInstance
-from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances, retire
+from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, retire
 
 __all__ = ["Backtest", "frame_timestamps"]
 
@@ -80,34 +80,36 @@ def frame_timestamps(frame: registry.FrameSchema) -> Frames:
 
 async def publish(result: TickResult | BacktestResult, backtest: bool = True) -> None:
     """SPEC 5.5: signal_backtest (or signal_live), then signal; only if somebody wants it."""
-    pending = publish_nowait(result, backtest)
+    pending = publish_nowait(result, backtest, active().bus)
     if pending is not None:
         await pending
 
 
-def publish_nowait(result: TickResult | BacktestResult, backtest: bool = True) -> Awaitable[None] | None:
-    """``publish`` that runs synchronously while only hooks listen; else returns what to await."""
+def publish_nowait(result: TickResult | BacktestResult, backtest: bool, bus: events.Bus) -> Awaitable[None] | None:
+    """``publish`` on ``bus`` (the run's engine's, taken once per run) that runs synchronously
+    while only hooks listen; else returns what to await."""
     action = result.action
-    first = events.signal_backtest if backtest else events.signal_live
-    if not first.observers and not events.signal.observers:  # only the report stores: their hooks, directly
+    first = bus.signal_backtest if backtest else bus.signal_live
+    signal = bus.signal
+    if not first.observers and not signal.observers:  # only the report stores: their hooks, directly
         for hook in first.hooks_for(action):
             hook(result)
-        for hook in events.signal.hooks_for(action):
+        for hook in signal.hooks_for(action):
             hook(result)
         return None
     if first.wants(action):
         pending = first.emit_nowait(result)
         if pending is not None:
-            return _publish_rest(pending, result)
-    if events.signal.wants(action):
-        return events.signal.emit_nowait(result)
+            return _publish_rest(pending, result, signal)
+    if signal.wants(action):
+        return signal.emit_nowait(result)
     return None
 
 
-async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestResult) -> None:
+async def _publish_rest(pending: Awaitable[None], result: TickResult | BacktestResult, signal: events.Stream) -> None:
     await pending
-    if events.signal.wants(result.action):
-        await events.signal.emit(result)
+    if signal.wants(result.action):
+        await signal.emit(result)
 
 
 def wanted(action: str, backtest: bool = True) -> bool:
@@ -147,6 +149,7 @@ class _Run:
             method=self.method,
         )
         self.task = None  # RunTask when run in the background
+        self.bus = active().bus  # the run's engine's streams, looked up once (a per-trade cost otherwise)
         self._perf_prev: int | None = None
         self._perf_log = stores.performance_log(symbol, strategy_name, True)
         self._listeners_version = -1
@@ -160,7 +163,7 @@ class _Run:
         Someone subscribed: the event is returned for the caller to emit."""
         now = time.time_ns() // 1_000_000  # wall-clock ms (twice per trade: no helper call)
         prev, self._perf_prev = self._perf_prev, now
-        if not events.performance.observers:
+        if not self.bus.performance.observers:
             self._perf_log.append((metric, now, prev, duration_ms, count))
             return None
         return PerformanceEvent(
@@ -357,7 +360,7 @@ class _Run:
                     out = inst.frame_outcome(await out, self._opened_wanted())
                 action, row, result = out
                 if result is not None:
-                    pending = publish_nowait(result)
+                    pending = publish_nowait(result, True, self.bus)
                     if pending is not None:
                         await pending
             except SourceError:  # unreadable data (a bad CSV file): the run fails now, once
@@ -452,7 +455,7 @@ class _Run:
         if settled is None:
             return _Later()
         try:
-            pending = publish_nowait(settled)
+            pending = publish_nowait(settled, True, self.bus)
         except Exception as exc:
             return _Later(error=exc)
         return settled if pending is None else _Later(settled, pending)
@@ -493,7 +496,7 @@ class _Run:
             settled = self.instance.settle_on(lane)
             if type(settled) is CoroutineType:
                 settled = await settled
-            pending = publish_nowait(settled)
+            pending = publish_nowait(settled, True, self.bus)
             if pending is not None:
                 await pending
         except Exception as exc:
@@ -568,7 +571,7 @@ class BacktestHandle:
 def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool) -> None:
     """SPEC 6.2: fresh report stores, strategy instance and risk instances for this pair."""
     stores.clear_run(symbol, strategy.strategy_name, backtest)
-    instances.pop((symbol, strategy.strategy_name, backtest), None)
+    active().instances.pop((symbol, strategy.strategy_name, backtest), None)
     for risk_name in strategy.risk_names:
         clear_risk(risk_name, backtest)
 
@@ -578,15 +581,15 @@ class BacktestFacade(RunnerFacade):
 
     kind, folder = "Backtest", "backtest"
 
-    def __init__(self) -> None:
-        self.board = TaskBoard("backtest", events.done_backtest)
+    def __init__(self, bus: events.Bus) -> None:
+        self.board = TaskBoard("backtest", bus.done_backtest)
 
     def _start(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, source: str) -> _Run:
         strategy = registry.validate_run(strategy_name, exchange_name, frame_name, source)
         _clear_for_run(symbol, strategy, True)
-        partials.reset_for(symbol, strategy_name, True)
+        active().partials.reset_for(symbol, strategy_name, True)
         run = _Run(symbol, strategy_name, exchange_name, frame_name)
-        instances[(symbol, strategy_name, True)] = run.instance
+        active().instances[(symbol, strategy_name, True)] = run.instance
         return run
 
     def run(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> BacktestHandle:
@@ -625,4 +628,5 @@ class BacktestFacade(RunnerFacade):
         return super().get_data(symbol, strategy_name)
 
 
-Backtest = BacktestFacade()
+# ``Backtest`` is the active engine's backtest runner (docs/architecture.md 8)
+Backtest: BacktestFacade = EnginePart("backtest")  # type: ignore[assignment]

@@ -35,17 +35,17 @@ from ..context import MethodContext
 from ..errors import ErrorContext, annotate
 from ..log import get_logger
 from ..model import DoneEvent, PerformanceEvent, SignalRow, TickResult
-from ..partial import partials
 from ..persist.adapters import PersistScheduleAdapter, PersistSignalAdapter, base_dir, held_state, writer
 from ..persist.lock import hold_state_folder
 from ..persist.quarantine import PairQuarantinedError
 from ..reports import stores
 from ..retrying import interrupted_by
 from ..risk import risk_instance
+from ..scope import EnginePart, active
 from ..signals import IdFactory
 from ..strategy import StrategyInstance, _call
 from .backtest import _clear_for_run, publish
-from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, instances
+from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus
 
 __all__ = ["TICK_TTL", "Live"]
 
@@ -135,7 +135,7 @@ class _LiveRun:
         self._restore_done = True
         inst, name, exchange = self.instance, self.strategy.strategy_name, self.exchange_schema.exchange_name
         await self.instance.risk.load()
-        await partials.load_live(self.symbol, name)
+        await active().partials.load_live(self.symbol, name)
         now = get_clock().now()
         rows: list[tuple[str, SignalRow]] = []
         unread: Exception | None = None
@@ -183,7 +183,7 @@ class _LiveRun:
                 risk.open_position(self.symbol, name)
             elif pending is None and key in risk.positions:
                 risk.close_position(self.symbol, name)
-        partials.keep_live(self.symbol, name, pending.id if pending is not None else None)
+        active().partials.keep_live(self.symbol, name, pending.id if pending is not None else None)
 
     # -- SPEC 8.2 -----------------------------------------------------------------------------
     async def results(self) -> AsyncIterator[TickResult]:
@@ -251,7 +251,7 @@ class _LiveRun:
         if t0 is not None:
             await self._perf((time.perf_counter() - t0) * 1000)
         name = self.strategy.strategy_name
-        milestones = partials.take_live(self.symbol, name)
+        milestones = active().partials.take_live(self.symbol, name)
         if milestones or (result is not None and result.action not in ("idle", "active")):
             self._withheld.append((milestones, result))
             result = None
@@ -367,8 +367,8 @@ class LiveFacade(RunnerFacade):
 
     kind, folder = "Live", "live"
 
-    def __init__(self) -> None:
-        self.board = TaskBoard("live", events.done_live)
+    def __init__(self, bus: events.Bus) -> None:
+        self.board = TaskBoard("live", bus.done_live)
         self.runs: dict[tuple[str, str], _LiveRun] = {}
 
     def _start(
@@ -389,9 +389,9 @@ class LiveFacade(RunnerFacade):
         if held:  # a person has to look first (the run that quarantined it said why)
             raise PairQuarantinedError(symbol, strategy_name, held)
         _clear_for_run(symbol, strategy, False)
-        partials.reset_for(symbol, strategy_name, False)
+        active().partials.reset_for(symbol, strategy_name, False)
         run = _LiveRun(symbol, strategy_name, exchange_name, source, resolved, sizing_name)
-        instances[(symbol, strategy_name, False)] = run.instance
+        active().instances[(symbol, strategy_name, False)] = run.instance
         self.runs[(symbol, strategy_name)] = run
         return run
 
@@ -493,4 +493,5 @@ class LiveFacade(RunnerFacade):
         return stores.live_report(symbol, strategy_name, columns)
 
 
-Live = LiveFacade()
+# ``Live`` is the active engine's live runner (docs/architecture.md 8)
+Live: LiveFacade = EnginePart("live")  # type: ignore[assignment]

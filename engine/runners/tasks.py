@@ -15,9 +15,10 @@ from typing import Any, Literal
 from .. import events, registry
 from ..model import DoneEvent
 from ..reports import stores
+from ..scope import active, forward
 from ..strategy import StrategyInstance
 
-__all__ = ["RunTask", "RunnerFacade", "TaskBoard", "TaskStatus", "instances", "retire"]
+__all__ = ["RunTask", "RunnerFacade", "TaskBoard", "TaskStatus", "retire"]
 
 Status = Literal["ready", "pending", "fulfilled", "rejected"]
 
@@ -175,8 +176,9 @@ class TaskBoard:
         return t.task
 
 
-# (symbol, strategy_name, backtest) -> instance: the one live copy of each strategy's state, while it runs
-instances: dict[tuple[str, str, bool], StrategyInstance] = {}
+# ``tasks.instances``: the active engine's (symbol, strategy_name, backtest) -> instance table, the
+# one live copy of each strategy's state while it runs (docs/architecture.md 8)
+__getattr__ = forward(__name__, "", ("instances",))
 
 
 def retire(key: tuple[str, str, bool], instance: StrategyInstance) -> None:
@@ -184,6 +186,7 @@ def retire(key: tuple[str, str, bool], instance: StrategyInstance) -> None:
     place) and lets go of its exchange client. Its results live on in the report stores; its
     candles stay only in the candle cache, so ``clear_candle_cache()`` can give them back even
     while a caller still holds the run's handle or cancel function."""
+    instances = active().instances
     if instances.get(key) is instance:
         del instances[key]
     instance.exchange = None
@@ -227,7 +230,7 @@ class RunnerFacade:
 
     @staticmethod
     def _stop(symbol: str, strategy_name: str, backtest: bool) -> None:
-        inst = instances.get((symbol, strategy_name, backtest))
+        inst = active().instances.get((symbol, strategy_name, backtest))
         if inst is not None:
             inst.stop()
 

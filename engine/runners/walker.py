@@ -22,8 +22,9 @@ from ..indicators import IndicatorError
 from ..model import DoneEvent, SignalRow, WalkerCompleteEvent, WalkerContract, WalkerProgressEvent
 from ..reports import stores
 from ..reports import walker as walker_report
+from ..scope import EnginePart, active
 from .backtest import Backtest
-from .tasks import RunTask, TaskBoard, TaskStatus, instances
+from .tasks import RunTask, TaskBoard, TaskStatus
 
 __all__ = ["Walker", "WalkerHandle"]
 
@@ -89,10 +90,10 @@ def _walker_status(t: RunTask) -> TaskStatus:
 class WalkerFacade:
     """``Walker``: run, background, stop, list, get_data, get_report, dump."""
 
-    def __init__(self) -> None:
-        self.board = TaskBoard("walker", events.done_walker)
+    def __init__(self, bus: events.Bus) -> None:
+        self.board = TaskBoard("walker", bus.done_walker)
         self._stops: set[tuple[str, str, str]] = set()  # (symbol, walker, strategy)
-        events.walker_stop.add_hook(self._on_stop)
+        bus.walker_stop.add_hook(self._on_stop)
 
     def _on_stop(self, event: Any) -> None:
         self._stops.add((event["symbol"], event["walker_name"], event["strategy_name"]))
@@ -245,7 +246,7 @@ class WalkerFacade:
         for name in schema.strategies:
             events.walker_stop.emit_soon({"symbol": symbol, "strategy_name": name, "walker_name": walker_name})
             self._stops.add((symbol, walker_name, name))
-            inst = instances.get((symbol, name, True))
+            inst = active().instances.get((symbol, name, True))
             if inst is not None:
                 inst.stop()
 
@@ -275,4 +276,5 @@ class WalkerFacade:
         return stores.write_report(path or "./dump/walker", f"{walker_name}.md", text)
 
 
-Walker = WalkerFacade()
+# ``Walker`` is the active engine's walker runner (docs/architecture.md 8)
+Walker: WalkerFacade = EnginePart("walker")  # type: ignore[assignment]

@@ -25,7 +25,7 @@ from console.app import BtkApp
 from console.project import Project
 from console.widgets import panes
 from console.widgets.panes import ProgressPane, RunsPane, SignalsPane
-from engine.candles import _clients
+from engine import active_engine as e_active
 from engine.testing import reset_engine
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -144,7 +144,7 @@ async def test_finished_runs_release_their_candles(tmp_path, no_settings) -> Non
     app = BtkApp(many_runs_project(tmp_path, 3, 2), clock=fixed_clock, save_settings=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await _run_all(pilot)
-        stores = [st for client in _clients.values() for st in client._stores.values()]
+        stores = [st for client in e_active().candle_clients.clients.values() for st in client._stores.values()]
         refs = [weakref.ref(x) for st in stores for x in (st, st.open, st.close)]
         assert len(stores) == 3  # one 1m store per symbol
         del stores

@@ -89,7 +89,6 @@ import aiofiles.os
 import engine as e
 import engine.persist.base as persist_base
 import engine.runners.live as live_runner
-from engine.partial import partials
 from tests.crash.sqlite_store import SqliteStore, use_sqlite_store
 
 __all__ = ["MAIN", "MINUTE", "PAUSE_PHASES", "RISK", "SAFETY_END", "SCHEDULED", "T0", "main", "run_child", "serve"]
@@ -286,7 +285,7 @@ def install_restore_probe(journal: Journal) -> None:
             pending=inst.pending.id if inst.pending is not None else None,
             scheduled=inst.scheduled.id if inst.scheduled is not None else None,
             risk=sorted(e.risk_instance(RISK).positions) if self.strategy.risk_name == RISK else [],
-            levels=partials.live_levels(self.symbol, inst.strategy_name),
+            levels=e.active_engine().partials.live_levels(self.symbol, inst.strategy_name),
         )
 
     live_runner._LiveRun.restore = restore

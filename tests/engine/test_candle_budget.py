@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import engine as e
-from engine.candles import PRESENT, CandleStore, _clients
+from engine import active_engine as e_active
+from engine.candles import PRESENT, CandleStore
 from engine.runners.backtest import HISTORY_RESERVE
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -42,7 +43,10 @@ async def _run(symbol: str) -> list:
 def _cached() -> set[str]:
     """Symbols with candles in the cache."""
     return {
-        sym for client in _clients.values() for (sym, _), st in client._stores.items() if (st.status == PRESENT).any()
+        sym
+        for client in e_active().candle_clients.clients.values()
+        for (sym, _), st in client._stores.items()
+        if (st.status == PRESENT).any()
     }
 
 
@@ -123,7 +127,7 @@ def test_a_backtest_allocates_its_columns_once() -> None:
     look-ahead) before fetching: reading 100 candles of history at the start does not grow it."""
     _register()
     asyncio.run(_run("AAAUSDT"))
-    (st,) = [st for client in _clients.values() for st in client._stores.values()]
+    (st,) = [st for client in e_active().candle_clients.clients.values() for st in client._stores.values()]
     first_frame = int(START.timestamp() * 1000) // 60_000
     w = e.get_config()["CC_AVG_PRICE_CANDLES_COUNT"]
     assert st.base == first_frame - (w - 1) - HISTORY_RESERVE

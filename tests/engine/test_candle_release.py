@@ -9,7 +9,7 @@ import weakref
 from datetime import UTC, datetime, timedelta
 
 import engine as e
-from engine.candles import _clients
+from engine import active_engine as e_active
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 LONG = {"position": "long", "minute_estimated_time": 120}
@@ -28,7 +28,7 @@ def _register() -> None:
 def _stores() -> list[weakref.ref]:
     """Weak references to every cached store and its columns (the memory a run fetched)."""
     refs = []
-    for client in _clients.values():
+    for client in e_active().candle_clients.clients.values():
         for st in client._stores.values():
             refs.append(weakref.ref(st))
             refs.extend(weakref.ref(getattr(st, name)) for name in ("open", "close"))
