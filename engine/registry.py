@@ -326,7 +326,8 @@ def reset_registries() -> None:
 
 @dataclass(frozen=True, slots=True)
 class Registrations:
-    """A copy of what is registered, kind by kind in registration order (``registrations()``).
+    """A copy of what the active engine has registered, kind by kind in registration order
+    (``registrations()``).
 
     Why: a console reloading an edited project must not be left with half of it registered when
     the edit is broken, so it keeps this copy, loads, and on a failure puts the copy back
@@ -340,7 +341,9 @@ class Registrations:
 
 
 def _all_registries() -> tuple[Registry[Any], ...]:
-    return (strategies, exchanges, frames, risks, sizings, walkers, optimizers)
+    """The active engine's registries (docs/architecture.md 8)."""
+    active_regs = regs()
+    return tuple(getattr(active_regs, name) for name in REGISTRY_NAMES)
 
 
 def registrations() -> Registrations:
