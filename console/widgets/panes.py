@@ -186,8 +186,10 @@ class ProgressPane(TablePane):
     def _progress_line(self, run: RunView, now: float, room: int | None) -> Text:
         style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
         label = run.status if run.status in FINISHED_STYLE else f"{run.progress * 100:3.0f}%"
-        if with_errors(run):
+        labels = [label]
+        if with_errors(run):  # "done · 4 errors", or "4 err" where that would cost the frame count
             label, colour = outcome(run)
+            labels = [label, short_outcome(run)]
             style = theme_style(self, colour)
         took = f" {elapsed(run, now)}"
         done, total = compact(run.processed), compact(run.total)
@@ -198,9 +200,13 @@ class ProgressPane(TablePane):
             (3, "", f" {done}"),
             (3, "", ""),
         )
-        for bar, took_text, frames in variants:
-            if room is None or bar + 1 + len(label) + len(took_text) + len(frames) <= room:
-                break
+        fits = [
+            (bar, took_text, frames, text)
+            for bar, took_text, frames in variants
+            for text in labels
+            if room is None or bar + 1 + len(text) + len(took_text) + len(frames) <= room
+        ]
+        bar, took_text, frames, label = fits[0] if fits else (*variants[-1], labels[-1])
         return Text.assemble(
             (progress_bar(run.progress, bar), style), " ", (label, style), (f"{took_text}{frames}", "dim")
         )
