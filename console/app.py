@@ -11,7 +11,7 @@ what changed; the app tells it about the rest with ``show(parts)`` and never tou
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,18 @@ from . import optimizer_run
 from .broker_choice import broker_for
 from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
 from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
+from .console_log import ConsoleLog
 from .history import record_from, save_record
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
 from .project import Project, exchange_symbols
+from .reload import reload_project
 from .report_dump import dump_reports
 from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
 from .screens.history import HistoryScreen
+from .screens.logs import LogScreen, ReloadErrorScreen
 from .screens.reports import ReportsScreen
 from .screens.trades import TradesScreen
 from .session import Session
@@ -106,6 +109,10 @@ class BtkApp(App[int]):
         ui = project.ui if project is not None else {}
         self._wanted_theme = theme or ui.get("theme") or DEFAULT_THEME
         self.keys = effective_keys({})
+        # errors with their tracebacks, the engine's warnings, and <dump>/logs/live.log once a
+        # live run starts (issue 14 item 7)
+        self.console_log = ConsoleLog(self.state.logbook, self.dump_dir)
+        self._announced: set[str] = set()  # runs whose first error a toast has named
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -141,6 +148,7 @@ class BtkApp(App[int]):
             )
             self._wanted_theme = DEFAULT_THEME
         self.theme = self._wanted_theme
+        self.console_log.install()
         if self.project_error is not None:
             self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
             return
@@ -159,6 +167,7 @@ class BtkApp(App[int]):
         )
         self._list_saved_state()  # before the dashboard mounts: its first redraw shows them
         self.push_screen(self.dashboard)
+        self.set_interval(0.5, self._announce_errors, name="errors")
 
     def _list_saved_state(self) -> None:
         """What an earlier live process saved, in the panes before any live run starts (issue 14
@@ -369,7 +378,8 @@ class BtkApp(App[int]):
     def _live_note(self) -> str:
         return (
             f"Real time, one tick a minute. State is saved under {self.dump_dir / 'data'}: "
-            "an open position survives a crash or a stop and resumes on the next start."
+            "an open position survives a crash or a stop and resumes on the next start. "
+            f"Log: {self.dump_dir / 'logs' / 'live.log'}."
         )
 
     def start_live(self, symbol: str, strategy: str, exchange: str, broker: str | None = None) -> bool:
@@ -407,8 +417,23 @@ class BtkApp(App[int]):
         self.state.add_run(run)
         self.state.broker_of[rid] = broker or "paper"
         self.session.selected = rid
+        self._open_live_log(symbol, strategy, exchange)
         self._drive_run(rid, handle)
         return True
+
+    def _open_live_log(self, symbol: str, strategy: str, exchange: str) -> None:
+        """The live log file, as headless live writes it (issue 14 item 7); the live dialog's
+        note and the log viewer's title say where it is."""
+        try:
+            path = self.console_log.open_live()
+        except OSError as exc:
+            self.notify(f"{self.dump_dir / 'logs'}: {exc}", title="No live log file", severity="warning", markup=False)
+            return
+        now = datetime.fromtimestamp(engine.get_clock().now() / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.console_log.info(
+            f"live on {exchange} from the console at {now}: {symbol} {strategy}; "
+            f"state in {self.dump_dir / 'data'}, log in {path}"
+        )
 
     async def _load_account(self, broker: str) -> None:
         """The account as it is when a live run starts (the engine publishes it only after a
@@ -444,6 +469,12 @@ class BtkApp(App[int]):
     def _run_restored(self, message: RunRestored) -> None:
         changed = self.state.restore(message.run_id, message.rows, message.now)
         run = self.state.runs.get(message.run_id)
+        for r in message.rows:  # the live log says what came back, as headless live does
+            what = "limit entry" if r.is_scheduled else "position"
+            self.console_log.info(
+                f"{r.symbol} {r.strategy_name} RESTORED {r.position.upper()} {what} at {r.price_open:,.2f} "
+                f"(TP {r.price_take_profit:,.2f}, SL {r.price_stop_loss:,.2f}) id {r.id}"
+            )
         if message.rows and run is not None:
             lines = [
                 f"{r.position.upper()} {r.symbol} {'limit' if r.is_scheduled else 'entry'} {r.price_open:,.2f}"
@@ -492,7 +523,37 @@ class BtkApp(App[int]):
                 self.notify(
                     run.error or "", title=f"{run.symbol} {run.name} failed", severity="error", timeout=10, markup=False
                 )
+        elif run is not None and run.errors:
+            self._errors_toast(run, ended=True)
+        if run is not None and run.mode == "live":
+            self.console_log.info(f"{run.symbol} {run.name} {run.status}" + (f": {run.error}" if run.error else ""))
         self._show(Part.ALL)  # everything: the run's last events were just folded in
+
+    def _errors_toast(self, run: RunView, *, ended: bool) -> None:
+        """Name a run's first error: its type, file and line (engine.describe_error). A live run
+        names it as it comes; a run that ends gives the count and the first, as it did not fail
+        but did not run cleanly either (issue 14 item 7)."""
+        self._announced.add(run.id)
+        first = self.state.logbook.first_error.get(run.id)
+        what = first.text if first is not None else "see the log"
+        key = self.keys.get("logs", "e")
+        if ended:
+            title = f"{run.symbol} {run.name} {run.status} with {run.errors} error{'s' if run.errors > 1 else ''}"
+            body = f"The first: {what}\n{key}: every error with its traceback"
+        else:
+            title = f"{run.symbol} {run.name}: its strategy raised"
+            body = f"{what}\nThe run goes on; {key} lists every error with its traceback."
+        self.notify(body, title=title, severity="warning", timeout=15, markup=False)
+
+    def _announce_errors(self) -> None:
+        """A live run's first error, named while it trades (the log book got it from the bridge):
+        a live run has no end to wait for. A backtest or walker names it at its end, once, so what
+        the screen shows does not depend on how fast the machine ran it (the Runs pane and the
+        Signals log show the errors as they come)."""
+        for rid in list(self.state.logbook.first_error):
+            run = self.state.runs.get(rid)
+            if rid not in self._announced and run is not None and run.is_active and run.mode == "live":
+                self._errors_toast(run, ended=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # a worker that died without reporting (cancelled, or an error before it could post)
@@ -709,6 +770,46 @@ class BtkApp(App[int]):
                 markup=False,
             )
 
+    def action_open_logs(self) -> None:
+        if not isinstance(self.screen, LogScreen):
+            self.clear_notifications()  # the log says all the toasts did, and they would cover it
+            self.push_screen(LogScreen(self.state.logbook))
+
+    def action_reload_project(self) -> None:
+        """Load btk.toml and its strategy files again (issue 14 "Reload"). Runs in progress go on
+        with what they started with; a broken edit shows the error screen, Esc goes back to the
+        console on the project as it was (nothing of the broken edit stays registered)."""
+        if self.project is None or self.dashboard is None:
+            return
+        if self.project.source is None:
+            self.notify("The demo is built in: there is no btk.toml to reload.", severity="warning", markup=False)
+            return
+        outcome = reload_project(self.project, self.state.runs.values())
+        if outcome.project is None:
+            title = "The edit did not load; the console goes on as before"
+            self.push_screen(ReloadErrorScreen(title, outcome.error or ""))
+            return
+        old, new = self.project, outcome.project
+        problems = validate_keymap(new.keys)
+        if not problems and new.keys != old.keys:
+            self.keys = effective_keys(new.keys)
+            self.set_keymap(self.keys)
+        self.project = new
+        self.dashboard.project_name = new.name
+        counts = ", ".join(
+            f"{len(names)} {one if len(names) == 1 else many}"
+            for names, one, many in (
+                (new.strategies, "strategy", "strategies"),
+                (new.exchanges, "exchange", "exchanges"),
+                (new.frames, "frame", "frames"),
+                (new.walkers, "walker", "walkers"),
+            )
+        )
+        kept = f"\nKept for runs still going: {', '.join(outcome.kept)}" if outcome.kept else ""
+        notes = "\n" + "\n".join([*new.notes, *problems]) if new.notes or problems else ""
+        self.notify(f"{counts}{kept}{notes}", title=f"Reloaded {new.source}", timeout=8, markup=False)
+        self._show(Part.HEADER)
+
     # ------------------------------------------------------------------ look, help, quit
     def action_cycle_theme(self) -> None:
         names = list(THEME_NAMES)
@@ -763,6 +864,7 @@ class BtkApp(App[int]):
 
     async def on_unmount(self) -> None:
         """ccxt's HTTP sessions belong to this event loop: close them before it ends."""
+        self.console_log.close()
         await engine.close_ccxt_exchanges()
 
     def action_request_quit(self) -> None:

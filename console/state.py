@@ -24,6 +24,8 @@ from engine import (
     WalkerContract,
 )
 
+from .logbook import LogBook
+
 RunMode = Literal["backtest", "walker", "live", "optimizer"]
 RunStatus = Literal["starting", "running", "stopping", "stopped", "done", "failed"]
 
@@ -302,6 +304,7 @@ class DashboardState:
         self._quantities: dict[str, float] = {}  # signal id -> base amount its entry filled
         self._order_runs: dict[str, str] = {}  # signal id -> the run whose order desk placed its orders
         self._seq = 0
+        self.logbook = LogBook()  # every error with its traceback, warnings, live ticks (the log viewer)
 
     @property
     def log(self) -> deque[LogLine]:
@@ -315,6 +318,7 @@ class DashboardState:
     def add_run(self, run: RunView) -> None:
         self.runs[run.id] = run
         self._cancelled.pop(run.id, None)  # a new run of the pair: the old one's cancellations went with it
+        self.logbook.forget_run(run.id)  # a run started again counts its own errors
 
     def add_walker(self, run: RunView, metric: str, strategies: list[str]) -> WalkerView:
         """A walker run: its leaderboard starts with every strategy waiting."""
@@ -529,6 +533,9 @@ class DashboardState:
         if run is not None and run.mode == "live":  # a sign of life between events (issue 14 item 11)
             run.last_tick = self.live_now if self.live_now is not None else run.sim_time
             run.price = r.current_price
+            what = f"{r.action} {r.signal.position.upper()}" if r.signal is not None else r.action
+            tick = f"{r.symbol} {r.strategy_name} {what} at {r.current_price:,.2f}"
+            self.logbook.note("TICK", tick, rid, run.last_tick)
             if r.action == "idle":
                 return Part.PROGRESS
         if run is not None and run.mode == "walker" and run.current != r.strategy_name:
@@ -782,9 +789,11 @@ class DashboardState:
 
     def _apply_error(self, exc: BaseException) -> Part:
         ctx = engine.context_of(exc)
-        if ctx is None:
+        if ctx is None:  # no run to pin it on: the log viewer still lists it
+            self.logbook.error(exc, "", None)
             return Part.NONE
         rid = self._rid(ctx.backtest, ctx.symbol, ctx.strategy_name)
+        self.logbook.error(exc, rid, ctx.when)
         run = self.runs.get(rid)
         changed = Part.LOG | Part.RUNS
         if run is not None:

@@ -28,7 +28,7 @@ from .candles import CandleError, clear_candle_cache
 from .chart_candles import chart_interval, read_candles
 from .clock import Clock, SimulatedClock, SystemClock, get_clock, set_clock
 from .config import GLOBAL_CONFIG, ConfigError, get_config, get_default_config, reset_config, set_config
-from .errors import ErrorContext, context_of, describe_error
+from .errors import ErrorContext, context_of, describe_error, origin
 from .events import (
     listen_account,
     listen_backtest_progress,
@@ -132,6 +132,7 @@ from .registry import (
     WALKER_METRICS,
     DuplicateError,
     NotFoundError,
+    Registrations,
     SchemaError,
     StrategyCallbacks,
     add_exchange,
@@ -147,6 +148,8 @@ from .registry import (
     list_sizings,
     list_strategies,
     list_walkers,
+    registrations,
+    restore_registrations,
     use_params,
 )
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
@@ -247,6 +250,7 @@ __all__ = [
     "PositionMismatchError",
     "PositionSize",
     "ProgressEvent",
+    "Registrations",
     "Risk",
     "RiskCheckArgs",
     "RiskEvent",
@@ -367,13 +371,16 @@ __all__ = [
     "load_llm_settings",
     "load_sweep_rows",
     "make_llm_client",
+    "origin",
     "pnl_percentage",
     "rank_sweep_sets",
     "rank_walker_results",
     "read_candles",
     "read_catalog_file",
     "read_saved_state",
+    "registrations",
     "reset_config",
+    "restore_registrations",
     "risk_instance",
     "run_sweep",
     "secrets_in",

@@ -25,12 +25,15 @@ __all__ = [
     "ExchangeSchema",
     "FrameSchema",
     "NotFoundError",
+    "Registrations",
     "RiskSchema",
     "SchemaError",
     "SizingSchema",
     "StrategyCallbacks",
     "StrategySchema",
     "WalkerSchema",
+    "registrations",
+    "restore_registrations",
 ]
 
 
@@ -319,6 +322,54 @@ __getattr__ = forward(__name__, "registries", REGISTRY_NAMES)
 def reset_registries() -> None:
     """Forget every registered schema of the active engine (tests and notebooks)."""
     regs().clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Registrations:
+    """A copy of what the active engine has registered, kind by kind in registration order
+    (``registrations()``).
+
+    Why: a console reloading an edited project must not be left with half of it registered when
+    the edit is broken, so it keeps this copy, loads, and on a failure puts the copy back
+    (``restore_registrations``). The schemas themselves are immutable, so sharing them is safe."""
+
+    kinds: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+
+    def names(self, kind: str) -> list[str]:
+        """The names of one kind (``strategy``, ``exchange``, ``frame``, ``walker``, ...)."""
+        return [name for k, items in self.kinds if k == kind for name, _ in items]
+
+
+def _all_registries() -> tuple[Registry[Any], ...]:
+    """The active engine's registries (docs/architecture.md 8)."""
+    active_regs = regs()
+    return tuple(getattr(active_regs, name) for name in REGISTRY_NAMES)
+
+
+def registrations() -> Registrations:
+    """What is registered now (see ``Registrations``)."""
+    return Registrations(
+        tuple((reg.kind, tuple(zip(reg.names(), reg.list(), strict=True))) for reg in _all_registries())
+    )
+
+
+def restore_registrations(saved: Registrations, only: Mapping[str, Iterable[str]] | None = None) -> None:
+    """Put ``saved`` back. Without ``only``, everything registered now is forgotten first, so the
+    registries are exactly as they were when ``saved`` was taken. With ``only`` (kind -> names),
+    just those schemas of ``saved`` that are not registered now are added again (what a run still
+    going uses after a reload dropped it), nothing else changes."""
+    by_kind = dict(saved.kinds)
+    for reg in _all_registries():
+        items = by_kind.get(reg.kind, ())
+        if only is None:
+            reg.clear()
+            for name, schema in items:
+                reg.add(name, schema)
+            continue
+        wanted = set(only.get(reg.kind, ()))
+        for name, schema in items:
+            if name in wanted and not reg.has(name):
+                reg.add(name, schema)
 
 
 # --------------------------------------------------------------------------- helpers

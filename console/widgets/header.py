@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from ..state import RunView
 from .base import FINISHED_STYLE, hhmm, same_cell, theme_style
+from .outcome import outcome, with_errors
 
 
 class BtkHeader(Static):
@@ -98,8 +99,11 @@ class BtkHeader(Static):
         if clock:
             text.append(f" · {hhmm(clock, with_date=True)} UTC" if long_clock else f" · {hhmm(clock)}")
         state_style = {**FINISHED_STYLE, "running": "accent"}.get(run.status, "foreground")
+        words = run.status
+        if with_errors(run):  # "done · 12 errors" in the warning colour (issue 14 item 7)
+            words, state_style = outcome(run)
         text.append(" · ")
-        text.append(run.status, style=theme_style(self, state_style))
+        text.append(words, style=theme_style(self, state_style))
         if run.error:
             text.append(f": {_cut(run.error, error_room)}", style=theme_style(self, "error"))
         return text

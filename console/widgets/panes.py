@@ -31,6 +31,7 @@ from .base import (
     theme_style,
 )
 from .charts import EquityChart
+from .outcome import outcome, short_outcome, with_errors
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
 
@@ -98,6 +99,8 @@ class RunsPane(TablePane):
             return Text("live", style=theme_style(self, "error", bold=True))
         if run.status == "running":
             return Text(f"{run.progress * 100:3.0f}%")
+        if with_errors(run):  # not a green "done": its strategy raised (issue 14 item 7)
+            return Text(short_outcome(run), style=theme_style(self, "warning", bold=True))
         if run.status in FINISHED_STYLE:
             return Text(run.status, style=theme_style(self, FINISHED_STYLE[run.status]))
         return Text(run.status)
@@ -185,6 +188,11 @@ class ProgressPane(TablePane):
     def _progress_line(self, run: RunView, now: float, room: int | None) -> Text:
         style = theme_style(self, FINISHED_STYLE.get(run.status, "accent"))
         label = run.status if run.status in FINISHED_STYLE else f"{run.progress * 100:3.0f}%"
+        labels = [label]
+        if with_errors(run):  # "done · 4 errors", or "4 err" where that would cost the frame count
+            label, colour = outcome(run)
+            labels = [label, short_outcome(run)]
+            style = theme_style(self, colour)
         took = f" {elapsed(run, now)}"
         done, total = compact(run.processed), compact(run.total)
         variants = (
@@ -194,9 +202,13 @@ class ProgressPane(TablePane):
             (3, "", f" {done}"),
             (3, "", ""),
         )
-        for bar, took_text, frames in variants:
-            if room is None or bar + 1 + len(label) + len(took_text) + len(frames) <= room:
-                break
+        fits = [
+            (bar, took_text, frames, text)
+            for bar, took_text, frames in variants
+            for text in labels
+            if room is None or bar + 1 + len(text) + len(took_text) + len(frames) <= room
+        ]
+        bar, took_text, frames, label = fits[0] if fits else (*variants[-1], labels[-1])
         return Text.assemble(
             (progress_bar(run.progress, bar), style), " ", (label, style), (f"{took_text}{frames}", "dim")
         )

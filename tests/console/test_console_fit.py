@@ -68,7 +68,9 @@ async def test_after_a_backtest_states_clock_and_timeouts_are_shown(no_settings,
         assert header.rstrip().endswith("12:03:41"), header  # the wall clock
         assert "· done" in header
         runs = "\n".join(pane_lines(app, RunsPane))
-        assert runs.count("done") == 3, runs  # the state column of every run
+        # the state column of every run: "done", or how many errors a run that ended met (the demo's
+        # meanrev has a limit entry its risk profile refuses: issue 14 item 7)
+        assert runs.count("done") + runs.count(" err") == 3, runs
         app.session.selected = "backtest:BTCUSDT:demo-meanrev"  # the Scheduled pane follows the run
         app.dashboard.show(Part.ALL)
         await pilot.pause()

@@ -1,0 +1,127 @@
+"""The session's log book: every error with where it came from, feed warnings and live ticks.
+
+Plain data, no Textual (the log viewer, ``console/screens/logs.py``, draws it). Why a book apart
+from the Signals pane's lines: that pane shows one cut line per error; a trader hunting a bug in
+their strategy needs its type, the file and line it was raised at and the whole traceback (issue 14
+item 7, "Log viewer"). Entries are kept newest last, up to ``LOG_BOOK_ENTRIES``; a count per run
+and kind survives the cut, so "12 errors" stays true after the oldest entries are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import engine
+
+LOG_BOOK_ENTRIES = 5000
+
+EntryKind = Literal["ERROR", "WARNING", "INFO", "TICK"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line of the book; ``detail`` is the traceback of an error (empty otherwise)."""
+
+    seq: int
+    time: int | None  # ms: the moment it was about (a run's simulated time), None when unknown
+    kind: EntryKind
+    run: str  # run id, or "" for a message of the engine that names no run
+    text: str  # one line: for an error, engine.describe_error's (type, file:line, function)
+    where: str = ""  # an error's strategy file and line ("strategies/rsi.py:14"), when it has one
+    detail: str = ""
+
+    def matches(self, words: Iterable[str]) -> bool:
+        """Every word (lower case) appears somewhere in the entry: kind, run, text, where or traceback."""
+        hay = f"{self.kind} {self.run} {self.text} {self.where} {self.detail}".lower()
+        return all(w in hay for w in words)
+
+
+def error_entry(seq: int, exc: BaseException, run: str, when: int | None) -> LogEntry:
+    """An error as the book keeps it: describe_error's line, origin's file:line, the traceback."""
+    frame = engine.origin(exc)
+    where = ""
+    if frame is not None:
+        try:
+            shown = os.path.relpath(frame.filename)
+        except ValueError:  # another drive (Windows)
+            shown = frame.filename
+        where = f"{frame.filename if shown.startswith('..') else shown}:{frame.lineno}"
+    detail = "".join(traceback.format_exception(exc)).rstrip() if exc.__traceback__ is not None else ""
+    return LogEntry(seq, when, "ERROR", run, engine.describe_error(exc), where, detail)
+
+
+class LogBook:
+    """Entries in arrival order; ``version`` moves with every entry (a viewer redraws on it)."""
+
+    def __init__(self, maxlen: int = LOG_BOOK_ENTRIES) -> None:
+        self.entries: deque[LogEntry] = deque(maxlen=maxlen)
+        self.version = 0
+        self.counts: dict[tuple[str, EntryKind], int] = {}  # (run, kind) -> entries ever added
+        self.first_error: dict[str, LogEntry] = {}  # run -> its first error (a toast names it)
+        self.live_log: str | None = None  # the console's live log file, once a live run opened it
+
+    def add(self, entry: LogEntry) -> LogEntry:
+        self.entries.append(entry)
+        self.version += 1
+        key = (entry.run, entry.kind)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if entry.kind == "ERROR" and entry.run:
+            self.first_error.setdefault(entry.run, entry)
+        return entry
+
+    def next_seq(self) -> int:
+        return self.version
+
+    def error(self, exc: BaseException, run: str, when: int | None) -> LogEntry:
+        return self.add(error_entry(self.version, exc, run, when))
+
+    def note(self, kind: EntryKind, text: str, run: str = "", when: int | None = None) -> LogEntry:
+        return self.add(LogEntry(self.version, when, kind, run, text))
+
+    def forget_run(self, run: str) -> None:
+        """A run started again under the same id: its count and first error start afresh (its
+        old entries stay in the book, they happened)."""
+        self.first_error.pop(run, None)
+        for key in [k for k in self.counts if k[0] == run]:
+            del self.counts[key]
+
+    def count(self, kind: EntryKind, run: str | None = None) -> int:
+        return sum(n for (r, k), n in self.counts.items() if k == kind and (run is None or r == run))
+
+    def matching(self, query: str, limit: int | None = None) -> list[LogEntry]:
+        """The entries whose text holds every word of ``query`` (all when it is blank), oldest
+        first; ``limit`` keeps the newest of them."""
+        words = query.lower().split()
+        found = [e for e in self.entries if e.matches(words)] if words else list(self.entries)
+        return found[-limit:] if limit else found
+
+
+class LogBookHandler(logging.Handler):
+    """The engine's logger messages (feed warnings, persistence and broker notes) into the book.
+    A record may come from any thread: ``LogBook.add`` only appends to a deque and bumps counters."""
+
+    def __init__(self, book: LogBook, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self.book = book
+
+    ECHOES = ("error: ", "exit: ")
+    """The engine logs each error it publishes as a warning (engine/events.py ``report_error``);
+    the book has that error from the stream already, with its traceback: the echo is skipped."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if message.startswith(self.ECHOES):
+                return
+            kind: EntryKind = "ERROR" if record.levelno >= logging.ERROR else "WARNING"
+            if record.levelno < logging.WARNING:
+                kind = "INFO"
+            self.book.note(kind, message, when=int(record.created * 1000))  # when it was logged
+        except Exception:  # a log record must never take the console down
+            self.handleError(record)

@@ -1,0 +1,60 @@
+"""The log book (console/logbook.py) without a terminal: what an error entry keeps, the filter,
+counts that survive the cut, and the engine's warnings through the logging handler."""
+
+from __future__ import annotations
+
+import logging
+
+from console.logbook import LogBook, LogBookHandler
+
+
+def raise_here(day: int) -> None:
+    raise ValueError(f"bad day {day}")
+
+
+def caught(day: int) -> BaseException:
+    try:
+        raise_here(day)
+    except ValueError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def test_an_error_entry_keeps_its_type_file_line_and_traceback() -> None:
+    book = LogBook()
+    entry = book.error(caught(15), "backtest:BTCUSDT:x", 1_700_000_000_000)
+    assert entry.text.startswith("ValueError: bad day 15 (") and "in raise_here)" in entry.text
+    assert entry.where.endswith("test_logbook.py:12")  # the raise, not the caller
+    assert "Traceback (most recent call last)" in entry.detail and "raise_here(day)" in entry.detail
+    assert book.first_error["backtest:BTCUSDT:x"] is entry
+
+
+def test_the_filter_wants_every_word_and_counts_survive_the_cut() -> None:
+    book = LogBook(maxlen=3)
+    for day in range(1, 6):
+        book.error(caught(day), "run-a", None)
+    book.note("TICK", "BTCUSDT probe idle at 42,000.00", "live:BTCUSDT:probe")
+    assert len(book.entries) == 3  # the oldest went
+    assert book.count("ERROR") == 5 and book.count("ERROR", "run-a") == 5 and book.count("TICK") == 1
+    assert [e.text.split(" (")[0] for e in book.matching("valueerror 5")] == ["ValueError: bad day 5"]
+    assert [e.kind for e in book.matching("TICK btcusdt")] == ["TICK"]
+    assert book.matching("nothing here") == []
+    assert book.first_error["run-a"].text.startswith("ValueError: bad day 1")  # kept though cut
+    book.forget_run("run-a")  # the run started again: it counts afresh
+    assert book.count("ERROR", "run-a") == 0 and "run-a" not in book.first_error
+
+
+def test_engine_warnings_reach_the_book_but_not_the_echo_of_a_published_error() -> None:
+    book = LogBook()
+    logger = logging.getLogger("btk.test.logbook")
+    logger.propagate = False
+    handler = LogBookHandler(book)
+    logger.addHandler(handler)
+    try:
+        logger.warning("get_candles BTCUSDT 15m: 13 of 14 candles")
+        logger.warning("error: ValueError('bad day')")  # the stream gave the book this one already
+        logger.info("a note below the handler's level")
+    finally:
+        logger.removeHandler(handler)
+    assert [(e.kind, e.text) for e in book.entries] == [("WARNING", "get_candles BTCUSDT 15m: 13 of 14 candles")]
+    assert book.entries[0].time is not None
