@@ -20,7 +20,7 @@ __all__ = ["format_price", "format_quantity", "get_average_price", "get_candles"
 
 def _client():
     ctx = execution_context()
-    schema = registry.exchanges.get(method_context().exchange_name, "get_candles")
+    schema = registry.regs().exchanges.get(method_context().exchange_name, "get_candles")
     return ctx, exchange_client(schema, ctx.backtest)
 
 
@@ -42,7 +42,7 @@ async def get_average_price(symbol: str) -> float:
 
 
 async def _format(kind: str, symbol: str, value: float) -> str:
-    schema = registry.exchanges.get(method_context().exchange_name, kind)
+    schema = registry.regs().exchanges.get(method_context().exchange_name, kind)
     fn = schema.format_price if kind == "format_price" else schema.format_quantity
     out = fn(symbol, value)
     if inspect.isawaitable(out):

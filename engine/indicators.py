@@ -185,11 +185,12 @@ class _Cache:
 
 _caches: weakref.WeakKeyDictionary[CandleStore, dict[Indicator, _Cache]] = weakref.WeakKeyDictionary()
 """The computed ranges live as long as their store: ``clear_candle_cache`` frees both."""
-_routes: dict[tuple[str, str, bool, str, str], tuple[Any, Any, weakref.ref[_Cache]]] = {}
-"""(strategy, exchange, backtest, symbol, indicator) -> the cache a call reads, while both schemas
-are the registered ones: a call served from a computed range then costs a few dictionary reads
-instead of finding the exchange client, its store and the cache again (about half a microsecond
-of the ~1.3 a call cost, and a 1m strategy may read several indicators per candle)."""
+_routes: dict[tuple, tuple] = {}
+"""(strategy, exchange, frame, backtest, symbol, indicator) -> the cache a call reads: for the run
+that made it (its method context, the last item), and for another run while its schemas are the
+registered ones. A call served from a computed range then costs a few dictionary reads instead
+of finding the schemas, the exchange client, its store and the cache again (a 1m strategy may read
+several indicators per candle)."""
 _MAX_ROUTES = 4096
 
 
@@ -234,10 +235,15 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
     method = ctx.method or method_context()
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
         raise IndicatorError(f"indicator {name!r}: n must be a positive integer, got {n!r}")
-    strategy, schema, frame_name, frame = _run_schemas(ctx, method, "indicator")
+    frame_name = method.frame_name if ctx.backtest else ""
     route_key = (method.strategy_name, method.exchange_name, frame_name, ctx.backtest, ctx.symbol, name)
     route = _routes.get(route_key)
-    if route is not None and route[0] is strategy and route[1] is schema and route[2] is frame:
+    strategy = None
+    if route is not None and route[5] is not method:  # another run made it: are its schemas still ours?
+        strategy, schema, frame_name, frame = _run_schemas(ctx, method, "indicator")
+        if not (route[0] is strategy and route[1] is schema and route[2] is frame):
+            route = None
+    if route is not None:  # made by this run (its method context), or for the schemas it runs
         cache = route[4]()
         st = cache.store() if cache is not None else None
         if st is not None:
@@ -246,6 +252,8 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
             rng = _find(cache, st, slot, origin)
             if rng is not None:
                 return _serve(rng, slot, n)
+    if strategy is None:
+        strategy, schema, frame_name, frame = _run_schemas(ctx, method, "indicator")
     spec = strategy.indicators.get(name)
     if spec is None:
         declared = ", ".join(repr(k) for k in strategy.indicators) or "none"
@@ -258,10 +266,11 @@ async def indicator(name: str, n: int | None = None) -> float | np.ndarray:
 
 def _run_schemas(ctx: Any, method: Any, who: str) -> tuple[Any, Any, str, FrameSchema | None]:
     """The strategy, exchange, frame name and frame (None live, or unregistered) of the running call."""
-    strategy = registry.strategies.get(method.strategy_name, who)
-    schema = registry.exchanges.get(method.exchange_name, who)
+    r = registry.regs()  # once: a 1m strategy reads indicators on every candle
+    strategy = r.strategies.get(method.strategy_name, who)
+    schema = r.exchanges.get(method.exchange_name, who)
     frame_name = method.frame_name if ctx.backtest else ""
-    frame = registry.frames.get(frame_name, who) if frame_name and registry.frames.has(frame_name) else None
+    frame = r.frames.get(frame_name, who) if frame_name and r.frames.has(frame_name) else None
     return strategy, schema, frame_name, frame
 
 
@@ -281,7 +290,7 @@ async def _locate(
     frame_origin = _frame_origin(frame, spec, st.step_ms)
     if len(_routes) >= _MAX_ROUTES:
         _routes.clear()
-    _routes[route_key] = (strategy, schema, frame, frame_origin, weakref.ref(cache))
+    _routes[route_key] = (strategy, schema, frame, frame_origin, weakref.ref(cache), ctx.method)
     origin = frame_origin if frame_origin is not None and frame_origin <= slot else None
     rng = _find(cache, st, slot, origin)
     if rng is not None:

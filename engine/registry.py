@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 from .model import FRAME_INTERVALS, SIGNAL_INTERVALS, CandleColumns
-from .scope import active, forward
+from .scope import _active, active, forward
 
 __all__ = [
     "DuplicateError",
@@ -311,8 +311,9 @@ class Registries:
 
 
 def regs() -> Registries:
-    """The active engine's registries."""
-    return active().registries
+    """The active engine's registries (asked on every indicator read: one call, not two)."""
+    eng = _active.get()
+    return (eng if eng is not None else active()).registries
 
 
 # ``registry.strategies`` and the others mean the active engine's registry (docs/architecture.md 8)
