@@ -29,6 +29,14 @@ COMMANDS: tuple[Command, ...] = (
         "backtest", "b", "Backtest", "Start a backtest: pick symbol, strategy, exchange and frame", "start('backtest')"
     ),
     Command("walker", "w", "Walker", "Compare strategies side by side (pick a walker)", "start('walker')"),
+    Command(
+        "sweep",
+        "S",
+        "Sweep",
+        "Sweep a strategy's parameters (grid, random, Optuna; walk-forward): progress and results in the Research tab",
+        "start_sweep",
+        footer=False,
+    ),
     Command("live", "l", "Live", "Trade live: pick exchange, symbol and strategy", "start('live')"),
     Command("stop", "s", "Stop", "Stop the selected run (asks first)", "stop_run"),
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
