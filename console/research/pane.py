@@ -359,18 +359,20 @@ class ResearchPane(Pane):
             return
         s = self.folds
         metric = job.sweep.metric[0]
-        for key, label in (
+        pnl = metric != "total_pnl"  # a separate PnL column unless the metric is it
+        columns = [
             ("fold", "Fold"),
             ("set", "Set"),
             ("params", "Parameters"),
             ("train", f"Train {LABELS.get(metric, metric)}"),
             ("test", f"Test {LABELS.get(metric, metric)}"),
-            ("pnl", "Test PnL %"),
+            *([("pnl", "Test PnL %")] if pnl else []),
             ("trades", "Test trades"),
-        ):
+        ]
+        for key, label in columns:
             table.add_column(label, key=key)
         if s is None:
-            table.add_row(Text("the folds are judged when the sweep ends", style="dim"), *[""] * 6)
+            table.add_row(Text("the folds are judged when the sweep ends", style="dim"), *[""] * (len(columns) - 1))
             return
 
         def stat(d: Any, k: str, digits: int = 2) -> Text:
@@ -383,16 +385,17 @@ class ResearchPane(Pane):
                 Text("-" if f.params is None else _params(f.params)),
                 stat(f.train, metric),
                 stat(f.test, metric),
-                stat(f.test, "total_pnl"),
+                *([stat(f.test, "total_pnl")] if pnl else []),
                 stat(f.test, "trades", 0),
             )
+        oos = f"{len(s.oos_daily)} days out of sample: PnL {_num(s.oos_total)}%, max DD {_num(s.oos_max_drawdown)}%"
         table.add_row(
             Text("stitched", style="bold"),
             Text(""),
-            Text(f"{len(s.oos_daily)} days out of sample, max DD {_num(s.oos_max_drawdown)}%"),
+            Text(f"{oos}, Sharpe/day {_num(s.oos_sharpe, 3)}"),
             Text(""),
-            Text(f"Sharpe/day {_num(s.oos_sharpe, 3)}", justify="right"),
-            Text(_num(s.oos_total), justify="right"),
+            Text(_num(s.oos_total) if metric == "total_pnl" else "", justify="right"),
+            *([Text(_num(s.oos_total), justify="right")] if pnl else []),
             Text(str(s.oos_trades), justify="right"),
         )
 
