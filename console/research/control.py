@@ -30,7 +30,9 @@ def build_job(project: Project, dump_dir: Any, form: SweepForm) -> SweepJob:
     args = build_parser().parse_args(argv)
     sweep, heat = make_sweep(args, project)
     table = table_path(args, project, sweep)
-    return SweepJob(sweep, table, table.with_suffix(".md"), worker_setup(args.config), args.workers, "local", heat)
+    frame = args.frame or project.default_frame
+    setup = worker_setup(args.config)
+    return SweepJob(sweep, table, table.with_suffix(".md"), setup, args.workers, "local", heat, frame)
 
 
 def start_sweep(app: Any) -> None:

@@ -23,6 +23,7 @@ from textual.widgets import ContentSwitcher, DataTable, Static
 
 import engine
 
+from ..state import Part
 from ..widgets.base import Pane, scaled_text
 from .runner import SweepDone, SweepJob, SweepMessage, SweepProcess, SweepTick
 
@@ -69,8 +70,8 @@ def _sortable(v: Any) -> tuple[int, Any]:
 
 class ResearchPane(Pane):
     """A sweep's progress line, three views (``v``) and the verdict line; ``o`` sorts the sets by
-    the next column, ``R`` opens the sweep's report, ``x`` stops the sweep (it resumes when started
-    again). ``S`` (the app's command) starts one."""
+    the next column, Enter backtests the set under the cursor, ``R`` opens the sweep's report, ``x``
+    stops the sweep (it resumes when started again). ``S`` (the app's command) starts one."""
 
     BINDINGS = [
         Binding("v", "next_view", "View"),
@@ -169,6 +170,32 @@ class ResearchPane(Pane):
             self.process.stop()
 
     # ------------------------------------------------------------------ keys
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a set: a normal backtest of it on the sweep's first symbol, exchange and frame,
+        so its trades show in the other panes (issue 18). The strategy keeps that set in this
+        session (``engine.use_params``) until another is chosen."""
+        event.stop()
+        job = self.job
+        if job is None or event.data_table.id != "research-board" or event.row_key.value is None:
+            return
+        chosen = next((s for s in self.sets if str(s.trial) == event.row_key.value), None)
+        if chosen is None:
+            return
+        sweep = job.sweep
+        try:
+            engine.use_params(sweep.strategy, chosen.params)
+        except Exception as exc:  # the strategy changed under the sweep: say so, keep the app up
+            self.app.notify(str(exc), title="Cannot backtest this set", severity="error", markup=False)
+            return
+        symbol = sweep.symbols[0]
+        if self.app.start_backtest(symbol, sweep.strategy, sweep.exchange, job.frame):
+            self.app.notify(
+                f"Backtesting set {chosen.trial} ({_params(chosen.params)}) of {sweep.strategy} on {symbol}; "
+                f"{sweep.strategy} keeps these params in this session",
+                markup=False,
+            )
+            self.app.dashboard.show(Part.ALL)
+
     def action_next_view(self) -> None:
         self.view = (self.view + 1) % len(VIEWS)
         self.render_all()

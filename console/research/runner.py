@@ -44,6 +44,8 @@ class SweepJob:
     workers: int | None = None
     backend: str = "local"
     heat: tuple[str, str] | None = None
+    frame: str = ""
+    """The project frame the sweep's windows come from (Enter on a set backtests it there)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,20 @@ async def test_a_grid_sweep_runs_from_the_dashboard_and_shows_its_results(tmp_pa
         assert pane.done.computed == 0 and pane.done.rows == 6
         assert table_rows(table) == stored
 
+        # Enter on a set: a normal backtest of it, its params bound to the strategy in this session
+        board = pane.query_one("#research-board", DataTable)
+        board.focus()
+        board.move_cursor(row=1)
+        chosen = next(s for s in pane.sets if str(s.trial) == board.coordinate_to_cell_key((1, 0)).row_key.value)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any(r.mode == "backtest" for r in app.state.runs.values()))
+        run = next(r for r in app.state.runs.values() if r.mode == "backtest")
+        assert (run.symbol, run.name, run.exchange, run.frame) == ("BTCUSDT", "tpsl", "sim", "short")
+        await wait_until(pilot, lambda: not run.is_active)
+        assert run.status == "done"
+        schema = next(x for x in engine.list_strategies() if x.strategy_name == "tpsl")
+        assert dict(schema.param_values) == dict(chosen.params)
+
 
 async def test_a_walk_forward_sweep_shows_its_folds(tmp_path: Path, no_settings) -> None:
     app = research_app(tmp_path)
