@@ -18,10 +18,15 @@ from console.research.dialog import SweepDialog
 from console.research.pane import ResearchPane
 
 STRATEGY = """
+import asyncio
+import os
+
 import engine
 
 
 async def get_signal(symbol, when, price, params):
+    while params["tp"] == 2.0 and os.path.exists("hold"):  # a test holds the sweep here (test_stop)
+        await asyncio.sleep(0.05)
     up, down = 1 + params["tp"] / 100, 1 - params["sl"] / 100
     return {"position": "long", "price_take_profit": price * up, "price_stop_loss": price * down,
             "minute_estimated_time": 180}
@@ -238,3 +243,46 @@ async def test_a_project_without_params_has_no_research_tab_and_s_says_why(no_se
         await pilot.pause()
         assert not isinstance(app.screen, SweepDialog)
         assert any("declares params" in n.message for n in app._notifications)
+
+
+async def test_progress_shows_sets_done_eta_and_the_best_so_far(tmp_path: Path, no_settings) -> None:
+    """The running status line from the sweep's progress messages (ETA: the time per computed
+    row times the rows left)."""
+    app = research_app(tmp_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        from console.research.control import build_job
+        from console.research.dialog import SweepForm
+        from console.research.runner import SweepTick
+
+        job = build_job(app.project, app.dump_dir, SweepForm("tpsl", "BTCUSDT", "sim", "short", metric="total_pnl"))
+        pane = app.dashboard.query_one(ResearchPane)
+        pane.job, pane.status = job, "running"
+        pane.receive(SweepTick(2, 6, 2, 4.0, 1, 1.5, {"sl": 0.5, "tp": 1.5}))
+        await pilot.pause()
+        status = str(pane.query_one("#research-status", Static).render())
+        assert status.endswith("sets 2/6 · ETA 8s · best: set 1 total_pnl 1.50 (sl=0.5, tp=1.5)")
+        verdict = str(pane.query_one("#research-verdict", Static).render())
+        assert verdict == "Verdict (deflated Sharpe ratio, PBO): when the sweep ends."
+
+
+async def test_stop_keeps_the_finished_rows_and_the_same_sweep_resumes(tmp_path: Path, no_settings) -> None:
+    """x stops the sweep process while it backtests a set the test holds; the finished rows stay,
+    and starting the same sweep again computes only the rest."""
+    app = research_app(tmp_path)
+    hold = tmp_path / "hold"  # the sweep process runs in the project folder: get_signal sees it
+    hold.write_text("")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await sweep_from_dialog(pilot, metric="total_pnl", workers="1")
+        pane = pilot.app.dashboard.query_one(ResearchPane)
+        # the grid runs tp 1.0 and 1.5 (sets 0-3) before the held tp 2.0
+        await wait_until(pilot, lambda: pane.tick is not None and pane.tick.done == 4)
+        pane.query_one("#research-board", DataTable).focus()
+        await pilot.press("x")
+        await wait_until(pilot, lambda: pane.status == "failed")
+        assert pane.error.startswith("stopped; start the same sweep again to resume it")
+        table = tmp_path / "dump" / "sweep" / "tpsl-grid.sqlite"
+        assert len(table_rows(table)) == 4
+        hold.unlink()
+        await sweep_from_dialog(pilot)
+        pane = await finished(pilot)
+        assert pane.done.computed == 2 and pane.done.rows == 6
