@@ -116,9 +116,10 @@ ccxt.binance.fetch_currencies = _currencies
 ccxt.async_support.binance.fetch_markets = _markets_async
 ccxt.async_support.binance.fetch_currencies = _currencies_async
 
-from freqtrade.main import main  # noqa: E402
+if __name__ == "__main__":  # hyperopt's spawned helpers import this file again: only the patches then
+    from freqtrade.main import main
 
-sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
 '''
 
 
