@@ -29,6 +29,10 @@ COMMANDS: tuple[Command, ...] = (
         "backtest", "b", "Backtest", "Start a backtest: pick symbol, strategy, exchange and frame", "start('backtest')"
     ),
     Command("walker", "w", "Walker", "Compare strategies side by side (pick a walker)", "start('walker')"),
+    Command("live", "l", "Live", "Trade live: pick exchange, symbol and strategy", "start('live')"),
+    Command("stop", "s", "Stop", "Stop the selected run (asks first)", "stop_run"),
+    Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
+    Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
         "sweep",
         "S",
@@ -37,10 +41,6 @@ COMMANDS: tuple[Command, ...] = (
         "start_sweep",
         footer=False,
     ),
-    Command("live", "l", "Live", "Trade live: pick exchange, symbol and strategy", "start('live')"),
-    Command("stop", "s", "Stop", "Stop the selected run (asks first)", "stop_run"),
-    Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
-    Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
         "close_position",
         "c",
