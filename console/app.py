@@ -36,6 +36,7 @@ from .preview import preview_close
 from .project import Project, exchange_symbols
 from .reload import reload_project
 from .report_dump import dump_reports
+from .research.control import start_sweep, sweepable
 from .screens.close import ClosePreviewScreen
 from .screens.dashboard import DashboardScreen
 from .screens.dialogs import ALL, ConfirmScreen, ErrorScreen, HelpScreen, StartChoice, StartDialog
@@ -164,6 +165,7 @@ class BtkApp(App[int]):
             project_name=self.project.name if self.project else "btk",
             wall_clock=self.clock,
             refresh_interval=self.refresh_interval,
+            research=bool(sweepable(self.project.strategies)) if self.project else False,
         )
         self._list_saved_state()  # before the dashboard mounts: its first redraw shows them
         self.push_screen(self.dashboard)
@@ -229,6 +231,10 @@ class BtkApp(App[int]):
             brokers={e: broker_for(e).text for e in project.exchanges} if mode == "live" else None,
         )
         self.push_screen(dialog, self._start_chosen)
+
+    def action_start_sweep(self) -> None:
+        """``S``: the sweep dialog, then the sweep in the Research tab (console/research/)."""
+        start_sweep(self)
 
     def _start_chosen(self, choice: StartChoice | None) -> None:
         if choice is None:

@@ -43,6 +43,14 @@ COMMANDS: tuple[Command, ...] = (
     Command("dump", "d", "Dump", "Write every report of every run under the dump folder", "dump_reports"),
     Command("reports", "r", "Reports", "Browse the markdown reports under the dump folder", "open_reports"),
     Command(
+        "sweep",
+        "S",
+        "Sweep",
+        "Sweep a strategy's parameters (grid, random, Optuna; walk-forward): progress and results in the Research tab",
+        "start_sweep",
+        footer=False,
+    ),
+    Command(
         "trades",
         "i",
         "Trades",

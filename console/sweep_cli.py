@@ -24,7 +24,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -144,6 +144,18 @@ def _reload(config: str | None, cwd: str) -> None:
     load_project(config, cwd=Path(cwd))
 
 
+def worker_setup(config: str | None) -> Callable[[], None]:
+    """What a worker process (and the console's sweep process) calls to load the same project."""
+    return functools.partial(_reload, config, str(Path.cwd()))
+
+
+def table_path(args: argparse.Namespace, project: Project, sweep: engine.Sweep) -> Path:
+    """``--table``, else ``<dump>/sweep/<strategy>-<method>[-wf].sqlite`` (the report goes beside it)."""
+    dump = Path(args.dump_dir) if args.dump_dir else project.dump_dir
+    stem = f"{sweep.strategy}-{sweep.method}" + ("-wf" if args.walk_forward else "")
+    return Path(args.table) if args.table else dump / "sweep" / f"{stem}.sqlite"
+
+
 def _best_text(ev: Any, metric: str) -> str:
     if ev.best_trial is None:
         return "best: none yet"
@@ -225,10 +237,8 @@ def main(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = No
         args = build_parser().parse_args(list(argv))
         project = load_project(args.config)
         sweep, heat = make_sweep(args, project)
-        dump = Path(args.dump_dir) if args.dump_dir else project.dump_dir
-        stem = f"{sweep.strategy}-{sweep.method}" + ("-wf" if args.walk_forward else "")
-        table = Path(args.table) if args.table else dump / "sweep" / f"{stem}.sqlite"
-        setup = functools.partial(_reload, args.config, str(Path.cwd()))
+        table = table_path(args, project, sweep)
+        setup = worker_setup(args.config)
         reporter = _Reporter(err, sweep.metric[0])
         t0 = time.perf_counter()
         try:

@@ -30,6 +30,7 @@ import engine
 
 from ..bridge import EngineBridge
 from ..messages import EngineBatch
+from ..research.pane import ResearchPane
 from ..session import Session
 from ..state import SELECTION, Part
 from ..widgets.account import AccountPane
@@ -67,7 +68,11 @@ ANALYSIS_TABS: tuple[tuple[str, str, type[Widget]], ...] = (
 )
 """The analysis tabs: title, tab id, and the pane each holds."""
 
-TAB_OF = {pane: tab for _, tab, pane in ANALYSIS_TABS}
+RESEARCH_TAB = ("Research", "tab-research", ResearchPane)
+"""Shown when the project has a strategy that declares params: a sweep's progress and results
+(console/research/)."""
+
+TAB_OF = {pane: tab for _, tab, pane in (*ANALYSIS_TABS, RESEARCH_TAB)}
 
 RESTYLED = (SignalsPane, RiskPane, PartialPane)
 """Panes whose shown lines carry theme colours: drawn again after a theme change."""
@@ -87,9 +92,11 @@ class DashboardScreen(Screen):
         project_name: str,
         wall_clock: Callable[[], datetime],
         refresh_interval: float = 0.25,
+        research: bool = False,
     ) -> None:
         super().__init__()
         self.session = session
+        self.tabs = (*ANALYSIS_TABS, RESEARCH_TAB) if research else ANALYSIS_TABS
         self.project_name = project_name
         self.source: str | None = None  # where the engine runs when not here (console/attach.py)
         self.wall_clock = wall_clock
@@ -113,7 +120,7 @@ class DashboardScreen(Screen):
                 yield ScheduledPane()
                 yield SignalsPane()
                 with TabbedContent(id="analysis"):
-                    for title, tab, pane in ANALYSIS_TABS:
+                    for title, tab, pane in self.tabs:
                         with TabPane(title, id=tab):
                             yield pane()
         yield Footer(compact=True, show_command_palette=False)
@@ -176,7 +183,7 @@ class DashboardScreen(Screen):
 
     def switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)
-        ids = [tab for _, tab, _ in ANALYSIS_TABS]
+        ids = [tab for _, tab, _ in self.tabs]
         if tabs.active in ids:
             tabs.active = ids[(ids.index(tabs.active) + step) % len(ids)]
 
