@@ -52,6 +52,8 @@ async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
 
 
 async def meanrev(symbol: str, when: datetime, price: float) -> dict | None:
+    if when.hour >= 22:  # a limit placed now could fill in demo-risk's quiet hours (00-02 UTC), where it is refused
+        return None
     candles = await get_candles(symbol, "15m", 26)
     if len(candles) < 25:
         return None

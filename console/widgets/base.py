@@ -324,6 +324,11 @@ class LogPane(TablePane):
     def __init__(self, title: str, empty: str, *, id: str | None = None) -> None:
         super().__init__(title, empty, id=id)
         self._shown: list[str] = []
+        self._exact = False
+
+    def settle(self) -> None:
+        """The next refresh shows exactly the log, stale lines gone (a full redraw: a run ended)."""
+        self._exact = True
 
     def _on_mount(self) -> None:
         # (Textual runs TablePane.on_mount too: handlers are called along the class hierarchy)
@@ -341,7 +346,9 @@ class LogPane(TablePane):
         lines = list(lines)
         shown = self._shown
         fresh = self._appended(shown, lines)
-        if fresh is None or len(shown) + len(fresh) > 2 * max(len(lines), 1):
+        stale = len(shown) + len(fresh or ()) - len(lines)
+        exact, self._exact = self._exact, False
+        if fresh is None or (stale and exact) or len(shown) + len(fresh) > 2 * max(len(lines), 1):
             # another run's lines, or as many stale lines as live ones: refill in one go
             table.clear()
             fresh, shown = lines, []

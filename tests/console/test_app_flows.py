@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, gated_project, wait_until
 
+import engine
+import engine.errors as engine_errors
 from console.app import BtkApp
 from console.commands import COMMANDS, FIXED_KEYS
 from console.project import load_project
@@ -404,14 +406,20 @@ async def test_an_open_report_scrolls_from_the_keyboard(tmp_path, no_settings, s
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
 async def test_the_signals_pnl_column_stays_in_view_after_a_long_error_detail(no_settings, size) -> None:
-    """Issue 14 item 5: demo-meanrev logs 160-character errors; showing them must not widen the
-    detail column past the pane, and the next run shown keeps its PnL column in view."""
+    """Issue 14 item 5: a run that logs 160-character errors must not widen the detail column past
+    the pane, and the next run shown keeps its PnL column in view. (The demo used to log such
+    errors itself; since it places no limit entry that its quiet hours would refuse, the test
+    sends one through the error stream as the engine would.)"""
     app = demo_app()
     async with app.run_test(size=size) as pilot:
         await pilot.press("b", "enter")  # all 3 strategies on BTCUSDT
         await finish_runs(pilot)
         signals = app.screen.query_one(SignalsPane)
         noisy = "backtest:BTCUSDT:demo-meanrev"
+        when = app.state.runs[noisy].frame_start
+        long_error = ValueError("no pending signal after scheduled activation: " + "the risk check rejected it " * 6)
+        engine_errors.annotate(long_error, engine.ErrorContext("BTCUSDT", "demo-meanrev", True, when, "tick"), "test")
+        app.dashboard.fold([long_error])
         assert max(len(line.detail) for line in app.state.log_of(noisy)) > 100
         for rid in (noisy, "backtest:BTCUSDT:demo-breakout", "backtest:BTCUSDT:demo-trend"):
             app.dashboard.select(rid)
