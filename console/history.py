@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -171,13 +171,18 @@ def history_path(root: Path, record: HistoryRecord) -> Path:
     return folder / f"{safe_part(stamp)}.json"
 
 
+_TRADE_FIELDS = tuple(f.name for f in fields(HistoryTrade))
+
+
 def save_record(root: Path, record: HistoryRecord) -> Path:
     """Write ``record`` (atomically: a reader sees the whole file or none); returns its path.
     I/O errors propagate: the caller says what went wrong."""
     path = history_path(root, record)
-    body = asdict(record)
-    body.pop("path")
-    body["trade_list"] = [asdict(t) for t in record.trade_list]
+    # shallow, by field name: ``asdict`` deep-copies every trade (twice, through the record), which
+    # held the console's event loop for a tenth of a 5,000-trade run's time in the console
+    body = {f.name: getattr(record, f.name) for f in fields(record) if f.name not in ("path", "trade_list")}
+    names = _TRADE_FIELDS
+    body["trade_list"] = [{n: getattr(t, n) for n in names} for t in record.trade_list]
     path.parent.mkdir(parents=True, exist_ok=True)
     engine.write_atomic(path, json.dumps({"format": FORMAT, **body}, indent=1, allow_nan=False) + "\n")
     return path
