@@ -85,48 +85,17 @@ class NoPendingSignalError(RuntimeError):
 
 
 class _Resume:
-    """Continue a coroutine that has already run its first step (see ``_call_get_signal``)."""
+    """Continue a coroutine that has already run its first step (see ``_start_get_signal``) in the
+    task that awaits this, never in a task of its own: libraries built on anyio (httpx, and so the
+    LLM clients) must finish a request in the task that started it. With ``ctx`` (a get_signal
+    that suspended) each step runs with the call's execution context set, as the first one did,
+    so ``get_candles`` sees the call's moment."""
 
-    __slots__ = ("coro", "first")
+    __slots__ = ("coro", "ctx", "first")
 
-    def __init__(self, coro, first) -> None:
+    def __init__(self, coro, first, ctx=None) -> None:
         self.coro = coro
         self.first = first
-
-    def __await__(self):
-        coro, value = self.coro, self.first
-        while True:
-            try:
-                sent = yield value
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # forward cancellation and errors into the coroutine
-                try:
-                    value = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            try:
-                value = coro.send(sent)
-            except StopIteration as stop:
-                return stop.value
-
-
-async def _resume(coro, first):
-    return await _Resume(coro, first)
-
-
-class _Suspended(_Resume):
-    """A get_signal that suspended in its first step. The rest of it runs in the task that awaits
-    this (the run's own), never in a task of its own: libraries built on anyio (httpx, and so the
-    LLM clients) must finish a request in the task that started it. Each step runs with the call's
-    execution context set, as the first one did, so ``get_candles`` sees the call's moment."""
-
-    __slots__ = ("ctx",)
-
-    def __init__(self, coro, first, ctx) -> None:
-        super().__init__(coro, first)
         self.ctx = ctx
 
     def __await__(self):
@@ -137,22 +106,22 @@ class _Suspended(_Resume):
             except GeneratorExit:
                 coro.close()
                 raise
-            except BaseException as exc:  # cancellation (the run's or the timeout's) goes into the call
-                token = set_execution(ctx)
-                try:
-                    value = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-                finally:
-                    reset_execution(token)
-                continue
-            token = set_execution(ctx)
+            except BaseException as exc:  # cancellation (the run's or the timeout's) and errors go into it
+                step, arg = coro.throw, exc
+            else:
+                step, arg = coro.send, sent
+            token = set_execution(ctx) if ctx is not None else None
             try:
-                value = coro.send(sent)
+                value = step(arg)
             except StopIteration as stop:
                 return stop.value
             finally:
-                reset_execution(token)
+                if token is not None:
+                    reset_execution(token)
+
+
+async def _resume(coro, first):
+    return await _Resume(coro, first)
 
 
 _detached: set[asyncio.Future] = set()  # strong references: a running task must not be collected
@@ -330,7 +299,7 @@ class StrategyInstance:
 
         The coroutine's first step runs inline: a strategy that computes its signal without waiting
         on anything (the common case) finishes there and costs no timer. Only one that really
-        suspends leaves ``rest`` (a ``_Suspended``), which ``_finish_get_signal`` drives in the same
+        suspends leaves ``rest`` (a ``_Resume``), which ``_finish_get_signal`` drives in the same
         task against the clock.
         A CancelledError out of that first step is the strategy's own: it ran synchronously, so no
         cancellation of the run can have been delivered into it.
@@ -364,7 +333,7 @@ class StrategyInstance:
             first = result.send(None)
         except StopIteration as stop:
             return True, stop.value
-        rest = _Suspended(result, first, self._ctx)
+        rest = _Resume(result, first, self._ctx)
         self._ctx = FrameContext(self.symbol, when, self.backtest, self.method)  # the old one is the call's now
         return False, rest
 
@@ -386,7 +355,7 @@ class StrategyInstance:
         self._dt_ms, self._dt = when, dt
         return dt
 
-    async def _finish_get_signal(self, rest: _Suspended) -> Any:
+    async def _finish_get_signal(self, rest: _Resume) -> Any:
         """Finish a get_signal that suspended, in this task, within CC_MAX_SIGNAL_GENERATION_SECONDS.
 
         The time limit is a timer on the engine's clock that cancels this task when it runs out
@@ -623,7 +592,7 @@ class StrategyInstance:
                     except StopIteration as stop_:
                         done, value = True, stop_.value
                     else:  # it suspends: the rest runs when awaited, with this context object for good
-                        value = _Suspended(result, first, ctx)
+                        value = _Resume(result, first, ctx)
                         self._ctx = FrameContext(symbol, when, self.backtest, self.method)
                         done = False
                 elif result is None or type(result) is dict:  # a plain function's answer (vectorised signals)
@@ -662,7 +631,7 @@ class StrategyInstance:
             self._dt_ms, self._dt = last, dt - delta
         return k, STRETCH_IDLE
 
-    async def _quiet_finish(self, rest: _Suspended, when: int, price: float) -> QuietTick:
+    async def _quiet_finish(self, rest: _Resume, when: int, price: float) -> QuietTick:
         try:
             return self._quiet_enter(await self._finish_get_signal(rest), when, price)
         except SourceError:

@@ -1,4 +1,4 @@
-"""A get_signal that suspends finishes in the run's own task (engine/strategy.py ``_Suspended``).
+"""A get_signal that suspends finishes in the run's own task (engine/strategy.py ``_Resume``).
 
 Libraries built on anyio (httpx, and so ollama's client) must finish what they start in the task
 that started it: a cancel scope entered in one task and left in another is an error. The engine
