@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import fixed_clock, wait_until
+from conftest import demo_app, fixed_clock, wait_until
 from textual.widgets import DataTable, Input, Select, Static
 
 import engine
@@ -234,7 +234,6 @@ async def test_a_sweep_the_engine_refuses_fails_in_the_tab_with_its_reason(tmp_p
 
 
 async def test_a_project_without_params_has_no_research_tab_and_s_says_why(no_settings) -> None:
-    from conftest import demo_app
 
     app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
