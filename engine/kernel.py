@@ -100,11 +100,11 @@ class Engine:
         """Make this the active engine in the current context (tasks started inside keep it)."""
         if self.disposed:
             raise EngineDisposedError("this engine was disposed; make a new Engine()")
-        token = scope._active.set(self)
+        token = scope.bind(self)
         try:
             yield self
         finally:
-            scope._active.reset(token)
+            scope.unbind(token)
 
     def create_task(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Run ``coro`` in a task that belongs to this engine, whatever engine is active here
@@ -113,7 +113,7 @@ class Engine:
             coro.close()
             raise EngineDisposedError("this engine was disposed; make a new Engine()")
         ctx = contextvars.copy_context()
-        ctx.run(scope._active.set, self)
+        ctx.run(scope.bind, self)
         return asyncio.get_running_loop().create_task(coro, name=name, context=ctx)
 
     def tasks(self) -> list[asyncio.Task]:

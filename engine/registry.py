@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 from .model import FRAME_INTERVALS, SIGNAL_INTERVALS, CandleColumns
-from .scope import _active, active, forward
+from .scope import activated, active, forward
 
 __all__ = [
     "DuplicateError",
@@ -312,7 +312,7 @@ class Registries:
 
 def regs() -> Registries:
     """The active engine's registries (asked on every indicator read: one call, not two)."""
-    eng = _active.get()
+    eng = activated()
     return (eng if eng is not None else active()).registries
 
 

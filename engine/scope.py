@@ -12,17 +12,28 @@ This module imports nothing of the engine's, so every other module can ask it wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextvars import ContextVar
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .kernel import Engine
 
-__all__ = ["EnginePart", "active", "default_engine", "forward"]
+__all__ = ["EnginePart", "activated", "active", "bind", "default_engine", "forward", "unbind"]
 
 _active: ContextVar[Engine | None] = ContextVar("btk_engine", default=None)
 _default: list[Engine] = []  # the process's default engine, once made
+
+activated: Callable[[], Engine | None] = _active.get
+"""The engine activated in this context, or None outside ``Engine.activate()`` (the hot paths'
+one lookup: an indicator read asks for it on every call, and a bound ``ContextVar.get`` is the
+cheapest way to ask)."""
+
+bind: Callable[[Engine], Token[Engine | None]] = _active.set
+"""Make an engine the active one in this context (``Engine.activate`` and ``Engine.create_task``)."""
+
+unbind: Callable[[Token[Engine | None]], None] = _active.reset
+"""Undo one ``bind`` with the token it gave."""
 
 
 def active() -> Engine:
