@@ -252,7 +252,11 @@ class TablePane(Pane):
 
     def _table_room(self) -> int | None:
         table = self.table
-        width = table.content_region.width
+        # a table hidden while its pane was empty has no region until the next reflow, which may
+        # not resize it (shown again before a reflow ran: no Resize, so no relayout); the pane it
+        # fills keeps its width throughout, so its content width stands in (the same width: the
+        # table has no border or padding of its own)
+        width = table.content_region.width or self.content_region.width
         if not width:
             return None
         return width - table.styles.scrollbar_size_vertical
