@@ -671,8 +671,8 @@ class CandleStore:
                 read_only(c) for c in (self.open, self.high, self.low, self.close, self.volume)
             )
         a, b = lo - self.base, hi - self.base
-        o, h, lw, c, v = (x[a:b] for x in cols)
-        return CandleWindow._positional(o, h, lw, c, v, lo * self.step_ms, self.step_ms, None)
+        o, h, lw, c, v = cols  # sliced one by one: a generator here cost a third of ``_view``
+        return CandleWindow._positional(o[a:b], h[a:b], lw[a:b], c[a:b], v[a:b], lo * self.step_ms, self.step_ms, None)
 
     def vwap(self, when: int, window: int) -> float:
         """VWAP at ``when`` over the candles opening in ``[when - (window-1) min, when]`` (SPEC 4.2)."""

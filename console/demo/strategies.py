@@ -18,8 +18,9 @@ from datetime import datetime
 from engine import add_strategy, get_candles
 
 
-def _avg_range(candles) -> float:
-    return sum((candles.high - candles.low).tolist()) / len(candles)
+def _avg_range(high, low) -> float:
+    """Mean high-low range of matching column slices (a plain sum, in order: see the module doc)."""
+    return sum((high - low).tolist()) / len(high)
 
 
 async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
@@ -28,10 +29,10 @@ async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
     candles = await get_candles(symbol, "15m", 14)
     if len(candles) < 13:
         return None
-    history = candles[-13:-1]  # the last three completed hours
-    top = float(history.high.max())
-    bottom = float(history.low.min())
-    rng = max(_avg_range(history), price * 0.003)
+    high, low = candles.high[-13:-1], candles.low[-13:-1]  # the last three completed hours
+    top = float(high.max())
+    bottom = float(low.min())
+    rng = max(_avg_range(high, low), price * 0.003)
     if price > top:
         return {
             "position": "long",
@@ -57,9 +58,9 @@ async def meanrev(symbol: str, when: datetime, price: float) -> dict | None:
     candles = await get_candles(symbol, "15m", 26)
     if len(candles) < 25:
         return None
-    history = candles[-25:-1]  # the last six completed hours
-    mean = sum(history.close.tolist()) / len(history)
-    rng = max(_avg_range(history), price * 0.004)
+    high, low, close = candles.high[-25:-1], candles.low[-25:-1], candles.close[-25:-1]  # the last six completed hours
+    mean = sum(close.tolist()) / len(close)
+    rng = max(_avg_range(high, low), price * 0.004)
     stretch = (price - mean) / rng
     if stretch < -2.0:  # stretched down: buy a bit lower, aim back at the mean
         entry = price - 0.3 * rng
@@ -91,7 +92,7 @@ async def trend(symbol: str, when: datetime, price: float) -> dict | None:
     closes = candles.close[-50:-1].tolist()  # 49 completed candles
     fast_now, slow_now = sum(closes[-12:]) / 12, sum(closes[-48:]) / 48
     fast_before, slow_before = sum(closes[-13:-1]) / 12, sum(closes[-49:-1]) / 48
-    rng = max(_avg_range(candles[-12:]), price * 0.003)
+    rng = max(_avg_range(candles.high[-12:], candles.low[-12:]), price * 0.003)
     if fast_before <= slow_before and fast_now > slow_now:
         return {
             "position": "long",

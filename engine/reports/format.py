@@ -34,6 +34,7 @@ NA = "N/A"
 # in full is just under 1e21 and JavaScript allows at most 100 fraction digits.
 _CTX = Context(prec=200)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_NAIVE = datetime(1970, 1, 1)  # UTC by convention: only iso_ms formats it
 
 
 def to_fixed(x: float, digits: int = 0) -> str:
@@ -53,9 +54,29 @@ def to_fixed(x: float, digits: int = 0) -> str:
     if abs(x) >= 1e21:
         return js_number(x)
     sign = "-" if x < 0 else ""
+    ax = abs(x)
+    if not (ax * _TIE_SCALE[digits]).is_integer():
+        # Not a tie: Python's own "f" formatting is correctly rounded on the exact binary value,
+        # and away from a tie half-even and half-up agree, so it prints what JavaScript prints
+        # (the report renders ~5 of these per row; Decimal's quantize cost ~2 µs each).
+        return sign + format(ax, _FIXED[digits])
+    return sign + _to_fixed_exact(ax, digits)
+
+
+def _to_fixed_exact(ax: float, digits: int) -> str:
+    """``ax`` (finite, >= 0) rounded half away from zero on its exact binary value by Decimal.
+
+    The reference for ``to_fixed``: its fast path leaves only values that may be exact ties here.
+    A tie at ``digits`` decimals means ``ax * 10**digits`` is k + 1/2 exactly, so ``ax`` times
+    ``2**(digits+1)`` is an integer (the 5s of 10**digits cannot cancel a power of two): values
+    where that product is not an integer are never ties, and the product is exact in binary."""
     quantum = Decimal(1).scaleb(-digits)
-    rounded = Decimal(abs(x)).quantize(quantum, rounding=ROUND_HALF_UP, context=_CTX)
-    return sign + format(rounded, "f")
+    rounded = Decimal(ax).quantize(quantum, rounding=ROUND_HALF_UP, context=_CTX)
+    return format(rounded, "f")
+
+
+_FIXED = tuple(f".{d}f" for d in range(101))
+_TIE_SCALE = tuple(float(2 ** (d + 1)) for d in range(101))
 
 
 def js_round(x: float) -> int:
@@ -142,7 +163,9 @@ def iso_ms(ms: int | float) -> str:
     years 0001..9999 are supported (Python's ``datetime`` range).
     """
     whole = math.trunc(ms)
-    moment = _EPOCH + timedelta(milliseconds=whole)
+    moment = _EPOCH_NAIVE + timedelta(milliseconds=whole)  # naive: isoformat then adds no offset
+    if moment.year >= 1000:  # isoformat pads years to 4 digits, strftime's %Y does not (kept as it was)
+        return moment.isoformat(timespec="milliseconds") + "Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -66,8 +66,15 @@ def render_table(columns: Iterable[Column], items: Iterable[Any]) -> str:
     """
     shown = visible_columns(columns)
     lines = [_row([escape_cell(c.label) for c in shown]), _row(["---"] * len(shown))]
+    formats = [c.format for c in shown]
+    bars = len(shown) - 1  # the " | " between cells: a row holding more "|" has one inside a cell
+    append = lines.append
     for index, item in enumerate(items):
-        lines.append(_row([escape_cell(str(c.format(item, index))) for c in shown]))
+        cells = [str(f(item, index)) for f in formats]
+        joined = " | ".join(cells)
+        if joined.count("|") != bars or "\n" in joined or "\r" in joined:  # rare: escape cell by cell
+            joined = " | ".join([escape_cell(c) for c in cells])
+        append("| " + joined + " |")
     return "\n".join(lines)
 
 

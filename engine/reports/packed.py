@@ -251,6 +251,16 @@ class _Closed:
             out.append(res)
         return out
 
+    def pnl_and_duration(self) -> tuple[list[float], list[int | None]] | None:
+        """Oldest first: each result's PNL % and ``close_timestamp - pending_at`` (None where the
+        row has no ``pending_at``), read off the columns, so statistics need not build the
+        objects. None when a result or row is kept whole (its columns hold blanks): unpack then."""
+        if self.whole or self.rows.whole:
+            return None
+        pending = self.rows.times[:, 1].tolist()
+        durations = [None if p == _NO_TIME else c - p for c, p in zip(self.close_ts.tolist(), pending)]
+        return self.price[:, 1].tolist(), durations
+
 
 def pack_closed(results: Sequence[ClosedResult]) -> _Closed:
     """Fold closed results into columns (see the module's docstring)."""
@@ -443,6 +453,33 @@ class PackedView(Sequence):
 
     def __iter__(self) -> Iterator[Any]:
         return islice(self._all(), self._len)
+
+    def pnl_and_duration(self) -> tuple[list[float], list[Any]]:
+        """Newest first, like iterating the view: each closed result's ``pnl.pnl_percentage`` and
+        ``close_timestamp - signal.pending_at`` (None without ``pending_at``). Packed chunks give
+        them from their columns (the same values unpacking would put in the objects); others, and
+        chunks with rows kept whole, from the objects (docs/behaviour.md 12.2)."""
+        pnls: list[Any] = []
+        durations: list[Any] = []
+
+        def from_objects(items: Any) -> None:
+            for c in items:
+                pnls.append(c.pnl.pnl_percentage)
+                pending = c.signal.pending_at
+                durations.append(None if pending is None else c.close_timestamp - pending)
+
+        from_objects(reversed(self._tail))
+        for chunk in reversed(self._chunks):
+            if len(pnls) >= self._len:
+                break
+            columns = None if type(chunk) is list else getattr(chunk, "pnl_and_duration", None)
+            got = columns() if columns is not None else None
+            if got is None:
+                from_objects(reversed(chunk if type(chunk) is list else chunk.unpack()))
+            else:
+                pnls.extend(reversed(got[0]))
+                durations.extend(reversed(got[1]))
+        return pnls[: self._len], durations[: self._len]
 
     def __reversed__(self) -> Iterator[Any]:
         return reversed(list(self))

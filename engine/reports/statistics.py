@@ -140,6 +140,17 @@ def _duration_ms_sum(closed: Sequence[ClosedResult]) -> float:
     return total
 
 
+def _sum_durations(durations: Sequence[Any]) -> float:
+    """``_duration_ms_sum`` over durations already subtracted (None: a row without ``pending_at``),
+    added in the same order."""
+    total = 0
+    for d in durations:
+        if d is None:
+            return math.nan
+        total += d
+    return total
+
+
 def compounded(pnls_newest_first: Sequence[float]) -> tuple[float, float]:
     """(compounded return %, maximum drawdown %) of the equity that compounds every trade's net
     PNL in turn, oldest first, from 1.0; the drawdown is the largest fall from a running peak
@@ -185,10 +196,14 @@ def backtest_statistics(closed: Sequence[ClosedResult], seen: int | None = None)
     if n == 0:
         return BacktestStatistics(signal_list=(), total_signals=0, seen_signals=seen_signals, **EMPTY_TRADE_METRICS)
     packed = getattr(closed, "packed_view", False)
-    rows = list(closed) if packed else closed  # a packed view is unpacked once for the sums below
-    pnls = [c.pnl.pnl_percentage for c in rows]
+    if packed:  # the two columns the sums need, read off the packed chunks without building objects
+        pnls, durations = closed.pnl_and_duration()
+        duration_ms = _sum_durations(durations)
+    else:
+        pnls = [c.pnl.pnl_percentage for c in closed]
+        duration_ms = _duration_ms_sum(closed)
     m = pnl_metrics(pnls)
-    avg_duration_days = _duration_ms_sum(rows) / n / DAY_MS
+    avg_duration_days = duration_ms / n / DAY_MS
     return BacktestStatistics(
         signal_list=closed if packed else tuple(closed),  # a store's view stays packed
         total_signals=n,

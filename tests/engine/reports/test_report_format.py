@@ -7,6 +7,8 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.reports.format import (
     fmt_iso,
@@ -148,3 +150,46 @@ def test_printf() -> None:
         printf("%d %d", 1)
     with pytest.raises(ValueError):
         printf("%d", 1, 2)
+
+
+# The fast paths (issue 13: rendering a report row cost ~29 µs, most of it Decimal and strftime)
+# must print what the exact paths print, on random doubles and at the ties they hand over.
+
+
+def _exact_to_fixed(x: float, digits: int) -> str:
+    """The definition, written out: half away from zero on the exact binary value, sign from x < 0."""
+    from decimal import ROUND_HALF_UP, Context
+
+    rounded = Decimal(abs(x)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=Context(prec=200))
+    return ("-" if x < 0 else "") + format(rounded, "f")
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(min_value=-1e20, max_value=1e20, allow_nan=False, allow_infinity=False),
+        st.integers(min_value=-(10**12), max_value=10**12).map(lambda k: k / 1024),  # many exact ties
+        st.integers(min_value=-(10**9), max_value=10**9).map(lambda k: k / 10**8),  # prices' last digit
+    ),
+    st.integers(min_value=0, max_value=12),
+)
+def test_to_fixed_fast_path_equals_the_exact_rounding(x: float, digits: int) -> None:
+    assert to_fixed(x, digits) == _exact_to_fixed(x, digits)
+
+
+@pytest.mark.parametrize("digits", [0, 1, 2, 8, 20, 100])
+def test_to_fixed_at_ties_and_near_them(digits: int) -> None:
+    for k in range(-40, 41):
+        tie = (k + 0.5) / 2 ** min(digits + 1, 60)  # a dyadic value: an exact tie whenever it has few bits
+        for x in (tie, math.nextafter(tie, math.inf), math.nextafter(tie, -math.inf)):
+            assert to_fixed(x, digits) == _exact_to_fixed(x, digits), (x, digits)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))  # years 0001..9999
+def test_iso_ms_equals_the_strftime_path(ms: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    assert iso_ms(ms) == expected
