@@ -40,6 +40,8 @@ from engine.model import MINUTE_MS, CandleColumns
 from engine.persist.atomic import TEMP_PREFIX, write_atomic
 from engine.persist.lock import LockHolder
 
+from .stamp import Checked, check_columns, load_stamp, save_stamp
+
 __all__ = [
     "FIELDS",
     "Catalog",
@@ -347,6 +349,19 @@ class CatalogFile:
     coverage: Coverage
     columns: CandleColumns
     stamp: tuple[int, int, int]  # (inode, size, mtime_ns) when opened: a changed file is reopened
+    checked: Checked | None = None  # what a full check of this version found (engine/data/stamp.py)
+
+    def with_check(self) -> CatalogFile:
+        """This file with its ``checked`` facts: from its stamp, or found now (once per version of
+        the file) and stamped for the next open."""
+        if self.checked is not None:
+            return self
+        checked = check_columns(self.columns)
+        with contextlib.suppress(OSError):
+            st = self.path.stat()
+            if (st.st_ino, st.st_size, st.st_mtime_ns) == self.stamp:  # still the version read
+                save_stamp(self.path, st, checked)
+        return CatalogFile(self.path, self.coverage, self.columns, self.stamp, checked)
 
 
 def read_file(path: Path) -> CatalogFile:
@@ -355,6 +370,9 @@ def read_file(path: Path) -> CatalogFile:
         st = path.stat()
         source = pa.memory_map(str(path), "r")
         reader = ipc.open_file(source)
+        again = path.stat()
+        if (again.st_ino, again.st_mtime_ns) != (st.st_ino, st.st_mtime_ns):  # replaced meanwhile
+            return read_file(path)
     except FileNotFoundError:
         raise CatalogError(f"catalog file not found: {path}") from None
     except (pa.ArrowException, OSError) as exc:
@@ -383,7 +401,7 @@ def read_file(path: Path) -> CatalogFile:
     cols = CandleColumns(*arrays)
     if len(cols) != coverage.rows:
         raise CatalogError(f"{path}: {len(cols)} rows but the coverage says {coverage.rows}")
-    return CatalogFile(path, coverage, cols, (st.st_ino, st.st_size, st.st_mtime_ns))
+    return CatalogFile(path, coverage, cols, (st.st_ino, st.st_size, st.st_mtime_ns), load_stamp(path, st))
 
 
 class Catalog:
@@ -471,7 +489,11 @@ class Catalog:
         coverage = describe(
             cols, exchange=exchange, symbol=symbol_key(symbol), source=source, spans=spans, confirmed=confirmed
         )
-        write_bytes_atomic(self.path(exchange, symbol), _serialize(cols, coverage))
+        path = self.path(exchange, symbol)
+        data = _serialize(cols, coverage)
+        write_bytes_atomic(path, data)
+        with contextlib.suppress(OSError):  # the candles are in memory: check them now, not on every open
+            save_stamp(path, path.stat(), check_columns(cols), memoryview(data))
         return coverage
 
     def write_part(self, path: Path, cols: CandleColumns, coverage: Coverage) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine import settlement
+from engine.candles import ABSENT, FAILED, POISONED, PRESENT, UNKNOWN, CandleStore
 
 
 def _case(rng: np.random.Generator, n: int, window: int, lo: int, hi: int, zero_volume: bool):
@@ -47,3 +48,40 @@ def test_a_year_with_a_day_of_history_unfetched() -> None:
     fast = settlement.rolling_vwap(*args, 5)
     assert np.array_equal(fast, settlement._rolling_vwap_masked(*args, 5), equal_nan=True)
     assert np.isnan(fast[:1440]).all() and not np.isnan(fast[1440 : n - 300 + 4]).any()
+
+
+def _derived_as_before(status: np.ndarray, ok: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``CandleStore.derived``'s ``ok`` and ``prefix_missing`` as computed before the few-blocked
+    path: a cumulative sum over every slot."""
+    present = status == PRESENT
+    blocked = ~present & (status != ABSENT)
+    ok = ok.copy()
+    if blocked.any():
+        c = np.concatenate(([0], np.cumsum(blocked)))
+        in_window = np.zeros(len(status), dtype=bool)
+        if len(status) >= window:
+            in_window[window - 1 :] = (c[window:] - c[: len(status) - window + 1]) > 0
+        ok &= ~in_window
+    return ok, np.concatenate(([0], np.cumsum(~present))).astype(np.int64)
+
+
+def test_the_store_marks_the_same_windows_unreadable_however_few_slots_are_blocked() -> None:
+    rng = np.random.default_rng(5)
+    for trial in range(400):
+        n = int(rng.integers(1, 400))
+        window = int(rng.integers(1, 9))
+        status = np.full(n, PRESENT, dtype=np.int8)
+        blocked = int(rng.choice([0, 1, 3, n // 20 + 1, n // 3 + 1]))
+        status[rng.integers(0, n, size=min(blocked, n))] = rng.choice([UNKNOWN, FAILED, POISONED, ABSENT])
+        if trial % 4 == 0:
+            status[: int(rng.integers(0, n))] = UNKNOWN  # a prefix never fetched
+        store = CandleStore.__new__(CandleStore)  # only the columns and statuses matter to ``derived``
+        store.size, store.status, store._derived = n, status, {}
+        store.high, store.low, store.close, store.volume = (rng.random(n) + 1 for _ in range(4))
+        vw, ok, missing = store.derived(window)
+        if (status == PRESENT).all():
+            assert missing is None and np.array_equal(ok, ~np.isnan(vw))
+            continue
+        want_ok, want_missing = _derived_as_before(status, ~np.isnan(vw), window)
+        assert np.array_equal(ok, want_ok), (trial, n, window)
+        assert np.array_equal(missing, want_missing), (trial, n, window)
