@@ -140,3 +140,27 @@ async def test_a_vouched_for_catalog_gives_the_same_results_as_an_unstamped_one(
     unstamped = await run_on(lambda: e.add_catalog_exchange("x", cat.root))
     assert read_file(path).checked is None
     assert len(stamped) > 20 and stamped == unstamped
+
+
+def test_a_stamped_file_is_mapped_without_pyarrow_and_reads_the_same(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cat = Catalog(tmp_path / "data")
+    path = write(cat, candles())
+    stamped = read_file(path)
+    assert stamped.offsets is not None and stamped.checked is not None
+    assert not stamped.columns.close.flags.writeable and not stamped.columns.close.flags.owndata
+    code = (
+        "import sys; from pathlib import Path; from engine.data.catalog import read_file; "
+        f"f = read_file(Path({str(path)!r})); print(len(f.columns), f.checked.clean, 'pyarrow' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(5 * 1440), "True", "False"]
+    stamp_path(path).unlink()
+    plain = read_file(path)  # through pyarrow: the schema, the types and the coverage are checked
+    assert plain.checked is None and plain.offsets == stamped.offsets
+    assert same(plain.columns, stamped.columns) and plain.coverage == stamped.coverage
+    assert CatalogFeed(cat.root, "x").file("BTCUSDT").checked is not None  # stamped again, layout included
+    assert read_file(path).offsets == stamped.offsets and same(read_file(path).columns, plain.columns)
