@@ -34,6 +34,8 @@ from pathlib import Path
 
 from tests.bench.bench_csv import START_MS, write_year
 
+KB_PER_MB = 1e6 / 1024  # /proc counts kB of 1024 bytes; the file's size is in MB of 10**6 bytes, as here
+
 
 def _proc_kb(field: str, path: str) -> int:
     with open(path) as handle:
@@ -44,13 +46,13 @@ def _proc_kb(field: str, path: str) -> int:
 
 
 def _memory() -> tuple[float, float]:
-    """(RSS, PSS) of this process in MB."""
-    return _proc_kb("VmRSS", "/proc/self/status") / 1024, _proc_kb("Pss", "/proc/self/smaps_rollup") / 1024
+    """(RSS, PSS) of this process in MB (10**6 bytes, as the file size)."""
+    return _proc_kb("VmRSS", "/proc/self/status") / KB_PER_MB, _proc_kb("Pss", "/proc/self/smaps_rollup") / KB_PER_MB
 
 
 def _rss_split() -> tuple[float, float]:
     """(anonymous, file-backed) RSS of this process in MB."""
-    return _proc_kb("RssAnon", "/proc/self/status") / 1024, _proc_kb("RssFile", "/proc/self/status") / 1024
+    return _proc_kb("RssAnon", "/proc/self/status") / KB_PER_MB, _proc_kb("RssFile", "/proc/self/status") / KB_PER_MB
 
 
 def _load(kind: str, folder: Path):
