@@ -72,6 +72,11 @@ class CachedCcxtFeed:
     ) -> CandleColumns:
         return self.catalog_feed.columns(symbol, interval, start_ms, end_ms, until_ms=until_ms)
 
+    def columns_checked(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int, factor: float
+    ) -> tuple[CandleColumns, bool]:
+        return self.catalog_feed.columns_checked(symbol, interval, start_ms, end_ms, factor)
+
     async def get_candles(self, symbol: str, interval: str, since: datetime, limit: int) -> Any:
         return await self.ccxt.get_candles(symbol, interval, since, limit)
 

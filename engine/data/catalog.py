@@ -26,19 +26,24 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import mmap
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from engine.model import MINUTE_MS, CandleColumns
 from engine.persist.atomic import TEMP_PREFIX, write_atomic
 from engine.persist.lock import LockHolder
+
+from .stamp import Checked, Stamp, check_columns, load_stamp, save_stamp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "FIELDS",
@@ -56,9 +61,6 @@ __all__ = [
 ]
 
 FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
-SCHEMA = pa.schema([pa.field("timestamp", pa.int64(), nullable=False)] + [
-    pa.field(name, pa.float64(), nullable=False) for name in FIELDS[1:]
-])  # fmt: skip
 META_KEY = b"btk.catalog"
 FORMAT_VERSION = 1
 SUFFIX = ".arrow"
@@ -315,10 +317,21 @@ def verify_columns(cols: CandleColumns, where: str) -> Verdict:
 _DTYPES = {"timestamp": np.dtype("<i8")} | {f: np.dtype("<f8") for f in FIELDS[1:]}
 
 
+def _schema() -> pa.Schema:
+    """The catalog's columns (pyarrow is imported here, when a file is written or read without a
+    stamp: a backtest reading stamped files never loads it)."""
+    import pyarrow as pa
+
+    fields = [pa.field("timestamp", pa.int64(), nullable=False)]
+    return pa.schema(fields + [pa.field(name, pa.float64(), nullable=False) for name in FIELDS[1:]])
+
+
 def _arrow(values: np.ndarray, name: str) -> pa.Array:
     """A column as an Arrow array over the numpy buffer (``pa.array`` would import pandas: 40 MB)."""
+    import pyarrow as pa
+
     data = np.ascontiguousarray(values, dtype=_DTYPES[name])
-    return pa.Array.from_buffers(SCHEMA.field(name).type, len(data), [None, pa.py_buffer(data)])
+    return pa.Array.from_buffers(_schema().field(name).type, len(data), [None, pa.py_buffer(data)])
 
 
 def _numpy(column: pa.Array, name: str) -> np.ndarray:
@@ -330,13 +343,25 @@ def _numpy(column: pa.Array, name: str) -> np.ndarray:
 
 
 def _serialize(cols: CandleColumns, coverage: Coverage) -> pa.Buffer:
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
     arrays = [_arrow(getattr(cols, f), f) for f in FIELDS]
-    schema = SCHEMA.with_metadata({META_KEY: coverage.to_json()})
+    schema = _schema().with_metadata({META_KEY: coverage.to_json()})
     batch = pa.record_batch(arrays, schema=schema)
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, schema, options=ipc.IpcWriteOptions(compression=None)) as writer:
         writer.write_batch(batch)
     return sink.getvalue()
+
+
+def _layout(data: pa.Buffer) -> tuple[int, ...]:
+    """Where each column's values start in a file's bytes (``_serialize``'s output)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    batch = ipc.open_file(pa.BufferReader(data)).get_batch(0)
+    return _offsets_in(data.address, [_numpy(batch.column(i), f) for i, f in enumerate(FIELDS)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,14 +372,74 @@ class CatalogFile:
     coverage: Coverage
     columns: CandleColumns
     stamp: tuple[int, int, int]  # (inode, size, mtime_ns) when opened: a changed file is reopened
+    checked: Checked | None = None  # what a full check of this version found (engine/data/stamp.py)
+    offsets: tuple[int, ...] | None = None  # where each column's values start in the file
+
+    def with_check(self) -> CatalogFile:
+        """This file with its ``checked`` facts: from its stamp, or found now (once per version of
+        the file) and stamped for the next open."""
+        if self.checked is not None:
+            return self
+        checked = check_columns(self.columns)
+        with contextlib.suppress(OSError):
+            st = self.path.stat()
+            if (st.st_ino, st.st_size, st.st_mtime_ns) == self.stamp:  # still the version read
+                save_stamp(self.path, st, checked, offsets=self.offsets, coverage=self.coverage.to_json())
+        return CatalogFile(self.path, self.coverage, self.columns, self.stamp, checked, self.offsets)
+
+
+def _offsets_in(base: int, arrays: Sequence[np.ndarray]) -> tuple[int, ...]:
+    return tuple(int(a.ctypes.data) - base for a in arrays)
+
+
+def _read_stamped(path: Path, st: os.stat_result, stamp: Stamp) -> CatalogFile | None:
+    """``path`` mapped with numpy views at the offsets its stamp recorded (no pyarrow), or None
+    when the stamp holds no layout or the file is no longer the stamped version."""
+    rows = stamp.checked.rows
+    if stamp.offsets is None or stamp.coverage is None or len(stamp.offsets) != len(FIELDS) or rows <= 0:
+        return None
+    if any(off < 0 or off % 8 or off + rows * 8 > st.st_size for off in stamp.offsets):
+        return None
+    with open(path, "rb") as handle:
+        now = os.fstat(handle.fileno())
+        if (now.st_ino, now.st_size, now.st_mtime_ns) != (st.st_ino, st.st_size, st.st_mtime_ns):
+            return None  # replaced since the stamp was matched: the slow path reads what is there
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    arrays = [np.frombuffer(mapped, dtype=_DTYPES[f], count=rows, offset=off) for f, off in zip(FIELDS, stamp.offsets)]
+    coverage = Coverage.from_json(stamp.coverage, str(path))
+    if coverage.rows != rows:
+        return None
+    stat = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return CatalogFile(path, coverage, CandleColumns(*arrays), stat, stamp.checked, stamp.offsets)
 
 
 def read_file(path: Path) -> CatalogFile:
-    """Map ``path`` and view its columns (zero copy for files this module wrote: one record batch)."""
+    """Map ``path`` and view its columns (zero copy for files this module wrote: one record batch).
+
+    A file with a matching stamp (engine/data/stamp.py) is mapped at the offsets it records; any
+    other is opened with pyarrow and checked for the catalog's schema and coverage."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise CatalogError(f"catalog file not found: {path}") from None
+    except OSError as exc:
+        raise CatalogError(f"{path}: not a readable Arrow IPC file ({exc})") from None
+    stamp = load_stamp(path, st)
+    if stamp is not None:
+        with contextlib.suppress(OSError, ValueError):
+            found = _read_stamped(path, st, stamp)
+            if found is not None:
+                return found
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
     try:
         st = path.stat()
         source = pa.memory_map(str(path), "r")
         reader = ipc.open_file(source)
+        again = path.stat()
+        if (again.st_ino, again.st_mtime_ns) != (st.st_ino, st.st_mtime_ns):  # replaced meanwhile
+            return read_file(path)
     except FileNotFoundError:
         raise CatalogError(f"catalog file not found: {path}") from None
     except (pa.ArrowException, OSError) as exc:
@@ -367,11 +452,16 @@ def read_file(path: Path) -> CatalogFile:
     if names != FIELDS:
         raise CatalogError(f"{path}: columns {', '.join(names)}; expected {', '.join(FIELDS)}")
     types = [str(f.type) for f in reader.schema]
-    if types != [str(f.type) for f in SCHEMA]:
+    if types != [str(f.type) for f in _schema()]:
         raise CatalogError(f"{path}: column types {', '.join(types)}; expected int64 then five doubles")
+    offsets = None
     if reader.num_record_batches == 1:
         batch = reader.get_batch(0)
         arrays = [_numpy(batch.column(i), f) for i, f in enumerate(FIELDS)]
+        source.seek(0)
+        offsets = _offsets_in(source.read_buffer(8).address, arrays) if len(arrays[0]) else None
+        if offsets is not None and any(not 0 <= off < st.st_size for off in offsets):
+            offsets = None  # not views of this map after all: nothing to record
     elif reader.num_record_batches == 0:
         arrays = [np.empty(0, dtype=np.int64)] + [np.empty(0) for _ in FIELDS[1:]]
     else:  # written by another tool: correct, but combined into one copy
@@ -383,7 +473,8 @@ def read_file(path: Path) -> CatalogFile:
     cols = CandleColumns(*arrays)
     if len(cols) != coverage.rows:
         raise CatalogError(f"{path}: {len(cols)} rows but the coverage says {coverage.rows}")
-    return CatalogFile(path, coverage, cols, (st.st_ino, st.st_size, st.st_mtime_ns))
+    stamp = load_stamp(path, st)
+    return CatalogFile(path, coverage, cols, (st.st_ino, st.st_size, st.st_mtime_ns), stamp and stamp.checked, offsets)
 
 
 class Catalog:
@@ -471,7 +562,13 @@ class Catalog:
         coverage = describe(
             cols, exchange=exchange, symbol=symbol_key(symbol), source=source, spans=spans, confirmed=confirmed
         )
-        write_bytes_atomic(self.path(exchange, symbol), _serialize(cols, coverage))
+        path = self.path(exchange, symbol)
+        data = _serialize(cols, coverage)
+        write_bytes_atomic(path, data)
+        with contextlib.suppress(OSError):  # the candles are in memory: check them now, not on every open
+            offsets = _layout(data) if len(cols) else None
+            checked = check_columns(cols)
+            save_stamp(path, path.stat(), checked, memoryview(data), offsets=offsets, coverage=coverage.to_json())
         return coverage
 
     def write_part(self, path: Path, cols: CandleColumns, coverage: Coverage) -> None:

@@ -7,10 +7,15 @@ file (two decimals, as ccxt writes them). Then:
    ``load_csv`` (parse + checks); alternating, best of ``--repeat`` CPU times (``process_time``).
    "touched" adds one pass over every column (the catalog's pages are read in from the page cache).
 2. **backtest**: bench_backtest's 365-day scenario (15m long entries, TP +1 %, SL -0.8 %, 120 min)
-   on the catalog and on the CSV, each in a fresh process: cold (first run) and warm (second run).
+   on the catalog and on the CSV, each in a fresh process: cold (first run) and warm (second run),
+   and the process's CPU before the first run (interpreter, imports, registration). ``--repeat``
+   fresh processes of each, alternating catalog and CSV; best of each figure, and the best cold /
+   warm ratio of one process (the two runs of one process share the machine's load of the moment).
 3. **memory**: two processes map the same catalog file at once and touch every column; their RSS
-   and PSS (proportional set size: shared pages split between the sharers) growth, against the
-   file's size and against two processes loading the CSV.
+   growth, split into anonymous (private memory: a copy would show here) and file-backed (the
+   mapped pages, shared through the page cache, and the library code first run), and their PSS
+   (proportional set size: shared pages split between the sharers), against the file's size and
+   against two processes loading the CSV.
 
 Run:  python -m tests.bench.bench_catalog  [--days 365] [--repeat 5]
 """
@@ -29,6 +34,8 @@ from pathlib import Path
 
 from tests.bench.bench_csv import START_MS, write_year
 
+KB_PER_MB = 1e6 / 1024  # /proc counts kB of 1024 bytes; the file's size is in MB of 10**6 bytes, as here
+
 
 def _proc_kb(field: str, path: str) -> int:
     with open(path) as handle:
@@ -39,8 +46,13 @@ def _proc_kb(field: str, path: str) -> int:
 
 
 def _memory() -> tuple[float, float]:
-    """(RSS, PSS) of this process in MB."""
-    return _proc_kb("VmRSS", "/proc/self/status") / 1024, _proc_kb("Pss", "/proc/self/smaps_rollup") / 1024
+    """(RSS, PSS) of this process in MB (10**6 bytes, as the file size)."""
+    return _proc_kb("VmRSS", "/proc/self/status") / KB_PER_MB, _proc_kb("Pss", "/proc/self/smaps_rollup") / KB_PER_MB
+
+
+def _rss_split() -> tuple[float, float]:
+    """(anonymous, file-backed) RSS of this process in MB."""
+    return _proc_kb("RssAnon", "/proc/self/status") / KB_PER_MB, _proc_kb("RssFile", "/proc/self/status") / KB_PER_MB
 
 
 def _load(kind: str, folder: Path):
@@ -61,15 +73,20 @@ def child_memory(kind: str, folder: Path) -> None:
     import engine.exchanges.csv_feed  # noqa: F401  (every import done before the baseline)
 
     rss0, pss0 = _memory()
+    anon0, file0 = _rss_split()
     cols = _load(kind, folder)
     total = sum(float(np.sum(getattr(cols, f))) for f in cols.__slots__)
     rss1, pss1 = _memory()
-    print(json.dumps({"rss_growth_mb": round(rss1 - rss0, 1), "pss_growth_mb": round(pss1 - pss0, 1), "sum": total}))
+    anon1, file1 = _rss_split()
+    growth = {"rss_growth_mb": round(rss1 - rss0, 1), "pss_growth_mb": round(pss1 - pss0, 1)}
+    growth |= {"anon_growth_mb": round(anon1 - anon0, 2), "file_growth_mb": round(file1 - file0, 1)}
+    print(json.dumps(growth | {"sum": total}))
     sys.stdout.flush()
     sys.stdin.readline()
 
 
 def child_backtest(kind: str, folder: Path, days: int) -> None:
+    startup = time.process_time()  # the interpreter and the imports so far
     import engine as e
     from tests.bench.bench_backtest import START
 
@@ -85,17 +102,23 @@ def child_backtest(kind: str, folder: Path, days: int) -> None:
     e.add_strategy("bench", "15m", get_signal)
     e.add_frame("f", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
 
+    first: list[float] = []  # CPU to the first result: opening, placing and deriving the candles
+
     async def once() -> tuple[int, float]:
         c0 = time.process_time()
         n = 0
         async for _ in e.Backtest.run("BTCUSDT", strategy_name="bench", exchange_name="x", frame_name="f"):
             n += 1
+            if n == 1:
+                first.append(time.process_time() - c0)
         return n, time.process_time() - c0
 
+    startup = time.process_time() - startup  # import engine, the feed's first open, registration
     trades, cold = asyncio.run(once())
     warm_trades, warm = asyncio.run(once())
     assert trades == warm_trades
-    print(json.dumps({"trades": trades, "cold_cpu_s": round(cold, 4), "warm_cpu_s": round(warm, 4)}))
+    out = {"trades": trades, "cold_cpu_s": cold, "warm_cpu_s": warm, "startup_cpu_s": startup}
+    print(json.dumps(out | {"cold_first_result_cpu_s": first[0], "warm_first_result_cpu_s": first[1]}))
 
 
 def _spawn(*args: str) -> subprocess.Popen:
@@ -147,12 +170,21 @@ def main() -> None:
         assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in a.__slots__)
         ready = {k: round(v * 1000, 2) for k, v in best.items()}
 
+        runs: dict[str, list[dict]] = {"catalog": [], "csv": []}
+        for _ in range(args.repeat):
+            for kind in ("catalog", "csv"):
+                proc = _spawn("--days", str(args.days), "--child", "backtest", kind, str(folder))
+                out, _ = proc.communicate()
+                runs[kind].append(json.loads(out.strip().splitlines()[-1]))
         backtests = {}
-        for kind in ("catalog", "csv"):
-            proc = _spawn("--days", str(args.days), "--child", "backtest", kind, str(folder))
-            out, _ = proc.communicate()
-            backtests[kind] = json.loads(out.strip().splitlines()[-1])
-        assert backtests["catalog"]["trades"] == backtests["csv"]["trades"]
+        for kind, got in runs.items():
+            keys = ("cold_cpu_s", "warm_cpu_s", "startup_cpu_s", "cold_first_result_cpu_s", "warm_first_result_cpu_s")
+            best = {k: round(min(r[k] for r in got), 4) for k in keys}
+            ratios = sorted(r["cold_cpu_s"] / r["warm_cpu_s"] for r in got)
+            best["cold_over_warm_best"] = round(best["cold_cpu_s"] / best["warm_cpu_s"], 2)
+            best["cold_over_warm_per_process"] = [round(x, 2) for x in ratios]
+            backtests[kind] = {"trades": got[0]["trades"]} | best
+        assert {r["trades"] for got in runs.values() for r in got} == {backtests["csv"]["trades"]}
 
         memory = {}
         for kind in ("catalog", "csv"):
