@@ -251,12 +251,11 @@ async def test_progress_shows_sets_done_eta_and_the_best_so_far(tmp_path: Path, 
     async with app.run_test(size=(160, 50)) as pilot:
         from console.research.control import build_job
         from console.research.dialog import SweepForm
-        from console.research.runner import SweepTick
 
         job = build_job(app.project, app.dump_dir, SweepForm("tpsl", "BTCUSDT", "sim", "short", metric="total_pnl"))
         pane = app.dashboard.query_one(ResearchPane)
         pane.job, pane.status = job, "running"
-        pane.receive(SweepTick(2, 6, 2, 4.0, 1, 1.5, {"sl": 0.5, "tp": 1.5}))
+        pane.receive(engine.SweepProgress(2, 6, 2, 4.0, 1, 1.5, {"sl": 0.5, "tp": 1.5}, None))
         await pilot.pause()
         status = str(pane.query_one("#research-status", Static).render())
         assert status.endswith("sets 2/6 · ETA 8s · best: set 1 total_pnl 1.50 (sl=0.5, tp=1.5)")
