@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pyarrow as pa
@@ -60,7 +61,7 @@ def _columns(path: str) -> dict[str, np.ndarray]:
     return {name: _view(table.column(name).combine_chunks()) for name in _NAMES}
 
 
-_DTYPES = {pa.int64(): np.dtype(np.int64), pa.float64(): np.dtype(np.float64)}
+_DTYPES = MappingProxyType({pa.int64(): np.dtype(np.int64), pa.float64(): np.dtype(np.float64)})
 
 
 def _view(array: pa.Array) -> np.ndarray:
