@@ -25,7 +25,7 @@ import engine
 
 from ..state import Part
 from ..widgets.base import Pane, scaled_text
-from .runner import SweepDone, SweepJob, SweepMessage, SweepProcess, SweepTick
+from .runner import SweepDone, SweepJob, SweepMessage, SweepProcess
 
 VIEWS = (("board", "Sets"), ("heat", "Heat map"), ("folds", "Walk-forward"))
 SHOWN = ("trades", "win_rate", "total_pnl", "sharpe_ratio", "max_drawdown")
@@ -93,7 +93,7 @@ class ResearchPane(Pane):
         self.job: SweepJob | None = None
         self.process: SweepProcess | None = None
         self.status = "idle"  # running, done, failed
-        self.tick: SweepTick | None = None
+        self.tick: engine.SweepProgress | None = None
         self.done: SweepDone | None = None
         self.error: str | None = None
         self.sets: list[Any] = []  # engine.SweepSet, ranked as the sweep ranks them
@@ -133,7 +133,7 @@ class ResearchPane(Pane):
         self.receive(event.msg)
 
     def receive(self, msg: SweepMessage) -> None:
-        if isinstance(msg, SweepTick):
+        if isinstance(msg, engine.SweepProgress):
             self.tick = msg
             now = time.monotonic()
             if now - self._loaded_at >= RELOAD_EVERY_S:

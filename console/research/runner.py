@@ -17,19 +17,20 @@ Killing the process loses nothing the table holds: starting the same sweep again
 from __future__ import annotations
 
 import base64
+import dataclasses
 import pickle
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import engine
 
-__all__ = ["SweepDone", "SweepFailed", "SweepJob", "SweepProcess", "SweepTick"]
+__all__ = ["SweepDone", "SweepFailed", "SweepJob", "SweepProcess"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +50,6 @@ class SweepJob:
 
 
 @dataclass(frozen=True, slots=True)
-class SweepTick:
-    """One more row finished (``engine.SweepProgress`` without the row: the table has it)."""
-
-    done: int
-    total: int
-    computed: int
-    elapsed_s: float
-    best_trial: int | None
-    best_value: float | None
-    best_params: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
 class SweepDone:
     trials: int
     rows: int
@@ -75,7 +63,8 @@ class SweepFailed:
     message: str
 
 
-SweepMessage = SweepTick | SweepDone | SweepFailed
+SweepMessage = engine.SweepProgress | SweepDone | SweepFailed
+"""A progress message is the engine's own ``SweepProgress`` without its row (the table has the row)."""
 
 
 MARK = "btk-sweep-message:"
@@ -92,9 +81,10 @@ def run_job(job: SweepJob, out: Callable[[SweepMessage], None]) -> None:
     signal.signal(signal.SIGTERM, interrupted)
     try:
 
-        def tick(ev: Any) -> None:
-            params = dict(ev.best_params) if ev.best_params is not None else None
-            out(SweepTick(ev.done, ev.total, ev.computed, ev.elapsed_s, ev.best_trial, ev.best_value, params))
+        def tick(ev: engine.SweepProgress) -> None:
+            # the row (and its daily pnl) is the table's to keep; a plain dict pickles whatever mapping it was
+            params = None if ev.best_params is None else dict(ev.best_params)
+            out(dataclasses.replace(ev, best_params=params, row=None))
 
         res = engine.run_sweep(
             job.sweep, job.table, setup=job.setup, workers=job.workers, backend=job.backend, progress=tick
@@ -189,7 +179,7 @@ class SweepProcess:
 
 if __name__ == "__main__":
     # as ``-m`` this file is ``__main__``: run the module under its own name, so the messages it
-    # pickles name ``console.research.runner.SweepTick``, which the console can load
+    # pickles name ``console.research.runner.SweepDone``, which the console can load
     from console.research.runner import main as _main
 
     _main()

@@ -67,8 +67,8 @@ class RayBackend(_Backend):
     def submit(self, task: Task) -> Future[ResultRow]:
         return next(self.next).run.remote(task).future()
 
-    def close(self) -> None:
-        for actor in self.actors:
+    def close(self, abort: bool = False) -> None:
+        for actor in self.actors:  # at once either way: a finished sweep's actors hold nothing
             self.ray.kill(actor)
         self.actors = []
         if self.started:

@@ -15,7 +15,10 @@ one run's caches never help the next. For each it reports:
 - CPU time of the whole process tree: user + system of the child, the forkserver and every worker
   read from /proc every 50 ms (a process's last < 50 ms can be missed), or the reaped children's
   ``RUSAGE_CHILDREN`` when that is larger (exact for one process);
-- speed-up: the wall time of the first worker count in the list over this one's;
+- CPU s per set, and the CPU time of the sweep process alone (its set-up, the candle file, the pool,
+  the results table; with 1 worker it runs the backtests too);
+- speed-up: the wall time of the first worker count in the list over this one's (on a machine
+  shared with other jobs, compare CPU s per set instead: the wall time measures the neighbours);
 - peak RSS: the largest sum of the resident sizes of the tree at one sample (pages of the shared
   candle file are counted once per process that maps them, so this over-counts).
 
@@ -148,7 +151,14 @@ def measure(sets: int, days: int, workers: int, backend: str = "local") -> dict:
             raise RuntimeError(f"the benchmark child with {workers} worker(s) exited {proc.returncode}")
         r = json.loads(out.strip().splitlines()[-1])
     cpu = max(tree.cpu_s, reaped)  # both can only miss CPU: the larger is the closer
-    return {**r, "workers": workers, "cpu_s": round(cpu, 2), "peak_rss_mb": round(tree.peak_rss / 2**20)}
+    parent = tree.cpu.get(proc.pid, 0.0)  # the sweep process itself: set-up, pool, results table
+    return {
+        **r,
+        "workers": workers,
+        "cpu_s": round(cpu, 2),
+        "parent_cpu_s": round(parent, 2),
+        "peak_rss_mb": round(tree.peak_rss / 2**20),
+    }
 
 
 def _reaped_cpu() -> float:
@@ -162,7 +172,7 @@ HEADER = (
     " ".join(
         f"{h:>{w}}" for h, w in (("workers", 7), ("sets", 5), ("days", 4), ("wall s", 8), ("sets/s", 7), ("CPU s", 8))
     )
-    + f" {'speed-up':>8} {'peak RSS MB':>11}"
+    + f" {'CPU s/set':>9} {'parent CPU s':>12} {'speed-up':>8} {'peak RSS MB':>11}"
 )
 
 
@@ -187,7 +197,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         results.append(r)
         print(
             f"{n:>7} {r['sets']:>5} {args.days:>4} {r['wall_s']:>8.2f} {r['sets'] / r['wall_s']:>7.2f} "
-            f"{r['cpu_s']:>8.2f} {r['speed_up']:>7.2f}x {r['peak_rss_mb']:>11}",
+            f"{r['cpu_s']:>8.2f} {r['cpu_s'] / r['sets']:>9.3f} {r['parent_cpu_s']:>12.2f} "
+            f"{r['speed_up']:>7.2f}x {r['peak_rss_mb']:>11}",
             flush=True,
         )
     return results

@@ -12,6 +12,7 @@ def test_the_sweep_benchmark_reports_wall_cpu_speed_up_and_memory(capsys) -> Non
     for r in results:
         assert r["sets"] == 4 and r["rows"] == 4  # the whole grid ran, one row per set
         assert r["wall_s"] > 0 and r["cpu_s"] > 0 and r["peak_rss_mb"] > 0
+        assert 0 < r["parent_cpu_s"] <= r["cpu_s"]  # the sweep process is one of the tree
         assert set(r["best"]) == {"tp", "sl"}
     assert results[0]["speed_up"] == 1.0
     assert results[1]["speed_up"] == round(results[0]["wall_s"] / results[1]["wall_s"], 2)
@@ -24,6 +25,11 @@ def test_the_sweep_benchmark_reports_wall_cpu_speed_up_and_memory(capsys) -> Non
         "wall",
         "s",
         "sets/s",
+        "CPU",
+        "s",
+        "CPU",
+        "s/set",
+        "parent",
         "CPU",
         "s",
         "speed-up",

@@ -4,7 +4,10 @@ from the results table; bad input stays in the dialog; the same sweep again resu
 
 from __future__ import annotations
 
+import os
+import queue
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,15 +21,18 @@ from console.research.dialog import SweepDialog
 from console.research.pane import ResearchPane
 
 STRATEGY = """
-import asyncio
 import os
 
 import engine
 
 
+HOLD = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "hold")
+
+
 async def get_signal(symbol, when, price, params):
-    while params["tp"] == 2.0 and os.path.exists("hold"):  # a test holds the sweep here (test_stop)
-        await asyncio.sleep(0.05)
+    if params["tp"] == 2.0 and os.path.exists(HOLD):  # a FIFO: the stop tests hold the sweep here
+        with open(HOLD, "rb") as fifo:  # blocks until the test opens the other end...
+            fifo.read()  # ...and then until it closes it (or SIGTERM stops the process)
     up, down = 1 + params["tp"] / 100, 1 - params["sl"] / 100
     return {"position": "long", "price_take_profit": price * up, "price_stop_loss": price * down,
             "minute_estimated_time": 180}
@@ -251,12 +257,11 @@ async def test_progress_shows_sets_done_eta_and_the_best_so_far(tmp_path: Path, 
     async with app.run_test(size=(160, 50)) as pilot:
         from console.research.control import build_job
         from console.research.dialog import SweepForm
-        from console.research.runner import SweepTick
 
         job = build_job(app.project, app.dump_dir, SweepForm("tpsl", "BTCUSDT", "sim", "short", metric="total_pnl"))
         pane = app.dashboard.query_one(ResearchPane)
         pane.job, pane.status = job, "running"
-        pane.receive(SweepTick(2, 6, 2, 4.0, 1, 1.5, {"sl": 0.5, "tp": 1.5}))
+        pane.receive(engine.SweepProgress(2, 6, 2, 4.0, 1, 1.5, {"sl": 0.5, "tp": 1.5}, None))
         await pilot.pause()
         status = str(pane.query_one("#research-status", Static).render())
         assert status.endswith("sets 2/6 · ETA 8s · best: set 1 total_pnl 1.50 (sl=0.5, tp=1.5)")
@@ -268,8 +273,8 @@ async def test_stop_keeps_the_finished_rows_and_the_same_sweep_resumes(tmp_path:
     """x stops the sweep process while it backtests a set the test holds; the finished rows stay,
     and starting the same sweep again computes only the rest."""
     app = research_app(tmp_path)
-    hold = tmp_path / "hold"  # the sweep process runs in the project folder: get_signal sees it
-    hold.write_text("")
+    hold = tmp_path / "hold"  # a FIFO nobody writes to: set 4 blocks on it until x stops the process
+    os.mkfifo(hold)
     async with app.run_test(size=(160, 50)) as pilot:
         await sweep_from_dialog(pilot, metric="total_pnl", workers="1")
         pane = pilot.app.dashboard.query_one(ResearchPane)
@@ -285,3 +290,90 @@ async def test_stop_keeps_the_finished_rows_and_the_same_sweep_resumes(tmp_path:
         await sweep_from_dialog(pilot)
         pane = await finished(pilot)
         assert pane.done.computed == 2 and pane.done.rows == 6
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+def _open_writer(fifo: Path, safety_s: float = 180.0) -> int:
+    """Open the write end of ``fifo``: returns once a sweep worker has opened the read end, i.e. it
+    is held there (an event, not a poll). ``safety_s`` only guards against a hang: then this test
+    opens a reader itself to free its own open, and fails."""
+    got: list[int] = []
+    opener = threading.Thread(target=lambda: got.append(os.open(fifo, os.O_WRONLY)), daemon=True)
+    opener.start()
+    opener.join(safety_s)
+    if not got:
+        freed = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        opener.join()
+        os.close(got[0])
+        os.close(freed)
+        raise AssertionError(f"no sweep worker reached the hold in {safety_s:.0f} s (a safety limit; is it stuck?)")
+    return got[0]
+
+
+def test_stopping_a_sweep_on_a_pool_ends_its_workers_at_once_and_resumes(tmp_path: Path, no_settings) -> None:
+    """SIGTERM (what x sends) to a sweep process whose two pool workers are both held inside a
+    backtest: the process ends without waiting for them (before, its pool waited for the held sets
+    until the console's safety kill), no worker outlives it, the finished rows stay and the same
+    sweep resumes from them."""
+    from console.research.control import build_job
+    from console.research.dialog import SweepForm
+    from console.research.runner import STOPPED, SweepDone, SweepFailed, SweepProcess
+
+    project = load_project(research_project(tmp_path))
+    hold = tmp_path / "hold"
+    os.mkfifo(hold)
+    form = SweepForm("tpsl", "BTCUSDT", "sim", "short", metric="total_pnl", workers="2")
+    job = build_job(project, tmp_path / "dump", form)
+    messages: queue.Queue = queue.Queue()
+
+    def until(cls: type) -> list:
+        got = []
+        while not got or not isinstance(got[-1], cls):
+            got.append(messages.get(timeout=180))  # a safety limit only; each message is an event
+        return got
+
+    first = SweepProcess(job, messages.put)
+    first.start()
+    # the grid runs tp 1.0 and 1.5 (sets 0-3) first; the workers then take sets 4 and 5 (tp 2.0)
+    while True:
+        msg = messages.get(timeout=180)  # a safety limit only
+        assert isinstance(msg, engine.SweepProgress), msg
+        if msg.computed == 4:
+            break
+    writer = _open_writer(hold)  # a worker holds its set now
+    # the sweep process's child is its fork server; the pool's workers are the fork server's
+    workers = [w for server in _children(first.process.pid) for w in _children(server)]
+    assert len(workers) == 2 and all(_alive(w) for w in workers)
+    try:
+        first.stop()  # SIGTERM, then waits for the process (with a safety kill at 120 s)
+        assert first.process.returncode == 0  # it ended by itself: no safety kill
+        assert until(SweepFailed)[-1].message == STOPPED
+        assert not [w for w in workers if _alive(w)]  # ended with the sweep, not left holding their sets
+    finally:  # released whatever happened: a worker left behind runs on and ends (its parent is gone)
+        hold.unlink()
+        os.close(writer)
+    first._reader.join()  # the end of its stdout: nothing holds the pipe any more
+    assert len(table_rows(job.table)) == 4
+    again = SweepProcess(job, messages.put)
+    again.start()
+    done = until(SweepDone)[-1]
+    again._reader.join()
+    assert done.computed == 2 and done.rows == 6
