@@ -55,7 +55,7 @@ def once(minutes: int) -> Any:
 async def run(server: BinanceServer, quote_amount: float, stop_on: str) -> tuple[list[Any], list[BaseException]]:
     e.add_ccxt_exchange("bn", **ccxt_options(server.base_url))
     e.add_strategy("s", "1m", once(3))
-    broker = CcxtBroker("bn", quote_amount=quote_amount, backoff_ms=0)
+    broker = CcxtBroker("bn", quote_amount=quote_amount, backoff_ms=0, real_money=True)
     results: list[Any] = []
     errors: list[BaseException] = []
     e.listen_error(errors.append)
