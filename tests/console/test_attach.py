@@ -420,3 +420,29 @@ async def test_c_and_f_in_an_attached_console_close_through_the_daemon_and_a_vie
         assert manual() == 2
         await pilot.press("x")
         await view_pilot.press("x")
+
+
+async def test_a_key_rebound_in_an_attached_console_says_it_lasts_this_session_only(place) -> None:
+    """An attached console saves no settings (the daemon's project owns btk.toml): rebinding in
+    its help works, and the note says it is for this session, not "(saved)"."""
+    from textual.widgets import DataTable, Static
+
+    d = place()
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.client is not None, SAFETY)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen.id == "help", SAFETY)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("dump"))
+        await pilot.press("enter")
+        await pilot.press("f7")
+        await pilot.pause()
+        note = str(app.screen.query_one("#dialog-note", Static).render())
+        assert "dump is now on" in note and "this session only" in note and "(saved)" not in note
+        assert app.keys["dump"] == "f7"
+        assert not (d.dump / "attach-settings.toml").exists()  # nothing written
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.dashboard, SAFETY)
+        await pilot.press("x")
