@@ -18,6 +18,9 @@ It turns what a tick decided into orders and keeps the pair's order records
 * **Outcome unknown** (``OrderOutcomeUnknown``, or any other failure of ``place``): never sent
   again. The record stays unfinished and every tick asks ``broker.fetch``; a venue that still
   knows nothing of it after ``UNSEEN_TICKS`` asks is taken at its word (``cancelled``).
+* **Partial fills**: an entry that ended with only part of it filled (a market order the venue
+  expired for want of liquidity) keeps its position for what filled; its stop and exit are for
+  that amount.
 * **Exit** (``ClosedResult``): a market order for the amount the entry actually filled (an entry
   limit still open is cancelled first); nothing to send when nothing filled. A refused exit is
   sent again at every tick until placed, and its refusal is an error once per reason.
@@ -536,7 +539,10 @@ class OrderDesk:
             when,
         )
         report = await self._send(intent, flush=True)
-        if report.status in ("rejected", "cancelled"):
+        # an entry that ended with part of it filled (a market order the book could not fill whole
+        # expires, Binance EXPIRED) is a position for what filled: taking it back would leave that
+        # amount in the account with no exit ever sent for it
+        if report.status == "rejected" or (report.status == "cancelled" and report.filled <= 0):
             error = OrderRejected(intent, report.reason) if report.status == "rejected" else None
             return await self._refuse(result, row, slot, report.reason, error)
         return result
