@@ -6,7 +6,7 @@ only ticks). ``--wall T`` pins the runs' wall-clock start and end at T (a snapsh
 time that depends on the machine).
 
     python -m tests.console.daemon_child --dump DIR [--speed 600] [--live churn] [--tcp PORT] [--wall T]
-        [--broker EXCHANGE] [--venue-broker EXCHANGE]
+        [--broker EXCHANGE] [--venue-broker EXCHANGE] [--drawdown PCT]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("--tcp", type=int)
     parser.add_argument("--wall", type=float)
     parser.add_argument("--broker", help="register a paper broker named after this exchange (the project's [broker])")
+    parser.add_argument("--drawdown", type=float, help="CC_MAX_DRAWDOWN_PERCENT (a tiny one trips at the first dip)")
     parser.add_argument(
         "--venue-broker", help="register a broker on a real (non-sandbox) venue named after this exchange"
     )
@@ -70,6 +71,8 @@ def main() -> int:
     project = dataclasses.replace(project, strategies=[*project.strategies, "churn", "quiet"])
     if args.broker:  # as btk.toml's [broker] would: a broker named after the exchange it trades on
         engine.add_broker(engine.PaperBroker(args.broker, balance=20_000, quote_amount=150))
+    if args.drawdown is not None:
+        engine.set_config(CC_MAX_DRAWDOWN_PERCENT=args.drawdown, unsafe=True)
     if args.venue_broker:
         engine.add_broker(VenueBroker(args.venue_broker))
     engine.set_clock(engine.SimulatedClock(LIVE_T0, speed=args.speed))

@@ -15,7 +15,7 @@ from daemons import SAFETY, _until
 from screen_text import screen_text
 
 from console.attach import READ_ONLY, AttachedApp, fetch
-from console.client import DaemonClient, DaemonError, Endpoint
+from console.client import DaemonClient, DaemonError, Endpoint, Event, Feed
 from console.screens.close import ClosePreviewScreen
 from console.screens.dialogs import ConfirmScreen, StartDialog
 
@@ -446,3 +446,36 @@ async def test_a_key_rebound_in_an_attached_console_says_it_lasts_this_session_o
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.dashboard, SAFETY)
         await pilot.press("x")
+
+
+async def test_x_in_an_attached_console_clears_the_daemons_breaker(place) -> None:
+    """A circuit breaker trips in the daemon (a drawdown limit so small the first dip trips it);
+    the attached header says CLOSE-ONLY; ``X`` → yes clears it in the daemon's book (the
+    attached process has no book of its own), and the cleared event comes back on the stream."""
+    d = place("--live", "churn", "--speed", "60", "--drawdown", "0.001")
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+        feed = Feed(c).__aiter__()
+        cleared = asyncio.Event()
+
+        async def watch() -> None:
+            async for item in feed:
+                if isinstance(item, Event) and item.stream == "breaker" and item.event.breaker is None:
+                    cleared.set()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_until(pilot, lambda: "paper" in app.state.breakers, SAFETY)
+                await wait_until(pilot, lambda: "CLOSE-ONLY" in _header(app), SAFETY)
+                await pilot.press("X")
+                await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), SAFETY)
+                await pilot.press("y")
+                await asyncio.wait_for(cleared.wait(), SAFETY)  # the daemon's book was cleared
+                assert not [n for n in app._notifications if n.title == "Breaker not cleared"]
+                await pilot.press("x")
+        finally:
+            watcher.cancel()
+            await feed.aclose()
