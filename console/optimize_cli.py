@@ -5,7 +5,7 @@
 The project (``--config``, else ./btk.toml, else the demo) registers its optimizers in its
 modules with ``engine.add_optimizer``. The model comes from ``[llm]`` of the btk.toml with
 OLLAMA_HOST / BTK_LLM_MODEL on top. Progress per range and source goes to stderr (with how many
-tokens the model streamed, when its ``get_prompt`` is an ``llm_prompt``); the path of the
+tokens the model streamed, when its ``get_prompt`` is an ``llm_prompt``: ``streaming_llm_tokens_to``); the path of the
 generated program to stdout. The program is only run with ``--run``, and then in a subprocess
 (it executes what the model wrote: never in this process); its leaderboard is printed as it comes.
 Exit codes: 0 done, 1 the optimizer or the program failed, 2 bad input.
@@ -25,7 +25,6 @@ from typing import TextIO
 
 import engine
 from engine import LlmError, load_llm_settings, set_llm_settings
-from engine.llm import streaming_tokens_to
 
 from .project import ProjectError, load_project
 
@@ -110,7 +109,7 @@ async def optimize(name: str, symbol: str, folder: Path, run: bool, out: TextIO,
     tokens = _Tokens()
     unlisten = engine.listen_optimizer_progress(_progress_printer(schema, err, tokens))
     try:
-        with streaming_tokens_to(tokens):
+        with engine.streaming_llm_tokens_to(tokens):
             path = await engine.Optimizer.dump(symbol, name, folder)
     except (LlmError, engine.OptimizerDataError) as exc:
         err.write(f"error: optimizer {name} on {symbol}: {exc}\n")

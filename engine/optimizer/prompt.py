@@ -4,7 +4,7 @@ SPEC 13.2 leaves ``get_prompt(symbol, messages)`` to the user; in practice it as
 the conversation so far into a strategy. This one sends the conversation plus one closing
 instruction (the strategy text for ``ask_llm`` programs, Python for ``code`` programs) and returns
 the answer. Each reply (prompt and answer) is appended to ``replies`` for tracing, and streamed
-tokens go to ``on_token``, else to the listener of ``engine.llm.streaming_tokens_to`` (how
+tokens go to ``on_token``, else to the listener of ``engine.streaming_llm_tokens_to`` (how
 ``btk-console optimize`` shows the model answering).
 """
 
