@@ -26,7 +26,7 @@ import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
 from . import optimizer_run
-from .broker_choice import broker_for
+from .broker_choice import BrokerChoice, broker_for
 from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
 from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
 from .console_log import ConsoleLog
@@ -228,7 +228,7 @@ class BtkApp(App[int]):
             note=self._live_note() if mode == "live" else "",
             descriptions=descriptions,
             symbols_of=exchange_symbols(project),
-            brokers={e: broker_for(e).text for e in project.exchanges} if mode == "live" else None,
+            brokers={e: self.broker_choice(e).text for e in project.exchanges} if mode == "live" else None,
         )
         self.push_screen(dialog, self._start_chosen)
 
@@ -254,7 +254,7 @@ class BtkApp(App[int]):
             has = exchange_symbols(self.project).get(choice.exchange) if choice.exchange else None
             symbols = [s for s in self.project.symbols if has is None or s in has]
         if choice.mode == "live":
-            broker = broker_for(choice.exchange)
+            broker = self.broker_choice(choice.exchange)
             if broker.real_money:  # one more question: these orders spend real money
                 self.push_screen(
                     ConfirmScreen(
@@ -387,6 +387,10 @@ class BtkApp(App[int]):
             "an open position survives a crash or a stop and resumes on the next start. "
             f"Log: {self.dump_dir / 'logs' / 'live.log'}."
         )
+
+    def broker_choice(self, exchange: str) -> BrokerChoice:
+        """The broker a live run on ``exchange`` trades through (an attached console asks the daemon's)."""
+        return broker_for(exchange)
 
     def start_live(self, symbol: str, strategy: str, exchange: str, broker: str | None = None) -> bool:
         """Trade ``strategy`` on ``symbol`` in real time; what an earlier process saved comes back

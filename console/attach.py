@@ -4,7 +4,9 @@ The same ``BtkApp``, with its engine replaced by the daemon's stream: ``Feed`` (
 delivers the snapshot, the numbered events and the connection's ups and downs; they are queued in
 arrival order and folded every ``refresh_interval`` into the same ``DashboardState`` the in-process
 dashboard folds, so every pane shows what it shows in-process. Start and stop go to the daemon's
-API; ``ctrl+d`` or ``x`` (and ``q``) detach and leave every run going. A lost connection shows a
+API, and so do closing a position (``c``), flattening (``F``) and clearing a circuit breaker
+(``X``), since the daemon's engine holds them; the live start dialog names the daemon's broker.
+``ctrl+d`` or ``x`` (and ``q``) detach and leave every run going. A lost connection shows a
 banner in the header and is retried with backoff, resuming after the last event folded (no line
 twice). ``--read-only`` attaches a viewer: starting or stopping is refused with a message.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .app import BtkApp
+from .broker_choice import BrokerChoice
 from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Live, Snapshot, Tick, to_bridge
 from .commands import ALL_COMMANDS, ATTACH_COMMANDS, bindings
 from .project import Project
@@ -254,7 +257,17 @@ class AttachedApp(BtkApp):
         self._ask("Cannot start", lambda c: c.start(mode="walker", symbol=symbol, walker=walker))
         return True
 
-    def start_live(self, symbol: str, strategy: str, exchange: str) -> bool:
+    def broker_choice(self, exchange: str) -> BrokerChoice:
+        """The daemon's broker for ``exchange`` (its project registered the brokers, not this
+        process): the start dialog names it and a real-money one asks once more, as in-process."""
+        known = (self.remote.get("brokers") or {}).get(exchange)
+        if known is None:  # an older daemon that does not say: the safe side is to ask
+            return BrokerChoice("", "unknown", True, "the daemon's broker for this exchange (not reported)")
+        return BrokerChoice(known["name"], known["kind"], bool(known["real_money"]), known["text"])
+
+    def start_live(self, symbol: str, strategy: str, exchange: str, broker: str | None = None) -> bool:
+        """The daemon starts it, on the broker its own project names for ``exchange`` (the one the
+        dialog showed: ``broker`` is not sent, the daemon applies the same rule)."""
         body = {"mode": "live", "symbol": symbol, "strategy": strategy, "exchange": exchange}
         self._ask("Cannot start", lambda c: c.start(**body))
         return True
@@ -270,6 +283,62 @@ class AttachedApp(BtkApp):
         if not yes or run is None or not run.is_active:
             return
         self._ask("Cannot stop", lambda c: c.stop(rid))
+
+    # ------------------------------------------------------------------ orders go to the daemon too
+    def action_close_position(self) -> None:
+        if self.read_only:
+            self.notify(READ_ONLY, severity="warning", markup=False)
+            return
+        super().action_close_position()
+
+    def _close_confirmed(self, rid: str, yes: bool | None) -> None:
+        """The daemon's engine holds the position: it sends the exit (``POST /v1/runs/{id}/close``)."""
+        run = self.state.runs.get(rid)
+        if not yes or run is None:
+            return
+
+        async def close(c: DaemonClient) -> None:
+            await c.close_position(rid)
+            self.notify(f"Closing {run.symbol} {run.name} at market", title="Close", markup=False)
+
+        self._ask("Cannot close", close)
+
+    def action_flatten(self) -> None:
+        if self.read_only:
+            self.notify(READ_ONLY, severity="warning", markup=False)
+            return
+        super().action_flatten()
+
+    def _flatten_confirmed(self, strategy: str | None, yes: bool | None) -> None:
+        if not yes:
+            return
+
+        async def flatten(c: DaemonClient) -> None:
+            asked = (await c.flatten(strategy))["closing"]
+            self.notify(f"Closing {len(asked)} position(s) at market", title="Flatten", markup=False)
+
+        self._ask("Cannot flatten", flatten)
+
+    def action_clear_breaker(self) -> None:
+        if self.read_only:
+            self.notify(READ_ONLY, severity="warning", markup=False)
+            return
+        super().action_clear_breaker()
+
+    async def _clear_breakers(self, names: list[str]) -> None:
+        """The daemon's book holds the breaker; its cleared event comes back on the stream."""
+        if self.client is None:
+            self.notify("Not connected to the daemon yet.", title="Breaker not cleared", severity="error", markup=False)
+            return
+        for name in names:
+            try:
+                done = await self.client.clear_breaker(name)
+            except DaemonError as exc:
+                self.notify(f"{name}: {exc}", title="Breaker not cleared", severity="error", markup=False)
+                continue
+            if not done["cleared"]:  # already clear in the daemon's book: the header stops saying it
+                self.state.breakers.pop(name, None)
+                self._show(Part.HEADER | Part.ACCOUNT)
 
     def action_dump_reports(self) -> None:
         """The daemon writes the reports (its engine holds what they are made of) under its dump

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -121,9 +122,19 @@ class DaemonClient:
         return await self.post("/v1/reports")
 
     async def stop(self, rid: str) -> dict[str, Any]:
-        from urllib.parse import quote
-
         return await self.post(f"/v1/runs/{quote(rid, safe='')}/stop")
+
+    async def close_position(self, rid: str) -> dict[str, Any]:
+        """Close live run ``rid``'s open position at market (``Live.close_position`` in the daemon)."""
+        return await self.post(f"/v1/runs/{quote(rid, safe='')}/close")
+
+    async def flatten(self, strategy: str | None = None) -> dict[str, Any]:
+        """Close every open position of the daemon's live runs (of ``strategy`` only, if given)."""
+        return await self.post("/v1/flatten" + (f"?strategy={quote(strategy, safe='')}" if strategy else ""))
+
+    async def clear_breaker(self, broker: str) -> dict[str, Any]:
+        """Allow new entries on ``broker`` again after a circuit breaker tripped."""
+        return await self.post(f"/v1/brokers/{quote(broker, safe='')}/clear")
 
 
 @dataclass(frozen=True, slots=True)

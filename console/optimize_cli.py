@@ -4,7 +4,8 @@
 
 The project (``--config``, else ./btk.toml, else the demo) registers its optimizers in its
 modules with ``engine.add_optimizer``. The model comes from ``[llm]`` of the btk.toml with
-OLLAMA_HOST / BTK_LLM_MODEL on top. Progress per range and source goes to stderr; the path of the
+OLLAMA_HOST / BTK_LLM_MODEL on top. Progress per range and source goes to stderr (with how many
+tokens the model streamed, when its ``get_prompt`` is an ``llm_prompt``: ``streaming_llm_tokens_to``); the path of the
 generated program to stdout. The program is only run with ``--run``, and then in a subprocess
 (it executes what the model wrote: never in this process); its leaderboard is printed as it comes.
 Exit codes: 0 done, 1 the optimizer or the program failed, 2 bad input.
@@ -50,10 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress_printer(schema: engine.OptimizerSchema, err: TextIO):
+class _Tokens:
+    """Counts the streamed pieces of the model's answer to the source being asked (an
+    ``llm_prompt`` streams to it through ``engine.llm.streaming_tokens_to``); the progress line of
+    the next source says how long the last answer was, so a slow local model shows it is working."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, _piece: str) -> None:
+        self.count += 1
+
+    def said(self) -> str:
+        count, self.count = self.count, 0
+        return f"    the model answered ({count} tokens streamed)\n" if count else ""
+
+
+def _progress_printer(schema: engine.OptimizerSchema, err: TextIO, tokens: _Tokens | None = None):
     per_range = len(schema.sources)
 
     def show(event: engine.OptimizerProgressEvent) -> None:
+        if tokens is not None:
+            err.write(tokens.said())
         if event.processed_sources >= event.total_sources:
             err.write(f"[{event.total_sources}/{event.total_sources}] all sources read\n")
             return
@@ -87,9 +106,11 @@ async def run_program(path: Path, out: TextIO, err: TextIO) -> int:
 
 async def optimize(name: str, symbol: str, folder: Path, run: bool, out: TextIO, err: TextIO) -> int:
     schema = next(s for s in engine.list_optimizers() if s.optimizer_name == name)
-    unlisten = engine.listen_optimizer_progress(_progress_printer(schema, err))
+    tokens = _Tokens()
+    unlisten = engine.listen_optimizer_progress(_progress_printer(schema, err, tokens))
     try:
-        path = await engine.Optimizer.dump(symbol, name, folder)
+        with engine.streaming_llm_tokens_to(tokens):
+            path = await engine.Optimizer.dump(symbol, name, folder)
     except (LlmError, engine.OptimizerDataError) as exc:
         err.write(f"error: optimizer {name} on {symbol}: {exc}\n")
         return EXIT_FAILED

@@ -522,7 +522,7 @@ def _check_ccxt_broker(src: TomlSource, table: dict[str, Any], exchanges: Any) -
                     f'"MY_{cred.upper()}"; the key itself never goes in {src.name}',
                 )
             key_env[cred] = var
-    options: dict[str, Any] = {"protective_stop": table.get("protective_stop", True)}
+    options: dict[str, Any] = {"protective_stop": table.get("protective_stop", True), "real_money": real_money}
     if "quote_amount" in table:
         got = table["quote_amount"]
         if isinstance(got, bool) or not isinstance(got, int | float) or not got > 0:

@@ -75,6 +75,7 @@ from .kernel import Engine, EngineDisposedError
 from .llm import LlmError, LlmReply, LlmSettings, get_llm_settings, load_llm_settings, set_llm_settings
 from .llm import Message as LlmMessage
 from .llm import make_client as make_llm_client
+from .llm import streaming_tokens_to as streaming_llm_tokens_to
 from .log import set_logger
 from .model import (
     FRAME_INTERVALS,
@@ -391,6 +392,7 @@ __all__ = [
     "set_config",
     "set_llm_settings",
     "set_logger",
+    "streaming_llm_tokens_to",
     "sweep_guard",
     "to_fixed",
     "use_params",

@@ -99,6 +99,15 @@ def _print_status(data: dict[str, Any], out: TextIO) -> None:
             f"(TP {p['price_take_profit']:,.2f}, SL {p['price_stop_loss']:,.2f}) now {p['current_price']:,.2f} "
             f"id {p['id']}\n"
         )
+    for a in data.get("accounts", []):
+        if "error" in a:
+            out.write(f"account {a['broker']}: not available ({a['error']})\n")
+            continue
+        breaker = f", BREAKER {a['breaker']} (close-only)" if a.get("breaker") else ""
+        out.write(
+            f"account {a['broker']}: balance {a['balance']:,.2f} {a['currency']}, equity {a['equity']:,.2f}, "
+            f"today {a['day_pnl']:+,.2f}, fees {a['fees_paid']:,.2f}, open orders {a['open_orders']}{breaker}\n"
+        )
 
 
 async def _call(args: argparse.Namespace, dump_dir: Path, out: TextIO) -> int:

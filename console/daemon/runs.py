@@ -18,6 +18,7 @@ from typing import Any
 
 import engine
 
+from ..broker_choice import broker_for
 from ..project import Project
 from ..state import run_id
 from .hub import Hub
@@ -51,6 +52,7 @@ class RunRecord:
     finished: float | None = None
     error: str | None = None
     restored: int = 0
+    broker: str = ""  # a live run's broker (console/broker_choice.py: the project's rule)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,8 +107,14 @@ class RunTable:
         old = self.runs.get(rid)
         if old is not None and old.is_active:
             raise RunRequestError(f"{rid} is already {old.status}", status=409)
+        broker = ""
         if mode == "live":
-            handle = engine.Live.run(symbol, strategy_name=name, exchange_name=exchange)
+            # the broker btk.toml's [broker] registered for this exchange (a ccxt broker is named
+            # after its exchange table; one on a real venue was confirmed there with real_money =
+            # true), else paper: the rule of the console's `l` and `btk-console live`, so a run
+            # started through the daemon trades where the same run started in-process would
+            broker = broker_for(exchange).name
+            handle = engine.Live.run(symbol, strategy_name=name, exchange_name=exchange, broker=broker)
         elif mode == "backtest":
             handle = engine.Backtest.run(symbol, strategy_name=name, exchange_name=exchange, frame_name=frame)
         else:
@@ -120,6 +128,7 @@ class RunTable:
             frame=frame if mode == "backtest" else "",
             status="running",
             started=self.wall(),
+            broker=broker,
         )
         self.runs.pop(rid, None)  # a restarted run moves to the end
         self.runs[rid] = record
@@ -129,12 +138,13 @@ class RunTable:
         self._ensure_poller()
         return record
 
-    async def _publish_account(self) -> None:
-        """The account as a live run starts (the engine publishes one only after a change), so an
-        attached console's Account pane shows it at once; read after the run's restore started
-        the broker. A broker that cannot answer yet is left to the run's own error reports."""
+    async def _publish_account(self, broker: str) -> None:
+        """The account of the run's broker as a live run starts (the engine publishes one only
+        after a change), so an attached console's Account pane shows it at once; read after the
+        run's restore started the broker. A broker that cannot answer yet is left to the run's own
+        error reports."""
         try:
-            snapshot = await engine.Live.account()
+            snapshot = await engine.Live.account(broker or "paper")
         except Exception:
             return
         self.hub.publish("account", snapshot)
@@ -148,7 +158,7 @@ class RunTable:
                 self._changed(record)
                 self.hub.publish("restored", {"run": record.id, "rows": restored, "now": engine.get_clock().now()})
             if record.mode == "live":
-                await self._publish_account()
+                await self._publish_account(record.broker)
             async for _ in handle:
                 pass
         except asyncio.CancelledError:

@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 import engine
 from engine import wire
 
+from ..broker_choice import broker_for
 from ..report_dump import dump_reports as write_run_reports
 from .hub import Hub
 from .runs import RunRequestError, RunTable
@@ -92,6 +93,20 @@ def _positions(hub: Hub) -> list[dict[str, Any]]:
     return out
 
 
+async def _accounts(runs: RunTable) -> list[dict[str, Any]]:
+    """The account of every broker a live run of this daemon trades through, in the order the
+    runs started (``btk-console status``: issue 17 asks for the account). A broker that cannot
+    answer now (a venue unreachable) is listed with the reason instead of failing the status."""
+    names = list(dict.fromkeys(r.broker for r in runs.runs.values() if r.mode == "live" and r.broker))
+    out: list[dict[str, Any]] = []
+    for name in names:
+        try:
+            out.append(wire.encode(await engine.Live.account(name)))
+        except Exception as exc:
+            out.append({"broker": name, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+    return out
+
+
 async def status(request: web.Request) -> web.Response:
     hub, runs = request.app[_HUB], request.app[_RUNS]
     return web.json_response(
@@ -101,8 +116,19 @@ async def status(request: web.Request) -> web.Response:
             "clients": len(hub.subscribers),
             "runs": runs.listing(),
             "positions": _positions(hub),
+            "accounts": await _accounts(runs),
         }
     )
+
+
+def _brokers(exchanges: list[str]) -> dict[str, dict[str, Any]]:
+    """Which broker a live run on each exchange trades through (console/broker_choice.py), so an
+    attached console's start dialog says it and asks once more before real money, as in-process."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in exchanges:
+        choice = broker_for(name)
+        out[name] = {"name": choice.name, "kind": choice.kind, "real_money": choice.real_money, "text": choice.text}
+    return out
 
 
 async def project(request: web.Request) -> web.Response:
@@ -118,6 +144,7 @@ async def project(request: web.Request) -> web.Response:
             "default_exchange": p.default_exchange,
             "default_frame": p.default_frame,
             "keys": dict(p.keys),  # key bindings ([keys]): an attached console uses the project's
+            "brokers": _brokers(list(p.exchanges)),
             "walker_details": {
                 w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
             },
@@ -185,6 +212,17 @@ async def flatten(request: web.Request) -> web.Response:
     """Close every open position of the running live pairs (``?strategy=`` limits it to one)."""
     asked = engine.Live.flatten(request.query.get("strategy") or None)
     return web.json_response({"closing": [{"symbol": s, "strategy": n} for s, n in asked]}, status=202)
+
+
+async def clear_breaker(request: web.Request) -> web.Response:
+    """A person clears a tripped circuit breaker of ``broker`` (``Live.clear_breaker``): new
+    entries are allowed again; the stream carries the breaker event."""
+    name = request.match_info["broker"]
+    try:
+        event = await engine.Live.clear_breaker(name)
+    except (ValueError, engine.BrokerError) as exc:
+        return _error(404, str(exc).splitlines()[0])
+    return web.json_response({"broker": name, "cleared": event is not None}, status=202)
 
 
 async def account(request: web.Request) -> web.Response:
@@ -319,6 +357,7 @@ def make_app(hub: Hub, runs: RunTable, info: dict[str, Any], token: str | None =
     app.router.add_get(API + "/runs/{rid}/report", report)
     app.router.add_post(API + "/runs/{rid}/close", close_position)
     app.router.add_post(f"{API}/flatten", flatten)
+    app.router.add_post(API + "/brokers/{broker}/clear", clear_breaker)
     app.router.add_post(f"{API}/reports", dump_reports)
     app.router.add_get(f"{API}/account", account)
     app.router.add_get(f"{API}/stream", stream)

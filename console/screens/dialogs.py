@@ -266,7 +266,10 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         for c in self.commands:
             table.update_cell(c.id, "key", self._key_text(c.id))
-        note.update(f"{cid} is now on {display_key(event.key)} (saved).")
+        # an attached console saves no settings (the daemon's project owns btk.toml): it says so
+        saved = getattr(self.app, "save_settings_enabled", True)
+        where = "saved" if saved else "this session only: [keys] in the project's btk.toml keeps it"
+        note.update(f"{cid} is now on {display_key(event.key)} ({where}).")
 
     def action_close(self) -> None:
         if self.rebinding is None:

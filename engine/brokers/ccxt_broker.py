@@ -111,6 +111,27 @@ def _check_key_env(name: str, key_env: dict[str, str] | None) -> dict[str, str] 
     return dict(key_env)
 
 
+def _check_real_money(name: str, feed: CcxtFeed, real_money: Any) -> bool:
+    """Dry run and real money are told apart on purpose, the rule btk.toml's ``[broker]`` has
+    (console/project.py): a broker on a venue that is not a sandbox spends real money, so it is
+    made only with ``real_money=True``; and ``real_money=True`` on a sandbox is a mistake about
+    where the orders go. Said once, here, for Python and btk.toml alike."""
+    if not isinstance(real_money, bool):
+        raise BrokerError(f"{name}: real_money must be True or False, got {real_money!r}")
+    if not feed.sandbox and not real_money:
+        raise BrokerError(
+            f"{name}: this broker would place REAL orders with real money on {feed.exchange_id} (the exchange is "
+            "not a sandbox): pass real_money=True to confirm; for a dry run use PaperBroker, or the exchange's "
+            "sandbox (sandbox=True) with a testnet key"
+        )
+    if feed.sandbox and real_money:
+        raise BrokerError(
+            f"{name}: real_money=True but {feed.exchange_id} is the sandbox (test money): leave real_money out, or "
+            "register the exchange with sandbox=False to trade for real"
+        )
+    return real_money
+
+
 _STATUS = {"closed": "filled", "canceled": "cancelled", "expired": "cancelled", "rejected": "rejected"}
 
 
@@ -124,7 +145,8 @@ class CcxtBroker:
     ``protective_stop`` lets the order desk keep a stop-market order at each open position's
     stop-loss (engine/brokers/protect.py); ``key_env`` names the environment variables the keys
     are read from (``{"apiKey": "MY_KEY", "secret": "MY_SECRET"}``; the names, never the keys),
-    instead of ``BTK_<ID>_API_KEY`` and ``BTK_<ID>_SECRET``."""
+    instead of ``BTK_<ID>_API_KEY`` and ``BTK_<ID>_SECRET``; ``real_money=True`` is required on a
+    venue that is not a sandbox, and refused on one that is (``_check_real_money``)."""
 
     kind = "ccxt"
 
@@ -140,10 +162,12 @@ class CcxtBroker:
         read_retries: int = 3,
         protective_stop: bool = True,
         key_env: dict[str, str] | None = None,
+        real_money: bool = False,
     ) -> None:
         self.feed = feed_of_exchange(feed) if isinstance(feed, str) else feed
         # the name is a folder of the state (account/<name>/): the exchange's name, or the ccxt id
         self.name = name or (feed if isinstance(feed, str) else f"ccxt-{self.feed.exchange_id}")
+        self.real_money = _check_real_money(self.name, self.feed, real_money)
         self.currency = currency
         if quote_amount is not None and not (
             isinstance(quote_amount, int | float) and not isinstance(quote_amount, bool) and quote_amount > 0

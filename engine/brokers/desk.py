@@ -18,8 +18,12 @@ It turns what a tick decided into orders and keeps the pair's order records
 * **Outcome unknown** (``OrderOutcomeUnknown``, or any other failure of ``place``): never sent
   again. The record stays unfinished and every tick asks ``broker.fetch``; a venue that still
   knows nothing of it after ``UNSEEN_TICKS`` asks is taken at its word (``cancelled``).
+* **Partial fills**: an entry that ended with only part of it filled (a market order the venue
+  expired for want of liquidity) keeps its position for what filled; its stop and exit are for
+  that amount.
 * **Exit** (``ClosedResult``): a market order for the amount the entry actually filled (an entry
-  limit still open is cancelled first); nothing to send when nothing filled.
+  limit still open is cancelled first); nothing to send when nothing filled. A refused exit is
+  sent again at every tick until placed, and its refusal is an error once per reason.
 * **Restart** (``restore``): every unfinished record is reconciled by ``fetch``, never placed
   blindly. An order the venue never saw is sent now, once, when the state on disk still asks for
   it (an entry whose position or limit entry was saved before the crash, an exit whose close
@@ -160,6 +164,7 @@ class OrderDesk:
         self.blocked: str | None = None  # why this pair places no new entries (an exit that failed)
         self._unsent: set[str] = set()  # intents written but not sent yet by this process
         self._unseen: dict[str, int] = {}  # client order id -> asks the venue answered "never seen"
+        self._refused: dict[str, str] = {}  # client order id -> the refusal last reported (said once each)
         self._started = False
         self._dirty = False  # records in memory that the disk refused
 
@@ -381,7 +386,8 @@ class OrderDesk:
         """An exit the broker refused placed nothing, and the account still holds the position:
         it is sent again at each tick, under the same client order id (the venue never accepted
         it, so it cannot be doubled), until it is placed; meanwhile the pair opens nothing new
-        (``blocked``). The pair is not held until a restart."""
+        (``blocked``). The pair is not held until a restart. The refusal is reported on the error
+        stream once per reason (``_send``), not at every tick."""
         refused = [
             r
             for r in self.orders.values()
@@ -393,10 +399,6 @@ class OrderDesk:
         if writer.failure is not None or self._dirty:
             return  # the intent must be on disk first: sent once the state folder is writable
         for report in refused:
-            get_logger().warning(
-                f"live {self.symbol} {self.strategy_name}: exit order {report.intent.client_order_id} of signal "
-                f"{report.intent.signal_id} was refused ({report.reason}); sending it again"
-            )
             await send_exit(self, dataclasses.replace(report.intent, created_at=when))
         if all(self.orders[r.intent.client_order_id].status != "rejected" for r in refused):
             self.blocked = None
@@ -537,7 +539,10 @@ class OrderDesk:
             when,
         )
         report = await self._send(intent, flush=True)
-        if report.status in ("rejected", "cancelled"):
+        # an entry that ended with part of it filled (a market order the book could not fill whole
+        # expires, Binance EXPIRED) is a position for what filled: taking it back would leave that
+        # amount in the account with no exit ever sent for it
+        if report.status == "rejected" or (report.status == "cancelled" and report.filled <= 0):
             error = OrderRejected(intent, report.reason) if report.status == "rejected" else None
             return await self._refuse(result, row, slot, report.reason, error)
         return result
@@ -570,15 +575,30 @@ class OrderDesk:
             await self._record(report)
             if intent.action == "exit":
                 self.blocked = f"{intent.action} order {coid} refused ({exc.reason}); the account may still hold it"
-            if intent.action != "entry":
+            # a refused exit is sent again at every tick (_retry_exits): its refusal is an error
+            # once, and again only when the venue's reason changes, not once a minute until placed
+            if intent.action != "entry" and self._refused.get(coid) != exc.reason:
+                self._refused[coid] = exc.reason
                 await events.report_error(exc)
             return report
         except Exception as exc:  # OrderOutcomeUnknown or anything else: maybe placed, never resent
+            self._placed_after_refusals(coid)
             cause = exc if isinstance(exc, OrderOutcomeUnknown) else OrderOutcomeUnknown(intent, repr(exc))
             await events.report_error(cause)
             await self._reconcile(self.orders[coid])
             return self.orders[coid]
+        self._placed_after_refusals(coid)
         return await self._record(report)
+
+    def _placed_after_refusals(self, coid: str) -> None:
+        """An order refused before reached the venue at last: said in the log, since its refusal
+        was said once on the error stream and the retries since were quiet."""
+        reason = self._refused.pop(coid, None)
+        if reason is not None:
+            get_logger().warning(
+                f"live {self.symbol} {self.strategy_name}: order {coid} was sent after the broker had refused it "
+                f"({reason})"
+            )
 
     async def _on_opened(self, result: OpenedResult, when: int) -> TickResult:
         row = result.signal

@@ -135,8 +135,8 @@ async def keep_stop(desk: Any, when: int) -> None:
     if row is None or writer.failure is not None or desk._dirty:
         return
     entry = desk.entry_of(row.id)
-    if entry is None or entry.status != "filled":
-        return
+    if entry is None or not entry.final or entry.filled <= 0:
+        return  # no entry yet, one still filling, or one that bought nothing: nothing held to protect
     stops = stops_of(desk, row.id)
     if stops:
         latest = stops[-1]

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .client import LlmClient, LlmError, LlmReply, Message, TokenCallback
+from .client import LlmClient, LlmError, LlmReply, Message, TokenCallback, streaming_tokens_to, token_listener
 from .settings import LlmSettings, get_llm_settings, load_llm_settings, set_llm_settings
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "load_llm_settings",
     "make_client",
     "set_llm_settings",
+    "streaming_tokens_to",
+    "token_listener",
 ]
 
 

@@ -8,19 +8,52 @@ to the exact conversation that produced it (SPEC 13.2: entries carry their messa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 if TYPE_CHECKING:
     from .settings import LlmSettings
 
-__all__ = ["ClientLifetime", "LlmClient", "LlmError", "LlmReply", "Message", "TokenCallback"]
+__all__ = [
+    "ClientLifetime",
+    "LlmClient",
+    "LlmError",
+    "LlmReply",
+    "Message",
+    "TokenCallback",
+    "streaming_tokens_to",
+    "token_listener",
+]
 
 ROLES = ("system", "user", "assistant")
 
 TokenCallback = Callable[[str], Awaitable[None] | None]
 """Called with each streamed piece of the answer, in order (sync or async)."""
+
+_TOKENS: ContextVar[TokenCallback | None] = ContextVar("btk_llm_tokens", default=None)
+
+
+@contextmanager
+def streaming_tokens_to(callback: TokenCallback) -> Iterator[None]:
+    """Hand the streamed tokens of every ``llm_prompt`` asked inside this block (in this task and
+    the tasks it starts) to ``callback``, when the prompt was given no ``on_token`` of its own.
+
+    Why: the project's module builds its ``get_prompt`` (and its client); a front end such as
+    ``btk-console optimize`` cannot reach in to pass a callback, yet wants to show the model
+    answering while it does."""
+    token = _TOKENS.set(callback)
+    try:
+        yield
+    finally:
+        _TOKENS.reset(token)
+
+
+def token_listener() -> TokenCallback | None:
+    """The callback of the innermost ``streaming_tokens_to`` block, or None."""
+    return _TOKENS.get()
 
 
 class LlmError(RuntimeError):

@@ -4,14 +4,15 @@ SPEC 13.2 leaves ``get_prompt(symbol, messages)`` to the user; in practice it as
 the conversation so far into a strategy. This one sends the conversation plus one closing
 instruction (the strategy text for ``ask_llm`` programs, Python for ``code`` programs) and returns
 the answer. Each reply (prompt and answer) is appended to ``replies`` for tracing, and streamed
-tokens go to ``on_token`` (the CLI shows them as progress).
+tokens go to ``on_token``, else to the listener of ``engine.streaming_llm_tokens_to`` (how
+``btk-console optimize`` shows the model answering).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..llm.client import LlmClient, LlmReply, Message, TokenCallback
+from ..llm.client import LlmClient, LlmReply, Message, TokenCallback, token_listener
 
 __all__ = ["CODE_INSTRUCTION", "STRATEGY_INSTRUCTION", "llm_prompt"]
 
@@ -42,7 +43,8 @@ def llm_prompt(
         if not made:
             made.append(client if isinstance(client, LlmClient) else client())
         question = Message("user", instruction.format(symbol=symbol))
-        reply = await made[0].chat([*messages, question], on_token=on_token)
+        # no callback of its own: the front end's, if one listens (engine.llm.streaming_tokens_to)
+        reply = await made[0].chat([*messages, question], on_token=on_token or token_listener())
         if replies is not None:
             replies.append(reply)
         return reply.content

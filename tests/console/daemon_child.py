@@ -6,6 +6,7 @@ only ticks). ``--wall T`` pins the runs' wall-clock start and end at T (a snapsh
 time that depends on the machine).
 
     python -m tests.console.daemon_child --dump DIR [--speed 600] [--live churn] [--tcp PORT] [--wall T]
+        [--broker EXCHANGE] [--venue-broker EXCHANGE] [--drawdown PCT]
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ def quiet(symbol, when, price):
     return None
 
 
+class VenueBroker(engine.PaperBroker):
+    """A broker that says it is a ccxt broker on a real venue (its feed is a real ccxt client for
+    binance, sandbox off; tests/console/test_account.py has its twin): the attached console must
+    ask once more before a live run on it. The tests answer no, so it never places anything."""
+
+    kind = "ccxt"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.feed = engine.CcxtFeed("binance", sandbox=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dump", required=True)
@@ -46,11 +59,22 @@ def main() -> int:
     parser.add_argument("--live", action="append", default=[])
     parser.add_argument("--tcp", type=int)
     parser.add_argument("--wall", type=float)
+    parser.add_argument("--broker", help="register a paper broker named after this exchange (the project's [broker])")
+    parser.add_argument("--drawdown", type=float, help="CC_MAX_DRAWDOWN_PERCENT (a tiny one trips at the first dip)")
+    parser.add_argument(
+        "--venue-broker", help="register a broker on a real (non-sandbox) venue named after this exchange"
+    )
     args = parser.parse_args()
     project = load_project(None, days=2)
     engine.add_strategy("churn", "1m", churn)
     engine.add_strategy("quiet", "1m", quiet)
     project = dataclasses.replace(project, strategies=[*project.strategies, "churn", "quiet"])
+    if args.broker:  # as btk.toml's [broker] would: a broker named after the exchange it trades on
+        engine.add_broker(engine.PaperBroker(args.broker, balance=20_000, quote_amount=150))
+    if args.drawdown is not None:
+        engine.set_config(CC_MAX_DRAWDOWN_PERCENT=args.drawdown, unsafe=True)
+    if args.venue_broker:
+        engine.add_broker(VenueBroker(args.venue_broker))
     engine.set_clock(engine.SimulatedClock(LIVE_T0, speed=args.speed))
     live = [("BTCUSDT", name) for name in args.live]
     wall = {"wall": lambda: args.wall} if args.wall is not None else {}

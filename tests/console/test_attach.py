@@ -12,9 +12,12 @@ from dataclasses import astuple
 from conftest import wait_until
 from daemon_child import LIVE_T0
 from daemons import SAFETY, _until
+from screen_text import screen_text
 
 from console.attach import READ_ONLY, AttachedApp, fetch
-from console.client import DaemonClient, DaemonError, Endpoint
+from console.client import DaemonClient, DaemonError, Endpoint, Event, Feed
+from console.screens.close import ClosePreviewScreen
+from console.screens.dialogs import ConfirmScreen, StartDialog
 
 
 class Backoff:
@@ -332,3 +335,147 @@ async def test_d_in_an_attached_console_has_the_daemon_write_the_reports(place) 
         assert written == len([p for p in d.dump.rglob("*.md")])
         assert str(d.dump.absolute()) in note
         await pilot.press("x")
+
+
+async def test_l_in_an_attached_console_starts_live_on_the_daemon_with_the_daemons_broker(place) -> None:
+    """``l`` → Enter in an attached console: the dialog names the broker the daemon's project
+    registered for the exchange (not this process's default paper account) and the daemon starts
+    the live run on it."""
+    d = place("--broker", "demo-synthetic")
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.client is not None and app.connected, SAFETY)
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, StartDialog), SAFETY)
+        await pilot.pause()
+        assert "demo-synthetic: paper, simulated account" in screen_text(app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any(r.mode == "live" for r in app.state.runs.values()), SAFETY)
+        async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+            (record,) = (await c.status())["runs"]
+        assert record["mode"] == "live" and record["broker"] == "demo-synthetic"
+        await pilot.press("x")
+
+
+async def test_a_real_money_broker_of_the_daemon_asks_once_more_and_no_starts_nothing(place) -> None:
+    d = place("--venue-broker", "demo-synthetic")
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.client is not None and app.connected, SAFETY)
+        await pilot.press("l")
+        await pilot.pause()
+        assert "REAL money" in screen_text(app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), SAFETY)
+        assert app.screen.id == "confirm-real-money"
+        await pilot.press("n")
+        await pilot.pause()
+        async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+            assert (await c.status())["runs"] == []  # nothing started, no order
+        await pilot.press("x")
+
+
+async def test_c_and_f_in_an_attached_console_close_through_the_daemon_and_a_viewer_may_not(place) -> None:
+    """``c`` and ``F`` act on the daemon's positions (its engine holds them), not on the attached
+    process's empty engine; a read-only viewer is refused both with the read-only message."""
+    d = place("--live", "churn", "--speed", "60")  # a 3-minute position lasts 3 s: time to close it
+    d.wait_ready()
+    rid = "live:BTCUSDT:churn"
+    viewer = await _app(d.dump, read_only=True)
+    app = await _app(d.dump)
+    async with viewer.run_test(size=(120, 40)) as view_pilot, app.run_test(size=(120, 40)) as pilot:
+        await wait_until(view_pilot, lambda: rid in viewer.state.runs, SAFETY)
+        await view_pilot.press("c")
+        await view_pilot.press("F")
+        await wait_until(view_pilot, lambda: [n.message for n in viewer._notifications].count(READ_ONLY) == 2, SAFETY)
+        assert viewer.screen is viewer.dashboard
+
+        def manual() -> int:
+            return sum(1 for line in app.state.log if line.kind == "CLOSED" and line.detail == "manual")
+
+        def refused() -> int:
+            return sum(1 for n in app._notifications if n.title == "Cannot close" or n.title == "Cannot flatten")
+
+        await wait_until(pilot, lambda: rid in app.state.runs, SAFETY)
+        app.session.selected = rid
+        for key in ("c", "F"):  # churn may close on its own first: then ask again, at the next position
+            before = manual()
+            while manual() == before:
+                await wait_until(pilot, lambda: bool([p for p in app.state.positions_of(rid) if not p.saved]), SAFETY)
+                await pilot.press(key)
+                await wait_until(pilot, lambda: isinstance(app.screen, ClosePreviewScreen), SAFETY)
+                no, asked = refused(), len(app.state.log)
+                await pilot.press("y")
+                # the daemon closed it (a manual close comes back on the stream), or it had closed
+                # on its own first (refused, or the close on the stream is churn's own)
+                await wait_until(
+                    pilot,
+                    lambda n=no, m=asked, b=before: (
+                        manual() > b or refused() > n or (not app.state.positions_of(rid) and len(app.state.log) > m)
+                    ),
+                    SAFETY,
+                )
+        assert manual() == 2
+        await pilot.press("x")
+        await view_pilot.press("x")
+
+
+async def test_a_key_rebound_in_an_attached_console_says_it_lasts_this_session_only(place) -> None:
+    """An attached console saves no settings (the daemon's project owns btk.toml): rebinding in
+    its help works, and the note says it is for this session, not "(saved)"."""
+    from textual.widgets import DataTable, Static
+
+    d = place()
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.client is not None, SAFETY)
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: app.screen.id == "help", SAFETY)
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("dump"))
+        await pilot.press("enter")
+        await pilot.press("f7")
+        await pilot.pause()
+        note = str(app.screen.query_one("#dialog-note", Static).render())
+        assert "dump is now on" in note and "this session only" in note and "(saved)" not in note
+        assert app.keys["dump"] == "f7"
+        assert not (d.dump / "attach-settings.toml").exists()  # nothing written
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.dashboard, SAFETY)
+        await pilot.press("x")
+
+
+async def test_x_in_an_attached_console_clears_the_daemons_breaker(place) -> None:
+    """A circuit breaker trips in the daemon (a drawdown limit so small the first dip trips it);
+    the attached header says CLOSE-ONLY; ``X`` → yes clears it in the daemon's book (the
+    attached process has no book of its own), and the cleared event comes back on the stream."""
+    d = place("--live", "churn", "--speed", "60", "--drawdown", "0.001")
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+        feed = Feed(c).__aiter__()
+        cleared = asyncio.Event()
+
+        async def watch() -> None:
+            async for item in feed:
+                if isinstance(item, Event) and item.stream == "breaker" and item.event.breaker is None:
+                    cleared.set()
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            async with app.run_test(size=(120, 40)) as pilot:
+                await wait_until(pilot, lambda: "paper" in app.state.breakers, SAFETY)
+                await wait_until(pilot, lambda: "CLOSE-ONLY" in _header(app), SAFETY)
+                await pilot.press("X")
+                await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), SAFETY)
+                await pilot.press("y")
+                await asyncio.wait_for(cleared.wait(), SAFETY)  # the daemon's book was cleared
+                assert not [n for n in app._notifications if n.title == "Breaker not cleared"]
+                await pilot.press("x")
+        finally:
+            watcher.cancel()
+            await feed.aclose()

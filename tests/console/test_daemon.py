@@ -304,3 +304,44 @@ async def test_a_live_run_started_through_the_daemon_publishes_its_account_befor
         assert "fill" not in streams[:first]  # the account as it stood when the run started, not after a trade
         snapshot = next(e.event for e in _events(items) if e.stream == "account")
         assert snapshot.broker == "paper" and snapshot.equity > 0
+
+
+async def test_a_live_run_trades_through_the_projects_broker_and_status_shows_its_account(place) -> None:
+    """The daemon picks a live run's broker as the console's ``l`` and ``btk-console live`` do
+    (console/broker_choice.py): the broker registered under the exchange's name, else paper. Its
+    account is in ``status`` (JSON and text); the project tells a client which broker each
+    exchange uses; a breaker is cleared through the API (and a viewer may not)."""
+    d = place("--live", "churn", "--broker", "demo-synthetic")
+    d.wait_ready()
+    async with DaemonClient(Endpoint.for_dump(d.dump)) as c:
+        st = await _until(c, lambda st: st["accounts"] and "balance" in st["accounts"][0])
+        (record,) = st["runs"]
+        assert record["broker"] == "demo-synthetic"  # not the default paper account
+        (account,) = st["accounts"]
+        assert account["broker"] == "demo-synthetic" and account["currency"] == "USDT"
+        project = await c.get("/v1/project")
+        assert project["brokers"]["demo-synthetic"] == {
+            "name": "demo-synthetic",
+            "kind": "paper",
+            "real_money": False,
+            "text": "demo-synthetic: paper, simulated account",
+        }
+
+        def entered(st: dict) -> bool:  # the entries' fills went to the exchange-named account
+            return any(a.get("positions") or a.get("fees_paid") for a in st["accounts"])
+
+        await _until(c, entered)
+        assert not (d.dump / "data" / "paper" / "paper").exists()  # the default account was never used
+        cleared = await c.post("/v1/brokers/demo-synthetic/clear")
+        assert cleared == {"broker": "demo-synthetic", "cleared": False}  # nothing had tripped
+        with pytest.raises(DaemonError, match=r"broker nope is not registered") as unknown:
+            await c.post("/v1/brokers/nope/clear")
+        assert unknown.value.status == 404
+    async with DaemonClient(Endpoint.for_dump(d.dump), read_only=True) as viewer:
+        with pytest.raises(DaemonError, match="read-only") as refused:
+            await viewer.post("/v1/brokers/demo-synthetic/clear")
+        assert refused.value.status == 403
+    code, out, _err = await asyncio.to_thread(_run_cli, ["status", "--dump-dir", str(d.dump)])
+    assert code == 0
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("account ")]
+    assert line.startswith("account demo-synthetic: balance ") and " USDT, equity " in line and "open orders" in line

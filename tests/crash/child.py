@@ -306,7 +306,7 @@ def make_broker(opts: Options, journal: Journal) -> Any:
     from engine.brokers.ccxt_broker import CcxtBroker
 
     os.environ.update(TEST_KEY)
-    broker = CcxtBroker(EXCHANGE, quote_amount=QUOTE_AMOUNT, backoff_ms=0)
+    broker = CcxtBroker(EXCHANGE, quote_amount=QUOTE_AMOUNT, backoff_ms=0, real_money=True)
     original = broker.place
     count = 0
 

@@ -70,7 +70,7 @@ async def test_a_refused_exit_is_sent_again_next_tick_and_the_pair_trades_on_wit
     exit_id = client_order_id(first.signal.id, "exit")
     assert broker.asked.count(exit_id) == 3  # refused, refused, placed: one tick apart
     refused = [x for x in out.errors if isinstance(x, e.OrderRejected)]
-    assert len(refused) == 2 and all("venue in maintenance" in str(x) for x in refused)
+    assert len(refused) == 1 and "venue in maintenance" in str(refused[0])  # said once, not per tick
     account = json.loads(PAPER_DOC.read_text())
     assert [f["client_order_id"] for f in account["fills"]].count(exit_id) == 1  # closed exactly once
     # not blocked until a restart: the next signal opened and its entry was placed
@@ -86,9 +86,52 @@ async def test_a_refused_exit_while_blocked_opens_nothing_new() -> None:
     await run_live(out, until=12)
     [first] = [r for r in out.yielded if r.action == "opened"]
     assert broker.asked.count(client_order_id(first.signal.id, "exit")) >= 5  # asked again every tick
+    refused = [x for x in out.errors if isinstance(x, e.OrderRejected)]
+    assert len(refused) == 1  # the error stream heard it once, not once a minute
     assert [c for c in broker.asked if c.startswith("btkn")] == [client_order_id(first.signal.id, "entry")]
     account = json.loads(PAPER_DOC.read_text())
     assert account["positions"][SYMBOL] > 0  # still held: nothing doubled, nothing lost
+
+
+class Warnings:
+    """The engine's logger, keeping its warnings."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def debug(self, *args: object) -> None: ...
+    def info(self, *args: object) -> None: ...
+    def warning(self, msg: object, *args: object) -> None:
+        self.lines.append(str(msg))
+
+
+class RefusesWithReasons(e.PaperBroker):
+    """Refuses exits with the reasons of ``reasons`` in turn, then places them."""
+
+    def __init__(self, name: str, reasons: list[str]) -> None:
+        super().__init__(name)
+        self.reasons = list(reasons)
+
+    async def place(self, intent):
+        if intent.action == "exit" and self.reasons:
+            raise e.OrderRejected(intent, self.reasons.pop(0))
+        return await super().place(intent)
+
+
+async def test_a_refused_exit_is_reported_once_per_reason_and_its_placing_is_logged() -> None:
+    out = register(lambda k: F(42000 if k < 5 else 42400), [sig("long", tp=42300, sl=41000, met=600)])
+    reasons = ["venue in maintenance"] * 3 + ["insufficient balance"] * 2 + ["venue in maintenance"]
+    e.add_broker(RefusesWithReasons("paper", reasons))
+    logged = Warnings()
+    e.set_logger(logged)
+    await run_live(out, until=30)
+    said = [x.reason for x in out.errors if isinstance(x, e.OrderRejected)]
+    assert said == ["venue in maintenance", "insufficient balance", "venue in maintenance"]  # each change once
+    [opened] = [r for r in out.yielded if r.action == "opened"]
+    exit_id = client_order_id(opened.signal.id, "exit")
+    assert any(exit_id in w and "sent after the broker had refused it" in w for w in logged.lines)
+    records = json.loads(Path(f"dump/data/order/{SYMBOL}_s/orders.json").read_text())["orders"]
+    assert {r["intent"]["client_order_id"]: r["status"] for r in records}[exit_id] == "filled"
 
 
 # --------------------------------------------------------------------------- the report at stop

@@ -9,7 +9,8 @@ ccxt's ``binance`` client sends for spot orders is understood (``create_order``:
 
 The matching model, deliberately small:
 
-* a MARKET order fills at once, whole, at the price of the candle forming at the server's "now";
+* a MARKET order fills at once, whole, at the price of the candle forming at the server's "now"
+  (``market_fills`` makes the next ones fill only part, the rest EXPIRED, as a thin book does);
 * a LIMIT order that is marketable when placed fills at once at that price; otherwise it rests and
   fills, whole, at its limit price as soon as a 1m candle after its placement trades through it;
 * a STOP_LOSS (market stop) rests until a 1m candle trades through its stop price, then fills
@@ -184,6 +185,10 @@ class OrderBook:
         self.locked: dict[str, Decimal] = {}
         self.orders: dict[int, Order] = {}
         self.log: list[LogEntry] = []
+        # the book's liquidity for the next MARKET orders, one fraction per order in turn: a
+        # fraction under 1 fills that part (down to the lot step) and the rest expires, as Binance
+        # ends a market order the book cannot fill whole (status EXPIRED, executedQty below origQty)
+        self.market_fills: list[Decimal] = []
         self._next_id = 1000
         self._next_trade = 5000
         self._lock = threading.RLock()
@@ -289,33 +294,42 @@ class OrderBook:
                 LogEntry(len(self.log) + 1, order.order_id, cid, symbol, side, kind, _s(qty), _s(price), _s(stop), now)
             )
             marketable = kind == "LIMIT" and (now_price <= price if side == "BUY" else now_price >= price)
-            if kind == "MARKET" or marketable:
+            if kind == "MARKET":
+                share = self.market_fills.pop(0) if self.market_fills else Decimal(1)
+                part = (qty * share // step * step) if share < 1 else qty
+                self._fill(order, now_price, now, part)
+            elif marketable:
                 self._fill(order, now_price, now)
             return 200, order.json(full=True)
 
-    def _fill(self, order: Order, price: Decimal, when: int) -> None:
-        """Fill the whole order at ``price``: release what it held, move base and quote, charge the fee."""
+    def _fill(self, order: Order, price: Decimal, when: int, qty: Decimal | None = None) -> None:
+        """Fill ``qty`` of the order (all of it by default) at ``price`` and end it: release what
+        it held, move base and quote, charge the fee. Less than all ends it EXPIRED (a market order
+        the book had too little for)."""
         market = self.markets[order.symbol]
-        notional = order.qty * price
+        part = order.qty if qty is None else qty
+        notional = part * price
         fee = notional * self.fee_rate
         fee_asset = market.quote
         self.locked[order.locked_asset] -= order.locked
         if order.side == "BUY" and self.fee_in_received:  # the fee is taken from the base bought
-            fee, fee_asset = order.qty * self.fee_rate, market.base
+            fee, fee_asset = part * self.fee_rate, market.base
             self.balances[market.quote] = self.free(market.quote) + order.locked - notional
-            self.balances[market.base] = self.free(market.base) + order.qty - fee
+            self.balances[market.base] = self.free(market.base) + part - fee
         elif order.side == "BUY":
             self.balances[market.quote] = self.free(market.quote) + order.locked - notional - fee
-            self.balances[market.base] = self.free(market.base) + order.qty
+            self.balances[market.base] = self.free(market.base) + part
         else:
-            self.balances[market.base] = self.free(market.base) + order.locked - order.qty
+            self.balances[market.base] = self.free(market.base) + order.locked - part
             self.balances[market.quote] = self.free(market.quote) + notional - fee
         order.locked = ZERO
-        order.executed, order.quote, order.status, order.update_time = order.qty, notional, "FILLED", when
-        order.trades.append(
-            Trade(self._next_trade, order.order_id, order.symbol, order.side, price, order.qty, fee, fee_asset, when)
-        )
-        self._next_trade += 1
+        status = "FILLED" if part == order.qty else "EXPIRED"
+        order.executed, order.quote, order.status, order.update_time = part, notional, status, when
+        if part > 0:
+            order.trades.append(
+                Trade(self._next_trade, order.order_id, order.symbol, order.side, price, part, fee, fee_asset, when)
+            )
+            self._next_trade += 1
 
     def match(self, now: int) -> None:
         """Bring every resting order up to ``now``: fill a limit or stop the first 1m candle after its

@@ -63,7 +63,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def broker(server: BinanceServer, clock: RecordingClock, keys: None) -> AsyncIterator[CcxtBroker]:
     e.add_ccxt_exchange("binance", **ccxt_options(server.base_url))
-    b = CcxtBroker("binance", backoff_ms=100)
+    b = CcxtBroker("binance", backoff_ms=100, real_money=True)
     await b.start()
     yield b
     await b.close()
@@ -347,7 +347,7 @@ async def test_missing_keys_are_a_clear_error_before_anything_is_sent(server, cl
     monkeypatch.delenv("BTK_BINANCE_API_KEY", raising=False)
     monkeypatch.delenv("BTK_BINANCE_SECRET", raising=False)
     e.add_ccxt_exchange("binance", **ccxt_options(server.base_url))
-    broker = CcxtBroker("binance")
+    broker = CcxtBroker("binance", real_money=True)
     with pytest.raises(BrokerError, match="set BTK_BINANCE_API_KEY and BTK_BINANCE_SECRET"):
         await broker.start()
     assert server.requests == []
@@ -366,7 +366,7 @@ def test_the_venue_refuses_a_private_call_without_a_key(server) -> None:
 async def test_a_rejected_key_is_a_broker_error_without_the_key(server, clock, keys) -> None:
     server.reject_keys()
     e.add_ccxt_exchange("binance", **ccxt_options(server.base_url))
-    broker = CcxtBroker("binance")
+    broker = CcxtBroker("binance", real_money=True)
     with pytest.raises(BrokerError) as caught:
         await broker.start()
     assert "AuthenticationError" in str(caught.value) and "Invalid API-key" in str(caught.value)
@@ -389,9 +389,9 @@ async def test_mark_moves_the_equity_and_quote_amount_is_checked(broker: CcxtBro
     after = await broker.account()
     assert after.balance == before.balance
     assert after.equity == pytest.approx(before.equity + 0.01 * price_now(server))
-    assert CcxtBroker("binance", quote_amount=250).quote_amount == 250
+    assert CcxtBroker("binance", quote_amount=250, real_money=True).quote_amount == 250
     with pytest.raises(BrokerError, match="quote_amount must be a number > 0"):
-        CcxtBroker("binance", quote_amount=0)
+        CcxtBroker("binance", quote_amount=0, real_money=True)
 
 
 async def test_a_duplicate_client_id_is_reconciled_not_taken_back(broker: CcxtBroker, server) -> None:
@@ -435,8 +435,8 @@ async def test_reset_account_starts_over(server) -> None:
 
 async def test_the_broker_is_named_after_its_exchange(broker: CcxtBroker) -> None:
     assert broker.name == "binance"
-    assert CcxtBroker(broker.feed).name == "ccxt-binance"
-    assert CcxtBroker("binance", name="desk").name == "desk"
+    assert CcxtBroker(broker.feed, real_money=True).name == "ccxt-binance"
+    assert CcxtBroker("binance", name="desk", real_money=True).name == "desk"
 
 
 async def test_the_order_clock_prices_orders_apart_from_the_candles(broker: CcxtBroker, server) -> None:
@@ -446,3 +446,20 @@ async def test_the_order_clock_prices_orders_apart_from_the_candles(broker: Ccxt
     assert report.average == pytest.approx(float(server.book.price("BTCUSDT", earlier)))
     assert report.average != pytest.approx(float(server.book.price("BTCUSDT", NOW)))
     assert server.now() == NOW
+
+
+async def test_a_broker_on_a_real_venue_needs_real_money_and_a_sandbox_refuses_it(server) -> None:
+    """The rule of btk.toml's ``[broker]``, for Python too: no real orders without saying so, and
+    no "real money" on test money. Nothing is sent in either case (the broker is not even made)."""
+    e.add_ccxt_exchange("binance", **ccxt_options(server.base_url))
+    with pytest.raises(BrokerError, match=r"REAL orders with real money on binance.*real_money=True"):
+        CcxtBroker("binance")
+    e.add_ccxt_exchange("testnet", **ccxt_options(server.base_url, sandbox=True))
+    assert CcxtBroker("testnet").real_money is False  # a sandbox needs no confirmation
+    with pytest.raises(BrokerError, match=r"real_money=True but binance is the sandbox"):
+        CcxtBroker("testnet", real_money=True)
+    with pytest.raises(BrokerError, match="real_money must be True or False"):
+        CcxtBroker("binance", real_money="yes")
+    assert CcxtBroker("binance", real_money=True).real_money is True
+    assert server.book.log == []  # nothing reached the venue
+    await e.close_ccxt_exchanges()

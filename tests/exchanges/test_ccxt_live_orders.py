@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def once(minutes: int) -> Any:
 async def run(server: BinanceServer, quote_amount: float, stop_on: str) -> tuple[list[Any], list[BaseException]]:
     e.add_ccxt_exchange("bn", **ccxt_options(server.base_url))
     e.add_strategy("s", "1m", once(3))
-    broker = CcxtBroker("bn", quote_amount=quote_amount, backoff_ms=0)
+    broker = CcxtBroker("bn", quote_amount=quote_amount, backoff_ms=0, real_money=True)
     results: list[Any] = []
     errors: list[BaseException] = []
     e.listen_error(errors.append)
@@ -156,3 +157,33 @@ async def test_a_buy_fee_taken_in_the_base_asset_makes_no_false_mismatch(monkeyp
         results, errors = await run(srv, 100.0, "idle")
         assert not [x for x in errors if isinstance(x, e.PositionMismatchError)], errors
         assert results  # it traded on
+
+
+async def test_a_partly_filled_entry_keeps_its_position_and_the_exit_sells_what_filled(server: BinanceServer) -> None:
+    """Issue 16: "Partial fills are recorded and the exit closes what was actually filled". The book
+    has liquidity for 40 % of the entry (the rest of the market order expires, as on Binance): btk
+    keeps the position for what filled, protects that amount, and the exit sells exactly it."""
+    server.book.market_fills = [Decimal("0.4")]
+    results, errors = await run(server, 100.0, "closed")
+    assert not errors, errors
+    [opened] = [r for r in results if r.action == "opened"]  # not taken back: the account holds BTC
+    assert [r.action for r in results if r.action == "closed"] == ["closed"]
+    sid = opened.signal.id
+    entry = next(o for o in server.book.orders.values() if o.client_order_id == client_order_id(sid, "entry"))
+    assert entry.status == "EXPIRED" and 0 < entry.executed < entry.qty
+    log = server.book.log_rows()
+    assert [(r["client_order_id"], r["side"], r["type"]) for r in log] == [
+        (client_order_id(sid, "entry"), "BUY", "MARKET"),
+        (client_order_id(sid, "stop"), "SELL", "STOP_LOSS"),
+        (client_order_id(sid, "exit"), "SELL", "MARKET"),
+    ]
+    assert Decimal(log[1]["qty"]) == Decimal(log[2]["qty"]) == entry.executed  # what filled, not what was asked
+    records = json.loads(Path(f"dump/data/order/{SYMBOL}_s/orders.json").read_text())["orders"]
+    assert [(r["intent"]["action"], r["status"]) for r in records] == [
+        ("entry", "cancelled"),
+        ("stop", "cancelled"),
+        ("exit", "filled"),
+    ]
+    assert records[0]["filled"] == pytest.approx(float(entry.executed))  # the partial fill is recorded
+    snap = server.book.snapshot()
+    assert float(snap["BTC"]["free"]) == 0 and float(snap["BTC"]["locked"]) == 0  # nothing left behind

@@ -63,7 +63,7 @@ async def live(server: BinanceServer, strategy: Any, stop_when: Any) -> tuple[li
     """One live run of strategy ``s`` on the loopback venue until ``stop_when(result, handle)``."""
     e.add_ccxt_exchange("bn", **ccxt_options(server.base_url))
     e.add_strategy("s", "1m", strategy)
-    broker = CcxtBroker("bn", quote_amount=100.0, backoff_ms=0)
+    broker = CcxtBroker("bn", quote_amount=100.0, backoff_ms=0, real_money=True)
     results: list[Any] = []
     errors: list[BaseException] = []
     e.listen_error(errors.append)
@@ -168,7 +168,7 @@ async def test_the_stop_follows_a_moved_stop_loss_one_at_a_time_and_is_cancelled
 async def test_no_stop_where_the_broker_is_told_not_to_place_one(server: BinanceServer) -> None:
     e.add_ccxt_exchange("bn", **ccxt_options(server.base_url))
     e.add_strategy("s", "1m", long_once(0.05, minutes=3))
-    broker = CcxtBroker("bn", quote_amount=100.0, backoff_ms=0, protective_stop=False)
+    broker = CcxtBroker("bn", quote_amount=100.0, backoff_ms=0, protective_stop=False, real_money=True)
     e.listen_signal_live(lambda r: e.Live.stop(SYMBOL, "s") if r.action == "closed" else None)
     try:
         async for _ in e.Live.run(SYMBOL, strategy_name="s", exchange_name="bn", broker=broker):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -97,6 +98,10 @@ async def test_optimize_writes_the_program_and_runs_it_when_asked(server, tmp_pa
     assert code == 0, err
     assert "[1/2] range 2024-03-01 00:00..2024-03-02 00:00 source hourly" in err
     assert "[2/2] all sources read" in err
+    # the answers were streamed to the CLI (the module's llm_prompt has no callback of its own)
+    streamed = [int(m) for m in re.findall(r"the model answered \((\d+) tokens streamed\)", err)]
+    assert len(streamed) == 2 and min(streamed) > 0, err
+    assert server.requests and all(r.get("stream") for r in server.requests)
     program = root / "dump" / "optimizer" / "writer_BTCUSDT.py"
     assert f"program written: {program}" in out
     assert program.with_suffix(".md").is_file()
