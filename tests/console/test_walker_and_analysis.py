@@ -288,6 +288,7 @@ def test_headless_walker_prints_the_leaderboard_and_writes_the_report(tmp_path: 
     import io
 
     from console.cli import main
+    from console.report_layout import one_per_line, walker_pnl_columns
 
     out, err = io.StringIO(), io.StringIO()
     code = main(["walker", "--dump-dir", str(tmp_path / "out")], out, err)
@@ -300,8 +301,14 @@ def test_headless_walker_prints_the_leaderboard_and_writes_the_report(tmp_path: 
     assert [line.split()[1] for line in board] == [
         r.strategy_name for r in sorted(data.strategy_results, key=lambda r: -r.metric_value)
     ]
-    report = (tmp_path / "out" / "walker" / f"{WALKER}.md").read_text()
-    assert report == engine.Walker.get_report("BTCUSDT", WALKER)
+    # the same keyed path and layout as the console's d (issue 14 item 13, console/report_dump.py)
+    keyed = tmp_path / "out" / "walker" / "demo-synthetic" / "demo-30d" / "BTCUSDT"
+    report = (keyed / f"{WALKER}.md").read_text()
+    assert report == one_per_line(engine.Walker.get_report("BTCUSDT", WALKER, pnl_columns=walker_pnl_columns()))
+    assert not (tmp_path / "out" / "walker" / f"{WALKER}.md").exists()  # not the old flat path
+    backtests = tmp_path / "out" / "backtest" / "demo-synthetic" / "demo-30d" / "BTCUSDT"
+    for r in data.strategy_results:  # each tested strategy's backtest report beside it
+        assert (backtests / f"{r.strategy_name}.md").exists()
 
 
 @pytest.mark.parametrize(
