@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, flush_bridge, wait_until
-from textual.widgets import MarkdownViewer, OptionList, TabbedContent
+from textual.widgets import OptionList, TabbedContent
 
 import engine
 from console.app import BtkApp
 from console.demo import WALKER
 from console.project import load_project
 from console.screens.dialogs import ConfirmScreen, StartDialog
-from console.screens.reports import ReportsScreen
+from console.screens.reports import ReportsScreen, ReportViewer
 from console.state import RECENT_CANCELLATIONS, RunView
 from console.widgets.events import PartialPane, RiskPane
 from console.widgets.heatmap import HeatmapPane
@@ -81,7 +81,7 @@ async def test_the_walker_report_is_dumped_and_listed_in_the_browser(no_settings
         app.screen.query_one("#report-list", OptionList).highlighted = index
         await pilot.press("enter")
         await pilot.pause()
-        viewer = app.screen.query_one("#report-view", MarkdownViewer)
+        viewer = app.screen.query_one("#report-view", ReportViewer)
         assert viewer.display and viewer.border_title.startswith(f"walker/{keyed.as_posix()}/{WALKER}.md")
         assert [str(h.content) for h in viewer.query("MarkdownH1")] == [f"Walker Comparison Report: {WALKER}"]
 
