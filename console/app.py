@@ -745,6 +745,10 @@ class BtkApp(App[int]):
         if self.dashboard is not None and self.dashboard is self.screen:
             self.dashboard.toggle_zoom()
 
+    def action_toggle_chart(self) -> None:
+        if self.dashboard is not None and self.dashboard is self.screen:
+            self.dashboard.toggle_chart()
+
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
 

@@ -25,7 +25,17 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 import engine
 
-from ..trades import SORT_KEYS, Trade, TradeSource, equity_curve, filter_trades, load_trades, sort_trades
+from ..trades import (
+    SORT_KEYS,
+    Trade,
+    TradeSource,
+    equity_curve,
+    filter_trades,
+    load_trades,
+    run_window,
+    sort_trades,
+    trade_window,
+)
 from ..widgets.base import hhmm, minutes, price, signed_text, theme_style
 from ..widgets.charts import CandleChart, Candles, EquityChart
 
@@ -41,9 +51,6 @@ COLUMNS = (
 
 CHART_CANDLES = 240
 """The most candles the chart asks for (a wide terminal's columns); fewer are merged to fit."""
-
-TRADE_MARGIN_MS = 30 * 60_000
-"""A trade's chart shows at least this much before its entry and after its exit."""
 
 FOLLOW_S = 1.0
 """How often the inspector looks whether its run closed more trades (issue 14 "Trade inspector":
@@ -252,8 +259,7 @@ class TradesScreen(Screen[None]):
         self.selected = t
         self.query_one("#trade-detail", Static).update(self._detail(t))
         self.query_one(EquityChart).show(equity_curve(x.pnl for x in self.trades), t.number)
-        margin = max(TRADE_MARGIN_MS, t.duration_ms)
-        self._chart((t.opened_at - margin, t.closed_at + margin))
+        self._chart(trade_window(t))
 
     def _detail(self, t: Trade) -> Text:
         """Short lines (the pane is 28 columns at 80x24): what a trader checks, in that order."""
@@ -295,12 +301,7 @@ class TradesScreen(Screen[None]):
     # ------------------------------------------------------------------ the candle chart
     def _run_window(self) -> tuple[int, int] | None:
         """The whole run: its frame (a backtest), else from the first entry to the last exit."""
-        frame = next((f for f in engine.list_frames() if f.frame_name == self.source.frame), None)
-        if frame is not None and self.source.backtest:
-            return frame.start_ms, frame.end_ms
-        if self.trades:
-            return min(t.opened_at for t in self.trades), max(t.closed_at for t in self.trades)
-        return None
+        return run_window(self.source, self.trades)
 
     def _chart(self, window: tuple[int, int] | None) -> None:
         self.window = window
