@@ -532,7 +532,7 @@ class EquityPane(Pane):
 
     def __init__(self) -> None:
         super().__init__("Equity (cum. PnL %)", "Select a run with closed trades.", id="equity")
-        self.border_subtitle = "i trades · v candles"
+        self.border_subtitle = "i: every trade"  # (v: candles is in the help and the palette)
         self.view = "equity"
         self.trade_id: str | None = None  # the signal picked in the Signals log
         self._run: str | None = None
@@ -594,7 +594,8 @@ class EquityPane(Pane):
     def toggle_view(self, state: DashboardState, run_id: str | None) -> str:
         """Equity to candles and back; returns the view now shown."""
         self.view = "candles" if self.view == "equity" else "equity"
-        self.border_subtitle = "i trades · v " + ("candles" if self.view == "equity" else "equity")
+        self.border_subtitle = "i: every trade" if self.view == "equity" else "v: equity"
+        self.set_class(self.view == "candles", "-candles")  # a taller pane (themes/btk.tcss)
         self._drawn = None  # drawn afresh for what is selected now
         self.refresh_from(state, run_id)
         return self.view
