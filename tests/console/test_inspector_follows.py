@@ -100,8 +100,9 @@ async def test_the_inspector_follows_a_running_backtest_and_keeps_sort_filter_an
         assert cursor_trade(table) == chosen  # the same trade under the cursor, a row lower now
         assert table.cursor_row > 1
 
-        idle = screen.updates  # nothing moved: nothing read again
-        await pilot.pause(2.5)
+        idle = screen.updates  # nothing moved: the interval's look reads nothing again
+        for _ in range(3):
+            screen._follow_run()
         assert screen.updates == idle
 
         stepper.gates[17].set()  # the run ends: its last trades come in by themselves
