@@ -100,7 +100,9 @@ async def test_the_inspector_follows_a_running_backtest_and_keeps_sort_filter_an
         assert cursor_trade(table) == chosen  # the same trade under the cursor, a row lower now
         assert table.cursor_row > 1
 
-        idle = screen.updates  # nothing moved: the interval's look reads nothing again
+        await flush_bridge(pilot)  # every trade of the held run folded into the state
+        screen._follow_run()
+        idle = screen.updates  # nothing moves now: the interval's look reads nothing again
         for _ in range(3):
             screen._follow_run()
         assert screen.updates == idle
