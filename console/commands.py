@@ -126,7 +126,7 @@ COMMANDS: tuple[Command, ...] = (
         "v",
         "Candles / equity",
         "Show the selected run's candles in the Equity pane (entries, exits; TP, SL and entry of the trade "
-        "picked in the Signals log), or its equity again",
+        "picked in the Signals pane), or its equity again",
         "toggle_chart",
         footer=False,  # the footer is full at 80 columns; the Equity pane's border says "v: candles"
     ),
