@@ -749,6 +749,10 @@ class BtkApp(App[int]):
         if self.dashboard is not None and self.dashboard is self.screen:
             self.dashboard.toggle_zoom()
 
+    def action_toggle_chart(self) -> None:
+        if self.dashboard is not None and self.dashboard is self.screen:
+            self.dashboard.toggle_chart()
+
     def action_open_reports(self) -> None:
         self.push_screen(ReportsScreen(self.dump_dir))
 
@@ -761,7 +765,13 @@ class BtkApp(App[int]):
             return
         cfg = engine.get_config()
         source = source_of(self.state, run)
-        self.push_screen(TradesScreen(source, fee=cfg["CC_PERCENT_FEE"], slippage=cfg["CC_PERCENT_SLIPPAGE"]))
+
+        def follow() -> tuple[str, int] | None:  # while it changes, the inspector reads the trades again
+            now = self.state.runs.get(run.id)
+            return (now.status, now.trades) if now is not None else None
+
+        fee, slippage = cfg["CC_PERCENT_FEE"], cfg["CC_PERCENT_SLIPPAGE"]
+        self.push_screen(TradesScreen(source, fee=fee, slippage=slippage, follow=follow))
 
     def action_open_history(self) -> None:
         self.push_screen(HistoryScreen(self.dump_dir))

@@ -21,7 +21,8 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -215,6 +216,30 @@ def _progress(err: TextIO) -> Progress:
 # --------------------------------------------------------------------------- backtest
 
 
+@dataclass(frozen=True, slots=True)
+class _HeadlessRun:
+    """A finished headless run, as ``report_dump`` keys its reports (the console's ``d``)."""
+
+    mode: str
+    symbol: str
+    name: str
+    exchange: str
+    frame: str
+
+
+def _write_reports(runs: list[_HeadlessRun], tested: Callable[[Any], list[str]], dump_dir: Path, err: TextIO) -> bool:
+    """The reports of ``runs`` under the same keyed paths as the console's ``d``
+    (``<kind>/<exchange>/<frame>/<symbol>/``, console/report_dump.py): runs on different frames or
+    exchanges no longer overwrite each other, and an empty report is not written. True when one
+    could not be written (each is named on stderr)."""
+    from .report_dump import dump_reports
+
+    outcome = dump_reports(runs, tested, dump_dir)
+    for path, why in outcome.failed:
+        err.write(f"error: could not write the report {path}: {why}\n")
+    return bool(outcome.failed)
+
+
 def _keep_in_history(dump_dir: Path, symbol: str, name: str, exchange: str, frame: str, err: TextIO) -> None:
     """A finished headless backtest joins the run history the console's ``h`` compares
     (``console/history.py``); a write that fails is a warning, the run's result stands."""
@@ -284,6 +309,7 @@ async def run_backtests(
             err.write(f"{symbol} {name}: {status_word(t)} ({t.total_frames:,} frames)\n")
 
     rows = []
+    dumped: list[_HeadlessRun] = []
     failed = False
     failures: dict[str, list[str]] = {}  # error -> the runs it failed: a bad data file is one line, not one per run
     for symbol, name in pairs:
@@ -295,17 +321,14 @@ async def run_backtests(
         rows.append((symbol, name, engine.Backtest.get_data(symbol, name)))
         if status_word(t) == "done":
             _keep_in_history(dump_dir, symbol, name, exchange, frame, err)
-        folder = dump_dir / "backtest" if len(symbols) == 1 else dump_dir / "backtest" / symbol
-        path = engine.Backtest.dump(symbol, name, path=str(folder))
-        if path is None:
-            failed = True
-            err.write(f"error: could not write the report of {symbol} {name} under {folder}\n")
+        dumped.append(_HeadlessRun("backtest", symbol, name, exchange, frame))
         n_err = len(errors.get((symbol, name), []))
         if n_err:
             first = engine.describe_error(errors[(symbol, name)][0])
             err.write(f"warning: {symbol} {name}: {n_err} error(s) during the run; first: {first}\n")
     for error, runs in failures.items():
         err.write(f"error: {', '.join(runs)} failed: {error}\n")
+    failed = _write_reports(dumped, lambda _run: [], dump_dir, err) or failed
     if rows:
         render(summary_table(rows), out)
         where = _shown(dump_dir / "backtest")
@@ -389,6 +412,9 @@ async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: 
         outcome[symbol] = task.exception()
     elapsed = time.perf_counter() - started
     failed = False
+    schema = next(w for w in engine.list_walkers() if w.walker_name == walker)
+    dumped: list[_HeadlessRun] = []
+    tested: dict[str, list[str]] = {}
     for symbol, problem in outcome.items():
         if problem is not None:
             failed = True
@@ -400,17 +426,12 @@ async def run_walkers(walker: str, symbols: Sequence[str], dump_dir: Path, out: 
             failed = True
             err.write(f"error: walker {walker} on {symbol} tested no strategy\n")
             continue
-        several = len(symbols) > 1
         out.write(f"{walker} on {symbol} (best by {data.metric}: {data.best_strategy or 'none'})\n")
         render(leaderboard_table(data), out)
         out.write("\n")
-        folder = dump_dir / "walker" / symbol if several else dump_dir / "walker"
-        if engine.Walker.dump(symbol, walker, path=str(folder)) is None:
-            failed = True
-            err.write(f"error: could not write the walker report under {folder}\n")
-        for r in data.strategy_results:
-            sub = dump_dir / "backtest" / symbol if several else dump_dir / "backtest"
-            engine.Backtest.dump(symbol, r.strategy_name, path=str(sub))
+        dumped.append(_HeadlessRun("walker", symbol, walker, schema.exchange_name, schema.frame_name))
+        tested[symbol] = [r.strategy_name for r in data.strategy_results]
+    failed = _write_reports(dumped, lambda run: tested.get(run.symbol, []), dump_dir, err) or failed
     for line in skipped:
         failed = True
         err.write(f"warning: skipped {line}\n")

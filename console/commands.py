@@ -122,6 +122,15 @@ COMMANDS: tuple[Command, ...] = (
         "toggle_zoom",
     ),
     Command(
+        "chart",
+        "v",
+        "Candles / equity",
+        "Show the selected run's candles in the Equity pane (entries, exits; TP, SL and entry of the trade "
+        "picked in the Signals pane), or its equity again",
+        "toggle_chart",
+        footer=False,  # the footer is full at 80 columns; the Equity pane's border says "v: candles"
+    ),
+    Command(
         "logs",
         "e",
         "Log",

@@ -251,6 +251,7 @@ class LogLine:
     side: str
     detail: str
     pnl: float | None = None
+    signal_id: str = ""  # the signal the line is about (the candle chart shows its trade)
 
 
 class RunLog:
@@ -511,6 +512,7 @@ class DashboardState:
                 side=r.signal.position,
                 detail=detail,
                 pnl=pnl,
+                signal_id=r.signal.id,
             )
         )
 

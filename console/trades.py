@@ -244,3 +244,24 @@ def cumulative_curve(points: Sequence[float]) -> EquityCurve:
         peak = max(peak, v)
         drawdown.append(v - peak)
     return EquityCurve(tuple(points), tuple(drawdown))
+
+
+TRADE_MARGIN_MS = 30 * 60_000
+"""A trade's chart shows at least this much before its entry and after its exit."""
+
+
+def run_window(source: TradeSource, trades: Sequence[Trade]) -> tuple[int, int] | None:
+    """The period a chart of the whole run shows: its frame (a backtest), else from the first
+    entry to the last exit; None when there is neither."""
+    frame = next((f for f in engine.list_frames() if f.frame_name == source.frame), None)
+    if frame is not None and source.backtest:
+        return frame.start_ms, frame.end_ms
+    if trades:
+        return min(t.opened_at for t in trades), max(t.closed_at for t in trades)
+    return None
+
+
+def trade_window(t: Trade) -> tuple[int, int]:
+    """The period a chart of one trade shows: its life, with a margin on each side."""
+    margin = max(TRADE_MARGIN_MS, t.duration_ms)
+    return t.opened_at - margin, t.closed_at + margin

@@ -144,6 +144,10 @@ class DashboardScreen(Screen):
     def _run_selected(self, message: RunsPane.Selected) -> None:
         self.select(message.run_id)
 
+    @on(SignalsPane.TradePicked)
+    def _trade_picked(self, message: SignalsPane.TradePicked) -> None:
+        self.query_one(EquityPane).pick_trade(message.signal_id, self.session.state, self.session.selected)
+
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == TAB_OF[HeatmapPane]:  # the heatmap is only computed while it is shown
@@ -180,6 +184,10 @@ class DashboardScreen(Screen):
         if pane is None:
             return False
         return self.maximize(pane, container=False)
+
+    def toggle_chart(self) -> str:
+        """``v``: the Equity pane shows the candles of the selected run, or its equity again."""
+        return self.query_one(EquityPane).toggle_view(self.session.state, self.session.selected)
 
     def switch_tab(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

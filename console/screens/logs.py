@@ -4,7 +4,8 @@ it came from and its traceback, the engine's feed and persistence warnings, and 
 Issue 14 item 7 and "Log viewer": a strategy raising on some days left one cut line per error in
 the Signals pane and nothing else. Here the filter takes the keys as they are typed (every word
 must appear: ``valueerror rsi.py``), Enter or Tab moves to the log, which scrolls from the
-keyboard (arrows, PgUp/PgDn, Home/End, j/k, Space), ``/`` goes back to the filter, Esc leaves.
+keyboard like a report (``ScrollBody``: arrows, PgUp/PgDn, Home/End, j/k, Space), ``/`` goes back
+to the filter, Esc leaves.
 The newest ``SHOWN`` matching entries are drawn; the title says how many matched.
 """
 
@@ -21,6 +22,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from ..logbook import LogBook, LogEntry
 from ..widgets.base import theme_style
+from ..widgets.scroll_body import ScrollBody
 from .dialogs import ErrorScreen
 
 SHOWN = 400
@@ -33,30 +35,6 @@ def when(ms: int | None) -> str:
     if ms is None:
         return "                "
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-class LogBody(VerticalScroll, can_focus=True):
-    """The entries; scrolled from the keyboard like the report viewer (pager keys too)."""
-
-    BINDINGS = [
-        Binding("k", "line(-1)", "Up", show=False),
-        Binding("j", "line(1)", "Down", show=False),
-        Binding("space", "page(1)", "Page down", show=False),
-        Binding("g", "edge(0)", "Top", show=False),
-        Binding("G", "edge(1)", "End", show=False),
-    ]
-
-    def action_line(self, step: int) -> None:
-        self.scroll_relative(y=step, animate=False)
-
-    def action_page(self, step: int) -> None:
-        self.scroll_relative(y=step * max(1, self.scrollable_content_region.height - 1), animate=False)
-
-    def action_edge(self, end: int) -> None:
-        if end:
-            self.scroll_end(animate=False)
-        else:
-            self.scroll_home(animate=False)
 
 
 class LogScreen(Screen[None]):
@@ -82,12 +60,12 @@ class LogScreen(Screen[None]):
         yield Static("", id="logs-title", markup=False)
         hint = "type to filter: words that must all appear (ValueError, rsi.py, BTCUSDT)"
         yield Input(placeholder=hint, id="logs-filter")
-        with LogBody(id="logs-body"):
+        with ScrollBody(id="logs-body"):
             yield Static("", id="logs-text", markup=False)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#logs-body", LogBody).border_title = "Errors, warnings and live ticks (Esc: back)"
+        self.query_one("#logs-body", ScrollBody).border_title = "Errors, warnings and live ticks (Esc: back)"
         self.draw()
         self.query_one("#logs-filter", Input).focus()
         self.set_interval(0.5, self.draw)  # runs go on while the log is read: new entries appear
@@ -98,7 +76,7 @@ class LogScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one("#logs-body", LogBody).focus()
+        self.query_one("#logs-body", ScrollBody).focus()
 
     def action_find(self) -> None:
         self.query_one("#logs-filter", Input).focus()

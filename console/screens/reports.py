@@ -11,8 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, MarkdownViewer, OptionList, Static
+from textual.widgets import Footer, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
+
+from ..widgets.scroll_body import ScrollBody
 
 
 def table_widths(markdown: str) -> list[int]:
@@ -36,40 +38,24 @@ def table_widths(markdown: str) -> list[int]:
     return out
 
 
-class ReportViewer(MarkdownViewer, can_focus=True):
-    """The markdown viewer, focusable and scrolled from the keyboard.
+class ReportViewer(ScrollBody):
+    """The report: a markdown document in the scrolling body the log viewer also uses.
 
-    Textual's viewer cannot take focus (its document can, but the document does not scroll), so
-    arrows, PageDown and End did nothing and a report's closing statistics were out of reach.
-    The pager keys a reader expects (j/k, Space) are added to the scroll container's own; each
-    scroll is immediate, so a held key never queues animations.
-    """
+    Textual's MarkdownViewer could not take focus (its document could, but the document did not
+    scroll), so arrows, PageDown and End did nothing and a report's closing statistics were out
+    of reach (issue 14 item 3); the viewer is now the focusable ``ScrollBody`` around a document
+    that never takes the focus."""
 
-    BINDINGS = [
-        Binding("up,k", "line(-1)", "Up", show=False),
-        Binding("down,j", "line(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown,space", "page(1)", "Page down", show=False),
-        Binding("home,g", "edge(0)", "Top", show=False),
-        Binding("end,G", "edge(1)", "End", show=False),
-    ]
+    DEFAULT_CSS = "ReportViewer { height: 1fr; scrollbar-gutter: stable; background: $surface; }"
 
     def compose(self) -> ComposeResult:
-        for child in super().compose():
-            child.can_focus = False  # focus stays on the viewer, which is what scrolls
-            yield child
+        document = Markdown(id="report-doc")
+        document.can_focus = False  # focus stays on the body, which is what scrolls
+        yield document
 
-    def action_line(self, step: int) -> None:
-        self.scroll_relative(y=step, animate=False)
-
-    def action_page(self, step: int) -> None:
-        self.scroll_relative(y=step * max(1, self.scrollable_content_region.height - 1), animate=False)
-
-    def action_edge(self, end: int) -> None:
-        if end:
-            self.scroll_end(animate=False)
-        else:
-            self.scroll_home(animate=False)
+    @property
+    def document(self) -> Markdown:
+        return self.query_one("#report-doc", Markdown)
 
 
 def report_files(root: Path) -> list[Path]:
@@ -104,7 +90,7 @@ class ReportsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="reports-body"):
             yield OptionList(id="report-list")
-            yield ReportViewer("", id="report-view", show_table_of_contents=False)
+            yield ReportViewer(id="report-view")
         yield Static("", id="report-empty")
         yield Footer()
 

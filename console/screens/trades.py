@@ -4,10 +4,14 @@ run's candles and equity charted (issue 14 "What to add").
 Enter on a trade shows its entry, exit, TP/SL, duration, note, milestones, fees and PnL, moves
 the candle chart to the trade's life and marks it on the equity curve. Candles come from the
 engine's public ``read_candles`` in a worker, so a slow exchange never holds up the keys.
+While the run goes on, the screen reads its trades again by itself (at most once a second, only
+when the run's trade count or state moved), keeping the sort, the filter, the row under the
+cursor and the scroll; ``u`` still reads them at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -15,12 +19,23 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 import engine
 
-from ..trades import SORT_KEYS, Trade, TradeSource, equity_curve, filter_trades, load_trades, sort_trades
+from ..trades import (
+    SORT_KEYS,
+    Trade,
+    TradeSource,
+    equity_curve,
+    filter_trades,
+    load_trades,
+    run_window,
+    sort_trades,
+    trade_window,
+)
 from ..widgets.base import hhmm, minutes, price, signed_text, theme_style
 from ..widgets.charts import CandleChart, Candles, EquityChart
 
@@ -37,8 +52,10 @@ COLUMNS = (
 CHART_CANDLES = 240
 """The most candles the chart asks for (a wide terminal's columns); fewer are merged to fit."""
 
-TRADE_MARGIN_MS = 30 * 60_000
-"""A trade's chart shows at least this much before its entry and after its exit."""
+FOLLOW_S = 1.0
+"""How often the inspector looks whether its run closed more trades (issue 14 "Trade inspector":
+a running backtest or live run keeps adding them). It reads the engine's stores again only when
+the run's trade count or state moved, so an idle or finished run costs one comparison."""
 
 
 class TradesScreen(Screen[None]):
@@ -70,9 +87,22 @@ class TradesScreen(Screen[None]):
         Binding("u", "update", "Update"),
     ]
 
-    def __init__(self, source: TradeSource, *, fee: float, slippage: float) -> None:
+    def __init__(
+        self,
+        source: TradeSource,
+        *,
+        fee: float,
+        slippage: float,
+        follow: Callable[[], Hashable] | None = None,
+        follow_every: float = FOLLOW_S,
+    ) -> None:
+        """``follow`` says where the run is (its state and trade count, say): while what it returns
+        changes, the screen reads the trades again, at most once per ``follow_every`` seconds."""
         super().__init__(id="trades-screen")
         self.source = source
+        self.follow, self.follow_every = follow, follow_every
+        self._followed: Hashable = follow() if follow is not None else None
+        self.updates = 0  # reads of the trades since the screen opened (tests wait on it)
         self.fee, self.slippage = fee, slippage
         self.trades: list[Trade] = []
         self.shown: list[Trade] = []
@@ -108,19 +138,34 @@ class TradesScreen(Screen[None]):
         self.reload()
         self.query_one("#trades-table", DataTable).focus()
         self._chart(self._run_window())
+        if self.follow is not None:
+            self.set_interval(self.follow_every, self._follow_run, name="follow-run")
+
+    def _follow_run(self) -> None:
+        """The run moved on (more trades, or it ended): the trades again, keeping the sort, the
+        filter, the row under the cursor and the scroll."""
+        now = self.follow() if self.follow is not None else None
+        if now != self._followed:
+            self._followed = now
+            self.reload()
 
     # ------------------------------------------------------------------ data
     def reload(self) -> None:
         """Read the trades again (a running backtest keeps adding to them)."""
         self.trades = load_trades(self.source)
+        self.updates += 1
         self.query_one(EquityChart).show(equity_curve(t.pnl for t in self.trades), self._marker())
+        chart = self.query_one(CandleChart)
+        if chart.candles is not None:  # the new trades marked on the candles already shown
+            chart.show(chart.candles, self.trades, chart.selected, chart.message)
         self._fill()
 
     def _fill(self) -> None:
         query = self.query_one("#trades-filter", Input).value
         self.shown = sort_trades(filter_trades(self.trades, query), self.sort_key, self.descending)
         table = self.query_one("#trades-table", DataTable)
-        keep = self.selected.signal_id if self.selected else None
+        keep = self._cursor_trade(table) or (self.selected.signal_id if self.selected else None)
+        scrolled = table.scroll_y
         table.clear(columns=True)
         arrow = " ↓" if self.descending else " ↑"
         for key, label in COLUMNS:
@@ -128,7 +173,8 @@ class TradesScreen(Screen[None]):
         for t in self.shown:
             table.add_row(*self._cells(t), key=t.signal_id)
         if keep is not None and keep in table.rows:
-            table.move_cursor(row=table.get_row_index(keep))
+            table.scroll_to(y=scrolled, animate=False, immediate=True)  # the view stays where it was
+            table.move_cursor(row=table.get_row_index(keep))  # (and moves only to keep the row in it)
         s = self.source
         wins = sum(1 for t in self.trades if t.pnl > 0)
         count = f"{len(self.shown)} of {len(self.trades)}" if len(self.shown) != len(self.trades) else len(self.trades)
@@ -139,6 +185,13 @@ class TradesScreen(Screen[None]):
         )
         title.no_wrap, title.overflow = True, "ellipsis"
         self.query_one("#trades-title", Static).update(title)
+
+    @staticmethod
+    def _cursor_trade(table: DataTable) -> str | None:
+        """The signal id of the row under the cursor (None before the first fill)."""
+        if not table.row_count or not 0 <= table.cursor_row < table.row_count:
+            return None
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
     def _cells(self, t: Trade) -> tuple:
         side = Text(t.side.upper(), style=theme_style(self, "primary" if t.side == "long" else "secondary"))
@@ -206,8 +259,7 @@ class TradesScreen(Screen[None]):
         self.selected = t
         self.query_one("#trade-detail", Static).update(self._detail(t))
         self.query_one(EquityChart).show(equity_curve(x.pnl for x in self.trades), t.number)
-        margin = max(TRADE_MARGIN_MS, t.duration_ms)
-        self._chart((t.opened_at - margin, t.closed_at + margin))
+        self._chart(trade_window(t))
 
     def _detail(self, t: Trade) -> Text:
         """Short lines (the pane is 28 columns at 80x24): what a trader checks, in that order."""
@@ -249,12 +301,7 @@ class TradesScreen(Screen[None]):
     # ------------------------------------------------------------------ the candle chart
     def _run_window(self) -> tuple[int, int] | None:
         """The whole run: its frame (a backtest), else from the first entry to the last exit."""
-        frame = next((f for f in engine.list_frames() if f.frame_name == self.source.frame), None)
-        if frame is not None and self.source.backtest:
-            return frame.start_ms, frame.end_ms
-        if self.trades:
-            return min(t.opened_at for t in self.trades), max(t.closed_at for t in self.trades)
-        return None
+        return run_window(self.source, self.trades)
 
     def _chart(self, window: tuple[int, int] | None) -> None:
         self.window = window

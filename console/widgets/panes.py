@@ -3,6 +3,7 @@ The analysis tabs live in their own modules (leaderboard, events, heatmap)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from textual.widgets import DataTable, Static
 import engine
 
 from ..state import DashboardState, LogLine, RunView
-from ..trades import cumulative_curve
+from ..trades import Trade, TradeSource, cumulative_curve, load_trades, run_window, source_of, trade_window
 from .base import (
     FINISHED_STYLE,
     LogPane,
@@ -30,7 +31,7 @@ from .base import (
     signed_text,
     theme_style,
 )
-from .charts import EquityChart
+from .charts import CandleChart, Candles, EquityChart
 from .outcome import outcome, short_outcome, with_errors
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
@@ -401,6 +402,14 @@ class SignalsPane(LogPane):
 
     MIN_DETAIL = 4
 
+    class TradePicked(Message):
+        """The cursor of the focused Signals log is on a line about this signal: the candle chart
+        shows its trade (issue 14 "Charts": they follow the selected trade)."""
+
+        def __init__(self, signal_id: str) -> None:
+            super().__init__()
+            self.signal_id = signal_id
+
     def __init__(self) -> None:
         super().__init__("Signals", "Opens, closes and cancellations appear here.", id="signals")
         self._room = 0  # the detail's room; 0 until the table is laid out (nothing is cut then)
@@ -463,6 +472,29 @@ class SignalsPane(LogPane):
         self._shown = [line.key for line in self._lines]
         self.set_empty(not self._lines)
 
+    @on(events.DescendantFocus)
+    def _cursor_on(self) -> None:
+        """A row cursor while the log has the focus (Tab), on the newest line: the arrows pick a
+        line and so a trade. Without the focus the log has no cursor, as before."""
+        table = self.table
+        table.cursor_type, table.show_cursor = "row", True
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+
+    @on(events.DescendantBlur)
+    def _cursor_off(self) -> None:
+        table = self.table
+        table.cursor_type, table.show_cursor = "none", False
+
+    @on(DataTable.RowHighlighted)
+    def _line_picked(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if not self.table.has_focus:
+            return
+        line = next((x for x in reversed(self._lines) if x.key == event.row_key.value), None)
+        if line is not None and line.signal_id:
+            self.post_message(self.TradePicked(line.signal_id))
+
     def cells(self, line: LogLine) -> tuple:
         kind = Text(line.kind, style=theme_style(self, self.KIND_STYLE[line.kind], bold=True))
         pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
@@ -481,38 +513,135 @@ class EquityPane(Pane):
     its value axis, a zero line, the area coloured by sign and, when the pane is tall enough, the
     drawdown under it (issue 14 item 14: the unlabelled sparkline coloured by height drew an
     all-negative curve in green). It has no table, so the pane itself takes the focus (Tab reaches
-    it, z zooms it)."""
+    it, z zooms it).
+
+    ``v`` turns it into the candle chart of the selected run's market with its entries and exits
+    marked, and the TP, SL and entry of the trade picked in the Signals log (issue 14 "Charts":
+    both charts follow the selected run and the selected trade); ``v`` again shows the equity.
+    The PnL line under the chart stays in both (issue 14 item 4). Candles and trades are read
+    from the engine's public API (``read_candles``, ``load_trades``) in a worker, at most once
+    per ``CANDLES_EVERY_S`` and only when the run's trades, its state or the picked trade moved,
+    so a busy run is not slowed by a chart nobody changed."""
 
     can_focus = True
 
+    CANDLES = 240
+    """The most candles asked for (a wide pane's columns); fewer are merged to fit."""
+
+    CANDLES_EVERY_S = 1.0
+
     def __init__(self) -> None:
         super().__init__("Equity (cum. PnL %)", "Select a run with closed trades.", id="equity")
-        self.border_subtitle = "i: every trade"
+        self.border_subtitle = "i: every trade"  # (v: candles is in the help and the palette)
+        self.view = "equity"
+        self.trade_id: str | None = None  # the signal picked in the Signals log
+        self._run: str | None = None
+        self._want: tuple[object, ...] | None = None  # what the candle chart should show
+        self._drawn: tuple[object, ...] | None = None  # what it shows (or is being read)
+        self._source: TradeSource | None = None
+        self._last_read = float("-inf")
+        self.reads = 0  # candle reads done (tests wait on it)
+        self.trades: list[Trade] = []
+        self.picked: Trade | None = None
+        self._curve: tuple[list[float], int] = ([], 0)
 
     def compose_body(self) -> ComposeResult:
         yield EquityChart(id="equity-line")
+        yield CandleChart(id="equity-candles")
         yield Static("", id="equity-total")
 
     def on_mount(self) -> None:
         self.set_empty(True)
+        self.set_interval(self.CANDLES_EVERY_S, self._read_if_wanted, name="candles")
 
     def refresh_from(self, state: DashboardState, run_id: str | None) -> None:
+        if run_id != self._run:  # another run: no trade of it is picked yet
+            self._run, self.trade_id, self.picked = run_id, None, None
         shown = state.equity_of(run_id)
         line = self.query_one(EquityChart)
+        candles = self.query_one(CandleChart)
         total = self.query_one("#equity-total", Static)
-        if shown is None or not shown[1]:
+        run = state.runs.get(run_id) if run_id else None
+        if run is None or ((shown is None or not shown[1]) and self.view == "equity"):
             self.set_empty(True)
-            self.border_title = "Equity (cum. PnL %)"
-            line.display = False
+            self.border_title = "Equity (cum. PnL %)" if self.view == "equity" else "Candles"
+            line.display = candles.display = False
             total.update("")
+            self._want = None
             return
-        label, curve, trades, wins, total_pnl = shown
-        run = state.runs[run_id] if run_id else None
-        self.border_title = f"Equity · {label}" if run is not None and run.mode == "walker" else "Equity (cum. PnL %)"
         self.set_empty(False)
-        line.display = True
-        line.show(cumulative_curve([0.0, *curve]))
+        line.display, candles.display = self.view == "equity", self.view == "candles"
+        label, curve, trades, wins, total_pnl = shown if shown is not None else (run.name, [], 0, 0, 0.0)
+        if self.view == "equity":
+            walker = run.mode == "walker"
+            self.border_title = f"Equity · {label}" if walker else "Equity (cum. PnL %)"
+            self._curve = (curve, trades)
+            marker = self.picked.number if self.picked is not None and len(curve) == trades else None
+            line.show(cumulative_curve([0.0, *curve]), marker)
+            if self.trade_id is not None:  # the picked trade's place on the curve is read
+                self._source = source_of(state, run)
+                self._want = ("equity", run.id, self._source.strategy, trades, self.trade_id)
+                self._read_if_wanted()
+        else:
+            self._source = source_of(state, run)
+            self._want = (run.id, self._source.strategy, trades, run.status, self.trade_id)
+            self._read_if_wanted()
         win_rate = wins / trades * 100 if trades else 0.0
         text = signed_text(self, total_pnl)
         text.append(f"  {trades} trades, win {win_rate:.1f}%", style="dim")
         total.update(text)
+
+    def toggle_view(self, state: DashboardState, run_id: str | None) -> str:
+        """Equity to candles and back; returns the view now shown."""
+        self.view = "candles" if self.view == "equity" else "equity"
+        self.border_subtitle = "i: every trade" if self.view == "equity" else "v: equity"
+        self.set_class(self.view == "candles", "-candles")  # a taller pane (themes/btk.tcss)
+        self._drawn = None  # drawn afresh for what is selected now
+        self.refresh_from(state, run_id)
+        return self.view
+
+    def pick_trade(self, signal_id: str, state: DashboardState, run_id: str | None) -> None:
+        """The Signals log's cursor is on a line of this signal: chart its trade."""
+        if signal_id != self.trade_id:
+            self.trade_id = signal_id
+            self.refresh_from(state, run_id)
+
+    def _read_if_wanted(self) -> None:
+        want = self._want
+        if want is None or want == self._drawn:
+            return
+        if time.monotonic() - self._last_read < self.CANDLES_EVERY_S:
+            return  # the interval comes back for it
+        self._drawn, self._last_read = want, time.monotonic()
+        source = self._source
+        self.run_worker(self._read(source, want), exclusive=True, group="equity-candles", exit_on_error=False)
+
+    async def _read(self, source: TradeSource, want: tuple[object, ...]) -> None:
+        chart = self.query_one(CandleChart)
+        trades = load_trades(source)
+        picked = next((t for t in trades if t.signal_id == self.trade_id), None)
+        window = trade_window(picked) if picked is not None else run_window(source, trades)
+        self.trades, self.picked = trades, picked
+        if self.view == "equity":  # only the picked trade's mark on the equity curve
+            curve, count = self._curve
+            marker = picked.number if picked is not None and len(curve) == count else None
+            self.query_one(EquityChart).show(cumulative_curve([0.0, *curve]), marker)
+            self.reads += 1
+            return
+        if window is None:
+            chart.show(None, trades, None, "No trades and no frame: nothing to chart yet.")
+            self.reads += 1
+            return
+        try:
+            interval, got = await engine.read_candles(source.exchange, source.symbol, *window, self.CANDLES)
+        except Exception as exc:  # the pane says why; the dashboard goes on
+            chart.show(None, trades, None, f"No candles: {type(exc).__name__}: {exc}")
+            self.reads += 1
+            return
+        if self._want != want and self._drawn != want:
+            return  # something else was asked for meanwhile: its read draws
+        what = f"trade #{picked.number}" if picked is not None else "whole run"
+        self.border_title = f"Candles · {source.symbol} {interval} · {what}"
+        candles = Candles(got.timestamp, got.open, got.high, got.low, got.close)
+        chart.show(candles, trades, picked, "No candles in this period.")
+        self.reads += 1

@@ -14,6 +14,9 @@ import pytest
 from console.cli import main
 from engine.testing import reset_engine
 
+KEYED = Path("demo-synthetic", "demo-30d", "BTCUSDT")
+"""The demo's exchange, frame and symbol: the folders a report of the demo's backtest goes in."""
+
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
@@ -30,7 +33,8 @@ def test_backtest_runs_the_demo_prints_statistics_and_writes_reports(tmp_path: P
         line = next(line for line in out.splitlines() if f" {name} " in line)
         assert line.startswith("BTCUSDT")
         assert int(line.split()[2]) > 0, f"{name} made no trade on the 30-day demo"
-        report = (tmp_path / "dump" / "backtest" / f"{name}.md").read_text()
+        # keyed by exchange, frame and symbol, as the console's d writes them (issue 14 item 13)
+        report = (tmp_path / "dump" / "backtest" / KEYED / f"{name}.md").read_text()
         assert report.startswith(f"# Backtest Report: {name}")
     assert "BTCUSDT demo-breakout: done (43,200 frames)" in err  # not a TTY: one line per run, not a bar
     assert not re.search(r": (fulfilled|rejected|pending) \(", err)  # words a trader reads (issue 14 item 17)
@@ -54,8 +58,9 @@ def test_symbols_strategies_days_and_dump_dir_are_honoured(tmp_path: Path) -> No
     assert code == 0, err
     rows = [line.split()[:2] for line in out.splitlines()[2:4]]
     assert rows == [["ETHUSDT", "demo-trend"], ["BTCUSDT", "demo-trend"]]
-    assert (tmp_path / "reports" / "backtest" / "ETHUSDT" / "demo-trend.md").exists()
-    assert (tmp_path / "reports" / "backtest" / "BTCUSDT" / "demo-trend.md").exists()
+    for symbol in ("ETHUSDT", "BTCUSDT"):
+        keyed = tmp_path / "reports" / "backtest" / "demo-synthetic" / "demo-3d" / symbol
+        assert (keyed / "demo-trend.md").exists()
     assert "4,320 frames" in err
 
 
@@ -107,7 +112,7 @@ def test_the_installed_console_script_runs(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "dump" / "backtest" / "demo-trend.md").exists()
+    assert (tmp_path / "dump" / "backtest" / "demo-synthetic" / "demo-2d" / "BTCUSDT" / "demo-trend.md").exists()
     version = subprocess.run([*cmd, "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("btk-console ")
 
@@ -191,3 +196,29 @@ def test_a_strategy_that_raises_is_named_with_its_type_file_and_line(tmp_path: P
     code, _, err = run("backtest", "--dump-dir", str(tmp_path / "dump"))
     assert code == 0, err
     assert "warning: BTCUSDT s: 4 error(s) during the run; first: ValueError: bad hour (s.py:5 in sig)\n" in err
+
+
+def test_headless_reports_go_where_the_consoles_d_puts_them_and_empty_ones_are_skipped(tmp_path: Path) -> None:
+    """Issue 14 item 13: headless runs on different frames no longer overwrite each other's report,
+    and a report with nothing in it (a strategy that placed no limit order has no schedule
+    report) is not written."""
+    import engine
+
+    dump = tmp_path / "dump"
+    for days in ("3", "2"):
+        code, _out, err = run("backtest", "--strategy", "demo-trend", "--days", days)
+        assert code == 0, err
+        if days == "3":
+            reset_engine()
+    keyed = lambda kind, days: dump / kind / "demo-synthetic" / f"demo-{days}d" / "BTCUSDT" / "demo-trend.md"  # noqa: E731
+    assert keyed("backtest", 2).read_text() != keyed("backtest", 3).read_text()  # two frames, two reports
+    assert not (dump / "backtest" / "demo-trend.md").exists()  # not the old flat path
+    has = {
+        "backtest": engine.Backtest.get_data("BTCUSDT", "demo-trend").total_signals,
+        "schedule": engine.Schedule.get_data("BTCUSDT", "demo-trend", True).total_events,
+        "partial": engine.Partial.get_data("BTCUSDT", "demo-trend", True).total_events,
+        "risk": engine.Risk.get_data("BTCUSDT", "demo-trend", True).total_rejections,
+    }
+    assert has["backtest"] > 0 and 0 in has.values(), has  # the test needs a full and an empty report
+    for kind, count in has.items():
+        assert keyed(kind, 2).exists() == (count > 0), f"{kind}: {count} events"

@@ -26,9 +26,10 @@ import engine
 from console.app import BtkApp
 from console.project import load_project
 from console.screens.dialogs import StartDialog
-from console.screens.logs import LogBody, LogScreen, ReloadErrorScreen
+from console.screens.logs import LogScreen, ReloadErrorScreen
 from console.widgets.base import theme_style
 from console.widgets.panes import ProgressPane, RunsPane
+from console.widgets.scroll_body import ScrollBody
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
 
@@ -147,7 +148,7 @@ async def test_the_log_viewer_lists_every_error_with_its_traceback_and_filters(r
         await pilot.pause()
         assert len(screen.shown) == 24
         await pilot.press("enter")
-        body = screen.query_one(LogBody)
+        body = screen.query_one(ScrollBody)
         assert app.focused is body
         await pilot.pause()
         assert body.max_scroll_y > 0  # 24 tracebacks do not fit either size

@@ -262,3 +262,32 @@ def test_trade_inspector_at_80x24(snap_compare, no_settings) -> None:
 
 def test_trade_inspector_at_160x50(snap_compare, no_settings) -> None:
     assert snap_compare(demo_app(), terminal_size=(160, 50), run_before=_inspect_a_trade)
+
+
+async def _candles_of_a_picked_trade(pilot) -> None:
+    """The demo's backtests, ``v`` (the candles), the Signals log's second newest line picked."""
+    from console.widgets.charts import CandleChart
+    from console.widgets.panes import EquityPane, SignalsPane
+
+    await _backtest_all(pilot)
+    app = pilot.app
+    pane = app.dashboard.query_one(EquityPane)
+    await pilot.press("v")
+    await wait_until(pilot, lambda: pane.reads == 1 and not app.workers._workers)
+    signals = app.dashboard.query_one(SignalsPane)
+    signals.table.focus()
+    await pilot.press("up")
+    await pilot.pause()
+    wanted = signals._lines[signals.table.cursor_row].signal_id
+    chart = pane.query_one(CandleChart)
+    await wait_until(pilot, lambda: chart.selected is not None and chart.selected.signal_id == wanted)
+    await wait_until(pilot, lambda: not app.workers._workers)
+    await pilot.pause()
+
+
+def test_dashboard_candles_at_80x24(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_candles_of_a_picked_trade)
+
+
+def test_dashboard_candles_at_160x50(snap_compare, no_settings) -> None:
+    assert snap_compare(demo_app(), terminal_size=(160, 50), run_before=_candles_of_a_picked_trade)

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from conftest import Gate, demo_app, finish_runs, fixed_clock, flush_bridge, wait_until
-from textual.widgets import MarkdownViewer, OptionList, TabbedContent
+from textual.widgets import OptionList, TabbedContent
 
 import engine
 from console.app import BtkApp
 from console.demo import WALKER
 from console.project import load_project
 from console.screens.dialogs import ConfirmScreen, StartDialog
-from console.screens.reports import ReportsScreen
+from console.screens.reports import ReportsScreen, ReportViewer
 from console.state import RECENT_CANCELLATIONS, RunView
 from console.widgets.events import PartialPane, RiskPane
 from console.widgets.heatmap import HeatmapPane
@@ -81,7 +81,7 @@ async def test_the_walker_report_is_dumped_and_listed_in_the_browser(no_settings
         app.screen.query_one("#report-list", OptionList).highlighted = index
         await pilot.press("enter")
         await pilot.pause()
-        viewer = app.screen.query_one("#report-view", MarkdownViewer)
+        viewer = app.screen.query_one("#report-view", ReportViewer)
         assert viewer.display and viewer.border_title.startswith(f"walker/{keyed.as_posix()}/{WALKER}.md")
         assert [str(h.content) for h in viewer.query("MarkdownH1")] == [f"Walker Comparison Report: {WALKER}"]
 
@@ -288,6 +288,7 @@ def test_headless_walker_prints_the_leaderboard_and_writes_the_report(tmp_path: 
     import io
 
     from console.cli import main
+    from console.report_layout import one_per_line, walker_pnl_columns
 
     out, err = io.StringIO(), io.StringIO()
     code = main(["walker", "--dump-dir", str(tmp_path / "out")], out, err)
@@ -300,8 +301,14 @@ def test_headless_walker_prints_the_leaderboard_and_writes_the_report(tmp_path: 
     assert [line.split()[1] for line in board] == [
         r.strategy_name for r in sorted(data.strategy_results, key=lambda r: -r.metric_value)
     ]
-    report = (tmp_path / "out" / "walker" / f"{WALKER}.md").read_text()
-    assert report == engine.Walker.get_report("BTCUSDT", WALKER)
+    # the same keyed path and layout as the console's d (issue 14 item 13, console/report_dump.py)
+    keyed = tmp_path / "out" / "walker" / "demo-synthetic" / "demo-30d" / "BTCUSDT"
+    report = (keyed / f"{WALKER}.md").read_text()
+    assert report == one_per_line(engine.Walker.get_report("BTCUSDT", WALKER, pnl_columns=walker_pnl_columns()))
+    assert not (tmp_path / "out" / "walker" / f"{WALKER}.md").exists()  # not the old flat path
+    backtests = tmp_path / "out" / "backtest" / "demo-synthetic" / "demo-30d" / "BTCUSDT"
+    for r in data.strategy_results:  # each tested strategy's backtest report beside it
+        assert (backtests / f"{r.strategy_name}.md").exists()
 
 
 @pytest.mark.parametrize(
