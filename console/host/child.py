@@ -60,6 +60,7 @@ class Outbox:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.items: list[tuple[str, Any]] = []
+        self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
         self.lock = threading.Lock()  # the stop reader never sends, but be plain about one writer
 
     def add(self, kind: str, value: Any) -> None:
@@ -72,8 +73,24 @@ class Outbox:
             except (pickle.PicklingError, TypeError, AttributeError):
                 self.conn.send(self._picklable(message))
 
+    def active(self, event: Any) -> None:
+        """A backtest's open signal at one more frame: only its latest frame of a batch is sent. It
+        sets the position's last price and PnL (console/state.py folds nothing else from it), so the
+        batch ends where it would have; a hundred thousand frames a year cost the pipe nothing."""
+        if not event.backtest or event.signal is None:
+            self.items.append(("signal", event))
+            return
+        key = (event.symbol, event.strategy_name, event.signal.id)
+        slot = self.latest.get(key)
+        if slot is None:
+            self.latest[key] = len(self.items)
+            self.items.append(("signal", event))
+        else:
+            self.items[slot] = ("signal", event)
+
     def flush(self, status: Any) -> None:
         items, self.items = self.items, []
+        self.latest.clear()
         self.send(("batch", items, status))
 
     def _picklable(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -128,6 +145,9 @@ def main(conn: Connection) -> None:
     if message[0] != "run":
         return
     asyncio.run(serve(conn, message[1], load_error))
+    # everything went down the pipe: leave without tearing down the run's heap (candles, stores),
+    # which took a second or two of the console's wait under load
+    os._exit(0)
 
 
 def _quiet() -> None:
@@ -153,6 +173,7 @@ async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | Non
         if f.name not in known:
             engine.add_frame(f.name, f.interval, f.start, f.end, note=f.note)
     bus = engine.scope.active().bus
+    _mark_clears(engine.scope.active().stores, out)
     unsubscribe = [getattr(bus, name).listen(_collector(out, name), actions=actions) for name, actions in FORWARD]
     try:
         if spec.mode == "walker":
@@ -193,7 +214,35 @@ def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], list[tuple], int]
     return [(key, list(log.all_rows()), log.trimmed_seen) for key, log in store.items() if key[0] == symbol]
 
 
+def _mark_clears(stores: Any, out: Outbox) -> None:
+    """Each time a run clears its pair's report stores (SPEC 6.2: every backtest, and a walker
+    before each strategy it tests), a ``("clear", (symbol, strategy, backtest))`` goes down the
+    pipe in its place among the events, so the console clears its stores at the same point. The
+    worker's own stores object becomes an instance of a subclass that says so (no new slots, so
+    the hooks already attached to the bus stay its bound methods)."""
+    base = type(stores)
+
+    class Marking(base):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        def clear_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
+            out.items.append(("clear", (symbol, strategy_name, backtest)))
+            base.clear_run(self, symbol, strategy_name, backtest)
+
+    stores.__class__ = Marking
+
+
 def _collector(out: Outbox, name: str) -> Any:
+    if name == "signal":
+
+        def collect_signal(event: Any) -> None:
+            if event.action == "active":
+                out.active(event)
+            else:
+                out.items.append(("signal", event))
+
+        return collect_signal
+
     def collect(event: Any) -> None:
         out.add(name, event)
 
@@ -209,7 +258,7 @@ async def _tick(out: Outbox, handle: Any, interval: float) -> None:
 
 
 def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec) -> None:
-    """The console's ``stop`` (its ``x``): the same graceful stop as in process. The pipe closing
+    """The console's ``stop`` (its ``s`` (stop)): the same graceful stop as in process. The pipe closing
     means the console is gone: stop too (the console kills a worker it no longer wants)."""
     import engine
 

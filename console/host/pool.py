@@ -1,7 +1,7 @@
 """The console's worker processes: one per run, the next one always started in advance.
 
 Why one process per run rather than one engine host for the console's life: a run that crashes
-its process, or that ``x`` must stop while its strategy is stuck, takes nothing else with it; a
+its process, or that ``s`` (stop) must stop while its strategy is stuck, takes nothing else with it; a
 reload (``ctrl+r``) needs no "runs in progress keep the old code" bookkeeping, since a worker
 loads the project when it starts and keeps what it loaded; and two runs side by side use both of
 the machine's cores instead of sharing a host's one loop. The price of a fresh interpreter

@@ -4,7 +4,7 @@ The worker sends batches of what its engine emitted (console/host/child.py); ite
 publishes each batch into the console's own engine's bus, in the order it was emitted, so the
 bridge, the report stores, the trade inspector, the history and ``d``'s reports hear exactly what
 they hear from a run in process; it yields what the worker's handle yielded. ``status()`` is the
-worker's last word on progress. ``stop()`` asks for the same graceful stop as ``x`` in process;
+worker's last word on progress. ``stop()`` asks for the same graceful stop as ``s`` (stop) in process;
 a worker that ends without its ``end`` message (killed, crashed) ends the run with
 ``EngineProcessDied`` naming its exit code, never a hang.
 """
@@ -58,6 +58,7 @@ class RemoteRun:
         self._loop = asyncio.get_running_loop()
         self._ended: BaseException | bool | None = False  # False while running; then the error or None
         self.stopping = False
+        self._reaping = False
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
         self._reader.start()
 
@@ -84,7 +85,7 @@ class RemoteRun:
     async def __anext__(self) -> Any:
         while not self._results:
             if self._ended is not False:
-                await asyncio.to_thread(self._close)
+                self._reap()
                 if self._ended is None:
                     raise StopAsyncIteration
                 raise self._ended
@@ -122,6 +123,9 @@ class RemoteRun:
             if kind == "result":
                 self._results.append(value)
                 continue
+            if kind == "clear":  # the worker's run cleared its pair's stores here (SPEC 6.2)
+                self.engine.stores.clear_run(*value)
+                continue
             if kind == "timings":  # the performance report's samples (console/host/child.py)
                 key, rows, trimmed = value
                 log = self.engine.stores.performance_log(*key)
@@ -151,10 +155,10 @@ class RemoteRun:
     async def aclose(self) -> None:
         """End the run now: the worker is stopped hard (what it sent so far stays)."""
         self.kill()
-        await asyncio.to_thread(self._close)
+        self._reap()
 
     def stop(self) -> None:
-        """The graceful stop of ``x``: the run finishes the position it holds, then ends."""
+        """The graceful stop of ``s`` (stop): the run finishes the position it holds, then ends."""
         self.stopping = True
         with contextlib.suppress(OSError, ValueError):  # already gone: its end (or death) is on the way
             self.conn.send(("stop",))
@@ -162,6 +166,12 @@ class RemoteRun:
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
+
+    def _reap(self) -> None:
+        """The run is over for the console now; its worker is waited for aside (``_close``)."""
+        if not self._reaping:
+            self._reaping = True
+            threading.Thread(target=self._close, daemon=True, name=f"btk-reap {self.label}").start()
 
     def _close(self) -> None:
         """Reap the worker (it exits after its ``end``; one that does not is killed)."""
