@@ -173,7 +173,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--scenario", default="benchmark,busy", help="comma-separated: benchmark, busy")
     p.add_argument("--child", choices=["engine", "console", "probe"], help=argparse.SUPPRESS)
-    p.add_argument("--in-process", action="store_true", help="the console runs the engine on its own loop (the old way)")
+    p.add_argument("--in-process", action="store_true", help="the console runs the engine on its own loop")
     args = p.parse_args()
     if args.child:
         if args.child == "engine":
