@@ -54,6 +54,7 @@ class EngineHost:
     spare: _Worker | None = None
     runs: list[RemoteRun] = field(default_factory=list)
     started: int = 0  # workers started (a test reads it; the benchmark reports it)
+    closed: bool = False
 
     def warm(self) -> None:
         """Have a loaded worker waiting for the next run."""
@@ -80,19 +81,26 @@ class EngineHost:
         return _Worker(process, conn)
 
     def start(self, spec: RunSpec, first: engine.TaskStatus) -> RemoteRun:
-        """Hand ``spec`` to the spare worker (a new one if it died), and start the next spare.
-        ``first`` is the status until the worker's first batch (the console's own handle, made to
-        check the names, knows the frame count)."""
+        """Hand ``spec`` to the spare worker (a new one if it died). The next spare starts when
+        the last run going ends: started now, its imports would take a core from the run and the
+        console at the moment they are busiest. ``first`` is the status until the worker's first
+        batch (the console's own handle, made to check the names, knows the frame count)."""
         self.warm()
         worker, self.spare = self.spare, None
         assert worker is not None
         worker.conn.send(("run", spec))
         label = f"{spec.mode} {spec.symbol} {spec.name}"
-        run = RemoteRun(worker.process, worker.conn, label, first)
+        run = RemoteRun(worker.process, worker.conn, label, first, on_end=self._run_ended)
         self.runs = [r for r in self.runs if r.process.poll() is None]
         self.runs.append(run)
-        self.warm()
         return run
+
+    def _run_ended(self, ended: RemoteRun) -> None:
+        if self.closed:
+            return
+        self.runs = [r for r in self.runs if r is not ended and not r.over]
+        if not self.runs:
+            self.warm()
 
     def backtest(self, symbol: str, strategy: str, exchange: str, frame: str, checked: Any) -> RemoteRun:
         """``strategy`` on ``symbol`` in a worker. ``checked`` is the console's own
@@ -116,6 +124,7 @@ class EngineHost:
 
     def close(self) -> None:
         """The console quits: no worker outlives it (a run's own stop is not waited for)."""
+        self.closed = True
         self._end(self.spare)
         self.spare = None
         for run in self.runs:

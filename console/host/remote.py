@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -47,7 +48,14 @@ def exit_reason(code: int | None) -> str:
 class RemoteRun:
     """The console's handle on one worker's run (``engine.RunHandle``)."""
 
-    def __init__(self, process: Any, conn: Connection, label: str, first: engine.TaskStatus) -> None:
+    def __init__(
+        self,
+        process: Any,
+        conn: Connection,
+        label: str,
+        first: engine.TaskStatus,
+        on_end: Callable[[RemoteRun], None] | None = None,
+    ) -> None:
         self.process = process
         self.conn = conn
         self.label = label  # "backtest BTCUSDT rsi": the error names the run
@@ -59,6 +67,7 @@ class RemoteRun:
         self._ended: BaseException | bool | None = False  # False while running; then the error or None
         self.stopping = False
         self._reaping = False
+        self.on_end = on_end  # told once, when the console is done with the run
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
         self._reader.start()
 
@@ -167,11 +176,17 @@ class RemoteRun:
         if self.process.poll() is None:
             self.process.kill()
 
+    @property
+    def over(self) -> bool:
+        return self._reaping
+
     def _reap(self) -> None:
         """The run is over for the console now; its worker is waited for aside (``_close``)."""
         if not self._reaping:
             self._reaping = True
             threading.Thread(target=self._close, daemon=True, name=f"btk-reap {self.label}").start()
+            if self.on_end is not None:
+                self.on_end(self)
 
     def _close(self) -> None:
         """Reap the worker (it exits after its ``end``; one that does not is killed)."""
