@@ -172,8 +172,8 @@ async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | Non
     for f in spec.frames:
         if f.name not in known:
             engine.add_frame(f.name, f.interval, f.start, f.end, note=f.note)
-    bus = engine.scope.active().bus
-    _mark_clears(engine.scope.active().stores, out)
+    bus = engine.active_engine().bus
+    _mark_clears(engine.active_engine().stores, out)
     unsubscribe = [getattr(bus, name).listen(_collector(out, name), actions=actions) for name, actions in FORWARD]
     try:
         if spec.mode == "walker":
@@ -208,9 +208,9 @@ async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | Non
 def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], list[tuple], int]]:
     """The run's timing samples as the performance report keeps them, by (symbol, strategy, mode),
     as plain rows (the packed columns code metric names per process)."""
-    from engine.scope import active
+    import engine
 
-    store = active().stores.performance_store
+    store = engine.active_engine().stores.performance_store
     return [(key, list(log.all_rows()), log.trimmed_seen) for key, log in store.items() if key[0] == symbol]
 
 

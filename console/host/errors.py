@@ -2,7 +2,7 @@
 
 A run's errors reach the console as exceptions: the log book reads their type, the user's file and
 line (``engine.origin`` walks the traceback) and the traceback text, and ``engine.context_of``
-pins them on a run (docs/behaviour.md 14). Plain pickling drops ``__traceback__``; tblib carries
+pins them on a run (issue 14 item 7). Plain pickling drops ``__traceback__``; tblib carries
 it as data and builds real traceback objects again on this side, so ``traceback.extract_tb`` and
 ``format_exception`` read the same frames as they would in process. An exception whose class does
 not pickle (its ``__init__`` wants other arguments, or it lives in a module this side cannot

@@ -23,7 +23,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import engine
-from engine.scope import active
 
 from . import errors
 
@@ -59,7 +58,7 @@ class RemoteRun:
         self.process = process
         self.conn = conn
         self.label = label  # "backtest BTCUSDT rsi": the error names the run
-        self.engine = active()  # the console's engine: its bus gets the worker's events
+        self.engine = engine.active_engine()  # the console's engine: its bus gets the worker's events
         self._status = first
         self._results: deque[Any] = deque()
         self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
