@@ -25,7 +25,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import errors
+from .errors import install, pack
 from .spec import Loader, RunSpec
 
 SIGNAL_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
@@ -64,7 +64,7 @@ class Outbox:
         self.lock = threading.Lock()  # the stop reader never sends, but be plain about one writer
 
     def add(self, kind: str, value: Any) -> None:
-        self.items.append((kind, value if not isinstance(value, BaseException) else errors.pack(value)))
+        self.items.append((kind, value if not isinstance(value, BaseException) else pack(value)))
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self.lock:
@@ -130,13 +130,13 @@ def main(conn: Connection) -> None:
         loader: Loader = conn.recv()
     except (EOFError, OSError):
         return
-    errors.install()
+    install()
     load_error: BaseException | None = None
     try:
         loader.load()
     except BaseException as exc:  # a broken project is the run's failure, said when it is asked for
         load_error = exc
-    errors.install()  # again: the project's own exception classes pickle with their tracebacks too
+    install()  # again: the project's own exception classes pickle with their tracebacks too
     try:
         conn.send(("ready",))
         message = conn.recv()
@@ -165,7 +165,7 @@ async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | Non
 
     out = Outbox(conn)
     if load_error is not None:
-        out.send(("end", errors.pack(load_error), None))
+        out.send(("end", pack(load_error), None))
         return
     engine.set_logger(ForwardingLogger(out))
     known = {f.frame_name for f in engine.list_frames()}
@@ -184,7 +184,7 @@ async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | Non
             )
     except Exception as exc:
         out.flush(None)
-        out.send(("end", errors.pack(exc), None))
+        out.send(("end", pack(exc), None))
         return
     loop = asyncio.get_running_loop()
     threading.Thread(target=_read_stops, args=(conn, loop, spec), daemon=True, name="btk-stops").start()
@@ -202,7 +202,7 @@ async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | Non
     for key, rows, trimmed in _timings(spec.symbol):
         out.add("timings", (key, rows, trimmed))
     out.flush(handle.status())
-    out.send(("end", errors.pack(failure) if failure is not None else None, handle.status()))
+    out.send(("end", pack(failure) if failure is not None else None, handle.status()))
 
 
 def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], list[tuple], int]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import engine
 
-from . import errors
+from .errors import Packed, pack, unpack
 
 __all__ = ["EngineProcessDied", "RemoteRun"]
 
@@ -78,7 +78,7 @@ class RemoteRun:
             except (EOFError, OSError):
                 message = ("died",)
             except Exception as exc:  # a batch that does not unpickle: the run cannot be trusted
-                message = ("end", errors.pack(exc), None)
+                message = ("end", pack(exc), None)
             try:
                 self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
             except RuntimeError:  # the console's loop is closed: nobody to tell
@@ -109,7 +109,7 @@ class RemoteRun:
         elif kind == "end":
             if message[2] is not None:
                 self._status = message[2]
-            self._ended = errors.unpack(message[1]) if message[1] is not None else None
+            self._ended = unpack(message[1]) if message[1] is not None else None
         elif kind == "died":
             code = await asyncio.to_thread(self._exit_code)
             self._ended = EngineProcessDied(
@@ -145,8 +145,8 @@ class RemoteRun:
                 level, text = value
                 getattr(logger, level, logger.warning)(text)
                 continue
-            if isinstance(value, errors.Packed):
-                value = errors.unpack(value)
+            if isinstance(value, Packed):
+                value = unpack(value)
             try:
                 pending = getattr(bus, kind).emit_nowait(value)
                 if pending is not None:
