@@ -2,8 +2,10 @@
 
 It owns the session's runs (``Session``: their handles and the folded ``DashboardState``). Runs
 go in Textual workers that only iterate the engine's ``RunHandle`` and post typed messages
-(``RunRestored``, ``RunFinished``), so a failing run never takes the app down; the engine itself
-hands the event loop back every few milliseconds, so keys stay responsive during a long run.
+(``RunRestored``, ``RunFinished``), so a failing run never takes the app down. Given an
+``engine_process`` loader (btk-console's default), backtests and walkers run in worker processes
+(console/host/) and their handles stream the workers' events into this engine's bus; otherwise the
+engine runs here and hands the event loop back every few milliseconds.
 The dashboard screen owns its panes: it folds the bridge's batches into the session and redraws
 what changed; the app tells it about the rest with ``show(parts)`` and never touches a pane.
 """
