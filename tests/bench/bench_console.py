@@ -204,7 +204,7 @@ def main() -> None:
         cpu_share = min(r["cpu"] for r in runs["engine"]) / min(r["cpu"] for r in runs["console"]) * 100
         print(f"  console throughput = {share:.0f} % of the engine's by wall time, {cpu_share:.0f} % by CPU time")
         lat = sorted(x for r in runs["probe"] for x in r["latencies"])
-        if len(lat) >= 20:
+        if len(lat) >= 5:
             print(
                 f"  key latency during the runs: mean {statistics.mean(lat) * 1000:.0f} ms, "
                 f"p95 {statistics.quantiles(lat, n=20)[-1] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms "
