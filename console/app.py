@@ -2,8 +2,10 @@
 
 It owns the session's runs (``Session``: their handles and the folded ``DashboardState``). Runs
 go in Textual workers that only iterate the engine's ``RunHandle`` and post typed messages
-(``RunRestored``, ``RunFinished``), so a failing run never takes the app down; the engine itself
-hands the event loop back every few milliseconds, so keys stay responsive during a long run.
+(``RunRestored``, ``RunFinished``), so a failing run never takes the app down. Given an
+``engine_process`` loader (btk-console's default), backtests and walkers run in worker processes
+(console/host/) and their handles stream the workers' events into this engine's bus; otherwise the
+engine runs here and hands the event loop back every few milliseconds.
 The dashboard screen owns its panes: it folds the bridge's batches into the session and redraws
 what changed; the app tells it about the rest with ``show(parts)`` and never touches a pane.
 """
@@ -31,6 +33,7 @@ from .commands import COMMANDS, Command, bindings, effective_keys, validate_keym
 from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
 from .console_log import ConsoleLog
 from .history import record_from, save_record
+from .host import EngineHost, Loader, RemoteRun
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
 from .project import Project, exchange_symbols
@@ -92,6 +95,7 @@ class BtkApp(App[int]):
         clock: Callable[[], datetime] | None = None,
         refresh_interval: float = 0.25,
         save_settings: bool = True,
+        engine_process: Loader | None = None,
     ) -> None:
         super().__init__()
         self.project = project
@@ -114,6 +118,9 @@ class BtkApp(App[int]):
         # live run starts (issue 14 item 7)
         self.console_log = ConsoleLog(self.state.logbook, self.dump_dir)
         self._announced: set[str] = set()  # runs whose first error a toast has named
+        # backtests and walkers in worker processes loading the project with ``engine_process``
+        # (console/host/, issue 14 item 2); None runs them here, on the UI's loop
+        self.host = EngineHost(engine_process) if engine_process is not None else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -168,6 +175,8 @@ class BtkApp(App[int]):
             research=bool(sweepable(self.project.strategies)) if self.project else False,
         )
         self._list_saved_state()  # before the dashboard mounts: its first redraw shows them
+        if self.host is not None:
+            self.host.warm()  # the first run's worker loads the project while the user chooses
         self.push_screen(self.dashboard)
         self.set_interval(0.5, self._announce_errors, name="errors")
 
@@ -308,9 +317,14 @@ class BtkApp(App[int]):
         if old is not None and old.is_active:
             self.notify(f"{symbol} {strategy} is already running", severity="warning", markup=False)
             return False
-        handle = self._open_run(
-            lambda: engine.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame)
-        )
+
+        def open_backtest() -> engine.RunHandle[Any]:
+            checked = engine.Backtest.run(symbol, strategy_name=strategy, exchange_name=exchange, frame_name=frame)
+            if self.host is None:
+                return checked
+            return self.host.backtest(symbol, strategy, exchange, frame, checked)
+
+        handle = self._open_run(open_backtest)
         if handle is None:
             return False
         frame_schema = next(f for f in engine.list_frames() if f.frame_name == frame)
@@ -357,7 +371,12 @@ class BtkApp(App[int]):
                 markup=False,
             )
             return False
-        handle = self._open_run(lambda: engine.Walker.run(symbol, walker_name=walker))
+
+        def open_walker() -> engine.RunHandle[Any]:
+            checked = engine.Walker.run(symbol, walker_name=walker)
+            return checked if self.host is None else self.host.walker(symbol, walker, schema.frame_name, checked)
+
+        handle = self._open_run(open_walker)
         if handle is None:
             return False
         run = RunView(
@@ -608,7 +627,10 @@ class BtkApp(App[int]):
         run = self.state.runs.get(rid)
         if not yes or run is None or not run.is_active:
             return
-        if run.mode == "walker":
+        handle = self.session.handles.get(rid)
+        if isinstance(handle, RemoteRun):
+            handle.stop()  # its worker stops the run as below
+        elif run.mode == "walker":
             engine.Walker.stop(run.symbol, run.name)
         elif run.mode == "live":
             engine.Live.stop(run.symbol, run.name)
@@ -810,6 +832,8 @@ class BtkApp(App[int]):
             self.push_screen(ReloadErrorScreen(title, outcome.error or ""))
             return
         old, new = self.project, outcome.project
+        if self.host is not None:
+            self.host.reload()  # the waiting worker loaded the old edit
         problems = validate_keymap(new.keys)
         if not problems and new.keys != old.keys:
             self.keys = effective_keys(new.keys)
@@ -885,6 +909,8 @@ class BtkApp(App[int]):
     async def on_unmount(self) -> None:
         """ccxt's HTTP sessions belong to this event loop: close them before it ends."""
         self.console_log.close()
+        if self.host is not None:
+            self.host.close()  # no worker outlives the console
         await engine.close_ccxt_exchanges()
 
     def action_request_quit(self) -> None:

@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="a btk.toml project (default: ./btk.toml if present, else the demo)")
     p.add_argument("--theme", default=None, help="btk-dark (default), btk-light or btk-high-contrast")
     p.add_argument("--dump-dir", default=None, help="where reports go (default: the project's dump_dir, ./dump)")
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run backtests and walkers on the console's own event loop instead of a worker process each",
+    )
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     bt = sub.add_parser("backtest", help=SUBCOMMANDS["backtest"], description=SUBCOMMANDS["backtest"])
     bt.add_argument("--symbol", action="append", help="symbol to test (repeatable; default: the project's first)")
@@ -540,8 +545,15 @@ def run_interactive(args: argparse.Namespace) -> int:
         project = load_project(args.config)
     except ProjectError as exc:
         error = str(exc)
+    from .host import loader_for
+
+    worker = None if project is None or args.in_process else loader_for(project.source, project.root)
     app = BtkApp(
-        project, project_error=error, theme=args.theme, dump_dir=Path(args.dump_dir) if args.dump_dir else None
+        project,
+        project_error=error,
+        theme=args.theme,
+        dump_dir=Path(args.dump_dir) if args.dump_dir else None,
+        engine_process=worker,
     )
     result = app.run()
     return EXIT_FAILED if error is not None else int(result or 0)

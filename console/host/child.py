@@ -1,0 +1,282 @@
+"""The worker process: loads the project, runs one backtest or walker, streams what it emits.
+
+It listens to the streams the console's bridge and report stores listen to (``FORWARD``, the same
+actions, so the engine takes the same paths as in the console: milestones computed as they come,
+idle frames on their fast path) and sends them in order, in batches, with the run's status:
+
+    worker -> console   ("ready",)                                 the project is loaded
+                        ("batch", [(stream, event), ...], status)   every ``RunSpec.interval`` s
+                        ("end", error | None, status)              the run ended (then it exits)
+    console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
+
+``stream`` is a bus stream name, ``"result"`` (what iterating the run handle gave) or ``"log"``
+(the engine's logger: ``(level, text)``). An exception travels with its traceback
+(console/host/errors.py). The worker starts before it is needed (console/host/pool.py), so its
+imports and the project's load are paid while the user picks a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import sys
+import threading
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .errors import install, pack
+from .spec import Loader, RunSpec
+
+SIGNAL_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
+"""The signal actions the console shows (console/bridge.py ``SHOWN_ACTIONS``; a test keeps the two
+equal; that module imports Textual, which the worker does not need)."""
+
+FORWARD: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("signal", SIGNAL_ACTIONS),
+    ("signal_backtest", ("closed",)),  # the backtest report store's hook
+    ("partial_profit", None),
+    ("partial_loss", None),
+    ("risk", None),
+    ("walker", None),
+    ("walker_complete", None),
+    ("error", None),
+    ("exit", None),
+    ("state_write", None),
+    ("order", None),
+    ("fill", None),
+    ("account", None),
+    ("breaker", None),
+)
+"""Each stream the console listens to or stores, with the actions it wants (None: all). Not the
+performance stream: a listener there makes the engine build an event per sample (400,000 on the
+busy benchmark, six times the run's time); its report store fills without one, and goes to the
+console whole when the run ends (``_timings``)."""
+
+
+class Outbox:
+    """What the run emitted since the last batch, in emission order, and the pipe it goes down."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.items: list[tuple[str, Any]] = []
+        self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
+        self.lock = threading.Lock()  # the stop reader never sends, but be plain about one writer
+
+    def add(self, kind: str, value: Any) -> None:
+        self.items.append((kind, value if not isinstance(value, BaseException) else pack(value)))
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        with self.lock:
+            try:
+                self.conn.send(message)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                self.conn.send(self._picklable(message))
+
+    def active(self, event: Any) -> None:
+        """A backtest's open signal at one more frame: only its latest frame of a batch is sent. It
+        sets the position's last price and PnL (console/state.py folds nothing else from it), so the
+        batch ends where it would have; a hundred thousand frames a year cost the pipe nothing."""
+        if not event.backtest or event.signal is None:
+            self.items.append(("signal", event))
+            return
+        key = (event.symbol, event.strategy_name, event.signal.id)
+        slot = self.latest.get(key)
+        if slot is None:
+            self.latest[key] = len(self.items)
+            self.items.append(("signal", event))
+        else:
+            self.items[slot] = ("signal", event)
+
+    def flush(self, status: Any) -> None:
+        items, self.items = self.items, []
+        self.latest.clear()
+        self.send(("batch", items, status))
+
+    def _picklable(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The batch with each item that does not pickle replaced by a warning that names it (the
+        console logs it): one odd event does not cost the batch."""
+        kind, items, status = message
+        kept: list[tuple[str, Any]] = []
+        for item in items:
+            try:
+                pickle.dumps(item)
+                kept.append(item)
+            except Exception as exc:
+                kept.append(("log", ("warning", f"worker: a {item[0]} event did not reach the console: {exc}")))
+        return (kind, kept, status)
+
+
+class ForwardingLogger:
+    """The engine's logger in the worker: every note goes to the console's logger, in order."""
+
+    def __init__(self, out: Outbox) -> None:
+        self.out = out
+
+    def debug(self, msg: str) -> None:
+        self.out.add("log", ("debug", msg))
+
+    def info(self, msg: str) -> None:
+        self.out.add("log", ("info", msg))
+
+    def warning(self, msg: str) -> None:
+        self.out.add("log", ("warning", msg))
+
+
+def main(conn: Connection) -> None:
+    """The worker's entry point: the console sends its ``Loader`` first."""
+    _quiet()
+    try:
+        loader: Loader = conn.recv()
+    except (EOFError, OSError):
+        return
+    install()
+    load_error: BaseException | None = None
+    try:
+        loader.load()
+    except BaseException as exc:  # a broken project is the run's failure, said when it is asked for
+        load_error = exc
+    install()  # again: the project's own exception classes pickle with their tracebacks too
+    try:
+        conn.send(("ready",))
+        message = conn.recv()
+    except (EOFError, OSError):
+        return  # the console went away before it needed this worker
+    if message[0] != "run":
+        return
+    asyncio.run(serve(conn, message[1], load_error))
+    # everything went down the pipe: leave without tearing down the run's heap (candles, stores),
+    # which took a second or two of the console's wait under load
+    os._exit(0)
+
+
+def _quiet() -> None:
+    """A strategy's prints must not draw over the console's screen (in process, Textual swallows
+    them the same way)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+
+
+async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | None) -> None:
+    """Run ``spec`` and stream it; always ends with one ``end`` message."""
+    import engine
+
+    out = Outbox(conn)
+    if load_error is not None:
+        out.send(("end", pack(load_error), None))
+        return
+    engine.set_logger(ForwardingLogger(out))
+    known = {f.frame_name for f in engine.list_frames()}
+    for f in spec.frames:
+        if f.name not in known:
+            engine.add_frame(f.name, f.interval, f.start, f.end, note=f.note)
+    bus = engine.active_engine().bus
+    _mark_clears(engine.active_engine().stores, out)
+    unsubscribe = [getattr(bus, name).listen(_collector(out, name), actions=actions) for name, actions in FORWARD]
+    try:
+        if spec.mode == "walker":
+            handle = engine.Walker.run(spec.symbol, walker_name=spec.name)
+        else:
+            handle = engine.Backtest.run(
+                spec.symbol, strategy_name=spec.name, exchange_name=spec.exchange, frame_name=spec.frame
+            )
+    except Exception as exc:
+        out.flush(None)
+        out.send(("end", pack(exc), None))
+        return
+    loop = asyncio.get_running_loop()
+    threading.Thread(target=_read_stops, args=(conn, loop, spec), daemon=True, name="btk-stops").start()
+    ticker = asyncio.create_task(_tick(out, handle, spec.interval))
+    failure: BaseException | None = None
+    try:
+        async for result in handle:
+            out.add("result", result)
+    except Exception as exc:
+        failure = exc
+    finally:
+        ticker.cancel()
+        for off in unsubscribe:
+            off()
+    for key, rows, trimmed in _timings(spec.symbol):
+        out.add("timings", (key, rows, trimmed))
+    out.flush(handle.status())
+    out.send(("end", pack(failure) if failure is not None else None, handle.status()))
+
+
+def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], list[tuple], int]]:
+    """The run's timing samples as the performance report keeps them, by (symbol, strategy, mode),
+    as plain rows (the packed columns code metric names per process)."""
+    import engine
+
+    store = engine.active_engine().stores.performance_store
+    return [(key, list(log.all_rows()), log.trimmed_seen) for key, log in store.items() if key[0] == symbol]
+
+
+def _mark_clears(stores: Any, out: Outbox) -> None:
+    """Each time a run clears its pair's report stores (SPEC 6.2: every backtest, and a walker
+    before each strategy it tests), a ``("clear", (symbol, strategy, backtest))`` goes down the
+    pipe in its place among the events, so the console clears its stores at the same point. The
+    worker's own stores object becomes an instance of a subclass that says so (no new slots, so
+    the hooks already attached to the bus stay its bound methods)."""
+    base = type(stores)
+
+    class Marking(base):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        def clear_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
+            out.items.append(("clear", (symbol, strategy_name, backtest)))
+            base.clear_run(self, symbol, strategy_name, backtest)
+
+    stores.__class__ = Marking
+
+
+def _collector(out: Outbox, name: str) -> Any:
+    if name == "signal":
+
+        def collect_signal(event: Any) -> None:
+            if event.action == "active":
+                out.active(event)
+            else:
+                out.items.append(("signal", event))
+
+        return collect_signal
+
+    def collect(event: Any) -> None:
+        out.add(name, event)
+
+    return collect
+
+
+async def _tick(out: Outbox, handle: Any, interval: float) -> None:
+    """A batch every ``interval`` seconds, empty or not: its status is the console's progress."""
+    out.flush(handle.status())  # at once: the frame count for the Runs pane
+    while True:
+        await asyncio.sleep(interval)
+        out.flush(handle.status())
+
+
+def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec) -> None:
+    """The console's ``stop`` (its ``s`` (stop)): the same graceful stop as in process. The pipe closing
+    means the console is gone: stop too (the console kills a worker it no longer wants)."""
+    import engine
+
+    def stop() -> None:
+        if spec.mode == "walker":
+            engine.Walker.stop(spec.symbol, spec.name)
+        else:
+            engine.Backtest.stop(spec.symbol, spec.name)
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            loop.call_soon_threadsafe(stop)
+            return
+        if message[0] in ("stop", "quit"):
+            loop.call_soon_threadsafe(stop)
+
+
+if __name__ == "__main__":  # python -m console.host.child FD (console/host/pool.py)
+    main(Connection(int(sys.argv[1])))

@@ -1,0 +1,197 @@
+"""A run in a worker process, seen from the console: an ``engine.RunHandle`` like any other.
+
+The worker sends batches of what its engine emitted (console/host/child.py); iterating this handle
+publishes each batch into the console's own engine's bus, in the order it was emitted, so the
+bridge, the report stores, the trade inspector, the history and ``d``'s reports hear exactly what
+they hear from a run in process; it yields what the worker's handle yielded. ``status()`` is the
+worker's last word on progress. ``stop()`` asks for the same graceful stop as ``s`` (stop) in process;
+a worker that ends without its ``end`` message (killed, crashed) ends the run with
+``EngineProcessDied`` naming its exit code, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+import engine
+
+from .errors import Packed, pack, unpack
+
+__all__ = ["EngineProcessDied", "RemoteRun"]
+
+
+class EngineProcessDied(RuntimeError):
+    """The worker process of a run ended before the run did (killed, out of memory, a crash)."""
+
+
+def exit_reason(code: int | None) -> str:
+    if code is None:
+        return "it stopped answering"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class RemoteRun:
+    """The console's handle on one worker's run (``engine.RunHandle``)."""
+
+    def __init__(
+        self,
+        process: Any,
+        conn: Connection,
+        label: str,
+        first: engine.TaskStatus,
+        on_end: Callable[[RemoteRun], None] | None = None,
+    ) -> None:
+        self.process = process
+        self.conn = conn
+        self.label = label  # "backtest BTCUSDT rsi": the error names the run
+        self.engine = engine.active_engine()  # the console's engine: its bus gets the worker's events
+        self._status = first
+        self._results: deque[Any] = deque()
+        self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._ended: BaseException | bool | None = False  # False while running; then the error or None
+        self.stopping = False
+        self._reaping = False
+        self.on_end = on_end  # told once, when the console is done with the run
+        self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
+        self._reader.start()
+
+    # -- the worker's side of the pipe (a thread: recv blocks) ---------------------------------------
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                message = ("died",)
+            except Exception as exc:  # a batch that does not unpickle: the run cannot be trusted
+                message = ("end", pack(exc), None)
+            try:
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
+            except RuntimeError:  # the console's loop is closed: nobody to tell
+                return
+            if message[0] in ("end", "died"):
+                return
+
+    # -- RunHandle -----------------------------------------------------------------------------------
+    def __aiter__(self) -> RemoteRun:
+        return self
+
+    async def __anext__(self) -> Any:
+        while not self._results:
+            if self._ended is not False:
+                self._reap()
+                if self._ended is None:
+                    raise StopAsyncIteration
+                raise self._ended
+            await self._take(await self._queue.get())
+        return self._results.popleft()
+
+    async def _take(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "batch":
+            await self._publish(message[1])
+            if message[2] is not None:
+                self._status = message[2]
+        elif kind == "end":
+            if message[2] is not None:
+                self._status = message[2]
+            self._ended = unpack(message[1]) if message[1] is not None else None
+        elif kind == "died":
+            code = await asyncio.to_thread(self._exit_code)
+            self._ended = EngineProcessDied(
+                f"the engine process of {self.label} ended before the run did ({exit_reason(code)})"
+            )
+            self._status = replace(self._status, status="rejected", error=str(self._ended))
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self.process.wait(timeout=30)  # it closed its pipe: it is exiting or gone
+        except subprocess.TimeoutExpired:
+            return None
+
+    async def _publish(self, items: list[tuple[str, Any]]) -> None:
+        """Each event into the console's bus, in order (the bridge and the report stores hear it)."""
+        bus = self.engine.bus
+        logger = self.engine.logger
+        for kind, value in items:
+            if kind == "result":
+                self._results.append(value)
+                continue
+            if kind == "clear":  # the worker's run cleared its pair's stores here (SPEC 6.2)
+                self.engine.stores.clear_run(*value)
+                continue
+            if kind == "timings":  # the performance report's samples (console/host/child.py)
+                key, rows, trimmed = value
+                log = self.engine.stores.performance_log(*key)
+                for row in rows:
+                    log.add_raw(*row)
+                log.trimmed_seen += trimmed
+                continue
+            if kind == "log":
+                level, text = value
+                getattr(logger, level, logger.warning)(text)
+                continue
+            if isinstance(value, Packed):
+                value = unpack(value)
+            try:
+                pending = getattr(bus, kind).emit_nowait(value)
+                if pending is not None:
+                    await pending
+            except Exception as exc:  # a listener of the console's failed: as in process, say so
+                logger.warning(f"{kind} listener failed on a worker's event: {exc!r}")
+
+    def status(self) -> engine.TaskStatus:
+        return self._status
+
+    async def restore(self) -> list[Any]:
+        return []  # backtests and walkers have nothing saved to put back
+
+    async def aclose(self) -> None:
+        """End the run now: the worker is stopped hard (what it sent so far stays)."""
+        self.kill()
+        self._reap()
+
+    def stop(self) -> None:
+        """The graceful stop of ``s`` (stop): the run finishes the position it holds, then ends."""
+        self.stopping = True
+        with contextlib.suppress(OSError, ValueError):  # already gone: its end (or death) is on the way
+            self.conn.send(("stop",))
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+    @property
+    def over(self) -> bool:
+        return self._reaping
+
+    def _reap(self) -> None:
+        """The run is over for the console now; its worker is waited for aside (``_close``)."""
+        if not self._reaping:
+            self._reaping = True
+            threading.Thread(target=self._close, daemon=True, name=f"btk-reap {self.label}").start()
+            if self.on_end is not None:
+                self.on_end(self)
+
+    def _close(self) -> None:
+        """Reap the worker (it exits after its ``end``; one that does not is killed)."""
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.conn.close()

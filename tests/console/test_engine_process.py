@@ -1,0 +1,217 @@
+"""Backtests and walkers in worker processes (console/host/, issue 14 item 2).
+
+The same runs in process and in a worker must show the same numbers, the same trades in the
+inspector and write the same reports; a worker killed mid-run is a failed run that says why; ``s`` (stop)
+stops the worker's run; quitting leaves no worker behind. Each app gets its own ``Engine`` so the
+two sides share nothing in this process. The waits are on the app's state (a generous safety
+limit only): a worker's pace depends on the machine's load, never on a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import finish_runs, fixed_clock, wait_until
+
+import engine
+from console.app import BtkApp
+from console.bridge import SHOWN_ACTIONS
+from console.host import EngineProcessDied, RemoteRun, loader_for
+from console.host.child import SIGNAL_ACTIONS
+from console.project import load_project
+from console.screens.dialogs import ConfirmScreen
+from console.trades import load_trades, source_of
+
+TIMING_REPORTS = "performance"  # wall-clock timings: never equal between two runs
+
+
+def _app(project_dir: Path, dump: Path, *, worker: bool) -> BtkApp:
+    project = load_project(project_dir / "btk.toml")
+    loader = loader_for(project.source, project.root) if worker else None
+    return BtkApp(project, clock=fixed_clock, save_settings=False, dump_dir=dump, engine_process=loader)
+
+
+def _reports(dump: Path) -> dict[str, str]:
+    return {
+        p.relative_to(dump).as_posix(): p.read_text()
+        for p in sorted(dump.rglob("*"))
+        if p.is_file() and TIMING_REPORTS not in p.relative_to(dump).parts
+    }
+
+
+async def _session(project_dir: Path, dump: Path, *, worker: bool) -> dict:
+    """A backtest, then the walker (it tests the same strategy), then ``d``: what the panes,
+    the inspector and the report files hold afterwards."""
+    with engine.Engine().activate():
+        app = _app(project_dir, dump, worker=worker)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await pilot.pause()
+            assert app.start_backtest("BTCUSDT", "momentum", "sim", "short")
+            await finish_runs(pilot)
+            assert app.start_walker("BTCUSDT", "compare")
+            await finish_runs(pilot)
+            await pilot.press("d")
+            await pilot.pause()
+            runs = {
+                rid: (r.status, r.error, r.trades, r.wins, round(r.total_pnl, 9), r.processed, r.total, r.errors)
+                for rid, r in app.state.runs.items()
+            }
+            equity = {rid: [round(x, 9) for x in r.equity] for rid, r in app.state.runs.items()}
+            leaderboard = [
+                (row.strategy, row.status, row.metric) for row in app.state.walkers["walker:BTCUSDT:compare"].ranked()
+            ]
+            trades = {rid: load_trades(source_of(app.state, r)) for rid, r in app.state.runs.items()}
+            log = [(line.kind, line.run, line.time, line.detail) for line in app.state.log_of(None)]
+            # a worker each (the first one started with the console), and a spare after the last
+            used_worker = app.host is not None and app.host.started == 3 and app.host.spare is not None
+        return {
+            "runs": runs,
+            "equity": equity,
+            "leaderboard": leaderboard,
+            "trades": trades,
+            "log": log,
+            "reports": _reports(dump),
+            "worker": used_worker,
+        }
+
+
+async def test_a_backtest_and_a_walker_in_a_worker_match_the_same_runs_in_process(
+    project_dir: Path, tmp_path: Path, no_settings
+) -> None:
+    here = await _session(project_dir, tmp_path / "here", worker=False)
+    there = await _session(project_dir, tmp_path / "there", worker=True)
+    assert there["worker"] and not here["worker"]
+    assert here["runs"]["backtest:BTCUSDT:momentum"][0] == "done"
+    assert here["runs"]["backtest:BTCUSDT:momentum"][2] > 0  # it traded: the comparison means something
+    assert there["runs"] == here["runs"]
+    assert there["equity"] == here["equity"]
+    assert there["leaderboard"] == here["leaderboard"]
+    assert there["trades"] == here["trades"] and here["trades"]["backtest:BTCUSDT:momentum"]
+    assert there["log"] == here["log"]
+    assert sorted(there["reports"]) == sorted(here["reports"])
+    assert any(name.startswith("backtest/") for name in here["reports"])
+    assert any(name.startswith("walker/") for name in here["reports"])
+    for name, text in here["reports"].items():
+        assert there["reports"][name] == text, name
+
+
+def _stuck_project(project_dir: Path) -> None:
+    """The fixture project plus ``stuck``, a strategy that never answers (a run that runs until
+    killed), and ``slow``, one that takes a while at each minute (a run that runs until stopped)."""
+    (project_dir / "strategies" / "stuck.py").write_text(
+        "import asyncio\n\nimport engine\n\n\n"
+        "async def get_signal(symbol, when, price):\n"
+        "    await asyncio.sleep(3600)\n\n\n"
+        "async def slowly(symbol, when, price):\n"
+        "    await asyncio.sleep(0.05)\n\n\n"
+        'engine.add_strategy("stuck", "1m", get_signal)\n'
+        'engine.add_strategy("slow", "1m", slowly)\n'
+    )
+    toml = project_dir / "btk.toml"
+    toml.write_text(toml.read_text().replace('"strategies/fade.py"]', '"strategies/fade.py", "strategies/stuck.py"]'))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_a_worker_killed_mid_run_is_a_failed_run_that_says_why(project_dir: Path, no_settings) -> None:
+    _stuck_project(project_dir)
+    app = _app(project_dir, project_dir / "dump", worker=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.start_backtest("BTCUSDT", "stuck", "sim", "short")
+        handle = app.session.handles["backtest:BTCUSDT:stuck"]
+        assert isinstance(handle, RemoteRun)
+        handle.process.kill()
+        run = app.state.runs["backtest:BTCUSDT:stuck"]
+        await wait_until(pilot, lambda: not run.is_active)
+        assert run.status == "failed"
+        assert run.error == (
+            f"{EngineProcessDied.__name__}: the engine process of backtest BTCUSDT stuck ended before "
+            "the run did (killed by SIGKILL)"
+        )
+
+
+async def test_the_stop_key_stops_the_workers_run_and_quitting_leaves_no_worker(project_dir: Path, no_settings) -> None:
+    _stuck_project(project_dir)
+    app = _app(project_dir, project_dir / "dump", worker=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        spare = app.host.spare.process  # started with the console: the first run takes it
+        assert app.start_backtest("BTCUSDT", "stuck", "sim", "short")
+        assert app.start_backtest("BTCUSDT", "slow", "sim", "short")
+        stuck = app.session.handles["backtest:BTCUSDT:stuck"]
+        assert stuck.process is spare
+        run = app.state.runs["backtest:BTCUSDT:slow"]
+        app.session.selected = run.id
+        await wait_until(pilot, lambda: run.processed > 0)  # the worker's run is under way
+        # the stop key (s) stops it: its worker stops the run as Backtest.stop does in process
+        await pilot.press(app.keys["stop"])
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not run.is_active)
+        assert run.status == "stopped" and run.processed < run.total  # 1,440 minutes at 50 ms each
+        # while a run goes no spare loads (it would take a core from the run); it is started
+        # when the last run ends
+        assert app.host.spare is None
+        assert _alive(stuck.process.pid)
+    # the app has quit: the stuck run's worker is gone and reaped
+    assert stuck.process.returncode is not None
+    assert app.host.spare is None and not app.host.runs
+    assert not _alive(stuck.process.pid)
+
+
+async def test_stop_on_a_stuck_strategy_stops_its_worker_run(project_dir: Path, no_settings) -> None:
+    """The graceful stop waits for the strategy's answer, as in process; a worker that no longer
+    answers can still be ended, and the run then says its process ended."""
+    _stuck_project(project_dir)
+    app = _app(project_dir, project_dir / "dump", worker=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.start_backtest("BTCUSDT", "stuck", "sim", "short")
+        handle = app.session.handles["backtest:BTCUSDT:stuck"]
+        await pilot.press(app.keys["stop"])
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("enter")
+        run = app.state.runs["backtest:BTCUSDT:stuck"]
+        assert run.status == "stopping"
+        await handle.aclose()
+        await wait_until(pilot, lambda: not run.is_active)
+        assert run.status == "failed" and "killed by SIGKILL" in (run.error or "")
+
+
+def test_the_worker_listens_to_the_signal_actions_the_bridge_shows() -> None:
+    assert SIGNAL_ACTIONS == SHOWN_ACTIONS
+
+
+async def test_a_strategy_error_in_a_worker_reaches_the_log_with_its_file_line_and_traceback(
+    project_dir: Path, no_settings
+) -> None:
+    (project_dir / "strategies" / "stuck.py").write_text(
+        "import engine\n\n\n"
+        "async def get_signal(symbol, when, price):\n"
+        "    if when.hour == 3 and when.minute == 0:\n"
+        '        raise ValueError("three o\'clock")\n'
+        "    return None\n\n\n"
+        'engine.add_strategy("stuck", "1m", get_signal)\n'
+    )
+    toml = project_dir / "btk.toml"
+    toml.write_text(toml.read_text().replace('"strategies/fade.py"]', '"strategies/fade.py", "strategies/stuck.py"]'))
+    app = _app(project_dir, project_dir / "dump", worker=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.start_backtest("BTCUSDT", "stuck", "sim", "short")
+        await finish_runs(pilot)
+        run = app.state.runs["backtest:BTCUSDT:stuck"]
+        assert run.errors == 1
+        (entry,) = [e for e in app.state.logbook.entries if e.kind == "ERROR"]
+        assert entry.run == run.id
+        assert entry.text.startswith("ValueError: three o'clock (")
+        assert entry.where.endswith("strategies/stuck.py:6")
+        assert 'raise ValueError("three o\'clock")' in entry.detail and "Traceback" in entry.detail
