@@ -261,4 +261,7 @@ async def save_a_short_position(data_dir: Path) -> None:
     await engine.PersistSignalAdapter.write_signal_data(saved, "BTCUSDT", "probe")
 
 
-from daemons import place  # noqa: E402, F401  (a fixture: daemons the test starts, always stopped)
+try:  # a fixture: daemons the test starts, always stopped
+    from daemons import place
+except ModuleNotFoundError:  # imported as tests.console.conftest (tests/exchanges reuses its helpers)
+    from tests.console.daemons import place  # noqa: F401
