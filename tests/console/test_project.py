@@ -501,7 +501,8 @@ def test_cli_backtests_a_project_given_with_config(project_dir: Path) -> None:
     rows = [line.split()[:2] for line in out.splitlines()[2:4]]
     assert rows == [["BTCUSDT", "momentum"], ["BTCUSDT", "fade"]]
     for name in ("momentum", "fade"):
-        report = (project_dir / "out" / "dump" / "backtest" / f"{name}.md").read_text()
+        # keyed by exchange, frame and symbol, as the console's ``d`` writes them
+        report = (project_dir / "out" / "dump" / "backtest" / "sim" / "short" / "BTCUSDT" / f"{name}.md").read_text()
         assert report.startswith(f"# Backtest Report: {name}")
     assert "done (1,440 frames)" in err
     assert "reports written under proj/out/dump/backtest/" in out
@@ -512,7 +513,7 @@ def test_cli_finds_btk_toml_in_the_working_directory(project_dir: Path, monkeypa
     code, out, err = run("backtest", "--strategy", "fade", "--symbol", "ETHUSDT", "--dump-dir", "elsewhere")
     assert code == 0, err
     assert out.splitlines()[2].split()[:2] == ["ETHUSDT", "fade"]
-    assert (project_dir / "elsewhere" / "backtest" / "fade.md").exists()
+    assert (project_dir / "elsewhere" / "backtest" / "sim" / "short" / "ETHUSDT" / "fade.md").exists()
 
 
 @pytest.mark.parametrize(
