@@ -54,6 +54,7 @@ class RemoteRun:
         label: str,
         first: engine.TaskStatus,
         on_end: Callable[[RemoteRun], None] | None = None,
+        on_milestones: Callable[[Any], None] | None = None,
     ) -> None:
         self.process = process
         self.conn = conn
@@ -67,6 +68,7 @@ class RemoteRun:
         self.stopping = False
         self._reaping = False
         self.on_end = on_end  # told once, when the console is done with the run
+        self.on_milestones = on_milestones  # a signal's lazy milestones, for the dashboard (console/state.py)
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
         self._reader.start()
 
@@ -135,11 +137,13 @@ class RemoteRun:
                 self.engine.stores.clear_run(*value)
                 continue
             if kind == "timings":  # the performance report's samples (console/host/child.py)
-                key, rows, trimmed = value
-                log = self.engine.stores.performance_log(*key)
-                for row in rows:
-                    log.add_raw(*row)
-                log.trimmed_seen += trimmed
+                key, (packed, rows, trimmed) = value
+                self.engine.stores.performance_log(*key).take(packed, rows, trimmed)
+                continue
+            if kind == "partial_lazy":  # one signal's milestones, computed when read (child.py)
+                self.engine.partials.lazy_sink(value)  # the partial report store takes them as in process
+                if self.on_milestones is not None:
+                    self.on_milestones(value)
                 continue
             if kind == "log":
                 level, text = value

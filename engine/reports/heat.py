@@ -91,7 +91,10 @@ def _max_drawdown(pnls: Sequence[float]) -> float:
 
 def heat_row(symbol: str, closed: Sequence[ClosedResult], seen: int | None = None) -> HeatRow:
     """Statistics of one symbol's stored closed signals (newest first)."""
-    pnls = [c.pnl.pnl_percentage for c in closed]
+    if getattr(closed, "packed_view", False):  # its chunks' PnL column: the values its objects would hold
+        pnls = closed.pnl_and_duration()[0]  # type: ignore[attr-defined]
+    else:
+        pnls = [c.pnl.pnl_percentage for c in closed]
     n = len(pnls)
     wins = [r for r in pnls if r > 0]
     losses = [r for r in pnls if r < 0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,14 @@ _metric_names: list[str] = []  # metric codes of packed samples (a handful of na
 _metric_codes: dict[str, int] = {}
 
 
+def _code_of(metric: str) -> int:
+    code = _metric_codes.get(metric)
+    if code is None:
+        code = _metric_codes[metric] = len(_metric_names)
+        _metric_names.append(metric)
+    return code
+
+
 @dataclass(slots=True, frozen=True)
 class _Samples:
     """Timing rows as columns; every value comes back as it went in (float64/int64 are exact for
@@ -209,13 +217,7 @@ class _Samples:
     @staticmethod
     def pack(rows: list[tuple]) -> _Samples:
         metrics, stamps, prevs, durations, counts = zip(*rows)
-        codes = []
-        for m in metrics:
-            code = _metric_codes.get(m)
-            if code is None:
-                code = _metric_codes[m] = len(_metric_names)
-                _metric_names.append(m)
-            codes.append(code)
+        codes = [_code_of(m) for m in metrics]
         count = np.array(counts, dtype=np.int64)
         return _Samples(
             metric=np.array(codes, dtype=np.int16),
@@ -224,6 +226,23 @@ class _Samples:
             count=count,
             total=int(count.sum()),
         )
+
+    def __reduce__(self) -> tuple[Any, tuple]:
+        """Pickled with the names of its metric codes: the codes are this process's (the
+        console's worker sends a run's samples to the console packed, not row by row)."""
+        used = np.unique(self.metric).tolist()
+        names = [_metric_names[c] for c in used]
+        return (_Samples.adopt, (names, used, self.metric, self.times, self.duration, self.count, self.total))
+
+    @staticmethod
+    def adopt(
+        names: list[str], used: list[int], metric: np.ndarray, times: np.ndarray, d: np.ndarray, c: np.ndarray, t: int
+    ) -> _Samples:
+        """Samples packed in another process, with its metric codes mapped to this one's."""
+        table = np.zeros(max(used, default=0) + 1, dtype=np.int16)
+        for name, code in zip(names, used):
+            table[code] = _code_of(name)
+        return _Samples(metric=table[metric], times=times, duration=d, count=c, total=t)
 
     def unpack(self) -> Iterator[tuple]:
         names = _metric_names
@@ -269,6 +288,19 @@ class PerformanceLog:
             return
         self.packed.append(_Samples.pack(self.rows))
         self.rows.clear()
+        self._trim()
+
+    def take(self, packed: Iterable[_Samples], rows: list[tuple], trimmed: int) -> None:
+        """Add another log's samples (``packed``, then ``rows``, all newer than this log's) and
+        the count it trimmed: a run's timings that a worker process sends back whole."""
+        self.tidy(final=True)
+        self.packed.extend(packed)
+        if rows:
+            self.packed.append(_Samples.pack(rows))
+        self.trimmed_seen += trimmed
+        self._trim()
+
+    def _trim(self) -> None:
         newer = sum(p.total for p in self.packed)
         while len(self.packed) > 1 and newer - self.packed[0].total >= PERFORMANCE_CAP:
             oldest = self.packed.popleft()

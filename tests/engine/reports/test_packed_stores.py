@@ -228,6 +228,20 @@ def test_reports_read_the_same_from_packed_stores(monkeypatch) -> None:
     assert _run(12) == (report, data, partial, heat)
 
 
+def test_the_heatmap_reads_the_same_from_a_packed_store_uncapped(monkeypatch) -> None:
+    """Uncapped (btk's default) a backtest's heat row is its backtest store, whose packed view
+    gives the PnL column without building the results (engine/reports/heat.py ``heat_row``)."""
+    _, data, _, heat = _run(12)
+    assert data.total_signals > 3 * packed.CHUNK
+    assert stores.backtest_store.get(("BTCUSDT", "many")).items().packed_view
+    from engine.testing import reset_engine
+
+    reset_engine()
+    monkeypatch.setattr(stores, "CHUNK", 10**9)
+    monkeypatch.setattr(stores, "pack_run", lambda *a: None)
+    assert _run(12)[3] == heat
+
+
 def test_a_capped_store_keeps_the_newest(monkeypatch) -> None:
     e.set_config(CC_MAX_REPORT_EVENTS=300)
     report, data, _, _ = _run(12)
@@ -311,3 +325,38 @@ def test_statistics_read_off_packed_columns_equal_those_over_the_objects(results
     fast, slow = backtest_statistics(view, len(results)), backtest_statistics(objects, len(results))
     assert repr(replace(fast, signal_list=())) == repr(replace(slow, signal_list=()))  # repr: NaN == NaN
     assert tuple(fast.signal_list) == slow.signal_list
+
+
+_OTHER_PROCESS = """
+import pickle, sys
+from engine.reports import stores
+for name in ("zz_first_here", "live_tick"):  # codes in another order than the reader's
+    stores._code_of(name)
+log = stores.PerformanceLog()
+names = ("backtest_signal", "live_tick", "backtest_total")
+for i in range(2500):
+    log.add_raw(names[i % 3], 1000 + i, None if i % 7 else i, i / 8, 1 + i % 4)
+sys.stdout.buffer.write(pickle.dumps((list(log.packed), list(log.rows), log.trimmed_seen)))
+"""
+
+
+def test_timing_samples_packed_in_another_process_read_the_same_here() -> None:
+    """The console's worker sends a run's timings packed (console/host/child.py ``_timings``): the
+    metric codes are per process, so the columns travel with the names of their codes."""
+    import pickle
+    import subprocess
+    import sys
+
+    stores._code_of("backtest_total")  # this process met the names in yet another order
+    raw = subprocess.run([sys.executable, "-c", _OTHER_PROCESS], capture_output=True, check=True).stdout
+    packed_samples, rows, trimmed = pickle.loads(raw)
+    assert packed_samples and rows  # both parts travel: 2 packs of 1,024 and 452 rows
+    log = stores.PerformanceLog()
+    log.add_raw("backtest_total", 1, None, 0.5, 1)  # already here: stays the oldest
+    log.take(packed_samples, rows, trimmed)
+    expected = [("backtest_total", 1, None, 0.5, 1)] + [
+        (("backtest_signal", "live_tick", "backtest_total")[i % 3], 1000 + i, None if i % 7 else i, i / 8, 1 + i % 4)
+        for i in range(2500)
+    ]
+    assert list(log.all_rows()) == expected
+    assert log.seen == sum(r[4] for r in expected)
