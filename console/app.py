@@ -32,7 +32,7 @@ from .broker_choice import BrokerChoice, broker_for
 from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
 from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
 from .console_log import ConsoleLog
-from .history import record_from, save_record
+from .history import record_of, save_record
 from .host import EngineHost, Loader, RemoteRun
 from .messages import RunFinished, RunRestored
 from .preview import preview_close
@@ -49,7 +49,7 @@ from .screens.reports import ReportsScreen
 from .screens.trades import TradesScreen
 from .session import Session
 from .settings import save_settings
-from .state import DashboardState, Part, RunView, run_id
+from .state import DashboardState, MilestoneBatch, Part, RunView, run_id
 from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
 
@@ -121,6 +121,8 @@ class BtkApp(App[int]):
         # backtests and walkers in worker processes loading the project with ``engine_process``
         # (console/host/, issue 14 item 2); None runs them here, on the UI's loop
         self.host = EngineHost(engine_process) if engine_process is not None else None
+        if self.host is not None:
+            self.host.on_milestones = self._worker_milestones
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -519,6 +521,11 @@ class BtkApp(App[int]):
             )
         self._show(changed)
 
+    def _worker_milestones(self, batch: Any) -> None:
+        """A worker run's lazy milestones go to the dashboard among the events around them."""
+        if self.dashboard is not None and self.dashboard.is_mounted:
+            self.dashboard.bridge.add(MilestoneBatch(batch))
+
     async def _drive(self, rid: str, handle: engine.RunHandle[Any]) -> None:
         """Run one run to its end; the worker only reports back with messages. A run first
         restores what an earlier process saved (a live run may have some), and says what came
@@ -802,15 +809,32 @@ class BtkApp(App[int]):
         """A finished backtest's statistics and trades, kept under the dump folder for the
         history screen (``console/history.py``); a write that fails is a warning, not a crash."""
         try:
-            record = record_from(run.name, run.symbol, run.exchange, run.frame, run.status, self.clock())
+            stats = engine.Backtest.get_data(run.symbol, run.name)
+        except Exception as exc:
+            self._not_in_history(run, exc)
+            return
+        # the statistics are taken here, before another run of the pair can clear its stores (they
+        # keep their own view of its trades); reading 5,000 trades and writing them (half a
+        # second) is done off the event loop
+        finished = self.clock()
+        self.run_worker(
+            partial(self._save_history, run, stats, finished), thread=True, group="history", exit_on_error=False
+        )
+
+    def _save_history(self, run: RunView, stats: Any, finished: datetime) -> None:
+        try:
+            record = record_of(stats, run.name, run.symbol, run.exchange, run.frame, run.status, finished)
             save_record(self.dump_dir, record)
         except Exception as exc:
-            self.notify(
-                f"{run.symbol} {run.name}: {type(exc).__name__}: {exc}",
-                title="Run not kept in the history",
-                severity="warning",
-                markup=False,
-            )
+            self.call_from_thread(self._not_in_history, run, exc)
+
+    def _not_in_history(self, run: RunView, exc: Exception) -> None:
+        self.notify(
+            f"{run.symbol} {run.name}: {type(exc).__name__}: {exc}",
+            title="Run not kept in the history",
+            severity="warning",
+            markup=False,
+        )
 
     def action_open_logs(self) -> None:
         if not isinstance(self.screen, LogScreen):

@@ -14,6 +14,7 @@ milestone streams makes a backtest compute every milestone as it goes instead of
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,7 @@ class EngineBridge(Widget):
     def __init__(self, interval: float = 0.25, *, id: str | None = "bridge") -> None:
         super().__init__(id=id)
         self.interval = interval
-        self.next_interval = interval  # stretched while redraws are dear (``took``)
+        self._draw_at = 0.0  # the monotonic time from which a redraw is due (``drew``)
         self._buffer: list[Any] = []
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -75,6 +76,11 @@ class EngineBridge(Widget):
             unsubscribe()
         self._unsubscribe.clear()
 
+    def add(self, item: Any) -> None:
+        """Something for the next batch that does not come from the bus (a worker run's lazy
+        milestones, console/host/remote.py), in its place among the events."""
+        self._buffer.append(item)
+
     def drain(self) -> list[Any]:
         """Take what arrived since the last flush (the app calls this when a run ends, so its
         final numbers include its last trades instead of waiting for the next flush)."""
@@ -89,9 +95,16 @@ class EngineBridge(Widget):
     def _tick(self) -> None:
         self.flush()
         if self.is_mounted:
-            self.set_timer(self.next_interval, self._tick, name="bridge")
+            self.set_timer(self.interval, self._tick, name="bridge")
 
-    def took(self, seconds: float) -> None:
-        """The dashboard folded a batch and drew it again in ``seconds``: the next batch waits
-        ``PACE`` times that (at least ``interval``, at most ``MAX_INTERVAL``)."""
-        self.next_interval = min(MAX_INTERVAL, max(self.interval, seconds * PACE))
+    def may_draw(self) -> bool:
+        """Is a redraw due? Every batch is folded as it comes (so a run's end has little left to
+        fold), but the panes are drawn again only ``PACE`` times their last drawing's cost apart."""
+        return time.monotonic() >= self._draw_at
+
+    def drew(self, seconds: float) -> None:
+        """The dashboard drew its panes again in ``seconds``: the next drawing waits ``PACE``
+        times that (at least ``interval``, at most ``MAX_INTERVAL``; half a tick of slack, as the
+        ticks that bring the batches come every ``interval``)."""
+        wait = min(MAX_INTERVAL, max(self.interval, seconds * PACE))
+        self._draw_at = time.monotonic() + wait - self.interval / 2

@@ -122,7 +122,14 @@ def record_from(
     strategy: str, symbol: str, exchange: str, frame: str, status: str, finished: datetime
 ) -> HistoryRecord:
     """The record of a backtest that just finished, from what the engine holds for the pair."""
-    stats = engine.Backtest.get_data(symbol, strategy)
+    return record_of(engine.Backtest.get_data(symbol, strategy), strategy, symbol, exchange, frame, status, finished)
+
+
+def record_of(
+    stats: Any, strategy: str, symbol: str, exchange: str, frame: str, status: str, finished: datetime
+) -> HistoryRecord:
+    """The record of ``stats`` (``engine.Backtest.get_data`` of the pair): its trades are read here,
+    which may be off the event loop (the statistics hold their own view of them)."""
     trades = tuple(
         HistoryTrade(
             closed_at=r.close_timestamp,

@@ -7,8 +7,10 @@ state. Keeping this pure makes it testable without a terminal and lets tests fee
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Flag, auto
+from functools import partial
 from typing import Any, Literal
 
 import engine
@@ -166,6 +168,15 @@ class Milestone:
 
 
 @dataclass(frozen=True, slots=True)
+class MilestoneBatch:
+    """The milestones of one signal a run in a worker process fast-forwarded, computed when read
+    (``engine`` partial ``LazyMilestones``: ``row``, ``backtest``, ``count()``, ``events()``): the
+    dashboard counts them at once and builds the lines of only the newest (console/host/child.py)."""
+
+    batch: Any
+
+
+@dataclass(frozen=True, slots=True)
 class RiskLine:
     key: str
     time: int  # the moment the signal was checked (candle time in a backtest)
@@ -262,16 +273,45 @@ class RunLog:
         self.all: deque[Any] = deque(maxlen=maxlen)
         self.runs: dict[str, deque[Any]] = {}
         self.seen: dict[str, int] = {}  # per run: lines ever added (the deque keeps the newest)
+        self._lazy: list[tuple[str, int, Callable[[], list[Any]]]] = []  # (run, count, build), oldest first
 
     def add(self, line: Any) -> None:
+        self._settle()
+        self._append(line)
+        self.seen[line.run] = self.seen.get(line.run, 0) + 1
+
+    def add_lazy(self, run: str, count: int, build: Callable[[], list[Any]]) -> None:
+        """``count`` lines of ``run`` that ``build`` makes, in order; built when the log is read,
+        and only if they are still among the newest lines of every run or of their own."""
+        if count:
+            self._lazy.append((run, count, build))
+            self.seen[run] = self.seen.get(run, 0) + count
+
+    def _settle(self) -> None:
+        if not self._lazy:
+            return
+        pending, self._lazy = self._lazy, []
+        room_all, room = self.maxlen, {}
+        needed: list[Callable[[], list[Any]]] = []
+        for run, count, build in reversed(pending):
+            left = room.get(run, self.maxlen)
+            if room_all > 0 or left > 0:
+                needed.append(build)
+            room_all -= count
+            room[run] = left - count
+        for build in reversed(needed):  # oldest first; older lines a window has no room for fall out
+            for line in build():
+                self._append(line)
+
+    def _append(self, line: Any) -> None:
         self.all.append(line)
         run_lines = self.runs.get(line.run)
         if run_lines is None:
             run_lines = self.runs[line.run] = deque(maxlen=self.maxlen)
         run_lines.append(line)
-        self.seen[line.run] = self.seen.get(line.run, 0) + 1
 
     def of(self, run: str | None) -> deque[Any]:
+        self._settle()
         if run is None:
             return self.all
         return self.runs.get(run, deque())
@@ -366,6 +406,8 @@ class DashboardState:
                 changed |= self._apply_result(ev)
             elif isinstance(ev, Milestone):
                 changed |= self._apply_milestone(ev)
+            elif isinstance(ev, MilestoneBatch):
+                changed |= self._apply_milestone_batch(ev)
             elif isinstance(ev, RiskEvent):
                 changed |= self._apply_risk(ev)
             elif isinstance(ev, WalkerContract):
@@ -706,22 +748,34 @@ class DashboardState:
 
     def _apply_milestone(self, m: Milestone) -> Part:
         ev = m.event
-        row = ev.data
-        self.milestone_log.add(
-            MilestoneLine(
-                key=self._key("ms"),
-                time=ev.timestamp,
-                run=self._rid(ev.backtest, ev.symbol, ev.strategy_name),
-                symbol=ev.symbol,
-                strategy=ev.strategy_name,
-                signal_id=row.id,
-                side=row.position,
-                kind=m.kind,
-                level=ev.level,
-                price=ev.current_price,
-            )
-        )
+        self.milestone_log.add(self._milestone_line(self._rid(ev.backtest, ev.symbol, ev.strategy_name), m.kind, ev))
         return Part.PARTIAL
+
+    def _apply_milestone_batch(self, m: MilestoneBatch) -> Part:
+        batch = m.batch
+        row = batch.row
+        run = self._rid(batch.backtest, row.symbol, row.strategy_name)
+        lines = partial(self._milestone_lines, run, batch)
+        self.milestone_log.add_lazy(run, batch.count(), lines)
+        return Part.PARTIAL
+
+    def _milestone_lines(self, run: str, batch: Any) -> list[MilestoneLine]:
+        return [self._milestone_line(run, kind, ev) for kind, ev in batch.events()]
+
+    def _milestone_line(self, run: str, kind: Literal["profit", "loss"], ev: PartialEvent) -> MilestoneLine:
+        row = ev.data
+        return MilestoneLine(
+            key=self._key("ms"),
+            time=ev.timestamp,
+            run=run,
+            symbol=ev.symbol,
+            strategy=ev.strategy_name,
+            signal_id=row.id,
+            side=row.position,
+            kind=kind,
+            level=ev.level,
+            price=ev.current_price,
+        )
 
     def _apply_risk(self, ev: RiskEvent) -> Part:
         signal = ev.pending_signal

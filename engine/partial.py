@@ -11,7 +11,7 @@ from . import events
 from .model import PartialEvent, SignalRow
 from .persist.adapters import PersistPartialAdapter, writer
 from .scope import forward
-from .settlement import MINUTE_MS, PARTIAL_LEVELS, Lane, milestones
+from .settlement import MINUTE_MS, PARTIAL_LEVELS, Lane, milestone_count, milestones
 
 new_tuple = tuple.__new__
 
@@ -51,6 +51,31 @@ class LazyMilestones:
     @classmethod
     def of_lane(cls, row: SignalRow, lane: Lane, k0: int, k1: int, backtest: bool) -> LazyMilestones:
         return cls(row, lane.vw, lane.t0, lane.ts, k0, k1, backtest)
+
+    def compact(self) -> LazyMilestones:
+        """The same milestones holding only this signal's stretch of candles (a copy): small to
+        pickle, where the column may be a whole year's (the console's worker sends them)."""
+        if self._events is not None or self.vw is None:
+            return self
+        k0, k1 = self.k0, self.k1
+        ts = None if self.ts is None else self.ts[k0:k1].copy()
+        vw = self.vw[k0:k1].copy()
+        return LazyMilestones(self.row, vw, self.t0 + k0 * MINUTE_MS, ts, 0, k1 - k0, self.backtest)
+
+    def count(self) -> int:
+        """How many milestones ``events`` gives, without building them."""
+        if self._events is not None:
+            return len(self._events)
+        row = self.row
+        return milestone_count(
+            self.vw,
+            self.k0,
+            self.k1,
+            position=row.position,
+            price_open=row.price_open,
+            take_profit=row.price_take_profit,
+            stop_loss=row.price_stop_loss,
+        )
 
     def events(self) -> list[tuple[str, PartialEvent]]:
         """``("profit"|"loss", event)`` in emission order (oldest first)."""

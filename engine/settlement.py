@@ -534,27 +534,57 @@ def milestones(
     if k1 <= k0:
         return []
     seg = vw[k0:k1]
-    long = position == "long"
-    d = seg - price_open if long else price_open - seg
+    d = seg - price_open if position == "long" else price_open - seg
     out: list[tuple[int, str, int, float]] = []
+    profit, loss, tp_dist, sl_dist = _levels_reached(d, price_open, take_profit, stop_loss, done_profit, done_loss)
+    if profit:
+        reach = np.maximum.accumulate(d / tp_dist * 100)
+        for lv, k in zip(profit, np.searchsorted(reach, profit, side="left").tolist()):
+            out.append((k0 + k, "profit", lv, float(seg[k])))
+    if loss:
+        reach = np.maximum.accumulate(-d / sl_dist * 100)
+        for lv, k in zip(loss, np.searchsorted(reach, loss, side="left").tolist()):
+            out.append((k0 + k, "loss", lv, float(seg[k])))
+    if out and out[0][1] != out[-1][1]:
+        out.sort(key=lambda e: (e[0], e[2]))
+    return out
+
+
+def milestone_count(
+    vw: np.ndarray, k0: int, k1: int, *, position: str, price_open: float, take_profit: float, stop_loss: float
+) -> int:
+    """``len(milestones(...))`` of a signal with no levels yet, without finding each level's candle
+    (the same test, ``_levels_reached``): a console counts a run's milestones as they come and
+    builds the lines of only the newest."""
+    if k1 <= k0:
+        return 0
+    seg = vw[k0:k1]
+    d = seg - price_open if position == "long" else price_open - seg
+    profit, loss, _, _ = _levels_reached(d, price_open, take_profit, stop_loss, frozenset(), frozenset())
+    return len(profit) + len(loss)
+
+
+def _levels_reached(
+    d: np.ndarray,
+    price_open: float,
+    take_profit: float,
+    stop_loss: float,
+    done_profit: frozenset[int] | set[int],
+    done_loss: frozenset[int] | set[int],
+) -> tuple[list[int], list[int], float, float]:
+    """The profit and the loss levels not done yet that ``d`` (each candle's move in the
+    position's favour) reaches, and the distances to TP and SL they are measured on."""
+    profit: list[int] = []
+    loss: list[int] = []
+    tp_dist = sl_dist = 0.0
     d_max = float(d.max())
     if d_max > 0:
         tp_dist = abs(take_profit - price_open)
         top = d_max / tp_dist * 100
-        levels = [lv for lv in PARTIAL_LEVELS if lv <= top and lv not in done_profit]
-        if levels:
-            reach = np.maximum.accumulate(d / tp_dist * 100)
-            for lv, k in zip(levels, np.searchsorted(reach, levels, side="left").tolist()):
-                out.append((k0 + k, "profit", lv, float(seg[k])))
+        profit = [lv for lv in PARTIAL_LEVELS if lv <= top and lv not in done_profit]
     d_min = float(d.min())
     if d_min < 0:
         sl_dist = abs(price_open - stop_loss)
         bottom = -d_min / sl_dist * 100
-        levels = [lv for lv in PARTIAL_LEVELS if lv <= bottom and lv not in done_loss]
-        if levels:
-            reach = np.maximum.accumulate(-d / sl_dist * 100)
-            for lv, k in zip(levels, np.searchsorted(reach, levels, side="left").tolist()):
-                out.append((k0 + k, "loss", lv, float(seg[k])))
-    if out and out[0][1] != out[-1][1]:
-        out.sort(key=lambda e: (e[0], e[2]))
-    return out
+        loss = [lv for lv in PARTIAL_LEVELS if lv <= bottom and lv not in done_loss]
+    return profit, loss, tp_dist, sl_dist

@@ -19,6 +19,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -55,6 +56,7 @@ class EngineHost:
     runs: list[RemoteRun] = field(default_factory=list)
     started: int = 0  # workers started (a test reads it; the benchmark reports it)
     closed: bool = False
+    on_milestones: Callable[[Any], None] | None = None  # each run's lazy milestone batches (RemoteRun)
 
     def warm(self) -> None:
         """Have a loaded worker waiting for the next run."""
@@ -90,7 +92,9 @@ class EngineHost:
         assert worker is not None
         worker.conn.send(("run", spec))
         label = f"{spec.mode} {spec.symbol} {spec.name}"
-        run = RemoteRun(worker.process, worker.conn, label, first, on_end=self._run_ended)
+        run = RemoteRun(
+            worker.process, worker.conn, label, first, on_end=self._run_ended, on_milestones=self.on_milestones
+        )
         self.runs = [r for r in self.runs if r.process.poll() is None]
         self.runs.append(run)
         return run

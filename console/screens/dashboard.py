@@ -106,6 +106,7 @@ class DashboardScreen(Screen):
         # walker or live run starting) differs from it, and the cursor is moved there; comparing
         # with the cursor itself would move it back from a key press whose Selected is queued
         self._cursor_run: str | None = None
+        self._undrawn = Part.NONE  # parts that folded batches changed since the panes were last drawn
 
     def compose(self) -> ComposeResult:
         yield BtkHeader(id="header")
@@ -124,7 +125,8 @@ class DashboardScreen(Screen):
                         with TabPane(title, id=tab):
                             yield pane()
         yield Footer(compact=True, show_command_palette=False)
-        yield EngineBridge(interval=self.refresh_interval)
+        self.bridge = EngineBridge(interval=self.refresh_interval)
+        yield self.bridge
 
     def on_mount(self) -> None:
         self.query_one(RunsPane).query_one(DataTable).focus()
@@ -137,8 +139,11 @@ class DashboardScreen(Screen):
     @on(EngineBatch)
     def _engine_batch(self, message: EngineBatch) -> None:
         started = time.perf_counter()
-        self.fold(message.take())
-        self.query_one(EngineBridge).took(time.perf_counter() - started)
+        self._undrawn |= self.session.fold(message.take(), engine.get_clock().now())
+        if self.bridge.may_draw():
+            parts, self._undrawn = self._undrawn, Part.NONE
+            self.redraw(parts | Part.HEADER)  # the header always: its clock moves
+            self.bridge.drew(time.perf_counter() - started)
 
     @on(RunsPane.Selected)
     def _run_selected(self, message: RunsPane.Selected) -> None:
@@ -164,13 +169,14 @@ class DashboardScreen(Screen):
         self.redraw(parts)
 
     def fold(self, events: list[Any]) -> None:
-        """Fold in a batch of engine events and redraw what it changed (the header always: its
-        clock moves)."""
-        self.redraw(self.session.fold(events, engine.get_clock().now()) | Part.HEADER)
+        """Fold in a batch of engine events and redraw what it and the batches folded since the
+        last drawing changed (the header always: its clock moves)."""
+        parts, self._undrawn = self._undrawn, Part.NONE
+        self.redraw(parts | self.session.fold(events, engine.get_clock().now()) | Part.HEADER)
 
     def drain(self) -> list[Any]:
         """What the bridge holds now (the app folds a finished run's last events at once)."""
-        return self.query_one(EngineBridge).drain()
+        return self.bridge.drain()
 
     def toggle_zoom(self) -> bool:
         """Fill the screen with the pane that has the focus, or bring the dashboard back (issue 14

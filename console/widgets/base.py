@@ -11,7 +11,7 @@ from weakref import WeakKeyDictionary
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Vertical
@@ -323,12 +323,20 @@ class LogPane(TablePane):
     refresh adds the lines it has not shown. Lines that fell out of the log stay on screen until
     as many again have piled up, then the table is refilled once with the log: removing a
     DataTable row renumbers every row after it and lays the screen out again, so trimming one
-    line per new line made a busy run's redraws cost more than the run (issue 14 item 2)."""
+    line per new line made a busy run's redraws cost more than the run (issue 14 item 2).
+
+    An unfocused log that follows its newest line holds only its newest ``FLOOD_SCREENS``
+    screens of lines (it shows no more): rows are measured and rendered as they are added, and a
+    busy backtest's 500 new lines at every redraw cost more than the run. The log holds every
+    line again when it gets the focus and when the run ends (``settle``)."""
+
+    FLOOD_SCREENS = 4
 
     def __init__(self, title: str, empty: str, *, id: str | None = None) -> None:
         super().__init__(title, empty, id=id)
         self._shown: list[str] = []
         self._exact = False
+        self._log: list = []  # the lines of the latest refresh, whole (the table may hold the newest)
 
     def settle(self) -> None:
         """The next refresh shows exactly the log, stale lines gone (a full redraw: a run ended)."""
@@ -345,18 +353,59 @@ class LogPane(TablePane):
     def cells(self, line) -> tuple:  # overridden by panes
         raise NotImplementedError
 
-    def show_lines(self, lines) -> None:
+    def room(self) -> int | None:
+        """How many of the newest lines the table holds; None: all of them (it has the focus, or
+        the user scrolled it up to read)."""
         table = self.table
-        lines = list(lines)
+        if table.has_focus or getattr(table, "_anchor_released", False):
+            return None
+        return max(self.FLOOD_SCREENS * table.size.height, 40)
+
+    @property
+    def holds_all(self) -> bool:
+        return len(self._shown) >= len(self._log)
+
+    @on(events.DescendantFocus)
+    def _log_focused(self) -> None:
+        if not self.holds_all:
+            self._whole()
+        self.log_focused()
+
+    def log_focused(self) -> None:
+        """The log got the focus and holds every line (a pane moves its cursor here)."""
+
+    def _whole(self) -> None:
+        self._fill(self._log)
+        self.set_empty(not self._log)
+
+    def _fill(self, lines: list) -> None:
+        table = self.table
+        table.clear()
+        for line in lines:
+            table.add_row(*self.cells(line), key=line.key)
+        self._shown = [line.key for line in lines]
+
+    def show_lines(self, lines) -> None:
+        self._log = lines = list(lines)
+        room = self.room()
+        exact, self._exact = self._exact, False
+        if exact:  # exactly the whole log, whatever was shown before (a run ended: the same every time)
+            if self._shown != [line.key for line in lines]:
+                self._fill(lines)
+            self.set_empty(not lines)
+            return
         shown = self._shown
         fresh = self._appended(shown, lines)
-        stale = len(shown) + len(fresh or ()) - len(lines)
-        exact, self._exact = self._exact, False
-        if fresh is None or (stale and exact) or len(shown) + len(fresh) > 2 * max(len(lines), 1):
+        if fresh is None or len(shown) + len(fresh) > 2 * max(len(lines), 1):
             # another run's lines, or as many stale lines as live ones: refill in one go
-            table.clear()
             fresh, shown = lines, []
+            self.table.clear()
+        if room is not None and len(fresh) > room:  # a flood: none of the shown lines would be on screen
+            fresh, shown = fresh[-room:], []
+            self.table.clear()
+        if shown is not self._shown:
             self._shown = shown
+        table = self.table
         for line in fresh:
             table.add_row(*self.cells(line), key=line.key)
         shown.extend(line.key for line in fresh)
@@ -372,8 +421,10 @@ class LogPane(TablePane):
         last = shown[-1]
         for i in range(len(lines) - 1, -1, -1):  # the newest shown line is near the end of the log
             if lines[i].key == last:
-                overlap = [line.key for line in lines[: i + 1]]
-                if len(shown) < len(overlap) or shown[-len(overlap) :] != overlap:
+                # the shown rows end like the log up to there (the table may hold only the newest
+                # of them after a flood, or stale older rows)
+                n = min(len(shown), i + 1)
+                if shown[-n:] != [line.key for line in lines[i + 1 - n : i + 1]]:
                     return None
                 return lines[i + 1 :]
         return None

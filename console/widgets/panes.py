@@ -464,16 +464,14 @@ class SignalsPane(LogPane):
     def _lay_out(self) -> None:
         table = self.table
         table.clear(columns=True)
+        self._log = self._lines
         detail = self._detail_width(self._lines)
         for key, label in self.COLUMNS:
             table.add_column(label, key=key, width=self.WIDTHS.get(key, detail))
-        for line in self._lines:
-            table.add_row(*self.cells(line), key=line.key)
-        self._shown = [line.key for line in self._lines]
+        self._fill(self._lines)
         self.set_empty(not self._lines)
 
-    @on(events.DescendantFocus)
-    def _cursor_on(self) -> None:
+    def log_focused(self) -> None:
         """A row cursor while the log has the focus (Tab), on the newest line: the arrows pick a
         line and so a trade. Without the focus the log has no cursor, as before."""
         table = self.table

@@ -159,3 +159,39 @@ def test_a_new_signal_drops_a_limit_entry_that_ended_without_an_event() -> None:
     state.apply([ScheduledResult(signal=row("a", "s-1"), backtest=True, **common)])
     state.apply([ScheduledResult(signal=row("a", "s-2"), backtest=True, **common)])
     assert [s.signal_id for s in state.scheduled_of(None)] == ["s-2"]
+
+
+def test_a_run_log_given_lazy_lines_holds_what_it_would_hold_given_them_one_by_one() -> None:
+    """Lazy milestone batches (a worker run's, console/state.py ``add_lazy``) are built only if they
+    are among the newest lines of every run or of their own; the log reads exactly as if each line
+    had been added as it came, counts included, whichever runs interleave."""
+    import random
+    from dataclasses import dataclass
+
+    from console.state import RunLog
+
+    @dataclass(frozen=True)
+    class Line:
+        key: str
+        run: str
+
+    rng = random.Random(7)
+    for _ in range(200):
+        eager, lazy = RunLog(maxlen=6), RunLog(maxlen=6)
+        built: list[int] = []
+        n = 0
+        for step in range(rng.randint(1, 12)):
+            run = rng.choice("abc")
+            lines = [Line(f"{run}{n + i}", run) for i in range(rng.randint(0, 5))]
+            n += len(lines)
+            for line in lines:
+                eager.add(line)
+            if rng.random() < 0.2 and lines:  # now and then a line that came as an event
+                for line in lines:
+                    lazy.add(line)
+            else:
+                lazy.add_lazy(run, len(lines), lambda lines=lines, step=step, built=built: built.append(step) or lines)
+        for run in (None, "a", "b", "c"):
+            assert list(lazy.of(run)) == list(eager.of(run))
+            assert lazy.count(run) == eager.count(run)
+        assert len(built) == len(set(built))  # each batch built once at most

@@ -63,6 +63,13 @@ async def _session(project_dir: Path, dump: Path, *, worker: bool) -> dict:
             ]
             trades = {rid: load_trades(source_of(app.state, r)) for rid, r in app.state.runs.items()}
             log = [(line.kind, line.run, line.time, line.detail) for line in app.state.log_of(None)]
+            # a worker sends fast-forwarded milestones as lazy batches (console/host/child.py): the
+            # same count and the same lines as the events a run in process emits
+            ms = app.state.milestone_log
+            milestones = {
+                rid: (ms.count(rid), [(x.kind, x.level, x.time, x.price, x.signal_id) for x in ms.of(rid)])
+                for rid in app.state.runs
+            }
             # a worker each (the first one started with the console), and a spare after the last
             used_worker = app.host is not None and app.host.started == 3 and app.host.spare is not None
         return {
@@ -71,6 +78,7 @@ async def _session(project_dir: Path, dump: Path, *, worker: bool) -> dict:
             "leaderboard": leaderboard,
             "trades": trades,
             "log": log,
+            "milestones": milestones,
             "reports": _reports(dump),
             "worker": used_worker,
         }
@@ -89,6 +97,7 @@ async def test_a_backtest_and_a_walker_in_a_worker_match_the_same_runs_in_proces
     assert there["leaderboard"] == here["leaderboard"]
     assert there["trades"] == here["trades"] and here["trades"]["backtest:BTCUSDT:momentum"]
     assert there["log"] == here["log"]
+    assert there["milestones"] == here["milestones"] and here["milestones"]["backtest:BTCUSDT:momentum"][0] > 0
     assert sorted(there["reports"]) == sorted(here["reports"])
     assert any(name.startswith("backtest/") for name in here["reports"])
     assert any(name.startswith("walker/") for name in here["reports"])
