@@ -2,7 +2,7 @@
 
 ``CatalogFeed`` is a ``MinuteFeed`` like the CSV and synthetic feeds, so the engine's column fast
 path applies: ``columns()`` slices views of the mapped file (``searchsorted`` on the timestamps) and
-the candle store copies them once into its slots, as it does for every feed. A file is opened on
+the candle store keeps those views as its columns (``lends_columns``): no copy on the hot path. A file is opened on
 first use and reopened when it changes on disk (``data update`` while a console is open).
 
 What the catalog does not have is an error, not an empty answer: a backtest over minutes nobody
@@ -49,6 +49,10 @@ def _read_ahead_minutes() -> int:
 
 class CatalogFeed(MinuteFeed):
     """1m candles of one exchange's folder in a catalog; other intervals are aggregated."""
+
+    lends_columns = True
+    """The 1m columns are read-only views of a mapped file, alive as long as the views: the candle
+    store keeps them as its own columns instead of copying them (engine/candles.py ``_adopt``)."""
 
     def __init__(self, root: str | os.PathLike[str], exchange: str) -> None:
         self.catalog = Catalog(root)
