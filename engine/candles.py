@@ -309,6 +309,7 @@ class CandleStore:
         self.gap_reports: list[CandleError] = []  # confirmed gaps not reported yet
         self._known = (0, 0)  # slots [lo, hi) checked to hold no UNKNOWN (reset when one may again)
         self._absent = (0, 0)  # lent: slots [lo, hi) around the columns known to hold no candle
+        self._asked = (0, 0)  # lent: the slots asked for so far (those a copying store would know)
 
     # -- geometry ------------------------------------------------------------------------------
     def index(self, ms: int) -> int:
@@ -395,13 +396,19 @@ class CandleStore:
         known_lo, known_hi = self._known
         if known_lo <= lo and hi <= known_hi:  # asked (and checked) before: the common case
             return
-        if self.lent and not (lo >= self.base and hi <= self.base + self.size):
-            if await self._absent_beside(lo, hi, now_idx, cfg):  # nothing there: the lent columns stay
+        if self.lent:
+            if not (lo >= self.base and hi <= self.base + self.size):
+                if not await self._absent_beside(lo, hi, now_idx, cfg):
+                    self._grow(lo, hi)  # candles (or an error) there: the columns become our own copy
+                    return await self.ensure(lo, hi, cfg)
                 lo, hi = max(lo, self.base), min(hi, self.base + self.size)
                 if hi <= lo:
                     return
-            else:
-                self._grow(lo, hi)  # candles (or an error) there: the columns become our own copy
+            q_lo, q_hi = self._asked  # lent slots only now asked for: a copying store would know them now
+            if lo < q_lo <= hi:
+                self._asked = (lo, q_hi)
+            if lo <= q_hi < hi:
+                self._asked = (self._asked[0], min(max(hi, lo + cfg.CC_MAX_CANDLES_PER_REQUEST), now_idx + 1))
         inside = self.size and lo >= self.base and hi <= self.base + self.size
         if inside and not (self.status[lo - self.base : hi - self.base] == UNKNOWN).any():
             # remember how far on the slots are known too: a run's next questions are the next slots
@@ -538,27 +545,32 @@ class CandleStore:
         return source.columns(*span), False
 
     async def _absent_beside(self, lo: int, hi: int, now_idx: int, cfg: Config) -> bool:
-        """A lent store asked for slots outside its columns: True when the feed has no candle in any
-        of them it does not know already (they join the known-absent slots, and nothing is copied).
+        """A lent store asked for slots outside its columns: True when the feed has no candle there
+        (those slots join the known-absent ones, and nothing is copied).
 
-        The feed is asked exactly what ``ensure`` would ask a store of its own, whose slots
-        around the columns are ABSENT (the known ones) or UNKNOWN: the unknown run from ``lo``,
-        read ahead to a chunk. Its errors are the same too: a ``SourceError`` stops the run; any
-        other answer than "no candle" (candles, an error to remember) returns False, and the store
-        is copied and asked again the usual way."""
+        The feed is asked what ``ensure`` would ask a store of its own, whose known slots are the
+        ones asked for so far (``_asked``; the lent run may reach past them, within the reserved
+        slots): the unknown run before them from ``lo``, the unknown run after them read ahead to a
+        chunk. So its errors are the same too (a feed may refuse a request wholly outside its data:
+        the catalog does): a ``SourceError`` stops the run; any answer other than "no candle"
+        outside the columns (candles, an error to remember) returns False, and the store is
+        copied and asked again the usual way."""
         a_lo, a_hi = self._absent
+        if a_lo <= lo and hi <= a_hi:  # every slot known: nothing is asked (nor read ahead)
+            return True
+        q_lo, q_hi = self._asked
         want_hi = min(max(hi, lo + cfg.CC_MAX_CANDLES_PER_REQUEST), now_idx + 1)
-        parts = []
-        if lo < a_lo:  # before the known slots: the unknown run [lo, a_lo) (or less)
-            if want_hi < a_lo:
-                return False  # a hole would stay between the asked and the known slots
-            parts.append((lo, a_lo))
-        if want_hi > a_hi:  # after them
-            if lo > a_hi:
+        parts = []  # (asked, checked for candles): a copying store's unknown runs, and their slots outside
+        if lo < q_lo:
+            if want_hi < q_lo:
+                return False  # a copying store would know a piece apart from the rest
+            parts.append(((lo, q_lo), (lo, min(q_lo, self.base))))
+        if want_hi > q_hi:
+            if lo > q_hi:
                 return False
-            parts.append((a_hi, want_hi))
+            parts.append(((max(lo, q_hi), want_hi), (max(lo, q_hi, self.base + self.size), want_hi)))
         step = self.step_ms
-        for p_lo, p_hi in parts:
+        for (p_lo, p_hi), (c_lo, c_hi) in parts:
             try:
                 cols, _ = self._ask_columns(p_lo, p_hi, cfg)
             except SourceError:
@@ -566,11 +578,12 @@ class CandleStore:
             except Exception:
                 return False
             ts = cols.timestamp
-            if len(ts) and bool(((ts >= p_lo * step) & (ts < p_hi * step)).any()):
+            if c_lo < c_hi and len(ts) and bool(((ts >= c_lo * step) & (ts < c_hi * step)).any()):
                 return False
-        for p_lo, p_hi in parts:
-            a_lo, a_hi = min(a_lo, p_lo), max(a_hi, p_hi)
-        self._absent = (a_lo, a_hi)
+        for (p_lo, p_hi), _ in parts:
+            q_lo, q_hi = min(q_lo, p_lo), max(q_hi, p_hi)
+        self._asked = (q_lo, q_hi)
+        self._absent = (min(a_lo, q_lo), max(a_hi, q_hi))
         return True
 
     async def _fetch_chunk(self, lo: int, hi: int, cfg: Config) -> None:
@@ -662,7 +675,7 @@ class CandleStore:
                     self._fail(lo, hi, error, attempts=1)
                     return
                 if contiguous and lendable:  # a mapped file's run of candles: its views become the columns
-                    self._adopt(lo, hi, int(ts[0]) // step, cols)
+                    self._adopt(lo, hi, self._lent_run(cols, sane))
                 elif self.lent:  # copy on write: the mapped views are never written through
                     self._grow(lo, hi, own=True)
                 first = int(ts[0]) // step - self.base
@@ -715,16 +728,33 @@ class CandleStore:
             and not self.status.any()  # every slot UNKNOWN: nothing known is lost
         )
 
-    def _adopt(self, lo: int, hi: int, first: int, cols: CandleColumns) -> None:
-        """Take the views of a contiguous response for slots ``[first, first + len(cols))`` as the
-        store's columns, instead of copying them into slot arrays (issue 15: no copy on the hot path).
+    def _lent_run(self, cols: CandleColumns, sane: bool) -> CandleColumns:
+        """What a lendable response becomes the columns of: the response, or, for candles the feed
+        vouches for (``sane``: any slice passes SPEC 3.5, so the check would find nothing whichever
+        request brought them), the feed's whole gap-free run around it within the slots the store
+        has reserved (a backtest: its day of history and its read-ahead), never past "now"."""
+        lend = getattr(self.client.schema.columns, "lend", None)
+        if not sane or lend is None or self.interval != "1m" or not self.size:
+            return cols
+        step = self.step_ms
+        end = min((self.base + self.size) * step, (self.index(get_clock().now()) + 1) * step)
+        run = lend(self.symbol, self.base * step, end, int(cols.timestamp[0]))
+        if run is None or len(run) < len(cols) or any(getattr(run, f).flags.writeable for f in ("open", "close")):
+            return cols
+        return run
 
-        The store shrinks to exactly those slots; the rest of the request ``[lo, hi)`` is known to
-        hold no candle (``_absent``), as the ABSENT slots of a copying store would say. Slots
+    def _adopt(self, lo: int, hi: int, cols: CandleColumns) -> None:
+        """Take the views of a gap-free run of candles (``_lent_run``) as the store's columns,
+        instead of copying them into slot arrays (issue 15: no copy on the hot path).
+
+        The store shrinks to exactly the run's slots; the rest of the request ``[lo, hi)`` is known
+        to hold no candle (``_absent``), as the ABSENT slots of a copying store would say. Slots
         outside are asked for when needed (``_absent_beside``); a write of any slot, or candles
         outside, copies the columns first (``_grow``), so the map is never written through and a
         lent store answers every question as the copying store would."""
-        k = len(cols)
+        k, first = len(cols), int(cols.timestamp[0]) // self.step_ms
+        req_lo, req_hi = lo, hi
+        lo, hi = min(lo, first), max(hi, first + k)
         self.base, self.size = first, k
         self.open, self.high, self.low, self.close, self.volume = (
             cols.open,
@@ -736,6 +766,7 @@ class CandleStore:
         self.status = np.full(k, PRESENT, dtype=np.int8)
         self.lent = True
         self._absent = (lo, hi)
+        self._asked = (req_lo, req_hi)
         self._known = (0, 0)
         self._read_only = ()
         self._derived.clear()

@@ -20,6 +20,8 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from engine.candles import SourceError
 from engine.exchanges.aggregate import MinuteFeed, slice_columns
 from engine.exchanges.csv_feed import price_decimals
@@ -60,6 +62,7 @@ class CatalogFeed(MinuteFeed):
         self.catalog.path(exchange, "X")  # validates the exchange's folder name
         self._open: dict[str, CatalogFile] = {}
         self._decimals: dict[str, int] = {}
+        self._breaks: dict[Path, tuple[CatalogFile, np.ndarray]] = {}  # per open file: rows before a gap
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -99,6 +102,32 @@ class CatalogFeed(MinuteFeed):
         if interval != "1m" or found.checked is None or self.file(symbol) is not found:
             return cols, False
         return cols, found.checked.passes(factor)
+
+    def lend(self, symbol: str, start_ms: int, end_ms: int, at_ms: int) -> CandleColumns | None:
+        """The gap-free run of the file's 1m candles within ``[start_ms, end_ms)`` that holds the
+        candle opening at ``at_ms``, as views of the mapped file (None if there is no such candle).
+
+        A backtest store that keeps the file's columns (``lends_columns``) takes this run rather
+        than only the minutes it asked for, so the history a strategy asks for next, within the
+        range the store reserved, is there already instead of copying the columns to add it. Only
+        a file whose stamp vouches for every slice is asked (engine/candles.py ``_place``): its
+        candles read the same whichever request brings them."""
+        found = self.file(symbol)
+        ts = found.columns.timestamp
+        row = int(np.searchsorted(ts, at_ms))
+        if row >= len(ts) or int(ts[row]) != at_ms:
+            return None
+        breaks = self._breaks.get(found.path)
+        if breaks is None or breaks[0] is not found:
+            breaks = self._breaks[found.path] = (found, np.flatnonzero(np.diff(ts) != MINUTE_MS))
+        after = breaks[1]  # row j is followed by a gap when j is in it
+        k = int(np.searchsorted(after, row))
+        run_lo = int(after[k - 1]) + 1 if k else 0
+        run_hi = int(after[k]) + 1 if k < len(after) else len(ts)
+        lo = max(run_lo, int(np.searchsorted(ts, start_ms)))
+        hi = min(run_hi, int(np.searchsorted(ts, end_ms)))
+        cols = found.columns
+        return CandleColumns(*(getattr(cols, f)[lo:hi] for f in CandleColumns.__slots__))
 
     def format_price(self, symbol: str, price: float) -> str:
         """As many decimals as the stored prices use (2 to 8), as the CSV feed does."""
