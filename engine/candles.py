@@ -745,7 +745,7 @@ class CandleStore:
 
     def _adopt(self, lo: int, hi: int, cols: CandleColumns) -> None:
         """Take the views of a gap-free run of candles (``_lent_run``) as the store's columns,
-        instead of copying them into slot arrays (issue 15: no copy on the hot path).
+        instead of copying them into slot arrays (issue 15: no copy on the hot path; docs/behaviour.md 4.5).
 
         The store shrinks to exactly the run's slots; the rest of the request ``[lo, hi)`` is known
         to hold no candle (``_absent``), as the ABSENT slots of a copying store would say. Slots
