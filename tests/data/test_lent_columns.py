@@ -276,6 +276,8 @@ async def backtest(root: Path, lend: bool, strategy: str, start_ms: int, end_ms:
     [
         ("columns", (DAY, 3 * DAY)),  # get_candles(100) every minute
         ("indicators", (DAY, 3 * DAY)),  # indicator columns over the store
+        ("indicators", (DAY, 4 * DAY - MINUTE_MS)),  # ... up to the file's last candle (absent after it)
+        ("columns", (DAY, 4 * DAY - MINUTE_MS)),
         ("edges", (0, 4 * DAY - MINUTE_MS)),  # the frame starts at the first candle and ends at the last
     ],
 )
