@@ -253,6 +253,11 @@ def _runs(slots: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def _over(view: np.ndarray, column: np.ndarray) -> bool:
+    """``view`` is ``read_only(column)``: a read-only view of it, or the column itself (lent, read-only)."""
+    return view is column or view.base is column
+
+
 @dataclass(slots=True)
 class _Hole:
     """Live: a closed candle the exchange left out; how often it was asked again and when next."""
@@ -273,7 +278,12 @@ class CandleStore:
 
     Slot ``i`` holds the candle opening at ``(base + i) * step``. The arrays grow (both ways) as
     runs need more history or look further ahead.
+
+    A backtest store of a feed that lends its columns (a catalog file, mapped) holds the feed's
+    read-only views as its columns instead (``lent``, ``_adopt``), copied only before a write.
     """
+
+    lent = False  # the price columns are a feed's read-only mapped views (``_adopt``), not our own
 
     def __init__(self, client: ExchangeClient, symbol: str, interval: str) -> None:
         self.client = client
@@ -298,6 +308,8 @@ class CandleStore:
         self.gaps: set[int] = set()  # live: slots the exchange confirmed missing (never asked again)
         self.gap_reports: list[CandleError] = []  # confirmed gaps not reported yet
         self._known = (0, 0)  # slots [lo, hi) checked to hold no UNKNOWN (reset when one may again)
+        self._absent = (0, 0)  # lent: slots [lo, hi) around the columns known to hold no candle
+        self._asked = (0, 0)  # lent: the slots asked for so far (those a copying store would know)
 
     # -- geometry ------------------------------------------------------------------------------
     def index(self, ms: int) -> int:
@@ -306,13 +318,23 @@ class CandleStore:
 
     def reserve(self, lo: int, hi: int) -> None:
         """Make slots ``[lo, hi)`` addressable in one allocation (a backtest knows its range up
-        front: the columns are then allocated once instead of grown by copying)."""
-        self._grow(lo, hi)
+        front: the columns are then allocated once instead of grown by copying). A store holding a
+        feed's mapped columns (``lent``) keeps them: slots outside them are asked for when needed."""
+        if not self.lent:
+            self._grow(lo, hi)
 
-    def _grow(self, lo: int, hi: int) -> None:
-        """Make slots ``[lo, hi)`` addressable (unknown until fetched)."""
-        if self.size and lo >= self.base and hi <= self.base + self.size:
+    def _grow(self, lo: int, hi: int, own: bool = False) -> None:
+        """Make slots ``[lo, hi)`` addressable (unknown until fetched).
+
+        A lent store (``_adopt``) is copied into columns of its own here, the one place it is: its
+        slots known to be absent around the lent columns stay known (``own``: copy even when
+        ``[lo, hi)`` is addressable already, before a write)."""
+        if self.size and lo >= self.base and hi <= self.base + self.size and not (own and self.lent):
             return
+        absent = self._absent if self.lent else None
+        if absent is not None:
+            lo, hi = min(lo, absent[0]), max(hi, absent[1])
+        old_base, old_size = self.base, self.size
         if not self.size:
             new_lo, new_hi = lo, hi
         else:
@@ -341,6 +363,11 @@ class CandleStore:
         self.volume = moved(self.volume, np.float64)
         self.status = moved(self.status, np.int8, zero=True)
         self.base, self.size = new_lo, size
+        if absent is not None:  # what the lent store knew to be absent stays so (never asked again)
+            self.status[absent[0] - new_lo : old_base - new_lo] = ABSENT
+            self.status[old_base + old_size - new_lo : absent[1] - new_lo] = ABSENT
+            self.lent = False
+            self._read_only = ()
         self._derived.clear()
         if self.client.backtest:
             self.client.keep_within_budget(self.symbol)
@@ -369,6 +396,19 @@ class CandleStore:
         known_lo, known_hi = self._known
         if known_lo <= lo and hi <= known_hi:  # asked (and checked) before: the common case
             return
+        if self.lent:
+            if not (lo >= self.base and hi <= self.base + self.size):
+                if not await self._absent_beside(lo, hi, now_idx, cfg):
+                    self._grow(lo, hi)  # candles (or an error) there: the columns become our own copy
+                    return await self.ensure(lo, hi, cfg)
+                lo, hi = max(lo, self.base), min(hi, self.base + self.size)
+                if hi <= lo:
+                    return
+            q_lo, q_hi = self._asked  # lent slots only now asked for: a copying store would know them now
+            if lo < q_lo <= hi:
+                self._asked = (lo, q_hi)
+            if lo <= q_hi < hi:
+                self._asked = (self._asked[0], min(max(hi, lo + cfg.CC_MAX_CANDLES_PER_REQUEST), now_idx + 1))
         inside = self.size and lo >= self.base and hi <= self.base + self.size
         if inside and not (self.status[lo - self.base : hi - self.base] == UNKNOWN).any():
             # remember how far on the slots are known too: a run's next questions are the next slots
@@ -481,25 +521,70 @@ class CandleStore:
     async def _fetch_columns(self, lo: int, hi: int, cfg: Config) -> None:
         """Feeds with numpy data: one call for the whole run, no retries (re-reading is pointless)."""
         schema = self.client.schema
-        source, span = schema.columns, (self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
-        prepare = getattr(source, "prepare", None)
+        prepare = getattr(schema.columns, "prepare", None)
         if prepare is not None and self.client.backtest:  # a cache that fills itself first (a cached ccxt exchange)
-            await prepare(self.symbol, span[2], span[3])
-        checked = getattr(source, "columns_checked", None) if self.client.backtest else None
-        sane = False  # True: the feed vouches that SPEC 3.5's check would find nothing (a checked catalog file)
+            await prepare(self.symbol, lo * self.step_ms, hi * self.step_ms)
         try:
-            if not self.client.backtest and isinstance(source, MinuteFeed):  # live: nothing after now
-                cols = source.columns(*span, until_ms=get_clock().now())
-            elif checked is not None:
-                cols, sane = checked(*span, cfg.CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR)
-            else:
-                cols = source.columns(*span)
+            cols, sane = self._ask_columns(lo, hi, cfg)
         except SourceError:  # its data cannot be read at all: the run fails now, once
             raise
         except Exception as exc:  # the feed refused (e.g. an unknown symbol): remember and report on use
             self._fail(lo, hi, exc, attempts=1)
             return
         self._place(lo, hi, cols, cfg, since_ms=lo * self.step_ms, limit=hi - lo, sane=sane)
+
+    def _ask_columns(self, lo: int, hi: int, cfg: Config) -> tuple[CandleColumns, bool]:
+        """The column feed's candles of slots ``[lo, hi)``, and whether the feed vouches that SPEC
+        3.5's check would find nothing in them (a checked catalog file)."""
+        source, span = self.client.schema.columns, (self.symbol, self.interval, lo * self.step_ms, hi * self.step_ms)
+        if not self.client.backtest and isinstance(source, MinuteFeed):  # live: nothing after now
+            return source.columns(*span, until_ms=get_clock().now()), False
+        checked = getattr(source, "columns_checked", None) if self.client.backtest else None
+        if checked is not None:
+            return checked(*span, cfg.CC_GET_CANDLES_PRICE_ANOMALY_THRESHOLD_FACTOR)
+        return source.columns(*span), False
+
+    async def _absent_beside(self, lo: int, hi: int, now_idx: int, cfg: Config) -> bool:
+        """A lent store asked for slots outside its columns: True when the feed has no candle there
+        (those slots join the known-absent ones, and nothing is copied).
+
+        The feed is asked what ``ensure`` would ask a store of its own, whose known slots are the
+        ones asked for so far (``_asked``; the lent run may reach past them, within the reserved
+        slots): the unknown run before them from ``lo``, the unknown run after them read ahead to a
+        chunk. So its errors are the same too (a feed may refuse a request wholly outside its data:
+        the catalog does): a ``SourceError`` stops the run; any answer other than "no candle"
+        outside the columns (candles, an error to remember) returns False, and the store is
+        copied and asked again the usual way."""
+        a_lo, a_hi = self._absent
+        if a_lo <= lo and hi <= a_hi:  # every slot known: nothing is asked (nor read ahead)
+            return True
+        q_lo, q_hi = self._asked
+        want_hi = min(max(hi, lo + cfg.CC_MAX_CANDLES_PER_REQUEST), now_idx + 1)
+        parts = []  # (asked, checked for candles): a copying store's unknown runs, and their slots outside
+        if lo < q_lo:
+            if want_hi < q_lo:
+                return False  # a copying store would know a piece apart from the rest
+            parts.append(((lo, q_lo), (lo, min(q_lo, self.base))))
+        if want_hi > q_hi:
+            if lo > q_hi:
+                return False
+            parts.append(((max(lo, q_hi), want_hi), (max(lo, q_hi, self.base + self.size), want_hi)))
+        step = self.step_ms
+        for (p_lo, p_hi), (c_lo, c_hi) in parts:
+            try:
+                cols, _ = self._ask_columns(p_lo, p_hi, cfg)
+            except SourceError:
+                raise
+            except Exception:
+                return False
+            ts = cols.timestamp
+            if c_lo < c_hi and len(ts) and bool(((ts >= c_lo * step) & (ts < c_hi * step)).any()):
+                return False
+        for (p_lo, p_hi), _ in parts:
+            q_lo, q_hi = min(q_lo, p_lo), max(q_hi, p_hi)
+        self._asked = (q_lo, q_hi)
+        self._absent = (min(a_lo, q_lo), max(a_hi, q_hi))
+        return True
 
     async def _fetch_chunk(self, lo: int, hi: int, cfg: Config) -> None:
         """One ``get_candles`` request with SPEC 4.1's attempts and sleeps (tenacity on the engine's
@@ -566,6 +651,7 @@ class CandleStore:
     ) -> None:
         """Store a response: keep candles inside the request, poison the malformed ones (``sane``:
         the feed vouched that SPEC 3.5's check finds nothing in ``cols``, so it is not run again)."""
+        lendable = self._lendable(cols)
         a, b = self._pos(lo), self._pos(hi)
         self.status[a:b] = ABSENT
         if len(cols):
@@ -588,14 +674,19 @@ class CandleStore:
                     )
                     self._fail(lo, hi, error, attempts=1)
                     return
+                if contiguous and lendable:  # a mapped file's run of candles: its views become the columns
+                    self._adopt(lo, hi, self._lent_run(cols, sane))
+                elif self.lent:  # copy on write: the mapped views are never written through
+                    self._grow(lo, hi, own=True)
                 first = int(ts[0]) // step - self.base
                 pos = slice(first, first + k) if contiguous else ts // step - self.base
                 bad, why = (None, None) if sane else sanity_mask(cols, cfg)
-                self.open[pos] = cols.open
-                self.high[pos] = cols.high
-                self.low[pos] = cols.low
-                self.close[pos] = cols.close
-                self.volume[pos] = cols.volume
+                if not self.lent:
+                    self.open[pos] = cols.open
+                    self.high[pos] = cols.high
+                    self.low[pos] = cols.low
+                    self.close[pos] = cols.close
+                    self.volume[pos] = cols.volume
                 self.status[pos] = PRESENT
                 if contiguous:
                     pos = np.arange(first, first + k)[bad] if why is not None else pos
@@ -621,6 +712,79 @@ class CandleStore:
                 limit,
                 self.candles(lo, hi),
             )
+
+    def _lendable(self, cols: CandleColumns) -> bool:
+        """Whether a response may become the columns as they are (``_adopt``): a backtest store
+        holding nothing yet, no callback watching what is placed, and a feed that lends its
+        columns (``lends_columns``: read-only views of a mapped file that live as long as the views)."""
+        return (
+            self.client.backtest
+            and getattr(self.client.schema.columns, "lends_columns", False)
+            and self.client.schema.callbacks.on_candle_data is None
+            and len(cols) > 0
+            and not any(getattr(cols, f).flags.writeable for f in CandleColumns.__slots__[1:])
+            and not self.failures
+            and not self.poison
+            and not self.status.any()  # every slot UNKNOWN: nothing known is lost
+        )
+
+    def _lent_run(self, cols: CandleColumns, sane: bool) -> CandleColumns:
+        """What a lendable response becomes the columns of: the response, or, for candles the feed
+        vouches for (``sane``: any slice passes SPEC 3.5, so the check would find nothing whichever
+        request brought them), the feed's whole gap-free run around it within the slots the store
+        has reserved (a backtest: its day of history and its read-ahead), never past "now"."""
+        lend = getattr(self.client.schema.columns, "lend", None)
+        if not sane or lend is None or self.interval != "1m" or not self.size:
+            return cols
+        step = self.step_ms
+        end = min((self.base + self.size) * step, (self.index(get_clock().now()) + 1) * step)
+        run = lend(self.symbol, self.base * step, end, int(cols.timestamp[0]))
+        if run is None or len(run) < len(cols) or any(getattr(run, f).flags.writeable for f in ("open", "close")):
+            return cols
+        return run
+
+    def _adopt(self, lo: int, hi: int, cols: CandleColumns) -> None:
+        """Take the views of a gap-free run of candles (``_lent_run``) as the store's columns,
+        instead of copying them into slot arrays (issue 15: no copy on the hot path; docs/behaviour.md 4.5).
+
+        The store shrinks to exactly the run's slots; the rest of the request ``[lo, hi)`` is known
+        to hold no candle (``_absent``), as the ABSENT slots of a copying store would say. Slots
+        outside are asked for when needed (``_absent_beside``); a write of any slot, or candles
+        outside, copies the columns first (``_grow``), so the map is never written through and a
+        lent store answers every question as the copying store would."""
+        k, first = len(cols), int(cols.timestamp[0]) // self.step_ms
+        req_lo, req_hi = lo, hi
+        lo, hi = min(lo, first), max(hi, first + k)
+        self.base, self.size = first, k
+        self.open, self.high, self.low, self.close, self.volume = (
+            cols.open,
+            cols.high,
+            cols.low,
+            cols.close,
+            cols.volume,
+        )
+        self.status = np.full(k, PRESENT, dtype=np.int8)
+        self.lent = True
+        self._absent = (lo, hi)
+        self._asked = (req_lo, req_hi)
+        self._known = (0, 0)
+        self._read_only = ()
+        self._derived.clear()
+
+    def known_status(self, lo: int) -> tuple[int, np.ndarray]:
+        """``(lo', status)``: the status of the slots from ``lo'`` to the last one the store knows
+        anything about, with ``lo' = max(lo, first such slot)``. A lent store's known-absent slots
+        around its columns read ABSENT, as in a store of its own."""
+        if not self.lent:
+            lo = max(lo, self.base)
+            return lo, self.status[lo - self.base : self.size]
+        a_lo, a_hi = self._absent
+        lo = max(lo, a_lo)
+        end = self.base + self.size
+        parts = [np.full(max(0, self.base - lo), ABSENT, dtype=np.int8)]
+        parts.append(self.status[max(lo, self.base) - self.base : self.size])
+        parts.append(np.full(max(0, a_hi - max(end, lo)), ABSENT, dtype=np.int8))
+        return lo, np.concatenate(parts)
 
     # -- reading ----------------------------------------------------------------------------------
     def _raise_for(self, lo: int, hi: int) -> None:
@@ -673,7 +837,7 @@ class CandleStore:
     def _view(self, lo: int, hi: int) -> CandleWindow:
         """Views on slots ``[lo, hi)``, which the caller knows to be all present."""
         cols = self._read_only
-        if not cols or cols[0].base is not self.open or cols[3].base is not self.close:  # ``_grow`` moved them
+        if not cols or not _over(cols[0], self.open) or not _over(cols[3], self.close):  # ``_grow`` moved them
             cols = self._read_only = tuple(
                 read_only(c) for c in (self.open, self.high, self.low, self.close, self.volume)
             )
@@ -706,7 +870,12 @@ class CandleStore:
             return got
         present = self.status == PRESENT
         vw = settlement.rolling_vwap(self.high, self.low, self.close, self.volume, present, window)
+        if self.lent:
+            self._lent_edge(vw, present, window)
         ok = ~np.isnan(vw)
+        if self.lent:  # a window reaching before the known-absent slots holds unknown ones (blocked)
+            e = min(window - 1, self.size)
+            ok[:e] &= self.base + np.arange(e) - (window - 1) >= self._absent[0]
         if present.all():  # nothing missing: no gaps to count, nothing blocked
             got = (vw, ok, None)
             self._derived[window] = got
@@ -729,6 +898,27 @@ class CandleStore:
         got = (vw, ok, missing)
         self._derived[window] = got
         return got
+
+    def _lent_edge(self, vw: np.ndarray, present: np.ndarray, window: int) -> None:
+        """The VWAPs of a lent store's first ``window - 1`` slots, whose windows reach before its
+        columns: over the candles present in them, as a copying store computes them over its
+        ABSENT (or unfetched) slots there (``rolling_vwap`` masks those, adding exact zeros in the
+        same order). The lent columns have no slots there, so the windows are summed over a few
+        padded slots instead: the same values, bit for bit."""
+        e = min(window - 1, self.size)
+        if e <= 0:
+            return
+        pad = window - 1
+
+        def padded(a: np.ndarray) -> np.ndarray:
+            out = np.zeros(pad + e, dtype=a.dtype)
+            out[pad:] = a[:e]
+            return out
+
+        part = settlement.rolling_vwap(
+            padded(self.high), padded(self.low), padded(self.close), padded(self.volume), padded(present), window
+        )
+        vw[:e] = part[pad:]
 
     def gap_free(self, lo: int, hi: int, window: int) -> bool:
         """Every slot in ``[lo, hi)`` holds a candle."""
@@ -754,7 +944,10 @@ class CandleStore:
         lo_c, hi_c = max(lo, self.base), min(hi, self.base + self.size)
         if hi_c <= lo_c:
             return None
-        if self.gap_free(lo_c, hi_c, window):  # all present: nothing failed or poisoned either
+        # all present: nothing failed or poisoned either (a lent store's slots outside its columns are
+        # absent: a range reaching them is not gap-free, as in a copying store)
+        whole = not self.lent or (lo_c == lo and hi_c == hi)
+        if whole and self.gap_free(lo_c, hi_c, window):
             return self.contiguous_lane(lo_c, hi_c, window)
         idx = self.present_slice(lo_c, hi_c)  # raises for failed or poisoned candles
         if not len(idx):

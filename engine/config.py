@@ -55,9 +55,10 @@ class Config:
     # the most candles one history request of a strategy (``get_candles``) may ask for.
     CC_MAX_GET_CANDLES_LIMIT: int = 10_000
     # megabytes of candles a backtest keeps cached between runs, over all symbols (a year of 1m
-    # candles is ~34 MB); beyond it the least recently used symbols a feed can give back cheaply
-    # (synthetic, CSV, catalog) are dropped. Stores a run is using are never dropped.
-    CC_CANDLE_CACHE_MB: int = 192
+    # candles is ~34 MB; ~5 MB from the catalog, whose mapped columns are not copied); beyond it the
+    # least recently used symbols a feed can give back cheaply (synthetic, CSV, catalog) are
+    # dropped. Stores a run is using are never dropped. 64: README "How fast" (symbols-20).
+    CC_CANDLE_CACHE_MB: int = 64
     # live accounts (README "Orders and accounts"): the starting balance of a new paper account, in
     # its quote currency; the circuit breakers, in percent (0: off): a day's loss against the
     # equity at the start of the (UTC) day, and the drop of equity from its highest point. A

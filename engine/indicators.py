@@ -321,8 +321,8 @@ async def _compute(
     function never sees a hole it would take for a missing candle. A failed or poisoned candle
     within ``history`` candles before "now" raises its error, as ``get_candles`` would."""
     await st.ensure(lo, hi, config.current())
-    lo_asked, lo = lo, max(lo, st.base)
-    status = st.status[lo - st.base : st.size]
+    lo_asked = lo
+    lo, status = st.known_status(lo)  # a lent store's known-absent edges included (engine/candles.py)
     p = slot - lo
     if not 0 <= p < len(status) or lo > slot:
         return None  # the store holds nothing at "now" (before the data starts, or not fetched yet)

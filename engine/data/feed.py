@@ -2,7 +2,7 @@
 
 ``CatalogFeed`` is a ``MinuteFeed`` like the CSV and synthetic feeds, so the engine's column fast
 path applies: ``columns()`` slices views of the mapped file (``searchsorted`` on the timestamps) and
-the candle store copies them once into its slots, as it does for every feed. A file is opened on
+the candle store keeps those views as its columns (``lends_columns``): no copy on the hot path. A file is opened on
 first use and reopened when it changes on disk (``data update`` while a console is open).
 
 What the catalog does not have is an error, not an empty answer: a backtest over minutes nobody
@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+
+import numpy as np
 
 from engine.candles import SourceError
 from engine.exchanges.aggregate import MinuteFeed, slice_columns
@@ -50,12 +52,17 @@ def _read_ahead_minutes() -> int:
 class CatalogFeed(MinuteFeed):
     """1m candles of one exchange's folder in a catalog; other intervals are aggregated."""
 
+    lends_columns = True
+    """The 1m columns are read-only views of a mapped file, alive as long as the views: the candle
+    store keeps them as its own columns instead of copying them (engine/candles.py ``_adopt``)."""
+
     def __init__(self, root: str | os.PathLike[str], exchange: str) -> None:
         self.catalog = Catalog(root)
         self.exchange = exchange
         self.catalog.path(exchange, "X")  # validates the exchange's folder name
         self._open: dict[str, CatalogFile] = {}
         self._decimals: dict[str, int] = {}
+        self._breaks: dict[Path, tuple[CatalogFile, np.ndarray]] = {}  # per open file: rows before a gap
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -95,6 +102,32 @@ class CatalogFeed(MinuteFeed):
         if interval != "1m" or found.checked is None or self.file(symbol) is not found:
             return cols, False
         return cols, found.checked.passes(factor)
+
+    def lend(self, symbol: str, start_ms: int, end_ms: int, at_ms: int) -> CandleColumns | None:
+        """The gap-free run of the file's 1m candles within ``[start_ms, end_ms)`` that holds the
+        candle opening at ``at_ms``, as views of the mapped file (None if there is no such candle).
+
+        A backtest store that keeps the file's columns (``lends_columns``) takes this run rather
+        than only the minutes it asked for, so the history a strategy asks for next, within the
+        range the store reserved, is there already instead of copying the columns to add it. Only
+        a file whose stamp vouches for every slice is asked (engine/candles.py ``_place``): its
+        candles read the same whichever request brings them."""
+        found = self.file(symbol)
+        ts = found.columns.timestamp
+        row = int(np.searchsorted(ts, at_ms))
+        if row >= len(ts) or int(ts[row]) != at_ms:
+            return None
+        breaks = self._breaks.get(found.path)
+        if breaks is None or breaks[0] is not found:
+            breaks = self._breaks[found.path] = (found, np.flatnonzero(np.diff(ts) != MINUTE_MS))
+        after = breaks[1]  # row j is followed by a gap when j is in it
+        k = int(np.searchsorted(after, row))
+        run_lo = int(after[k - 1]) + 1 if k else 0
+        run_hi = int(after[k]) + 1 if k < len(after) else len(ts)
+        lo = max(run_lo, int(np.searchsorted(ts, start_ms)))
+        hi = min(run_hi, int(np.searchsorted(ts, end_ms)))
+        cols = found.columns
+        return CandleColumns(*(getattr(cols, f)[lo:hi] for f in CandleColumns.__slots__))
 
     def format_price(self, symbol: str, price: float) -> str:
         """As many decimals as the stored prices use (2 to 8), as the CSV feed does."""

@@ -7,9 +7,11 @@ file (two decimals, as ccxt writes them). Then:
    ``load_csv`` (parse + checks); alternating, best of ``--repeat`` CPU times (``process_time``).
    "touched" adds one pass over every column (the catalog's pages are read in from the page cache).
 2. **backtest**: bench_backtest's 365-day scenario (15m long entries, TP +1 %, SL -0.8 %, 120 min)
-   on the catalog and on the CSV, each in a fresh process: cold (first run) and warm (second run),
+   on the catalog (the store keeps the mapped columns), on the catalog with the store copying them
+   (``catalog-copy``: ``lends_columns`` off, the path before issue 15's last step) and on the CSV,
+   each in a fresh process, with the private memory (smaps) the cold run added: cold (first run) and warm (second run),
    and the process's CPU before the first run (interpreter, imports, registration). ``--repeat``
-   fresh processes of each, alternating catalog and CSV; best of each figure, and the best cold /
+   fresh processes of each, alternating the three; best of each figure, and the best cold /
    warm ratio of one process (the two runs of one process share the machine's load of the moment).
 3. **memory**: two processes map the same catalog file at once and touch every column; their RSS
    growth, split into anonymous (private memory: a copy would show here) and file-backed (the
@@ -48,6 +50,13 @@ def _proc_kb(field: str, path: str) -> int:
 def _memory() -> tuple[float, float]:
     """(RSS, PSS) of this process in MB (10**6 bytes, as the file size)."""
     return _proc_kb("VmRSS", "/proc/self/status") / KB_PER_MB, _proc_kb("Pss", "/proc/self/smaps_rollup") / KB_PER_MB
+
+
+def _private_mb() -> float:
+    """Private memory of this process in MB (smaps Private_Clean + Private_Dirty): a copy of the
+    columns shows here; the mapped file's pages, shared through the page cache, do not."""
+    path = "/proc/self/smaps_rollup"
+    return (_proc_kb("Private_Clean", path) + _proc_kb("Private_Dirty", path)) / KB_PER_MB
 
 
 def _rss_split() -> tuple[float, float]:
@@ -90,8 +99,9 @@ def child_backtest(kind: str, folder: Path, days: int) -> None:
     import engine as e
     from tests.bench.bench_backtest import START
 
-    if kind == "catalog":
-        e.add_catalog_exchange("x", folder / "data", exchange="bench")
+    if kind.startswith("catalog"):
+        schema = e.add_catalog_exchange("x", folder / "data", exchange="bench")
+        schema.columns.lends_columns = kind == "catalog"  # "catalog-copy": the store copies the columns
     else:
         e.add_csv_exchange("x", folder / "BTCUSDT.csv")
 
@@ -114,10 +124,13 @@ def child_backtest(kind: str, folder: Path, days: int) -> None:
         return n, time.process_time() - c0
 
     startup = time.process_time() - startup  # import engine, the feed's first open, registration
+    private0 = _private_mb()
     trades, cold = asyncio.run(once())
+    private1 = _private_mb()
     warm_trades, warm = asyncio.run(once())
     assert trades == warm_trades
     out = {"trades": trades, "cold_cpu_s": cold, "warm_cpu_s": warm, "startup_cpu_s": startup}
+    out["private_growth_mb"] = round(private1 - private0, 1)  # what the run keeps of its own (the store)
     print(json.dumps(out | {"cold_first_result_cpu_s": first[0], "warm_first_result_cpu_s": first[1]}))
 
 
@@ -170,9 +183,9 @@ def main() -> None:
         assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in a.__slots__)
         ready = {k: round(v * 1000, 2) for k, v in best.items()}
 
-        runs: dict[str, list[dict]] = {"catalog": [], "csv": []}
+        runs: dict[str, list[dict]] = {"catalog": [], "catalog-copy": [], "csv": []}
         for _ in range(args.repeat):
-            for kind in ("catalog", "csv"):
+            for kind in runs:
                 proc = _spawn("--days", str(args.days), "--child", "backtest", kind, str(folder))
                 out, _ = proc.communicate()
                 runs[kind].append(json.loads(out.strip().splitlines()[-1]))
@@ -180,6 +193,7 @@ def main() -> None:
         for kind, got in runs.items():
             keys = ("cold_cpu_s", "warm_cpu_s", "startup_cpu_s", "cold_first_result_cpu_s", "warm_first_result_cpu_s")
             best = {k: round(min(r[k] for r in got), 4) for k in keys}
+            best["private_growth_mb"] = sorted(r["private_growth_mb"] for r in got)
             ratios = sorted(r["cold_cpu_s"] / r["warm_cpu_s"] for r in got)
             best["cold_over_warm_best"] = round(best["cold_cpu_s"] / best["warm_cpu_s"], 2)
             best["cold_over_warm_per_process"] = [round(x, 2) for x in ratios]
