@@ -50,6 +50,7 @@ from .screens.trades import TradesScreen
 from .session import Session
 from .settings import save_settings
 from .state import DashboardState, Part, RunView, run_id
+from .trade_reader import reader_of
 from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
 
@@ -785,15 +786,14 @@ class BtkApp(App[int]):
         if run is None:
             self.notify("Select a run first (arrows in the Runs pane).", severity="warning", markup=False)
             return
-        cfg = engine.get_config()
         source = source_of(self.state, run)
 
         def follow() -> tuple[str, int] | None:  # while it changes, the inspector reads the trades again
             now = self.state.runs.get(run.id)
             return (now.status, now.trades) if now is not None else None
 
-        fee, slippage = cfg["CC_PERCENT_FEE"], cfg["CC_PERCENT_SLIPPAGE"]
-        self.push_screen(TradesScreen(source, fee=fee, slippage=slippage, follow=follow))
+        # where the run's trades are: this engine, or the daemon's (console/trade_reader.py)
+        self.push_screen(TradesScreen(source, reader=reader_of(self), follow=follow))
 
     def action_open_history(self) -> None:
         self.push_screen(HistoryScreen(self.dump_dir))

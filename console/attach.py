@@ -5,7 +5,9 @@ delivers the snapshot, the numbered events and the connection's ups and downs; t
 arrival order and folded every ``refresh_interval`` into the same ``DashboardState`` the in-process
 dashboard folds, so every pane shows what it shows in-process. Start and stop go to the daemon's
 API, and so do closing a position (``c``), flattening (``F``) and clearing a circuit breaker
-(``X``), since the daemon's engine holds them; the live start dialog names the daemon's broker.
+(``X``), since the daemon's engine holds them; the trade inspector (``i``) and the candle view
+(``v``) read the daemon's trades and candles (console/trade_reader.py ``RemoteTrades``); the
+live start dialog names the daemon's broker.
 ``ctrl+d`` or ``x`` (and ``q``) detach and leave every run going. A lost connection shows a
 banner in the header and is retried with backoff, resuming after the last event folded (no line
 twice). ``--read-only`` attaches a viewer: starting or stopping is refused with a message.
@@ -24,6 +26,7 @@ from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed
 from .commands import ALL_COMMANDS, ATTACH_COMMANDS, bindings
 from .project import Project
 from .state import Part, RunView
+from .trade_reader import RemoteTrades
 
 READ_ONLY = "Read-only: this console was attached with --read-only and cannot start or stop runs."
 ENDED = ("done", "stopped", "failed")
@@ -82,6 +85,8 @@ class AttachedApp(BtkApp):
         self.leaving = False
         self.feed: Feed | None = None
         self.client: DaemonClient | None = None
+        # i and v read the daemon's trades and candles (its engine ran them), through this client
+        self.trade_reader = RemoteTrades(lambda: self.client)
 
     # ------------------------------------------------------------------ the stream
     def on_mount(self) -> None:

@@ -119,13 +119,17 @@ class RunTable:
             handle = engine.Backtest.run(symbol, strategy_name=name, exchange_name=exchange, frame_name=frame)
         else:
             handle = engine.Walker.run(symbol, walker_name=name)
+            # the walker's own exchange and frame, as the in-process dashboard's run has them: an
+            # attached trade inspector charts its strategies' trades on that exchange's candles
+            schema = next((w for w in engine.list_walkers() if w.walker_name == name), None)
+            exchange, frame = (schema.exchange_name, schema.frame_name) if schema is not None else ("", "")
         record = RunRecord(
             id=rid,
             mode=mode,
             symbol=symbol,
             name=name,
-            exchange=exchange if mode != "walker" else "",
-            frame=frame if mode == "backtest" else "",
+            exchange=exchange,
+            frame=frame if mode != "live" else "",
             status="running",
             started=self.wall(),
             broker=broker,
