@@ -521,8 +521,8 @@ class EquityPane(Pane):
     both charts follow the selected run and the selected trade); ``v`` again shows the equity.
     The PnL line under the chart stays in both (issue 14 item 4). Candles and trades are read
     from the app's ``TradeReader`` (console/trade_reader.py: this engine, or an attached console's
-    daemon) in a worker, at most once per ``CANDLES_EVERY_S`` and only when the run's trades, its state or the picked trade moved,
-    so a busy run is not slowed by a chart nobody changed."""
+    daemon) in a worker, at most once per ``CANDLES_EVERY_S`` and only when the run's trades, its
+    state or the picked trade moved, so a busy run is not slowed by a chart nobody changed."""
 
     can_focus = True
 
