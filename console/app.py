@@ -208,7 +208,8 @@ class BtkApp(App[int]):
         names = project.walkers if mode == "walker" else project.strategies
         descriptions = {}
         if mode == "optimizer":  # console/optimizer_run.py (issue 19)
-            names, descriptions = optimizer_run.optimizer_names(), optimizer_run.descriptions()
+            descriptions = self.optimizer_choices()
+            names = list(descriptions)
             if not names:
                 self.notify(
                     "This project registers no optimizer: call engine.add_optimizer(...) in a [project] modules file.",
@@ -396,6 +397,11 @@ class BtkApp(App[int]):
         self._show(Part.NONE, reveal=LeaderboardPane)  # the leaderboard it is about to fill
         self._drive_run(rid, handle)
         return True
+
+    def optimizer_choices(self) -> dict[str, str]:
+        """The optimizers the start dialog lists, with what each writes (an attached console's
+        come from the daemon's project)."""
+        return optimizer_run.descriptions()
 
     def start_optimizer(self, symbol: str, optimizer: str) -> bool:
         """Write strategies with ``optimizer`` for ``symbol`` (console/optimizer_run.py)."""

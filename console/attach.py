@@ -80,6 +80,7 @@ class AttachedApp(BtkApp):
         self._pending: list[Snapshot | Event | Tick | Live | Connection] = []
         self._in_history = False
         self._daemon_close_only: str | None = None
+        self._snapshot_seq = 0
         self.connected = False
         self.connection_detail = ""
         self.leaving = False
@@ -136,7 +137,7 @@ class AttachedApp(BtkApp):
         for item in items:
             if isinstance(item, Event):
                 if item.stream == "run":
-                    changed |= flush() | self._upsert_run(item.event)
+                    changed |= flush() | self._upsert_run(item.event, news=item.seq > self._snapshot_seq)
                 elif item.stream == "restored":
                     changed |= flush()
                     ev = item.event
@@ -154,6 +155,7 @@ class AttachedApp(BtkApp):
             elif isinstance(item, Live):
                 continue
             elif isinstance(item, Snapshot):
+                self._snapshot_seq = item.seq  # events up to it are its history, not news
                 self._follow_daemon(item.daemon)
                 batch.clear()
                 state.reset()
@@ -192,7 +194,9 @@ class AttachedApp(BtkApp):
             state.close_only = "CONNECTION LOST · reconnecting"
         return Part.HEADER
 
-    def _upsert_run(self, record: dict[str, Any]) -> Part:
+    def _upsert_run(self, record: dict[str, Any], news: bool = False) -> Part:
+        """Add or update the run of a daemon's record; ``news``: it arrived live (not a snapshot's
+        history), so an optimizer that wrote its program says so, once, as it does in process."""
         state = self.state
         rid = record["id"]
         run = state.runs.get(rid)
@@ -224,22 +228,42 @@ class AttachedApp(BtkApp):
         run.finished = record.get("finished")
         if was_active and not run.is_active:
             state.finish_run(rid)
+            if news and run.mode == "optimizer":
+                self._optimizer_ended(run, record.get("output") or "")
         return Part.RUNS | Part.PROGRESS | Part.HEADER | Part.POSITIONS | Part.SCHEDULED
+
+    def _optimizer_ended(self, run: RunView, output: str) -> None:
+        title = f"Optimizer {run.name} · {run.symbol}"
+        if run.status != "done" or not output:
+            self.notify(
+                f"{run.status}: {run.error or 'no program written'}", title=title, severity="error", markup=False
+            )
+            return
+        self.notify(
+            f"The daemon wrote the program: {output}\nIts trace (each strategy's prompt and answer, and the "
+            "program) is in the reports (r). Review it, then run it with: btk-console optimize "
+            f"--optimizer {run.name} --symbol {run.symbol} --run",
+            title=title,
+            timeout=20,
+            markup=False,
+        )
 
     # ------------------------------------------------------------------ start and stop go to the daemon
     def action_start(self, mode: str) -> None:
         if self.read_only:
             self.notify(READ_ONLY, severity="warning", markup=False)
             return
-        if mode == "optimizer":  # its model calls and files belong to the project's own process
-            self.notify(
-                "The daemon does not run optimizers yet: run `btk-console optimize` in the project's folder "
-                "(its program and trace land in the same dump folder, which r browses).",
-                severity="warning",
-                markup=False,
-            )
-            return
         super().action_start(mode)
+
+    def optimizer_choices(self) -> dict[str, str]:
+        """The daemon's optimizers (its project registered them, not this process)."""
+        return dict(self.remote.get("optimizers") or {})
+
+    def start_optimizer(self, symbol: str, optimizer: str) -> bool:
+        """The daemon writes the program (its project's [llm] and model calls, its dump folder);
+        the run's progress comes back on the stream like any run's."""
+        self._ask("Cannot start", lambda c: c.start(mode="optimizer", symbol=symbol, optimizer=optimizer))
+        return True
 
     def _ask(self, what: str, call: Callable[[DaemonClient], Any]) -> None:
         async def go() -> None:

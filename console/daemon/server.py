@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 import engine
 from engine import wire
 
+from .. import optimizer_run
 from ..broker_choice import broker_for
 from ..report_dump import dump_reports as write_run_reports
 from ..trade_reader import columns_to_wire, read_columns, run_trades, trades_to_wire
@@ -150,6 +151,8 @@ async def project(request: web.Request) -> web.Response:
             "walker_details": {
                 w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
             },
+            # the optimizers and what each writes: an attached console's o lists them (console/optimizer_run.py)
+            "optimizers": optimizer_run.descriptions(),
             "frame_details": {
                 f.frame_name: {"start_ms": int(f.start_date.timestamp() * 1000), "step_ms": f.step_minutes * 60_000}
                 for f in engine.list_frames()
@@ -241,8 +244,18 @@ def _facade(mode: str) -> Any:
     return {"live": engine.Live, "backtest": engine.Backtest, "walker": engine.Walker}[mode]
 
 
+def _no_trading(record: Any) -> web.Response | None:
+    """An optimizer run trades nothing: what it made is its program and trace, not statistics."""
+    if record.mode != "optimizer":
+        return None
+    where = f": {record.output} and its .md trace" if record.output else " under the dump folder's optimizer/"
+    return _error(409, f"{record.id} is an optimizer run: it has no trades or statistics; it writes a program{where}")
+
+
 async def statistics(request: web.Request) -> web.Response:
     record = _run_of(request)
+    if (refused := _no_trading(record)) is not None:
+        return refused
     data = _facade(record.mode).get_data(record.symbol, record.name)
     try:
         encoded = wire.encode(data)
@@ -253,6 +266,8 @@ async def statistics(request: web.Request) -> web.Response:
 
 async def report(request: web.Request) -> web.Response:
     record = _run_of(request)
+    if (refused := _no_trading(record)) is not None:
+        return refused
     text = _facade(record.mode).get_report(record.symbol, record.name)
     return web.Response(text=text, content_type="text/markdown")
 
@@ -263,6 +278,8 @@ async def run_trades_of(request: web.Request) -> web.Response:
     slippage: an attached console's ``i`` and ``v`` show the daemon's runs (issue 17).
     ``?strategy=`` picks a walker's strategy (default: the run's own, a walker's first)."""
     record = _run_of(request)
+    if (refused := _no_trading(record)) is not None:
+        return refused
     strategy = request.query.get("strategy") or ""
     if record.mode == "walker":
         walker = next((w for w in engine.list_walkers() if w.walker_name == record.name), None)
