@@ -17,7 +17,7 @@ from console.attach import AttachedApp, fetch
 from console.client import DaemonClient, DaemonError, Endpoint
 from console.screens.dialogs import StartDialog
 from console.widgets.panes import ProgressPane
-from tests.console.daemons import SAFETY, place  # noqa: F401 (place: the daemons fixture)
+from tests.console.daemons import SAFETY, _run_cli, place  # noqa: F401 (place: the daemons fixture)
 
 RID = "optimizer:BTCUSDT:writer"
 
@@ -95,6 +95,8 @@ async def test_attached_o_has_the_daemon_write_the_program_with_its_progress_on_
         assert {r["model"] for r in model.requests} == {"test-model"}  # the project's [llm], in the daemon
         assert not (root / "dump" / "optimizer").exists()  # written by the daemon, in its dump folder only
         await pilot.press("x")
+    code, out, _err = await asyncio.to_thread(_run_cli, ["status", "--dump-dir", str(d.dump)])
+    assert code == 0 and f"{RID}  done -> {program}" in out  # a script sees where the program is
 
     # a console attaching now sees the finished run and is not told again that it ended
     again = AttachedApp(endpoint, *(await fetch(endpoint)))
