@@ -194,3 +194,32 @@ async def test_attached_i_lists_the_daemons_trades_and_v_draws_its_candles_with_
         marks = Text("\n").join(render_candles(candles.candles, 60, 12, candles.trades, picked)).plain
         assert "E" in marks and "✕" in marks
         await pilot.press("x")
+
+
+async def test_attached_i_on_a_daemon_walker_lists_the_trades_of_the_strategy_its_equity_shows(place) -> None:
+    d = place()
+    d.wait_ready()
+    endpoint = Endpoint.for_dump(d.dump)
+    rid = "walker:BTCUSDT:demo-walker"
+    async with DaemonClient(endpoint) as c:
+        record = await c.start(mode="walker", symbol="BTCUSDT", walker="demo-walker")
+        assert (record["exchange"], record["frame"]) == ("demo-synthetic", "demo-30d")  # the walker's own
+        await _until(c, lambda st: st["runs"][0]["status"] == "done")
+        with pytest.raises(DaemonError, match="'demo-nope' is not a strategy of walker demo-walker") as refused:
+            await c.trades(rid, "demo-nope")
+        assert refused.value.status == 400
+    app = AttachedApp(endpoint, *(await fetch(endpoint)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: rid in app.state.runs and app.state.runs[rid].status == "done", SAFETY)
+        await wait_until(pilot, lambda: app.session.selected == rid and app.state.equity_of(rid) is not None, SAFETY)
+        shown = app.state.equity_of(rid)[0]  # the strategy the Equity pane charts
+        async with DaemonClient(endpoint) as c:
+            theirs = {t["signal_id"] for t in (await c.trades(rid, shown))["trades"]}
+        await pilot.press("i")
+        screen = app.screen
+        assert isinstance(screen, TradesScreen) and screen.source.strategy == shown
+        await wait_until(pilot, lambda: screen.charted is not None and screen.charted == screen.window, SAFETY)
+        table = screen.query_one("#trades-table", DataTable)
+        assert theirs and {str(k.value) for k in table.rows} == theirs
+        assert screen.query_one(CandleChart).candles is not None
+        await pilot.press("escape", "x")
