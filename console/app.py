@@ -50,6 +50,7 @@ from .screens.trades import TradesScreen
 from .session import Session
 from .settings import save_settings
 from .state import DashboardState, MilestoneBatch, Part, RunView, run_id
+from .trade_reader import reader_of
 from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
 
@@ -209,7 +210,8 @@ class BtkApp(App[int]):
         names = project.walkers if mode == "walker" else project.strategies
         descriptions = {}
         if mode == "optimizer":  # console/optimizer_run.py (issue 19)
-            names, descriptions = optimizer_run.optimizer_names(), optimizer_run.descriptions()
+            descriptions = self.optimizer_choices()
+            names = list(descriptions)
             if not names:
                 self.notify(
                     "This project registers no optimizer: call engine.add_optimizer(...) in a [project] modules file.",
@@ -397,6 +399,11 @@ class BtkApp(App[int]):
         self._show(Part.NONE, reveal=LeaderboardPane)  # the leaderboard it is about to fill
         self._drive_run(rid, handle)
         return True
+
+    def optimizer_choices(self) -> dict[str, str]:
+        """The optimizers the start dialog lists, with what each writes (an attached console's
+        come from the daemon's project)."""
+        return optimizer_run.descriptions()
 
     def start_optimizer(self, symbol: str, optimizer: str) -> bool:
         """Write strategies with ``optimizer`` for ``symbol`` (console/optimizer_run.py)."""
@@ -792,15 +799,14 @@ class BtkApp(App[int]):
         if run is None:
             self.notify("Select a run first (arrows in the Runs pane).", severity="warning", markup=False)
             return
-        cfg = engine.get_config()
         source = source_of(self.state, run)
 
         def follow() -> tuple[str, int] | None:  # while it changes, the inspector reads the trades again
             now = self.state.runs.get(run.id)
             return (now.status, now.trades) if now is not None else None
 
-        fee, slippage = cfg["CC_PERCENT_FEE"], cfg["CC_PERCENT_SLIPPAGE"]
-        self.push_screen(TradesScreen(source, fee=fee, slippage=slippage, follow=follow))
+        # where the run's trades are: this engine, or the daemon's (console/trade_reader.py)
+        self.push_screen(TradesScreen(source, reader=reader_of(self), follow=follow))
 
     def action_open_history(self) -> None:
         self.push_screen(HistoryScreen(self.dump_dir))

@@ -5,7 +5,9 @@ delivers the snapshot, the numbered events and the connection's ups and downs; t
 arrival order and folded every ``refresh_interval`` into the same ``DashboardState`` the in-process
 dashboard folds, so every pane shows what it shows in-process. Start and stop go to the daemon's
 API, and so do closing a position (``c``), flattening (``F``) and clearing a circuit breaker
-(``X``), since the daemon's engine holds them; the live start dialog names the daemon's broker.
+(``X``), since the daemon's engine holds them; the trade inspector (``i``) and the candle view
+(``v``) read the daemon's trades and candles (console/trade_reader.py ``RemoteTrades``); the
+live start dialog names the daemon's broker.
 ``ctrl+d`` or ``x`` (and ``q``) detach and leave every run going. A lost connection shows a
 banner in the header and is retried with backoff, resuming after the last event folded (no line
 twice). ``--read-only`` attaches a viewer: starting or stopping is refused with a message.
@@ -24,6 +26,7 @@ from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed
 from .commands import ALL_COMMANDS, ATTACH_COMMANDS, bindings
 from .project import Project
 from .state import Part, RunView
+from .trade_reader import RemoteTrades
 
 READ_ONLY = "Read-only: this console was attached with --read-only and cannot start or stop runs."
 ENDED = ("done", "stopped", "failed")
@@ -77,11 +80,14 @@ class AttachedApp(BtkApp):
         self._pending: list[Snapshot | Event | Tick | Live | Connection] = []
         self._in_history = False
         self._daemon_close_only: str | None = None
+        self._snapshot_seq = 0
         self.connected = False
         self.connection_detail = ""
         self.leaving = False
         self.feed: Feed | None = None
         self.client: DaemonClient | None = None
+        # i and v read the daemon's trades and candles (its engine ran them), through this client
+        self.trade_reader = RemoteTrades(lambda: self.client)
 
     # ------------------------------------------------------------------ the stream
     def on_mount(self) -> None:
@@ -131,7 +137,7 @@ class AttachedApp(BtkApp):
         for item in items:
             if isinstance(item, Event):
                 if item.stream == "run":
-                    changed |= flush() | self._upsert_run(item.event)
+                    changed |= flush() | self._upsert_run(item.event, news=item.seq > self._snapshot_seq)
                 elif item.stream == "restored":
                     changed |= flush()
                     ev = item.event
@@ -149,6 +155,7 @@ class AttachedApp(BtkApp):
             elif isinstance(item, Live):
                 continue
             elif isinstance(item, Snapshot):
+                self._snapshot_seq = item.seq  # events up to it are its history, not news
                 self._follow_daemon(item.daemon)
                 batch.clear()
                 state.reset()
@@ -187,7 +194,9 @@ class AttachedApp(BtkApp):
             state.close_only = "CONNECTION LOST · reconnecting"
         return Part.HEADER
 
-    def _upsert_run(self, record: dict[str, Any]) -> Part:
+    def _upsert_run(self, record: dict[str, Any], news: bool = False) -> Part:
+        """Add or update the run of a daemon's record; ``news``: it arrived live (not a snapshot's
+        history), so an optimizer that wrote its program says so, once, as it does in process."""
         state = self.state
         rid = record["id"]
         run = state.runs.get(rid)
@@ -219,22 +228,42 @@ class AttachedApp(BtkApp):
         run.finished = record.get("finished")
         if was_active and not run.is_active:
             state.finish_run(rid)
+            if news and run.mode == "optimizer":
+                self._optimizer_ended(run, record.get("output") or "")
         return Part.RUNS | Part.PROGRESS | Part.HEADER | Part.POSITIONS | Part.SCHEDULED
+
+    def _optimizer_ended(self, run: RunView, output: str) -> None:
+        title = f"Optimizer {run.name} · {run.symbol}"
+        if run.status != "done" or not output:
+            self.notify(
+                f"{run.status}: {run.error or 'no program written'}", title=title, severity="error", markup=False
+            )
+            return
+        self.notify(
+            f"The daemon wrote the program: {output}\nIts trace (each strategy's prompt and answer, and the "
+            "program) is in the reports (r). Review it, then run it with: btk-console optimize "
+            f"--optimizer {run.name} --symbol {run.symbol} --run",
+            title=title,
+            timeout=20,
+            markup=False,
+        )
 
     # ------------------------------------------------------------------ start and stop go to the daemon
     def action_start(self, mode: str) -> None:
         if self.read_only:
             self.notify(READ_ONLY, severity="warning", markup=False)
             return
-        if mode == "optimizer":  # its model calls and files belong to the project's own process
-            self.notify(
-                "The daemon does not run optimizers yet: run `btk-console optimize` in the project's folder "
-                "(its program and trace land in the same dump folder, which r browses).",
-                severity="warning",
-                markup=False,
-            )
-            return
         super().action_start(mode)
+
+    def optimizer_choices(self) -> dict[str, str]:
+        """The daemon's optimizers (its project registered them, not this process)."""
+        return dict(self.remote.get("optimizers") or {})
+
+    def start_optimizer(self, symbol: str, optimizer: str) -> bool:
+        """The daemon writes the program (its project's [llm] and model calls, its dump folder);
+        the run's progress comes back on the stream like any run's."""
+        self._ask("Cannot start", lambda c: c.start(mode="optimizer", symbol=symbol, optimizer=optimizer))
+        return True
 
     def _ask(self, what: str, call: Callable[[DaemonClient], Any]) -> None:
         async def go() -> None:

@@ -132,6 +132,20 @@ class DaemonClient:
         """Close every open position of the daemon's live runs (of ``strategy`` only, if given)."""
         return await self.post("/v1/flatten" + (f"?strategy={quote(strategy, safe='')}" if strategy else ""))
 
+    async def trades(self, rid: str, strategy: str | None = None) -> dict[str, Any]:
+        """Run ``rid``'s closed trades (a walker's: of ``strategy``), the chart window, fee and
+        slippage: console/trade_reader.py ``trades_from_wire`` reads the answer."""
+        query = f"?strategy={quote(strategy, safe='')}" if strategy else ""
+        return await self.get(f"/v1/runs/{quote(rid, safe='')}/trades{query}")
+
+    async def candles(self, exchange: str, symbol: str, start_ms: int, end_ms: int, limit: int) -> dict[str, Any]:
+        """Candles of ``symbol`` on the daemon's ``exchange`` in ``[start_ms, end_ms]``."""
+        query = (
+            f"?exchange={quote(exchange, safe='')}&symbol={quote(symbol, safe='')}"
+            f"&start={int(start_ms)}&end={int(end_ms)}&limit={int(limit)}"
+        )
+        return await self.get("/v1/candles" + query)
+
     async def clear_breaker(self, broker: str) -> dict[str, Any]:
         """Allow new entries on ``broker`` again after a circuit breaker tripped."""
         return await self.post(f"/v1/brokers/{quote(broker, safe='')}/clear")

@@ -90,7 +90,8 @@ def _print_status(data: dict[str, Any], out: TextIO) -> None:
     for r in runs:
         progress = f" {r['progress'] * 100:.0f}%" if r["mode"] != "live" and r["status"] == "running" else ""
         error = f" ({r['error']})" if r.get("error") else ""
-        out.write(f"  {r['id']}  {r['status']}{progress}{error}\n")
+        written = f" -> {r['output']}" if r.get("output") else ""  # an optimizer's program
+        out.write(f"  {r['id']}  {r['status']}{progress}{error}{written}\n")
     positions = data["positions"]
     out.write(f"open positions: {len(positions)}\n" if positions else "open positions: none\n")
     for p in positions:

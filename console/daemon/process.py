@@ -79,7 +79,7 @@ async def run_daemon(
 
     hub = Hub()
     hub.attach()
-    runs = RunTable(project, hub, wall=wall)
+    runs = RunTable(project, hub, wall=wall, dump_dir=paths.dump_dir)  # an optimizer writes under it
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     info: dict[str, Any] = {
         "pid": os.getpid(),

@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import engine
@@ -23,7 +24,13 @@ from ..project import Project
 from ..state import run_id
 from .hub import Hub
 
-MODES = ("live", "backtest", "walker")
+MODES = ("live", "backtest", "walker", "optimizer")
+
+OPTIMIZER_UNSTOPPABLE = (
+    "an optimizer run cannot be stopped midway: it ends after its last source (each model call has its "
+    "timeout from [llm]); nothing runs the program it writes"
+)
+"""The console's ``s`` says the same in process (console/app.py ``action_stop_run``)."""
 
 
 class RunRequestError(ValueError):
@@ -53,6 +60,7 @@ class RunRecord:
     error: str | None = None
     restored: int = 0
     broker: str = ""  # a live run's broker (console/broker_choice.py: the project's rule)
+    output: str = ""  # an optimizer run's program, once written (its trace beside it, .md)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,8 +73,17 @@ class RunRecord:
 class RunTable:
     """The runs of this daemon, newest last; at most one active run per id."""
 
-    def __init__(self, project: Project, hub: Hub, *, poll: float = 0.5, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        project: Project,
+        hub: Hub,
+        *,
+        poll: float = 0.5,
+        wall: Callable[[], float] = time.time,
+        dump_dir: Path | None = None,
+    ) -> None:
         self.project = project
+        self.dump_dir = dump_dir if dump_dir is not None else project.dump_dir  # an optimizer writes under it
         self.hub = hub
         self.poll = poll
         self.wall = wall  # wall-clock seconds for started/finished (tests pin it)
@@ -81,12 +98,14 @@ class RunTable:
             raise RunRequestError(f"unknown {kind} {name!r} (available: {', '.join(available) or 'none'})")
 
     def start(self, body: dict[str, Any]) -> RunRecord:
-        """Start the run ``body`` asks for: ``mode``, ``symbol``, ``strategy`` (or ``walker``),
-        optional ``exchange`` and ``frame`` (the project's defaults)."""
+        """Start the run ``body`` asks for: ``mode``, ``symbol``, ``strategy`` (or ``walker``, or
+        ``optimizer``), optional ``exchange`` and ``frame`` (the project's defaults)."""
         p = self.project
         mode = body.get("mode")
         if mode not in MODES:
             raise RunRequestError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode == "optimizer":
+            return self._start_optimizer(body)
         symbol = body.get("symbol") or (p.symbols[0] if p.symbols else "")
         if not isinstance(symbol, str) or not symbol:
             raise RunRequestError("symbol missing (the project lists none)")
@@ -119,13 +138,17 @@ class RunTable:
             handle = engine.Backtest.run(symbol, strategy_name=name, exchange_name=exchange, frame_name=frame)
         else:
             handle = engine.Walker.run(symbol, walker_name=name)
+            # the walker's own exchange and frame, as the in-process dashboard's run has them: an
+            # attached trade inspector charts its strategies' trades on that exchange's candles
+            schema = next((w for w in engine.list_walkers() if w.walker_name == name), None)
+            exchange, frame = (schema.exchange_name, schema.frame_name) if schema is not None else ("", "")
         record = RunRecord(
             id=rid,
             mode=mode,
             symbol=symbol,
             name=name,
-            exchange=exchange if mode != "walker" else "",
-            frame=frame if mode == "backtest" else "",
+            exchange=exchange,
+            frame=frame if mode != "live" else "",
             status="running",
             started=self.wall(),
             broker=broker,
@@ -137,6 +160,74 @@ class RunTable:
         self.tasks[rid] = asyncio.ensure_future(self._drive(record, handle))
         self._ensure_poller()
         return record
+
+    def _start_optimizer(self, body: dict[str, Any]) -> RunRecord:
+        """Write strategies with an optimizer as the console's ``o`` does in process
+        (console/optimizer_run.py): the project's ``[llm]`` (the environment on top), the program
+        and its trace under ``<dump>/optimizer``, progress (sources read of ranges x sources, SPEC
+        13.2) on the ``run`` stream. The program it writes is never run here."""
+        names = [s.optimizer_name for s in engine.list_optimizers()]
+        name = body.get("optimizer") or (names[0] if len(names) == 1 else "")
+        self._check("optimizer", name, names)
+        symbol = body.get("symbol") or (self.project.symbols[0] if self.project.symbols else "")
+        if not isinstance(symbol, str) or not symbol:
+            raise RunRequestError("symbol missing (the project lists none)")
+        if self.project.symbol_list_is_strict:
+            self._check("symbol", symbol, self.project.symbols)
+        rid = run_id("optimizer", symbol, name)
+        old = self.runs.get(rid)
+        if old is not None and old.is_active:
+            raise RunRequestError(f"{rid} is already {old.status}", status=409)
+        try:
+            settings = engine.load_llm_settings(self.project.source)
+        except ValueError as exc:
+            raise RunRequestError(f"[llm]: {exc}") from None
+        engine.set_llm_settings(settings)  # a project's get_prompt builds its client from them
+        schema = next(s for s in engine.list_optimizers() if s.optimizer_name == name)
+        record = RunRecord(
+            id=rid,
+            mode="optimizer",
+            symbol=symbol,
+            name=name,
+            exchange="",
+            frame="",
+            status="running",
+            total=len(schema.range_train) * len(schema.sources),
+            started=self.wall(),
+        )
+        self.runs.pop(rid, None)
+        self.runs[rid] = record
+        self._changed(record)
+        self.tasks[rid] = asyncio.ensure_future(self._drive_optimizer(record, settings))
+        return record
+
+    async def _drive_optimizer(self, record: RunRecord, settings: Any) -> None:
+        def progress(ev: Any) -> None:
+            if ev.optimizer_name != record.name or ev.symbol != record.symbol:
+                return  # another optimizer run's
+            record.processed, record.total = ev.processed_sources, ev.total_sources
+            record.progress = min(ev.progress, 1.0)
+            self._changed(record)
+
+        unlisten = engine.listen_optimizer_progress(progress)
+        try:
+            path = await engine.Optimizer.dump(
+                record.symbol, record.name, self.dump_dir / "optimizer", settings=settings
+            )
+        except asyncio.CancelledError:  # the daemon stops: the program was not written
+            record.status = "stopped"
+        except Exception as exc:  # the model, a source or the project's get_prompt failed: the run says why
+            record.status, record.error = (
+                "failed",
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            )
+        else:
+            record.status, record.progress, record.output = "done", 1.0, str(path)
+        finally:
+            unlisten()
+            record.finished = self.wall()
+            self.tasks.pop(record.id, None)
+            self._changed(record)
 
     async def _publish_account(self, broker: str) -> None:
         """The account of the run's broker as a live run starts (the engine publishes one only
@@ -191,6 +282,8 @@ class RunTable:
             raise RunRequestError(f"no run {rid!r} (runs: {known})", status=404)
         if not record.is_active:
             raise RunRequestError(f"{rid} is not running (it is {record.status})", status=409)
+        if record.mode == "optimizer":
+            raise RunRequestError(OPTIMIZER_UNSTOPPABLE, status=409)
         record.status = "stopping"
         if record.mode == "live":
             engine.Live.stop(record.symbol, record.name)
@@ -204,7 +297,11 @@ class RunTable:
     async def stop_all(self, grace: float = 30.0) -> None:
         """Stop every active run and wait for them to end (cancel what outlasts ``grace`` seconds)."""
         for record in list(self.runs.values()):
-            if record.status == "running":
+            if record.status == "running" and record.mode == "optimizer":
+                task = self.tasks.get(record.id)
+                if task is not None:
+                    task.cancel()  # the daemon goes: its model calls go with it, nothing half-written
+            elif record.status == "running":
                 self.stop(record.id)
         tasks = list(self.tasks.values())
         if tasks:

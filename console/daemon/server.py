@@ -21,8 +21,11 @@ from aiohttp import WSMsgType, web
 import engine
 from engine import wire
 
+from .. import optimizer_run
 from ..broker_choice import broker_for
 from ..report_dump import dump_reports as write_run_reports
+from ..trade_reader import columns_to_wire, read_columns, run_trades, trades_to_wire
+from ..trades import TradeSource
 from .hub import Hub
 from .runs import RunRequestError, RunTable
 
@@ -148,6 +151,8 @@ async def project(request: web.Request) -> web.Response:
             "walker_details": {
                 w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
             },
+            # the optimizers and what each writes: an attached console's o lists them (console/optimizer_run.py)
+            "optimizers": optimizer_run.descriptions(),
             "frame_details": {
                 f.frame_name: {"start_ms": int(f.start_date.timestamp() * 1000), "step_ms": f.step_minutes * 60_000}
                 for f in engine.list_frames()
@@ -239,8 +244,18 @@ def _facade(mode: str) -> Any:
     return {"live": engine.Live, "backtest": engine.Backtest, "walker": engine.Walker}[mode]
 
 
+def _no_trading(record: Any) -> web.Response | None:
+    """An optimizer run trades nothing: what it made is its program and trace, not statistics."""
+    if record.mode != "optimizer":
+        return None
+    where = f": {record.output} and its .md trace" if record.output else " under the dump folder's optimizer/"
+    return _error(409, f"{record.id} is an optimizer run: it has no trades or statistics; it writes a program{where}")
+
+
 async def statistics(request: web.Request) -> web.Response:
     record = _run_of(request)
+    if (refused := _no_trading(record)) is not None:
+        return refused
     data = _facade(record.mode).get_data(record.symbol, record.name)
     try:
         encoded = wire.encode(data)
@@ -251,8 +266,73 @@ async def statistics(request: web.Request) -> web.Response:
 
 async def report(request: web.Request) -> web.Response:
     record = _run_of(request)
+    if (refused := _no_trading(record)) is not None:
+        return refused
     text = _facade(record.mode).get_report(record.symbol, record.name)
     return web.Response(text=text, content_type="text/markdown")
+
+
+async def run_trades_of(request: web.Request) -> web.Response:
+    """Every closed trade of a run, as the in-process trade inspector reads them (console/trades.py
+    ``load_trades``), with the period a chart of the whole run shows and the engine's fee and
+    slippage: an attached console's ``i`` and ``v`` show the daemon's runs (issue 17).
+    ``?strategy=`` picks a walker's strategy (default: the run's own, a walker's first)."""
+    record = _run_of(request)
+    if (refused := _no_trading(record)) is not None:
+        return refused
+    strategy = request.query.get("strategy") or ""
+    if record.mode == "walker":
+        walker = next((w for w in engine.list_walkers() if w.walker_name == record.name), None)
+        tested = list(walker.strategies) if walker is not None else []
+        strategy = strategy or (tested[0] if tested else "")
+        if strategy not in tested:
+            return _error(
+                400, f"{strategy!r} is not a strategy of walker {record.name} ({', '.join(tested) or 'none'})"
+            )
+    elif strategy and strategy != record.name:
+        return _error(400, f"{record.id} runs strategy {record.name}, not {strategy!r}")
+    else:
+        strategy = record.name
+    source = TradeSource(record.id, record.symbol, strategy, record.exchange, record.frame, record.mode != "live")
+    return web.json_response({"run": record.id, "strategy": strategy, **trades_to_wire(run_trades(source))})
+
+
+MAX_CANDLES = 2000
+"""The most candles one ``/v1/candles`` answer holds (a chart asks for its width, a few hundred)."""
+
+
+def _int_query(request: web.Request, name: str, default: int | None = None) -> int:
+    text = request.query.get(name)
+    if text is None:
+        if default is None:
+            raise ValueError(f"{name} missing (milliseconds since the epoch)" if name != "limit" else "limit missing")
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+
+
+async def candles(request: web.Request) -> web.Response:
+    """``?exchange=&symbol=&start=&end=&limit=``: the candles of ``symbol`` on the daemon's
+    ``exchange`` opening in ``[start, end]`` (ms), at most ``limit`` (engine ``read_candles`` picks
+    the interval), for an attached console's candle charts."""
+    exchange, symbol = request.query.get("exchange", ""), request.query.get("symbol", "")
+    if not exchange or not symbol:
+        return _error(400, "exchange and symbol are required (e.g. ?exchange=binance&symbol=BTCUSDT&start=..&end=..)")
+    try:
+        start, end = _int_query(request, "start"), _int_query(request, "end")
+        limit = _int_query(request, "limit", 240)
+        if not 1 <= limit <= MAX_CANDLES:
+            raise ValueError(f"limit must be 1 to {MAX_CANDLES}, got {limit}")
+        got = await read_columns(exchange, symbol, start, end, limit)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    except engine.NotFoundError as exc:
+        return _error(404, str(exc).splitlines()[0])
+    except Exception as exc:  # the exchange failed: the chart says why, the daemon goes on
+        return _error(502, f"{exchange} could not give {symbol} candles: {type(exc).__name__}: {exc}".splitlines()[0])
+    return web.json_response({"exchange": exchange, "symbol": symbol, **columns_to_wire(got)})
 
 
 async def dump_reports(request: web.Request) -> web.Response:
@@ -356,6 +436,8 @@ def make_app(hub: Hub, runs: RunTable, info: dict[str, Any], token: str | None =
     app.router.add_get(API + "/runs/{rid}/statistics", statistics)
     app.router.add_get(API + "/runs/{rid}/report", report)
     app.router.add_post(API + "/runs/{rid}/close", close_position)
+    app.router.add_get(API + "/runs/{rid}/trades", run_trades_of)
+    app.router.add_get(f"{API}/candles", candles)
     app.router.add_post(f"{API}/flatten", flatten)
     app.router.add_post(API + "/brokers/{broker}/clear", clear_breaker)
     app.router.add_post(f"{API}/reports", dump_reports)

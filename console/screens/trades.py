@@ -2,8 +2,9 @@
 run's candles and equity charted (issue 14 "What to add").
 
 Enter on a trade shows its entry, exit, TP/SL, duration, note, milestones, fees and PnL, moves
-the candle chart to the trade's life and marks it on the equity curve. Candles come from the
-engine's public ``read_candles`` in a worker, so a slow exchange never holds up the keys.
+the candle chart to the trade's life and marks it on the equity curve. Trades and candles come
+from a ``TradeReader`` (console/trade_reader.py: this process's engine, or an attached console's
+daemon) in workers, so a slow exchange or daemon never holds up the keys.
 While the run goes on, the screen reads its trades again by itself (at most once a second, only
 when the run's trade count or state moved), keeping the sort, the filter, the row under the
 cursor and the scroll; ``u`` still reads them at once.
@@ -23,16 +24,13 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-import engine
-
+from ..trade_reader import LOCAL, TradeReader
 from ..trades import (
     SORT_KEYS,
     Trade,
     TradeSource,
     equity_curve,
     filter_trades,
-    load_trades,
-    run_window,
     sort_trades,
     trade_window,
 )
@@ -91,19 +89,22 @@ class TradesScreen(Screen[None]):
         self,
         source: TradeSource,
         *,
-        fee: float,
-        slippage: float,
+        reader: TradeReader = LOCAL,
         follow: Callable[[], Hashable] | None = None,
         follow_every: float = FOLLOW_S,
     ) -> None:
         """``follow`` says where the run is (its state and trade count, say): while what it returns
-        changes, the screen reads the trades again, at most once per ``follow_every`` seconds."""
+        changes, the screen reads the trades again, at most once per ``follow_every`` seconds.
+        ``reader`` is where the run's trades and candles are (the daemon's, attached)."""
         super().__init__(id="trades-screen")
         self.source = source
+        self.reader = reader
         self.follow, self.follow_every = follow, follow_every
         self._followed: Hashable = follow() if follow is not None else None
         self.updates = 0  # reads of the trades since the screen opened (tests wait on it)
-        self.fee, self.slippage = fee, slippage
+        self.fee, self.slippage = 0.0, 0.0  # per side, %, as the engine that ran the trades charged
+        self.run_window: tuple[int, int] | None = None  # the whole run's chart period, once read
+        self.read_error: str | None = None
         self.trades: list[Trade] = []
         self.shown: list[Trade] = []
         self.sort_key, self.descending = "number", False
@@ -135,9 +136,9 @@ class TradesScreen(Screen[None]):
         candles.border_title = f"{s.symbol} · {s.exchange}"
         candles.border_subtitle = "▲▼ entry ✕ exit T S E: TP SL entry"
         self.query_one("#trade-equity-pane").border_title = "Equity % · drawdown"
-        self.reload()
+        self._fill()
         self.query_one("#trades-table", DataTable).focus()
-        self._chart(self._run_window())
+        self.run_worker(self._read_trades(chart_too=True), exclusive=True, group="trades", exit_on_error=False)
         if self.follow is not None:
             self.set_interval(self.follow_every, self._follow_run, name="follow-run")
 
@@ -152,13 +153,32 @@ class TradesScreen(Screen[None]):
     # ------------------------------------------------------------------ data
     def reload(self) -> None:
         """Read the trades again (a running backtest keeps adding to them)."""
-        self.trades = load_trades(self.source)
+        nothing_charted = self.window is None and self.selected is None
+        self.run_worker(self._read_trades(nothing_charted), exclusive=True, group="trades", exit_on_error=False)
+
+    async def _read_trades(self, chart_too: bool = False) -> None:
+        """The trades from the reader; ``chart_too``: then the whole run's candles (the first
+        read, or one while nothing is charted yet: a run that had no trades may have some now)."""
+        try:
+            got = await self.reader.trades(self.source)
+        except Exception as exc:  # the title says why; the screen stays usable (u tries again)
+            self.read_error = f"{type(exc).__name__}: {exc}"
+            self.updates += 1
+            self._fill()
+            if chart_too:
+                self.query_one(CandleChart).show(None, (), None, f"No trades: {self.read_error}")
+            return
+        self.read_error = None
+        self.trades, self.run_window = got.trades, got.window
+        self.fee, self.slippage = got.fee, got.slippage
         self.updates += 1
         self.query_one(EquityChart).show(equity_curve(t.pnl for t in self.trades), self._marker())
         chart = self.query_one(CandleChart)
         if chart.candles is not None:  # the new trades marked on the candles already shown
             chart.show(chart.candles, self.trades, chart.selected, chart.message)
         self._fill()
+        if chart_too:
+            self._chart(self._run_window())
 
     def _fill(self) -> None:
         query = self.query_one("#trades-filter", Input).value
@@ -182,6 +202,7 @@ class TradesScreen(Screen[None]):
             ("Trades ", "bold"),
             f"· {s.symbol} {s.strategy} · {s.frame or 'live'} · {count} trades",
             (f" · {wins} wins" if self.trades else "", "dim"),
+            (f" · cannot read them: {self.read_error}" if self.read_error else "", "bold"),
         )
         title.no_wrap, title.overflow = True, "ellipsis"
         self.query_one("#trades-title", Static).update(title)
@@ -300,8 +321,9 @@ class TradesScreen(Screen[None]):
 
     # ------------------------------------------------------------------ the candle chart
     def _run_window(self) -> tuple[int, int] | None:
-        """The whole run: its frame (a backtest), else from the first entry to the last exit."""
-        return run_window(self.source, self.trades)
+        """The whole run: its frame (a backtest), else from the first entry to the last exit
+        (console/trades.py ``run_window``, as the reader's engine knows the frame)."""
+        return self.run_window
 
     def _chart(self, window: tuple[int, int] | None) -> None:
         self.window = window
@@ -316,16 +338,16 @@ class TradesScreen(Screen[None]):
         s = self.source
         chart = self.query_one(CandleChart)
         try:
-            interval, got = await engine.read_candles(s.exchange, s.symbol, window[0], window[1], CHART_CANDLES)
+            got = await self.reader.candles(s.exchange, s.symbol, window[0], window[1], CHART_CANDLES)
         except Exception as exc:  # the chart says why; the table stays usable
             self.chart_error = f"{type(exc).__name__}: {exc}"
             chart.show(None, self.trades, None, f"No candles: {self.chart_error}")
             self.charted = window
             return
-        candles = Candles(got.timestamp, got.open, got.high, got.low, got.close)
+        candles = Candles(got.time, got.open, got.high, got.low, got.close)
         start = datetime.fromtimestamp(window[0] / 1000, tz=UTC).strftime("%Y-%m-%d")
         what = f"trade #{self.selected.number}" if self.selected is not None else f"whole run from {start}"
-        self.query_one("#candles-pane").border_title = f"{s.symbol} {interval} · {what}"
+        self.query_one("#candles-pane").border_title = f"{s.symbol} {got.interval} · {what}"
         chart.show(candles, self.trades, self.selected, "No candles in this period.")
         self.chart_error = None
         self.charted = window

@@ -16,7 +16,8 @@ from textual.widgets import DataTable, Static
 import engine
 
 from ..state import DashboardState, LogLine, RunView
-from ..trades import Trade, TradeSource, cumulative_curve, load_trades, run_window, source_of, trade_window
+from ..trade_reader import reader_of
+from ..trades import Trade, TradeSource, cumulative_curve, source_of, trade_window
 from .base import (
     FINISHED_STYLE,
     LogPane,
@@ -517,9 +518,9 @@ class EquityPane(Pane):
     marked, and the TP, SL and entry of the trade picked in the Signals log (issue 14 "Charts":
     both charts follow the selected run and the selected trade); ``v`` again shows the equity.
     The PnL line under the chart stays in both (issue 14 item 4). Candles and trades are read
-    from the engine's public API (``read_candles``, ``load_trades``) in a worker, at most once
-    per ``CANDLES_EVERY_S`` and only when the run's trades, its state or the picked trade moved,
-    so a busy run is not slowed by a chart nobody changed."""
+    from the app's ``TradeReader`` (console/trade_reader.py: this engine, or an attached console's
+    daemon) in a worker, at most once per ``CANDLES_EVERY_S`` and only when the run's trades, its
+    state or the picked trade moved, so a busy run is not slowed by a chart nobody changed."""
 
     can_focus = True
 
@@ -616,9 +617,16 @@ class EquityPane(Pane):
 
     async def _read(self, source: TradeSource, want: tuple[object, ...]) -> None:
         chart = self.query_one(CandleChart)
-        trades = load_trades(source)
+        reader = reader_of(self.app)  # this engine, or an attached console's daemon
+        try:
+            got = await reader.trades(source)
+        except Exception as exc:  # the pane says why; the dashboard goes on
+            chart.show(None, (), None, f"No trades: {type(exc).__name__}: {exc}")
+            self.reads += 1
+            return
+        trades = got.trades
         picked = next((t for t in trades if t.signal_id == self.trade_id), None)
-        window = trade_window(picked) if picked is not None else run_window(source, trades)
+        window = trade_window(picked) if picked is not None else got.window
         self.trades, self.picked = trades, picked
         if self.view == "equity":  # only the picked trade's mark on the equity curve
             curve, count = self._curve
@@ -631,7 +639,7 @@ class EquityPane(Pane):
             self.reads += 1
             return
         try:
-            interval, got = await engine.read_candles(source.exchange, source.symbol, *window, self.CANDLES)
+            columns = await reader.candles(source.exchange, source.symbol, *window, self.CANDLES)
         except Exception as exc:  # the pane says why; the dashboard goes on
             chart.show(None, trades, None, f"No candles: {type(exc).__name__}: {exc}")
             self.reads += 1
@@ -639,7 +647,7 @@ class EquityPane(Pane):
         if self._want != want and self._drawn != want:
             return  # something else was asked for meanwhile: its read draws
         what = f"trade #{picked.number}" if picked is not None else "whole run"
-        self.border_title = f"Candles · {source.symbol} {interval} · {what}"
-        candles = Candles(got.timestamp, got.open, got.high, got.low, got.close)
+        self.border_title = f"Candles · {source.symbol} {columns.interval} · {what}"
+        candles = Candles(columns.time, columns.open, columns.high, columns.low, columns.close)
         chart.show(candles, trades, picked, "No candles in this period.")
         self.reads += 1

@@ -6,7 +6,9 @@ only ticks). ``--wall T`` pins the runs' wall-clock start and end at T (a snapsh
 time that depends on the machine).
 
     python -m tests.console.daemon_child --dump DIR [--speed 600] [--live churn] [--tcp PORT] [--wall T]
-        [--broker EXCHANGE] [--venue-broker EXCHANGE] [--drawdown PCT]
+        [--broker EXCHANGE] [--venue-broker EXCHANGE] [--drawdown PCT] [--config BTK_TOML]
+
+``--config`` serves a btk.toml project instead of the demo (tests/optimizer: one with an optimizer).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class VenueBroker(engine.PaperBroker):
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dump", required=True)
+    parser.add_argument("--config", help="a btk.toml project (default: the demo)")
     parser.add_argument("--speed", type=float, default=600.0)
     parser.add_argument("--live", action="append", default=[])
     parser.add_argument("--tcp", type=int)
@@ -65,7 +68,7 @@ def main() -> int:
         "--venue-broker", help="register a broker on a real (non-sandbox) venue named after this exchange"
     )
     args = parser.parse_args()
-    project = load_project(None, days=2)
+    project = load_project(args.config, days=2)
     engine.add_strategy("churn", "1m", churn)
     engine.add_strategy("quiet", "1m", quiet)
     project = dataclasses.replace(project, strategies=[*project.strategies, "churn", "quiet"])

@@ -77,3 +77,19 @@ def test_attached_connection_lost_banner(snap_compare, place, tmp_path) -> None:
 def test_attached_read_only_header(snap_compare, place, tmp_path) -> None:
     d = _daemon_with_a_finished_backtest(place, tmp_path)
     assert snap_compare(_attached(d, read_only=True), terminal_size=(100, 30), run_before=_shown)
+
+
+def test_attached_trade_inspector(snap_compare, place, tmp_path) -> None:
+    """``i`` attached: the daemon's trades, the third one shown and charted on the daemon's candles."""
+    d = _daemon_with_a_finished_backtest(place, tmp_path)
+
+    async def run_before(pilot) -> None:
+        await _shown(pilot)
+        await pilot.press("i")
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: screen.charted is not None and screen.charted == screen.window, SAFETY)
+        await pilot.press("down", "down", "enter")
+        await wait_until(pilot, lambda: screen.selected is not None and screen.charted == screen.window, SAFETY)
+        await pilot.pause()
+
+    assert snap_compare(_attached(d), terminal_size=(80, 24), run_before=run_before)

@@ -77,6 +77,7 @@ async def test_the_inspector_follows_a_running_backtest_and_keeps_sort_filter_an
         await pilot.press("i")
         screen = app.screen
         assert isinstance(screen, TradesScreen)
+        await wait_until(pilot, lambda: screen.updates >= 1)  # the trades are read in a worker
         first = len(screen.trades)
         assert first >= 7 and run.is_active
         # the user's view: newest first, only longs, the cursor on the second row
