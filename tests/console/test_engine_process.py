@@ -9,6 +9,7 @@ limit only): a worker's pace depends on the machine's load, never on a deadline.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -107,16 +108,36 @@ async def test_a_backtest_and_a_walker_in_a_worker_match_the_same_runs_in_proces
 
 def _stuck_project(project_dir: Path) -> None:
     """The fixture project plus ``stuck``, a strategy that never answers (a run that runs until
-    killed), and ``slow``, one that takes a while at each minute (a run that runs until stopped)."""
-    (project_dir / "strategies" / "stuck.py").write_text(
-        "import asyncio\n\nimport engine\n\n\n"
+    killed), and ``slow``, a run that runs until stopped: its first minute says it started (the
+    file ``slow-started``), waits for the test to open the FIFO ``gate``, then answers only once
+    the run's stop is in effect (the test sends the stop before it opens the gate, so the wait is
+    for the worker to read it, not for a time)."""
+    gate = project_dir / "gate"
+    os.mkfifo(gate)
+    _add_stuck_py(
+        project_dir,
+        "import asyncio\nimport pathlib\n\nimport engine\n\n"
+        f"GATE = pathlib.Path({str(gate)!r})\n"
+        "waited = []\n\n\n"
         "async def get_signal(symbol, when, price):\n"
-        "    await asyncio.sleep(3600)\n\n\n"
+        "    await asyncio.Event().wait()\n\n\n"
         "async def slowly(symbol, when, price):\n"
-        "    await asyncio.sleep(0.05)\n\n\n"
+        "    if not waited:\n"
+        "        waited.append(True)\n"
+        "        (GATE.parent / 'slow-started').touch()\n"
+        "        await asyncio.to_thread(GATE.read_bytes)\n"
+        "        instance = engine.active_engine().instances[(symbol, 'slow', True)]\n"
+        "        while not instance.stopped:\n"
+        "            await asyncio.sleep(0)  # a yield: the stop message is already in the pipe\n"
+        "    return None\n\n\n"
         'engine.add_strategy("stuck", "1m", get_signal)\n'
-        'engine.add_strategy("slow", "1m", slowly)\n'
+        'engine.add_strategy("slow", "1m", slowly)\n',
     )
+
+
+def _add_stuck_py(project_dir: Path, source: str) -> None:
+    """``strategies/stuck.py`` with ``source``, loaded by the project's btk.toml."""
+    (project_dir / "strategies" / "stuck.py").write_text(source)
     toml = project_dir / "btk.toml"
     toml.write_text(toml.read_text().replace('"strategies/fade.py"]', '"strategies/fade.py", "strategies/stuck.py"]'))
 
@@ -159,13 +180,15 @@ async def test_the_stop_key_stops_the_workers_run_and_quitting_leaves_no_worker(
         assert stuck.process is spare
         run = app.state.runs["backtest:BTCUSDT:slow"]
         app.session.selected = run.id
-        await wait_until(pilot, lambda: run.processed > 0)  # the worker's run is under way
+        await wait_until(pilot, lambda: (project_dir / "slow-started").exists())  # the worker's run is under way
         # the stop key (s) stops it: its worker stops the run as Backtest.stop does in process
         await pilot.press(app.keys["stop"])
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("enter")
+        assert run.status == "stopping"
+        await asyncio.to_thread((project_dir / "gate").write_bytes, b"go")  # its first minute answers now
         await wait_until(pilot, lambda: not run.is_active)
-        assert run.status == "stopped" and run.processed < run.total  # 1,440 minutes at 50 ms each
+        assert run.status == "stopped" and run.processed < run.total  # stopped at its first minute of 1,440
         # while a run goes no spare loads (it would take a core from the run); it is started
         # when the last run ends
         assert app.host.spare is None
@@ -202,16 +225,15 @@ def test_the_worker_listens_to_the_signal_actions_the_bridge_shows() -> None:
 async def test_a_strategy_error_in_a_worker_reaches_the_log_with_its_file_line_and_traceback(
     project_dir: Path, no_settings
 ) -> None:
-    (project_dir / "strategies" / "stuck.py").write_text(
+    _add_stuck_py(
+        project_dir,
         "import engine\n\n\n"
         "async def get_signal(symbol, when, price):\n"
         "    if when.hour == 3 and when.minute == 0:\n"
         '        raise ValueError("three o\'clock")\n'
         "    return None\n\n\n"
-        'engine.add_strategy("stuck", "1m", get_signal)\n'
+        'engine.add_strategy("stuck", "1m", get_signal)\n',
     )
-    toml = project_dir / "btk.toml"
-    toml.write_text(toml.read_text().replace('"strategies/fade.py"]', '"strategies/fade.py", "strategies/stuck.py"]'))
     app = _app(project_dir, project_dir / "dump", worker=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
