@@ -66,16 +66,16 @@ class LazyMilestones:
         """How many milestones ``events`` gives, without building them."""
         if self._events is not None:
             return len(self._events)
+        return milestone_count(self.vw, self.k0, self.k1, **self._prices())
+
+    def _prices(self) -> dict[str, object]:
         row = self.row
-        return milestone_count(
-            self.vw,
-            self.k0,
-            self.k1,
-            position=row.position,
-            price_open=row.price_open,
-            take_profit=row.price_take_profit,
-            stop_loss=row.price_stop_loss,
-        )
+        return {
+            "position": row.position,
+            "price_open": row.price_open,
+            "take_profit": row.price_take_profit,
+            "stop_loss": row.price_stop_loss,
+        }
 
     def events(self) -> list[tuple[str, PartialEvent]]:
         """``("profit"|"loss", event)`` in emission order (oldest first)."""
@@ -84,15 +84,7 @@ class LazyMilestones:
             head = (row.symbol, row.strategy_name, row.exchange_name, row)
             self._events = [
                 (kind, new_tuple(PartialEvent, (*head, price, level, backtest, _time(t0, ts, k))))
-                for k, kind, level, price in milestones(
-                    self.vw,
-                    self.k0,
-                    self.k1,
-                    position=row.position,
-                    price_open=row.price_open,
-                    take_profit=row.price_take_profit,
-                    stop_loss=row.price_stop_loss,
-                )
+                for k, kind, level, price in milestones(self.vw, self.k0, self.k1, **self._prices())
             ]
             self.vw = self.ts = None  # type: ignore[assignment]  # free the candles
         return self._events
