@@ -361,22 +361,14 @@ class LogPane(TablePane):
             return None
         return max(self.FLOOD_SCREENS * table.size.height, 40)
 
-    @property
-    def holds_all(self) -> bool:
-        return len(self._shown) >= len(self._log)
-
     @on(events.DescendantFocus)
     def _log_focused(self) -> None:
-        if not self.holds_all:
-            self._whole()
+        if len(self._shown) < len(self._log):
+            self._fill(self._log)
         self.log_focused()
 
     def log_focused(self) -> None:
         """The log got the focus and holds every line (a pane moves its cursor here)."""
-
-    def _whole(self) -> None:
-        self._fill(self._log)
-        self.set_empty(not self._log)
 
     def _fill(self, lines: list) -> None:
         table = self.table
@@ -387,35 +379,35 @@ class LogPane(TablePane):
 
     def show_lines(self, lines) -> None:
         self._log = lines = list(lines)
-        room = self.room()
         exact, self._exact = self._exact, False
-        if exact:  # exactly the whole log, whatever was shown before (a run ended: the same every time)
-            if self._shown != [line.key for line in lines]:
-                self._fill(lines)
-            self.set_empty(not lines)
-            return
+        room = None if exact else self.room()
         shown = self._shown
         fresh = self._appended(shown, lines)
-        if fresh is None or len(shown) + len(fresh) > 2 * max(len(lines), 1):
-            # another run's lines, or as many stale lines as live ones: refill in one go
-            fresh, shown = lines, []
-            self.table.clear()
+        if fresh is None:  # another run's lines, or the newest shown line fell out of the log
+            refill = True
+        elif exact:  # exactly the whole log, stale or missing lines mended (a run ended)
+            refill = len(shown) + len(fresh) != len(lines)
+        else:  # as many stale lines as live ones: refill in one go
+            refill = len(shown) + len(fresh) > 2 * max(len(lines), 1)
+        if refill:
+            fresh = lines
         if room is not None and len(fresh) > room:  # a flood: none of the shown lines would be on screen
-            fresh, shown = fresh[-room:], []
-            self.table.clear()
-        if shown is not self._shown:
-            self._shown = shown
-        table = self.table
-        for line in fresh:
-            table.add_row(*self.cells(line), key=line.key)
-        shown.extend(line.key for line in fresh)
+            fresh, refill = fresh[-room:], True
+        if refill:
+            self._fill(fresh)
+        else:
+            table = self.table
+            for line in fresh:
+                table.add_row(*self.cells(line), key=line.key)
+            shown.extend(line.key for line in fresh)
         self.set_empty(not lines)
 
     @staticmethod
     def _appended(shown: list[str], lines: list) -> list | None:
         """The lines after the newest one shown, if the log only moved on since (its oldest lines
-        may have fallen out); None when the shown rows are not the log's past (another run
-        selected, the newest shown line fell out of the log)."""
+        may have fallen out; after a flood the table holds only its newest); None when the shown
+        rows are not the log's past (another run selected, the newest shown line fell out of the
+        log)."""
         if not shown:
             return lines
         last = shown[-1]
