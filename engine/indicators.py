@@ -554,5 +554,24 @@ def signal_function(strategy_name: str, spec: Signals) -> Callable[..., Any]:
             execution_context()  # raises the usual error: only during a run
         return slow(ctx)
 
+    def idle_frames(ctx: Any, when: int, step: int, count: int) -> int:
+        """How many of the frames ``when, when + step, ...`` (at most ``count``) certainly answer
+        None: the stretch of a backtest passes them without a call (``quiet_stretch``). Counted
+        only inside the remembered final range, for frames a whole number of candles apart; 0
+        sends the caller to ask the frame the usual way (which is always right)."""
+        if ctx is not m_ctx or step % m_step:
+            return 0
+        k = when // m_step - m_lo
+        if not 0 <= k < m_n:
+            return 0
+        stride = step // m_step
+        n = min(count, (m_n - k + stride - 1) // stride)  # frames whose candle is remembered
+        sides = m_sides[k : k + n * stride : stride] if stride > 1 else m_sides
+        at = sides.find(1, 0, n) if stride > 1 else sides.find(1, k, k + n)
+        if at < 0:
+            return n
+        return at if stride > 1 else at - k
+
     get_signal.__qualname__ = get_signal.__name__ = f"vectorised_signals_of_{strategy_name}"
+    get_signal.idle_frames = idle_frames  # type: ignore[attr-defined]
     return get_signal

@@ -582,8 +582,20 @@ class StrategyInstance:
         token = set_execution(ctx)
         k = i
         price = 0.0
+        # a vectorised strategy knows its next entry: the frames before it are passed without a call
+        idle = getattr(fn, "idle_frames", None)
         try:
             while k < stop:
+                if idle is not None:
+                    n = idle(ctx, when, step, stop - k)
+                    if n:
+                        k += n
+                        when += n * step
+                        dt += n * delta
+                        ctx.when = when
+                        slot += n * stride
+                        if k >= stop:
+                            break
                 price = vw.item(slot)
                 result = fn(symbol, dt, price) if passes else fn(symbol, dt)
                 if type(result) is CoroutineType:

@@ -305,3 +305,70 @@ def test_bind_params_of_a_vectorised_strategy_checks_the_set() -> None:
         e.bind_params("vec", {"fast": 99})
     bound = e.bind_params("vec", {"fast": 6})
     assert bound.param_values["fast"] == 6 and bound.signals is not e.list_strategies()[0].signals
+
+
+# --------------------------------------------------------------------------- passing idle frames
+#
+# A quiet backtest passes the frames a vectorised strategy certainly answers None at without a call
+# (``idle_frames``, read off its entry column). The boundaries that matter: an entry at the first
+# frame, entries on adjacent candles (after a two-minute trade the very next frame may enter),
+# lone entries far apart, entries on the last frames of the run, and frames several candles apart
+# (a 5m frame over 1m signals). The oracle is the scalar rule asked at every frame.
+
+ENTRY_MINUTES = (0, 1, 2, 3, 9, 10, 200, 201, 719, 1434, 1435, 1436, 1437, 1438, 1439)
+
+
+def _enters(ts: np.ndarray | int) -> np.ndarray | bool:
+    minute = (np.asarray(ts) // 60_000) % 1440
+    return np.isin(minute, ENTRY_MINUTES) | ((np.asarray(ts) // 60_000) % 97 == 5)
+
+
+def sparse_rule(c) -> dict:
+    side = np.where(_enters(c.timestamp), np.where((c.timestamp // 60_000) % 2 == 0, 1, -1), 0)
+    return {
+        "side": side,
+        "price_take_profit": np.where(side > 0, c.close * 1.012, c.close * 0.988),
+        "price_stop_loss": np.where(side > 0, c.close * 0.988, c.close * 1.012),
+        "minute_estimated_time": 2,
+    }
+
+
+async def sparse_scalar(symbol, when, price):
+    ts = int(await e.indicator("ts"))
+    if not _enters(ts):
+        return None
+    close = await e.indicator("close")
+    up, down = close * 1.012, close * 0.988
+    long_ = (ts // 60_000) % 2 == 0
+    return {
+        "position": "long" if long_ else "short",
+        "price_take_profit": up if long_ else down,
+        "price_stop_loss": down if long_ else up,
+        "minute_estimated_time": 2,
+    }
+
+
+@pytest.mark.parametrize("frame_interval", ["1m", "5m"])
+@pytest.mark.parametrize("seed", [3, 11])
+async def test_passing_idle_frames_keeps_every_entry(frame_interval: str, seed: int) -> None:
+    out = {}
+    for way in ("get_signal", "vectorised"):
+        reset_engine()
+        e.add_synthetic_exchange("x", seed=seed)
+        e.add_frame("f", frame_interval, START, START + timedelta(days=2) - timedelta(minutes=1))
+        if way == "vectorised":
+            e.add_strategy("rule", "1m", signals=e.vectorised(sparse_rule, history=1000))
+        else:
+            e.add_strategy("rule", "1m", sparse_scalar, indicators=INDICATORS)
+        results = [r async for r in e.Backtest.run(SYMBOL, strategy_name="rule", exchange_name="x", frame_name="f")]
+        out[way] = (results, e.Backtest.get_report(SYMBOL, "rule"))
+    results, report = out["vectorised"]
+    assert (results, report) == out["get_signal"]
+    opened = {r.signal.pending_at for r in results if r.action == "closed"}
+    step = 60_000 if frame_interval == "1m" else 300_000
+    # the boundaries really happened: the first frame entered, and so did the run's last minutes
+    first_day = int(START.timestamp() * 1000)
+    assert first_day in opened
+    assert any(t >= first_day + 2 * 86_400_000 - 10 * step for t in opened)
+    if frame_interval == "1m":  # back-to-back entries (a trade closes, the next frame enters again)
+        assert any(t + 2 * 60_000 in opened or t + 3 * 60_000 in opened for t in opened)
