@@ -216,10 +216,11 @@ class StrategyInstance:
             "backtest": backtest,
         }
         self._id_values = tuple(self._ids.values())  # the same, in the results' field order
-        # A quiet instance (backtest, no risk profile, no callbacks) may take the coroutine-free
-        # paths ``tick_quiet`` and ``settle_quiet``: nothing it does can need to wait on anyone.
+        # A quiet instance (backtest, no callbacks) may take the coroutine-free paths ``tick_quiet``
+        # and ``settle_quiet``: nothing it does can need to wait on anyone until get_signal answers
+        # with a signal, which a risk profile then checks on the general path (``_checked_enter``).
         no_callbacks = all(getattr(self.cb, f.name) is None for f in dataclasses.fields(self.cb))
-        self.quiet = backtest and not schema.risk_names and no_callbacks
+        self.quiet = backtest and no_callbacks
         # ``settle_from_store`` (a position settled straight from the candle store) only needs no callbacks
         self.settles_from_store = backtest and no_callbacks
         self.stopped = False
@@ -424,6 +425,18 @@ class StrategyInstance:
             done, dto = self._start_get_signal(when, price)
             if not done:
                 dto = await self._finish_get_signal(dto)
+        except SourceError:  # unreadable data (a bad CSV file): a failure of the run, not of the strategy
+            raise
+        except Exception as exc:
+            await self._signal_failed(exc, when)
+            return None
+        return await self._row_of(dto, price, when)
+
+    async def _row_of(self, dto: Any, price: float, when: int) -> SignalRow | None:
+        """SPEC 5.1's last steps for what get_signal answered at ``when``: nothing (None, or the
+        instance was stopped meanwhile), the risk profile's first check, then the validated row.
+        A failure is reported as the strategy's and gives None, like a failing get_signal."""
+        try:
             if dto is None or self.stopped:
                 return None
             if self.has_risk:
@@ -431,7 +444,7 @@ class StrategyInstance:
                 if allowed is not True and (allowed is False or not await allowed):
                     return None
             return self._build_row(dto, price, when)
-        except SourceError:  # unreadable data (a bad CSV file): a failure of the run, not of the strategy
+        except SourceError:
             raise
         except Exception as exc:
             await self._signal_failed(exc, when)
@@ -479,8 +492,8 @@ class StrategyInstance:
 
     def stretches_over(self, step: int) -> bool:
         """May frames ``step`` ms apart be asked in one ``quiet_stretch``? A quiet instance whose
-        throttle never skips such a frame."""
-        return self.quiet and self.interval_ms <= step
+        throttle skips no such frame, or lets it ask at every ``interval / step``-th frame."""
+        return self.quiet and (self.interval_ms <= step or self.interval_ms % step == 0)
 
     def backtest_frame(
         self, when: int, idle_wanted: bool, opened_wanted: bool
@@ -524,8 +537,8 @@ class StrategyInstance:
         Returns the opened row itself (the caller wraps it in an ``OpenedResult`` only if somebody
         listens for one), any other ``TickResult``, or a coroutine giving one of those; with
         ``idle_wanted`` false, None stands for an idle result nobody would receive (no object is
-        built). The rules are ``_tick_empty``'s; a quiet instance has no risk profile and no
-        callbacks to run.
+        built). The rules are ``_tick_empty``'s; a quiet instance has no callbacks to run, and a
+        signal its risk profile must check goes on as ``_tick_empty`` does (``_checked_enter``).
         """
         last = self.last_signal_ts
         if (
@@ -551,9 +564,11 @@ class StrategyInstance:
             return self._quiet_failed(exc, when, price)
 
     def quiet_stretch(self, start: int, step: int, i: int, stop: int) -> tuple[int, Any]:
-        """Ask ``get_signal`` at frames ``i .. stop-1`` (frame ``k`` at ``start + k * step``) while
-        it answers None, with no result object, no context object and no datetime conversion per
-        call: the cheap path of a backtest frame where nothing happens (issue 13).
+        """Ask ``get_signal`` at the frames from ``i`` up to ``stop`` the throttle lets it run at
+        (frame ``k`` at ``start + k * step``; every frame, or every ``interval / step``-th) while it
+        answers None, with no result object, no context object and no datetime conversion per
+        call: the cheap path of a backtest frame where nothing happens (issue 13). The frames
+        between two asks are throttled: nothing happens there either.
 
         Returns ``(k, STRETCH_IDLE)`` when frames ``i .. k-1`` were all idle and the stretch ended
         (``k == stop``, or the store moved under it: the caller goes on from ``k`` the usual way),
@@ -561,22 +576,25 @@ class StrategyInstance:
         returned for it (the opened row, a result, or a coroutine giving one).
 
         The caller guarantees what makes every frame here one ``tick_quiet`` would answer the same
-        way: a quiet instance holding nothing, not stopped, a throttle interval no longer than the
-        step (so no frame is throttled), minute-aligned frames, and a sound VWAP window in the
-        candle store at each (no bad frame in ``[i, stop)``). The context is set once for the
-        stretch; a call that suspends hands its context object to the task that finishes it.
+        way (``stretches_over``): a quiet instance holding nothing, not stopped, asked at frame ``i``
+        (not throttled there), a throttle interval no longer than the step or a whole number of
+        steps, minute-aligned frames, and a sound VWAP window in the candle store at each (no bad
+        frame in ``[i, stop)``). The context is set once for the stretch; a call that suspends
+        hands its context object to the task that finishes it.
         """
         st = self.exchange.store(self.symbol, "1m")
         vw = st.derived(self.window)[0]
         base = st.base
-        stride = step // MINUTE_MS
-        slot = start // MINUTE_MS - base + i * stride
+        every = self.interval_ms // step if self.interval_ms > step else 1  # frames from one ask to the next
+        ask = every * step
+        stride = ask // MINUTE_MS
+        slot = start // MINUTE_MS - base + i * (step // MINUTE_MS)
         when = start + i * step
         symbol = self.symbol
         fn = self.schema.get_signal
         passes = self.schema.passes_price
         dt = self._when_dt(when)
-        delta = timedelta(milliseconds=step)
+        delta = timedelta(milliseconds=ask)
         ctx = self._ctx
         ctx.when = when
         token = set_execution(ctx)
@@ -587,10 +605,10 @@ class StrategyInstance:
         try:
             while k < stop:
                 if idle is not None:
-                    n = idle(ctx, when, step, stop - k)
+                    n = idle(ctx, when, ask, -((k - stop) // every))
                     if n:
-                        k += n
-                        when += n * step
+                        k += n * every
+                        when += n * ask
                         dt += n * delta
                         ctx.when = when
                         slot += n * stride
@@ -618,8 +636,8 @@ class StrategyInstance:
                     if not done:
                         return k, self._quiet_finish(value, when, price)
                     return k, self._quiet_enter(value, when, price)
-                k += 1
-                when += step
+                k += every
+                when += ask
                 dt += delta
                 ctx.when = when
                 if st.base != base:  # the strategy's history request moved the store: slots shifted
@@ -638,18 +656,22 @@ class StrategyInstance:
         finally:
             reset_execution(token)
         if k > i:
-            last = when - step
+            last = when - ask
             self.last_signal_ts = last
             self._dt_ms, self._dt = last, dt - delta
-        return k, STRETCH_IDLE
+        # the frames after the last ask up to ``stop`` are throttled; the caller passes any beyond
+        # (a bad frame at ``stop`` is ticked there)
+        return min(k, stop), STRETCH_IDLE
 
     async def _quiet_finish(self, rest: _Resume, when: int, price: float) -> QuietTick:
         try:
-            return self._quiet_enter(await self._finish_get_signal(rest), when, price)
+            out = self._quiet_enter(await self._finish_get_signal(rest), when, price)
         except SourceError:
             raise
         except Exception as exc:
             return await self._quiet_failed(exc, when, price)
+        # a risk profile's checks (``_checked_enter``) fail as the general path's would: out of the tick
+        return await out if type(out) is CoroutineType else out
 
     async def _quiet_failed(self, exc: Exception, when: int, price: float) -> IdleResult:
         await self._signal_failed(exc, when)
@@ -660,12 +682,19 @@ class StrategyInstance:
     ) -> SignalRow | IdleResult | ScheduledResult | None:
         if dto is None or self.stopped:
             return self._idle(price) if idle_wanted else None
+        if self.has_risk:  # the risk profile's checks may wait: the general path's, from the answer on
+            return self._checked_enter(dto, when, price)
         row = self._build_row(dto, price, when)
         if row.is_scheduled:
             self.scheduled = row
             return ScheduledResult(signal=row, current_price=price, **self._ids)
         self.pending = row
         return row
+
+    async def _checked_enter(self, dto: Any, when: int, price: float) -> TickResult:
+        """``_quiet_enter`` for an instance with a risk profile: exactly what ``_tick_empty`` does
+        with the same answer (``get_signal_row``'s last steps, then ``_enter_row``)."""
+        return await self._enter_row(await self._row_of(dto, price, when), when)
 
     def settle_quiet(self, lane: Lane) -> ClosedResult | Coroutine[Any, Any, BacktestResult]:
         """``backtest_lane`` for a quiet instance holding an open position: the ``ClosedResult``
@@ -778,7 +807,11 @@ class StrategyInstance:
         return result
 
     async def _tick_empty(self, when: int) -> TickResult:
-        row = await self.get_signal_row(when)
+        return await self._enter_row(await self.get_signal_row(when), when)
+
+    async def _enter_row(self, row: SignalRow | None, when: int) -> TickResult:
+        """SPEC 5.2 for an empty instance once the pipeline answered: idle, a waiting entry, or a
+        position, which the risk profile checks again at its entry price before it opens."""
         if row is None:
             return self._idle(await self.vwap(when))
         if row.is_scheduled:

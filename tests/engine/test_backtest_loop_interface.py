@@ -78,11 +78,12 @@ def test_first_ask_frame_is_the_first_frame_the_throttle_lets_ask(step_minutes: 
     assert inst.first_ask_frame(T0, step, n) == n
 
 
-def test_stretches_over_needs_a_quiet_instance_and_an_interval_no_longer_than_the_step() -> None:
+def test_stretches_over_needs_a_quiet_instance_and_frames_the_throttle_lets_it_ask_at_regularly() -> None:
     inst = instance("5m")
     assert inst.quiet
-    assert inst.stretches_over(5 * MINUTE_MS) and inst.stretches_over(15 * MINUTE_MS)
-    assert not inst.stretches_over(4 * MINUTE_MS) and not inst.stretches_over(MINUTE_MS)
+    assert inst.stretches_over(5 * MINUTE_MS) and inst.stretches_over(15 * MINUTE_MS)  # every frame asked
+    assert inst.stretches_over(MINUTE_MS)  # asked at every fifth frame
+    assert not inst.stretches_over(4 * MINUTE_MS) and not inst.stretches_over(2 * MINUTE_MS)  # irregularly
 
 
 def test_a_strategy_with_callbacks_never_stretches() -> None:

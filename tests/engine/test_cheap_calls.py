@@ -11,6 +11,7 @@ requests that move the candle store, chosen by a seeded generator per moment.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -26,10 +27,17 @@ START = datetime(2024, 3, 1, tzinfo=UTC)
 SYMBOL = "BTCUSDT"
 
 
-def _register(step: str, days: float, get_signal) -> None:
+def _register(step: str, days: float, get_signal, interval: str = "1m", risk: bool = False) -> None:
     e.add_synthetic_exchange("synthetic", seed=7)
     e.add_frame("f", step, START, START + timedelta(days=days) - timedelta(minutes=1))
-    e.add_strategy("s", "1m", get_signal)
+    if risk:  # refuses entries in the first half of every hour, at both of its checks
+        e.add_risk("r", validations=[_not_first_half])
+    e.add_strategy("s", interval, get_signal, **({"risk_name": "r"} if risk else {}))
+
+
+def _not_first_half(args) -> None:
+    if (args.timestamp // 60_000) % 60 < 30:
+        raise ValueError("no entries in the first half of an hour")
 
 
 def _mixed(seed: int, calls: list, scale: float):
@@ -56,11 +64,16 @@ def _mixed(seed: int, calls: list, scale: float):
     return get_signal
 
 
-def _run(seed: int, step: str, listen_idle: bool) -> tuple[list, list, list]:
+def _run(
+    seed: int, step: str, listen_idle: bool, interval: str = "1m", risk: bool = False, days: int = 2
+) -> tuple[list, list, list, list]:
     calls: list = []
     errors: list = []
-    _register(step, 2, _mixed(seed, calls, 5.0 if step == "5m" else 1.0))
+    rejected: list = []
+    scale = max(5.0 if step == "5m" else 1.0, INTERVAL_MINUTES[interval] / 2)
+    _register(step, days, _mixed(seed, calls, scale), interval, risk)
     e.listen_error(lambda exc: errors.append((type(exc).__name__, str(exc))))
+    e.listen_risk(lambda ev: rejected.append((ev.when, ev.pending_signal.get("position"), ev.comment)))
     if listen_idle:
         e.listen_signal_backtest(lambda r: None, actions=("idle",))
 
@@ -69,7 +82,10 @@ def _run(seed: int, step: str, listen_idle: bool) -> tuple[list, list, list]:
 
     results = asyncio.run(main())
     closed = [(r.action, r.signal.pending_at, r.close_timestamp, r.close_reason, r.pnl.pnl_percentage) for r in results]
-    return calls, closed, errors
+    return calls, closed, errors, rejected
+
+
+INTERVAL_MINUTES = {"1m": 1, "5m": 5, "15m": 15}
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -90,12 +106,45 @@ def test_quiet_stretch_sees_what_the_general_path_sees(seed: int, step: str, mon
     slow = _run(seed, step, listen_idle=True)
     assert stretches == [], "a listener on idle results makes every frame a tick"
     assert fast[0] == slow[0]
+    assert fast[3] == slow[3]
     for ms, when, _price, date, ctx_when, symbol, backtest in fast[0]:
         assert when == date == _utc(ms) and when.tzinfo is not None
         assert ctx_when == ms and symbol == SYMBOL and backtest is True
     assert fast[1] == slow[1]
     assert fast[2] == slow[2]
     assert fast[1] and fast[2], "the draw should give trades and failures"
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(("step", "interval"), [("1m", "5m"), ("1m", "15m"), ("5m", "15m"), ("5m", "1m")])
+@pytest.mark.parametrize("risk", [False, True])
+def test_a_throttled_or_risk_checked_stretch_sees_what_the_general_path_sees(
+    seed: int, step: str, interval: str, risk: bool, monkeypatch
+) -> None:
+    """A strategy asked every ``interval`` over frames ``step`` apart is asked at every
+    ``interval / step``-th frame of a stretch (the frames between are throttled), and one with a
+    risk profile is asked in stretches too: its signals go through the profile's two checks as on
+    the general path (``_checked_enter``)."""
+    stretches: list[int] = []
+    plain = StrategyInstance.quiet_stretch
+
+    def counted(self, start, step_ms, i, stop):
+        stretches.append(stop - i)
+        return plain(self, start, step_ms, i, stop)
+
+    monkeypatch.setattr(StrategyInstance, "quiet_stretch", counted)
+    fast = _run(seed, step, False, interval, risk, days=6)
+    assert stretches, "the quiet run should take the stretch path"
+    stretches.clear()
+    reset_engine()
+    slow = _run(seed, step, True, interval, risk, days=6)
+    assert stretches == []
+    assert fast == slow
+    calls, closed, errors, rejected = fast
+    gaps = {b[0] - a[0] for a, b in itertools.pairwise(calls)}
+    assert min(gaps) >= INTERVAL_MINUTES[interval] * 60_000  # the throttle held
+    assert closed and errors, "the draw should give trades and failures"
+    assert bool(rejected) == risk  # the profile refused some entries, and only when there is one
 
 
 def test_no_idle_result_object_when_nobody_listens(monkeypatch) -> None:
