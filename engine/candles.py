@@ -253,11 +253,6 @@ def _runs(slots: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _over(view: np.ndarray, column: np.ndarray) -> bool:
-    """``view`` is ``read_only(column)``: a read-only view of it, or the column itself (lent, read-only)."""
-    return view is column or view.base is column
-
-
 @dataclass(slots=True)
 class _Hole:
     """Live: a closed candle the exchange left out; how often it was asked again and when next."""
@@ -308,6 +303,7 @@ class CandleStore:
         self.gaps: set[int] = set()  # live: slots the exchange confirmed missing (never asked again)
         self.gap_reports: list[CandleError] = []  # confirmed gaps not reported yet
         self._known = (0, 0)  # slots [lo, hi) checked to hold no UNKNOWN (reset when one may again)
+        self._present = (0, 0)  # slots [lo, hi) checked to be all PRESENT (reset by ``_changed``)
         self._absent = (0, 0)  # lent: slots [lo, hi) around the columns known to hold no candle
         self._asked = (0, 0)  # lent: the slots asked for so far (those a copying store would know)
 
@@ -367,10 +363,22 @@ class CandleStore:
             self.status[absent[0] - new_lo : old_base - new_lo] = ABSENT
             self.status[old_base + old_size - new_lo : absent[1] - new_lo] = ABSENT
             self.lent = False
-            self._read_only = ()
-        self._derived.clear()
+        self._changed()
         if self.client.backtest:
             self.client.keep_within_budget(self.symbol)
+
+    def _changed(self) -> None:
+        """Slots changed status (or the columns moved): what was derived from them is stale.
+        Every write of a status other than PRESENT goes through here."""
+        self._derived.clear()
+        self._present = (0, 0)
+        self._read_only = ()  # the columns may have moved (``_grow``, ``_adopt``)
+
+    def knows(self, lo: int, hi: int) -> bool:
+        """``ensure(lo, hi)`` would find nothing to do (its common case, answered without a
+        coroutine or a clock read: a range inside ``_known`` is never fetched again)."""
+        known_lo, known_hi = self._known
+        return known_lo <= lo and hi <= known_hi
 
     def nbytes(self) -> int:
         """Memory the store's own arrays take (columns it only maps from a file are not counted)."""
@@ -455,7 +463,7 @@ class CandleStore:
             self._known = (0, 0)
             for slot in [k for k in self.poison if k >= edge]:
                 del self.poison[slot]
-            self._derived.clear()
+            self._changed()
 
     # -- live holes ------------------------------------------------------------------------------
     def _reask_holes(self, now: int) -> None:
@@ -465,7 +473,7 @@ class CandleStore:
             if 0 <= p < self.size and self.status[p] == ABSENT:
                 self.status[p] = UNKNOWN
                 self._known = (0, 0)
-                self._derived.clear()
+                self._changed()
 
     def _track_holes(self, lo: int, hi: int) -> None:
         """After a live answer for slots ``[lo, hi)``: remember closed candles it left out, count a
@@ -644,7 +652,7 @@ class CandleStore:
         )
         wrapped.__cause__ = error
         self.failures.append(_Failure(lo, hi, wrapped))
-        self._derived.clear()
+        self._changed()
 
     def _place(
         self, lo: int, hi: int, cols: CandleColumns, cfg: Config, *, since_ms: int, limit: int, sane: bool = False
@@ -700,7 +708,7 @@ class CandleStore:
                             f"open={self.open[p]}, high={self.high[p]}, low={self.low[p]}, "
                             f"close={self.close[p]}, volume={self.volume[p]} ({why})"
                         )
-        self._derived.clear()
+        self._changed()
         if not self.client.backtest:
             self._track_holes(lo, hi)
         on_data = self.client.schema.callbacks.on_candle_data
@@ -768,8 +776,7 @@ class CandleStore:
         self._absent = (lo, hi)
         self._asked = (req_lo, req_hi)
         self._known = (0, 0)
-        self._read_only = ()
-        self._derived.clear()
+        self._changed()
 
     def known_status(self, lo: int) -> tuple[int, np.ndarray]:
         """``(lo', status)``: the status of the slots from ``lo'`` to the last one the store knows
@@ -824,8 +831,19 @@ class CandleStore:
         """
         lo_c, hi_c = max(lo, self.base), min(hi, self.base + self.size)
         final = self.client.backtest and (self.live_edge is None or hi_c <= self.live_edge)
-        if final and (hi_c <= lo_c or (self.status[lo_c - self.base : hi_c - self.base] == PRESENT).all()):
-            return self._view(lo_c, max(hi_c, lo_c))  # all present: nothing failed or poisoned either
+        if final:
+            if hi_c <= lo_c:
+                return self._view(lo_c, lo_c)
+            # all present: nothing failed or poisoned either. A run's windows move forward, so the
+            # range checked last time covers most of this one: only the slots after it are checked.
+            p_lo, p_hi = self._present
+            joined = p_lo <= lo_c <= p_hi
+            if joined and hi_c <= p_hi:
+                return self._view(lo_c, hi_c)
+            a = p_hi if joined else lo_c
+            if (self.status[a - self.base : hi_c - self.base] == PRESENT).all():
+                self._present = (p_lo if joined else lo_c, hi_c)
+                return self._view(lo_c, hi_c)
         idx = self.present_slice(lo, hi)
         n = len(idx)
         if final and n and int(idx[-1]) - int(idx[0]) == n - 1:  # missing candles only at the edges
@@ -837,7 +855,7 @@ class CandleStore:
     def _view(self, lo: int, hi: int) -> CandleWindow:
         """Views on slots ``[lo, hi)``, which the caller knows to be all present."""
         cols = self._read_only
-        if not cols or not _over(cols[0], self.open) or not _over(cols[3], self.close):  # ``_grow`` moved them
+        if not cols:  # made again after each change (``_changed``: the columns may have moved)
             cols = self._read_only = tuple(
                 read_only(c) for c in (self.open, self.high, self.low, self.close, self.volume)
             )
@@ -1049,7 +1067,7 @@ class ExchangeClient:
                     st.status[a:b] = UNKNOWN
                 st._known = (0, 0)
                 st.failures.clear()
-                st._derived.clear()
+                st._changed()
 
     def refresh(self, now: int) -> None:
         """Before a live tick or a backtest run: re-fetch what may have changed since the last fetch
@@ -1083,13 +1101,21 @@ class ExchangeClient:
         """SPEC 4.1 history: candles opening in ``[when - (limit-1) steps, when]``, as a read-only window."""
         st = self.store(symbol, interval)
         check_history_limit(limit, cfg)
-        since = when - (limit - 1) * st.step_ms
-        lo, hi = _ceil_div(since, st.step_ms), when // st.step_ms + 1
+        lo, hi = _history_slots(st, limit, when)
         await st.ensure(lo, hi, cfg)
-        out = st.window(lo, hi)
-        if len(out) < limit and warnings_wanted():
-            get_logger().warning(f"get_candles {symbol} {interval}: {len(out)} of {limit} candles before {iso(when)}")
-        return out
+        return _history(st, lo, hi, limit, when)
+
+    def window_ready(self, symbol: str, interval: str, limit: int, when: int, cfg: Config) -> CandleWindow | None:
+        """``get_candles`` without a coroutine when its store already knows every slot asked for
+        (a backtest's common case: the store was filled ahead); None sends the caller to it."""
+        st = self._stores.get((symbol, interval))
+        if st is None:
+            return None
+        check_history_limit(limit, cfg)
+        lo, hi = _history_slots(st, limit, when)
+        if not st.knows(lo, hi):
+            return None
+        return _history(st, lo, hi, limit, when)
 
     def lane_ready(self, symbol: str, since: int, limit: int, window: int) -> settlement.Lane | None:
         """``next_lane`` without waiting, when the store already holds every candle (else None)."""
@@ -1120,6 +1146,19 @@ class ExchangeClient:
         return st.lane(lo, hi, window)
 
 
+def _history_slots(st: CandleStore, limit: int, when: int) -> tuple[int, int]:
+    """The slots of the ``limit`` candles opening in ``[when - (limit-1) steps, when]`` (SPEC 4.1)."""
+    step = st.step_ms
+    return _ceil_div(when - (limit - 1) * step, step), when // step + 1
+
+
+def _history(st: CandleStore, lo: int, hi: int, limit: int, when: int) -> CandleWindow:
+    out = st.window(lo, hi)
+    if len(out) < limit and warnings_wanted():
+        get_logger().warning(f"get_candles {st.symbol} {st.interval}: {len(out)} of {limit} candles before {iso(when)}")
+    return out
+
+
 class CandleClients:
     """One engine's exchange clients, each with its cached candles."""
 
@@ -1130,10 +1169,11 @@ class CandleClients:
         self.recent: dict[int, ExchangeClient] = {}  # backtest clients by last use, oldest first (cache budget)
 
 
-def exchange_client(schema: ExchangeSchema, backtest: bool) -> ExchangeClient:
-    """The memoized client of an exchange for one mode (of the active engine)."""
+def exchange_client(schema: ExchangeSchema, backtest: bool, clients: CandleClients | None = None) -> ExchangeClient:
+    """The memoized client of an exchange for one mode (of the active engine, or of the one whose
+    ``clients`` the caller already holds)."""
     key = (schema.exchange_name, backtest)
-    clients = active().candle_clients.clients
+    clients = (clients or active().candle_clients).clients
     client = clients.get(key)
     if client is None or client.schema is not schema:
         client = clients[key] = ExchangeClient(schema, backtest)

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from . import config, registry
-from .candles import exchange_client
+from . import registry
+from .candles import ExchangeClient, exchange_client
+from .config import Config
 from .context import execution_context, method_context
+from .scope import active
 from .window import CandleWindow
 
 __all__ = ["format_price", "format_quantity", "get_average_price", "get_candles", "get_date", "get_mode"]
 
 
-def _client():
+def _client() -> tuple[Any, ExchangeClient, Config]:
+    """The call's context, the exchange client of its run and the configuration in force: one
+    look at the active engine for all three (this runs at every history request)."""
     ctx = execution_context()
-    schema = registry.regs().exchanges.get(method_context().exchange_name, "get_candles")
-    return ctx, exchange_client(schema, ctx.backtest)
+    eng = active()
+    method = ctx.method if ctx.method is not None else method_context()
+    schema = eng.registries.exchanges.get(method.exchange_name, "get_candles")
+    return ctx, exchange_client(schema, ctx.backtest, eng.candle_clients), eng.config
 
 
 async def get_candles(symbol: str, interval: str, limit: int) -> CandleWindow:
@@ -31,14 +37,15 @@ async def get_candles(symbol: str, interval: str, limit: int) -> CandleWindow:
     The answer is a read-only window: numpy columns (``candles.close``) for vector maths, and
     ``Candle`` objects when indexed or iterated (``candles[-1].close``), as the old list gave.
     """
-    ctx, client = _client()
-    return await client.get_candles(symbol, interval, limit, ctx.when, config.current())
+    ctx, client, cfg = _client()
+    out = client.window_ready(symbol, interval, limit, ctx.when, cfg)  # the store knows them: no waiting
+    return out if out is not None else await client.get_candles(symbol, interval, limit, ctx.when, cfg)
 
 
 async def get_average_price(symbol: str) -> float:
     """VWAP of the last CC_AVG_PRICE_CANDLES_COUNT 1m candles at "now" (SPEC 4.2)."""
-    ctx, client = _client()
-    return await client.vwap(symbol, ctx.when, config.current())
+    ctx, client, cfg = _client()
+    return await client.vwap(symbol, ctx.when, cfg)
 
 
 async def _format(kind: str, symbol: str, value: float) -> str:

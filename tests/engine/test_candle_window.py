@@ -126,10 +126,49 @@ def test_the_window_reads_exactly_as_the_old_list(seed, gap_pct, chunk, question
         for interval, minute, limit, ahead, probe in questions:
             when = T0 + minute * MINUTE_MS
             e.set_clock(e.SimulatedClock(when + ahead * MINUTE_MS, speed=0))
+            # the answer without waiting, when the store knows the range already (else None)
+            ready = client.window_ready(SYMBOL, interval, limit, when, current())
             window = await client.get_candles(SYMBOL, interval, limit, when, current())
-            assert_reads_as(window, expected(interval, when, limit, seed, gap_pct), probe)
+            want = expected(interval, when, limit, seed, gap_pct)
+            assert_reads_as(window, want, probe)
+            if ready is not None:
+                assert_reads_as(ready, want, probe)
 
     asyncio.run(ask())
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 10_000),
+    gap_pct=st.sampled_from([0, 1, 3, 30]),
+    chunk=st.integers(2, 400),
+    interval=st.sampled_from(["1m", "5m", "15m"]),
+    limit=st.integers(2, 60),
+    steps=st.lists(st.integers(0, 40), min_size=5, max_size=60),
+)
+def test_windows_walking_forward_read_as_the_old_list(seed, gap_pct, chunk, interval, limit, steps) -> None:
+    """A run's questions move forward in time: the store remembers the range it found whole and
+    checks only the slots after it (``CandleStore.window``), and answers a range it knows without
+    a coroutine (``window_ready``). Each answer, by either way, is SPEC 4.1's list, across gaps."""
+    e.testing.reset_engine()
+    client = client_for(seed, gap_pct, chunk)
+    e.set_clock(e.SimulatedClock(T0 + 10 * 86_400_000, speed=0))
+
+    async def walk() -> int:
+        ready_answers, minute = 0, 0
+        for k, step in enumerate(steps):
+            minute += step
+            when = T0 + minute * MINUTE_MS
+            want = expected(interval, when, limit, seed, gap_pct)
+            window = client.window_ready(SYMBOL, interval, limit, when, current())
+            if window is None:
+                window = await client.get_candles(SYMBOL, interval, limit, when, current())
+            else:
+                ready_answers += 1
+            assert_reads_as(window, want, k)
+        return ready_answers
+
+    asyncio.run(walk())
 
 
 async def test_a_window_without_gaps_is_a_view_on_the_store_and_one_with_gaps_holds_the_present_candles() -> None:
