@@ -66,6 +66,9 @@ __all__ = [
 ]
 
 UNKNOWN, PRESENT, ABSENT, FAILED, POISONED = 0, 1, 2, 3, 4
+PRESENT_AHEAD = 4_096
+"""Slots a backtest window checks past the ones it asks for, remembering how far every candle is
+present (``CandleStore.window``): a run moving forward then checks the store once per this many."""
 KNOWN_LOOKAHEAD = 1 << 16  # slots past a checked range ``ensure`` looks at to remember as known
 LIVE_HOLE_REASKS = 3
 """Live: how many more times a missing closed candle is asked for before it is a confirmed gap."""
@@ -840,9 +843,13 @@ class CandleStore:
             joined = p_lo <= lo_c <= p_hi
             if joined and hi_c <= p_hi:
                 return self._view(lo_c, hi_c)
+            # checked ahead too (a run walking a minute at a time would check one slot per call)
             a = p_hi if joined else lo_c
-            if (self.status[a - self.base : hi_c - self.base] == PRESENT).all():
-                self._present = (p_lo if joined else lo_c, hi_c)
+            ahead = self.status[a - self.base : max(hi_c, a + PRESENT_AHEAD) - self.base] != PRESENT
+            end = a + (int(ahead.argmax()) if ahead.any() else len(ahead))
+            if end > a:
+                self._present = (p_lo if joined else lo_c, end)
+            if end >= hi_c:
                 return self._view(lo_c, hi_c)
         idx = self.present_slice(lo, hi)
         n = len(idx)
