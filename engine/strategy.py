@@ -237,6 +237,7 @@ class StrategyInstance:
         self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_from_store)
         # one context object reused by every call that finishes at once (replaced when one suspends)
         self._ctx = FrameContext(symbol, 0, backtest, self.method)
+        self._stretch_plan: tuple = (0,)  # ``quiet_stretch``'s constants for one frame step (``_plan_stretch``)
         self._dt_ms = 0  # the last moment handed to get_signal, and its datetime (``_when_dt``)
         self._dt = _EPOCH
 
@@ -585,23 +586,19 @@ class StrategyInstance:
         st = self.exchange.store(self.symbol, "1m")
         vw = st.derived(self.window)[0]
         base = st.base
-        every = self.interval_ms // step if self.interval_ms > step else 1  # frames from one ask to the next
-        ask = every * step
-        stride = ask // MINUTE_MS
+        plan = self._stretch_plan
+        if plan[0] != step:  # once per run (its frames are ``step`` apart): called once per trade
+            plan = self._stretch_plan = self._plan_stretch(step)
+        _, every, ask, stride, delta, fn, passes, idle = plan
         slot = start // MINUTE_MS - base + i * (step // MINUTE_MS)
         when = start + i * step
         symbol = self.symbol
-        fn = self.schema.get_signal
-        passes = self.schema.passes_price
         dt = self._when_dt(when)
-        delta = timedelta(milliseconds=ask)
         ctx = self._ctx
         ctx.when = when
         token = set_execution(ctx)
         k = i
         price = 0.0
-        # a vectorised strategy knows its next entry: the frames before it are passed without a call
-        idle = getattr(fn, "idle_frames", None)
         try:
             while k < stop:
                 if idle is not None:
@@ -662,6 +659,25 @@ class StrategyInstance:
         # the frames after the last ask up to ``stop`` are throttled; the caller passes any beyond
         # (a bad frame at ``stop`` is ticked there)
         return min(k, stop), STRETCH_IDLE
+
+    def _plan_stretch(self, step: int) -> tuple:
+        """What ``quiet_stretch`` needs for frames ``step`` ms apart: the step, frames from one ask to
+        the next, the ask's ms, slots and timedelta, get_signal, whether it takes the price, and a
+        vectorised strategy's ``idle_frames`` (it knows its next entry: the frames before it are
+        passed without a call)."""
+        every = self.interval_ms // step if self.interval_ms > step else 1
+        ask = every * step
+        fn = self.schema.get_signal
+        return (
+            step,
+            every,
+            ask,
+            ask // MINUTE_MS,
+            timedelta(milliseconds=ask),
+            fn,
+            self.schema.passes_price,
+            getattr(fn, "idle_frames", None),
+        )
 
     async def _quiet_finish(self, rest: _Resume, when: int, price: float) -> QuietTick:
         try:
