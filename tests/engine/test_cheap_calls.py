@@ -88,17 +88,23 @@ def _run(
 INTERVAL_MINUTES = {"1m": 1, "5m": 5, "15m": 15}
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("step", ["1m", "5m"])
-def test_quiet_stretch_sees_what_the_general_path_sees(seed: int, step: str, monkeypatch) -> None:
-    stretches: list[int] = []
+@pytest.fixture
+def stretches(monkeypatch) -> list[int]:
+    """The frames each ``quiet_stretch`` call of the test was given (which path a run took)."""
+    given: list[int] = []
     plain = StrategyInstance.quiet_stretch
 
     def counted(self, start, step_ms, i, stop):
-        stretches.append(stop - i)
+        given.append(stop - i)
         return plain(self, start, step_ms, i, stop)
 
     monkeypatch.setattr(StrategyInstance, "quiet_stretch", counted)
+    return given
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("step", ["1m", "5m"])
+def test_quiet_stretch_sees_what_the_general_path_sees(seed: int, step: str, stretches: list[int]) -> None:
     fast = _run(seed, step, listen_idle=False)
     assert stretches, "the quiet run should take the stretch path"
     stretches.clear()
@@ -119,20 +125,12 @@ def test_quiet_stretch_sees_what_the_general_path_sees(seed: int, step: str, mon
 @pytest.mark.parametrize(("step", "interval"), [("1m", "5m"), ("1m", "15m"), ("5m", "15m"), ("5m", "1m")])
 @pytest.mark.parametrize("risk", [False, True])
 def test_a_throttled_or_risk_checked_stretch_sees_what_the_general_path_sees(
-    seed: int, step: str, interval: str, risk: bool, monkeypatch
+    seed: int, step: str, interval: str, risk: bool, stretches: list[int]
 ) -> None:
     """A strategy asked every ``interval`` over frames ``step`` apart is asked at every
     ``interval / step``-th frame of a stretch (the frames between are throttled), and one with a
     risk profile is asked in stretches too: its signals go through the profile's two checks as on
     the general path (``_checked_enter``)."""
-    stretches: list[int] = []
-    plain = StrategyInstance.quiet_stretch
-
-    def counted(self, start, step_ms, i, stop):
-        stretches.append(stop - i)
-        return plain(self, start, step_ms, i, stop)
-
-    monkeypatch.setattr(StrategyInstance, "quiet_stretch", counted)
     fast = _run(seed, step, False, interval, risk, days=6)
     assert stretches, "the quiet run should take the stretch path"
     stretches.clear()
