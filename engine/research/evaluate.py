@@ -170,7 +170,10 @@ class Worker:
 
         async def go() -> None:
             nonlocal cancelled
-            handle = Backtest.run(task.symbol, strategy_name=self.strategy, exchange_name=exchange, frame_name=frame)
+            # no report stores: the row is computed from the results iterated here (docs/behaviour.md 6.2)
+            handle = Backtest.run(
+                task.symbol, strategy_name=self.strategy, exchange_name=exchange, frame_name=frame, reports=False
+            )
             async for r in handle:
                 if r.action == "closed":
                     closed.append(r)
