@@ -594,6 +594,11 @@ def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: boo
         clear_risk(risk_name, backtest)
 
 
+def _check_reports(reports: Any, source: str) -> None:
+    if type(reports) is not bool:
+        raise TypeError(f"{source}: reports must be True or False, got {reports!r}")
+
+
 class BacktestFacade(RunnerFacade):
     """``Backtest``: run, background, stop, list, get_data, get_report, dump."""
 
@@ -605,8 +610,7 @@ class BacktestFacade(RunnerFacade):
     def _start(
         self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, source: str, reports: bool
     ) -> _Run:
-        if type(reports) is not bool:
-            raise TypeError(f"{source}: reports must be True or False, got {reports!r}")
+        _check_reports(reports, source)
         strategy = registry.validate_run(strategy_name, exchange_name, frame_name, source)
         _clear_for_run(symbol, strategy, True, reports)
         active().partials.reset_for(symbol, strategy_name, True)
@@ -636,6 +640,7 @@ class BacktestFacade(RunnerFacade):
     ) -> Callable[[], None]:
         """Run in a task; returns a cancel function. Emits ``done_backtest`` once when it ends;
         a crash goes to the exit stream (``listen_exit``). ``reports``: as for ``run``."""
+        _check_reports(reports, "Backtest.background")  # before the board is touched: a refusal changes nothing
         registry.validate_run(strategy_name, exchange_name, frame_name, "Backtest.background")
         t = self.board.guard(symbol, strategy_name)
         run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.background", reports)

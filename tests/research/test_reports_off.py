@@ -141,6 +141,9 @@ def test_reports_must_be_a_bool():
     setup_mixed()
     with pytest.raises(TypeError, match=r"Backtest.run: reports must be True or False, got 'no'"):
         e.Backtest.run("BTCUSDT", strategy_name="mixed", exchange_name="synthetic", frame_name="days", reports="no")
+    with pytest.raises(TypeError, match=r"Backtest.background: reports must be True or False, got 0"):
+        e.Backtest.background("BTCUSDT", strategy_name="mixed", exchange_name="synthetic", frame_name="days", reports=0)
+    assert e.Backtest.list() == []  # the refused background run left no task behind
     assert stores_of("mixed") == dict.fromkeys(stores_of("mixed"), 0)
     e.Backtest.get_data("BTCUSDT", "mixed")  # nothing was marked: a refused call changes nothing
 
