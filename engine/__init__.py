@@ -156,6 +156,7 @@ from .registry import (
 from .reports.columns import Column, ColumnConfigError, get_columns, get_default_columns, set_columns
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .reports.format import to_fixed
+from .reports.stores import NoReportError
 from .reports.walker import ranked_results as rank_walker_results
 from .research.params import Choice, FloatParam, IntParam, ParamError
 from .risk import RiskCheckArgs, risk_instance
@@ -220,6 +221,7 @@ __all__ = [
     "LlmMessage",
     "LlmReply",
     "LlmSettings",
+    "NoReportError",
     "NotFoundError",
     "OllamaClient",
     "OpenAICompatibleClient",

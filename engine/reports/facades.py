@@ -31,10 +31,12 @@ class _PerStrategyReport:
 
     def get_data(self, symbol: str, strategy_name: str, backtest: bool = False) -> Any:
         regs().strategies.get(strategy_name, f"{self.kind}.get_data")
+        stores.require_report(f"{self.kind}.get_data", symbol, strategy_name, backtest)
         return self._data(symbol, strategy_name, backtest)
 
     def get_report(self, symbol: str, strategy_name: str, backtest: bool = False, columns: Any = None) -> str:
         regs().strategies.get(strategy_name, f"{self.kind}.get_report")
+        stores.require_report(f"{self.kind}.get_report", symbol, strategy_name, backtest)
         return self._report(symbol, strategy_name, backtest, columns)
 
     def dump(

@@ -33,9 +33,23 @@ from . import risk as risk_mod
 from . import schedule as schedule_mod
 from .packed import CHUNK, PackedList, PackedView, pack_closed, pack_lazy
 
-__all__ = ["EventStore", "backtest_report", "backtest_statistics", "clear_run", "write_report"]
+__all__ = [
+    "EventStore",
+    "NoReportError",
+    "backtest_report",
+    "backtest_statistics",
+    "clear_run",
+    "keep_reports",
+    "require_report",
+    "write_report",
+]
 
 PERFORMANCE_CAP = 10_000
+
+
+class NoReportError(LookupError):
+    """A report was asked of a run that was made to keep none (``Backtest.run(..., reports=False)``,
+    docs/behaviour.md 6.2): its statistics would be zeros that describe nothing, so this says so."""
 
 
 class EventStore:
@@ -348,7 +362,7 @@ STORE_NAMES = (
 class ReportStores:
     """One engine's report stores, fed by internal hooks on that engine's streams (``attach``)."""
 
-    __slots__ = (*STORE_NAMES, "_last_backtest")
+    __slots__ = (*STORE_NAMES, "_last_backtest", "quiet")
 
     def __init__(self) -> None:
         self.backtest_store = _Keyed(kind=ClosedStore)  # (symbol, strategy) <- closed backtest results
@@ -362,6 +376,9 @@ class ReportStores:
         # original (walker name only), so one walker run on two symbols does not mix their results.
         self.walker_store: dict[tuple[str, str], list[Any]] = {}
         self._last_backtest: list = [None, None]  # (key, store) of the last closed result: runs append in bursts
+        # (symbol, strategy, backtest) whose latest run keeps no report (``Backtest.run(..., reports=False)``,
+        # docs/behaviour.md 6.2): every hook drops what such a run publishes; empty, it costs one check
+        self.quiet: set[tuple[str, str, bool]] = set()
 
     def attach(self, bus: Any, partials: Any) -> None:
         """Hook into ``bus`` before any user listener (as the original's markdown services do)."""
@@ -379,6 +396,8 @@ class ReportStores:
     # ----------------------------------------------------------------------- hooks
 
     def _on_backtest_signal(self, result: ClosedResult) -> None:
+        if self.quiet and (result.symbol, result.strategy_name, True) in self.quiet:
+            return
         key = (result.symbol, result.strategy_name)
         last = self._last_backtest
         if last[0] != key or self.backtest_store.get(key) is not last[1]:
@@ -402,6 +421,8 @@ class ReportStores:
         return fold
 
     def _on_signal(self, result: Any) -> None:
+        if self.quiet and (result.symbol, result.strategy_name, result.backtest) in self.quiet:
+            return
         action = result.action
         if action == "closed":
             if result.backtest and config.report_cap() is None:
@@ -436,9 +457,11 @@ class ReportStores:
     def _on_partial(self, kind: str) -> Any:
         """The store hook of one milestone stream (a backtest with listeners sends one event per level
         crossed, so the hook stays flat: one lookup, one append)."""
-        partial_store, partial_of = self.partial_store, self.partial_of
+        partial_store, partial_of, quiet = self.partial_store, self.partial_of, self.quiet
 
         def hook(event: Any) -> None:
+            if quiet and (event.symbol, event.strategy_name, event.backtest) in quiet:
+                return
             st = partial_store.get((event.symbol, event.strategy_name, event.backtest))
             if st is None:
                 st = partial_of(event.symbol, event.strategy_name, event.backtest)
@@ -454,6 +477,8 @@ class ReportStores:
     def _on_partial_lazy(self, batch: Any) -> None:
         """One lazy batch per fast-forwarded signal: flat like the milestone hooks."""
         row = batch.row
+        if self.quiet and (row.symbol, row.strategy_name, batch.backtest) in self.quiet:
+            return
         st = self.partial_store.get((row.symbol, row.strategy_name, batch.backtest))
         if st is None:
             st = self.partial_of(row.symbol, row.strategy_name, batch.backtest)
@@ -465,6 +490,8 @@ class ReportStores:
                 st._trim()
 
     def _on_risk(self, event: Any) -> None:
+        if self.quiet and (event.symbol, event.strategy_name, event.backtest) in self.quiet:
+            return
         self.risk_store.store((event.symbol, event.strategy_name, event.backtest)).add(event)
 
     def performance_log(self, symbol: str, strategy_name: str, backtest: bool) -> PerformanceLog:
@@ -475,6 +502,8 @@ class ReportStores:
         return st
 
     def _on_performance(self, event: Any) -> None:
+        if self.quiet and (event.symbol, event.strategy_name, event.backtest) in self.quiet:
+            return
         self.performance_log(event.symbol, event.strategy_name, event.backtest).add(event)
 
     def _on_walker(self, contract: Any) -> None:
@@ -517,8 +546,19 @@ class ReportStores:
         self.risk_store.drop((symbol, strategy_name, backtest))
         self.performance_store.pop((symbol, strategy_name, backtest), None)
 
+    def keep_reports(self, symbol: str, strategy_name: str, backtest: bool, keep: bool) -> None:
+        """Whether the run of (symbol, strategy, mode) starting now feeds its report stores (called
+        after ``clear_run``). A run that keeps none stays marked after its end, so asking its report
+        raises ``NoReportError`` instead of answering zeros; the next run that keeps one clears it."""
+        key = (symbol, strategy_name, backtest)
+        if keep:
+            self.quiet.discard(key)
+        else:
+            self.quiet.add(key)
+
     def clear_all(self) -> None:
         """Forget every stored event (tests, notebooks)."""
+        self.quiet.clear()
         for keyed in (self.backtest_store, self.schedule_store, self.risk_store):
             keyed.stores.clear()
         self.live_store.clear()
@@ -558,6 +598,20 @@ def clear_run(symbol: str, strategy_name: str, backtest: bool) -> None:
 
 def clear_all() -> None:
     active().stores.clear_all()
+
+
+def keep_reports(symbol: str, strategy_name: str, backtest: bool, keep: bool) -> None:
+    active().stores.keep_reports(symbol, strategy_name, backtest, keep)
+
+
+def require_report(asker: str, symbol: str, strategy_name: str, backtest: bool) -> None:
+    """Raise ``NoReportError`` when the latest run of (symbol, strategy, mode) kept no report."""
+    if (symbol, strategy_name, backtest) in active().stores.quiet:
+        raise NoReportError(
+            f"{asker}: the last backtest of {strategy_name} on {symbol} ran with reports=False and kept "
+            "no report (no closed trades, milestones or timing samples); run it again without "
+            "reports=False to get one"
+        )
 
 
 # --------------------------------------------------------------------------- backtest

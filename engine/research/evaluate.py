@@ -94,12 +94,16 @@ def _stats(closed: list[ClosedResult], cancelled: int) -> dict[str, Any]:
 
 
 def _daily(closed: list[ClosedResult], start_ms: int, end_ms: int) -> np.ndarray:
+    """The window's pnl percentages summed per day of close, in close order. The sums run on
+    Python floats (the same IEEE additions as numpy's, in the same order, so the same bits):
+    indexing a numpy array one trade at a time cost 2.5 % of a set."""
     days = (end_ms - start_ms) // DAY_MS + 1
-    out = np.zeros(days, dtype=np.float64)
+    out = [0.0] * days
+    last = days - 1
     for c in closed:
-        d = min(max((c.close_timestamp - start_ms) // DAY_MS, 0), days - 1)
-        out[d] += c.pnl.pnl_percentage
-    return out
+        d = (c.close_timestamp - start_ms) // DAY_MS
+        out[0 if d < 0 else last if d > last else d] += c.pnl.pnl_percentage
+    return np.array(out, dtype=np.float64)
 
 
 class _Clipped:
@@ -170,7 +174,10 @@ class Worker:
 
         async def go() -> None:
             nonlocal cancelled
-            handle = Backtest.run(task.symbol, strategy_name=self.strategy, exchange_name=exchange, frame_name=frame)
+            # no report stores: the row is computed from the results iterated here (docs/behaviour.md 6.2)
+            handle = Backtest.run(
+                task.symbol, strategy_name=self.strategy, exchange_name=exchange, frame_name=frame, reports=False
+            )
             async for r in handle:
                 if r.action == "closed":
                     closed.append(r)

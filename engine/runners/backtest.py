@@ -85,13 +85,19 @@ async def publish(result: TickResult | BacktestResult, backtest: bool = True) ->
         await pending
 
 
-def publish_nowait(result: TickResult | BacktestResult, backtest: bool, bus: events.Bus) -> Awaitable[None] | None:
+def publish_nowait(
+    result: TickResult | BacktestResult, backtest: bool, bus: events.Bus, reports: bool = True
+) -> Awaitable[None] | None:
     """``publish`` on ``bus`` (the run's engine's, taken once per run) that runs synchronously
-    while only hooks listen; else returns what to await."""
+    while only hooks listen; else returns what to await. ``reports=False``: a run that keeps no
+    report (docs/behaviour.md 6.2) skips the report stores' hooks when nobody else listens (with
+    listeners, the hooks themselves drop its results)."""
     action = result.action
     first = bus.signal_backtest if backtest else bus.signal_live
     signal = bus.signal
     if not first.observers and not signal.observers:  # only the report stores: their hooks, directly
+        if not reports:
+            return None
         for hook in first.hooks_for(action):
             hook(result)
         for hook in signal.hooks_for(action):
@@ -130,8 +136,11 @@ class _Later:
 class _Run:
     """One backtest of one strategy on one symbol."""
 
-    def __init__(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str) -> None:
+    def __init__(
+        self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, reports: bool = True
+    ) -> None:
         self.symbol = symbol
+        self.reports = reports  # False: feed no report store (docs/behaviour.md 6.2)
         self.strategy = registry.strategies.get(strategy_name, "Backtest.run")
         self.exchange_schema = registry.exchanges.get(exchange_name, "Backtest.run")
         self.frame = registry.frames.get(frame_name, "Backtest.run")
@@ -151,7 +160,8 @@ class _Run:
         self.task = None  # RunTask when run in the background
         self.bus = active().bus  # the run's engine's streams, looked up once (a per-trade cost otherwise)
         self._perf_prev: int | None = None
-        self._perf_log = stores.performance_log(symbol, strategy_name, True)
+        # a run that keeps no report records no timing sample unless somebody listens to them
+        self._perf_log = stores.performance_log(symbol, strategy_name, True) if reports else None
         self._listeners_version = -1
         self._listeners = True
         self._opened_listened = True
@@ -161,11 +171,15 @@ class _Run:
     def _perf(self, metric: str, duration_ms: float, count: int = 1) -> PerformanceEvent | None:
         """Record a timing sample. Only the report listens: a raw row, and None is returned.
         Someone subscribed: the event is returned for the caller to emit."""
-        now = time.time_ns() // 1_000_000  # wall-clock ms (twice per trade: no helper call)
-        prev, self._perf_prev = self._perf_prev, now
         if not self.bus.performance.observers:
-            self._perf_log.append((metric, now, prev, duration_ms, count))
+            log = self._perf_log
+            if log is not None:
+                now = time.time_ns() // 1_000_000  # wall-clock ms (twice per trade: no helper call)
+                prev, self._perf_prev = self._perf_prev, now
+                log.append((metric, now, prev, duration_ms, count))
             return None
+        now = time.time_ns() // 1_000_000
+        prev, self._perf_prev = self._perf_prev, now
         return PerformanceEvent(
             timestamp=now,
             previous_timestamp=prev,
@@ -328,7 +342,8 @@ class _Run:
         i = 0
         while i < n:
             if clock() - last_yield > YIELD_EVERY_S:
-                self._perf_log.tidy()
+                if self._perf_log is not None:
+                    self._perf_log.tidy()
                 await asyncio.sleep(0)
                 last_yield = clock()
             # ---- 1. frames where nothing can happen
@@ -360,7 +375,7 @@ class _Run:
                     out = inst.frame_outcome(await out, self._opened_wanted())
                 action, row, result = out
                 if result is not None:
-                    pending = publish_nowait(result, True, self.bus)
+                    pending = publish_nowait(result, True, self.bus, self.reports)
                     if pending is not None:
                         await pending
             except SourceError:  # unreadable data (a bad CSV file): the run fails now, once
@@ -455,7 +470,7 @@ class _Run:
         if settled is None:
             return _Later()
         try:
-            pending = publish_nowait(settled, True, self.bus)
+            pending = publish_nowait(settled, True, self.bus, self.reports)
         except Exception as exc:
             return _Later(error=exc)
         return settled if pending is None else _Later(settled, pending)
@@ -496,7 +511,7 @@ class _Run:
             settled = self.instance.settle_on(lane)
             if type(settled) is CoroutineType:
                 settled = await settled
-            pending = publish_nowait(settled, True, self.bus)
+            pending = publish_nowait(settled, True, self.bus, self.reports)
             if pending is not None:
                 await pending
         except Exception as exc:
@@ -515,7 +530,8 @@ class _Run:
         ev = self._perf("backtest_total", (time.perf_counter() - total_t0) * 1000)
         if ev is not None:
             await events.performance.emit(ev)
-        stores.pack_run(self.symbol, self.strategy.strategy_name, True)
+        if self.reports:
+            stores.pack_run(self.symbol, self.strategy.strategy_name, True)
 
     def release(self) -> None:
         """The run ended (done, stopped, failed or closed early): its results stay in the report
@@ -568,12 +584,19 @@ class BacktestHandle:
         return []
 
 
-def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool) -> None:
-    """SPEC 6.2: fresh report stores, strategy instance and risk instances for this pair."""
+def _clear_for_run(symbol: str, strategy: registry.StrategySchema, backtest: bool, reports: bool = True) -> None:
+    """SPEC 6.2: fresh report stores, strategy instance and risk instances for this pair;
+    ``reports=False``: the stores keep nothing of the run (docs/behaviour.md 6.2)."""
     stores.clear_run(symbol, strategy.strategy_name, backtest)
+    stores.keep_reports(symbol, strategy.strategy_name, backtest, reports)
     active().instances.pop((symbol, strategy.strategy_name, backtest), None)
     for risk_name in strategy.risk_names:
         clear_risk(risk_name, backtest)
+
+
+def _check_reports(reports: Any, source: str) -> None:
+    if type(reports) is not bool:
+        raise TypeError(f"{source}: reports must be True or False, got {reports!r}")
 
 
 class BacktestFacade(RunnerFacade):
@@ -584,30 +607,43 @@ class BacktestFacade(RunnerFacade):
     def __init__(self, bus: events.Bus) -> None:
         self.board = TaskBoard("backtest", bus.done_backtest)
 
-    def _start(self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, source: str) -> _Run:
+    def _start(
+        self, symbol: str, strategy_name: str, exchange_name: str, frame_name: str, source: str, reports: bool
+    ) -> _Run:
+        _check_reports(reports, source)
         strategy = registry.validate_run(strategy_name, exchange_name, frame_name, source)
-        _clear_for_run(symbol, strategy, True)
+        _clear_for_run(symbol, strategy, True, reports)
         active().partials.reset_for(symbol, strategy_name, True)
-        run = _Run(symbol, strategy_name, exchange_name, frame_name)
+        run = _Run(symbol, strategy_name, exchange_name, frame_name, reports)
         active().instances[(symbol, strategy_name, True)] = run.instance
         return run
 
-    def run(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> BacktestHandle:
+    def run(
+        self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str, reports: bool = True
+    ) -> BacktestHandle:
         """Backtest ``strategy_name`` on ``symbol``: an async iterator of closed/cancelled results.
 
         Names are checked now (an unknown one raises at once); the work starts on iteration. The
         returned handle also answers ``status()`` (progress, frames) while you iterate it.
+
+        ``reports=False`` runs it without feeding the report stores (no closed trades, milestones,
+        schedule or risk rows, timing samples are kept: a sweep reads the results it iterates and
+        nothing else, docs/behaviour.md 6.2). The results and every listener's events are the same;
+        ``get_data``/``get_report`` for the pair then raise ``NoReportError`` until a run keeps one.
         """
-        run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.run")
+        run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.run", reports)
         run.task = RunTask(symbol, strategy_name, status="pending", total=run.frames.count)
         return BacktestHandle(run)
 
-    def background(self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str) -> Callable[[], None]:
+    def background(
+        self, symbol: str, *, strategy_name: str, exchange_name: str, frame_name: str, reports: bool = True
+    ) -> Callable[[], None]:
         """Run in a task; returns a cancel function. Emits ``done_backtest`` once when it ends;
-        a crash goes to the exit stream (``listen_exit``)."""
+        a crash goes to the exit stream (``listen_exit``). ``reports``: as for ``run``."""
+        _check_reports(reports, "Backtest.background")  # before the board is touched: a refusal changes nothing
         registry.validate_run(strategy_name, exchange_name, frame_name, "Backtest.background")
         t = self.board.guard(symbol, strategy_name)
-        run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.background")
+        run = self._start(symbol, strategy_name, exchange_name, frame_name, "Backtest.background", reports)
         run.task = t
         t.total = run.frames.count
         t.processed = 0
@@ -619,9 +655,11 @@ class BacktestFacade(RunnerFacade):
         self._stop(symbol, strategy_name, True)
 
     def _statistics(self, symbol: str, strategy_name: str) -> BacktestStatistics:
+        stores.require_report("Backtest.get_data", symbol, strategy_name, True)
         return stores.backtest_statistics(symbol, strategy_name)
 
     def _report(self, symbol: str, strategy_name: str, columns: Any) -> str:
+        stores.require_report("Backtest.get_report", symbol, strategy_name, True)
         return stores.backtest_report(symbol, strategy_name, columns)
 
     def get_data(self, symbol: str, strategy_name: str) -> BacktestStatistics:

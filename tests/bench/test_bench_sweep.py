@@ -38,3 +38,13 @@ def test_the_sweep_benchmark_reports_wall_cpu_speed_up_and_memory(capsys) -> Non
         "MB",
     ]
     assert [line.split()[0] for line in out[2:]] == ["1", "2"]
+
+
+def test_the_set_cost_benchmark_reports_each_set_after_a_warm_up(capsys) -> None:
+    from tests.bench import bench_sweep_set
+
+    r = bench_sweep_set.main(["--sets", "2", "--days", "2"])
+    assert len(r["cpu_s"]) == len(r["trades"]) == 2  # the warm-up set is not counted
+    assert all(t > 0 for t in r["trades"]) and r["best_s"] == min(r["cpu_s"]) > 0
+    assert r["engine"].endswith("engine")
+    assert capsys.readouterr().out.strip().startswith('{"engine"')
