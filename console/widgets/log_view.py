@@ -143,7 +143,6 @@ class LogView(ScrollView, can_focus=True):
         if shift is None:  # another log altogether
             self.following = True
             self.cursor_row = len(new) - 1 if self.show_cursor and new else None
-            self.scroll_to(y=0, animate=False, immediate=True)
         elif shift:
             if self.cursor_row is not None:
                 self.cursor_row = max(0, self.cursor_row - shift)
