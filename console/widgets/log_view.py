@@ -147,7 +147,7 @@ class LogView(ScrollView, can_focus=True):
             if self.cursor_row is not None:
                 self.cursor_row = max(0, self.cursor_row - shift)
             if not self.following:  # the same lines stay in view
-                self.scroll_to(y=max(0, self.scroll_y - shift), animate=False, immediate=True)
+                self.scroll_to(y=max(0, self.scroll_y - shift), animate=False, immediate=True, force=True)
         self._update_size()
         if self.cursor_row is not None and self.cursor_row >= len(new):
             self.cursor_row = len(new) - 1 if new else None
@@ -199,7 +199,7 @@ class LogView(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - HEADER_ROWS)
 
     def _scroll_to_end(self) -> None:
-        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -216,9 +216,9 @@ class LogView(ScrollView, can_focus=True):
         """Scroll so the line ``row`` is on screen."""
         top = round(self.scroll_y)
         if row < top:
-            self.scroll_to(y=row, animate=False, immediate=True)
+            self.scroll_to(y=row, animate=False, immediate=True, force=True)
         elif row >= top + self.page:
-            self.scroll_to(y=row - self.page + 1, animate=False, immediate=True)
+            self.scroll_to(y=row - self.page + 1, animate=False, immediate=True, force=True)
 
     # ------------------------------------------------------------------ the cursor and keys
     def move_cursor(self, row: int) -> None:
@@ -234,10 +234,14 @@ class LogView(ScrollView, can_focus=True):
             self.post_message(self.Highlighted(self, self.lines[row]))
 
     def _step(self, lines: int) -> None:
+        """Move by ``lines``: the view, and the cursor with it when it is shown (a page keeps the
+        cursor where it was on the screen, as a DataTable's does)."""
+        if abs(lines) > 1 or not (self.show_cursor and self.cursor_row is not None):
+            self.scroll_to(
+                y=max(0, min(self.max_scroll_y, round(self.scroll_y) + lines)), animate=False, immediate=True
+            )
         if self.show_cursor and self.cursor_row is not None:
             self.move_cursor(self.cursor_row + lines)
-        else:
-            self.scroll_to(y=max(0, min(self.max_scroll_y, round(self.scroll_y) + lines)), animate=False)
 
     def action_line_up(self) -> None:
         self._step(-1)
