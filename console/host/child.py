@@ -25,6 +25,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from . import fast_pickle
 from .errors import install, pack
 from .spec import Loader, RunSpec
 
@@ -135,6 +136,7 @@ def main(conn: Connection) -> None:
     except BaseException as exc:  # a broken project is the run's failure, said when it is asked for
         load_error = exc
     install()  # again: the project's own exception classes pickle with their tracebacks too
+    fast_pickle.register()  # the engine's events go down the pipe without dataclasses.fields() per object
     try:
         conn.send(("ready",))
         message = conn.recv()

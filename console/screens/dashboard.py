@@ -34,7 +34,7 @@ from ..research.pane import ResearchPane
 from ..session import Session
 from ..state import SELECTION, Part
 from ..widgets.account import AccountPane
-from ..widgets.base import LogPane, Pane
+from ..widgets.base import Pane
 from ..widgets.events import PartialPane, RiskPane
 from ..widgets.header import BtkHeader
 from ..widgets.heatmap import HeatmapPane
@@ -238,10 +238,7 @@ class DashboardScreen(Screen):
             self.query_one(ProgressPane).refresh_from(state, now.timestamp())
         for part, pane in RUN_PANES:
             if part in parts:
-                widget = self.query_one(pane)
-                if everything and isinstance(widget, LogPane):
-                    widget.settle()  # a full redraw shows exactly the log (stale lines kept while busy go)
-                widget.refresh_from(state, run)
+                self.query_one(pane).refresh_from(state, run)
         heatmap_shown = self.query_one(TabbedContent).active == TAB_OF[HeatmapPane]
         if everything or (parts & (Part.HEATMAP | Part.EQUITY) and heatmap_shown):
             self.query_one(HeatmapPane).refresh_from(state, run)

@@ -18,6 +18,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from .log_view import CELL_PADDING, LogView
+
 FINISHED_STYLE = {"failed": "error", "done": "success", "stopped": "warning"}
 """The theme variable that colours each way a run can end."""
 
@@ -37,8 +39,23 @@ def theme_variables(widget) -> dict[str, str]:
     return cached[1]
 
 
+_styles: WeakKeyDictionary = WeakKeyDictionary()  # app -> (theme name, {(variable, bold): Style})
+
+
 def theme_style(widget, variable: str, bold: bool = False) -> Style:
-    """A Rich style in the colour of a theme variable (``success``, ``error``, ``warning``...)."""
+    """A Rich style in the colour of a theme variable (``success``, ``error``, ``warning``...),
+    built once per theme: the logs ask for one per coloured cell."""
+    app = widget.app
+    cached = _styles.get(app)
+    if cached is None or cached[0] != app.theme:
+        cached = _styles[app] = (app.theme, {})
+    style = cached[1].get((variable, bold))
+    if style is None:
+        style = cached[1][variable, bold] = _theme_style(widget, variable, bold)
+    return style
+
+
+def _theme_style(widget, variable: str, bold: bool) -> Style:
     value = theme_variables(widget).get(variable)
     if not value:
         return Style(bold=bold)
@@ -318,113 +335,114 @@ class TablePane(Pane):
         self.set_empty(not rows)
 
 
-class LogPane(TablePane):
-    """A TablePane of log lines (objects with a unique ``key``), newest at the bottom: each
-    refresh adds the lines it has not shown. Lines that fell out of the log stay on screen until
-    as many again have piled up, then the table is refilled once with the log: removing a
-    DataTable row renumbers every row after it and lays the screen out again, so trimming one
-    line per new line made a busy run's redraws cost more than the run (issue 14 item 2).
+class LogPane(Pane):
+    """A pane of log lines (objects with a unique ``key``), newest at the bottom, in a
+    ``LogView`` (console/widgets/log_view.py): each refresh hands it the whole log, which costs
+    a list and a virtual size, as only the lines on screen are ever rendered (issue 14 item 2: a
+    DataTable built and measured every row added, and a busy run's redraws cost more than the
+    run).
 
-    An unfocused log that follows its newest line holds only its newest ``FLOOD_SCREENS``
-    screens of lines (it shows no more): rows are measured and rendered as they are added, and a
-    busy backtest's 500 new lines at every redraw cost more than the run. The log holds every
-    line again when it gets the focus and when the run ends (``settle``)."""
+    Its columns are laid out like a ``TablePane``'s (``FIXED``, ``FLEX``, ``DROP``,
+    ``fit_columns``) for the room the view has; a column's natural width is the widest of its
+    cells seen in the log (measured once per line as it arrives, ``measure``)."""
 
-    FLOOD_SCREENS = 4
+    COLUMNS: tuple[tuple[str, str], ...] = ()  # (key, label)
+    FIXED: dict[str, int] = {}
+    FLEX: str | None = None
+    DROP: tuple[str, ...] = ()
+    LEAST = 4
+    """The narrowest the ``FLEX`` column gets."""
 
     def __init__(self, title: str, empty: str, *, id: str | None = None) -> None:
         super().__init__(title, empty, id=id)
-        self._shown: list[str] = []
-        self._exact = False
-        self._log: list = []  # the lines of the latest refresh, whole (the table may hold the newest)
+        self._natural = {key: len(label) for key, label in self.COLUMNS}
+        self._measured: set[str] = set()
+        self._layout: Layout | None = None
 
-    def settle(self) -> None:
-        """The next refresh shows exactly the log, stale lines gone (a full redraw: a run ended)."""
-        self._exact = True
+    def compose_body(self) -> ComposeResult:
+        yield LogView(self.shown_cells)
 
-    def _on_mount(self) -> None:
-        # (Textual runs TablePane.on_mount too: handlers are called along the class hierarchy)
-        # a log's columns are fixed: lines are added, never laid out again
-        for key, label in self.COLUMNS:
-            self.table.add_column(label, key=key)
-        # stay at the newest line as lines arrive, until the user scrolls up to read
-        self.table.anchor()
+    def on_mount(self) -> None:
+        self.set_empty(True)
+        self._lay_out()
+
+    @property
+    def table(self) -> LogView:
+        return self.query_one(LogView)
 
     def cells(self, line) -> tuple:  # overridden by panes
         raise NotImplementedError
 
-    def room(self) -> int | None:
-        """How many of the newest lines the table holds; None: all of them (it has the focus, or
-        the user scrolled it up to read)."""
-        table = self.table
-        if table.has_focus or getattr(table, "_anchor_released", False):
-            return None
-        return max(self.FLOOD_SCREENS * table.size.height, 40)
+    def shown_cells(self, line) -> tuple:
+        """The cells of the columns the layout shows."""
+        cells = self.cells(line)
+        layout = self._layout
+        if layout is None or len(layout.keys) == len(cells):
+            return cells
+        index = {key: n for n, (key, _) in enumerate(self.COLUMNS)}
+        return tuple(cells[index[k]] for k in layout.keys)
+
+    def measure(self, line) -> tuple[int, ...]:
+        """The widths of ``line``'s cells (a pane may say it cheaper than drawing them)."""
+        return tuple(
+            max((cell_len(part) for part in (c.plain if isinstance(c, Text) else str(c)).split("\n")), default=0)
+            for c in self.cells(line)
+        )
+
+    def _measure(self, lines: list) -> None:
+        """Widen the columns for the lines not measured yet (the newest; all of another log)."""
+        fresh = []
+        for line in reversed(lines):
+            if line.key in self._measured:
+                break
+            fresh.append(line)
+        if len(fresh) == len(lines):  # another log: its own widths
+            self._natural = {key: len(label) for key, label in self.COLUMNS}
+            self._measured = set()
+        elif len(self._measured) > 4 * max(len(lines), 100):
+            self._measured = {line.key for line in lines}
+        keys = [key for key, _ in self.COLUMNS]
+        natural = self._natural
+        for line in fresh:
+            for key, width in zip(keys, self.measure(line)):
+                if width > natural[key]:
+                    natural[key] = width
+            self._measured.add(line.key)
+
+    def _room(self) -> int | None:
+        view = self.table
+        # the pane's width stands in while the view is hidden (an empty pane); a scrollbar's
+        # worth is kept free, so the columns do not move as the log grows one
+        width = view.size.width or self.content_region.width
+        return width - view.styles.scrollbar_size_vertical if width else None
+
+    def _lay_out(self) -> None:
+        natural = {key: self.FIXED.get(key) or self._natural[key] for key, _ in self.COLUMNS}
+        layout = fit_columns(natural, self._room(), 2 * CELL_PADDING, self.DROP, self.FLEX, self.LEAST)
+        if layout != self._layout:
+            self._layout = layout
+            labels = dict(self.COLUMNS)
+            self.table.set_columns([labels[k] for k in layout.keys], layout.widths)
+
+    @on(LogView.Resized)
+    def _view_resized(self, event: LogView.Resized) -> None:
+        event.stop()
+        self._lay_out()
+
+    def show_lines(self, lines) -> None:
+        lines = list(lines)
+        self._measure(lines)
+        self._lay_out()
+        self.table.set_lines(lines)
+        self.set_empty(not lines)
 
     @on(events.DescendantFocus)
     def _log_focused(self) -> None:
-        if len(self._shown) < len(self._log):
-            self._fill(self._log)
         self.log_focused()
 
     def log_focused(self) -> None:
-        """The log got the focus and holds every line (a pane moves its cursor here)."""
+        """The log got the focus (a pane shows its cursor here)."""
 
-    def _fill(self, lines: list) -> None:
-        table = self.table
-        table.clear()
-        for line in lines:
-            table.add_row(*self.cells(line), key=line.key)
-        self._shown = [line.key for line in lines]
-
-    def show_lines(self, lines) -> None:
-        self._log = lines = list(lines)
-        exact, self._exact = self._exact, False
-        room = None if exact else self.room()
-        shown = self._shown
-        fresh = self._appended(shown, lines)
-        if fresh is None:  # another run's lines, or the newest shown line fell out of the log
-            refill = True
-        elif exact:  # exactly the whole log, stale or missing lines mended (a run ended)
-            refill = len(shown) + len(fresh) != len(lines)
-        else:  # as many stale lines as live ones: refill in one go
-            refill = len(shown) + len(fresh) > 2 * max(len(lines), 1)
-        if refill:
-            fresh = lines
-        if room is not None and len(fresh) > room:  # a flood: none of the shown lines would be on screen
-            fresh, refill = fresh[-room:], True
-        if refill:
-            self._fill(fresh)
-        else:
-            table = self.table
-            for line in fresh:
-                table.add_row(*self.cells(line), key=line.key)
-            shown.extend(line.key for line in fresh)
-        self.set_empty(not lines)
-
-    @staticmethod
-    def _appended(shown: list[str], lines: list) -> list | None:
-        """The lines after the newest one shown, if the log only moved on since (its oldest lines
-        may have fallen out; after a flood the table holds only its newest); None when the shown
-        rows are not the log's past (another run selected, the newest shown line fell out of the
-        log)."""
-        if not shown:
-            return lines
-        last = shown[-1]
-        for i in range(len(lines) - 1, -1, -1):  # the newest shown line is near the end of the log
-            if lines[i].key == last:
-                # the shown rows end like the log up to there (the table may hold only the newest
-                # of them after a flood, or stale older rows)
-                n = min(len(shown), i + 1)
-                if shown[-n:] != [line.key for line in lines[i + 1 - n : i + 1]]:
-                    return None
-                return lines[i + 1 :]
-        return None
-
-    def restyle_lines(self, lines) -> None:
+    def restyle_lines(self, lines=None) -> None:
         """Draw every shown line again (after a theme change: colours come from the theme)."""
-        table = self.table
-        for line in lines:
-            if line.key in table.rows:
-                for (col, _), value in zip(self.COLUMNS, self.cells(line)):
-                    table.update_cell(line.key, col, value)
+        self.table.restyle()

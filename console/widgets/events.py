@@ -28,12 +28,26 @@ class RiskPane(LogPane):
         ("reason", "Reason"),
     )
 
+    FIXED = {"time": 11, "side": 5}
+    FLEX = "reason"  # a long reason is cut to the room, the columns before it stay
+
     def __init__(self) -> None:
         super().__init__("Risk", "No rejections: every signal passed its risk profile.", id="risk")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         self.border_title = _run_title(state, run, "Risk rejections", state.risk_log.count(run))
         self.show_lines(state.risk_log.of(run))
+
+    def measure(self, line: RiskLine) -> tuple[int, ...]:
+        return (
+            0,
+            len(line.symbol),
+            len(line.strategy),
+            0,
+            len(price(line.price)),
+            len(str(line.active)),
+            len(line.reason),
+        )
 
     def cells(self, line: RiskLine) -> tuple:
         return (
@@ -47,7 +61,7 @@ class RiskPane(LogPane):
         )
 
     def restyle(self, state: DashboardState, run: str | None) -> None:
-        self.restyle_lines(state.risk_log.of(run))
+        self.restyle_lines()
 
 
 class PartialPane(LogPane):
@@ -64,12 +78,17 @@ class PartialPane(LogPane):
         ("price", "Price"),
     )
 
+    FIXED = {"time": 11, "signal": 8, "side": 5, "level": 7}
+
     def __init__(self) -> None:
         super().__init__("Partial", "No milestones yet: open positions report 10 %..100 % to TP or SL.", id="partial")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         self.border_title = _run_title(state, run, "Milestones", state.milestone_log.count(run))
         self.show_lines(state.milestone_log.of(run))
+
+    def measure(self, line: MilestoneLine) -> tuple[int, ...]:
+        return (0, len(line.symbol), len(line.strategy), 0, 0, 0, len(price(line.price)))
 
     def cells(self, line: MilestoneLine) -> tuple:
         profit = line.kind == "profit"
@@ -87,4 +106,4 @@ class PartialPane(LogPane):
         )
 
     def restyle(self, state: DashboardState, run: str | None) -> None:
-        self.restyle_lines(state.milestone_log.of(run))
+        self.restyle_lines()

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -33,6 +34,7 @@ from .base import (
     theme_style,
 )
 from .charts import CandleChart, Candles, EquityChart
+from .log_view import LogView
 from .outcome import outcome, short_outcome, with_errors
 
 STATUS_ICON = {"starting": "…", "running": "▶", "stopping": "■", "stopped": "■", "done": "✓", "failed": "✗"}
@@ -394,14 +396,13 @@ class SignalsPane(LogPane):
         "ORDER": "secondary",
     }
 
-    WIDTHS = {"time": 11, "kind": 8, "side": 5, "pnl": 8}
+    FIXED = {"time": 11, "kind": 8, "side": 5, "pnl": 8}
     """Every column but the detail has a fixed width (its longest value: a time, RESTORED, SHORT,
-    -100.00%); the detail is cut to the room they leave. A DataTable's auto width only ever
-    grows, so one long error detail used to push PnL out of the pane for the rest of the session:
-    the table is laid out afresh when its width or the run it shows changes, so the detail column
-    is as wide as the longest detail shown, up to that room."""
-
-    MIN_DETAIL = 4
+    -100.00%); the detail is as wide as the longest detail in the log, cut to the room they leave
+    (a DataTable's auto width only ever grew, so one long error detail used to push PnL out of
+    the pane for the rest of the session)."""
+    FLEX = "detail"
+    LEAST = len("Detail")
 
     class TradePicked(Message):
         """The cursor of the focused Signals log is on a line about this signal: the candle chart
@@ -413,98 +414,52 @@ class SignalsPane(LogPane):
 
     def __init__(self) -> None:
         super().__init__("Signals", "Opens, closes and cancellations appear here.", id="signals")
-        self._room = 0  # the detail's room; 0 until the table is laid out (nothing is cut then)
         self._run: str | None = None
-        self._lines: list[LogLine] = []
+
+    @property
+    def _lines(self) -> list[LogLine]:
+        return self.table.lines
 
     def refresh_from(self, state: DashboardState, run: str | None = None) -> None:
         chosen = state.runs.get(run) if run else None
         self.border_title = f"Signals · {chosen.symbol} {chosen.name}" if chosen else "Signals"
-        lines = state.log_of(run)
-        if run != self._run:
-            self._run = run
-            self._lines = list(lines)
-            self._lay_out()
-        else:
-            self.show_lines(lines)
+        self._run = run
+        self.show_lines(state.log_of(run))
 
-    def show_lines(self, lines) -> None:
-        self._lines = list(lines)  # kept to lay the table out again when its width changes
-        if self._detail_width(self._lines) > self.table.columns["detail"].width:
-            self._lay_out()  # a wider detail than the column's: laid out again at the new width
-            return
-        super().show_lines(self._lines)
-
-    def _detail_width(self, lines) -> int:
-        """The Detail column's width for ``lines``: the widest detail, cut to the room, at least
-        the label's. Set as the table is laid out, not left to an auto width, which Textual
-        measures only when the table is next idle: a frame drawn before that rendered the cells
-        at the label's width and cached them so (its cell cache is not keyed by width), and a
-        history shown at once (an attached console's snapshot) then stayed cut at "Detail" (the
-        flaky attach snapshots); console/widgets/base.py ``column_width`` says the same for the
-        Progress and Leaderboard tables."""
-        width = column_width("Detail", (line.detail for line in lines))
-        return min(width, max(self._room, len("Detail"))) if self._room else width
-
-    def compose_body(self) -> ComposeResult:
-        yield ResizingTable(cursor_type="none", zebra_stripes=False, show_cursor=False)
-
-    @on(ResizingTable.Resized)
-    def _table_resized(self) -> None:
-        table = self.table
-        if not table.content_region.width:
-            return
-        gaps = 2 * table.cell_padding * len(self.COLUMNS)
-        # a scrollbar's worth is kept free: the log grows one as it fills
-        room = table.content_region.width - table.styles.scrollbar_size_vertical - gaps - sum(self.WIDTHS.values())
-        room = max(self.MIN_DETAIL, room)
-        if room != self._room:
-            self._room = room
-            self._lay_out()
-
-    def _lay_out(self) -> None:
-        table = self.table
-        table.clear(columns=True)
-        self._log = self._lines
-        detail = self._detail_width(self._lines)
-        for key, label in self.COLUMNS:
-            table.add_column(label, key=key, width=self.WIDTHS.get(key, detail))
-        self._fill(self._lines)
-        self.set_empty(not self._lines)
+    def measure(self, line: LogLine) -> tuple[int, ...]:
+        # only the detail's width varies; the others are fixed
+        return (0, 0, 0, cell_len(line.detail), 0)
 
     def log_focused(self) -> None:
         """A row cursor while the log has the focus (Tab), on the newest line: the arrows pick a
         line and so a trade. Without the focus the log has no cursor, as before."""
-        table = self.table
-        table.cursor_type, table.show_cursor = "row", True
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        view = self.table
+        view.show_cursor = True
+        view.cursor_row = None
+        view.move_cursor(view.row_count - 1)
 
     @on(events.DescendantBlur)
     def _cursor_off(self) -> None:
-        table = self.table
-        table.cursor_type, table.show_cursor = "none", False
+        view = self.table
+        view.show_cursor = False
+        view.refresh()
 
-    @on(DataTable.RowHighlighted)
-    def _line_picked(self, event: DataTable.RowHighlighted) -> None:
+    @on(LogView.Highlighted)
+    def _line_picked(self, event: LogView.Highlighted) -> None:
         event.stop()
         if not self.table.has_focus:
             return
-        line = next((x for x in reversed(self._lines) if x.key == event.row_key.value), None)
-        if line is not None and line.signal_id:
-            self.post_message(self.TradePicked(line.signal_id))
+        if event.line.signal_id:
+            self.post_message(self.TradePicked(event.line.signal_id))
 
     def cells(self, line: LogLine) -> tuple:
         kind = Text(line.kind, style=theme_style(self, self.KIND_STYLE[line.kind], bold=True))
-        pnl = signed_text(self, line.pnl) if line.pnl is not None else Text("")
-        detail = Text(line.detail, no_wrap=True, overflow="ellipsis")
-        if self._room:
-            detail.truncate(self._room, overflow="ellipsis")
-        return (hhmm(line.time), kind, line.side.upper(), detail, pnl)
+        pnl = signed_text(self, line.pnl) if line.pnl is not None else ""
+        return (hhmm(line.time), kind, line.side.upper(), line.detail, pnl)
 
     def restyle(self, state: DashboardState, run: str | None = None) -> None:
         """After a theme change the coloured cells are drawn again."""
-        self.restyle_lines(state.log_of(run))
+        self.restyle_lines()
 
 
 class EquityPane(Pane):

@@ -10,7 +10,7 @@ shares the event loop with the run. Each side runs in a fresh process, cold (the
 are generated inside the timing), best of N. A third process runs the console again while a key
 press is sent every 100 ms, and records the time until the app handles each: mean, p95 and max
 are printed (kept apart from the throughput run, which the presses would slow).
-Run:  python -m tests.bench.bench_console [--scenario benchmark,busy] [--repeat 3]
+Run:  python -m tests.bench.bench_console [--scenario benchmark,busy] [--repeat 3] [--trees ../main,.]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,7 @@ def main() -> None:
     p.add_argument("--scenario", default="benchmark,busy", help="comma-separated: benchmark, busy")
     p.add_argument("--child", choices=["engine", "console", "probe"], help=argparse.SUPPRESS)
     p.add_argument("--in-process", action="store_true", help="the console runs the engine on its own loop")
+    p.add_argument("--trees", help="comma-separated checkouts to compare in one batch, alternating (e.g. main's, .)")
     args = p.parse_args()
     if args.child:
         if args.child == "engine":
@@ -192,34 +194,51 @@ def main() -> None:
             print(json.dumps(run_console(args.scenario, probe=args.child == "probe", here=args.in_process)))
         return
     candles = DAYS * 1440
+    trees = [Path(t).resolve() for t in args.trees.split(",")] if args.trees else [None]
     for scenario in args.scenario.split(","):
-        runs: dict[str, list[dict]] = {"engine": [], "console": [], "probe": []}
+        runs = {tree: {"engine": [], "console": [], "probe": []} for tree in trees}
         for _ in range(args.repeat):
-            for kind in ("engine", "console", "probe"):  # alternating, so a noisy spell hits each
-                cmd = [sys.executable, "-m", "tests.bench.bench_console", "--child", kind, "--scenario", scenario]
-                cmd += ["--in-process"] if args.in_process else []
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-                runs[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        best = {kind: min(rs, key=lambda r: r["seconds"]) for kind, rs in runs.items() if kind != "probe"}
-        print(f"[{scenario}]")
-        for kind, r in best.items():
-            worker = f" + {r['worker_cpu']:.3f} s worker CPU" if "worker_cpu" in r and "startup" in r else ""
-            print(
-                f"  {kind:8} {r['seconds']:.3f} s wall {r['cpu']:.3f} s CPU{worker}  "
-                f"{candles / r['seconds']:>12,.0f} candles/s  {r['trades']} trades"
-            )
-            if "startup" in r:
-                print(f"  worker start-up (imports and the project's load, before the run): {r['startup']:.3f} s")
-        share = best["engine"]["seconds"] / best["console"]["seconds"] * 100
-        cpu_share = min(r["cpu"] for r in runs["engine"]) / min(r["cpu"] for r in runs["console"]) * 100
-        print(f"  console throughput = {share:.0f} % of the engine's by wall time, {cpu_share:.0f} % by CPU time")
-        lat = sorted(x for r in runs["probe"] for x in r["latencies"])
-        if len(lat) >= 5:
-            print(
-                f"  key latency during the runs: mean {statistics.mean(lat) * 1000:.0f} ms, "
-                f"p95 {lat[math.ceil(0.95 * len(lat)) - 1] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms "
-                f"({len(lat)} presses)"
-            )
+            for tree in trees:  # alternating, so a noisy spell hits each tree and each kind
+                for kind in ("engine", "console", "probe"):
+                    runs[tree][kind].append(child(kind, scenario, args.in_process, tree))
+        for tree in trees:
+            report(f"[{scenario}]" + (f" {tree}" if tree else ""), runs[tree], candles)
+
+
+def child(kind: str, scenario: str, in_process: bool, tree: Path | None) -> dict:
+    """One measurement in a fresh process; ``tree``: a checkout whose code it runs (its folder
+    first on the path, before this environment's install)."""
+    cmd = [sys.executable, "-m", "tests.bench.bench_console", "--child", kind, "--scenario", scenario]
+    cmd += ["--in-process"] if in_process else []
+    env = None
+    if tree is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=tree, env=env)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def report(title: str, runs: dict[str, list[dict]], candles: int) -> None:
+    best = {kind: min(rs, key=lambda r: r["seconds"]) for kind, rs in runs.items() if kind != "probe"}
+    print(title)
+    for kind, r in best.items():
+        worker = f" + {r['worker_cpu']:.3f} s worker CPU" if "worker_cpu" in r and "startup" in r else ""
+        print(
+            f"  {kind:8} {r['seconds']:.3f} s wall {r['cpu']:.3f} s CPU{worker}  "
+            f"{candles / r['seconds']:>12,.0f} candles/s  {r['trades']} trades"
+        )
+        if "startup" in r:
+            print(f"  worker start-up (imports and the project's load, before the run): {r['startup']:.3f} s")
+    share = best["engine"]["seconds"] / best["console"]["seconds"] * 100
+    cpu_share = min(r["cpu"] for r in runs["engine"]) / min(r["cpu"] for r in runs["console"]) * 100
+    print(f"  console throughput = {share:.0f} % of the engine's by wall time, {cpu_share:.0f} % by CPU time")
+    lat = sorted(x for r in runs["probe"] for x in r["latencies"])
+    if len(lat) >= 5:
+        print(
+            f"  key latency during the runs: mean {statistics.mean(lat) * 1000:.0f} ms, "
+            f"p95 {lat[math.ceil(0.95 * len(lat)) - 1] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms "
+            f"({len(lat)} presses)"
+        )
+    print(flush=True)
 
 
 if __name__ == "__main__":

@@ -427,11 +427,11 @@ async def test_the_signals_pnl_column_stays_in_view_after_a_long_error_detail(no
             await wait_until(pilot, lambda run=run: signals.border_title == f"Signals · {run.symbol} {run.name}")
             await pilot.pause()
             table = signals.table
-            used = sum(column.get_render_width(table) for column in table.columns.values())
-            assert used <= table.scrollable_content_region.width, rid
+            assert table.row_width <= table.scrollable_content_region.width, rid
             assert table.max_scroll_x == 0, rid
-            closed = next(r for r in range(table.row_count) if str(table.get_cell_at((r, 1))) == "CLOSED")
-            assert str(table.get_cell_at((closed, 4))).endswith("%")  # PnL is drawn, whole
+            assert table.labels[-1] == "PnL" and table.widths[-1] == len("-100.00%"), rid
+            closed = next(line for line in table.lines if line.kind == "CLOSED")
+            assert str(signals.shown_cells(closed)[4]).endswith("%")  # PnL is drawn, whole
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)])
@@ -514,15 +514,13 @@ async def test_a_signal_log_laid_out_afresh_knows_its_detail_width_before_the_ne
             log(n, f"at {53_000 + n * 11.25:,.2f}")
         signals = app.screen.query_one(SignalsPane)
         signals.refresh_from(app.state, rid)  # laid out afresh: another run is shown
-        detail = signals.table.columns["detail"]
-        assert detail.get_render_width(signals.table) - 2 * signals.table.cell_padding == len("at 53,000.00")
+        widths = dict(zip(signals.table.labels, signals.table.widths))
+        assert widths["Detail"] == len("at 53,000.00")
         screen_text(app)  # a frame, before the table was ever idle
         log(4, "a detail wider than the rest")
         signals.refresh_from(app.state, rid)  # the same run: the line is added
-        detail = signals.table.columns["detail"]
-        assert detail.get_render_width(signals.table) - 2 * signals.table.cell_padding == len(
-            "a detail wider than the rest"
-        )
+        widths = dict(zip(signals.table.labels, signals.table.widths))
+        assert widths["Detail"] == len("a detail wider than the rest")
         await pilot.pause()
         text = screen_text(app)
         assert "at 53,000.00" in text and "a detail wider than the rest" in text

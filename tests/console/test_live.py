@@ -61,7 +61,7 @@ async def test_l_starts_live_trading_and_positions_follow_each_tick(tmp_path, no
         assert first[6] == f"{(pos.take_profit - pos.last_price) / pos.last_price * 100:+.2f}%"  # to TP
         assert first[7] == f"{(pos.stop_loss - pos.last_price) / pos.last_price * 100:+.2f}%"  # to SL
         log = app.screen.query_one(SignalsPane).table
-        assert "OPENED" in cells(log, log.row_count - 1)
+        assert "OPENED" in [str(c) for c in log.row_cells(log.row_count - 1)]
         assert saved_signal(tmp_path / "dump")["id"] == pos.signal_id  # on disk before it was shown
 
         await live_tick(pilot, clock, 5)  # five minutes later: repriced, older

@@ -28,6 +28,8 @@ DEMO_STRATEGIES = ("demo-breakout", "demo-meanrev", "demo-trend")
 
 
 def cell_text(table, row: int, col: int) -> str:
+    if hasattr(table, "row_cells"):  # a log (LogView): its line's cells as drawn
+        return str(table.row_cells(row)[col])
     return str(table.get_cell_at((row, col)))
 
 

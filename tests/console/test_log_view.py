@@ -1,0 +1,198 @@
+"""The logs' line widget (console/widgets/log_view.py) in the Signals pane, driven by a pilot:
+only what is on screen is rendered, it follows the newest line until scrolled up, every line of a
+flood stays reachable, the focused log's cursor picks trades, and a resize cuts the detail again."""
+
+from __future__ import annotations
+
+from screen_text import screen_lines
+from textual import events
+from textual.app import App, ComposeResult
+from textual.widgets import Button
+
+from console.state import LogLine
+from console.widgets.panes import SignalsPane
+
+T0 = 1_700_000_000_000
+
+
+def line(n: int, detail: str | None = None, kind: str = "OPENED") -> LogLine:
+    return LogLine(
+        f"k{n}",
+        T0 + n * 60_000,
+        kind,  # type: ignore[arg-type]
+        "run",
+        "BTCUSDT",
+        "s",
+        "long",
+        detail if detail is not None else f"line {n:05d}",
+        pnl=-0.5 if kind == "CLOSED" else None,
+        signal_id=f"sig{n}",
+    )
+
+
+class LogApp(App):
+    CSS = "SignalsPane { height: 1fr; border: round white; } Button { height: 3; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.picked: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Button("elsewhere")
+        yield SignalsPane()
+
+    def on_signals_pane_trade_picked(self, message: SignalsPane.TradePicked) -> None:
+        self.picked.append(message.signal_id)
+
+
+def shown(app: App) -> str:
+    return "\n".join(screen_lines(app))
+
+
+async def test_a_flood_renders_only_the_screen_follows_the_newest_and_keeps_every_line() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        view = pane.table
+        lines = [line(n) for n in range(5_000)]
+        pane.show_lines(lines)
+        await pilot.pause()
+        text = shown(app)
+        assert "line 04999" in text and "line 00000" not in text  # anchored at the newest line
+        # adding 5,000 lines rendered only the screen's worth (a DataTable built every row)
+        assert 0 < view.rendered <= 3 * view.size.height  # (a first frame may come before the layout)
+        assert "Time" in text and "Detail" in text and "PnL" in text  # the header row
+
+        view.focus()
+        await pilot.pause()
+        await pilot.press("home")
+        await pilot.pause()
+        assert "line 00000" in shown(app)  # the flood's first line is still there (no four-screen limit)
+        assert not view.following
+        pane.show_lines([*lines, line(5_000)])  # scrolled up: a new line does not move the view
+        await pilot.pause()
+        assert "line 00000" in shown(app) and "line 05000" not in shown(app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.following and "line 05000" in shown(app)
+        pane.show_lines([*lines, line(5_000), line(5_001)])  # back at the end: it follows again
+        await pilot.pause()
+        assert "line 05001" in shown(app)
+
+
+async def test_the_mouse_wheel_scrolls_up_through_a_flood_to_its_first_line() -> None:
+    """The DataTable logs held only their newest four screens during a flood, so the wheel
+    stopped there; every line is in the log now."""
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        pane.show_lines([line(n) for n in range(300)])
+        await pilot.pause()
+        view = pane.table
+        # more wheel notches than the log has lines, through the screen as a terminal's wheel
+        # (the pilot has no public wheel)
+        await pilot._post_mouse_events([events.MouseScrollUp], widget=view, offset=(5, 5), times=400)
+        await pilot.pause()
+        assert view.scroll_y == 0 and "line 00000" in shown(app)
+        assert not view.following
+
+
+async def test_old_lines_falling_out_keep_what_the_reader_reads_in_place() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        view = pane.table
+        pane.show_lines([line(n) for n in range(500)])
+        await pilot.pause()
+        view.focus()
+        await pilot.pause()
+        await pilot.press("home")
+        for _ in range(10):
+            await pilot.press("pagedown")
+        await pilot.pause()
+        top = view.lines[round(view.scroll_y)].key
+        pane.show_lines([line(n) for n in range(50, 550)])  # a capped log moved on by 50 lines
+        await pilot.pause()
+        assert view.lines[round(view.scroll_y)].key == top
+
+
+async def test_the_focused_log_has_a_cursor_that_picks_trades_as_it_moves() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        view = pane.table
+        pane.show_lines([line(n) for n in range(100)])
+        await pilot.pause()
+        assert not view.show_cursor and app.picked == []
+        for _ in range(3):  # Tab reaches the log
+            if view.has_focus:
+                break
+            await pilot.press("tab")
+            await pilot.pause()
+        assert view.has_focus and view.show_cursor
+        assert view.cursor_row == 99 and app.picked == ["sig99"]  # on the newest line
+        await pilot.press("up", "up")
+        await pilot.pause()
+        assert view.cursor_row == 97 and app.picked[-2:] == ["sig98", "sig97"]
+        await pilot.press("home")
+        await pilot.pause()
+        assert view.cursor_row == 0 and app.picked[-1] == "sig0" and "line 00000" in shown(app)
+        await pilot.press("pagedown")
+        await pilot.pause()
+        # a page moves the view and the cursor with it: the cursor stays on the screen's first row
+        assert view.cursor_row == view.page and round(view.scroll_y) == view.page
+        assert app.picked[-1] == f"sig{view.page}"
+        await pilot.press("shift+tab")  # the focus goes: no cursor
+        await pilot.pause()
+        assert not view.show_cursor
+
+
+async def test_a_resize_cuts_the_detail_to_the_new_room_and_keeps_pnl_in_view() -> None:
+    app = LogApp()
+    long = "stop_loss hit after a very long and winding story about the market " * 2
+    async with app.run_test(size=(120, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        view = pane.table
+        pane.show_lines([line(0, "short"), line(1, long, kind="CLOSED")])
+        await pilot.pause()
+        wide = dict(zip(view.labels, view.widths))["Detail"]
+        assert view.row_width <= view.scrollable_content_region.width
+        assert "-0.50%" in shown(app)
+        await pilot.resize_terminal(70, 24)
+        await pilot.pause()
+        narrow = dict(zip(view.labels, view.widths))["Detail"]
+        assert narrow < wide and view.row_width <= view.scrollable_content_region.width
+        text = shown(app)
+        assert "-0.50%" in text and "…" in text  # PnL still shown, the detail cut with an ellipsis
+
+
+async def test_an_empty_log_shows_its_note_and_another_run_starts_at_its_newest_line() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        pane.show_lines([])
+        await pilot.pause()
+        assert "Opens, closes and cancellations appear here." in shown(app)
+        pane.show_lines([line(n) for n in range(200)])
+        await pilot.pause()
+        pane.table.focus()
+        await pilot.press("home")
+        await pilot.pause()
+        other = [line(n, f"other {n:03d}") for n in range(1_000, 1_100)]
+        pane.show_lines(other)  # another run's log: its newest line, whatever was read before
+        await pilot.pause()
+        assert "other 1099" in shown(app) and pane.table.following
+
+
+async def test_the_log_follows_its_newest_line_as_it_first_overflows() -> None:
+    """The first refresh that makes the log taller than its pane comes before the layout gives the
+    view a scrollbar; Textual refuses a scroll then, unless forced (the demo's log stopped short of
+    its newest lines at 160x50)."""
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        for count in (3, 10, 20, 40):
+            pane.show_lines([line(n) for n in range(count)])
+            await pilot.pause()
+            assert f"line {count - 1:05d}" in shown(app), count
+            assert pane.table.following
