@@ -154,13 +154,16 @@ def _sum_durations(durations: Sequence[Any]) -> float:
 def compounded(pnls_newest_first: Sequence[float]) -> tuple[float, float]:
     """(compounded return %, maximum drawdown %) of the equity that compounds every trade's net
     PNL in turn, oldest first, from 1.0; the drawdown is the largest fall from a running peak
-    (the starting equity counts as a peak), as a positive percentage (0 when it never fell)."""
+    (the starting equity counts as a peak), as a positive percentage (0 when it never fell).
+    PNLs so large that the equity overflows a float give an infinite return and a NaN drawdown
+    (inf / inf), quietly: they are absurd inputs, not a run's numbers to warn about."""
     if not pnls_newest_first:
         return math.nan, math.nan
     growth = 1.0 + np.asarray(pnls_newest_first[::-1], dtype=np.float64) / 100.0
-    equity = np.cumprod(growth)
-    peak = np.maximum(np.maximum.accumulate(equity), 1.0)
-    drawdown = float(np.max(1.0 - equity / peak)) * 100.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        equity = np.cumprod(growth)
+        peak = np.maximum(np.maximum.accumulate(equity), 1.0)
+        drawdown = float(np.max(1.0 - equity / peak)) * 100.0
     return (float(equity[-1]) - 1.0) * 100.0, drawdown
 
 
