@@ -78,6 +78,11 @@ class BtkCommands(Provider):
                 yield Hit(score, matcher.highlight(c.title), partial(app.run_action, c.action), help=c.help)
 
 
+def walker_description(strategies: int, metric: str, exchange: str, frame: str) -> str:
+    """A walker's line in the start dialog."""
+    return f"{strategies} strategies by {metric} · {exchange} · {frame}"
+
+
 class BtkApp(App[int]):
     TITLE = "btk"
     CSS_PATH = str(STYLESHEET)
@@ -227,10 +232,7 @@ class BtkApp(App[int]):
                     markup=False,
                 )
                 return
-            for w in engine.list_walkers():
-                descriptions[w.walker_name] = (
-                    f"{len(w.strategies)} strategies by {w.metric} · {w.exchange_name} · {w.frame_name}"
-                )
+            descriptions = self.walker_choices()
         dialog = StartDialog(
             mode,
             symbols=list(project.symbols),
@@ -399,6 +401,14 @@ class BtkApp(App[int]):
         self._show(Part.NONE, reveal=LeaderboardPane)  # the leaderboard it is about to fill
         self._drive_run(rid, handle)
         return True
+
+    def walker_choices(self) -> dict[str, str]:
+        """The walkers the start dialog describes: what each compares, by which metric, where (an
+        attached console's come from the daemon's project)."""
+        return {
+            w.walker_name: walker_description(len(w.strategies), w.metric, w.exchange_name, w.frame_name)
+            for w in engine.list_walkers()
+        }
 
     def optimizer_choices(self) -> dict[str, str]:
         """The optimizers the start dialog lists, with what each writes (an attached console's

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .app import BtkApp
+from .app import BtkApp, walker_description
 from .broker_choice import BrokerChoice
 from .client import Connection, DaemonClient, DaemonError, Endpoint, Event, Feed, Live, Snapshot, Tick, to_bridge
 from .commands import ALL_COMMANDS, ATTACH_COMMANDS, bindings
@@ -254,6 +254,13 @@ class AttachedApp(BtkApp):
             self.notify(READ_ONLY, severity="warning", markup=False)
             return
         super().action_start(mode)
+
+    def walker_choices(self) -> dict[str, str]:
+        """The daemon's walkers, described as the in-process dialog describes them."""
+        return {
+            name: walker_description(len(w["strategies"]), w["metric"], w.get("exchange", "?"), w.get("frame", "?"))
+            for name, w in (self.remote.get("walker_details") or {}).items()
+        }
 
     def optimizer_choices(self) -> dict[str, str]:
         """The daemon's optimizers (its project registered them, not this process)."""

@@ -149,7 +149,13 @@ async def project(request: web.Request) -> web.Response:
             "keys": dict(p.keys),  # key bindings ([keys]): an attached console uses the project's
             "brokers": _brokers(list(p.exchanges)),
             "walker_details": {
-                w.walker_name: {"metric": w.metric, "strategies": list(w.strategies)} for w in engine.list_walkers()
+                w.walker_name: {
+                    "metric": w.metric,
+                    "strategies": list(w.strategies),
+                    "exchange": w.exchange_name,
+                    "frame": w.frame_name,
+                }
+                for w in engine.list_walkers()
             },
             # the optimizers and what each writes: an attached console's o lists them (console/optimizer_run.py)
             "optimizers": optimizer_run.descriptions(),

@@ -14,6 +14,7 @@ from daemon_child import LIVE_T0
 from daemons import SAFETY, _until
 from screen_text import screen_text
 
+import engine
 from console.attach import READ_ONLY, AttachedApp, fetch
 from console.client import DaemonClient, DaemonError, Endpoint, Event, Feed
 from console.screens.close import ClosePreviewScreen
@@ -356,6 +357,24 @@ async def test_l_in_an_attached_console_starts_live_on_the_daemon_with_the_daemo
             (record,) = (await c.status())["runs"]
         assert record["mode"] == "live" and record["broker"] == "demo-synthetic"
         await pilot.press("x")
+
+
+async def test_w_in_an_attached_console_describes_the_daemons_walkers(place) -> None:
+    """``w`` in an attached console: the dialog describes each of the daemon's walkers as the
+    in-process one does (what it compares, by which metric, on which exchange and frame), though
+    this process registered none."""
+    d = place()
+    d.wait_ready()
+    app = await _app(d.dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.client is not None and app.connected, SAFETY)
+        assert engine.list_walkers() == []  # the walkers are the daemon's
+        await pilot.press("w")
+        await wait_until(pilot, lambda: isinstance(app.screen, StartDialog), SAFETY)
+        await pilot.pause()
+        assert "demo-walker  3 strategies by sharpe_ratio · demo-synthetic" in screen_text(app)
+        assert app.screen.descriptions == {"demo-walker": "3 strategies by sharpe_ratio · demo-synthetic · demo-30d"}
+        await pilot.press("escape")
 
 
 async def test_a_real_money_broker_of_the_daemon_asks_once_more_and_no_starts_nothing(place) -> None:
