@@ -10,30 +10,16 @@ import asyncio
 from urllib.parse import quote
 
 import pytest
+from dashboard_wait import progress_text, until
 from ollama_server import FakeOllama
 from test_optimize_cli import CODE, project
 
 from console.attach import AttachedApp, fetch
 from console.client import DaemonClient, DaemonError, Endpoint
 from console.screens.dialogs import StartDialog
-from console.widgets.panes import ProgressPane
-from tests.console.daemons import SAFETY, _run_cli, place  # noqa: F401 (place: the daemons fixture)
+from tests.console.daemons import _run_cli, place  # noqa: F401 (place: the daemons fixture)
 
 RID = "optimizer:BTCUSDT:writer"
-
-
-async def until(pilot, ok) -> None:
-    """Let the app run until ``ok()`` holds (SAFETY is a net against a hang, not a timing)."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not ok():
-        assert loop.time() - start < SAFETY, "the app did not get there (a safety limit; is it stuck?)"
-        await pilot.pause(0.02)
-
-
-def _progress_text(app: AttachedApp) -> str:
-    table = app.dashboard.query_one(ProgressPane).table
-    return " ".join(str(table.get_cell_at((row, 0))) for row in range(table.row_count))
 
 
 @pytest.fixture
@@ -72,7 +58,7 @@ async def test_attached_o_has_the_daemon_write_the_program_with_its_progress_on_
         run = app.state.runs[RID]
         assert run.total == 2 and run.mode == "optimizer"  # two training ranges x one source (SPEC 13.2)
         await until(pilot, lambda: len(model.requests) == 1)  # the daemon asks the model, held
-        await until(pilot, lambda: "writer" in _progress_text(app) and "0/2" in _progress_text(app))
+        await until(pilot, lambda: "writer" in progress_text(app) and "0/2" in progress_text(app))
         assert run.status == "running"
 
         await pilot.press("s")  # it cannot be stopped midway, attached as in process
@@ -88,7 +74,7 @@ async def test_attached_o_has_the_daemon_write_the_program_with_its_progress_on_
         await until(pilot, lambda: run.status != "running")
         assert run.status == "done", run.error
         assert (run.processed, run.total, run.progress) == (2, 2, 1.0)
-        await until(pilot, lambda: "done" in _progress_text(app) and "2/2" in _progress_text(app))
+        await until(pilot, lambda: "done" in progress_text(app) and "2/2" in progress_text(app))
         program = d.dump / "optimizer" / "writer_BTCUSDT.py"
         assert program.is_file() and "def get_signal" in program.with_suffix(".md").read_text()
         await until(pilot, lambda: any(str(program) in n.message for n in app._notifications))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from dashboard_wait import progress_text, until
 from ollama_server import FakeOllama
 from test_optimize_cli import CODE, project
 
@@ -15,24 +16,7 @@ from console.app import BtkApp
 from console.project import load_project
 from console.screens.dialogs import StartDialog
 
-SAFETY = 30.0  # seconds: only a hung run ever reaches it
 RID = "optimizer:BTCUSDT:writer"
-
-
-async def until(pilot, ok) -> None:
-    """Let the app run until ``ok()`` holds (SAFETY is a net against a hang, not a timing)."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while not ok():
-        assert loop.time() - start < SAFETY, "the app did not get there (a safety limit; is it stuck?)"
-        await pilot.pause(0.02)
-
-
-def _progress_text(app: BtkApp) -> str:
-    from console.widgets.panes import ProgressPane
-
-    table = app.dashboard.query_one(ProgressPane).table
-    return " ".join(str(table.get_cell_at((row, 0))) for row in range(table.row_count))
 
 
 async def test_o_writes_strategies_with_progress_and_the_trace_in_the_reports(tmp_path, monkeypatch) -> None:
@@ -53,13 +37,13 @@ async def test_o_writes_strategies_with_progress_and_the_trace_in_the_reports(tm
             run = app.state.runs[RID]
             assert run.total == 2  # two training ranges x one source (SPEC 13.2)
             await until(pilot, lambda: len(server.requests) == 1)  # the model is asked, and held
-            await until(pilot, lambda: "writer" in _progress_text(app) and "0/2" in _progress_text(app))
+            await until(pilot, lambda: "writer" in progress_text(app) and "0/2" in progress_text(app))
             assert run.status == "running"
             server.hold.set()
             await until(pilot, lambda: run.status != "running")
             assert run.status == "done", run.error
             assert (run.processed, run.total, run.progress) == (2, 2, 1.0)
-            await until(pilot, lambda: "done" in _progress_text(app) and "2/2" in _progress_text(app))
+            await until(pilot, lambda: "done" in progress_text(app) and "2/2" in progress_text(app))
             program = root / "dump" / "optimizer" / "writer_BTCUSDT.py"
             trace = program.with_suffix(".md")
             assert program.is_file() and trace.is_file()
