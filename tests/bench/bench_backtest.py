@@ -57,14 +57,9 @@ def run_one(days: int, listen: str, risk_partial: str | None = None) -> dict:
         risk = {"risk_name": "bench-risk"}
         extra = checked
 
-    async def get_signal(symbol, when, price):
-        return {
-            "position": "long",
-            "price_take_profit": price * 1.01,
-            "price_stop_loss": price * 0.992,
-            "minute_estimated_time": 120,
-        }
+    from tests.bench.strategies import always_long
 
+    get_signal = always_long()
     e.add_strategy("bench", "15m", get_signal, **risk)
     e.add_frame("bench-frame", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
     if listen == "signals":

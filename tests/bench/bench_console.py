@@ -40,14 +40,9 @@ def register(scenario: str = "benchmark") -> None:
         register_busy()
         return
 
-    async def get_signal(symbol, when, price):
-        return {
-            "position": "long",
-            "price_take_profit": price * 1.01,
-            "price_stop_loss": price * 0.992,
-            "minute_estimated_time": 120,
-        }
+    from tests.bench.strategies import always_long
 
+    get_signal = always_long()
     e.add_strategy("bench", "15m", get_signal)
 
 

@@ -83,30 +83,17 @@ def _backtest(strategies: list[str], frame: str, exchange: str) -> Callable[[], 
     return lambda: asyncio.run(main())
 
 
-def _fifteen_minute_long(tp: float) -> Callable:
-    """The benchmark's strategy (long every 15 minutes) with its take-profit as a parameter."""
-
-    async def get_signal(symbol: str, when: datetime, price: float) -> dict:
-        return {
-            "position": "long",
-            "price_take_profit": price * tp,
-            "price_stop_loss": price * 0.992,
-            "minute_estimated_time": 120,
-        }
-
-    return get_signal
-
-
 def _many(scenario: str, days: int) -> tuple[Callable[[], int], int]:
     """The memory scenarios: a 100-strategy walker, or one strategy on 20 symbols."""
     import engine as e
+    from tests.bench.strategies import always_long
 
     e.add_synthetic_exchange("synthetic", seed=42)
     e.add_frame("bench-frame", "1m", START, START + timedelta(days=days) - timedelta(minutes=1))
     if scenario == "walker-100":
         names = [f"v{i:03d}" for i in range(VARIANTS)]
         for i, name in enumerate(names):
-            e.add_strategy(name, "15m", _fifteen_minute_long(1.005 + i / 10_000))
+            e.add_strategy(name, "15m", always_long(1.005 + i / 10_000))
         e.add_walker("bench-walker", "synthetic", "bench-frame", names, metric="sharpe_ratio")
 
         async def walk() -> int:
@@ -116,7 +103,7 @@ def _many(scenario: str, days: int) -> tuple[Callable[[], int], int]:
             return n
 
         return (lambda: asyncio.run(walk())), days * 1440 * VARIANTS
-    e.add_strategy("bench", "15m", _fifteen_minute_long(1.01))
+    e.add_strategy("bench", "15m", always_long(1.01))
     symbols = [f"SYM{i:02d}USDT" for i in range(SYMBOLS)]
 
     async def each() -> int:

@@ -23,7 +23,9 @@ object-reading one and provably compute the same thing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import talib
@@ -55,6 +57,21 @@ def sma_rsi_signal(closes: np.ndarray, price: float) -> dict | None:
     if fast < slow and strength > 70.0:
         return bracket("short", price)
     return None
+
+
+def always_long(tp: float = 1.01) -> Callable[..., Any]:
+    """The engine benchmark's strategy: long at every call, take-profit ``tp`` times the price,
+    stop-loss -0.8 %, 120 minutes (tests/bench/bench_backtest.py runs it every 15 minutes)."""
+
+    async def get_signal(symbol: str, when: datetime, price: float) -> dict:
+        return {
+            "position": "long",
+            "price_take_profit": price * tp,
+            "price_stop_loss": price * 0.992,
+            "minute_estimated_time": 120,
+        }
+
+    return get_signal
 
 
 def bracket(position: str, price: float) -> dict:

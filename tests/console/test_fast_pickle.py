@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import engine
 from console.host import fast_pickle
 from engine import model
+from tests.bench.strategies import always_long
 
 SHAPES = (
     model.Pnl,
@@ -64,12 +65,14 @@ def test_the_engine_events_are_registered_and_carried_by_the_reducer(pipe) -> No
     assert b"fast_pickle" in data and b"rebuild" in data  # not the dataclasses state
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@settings(max_examples=60, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(st.one_of(*(st.builds(cls) for cls in SHAPES)))
 def test_any_event_comes_out_of_the_pipe_as_it_went_in(pipe, obj) -> None:
     out = through(pipe, obj)
     assert same(out, obj)
-    if obj == obj:  # no NaN inside: plain equality too
+    # no NaN inside: plain equality too (``obj == obj`` would not tell: a field compares to itself
+    # by identity first, so only a copy, whose NaNs are other objects, is unequal then)
+    if pickle.loads(pickle.dumps(obj)) == obj:
         assert out == obj
     with pytest.raises(dataclasses.FrozenInstanceError):  # still frozen
         setattr(out, dataclasses.fields(out)[0].name, None)
@@ -80,14 +83,7 @@ def test_a_backtests_events_come_out_of_the_pipe_as_they_went_in(pipe) -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     engine.add_frame("fp-frame", "1m", start, start + timedelta(days=3))
 
-    async def get_signal(symbol, when, price):
-        return {
-            "position": "long",
-            "price_take_profit": price * 1.01,
-            "price_stop_loss": price * 0.992,
-            "minute_estimated_time": 120,
-        }
-
+    get_signal = always_long()
     engine.add_strategy("fp-always", "15m", get_signal)
     seen: list = []
     off = engine.listen_signal(seen.append, actions=("scheduled", "opened", "active", "closed", "cancelled"))
