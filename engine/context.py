@@ -8,7 +8,7 @@ each run (and each task it spawns) sees its own values.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["ExecutionContext", "FrameContext", "MethodContext", "execution_context", "method_context"]
 
@@ -41,13 +41,26 @@ class FrameContext:
     Read it as you would an ``ExecutionContext``; do not keep it past the call.
     """
 
-    __slots__ = ("backtest", "method", "symbol", "when")
+    __slots__ = ("backtest", "client", "config", "method", "symbol", "when")
 
-    def __init__(self, symbol: str, when: int, backtest: bool, method: MethodContext | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        when: int,
+        backtest: bool,
+        method: MethodContext | None = None,
+        client: Any = None,
+        config: Any = None,
+    ) -> None:
         self.symbol = symbol
         self.when = when  # UTC ms
         self.backtest = backtest
         self.method = method
+        # The run's exchange client and configuration, when a strategy instance made the context:
+        # a history request then needs no look-up of the engine, the registry and the client memo
+        # (``helpers.get_candles``: once per call of a strategy that reads candles).
+        self.client = client
+        self.config = config
 
     def __repr__(self) -> str:
         return f"FrameContext(symbol={self.symbol!r}, when={self.when}, backtest={self.backtest}, method={self.method})"
@@ -55,6 +68,11 @@ class FrameContext:
 
 _execution: ContextVar[ExecutionContext | FrameContext | None] = ContextVar("btk_execution", default=None)
 _method: ContextVar[MethodContext | None] = ContextVar("btk_method", default=None)
+
+
+execution_or_none = _execution.get
+"""The execution context, or None outside a run: the bare ``ContextVar.get`` for the hot paths
+(``get_candles`` is called once per strategy call) that handle None themselves."""
 
 
 class OutsideRunError(RuntimeError):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from . import registry
 from .candles import ExchangeClient, exchange_client
 from .config import Config
-from .context import execution_context, method_context
+from .context import FrameContext, execution_context, execution_or_none, method_context
 from .scope import active
 from .window import CandleWindow
 
@@ -21,9 +21,12 @@ __all__ = ["format_price", "format_quantity", "get_average_price", "get_candles"
 
 
 def _client() -> tuple[Any, ExchangeClient, Config]:
-    """The call's context, the exchange client of its run and the configuration in force: one
-    look at the active engine for all three (this runs at every history request)."""
+    """The call's context, the exchange client of its run and the configuration in force. A
+    strategy instance's context carries the last two (``FrameContext``); any other is looked up
+    on the active engine, once for all three."""
     ctx = execution_context()
+    if type(ctx) is FrameContext and ctx.client is not None:
+        return ctx, ctx.client, ctx.config
     eng = active()
     method = ctx.method if ctx.method is not None else method_context()
     schema = eng.registries.exchanges.get(method.exchange_name, "get_candles")
@@ -37,7 +40,11 @@ async def get_candles(symbol: str, interval: str, limit: int) -> CandleWindow:
     The answer is a read-only window: numpy columns (``candles.close``) for vector maths, and
     ``Candle`` objects when indexed or iterated (``candles[-1].close``), as the old list gave.
     """
-    ctx, client, cfg = _client()
+    ctx = execution_or_none()
+    if type(ctx) is FrameContext and ctx.client is not None:  # ``_client``, inlined: once per call
+        client, cfg = ctx.client, ctx.config
+    else:
+        ctx, client, cfg = _client()
     out = client.window_ready(symbol, interval, limit, ctx.when, cfg)  # the store knows them: no waiting
     return out if out is not None else await client.get_candles(symbol, interval, limit, ctx.when, cfg)
 

@@ -236,12 +236,16 @@ class StrategyInstance:
         self._vwap_value = 0.0
         self._now_seen = 0  # a "now" read from the clock: candles before it are history (settle_from_store)
         # one context object reused by every call that finishes at once (replaced when one suspends)
-        self._ctx = FrameContext(symbol, 0, backtest, self.method)
+        self._ctx = self._new_context(0)
         self._stretch_plan: tuple = (0,)  # ``quiet_stretch``'s constants for one frame step (``_plan_stretch``)
         self._dt_ms = 0  # the last moment handed to get_signal, and its datetime (``_when_dt``)
         self._dt = _EPOCH
 
     # ------------------------------------------------------------------ small helpers
+    def _new_context(self, when: int) -> FrameContext:
+        """The context object of this instance's calls into the strategy: its moment, and the run's
+        exchange client and configuration for the history helpers."""
+        return FrameContext(self.symbol, when, self.backtest, self.method, self.exchange, self.cfg)
 
     async def vwap(self, when: int) -> float:
         """VWAP at ``when``; asked twice at one moment (pipeline, then idle) it is computed once."""
@@ -336,7 +340,7 @@ class StrategyInstance:
         except StopIteration as stop:
             return True, stop.value
         rest = _Resume(result, first, self._ctx)
-        self._ctx = FrameContext(self.symbol, when, self.backtest, self.method)  # the old one is the call's now
+        self._ctx = self._new_context(when)  # the old one is the call's now
         return False, rest
 
     def _when_dt(self, when: int) -> datetime:
@@ -620,7 +624,7 @@ class StrategyInstance:
                         done, value = True, stop_.value
                     else:  # it suspends: the rest runs when awaited, with this context object for good
                         value = _Resume(result, first, ctx)
-                        self._ctx = FrameContext(symbol, when, self.backtest, self.method)
+                        self._ctx = self._new_context(when)
                         done = False
                 elif result is None or type(result) is dict:  # a plain function's answer (vectorised signals)
                     done, value = True, result
