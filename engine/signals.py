@@ -74,11 +74,26 @@ _HTML = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
 
+_MARKUP = frozenset("`*_~[#><\n")  # a character some rule above needs (a newline starts a line)
+_LEAD = re.compile(r"\s*(?:[-+]|\d+[.)])")  # how a list item or a rule may open the text
+
+
 def strip_markdown(text: str) -> str:
-    """Plain text from a markdown note, whitespace collapsed (the original's ``toPlainString``)."""
+    """Plain text from a markdown note, whitespace collapsed (the original's ``toPlainString``).
+
+    A note no rule can touch (no markup character, no list marker at its start: most notes, one
+    per trade) only has its whitespace collapsed, which is what the rules would leave of it."""
     if not text:
         return ""
-    s = _FENCE.sub(" ", str(text))
+    s = str(text)
+    if _MARKUP.isdisjoint(s) and _LEAD.match(s) is None:
+        return " ".join(s.split())
+    return _strip_rules(s)
+
+
+def _strip_rules(s: str) -> str:
+    """Every rule of ``strip_markdown``, in order."""
+    s = _FENCE.sub(" ", s)
     s = _IMAGE.sub(r"\1", s)
     s = _LINK.sub(r"\1", s)
     s = _INLINE.sub(r"\1", s)

@@ -6,11 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 from reference.backtest_ref import RefConfig, run_reference_backtest
 
 import engine as e
 from engine.model import Candle
-from engine.signals import strip_markdown
+from engine.signals import _strip_rules, strip_markdown
 
 M = 60_000
 T0 = 1_704_067_200_000
@@ -56,6 +58,23 @@ async def run_all(symbol="BTCUSDT", strategy="s", frame="f"):
 )
 def test_notes_are_stored_as_plain_text(note: str, plain: str) -> None:
     assert strip_markdown(note) == plain
+
+
+# text made of what markdown rules react to: markers, digits before "." or ")", every kind of space
+_NOTE_CHARS = hs.sampled_from(list("`*_~[]()#>!<-+=.)0123456789 abc\t\n\r\x0b\x0c\x1c\x85\xa0\u2003\u3000"))
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(hs.lists(_NOTE_CHARS, max_size=14).map("".join))
+def test_a_plain_note_skips_the_rules_and_ends_the_same(note: str) -> None:
+    """``strip_markdown`` only collapses whitespace when no rule can touch the note: whatever it
+    decides, the answer is the rules' own."""
+    assert strip_markdown(note) == (_strip_rules(note) if note else "")
+
+
+@pytest.mark.parametrize("note", ["- item", " + x", "12. x", "3) y", "---", "  7.5 up", "a\n- b", "x_y", "up 3.5%"])
+def test_notes_near_the_shortcut_edge(note: str) -> None:
+    assert strip_markdown(note) == _strip_rules(note)
 
 
 async def test_signal_dto_objects_two_argument_get_signal_and_markdown_notes() -> None:
