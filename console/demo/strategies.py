@@ -30,8 +30,9 @@ async def breakout(symbol: str, when: datetime, price: float) -> dict | None:
     if len(candles) < 13:
         return None
     high, low = candles.high[-13:-1], candles.low[-13:-1]  # the last three completed hours
-    top = float(high.max())
-    bottom = float(low.min())
+    top, bottom = max(high.tolist()), min(low.tolist())  # a dozen values: cheaper than numpy's reductions
+    if bottom <= price <= top:  # inside the range: no trade (most calls end here)
+        return None
     rng = max(_avg_range(high, low), price * 0.003)
     if price > top:
         return {
@@ -92,8 +93,12 @@ async def trend(symbol: str, when: datetime, price: float) -> dict | None:
     closes = candles.close[-50:-1].tolist()  # 49 completed candles
     fast_now, slow_now = sum(closes[-12:]) / 12, sum(closes[-48:]) / 48
     fast_before, slow_before = sum(closes[-13:-1]) / 12, sum(closes[-49:-1]) / 48
+    crossed_up = fast_before <= slow_before and fast_now > slow_now
+    crossed_down = fast_before >= slow_before and fast_now < slow_now
+    if not (crossed_up or crossed_down):  # no cross: no trade (most calls end here)
+        return None
     rng = max(_avg_range(candles.high[-12:], candles.low[-12:]), price * 0.003)
-    if fast_before <= slow_before and fast_now > slow_now:
+    if crossed_up:
         return {
             "position": "long",
             "price_take_profit": price + 4 * rng,
@@ -101,15 +106,13 @@ async def trend(symbol: str, when: datetime, price: float) -> dict | None:
             "minute_estimated_time": 480,
             "note": "fast MA crossed above slow MA",
         }
-    if fast_before >= slow_before and fast_now < slow_now:
-        return {
-            "position": "short",
-            "price_take_profit": price - 4 * rng,
-            "price_stop_loss": price + 2 * rng,
-            "minute_estimated_time": 480,
-            "note": "fast MA crossed below slow MA",
-        }
-    return None
+    return {
+        "position": "short",
+        "price_take_profit": price - 4 * rng,
+        "price_stop_loss": price + 2 * rng,
+        "minute_estimated_time": 480,
+        "note": "fast MA crossed below slow MA",
+    }
 
 
 def register(risk_name: str | None = None) -> list[str]:
