@@ -856,8 +856,8 @@ class CandleStore:
         if final and n and int(idx[-1]) - int(idx[0]) == n - 1:  # missing candles only at the edges
             return self._view(int(idx[0]), int(idx[0]) + n)
         p = idx - self.base
-        cols = (self.open[p], self.high[p], self.low[p], self.close[p], self.volume[p], idx * self.step_ms)
-        return CandleWindow._positional(*(read_only(c) for c in cols[:5]), 0, 0, read_only(cols[5]))
+        cols = tuple(read_only(c[p]) for c in (self.open, self.high, self.low, self.close, self.volume))
+        return CandleWindow._over(cols, 0, n, 0, 0, read_only(idx * self.step_ms))
 
     def _view(self, lo: int, hi: int) -> CandleWindow:
         """Views on slots ``[lo, hi)``, which the caller knows to be all present."""
@@ -866,9 +866,7 @@ class CandleStore:
             cols = self._read_only = tuple(
                 read_only(c) for c in (self.open, self.high, self.low, self.close, self.volume)
             )
-        a, b = lo - self.base, hi - self.base
-        o, h, lw, c, v = cols  # sliced one by one: a generator here cost a third of ``_view``
-        return CandleWindow._positional(o[a:b], h[a:b], lw[a:b], c[a:b], v[a:b], lo * self.step_ms, self.step_ms, None)
+        return CandleWindow._over(cols, lo - self.base, hi - self.base, lo * self.step_ms, self.step_ms, None)
 
     def vwap(self, when: int, window: int) -> float:
         """VWAP at ``when`` over the candles opening in ``[when - (window-1) min, when]`` (SPEC 4.2)."""

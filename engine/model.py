@@ -62,7 +62,7 @@ def quick_init(cls: type) -> type:
     It also adds ``cls._positional``: the same object from every init field in declaration order,
     all required, without going through ``type.__call__`` and keyword matching. Only the backtest's
     per-trade objects use it (a row and a closed result of ~10 fields each cost half as much), and
-    the candle window's own slices and candles. ``__init__`` calls ``__post_init__`` when the class
+    the candles a window builds when indexed or iterated. ``__init__`` calls ``__post_init__`` when the class
     has one; ``_positional`` never does (its callers pass values that need no fixing).
     """
     ns: dict[str, Any] = {"_object_new": object.__new__, "_cls": cls}

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
 from typing import overload
 
 import numpy as np
 
-from .model import Candle, quick_init
+from .model import Candle
 
 __all__ = ["CandleWindow", "read_only"]
 
@@ -40,76 +40,128 @@ def read_only(a: np.ndarray) -> np.ndarray:
     return view
 
 
-@quick_init
-@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class CandleWindow(Sequence):
     """Candles ascending by open time, as read-only numpy columns.
 
-    Evenly spaced rows (the usual case: no gap) keep ``times`` None and derive each open time from
-    ``first_ms + row * step_ms``, so building a window allocates no array at all. A window with
-    gaps carries its open times in ``times``.
+    A window is rows ``[lo, hi)`` of five source columns (the store's own, read-only), and each
+    column is sliced when it is read: a history request builds one small object and no array,
+    and a strategy pays only for the columns it reads (slicing a column costs about as much as
+    the rest of the request, and most strategies read one to three of the five). Read a column
+    once into a local if you use it often: every read is a new view on the same memory.
 
-    The constructor makes writable columns read-only (views, not copies). The store and the
-    window's own slices pass columns that are read-only already, through ``_positional``: at a
-    few microseconds per call that check was a sizeable part of ``get_candles``.
+    Evenly spaced rows (the usual case: no gap) keep ``times`` None and derive each open time from
+    ``first_ms + row * step_ms``. A window with gaps carries its open times in ``times``.
+
+    ``CandleWindow(open, high, low, close, volume, first_ms, step_ms, times)`` makes writable
+    columns read-only (views, not copies); the store and the window's own slices use ``_over``,
+    whose columns are read-only already. Windows are immutable, as a frozen dataclass is.
     """
 
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    first_ms: int = 0
-    step_ms: int = 0
-    times: np.ndarray | None = None
+    __slots__ = ("_cols", "_hi", "_lo", "first_ms", "step_ms", "times")
 
-    def __post_init__(self) -> None:
-        for name in PRICE_COLUMNS:
-            column = getattr(self, name)
-            if column.flags.writeable:
-                object.__setattr__(self, name, read_only(column))
-        if self.times is not None and self.times.flags.writeable:
-            object.__setattr__(self, "times", read_only(self.times))
+    def __init__(
+        self,
+        open: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        close: np.ndarray,
+        volume: np.ndarray,
+        first_ms: int = 0,
+        step_ms: int = 0,
+        times: np.ndarray | None = None,
+    ) -> None:
+        cols = tuple(read_only(np.asarray(c)) for c in (open, high, low, close, volume))
+        n = len(cols[3])
+        if any(len(c) != n for c in cols) or (times is not None and len(times) != n):
+            raise ValueError(f"a candle window's columns must have one length, got {[len(c) for c in cols]}")
+        _set_cols(self, cols)
+        _set_lo(self, 0)
+        _set_hi(self, n)
+        _set_first(self, first_ms)
+        _set_step(self, step_ms)
+        _set_times(self, None if times is None else read_only(times))
+
+    @staticmethod
+    def _over(
+        cols: tuple[np.ndarray, ...], lo: int, hi: int, first_ms: int, step_ms: int, times: np.ndarray | None
+    ) -> CandleWindow:
+        """Rows ``[lo, hi)`` of read-only columns (open, high, low, close, volume), without checks:
+        once per history request."""
+        w = _new(CandleWindow)
+        _set_cols(w, cols)
+        _set_lo(w, lo)
+        _set_hi(w, hi)
+        _set_first(w, first_ms)
+        _set_step(w, step_ms)
+        _set_times(w, times)
+        return w
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}: a candle window is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}: a candle window is read-only")
+
+    @property
+    def open(self) -> np.ndarray:
+        return self._cols[0][self._lo : self._hi]
+
+    @property
+    def high(self) -> np.ndarray:
+        return self._cols[1][self._lo : self._hi]
+
+    @property
+    def low(self) -> np.ndarray:
+        return self._cols[2][self._lo : self._hi]
+
+    @property
+    def close(self) -> np.ndarray:
+        return self._cols[3][self._lo : self._hi]
+
+    @property
+    def volume(self) -> np.ndarray:
+        return self._cols[4][self._lo : self._hi]
 
     @property
     def timestamp(self) -> np.ndarray:
         """Open times in UTC milliseconds (int64, read-only)."""
         if self.times is not None:
             return self.times
-        ts = self.first_ms + self.step_ms * np.arange(len(self.close), dtype=np.int64)
+        ts = self.first_ms + self.step_ms * np.arange(self._hi - self._lo, dtype=np.int64)
         ts.flags.writeable = False
         return ts
 
     def __len__(self) -> int:
-        return len(self.close)
+        return self._hi - self._lo
 
     @overload
     def __getitem__(self, key: int) -> Candle: ...
     @overload
     def __getitem__(self, key: slice) -> CandleWindow: ...
     def __getitem__(self, key: int | slice) -> Candle | CandleWindow:
-        if isinstance(key, slice):  # slices of read-only arrays are read-only views
-            o, h, lw, c, v = self.open[key], self.high[key], self.low[key], self.close[key], self.volume[key]
+        n = self._hi - self._lo
+        if isinstance(key, slice):
+            rows = range(n)[key]
+            if rows.step == 1 or len(rows) == 0:  # contiguous rows: the same columns, narrower
+                lo = self._lo + (rows.start if len(rows) else 0)
+                times = None if self.times is None else self.times[key]
+                first = self.first_ms + (rows.start if len(rows) else 0) * self.step_ms
+                return CandleWindow._over(self._cols, lo, lo + len(rows), first, self.step_ms, times)
+            # a stride or a reversal: the rows picked out (strided read-only views, nothing copied)
+            cols = tuple(c[self._lo : self._hi][key] for c in self._cols)
             if self.times is not None:
-                return CandleWindow._positional(o, h, lw, c, v, 0, 0, self.times[key])
-            rows = range(len(self.close))[key]
+                return CandleWindow._over(cols, 0, len(rows), 0, 0, self.times[key])
             start_ms, step_ms = self.first_ms + rows.start * self.step_ms, rows.step * self.step_ms
-            return CandleWindow._positional(o, h, lw, c, v, start_ms, step_ms, None)
-        n = len(self.close)
+            return CandleWindow._over(cols, 0, len(rows), start_ms, step_ms, None)
         i = operator.index(key)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"candle index {key} out of range for a window of {n} candle(s)")
         ts = int(self.times[i]) if self.times is not None else self.first_ms + i * self.step_ms
-        return Candle._positional(
-            ts,
-            float(self.open[i]),
-            float(self.high[i]),
-            float(self.low[i]),
-            float(self.close[i]),
-            float(self.volume[i]),
-        )
+        k = self._lo + i
+        o, h, lw, c, v = self._cols
+        return Candle._positional(ts, float(o[k]), float(h[k]), float(lw[k]), float(c[k]), float(v[k]))
 
     def __iter__(self) -> Iterator[Candle]:
         """``Candle`` objects, built here because the caller asked for them one by one."""
@@ -135,3 +187,10 @@ class CandleWindow(Sequence):
 
         ts = self.timestamp
         return f"CandleWindow({n} candle{'s' if n != 1 else ''}, {iso(int(ts[0]))} .. {iso(int(ts[-1]))})"
+
+
+# the slots' own setters: ``_over`` builds a window per history request, and ``__setattr__`` refuses
+_new = object.__new__
+_set_cols, _set_lo, _set_hi, _set_first, _set_step, _set_times = (
+    CandleWindow.__dict__[name].__set__ for name in ("_cols", "_lo", "_hi", "first_ms", "step_ms", "times")
+)

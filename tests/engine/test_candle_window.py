@@ -92,6 +92,10 @@ def assert_reads_as(window: e.CandleWindow, want: list[e.Candle], probe: int) ->
         part = window[cut]
         assert isinstance(part, e.CandleWindow) and part == want[cut] and list(part) == want[cut]
         assert part.timestamp.tolist() == [c.timestamp for c in want[cut]]
+        inner = part[1:-1]  # a window of a window: rows of the same columns, offsets added up
+        assert inner == want[cut][1:-1] and inner.close.tolist() == [c.close for c in want[cut][1:-1]]
+        if len(inner):
+            assert inner[-1] == want[cut][1:-1][-1] and inner.timestamp[0] == want[cut][1:-1][0].timestamp
     with pytest.raises(IndexError):
         window[n]
 
@@ -248,3 +252,12 @@ async def test_strategies_written_the_old_way_and_with_columns_decide_alike() ->
         pass
     assert len(calls) == 25
     assert all(c is None or (c[0] == pytest.approx(c[1], rel=1e-12) and c[2]) for c in calls)
+
+
+def test_a_window_built_by_hand_checks_its_columns() -> None:
+    close = np.arange(4.0)
+    window = e.CandleWindow(close, close + 1, close - 1, close, np.ones(4), T0, MINUTE_MS)
+    assert len(window) == 4 and window[-1].close == 3.0 and not window.close.flags.writeable
+    assert close.flags.writeable  # the caller's array stays as it was: the window holds a read-only view
+    with pytest.raises(ValueError, match="one length"):
+        e.CandleWindow(close, close, close, close[:3], close)
