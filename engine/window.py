@@ -96,6 +96,19 @@ class CandleWindow(Sequence):
         _set_times(w, times)
         return w
 
+    def __reduce__(self) -> tuple:
+        """Pickled (and copied) as its own rows only, not the store's whole columns it looks at."""
+        return CandleWindow, (
+            self.open,
+            self.high,
+            self.low,
+            self.close,
+            self.volume,
+            self.first_ms,
+            self.step_ms,
+            self.times,
+        )
+
     def __setattr__(self, name: str, value: object) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}: a candle window is read-only")
 

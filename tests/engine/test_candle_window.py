@@ -9,7 +9,9 @@ and random question orders.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
+import pickle
 from datetime import UTC, datetime
 
 import numpy as np
@@ -261,3 +263,23 @@ def test_a_window_built_by_hand_checks_its_columns() -> None:
     assert close.flags.writeable  # the caller's array stays as it was: the window holds a read-only view
     with pytest.raises(ValueError, match="one length"):
         e.CandleWindow(close, close, close, close[:3], close)
+
+
+def test_a_window_pickles_and_copies_as_its_own_rows() -> None:
+    """Sent to another process (or copied), a window carries its rows, not the store behind it."""
+    store = np.arange(100_000.0)
+    store.flags.writeable = False
+    window = e.CandleWindow(store, store, store, store, store, T0, MINUTE_MS)[500:514]
+    for twin in (pickle.loads(pickle.dumps(window)), copy.copy(window), copy.deepcopy(window)):
+        assert twin == window and list(twin) == list(window) and twin.timestamp.tolist() == window.timestamp.tolist()
+        assert not twin.close.flags.writeable
+    assert len(pickle.dumps(window)) < 4_000
+    gappy = e.CandleWindow(
+        store[:3],
+        store[:3],
+        store[:3],
+        store[:3],
+        store[:3],
+        times=np.array([T0, T0 + 2 * MINUTE_MS, T0 + 5 * MINUTE_MS]),
+    )
+    assert pickle.loads(pickle.dumps(gappy)).timestamp.tolist() == gappy.timestamp.tolist()
