@@ -223,6 +223,9 @@ class StrategyInstance:
         self.quiet = backtest and no_callbacks
         # ``settle_from_store`` (a position settled straight from the candle store) only needs no callbacks
         self.settles_from_store = backtest and no_callbacks
+        # False for a run that keeps no report (``Backtest.run(..., reports=False)``): the lazy
+        # milestone batch of a settled signal, which only the partial report takes, is not built
+        self.report_milestones = True
         self.stopped = False
         self.pending: SignalRow | None = None
         self.scheduled: SignalRow | None = None
@@ -725,7 +728,7 @@ class StrategyInstance:
             return self.backtest_lane(lane)
         b = self.window - 1
         d = self._scan(row, lane, b, 0)
-        if d.evaluated_end > b:
+        if d.evaluated_end > b and self.report_milestones:
             self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, b, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
@@ -765,7 +768,7 @@ class StrategyInstance:
         if missing is not None and missing[hi] != missing[lo]:
             return None
         d = scan_store_position(st, vw, k0, hi, row, w)
-        if d.evaluated_end > k0:
+        if d.evaluated_end > k0 and self.report_milestones:
             self.partials.lazy_sink(LazyMilestones(row, vw, st.base * MINUTE_MS, None, k0, d.evaluated_end, True))
         return self.close_now(row, d.kind, d.price, d.timestamp)
 
@@ -1023,7 +1026,8 @@ class StrategyInstance:
                     await self._progress(row, float(lane.vw[k]), lane.time(k))
             elif self.partials.lazy(row, self.backtest):
                 # nobody but the report listens: hand it the stretch, milestones are computed on read
-                self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
+                if self.report_milestones:
+                    self.partials.lazy_sink(LazyMilestones.of_lane(row, lane, k0, d.evaluated_end, self.backtest))
             else:
                 done_p, done_l = self.partials.levels(row, self.backtest)
                 found = milestones(

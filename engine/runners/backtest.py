@@ -157,6 +157,7 @@ class _Run:
             ids=IdFactory(f"{symbol}|{strategy_name}|{self.frames.start}"),
             method=self.method,
         )
+        self.instance.report_milestones = reports
         self.task = None  # RunTask when run in the background
         self.bus = active().bus  # the run's engine's streams, looked up once (a per-trade cost otherwise)
         self._perf_prev: int | None = None

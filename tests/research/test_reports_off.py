@@ -90,6 +90,25 @@ def test_a_run_without_reports_yields_the_same_results_and_keeps_nothing():
     assert stores_of("mixed") == dict.fromkeys(held, 0)
 
 
+def test_a_run_without_reports_builds_no_milestone_batch():
+    """A settled signal's lazy milestone batch is for the partial report alone: a run that keeps
+    none does not build one (the results are the same)."""
+    setup_mixed()
+    partials = active().partials
+    sink, batches = partials.lazy_sink, []
+
+    def counted(batch) -> None:
+        batches.append(batch)
+        sink(batch)
+
+    partials.lazy_sink = counted
+    kept = backtest("mixed", "days")
+    assert batches, "the scenario's trades reach milestones"
+    batches.clear()
+    assert backtest("mixed", "days", reports=False) == kept
+    assert batches == []
+
+
 def test_listeners_hear_the_same_events_when_the_run_keeps_no_report():
     """With listeners the results go through the streams (not the hooks-only shortcut): they hear
     everything, and the stores' hooks still keep nothing of the run."""
