@@ -40,6 +40,15 @@ def read_only(a: np.ndarray) -> np.ndarray:
     return view
 
 
+def _column(k: int, name: str) -> property:
+    """The window's ``name`` column: the ``k``-th source column, sliced to its rows when read."""
+
+    def read(self: CandleWindow) -> np.ndarray:
+        return self._cols[k][self._lo : self._hi]
+
+    return property(read, doc=f"The {name} of each candle (float64, read-only; a view, sliced when read).")
+
+
 class CandleWindow(Sequence):
     """Candles ascending by open time, as read-only numpy columns.
 
@@ -115,25 +124,11 @@ class CandleWindow(Sequence):
     def __delattr__(self, name: str) -> None:
         raise FrozenInstanceError(f"cannot delete field {name!r}: a candle window is read-only")
 
-    @property
-    def open(self) -> np.ndarray:
-        return self._cols[0][self._lo : self._hi]
-
-    @property
-    def high(self) -> np.ndarray:
-        return self._cols[1][self._lo : self._hi]
-
-    @property
-    def low(self) -> np.ndarray:
-        return self._cols[2][self._lo : self._hi]
-
-    @property
-    def close(self) -> np.ndarray:
-        return self._cols[3][self._lo : self._hi]
-
-    @property
-    def volume(self) -> np.ndarray:
-        return self._cols[4][self._lo : self._hi]
+    open = _column(0, "open")
+    high = _column(1, "high")
+    low = _column(2, "low")
+    close = _column(3, "close")
+    volume = _column(4, "volume")
 
     @property
     def timestamp(self) -> np.ndarray:
