@@ -559,8 +559,11 @@ def milestone_count(
     if k1 <= k0:
         return 0
     seg = vw[k0:k1]
-    d = seg - price_open if position == "long" else price_open - seg
-    profit, loss, _, _ = _levels_reached(d, price_open, take_profit, stop_loss, frozenset(), frozenset())
+    hi, lo = float(seg.max()), float(seg.min())
+    # the extremes of the move, without the array of it: subtracting a constant rounds monotonically,
+    # so max(seg - p) is max(seg) - p to the bit (and p - seg's is p - min(seg)); NaN stays NaN
+    move = (hi - price_open, lo - price_open) if position == "long" else (price_open - lo, price_open - hi)
+    profit, loss, _, _ = _levels_of(*move, price_open, take_profit, stop_loss, frozenset(), frozenset())
     return len(profit) + len(loss)
 
 
@@ -574,15 +577,26 @@ def _levels_reached(
 ) -> tuple[list[int], list[int], float, float]:
     """The profit and the loss levels not done yet that ``d`` (each candle's move in the
     position's favour) reaches, and the distances to TP and SL they are measured on."""
+    return _levels_of(float(d.max()), float(d.min()), price_open, take_profit, stop_loss, done_profit, done_loss)
+
+
+def _levels_of(
+    d_max: float,
+    d_min: float,
+    price_open: float,
+    take_profit: float,
+    stop_loss: float,
+    done_profit: frozenset[int] | set[int],
+    done_loss: frozenset[int] | set[int],
+) -> tuple[list[int], list[int], float, float]:
+    """``_levels_reached`` from the move's extremes."""
     profit: list[int] = []
     loss: list[int] = []
     tp_dist = sl_dist = 0.0
-    d_max = float(d.max())
     if d_max > 0:
         tp_dist = abs(take_profit - price_open)
         top = d_max / tp_dist * 100
         profit = [lv for lv in PARTIAL_LEVELS if lv <= top and lv not in done_profit]
-    d_min = float(d.min())
     if d_min < 0:
         sl_dist = abs(price_open - stop_loss)
         bottom = -d_min / sl_dist * 100
