@@ -12,6 +12,7 @@ what changed; the app tells it about the rest with ``show(parts)`` and never tou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -561,11 +562,16 @@ class BtkApp(App[int]):
         self.post_message(RunFinished(rid, None))
 
     @on(RunFinished)
-    def _run_finished(self, message: RunFinished) -> None:
+    async def _run_finished(self, message: RunFinished) -> None:
         if message.run_id not in self.state.runs:
             return
-        if self.dashboard is not None and self.dashboard.is_mounted:  # the run's last events first
-            self.state.apply(self.dashboard.drain())
+        if self.dashboard is not None and self.dashboard.is_mounted and not self.dashboard.catch_up():
+            # the run's last events first: a flood of them is folded a turn of the loop at a time
+            # (a key pressed meanwhile is queued before the next turn), and the run is shown done
+            # once they are in
+            await asyncio.sleep(0)
+            self.post_message(RunFinished(message.run_id, message.error))
+            return
         run = self.session.finish(message.run_id, message.error, self.clock().timestamp())
         if run is not None and run.mode == "backtest" and run.status == "done":
             self._keep_in_history(run)

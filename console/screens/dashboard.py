@@ -13,6 +13,7 @@ below, by pane type; nothing outside this screen touches its widgets.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -82,6 +83,13 @@ SELECTION_SETTLE_S = 0.1
 repeats faster), so a burst of key repeats costs one redraw of them, for the last selection."""
 
 
+FOLD_SLICE = 1_000
+"""Events folded at a time: a batch of the usual size (a busy strategy's quarter of a second) is
+folded whole, as before."""
+FOLD_BUDGET_S = 0.02
+"""How long one turn of folding may hold the event loop before the rest waits for the next turn."""
+
+
 class DashboardScreen(Screen):
     ALLOW_IN_MAXIMIZED_VIEW = "Footer, BtkHeader"  # a zoomed pane keeps the header's run and clock
 
@@ -107,6 +115,7 @@ class DashboardScreen(Screen):
         # with the cursor itself would move it back from a key press whose Selected is queued
         self._cursor_run: str | None = None
         self._undrawn = Part.NONE  # parts that folded batches changed since the panes were last drawn
+        self._backlog: list[Any] = []  # events taken from the bridge and not folded yet (``_fold_some``)
 
     def compose(self) -> ComposeResult:
         yield BtkHeader(id="header")
@@ -137,9 +146,12 @@ class DashboardScreen(Screen):
 
     # ------------------------------------------------------------------ messages
     @on(EngineBatch)
-    def _engine_batch(self, message: EngineBatch) -> None:
+    async def _engine_batch(self, message: EngineBatch) -> None:
         started = time.perf_counter()
-        self._undrawn |= self.session.fold(message.take(), engine.get_clock().now())
+        self._undrawn |= self._fold_some(message.take(), started)
+        if self._backlog:  # the rest in another turn of the loop, behind whatever waits (a key press)
+            await asyncio.sleep(0)
+            self.post_message(EngineBatch(self.bridge.drain))
         if self.bridge.may_draw():
             parts, self._undrawn = self._undrawn, Part.NONE
             self.redraw(parts | Part.HEADER)  # the header always: its clock moves
@@ -168,15 +180,41 @@ class DashboardScreen(Screen):
             self.query_one(TabbedContent).active = TAB_OF[reveal]
         self.redraw(parts)
 
+    def _fold_some(self, events: list[Any], started: float) -> Part:
+        """Fold the backlog, then ``events``, ``FOLD_SLICE`` at a time until ``FOLD_BUDGET_S`` has
+        passed since ``started``; what is left stays in the backlog for another turn. A fast run
+        hands the console thousands of events a batch: folded at once they held the event loop
+        for ~0.4 s, and a key pressed meanwhile waited that long (issue 14 item 2)."""
+        todo = self._backlog + events if self._backlog else events
+        now = engine.get_clock().now()
+        changed = Part.NONE
+        i, n = 0, len(todo)
+        while True:  # once at least: folding nothing still polls the runs' progress
+            j = i + FOLD_SLICE if i + FOLD_SLICE < n else n
+            changed |= self.session.fold(todo[i:j], now)
+            i = j
+            if i >= n or time.perf_counter() - started > FOLD_BUDGET_S:
+                break
+        self._backlog = todo[i:]
+        return changed
+
+    def catch_up(self) -> bool:
+        """Fold what the bridge holds after the backlog, for one turn's budget; True when nothing
+        is left (a finished run is shown done once its last events are in its numbers)."""
+        self._undrawn |= self._fold_some(self.bridge.drain(), time.perf_counter())
+        return not self._backlog
+
     def fold(self, events: list[Any]) -> None:
-        """Fold in a batch of engine events and redraw what it and the batches folded since the
-        last drawing changed (the header always: its clock moves)."""
+        """Fold in the backlog and a batch of engine events, and redraw what they and the batches
+        folded since the last drawing changed (the header always: its clock moves)."""
         parts, self._undrawn = self._undrawn, Part.NONE
+        events, self._backlog = self._backlog + events, []
         self.redraw(parts | self.session.fold(events, engine.get_clock().now()) | Part.HEADER)
 
     def drain(self) -> list[Any]:
-        """What the bridge holds now (the app folds a finished run's last events at once)."""
-        return self.bridge.drain()
+        """Every event not folded yet, oldest first: the backlog, then what the bridge holds."""
+        events, self._backlog = self._backlog + self.bridge.drain(), []
+        return events
 
     def toggle_zoom(self) -> bool:
         """Fill the screen with the pane that has the focus, or bring the dashboard back (issue 14

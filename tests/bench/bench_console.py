@@ -124,10 +124,16 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
             self.seen = asyncio.Event()
             self.finished = asyncio.Event()
 
-        def on_run_finished(self, _message) -> None:
+        def on_run_finished(self, message) -> None:
             """Runs before the console's own handler of the message (the class comes first in the
-            MRO): the event is set after the screen is next drawn, so after the run shows done."""
-            self.call_after_refresh(self.finished.set)
+            MRO): the event is set after the screen is next drawn, once the run shows done (a
+            flood's last events are folded a turn at a time, the message posted again meanwhile)."""
+            self.call_after_refresh(self._finished_if_done, message.run_id)
+
+        def _finished_if_done(self, run_id: str) -> None:
+            run = self.state.runs.get(run_id)
+            if run is None or not run.is_active:
+                self.finished.set()
 
         def action_probe(self) -> None:
             self.handled.append(time.perf_counter())
