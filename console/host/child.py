@@ -53,6 +53,10 @@ busy benchmark, six times the run's time); its report store fills without one, a
 console whole when the run ends (``_timings``). Nor the milestone streams (``_forward_milestones``)."""
 
 
+SEND_SLICE = 1_000
+"""Events a batch message carries at most (``Outbox.flush``)."""
+
+
 class Outbox:
     """What the run emitted since the last batch, in emission order, and the pipe it goes down."""
 
@@ -88,9 +92,15 @@ class Outbox:
             self.items[slot] = ("signal", event)
 
     def flush(self, status: Any) -> None:
+        """Send what came since the last batch, ``SEND_SLICE`` items a message at most: the console
+        unpickles a message in one call that holds its interpreter, so a fast run's thousands of
+        events in one message held the console's keys for ~0.15 s."""
         items, self.items = self.items, []
         self.latest.clear()
-        self.send(("batch", items, status))
+        last = max(0, (len(items) - 1) // SEND_SLICE * SEND_SLICE)
+        for k in range(0, last, SEND_SLICE):
+            self.send(("batch", items[k : k + SEND_SLICE], None))
+        self.send(("batch", items[last:], status))
 
     def _picklable(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
         """The batch with each item that does not pickle replaced by a warning that names it (the

@@ -44,6 +44,12 @@ def exit_reason(code: int | None) -> str:
     return f"exit code {code}"
 
 
+PUBLISH_SLICE = 500
+"""Events of a worker's batch published into the console's bus before the event loop is handed
+back once: a fast run sends thousands a batch, and publishing them in one go held the loop (and
+a key pressed meanwhile) for up to ~0.3 s."""
+
+
 class RemoteRun:
     """The console's handle on one worker's run (``engine.RunHandle``)."""
 
@@ -129,7 +135,9 @@ class RemoteRun:
         """Each event into the console's bus, in order (the bridge and the report stores hear it)."""
         bus = self.engine.bus
         logger = self.engine.logger
-        for kind, value in items:
+        for n, (kind, value) in enumerate(items, 1):
+            if n % PUBLISH_SLICE == 0:  # a fast run's batch holds thousands: let a key press through
+                await asyncio.sleep(0)
             if kind == "result":
                 self._results.append(value)
                 continue

@@ -246,3 +246,28 @@ async def test_a_strategy_error_in_a_worker_reaches_the_log_with_its_file_line_a
         assert entry.text.startswith("ValueError: three o'clock (")
         assert entry.where.endswith("strategies/stuck.py:6")
         assert 'raise ValueError("three o\'clock")' in entry.detail and "Traceback" in entry.detail
+
+
+def test_a_big_batch_goes_down_the_pipe_in_slices_in_order() -> None:
+    """A fast run's thousands of events a batch go as messages of at most ``SEND_SLICE`` (the
+    console unpickles each in one call that holds its interpreter); the run's status rides on
+    the last, and every event arrives once, in order."""
+    from console.host import child
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.sent: list[tuple] = []
+
+        def send(self, message: tuple) -> None:
+            self.sent.append(message)
+
+    n_slice = child.SEND_SLICE
+    for n in (0, 1, n_slice - 1, n_slice, n_slice + 1, 2 * n_slice, 2 * n_slice + n_slice // 2):
+        pipe = Pipe()
+        out = child.Outbox(pipe)  # type: ignore[arg-type]
+        out.items = [("signal", i) for i in range(n)]
+        out.flush("status")
+        assert [item for m in pipe.sent for item in m[1]] == [("signal", i) for i in range(n)]
+        assert all(m[0] == "batch" and len(m[1]) <= n_slice for m in pipe.sent)
+        assert [m[2] for m in pipe.sent] == [None] * (len(pipe.sent) - 1) + ["status"]
+        assert len(pipe.sent) == max(1, -(-n // n_slice))
