@@ -536,7 +536,9 @@ def milestones(
     seg = vw[k0:k1]
     d = seg - price_open if position == "long" else price_open - seg
     out: list[tuple[int, str, int, float]] = []
-    profit, loss, tp_dist, sl_dist = _levels_reached(d, price_open, take_profit, stop_loss, done_profit, done_loss)
+    profit, loss, tp_dist, sl_dist = _levels_of(
+        float(d.max()), float(d.min()), price_open, take_profit, stop_loss, done_profit, done_loss
+    )
     if profit:
         reach = np.maximum.accumulate(d / tp_dist * 100)
         for lv, k in zip(profit, np.searchsorted(reach, profit, side="left").tolist()):
@@ -554,7 +556,7 @@ def milestone_count(
     vw: np.ndarray, k0: int, k1: int, *, position: str, price_open: float, take_profit: float, stop_loss: float
 ) -> int:
     """``len(milestones(...))`` of a signal with no levels yet, without finding each level's candle
-    (the same test, ``_levels_reached``): a console counts a run's milestones as they come and
+    (the same test, ``_levels_of``): a console counts a run's milestones as they come and
     builds the lines of only the newest."""
     if k1 <= k0:
         return 0
@@ -567,19 +569,6 @@ def milestone_count(
     return len(profit) + len(loss)
 
 
-def _levels_reached(
-    d: np.ndarray,
-    price_open: float,
-    take_profit: float,
-    stop_loss: float,
-    done_profit: frozenset[int] | set[int],
-    done_loss: frozenset[int] | set[int],
-) -> tuple[list[int], list[int], float, float]:
-    """The profit and the loss levels not done yet that ``d`` (each candle's move in the
-    position's favour) reaches, and the distances to TP and SL they are measured on."""
-    return _levels_of(float(d.max()), float(d.min()), price_open, take_profit, stop_loss, done_profit, done_loss)
-
-
 def _levels_of(
     d_max: float,
     d_min: float,
@@ -589,7 +578,9 @@ def _levels_of(
     done_profit: frozenset[int] | set[int],
     done_loss: frozenset[int] | set[int],
 ) -> tuple[list[int], list[int], float, float]:
-    """``_levels_reached`` from the move's extremes."""
+    """The profit and the loss levels not done yet that a move reaches, from its extremes in the
+    position's favour (``d_max``) and against it (``d_min``), and the distances to TP and SL they
+    are measured on."""
     profit: list[int] = []
     loss: list[int] = []
     tp_dist = sl_dist = 0.0
