@@ -83,12 +83,7 @@ class CandleWindow(Sequence):
         n = len(cols[3])
         if any(len(c) != n for c in cols) or (times is not None and len(times) != n):
             raise ValueError(f"a candle window's columns must have one length, got {[len(c) for c in cols]}")
-        _set_cols(self, cols)
-        _set_lo(self, 0)
-        _set_hi(self, n)
-        _set_first(self, first_ms)
-        _set_step(self, step_ms)
-        _set_times(self, None if times is None else read_only(times))
+        _fill(self, cols, 0, n, first_ms, step_ms, None if times is None else read_only(times))
 
     @staticmethod
     def _over(
@@ -96,14 +91,7 @@ class CandleWindow(Sequence):
     ) -> CandleWindow:
         """Rows ``[lo, hi)`` of read-only columns (open, high, low, close, volume), without checks:
         once per history request."""
-        w = _new(CandleWindow)
-        _set_cols(w, cols)
-        _set_lo(w, lo)
-        _set_hi(w, hi)
-        _set_first(w, first_ms)
-        _set_step(w, step_ms)
-        _set_times(w, times)
-        return w
+        return _fill(_new(CandleWindow), cols, lo, hi, first_ms, step_ms, times)
 
     def __reduce__(self) -> tuple:
         """Pickled (and copied) as its own rows only, not the store's whole columns it looks at."""
@@ -202,3 +190,22 @@ _new = object.__new__
 _set_cols, _set_lo, _set_hi, _set_first, _set_step, _set_times = (
     CandleWindow.__dict__[name].__set__ for name in ("_cols", "_lo", "_hi", "first_ms", "step_ms", "times")
 )
+
+
+def _fill(
+    w: CandleWindow,
+    cols: tuple[np.ndarray, ...],
+    lo: int,
+    hi: int,
+    first_ms: int,
+    step_ms: int,
+    times: np.ndarray | None,
+) -> CandleWindow:
+    """Write a window's slots (both constructors end here)."""
+    _set_cols(w, cols)
+    _set_lo(w, lo)
+    _set_hi(w, hi)
+    _set_first(w, first_ms)
+    _set_step(w, step_ms)
+    _set_times(w, times)
+    return w
