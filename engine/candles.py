@@ -377,12 +377,6 @@ class CandleStore:
         self._present = (0, 0)
         self._read_only = ()  # the columns may have moved (``_grow``, ``_adopt``)
 
-    def knows(self, lo: int, hi: int) -> bool:
-        """``ensure(lo, hi)`` would find nothing to do (its common case, answered without a
-        coroutine or a clock read: a range inside ``_known`` is never fetched again)."""
-        known_lo, known_hi = self._known
-        return known_lo <= lo and hi <= known_hi
-
     def nbytes(self) -> int:
         """Memory the store's own arrays take (columns it only maps from a file are not counted)."""
         arrays = [self.open, self.high, self.low, self.close, self.volume, self.status]
@@ -1118,14 +1112,16 @@ class ExchangeClient:
             return None
         if type(limit) is not int or limit < 2 or limit > cfg.CC_MAX_GET_CANDLES_LIMIT:
             check_history_limit(limit, cfg)  # says what is wrong (or lets an int subclass through)
-        step = st.step_ms  # ``_history_slots`` and ``knows``, inlined: once per strategy call
+        # ``_history_slots``, then the store's own checks, inlined: this runs once per strategy
+        # call, and going through ``CandleStore.window`` cost the demo 12 % more instructions
+        step = st.step_ms
         lo, hi = -(((limit - 1) * step - when) // step), when // step + 1
         known_lo, known_hi = st._known
-        if lo < known_lo or hi > known_hi:
+        if lo < known_lo or hi > known_hi:  # ``ensure`` has slots to fetch: the coroutine's path
             return None
         p_lo, p_hi = st._present
         if p_lo <= lo and hi <= p_hi and self.backtest and st.live_edge is None:
-            out = st._view(lo, hi)  # ``_history``'s common case: every candle present and final
+            out = st._view(lo, hi)  # ``CandleStore.window``'s first case: every candle present and final
             if hi - lo < limit and warnings_wanted():
                 _short_history(st, hi - lo, limit, when)
             return out
