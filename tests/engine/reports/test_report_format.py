@@ -193,3 +193,41 @@ def test_iso_ms_equals_the_strftime_path(ms: int) -> None:
     moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     expected = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     assert iso_ms(ms) == expected
+
+
+def test_iso_ms_fast_path_at_its_edges() -> None:
+    """The day-and-clock path covers int milliseconds of the years 1000..9999; its edges, a float
+    (truncated by the general path) and more distinct days than its cache keeps print as the
+    datetime path does."""
+    from datetime import UTC, datetime, timedelta
+
+    from engine.reports import format as fmt
+
+    def expected(ms: int) -> str:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    low, high = fmt._MS_YEAR_1000, fmt._MS_YEAR_10000
+    assert expected(low) == "1000-01-01T00:00:00.000Z"
+    assert expected(high - 1) == "9999-12-31T23:59:59.999Z"
+    for ms in (low - 1, low, low + 1, -1, 0, 1, high - 2, high - 1):
+        assert iso_ms(ms) == expected(ms), ms
+    assert iso_ms(1_704_067_200_999.9) == "2024-01-01T00:00:00.999Z"
+    for day in range(fmt._DAY_TEXT_MAX + 10):  # the cache empties itself and goes on
+        ms = day * 86_400_000 + day % 86_400_000
+        assert iso_ms(ms) == expected(ms)
+    assert len(fmt._DAY_TEXT) <= fmt._DAY_TEXT_MAX
+
+
+def test_to_fixed_fast_path_keeps_the_checks() -> None:
+    """Only plain floats with valid digits take the fast path: digits out of range still raise,
+    and other number types print as before."""
+    import numpy as np
+
+    for digits in (-1, 101):
+        with pytest.raises(ValueError):
+            to_fixed(1.2345, digits)
+    assert to_fixed(np.float64(1.2345), 2) == to_fixed(1.2345, 2) == "1.23"
+    assert to_fixed(3, 2) == "3.00"
+    assert to_fixed(-0.0, 2) == "0.00"
+    assert to_fixed(-0.001, 2) == "-0.00"
