@@ -174,8 +174,8 @@ def iso_ms(ms: int | float) -> str:
     years 0001..9999 are supported (Python's ``datetime`` range).
     """
     if type(ms) is int and _MS_YEAR_1000 <= ms < _MS_YEAR_10000:
-        # the same text from the day's date (cached) and the time of day: a report prints two
-        # a row, and building a datetime for each cost 2.5x this
+        # the same text from the day's date (cached) and the time of day's pieces: a report
+        # prints two timestamps per row, and building a datetime for each cost ~4x this
         day, rem = divmod(ms, _DAY_MS)
         date_text = _DAY_TEXT.get(day)
         if date_text is None:
