@@ -8,6 +8,7 @@ every problem of a bad configuration reported at once and nothing changed on fai
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from operator import attrgetter
 from typing import Any
 
 from engine.config import GLOBAL_CONFIG
@@ -93,25 +94,45 @@ def _pct_fmt(fmt: str, value: float | None) -> str:
 # Builders return fresh lists so nobody can mutate the defaults through a returned list.
 
 
+def _closed(
+    key: str, label: str, fields: str, fmt: Callable[..., str], visible: Callable[[], bool] = always_visible
+) -> Column:
+    """A backtest column: ``fmt`` of the closed result's ``fields`` (attribute paths, comma-separated),
+    for one result (``format``) or for a packed chunk's columns of them (``column``), one rule."""
+    names = tuple(fields.split(","))
+    get = attrgetter(*names)
+    if len(names) == 1:
+
+        def one(r: Any, i: int) -> str:
+            return fmt(get(r))
+
+    else:
+
+        def one(r: Any, i: int) -> str:
+            return fmt(*get(r))
+
+    def chunk(packed: Any) -> list[str] | None:
+        values = [packed.column(name) for name in names]
+        return None if None in values else list(map(fmt, *values))
+
+    return Column(key, label, one, visible, chunk)
+
+
 def _backtest_columns() -> list[Column]:
     return [
-        Column("signal_id", "Signal ID", lambda r, i: _text(r.signal.id)),
-        Column("symbol", "Symbol", lambda r, i: _text(r.signal.symbol)),
-        Column("position", "Position", lambda r, i: _upper(r.signal.position)),
-        Column("note", "Note", lambda r, i: _text(r.signal.note), show_note),
-        Column("price_open", "Open Price", lambda r, i: fmt_price(r.signal.price_open)),
-        Column("price_close", "Close Price", lambda r, i: fmt_price(r.current_price)),
-        Column("take_profit", "Take Profit", lambda r, i: fmt_price(r.signal.price_take_profit)),
-        Column("stop_loss", "Stop Loss", lambda r, i: fmt_price(r.signal.price_stop_loss)),
-        Column("pnl", "PNL (net)", lambda r, i: fmt_signed_percent(r.pnl.pnl_percentage)),
-        Column("close_reason", "Close Reason", lambda r, i: _text(r.close_reason)),
-        Column(
-            "duration",
-            "Duration (min)",
-            lambda r, i: _minutes_between(r.signal.pending_at, r.close_timestamp),
-        ),
-        Column("open_timestamp", "Open Time", lambda r, i: fmt_iso(r.signal.pending_at)),
-        Column("close_timestamp", "Close Time", lambda r, i: fmt_iso(r.close_timestamp)),
+        _closed("signal_id", "Signal ID", "signal.id", _text),
+        _closed("symbol", "Symbol", "signal.symbol", _text),
+        _closed("position", "Position", "signal.position", _upper),
+        _closed("note", "Note", "signal.note", _text, show_note),
+        _closed("price_open", "Open Price", "signal.price_open", fmt_price),
+        _closed("price_close", "Close Price", "current_price", fmt_price),
+        _closed("take_profit", "Take Profit", "signal.price_take_profit", fmt_price),
+        _closed("stop_loss", "Stop Loss", "signal.price_stop_loss", fmt_price),
+        _closed("pnl", "PNL (net)", "pnl.pnl_percentage", fmt_signed_percent),
+        _closed("close_reason", "Close Reason", "close_reason", _text),
+        _closed("duration", "Duration (min)", "signal.pending_at,close_timestamp", _minutes_between),
+        _closed("open_timestamp", "Open Time", "signal.pending_at", fmt_iso),
+        _closed("close_timestamp", "Close Time", "close_timestamp", fmt_iso),
     ]
 
 

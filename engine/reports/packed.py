@@ -15,7 +15,7 @@ whole or by field, so unpacking never changes a value or a type.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice, repeat
 from operator import attrgetter, is_
@@ -26,7 +26,7 @@ import numpy as np
 from ..model import ClosedResult, Pnl, SignalRow
 from ..partial import LazyMilestones
 
-__all__ = ["CHUNK", "PackedList", "PackedView", "pack_closed", "pack_lazy"]
+__all__ = ["CHUNK", "CLOSED_COLUMNS", "PackedList", "PackedView", "pack_closed", "pack_lazy"]
 
 CHUNK = 512  # objects folded at a time: the unpacked tail stays small, a fold amortises its numpy calls
 _NO_TIME = np.iinfo(np.int64).min  # pending_at None
@@ -251,6 +251,14 @@ class _Closed:
             out.append(res)
         return out
 
+    def column(self, name: str) -> list[Any] | None:
+        """Oldest first, what the field ``name`` (an attribute path of ``ClosedResult``, one of
+        ``CLOSED_COLUMNS``) holds in each object ``unpack`` would build: the same values, of the
+        same types, without building the objects. None when a result or row is kept whole."""
+        if self.whole or self.rows.whole:
+            return None
+        return _CLOSED_COLUMNS[name](self)
+
     def pnl_and_duration(self) -> tuple[list[float], list[int | None]] | None:
         """Oldest first: each result's PNL % and ``close_timestamp - pending_at`` (None where the
         row has no ``pending_at``), read off the columns, so statistics need not build the
@@ -260,6 +268,29 @@ class _Closed:
         pending = self.rows.times[:, 1].tolist()
         durations = [None if p == _NO_TIME else c - p for c, p in zip(self.close_ts.tolist(), pending)]
         return self.price[:, 1].tolist(), durations
+
+
+def _ids(rows: _Rows) -> list[str]:
+    text = rows.ids.decode("ascii")
+    return [text[k : k + _ID_LEN] for k in range(0, len(text), _ID_LEN)]
+
+
+_CLOSED_COLUMNS: dict[str, Callable[[_Closed], list[Any]]] = {
+    "signal.id": lambda c: _ids(c.rows),
+    "signal.symbol": lambda c: [c.rows.names[0]] * len(c.reason),
+    "signal.position": lambda c: [_POSITIONS[p] for p in c.rows.position.tolist()],
+    "signal.note": lambda c: [c.rows.notes.get(i, "") for i in range(len(c.reason))],
+    "signal.price_open": lambda c: c.rows.prices[:, 0].tolist(),
+    "signal.price_take_profit": lambda c: c.rows.prices[:, 1].tolist(),
+    "signal.price_stop_loss": lambda c: c.rows.prices[:, 2].tolist(),
+    "signal.pending_at": lambda c: [None if p == _NO_TIME else p for p in c.rows.times[:, 1].tolist()],
+    "current_price": lambda c: c.price[:, 0].tolist(),
+    "pnl.pnl_percentage": lambda c: c.price[:, 1].tolist(),
+    "close_reason": lambda c: [_REASONS[r] for r in c.reason.tolist()],
+    "close_timestamp": lambda c: c.close_ts.tolist(),
+}
+CLOSED_COLUMNS = tuple(_CLOSED_COLUMNS)
+"""The fields ``_Closed.column`` reads off the columns (the backtest report's default cells)."""
 
 
 def pack_closed(results: Sequence[ClosedResult]) -> _Closed:
@@ -453,6 +484,28 @@ class PackedView(Sequence):
 
     def __iter__(self) -> Iterator[Any]:
         return islice(self._all(), self._len)
+
+    def segments(self) -> Iterator[tuple[Any, Callable[[], Iterable[Any]], int]]:
+        """The view newest first, in pieces ``(chunk, objects, count)``: the next ``count`` items
+        are the ``count`` newest of ``chunk`` when it is packed (else ``chunk`` is None), and
+        ``objects()`` gives them as objects, newest first, either way. A report renders a packed
+        chunk from its columns (markdown.render_table)."""
+        left = self._len
+        pieces = zip((list(self._tail), *reversed(self._chunks)), (len(self._tail), *reversed(self._sizes)))
+        for piece, size in pieces:
+            if left <= 0:
+                return
+            count = size if size < left else left
+            if count == 0:
+                continue
+            left -= count
+            packed = type(piece) is not list
+
+            def objects(piece: Any = piece, count: int = count, packed: bool = packed) -> list[Any]:
+                items = piece.unpack() if packed else piece
+                return items[::-1][:count]
+
+            yield (piece if packed else None), objects, count
 
     def pnl_and_duration(self) -> tuple[list[float], list[Any]]:
         """Newest first, like iterating the view: each closed result's ``pnl.pnl_percentage`` and

@@ -360,3 +360,124 @@ def test_timing_samples_packed_in_another_process_read_the_same_here() -> None:
     ]
     assert list(log.all_rows()) == expected
     assert log.seen == sum(r[4] for r in expected)
+
+
+# ------------------------------------------------------------------ a report read off the columns
+# The backtest report renders a packed chunk column by column (``_Closed.column`` and each default
+# column's ``column``): it must print exactly what formatting the objects prints.
+
+NUMBERS = st.one_of(
+    st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False),
+    st.integers(-(10**9), 10**9).map(lambda k: k / 1024),  # exact ties of the 2 and 8 decimals printed
+    st.sampled_from([0.0, -0.0, 0.125, -0.005, 1e21, 5e-9]),
+)
+
+
+@st.composite
+def fitting_results(draw) -> ClosedResult:
+    """Closed results of one run that the columns hold (most of them), with awkward values."""
+    row = SignalRow(
+        id=str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1)))),
+        position=draw(st.sampled_from(("long", "short"))),
+        price_open=draw(NUMBERS),
+        price_take_profit=draw(NUMBERS),
+        price_stop_loss=draw(NUMBERS),
+        minute_estimated_time=draw(st.integers(1, 10**6)),
+        symbol="BTCUSDT",
+        exchange_name="binance",
+        strategy_name="s1",
+        scheduled_at=draw(TIMES),
+        pending_at=draw(st.one_of(st.none(), st.integers(0, 253_402_300_799_999))),
+        is_scheduled=False,
+        note=draw(st.one_of(st.just(""), st.just(""), st.text(max_size=8), st.just("a|b\nc"))),
+    )
+    if draw(st.integers(0, 30)) == 0:  # now and then one the columns cannot hold: its chunk is read whole
+        row = replace(row, price_open=7)
+    return ClosedResult(
+        signal=row,
+        current_price=draw(NUMBERS),
+        strategy_name="s1",
+        exchange_name="binance",
+        symbol="BTCUSDT",
+        backtest=True,
+        close_reason=draw(st.sampled_from(("take_profit", "stop_loss", "time_expired"))),
+        close_timestamp=draw(st.integers(0, 253_402_300_799_999)),
+        pnl=Pnl(draw(NUMBERS), draw(NUMBERS), draw(NUMBERS)),
+    )
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(st.lists(fitting_results(), min_size=1, max_size=40))
+def test_closed_columns_hold_what_the_objects_hold(results: list[ClosedResult]) -> None:
+    from operator import attrgetter
+
+    chunk = packed.pack_closed(results)
+    whole = bool(chunk.whole or chunk.rows.whole)
+    for name in packed.CLOSED_COLUMNS:
+        got = chunk.column(name)
+        if whole:
+            assert got is None
+        else:
+            assert [_typed(v) for v in got] == [_typed(attrgetter(name)(r)) for r in results], name
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(
+    st.lists(fitting_results(), min_size=2, max_size=70),
+    st.lists(st.integers(2, 70), min_size=1, max_size=4),
+    st.one_of(st.none(), st.integers(1, 80)),
+    st.booleans(),
+)
+def test_a_packed_view_renders_as_its_objects(
+    results: list[ClosedResult], folds: list[int], limit: int | None, note: bool
+) -> None:
+    """Chunks folded at random points (some holding a result whole), a capped view that ends
+    inside a chunk, the Note column shown or not: the table is the one the objects give."""
+    from engine import config
+    from engine.reports.columns import get_default_columns
+    from engine.reports.markdown import render_table
+
+    config.set_config(CC_REPORT_SHOW_SIGNAL_NOTE=note)
+    plist = packed.PackedList(packed.pack_closed)
+    for i, r in enumerate(results):
+        plist.append(r)
+        if i + 1 in folds:
+            plist.fold()
+    view = plist.view(limit)
+    columns = get_default_columns()["backtest_columns"]
+    assert render_table(columns, view) == render_table(columns, list(view))
+
+
+def _plain(i: int) -> ClosedResult:
+    row = SignalRow(
+        id=str(uuid.UUID(int=i + 1)), position="long", price_open=100.0 + i, price_take_profit=101.0 + i,
+        price_stop_loss=99.0, minute_estimated_time=60, symbol="BTCUSDT", exchange_name="x", strategy_name="s",
+        scheduled_at=1_700_000_000_000 + i, pending_at=1_700_000_000_000 + i, is_scheduled=False,
+    )  # fmt: skip
+    return ClosedResult(
+        signal=row, current_price=100.5, strategy_name="s", exchange_name="x", symbol="BTCUSDT", backtest=True,
+        close_reason="time_expired", close_timestamp=1_700_000_060_000 + i, pnl=Pnl(0.25, 100.0, 100.5),
+    )  # fmt: skip
+
+
+def test_the_backtest_report_reads_whole_chunks_off_their_columns(monkeypatch) -> None:
+    """The columns are what the report reads: a packed chunk is never unpacked for it."""
+    results = [_plain(i) for i in range(packed.CHUNK + 7)]
+    plist = packed.PackedList(packed.pack_closed)
+    for r in results[: packed.CHUNK]:
+        plist.append(r)
+    plist.fold()
+    for r in results[packed.CHUNK :]:
+        plist.append(r)
+    unpacked = []
+    monkeypatch.setattr(packed._Closed, "unpack", lambda self, f=packed._Closed.unpack: unpacked.append(1) or f(self))
+    from engine.reports.columns import get_default_columns
+    from engine.reports.markdown import render_table
+
+    table = render_table(get_default_columns()["backtest_columns"], plist.view())
+    assert unpacked == []  # the packed chunk was never turned back into objects
+    assert table.count("\n") == len(results) + 1
+    lines = table.splitlines()
+    assert lines[2].startswith(f"| {results[-1].signal.id} | BTCUSDT | LONG |")  # the newest: the tail
+    assert lines[9].startswith(f"| {results[packed.CHUNK - 1].signal.id} |")  # then the chunk, newest first
+    assert lines[-1].startswith(f"| {results[0].signal.id} |")
