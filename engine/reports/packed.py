@@ -263,11 +263,11 @@ class _Closed:
         """Oldest first: each result's PNL % and ``close_timestamp - pending_at`` (None where the
         row has no ``pending_at``), read off the columns, so statistics need not build the
         objects. None when a result or row is kept whole (its columns hold blanks): unpack then."""
-        if self.whole or self.rows.whole:
+        pending = self.column("signal.pending_at")
+        if pending is None:
             return None
-        pending = self.rows.times[:, 1].tolist()
-        durations = [None if p == _NO_TIME else c - p for c, p in zip(self.close_ts.tolist(), pending)]
-        return self.price[:, 1].tolist(), durations
+        durations = [None if p is None else c - p for c, p in zip(self.column("close_timestamp"), pending)]
+        return self.column("pnl.pnl_percentage"), durations
 
 
 def _ids(rows: _Rows) -> list[str]:
@@ -521,18 +521,14 @@ class PackedView(Sequence):
                 pending = c.signal.pending_at
                 durations.append(None if pending is None else c.close_timestamp - pending)
 
-        from_objects(reversed(self._tail))
-        for chunk in reversed(self._chunks):
-            if len(pnls) >= self._len:
-                break
-            columns = None if type(chunk) is list else getattr(chunk, "pnl_and_duration", None)
-            got = columns() if columns is not None else None
+        for chunk, objects, count in self.segments():
+            got = None if chunk is None else chunk.pnl_and_duration()
             if got is None:
-                from_objects(reversed(chunk if type(chunk) is list else chunk.unpack()))
+                from_objects(objects())
             else:
-                pnls.extend(reversed(got[0]))
-                durations.extend(reversed(got[1]))
-        return pnls[: self._len], durations[: self._len]
+                pnls.extend(got[0][::-1][:count])
+                durations.extend(got[1][::-1][:count])
+        return pnls, durations
 
     def __reversed__(self) -> Iterator[Any]:
         return reversed(list(self))
