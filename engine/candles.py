@@ -1112,19 +1112,18 @@ class ExchangeClient:
             return None
         if type(limit) is not int or limit < 2 or limit > cfg.CC_MAX_GET_CANDLES_LIMIT:
             check_history_limit(limit, cfg)  # says what is wrong (or lets an int subclass through)
-        # ``_history_slots``, then the store's own checks, inlined: this runs once per strategy
-        # call, and going through ``CandleStore.window`` cost the demo 12 % more instructions
-        step = st.step_ms
-        lo, hi = -(((limit - 1) * step - when) // step), when // step + 1
+        lo, hi = _history_slots(st, limit, when)
         known_lo, known_hi = st._known
         if lo < known_lo or hi > known_hi:  # ``ensure`` has slots to fetch: the coroutine's path
             return None
+        # ``CandleStore.window``'s first case, inlined (every candle present and final): this runs
+        # once per strategy call, and going through ``window`` cost the demo 12 % more instructions
         p_lo, p_hi = st._present
         if p_lo <= lo and hi <= p_hi and self.backtest and st.live_edge is None:
-            out = st._view(lo, hi)  # ``CandleStore.window``'s first case: every candle present and final
-            if hi - lo < limit and warnings_wanted():
-                _short_history(st, hi - lo, limit, when)
-            return out
+            out = st._view(lo, hi)
+            if hi - lo == limit or not warnings_wanted():  # no warning due (the common case)
+                return out
+            return _history(st, lo, hi, limit, when, out)
         return _history(st, lo, hi, limit, when)
 
     def lane_ready(self, symbol: str, since: int, limit: int, window: int) -> settlement.Lane | None:
@@ -1162,15 +1161,14 @@ def _history_slots(st: CandleStore, limit: int, when: int) -> tuple[int, int]:
     return _ceil_div(when - (limit - 1) * step, step), when // step + 1
 
 
-def _history(st: CandleStore, lo: int, hi: int, limit: int, when: int) -> CandleWindow:
-    out = st.window(lo, hi)
+def _history(st: CandleStore, lo: int, hi: int, limit: int, when: int, out: CandleWindow | None = None) -> CandleWindow:
+    """The window of slots ``[lo, hi)`` (``out`` when the caller built it already), with the
+    warning that fewer than ``limit`` candles were there."""
+    if out is None:
+        out = st.window(lo, hi)
     if len(out) < limit and warnings_wanted():
-        _short_history(st, len(out), limit, when)
+        get_logger().warning(f"get_candles {st.symbol} {st.interval}: {len(out)} of {limit} candles before {iso(when)}")
     return out
-
-
-def _short_history(st: CandleStore, n: int, limit: int, when: int) -> None:
-    get_logger().warning(f"get_candles {st.symbol} {st.interval}: {n} of {limit} candles before {iso(when)}")
 
 
 class CandleClients:
