@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 from pathlib import Path
 
 from conftest import finish_runs, fixed_clock, wait_until
@@ -258,8 +259,8 @@ def test_a_big_batch_goes_down_the_pipe_in_slices_in_order() -> None:
         def __init__(self) -> None:
             self.sent: list[tuple] = []
 
-        def send(self, message: tuple) -> None:
-            self.sent.append(message)
+        def send_bytes(self, raw: bytes) -> None:
+            self.sent.append(pickle.loads(raw))
 
     n_slice = child.SEND_SLICE
     for n in (0, 1, n_slice - 1, n_slice, n_slice + 1, 2 * n_slice, 2 * n_slice + n_slice // 2):
@@ -271,3 +272,36 @@ def test_a_big_batch_goes_down_the_pipe_in_slices_in_order() -> None:
         assert all(m[0] == "batch" and len(m[1]) <= n_slice for m in pipe.sent)
         assert [m[2] for m in pipe.sent] == [None] * (len(pipe.sent) - 1) + ["status"]
         assert len(pipe.sent) == max(1, -(-n // n_slice))
+
+
+def test_the_writer_thread_writes_every_message_in_order_and_close_waits_for_it() -> None:
+    """With its writer (as a worker runs), ``send`` only pickles: messages far larger than the
+    pipe's buffer are written in order by the writer while nobody reads yet, and after ``close``
+    every one of them is in the pipe. A pipe whose reader went away ends the writing quietly."""
+    import threading
+    from multiprocessing import Pipe
+
+    from console.host import child
+
+    ours, theirs = Pipe()
+    out = child.Outbox(ours)
+    out.start_writer()
+    for n in range(20):  # ~20 x 300 KB: the pipe's buffer holds a fraction of one
+        out.send(("batch", [("signal", (n, k, "x" * 30)) for k in range(1_000)], n))
+    got: list[tuple] = []
+    reader = threading.Thread(target=lambda: got.extend(theirs.recv() for _ in range(20)))
+    reader.start()
+    out.close()
+    reader.join()
+    assert [m[2] for m in got] == list(range(20))
+    assert all(m[1][0][1][:2] == (m[2], 0) and m[1][-1][1][:2] == (m[2], 999) for m in got)
+    assert out.broken is None
+
+    ours, theirs = Pipe()
+    out = child.Outbox(ours)
+    out.start_writer()
+    theirs.close()
+    for n in range(3):
+        out.send(("batch", [("signal", n)], None))
+    out.close()  # returns: nothing left to write, nothing raised
+    assert isinstance(out.broken, OSError)
