@@ -19,6 +19,7 @@ checks this against a literal reference implementation on many random markets).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
@@ -586,10 +587,18 @@ def _levels_of(
     tp_dist = sl_dist = 0.0
     if d_max > 0:
         tp_dist = abs(take_profit - price_open)
-        top = d_max / tp_dist * 100
-        profit = [lv for lv in PARTIAL_LEVELS if lv <= top and lv not in done_profit]
+        profit = _reached(d_max / tp_dist * 100, done_profit)
     if d_min < 0:
         sl_dist = abs(price_open - stop_loss)
-        bottom = -d_min / sl_dist * 100
-        loss = [lv for lv in PARTIAL_LEVELS if lv <= bottom and lv not in done_loss]
+        loss = _reached(-d_min / sl_dist * 100, done_loss)
     return profit, loss, tp_dist, sl_dist
+
+
+def _reached(progress: float, done: frozenset[int] | set[int]) -> list[int]:
+    """The levels at or under ``progress`` (percent of the way) that are not ``done``. The levels
+    ascend, so those are a prefix, found by bisection (``progress < level`` is exactly "not
+    ``level <= progress``" for a number); NaN reaches none, where bisection would take them all."""
+    if progress != progress:
+        return []
+    reached = PARTIAL_LEVELS[: bisect_right(PARTIAL_LEVELS, progress)]
+    return [lv for lv in reached if lv not in done] if done else list(reached)
