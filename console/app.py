@@ -28,7 +28,7 @@ from textual.worker import Worker
 import engine
 from themes import DEFAULT_THEME, STYLESHEET, THEME_NAMES, THEMES
 
-from . import heap, optimizer_run
+from . import optimizer_run
 from .broker_choice import BrokerChoice, broker_for
 from .commands import COMMANDS, Command, bindings, effective_keys, validate_keymap
 from .commands import COMMANDS as BTK_COMMANDS  # (inside BtkApp, COMMANDS is Textual's palette)
@@ -166,7 +166,7 @@ class BtkApp(App[int]):
             self._wanted_theme = DEFAULT_THEME
         self.theme = self._wanted_theme
         self.console_log.install()
-        self.call_after_refresh(heap.settle)  # once the first screen is up: its widgets are for the session
+        self.call_after_refresh(engine.settle_heap)  # once the first screen is up: its widgets are for the session
         if self.project_error is not None:
             self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
             return

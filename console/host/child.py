@@ -27,7 +27,6 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .. import heap
 from . import fast_pickle
 from .errors import install, pack
 from .spec import Loader, RunSpec
@@ -187,7 +186,9 @@ def main(conn: Connection) -> None:
         load_error = exc
     install()  # again: the project's own exception classes pickle with their tracebacks too
     fast_pickle.register()  # the engine's events go down the pipe without dataclasses.fields() per object
-    heap.settle()  # the project stays loaded for the run: the collector's passes skip it
+    from engine import settle_heap
+
+    settle_heap()  # the project stays loaded for the run: the collector's passes skip it
     try:
         conn.send(("ready",))
         message = conn.recv()
