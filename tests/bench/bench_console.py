@@ -70,6 +70,7 @@ def run_engine(scenario: str) -> dict:
     import engine as e
 
     register(scenario)
+    e.settle_heap()  # as ``btk-console backtest`` does once its project is loaded (the console does too)
 
     async def main() -> tuple[float, float]:
         t0, cpu0 = time.perf_counter(), time.process_time()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import shutil
@@ -39,6 +40,17 @@ def test_backtest_runs_the_demo_prints_statistics_and_writes_reports(tmp_path: P
     assert "BTCUSDT demo-breakout: done (43,200 frames)" in err  # not a TTY: one line per run, not a bar
     assert not re.search(r": (fulfilled|rejected|pending) \(", err)  # words a trader reads (issue 14 item 17)
     assert "reports written under dump/backtest/" in out
+
+
+def test_backtest_settles_its_heap_once_the_project_is_loaded(tmp_path: Path) -> None:
+    """``engine.settle_heap`` before the runs: the collector's passes skip what the command loaded."""
+    gc.unfreeze()
+    try:
+        code, _, err = run("backtest", "--strategy", "demo-trend", "--days", "1")
+        assert code == 0, err
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_symbols_strategies_days_and_dump_dir_are_honoured(tmp_path: Path) -> None:
