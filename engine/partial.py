@@ -11,7 +11,7 @@ from . import events
 from .model import PartialEvent, SignalRow
 from .persist.adapters import PersistPartialAdapter, writer
 from .scope import forward
-from .settlement import MINUTE_MS, PARTIAL_LEVELS, Lane, milestone_count, milestones
+from .settlement import MINUTE_MS, Lane, levels_reached, milestone_count, milestones
 
 new_tuple = tuple.__new__
 
@@ -206,11 +206,10 @@ class PartialService:
     ) -> None:
         """One evaluation (SPEC 10.1): publish every level up to ``percent`` not yet reached."""
         done = self.levels(row, backtest)[0 if kind == "profit" else 1]
-        for level in PARTIAL_LEVELS:
-            if percent >= level and level not in done:
-                pending = self.record(row, kind, level, price, when, backtest)
-                if pending is not None:
-                    await pending
+        for level in levels_reached(percent, done):
+            pending = self.record(row, kind, level, price, when, backtest)
+            if pending is not None:
+                await pending
 
     def take_live(self, symbol: str, strategy_name: str) -> list[tuple[events.Stream, PartialEvent]]:
         """The live milestones of (symbol, strategy) reached since the last call, to announce.

@@ -587,15 +587,16 @@ def _levels_of(
     tp_dist = sl_dist = 0.0
     if d_max > 0:
         tp_dist = abs(take_profit - price_open)
-        profit = _reached(d_max / tp_dist * 100, done_profit)
+        profit = levels_reached(d_max / tp_dist * 100, done_profit)
     if d_min < 0:
         sl_dist = abs(price_open - stop_loss)
-        loss = _reached(-d_min / sl_dist * 100, done_loss)
+        loss = levels_reached(-d_min / sl_dist * 100, done_loss)
     return profit, loss, tp_dist, sl_dist
 
 
-def _reached(progress: float, done: frozenset[int] | set[int]) -> list[int]:
-    """The levels at or under ``progress`` (percent of the way) that are not ``done``. The levels
+def levels_reached(progress: float, done: frozenset[int] | set[int]) -> list[int]:
+    """The levels at or under ``progress`` (percent of the way) that are not ``done`` (SPEC 10.1),
+    ascending: the one rule, for a fast-forward's move and for one evaluation. The levels
     ascend, so those are a prefix, found by bisection (``progress < level`` is exactly "not
     ``level <= progress``" for a number); NaN reaches none, where bisection would take them all."""
     if progress != progress:

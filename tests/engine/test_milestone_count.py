@@ -40,10 +40,11 @@ def test_the_count_is_the_number_of_milestones(prices: list[float], position: st
 
 
 def test_the_levels_a_move_reaches_at_and_around_each_level() -> None:
-    """``_levels_of`` finds the levels by bisection: a progress exactly at a level reaches it, one
+    """``levels_reached`` (a fast-forward's move and one evaluation alike) finds the levels by
+    bisection: a progress exactly at a level reaches it, one
     ulp under does not, from both sides of every level; NaN reaches none and infinity all; a level
     already done is left out wherever it sits."""
-    from engine.settlement import PARTIAL_LEVELS, _reached
+    from engine.settlement import PARTIAL_LEVELS, levels_reached
 
     def by_rule(progress: float, done: frozenset[int]) -> list[int]:  # SPEC 10, written out
         return [lv for lv in PARTIAL_LEVELS if lv <= progress and lv not in done]
@@ -53,6 +54,6 @@ def test_the_levels_a_move_reaches_at_and_around_each_level() -> None:
         probes += [float(lv), math.nextafter(lv, -math.inf), math.nextafter(lv, math.inf)]
     for done in (frozenset(), frozenset({10}), frozenset({30, 100}), frozenset(PARTIAL_LEVELS), {20, 50}):
         for p in probes:
-            assert _reached(p, done) == by_rule(p, done), (p, done)
-    assert _reached(30.0, frozenset()) == [10, 20, 30]
-    assert _reached(math.nextafter(30.0, 0.0), frozenset()) == [10, 20]
+            assert levels_reached(p, done) == by_rule(p, done), (p, done)
+    assert levels_reached(30.0, frozenset()) == [10, 20, 30]
+    assert levels_reached(math.nextafter(30.0, 0.0), frozenset()) == [10, 20]
