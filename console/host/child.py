@@ -77,24 +77,22 @@ class Outbox:
         self.conn = conn
         self.items: list[tuple[str, Any]] = []
         self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
-        self.writes: queue.Queue[bytes | None] | None = None
+        self.writes: queue.Queue[memoryview | None] = queue.Queue(WRITE_AHEAD)
         self.writer: threading.Thread | None = None
         self.broken: BaseException | None = None  # the pipe failed (the console is gone): the rest is dropped
 
     def start_writer(self) -> None:
-        self.writes = queue.Queue(WRITE_AHEAD)
         self.writer = threading.Thread(target=self._write, daemon=True, name="btk-writer")
         self.writer.start()
 
     def close(self) -> None:
         """Every message sent so far is written (or the pipe failed) when this returns."""
-        if self.writer is not None and self.writes is not None:
+        if self.writer is not None:
             self.writes.put(None)
             self.writer.join()
             self.writer = None
 
     def _write(self) -> None:
-        assert self.writes is not None
         while (raw := self.writes.get()) is not None:
             if self.broken is None:
                 try:
@@ -110,8 +108,8 @@ class Outbox:
             raw = ForkingPickler.dumps(message)
         except (pickle.PicklingError, TypeError, AttributeError):
             raw = ForkingPickler.dumps(self._picklable(message))
-        if self.writes is not None:
-            self.writes.put(bytes(raw))
+        if self.writer is not None:
+            self.writes.put(raw)  # the pickler's own buffer: nothing else holds it
         else:
             self.conn.send_bytes(raw)
 
