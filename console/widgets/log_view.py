@@ -30,6 +30,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from .scroll_size import set_virtual_size
+
 HEADER_ROWS = 1
 CELL_PADDING = 1
 """Blank cells each side of a cell's text (a DataTable's default, so the columns read the same)."""
@@ -191,7 +193,7 @@ class LogView(ScrollView, can_focus=True):
         return sum(w + 2 * CELL_PADDING for w in self.widths)
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self.row_width, len(self.lines) + HEADER_ROWS)
+        set_virtual_size(self, Size(self.row_width, len(self.lines) + HEADER_ROWS))
 
     @property
     def page(self) -> int:

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 import engine
@@ -508,23 +509,28 @@ class EquityPane(Pane):
         self.set_empty(True)
         self.set_interval(self.CANDLES_EVERY_S, self._read_if_wanted, name="candles")
 
+    def shows(self, child: Widget) -> bool:
+        """The chart of the view chosen (``v``), and the total under it."""
+        if isinstance(child, EquityChart):
+            return self.view == "equity"
+        if isinstance(child, CandleChart):
+            return self.view == "candles"
+        return True
+
     def refresh_from(self, state: DashboardState, run_id: str | None) -> None:
         if run_id != self._run:  # another run: no trade of it is picked yet
             self._run, self.trade_id, self.picked = run_id, None, None
         shown = state.equity_of(run_id)
         line = self.query_one(EquityChart)
-        candles = self.query_one(CandleChart)
         total = self.query_one("#equity-total", Static)
         run = state.runs.get(run_id) if run_id else None
         if run is None or ((shown is None or not shown[1]) and self.view == "equity"):
             self.set_empty(True)
             self.border_title = "Equity (cum. PnL %)" if self.view == "equity" else "Candles"
-            line.display = candles.display = False
-            total.update("")
+            total.update("", layout=False)  # one row high (themes/btk.tcss): no layout needed
             self._want = None
             return
         self.set_empty(False)
-        line.display, candles.display = self.view == "equity", self.view == "candles"
         label, curve, trades, wins, total_pnl = shown if shown is not None else (run.name, [], 0, 0, 0.0)
         if self.view == "equity":
             walker = run.mode == "walker"
@@ -543,7 +549,7 @@ class EquityPane(Pane):
         win_rate = wins / trades * 100 if trades else 0.0
         text = signed_text(self, total_pnl)
         text.append(f"  {trades} trades, win {win_rate:.1f}%", style="dim")
-        total.update(text)
+        total.update(text, layout=False)
 
     def toggle_view(self, state: DashboardState, run_id: str | None) -> str:
         """Equity to candles and back; returns the view now shown."""

@@ -102,3 +102,33 @@ async def test_the_chart_key_is_in_the_help_and_does_nothing_without_a_run(no_se
         assert isinstance(app.screen, HelpScreen)
         help_table = app.screen.query_one("#help-table", DataTable)
         assert [str(c) for c in help_table.get_row("chart")[:2]] == ["chart", "v"]
+
+
+async def test_redrawing_the_equity_pane_lays_nothing_out_in_either_view(tmp_path, no_settings) -> None:
+    """The pane's chart of the other view stays hidden across redraws, and the total line is
+    updated in place: before, each redraw showed the hidden chart and hid it again, and each of
+    those laid out the whole screen (issue 14 item 2)."""
+    from test_log_view import Layouts
+
+    from console.state import Part
+
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("enter")
+        await finish_runs(pilot)
+        pane = app.dashboard.query_one(EquityPane)
+        for view in ("equity", "candles"):
+            if pane.view != view:
+                await pilot.press("v")
+            await pilot.pause()
+            shown = {type(w).__name__ for w in (pane.query_one(EquityChart), pane.query_one(CandleChart)) if w.display}
+            assert shown == {"EquityChart" if view == "equity" else "CandleChart"}
+            layouts = Layouts(app.screen)
+            app.dashboard.redraw(Part.EQUITY)
+            await pilot.pause()
+            app.dashboard.redraw(Part.EQUITY)
+            await pilot.pause()
+            assert layouts.count == 0, view
+            assert pane.query_one(CandleChart).display == (view == "candles")

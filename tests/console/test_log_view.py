@@ -196,3 +196,43 @@ async def test_the_log_follows_its_newest_line_as_it_first_overflows() -> None:
             await pilot.pause()
             assert f"line {count - 1:05d}" in shown(app), count
             assert pane.table.following
+
+
+class Layouts:
+    """Counts the screen's layouts (``Screen._refresh_layout``), the pass a changed
+    ``virtual_size`` used to ask for at every redraw of a growing log."""
+
+    def __init__(self, screen) -> None:
+        self.count = 0
+        original = screen._refresh_layout
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return original(*args, **kwargs)
+
+        screen._refresh_layout = counted
+
+
+async def test_a_growing_log_is_not_laid_out_again_while_its_scrollbar_stays() -> None:
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        view = pane.table
+        pane.show_lines([line(n) for n in range(100)])
+        await pilot.pause()
+        assert view.show_vertical_scrollbar
+        layouts = Layouts(app.screen)
+        pane.show_lines([line(n) for n in range(300)])
+        await pilot.pause()
+        assert layouts.count == 0
+        # what a layout would have done: the size, the scrollbar's thumb, the newest line in view
+        assert view.virtual_size.height == 301
+        assert view.vertical_scrollbar.window_virtual_size == 301
+        assert view.scroll_y == view.max_scroll_y > 0
+        assert "line 00299" in shown(app)
+        # the scrollbar goes when the lines fit: that moves the content, so the layout comes back
+        pane.show_lines([line(n) for n in range(2)])
+        await pilot.pause()
+        assert layouts.count >= 1
+        assert not view.show_vertical_scrollbar
+        assert "line 00001" in shown(app)
