@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +11,7 @@ from . import events
 from .model import PartialEvent, SignalRow
 from .persist.adapters import PersistPartialAdapter, writer
 from .scope import forward
-from .settlement import MINUTE_MS, Lane, levels_reached, milestone_count, milestones
+from .settlement import MINUTE_MS, Lane, levels_reached, milestone_count, milestone_counts, milestones
 
 new_tuple = tuple.__new__
 
@@ -67,6 +67,25 @@ class LazyMilestones:
         if self._events is not None:
             return len(self._events)
         return milestone_count(self.vw, self.k0, self.k1, **self._prices())
+
+    @staticmethod
+    def count_all(batches: Sequence[LazyMilestones]) -> list[int]:
+        """``[b.count() for b in batches]``, the unread ones counted together
+        (``settlement.milestone_counts``, equal to the count of each)."""
+        counts = [len(b._events) if b._events is not None else 0 for b in batches]
+        unread = [i for i, b in enumerate(batches) if b._events is None]
+        if unread:
+            rows = [batches[i].row for i in unread]
+            found = milestone_counts(
+                [(batches[i].vw, batches[i].k0, batches[i].k1) for i in unread],
+                [r.position for r in rows],
+                [r.price_open for r in rows],
+                [r.price_take_profit for r in rows],
+                [r.price_stop_loss for r in rows],
+            )
+            for i, count in zip(unread, found):
+                counts[i] = count
+        return counts
 
     def _prices(self) -> dict[str, object]:
         row = self.row

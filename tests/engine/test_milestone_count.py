@@ -57,3 +57,75 @@ def test_the_levels_a_move_reaches_at_and_around_each_level() -> None:
             assert levels_reached(p, done) == by_rule(p, done), (p, done)
     assert levels_reached(30.0, frozenset()) == [10, 20, 30]
     assert levels_reached(math.nextafter(30.0, 0.0), frozenset()) == [10, 20]
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    hs.lists(
+        hs.tuples(
+            hs.lists(_PRICE, min_size=0, max_size=8),
+            hs.sampled_from(["long", "short"]),
+            hs.sampled_from(
+                [(100.0, 105.0, 97.5), (100.0, 110.0, 90.0), (99.99, 100.5, 99.5), (100.0, math.inf, 90.0)]
+            ),
+            hs.integers(0, 2),
+        ),
+        min_size=0,
+        max_size=12,
+    )
+)
+def test_counting_many_at_once_gives_each_ones_count(signals) -> None:
+    """``milestone_counts`` (the console counts a fold's batches together) against
+    ``milestone_count`` of each: exact level prices from both sides, NaN, a stretch with no
+    candles, an infinite bracket (a progress of 0)."""
+    from engine.settlement import milestone_counts
+
+    spans, positions, opens, tps, sls, one_by_one = [], [], [], [], [], []
+    for prices, position, (price_open, up, down), k0 in signals:
+        tp, sl = (up, down) if position == "long" else (down, up)
+        vw = np.array([price_open] * k0 + prices, dtype=np.float64)
+        spans.append((vw, k0, len(vw)))
+        positions.append(position)
+        opens.append(price_open)
+        tps.append(tp)
+        sls.append(sl)
+        kw = {"position": position, "price_open": price_open, "take_profit": tp, "stop_loss": sl}
+        one_by_one.append(milestone_count(vw, k0, len(vw), **kw))
+    assert milestone_counts(spans, positions, opens, tps, sls) == one_by_one
+
+
+def test_counting_many_at_once_at_each_level_and_a_bracket_of_no_width() -> None:
+    """Each level's exact price, one ulp either side, long and short; a bracket of zero width
+    fails as the count of that signal alone does (a division by zero), not with a number."""
+    from engine.settlement import PARTIAL_LEVELS, milestone_counts
+
+    spans, positions, opens, tps, sls, expected = [], [], [], [], [], []
+    for position in ("long", "short"):
+        tp, sl = (110.0, 95.0) if position == "long" else (90.0, 105.0)
+        for lv in PARTIAL_LEVELS:
+            for side in (-math.inf, 0, math.inf):  # under, at, over the level's price
+                for toward in (tp, sl):
+                    exact = 100.0 + (toward - 100.0) * lv / 100
+                    price = exact if side == 0 else math.nextafter(exact, side)
+                    vw = np.array([100.0, price], dtype=np.float64)
+                    spans.append((vw, 0, 2))
+                    positions.append(position)
+                    opens.append(100.0)
+                    tps.append(tp)
+                    sls.append(sl)
+                    kw = {"position": position, "price_open": 100.0, "take_profit": tp, "stop_loss": sl}
+                    expected.append(milestone_count(vw, 0, 2, **kw))
+    assert milestone_counts(spans, positions, opens, tps, sls) == expected
+    assert len(set(expected)) > 5  # the probes reach different numbers of levels
+
+    flat = np.array([100.0, 101.0], dtype=np.float64)
+    try:
+        milestone_count(flat, 0, 2, position="long", price_open=100.0, take_profit=100.0, stop_loss=95.0)
+    except ZeroDivisionError:
+        pass
+    else:  # pragma: no cover - the scalar rule is what the batch must follow
+        raise AssertionError("the scalar count no longer divides by the bracket's width")
+    import pytest
+
+    with pytest.raises(ZeroDivisionError):
+        milestone_counts([(flat, 0, 2)], ["long"], [100.0], [100.0], [95.0])
