@@ -48,6 +48,11 @@ class LazyMilestones:
         self.row, self.vw, self.t0, self.ts, self.k0, self.k1, self.backtest = row, vw, t0, ts, k0, k1, backtest
         self._events: list[tuple[str, PartialEvent]] | None = None
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Its fields as one tuple: the default for a slotted object builds a dict of them per
+        object, and a console's worker sends one of these per trade."""
+        return _rebuilt, (self.row, self.vw, self.t0, self.ts, self.k0, self.k1, self.backtest, self._events)
+
     @classmethod
     def of_lane(cls, row: SignalRow, lane: Lane, k0: int, k1: int, backtest: bool) -> LazyMilestones:
         return cls(row, lane.vw, lane.t0, lane.ts, k0, k1, backtest)
@@ -107,6 +112,22 @@ class LazyMilestones:
             ]
             self.vw = self.ts = None  # type: ignore[assignment]  # free the candles
         return self._events
+
+
+def _rebuilt(
+    row: SignalRow,
+    vw: np.ndarray,
+    t0: int,
+    ts: np.ndarray | None,
+    k0: int,
+    k1: int,
+    backtest: bool,
+    events: list[tuple[str, PartialEvent]] | None,
+) -> LazyMilestones:
+    """A pickled ``LazyMilestones`` back (``LazyMilestones.__reduce__``)."""
+    batch = LazyMilestones(row, vw, t0, ts, k0, k1, backtest)
+    batch._events = events
+    return batch
 
 
 class PartialService:

@@ -481,3 +481,23 @@ def test_the_backtest_report_reads_whole_chunks_off_their_columns(monkeypatch) -
     assert lines[2].startswith(f"| {results[-1].signal.id} | BTCUSDT | LONG |")  # the newest: the tail
     assert lines[9].startswith(f"| {results[packed.CHUNK - 1].signal.id} |")  # then the chunk, newest first
     assert lines[-1].startswith(f"| {results[0].signal.id} |")
+
+
+def test_a_lazy_batch_pickles_as_it_is_read_or_not() -> None:
+    """A console's worker sends a ``LazyMilestones`` per trade (``__reduce__``: its fields as a
+    tuple): one not read yet comes back with its stretch of candles, one read with its events."""
+    import pickle
+
+    row = SignalRow(
+        id="a" * 36, position="long", price_open=100.0, price_take_profit=110.0, price_stop_loss=90.0,
+        minute_estimated_time=60, symbol="BTCUSDT", exchange_name="x", strategy_name="s", scheduled_at=0,
+        pending_at=0, is_scheduled=False,
+    )  # fmt: skip
+    vw = np.array([100.0, 103.0, 101.0, 96.0, 107.5, 95.0])
+    fresh = LazyMilestones(row, vw, 1_700_000_000_000, None, 1, 6, True)
+    back = pickle.loads(pickle.dumps(fresh))
+    assert back.count() == fresh.count() > 0 and back.events() == fresh.events()
+    read = LazyMilestones(row, vw, 1_700_000_000_000, np.arange(6) * 60_000, 0, 6, False)
+    events = read.events()
+    again = pickle.loads(pickle.dumps(read))
+    assert again.vw is None and again.events() == events and again.count() == len(events)
