@@ -272,6 +272,12 @@ class LogLine:
     signal_id: str = ""  # the signal the line is about (the candle chart shows its trade)
 
 
+LAZY_BOUND = 4
+"""Lazy entries a log holds, in multiples of its length, before it settles them unread: what falls
+out is dropped unbuilt, so a log not drawn for hours (another screen on top of the dashboard)
+keeps no more than a few screens' worth of pending lines and their events."""
+
+
 class RunLog:
     """Lines of every run in arrival order, and each run's own lines (kept whatever else runs)."""
 
@@ -293,6 +299,8 @@ class RunLog:
         if count:
             self._lazy.append((run, count, build))
             self.seen[run] = self.seen.get(run, 0) + count
+            if len(self._lazy) > LAZY_BOUND * self.maxlen:  # nobody read the log for a long while
+                self._settle()
 
     def _settle(self) -> None:
         if not self._lazy:
@@ -564,18 +572,20 @@ class DashboardState:
         self.signal_log.add_lazy(rid, 1, partial(self._note_line, kind, when, rid, r, detail, pnl))
 
     def _note_line(self, kind: str, when: int, rid: str, r: Any, detail: str, pnl: float | None) -> list[LogLine]:
-        line = self._line(
-            time=when,
-            kind=kind,
-            run=rid,
-            symbol=r.symbol,
-            strategy=r.strategy_name,
-            side=r.signal.position,
-            detail=detail,
-            pnl=pnl,
-            signal_id=r.signal.id,
-        )
-        return [line]
+        row = r.signal
+        return [
+            self._line(
+                time=when,
+                kind=kind,
+                run=rid,
+                symbol=r.symbol,
+                strategy=r.strategy_name,
+                side=row.position,
+                detail=detail,
+                pnl=pnl,
+                signal_id=row.id,
+            )
+        ]
 
     def log_error(self, rid: str, symbol: str, strategy: str, when: int, detail: str) -> None:
         """An ERROR line the engine did not publish on a stream (a live pair refused at its start)."""

@@ -3,7 +3,7 @@ the walker leaderboard's ranking, risk and milestone logs, and equity per walker
 
 from __future__ import annotations
 
-from console.state import DashboardState, Milestone, Part, RunView
+from console.state import DashboardState, LogLine, Milestone, Part, RunView
 from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
 from engine.errors import ErrorContext, annotate
 from engine.model import ClosedResult, Pnl, SignalRow
@@ -195,3 +195,27 @@ def test_a_run_log_given_lazy_lines_holds_what_it_would_hold_given_them_one_by_o
             assert list(lazy.of(run)) == list(eager.of(run))
             assert lazy.count(run) == eager.count(run)
         assert len(built) == len(set(built))  # each batch built once at most
+
+
+def test_a_log_nobody_reads_keeps_a_bounded_number_of_pending_lines_and_the_newest() -> None:
+    """Signals lines are built when the log is read; a log not read for a long while (another
+    screen over the dashboard during a live run) settles on its own past ``LAZY_BOUND`` times
+    its length, building only the lines still among the newest."""
+    from console.state import LAZY_BOUND, RunLog
+
+    built: list[int] = []
+
+    def line(n: int):
+        def build():
+            built.append(n)
+            return [LogLine(f"k{n}", n, "OPENED", "run", "BTCUSDT", "s", "long", f"line {n}")]
+
+        return build
+
+    log = RunLog(maxlen=10)
+    for n in range(1_000):
+        log.add_lazy("run", 1, line(n))
+        assert len(log._lazy) <= LAZY_BOUND * 10
+    assert len(built) < 1_000 // 4  # most lines fell out unbuilt
+    assert [x.time for x in log.of("run")] == list(range(990, 1_000))
+    assert log.count("run") == 1_000
