@@ -244,7 +244,7 @@ class ResearchPane(Pane):
         self.set_empty(False)
         name, label = VIEWS[self.view]
         by = "" if self.sort_by is None else f" · by {LABELS.get(self.sort_by, self.sort_by)}"
-        self.border_title = f"Research · {label}{by if name == 'board' else ''} (v: view, o: sort, R: report)"
+        self.set_title(f"Research · {label}{by if name == 'board' else ''} (v: view, o: sort, R: report)")
         self.query_one("#research-status", Static).update(self._status_text())
         self.query_one(ContentSwitcher).current = f"research-{name}"
         self._draw_board()

@@ -48,7 +48,7 @@ class AccountPane(Pane):
         self.display = snap is not None or bool(state.active_live_runs())
         self._snap = snap
         if snap is None:
-            self.border_title = "Account"
+            self.set_title("Account")
             self.set_empty(True)
             return
         self.set_empty(False)
@@ -75,7 +75,7 @@ class AccountPane(Pane):
         return [first, second, day, third, fourth, fifth]
 
     def _draw(self, snap: AccountSnapshot) -> None:
-        self.border_title = f"Account · {snap.broker} {snap.currency}"
+        self.set_title(f"Account · {snap.broker} {snap.currency}")
         room = self.content_region.height or 5
         lines = self.lines(snap)[: max(1, room)]
         width = self.content_region.width - 2  # the padding of #account-lines

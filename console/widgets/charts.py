@@ -320,6 +320,8 @@ class EquityChart(Widget):
         self.marker: int | None = None
 
     def show(self, curve: EquityCurve | None, marker: int | None = None) -> None:
+        if (curve, marker) == (self.curve, self.marker):
+            return  # the same points (a value comparison): no repaint at each redraw of the pane
         self.curve, self.marker = curve, marker
         self.refresh()
 

@@ -35,7 +35,7 @@ class RiskPane(LogPane):
         super().__init__("Risk", "No rejections: every signal passed its risk profile.", id="risk")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
-        self.border_title = _run_title(state, run, "Risk rejections", state.risk_log.count(run))
+        self.set_title(_run_title(state, run, "Risk rejections", state.risk_log.count(run)))
         self.show_lines(state.risk_log.of(run))
 
     def measure(self, line: RiskLine) -> tuple[int, ...]:
@@ -84,7 +84,7 @@ class PartialPane(LogPane):
         super().__init__("Partial", "No milestones yet: open positions report 10 %..100 % to TP or SL.", id="partial")
 
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
-        self.border_title = _run_title(state, run, "Milestones", state.milestone_log.count(run))
+        self.set_title(_run_title(state, run, "Milestones", state.milestone_log.count(run)))
         self.show_lines(state.milestone_log.of(run))
 
     def measure(self, line: MilestoneLine) -> tuple[int, ...]:

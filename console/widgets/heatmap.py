@@ -41,7 +41,7 @@ class HeatmapPane(TablePane):
         chosen = state.equity_of(run)
         selected = state.runs.get(run) if run else None
         if chosen is None or selected is None:
-            self.border_title = "Heatmap"
+            self.set_title("Heatmap")
             self.sync({})
             return
         strategy = chosen[0]
@@ -49,7 +49,7 @@ class HeatmapPane(TablePane):
         try:
             data = engine.Heat.get_data(strategy, backtest)
         except Exception as exc:  # a strategy removed from the project: say so, keep the app up
-            self.border_title = f"Heatmap · {strategy}: {exc}"
+            self.set_title(f"Heatmap · {strategy}: {exc}")
             self.sync({})
             return
         self.strategy = strategy
@@ -81,7 +81,7 @@ class HeatmapPane(TablePane):
             else ""
         )
         mode = "" if backtest else " (live)"
-        self.border_title = f"Heatmap · {strategy}{mode}{portfolio}"
+        self.set_title(f"Heatmap · {strategy}{mode}{portfolio}")
         self.sync(out, ordered=True)
 
     def _signed(self, value: float | None, scale: float, fmt: str, shown: float | None = None) -> Text:

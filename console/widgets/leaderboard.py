@@ -55,12 +55,12 @@ class LeaderboardPane(TablePane):
         view = state.walker_for(run)
         table = self.table
         if view is None:
-            self.border_title = "Walker"
+            self.set_title("Walker")
             self._shown = []
             self.set_empty(True)
             return
         walker_run = state.runs.get(view.run)
-        self.border_title = self._title(view, walker_run.status if walker_run else "")
+        self.set_title(self._title(view, walker_run.status if walker_run else ""))
         label = METRIC_LABELS.get(view.metric, view.metric)
         columns = self._columns(view)
         keep = [n for n, (key, _) in enumerate(self.COLUMNS) if key in {k for k, _ in columns}]

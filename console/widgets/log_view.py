@@ -140,6 +140,8 @@ class LogView(ScrollView, can_focus=True):
         run's) starts at its newest line."""
         old = self.lines
         new = list(lines)
+        if len(new) == len(old) and (not new or (new[0] is old[0] and new[-1] is old[-1])):
+            return  # the same lines (a log only grows at its end and drops at its start): no repaint
         shift = self._dropped(old, new)
         self.lines = new
         if shift is None:  # another log altogether

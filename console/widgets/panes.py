@@ -88,7 +88,7 @@ class RunsPane(TablePane):
         symbols = {run.symbol for run in state.runs.values()}
         # one symbol: the title names it and a narrow pane drops its column before cutting names
         self.DROP = ("icon", "symbol") if len(symbols) == 1 else ("icon",)
-        self.border_title = f"Runs · {next(iter(symbols))}" if len(symbols) == 1 else "Runs"
+        self.set_title(f"Runs · {next(iter(symbols))}" if len(symbols) == 1 else "Runs")
         selected = self.selected
         self._keep = selected
         super().sync(rows)
@@ -314,9 +314,7 @@ class PositionsPane(TablePane):
                 price(p.stop_loss),
                 *qty(p),
             )
-        self.border_title = (
-            f"Open positions · {saved} saved, not trading (l starts live)" if saved else "Open positions"
-        )
+        self.set_title(f"Open positions · {saved} saved, not trading (l starts live)" if saved else "Open positions")
         self.sync(rows)
 
 
@@ -367,7 +365,7 @@ class ScheduledPane(TablePane):
                     Text(f"✗ {c.reason}", style=warn),
                 )
         waiting = sum(1 for k in rows if not k.endswith("|x"))
-        self.border_title = f"Scheduled · {waiting} waiting" if waiting else "Scheduled"
+        self.set_title(f"Scheduled · {waiting} waiting" if waiting else "Scheduled")
         self.sync(rows, ordered=True)  # waiting first, then cancellations newest first
 
 
@@ -423,7 +421,7 @@ class SignalsPane(LogPane):
 
     def refresh_from(self, state: DashboardState, run: str | None = None) -> None:
         chosen = state.runs.get(run) if run else None
-        self.border_title = f"Signals · {chosen.symbol} {chosen.name}" if chosen else "Signals"
+        self.set_title(f"Signals · {chosen.symbol} {chosen.name}" if chosen else "Signals")
         self._run = run
         self.show_lines(state.log_of(run))
 
@@ -499,6 +497,7 @@ class EquityPane(Pane):
         self.trades: list[Trade] = []
         self.picked: Trade | None = None
         self._curve: tuple[list[float], int] = ([], 0)
+        self._total = Text("")  # what the total line under the chart shows
 
     def compose_body(self) -> ComposeResult:
         yield EquityChart(id="equity-line")
@@ -526,15 +525,16 @@ class EquityPane(Pane):
         run = state.runs.get(run_id) if run_id else None
         if run is None or ((shown is None or not shown[1]) and self.view == "equity"):
             self.set_empty(True)
-            self.border_title = "Equity (cum. PnL %)" if self.view == "equity" else "Candles"
-            total.update("", layout=False)  # one row high (themes/btk.tcss): no layout needed
+            self.set_title("Equity (cum. PnL %)" if self.view == "equity" else "Candles")
+            self._total = Text("")
+            total.update(self._total, layout=False)  # one row high (themes/btk.tcss): no layout needed
             self._want = None
             return
         self.set_empty(False)
         label, curve, trades, wins, total_pnl = shown if shown is not None else (run.name, [], 0, 0, 0.0)
         if self.view == "equity":
             walker = run.mode == "walker"
-            self.border_title = f"Equity · {label}" if walker else "Equity (cum. PnL %)"
+            self.set_title(f"Equity · {label}" if walker else "Equity (cum. PnL %)")
             self._curve = (curve, trades)
             marker = self.picked.number if self.picked is not None and len(curve) == trades else None
             line.show(cumulative_curve([0.0, *curve]), marker)
@@ -549,7 +549,9 @@ class EquityPane(Pane):
         win_rate = wins / trades * 100 if trades else 0.0
         text = signed_text(self, total_pnl)
         text.append(f"  {trades} trades, win {win_rate:.1f}%", style="dim")
-        total.update(text, layout=False)
+        if text != self._total:  # an update repaints the line even when it reads the same
+            self._total = text
+            total.update(text, layout=False)
 
     def toggle_view(self, state: DashboardState, run_id: str | None) -> str:
         """Equity to candles and back; returns the view now shown."""
@@ -608,7 +610,7 @@ class EquityPane(Pane):
         if self._want != want and self._drawn != want:
             return  # something else was asked for meanwhile: its read draws
         what = f"trade #{picked.number}" if picked is not None else "whole run"
-        self.border_title = f"Candles · {source.symbol} {columns.interval} · {what}"
+        self.set_title(f"Candles · {source.symbol} {columns.interval} · {what}")
         candles = Candles(columns.time, columns.open, columns.high, columns.low, columns.close)
         chart.show(candles, trades, picked, "No candles in this period.")
         self.reads += 1

@@ -1,0 +1,46 @@
+"""Redrawing panes whose content did not change repaints nothing (issue 14 item 2).
+
+The dashboard names its panes and gives them their lines at every redraw. Textual repaints a
+widget at each set of its border title, each ``refresh``, each ``Static.update``, even when the
+value is the same. So a redraw of unchanged panes repainted 34 widgets, about 20 ms at 120x40,
+several times a second during a run and in every redraw of a session left open."""
+
+from __future__ import annotations
+
+from conftest import demo_app, finish_runs, wait_until
+from textual.widget import Widget
+
+from console.state import Part
+from console.widgets.panes import SignalsPane
+
+
+async def test_a_redraw_of_unchanged_panes_repaints_nothing_and_a_change_still_shows(
+    tmp_path, no_settings, monkeypatch
+) -> None:
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("enter")
+        await finish_runs(pilot)
+        await pilot.pause()
+        app.dashboard.redraw(Part.ALL)
+        await pilot.pause()
+
+        repainted: list[str] = []
+        original = Widget.refresh
+
+        def counted(self, *args, **kwargs):
+            repainted.append(f"{type(self).__name__}#{self.id}")
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Widget, "refresh", counted)
+        app.dashboard.redraw(Part.ALL)
+        assert repainted == []
+
+        # another run selected: its panes are named and filled again
+        signals = app.dashboard.query_one(SignalsPane)
+        before = signals.border_title
+        await pilot.press("down")
+        await wait_until(pilot, lambda: signals.border_title != before)  # once the keys stop
+        assert any(name.startswith("SignalsPane") for name in repainted)
