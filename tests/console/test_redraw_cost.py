@@ -44,3 +44,34 @@ async def test_a_redraw_of_unchanged_panes_repaints_nothing_and_a_change_still_s
         await pilot.press("down")
         await wait_until(pilot, lambda: signals.border_title != before)  # once the keys stop
         assert any(name.startswith("SignalsPane") for name in repainted)
+
+
+async def test_a_theme_change_draws_the_unchanged_equity_chart_in_the_new_colours(tmp_path, no_settings) -> None:
+    """The equity chart skips a repaint while its points are the same; its colours come from
+    the theme, so a theme change must still draw it again (Textual repaints every widget when
+    the theme's styles change: the skip does not leave it in the old colours)."""
+    from textual.geometry import Region
+
+    from console.widgets.base import theme_style
+    from console.widgets.charts import EquityChart
+
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("b")
+        await pilot.pause()
+        await pilot.press("enter")
+        await finish_runs(pilot)
+        await pilot.pause()
+        chart = app.dashboard.query_one(EquityChart)
+
+        def colours() -> set:
+            strips = chart.render_lines(Region(0, 0, chart.size.width, chart.size.height))
+            return {seg.style.color for strip in strips for seg in strip if seg.style and seg.style.color}
+
+        before = theme_style(chart, "error").color
+        assert before in colours()
+        await pilot.press("t")
+        after = theme_style(chart, "error").color
+        assert after != before
+        await wait_until(pilot, lambda: after in colours())
+        assert before not in colours()
