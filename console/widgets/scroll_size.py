@@ -19,12 +19,31 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     """Give ``widget`` (its size set by its styles, not by its content) the virtual ``size``."""
     if size == widget.virtual_size:
         return
-    if not widget.is_mounted or not widget.container_size or _bars(widget, widget.virtual_size) != _bars(widget, size):
+    if not _scrollbars_stay(widget, size):
         widget.virtual_size = size
         return
     widget.set_reactive(Widget.virtual_size, size)
     widget._scroll_update(size)  # what a layout does for a scrolling widget: its scrollbars, clamped offsets
+    # and where the thumbs are (Textual moves them as the offset changes, not as the size does)
+    if widget.show_vertical_scrollbar:
+        widget.vertical_scrollbar.position = widget.scroll_y
+    if widget.show_horizontal_scrollbar:
+        widget.horizontal_scrollbar.position = widget.scroll_x
     widget.refresh()
+
+
+def _scrollbars_stay(widget: Widget, size: Size) -> bool:
+    """The widget is on screen, the scrollbars it shows are the ones its size asks for (no layout
+    is pending that would change them), and the new size asks for the same."""
+    if not widget.is_mounted or not widget.display or not widget.container_size:
+        return False
+    if _bars(widget, widget.virtual_size) != _bars(widget, size):
+        return False
+    width, height = widget.container_size
+    styles = widget.styles
+    if styles.overflow_y == "auto" and widget.show_vertical_scrollbar != (size.height > height):
+        return False
+    return not (styles.overflow_x == "auto" and widget.show_horizontal_scrollbar != (size.width > width))
 
 
 def _bars(widget: Widget, size: Size) -> tuple[bool, bool, bool, bool]:
