@@ -11,7 +11,7 @@ from . import events
 from .model import PartialEvent, SignalRow
 from .persist.adapters import PersistPartialAdapter, writer
 from .scope import forward
-from .settlement import MINUTE_MS, Lane, levels_reached, milestone_count, milestone_counts, milestones
+from .settlement import MINUTE_MS, Lane, levels_reached, milestone_counts, milestones
 
 new_tuple = tuple.__new__
 
@@ -68,10 +68,8 @@ class LazyMilestones:
         return LazyMilestones(self.row, vw, self.t0 + k0 * MINUTE_MS, ts, 0, k1 - k0, self.backtest)
 
     def count(self) -> int:
-        """How many milestones ``events`` gives, without building them."""
-        if self._events is not None:
-            return len(self._events)
-        return milestone_count(self.vw, self.k0, self.k1, **self._prices())
+        """How many milestones ``events`` gives, without building them (``count_all`` of one)."""
+        return LazyMilestones.count_all([self])[0]
 
     @staticmethod
     def count_all(batches: Sequence[LazyMilestones]) -> list[int]:

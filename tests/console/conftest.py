@@ -98,6 +98,14 @@ async def finish_runs(pilot) -> None:
     await flush_bridge(pilot)  # one last redraw from the final state
 
 
+async def backtest_demo(pilot) -> None:
+    """``b`` and Enter on the demo (its three strategies), then every run to its end, drawn."""
+    await pilot.press("b")
+    await pilot.pause()
+    await pilot.press("enter")
+    await finish_runs(pilot)
+
+
 FIXTURE_PROJECT = Path(__file__).parent / "projects" / "working"
 
 

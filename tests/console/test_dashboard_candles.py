@@ -7,7 +7,7 @@ its life; another run selected, the chart follows it. The PnL line stays under t
 from __future__ import annotations
 
 import pytest
-from conftest import demo_app, finish_runs, wait_until
+from conftest import backtest_demo, demo_app, finish_runs, wait_until
 from screen_text import screen_text
 from textual.widgets import DataTable
 
@@ -114,10 +114,7 @@ async def test_redrawing_the_equity_pane_lays_nothing_out_in_either_view(tmp_pat
 
     app = demo_app(dump_dir=tmp_path / "dump")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("b")
-        await pilot.pause()
-        await pilot.press("enter")
-        await finish_runs(pilot)
+        await backtest_demo(pilot)
         pane = app.dashboard.query_one(EquityPane)
         for view in ("equity", "candles"):
             if pane.view != view:

@@ -49,6 +49,13 @@ def shown(app: App) -> str:
     return "\n".join(screen_lines(app))
 
 
+async def show_first(pilot, pane: SignalsPane, count: int, start: int = 0):
+    """Lines ``start`` to ``start + count - 1`` in the pane, drawn; returns its log widget."""
+    pane.show_lines([line(n) for n in range(start, start + count)])
+    await pilot.pause()
+    return pane.table
+
+
 async def test_a_flood_renders_only_the_screen_follows_the_newest_and_keeps_every_line() -> None:
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -101,9 +108,7 @@ async def test_old_lines_falling_out_keep_what_the_reader_reads_in_place() -> No
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(SignalsPane)
-        view = pane.table
-        pane.show_lines([line(n) for n in range(500)])
-        await pilot.pause()
+        view = await show_first(pilot, pane, 500)
         view.focus()
         await pilot.pause()
         await pilot.press("home")
@@ -111,8 +116,7 @@ async def test_old_lines_falling_out_keep_what_the_reader_reads_in_place() -> No
             await pilot.press("pagedown")
         await pilot.pause()
         top = view.lines[round(view.scroll_y)].key
-        pane.show_lines([line(n) for n in range(50, 550)])  # a capped log moved on by 50 lines
-        await pilot.pause()
+        await show_first(pilot, pane, 500, start=50)  # a capped log moved on by 50 lines
         assert view.lines[round(view.scroll_y)].key == top
 
 
@@ -120,9 +124,7 @@ async def test_the_focused_log_has_a_cursor_that_picks_trades_as_it_moves() -> N
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(SignalsPane)
-        view = pane.table
-        pane.show_lines([line(n) for n in range(100)])
-        await pilot.pause()
+        view = await show_first(pilot, pane, 100)
         assert not view.show_cursor and app.picked == []
         for _ in range(3):  # Tab reaches the log
             if view.has_focus:
@@ -217,13 +219,10 @@ async def test_a_growing_log_is_not_laid_out_again_while_its_scrollbar_stays() -
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(SignalsPane)
-        view = pane.table
-        pane.show_lines([line(n) for n in range(100)])
-        await pilot.pause()
+        view = await show_first(pilot, pane, 100)
         assert view.show_vertical_scrollbar
         layouts = Layouts(app.screen)
-        pane.show_lines([line(n) for n in range(300)])
-        await pilot.pause()
+        await show_first(pilot, pane, 300)
         assert layouts.count == 0
         # what a layout would have done: the size, the scrollbar's thumb, the newest line in view
         assert view.virtual_size.height == 301
@@ -231,8 +230,7 @@ async def test_a_growing_log_is_not_laid_out_again_while_its_scrollbar_stays() -
         assert view.scroll_y == view.max_scroll_y > 0
         assert "line 00299" in shown(app)
         # the scrollbar goes when the lines fit: that moves the content, so the layout comes back
-        pane.show_lines([line(n) for n in range(2)])
-        await pilot.pause()
+        await show_first(pilot, pane, 2)
         assert layouts.count >= 1
         assert not view.show_vertical_scrollbar
         assert "line 00001" in shown(app)

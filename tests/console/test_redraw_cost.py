@@ -7,7 +7,7 @@ several times a second during a run and in every redraw of a session left open."
 
 from __future__ import annotations
 
-from conftest import demo_app, finish_runs, wait_until
+from conftest import backtest_demo, demo_app, wait_until
 from textual.widget import Widget
 
 from console.state import Part
@@ -19,10 +19,7 @@ async def test_a_redraw_of_unchanged_panes_repaints_nothing_and_a_change_still_s
 ) -> None:
     app = demo_app(dump_dir=tmp_path / "dump")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("b")
-        await pilot.pause()
-        await pilot.press("enter")
-        await finish_runs(pilot)
+        await backtest_demo(pilot)
         await pilot.pause()
         app.dashboard.redraw(Part.ALL)
         await pilot.pause()
@@ -57,10 +54,7 @@ async def test_a_theme_change_draws_the_unchanged_equity_chart_in_the_new_colour
 
     app = demo_app(dump_dir=tmp_path / "dump")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("b")
-        await pilot.pause()
-        await pilot.press("enter")
-        await finish_runs(pilot)
+        await backtest_demo(pilot)
         await pilot.pause()
         chart = app.dashboard.query_one(EquityChart)
 
