@@ -299,6 +299,7 @@ class CandleStore:
         self.failures: list[_Failure] = []
         self.poison: dict[int, str] = {}
         self._derived: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._extremes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # ``extremes``, by span
         self.live_edge: int | None = None  # live: first slot fetched while it was "now" (or later)
         self._read_only: tuple[np.ndarray, ...] = ()  # read-only views of the price columns, for windows
         self.fetched_at = 0  # live: the clock's now at the last fetch
@@ -374,6 +375,7 @@ class CandleStore:
         """Slots changed status (or the columns moved): what was derived from them is stale.
         Every write of a status other than PRESENT goes through here."""
         self._derived.clear()
+        self._extremes.clear()
         self._present = (0, 0)
         self._read_only = ()  # the columns may have moved (``_grow``, ``_adopt``)
 
@@ -381,6 +383,7 @@ class CandleStore:
         """Memory the store's own arrays take (columns it only maps from a file are not counted)."""
         arrays = [self.open, self.high, self.low, self.close, self.volume, self.status]
         arrays += [a for got in self._derived.values() for a in got if a is not None]
+        arrays += [a for got in self._extremes.values() for a in got]
         return sum(a.nbytes for a in arrays if a.flags.owndata)
 
     def _pos(self, idx: int) -> int:
@@ -914,6 +917,15 @@ class CandleStore:
         np.cumsum(~present, out=missing[1:])
         got = (vw, ok, missing)
         self._derived[window] = got
+        return got
+
+    def extremes(self, span: int) -> tuple[np.ndarray, np.ndarray]:
+        """``settlement.span_extremes`` of the high and low columns: the highest high and the lowest
+        low of the ``span`` slots from each slot on. Values over slots that hold no candle mean
+        nothing: a caller reads only spans it knows to be all present."""
+        got = self._extremes.get(span)
+        if got is None:
+            got = self._extremes[span] = settlement.span_extremes(self.high, self.low, span)
         return got
 
     def _lent_edge(self, vw: np.ndarray, present: np.ndarray, window: int) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "scan_position",
     "scan_scheduled",
     "scan_store_position",
+    "span_extremes",
     "vwap_of",
 ]
 
@@ -337,6 +338,28 @@ def first_true(make_mask, k0: int, k1: int, first_block: int = 128) -> int:
     return -1
 
 
+def span_extremes(high: np.ndarray, low: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(highest, lowest)``: ``highest[k]`` is the largest of ``high[k : k + span]`` and ``lowest[k]``
+    the smallest of ``low[k : k + span]``, for every ``k`` whose span fits (``len - span + 1`` of
+    them). NaNs are passed over (``fmax``/``fmin``); a span of NaNs only gives NaN.
+
+    Why: most positions of a sweep close ``time_expired`` (their TP and SL are never touched), and
+    ``first_touch`` asks numpy for a mask of the whole lifetime to learn that. With these, one
+    lookup per side proves it: no candle in ``[k, k + span)`` reaches ``up`` or ``down`` exactly
+    when ``highest[k] < up`` and ``lowest[k] > down`` (a NaN candle reaches nothing, and a NaN
+    extreme fails the test, so the mask then decides). Built by doubling: O(n log span)."""
+    n = len(high)
+    if span < 1 or span > n:
+        return np.empty(0), np.empty(0)
+    hi, lo, w = high, low, 1
+    while 2 * w <= span:  # hi[k], lo[k]: extremes of the 2w values from k
+        hi, lo, w = np.fmax(hi[:-w], hi[w:]), np.fmin(lo[:-w], lo[w:]), 2 * w
+    if w < span:  # [k, k + w) and [k + span - w, k + span) together cover [k, k + span)
+        cut = len(hi) - (span - w)
+        hi, lo = np.fmax(hi[:cut], hi[span - w :]), np.fmin(lo[:cut], lo[span - w :])
+    return hi, lo
+
+
 def first_touch(high: np.ndarray, low: np.ndarray, k0: int, k1: int, up: float, down: float) -> int:
     """Smallest ``k`` in ``[k0, k1)`` whose high reaches ``up`` or whose low reaches ``down``, else -1.
 
@@ -435,8 +458,14 @@ def scan_store_position(st: CandleStore, vw: np.ndarray, k0: int, k1: int, row: 
     take_profit, stop_loss, position = row.price_take_profit, row.price_stop_loss, row.position
     high, low, t0 = st.high, st.low, st.base * MINUTE_MS
     long = position == "long"
-    # ``first_exit``, written out: this runs once per trade, and a call is a tenth of its cost
-    k = first_touch(high, low, k0, k1, take_profit if long else stop_loss, stop_loss if long else take_profit)
+    up, down = (take_profit, stop_loss) if long else (stop_loss, take_profit)
+    # ``first_exit``, written out: this runs once per trade, and a call is a tenth of its cost. The
+    # extremes of the lifetime's candles (``span_extremes``) prove "no touch" without a mask
+    highest, lowest = st.extremes(k1 - k0)
+    if highest.item(k0) < up and lowest.item(k0) > down:
+        k = -1
+    else:
+        k = first_touch(high, low, k0, k1, up, down)
     if k >= 0:
         kind = exit_on(position, high.item(k), low.item(k), take_profit, stop_loss)  # floats: plain compares
         price = take_profit if kind == "take_profit" else stop_loss
