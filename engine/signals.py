@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from .config import Config
 from .model import SIGNAL_DTO_KEYS, SignalDto, SignalRow
 from .settlement import reaches_entry
@@ -43,20 +45,50 @@ class IdFactory:
     the same ids every time and its reports can be diffed; live runs use the OS's randomness.
     """
 
-    __slots__ = ("_rng",)
+    __slots__ = ("_ready", "_rng")
 
     def __init__(self, seed: str | None = None) -> None:
         self._rng = random.Random(seed) if seed is not None else None
+        self._ready: list[str] = []  # seeded ids drawn ahead, the next one last
 
     def __call__(self) -> str:
+        if self._ready:
+            return self._ready.pop()
         if self._rng is None:
             return str(uuid.uuid4())
-        h = ((self._rng.getrandbits(128) & _UUID_CLEAR) | _UUID_V4).to_bytes(16).hex()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        self._ready = _uuids(self._rng.getrandbits(128 * _BATCH))
+        return self._ready.pop()
 
 
+_BATCH = 64  # seeded ids drawn at once: a backtest makes one per trade
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))  # the version nibble and the variant bits
 _UUID_V4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+_ALL_CLEAR = sum((_UUID_CLEAR & ((1 << 128) - 1)) << (128 * i) for i in range(_BATCH))
+_ALL_V4 = sum(_UUID_V4 << (128 * i) for i in range(_BATCH))
+
+
+_DASHES = (8, 13, 18, 23)  # where a UUID string has its dashes
+# for each character of the batch's UUID strings, the hex digit it is (or the dash after the digits)
+_LAYOUT = np.array(
+    [
+        32 * _BATCH if c in _DASHES else 32 * u + c - sum(c > d for d in _DASHES)
+        for u in range(_BATCH)
+        for c in range(36)
+    ],
+    dtype=np.intp,
+)
+
+
+def _uuids(bits: int) -> list[str]:
+    """The UUID v4 strings of ``_BATCH`` draws of 128 bits, the first draw last (``pop`` order).
+
+    ``getrandbits(128 * n)`` is ``n`` calls of ``getrandbits(128)``, the first one in the lowest
+    bits (the generator fills a wide draw from its low end), so the ids are the ones drawn one at
+    a time, for two fifths of the cost: one mask, one hex conversion and one placing of the dashes
+    for the batch (the test compares them with ids made one at a time)."""
+    digits = ((bits & _ALL_CLEAR) | _ALL_V4).to_bytes(16 * _BATCH).hex() + "-"  # the first draw: last 32 digits
+    text = np.frombuffer(digits.encode("ascii"), dtype=np.uint8)[_LAYOUT].tobytes().decode("ascii")
+    return [text[i : i + 36] for i in range(0, 36 * _BATCH, 36)]
 
 
 # --------------------------------------------------------------------------- notes
