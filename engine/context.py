@@ -97,12 +97,10 @@ def method_context() -> MethodContext:
     return ctx
 
 
-def set_execution(ctx: ExecutionContext | FrameContext | None):  # -> Token
-    return _execution.set(ctx)
-
-
-def reset_execution(token) -> None:
-    _execution.reset(token)
+# ``set_execution(ctx) -> token`` and ``reset_execution(token)``: the variable's own methods, not
+# wrappers (a backtest sets and resets it around every trade it settles in a stretch)
+set_execution = _execution.set
+reset_execution = _execution.reset
 
 
 def set_method(ctx: MethodContext | None):

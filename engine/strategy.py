@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import CoroutineType
@@ -177,6 +178,22 @@ _STEP_DT: dict[int, timedelta] = {}  # timedelta of a step in ms, for datetimes 
 
 # ``quiet_stretch`` found nothing in its frames: every one was idle
 STRETCH_IDLE: Any = object()
+
+
+def frame_after_close(start: int, step: int, close_ts: int) -> int:
+    """The frame a backtest goes on from after a signal closed at ``close_ts`` (frame ``k`` at
+    ``start + k * step``): past the first frame at or after the close, which the close took
+    (SPEC 6.3's skip, as the frame loop does it)."""
+    return -((start - close_ts) // step) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class SettleFailure:
+    """``quiet_trades`` opened ``row`` and ``settle_from_store`` raised ``error``: the frame loop
+    reports it as a failed fast-forward, as it does when it settles a position itself."""
+
+    row: SignalRow
+    error: Exception
 
 
 class StrategyInstance:
@@ -590,6 +607,23 @@ class StrategyInstance:
         frame in ``[i, stop)``). The context is set once for the stretch; a call that suspends
         hands its context object to the task that finishes it.
         """
+        return next(self.quiet_trades(start, step, i, stop, settle=False))
+
+    def quiet_trades(self, start: int, step: int, i: int, stop: int, settle: bool = True) -> Iterator[tuple[int, Any]]:
+        """``quiet_stretch`` that goes on past the positions it opens: each one that
+        ``settle_from_store`` settles at once is given as ``(k, closed)`` (``k``: the first frame
+        after its close, ``frame_after_close``), and asking resumes there when the throttle lets
+        it ask there and it lies before ``stop``. The last pair is what
+        ``quiet_stretch`` returns, for the frame where the stretch ended. ``settle=False``: that
+        pair alone (``quiet_stretch``).
+
+        Why: a sweep's sets are thousands of trades a year, each asked, opened and settled the
+        same way; here each costs the rules alone (``_quiet_enter``, ``settle_from_store``), not a
+        pass through the frame loop and a new stretch. The execution context is not set while
+        the caller holds a trade (it publishes it and hands it to the run's consumer), and the
+        caller may stop between trades (``close``): each one given is complete, the instance
+        holding nothing.
+        """
         st = self.exchange.store(self.symbol, "1m")
         vw = st.derived(self.window)[0]
         base = st.base
@@ -597,7 +631,9 @@ class StrategyInstance:
         if plan[0] != step:  # once per run (its frames are ``step`` apart): called once per trade
             plan = self._stretch_plan = self._plan_stretch(step)
         _, every, ask, stride, delta, fn, passes, idle = plan
-        slot = start // MINUTE_MS - base + i * (step // MINUTE_MS)
+        minutes = step // MINUTE_MS
+        first_slot = start // MINUTE_MS - base
+        slot = first_slot + i * minutes
         when = start + i * step
         symbol = self.symbol
         dt = self._when_dt(when)
@@ -606,6 +642,7 @@ class StrategyInstance:
         token = set_execution(ctx)
         k = i
         price = 0.0
+        final: tuple[int, Any] | None = None  # the pair that ends the stretch, given once the context is reset
         try:
             while k < stop:
                 if idle is not None:
@@ -633,39 +670,75 @@ class StrategyInstance:
                     done, value = True, result
                 else:
                     done, value = self._drive(result, when)
-                if not done or value is not None or self.stopped:
-                    self.last_signal_ts = when
-                    self._vwap_when, self._vwap_value = when, price
-                    self._dt_ms, self._dt = when, dt
-                    if not done:
-                        return k, self._quiet_finish(value, when, price)
-                    return k, self._quiet_enter(value, when, price)
-                k += every
-                when += ask
-                dt += delta
-                ctx.when = when
-                if st.base != base:  # the strategy's history request moved the store: slots shifted
+                if done and value is None and not self.stopped:
+                    k += every
+                    when += ask
+                    dt += delta
+                    ctx.when = when
+                    if st.base != base:  # the strategy's history request moved the store: slots shifted
+                        break
+                    slot += stride
+                    continue
+                self.last_signal_ts = when
+                self._vwap_when, self._vwap_value = when, price
+                self._dt_ms, self._dt = when, dt
+                if not done:
+                    final = k, self._quiet_finish(value, when, price)
                     break
-                slot += stride
+                out = self._quiet_enter(value, when, price)
+                reset_execution(token)  # settled, handed over and published outside the strategy's context
+                token = None
+                closed = self._settle_now(out, when) if settle and type(out) is SignalRow else None
+                if closed is None:
+                    final = k, out
+                    break
+                if type(closed) is SettleFailure:
+                    final = k, closed
+                    break
+                # asking goes on at the first frame after the close (SPEC 6.3) if the throttle lets it
+                k = frame_after_close(start, step, closed.close_timestamp)
+                yield k, closed
+                if k >= stop or st.base != base or self.first_ask_frame(start, step, stop) > k:
+                    final = k, STRETCH_IDLE  # the caller goes on from there
+                    break
+                when = start + k * step
+                slot = first_slot + k * minutes
+                dt = self._when_dt(when)
+                ctx = self._ctx
+                ctx.when = when
+                token = set_execution(ctx)
         except asyncio.CancelledError as exc:
             self.last_signal_ts = when
             self._vwap_when, self._vwap_value = when, price
-            return k, self._quiet_failed(_own_cancel(exc, f"get_signal of {self.strategy_name}"), when, price)
+            final = k, self._quiet_failed(_own_cancel(exc, f"get_signal of {self.strategy_name}"), when, price)
         except SourceError:
             raise
         except Exception as exc:
             self.last_signal_ts = when
             self._vwap_when, self._vwap_value = when, price
-            return k, self._quiet_failed(exc, when, price)
+            final = k, self._quiet_failed(exc, when, price)
         finally:
-            reset_execution(token)
-        if k > i:
-            last = when - ask
-            self.last_signal_ts = last
-            self._dt_ms, self._dt = last, dt - delta
-        # the frames after the last ask up to ``stop`` are throttled; the caller passes any beyond
-        # (a bad frame at ``stop`` is ticked there)
-        return min(k, stop), STRETCH_IDLE
+            if token is not None:
+                reset_execution(token)
+        if final is None:
+            if k > i:
+                last = when - ask
+                self.last_signal_ts = last
+                self._dt_ms, self._dt = last, dt - delta
+            # the frames after the last ask up to ``stop`` are throttled; the caller passes any beyond
+            # (a bad frame at ``stop`` is ticked there)
+            final = min(k, stop), STRETCH_IDLE
+        yield final
+
+    def _settle_now(self, row: SignalRow, when: int) -> ClosedResult | SettleFailure | None:
+        """``settle_from_store`` of the position ``row`` that frame ``when`` opened: None when it
+        cannot (the frame loop fetches a lane), a ``SettleFailure`` when it raised."""
+        try:
+            return self.settle_from_store(row, "opened", when)
+        except SourceError:
+            raise
+        except Exception as exc:
+            return SettleFailure(row, exc)
 
     def _plan_stretch(self, step: int) -> tuple:
         """What ``quiet_stretch`` needs for frames ``step`` ms apart: the step, frames from one ask to
@@ -765,7 +838,7 @@ class StrategyInstance:
         if lo < 0 or hi > st.size:
             return None
         vw, _, missing = st.derived(w)
-        if missing is not None and missing[hi] != missing[lo]:
+        if missing is not None and missing.item(hi) != missing.item(lo):
             return None
         d = scan_store_position(st, vw, k0, hi, row, w)
         if d.evaluated_end > k0 and self.report_milestones:

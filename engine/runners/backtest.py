@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import CoroutineType
 from typing import Any
@@ -28,6 +28,7 @@ from ..model import (
     MINUTE_MS,
     BacktestResult,
     BacktestStatistics,
+    ClosedResult,
     DoneEvent,
     PerformanceEvent,
     ProgressEvent,
@@ -38,7 +39,7 @@ from ..reports import stores
 from ..risk import clear_risk
 from ..scope import EnginePart, active
 from ..signals import IdFactory
-from ..strategy import STRETCH_IDLE, StrategyInstance
+from ..strategy import STRETCH_IDLE, SettleFailure, StrategyInstance
 from .tasks import RunnerFacade, RunTask, TaskBoard, TaskStatus, retire
 
 __all__ = ["Backtest", "frame_timestamps"]
@@ -165,6 +166,7 @@ class _Run:
         self._perf_log = stores.performance_log(symbol, strategy_name, True) if reports else None
         self._listeners_version = -1
         self._listeners = True
+        self._trades: Iterator[tuple[int, Any]] = iter(())  # the stretch settling what it opens (``_skip_idle``)
         self._opened_listened = True
         self._idle_listened = True
 
@@ -352,6 +354,25 @@ class _Run:
                 k, carried, ev = self._skip_idle(i)
                 if ev is not None:
                     await perf_stream.emit(ev)
+                if type(carried) is ClosedResult or type(carried) is SettleFailure:
+                    # 1b. positions the stretch opened and settled at once (``quiet_trades``), in order
+                    while type(carried) is ClosedResult:
+                        pending = publish_nowait(carried, True, self.bus, self.reports)
+                        if pending is not None:
+                            await pending
+                        i = k  # the frame after its close (``frame_after_close``): past the frames it covered
+                        if task is not None:
+                            task.processed = i if i < n else n
+                        yield carried
+                        k, carried = self._next_trade(i, clock() - last_yield > YIELD_EVERY_S)
+                    if type(carried) is SettleFailure:  # as ``_settle_later`` reports an error
+                        failed, carried = carried, _NO_RESULT
+                        await self._fast_forward_failed(failed.error, start + k * step, failed.row, "fast-forward")
+                        i = k + 1
+                        continue
+                    if carried is _NO_RESULT:
+                        i = k
+                        continue
                 if k > i and carried is _NO_RESULT:
                     i = k
                     if task is not None:
@@ -438,16 +459,39 @@ class _Run:
         stop = self._before_bad(i, i + STRETCH_FRAMES if i + STRETCH_FRAMES < f.count else f.count)
         if stop <= i:
             return i, _NO_RESULT, None
+        if self._perf_log is None and inst.settles_from_store and not self._opened_wanted():
+            # nobody takes a timing sample or an opened result: the stretch settles what it opens
+            self._trades = inst.quiet_trades(f.start, f.step, i, stop)
+            k, outcome = next(self._trades)
+            return (k, *self._stretch_outcome(outcome, None))
         t0 = time.perf_counter()
         k, outcome = inst.quiet_stretch(f.start, f.step, i, stop)
         ev = None
         if k > i:  # the idle frames' timing: one bulk sample, their mean duration
             ev = self._perf("backtest_timeframe", (time.perf_counter() - t0) * 1000 / (k - i), k - i)
+        return (k, *self._stretch_outcome(outcome, ev))
+
+    def _stretch_outcome(self, outcome: Any, ev: PerformanceEvent | None) -> tuple[Any, PerformanceEvent | None]:
+        """What the frame loop carries from a stretch's pair: nothing (its frames were idle), a
+        position it settled or failed to (``quiet_trades``), or the outcome of its last frame."""
         if outcome is STRETCH_IDLE:
-            return k, _NO_RESULT, ev
-        if type(outcome) is not CoroutineType:
-            outcome = inst.frame_outcome(outcome, self._opened_wanted())
-        return k, outcome, ev
+            return _NO_RESULT, ev
+        if type(outcome) is ClosedResult or type(outcome) is SettleFailure or type(outcome) is CoroutineType:
+            return outcome, ev
+        return self.instance.frame_outcome(outcome, self._opened_wanted()), ev
+
+    def _next_trade(self, i: int, yield_due: bool) -> tuple[int, Any]:
+        """The stretch's next pair after a settled position, ``_stretch_outcome``'s way; or
+        ``(i, _NO_RESULT)`` when the loop must look again before asking further: the run was
+        stopped, the event loop is due its turn, or somebody (un)subscribed."""
+        trades = self._trades
+        if yield_due or self.instance.stopped or events.subscription_version() != self._listeners_version:
+            trades.close()
+            return i, _NO_RESULT
+        k, outcome = next(trades)
+        if type(outcome) is ClosedResult:  # the common case: one more trade
+            return k, outcome
+        return k, self._stretch_outcome(outcome, None)[0]
 
     def _before_bad(self, i: int, j: int) -> int:
         """``j``, or the first bad frame in ``[i, j)`` if there is one."""

@@ -460,7 +460,9 @@ def register_once(market: dict, dto: dict, *, window: int, await_minutes: int = 
     e.add_strategy("s", "1m", get_signal, callbacks=callbacks)
 
 
-async def run_engine_backtest(market: dict, dto: dict, t: Touch, *, listen: bool, callbacks: bool) -> dict:
+async def run_engine_backtest(
+    market: dict, dto: dict, t: Touch, *, listen: bool, callbacks: bool, reports: bool = True
+) -> dict:
     log: list[tuple] = []
     cbs = recording_callbacks(log) if listen and callbacks else None
     register_once(market, dto, window=t.window, await_minutes=t.await_minutes, callbacks=cbs)
@@ -471,7 +473,8 @@ async def run_engine_backtest(market: dict, dto: dict, t: Touch, *, listen: bool
         e.listen_signal_backtest(lambda r: emitted.append(_as_ref_dict(r)))
     e.listen_error(errors.append)
     yielded = [
-        _as_ref_dict(r) async for r in e.Backtest.run("BTCUSDT", strategy_name="s", exchange_name="x", frame_name="f")
+        _as_ref_dict(r)
+        async for r in e.Backtest.run("BTCUSDT", strategy_name="s", exchange_name="x", frame_name="f", reports=reports)
     ]
     return {"yielded": yielded, "emitted": emitted, "callbacks": log, "errors": errors}
 
@@ -494,9 +497,16 @@ def compare_touch(t: Touch) -> list[dict]:
     )
     ref_yielded = [_normalise_ref(d) for d in ref.yielded]
     ref_emitted = [_normalise_ref(d) for d in ref.emitted]
-    for listen, callbacks in ((True, True), (True, False), (False, False)):
-        got = asyncio.run(run_engine_backtest(market, dto, t, listen=listen, callbacks=callbacks))
+    # the last: no report kept, so the stretch settles the position itself (``quiet_trades``)
+    for listen, callbacks, reports in (
+        (True, True, True),
+        (True, False, True),
+        (False, False, True),
+        (False, False, False),
+    ):
+        got = asyncio.run(run_engine_backtest(market, dto, t, listen=listen, callbacks=callbacks, reports=reports))
         mode = ("backtest_lane" if callbacks else "settle_quiet") if listen else "settle_from_store"
+        mode += "" if reports else ", quiet_trades"
         assert _same(got["yielded"], ref_yielded), f"[{mode}] {t}: " + _first_difference(got["yielded"], ref_yielded)
         assert len(got["errors"]) == len(ref.errors), f"[{mode}] {t}: {got['errors']} vs {ref.errors}"
         if listen:
