@@ -1,5 +1,6 @@
 """The Research tab: one sweep's progress, its sets ranked (sortable), the parameter heat map, the
-walk-forward folds and the overfitting verdict, all read from the sweep's results table.
+walk-forward folds, the Monte Carlo bands of the best set and the overfitting verdict, all read
+from the sweep's results table.
 
 The sweep runs in its own process (``runner.py``); its messages arrive here as ``SweepUpdate``
 (posted from the reader thread: Textual's ``post_message`` is thread-safe). Progress comes from the
@@ -69,9 +70,10 @@ def _sortable(v: Any) -> tuple[int, Any]:
 
 
 class ResearchPane(Pane):
-    """A sweep's progress line, three views (``v``) and the verdict line; ``o`` sorts the sets by
-    the next column, Enter backtests the set under the cursor, ``R`` opens the sweep's report, ``x``
-    stops the sweep (it resumes when started again). ``S`` (the app's command) starts one."""
+    """A sweep's progress line, three views (``v``), the best set's Monte Carlo line and the verdict
+    line; ``o`` sorts the sets by the next column, Enter backtests the set under the cursor, ``R``
+    opens the sweep's report, ``x`` stops the sweep (it resumes when started again). ``S`` (the
+    app's command) starts one."""
 
     BINDINGS = [
         Binding("v", "next_view", "View"),
@@ -81,7 +83,9 @@ class ResearchPane(Pane):
     ]
 
     DEFAULT_CSS = """
-    ResearchPane > #research-status, ResearchPane > #research-verdict { height: auto; padding: 0 1; }
+    ResearchPane > #research-status, ResearchPane > #research-monte, ResearchPane > #research-verdict {
+        height: auto; padding: 0 1;
+    }
     ResearchPane > ContentSwitcher { height: 1fr; }
     ResearchPane DataTable { height: 1fr; }
     """
@@ -98,6 +102,7 @@ class ResearchPane(Pane):
         self.error: str | None = None
         self.sets: list[Any] = []  # engine.SweepSet, ranked as the sweep ranks them
         self.guard: Any = None
+        self.monte: engine.SweepMonteCarlo | None = None  # the best set's bands, once the sweep ended
         self.folds: Any = None
         self.sort_by: str | None = None  # None: the sweep's own ranking
         self.view = 0
@@ -109,6 +114,7 @@ class ResearchPane(Pane):
             yield DataTable(id="research-board", cursor_type="row", zebra_stripes=False)
             yield DataTable(id="research-heat", cursor_type="none", show_cursor=False)
             yield DataTable(id="research-folds", cursor_type="none", show_cursor=False)
+        yield Static("", id="research-monte", markup=False)
         yield Static("", id="research-verdict", markup=False)
 
     def on_mount(self) -> None:
@@ -122,7 +128,7 @@ class ResearchPane(Pane):
     def start(self, job: SweepJob) -> None:
         """Start ``job`` in its own process; the caller checked no sweep is running."""
         self.job, self.status, self.tick, self.done, self.error = job, "running", None, None, None
-        self.sets, self.guard, self.folds, self.sort_by = [], None, None, None
+        self.sets, self.guard, self.monte, self.folds, self.sort_by = [], None, None, None, None
         self._loaded_at = -math.inf
         self.process = SweepProcess(job, lambda msg: self.post_message(SweepUpdate(msg)))
         self.process.start()
@@ -160,6 +166,8 @@ class ResearchPane(Pane):
             self.sets = engine.rank_sweep_sets(job.sweep, rows)
             if self.status != "running":  # the guard and the folds judge a finished sweep
                 self.guard = engine.sweep_guard(self.sets, job.sweep.metric[0]) if self.sets else None
+                best = None if self.guard is None else self.guard.best
+                self.monte = None if best is None else engine.sweep_monte_carlo(job.sweep, rows, best.trial)
                 walk_forward = any(w.role == "test" for w in job.sweep.windows)
                 self.folds = engine.walk_forward_summary(job.sweep, job.table) if walk_forward else None
         except sqlite3.Error:
@@ -250,6 +258,7 @@ class ResearchPane(Pane):
         self._draw_board()
         self._draw_heat()
         self._draw_folds()
+        self.query_one("#research-monte", Static).update(self._monte_text())
         self.query_one("#research-verdict", Static).update(self._verdict_text())
 
     def _status_text(self) -> str:
@@ -282,6 +291,19 @@ class ResearchPane(Pane):
         if top is None:
             return "best: none"
         return f"best: set {top.trial} {metric} {_num(top.value(metric))} ({_params(top.params)})"
+
+    def _monte_text(self) -> str:
+        if self.status == "running":
+            return "Monte Carlo of the best set: when the sweep ends."
+        mc, g = self.monte, self.guard
+        if mc is None or g is None or g.best is None:
+            return "Monte Carlo: no best set with days of results to resample."
+        r, d = mc.total_return, mc.max_drawdown
+        return (
+            f"Monte Carlo, set {g.best.trial} ({mc.paths} resamplings of its {mc.trades} days): "
+            f"PnL % 5/50/95: {_num(r.p5)} / {_num(r.p50)} / {_num(r.p95)} · "
+            f"max DD % 5/50/95: {_num(d.p5)} / {_num(d.p50)} / {_num(d.p95)} · P(loss) {_num(mc.p_loss * 100, 1)}%"
+        )
 
     def _verdict_text(self) -> str:
         if self.status == "running":

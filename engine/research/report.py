@@ -29,7 +29,7 @@ import numpy as np
 from ..reports.format import to_fixed
 from ..reports.markdown import Column, escape_cell, render_table, write_report
 from . import charts as chart_lib
-from .analysis import Pbo, deflated_sharpe, moments, monte_carlo, pbo
+from .analysis import MonteCarlo, Pbo, deflated_sharpe, moments, monte_carlo, pbo
 from .charts import CHARTS_HINT
 from .sweep import Sweep
 from .table import ResultRow, ResultsTable, SweepError
@@ -43,6 +43,7 @@ __all__ = [
     "leaderboard",
     "ranked",
     "render_sweep_report",
+    "set_monte_carlo",
     "trial_summaries",
     "write_charts",
     "write_sweep_report",
@@ -316,9 +317,9 @@ def render_sweep_report(
             *_image(images, hint, "heat", "heat map"),
         ]
 
-    daily = best_daily(sweep, rows, g.best.trial) if g.best is not None else np.zeros(0)
-    if daily.size:
-        lines += _monte_carlo(g.best.trial, daily, sweep.seed)
+    mc = set_monte_carlo(sweep, rows, g.best.trial) if g.best is not None else None
+    if mc is not None and g.best is not None:
+        lines += _monte_carlo(g.best.trial, mc, sweep.seed)
         lines += _image(images, hint, "monte_carlo", "Monte Carlo fan")
 
     if any(w.role == "test" for w in sweep.windows):
@@ -358,8 +359,15 @@ def best_daily(sweep: Sweep, rows: Sequence[ResultRow], trial: int) -> np.ndarra
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def _monte_carlo(trial: int, daily: np.ndarray, seed: int) -> list[str]:
-    mc = monte_carlo(daily.tolist(), paths=MONTE_CARLO_PATHS, seed=seed)
+def set_monte_carlo(sweep: Sweep, rows: Sequence[ResultRow], trial: int) -> MonteCarlo | None:
+    """The Monte Carlo bands of set ``trial``: its daily pnl (``best_daily``) resampled into
+    ``MONTE_CARLO_PATHS`` paths with the sweep's seed; None when it has no day of results. The
+    report's section and the console's Research tab both show this."""
+    daily = best_daily(sweep, rows, trial)
+    return monte_carlo(daily.tolist(), paths=MONTE_CARLO_PATHS, seed=sweep.seed) if daily.size else None
+
+
+def _monte_carlo(trial: int, mc: MonteCarlo, seed: int) -> list[str]:
     r, d = mc.total_return, mc.max_drawdown
     return [
         "## Monte Carlo of the best set",

@@ -129,6 +129,20 @@ async def test_a_grid_sweep_runs_from_the_dashboard_and_shows_its_results(tmp_pa
         word = "NOT distinguishable from luck" if guard.lucky else "unlikely to be luck"
         assert verdict.startswith(f"Verdict: set {guard.best.trial} is {word}")
         assert "over 6 sets" in verdict
+        # the best set's Monte Carlo bands, as the report computes them (its 4 days resampled)
+        mc = engine.sweep_monte_carlo(pane.job.sweep, rows, guard.best.trial)
+        assert pane.monte == mc and mc.paths == 1000 and mc.trades == 4
+        monte = str(pane.query_one("#research-monte", Static).render())
+        r, d = mc.total_return, mc.max_drawdown
+        fixed = engine.to_fixed
+        assert monte == (
+            f"Monte Carlo, set {guard.best.trial} (1000 resamplings of its 4 days): "
+            f"PnL % 5/50/95: {fixed(r.p5, 2)} / {fixed(r.p50, 2)} / {fixed(r.p95, 2)} · "
+            f"max DD % 5/50/95: {fixed(d.p5, 2)} / {fixed(d.p50, 2)} / {fixed(d.p95, 2)} · "
+            f"P(loss) {fixed(mc.p_loss * 100, 1)}%"
+        )
+        report = pane.done.report.read_text()
+        assert f"95th percentile {fixed(r.p95, 2)}" in report  # the report's section: the same bands
 
         # o: sorted by the next column (trades, highest first), then the next
         pane.query_one("#research-board", DataTable).focus()
@@ -267,6 +281,8 @@ async def test_progress_shows_sets_done_eta_and_the_best_so_far(tmp_path: Path, 
         assert status.endswith("sets 2/6 · ETA 8s · best: set 1 total_pnl 1.50 (sl=0.5, tp=1.5)")
         verdict = str(pane.query_one("#research-verdict", Static).render())
         assert verdict == "Verdict (deflated Sharpe ratio, PBO): when the sweep ends."
+        monte = str(pane.query_one("#research-monte", Static).render())
+        assert monte == "Monte Carlo of the best set: when the sweep ends."
 
 
 async def test_stop_keeps_the_finished_rows_and_the_same_sweep_resumes(tmp_path: Path, no_settings) -> None:
