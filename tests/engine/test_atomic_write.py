@@ -100,7 +100,10 @@ async def test_a_cancelled_async_write_leaves_the_old_file_and_no_temp_file(tmp_
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(10_000):  # the temp file goes once the thread is done with it
+    # the temp file goes once the thread is done with it: wait for the thread itself (a count of
+    # loop turns was a deadline a loaded machine could pass before 20 MB were on disk)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    for _ in range(100):  # then the write's completion callback runs on the loop
         if not _temps(tmp_path):
             break
         await asyncio.sleep(0)
