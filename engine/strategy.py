@@ -613,9 +613,8 @@ class StrategyInstance:
         """``quiet_stretch`` that goes on past the positions it opens: each one that
         ``settle_from_store`` settles at once is given as ``(k, closed)`` (``k``: the first frame
         after its close, ``frame_after_close``), and asking resumes there when the throttle lets
-        it ask there and it lies before ``stop``. The last pair is what
-        ``quiet_stretch`` returns, for the frame where the stretch ended. ``settle=False``: that
-        pair alone (``quiet_stretch``).
+        it ask there and it lies before ``stop``. The last pair is what ``quiet_stretch`` returns,
+        for the frame where the stretch ended. ``settle=False``: that pair alone (``quiet_stretch``).
 
         Why: a sweep's sets are thousands of trades a year, each asked, opened and settled the
         same way; here each costs the rules alone (``_quiet_enter``, ``settle_from_store``), not a
