@@ -687,7 +687,7 @@ class StrategyInstance:
                 out = self._quiet_enter(value, when, price)
                 reset_execution(token)  # settled, handed over and published outside the strategy's context
                 token = None
-                closed = self._settle_now(out, when) if settle and type(out) is SignalRow else None
+                closed = self.settle_now(out, "opened", when) if settle and type(out) is SignalRow else None
                 if closed is None:
                     final = k, out
                     break
@@ -729,11 +729,13 @@ class StrategyInstance:
             final = min(k, stop), STRETCH_IDLE
         yield final
 
-    def _settle_now(self, row: SignalRow, when: int) -> ClosedResult | SettleFailure | None:
-        """``settle_from_store`` of the position ``row`` that frame ``when`` opened: None when it
-        cannot (the frame loop fetches a lane), a ``SettleFailure`` when it raised."""
+    def settle_now(self, row: SignalRow, action: str, when: int) -> ClosedResult | SettleFailure | None:
+        """``settle_from_store`` of what frame ``when`` opened or scheduled, its failure as a value:
+        None when it cannot (the frame loop fetches a lane), a ``SettleFailure`` when it raised
+        (unreadable data, ``SourceError``, still fails the run). The frame loop and ``quiet_trades``
+        both settle through here."""
         try:
-            return self.settle_from_store(row, "opened", when)
+            return self.settle_from_store(row, action, when)
         except SourceError:
             raise
         except Exception as exc:

@@ -317,8 +317,7 @@ def render_sweep_report(
             *_image(images, hint, "heat", "heat map"),
         ]
 
-    mc = set_monte_carlo(sweep, rows, g.best.trial) if g.best is not None else None
-    if mc is not None and g.best is not None:
+    if g.best is not None and (mc := set_monte_carlo(sweep, rows, g.best.trial)) is not None:
         lines += _monte_carlo(g.best.trial, mc, sweep.seed)
         lines += _image(images, hint, "monte_carlo", "Monte Carlo fan")
 

@@ -365,9 +365,9 @@ class _Run:
                             task.processed = i if i < n else n
                         yield carried
                         k, carried = self._next_trade(i, clock() - last_yield > YIELD_EVERY_S)
-                    if type(carried) is SettleFailure:  # as ``_settle_later`` reports an error
+                    if type(carried) is SettleFailure:  # reported as phase 3 reports one
                         failed, carried = carried, _NO_RESULT
-                        await self._fast_forward_failed(failed.error, start + k * step, failed.row, "fast-forward")
+                        await self._settle_later(_Later(error=failed.error), failed.row, "opened", start + k * step)
                         i = k + 1
                         continue
                     if carried is _NO_RESULT:
@@ -506,14 +506,11 @@ class _Run:
         """Phase 3's common case, without a coroutine: the strategy settles what the frame opened
         straight from the candle store and only hooks receive the result. Anything else (a lane to
         fetch, a listener to wait for, an error to report) is handed to ``_settle_later``."""
-        try:
-            settled = self.instance.settle_from_store(row, action, when)
-        except SourceError:
-            raise
-        except Exception as exc:
-            return _Later(error=exc)
+        settled = self.instance.settle_now(row, action, when)
         if settled is None:
             return _Later()
+        if type(settled) is SettleFailure:
+            return _Later(error=settled.error)
         try:
             pending = publish_nowait(settled, True, self.bus, self.reports)
         except Exception as exc:

@@ -178,15 +178,15 @@ def test_a_failed_settlement_is_reported_as_on_the_general_path(monkeypatch, tra
 
     monkeypatch.setattr(StrategyInstance, "settle_from_store", failing)
     seen_failures: list = []
-    plain_settle_now = StrategyInstance._settle_now
+    plain_settle_now = StrategyInstance.settle_now
 
-    def recorded(self, row, when):
-        got = plain_settle_now(self, row, when)
+    def recorded(self, row, action, when):
+        got = plain_settle_now(self, row, action, when)
         if type(got) is SettleFailure:
             seen_failures.append(got.error)
         return got
 
-    monkeypatch.setattr(StrategyInstance, "_settle_now", recorded)
+    monkeypatch.setattr(StrategyInstance, "settle_now", recorded)
     fused = _run(0, "1m", "1m", fused=True)
     assert seen_failures, "the stretch should meet a failing settlement"
     count[0] = 0
