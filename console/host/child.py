@@ -9,7 +9,8 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
                         ("end", error | None, status)              the run ended (then it exits)
     console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
 
-``stream`` is a bus stream name, ``"result"`` (what iterating the run handle gave) or ``"log"``
+``stream`` is a bus stream name, ``"closed_backtest"`` (a backtest's closed result: signal_backtest
+then signal), ``"result"`` (what iterating the run handle gave) or ``"log"``
 (the engine's logger: ``(level, text)``). An exception travels with its traceback
 (console/host/errors.py). The worker starts before it is needed (console/host/pool.py), so its
 imports and the project's load are paid while the user picks a run.
@@ -36,8 +37,7 @@ SIGNAL_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
 equal; that module imports Textual, which the worker does not need)."""
 
 FORWARD: tuple[tuple[str, tuple[str, ...] | None], ...] = (
-    ("signal", SIGNAL_ACTIONS),
-    ("signal_backtest", ("closed",)),  # the backtest report store's hook
+    ("signal", SIGNAL_ACTIONS),  # a backtest's closed result also stands for its signal_backtest one
     ("risk", None),
     ("walker", None),
     ("walker_complete", None),
@@ -49,10 +49,17 @@ FORWARD: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("account", None),
     ("breaker", None),
 )
-"""Each stream the console listens to or stores, with the actions it wants (None: all). Not the
-performance stream: a listener there makes the engine build an event per sample (400,000 on the
-busy benchmark, six times the run's time); its report store fills without one, and goes to the
-console whole when the run ends (``_timings``). Nor the milestone streams (``_forward_milestones``)."""
+"""Each stream the console listens to or stores, with the actions it wants (None: all). The
+worker takes them through hooks (``Stream.add_hook``), which the engine calls directly, without a
+subscriber's delivery (its filter, its lock, its awaitable check): the same interest, so the
+engine takes the same paths (listening cost the engine benchmark's worker 493M instructions over
+the headless run, hooks 326M; callgrind). Not the signal_backtest stream: the backtest report
+store takes its closed results, and each is the same object as the signal stream's closed result
+that comes right after it, so the worker sends that one once, as ``"closed_backtest"``, and the
+console publishes it to both. Not the performance stream: a listener there makes the engine
+build an event per sample (400,000 on the busy benchmark, six times the run's time); its report
+store fills without one, and goes to the console whole when the run ends (``_timings``). Nor the
+milestone streams (``_forward_milestones``)."""
 
 
 SEND_SLICE = 1_000
@@ -136,8 +143,8 @@ class Outbox:
         self.latest.clear()
         last = max(0, (len(items) - 1) // SEND_SLICE * SEND_SLICE)
         for k in range(0, last, SEND_SLICE):
-            self.send(("batch", items[k : k + SEND_SLICE], None))
-        self.send(("batch", items[last:], status))
+            self.send(("batch", _share_milestones(items[k : k + SEND_SLICE]), None))
+        self.send(("batch", _share_milestones(items[last:]), status))
 
     def _picklable(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
         """The batch with each item that does not pickle replaced by a warning that names it (the
@@ -233,7 +240,8 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
     bus = engine.active_engine().bus
     _mark_clears(engine.active_engine().stores, out)
     _forward_milestones(engine.active_engine(), out)
-    unsubscribe = [getattr(bus, name).listen(_collector(out, name), actions=actions) for name, actions in FORWARD]
+    for name, actions in FORWARD:  # for the worker's life: it runs this one run, then exits
+        getattr(bus, name).add_hook(_collector(out, name), actions=actions)
     try:
         if spec.mode == "walker":
             handle = engine.Walker.run(spec.symbol, walker_name=spec.name)
@@ -256,8 +264,6 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
         failure = exc
     finally:
         ticker.cancel()
-        for off in unsubscribe:
-            off()
     for key, timings in _timings(spec.symbol):
         out.add("timings", (key, timings))
     out.flush(handle.status())
@@ -298,20 +304,34 @@ def _forward_milestones(eng: Any, out: Outbox) -> None:
     listener on the milestone streams makes the engine find every level of every signal as it
     goes (the benchmark's 5,000 trades: 30,000 events, as much CPU as the run itself, and most of
     the console's fold). A fast-forwarded signal's milestones go as one lazy batch (its own
-    candles, ``LazyMilestones.compact``) that the console counts at once and expands only for
+    candles, ``LazyMilestones.share``) that the console counts at once and expands only for
     the lines it shows; the others (a signal evaluated candle by candle) still come as events,
     through hooks, which keep the lazy path open. Both in emission order, in the batches."""
-    eng.partials.lazy_sink = lambda batch: out.items.append(("partial_lazy", batch.compact()))
+    eng.partials.lazy_sink = lambda batch: out.items.append(("partial_lazy", batch))
     eng.bus.partial_profit.add_hook(lambda event: out.items.append(("partial_profit", event)))
     eng.bus.partial_loss.add_hook(lambda event: out.items.append(("partial_loss", event)))
+
+
+def _share_milestones(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """A message's lazy milestone batches made to hold only their own candles, all in one array
+    (``LazyMilestones.share``): until then they read the engine's whole columns, uncopied."""
+    at = [i for i, item in enumerate(items) if item[0] == "partial_lazy"]
+    if at:
+        batches = [items[i][1] for i in at]
+        for i, batch in zip(at, type(batches[0]).share(batches)):  # the engine's class, from its object
+            items[i] = ("partial_lazy", batch)
+    return items
 
 
 def _collector(out: Outbox, name: str) -> Any:
     if name == "signal":
 
         def collect_signal(event: Any) -> None:
-            if event.action == "active":
+            action = event.action
+            if action == "active":
                 out.active(event)
+            elif action == "closed" and event.backtest:
+                out.items.append(("closed_backtest", event))
             else:
                 out.items.append(("signal", event))
 

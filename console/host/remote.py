@@ -157,14 +157,21 @@ class RemoteRun:
                 level, text = value
                 getattr(logger, level, logger.warning)(text)
                 continue
+            if kind == "closed_backtest":  # a backtest's closed signal: the engine published it twice
+                await self._emit(bus.signal_backtest, value)
+                await self._emit(bus.signal, value)
+                continue
             if isinstance(value, Packed):
                 value = unpack(value)
-            try:
-                pending = getattr(bus, kind).emit_nowait(value)
-                if pending is not None:
-                    await pending
-            except Exception as exc:  # a listener of the console's failed: as in process, say so
-                logger.warning(f"{kind} listener failed on a worker's event: {exc!r}")
+            await self._emit(getattr(bus, kind), value)
+
+    async def _emit(self, stream: Any, value: Any) -> None:
+        try:
+            pending = stream.emit_nowait(value)
+            if pending is not None:
+                await pending
+        except Exception as exc:  # a listener of the console's failed: as in process, say so
+            self.engine.logger.warning(f"{stream.name} listener failed on a worker's event: {exc!r}")
 
     def status(self) -> engine.TaskStatus:
         return self._status
