@@ -10,7 +10,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Flag, auto
-from functools import partial
 from typing import Any, Literal
 
 import engine
@@ -286,18 +285,18 @@ class RunLog:
         self.all: deque[Any] = deque(maxlen=maxlen)
         self.runs: dict[str, deque[Any]] = {}
         self.seen: dict[str, int] = {}  # per run: lines ever added (the deque keeps the newest)
-        self._lazy: list[tuple[str, int, Callable[[], list[Any]]]] = []  # (run, count, build), oldest first
+        self._lazy: list[tuple[str, int, Callable[..., list[Any]], tuple[Any, ...]]] = []  # oldest first
 
     def add(self, line: Any) -> None:
         self._settle()
         self._append(line)
         self.seen[line.run] = self.seen.get(line.run, 0) + 1
 
-    def add_lazy(self, run: str, count: int, build: Callable[[], list[Any]]) -> None:
-        """``count`` lines of ``run`` that ``build`` makes, in order; built when the log is read,
-        and only if they are still among the newest lines of every run or of their own."""
+    def add_lazy(self, run: str, count: int, build: Callable[..., list[Any]], *args: Any) -> None:
+        """``count`` lines of ``run`` that ``build(*args)`` makes, in order; built when the log is
+        read, and only if they are still among the newest lines of every run or of their own."""
         if count:
-            self._lazy.append((run, count, build))
+            self._lazy.append((run, count, build, args))
             self.seen[run] = self.seen.get(run, 0) + count
             if len(self._lazy) > LAZY_BOUND * self.maxlen:  # nobody read the log for a long while
                 self._settle()
@@ -307,15 +306,15 @@ class RunLog:
             return
         pending, self._lazy = self._lazy, []
         room_all, room = self.maxlen, {}
-        needed: list[Callable[[], list[Any]]] = []
-        for run, count, build in reversed(pending):
+        needed: list[tuple[Callable[..., list[Any]], tuple[Any, ...]]] = []
+        for run, count, build, args in reversed(pending):
             left = room.get(run, self.maxlen)
             if room_all > 0 or left > 0:
-                needed.append(build)
+                needed.append((build, args))
             room_all -= count
             room[run] = left - count
-        for build in reversed(needed):  # oldest first; older lines a window has no room for fall out
-            for line in build():
+        for build, args in reversed(needed):  # oldest first; older lines a window has no room for fall out
+            for line in build(*args):
                 self._append(line)
 
     def _append(self, line: Any) -> None:
@@ -361,6 +360,7 @@ class DashboardState:
         self._order_runs: dict[str, str] = {}  # signal id -> the run whose order desk placed its orders
         self._seq = 0
         self._batches: list[tuple[str, Any]] = []  # (run, lazy milestones) folded, not counted yet
+        self._run_memo: dict[tuple[bool, str, str], RunView | None] = {}  # ``run_of`` within one ``apply``
         self.logbook = LogBook()  # every error with its traceback, warnings, live ticks (the log viewer)
 
     @property
@@ -407,6 +407,16 @@ class DashboardState:
     def run_of(self, result: Any) -> RunView | None:
         return self.run_of_pair("backtest" if result.backtest else "live", result.symbol, result.strategy_name)
 
+    def _run_in_fold(self, result: Any) -> RunView | None:
+        """``run_of`` asked once a pair within one ``apply``, where no run starts, ends or changes
+        status: a fast run folds two results a trade, thousands a batch, all of one pair."""
+        key = (result.backtest, result.symbol, result.strategy_name)
+        try:
+            return self._run_memo[key]
+        except KeyError:
+            run = self._run_memo[key] = self.run_of(result)
+            return run
+
     def _rid(self, backtest: bool, symbol: str, strategy: str) -> str:
         mode = "backtest" if backtest else "live"
         run = self.run_of_pair(mode, symbol, strategy)
@@ -420,6 +430,7 @@ class DashboardState:
         ``|`` of two Flag members is a few Python calls, and a fast run folds two or three results
         a trade (opened, closed, a milestone batch), whose parts differ from one to the next."""
         bits = 0
+        self._run_memo.clear()
         for ev in events:
             if getattr(ev, "action", None) is not None:
                 part = self._apply_result(ev)
@@ -562,17 +573,40 @@ class DashboardState:
     def _line(self, **kw: Any) -> LogLine:
         return LogLine(key=self._key("log"), **kw)
 
-    def _note(self, kind: str, when: int, rid: str, r: Any, detail: str, pnl: float | None = None) -> None:
-        """Log a line about result ``r`` of run ``rid`` (a walker's lines name their strategy)."""
-        run = self.runs.get(rid)
-        if run is not None and run.mode == "walker":
-            detail = f"{r.strategy_name}: {detail}"
-        # built when the log is read, if it is still among the newest lines: a fast run notes two
-        # lines a trade, thousands a batch, and the log keeps LOG_LINES of them
-        self.signal_log.add_lazy(rid, 1, partial(self._note_line, kind, when, rid, r, detail, pnl))
+    def _note(
+        self,
+        run: RunView | None,
+        kind: str,
+        when: int,
+        rid: str,
+        r: Any,
+        detail: str,
+        pnl: float | None = None,
+        price: float | None = None,
+    ) -> None:
+        """Log a line about result ``r`` of ``run`` (id ``rid``): ``detail``, then ``price`` if
+        given; a walker's lines name their strategy. The line is built when the log is read, if it
+        is still among the newest lines: a fast run notes two lines a trade, thousands a batch, and
+        the log keeps LOG_LINES of them (so the price is formatted then, too)."""
+        walker = run is not None and run.mode == "walker"
+        self.signal_log.add_lazy(rid, 1, self._note_line, kind, when, rid, r, detail, pnl, price, walker)
 
-    def _note_line(self, kind: str, when: int, rid: str, r: Any, detail: str, pnl: float | None) -> list[LogLine]:
+    def _note_line(
+        self,
+        kind: str,
+        when: int,
+        rid: str,
+        r: Any,
+        detail: str,
+        pnl: float | None,
+        price: float | None,
+        walker: bool,
+    ) -> list[LogLine]:
         row = r.signal
+        if price is not None:
+            detail = f"{detail} {price:,.2f}"
+        if walker:
+            detail = f"{r.strategy_name}: {detail}"
         return [
             self._line(
                 time=when,
@@ -601,7 +635,7 @@ class DashboardState:
         return self.signal_log.of(run)
 
     def _apply_result(self, r: Any) -> Part:
-        run = self.run_of(r)
+        run = self._run_in_fold(r)
         rid = run.id if run else run_id("backtest" if r.backtest else "live", r.symbol, r.strategy_name)
         if run is not None and run.mode == "live":  # a sign of life between events (issue 14 item 11)
             run.last_tick = self.live_now if self.live_now is not None else run.sim_time
@@ -622,13 +656,13 @@ class DashboardState:
         if action == "scheduled":
             when = row.scheduled_at
             self._track(rid, row, r.current_price, when, waiting=True)
-            self._note("SCHED", when, rid, r, f"limit {row.price_open:,.2f}")
+            self._note(run, "SCHED", when, rid, r, "limit", price=row.price_open)
             changed = _SCHEDULED_PARTS
         elif action == "opened":
             when = row.pending_at or row.scheduled_at
             self.scheduled.pop(key, None)
             self._track(rid, row, r.current_price, when, waiting=False)
-            self._note("OPENED", when, rid, r, f"at {row.price_open:,.2f}")
+            self._note(run, "OPENED", when, rid, r, "at", price=row.price_open)
             changed = _OPENED_PARTS
         elif action == "active":
             if key not in self.positions and key not in self.scheduled and run is not None and run.mode == "live":
@@ -649,7 +683,7 @@ class DashboardState:
             self.positions.pop(key, None)
             self.scheduled.pop(key, None)  # a limit that filled inside a backtest fast-forward
             pnl = r.pnl.pnl_percentage
-            self._note("CLOSED", when, rid, r, r.close_reason, pnl=pnl)
+            self._note(run, "CLOSED", when, rid, r, r.close_reason, pnl=pnl)
             if run is not None:
                 run.trades += 1
                 run.wins += pnl > 0
@@ -664,7 +698,7 @@ class DashboardState:
             when = r.close_timestamp
             self.scheduled.pop(key, None)
             reason = "timeout" if r.cancel_reason == "timeout" else "price crossed the stop"
-            self._note("CANCEL", when, rid, r, reason)
+            self._note(run, "CANCEL", when, rid, r, reason)
             self._cancelled.setdefault(rid, deque(maxlen=RECENT_CANCELLATIONS)).append(
                 CancelView(
                     rid, row.id, r.symbol, r.strategy_name, row.position, row.price_open, r.current_price, reason, when
@@ -796,7 +830,7 @@ class DashboardState:
         pending, self._batches = self._batches, []
         counts = type(pending[0][1]).count_all([batch for _, batch in pending])
         for (run, batch), count in zip(pending, counts):
-            self.milestone_log.add_lazy(run, count, partial(self._milestone_lines, run, batch))
+            self.milestone_log.add_lazy(run, count, self._milestone_lines, run, batch)
 
     def _milestone_lines(self, run: str, batch: Any) -> list[MilestoneLine]:
         return [self._milestone_line(run, kind, ev) for kind, ev in batch.events()]

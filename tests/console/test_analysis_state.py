@@ -3,10 +3,12 @@ the walker leaderboard's ranking, risk and milestone logs, and equity per walker
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from console.state import DashboardState, LogLine, Milestone, Part, RunView
 from engine import PartialEvent, RiskEvent, WalkerCompleteEvent, WalkerContract
 from engine.errors import ErrorContext, annotate
-from engine.model import ClosedResult, Pnl, SignalRow
+from engine.model import ClosedResult, OpenedResult, Pnl, SignalRow
 from engine.reports.statistics import backtest_statistics
 
 T0 = 1_704_067_200_000
@@ -82,6 +84,32 @@ def test_a_walker_strategys_results_go_to_the_walker_run_with_its_own_equity() -
     state.walkers[run.id].best = "a"
     label, curve, trades, _, total = state.equity_of(run.id)
     assert (label, curve, trades, total) == ("a", [2.0, 1.0], 2, 1.0)  # finished: the best's curve
+
+
+def test_log_lines_are_built_when_read_with_their_price_and_strategy() -> None:
+    """A line's detail is formatted when the log is read (a fast run notes thousands a batch and
+    the log keeps the newest): the entry price with thousands separators, a walker's strategy
+    first; a backtest of its own names no strategy."""
+    state = walker_state()
+    entry = replace(row("a", "a-1"), price_open=53_000.0)
+    opened = OpenedResult(
+        signal=entry, current_price=53_000.0, strategy_name="a", exchange_name="x", symbol="BTCUSDT", backtest=True
+    )
+    state.apply([opened, closed("a", "a-1", 1.0, 5)])
+    assert [line.detail for line in state.log_of("walker:BTCUSDT:w")] == ["a: at 53,000.00", "a: take_profit"]
+    state.add_run(
+        RunView(id="backtest:BTCUSDT:s", mode="backtest", symbol="BTCUSDT", name="s", exchange="x", status="running")
+    )
+    own = OpenedResult(
+        signal=replace(entry, strategy_name="s"),
+        current_price=1.0,
+        strategy_name="s",
+        exchange_name="x",
+        symbol="BTCUSDT",
+        backtest=True,
+    )
+    state.apply([own])
+    assert [line.detail for line in state.log_of("backtest:BTCUSDT:s")] == ["at 53,000.00"]
 
 
 def test_leaderboard_ranks_by_metric_none_last_then_testing_failed_waiting() -> None:
