@@ -132,7 +132,9 @@ class RemoteRun:
             return None
 
     async def _publish(self, items: list[tuple[str, Any]]) -> None:
-        """Each event into the console's bus, in order (the bridge and the report stores hear it)."""
+        """Each event into the console's bus, in order (the bridge and the report stores hear it).
+        The common kinds first, and no coroutine an event unless a listener is async: a fast run
+        sends four items a trade."""
         bus = self.engine.bus
         logger = self.engine.logger
         for n, (kind, value) in enumerate(items, 1):
@@ -141,37 +143,35 @@ class RemoteRun:
             if kind == "result":
                 self._results.append(value)
                 continue
-            if kind == "clear":  # the worker's run cleared its pair's stores here (SPEC 6.2)
-                self.engine.stores.clear_run(*value)
-                continue
-            if kind == "timings":  # the performance report's samples (console/host/child.py)
-                key, (packed, rows, trimmed) = value
-                self.engine.stores.performance_log(*key).take(packed, rows, trimmed)
-                continue
             if kind == "partial_lazy":  # one signal's milestones, computed when read (child.py)
                 self.engine.partials.lazy_sink(value)  # the partial report store takes them as in process
                 if self.on_milestones is not None:
                     self.on_milestones(value)
                 continue
-            if kind == "log":
+            if kind == "closed_backtest":  # a backtest's closed signal: the engine published it twice
+                streams: tuple[Any, ...] = (bus.signal_backtest, bus.signal)
+            elif kind == "clear":  # the worker's run cleared its pair's stores here (SPEC 6.2)
+                self.engine.stores.clear_run(*value)
+                continue
+            elif kind == "timings":  # the performance report's samples (console/host/child.py)
+                key, (packed, rows, trimmed) = value
+                self.engine.stores.performance_log(*key).take(packed, rows, trimmed)
+                continue
+            elif kind == "log":
                 level, text = value
                 getattr(logger, level, logger.warning)(text)
                 continue
-            if kind == "closed_backtest":  # a backtest's closed signal: the engine published it twice
-                await self._emit(bus.signal_backtest, value)
-                await self._emit(bus.signal, value)
-                continue
-            if isinstance(value, Packed):
-                value = unpack(value)
-            await self._emit(getattr(bus, kind), value)
-
-    async def _emit(self, stream: Any, value: Any) -> None:
-        try:
-            pending = stream.emit_nowait(value)
-            if pending is not None:
-                await pending
-        except Exception as exc:  # a listener of the console's failed: as in process, say so
-            self.engine.logger.warning(f"{stream.name} listener failed on a worker's event: {exc!r}")
+            else:
+                streams = (getattr(bus, kind),)
+                if isinstance(value, Packed):
+                    value = unpack(value)
+            for stream in streams:
+                try:
+                    pending = stream.emit_nowait(value)
+                    if pending is not None:
+                        await pending
+                except Exception as exc:  # a listener of the console's failed: as in process, say so
+                    logger.warning(f"{stream.name} listener failed on a worker's event: {exc!r}")
 
     def status(self) -> engine.TaskStatus:
         return self._status
