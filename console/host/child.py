@@ -52,8 +52,8 @@ FORWARD: tuple[tuple[str, tuple[str, ...] | None], ...] = (
 """Each stream the console listens to or stores, with the actions it wants (None: all). The
 worker takes them through hooks (``Stream.add_hook``), which the engine calls directly, without a
 subscriber's delivery (its filter, its lock, its awaitable check): the same interest, so the
-engine takes the same paths (listening cost the engine benchmark's worker 493M instructions over
-the headless run, hooks 326M; callgrind). A run with ``reports=False`` would skip hooks when
+engine takes the same paths (listening cost the engine benchmark's worker 247M instructions over
+the headless run's 1,466M, hooks 125M; callgrind). A run with ``reports=False`` would skip hooks when
 nobody listens (runners/backtest.py ``publish_nowait``): the worker's runs keep their reports, as
 the console's in process do. Not the signal_backtest stream: the backtest report
 store takes its closed results, and each is the same object as the signal stream's closed result
