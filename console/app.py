@@ -130,6 +130,7 @@ class BtkApp(App[int]):
         self.host = EngineHost(engine_process) if engine_process is not None else None
         if self.host is not None:
             self.host.on_milestones = self._worker_milestones
+            self.host.on_batch = self._worker_batch
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -539,6 +540,11 @@ class BtkApp(App[int]):
                 markup=False,
             )
         self._show(changed)
+
+    def _worker_batch(self) -> None:
+        """A worker run's batch is in the console's bus: the dashboard folds it now."""
+        if self.dashboard is not None and self.dashboard.is_mounted:
+            self.dashboard.bridge.fold_soon()
 
     def _worker_milestones(self, batch: Any) -> None:
         """A worker run's lazy milestones go to the dashboard among the events around them."""

@@ -45,6 +45,7 @@ class EngineBridge(Widget):
         self.interval = interval
         self._draw_at = 0.0  # the monotonic time from which a redraw is due (``drew``)
         self._buffer: list[Any] = []
+        self._asked = False  # a ``fold_soon`` message is waiting to drain the buffer
         self._unsubscribe: list[Callable[[], None]] = []
 
     def on_mount(self) -> None:
@@ -86,7 +87,18 @@ class EngineBridge(Widget):
         final numbers include its last trades instead of waiting for the next flush)."""
         batch = list(self._buffer)
         self._buffer.clear()
+        self._asked = False
         return batch
+
+    def fold_soon(self) -> None:
+        """Have what arrived folded at the next turn of the loop, not at the next tick: a worker's
+        batch was just published (console/host/remote.py), so its run's fold goes on while the
+        worker runs, instead of all of it after the run's end. Folded only: the panes are drawn
+        at the ticks, as before (a redraw after each batch kept key presses waiting ~100 ms).
+        One such request waits at a time."""
+        if self._buffer and not self._asked:
+            self._asked = True
+            self.post_message(EngineBatch(self.drain, draw=False))
 
     def flush(self) -> None:
         """Ask for a redraw (always, so progress is polled too); the handler drains the buffer."""

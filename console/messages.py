@@ -25,6 +25,7 @@ class EngineBatch(Message):
     message queue, and a batch carried inside a message could then arrive after newer events."""
 
     take: Callable[[], list[Any]]
+    draw: bool = True  # False: fold only (a worker's batch just landed); the panes wait for the tick
 
 
 @dataclass

@@ -57,6 +57,7 @@ class EngineHost:
     started: int = 0  # workers started (a test reads it; the benchmark reports it)
     closed: bool = False
     on_milestones: Callable[[Any], None] | None = None  # each run's lazy milestone batches (RemoteRun)
+    on_batch: Callable[[], None] | None = None  # a run's batch was published (RemoteRun)
 
     def warm(self) -> None:
         """Have a loaded worker waiting for the next run."""
@@ -93,7 +94,13 @@ class EngineHost:
         worker.conn.send(("run", spec))
         label = f"{spec.mode} {spec.symbol} {spec.name}"
         run = RemoteRun(
-            worker.process, worker.conn, label, first, on_end=self._run_ended, on_milestones=self.on_milestones
+            worker.process,
+            worker.conn,
+            label,
+            first,
+            on_end=self._run_ended,
+            on_milestones=self.on_milestones,
+            on_batch=self.on_batch,
         )
         self.runs = [r for r in self.runs if r.process.poll() is None]
         self.runs.append(run)

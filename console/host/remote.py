@@ -61,6 +61,7 @@ class RemoteRun:
         first: engine.TaskStatus,
         on_end: Callable[[RemoteRun], None] | None = None,
         on_milestones: Callable[[Any], None] | None = None,
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         self.process = process
         self.conn = conn
@@ -75,6 +76,7 @@ class RemoteRun:
         self._reaping = False
         self.on_end = on_end  # told once, when the console is done with the run
         self.on_milestones = on_milestones  # a signal's lazy milestones, for the dashboard (console/state.py)
+        self.on_batch = on_batch  # a batch was published: the dashboard may fold it now (console/app.py)
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
         self._reader.start()
 
@@ -114,6 +116,8 @@ class RemoteRun:
             await self._publish(message[1])
             if message[2] is not None:
                 self._status = message[2]
+            if self.on_batch is not None:
+                self.on_batch()
         elif kind == "end":
             if message[2] is not None:
                 self._status = message[2]

@@ -151,8 +151,8 @@ class DashboardScreen(Screen):
         self._undrawn |= self._fold_some(message.take(), started)
         if self._backlog:  # the rest in another turn of the loop, behind whatever waits (a key press)
             await asyncio.sleep(0)
-            self.post_message(EngineBatch(self.bridge.drain))
-        if self.bridge.may_draw():
+            self.post_message(EngineBatch(self.bridge.drain, message.draw))
+        if message.draw and self.bridge.may_draw():
             parts, self._undrawn = self._undrawn, Part.NONE
             self.redraw(parts | Part.HEADER)  # the header always: its clock moves
             self.bridge.drew(time.perf_counter() - started)

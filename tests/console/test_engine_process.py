@@ -305,3 +305,80 @@ def test_the_writer_thread_writes_every_message_in_order_and_close_waits_for_it(
         out.send(("batch", [("signal", n)], None))
     out.close()  # returns: nothing left to write, nothing raised
     assert isinstance(out.broken, OSError)
+
+
+def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
+    """A fast backtest trades thousands of signals between two ticks: each time the outbox holds
+    ``SEND_SLICE`` items at a closed result, they go down the pipe then (status None: progress
+    still rides on the ticks), so the console folds them while the run goes on. A live run's
+    closed result, or items short of a message, wait for the tick."""
+    from types import SimpleNamespace
+
+    from console.host import child
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.sent: list[tuple] = []
+
+        def send_bytes(self, raw: bytes) -> None:
+            self.sent.append(pickle.loads(raw))
+
+    def result(n: int, action: str, backtest: bool = True) -> SimpleNamespace:
+        return SimpleNamespace(action=action, backtest=backtest, n=n)
+
+    pipe = Pipe()
+    out = child.Outbox(pipe)  # type: ignore[arg-type]
+    collect = child._collector(out, "signal")
+    n_slice = child.SEND_SLICE
+    kinds: list[str] = []
+    for n in range(n_slice):  # opened, closed: a message's worth after half as many trades
+        collect(result(n, "opened"))
+        collect(result(n, "closed"))
+        kinds += ["signal", "closed_backtest"]
+        if n == n_slice // 2 - 2:
+            assert pipe.sent == []  # one item short of a message
+    assert len(pipe.sent) == 2 and all(len(m[1]) == n_slice and m[2] is None for m in pipe.sent)
+    assert [(k, v.n) for m in pipe.sent for k, v in m[1]] == [(k, i // 2) for i, k in enumerate(kinds)]
+    assert out.items == []
+
+    for n in range(n_slice):  # live closed results never send between ticks
+        collect(result(n, "closed", backtest=False))
+    assert len(pipe.sent) == 2 and len(out.items) == n_slice
+    out.flush("status")
+    assert pipe.sent[-1][2] == "status" and len(pipe.sent) == 3
+
+
+async def test_a_workers_batches_are_folded_as_they_come_not_at_the_next_redraw_tick(
+    project_dir: Path, no_settings
+) -> None:
+    """The dashboard folds a worker's batch as soon as it is published, without waiting for the
+    bridge's next tick (here an hour away): ``burst`` trades through the morning, then waits
+    for ever, and its trades are in the Runs pane's numbers while its run is still going."""
+    _add_stuck_py(
+        project_dir,
+        "import asyncio\n\nfrom levels import bracket\n\nimport engine\n\n\n"
+        "async def burst(symbol, when, price):\n"
+        "    if when.hour >= 12:\n"
+        "        await asyncio.Event().wait()\n"
+        '    return bracket(price, "long")\n\n\n'
+        'engine.add_strategy("burst", "1m", burst)\n',
+    )
+    project = load_project(project_dir / "btk.toml")
+    loader = loader_for(project.source, project.root)
+    app = BtkApp(
+        project,
+        clock=fixed_clock,
+        save_settings=False,
+        dump_dir=project_dir / "dump",
+        engine_process=loader,
+        refresh_interval=3600.0,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.start_backtest("BTCUSDT", "burst", "sim", "short")
+        run = app.state.runs["backtest:BTCUSDT:burst"]
+        await wait_until(pilot, lambda: run.trades > 0)
+        assert run.is_active
+        handle = app.session.handles["backtest:BTCUSDT:burst"]
+        handle.process.kill()
+        await wait_until(pilot, lambda: not run.is_active)
