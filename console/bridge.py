@@ -3,9 +3,9 @@
 The engine may produce thousands of events a second during a backtest; redrawing per event would
 flood the terminal. The bridge subscribes when it is mounted, keeps what arrives in a list, and
 every ``interval`` seconds posts one ``EngineBatch`` message (about four redraws a second; fewer
-while redraws are dear, see ``PACE``). It
-asks only for the actions the dashboard shows, never for idle ticks, so a backtest keeps its
-fast path. It unsubscribes when it is unmounted.
+while redraws are dear, see ``PACE``); a worker's batch is folded as soon as it lands
+(``fold_soon``), drawn at the next tick. It asks only for the actions the dashboard shows, never
+for idle ticks, so a backtest keeps its fast path. It unsubscribes when it is unmounted.
 
 It also listens to risk rejections, partial milestones and walker results. Listening to the
 milestone streams makes a backtest compute every milestone as it goes instead of on demand

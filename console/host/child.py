@@ -6,6 +6,7 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
 
     worker -> console   ("ready",)                                 the project is loaded
                         ("batch", [(stream, event), ...], status)   every ``RunSpec.interval`` s
+                        ("batch", [...], None)                     a backtest's full message, at once
                         ("end", error | None, status)              the run ended (then it exits)
     console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
 
