@@ -259,13 +259,14 @@ class DashboardScreen(Screen):
         self.redraw(SELECTION)
 
     def redraw(self, parts: Part) -> None:
-        """Draw ``parts`` of the session's state again; ``Part.ALL`` draws every pane, the
-        heatmap even while its tab is hidden."""
+        """Draw ``parts`` of the session's state again; ``Part.ALL`` draws every pane. The heatmap
+        is drawn only while its tab is shown (``_tab_activated`` draws it when it comes to the
+        front): filled for the first time while hidden, its pane showed its table instead of its
+        empty line, and that change of ``display`` laid out the whole screen at a run's end."""
         if not self.is_mounted:
             return
         state, run = self.session.state, self.session.selected
         now = self.wall_clock()
-        everything = parts == Part.ALL
         if Part.RUNS in parts:
             runs = self.query_one(RunsPane)
             runs.sync(state)
@@ -278,7 +279,7 @@ class DashboardScreen(Screen):
             if part in parts:
                 self.query_one(pane).refresh_from(state, run)
         heatmap_shown = self.query_one(TabbedContent).active == TAB_OF[HeatmapPane]
-        if everything or (parts & (Part.HEATMAP | Part.EQUITY) and heatmap_shown):
+        if parts & (Part.HEATMAP | Part.EQUITY) and heatmap_shown:
             self.query_one(HeatmapPane).refresh_from(state, run)
         live = len(state.active_live_runs())
         selected = state.runs.get(run) if run else None

@@ -69,3 +69,28 @@ async def test_a_theme_change_draws_the_unchanged_equity_chart_in_the_new_colour
         assert after != before
         await wait_until(pilot, lambda: after in colours())
         assert before not in colours()
+
+
+async def test_a_hidden_heatmap_is_not_filled_at_a_runs_end_but_when_its_tab_comes_to_the_front(
+    tmp_path, no_settings
+) -> None:
+    """A run's end redraws every pane. The heatmap, filled there for the first time while its
+    tab was hidden, swapped its empty line for its table, and that change of ``display`` laid
+    out the whole screen (a third of a short run's last paint). It is filled when it is shown."""
+    from textual.widgets import TabbedContent
+
+    from console.widgets.heatmap import HeatmapPane
+
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await backtest_demo(pilot)
+        await pilot.pause()
+        heatmap = app.dashboard.query_one(HeatmapPane)
+        tabs = app.dashboard.query_one(TabbedContent)
+        assert tabs.active != "tab-heatmap"
+        assert heatmap.table.row_count == 0 and heatmap.border_title == "Heatmap"
+
+        tabs.active = "tab-heatmap"
+        await wait_until(pilot, lambda: heatmap.table.row_count > 0)
+        strategy = app.state.equity_of(app.session.selected)[0]
+        assert strategy in str(heatmap.border_title)
