@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from rich.style import Style
-from rich.text import Text
+from rich.text import Span, Text
 from textual.widget import Widget
 
 from ..trades import EquityCurve, Trade
@@ -102,12 +102,21 @@ def _grid(height: int, width: int) -> tuple[list[list[str]], list[list[Style | N
 
 
 def _rows_of(grid: list[list[str]], styles: list[list[Style | None]]) -> list[Text]:
+    """Each row as one string with a span per run of cells in the same style: a chart is mostly
+    long runs (the area, the zero line, blanks), and a span per cell made the equity chart the
+    dearest widget of a run's last paint (~18 ms of ~40 at 120x40)."""
     out = []
     for chars, row_styles in zip(grid, styles):
-        line = Text()
-        for ch, st in zip(chars, row_styles):
-            line.append(ch, style=st or "")
-        out.append(line)
+        spans = []
+        start, current = 0, row_styles[0] if row_styles else None
+        for x, st in enumerate(row_styles):
+            if st is not current:
+                if current:  # None and the plain palette's null style: no span
+                    spans.append(Span(start, x, current))
+                start, current = x, st
+        if current:
+            spans.append(Span(start, len(row_styles), current))
+        out.append(Text("".join(chars), spans=spans))
     return out
 
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from rich.console import Console
 from rich.style import Style
+from rich.text import Text
 
 import engine
 from console.trades import Trade, equity_curve, filter_trades, matches, sort_trades
-from console.widgets.charts import Candles, Palette, render_candles, render_equity
+from console.widgets.charts import PLAIN, Candles, Palette, _rows_of, render_candles, render_equity
 
 UP, DOWN = Style(color="green"), Style(color="red")
 PALETTE = Palette(
@@ -83,7 +85,10 @@ def test_the_filter_reads_words_results_and_bounds() -> None:
 
 
 def _styles_of(lines, char: str) -> set:
-    return {span.style for line in lines for span in line.spans if line.plain[span.start : span.end] == char}
+    """The styles the cells showing ``char`` are drawn in (a span may cover a run of cells)."""
+    return {
+        span.style for line in lines for span in line.spans for ch in line.plain[span.start : span.end] if ch == char
+    }
 
 
 def label(line: str) -> str:
@@ -119,6 +124,47 @@ def test_a_curve_crossing_zero_is_green_above_and_red_below() -> None:
     assert _styles_of(lines[:zero_row], "█") == {UP}
     assert _styles_of(lines[zero_row + 1 : 5], "█") == {DOWN}
     assert label(lines[0].plain) == "+3.0%"
+
+
+def _cell_by_cell(grid: list[list[str]], styles: list[list[Style | None]]) -> list[Text]:
+    """The rule ``_rows_of`` keeps: each cell appended with its own style."""
+    out = []
+    for chars, row_styles in zip(grid, styles):
+        line = Text()
+        for ch, st in zip(chars, row_styles):
+            line.append(ch, style=st or "")
+        out.append(line)
+    return out
+
+
+def _cells(lines: list[Text]) -> list[list[tuple[str, Style]]]:
+    console = Console(width=200)
+    return [[(line.plain[x], line.get_style_at_offset(console, x)) for x in range(len(line.plain))] for line in lines]
+
+
+def test_chart_rows_made_of_runs_draw_every_cell_as_cell_by_cell_rows_did() -> None:
+    """The chart rows take a span per run of one style (the equity chart's paint was the dearest
+    of a run's end): every cell keeps its character and style, at the runs' edges too (a style at
+    the first and last cell, a one-cell run, no style between two runs of the same style, the
+    plain palette's null style)."""
+    a, b = Style(color="green"), Style(color="red", bold=True)
+    rows = [
+        ("ab cd", [a, a, None, b, b]),
+        ("xyz", [None, None, None]),
+        ("q", [b]),
+        ("12345", [a, b, a, None, a]),
+        ("....", [PLAIN.up, PLAIN.up, a, PLAIN.axis]),
+        ("", []),
+    ]
+    grid = [list(chars) for chars, _ in rows]
+    styles = [list(st) for _, st in rows]
+    fast, rule = _rows_of(grid, styles), _cell_by_cell(grid, styles)
+    assert [line.plain for line in fast] == [line.plain for line in rule]
+    assert _cells(fast) == _cells(rule)
+    assert len(fast[0].spans) == 2 and fast[1].spans == []  # one span a run, none for unstyled cells
+    curve = equity_curve([3.0, -5.0, 4.0, 1.0, -2.0])
+    drawn = render_equity(curve, 50, 14, marker=2, palette=PALETTE)
+    assert sum(len(line.spans) for line in drawn) < sum(len(line.plain) for line in drawn) / 3
 
 
 def test_candles_merge_to_fit_and_the_selected_trade_gets_its_levels() -> None:
