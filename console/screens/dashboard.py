@@ -75,6 +75,9 @@ RESEARCH_TAB = ("Research", "tab-research", ResearchPane)
 
 TAB_OF = {pane: tab for _, tab, pane in (*ANALYSIS_TABS, RESEARCH_TAB)}
 
+PART_OF_TAB = {TAB_OF[pane]: part for part, pane in RUN_PANES if pane in TAB_OF} | {TAB_OF[HeatmapPane]: Part.HEATMAP}
+"""What to draw when a tab comes to the front: its pane is drawn only while it is shown."""
+
 RESTYLED = (SignalsPane, RiskPane, PartialPane)
 """Panes whose shown lines carry theme colours: drawn again after a theme change."""
 
@@ -167,8 +170,9 @@ class DashboardScreen(Screen):
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == TAB_OF[HeatmapPane]:  # the heatmap is only computed while it is shown
-            self.redraw(Part.HEATMAP)
+        part = PART_OF_TAB.get(event.pane.id or "")
+        if part is not None:  # an analysis pane is drawn only while it is shown (``redraw``)
+            self.redraw(part)
 
     # ------------------------------------------------------------------ what the app asks
     def show(self, parts: Part, reveal: type[Widget] | None = None) -> None:
@@ -259,10 +263,11 @@ class DashboardScreen(Screen):
         self.redraw(SELECTION)
 
     def redraw(self, parts: Part) -> None:
-        """Draw ``parts`` of the session's state again; ``Part.ALL`` draws every pane. The heatmap
-        is drawn only while its tab is shown (``_tab_activated`` draws it when it comes to the
-        front): filled for the first time while hidden, its pane showed its table instead of its
-        empty line, and that change of ``display`` laid out the whole screen at a run's end."""
+        """Draw ``parts`` of the session's state again; ``Part.ALL`` draws every pane. An analysis
+        pane is drawn only while its tab is shown (``_tab_activated`` draws it when it comes to
+        the front): filled for the first time while hidden (a short run's panes are first drawn
+        at its end), a pane showed its table instead of its empty line, and that change of
+        ``display`` laid out the whole screen in the run's last paint."""
         if not self.is_mounted:
             return
         state, run = self.session.state, self.session.selected
@@ -275,11 +280,11 @@ class DashboardScreen(Screen):
                 runs.highlight(run)
         if Part.PROGRESS in parts:
             self.query_one(ProgressPane).refresh_from(state, now.timestamp())
+        shown_tab = self.query_one(TabbedContent).active
         for part, pane in RUN_PANES:
-            if part in parts:
+            if part in parts and TAB_OF.get(pane, shown_tab) == shown_tab:
                 self.query_one(pane).refresh_from(state, run)
-        heatmap_shown = self.query_one(TabbedContent).active == TAB_OF[HeatmapPane]
-        if parts & (Part.HEATMAP | Part.EQUITY) and heatmap_shown:
+        if parts & (Part.HEATMAP | Part.EQUITY) and shown_tab == TAB_OF[HeatmapPane]:
             self.query_one(HeatmapPane).refresh_from(state, run)
         live = len(state.active_live_runs())
         selected = state.runs.get(run) if run else None

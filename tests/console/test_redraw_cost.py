@@ -7,6 +7,7 @@ several times a second during a run and in every redraw of a session left open."
 
 from __future__ import annotations
 
+import pytest
 from conftest import backtest_demo, demo_app, wait_until
 from textual.widget import Widget
 
@@ -71,26 +72,27 @@ async def test_a_theme_change_draws_the_unchanged_equity_chart_in_the_new_colour
         assert before not in colours()
 
 
-async def test_a_hidden_heatmap_is_not_filled_at_a_runs_end_but_when_its_tab_comes_to_the_front(
-    tmp_path, no_settings
+@pytest.mark.parametrize("tab", ["tab-heatmap", "tab-partial", "tab-risk"])
+async def test_a_hidden_analysis_pane_is_not_filled_at_a_runs_end_but_when_its_tab_comes_to_the_front(
+    tmp_path, no_settings, tab
 ) -> None:
-    """A run's end redraws every pane. The heatmap, filled there for the first time while its
-    tab was hidden, swapped its empty line for its table, and that change of ``display`` laid
-    out the whole screen (a third of a short run's last paint). It is filled when it is shown."""
+    """A run's end redraws every pane. An analysis pane filled there for the first time while
+    its tab was hidden (a short run's panes are first drawn at its end) swapped its empty line for
+    its table, and that change of ``display`` laid out the whole screen in the run's last paint.
+    It is filled when its tab comes to the front."""
     from textual.widgets import TabbedContent
 
-    from console.widgets.heatmap import HeatmapPane
+    from console.screens.dashboard import TAB_OF
 
+    pane_type = next(pane for pane, tab_id in TAB_OF.items() if tab_id == tab)
     app = demo_app(dump_dir=tmp_path / "dump")
     async with app.run_test(size=(120, 40)) as pilot:
         await backtest_demo(pilot)
         await pilot.pause()
-        heatmap = app.dashboard.query_one(HeatmapPane)
+        pane = app.dashboard.query_one(pane_type)
         tabs = app.dashboard.query_one(TabbedContent)
-        assert tabs.active != "tab-heatmap"
-        assert heatmap.table.row_count == 0 and heatmap.border_title == "Heatmap"
+        assert tabs.active != tab
+        assert pane.table.row_count == 0
 
-        tabs.active = "tab-heatmap"
-        await wait_until(pilot, lambda: heatmap.table.row_count > 0)
-        strategy = app.state.equity_of(app.session.selected)[0]
-        assert strategy in str(heatmap.border_title)
+        tabs.active = tab
+        await wait_until(pilot, lambda: pane.table.row_count > 0)
