@@ -299,21 +299,30 @@ class RunLog:
             self._lazy.append((run, count, build, args))
             self.seen[run] = self.seen.get(run, 0) + count
             if len(self._lazy) > LAZY_BOUND * self.maxlen:  # nobody read the log for a long while
-                self._settle()
+                self._lazy = self._needed(self._lazy)
+
+    def _needed(self, pending: list[tuple[str, int, Callable[..., list[Any]], tuple[Any, ...]]]) -> list[Any]:
+        """The entries of ``pending`` (oldest first) whose lines would still be shown once every
+        newer one is in: among the newest ``maxlen`` of every run, or of their own run. The others
+        would fall out of both windows as soon as the newer lines were added: they are dropped
+        unbuilt (building them was a fifth of the console's fold of a fast run)."""
+        room_all, room = self.maxlen, {}
+        needed = []
+        for entry in reversed(pending):
+            run, count = entry[0], entry[1]
+            left = room.get(run, self.maxlen)
+            if room_all > 0 or left > 0:
+                needed.append(entry)
+            room_all -= count
+            room[run] = left - count
+        needed.reverse()
+        return needed
 
     def _settle(self) -> None:
         if not self._lazy:
             return
         pending, self._lazy = self._lazy, []
-        room_all, room = self.maxlen, {}
-        needed: list[tuple[Callable[..., list[Any]], tuple[Any, ...]]] = []
-        for run, count, build, args in reversed(pending):
-            left = room.get(run, self.maxlen)
-            if room_all > 0 or left > 0:
-                needed.append((build, args))
-            room_all -= count
-            room[run] = left - count
-        for build, args in reversed(needed):  # oldest first; older lines a window has no room for fall out
+        for _, _, build, args in self._needed(pending):  # oldest first; what a window has no room for falls out
             for line in build(*args):
                 self._append(line)
 
