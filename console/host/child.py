@@ -20,9 +20,12 @@ imports and the project's load are paid while the user picks a run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import queue
+import socket
+import struct
 import sys
 import threading
 from multiprocessing.connection import Connection
@@ -72,6 +75,15 @@ holds that many (at a closed result), not only at the next tick: the engine benc
 console's whole fold came after it; sent as they fill, the messages are folded while the run goes
 on, on the other core (the worker pickles the same messages either way)."""
 
+_NO_WAIT = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
+"""A write that takes what the pipe has room for and returns (and a gone reader is an error, not
+a signal)."""
+
+PIPE_ROOM = 4 << 20
+"""Bytes the worker asks its end of the pipe to hold unread (``SO_SNDBUF``; the system caps it at
+its ``net.core.wmem_max``): a 1,000-event message is ~370 KB, twice the usual default, so with the
+default room every message was written in part and the rest left to the writer thread."""
+
 WRITE_AHEAD = 64
 """Pickled messages the writer thread may hold before ``Outbox.send`` waits for the console
 (~13 MB of a fast run's batches): a console that fell that far behind slows the run down rather
@@ -82,20 +94,35 @@ class Outbox:
     """What the run emitted since the last batch, in emission order, and the pipe it goes down.
 
     A message is pickled where it is sent (the engine's thread: what fails to pickle is known at
-    once) and written by ``writer`` when there is one (``start_writer``): a 200 KB message fills
-    the pipe's buffer, and the write then waits for the console to read it, which held the run
-    itself for a third of its time on the engine benchmark. The writer writes in order; ``close``
-    waits until it has written everything."""
+    once) and goes down the pipe at once when the pipe has room for it: written without waiting,
+    by the engine's thread (``_write_now``). What the pipe has no room for (a 200 KB message and a
+    console that has not read the last one yet) is left to ``writer`` when there is one
+    (``start_writer``), and so is every message after it until the writer is done with them, so
+    the order holds: waiting for the console there held the run itself for a third of its time on
+    the engine benchmark. The writer is not woken for a message the pipe took at once: each wake-up
+    handed the interpreter between two threads, mostly on two cores, and that cost the engine
+    benchmark's worker a third of its time as well. ``close`` waits until everything is written."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.items: list[tuple[str, Any]] = []
         self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
-        self.writes: queue.Queue[memoryview | None] = queue.Queue(WRITE_AHEAD)
+        self.writes: queue.Queue[tuple[bool, memoryview] | None] = queue.Queue(WRITE_AHEAD)
         self.writer: threading.Thread | None = None
         self.broken: BaseException | None = None  # the pipe failed (the console is gone): the rest is dropped
+        self.handed = 0  # messages given to the writer (the engine's thread counts them)
+        self.written = 0  # messages the writer is done with (its thread counts them): equal when it is idle
+        self.now_count = 0  # messages the pipe took at once (a test reads it)
+        self.sock: socket.socket | None = None  # the pipe as a socket, for writes that do not wait
 
     def start_writer(self) -> None:
+        try:
+            self.sock = socket.socket(fileno=os.dup(self.conn.fileno()))
+        except OSError:  # not a socket (an os.pipe): every message goes through the writer
+            self.sock = None
+        else:
+            with contextlib.suppress(OSError):  # as much room as the system allows (net.core.wmem_max)
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PIPE_ROOM)
         self.writer = threading.Thread(target=self._write, daemon=True, name="btk-writer")
         self.writer.start()
 
@@ -105,14 +132,48 @@ class Outbox:
             self.writes.put(None)
             self.writer.join()
             self.writer = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def _write(self) -> None:
-        while (raw := self.writes.get()) is not None:
+        while (job := self.writes.get()) is not None:
+            framed, raw = job
             if self.broken is None:
                 try:
-                    self.conn.send_bytes(raw)
+                    if framed:  # the rest of a message the pipe took part of: its frame is in it
+                        assert self.sock is not None
+                        self.sock.sendall(raw)
+                    else:
+                        self.conn.send_bytes(raw)
                 except (OSError, ValueError) as exc:  # the stop reader sees the pipe close and stops the run
                     self.broken = exc
+            self.written += 1
+            self.writes.task_done()  # ``writes.join()`` returns once the writer is idle
+
+    def _hand(self, framed: bool, raw: memoryview) -> None:
+        self.handed += 1
+        self.writes.put((framed, raw))
+
+    def _write_now(self, raw: memoryview) -> bool:
+        """Write ``raw`` framed as ``Connection.send_bytes`` frames it, as far as the pipe takes it
+        without waiting; the rest goes to the writer. False: not tried (the writer still has
+        messages, or the message is too big for the short frame), the caller hands it over."""
+        if self.sock is None or self.handed != self.written or len(raw) > 0x7FFFFFFF:
+            return False
+        framed = memoryview(struct.pack("!i", len(raw)) + raw)
+        try:
+            sent = self.sock.send(framed, _NO_WAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:  # the console is gone: as in the writer, the rest is dropped
+            self.broken = exc
+            return True
+        if sent < len(framed):
+            self._hand(True, framed[sent:])
+        else:
+            self.now_count += 1
+        return True
 
     def add(self, kind: str, value: Any) -> None:
         self.items.append((kind, value if not isinstance(value, BaseException) else pack(value)))
@@ -122,10 +183,10 @@ class Outbox:
             raw = ForkingPickler.dumps(message)
         except (pickle.PicklingError, TypeError, AttributeError):
             raw = ForkingPickler.dumps(self._picklable(message))
-        if self.writer is not None:
-            self.writes.put(raw)  # the pickler's own buffer: nothing else holds it
-        else:
+        if self.writer is None:
             self.conn.send_bytes(raw)
+        elif self.broken is None and not self._write_now(raw):
+            self._hand(False, raw)  # the pickler's own buffer: nothing else holds it
 
     def active(self, event: Any) -> None:
         """A backtest's open signal at one more frame: only its latest frame of a batch is sent. It
