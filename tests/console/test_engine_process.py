@@ -13,8 +13,11 @@ import asyncio
 import os
 import pickle
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from conftest import finish_runs, fixed_clock, wait_until
 
 import engine
@@ -416,3 +419,53 @@ async def test_a_workers_batches_are_folded_as_they_come_not_at_the_next_redraw_
         handle = app.session.handles["backtest:BTCUSDT:burst"]
         handle.process.kill()
         await wait_until(pilot, lambda: not run.is_active)
+
+
+def _idle_process() -> subprocess.Popen:
+    """A real process for a ``RemoteRun`` to hold: it waits until its stdin closes."""
+    return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+
+
+class _Unpickled:
+    """Notes which thread unpickled it (``RemoteRun`` unpickles on the console's loop)."""
+
+    threads: list[str] = []
+
+    def __reduce__(self):
+        return (_Unpickled._made, ())
+
+    @staticmethod
+    def _made() -> _Unpickled:
+        import threading
+
+        _Unpickled.threads.append(threading.current_thread().name)
+        return _Unpickled()
+
+
+async def test_a_runs_messages_are_unpickled_on_the_consoles_loop_and_a_broken_one_ends_the_run() -> None:
+    """The reader thread only reads a worker's messages whole; the console's loop unpickles them
+    (unpickled in the reader, each message held the console's interpreter from another core while
+    the loop waited). A message that does not unpickle ends the run with the error, after what
+    came before it was published; nothing hangs."""
+    import threading
+    from multiprocessing.connection import Connection
+    from multiprocessing.reduction import ForkingPickler
+
+    ours, theirs = socket.socketpair()
+    worker_end = Connection(theirs.detach())
+    process = _idle_process()
+    first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
+    run = RemoteRun(process, Connection(ours.detach()), "backtest BTCUSDT s", first)
+    _Unpickled.threads.clear()
+    worker_end.send_bytes(ForkingPickler.dumps(("batch", [("result", _Unpickled())], None)))
+    worker_end.send_bytes(b"not a pickle")
+    got = []
+    with pytest.raises(Exception) as failure:
+        async for result in run:
+            got.append(result)
+    assert len(got) == 1 and isinstance(got[0], _Unpickled)
+    assert _Unpickled.threads == [threading.current_thread().name]  # the loop's thread, not the reader
+    assert isinstance(failure.value, pickle.UnpicklingError)
+    process.stdin.close()
+    worker_end.close()
+    run.kill()
