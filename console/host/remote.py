@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import pickle
 import signal
 import subprocess
 import threading
@@ -70,7 +69,7 @@ class RemoteRun:
         self.engine = engine.active_engine()  # the console's engine: its bus gets the worker's events
         self._status = first
         self._results: deque[Any] = deque()
-        self._queue: asyncio.Queue[bytes | tuple[str]] = asyncio.Queue()  # as read: unpickled on the loop
+        self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._ended: BaseException | bool | None = False  # False while running; then the error or None
         self.stopping = False
@@ -83,31 +82,19 @@ class RemoteRun:
 
     # -- the worker's side of the pipe (a thread: recv blocks) ---------------------------------------
     def _read(self) -> None:
-        """Read the worker's messages as they come, whole, and hand them to the console's loop,
-        which unpickles them (``_message``). Unpickled here, each message held the console's
-        interpreter from this thread, mostly on the other core: the loop waited for it to hand
-        the interpreter back at every message of a fast run, for no work done side by side. Reads
-        until the worker closes its end (it exits after its ``end``)."""
         while True:
             try:
-                raw: bytes | tuple[str] = self.conn.recv_bytes()
+                message = self.conn.recv()
             except (EOFError, OSError):
-                raw = ("died",)
+                message = ("died",)
+            except Exception as exc:  # a batch that does not unpickle: the run cannot be trusted
+                message = ("end", pack(exc), None)
             try:
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, raw)
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
             except RuntimeError:  # the console's loop is closed: nobody to tell
                 return
-            if isinstance(raw, tuple):
+            if message[0] in ("end", "died"):
                 return
-
-    @staticmethod
-    def _message(raw: bytes | tuple[str]) -> tuple[Any, ...]:
-        if isinstance(raw, tuple):
-            return raw
-        try:
-            return pickle.loads(raw)
-        except Exception as exc:  # a batch that does not unpickle: the run cannot be trusted
-            return ("end", pack(exc), None)
 
     # -- RunHandle -----------------------------------------------------------------------------------
     def __aiter__(self) -> RemoteRun:
@@ -120,7 +107,7 @@ class RemoteRun:
                 if self._ended is None:
                     raise StopAsyncIteration
                 raise self._ended
-            await self._take(self._message(await self._queue.get()))
+            await self._take(await self._queue.get())
         return self._results.popleft()
 
     async def _take(self, message: tuple[Any, ...]) -> None:

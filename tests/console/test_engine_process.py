@@ -427,27 +427,12 @@ def _idle_process() -> subprocess.Popen:
 
 
 class _Unpickled:
-    """Notes which thread unpickled it (``RemoteRun`` unpickles on the console's loop)."""
-
-    threads: list[str] = []
-
-    def __reduce__(self):
-        return (_Unpickled._made, ())
-
-    @staticmethod
-    def _made() -> _Unpickled:
-        import threading
-
-        _Unpickled.threads.append(threading.current_thread().name)
-        return _Unpickled()
+    """Something a worker's batch carries."""
 
 
-async def test_a_runs_messages_are_unpickled_on_the_consoles_loop_and_a_broken_one_ends_the_run() -> None:
-    """The reader thread only reads a worker's messages whole; the console's loop unpickles them
-    (unpickled in the reader, each message held the console's interpreter from another core while
-    the loop waited). A message that does not unpickle ends the run with the error, after what
+async def test_a_message_that_does_not_unpickle_ends_the_run_after_what_came_before_it() -> None:
+    """A worker's message the console cannot unpickle ends the run with the error, after what
     came before it was published; nothing hangs."""
-    import threading
     from multiprocessing.connection import Connection
     from multiprocessing.reduction import ForkingPickler
 
@@ -456,7 +441,6 @@ async def test_a_runs_messages_are_unpickled_on_the_consoles_loop_and_a_broken_o
     process = _idle_process()
     first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
     run = RemoteRun(process, Connection(ours.detach()), "backtest BTCUSDT s", first)
-    _Unpickled.threads.clear()
     worker_end.send_bytes(ForkingPickler.dumps(("batch", [("result", _Unpickled())], None)))
     worker_end.send_bytes(b"not a pickle")
     got = []
@@ -464,7 +448,6 @@ async def test_a_runs_messages_are_unpickled_on_the_consoles_loop_and_a_broken_o
         async for result in run:
             got.append(result)
     assert len(got) == 1 and isinstance(got[0], _Unpickled)
-    assert _Unpickled.threads == [threading.current_thread().name]  # the loop's thread, not the reader
     assert isinstance(failure.value, pickle.UnpicklingError)
     process.stdin.close()
     worker_end.close()
