@@ -84,6 +84,11 @@ def walker_description(strategies: int, metric: str, exchange: str, frame: str) 
     return f"{strategies} strategies by {metric} · {exchange} · {frame}"
 
 
+YOUNG_GENERATION = 50_000
+"""Allocations between two passes of the collector over its youngest objects in the console
+(``engine.settle_heap``; CPython's default is 700)."""
+
+
 class BtkApp(App[int]):
     TITLE = "btk"
     CSS_PATH = str(STYLESHEET)
@@ -167,7 +172,9 @@ class BtkApp(App[int]):
             self._wanted_theme = DEFAULT_THEME
         self.theme = self._wanted_theme
         self.console_log.install()
-        self.call_after_refresh(engine.settle_heap)  # once the first screen is up: its widgets are for the session
+        # once the first screen is up: its widgets are for the session; and a run's events, which
+        # the report stores keep, are not walked by the collector at every 700 allocations
+        self.call_after_refresh(engine.settle_heap, YOUNG_GENERATION)
         if self.project_error is not None:
             self.push_screen(ErrorScreen("btk-console could not load the project", self.project_error))
             return

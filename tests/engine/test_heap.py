@@ -37,3 +37,18 @@ def test_settle_collects_set_up_garbage_then_freezes_the_rest() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_settle_with_young_sets_only_the_youngest_generations_threshold() -> None:
+    """A process whose new objects mostly live on (the console: a worker's run's events) asks for
+    fewer passes over its youngest objects; the older generations keep theirs, and without
+    ``young`` nothing changes."""
+    before = gc.get_threshold()
+    try:
+        engine.settle_heap()
+        assert gc.get_threshold() == before
+        engine.settle_heap(young=50_000)
+        assert gc.get_threshold() == (50_000, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
