@@ -95,8 +95,8 @@ class Outbox:
 
     A message is pickled where it is sent (the engine's thread: what fails to pickle is known at
     once) and goes down the pipe at once when the pipe has room for it: written without waiting,
-    by the engine's thread (``_write_now``). What the pipe has no room for (a 200 KB message and a
-    console that has not read the last one yet) is left to ``writer`` when there is one
+    by the engine's thread (``_write_now``). What the pipe has no room for (a message of a few
+    hundred KB while the console has not read the last ones yet) is left to ``writer`` when there is one
     (``start_writer``), and so is every message after it until the writer is done with them, so
     the order holds: waiting for the console there held the run itself for a third of its time on
     the engine benchmark. The writer is not woken for a message the pipe took at once: each wake-up
