@@ -116,9 +116,11 @@ class Outbox:
         self.sock: socket.socket | None = None  # the pipe as a socket, for writes that do not wait
 
     def start_writer(self) -> None:
+        fd = os.dup(self.conn.fileno())
         try:
-            self.sock = socket.socket(fileno=os.dup(self.conn.fileno()))
+            self.sock = socket.socket(fileno=fd)
         except OSError:  # not a socket (an os.pipe): every message goes through the writer
+            os.close(fd)
             self.sock = None
         else:
             with contextlib.suppress(OSError):  # as much room as the system allows (net.core.wmem_max)

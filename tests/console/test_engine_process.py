@@ -452,3 +452,24 @@ async def test_a_message_that_does_not_unpickle_ends_the_run_after_what_came_bef
     process.stdin.close()
     worker_end.close()
     run.kill()
+
+
+def test_an_outbox_on_a_plain_pipe_sends_everything_through_its_writer_and_leaks_nothing() -> None:
+    """A pipe that is not a socket (an ``os.pipe``) cannot take a write that does not wait: every
+    message goes through the writer, in order, and the descriptor tried for it is closed."""
+    from multiprocessing import Pipe
+
+    from console.host import child
+
+    theirs, ours = Pipe(duplex=False)  # (reader, writer): a plain os.pipe on POSIX
+    open_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    out = child.Outbox(ours)
+    out.start_writer()
+    assert out.sock is None
+    for n in range(3):
+        out.send(("batch", [("signal", n)], n))
+    assert [theirs.recv()[2] for _ in range(3)] == [0, 1, 2]
+    out.close()
+    assert (out.now_count, out.handed) == (0, 3)
+    if open_before is not None:
+        assert len(os.listdir("/proc/self/fd")) == open_before
