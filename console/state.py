@@ -277,6 +277,10 @@ out is dropped unbuilt, so a log not drawn for hours (another screen on top of t
 keeps no more than a few screens' worth of pending lines and their events."""
 
 
+LazyLines = tuple[str, int, Callable[..., list[Any]], tuple[Any, ...]]
+"""A run's pending lines: (run, how many, the builder, its arguments) (``RunLog.add_lazy``)."""
+
+
 class RunLog:
     """Lines of every run in arrival order, and each run's own lines (kept whatever else runs)."""
 
@@ -285,7 +289,7 @@ class RunLog:
         self.all: deque[Any] = deque(maxlen=maxlen)
         self.runs: dict[str, deque[Any]] = {}
         self.seen: dict[str, int] = {}  # per run: lines ever added (the deque keeps the newest)
-        self._lazy: list[tuple[str, int, Callable[..., list[Any]], tuple[Any, ...]]] = []  # oldest first
+        self._lazy: list[LazyLines] = []  # oldest first
 
     def add(self, line: Any) -> None:
         self._settle()
@@ -301,13 +305,13 @@ class RunLog:
             if len(self._lazy) > LAZY_BOUND * self.maxlen:  # nobody read the log for a long while
                 self._lazy = self._needed(self._lazy)
 
-    def _needed(self, pending: list[tuple[str, int, Callable[..., list[Any]], tuple[Any, ...]]]) -> list[Any]:
+    def _needed(self, pending: list[LazyLines]) -> list[LazyLines]:
         """The entries of ``pending`` (oldest first) whose lines would still be shown once every
         newer one is in: among the newest ``maxlen`` of every run, or of their own run. The others
         would fall out of both windows as soon as the newer lines were added: they are dropped
         unbuilt (building them was a fifth of the console's fold of a fast run)."""
         room_all, room = self.maxlen, {}
-        needed = []
+        needed: list[LazyLines] = []
         for entry in reversed(pending):
             run, count = entry[0], entry[1]
             left = room.get(run, self.maxlen)

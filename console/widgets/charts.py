@@ -108,7 +108,7 @@ def _rows_of(grid: list[list[str]], styles: list[list[Style | None]]) -> list[Te
     out = []
     for chars, row_styles in zip(grid, styles):
         spans = []
-        start, current = 0, row_styles[0] if row_styles else None
+        start, current = 0, None
         for x, st in enumerate(row_styles):
             if st is not current:
                 if current:  # None and the plain palette's null style: no span

@@ -129,7 +129,8 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
 
         def on_run_finished(self, message) -> None:
             """Runs before the console's own handler of the message (the class comes first in the
-            MRO): the run counts as done once the screen was painted with it done (``_painted``)."""
+            MRO): the run counts as done once the screen was painted with it done
+            (``_finished_if_done``)."""
             self.call_after_refresh(self._finished_if_done, message.run_id)
 
         def _finished_if_done(self, run_id: str) -> None:
