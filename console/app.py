@@ -136,6 +136,8 @@ class BtkApp(App[int]):
         if self.host is not None:
             self.host.on_milestones = self._worker_milestones
             self.host.on_batch = self._worker_batch
+            self.host.on_trades = self._worker_trades
+            self.host.columns_heard = self._columns_heard
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -557,6 +559,20 @@ class BtkApp(App[int]):
         """A worker run's lazy milestones go to the dashboard among the events around them."""
         if self.dashboard is not None and self.dashboard.is_mounted:
             self.dashboard.bridge.add(MilestoneBatch(batch))
+
+    def _worker_trades(self, trades: engine.TradeColumns) -> None:
+        """A worker run's trades as columns go to the dashboard among the events around them."""
+        if self.dashboard is not None and self.dashboard.is_mounted:
+            self.dashboard.bridge.add(trades)
+
+    def _columns_heard(self) -> bool:
+        """Does nobody but the dashboard hear the console's signal streams? Then a worker's
+        trades may reach it as columns; a listener of the project's own (a notifier) hears every
+        event, as in process."""
+        bus = engine.active_engine().bus
+        bridge = self.dashboard.bridge if self.dashboard is not None and self.dashboard.is_mounted else None
+        mine = bridge.signal_listener if bridge is not None else None
+        return not bus.signal_backtest.listeners() and all(fn is mine for fn in bus.signal.listeners())
 
     async def _drive(self, rid: str, handle: engine.RunHandle[Any]) -> None:
         """Run one run to its end; the worker only reports back with messages. A run first

@@ -47,9 +47,10 @@ class EngineBridge(Widget):
         self._buffer: list[Any] = []
         self._asked = False  # a ``fold_soon`` message is waiting to drain the buffer
         self._unsubscribe: list[Callable[[], None]] = []
+        self.signal_listener: Callable[[Any], None] | None = None  # what it hears the signal stream with
 
     def on_mount(self) -> None:
-        push = self._buffer.append
+        push = self.signal_listener = self._buffer.append
         self._unsubscribe = [
             engine.listen_signal(push, actions=SHOWN_ACTIONS),
             # a live tick with nothing to report still says the run is alive (its time and price);
@@ -76,10 +77,11 @@ class EngineBridge(Widget):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        self.signal_listener = None
 
     def add(self, item: Any) -> None:
         """Something for the next batch that does not come from the bus (a worker run's lazy
-        milestones, console/host/remote.py), in its place among the events."""
+        milestones or trades as columns, console/host/remote.py), in its place among the events."""
         self._buffer.append(item)
 
     def drain(self) -> list[Any]:

@@ -277,8 +277,9 @@ out is dropped unbuilt, so a log not drawn for hours (another screen on top of t
 keeps no more than a few screens' worth of pending lines and their events."""
 
 
-LazyLines = tuple[str, int, Callable[..., list[Any]], tuple[Any, ...]]
-"""A run's pending lines: (run, how many, the builder, its arguments) (``RunLog.add_lazy``)."""
+LazyLines = tuple[str, int, Callable[..., list[Any]], tuple[Any, ...], int]
+"""A run's pending lines: (run, how many, the builder, its arguments, how many of the builder's
+first lines to leave out) (``RunLog.add_lazy``)."""
 
 
 class RunLog:
@@ -297,10 +298,12 @@ class RunLog:
         self.seen[line.run] = self.seen.get(line.run, 0) + 1
 
     def add_lazy(self, run: str, count: int, build: Callable[..., list[Any]], *args: Any) -> None:
-        """``count`` lines of ``run`` that ``build(*args)`` makes, in order; built when the log is
-        read, and only if they are still among the newest lines of every run or of their own."""
+        """``count`` lines of ``run`` that ``build(skip, *args)`` makes, in order, leaving out its
+        first ``skip``; built when the log is read, and only those still among the newest lines of
+        every run or of their own (a run of trades adds hundreds at once: its oldest are never
+        built when newer ones push them out)."""
         if count:
-            self._lazy.append((run, count, build, args))
+            self._lazy.append((run, count, build, args, 0))
             self.seen[run] = self.seen.get(run, 0) + count
             if len(self._lazy) > LAZY_BOUND * self.maxlen:  # nobody read the log for a long while
                 self._lazy = self._needed(self._lazy)
@@ -313,10 +316,13 @@ class RunLog:
         room_all, room = self.maxlen, {}
         needed: list[LazyLines] = []
         for entry in reversed(pending):
-            run, count = entry[0], entry[1]
+            run, count, build, args, skip = entry
             left = room.get(run, self.maxlen)
-            if room_all > 0 or left > 0:
+            keep = min(count, max(room_all, left))  # its newest lines that one window still shows
+            if keep == count:
                 needed.append(entry)
+            elif keep > 0:
+                needed.append((run, keep, build, args, skip + count - keep))
             room_all -= count
             room[run] = left - count
         needed.reverse()
@@ -326,8 +332,8 @@ class RunLog:
         if not self._lazy:
             return
         pending, self._lazy = self._lazy, []
-        for _, _, build, args in self._needed(pending):  # oldest first; what a window has no room for falls out
-            for line in build(*args):
+        for _, _, build, args, skip in self._needed(pending):  # oldest first; what no window shows is not built
+            for line in build(skip, *args):
                 self._append(line)
 
     def _append(self, line: Any) -> None:
@@ -449,6 +455,8 @@ class DashboardState:
                 part = self._apply_result(ev)
             elif isinstance(ev, MilestoneBatch):
                 part = self._apply_milestone_batch(ev)
+            elif isinstance(ev, engine.TradeColumns):
+                part = self._apply_trades(ev)
             elif isinstance(ev, Milestone):
                 part = self._apply_milestone(ev)
             elif isinstance(ev, RiskEvent):
@@ -606,6 +614,7 @@ class DashboardState:
 
     def _note_line(
         self,
+        skip: int,
         kind: str,
         when: int,
         rid: str,
@@ -723,6 +732,107 @@ class DashboardState:
         if run is not None and when is not None:
             run.sim_time = max(run.sim_time or when, when)
         return changed
+
+    def _apply_trades(self, trades: engine.TradeColumns) -> Part:
+        """A worker's run of backtest trades as columns (console/host/columns.py): the state
+        ``_apply_result`` would leave after each trade's opened result, milestone batch and closed
+        result, without building them. Each trade opens and closes inside the run, so it leaves
+        no position; the log gets its two lines a trade and the milestones lazily, built from the
+        columns only if shown; the run's counters and curve add up trade by trade, in order. Where
+        the shortcut would not be the same (a walker's or a live run, a waiting limit entry or a
+        position the run already shows, a result the columns keep whole), the trades are folded
+        one by one as objects."""
+        run = self._run_in_fold(trades)
+        rid = run.id if run is not None else ""
+        opened_at = trades.column("signal.pending_at")
+        if (
+            run is None
+            or run.mode != "backtest"
+            or opened_at is None
+            or any(s.run == rid for s in self.scheduled.values())
+            or any(key[0] == rid for key in self.positions)
+        ):
+            return self._apply_trades_one_by_one(trades)
+        scheduled_at = trades.column("signal.scheduled_at")
+        closed_at = trades.column("close_timestamp")
+        pnls = trades.column("pnl.pnl_percentage")
+        assert scheduled_at is not None and closed_at is not None and pnls is not None
+        opened_at = [p or s for p, s in zip(opened_at, scheduled_at)]  # ``row.pending_at or row.scheduled_at``
+        self.signal_log.add_lazy(rid, 2 * len(trades), self._trade_lines, rid, trades, opened_at)
+        parts = _OPENED_PARTS | _CLOSED_PARTS
+        if trades.lazy is not None:
+            self._count_batches()  # the batches before them come first in the log
+            counts = trades.milestone_counts()
+            self.milestone_log.add_lazy(rid, sum(counts), self._trade_milestones, rid, trades, counts)
+            parts |= Part.PARTIAL
+        now, total, wins, equity = run.sim_time, run.total_pnl, run.wins, run.equity
+        for opened, closed, pnl in zip(opened_at, closed_at, pnls):
+            now = max(now or opened, opened)
+            wins += pnl > 0
+            total += pnl
+            if len(equity) >= EQUITY_POINTS:  # keep the curve's shape: thin the history, keep the latest point
+                equity = equity[::2]
+            equity.append(total)
+            now = max(now or closed, closed)
+        run.sim_time, run.total_pnl, run.wins, run.equity = now, total, wins, equity
+        run.trades += len(trades)
+        return parts
+
+    def _apply_trades_one_by_one(self, trades: engine.TradeColumns) -> Part:
+        bits = 0
+        for opened, lazy, closed in trades.trades():
+            bits |= self._apply_result(opened)._value_
+            if lazy is not None:
+                bits |= self._apply_milestone_batch(MilestoneBatch(lazy))._value_
+            bits |= self._apply_result(closed)._value_
+        return Part(bits)
+
+    def _trade_lines(self, skip: int, rid: str, trades: engine.TradeColumns, opened_at: list[int]) -> list[LogLine]:
+        """The OPENED and CLOSED lines of each trade of ``trades``, from the first ``skip`` on:
+        the lines ``_note_line`` makes of the objects."""
+        ids = trades.column("signal.id")
+        sides = trades.column("signal.position")
+        prices = trades.column("signal.price_open")
+        closed_at = trades.column("close_timestamp")
+        reasons = trades.column("close_reason")
+        pnls = trades.column("pnl.pnl_percentage")
+        assert ids and sides and prices and closed_at and reasons and pnls
+        symbol, strategy = trades.symbol, trades.strategy_name
+        lines = []
+        for k in range(skip, 2 * len(ids)):
+            i = k >> 1
+            if k & 1:
+                when, kind, detail, pnl = closed_at[i], "CLOSED", reasons[i], pnls[i]
+            else:
+                when, kind, detail, pnl = opened_at[i], "OPENED", f"at {prices[i]:,.2f}", None
+            lines.append(
+                self._line(
+                    time=when,
+                    kind=kind,
+                    run=rid,
+                    symbol=symbol,
+                    strategy=strategy,
+                    side=sides[i],
+                    detail=detail,
+                    pnl=pnl,
+                    signal_id=ids[i],
+                )
+            )
+        return lines
+
+    def _trade_milestones(
+        self, skip: int, rid: str, trades: engine.TradeColumns, counts: list[int]
+    ) -> list[MilestoneLine]:
+        """The milestone lines of ``trades``' batches, from the first ``skip`` on (as
+        ``_milestone_lines`` makes them of each batch)."""
+        lines: list[MilestoneLine] = []
+        for batch, count in zip(trades.lazy_batches(), counts):
+            if skip >= count:
+                skip -= count
+                continue
+            lines.extend(self._milestone_lines(skip, rid, batch))
+            skip = 0
+        return lines
 
     def _track(self, rid: str, row: Any, price: float, now: int, *, waiting: bool) -> None:
         """Show ``row`` as an open position, or as a limit entry ``waiting`` to fill."""
@@ -845,8 +955,8 @@ class DashboardState:
         for (run, batch), count in zip(pending, counts):
             self.milestone_log.add_lazy(run, count, self._milestone_lines, run, batch)
 
-    def _milestone_lines(self, run: str, batch: Any) -> list[MilestoneLine]:
-        return [self._milestone_line(run, kind, ev) for kind, ev in batch.events()]
+    def _milestone_lines(self, skip: int, run: str, batch: Any) -> list[MilestoneLine]:
+        return [self._milestone_line(run, kind, ev) for kind, ev in batch.events()[skip:]]
 
     def _milestone_line(self, run: str, kind: Literal["profit", "loss"], ev: PartialEvent) -> MilestoneLine:
         row = ev.data

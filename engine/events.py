@@ -211,6 +211,12 @@ class Stream(Observable[T]):
     def has_subscribers(self) -> bool:
         return bool(self.observers)
 
+    def listeners(self) -> list[Any]:
+        """Who would hear a value, in order: each ``listen_*`` listener's function, or the
+        subscriber itself. A process that republishes another's events (the console, a worker's)
+        can tell whether anyone but itself hears them."""
+        return [obs.fn if isinstance(obs, _Listener) else obs for obs in self.observers]
+
     def wants(self, action: str | None = None) -> bool:
         """Would anybody receive a value (with this ``action``) if it were emitted now?"""
         if self._wants_version != _version[0]:

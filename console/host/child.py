@@ -11,8 +11,9 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
     console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
 
 ``stream`` is a bus stream name, ``"closed_backtest"`` (a backtest's closed result: signal_backtest
-then signal), ``"result"`` (what iterating the run handle gave) or ``"log"``
-(the engine's logger: ``(level, text)``). An exception travels with its traceback
+then signal), ``"trades"`` (a run of a backtest's trades as columns, console/host/columns.py),
+``"result"`` (what iterating the run handle gave, unless ``RunSpec.results`` is false: the
+console reads the events only) or ``"log"`` (the engine's logger: ``(level, text)``). An exception travels with its traceback
 (console/host/errors.py). The worker starts before it is needed (console/host/pool.py), so its
 imports and the project's load are paid while the user picks a run.
 """
@@ -33,6 +34,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from . import fast_pickle
+from .columns import to_columns
 from .errors import install, pack
 from .spec import Loader, RunSpec
 
@@ -213,8 +215,8 @@ class Outbox:
         self.latest.clear()
         last = max(0, (len(items) - 1) // SEND_SLICE * SEND_SLICE)
         for k in range(0, last, SEND_SLICE):
-            self.send(("batch", _share_milestones(items[k : k + SEND_SLICE]), None))
-        self.send(("batch", _share_milestones(items[last:]), status))
+            self.send(("batch", to_columns(_share_milestones(items[k : k + SEND_SLICE])), None))
+        self.send(("batch", to_columns(_share_milestones(items[last:])), status))
 
     def _picklable(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
         """The batch with each item that does not pickle replaced by a warning that names it (the
@@ -329,7 +331,8 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
     failure: BaseException | None = None
     try:
         async for result in handle:
-            out.add("result", result)
+            if spec.results:
+                out.add("result", result)
     except Exception as exc:
         failure = exc
     finally:

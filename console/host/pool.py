@@ -58,6 +58,10 @@ class EngineHost:
     closed: bool = False
     on_milestones: Callable[[Any], None] | None = None  # each run's lazy milestone batches (RemoteRun)
     on_batch: Callable[[], None] | None = None  # a run's batch was published (RemoteRun)
+    # a run's trades as columns (RemoteRun), taken only while ``columns_heard`` says nobody but
+    # the dashboard listens to the console's signal streams
+    on_trades: Callable[[Any], None] | None = None
+    columns_heard: Callable[[], bool] | None = None
 
     def warm(self) -> None:
         """Have a loaded worker waiting for the next run."""
@@ -101,6 +105,8 @@ class EngineHost:
             on_end=self._run_ended,
             on_milestones=self.on_milestones,
             on_batch=self.on_batch,
+            on_trades=self.on_trades,
+            columns_heard=self.columns_heard,
         )
         self.runs = [r for r in self.runs if r.process.poll() is None]
         self.runs.append(run)
@@ -117,12 +123,13 @@ class EngineHost:
         """``strategy`` on ``symbol`` in a worker. ``checked`` is the console's own
         ``Backtest.run`` handle, never iterated: making it checked the names and cleared the pair's
         report stores, as a run in process does, and it knows the frame count."""
-        spec = RunSpec("backtest", symbol, strategy, exchange, frame, frames_of([frame]))
+        spec = RunSpec("backtest", symbol, strategy, exchange, frame, frames_of([frame]), results=False)
         return self.start(spec, checked.status())
 
     def walker(self, symbol: str, walker: str, frame: str, checked: Any) -> RemoteRun:
         """``walker`` on ``symbol`` in a worker (``checked``: as for ``backtest``)."""
-        return self.start(RunSpec("walker", symbol, walker, frame=frame, frames=frames_of([frame])), checked.status())
+        spec = RunSpec("walker", symbol, walker, frame=frame, frames=frames_of([frame]), results=False)
+        return self.start(spec, checked.status())
 
     def reload(self, loader: Loader | None = None) -> None:
         """The project changed on disk (``ctrl+r``): the spare loaded the old one, start another.

@@ -24,6 +24,7 @@ from typing import Any
 
 import engine
 
+from .columns import expand
 from .errors import Packed, pack, unpack
 
 __all__ = ["EngineProcessDied", "RemoteRun"]
@@ -62,6 +63,8 @@ class RemoteRun:
         on_end: Callable[[RemoteRun], None] | None = None,
         on_milestones: Callable[[Any], None] | None = None,
         on_batch: Callable[[], None] | None = None,
+        on_trades: Callable[[engine.TradeColumns], None] | None = None,
+        columns_heard: Callable[[], bool] | None = None,
     ) -> None:
         self.process = process
         self.conn = conn
@@ -77,6 +80,8 @@ class RemoteRun:
         self.on_end = on_end  # told once, when the console is done with the run
         self.on_milestones = on_milestones  # a signal's lazy milestones, for the dashboard (console/state.py)
         self.on_batch = on_batch  # a batch was published: the dashboard may fold it now (console/app.py)
+        self.on_trades = on_trades  # a run of trades as columns, for the dashboard (``_take_columns``)
+        self.columns_heard = columns_heard  # does nobody but the dashboard listen to the signal streams?
         self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
         self._reader.start()
 
@@ -147,6 +152,10 @@ class RemoteRun:
             if kind == "result":
                 self._results.append(value)
                 continue
+            if kind == "trades":  # a run of a backtest's trades as columns (console/host/columns.py)
+                if not self._take_columns(value):
+                    await self._publish(expand(value))
+                continue
             if kind == "partial_lazy":  # one signal's milestones, computed when read (child.py)
                 self.engine.partials.lazy_sink(value)  # the partial report store takes them as in process
                 if self.on_milestones is not None:
@@ -176,6 +185,19 @@ class RemoteRun:
                         await pending
                 except Exception as exc:  # a listener of the console's failed: as in process, say so
                     logger.warning(f"{stream.name} listener failed on a worker's event: {exc!r}")
+
+    def _take_columns(self, trades: engine.TradeColumns) -> bool:
+        """Keep a run of trades as columns: in the report stores (``take_trades``) and in the
+        dashboard (``on_trades``), without an object per event. Only while nobody else listens to
+        the console's signal streams (a project's own listener hears every event, as in
+        process) and the stores keep what the hooks would (no report cap); False: not taken."""
+        heard = self.columns_heard
+        if self.on_trades is None or heard is None or not heard():
+            return False
+        if not self.engine.stores.take_trades(trades):
+            return False
+        self.on_trades(trades)
+        return True
 
     def status(self) -> engine.TaskStatus:
         return self._status

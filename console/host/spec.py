@@ -69,3 +69,4 @@ class RunSpec:
     frame: str = ""
     frames: tuple[FrameSpec, ...] = field(default=())
     interval: float = 0.1  # seconds between two batches the worker sends
+    results: bool = True  # send what iterating the run gives (the console's dashboard reads the events only)

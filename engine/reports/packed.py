@@ -284,6 +284,7 @@ _CLOSED_COLUMNS: dict[str, Callable[[_Closed], list[Any]]] = {
     "signal.price_take_profit": lambda c: c.rows.prices[:, 1].tolist(),
     "signal.price_stop_loss": lambda c: c.rows.prices[:, 2].tolist(),
     "signal.pending_at": lambda c: [None if p == _NO_TIME else p for p in c.rows.times[:, 1].tolist()],
+    "signal.scheduled_at": lambda c: c.rows.times[:, 0].tolist(),
     "current_price": lambda c: c.price[:, 0].tolist(),
     "pnl.pnl_percentage": lambda c: c.price[:, 1].tolist(),
     "close_reason": lambda c: [_REASONS[r] for r in c.reason.tolist()],
@@ -355,12 +356,17 @@ class _Lazy:
     columns: tuple[tuple[np.ndarray, np.ndarray | None], ...]  # (vw, ts)
     backtest: np.ndarray  # bool
 
-    def unpack(self) -> list[LazyMilestones]:
+    def unpack(self, rows: Sequence[SignalRow] | None = None) -> list[LazyMilestones]:
+        """The batches; ``rows``: their signal rows when the caller has them already (the very
+        objects, so a trade's results and its batch share one, as when they were emitted)."""
         cols = self.columns
         return [
             LazyMilestones(row, cols[src][0], t0, cols[src][1], k0, k1, bt)
             for row, (k0, k1, t0), src, bt in zip(
-                self.rows.unpack(), self.stretch.tolist(), self.source.tolist(), self.backtest.tolist()
+                self.rows.unpack() if rows is None else rows,
+                self.stretch.tolist(),
+                self.source.tolist(),
+                self.backtest.tolist(),
             )
         ]
 
@@ -437,6 +443,13 @@ class PackedList:
         self._sizes.append(len(items))
         self.tail.clear()
         return items, packed
+
+    def add_packed(self, chunk: Any, size: int) -> None:
+        """Append ``size`` items packed elsewhere (another process's chunk), after every item
+        already here: the tail is folded first, so the order holds."""
+        self.fold()
+        self._chunks.append(chunk)
+        self._sizes.append(size)
 
     def __len__(self) -> int:
         return sum(self._sizes) + len(self.tail)

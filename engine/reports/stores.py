@@ -32,6 +32,7 @@ from . import performance as performance_mod
 from . import risk as risk_mod
 from . import schedule as schedule_mod
 from .packed import CHUNK, PackedList, PackedView, pack_closed, pack_lazy
+from .trade_columns import TradeColumns
 
 __all__ = [
     "EventStore",
@@ -93,6 +94,13 @@ class ClosedStore:
     def items(self) -> PackedView:
         """The newest ``cap`` results (all without a cap), newest first, still packed."""
         return self.packed.view(self.cap)
+
+    def take(self, chunk: Any, size: int) -> None:
+        """``size`` closed results packed elsewhere (``TradeColumns``), after those held: the
+        tail is folded first (its lazy milestones with it, ``on_fold``)."""
+        self.pack()
+        self.packed.add_packed(chunk, size)
+        self.seen += size
 
     def pack(self) -> None:
         """Fold the unpacked tail now (a run ended: nothing will follow it soon)."""
@@ -406,6 +414,26 @@ class ReportStores:
                 st.on_fold = self._lazy_follows(key)
             last[0], last[1] = key, st
         last[1].add(result)
+
+    def take_trades(self, trades: TradeColumns) -> bool:
+        """Keep a backtest's trades packed in another process (the console's worker) as their
+        events would have been kept: the closed results in the backtest store, the lazy
+        milestones in the partial store, in order after what those hold. False, and nothing
+        kept, where the hooks would do more than that (a report cap: the heat store keeps its
+        own; a run that keeps no report): the caller publishes the events instead."""
+        symbol, strategy = trades.symbol, trades.strategy_name
+        if config.report_cap() is not None or (symbol, strategy, True) in self.quiet:
+            return False
+        key = (symbol, strategy)
+        st = self.backtest_store.store(key)
+        if st.on_fold is None:
+            st.on_fold = self._lazy_follows(key)
+        st.take(trades.closed, len(trades))
+        if trades.lazy is not None:
+            partials = self.partial_of(symbol, strategy, True)
+            partials.pack_lazy()
+            partials.items_.append(trades.lazy)
+        return True
 
     def _lazy_follows(self, key: tuple[str, str]) -> Any:
         """When a backtest's closed results fold, its waiting lazy milestone batches fold with them:

@@ -219,11 +219,43 @@ def test_a_run_log_given_lazy_lines_holds_what_it_would_hold_given_them_one_by_o
                 for line in lines:
                     lazy.add(line)
             else:
-                lazy.add_lazy(run, len(lines), lambda lines=lines, step=step, built=built: built.append(step) or lines)
+                lazy.add_lazy(
+                    run,
+                    len(lines),
+                    lambda skip, lines=lines, step=step, built=built: built.append(step) or lines[skip:],
+                )
         for run in (None, "a", "b", "c"):
             assert list(lazy.of(run)) == list(eager.of(run))
             assert lazy.count(run) == eager.count(run)
         assert len(built) == len(set(built))  # each batch built once at most
+
+
+def test_a_lazy_entry_of_many_lines_builds_only_those_a_window_shows() -> None:
+    """A worker's run of trades adds hundreds of lines in one entry: reading the log builds the
+    newest the windows show (its own run's and every run's), leaving out the first ones, whether
+    the entry is the newest or older ones follow it."""
+    from console.state import RunLog
+
+    asked: list[int] = []
+
+    def lines(run: str, n: int, tag: str):
+        def build(skip: int) -> list[LogLine]:
+            asked.append(skip)
+            return [LogLine(f"{tag}{k}", k, "OPENED", run, "BTCUSDT", "s", "long", "") for k in range(skip, n)]
+
+        return build
+
+    log = RunLog(maxlen=6)
+    log.add_lazy("a", 100, lines("a", 100, "a"))
+    assert [x.time for x in log.of("a")] == list(range(94, 100)) and asked == [94]
+    log.add_lazy("a", 50, lines("a", 50, "x"))
+    log.add_lazy("b", 4, lines("b", 4, "b"))
+    asked.clear()
+    log.of(None)
+    assert asked == [44, 0]  # run a's newest six (its window), then every line of b
+    assert [x.key for x in log.of(None)] == ["x48", "x49", "b0", "b1", "b2", "b3"]
+    assert [x.key for x in log.of("a")] == [f"x{k}" for k in range(44, 50)]
+    assert log.count("a") == 150 and log.count(None) == 154
 
 
 def test_a_log_nobody_reads_keeps_a_bounded_number_of_pending_lines_and_the_newest() -> None:
@@ -236,7 +268,7 @@ def test_a_log_nobody_reads_keeps_a_bounded_number_of_pending_lines_and_the_newe
     built: list[int] = []
 
     def line(n: int):
-        def build():
+        def build(skip: int):
             built.append(n)
             return [LogLine(f"k{n}", n, "OPENED", "run", "BTCUSDT", "s", "long", f"line {n}")]
 

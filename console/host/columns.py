@@ -1,0 +1,87 @@
+"""A worker's batch with its runs of backtest trades as columns (``engine.TradeColumns``).
+
+A fast backtest emits each trade as ``("signal", opened)``, ``("partial_lazy", batch)`` (when it
+has milestones) and ``("closed_backtest", closed)``, thousands of them a batch (console/host/
+child.py). The worker sends each run of such trades of one pair as one ``("trades", columns)``
+item; the console keeps the columns in its report stores and folds them into its dashboard
+without building the objects (console/host/remote.py), or turns them back into the same items
+when something else listens (``expand``). What does not fit the pattern stays as it was, in its
+place, so the order of everything in a batch holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import engine
+
+__all__ = ["MIN_TRADES", "expand", "to_columns"]
+
+MIN_TRADES = 4
+"""Trades a run needs to go as columns: a lone trade between other events costs no more as objects."""
+
+
+def to_columns(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``items`` with each run of at least ``MIN_TRADES`` whole trades of one pair (all with
+    milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its place."""
+    out: list[tuple[str, Any]] = []
+    run: list[engine.Trade] = []
+    pair: tuple[str, str, bool] | None = None
+    i, n = 0, len(items)
+    while i < n:
+        trade, width = _trade_at(items, i)
+        if trade is not None:
+            here = (trade[2].symbol, trade[2].strategy_name, trade[1] is None)  # columns hold one kind
+            if run and here != pair:
+                _close_run(out, run)
+                run = []
+            pair = here
+            run.append(trade)
+            i += width
+            continue
+        _close_run(out, run)
+        run = []
+        out.append(items[i])
+        i += 1
+    _close_run(out, run)
+    return out
+
+
+def _trade_at(items: list[tuple[str, Any]], i: int) -> tuple[engine.Trade | None, int]:
+    """The trade that starts at ``items[i]`` and how many items it spans, or (None, 0)."""
+    kind, opened = items[i]
+    if kind != "signal" or type(opened) is not engine.OpenedResult or not opened.backtest:
+        return None, 0
+    j, lazy = i + 1, None
+    if j < len(items) and items[j][0] == "partial_lazy":
+        lazy = items[j][1]
+        j += 1
+    if j < len(items) and items[j][0] == "closed_backtest" and getattr(items[j][1], "signal", None) is opened.signal:
+        return (opened, lazy, items[j][1]), j + 1 - i
+    return None, 0
+
+
+def _close_run(out: list[tuple[str, Any]], run: list[engine.Trade]) -> None:
+    """Append ``run`` to ``out``: as columns when it is long enough and fits, else as it came."""
+    if not run:
+        return
+    packed = engine.TradeColumns.pack(run) if len(run) >= MIN_TRADES else None
+    if packed is not None:
+        out.append(("trades", packed))
+    else:
+        _as_items(out, run)
+
+
+def expand(columns: engine.TradeColumns) -> list[tuple[str, Any]]:
+    """The items ``columns`` stands for, in order (equal objects)."""
+    out: list[tuple[str, Any]] = []
+    _as_items(out, columns.trades())
+    return out
+
+
+def _as_items(out: list[tuple[str, Any]], trades: list[engine.Trade]) -> None:
+    for opened, lazy, closed in trades:
+        out.append(("signal", opened))
+        if lazy is not None:
+            out.append(("partial_lazy", lazy))
+        out.append(("closed_backtest", closed))

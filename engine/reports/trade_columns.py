@@ -1,0 +1,129 @@
+"""A stretch of one backtest's trades as columns, for another process (issue 14 item 2).
+
+A fast backtest closes thousands of trades a second, and each trade is three objects on its way
+to a listener: the opened result, the signal's lazy milestone batch and the closed result. The
+console's worker sent them one by one; unpickling them, publishing each into the console's bus and
+folding each into its dashboard took the console ~130 ms of CPU on the engine benchmark, on the
+core the worker's run needed next to it. ``TradeColumns`` carries the same trades in the report
+stores' packed columns (engine/reports/packed.py): the closed results as the backtest store packs
+them, the lazy batches as the partial store packs them (their rows shared with the closed ones),
+and the one value an opened result has of its own, its price. The report stores take the columns
+as they are (``ReportStores.take_trades``); a reader that wants the objects gets equal ones back
+(``trades``): the same row object in a trade's three, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..model import ClosedResult, OpenedResult
+from ..partial import LazyMilestones
+from ..settlement import milestone_counts
+from .packed import _POSITIONS, _Closed, _Lazy, _RowsRef, pack_closed, pack_lazy
+
+__all__ = ["Trade", "TradeColumns"]
+
+Trade = tuple[OpenedResult, LazyMilestones | None, ClosedResult]
+"""One trade as a backtest emits it: opened, its lazy milestones (if it has any), closed."""
+
+
+@dataclass(slots=True, frozen=True)
+class TradeColumns:
+    """Trades of one (symbol, strategy, exchange) backtest, oldest first, as columns."""
+
+    closed: _Closed
+    opened_price: np.ndarray  # float64: each opened result's ``current_price``
+    lazy: _Lazy | None  # each trade's lazy milestones, rows shared with ``closed``; None: no trade has any
+    backtest: ClassVar[bool] = True  # a backtest's trades (what a listener asks of a result)
+
+    @staticmethod
+    def pack(trades: Sequence[Trade]) -> TradeColumns | None:
+        """The trades as columns, or None unless they all fit: each trade's three of one signal
+        row (the same object) and one pair, an opened price that is a float, every trade with an
+        unread lazy batch or none with one. What does not fit goes as objects, as before."""
+        if not trades:
+            return None
+        first = trades[0][2]
+        names = (first.symbol, first.strategy_name, first.exchange_name)
+        lazies = [lazy for _, lazy, _ in trades]
+        with_lazy = lazies[0] is not None
+        for opened, lazy, closed in trades:
+            row = closed.signal
+            if not (
+                type(opened) is OpenedResult
+                and type(closed) is ClosedResult
+                and opened.signal is row
+                and closed.backtest is True
+                and opened.backtest is True
+                and (closed.symbol, closed.strategy_name, closed.exchange_name) == names
+                and (opened.symbol, opened.strategy_name, opened.exchange_name) == names
+                and type(opened.current_price) is float
+                and (lazy is not None) == with_lazy
+                and (lazy is None or (lazy.row is row and type(lazy) is LazyMilestones))
+            ):
+                return None
+        results = [closed for _, _, closed in trades]
+        packed = pack_closed(results)
+        lazy_packed = None
+        if with_lazy:
+            lazy_packed = pack_lazy(lazies, (packed.rows, results))  # type: ignore[arg-type]
+            if lazy_packed is None or not isinstance(lazy_packed.rows, _RowsRef):
+                return None  # a batch already read, or rows it could not share
+        price = np.fromiter((opened.current_price for opened, _, _ in trades), dtype=np.float64, count=len(trades))
+        return TradeColumns(packed, price, lazy_packed)
+
+    def __len__(self) -> int:
+        return len(self.opened_price)
+
+    @property
+    def symbol(self) -> str:
+        return self.closed.ids[2]
+
+    @property
+    def strategy_name(self) -> str:
+        return self.closed.ids[0]
+
+    def trades(self) -> list[Trade]:
+        """Every trade as the objects it was packed from (equal values; one row object a trade)."""
+        closed = self.closed.unpack()
+        strategy, exchange, symbol, _ = self.closed.ids
+        opened = [
+            OpenedResult._positional(c.signal, price, strategy, exchange, symbol, True)
+            for c, price in zip(closed, self.opened_price.tolist())
+        ]
+        lazies: list[LazyMilestones | None] = (
+            [None] * len(closed) if self.lazy is None else self.lazy.unpack([c.signal for c in closed])
+        )
+        return list(zip(opened, lazies, closed))
+
+    def column(self, name: str) -> list[Any] | None:
+        """Oldest first, the closed results' field ``name`` (``packed.CLOSED_COLUMNS``) read off
+        the columns; None when a result is kept whole."""
+        return self.closed.column(name)
+
+    def milestone_counts(self) -> list[int]:
+        """How many milestones each trade's lazy batch holds (``LazyMilestones.count_all`` of the
+        batches ``trades`` gives, from the columns): zeros when the trades have none."""
+        lazy = self.lazy
+        if lazy is None:
+            return [0] * len(self)
+        assert isinstance(lazy.rows, _RowsRef)
+        rows = lazy.rows.rows
+        if rows.whole:  # a row kept whole has blanks in the columns: count the objects
+            return LazyMilestones.count_all(self.lazy_batches())
+        at = lazy.rows.index
+        prices = rows.prices[at]
+        positions = [_POSITIONS[p] for p in rows.position[at].tolist()]
+        vws = [lazy.columns[src][0] for src in lazy.source.tolist()]
+        spans = [(vw, k0, k1) for vw, (k0, k1, _) in zip(vws, lazy.stretch.tolist())]
+        return milestone_counts(spans, positions, prices[:, 0].tolist(), prices[:, 1].tolist(), prices[:, 2].tolist())
+
+    def lazy_batches(self) -> list[LazyMilestones]:
+        """The trades' lazy milestone batches, oldest first (none when they have none)."""
+        if self.lazy is None:
+            return []
+        return self.lazy.unpack()

@@ -1,0 +1,272 @@
+"""A worker's runs of backtest trades go to the console as columns (console/host/columns.py,
+``engine.TradeColumns``, issue 14 item 2). The batch's order holds; the dashboard folded from
+columns reads exactly as the dashboard folded from the objects (log lines and their keys,
+milestone lines, counters, curve, clock), at the edges too (a curve thinned, logs shorter than a
+run of trades and read between batches, a PnL of exactly zero); where the shortcut would not be
+the same, the objects are folded; and a listener of the project's own hears every event."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import engine
+from console import state as state_mod
+from console.host import child, columns, remote
+from console.state import DashboardState, MilestoneBatch, RunLog, RunView, ScheduledView, run_id
+from engine.model import ClosedResult, OpenedResult, Pnl, SignalRow
+
+RID = run_id("backtest", "BTCUSDT", "many")
+
+
+class Pipe:
+    """The worker's end of the pipe: what it sends, unpickled."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send_bytes(self, raw: bytes) -> None:
+        self.sent.append(pickle.loads(raw))
+
+
+def _batches(days: int = 5) -> list[list[tuple[str, Any]]]:
+    """A real backtest's batches as the worker sends them (its hooks, its outbox, its pickling):
+    short trades with their milestones, thousands of items."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    engine.add_synthetic_exchange("synthetic", seed=5)
+    engine.add_frame("f", "1m", start, start + timedelta(days=days) - timedelta(minutes=1))
+
+    async def get_signal(symbol, when, price):
+        short = when.minute % 3 == 1
+        return {
+            "position": "short" if short else "long",
+            "price_take_profit": price * (0.992 if short else 1.008),
+            "price_stop_loss": price * (1.007 if short else 0.993),
+            "minute_estimated_time": 8,
+        }
+
+    engine.add_strategy("many", "1m", get_signal)
+    pipe = Pipe()
+    out = child.Outbox(pipe)  # type: ignore[arg-type]
+    eng = engine.active_engine()
+    child._forward_milestones(eng, out)
+    for name, actions in child.FORWARD:
+        getattr(eng.bus, name).add_hook(child._collector(out, name), actions=actions)
+
+    async def main() -> None:
+        async for _ in engine.Backtest.run("BTCUSDT", strategy_name="many", exchange_name="synthetic", frame_name="f"):
+            pass
+
+    asyncio.run(main())
+    out.flush(None)
+    return [message[1] for message in pipe.sent]
+
+
+def _events(items: list[tuple[str, Any]], *, as_columns: bool) -> list[Any]:
+    """What the bridge hands the dashboard for a batch: columns as they are, or the objects."""
+    out: list[Any] = []
+    for kind, value in items:
+        if kind == "trades" and not as_columns:
+            out += _events(columns.expand(value), as_columns=False)
+        elif kind == "trades" or kind in ("signal", "closed_backtest"):
+            out.append(value)
+        elif kind == "partial_lazy":
+            out.append(MilestoneBatch(value))
+    return out
+
+
+def _state(mode: str = "backtest", maxlen: int = 7) -> DashboardState:
+    st = DashboardState()
+    st.signal_log, st.milestone_log = RunLog(maxlen=maxlen), RunLog(maxlen=maxlen)
+    if mode == "walker":
+        st.add_walker(RunView("walker:BTCUSDT:w", "walker", "BTCUSDT", "w", "synthetic"), "sharpe", ["many"])
+    else:
+        st.add_run(RunView(RID, "backtest", "BTCUSDT", "many", "synthetic", status="running"))
+    return st
+
+
+def _digest(st: DashboardState) -> tuple:
+    return (
+        [list(st.signal_log.of(r)) for r in (None, RID)],
+        [list(st.milestone_log.of(r)) for r in (None, RID)],
+        (st.signal_log.count(None), st.milestone_log.count(None)),
+        [(r.trades, r.wins, r.total_pnl, list(r.equity), r.sim_time) for r in st.runs.values()],
+        sorted(st.positions.items()),
+        sorted(st.scheduled.items()),
+    )
+
+
+def test_a_batch_keeps_its_order_and_its_items_as_columns() -> None:
+    batches = _batches()
+    items = [item for batch in batches for item in batch]
+    blocks = [v for k, v in items if k == "trades"]
+    assert len(blocks) >= 3 and sum(map(len, blocks)) > 500  # most trades went as columns
+    assert sum(k == "signal" for k, _ in items) < 50  # the few left: runs too short, open positions
+    for batch in batches:  # each message, expanded, is the objects the worker would have sent
+        plain = [x for k, v in batch for x in (columns.expand(v) if k == "trades" else [(k, v)])]
+        again = columns.to_columns(plain)
+        assert [(k, type(v)) for k, v in again] == [(k, type(v)) for k, v in batch]
+        back = [x for k, v in again for x in (columns.expand(v) if k == "trades" else [(k, v)])]
+        assert list(map(_comparable, back)) == list(map(_comparable, plain))
+
+
+def _comparable(item: tuple[str, Any]) -> tuple:
+    """A lazy milestone batch by its signal and its milestones (it has no equality of its own)."""
+    kind, value = item
+    return (kind, value.row, value.events()) if kind == "partial_lazy" else item
+
+
+def _trade(i: int, pnl: float, *, lazy: bool = False) -> list[tuple[str, Any]]:
+    row = SignalRow(
+        id=f"{i:036d}", position="long", price_open=100.0, price_take_profit=101.0, price_stop_loss=99.0,
+        minute_estimated_time=60, symbol="BTCUSDT", exchange_name="x", strategy_name="s",
+        scheduled_at=60_000 * i, pending_at=60_000 * i, is_scheduled=False,
+    )  # fmt: skip
+    names = {"strategy_name": "s", "exchange_name": "x", "symbol": "BTCUSDT", "backtest": True}
+    closed = ClosedResult(
+        signal=row, current_price=100.0, close_reason="time_expired", close_timestamp=60_000 * i + 1,
+        pnl=Pnl(pnl, 100.0, 100.0), **names,
+    )  # fmt: skip
+    return [("signal", OpenedResult(signal=row, current_price=100.0, **names)), ("closed_backtest", closed)]
+
+
+def test_runs_break_where_a_trade_would_not_fit_and_stay_in_place() -> None:
+    """Two pairs, a note between trades, a run too short: each stays an item in its place."""
+    items = [*_trade(1, 1.0), *_trade(2, 0.0), *_trade(3, -1.0), *_trade(4, 2.0), *_trade(5, 0.5)]
+    items += [("log", ("info", "note")), *_trade(6, 1.0), *_trade(7, 1.0)]
+    got = columns.to_columns(items)
+    assert [k for k, _ in got] == ["trades", "log", "signal", "closed_backtest", "signal", "closed_backtest"]
+    assert len(got[0][1]) == 5
+    assert [x for k, v in got for x in (columns.expand(v) if k == "trades" else [(k, v)])] == items
+
+
+@pytest.mark.parametrize("points", [40, state_mod.EQUITY_POINTS])
+@pytest.mark.parametrize("maxlen", [7, 500])
+def test_the_dashboard_folds_columns_as_it_folds_their_objects(monkeypatch, points: int, maxlen: int) -> None:
+    """Batch by batch, with the logs read after some of them and not others: the same lines (to
+    their keys), counts, curve (thinned past ``points``), clock and positions either way."""
+    monkeypatch.setattr(state_mod, "EQUITY_POINTS", points)
+    batches = _batches()
+    folded_as_columns: list[int] = []
+    original = DashboardState._apply_trades_one_by_one
+    monkeypatch.setattr(
+        DashboardState,
+        "_apply_trades_one_by_one",
+        lambda self, t: folded_as_columns.append(-len(t)) or original(self, t),
+    )
+    fast, slow = _state(maxlen=maxlen), _state(maxlen=maxlen)
+    for n, batch in enumerate(batches):
+        fast.apply(_events(batch, as_columns=True))
+        slow.apply(_events(batch, as_columns=False))
+        if n % 3 == 1:
+            assert _digest(fast) == _digest(slow)
+    assert _digest(fast) == _digest(slow)
+    assert folded_as_columns == []  # no run of trades took the objects' way
+    run = fast.runs[RID]
+    assert run.trades > 500 and fast.milestone_log.count(RID) > 0
+    if points == 40:
+        assert len(run.equity) <= 40  # thinned, as one by one
+
+
+def test_a_zero_pnl_is_no_win_and_the_clock_starts_with_the_first_trade() -> None:
+    items = columns.to_columns([x for i in range(1, 7) for x in _trade(i, (0.0, 1.5, -0.0, 2.0, 0.0, -1.0)[i - 1])])
+    assert [k for k, _ in items] == ["trades"]
+    rid = run_id("backtest", "BTCUSDT", "s")
+    fast, slow = DashboardState(), DashboardState()
+    for st in (fast, slow):
+        st.add_run(RunView(rid, "backtest", "BTCUSDT", "s", "x", status="running"))
+    fast.apply(_events(items, as_columns=True))
+    slow.apply(_events(items, as_columns=False))
+    assert list(fast.log_of(rid)) == list(slow.log_of(rid))
+    assert (fast.runs[rid].wins, fast.runs[rid].trades, fast.runs[rid].sim_time) == (2, 6, 6 * 60_000 + 1)
+    assert fast.runs[rid].equity == slow.runs[rid].equity and fast.runs[rid].total_pnl == slow.runs[rid].total_pnl
+
+
+@pytest.mark.parametrize("before", ["scheduled", "position", "walker"])
+def test_where_the_shortcut_would_differ_the_objects_are_folded(monkeypatch, before: str) -> None:
+    """A limit entry waiting or a position shown for the run (a trade may close it), or a walker
+    (its strategies switch): folded one by one, to the same state."""
+    batches = _batches(1)
+    calls: list[int] = []
+    original = DashboardState._apply_trades_one_by_one
+    monkeypatch.setattr(
+        DashboardState, "_apply_trades_one_by_one", lambda self, t: calls.append(len(t)) or original(self, t)
+    )
+    states = []
+    for as_columns in (True, False):
+        st = _state("walker" if before == "walker" else "backtest")
+        rid = "walker:BTCUSDT:w" if before == "walker" else RID
+        if before == "scheduled":
+            st.scheduled[(rid, "x")] = ScheduledView(rid, "x", "BTCUSDT", "many", "long", 1.0, 1.0, 0, 0)
+        elif before == "position":
+            first = next(v for k, v in batches[0] if k == "trades").trades()[0][0]
+            st.apply([first])  # the first trade's opened result: the run shows its position
+        for batch in batches:
+            st.apply(_events(batch, as_columns=as_columns))
+        states.append(_digest(st))
+    assert calls  # the objects' way was taken
+    assert states[0] == states[1]
+
+
+def _remote(on_trades: list[Any], heard: bool) -> remote.RemoteRun:
+    run = object.__new__(remote.RemoteRun)
+    run.engine = engine.active_engine()
+    run._results = deque()
+    run.on_milestones = None
+    run.on_trades = on_trades.append
+    run.columns_heard = lambda: heard
+    return run
+
+
+@pytest.mark.parametrize("heard", [True, False])
+def test_a_listener_of_the_projects_own_hears_every_event(heard: bool) -> None:
+    """Columns reach the report stores and the dashboard only while nobody else listens to the
+    console's signal streams; otherwise each trade is published as its events."""
+    batches = _batches(1)
+    from engine.testing import reset_engine
+
+    reset_engine()
+    engine.add_strategy("many", "1m", lambda *a: None)
+    heard_events: list[str] = []
+    engine.listen_signal(lambda r: heard_events.append(r.action), actions=("opened", "closed"))
+    given: list[Any] = []
+    run = _remote(given, heard)
+
+    async def publish() -> None:
+        for batch in batches:
+            await run._publish(batch)
+
+    asyncio.run(publish())
+    trades = engine.Backtest.get_data("BTCUSDT", "many").total_signals
+    in_columns = sum(len(v) for batch in batches for k, v in batch if k == "trades")
+    assert in_columns > 100
+    assert trades == sum(k == "closed_backtest" for batch in batches for k, _ in batch) + in_columns
+    if heard:
+        assert sum(map(len, given)) == in_columns and heard_events.count("closed") == trades - in_columns
+    else:
+        assert given == [] and heard_events.count("closed") == trades and heard_events.count("opened") >= trades
+
+
+async def test_the_console_takes_columns_only_while_its_dashboard_alone_listens(project_dir, no_settings) -> None:
+    from conftest import fixed_clock
+
+    from console.app import BtkApp
+    from console.project import load_project
+
+    with engine.Engine().activate():
+        app = BtkApp(load_project(project_dir / "btk.toml"), clock=fixed_clock, save_settings=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app._columns_heard()
+            stop = engine.listen_signal(lambda r: None)  # a notifier of the project's own
+            assert not app._columns_heard()
+            stop()
+            assert app._columns_heard()
+            stop = engine.listen_signal_backtest(lambda r: None)
+            assert not app._columns_heard()
+            stop()
