@@ -130,6 +130,7 @@ class BtkApp(App[int]):
         # live run starts (issue 14 item 7)
         self.console_log = ConsoleLog(self.state.logbook, self.dump_dir)
         self._announced: set[str] = set()  # runs whose first error a toast has named
+        self.history_due: list[RunView] = []  # finished backtests to keep in the history after the paint
         # backtests and walkers in worker processes loading the project with ``engine_process``
         # (console/host/, issue 14 item 2); None runs them here, on the UI's loop
         self.host = EngineHost(engine_process) if engine_process is not None else None
@@ -138,6 +139,7 @@ class BtkApp(App[int]):
             self.host.on_batch = self._worker_batch
             self.host.on_trades = self._worker_trades
             self.host.columns_heard = self._columns_heard
+            self.host.later = self.call_after_refresh
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -319,6 +321,7 @@ class BtkApp(App[int]):
 
     def _open_run(self, start: Callable[[], engine.RunHandle[Any] | None]) -> engine.RunHandle[Any] | None:
         """Start a run through the engine; a refusal (unknown name, bad config) is a notification."""
+        self.keep_due_history()
         try:
             return start()
         except Exception as exc:
@@ -604,7 +607,8 @@ class BtkApp(App[int]):
             return
         run = self.session.finish(message.run_id, message.error, self.clock().timestamp())
         if run is not None and run.mode == "backtest" and run.status == "done":
-            self._keep_in_history(run)
+            self.history_due.append(run)
+            self.call_after_refresh(self.keep_due_history)
         if run is not None and message.error is not None:
             if isinstance(message.error, engine.PairQuarantinedError):
                 self._quarantine_notice(run.id, message.error)
@@ -857,7 +861,17 @@ class BtkApp(App[int]):
     def action_open_history(self) -> None:
         self.push_screen(HistoryScreen(self.dump_dir))
 
-    def _keep_in_history(self, run: RunView) -> None:
+    def keep_due_history(self) -> None:
+        """Keep the finished backtests waiting for it in the history. They wait until the screen
+        showed them done: reading a run's statistics (~10 ms for 5,000 trades) and the thread
+        that writes them (holding the interpreter on and off) came between a run's end and its
+        last paint. A run that starts first keeps them first (``_open_run``: its start may clear
+        the pair's report stores), and so does leaving (``on_unmount``)."""
+        due, self.history_due = self.history_due, []
+        for run in due:
+            self._keep_in_history(run)
+
+    def _keep_in_history(self, run: RunView, *, now: bool = False) -> None:
         """A finished backtest's statistics and trades, kept under the dump folder for the
         history screen (``console/history.py``); a write that fails is a warning, not a crash."""
         try:
@@ -869,16 +883,22 @@ class BtkApp(App[int]):
         # keep their own view of its trades); reading 5,000 trades and writing them (half a
         # second) is done off the event loop
         finished = self.clock()
+        if now:  # the console is closing: no thread would finish
+            self._save_history(run, stats, finished, here=True)
+            return
         self.run_worker(
             partial(self._save_history, run, stats, finished), thread=True, group="history", exit_on_error=False
         )
 
-    def _save_history(self, run: RunView, stats: Any, finished: datetime) -> None:
+    def _save_history(self, run: RunView, stats: Any, finished: datetime, here: bool = False) -> None:
         try:
             record = record_of(stats, run.name, run.symbol, run.exchange, run.frame, run.status, finished)
             save_record(self.dump_dir, record)
         except Exception as exc:
-            self.call_from_thread(self._not_in_history, run, exc)
+            if here:
+                self._not_in_history(run, exc)
+            else:
+                self.call_from_thread(self._not_in_history, run, exc)
 
     def _not_in_history(self, run: RunView, exc: Exception) -> None:
         self.notify(
@@ -984,6 +1004,9 @@ class BtkApp(App[int]):
 
     async def on_unmount(self) -> None:
         """ccxt's HTTP sessions belong to this event loop: close them before it ends."""
+        due, self.history_due = self.history_due, []
+        for run in due:
+            self._keep_in_history(run, now=True)
         self.console_log.close()
         if self.host is not None:
             self.host.close()  # no worker outlives the console

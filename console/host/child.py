@@ -13,9 +13,9 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
 ``stream`` is a bus stream name, ``"closed_backtest"`` (a backtest's closed result: signal_backtest
 then signal), ``"trades"`` (a run of a backtest's trades as columns, console/host/columns.py),
 ``"result"`` (what iterating the run handle gave, unless ``RunSpec.results`` is false: the
-console reads the events only) or ``"log"`` (the engine's logger: ``(level, text)``). An exception travels with its traceback
-(console/host/errors.py). The worker starts before it is needed (console/host/pool.py), so its
-imports and the project's load are paid while the user picks a run.
+console reads the events only) or ``"log"`` (the engine's logger: ``(level, text)``). An exception
+travels with its traceback (console/host/errors.py). The worker starts before it is needed
+(console/host/pool.py), so its imports and the project's load are paid while the user picks a run.
 """
 
 from __future__ import annotations

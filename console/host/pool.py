@@ -62,6 +62,9 @@ class EngineHost:
     # the dashboard listens to the console's signal streams
     on_trades: Callable[[Any], None] | None = None
     columns_heard: Callable[[], bool] | None = None
+    # when to start the next spare after the last run ended (the console: once it painted the
+    # run's end, whose last paint the spare's imports on the other core slowed down); None: at once
+    later: Callable[[Callable[[], None]], Any] | None = None
 
     def warm(self) -> None:
         """Have a loaded worker waiting for the next run."""
@@ -117,6 +120,14 @@ class EngineHost:
             return
         self.runs = [r for r in self.runs if r is not ended and not r.over]
         if not self.runs:
+            if self.later is not None:
+                self.later(self._warm_if_idle)
+            else:
+                self.warm()
+
+    def _warm_if_idle(self) -> None:
+        """The next spare, unless the console closed or another run started meanwhile."""
+        if not self.closed and not self.runs:
             self.warm()
 
     def backtest(self, symbol: str, strategy: str, exchange: str, frame: str, checked: Any) -> RemoteRun:

@@ -93,6 +93,7 @@ async def finish_runs(pilot) -> None:
     app = pilot.app
     # a safety net only (a loaded 2-core machine took 30 s for the demo's six runs)
     await wait_until(pilot, lambda: app.state.runs and not any(r.is_active for r in app.state.runs.values()), limit=120)
+    await wait_until(pilot, lambda: not app.history_due)  # kept once the screen showed them done
     await app.workers.wait_for_complete()
     await pilot.pause()
     await flush_bridge(pilot)  # one last redraw from the final state

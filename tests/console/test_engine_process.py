@@ -473,3 +473,37 @@ def test_an_outbox_on_a_plain_pipe_sends_everything_through_its_writer_and_leaks
     assert (out.now_count, out.handed) == (0, 3)
     if open_before is not None:
         assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_the_next_spare_starts_once_the_console_painted_the_runs_end(monkeypatch) -> None:
+    """The spare's imports take the other core: started at a run's end, they slowed the paint
+    that shows it done. The console hands the start to ``later`` (after its next refresh); it
+    does not happen if the console closed or another run started meanwhile."""
+    from types import SimpleNamespace
+
+    from console.host import EngineHost, Loader
+
+    spawned: list[int] = []
+    later: list = []
+    host = EngineHost(Loader("x", "y"), later=later.append)
+
+    def spawn(self):
+        spawned.append(1)
+        return SimpleNamespace(process=SimpleNamespace(poll=lambda: None))
+
+    monkeypatch.setattr(EngineHost, "_spawn", spawn)
+    ended = SimpleNamespace(over=True)
+    host.runs = [ended]  # type: ignore[list-item]
+    host._run_ended(ended)  # type: ignore[arg-type]
+    assert spawned == [] and len(later) == 1  # not yet: after the paint
+    later.pop()()
+    assert spawned == [1] and host.spare is not None
+    host.spare = None
+    host._run_ended(ended)  # type: ignore[arg-type]
+    host.runs = [SimpleNamespace(over=False)]  # type: ignore[list-item]  # another run started meanwhile
+    later.pop()()
+    host.runs = []
+    host._run_ended(ended)  # type: ignore[arg-type]
+    host.closed = True
+    later.pop()()
+    assert spawned == [1]

@@ -80,6 +80,41 @@ async def test_a_finished_backtest_is_kept_with_its_statistics_and_trades(tmp_pa
         assert "demo-meanrev" in shown and f"{stats.compounded_return:+.2f}" in shown
 
 
+async def test_a_finished_backtest_is_kept_after_its_last_paint_before_the_next_run_and_on_leaving(
+    tmp_path, no_settings, monkeypatch
+) -> None:
+    """The history waits until the screen showed the run done (its statistics and the thread
+    writing them held that paint back); a run started before then keeps it first (its start may
+    clear the pair's report stores), and so does leaving the console."""
+    out = tmp_path / "out"
+    app = demo_app(dump_dir=out)
+    app.project.ui["last_backtest"] = {"symbol": "BTCUSDT", "strategy": "demo-meanrev"}
+    due_at_start: list[int] = []  # finished runs not kept yet when a run clears the pair's stores
+    stores = type(engine.active_engine().stores)
+    clear_run = stores.clear_run
+
+    def counting(self, *args):
+        due_at_start.append(len(app.history_due))
+        return clear_run(self, *args)
+
+    monkeypatch.setattr(stores, "clear_run", counting)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("b", "enter")
+        await finish_runs(pilot)
+        (path,) = (out / "history").rglob("*.json")
+        kept = json.loads(path.read_text())
+        finished = app.state.runs["backtest:BTCUSDT:demo-meanrev"]
+        path.unlink()
+        app.history_due.append(finished)  # as if its last paint had not come yet
+        assert app.start_backtest("BTCUSDT", "demo-meanrev", "demo-synthetic", "demo-30d")
+        assert due_at_start and not any(due_at_start)  # kept before the second run started
+        await finish_runs(pilot)
+        assert json.loads(path.read_text())["trade_list"] == kept["trade_list"]
+        path.unlink()
+        app.history_due.append(finished)
+    assert json.loads(path.read_text())["trade_list"] == kept["trade_list"]  # kept on the way out
+
+
 async def test_a_stopped_backtest_is_not_kept(tmp_path) -> None:
     gate = Gate()
     app = BtkApp(gated_project(tmp_path, gate), clock=fixed_clock, save_settings=False, dump_dir=tmp_path / "out")
