@@ -88,6 +88,12 @@ YOUNG_GENERATION = 50_000
 """Allocations between two passes of the collector over its youngest objects in the console
 (``engine.settle_heap``; CPython's default is 700)."""
 
+AFTER_PAINT = 0.1
+"""Seconds after a run's end when its history is kept and the next spare worker starts: by then
+the screen painted the run done (Textual paints up to 60 times a second; the last redraw and
+paint take ~10-40 ms), and neither slows that paint down any more (the statistics, the thread
+writing them, the spare's imports on the other core)."""
+
 
 class BtkApp(App[int]):
     TITLE = "btk"
@@ -139,7 +145,7 @@ class BtkApp(App[int]):
             self.host.on_batch = self._worker_batch
             self.host.on_trades = self._worker_trades
             self.host.columns_heard = self._columns_heard
-            self.host.later = self.call_after_refresh
+            self.host.later = self._after_the_last_paint
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The dashboard's commands act only while the dashboard is the screen: on the reports
@@ -608,7 +614,7 @@ class BtkApp(App[int]):
         run = self.session.finish(message.run_id, message.error, self.clock().timestamp())
         if run is not None and run.mode == "backtest" and run.status == "done":
             self.history_due.append(run)
-            self.call_after_refresh(self.keep_due_history)
+            self._after_the_last_paint(self.keep_due_history)
         if run is not None and message.error is not None:
             if isinstance(message.error, engine.PairQuarantinedError):
                 self._quarantine_notice(run.id, message.error)
@@ -860,6 +866,12 @@ class BtkApp(App[int]):
 
     def action_open_history(self) -> None:
         self.push_screen(HistoryScreen(self.dump_dir))
+
+    def _after_the_last_paint(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` once the screen most likely shows what a run's end changed:
+        ``AFTER_PAINT`` seconds later. ``call_after_refresh`` came too early: a widget's refresh
+        reaches the screen on its own idle turn, and the callback often ran before the paint."""
+        self.set_timer(AFTER_PAINT, callback, name="after-paint")
 
     def keep_due_history(self) -> None:
         """Keep the finished backtests waiting for it in the history. They wait until the screen
