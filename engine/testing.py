@@ -6,7 +6,7 @@ from . import scope
 from .kernel import Engine
 from .persist import adapters
 
-__all__ = ["reset_engine"]
+__all__ = ["add_busy_backtest", "reset_engine"]
 
 
 def reset_engine() -> Engine:
@@ -27,3 +27,29 @@ def reset_engine() -> Engine:
     store.forget_broker_stores()
     adapters.reset_adapters()
     return fresh
+
+
+def add_busy_backtest(days: int, seed: int = 7, strategy: str = "many", frame: str = "f") -> None:
+    """Register what a test of a busy backtest needs: the synthetic exchange ``synthetic``
+    (``seed``), a 1m frame of ``days`` days from 2024-01-01, and ``strategy``, which enters on
+    every minute it is flat (short on odd minutes) with brackets of about 0.7-0.8 % and a ten-minute
+    lifetime: hundreds of short trades a day, most with milestones."""
+    from datetime import UTC, datetime, timedelta
+
+    from .exchanges.register import add_synthetic_exchange
+    from .registry import add_frame, add_strategy
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    add_synthetic_exchange("synthetic", seed=seed)
+    add_frame(frame, "1m", start, start + timedelta(days=days) - timedelta(minutes=1))
+
+    async def get_signal(symbol: str, when: datetime, price: float) -> dict:
+        short = when.minute % 2 == 1
+        return {
+            "position": "short" if short else "long",
+            "price_take_profit": price * (0.992 if short else 1.008),
+            "price_stop_loss": price * (1.007 if short else 0.993),
+            "minute_estimated_time": 10,
+        }
+
+    add_strategy(strategy, "1m", get_signal)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections import deque
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from console import state as state_mod
 from console.host import child, columns, remote
 from console.state import DashboardState, MilestoneBatch, RunLog, RunView, ScheduledView, run_id
 from engine.model import ClosedResult, OpenedResult, Pnl, SignalRow
+from engine.testing import add_busy_backtest
 
 RID = run_id("backtest", "BTCUSDT", "many")
 
@@ -37,20 +37,7 @@ class Pipe:
 def _batches(days: int = 5) -> list[list[tuple[str, Any]]]:
     """A real backtest's batches as the worker sends them (its hooks, its outbox, its pickling):
     short trades with their milestones, thousands of items."""
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    engine.add_synthetic_exchange("synthetic", seed=5)
-    engine.add_frame("f", "1m", start, start + timedelta(days=days) - timedelta(minutes=1))
-
-    async def get_signal(symbol, when, price):
-        short = when.minute % 3 == 1
-        return {
-            "position": "short" if short else "long",
-            "price_take_profit": price * (0.992 if short else 1.008),
-            "price_stop_loss": price * (1.007 if short else 0.993),
-            "minute_estimated_time": 8,
-        }
-
-    engine.add_strategy("many", "1m", get_signal)
+    add_busy_backtest(days, seed=5)
     pipe = Pipe()
     out = child.Outbox(pipe)  # type: ignore[arg-type]
     eng = engine.active_engine()

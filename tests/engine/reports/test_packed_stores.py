@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ import engine as e
 from engine.model import ClosedResult, Pnl, SignalRow
 from engine.partial import LazyMilestones
 from engine.reports import packed, stores
+from engine.testing import add_busy_backtest
 
 IDS = st.one_of(
     st.uuids().map(str),
@@ -182,20 +182,7 @@ def test_timing_rows_read_the_same_packed(rows: list[tuple]) -> None:
 
 def _run(days: int) -> tuple[str, object, str, str]:
     """A backtest with well over ``CHUNK`` trades; its reports as text and its statistics."""
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    e.add_synthetic_exchange("synthetic", seed=7)
-    e.add_frame("f", "1m", start, start + timedelta(days=days) - timedelta(minutes=1))
-
-    async def get_signal(symbol, when, price):
-        short = when.minute % 2 == 1
-        return {
-            "position": "short" if short else "long",
-            "price_take_profit": price * (0.992 if short else 1.008),
-            "price_stop_loss": price * (1.007 if short else 0.993),
-            "minute_estimated_time": 10,
-        }
-
-    e.add_strategy("many", "1m", get_signal)
+    add_busy_backtest(days, seed=7)
 
     async def main() -> None:
         async for _ in e.Backtest.run("BTCUSDT", strategy_name="many", exchange_name="synthetic", frame_name="f"):

@@ -5,33 +5,19 @@ report stores that take the columns read exactly as the stores that heard the ev
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import engine as e
 from engine.model import ClosedResult, OpenedResult, Pnl, SignalRow
 from engine.partial import LazyMilestones
-from engine.testing import reset_engine
+from engine.testing import add_busy_backtest, reset_engine
 
 
 def _trades(days: int = 3) -> list[e.Trade]:
     """A real backtest's trades as a listener sees them: opened, the lazy milestones sunk just
     before the closed result, closed."""
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    e.add_synthetic_exchange("synthetic", seed=11)
-    e.add_frame("f", "1m", start, start + timedelta(days=days) - timedelta(minutes=1))
-
-    async def get_signal(symbol, when, price):
-        short = when.minute % 2 == 1
-        return {
-            "position": "short" if short else "long",
-            "price_take_profit": price * (0.992 if short else 1.008),
-            "price_stop_loss": price * (1.007 if short else 0.993),
-            "minute_estimated_time": 10,
-        }
-
-    e.add_strategy("many", "1m", get_signal)
+    add_busy_backtest(days, seed=11)
     eng = e.active_engine()
     opened: dict[str, OpenedResult] = {}
     lazy: dict[str, LazyMilestones] = {}
