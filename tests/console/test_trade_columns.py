@@ -13,10 +13,13 @@ from collections import deque
 from typing import Any
 
 import pytest
+from conftest import fixed_clock
 
 import engine
 from console import state as state_mod
+from console.app import BtkApp
 from console.host import child, columns, remote
+from console.project import load_project
 from console.state import DashboardState, MilestoneBatch, RunLog, RunView, ScheduledView, run_id
 from engine.model import ClosedResult, OpenedResult, Pnl, SignalRow
 from engine.testing import add_busy_backtest
@@ -240,11 +243,6 @@ def test_a_listener_of_the_projects_own_hears_every_event(heard: bool) -> None:
 
 
 async def test_the_console_takes_columns_only_while_its_dashboard_alone_listens(project_dir, no_settings) -> None:
-    from conftest import fixed_clock
-
-    from console.app import BtkApp
-    from console.project import load_project
-
     with engine.Engine().activate():
         app = BtkApp(load_project(project_dir / "btk.toml"), clock=fixed_clock, save_settings=False)
         async with app.run_test(size=(80, 24)) as pilot:
