@@ -625,23 +625,37 @@ class DashboardState:
         walker: bool,
     ) -> list[LogLine]:
         row = r.signal
-        if price is not None:
-            detail = f"{detail} {price:,.2f}"
         if walker:
             detail = f"{r.strategy_name}: {detail}"
-        return [
-            self._line(
-                time=when,
-                kind=kind,
-                run=rid,
-                symbol=r.symbol,
-                strategy=r.strategy_name,
-                side=row.position,
-                detail=detail,
-                pnl=pnl,
-                signal_id=row.id,
-            )
-        ]
+        return [self._signal_line(kind, when, rid, r.symbol, r.strategy_name, row.position, row.id, detail, pnl, price)]
+
+    def _signal_line(
+        self,
+        kind: str,
+        when: int,
+        rid: str,
+        symbol: str,
+        strategy: str,
+        side: str,
+        signal_id: str,
+        detail: str,
+        pnl: float | None = None,
+        price: float | None = None,
+    ) -> LogLine:
+        """A Signals line about one signal: ``detail``, then ``price`` if given."""
+        if price is not None:
+            detail = f"{detail} {price:,.2f}"
+        return self._line(
+            time=when,
+            kind=kind,
+            run=rid,
+            symbol=symbol,
+            strategy=strategy,
+            side=side,
+            detail=detail,
+            pnl=pnl,
+            signal_id=signal_id,
+        )
 
     def log_error(self, rid: str, symbol: str, strategy: str, when: int, detail: str) -> None:
         """An ERROR line the engine did not publish on a stream (a live pair refused at its start)."""
@@ -798,26 +812,15 @@ class DashboardState:
         pnls = trades.column("pnl.pnl_percentage")
         assert ids and sides and prices and closed_at and reasons and pnls
         symbol, strategy = trades.symbol, trades.strategy_name
+        line = self._signal_line
         lines = []
         for k in range(skip, 2 * len(ids)):
             i = k >> 1
+            side, sid = sides[i], ids[i]
             if k & 1:
-                when, kind, detail, pnl = closed_at[i], "CLOSED", reasons[i], pnls[i]
+                lines.append(line("CLOSED", closed_at[i], rid, symbol, strategy, side, sid, reasons[i], pnls[i]))
             else:
-                when, kind, detail, pnl = opened_at[i], "OPENED", f"at {prices[i]:,.2f}", None
-            lines.append(
-                self._line(
-                    time=when,
-                    kind=kind,
-                    run=rid,
-                    symbol=symbol,
-                    strategy=strategy,
-                    side=sides[i],
-                    detail=detail,
-                    pnl=pnl,
-                    signal_id=ids[i],
-                )
-            )
+                lines.append(line("OPENED", opened_at[i], rid, symbol, strategy, side, sid, "at", None, prices[i]))
         return lines
 
     def _trade_milestones(

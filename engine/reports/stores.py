@@ -163,6 +163,11 @@ class PartialStore:
                 self.items_.append(packed)
             self.lazy.clear()
 
+    def take(self, packed: Any) -> None:
+        """Lazy batches packed elsewhere (``TradeColumns``), after those held."""
+        self.pack_lazy()
+        self.items_.append(packed)
+
     @staticmethod
     def _batches(item: Any) -> list[Any] | None:
         if isinstance(item, partial_mod.LazyMilestones):
@@ -430,9 +435,7 @@ class ReportStores:
             st.on_fold = self._lazy_follows(key)
         st.take(trades.closed, len(trades))
         if trades.lazy is not None:
-            partials = self.partial_of(symbol, strategy, True)
-            partials.pack_lazy()
-            partials.items_.append(trades.lazy)
+            self.partial_of(symbol, strategy, True).take(trades.lazy)
         return True
 
     def _lazy_follows(self, key: tuple[str, str]) -> Any:
