@@ -158,7 +158,7 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .reports.format import to_fixed
 from .reports.stores import NoReportError
-from .reports.trade_columns import Trade, TradeColumns
+from .reports.trade_columns import FoldedChunks, Trade, TradeColumns
 from .reports.walker import ranked_results as rank_walker_results
 from .research.params import Choice, FloatParam, IntParam, ParamError
 from .risk import RiskCheckArgs, risk_instance
@@ -212,6 +212,7 @@ __all__ = [
     "ErrorContext",
     "Fill",
     "FloatParam",
+    "FoldedChunks",
     "Heat",
     "IdleResult",
     "Indicator",

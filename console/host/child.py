@@ -71,8 +71,9 @@ milestone streams (``_forward_milestones``)."""
 
 
 SEND_SLICE = 1_000
-"""Events a batch message carries at most (``Outbox.flush``). A backtest sends one as soon as it
-holds that many (at a closed result), not only at the next tick: the engine benchmark trades its
+"""Items a batch message carries at most (``Outbox.flush``; a run of trades as columns is one).
+A backtest sends one as soon as it holds that many events (at a closed result), not only at the
+next tick: the engine benchmark trades its
 5,000 signals in ~0.1 s, between two ticks, so everything went down the pipe after the run and the
 console's whole fold came after it; sent as they fill, the messages are folded while the run goes
 on, on the other core (the worker pickles the same messages either way)."""
@@ -116,6 +117,8 @@ class Outbox:
         self.written = 0  # messages the writer is done with (its thread counts them): equal when it is idle
         self.now_count = 0  # messages the pipe took at once (a test reads it)
         self.sock: socket.socket | None = None  # the pipe as a socket, for writes that do not wait
+        self.stores: Any = None  # the engine's report stores (``_watch_stores``): folded at each batch
+        self.folded: Any = None  # engine.FoldedChunks: what they folded since the last batch
 
     def start_writer(self) -> None:
         fd = os.dup(self.conn.fileno())
@@ -213,10 +216,15 @@ class Outbox:
         events in one message held the console's keys for ~0.15 s."""
         items, self.items = self.items, []
         self.latest.clear()
+        if self.stores is not None:  # the batch's closed results packed once: by their store, sent so
+            self.stores.fold_backtests()
+        items = to_columns(items, self.folded)  # before slicing: a slice's edge would split a trade's items
+        if self.folded is not None:
+            self.folded.clear()
         last = max(0, (len(items) - 1) // SEND_SLICE * SEND_SLICE)
         for k in range(0, last, SEND_SLICE):
-            self.send(("batch", to_columns(_share_milestones(items[k : k + SEND_SLICE])), None))
-        self.send(("batch", to_columns(_share_milestones(items[last:])), status))
+            self.send(("batch", _share_milestones(items[k : k + SEND_SLICE]), None))
+        self.send(("batch", _share_milestones(items[last:]), status))
 
     def _picklable(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
         """The batch with each item that does not pickle replaced by a warning that names it (the
@@ -309,11 +317,7 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
     for f in spec.frames:
         if f.name not in known:
             engine.add_frame(f.name, f.interval, f.start, f.end, note=f.note)
-    bus = engine.active_engine().bus
-    _mark_clears(engine.active_engine().stores, out)
-    _forward_milestones(engine.active_engine(), out)
-    for name, actions in FORWARD:  # for the worker's life: it runs this one run, then exits
-        getattr(bus, name).add_hook(_collector(out, name), actions=actions)
+    listen(engine.active_engine(), out)
     try:
         if spec.mode == "walker":
             handle = engine.Walker.run(spec.symbol, walker_name=spec.name)
@@ -354,22 +358,39 @@ def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], tuple[list[Any], 
     ]
 
 
-def _mark_clears(stores: Any, out: Outbox) -> None:
-    """Each time a run clears its pair's report stores (SPEC 6.2: every backtest, and a walker
-    before each strategy it tests), a ``("clear", (symbol, strategy, backtest))`` goes down the
-    pipe in its place among the events, so the console clears its stores at the same point. The
-    worker's own stores object becomes an instance of a subclass that says so (no new slots, so
-    the hooks already attached to the bus stay its bound methods)."""
+def listen(eng: Any, out: Outbox) -> None:
+    """Everything the console hears of ``eng``'s runs goes into ``out``, for the worker's life (it
+    runs one run, then exits): its streams (``FORWARD``), its milestones, its stores' clears and
+    folds."""
+    _watch_stores(eng.stores, out)
+    _forward_milestones(eng, out)
+    for name, actions in FORWARD:
+        getattr(eng.bus, name).add_hook(_collector(out, name), actions=actions)
+
+
+def _watch_stores(stores: Any, out: Outbox) -> None:
+    """The worker's report stores tell ``out`` two things. Each time a run clears its pair's
+    stores (SPEC 6.2: every backtest, and a walker before each strategy it tests), a
+    ``("clear", (symbol, strategy, backtest))`` goes down the pipe in its place among the events,
+    so the console clears its stores at the same point (the stores object becomes an instance of
+    a subclass that says so: no new slots, so the hooks already attached to the bus stay its
+    bound methods). Each time a backtest store folds its closed results into columns
+    (``Outbox.flush`` has them fold at each batch), the chunk is kept for the batch: those columns
+    are what its trades go as (``to_columns``), packed once, as a headless run packs them."""
+    import engine
+
     base = type(stores)
 
-    class Marking(base):  # type: ignore[misc, valid-type]
+    class Watched(base):  # type: ignore[misc, valid-type]
         __slots__ = ()
 
         def clear_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
             out.items.append(("clear", (symbol, strategy_name, backtest)))
             base.clear_run(self, symbol, strategy_name, backtest)
 
-    stores.__class__ = Marking
+    stores.__class__ = Watched
+    out.stores, out.folded = stores, engine.FoldedChunks()
+    stores.on_chunk = out.folded.add
 
 
 def _forward_milestones(eng: Any, out: Outbox) -> None:
@@ -387,7 +408,8 @@ def _forward_milestones(eng: Any, out: Outbox) -> None:
 
 def _share_milestones(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """A message's lazy milestone batches made to hold only their own candles, all in one array
-    (``LazyMilestones.share``): until then they read the engine's whole columns, uncopied."""
+    (``LazyMilestones.share``): until then they read the engine's whole columns, uncopied. Those
+    of trades sent as columns are compacted with them (``TradeColumns.pack``)."""
     at = [i for i, item in enumerate(items) if item[0] == "partial_lazy"]
     if at:
         batches = [items[i][1] for i in at]

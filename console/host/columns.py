@@ -21,9 +21,11 @@ MIN_TRADES = 4
 """Trades a run needs to go as columns: a lone trade between other events costs no more as objects."""
 
 
-def to_columns(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+def to_columns(items: list[tuple[str, Any]], folded: engine.FoldedChunks | None = None) -> list[tuple[str, Any]]:
     """``items`` with each run of at least ``MIN_TRADES`` whole trades of one pair (all with
-    milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its place."""
+    milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its place.
+    ``folded``: the chunks the worker's report stores packed these closed results into (their
+    columns are sent, not packed again)."""
     out: list[tuple[str, Any]] = []
     run: list[engine.Trade] = []
     pair: tuple[str, str, bool] | None = None
@@ -33,17 +35,17 @@ def to_columns(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
         if trade is not None:
             here = (trade[2].symbol, trade[2].strategy_name, trade[1] is None)  # columns hold one kind
             if run and here != pair:
-                _close_run(out, run)
+                _close_run(out, run, folded)
                 run = []
             pair = here
             run.append(trade)
             i += width
             continue
-        _close_run(out, run)
+        _close_run(out, run, folded)
         run = []
         out.append(items[i])
         i += 1
-    _close_run(out, run)
+    _close_run(out, run, folded)
     return out
 
 
@@ -61,13 +63,13 @@ def _trade_at(items: list[tuple[str, Any]], i: int) -> tuple[engine.Trade | None
     return None, 0
 
 
-def _close_run(out: list[tuple[str, Any]], run: list[engine.Trade]) -> None:
+def _close_run(out: list[tuple[str, Any]], run: list[engine.Trade], folded: engine.FoldedChunks | None) -> None:
     """Append ``run`` to ``out``: as columns when it is long enough and fits, else as it came."""
     if not run:
         return
-    packed = engine.TradeColumns.pack(run) if len(run) >= MIN_TRADES else None
-    if packed is not None:
-        out.append(("trades", packed))
+    columns = engine.TradeColumns.pack(run, folded) if len(run) >= MIN_TRADES else None
+    if columns is not None:
+        out.append(("trades", columns))
     else:
         _as_items(out, run)
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..model import ClosedResult, Pnl, SignalRow
 from ..partial import LazyMilestones
+from ..settlement import MINUTE_MS
 
 __all__ = ["CHUNK", "CLOSED_COLUMNS", "PackedList", "PackedView", "pack_closed", "pack_lazy"]
 
@@ -102,6 +103,25 @@ class _Rows:
                 )
             out.append(row)
         return out
+
+    def part(self, i: int, j: int) -> _Rows:
+        """Rows ``i`` to ``j`` (not included), as ``_pack_rows`` of those rows would give them."""
+        return _Rows(
+            ids=self.ids[i * _ID_LEN : j * _ID_LEN],
+            position=self.position[i:j],
+            prices=self.prices[i:j],
+            minutes=self.minutes[i:j],
+            times=self.times[i:j],
+            scheduled=self.scheduled[i:j],
+            names=self.names,
+            notes=_within_part(self.notes, i, j),
+            whole=_within_part(self.whole, i, j),
+        )
+
+
+def _within_part(by_position: dict[int, Any], i: int, j: int) -> dict[int, Any]:
+    """The entries of ``by_position`` from ``i`` to ``j`` (not included), renumbered from 0."""
+    return {k - i: v for k, v in by_position.items() if i <= k < j} if by_position else {}
 
 
 @dataclass(slots=True, frozen=True)
@@ -251,6 +271,20 @@ class _Closed:
             out.append(res)
         return out
 
+    def part(self, i: int, j: int) -> _Closed:
+        """Results ``i`` to ``j`` (not included), as ``pack_closed`` of those results would give
+        them (a run of a worker's trades that is a stretch of its store's chunk)."""
+        if i == 0 and j == len(self.reason):
+            return self
+        return _Closed(
+            rows=self.rows.part(i, j),
+            price=self.price[i:j],
+            reason=self.reason[i:j],
+            close_ts=self.close_ts[i:j],
+            ids=self.ids,
+            whole=_within_part(self.whole, i, j),
+        )
+
     def column(self, name: str) -> list[Any] | None:
         """Oldest first, what the field ``name`` (an attribute path of ``ClosedResult``, one of
         ``CLOSED_COLUMNS``) holds in each object ``unpack`` would build: the same values, of the
@@ -369,6 +403,26 @@ class _Lazy:
                 self.backtest.tolist(),
             )
         ]
+
+    def compact(self) -> _Lazy:
+        """The same batches holding only their own stretches of candles, each column's stretches
+        copied into one array, in the batches' order (``LazyMilestones.share`` on the columns,
+        without a batch object): a column may be a whole year's, and these go to another process.
+        Candle ``k0`` of a stretch becomes its offset in the copy, and its batch's ``t0`` moves
+        by as many minutes, so every candle keeps its time."""
+        k0, k1, t0 = self.stretch[:, 0], self.stretch[:, 1], self.stretch[:, 2]
+        stretch = np.empty_like(self.stretch)
+        columns: list[tuple[np.ndarray, np.ndarray | None]] = []
+        for j, (vw, ts) in enumerate(self.columns):
+            mine = np.flatnonzero(self.source == j)
+            a0, lengths = k0[mine], k1[mine] - k0[mine]
+            ends = np.cumsum(lengths)
+            starts = ends - lengths
+            at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(a0 - starts, lengths)
+            columns.append((vw[at], None if ts is None else ts[at]))
+            stretch[mine, 0], stretch[mine, 1] = starts, ends
+            stretch[mine, 2] = t0[mine] + (a0 - starts) * MINUTE_MS
+        return _Lazy(self.rows, stretch, self.source, tuple(columns), self.backtest)
 
 
 def _shared_rows(batches: Sequence[LazyMilestones], shared: tuple[_Rows, Sequence[ClosedResult]]) -> _RowsRef | None:

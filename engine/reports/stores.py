@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -375,7 +375,7 @@ STORE_NAMES = (
 class ReportStores:
     """One engine's report stores, fed by internal hooks on that engine's streams (``attach``)."""
 
-    __slots__ = (*STORE_NAMES, "_last_backtest", "quiet")
+    __slots__ = (*STORE_NAMES, "_last_backtest", "on_chunk", "quiet")
 
     def __init__(self) -> None:
         self.backtest_store = _Keyed(kind=ClosedStore)  # (symbol, strategy) <- closed backtest results
@@ -392,6 +392,9 @@ class ReportStores:
         # (symbol, strategy, backtest) whose latest run keeps no report (``Backtest.run(..., reports=False)``,
         # docs/behaviour.md 6.2): every hook drops what such a run publishes; empty, it costs one check
         self.quiet: set[tuple[str, str, bool]] = set()
+        # told of each chunk a backtest store folds, (results, chunk): a console's worker sends the
+        # trades in those columns instead of packing them again (engine.FoldedChunks)
+        self.on_chunk: Callable[[list[ClosedResult], Any], None] | None = None
 
     def attach(self, bus: Any, partials: Any) -> None:
         """Hook into ``bus`` before any user listener (as the original's markdown services do)."""
@@ -448,6 +451,8 @@ class ReportStores:
             st = partial_store.get((key[0], key[1], True))
             if st is not None and st.lazy and chunk is not None:
                 st.pack_lazy((chunk.rows, results))
+            if self.on_chunk is not None:
+                self.on_chunk(results, chunk)
 
         return fold
 
@@ -558,6 +563,13 @@ class ReportStores:
         log = self.performance_store.get((symbol, strategy_name, backtest))
         if log is not None:
             log.tidy(final=True)
+
+    def fold_backtests(self) -> None:
+        """Fold every backtest store's unpacked tail now (a console's worker does at each batch it
+        sends, so the batch's trades are in the columns ``on_chunk`` hears of)."""
+        for st in self.backtest_store.stores.values():
+            if st.packed.tail:
+                st.pack()
 
     def clear_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
         """SPEC 6.2 / 8.1: a new run starts with empty stores for its (symbol, strategy, mode).

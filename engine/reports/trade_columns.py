@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice, repeat
+from operator import is_
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,7 +27,7 @@ from ..partial import LazyMilestones
 from ..settlement import milestone_counts
 from .packed import _POSITIONS, _Closed, _Lazy, _RowsRef, pack_closed, pack_lazy
 
-__all__ = ["Trade", "TradeColumns"]
+__all__ = ["FoldedChunks", "Trade", "TradeColumns"]
 
 Trade = tuple[OpenedResult, LazyMilestones | None, ClosedResult]
 """One trade as a backtest emits it: opened, its lazy milestones (if it has any), closed."""
@@ -41,10 +43,12 @@ class TradeColumns:
     backtest: ClassVar[bool] = True  # a backtest's trades (what a listener asks of a result)
 
     @staticmethod
-    def pack(trades: Sequence[Trade]) -> TradeColumns | None:
+    def pack(trades: Sequence[Trade], folded: FoldedChunks | None = None) -> TradeColumns | None:
         """The trades as columns, or None unless they all fit: each trade's three of one signal
         row (the same object) and one pair, an opened price that is a float, every trade with an
-        unread lazy batch or none with one. What does not fit goes as objects, as before."""
+        unread lazy batch or none with one. What does not fit goes as objects, as before.
+        ``folded``: chunks a report store packed; closed results found there in one stretch are
+        not packed a second time."""
         if not trades:
             return None
         first = trades[0][2]
@@ -67,12 +71,13 @@ class TradeColumns:
             ):
                 return None
         results = [closed for _, _, closed in trades]
-        packed = pack_closed(results)
+        packed = (folded.columns_of(results) if folded else None) or pack_closed(results)
         lazy_packed = None
         if with_lazy:
             lazy_packed = pack_lazy(lazies, (packed.rows, results))  # type: ignore[arg-type]
             if lazy_packed is None or not isinstance(lazy_packed.rows, _RowsRef):
                 return None  # a batch already read, or rows it could not share
+            lazy_packed = lazy_packed.compact()  # its own candles only: the engine's columns stay here
         price = np.fromiter((opened.current_price for opened, _, _ in trades), dtype=np.float64, count=len(trades))
         return TradeColumns(packed, price, lazy_packed)
 
@@ -127,3 +132,36 @@ class TradeColumns:
         if self.lazy is None:
             return []
         return self.lazy.unpack()
+
+
+class FoldedChunks:
+    """Chunks of closed results a report store packed (``ReportStores.on_chunk``), found by their
+    results: a console's worker sends a backtest's trades in the columns its backtest store packed
+    them into, as a headless run packs them, instead of packing them a second time."""
+
+    __slots__ = ("_at",)
+
+    def __init__(self) -> None:
+        self._at: dict[int, tuple[_Closed, int, list[ClosedResult]]] = {}  # id of a result -> its chunk, place
+
+    def __bool__(self) -> bool:
+        return bool(self._at)
+
+    def add(self, results: list[ClosedResult], chunk: Any) -> None:
+        """``chunk``: ``results`` packed (a store keeps a chunk it could not pack as a list)."""
+        if type(chunk) is _Closed:  # the results stay alive with it: no other object has their ids
+            self._at.update(zip(map(id, results), zip(repeat(chunk), range(len(results)), repeat(results))))
+
+    def clear(self) -> None:
+        self._at.clear()
+
+    def columns_of(self, results: Sequence[ClosedResult]) -> _Closed | None:
+        """``results`` packed, when they are one stretch of a chunk here, in order."""
+        at = self._at.get(id(results[0])) if results else None
+        if at is None:
+            return None
+        chunk, k, held = at
+        n = len(results)
+        if len(held) - k < n or not all(map(is_, islice(held, k, k + n), results)):
+            return None
+        return chunk.part(k, k + n)

@@ -43,10 +43,7 @@ def _batches(days: int = 5) -> list[list[tuple[str, Any]]]:
     add_busy_backtest(days, seed=5)
     pipe = Pipe()
     out = child.Outbox(pipe)  # type: ignore[arg-type]
-    eng = engine.active_engine()
-    child._forward_milestones(eng, out)
-    for name, actions in child.FORWARD:
-        getattr(eng.bus, name).add_hook(child._collector(out, name), actions=actions)
+    child.listen(engine.active_engine(), out)
 
     async def main() -> None:
         async for _ in engine.Backtest.run("BTCUSDT", strategy_name="many", exchange_name="synthetic", frame_name="f"):
@@ -103,6 +100,41 @@ def test_a_batch_keeps_its_order_and_its_items_as_columns() -> None:
         assert [(k, type(v)) for k, v in again] == [(k, type(v)) for k, v in batch]
         back = [x for k, v in again for x in (columns.expand(v) if k == "trades" else [(k, v)])]
         assert list(map(_comparable, back)) == list(map(_comparable, plain))
+
+
+def test_a_workers_trades_go_in_the_columns_its_store_packed_once_and_no_message_splits_one(monkeypatch) -> None:
+    """The worker packs a trade's closed result once, as a headless run does: its backtest store
+    folds at each batch and the batch sends those columns (``engine.FoldedChunks``); to_columns
+    packs nothing again. The batch is cut into messages after its trades became columns, so a
+    message's edge never falls inside a trade; every closed result arrives once, in order."""
+    from engine.reports import packed, stores, trade_columns
+
+    packed_here: dict[str, int] = {"store": 0, "again": 0}
+
+    def counting(where: str) -> Any:
+        def pack_closed(results: list[ClosedResult]) -> Any:
+            packed_here[where] += len(results)
+            return packed.pack_closed(results)
+
+        return pack_closed
+
+    monkeypatch.setattr(stores, "pack_closed", counting("store"))
+    monkeypatch.setattr(trade_columns, "pack_closed", counting("again"))
+    monkeypatch.setattr(child, "SEND_SLICE", 50)  # many messages a batch
+    batches = _batches(3)
+    closed = [
+        c for batch in batches for k, v in batch for c in ([t[2] for t in v.trades()] if k == "trades" else [v])
+        if k in ("trades", "closed_backtest")
+    ]  # fmt: skip
+    kept = engine.Backtest.get_data("BTCUSDT", "many")
+    assert len(closed) == kept.total_signals > 300
+    assert [c.signal.id for c in closed] == [c.signal.id for c in reversed(kept.signal_list)]
+    assert packed_here == {"store": len(closed), "again": 0}  # each packed once, by the store
+    assert sum(k == "trades" for batch in batches for k, _ in batch) > 5
+    for batch in batches:
+        assert len(batch) <= 50
+        opened = {v.signal.id for k, v in batch if k == "signal" and v.action == "opened"}
+        assert all(v.signal.id in opened for k, v in batch if k == "closed_backtest")  # no trade split
 
 
 def _comparable(item: tuple[str, Any]) -> tuple:

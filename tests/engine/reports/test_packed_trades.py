@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 import engine as e
@@ -196,3 +197,80 @@ def test_stores_refuse_columns_where_their_hooks_would_keep_more() -> None:
     stores.quiet.clear()
     assert stores.take_trades(cols)
     assert stores.backtest_store.get(("BTCUSDT", "s")).seen == 4
+
+
+def test_compacted_milestones_hold_only_their_candles_and_read_the_same() -> None:
+    """``_Lazy.compact`` (what a worker sends): each batch reads the same milestones at the same
+    times from a copy of its own stretch. At the edges: a stretch from candle 0, one to the
+    column's end, an empty one, two batches over the same candles, two columns (one with
+    timestamps of a lane with gaps, one without)."""
+    from engine.reports.packed import pack_lazy
+
+    rng = np.random.default_rng(5)
+    walk = 100.0 + np.cumsum(rng.normal(0.0, 0.2, 400))  # crosses 99 and 101 back and forth
+    vw_a, vw_b = walk[:200].copy(), walk[200:].copy()
+    ts_b = 5_000_000 + 60_000 * np.cumsum(rng.integers(1, 4, 200))  # minutes with gaps
+    stretches = [(vw_a, None, 0, 50), (vw_a, None, 150, 200), (vw_a, None, 30, 30), (vw_b, ts_b, 10, 120)]
+    stretches += [(vw_a, None, 0, 50), (vw_b, ts_b, 0, 200)]
+    batches = [
+        LazyMilestones(_row(i, position=("long", "short")[i % 2]), vw, 1_000_000, ts, k0, k1, True)
+        for i, (vw, ts, k0, k1) in enumerate(stretches)
+    ]
+    packed = pack_lazy(batches)
+    assert packed is not None and len(packed.columns) == 2
+    small = packed.compact()
+    assert [len(vw) for vw, _ in small.columns] == [50 + 50 + 0 + 50, 110 + 200]
+    assert small.columns[1][1] is not None and small.columns[0][1] is None
+    back = small.unpack()
+    assert [b.events() for b in back] == [b.events() for b in batches]
+    assert sum(len(b.events()) for b in batches) > 10  # milestones of both sides were reached
+    assert LazyMilestones.count_all(back) == LazyMilestones.count_all(batches)
+
+
+def test_a_stretch_of_a_chunk_is_what_packing_that_stretch_gives() -> None:
+    """``_Closed.part`` (a worker's run of trades inside its store's chunk) equals ``pack_closed``
+    of those results, at the chunk's edges and with rows and results kept whole or with notes
+    on either side of the cut."""
+    from engine.reports.packed import pack_closed
+
+    trades = [_trade(i) for i in range(12)]
+    odd_row = _row(4, id="short id")  # does not fit the id column: kept whole
+    trades[4] = _trade(4, odd_row)
+    trades[7] = _trade(7, _row(7, note="a note"))
+    o, lz, c = trades[9]
+    trades[9] = (o, lz, ClosedResult(**{**_fields(c), "close_reason": "odd", "close_timestamp": 9, "pnl": c.pnl}))
+    results = [c for _, _, c in trades]
+    chunk = pack_closed(results)
+    assert chunk.whole and chunk.rows.whole and chunk.rows.notes  # each kind of exception is there
+    for i, j in [(0, 12), (0, 1), (11, 12), (3, 5), (4, 8), (5, 10), (8, 12), (6, 6)]:
+        part = chunk.part(i, j)
+        assert part.unpack() == results[i:j]
+        if j > i:
+            assert part.unpack() == pack_closed(results[i:j]).unpack()
+            assert part.column("signal.note") == pack_closed(results[i:j]).column("signal.note")
+    assert chunk.part(0, 12) is chunk
+
+
+def test_folded_chunks_give_columns_only_for_one_stretch_of_the_same_results() -> None:
+    from engine.reports.packed import pack_closed
+
+    results = [c for _, _, c in (_trade(i) for i in range(10))]
+    later = [c for _, _, c in (_trade(i) for i in range(10, 14))]
+    folded = e.FoldedChunks()
+    assert not folded and folded.columns_of(results[:3]) is None
+    folded.add(results, pack_closed(results))
+    folded.add(later, later)  # a chunk its store could not pack stays a list: never found
+    assert folded
+    assert folded.columns_of(results).unpack() == results
+    assert folded.columns_of(results[4:7]).unpack() == results[4:7]
+    assert folded.columns_of(results[9:]).unpack() == results[9:]
+    assert folded.columns_of([*results[8:], later[0]]) is None  # runs past the chunk's end
+    assert folded.columns_of([results[2], results[4]]) is None  # not one stretch
+    equal_copy = [
+        ClosedResult(**_fields(c) | {k: getattr(c, k) for k in ("close_reason", "close_timestamp", "pnl")})
+        for c in results[:2]
+    ]
+    assert equal_copy == results[:2] and folded.columns_of(equal_copy) is None  # equal is not the same
+    assert folded.columns_of(later) is None and folded.columns_of([]) is None
+    folded.clear()
+    assert not folded and folded.columns_of(results) is None
