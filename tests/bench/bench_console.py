@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 DAYS = 365
 
@@ -123,35 +124,6 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
             super().__init__(*args, **kw)
             self.handled: list[float] = []
             self.seen = asyncio.Event()
-            self.finished = asyncio.Event()
-            self.done_at: float | None = None
-            self.finished_at = 0.0
-
-        def on_run_finished(self, message) -> None:
-            """Runs before the console's own handler of the message (the class comes first in the
-            MRO): the run counts as done once the screen was painted with it done
-            (``_finished_if_done``)."""
-            self.call_after_refresh(self._finished_if_done, message.run_id)
-
-        def _finished_if_done(self, run_id: str) -> None:
-            """Done when the run shows done and the paints its last redraw asked for are over. A
-            callback after the next refresh alone could come before them (a widget's refresh
-            reaches the screen on its own idle turn), so a version that laid out less looked
-            faster than it drew. It waits until nothing is left to paint, or until the bridge's
-            next tick redraws (what that tick changes is not the run's)."""
-            run = self.state.runs.get(run_id)
-            if run is not None and run.is_active:
-                return  # the run's last events are still being folded: its next RunFinished asks again
-            if self.done_at is None:
-                self.done_at = time.perf_counter()
-            shown = max((end for start, end in REDRAWS if end <= self.done_at), default=0.0)
-            tick = min((start for start, end in REDRAWS if start > self.done_at), default=None)
-            if tick is None and not _screen_clean(self.screen):
-                self.call_after_refresh(self._finished_if_done, run_id)
-                return
-            ends = [end for start, end in PAINTS if start >= shown and (tick is None or start < tick)]
-            self.finished_at = max([self.done_at, *ends])
-            self.finished.set()
 
         def action_probe(self) -> None:
             self.handled.append(time.perf_counter())
@@ -176,6 +148,7 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
             t0, cpu0 = time.perf_counter(), time.process_time()
             app.start_backtest("BTCUSDT", "bench", "synthetic", "bench-frame")
             (run,) = app.state.runs.values()
+            DONE.watch(app, run.id)
             latencies: list[float] = []
             while probe and run.is_active:
                 app.seen.clear()
@@ -187,8 +160,8 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
             # the run counts as done once the console shows it so (its status, its last events
             # folded, drawn and painted); what follows off the loop (the history file) is not in
             # the time
-            await app.finished.wait()
-            out["seconds"] = app.finished_at - t0
+            await DONE.painted.wait()
+            out["seconds"] = DONE.painted_at - t0
             out["cpu"] = time.process_time() - cpu0
             await app.workers.wait_for_complete()
             # the worker's CPU (it was reaped when its run ended); the spare's is not in it
@@ -200,43 +173,60 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
     return out
 
 
-PAINTS: list[tuple[float, float]] = []
-"""When each paint of the screen started and ended (``_note_paints``)."""
-REDRAWS: list[tuple[float, float]] = []
-"""When each redraw of the dashboard's panes started and ended."""
+class _Done:
+    """When the screen first showed the watched run done: the end of the first paint that began
+    after a redraw of the dashboard that found the run no longer active. That redraw changed the
+    run's row in the Runs pane (its status), so a paint follows it; the console marks a run done
+    once its last events are folded (``BtkApp._run_finished``). An earlier rule (a callback after
+    the next refresh, then the paints until the bridge's next tick) counted, on a quiet machine,
+    a paint after the one that showed it done, or stopped before that paint when a tick's redraw
+    came first: up to 35 ms either way."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+        self.run_id = ""
+        self.drawn_at: float | None = None  # the end of the first redraw that drew the run done
+        self.painted_at = 0.0
+        self.painted = asyncio.Event()
+
+    def watch(self, app: Any, run_id: str) -> None:
+        self.app, self.run_id = app, run_id
+
+    def redrew(self, end: float) -> None:
+        run = self.app.state.runs.get(self.run_id) if self.app is not None else None
+        if self.drawn_at is None and run is not None and not run.is_active:
+            self.drawn_at = end
+
+    def painted_screen(self, start: float, end: float) -> None:
+        if self.drawn_at is not None and start >= self.drawn_at and not self.painted.is_set():
+            self.painted_at = end
+            self.painted.set()
+
+
+DONE = _Done()
 
 
 def _note_paints() -> None:
-    """Note each paint of a screen and each redraw of the dashboard. Textual has no public event
-    for a paint: the bench wraps its compositor's refresh (a private method; only this benchmark
-    does so)."""
+    """Tell ``DONE`` of each redraw of the dashboard and each paint of a screen. Textual has no
+    public event for a paint: the bench wraps its compositor's refresh (a private method; only
+    this benchmark does so)."""
     from textual.screen import Screen
 
     from console.screens.dashboard import DashboardScreen
 
-    def noting(method, into):
-        def noted(self, *args):
-            start = time.perf_counter()
-            method(self, *args)
-            into.append((start, time.perf_counter()))
+    paint, redraw = Screen._compositor_refresh, DashboardScreen.redraw
 
-        return noted
+    def painting(self, *args):
+        start = time.perf_counter()
+        paint(self, *args)
+        DONE.painted_screen(start, time.perf_counter())
 
-    Screen._compositor_refresh = noting(Screen._compositor_refresh, PAINTS)
-    DashboardScreen.redraw = noting(DashboardScreen.redraw, REDRAWS)
+    def redrawing(self, *args):
+        redraw(self, *args)
+        DONE.redrew(time.perf_counter())
 
-
-def _screen_clean(screen) -> bool:
-    """Nothing left to lay out or paint on ``screen``: its own flags, the updates its widgets
-    posted to it, and each widget's own flags (a refresh reaches the screen on the widget's idle
-    turn)."""
-    if screen._layout_required or screen._scroll_required or screen._repaint_required or screen._dirty_widgets:
-        return False
-    if screen.message_queue_size:
-        return False
-    return not any(
-        w._repaint_required or w._layout_required or w._scroll_required for w in screen.walk_children(with_self=False)
-    )
+    Screen._compositor_refresh = painting
+    DashboardScreen.redraw = redrawing
 
 
 def main() -> None:
