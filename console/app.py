@@ -335,8 +335,11 @@ class BtkApp(App[int]):
             return None
 
     def _drive_run(self, rid: str, handle: engine.RunHandle[Any]) -> None:
+        """Drive a run just added to the state; its row shows at once, not at the next redraw
+        (which a fast run's events may put off until it is nearly done)."""
         self.session.handles[rid] = handle
         self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
+        self._show(Part.RUNS | Part.PROGRESS | Part.HEADER)
 
     def start_backtest(self, symbol: str, strategy: str, exchange: str, frame: str) -> bool:
         rid = run_id("backtest", symbol, strategy)

@@ -118,6 +118,7 @@ class DashboardScreen(Screen):
         # with the cursor itself would move it back from a key press whose Selected is queued
         self._cursor_run: str | None = None
         self._undrawn = Part.NONE  # parts that folded batches changed since the panes were last drawn
+        self._drawn_early = Part.NONE  # empty panes drawn as a fold changed them, since the last drawing
         self._backlog: list[Any] = []  # events taken from the bridge and not folded yet (``_fold_some``)
 
     def compose(self) -> ComposeResult:
@@ -156,9 +157,32 @@ class DashboardScreen(Screen):
             await asyncio.sleep(0)
             self.post_message(EngineBatch(self.bridge.drain, message.draw))
         if message.draw and self.bridge.may_draw():
-            parts, self._undrawn = self._undrawn, Part.NONE
+            parts, self._undrawn, self._drawn_early = self._undrawn, Part.NONE, Part.NONE
             self.redraw(parts | Part.HEADER)  # the header always: its clock moves
             self.bridge.drew(time.perf_counter() - started)
+        else:
+            self._draw_first_lines()
+
+    def _draw_first_lines(self) -> None:
+        """Draw now the empty panes that folded events changed, once each between two drawings:
+        a run's first trades show as they come, not at the next paced drawing (up to
+        ``MAX_INTERVAL`` away). Showing a pane's content for the first time changes what is
+        displayed, which lays out the whole screen: drawn here it is laid out early in the run,
+        not in the paint that shows a short run done (a whole screen's paint, not its changes)."""
+        shown_tab = self.query_one(TabbedContent).active
+        due = Part.NONE
+        for part, pane in RUN_PANES:
+            if (
+                part in self._undrawn
+                and part not in self._drawn_early
+                and TAB_OF.get(pane, shown_tab) == shown_tab
+                and self.query_one(pane).shows_empty
+            ):
+                due |= part
+        if due:
+            self._undrawn &= ~due
+            self._drawn_early |= due
+            self.redraw(due)
 
     @on(RunsPane.Selected)
     def _run_selected(self, message: RunsPane.Selected) -> None:

@@ -173,6 +173,11 @@ class Pane(Vertical):
         yield Static(self.empty_text, classes="empty")
         yield from self.compose_body()
 
+    @property
+    def shows_empty(self) -> bool:
+        """Is the pane showing its empty-state line (it had nothing to show when last drawn)?"""
+        return self.query_one(".empty", Static).display
+
     def set_empty(self, empty: bool) -> None:
         """Show the empty-state line instead of the (empty) content. An empty pane takes the focus
         itself (its table is hidden), so Tab still reaches every pane."""

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import finish_runs, fixed_clock, wait_until
+from screen_text import screen_lines
+from textual.widgets import DataTable
 
 import engine
 from console.app import BtkApp
@@ -28,6 +30,7 @@ from console.host.child import SIGNAL_ACTIONS
 from console.project import load_project
 from console.screens.dialogs import ConfirmScreen
 from console.trades import load_trades, source_of
+from console.widgets.panes import EquityPane, RunsPane, SignalsPane
 
 TIMING_REPORTS = "performance"  # wall-clock timings: never equal between two runs
 
@@ -184,7 +187,8 @@ async def test_the_stop_key_stops_the_workers_run_and_quitting_leaves_no_worker(
         stuck = app.session.handles["backtest:BTCUSDT:stuck"]
         assert stuck.process is spare
         run = app.state.runs["backtest:BTCUSDT:slow"]
-        app.session.selected = run.id
+        await pilot.pause()  # the Runs pane drew both rows as they started, its cursor on the first
+        app.dashboard.select(run.id)  # as the cursor moved there would
         await wait_until(pilot, lambda: (project_dir / "slow-started").exists())  # the worker's run is under way
         # the stop key (s) stops it: its worker stops the run as Backtest.stop does in process
         await pilot.press(app.keys["stop"])
@@ -385,12 +389,14 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
     assert pipe.sent[-1][2] == "status" and len(pipe.sent) == 3
 
 
-async def test_a_workers_batches_are_folded_as_they_come_not_at_the_next_redraw_tick(
+async def test_a_workers_batches_are_folded_and_first_drawn_as_they_come_not_at_the_next_redraw_tick(
     project_dir: Path, no_settings
 ) -> None:
     """The dashboard folds a worker's batch as soon as it is published, without waiting for the
     bridge's next tick (here an hour away): ``burst`` trades through the morning, then waits
-    for ever, and its trades are in the Runs pane's numbers while its run is still going."""
+    for ever, and its trades are in the Runs pane's numbers while its run is still going. The
+    run's row is drawn as it starts, and the first trades in the Signals pane and the equity
+    as their batch is folded (an empty pane's first lines do not wait for the paced drawing)."""
     _add_stuck_py(
         project_dir,
         "import asyncio\n\nfrom levels import bracket\n\nimport engine\n\n\n"
@@ -412,9 +418,16 @@ async def test_a_workers_batches_are_folded_as_they_come_not_at_the_next_redraw_
     )
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        dashboard = app.dashboard
+        signals, equity, runs = (dashboard.query_one(pane) for pane in (SignalsPane, EquityPane, RunsPane))
+        assert runs.shows_empty and signals.shows_empty and equity.shows_empty
         assert app.start_backtest("BTCUSDT", "burst", "sim", "short")
+        assert not runs.shows_empty and runs.query_one(DataTable).row_count == 1  # drawn at once
         run = app.state.runs["backtest:BTCUSDT:burst"]
         await wait_until(pilot, lambda: run.trades > 0)
+        assert not signals.shows_empty and not equity.shows_empty  # drawn with the fold that brought them
+        await pilot.pause()
+        assert "CLOSED" in "\n".join(screen_lines(app))
         assert run.is_active
         handle = app.session.handles["backtest:BTCUSDT:burst"]
         handle.process.kill()
