@@ -475,7 +475,7 @@ def test_an_outbox_on_a_plain_pipe_sends_everything_through_its_writer_and_leaks
     from console.host import child
 
     theirs, ours = Pipe(duplex=False)  # (reader, writer): a plain os.pipe on POSIX
-    open_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    open_before = _descriptors_of(ours.fileno())
     out = child.Outbox(ours)
     out.start_writer()
     assert out.sock is None
@@ -484,8 +484,23 @@ def test_an_outbox_on_a_plain_pipe_sends_everything_through_its_writer_and_leaks
     assert [theirs.recv()[2] for _ in range(3)] == [0, 1, 2]
     out.close()
     assert (out.now_count, out.handed) == (0, 3)
-    if open_before is not None:
-        assert len(os.listdir("/proc/self/fd")) == open_before
+    assert _descriptors_of(ours.fileno()) == open_before  # both ends, nothing more
+
+
+def _descriptors_of(fd: int) -> list[int] | None:
+    """The process's descriptors open on the same pipe as ``fd`` (Linux's /proc; None elsewhere).
+    Counted by what they point at, not in all: another test's thread may open or close others."""
+    if not os.path.isdir("/proc/self/fd"):
+        return None
+    target = os.readlink(f"/proc/self/fd/{fd}")
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == target:
+                found.append(int(name))
+        except OSError:  # closed since it was listed
+            continue
+    return sorted(found)
 
 
 def test_the_next_spare_starts_once_the_console_painted_the_runs_end(monkeypatch) -> None:
