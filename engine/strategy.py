@@ -536,7 +536,7 @@ class StrategyInstance:
         if type(result) is SignalRow:
             if not opened_wanted:
                 return "opened", result, None
-            return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
+            return "opened", result, OpenedResult._positional(result, result.price_open, *self._id_values)
         return result.action, result.signal, result
 
     def frame_outcome(self, result: QuietTick | None, opened_wanted: bool) -> FrameOutcome:
@@ -547,7 +547,7 @@ class StrategyInstance:
         if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
             if not opened_wanted:
                 return "opened", result, None
-            return "opened", result, OpenedResult(signal=result, current_price=result.price_open, **self._ids)
+            return "opened", result, OpenedResult._positional(result, result.price_open, *self._id_values)
         return result.action, result.signal, result
 
     def settle_on(self, lane: Lane) -> BacktestResult | Coroutine[Any, Any, BacktestResult]:
