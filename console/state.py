@@ -352,6 +352,12 @@ class RunLog:
     def count(self, run: str | None) -> int:
         return sum(self.seen.values()) if run is None else self.seen.get(run, 0)
 
+    def shown(self, run: str | None) -> int:
+        """How many lines ``of(run)`` gives, without building the pending ones."""
+        held = len(self.all) if run is None else len(self.runs.get(run, ()))
+        pending = sum(count for r, count, *_ in self._lazy if run is None or r == run)
+        return min(self.maxlen, held + pending)
+
 
 class DashboardState:
     """Folds engine events into runs, positions, scheduled entries, the signal, risk and

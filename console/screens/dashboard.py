@@ -164,20 +164,20 @@ class DashboardScreen(Screen):
             self._draw_first_lines()
 
     def _draw_first_lines(self) -> None:
-        """Draw now the empty panes that folded events changed, once each between two drawings:
-        a run's first trades show as they come, not at the next paced drawing (up to
-        ``MAX_INTERVAL`` away). Showing a pane's content for the first time changes what is
-        displayed, which lays out the whole screen: drawn here it is laid out early in the run,
-        not in the paint that shows a short run done (a whole screen's paint, not its changes)."""
+        """Draw now the panes whose drawing would lay out the screen: an empty pane that folded
+        events changed (once between two drawings: its first lines show as they come, not at the
+        next paced drawing, up to ``MAX_INTERVAL`` away), and a log that gets its scrollbar. Both
+        change what is laid out, which Textual does for the whole screen: done here it happens
+        early in a run, not in the paint that shows a short run done (then a whole screen's
+        paint, not its changes)."""
         shown_tab = self.query_one(TabbedContent).active
+        state, run = self.session.state, self.session.selected
         due = Part.NONE
-        for part, pane in RUN_PANES:
-            if (
-                part in self._undrawn
-                and part not in self._drawn_early
-                and TAB_OF.get(pane, shown_tab) == shown_tab
-                and self.query_one(pane).shows_empty
-            ):
+        for part, kind in RUN_PANES:
+            if part not in self._undrawn or TAB_OF.get(kind, shown_tab) != shown_tab:
+                continue
+            pane = self.query_one(kind)
+            if (pane.shows_empty and part not in self._drawn_early) or pane.scrollbar_due(state, run):
                 due |= part
         if due:
             self._undrawn &= ~due

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
@@ -15,11 +16,13 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from .log_view import CELL_PADDING, LogView
+from .log_view import CELL_PADDING, HEADER_ROWS, LogView
+from .scroll_size import scrollbars_stay
 
 FINISHED_STYLE = {"failed": "error", "done": "success", "stopped": "warning"}
 """The theme variable that colours each way a run can end."""
@@ -177,6 +180,11 @@ class Pane(Vertical):
     def shows_empty(self) -> bool:
         """Is the pane showing its empty-state line (it had nothing to show when last drawn)?"""
         return self.query_one(".empty", Static).display
+
+    def scrollbar_due(self, state: Any, run: str | None) -> bool:
+        """Would drawing ``state`` now give the pane a scrollbar it lacks, or take one away? (That
+        lays out the whole screen; a log pane can tell without building its lines.)"""
+        return False
 
     def set_empty(self, empty: bool) -> None:
         """Show the empty-state line instead of the (empty) content. An empty pane takes the focus
@@ -390,6 +398,16 @@ class LogPane(Pane):
     @property
     def table(self) -> LogView:
         return self.query_one(LogView)
+
+    def line_count(self, state: Any, run: str | None) -> int:  # overridden by panes
+        """How many lines the pane shows of ``state`` for ``run`` (``RunLog.shown``)."""
+        raise NotImplementedError
+
+    def scrollbar_due(self, state: Any, run: str | None) -> bool:
+        if self.shows_empty:
+            return False  # shown at all first (``DashboardScreen._draw_first_lines``)
+        view = self.table
+        return not scrollbars_stay(view, Size(view.row_width, self.line_count(state, run) + HEADER_ROWS))
 
     def cells(self, line) -> tuple:  # overridden by panes
         raise NotImplementedError

@@ -38,6 +38,9 @@ class RiskPane(LogPane):
         self.set_title(_run_title(state, run, "Risk rejections", state.risk_log.count(run)))
         self.show_lines(state.risk_log.of(run))
 
+    def line_count(self, state: DashboardState, run: str | None) -> int:
+        return state.risk_log.shown(run)
+
     def measure(self, line: RiskLine) -> tuple[int, ...]:
         return (
             0,
@@ -86,6 +89,9 @@ class PartialPane(LogPane):
     def refresh_from(self, state: DashboardState, run: str | None) -> None:
         self.set_title(_run_title(state, run, "Milestones", state.milestone_log.count(run)))
         self.show_lines(state.milestone_log.of(run))
+
+    def line_count(self, state: DashboardState, run: str | None) -> int:
+        return state.milestone_log.shown(run)
 
     def measure(self, line: MilestoneLine) -> tuple[int, ...]:
         return (0, len(line.symbol), len(line.strategy), 0, 0, 0, len(price(line.price)))

@@ -425,6 +425,9 @@ class SignalsPane(LogPane):
         self._run = run
         self.show_lines(state.log_of(run))
 
+    def line_count(self, state: DashboardState, run: str | None) -> int:
+        return state.signal_log.shown(run)
+
     def measure(self, line: LogLine) -> tuple[int, ...]:
         # only the detail's width varies; the others are fixed
         return (0, 0, 0, cell_len(line.detail), 0)

@@ -19,7 +19,7 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     """Give ``widget`` (its size set by its styles, not by its content) the virtual ``size``."""
     if size == widget.virtual_size:
         return
-    if not _scrollbars_stay(widget, size):
+    if not scrollbars_stay(widget, size):
         widget.virtual_size = size
         return
     widget.set_reactive(Widget.virtual_size, size)
@@ -32,7 +32,7 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     widget.refresh()
 
 
-def _scrollbars_stay(widget: Widget, size: Size) -> bool:
+def scrollbars_stay(widget: Widget, size: Size) -> bool:
     """The widget is on screen, the scrollbars it shows are the ones its size asks for (no layout
     is pending that would change them), and the new size asks for the same."""
     if not widget.is_mounted or not widget.display or not widget.container_size:

@@ -193,7 +193,8 @@ def test_a_run_log_given_lazy_lines_holds_what_it_would_hold_given_them_one_by_o
     """Lazy milestone batches (a worker run's, console/state.py ``add_lazy``) are built only if they
     are among the newest lines of every run or of their own; the log reads exactly as if each line
     had been added as it came, counts included, whichever runs interleave, and past the bound at
-    which a log nobody reads drops what it can no longer show."""
+    which a log nobody reads drops what it can no longer show; how many lines it shows is known
+    before they are built (``shown``)."""
     import random
     from dataclasses import dataclass
 
@@ -224,9 +225,13 @@ def test_a_run_log_given_lazy_lines_holds_what_it_would_hold_given_them_one_by_o
                     len(lines),
                     lambda skip, lines=lines, step=step, built=built: built.append(step) or lines[skip:],
                 )
+        before = list(built)
+        shown = {run: lazy.shown(run) for run in (None, "a", "b", "c")}  # said without building
+        assert built == before
         for run in (None, "a", "b", "c"):
             assert list(lazy.of(run)) == list(eager.of(run))
             assert lazy.count(run) == eager.count(run)
+            assert shown[run] == len(eager.of(run))
         assert len(built) == len(set(built))  # each batch built once at most
 
 

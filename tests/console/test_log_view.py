@@ -247,3 +247,36 @@ async def test_a_growing_log_is_not_laid_out_again_while_its_scrollbar_stays() -
         assert layouts.count >= 1
         assert not view.show_vertical_scrollbar
         assert "line 00001" in shown(app)
+
+
+async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_the_next_tick() -> None:
+    """On the dashboard (its paced drawing an hour away): a fold that gives the Signals log more
+    lines than it has rows draws it at once, so the scrollbar's layout of the screen comes then,
+    not in the paint that shows a short run done; a fold that keeps the scrollbar as it is waits
+    for the paced drawing."""
+    from conftest import demo_app
+
+    from console.state import Part, RunView
+
+    app = demo_app(refresh_interval=3600.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        dashboard, state = app.dashboard, app.state
+        state.add_run(RunView("run", "backtest", "BTCUSDT", "s", "x", status="running"))
+        app.session.selected = "run"
+        view = dashboard.query_one(SignalsPane).table
+
+        def fold(first: int, count: int) -> None:
+            for n in range(first, first + count):
+                state.signal_log.add(line(n))
+            dashboard._undrawn |= Part.LOG
+            dashboard._draw_first_lines()
+
+        fold(0, 2)  # the pane's first lines
+        await settle(pilot, view)
+        assert view.virtual_size.height == 3 and not view.show_vertical_scrollbar
+        fold(2, 60)  # more lines than rows: drawn now
+        assert view.virtual_size.height == 63
+        await settle(pilot, view)
+        assert view.show_vertical_scrollbar
+        fold(62, 5)  # the scrollbar stays: nothing to lay out, the paced drawing shows them
+        assert view.virtual_size.height == 63
