@@ -73,10 +73,9 @@ milestone streams (``_forward_milestones``)."""
 SEND_SLICE = 1_000
 """Items a batch message carries at most (``Outbox.flush``; a run of trades as columns is one).
 A backtest sends one as soon as it holds that many events (at a closed result), not only at the
-next tick: the engine benchmark trades its
-5,000 signals in ~0.1 s, between two ticks, so everything went down the pipe after the run and the
-console's whole fold came after it; sent as they fill, the messages are folded while the run goes
-on, on the other core (the worker pickles the same messages either way)."""
+next tick: the engine benchmark trades its 5,000 signals in ~0.1 s, between two ticks, so
+everything went down the pipe after the run and the console's whole fold came after it; sent as
+they fill, the messages are folded while the run goes on, on the other core."""
 
 _NO_WAIT = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
 """A write that takes what the pipe has room for and returns (and a gone reader is an error, not
