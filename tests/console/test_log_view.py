@@ -4,12 +4,13 @@ flood stays reachable, the focused log's cursor picks trades, and a resize cuts 
 
 from __future__ import annotations
 
+from conftest import demo_app
 from screen_text import screen_lines
 from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Button
 
-from console.state import LogLine
+from console.state import LogLine, Part, RunView
 from console.widgets.panes import SignalsPane
 
 T0 = 1_700_000_000_000
@@ -254,10 +255,6 @@ async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_th
     lines than it has rows draws it at once, so the scrollbar's layout of the screen comes then,
     not in the paint that shows a short run done; a fold that keeps the scrollbar as it is waits
     for the paced drawing."""
-    from conftest import demo_app
-
-    from console.state import Part, RunView
-
     app = demo_app(refresh_interval=3600.0)
     async with app.run_test(size=(120, 40)) as pilot:
         dashboard, state = app.dashboard, app.state
