@@ -161,9 +161,9 @@ class DashboardScreen(Screen):
             self.redraw(parts | Part.HEADER)  # the header always: its clock moves
             self.bridge.drew(time.perf_counter() - started)
         else:
-            self._draw_first_lines()
+            self._draw_layout_changes()
 
-    def _draw_first_lines(self) -> None:
+    def _draw_layout_changes(self) -> None:
         """Draw now the panes whose drawing would lay out the screen: an empty pane that folded
         events changed (once between two drawings: its first lines show as they come, not at the
         next paced drawing, up to ``MAX_INTERVAL`` away), and a log that gets its scrollbar. Both

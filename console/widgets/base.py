@@ -405,7 +405,7 @@ class LogPane(Pane):
 
     def scrollbar_due(self, state: Any, run: str | None) -> bool:
         if self.shows_empty:
-            return False  # shown at all first (``DashboardScreen._draw_first_lines``)
+            return False  # shown at all first (``DashboardScreen._draw_layout_changes``)
         view = self.table
         return not scrollbars_stay(view, Size(view.row_width, self.line_count(state, run) + HEADER_ROWS))
 

@@ -266,7 +266,7 @@ async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_th
             for n in range(first, first + count):
                 state.signal_log.add(line(n))
             dashboard._undrawn |= Part.LOG
-            dashboard._draw_first_lines()
+            dashboard._draw_layout_changes()
 
         fold(0, 2)  # the pane's first lines
         await settle(pilot, view)
