@@ -31,6 +31,21 @@ def _time(t0: int, ts: np.ndarray | None, k: int) -> int:
     return t0 + k * MINUTE_MS if ts is None else int(ts[k])
 
 
+def own_stretches(
+    vw: np.ndarray, ts: np.ndarray | None, k0: np.ndarray, k1: np.ndarray, t0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """The stretches ``[k0, k1)`` of the column ``(vw, ts)`` copied one after another into new
+    columns, and each stretch's new ``k0``, ``k1`` and ``t0``: candle ``k0`` of a stretch becomes
+    its offset in the copy, and its ``t0`` moves by as many minutes, so every candle keeps its
+    time (``ts``, when given, holds the times themselves). For batches that go to another process
+    (``LazyMilestones.share``, and their columns, ``packed._Lazy.compact``)."""
+    lengths = k1 - k0
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(k0 - starts, lengths)
+    return vw[at], None if ts is None else ts[at], starts, ends, t0 + (k0 - starts) * MINUTE_MS
+
+
 class LazyMilestones:
     """The milestones one fast-forwarded signal reached, computed on first read.
 
@@ -61,9 +76,9 @@ class LazyMilestones:
     def share(batches: Sequence[LazyMilestones]) -> list[LazyMilestones]:
         """The same batches holding only their own stretches of candles (small to pickle, where a
         column may be a whole year's), each column's stretches copied into one array that the new
-        batches read at their offsets. The same milestones: a console's worker sends a batch per
-        trade, and pickling an array per batch was more than half of pickling its messages (42 of
-        76 ms on the engine benchmark's run)."""
+        batches read at their offsets (``own_stretches``). The same milestones: a console's worker
+        sends a batch per trade, and pickling an array per batch was more than half of pickling
+        its messages (42 of 76 ms on the engine benchmark's run)."""
         out: list[LazyMilestones] = list(batches)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, b in enumerate(batches):
@@ -71,17 +86,13 @@ class LazyMilestones:
                 groups.setdefault((id(b.vw), id(b.ts)), []).append(i)
         for members in groups.values():
             first = batches[members[0]]
-            vw = np.concatenate([batches[i].vw[batches[i].k0 : batches[i].k1] for i in members])
-            ts = None
-            if first.ts is not None:
-                ts = np.concatenate([batches[i].ts[batches[i].k0 : batches[i].k1] for i in members])
-            at = 0
-            for i in members:
+            k0, k1, t0 = (
+                np.array([getattr(batches[i], f) for i in members], dtype=np.int64) for f in ("k0", "k1", "t0")
+            )
+            vw, ts, starts, ends, moved = own_stretches(first.vw, first.ts, k0, k1, t0)
+            for i, a, z, t in zip(members, starts.tolist(), ends.tolist(), moved.tolist()):
                 b = batches[i]
-                end = at + b.k1 - b.k0
-                t0 = b.t0 + (b.k0 - at) * MINUTE_MS  # candle ``at`` of the copy opened when ``k0`` did
-                out[i] = LazyMilestones(b.row, vw, t0, ts, at, end, b.backtest)
-                at = end
+                out[i] = LazyMilestones(b.row, vw, t, ts, a, z, b.backtest)
         return out
 
     def count(self) -> int:

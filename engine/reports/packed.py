@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..model import ClosedResult, Pnl, SignalRow
-from ..partial import LazyMilestones
-from ..settlement import MINUTE_MS
+from ..partial import LazyMilestones, own_stretches
 
 __all__ = ["CHUNK", "CLOSED_COLUMNS", "PackedList", "PackedView", "pack_closed", "pack_lazy"]
 
@@ -406,22 +405,17 @@ class _Lazy:
 
     def compact(self) -> _Lazy:
         """The same batches holding only their own stretches of candles, each column's stretches
-        copied into one array, in the batches' order (``LazyMilestones.share`` on the columns,
-        without a batch object): a column may be a whole year's, and these go to another process.
-        Candle ``k0`` of a stretch becomes its offset in the copy, and its batch's ``t0`` moves
-        by as many minutes, so every candle keeps its time."""
+        copied into one array, in the batches' order (``partial.own_stretches``, as
+        ``LazyMilestones.share`` does for batch objects): a column may be a whole year's, and
+        these go to another process."""
         k0, k1, t0 = self.stretch[:, 0], self.stretch[:, 1], self.stretch[:, 2]
         stretch = np.empty_like(self.stretch)
         columns: list[tuple[np.ndarray, np.ndarray | None]] = []
         for j, (vw, ts) in enumerate(self.columns):
             mine = np.flatnonzero(self.source == j)
-            a0, lengths = k0[mine], k1[mine] - k0[mine]
-            ends = np.cumsum(lengths)
-            starts = ends - lengths
-            at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(a0 - starts, lengths)
-            columns.append((vw[at], None if ts is None else ts[at]))
-            stretch[mine, 0], stretch[mine, 1] = starts, ends
-            stretch[mine, 2] = t0[mine] + (a0 - starts) * MINUTE_MS
+            vw_own, ts_own, starts, ends, moved = own_stretches(vw, ts, k0[mine], k1[mine], t0[mine])
+            columns.append((vw_own, ts_own))
+            stretch[mine, 0], stretch[mine, 1], stretch[mine, 2] = starts, ends, moved
         return _Lazy(self.rows, stretch, self.source, tuple(columns), self.backtest)
 
 

@@ -71,7 +71,9 @@ class TradeColumns:
             ):
                 return None
         results = [closed for _, _, closed in trades]
-        packed = (folded.columns_of(results) if folded else None) or pack_closed(results)
+        packed = folded.columns_of(results) if folded else None
+        if packed is None:
+            packed = pack_closed(results)
         lazy_packed = None
         if with_lazy:
             lazy_packed = pack_lazy(lazies, (packed.rows, results))  # type: ignore[arg-type]
