@@ -273,14 +273,22 @@ def main(conn: Connection) -> None:
     from engine import settle_heap
 
     settle_heap()  # the project stays loaded for the run: the collector's passes skip it
-    try:
-        conn.send(("ready",))
-        message = conn.recv()
-    except (EOFError, OSError):
-        return  # the console went away before it needed this worker
-    if message[0] != "run":
-        return
-    asyncio.run(serve(conn, message[1], load_error))
+    # the run's event loop and its outbox's writer thread are made while the worker waits for a
+    # run, not on the run's way in: starting the thread waits until it has taken the interpreter,
+    # up to 3 ms between the console's "run" and the run's first frame on the engine benchmark
+    out = Outbox(conn)
+    if load_error is None:
+        out.start_writer()
+    with asyncio.Runner() as runner:
+        runner.get_loop()
+        try:
+            conn.send(("ready",))
+            message = conn.recv()
+        except (EOFError, OSError):
+            return  # the console went away before it needed this worker
+        if message[0] != "run":
+            return
+        runner.run(serve(out, message[1], load_error))
     # everything went down the pipe: leave without tearing down the run's heap (candles, stores),
     # which took a second or two of the console's wait under load
     os._exit(0)
@@ -295,14 +303,13 @@ def _quiet() -> None:
     os.close(null)
 
 
-async def serve(conn: Connection, spec: RunSpec, load_error: BaseException | None) -> None:
-    """Run ``spec`` and stream it; always ends with one ``end`` message."""
-    out = Outbox(conn)
-    if load_error is not None:
-        out.send(("end", pack(load_error), None))
-        return
-    out.start_writer()
+async def serve(out: Outbox, spec: RunSpec, load_error: BaseException | None) -> None:
+    """Run ``spec`` and stream it into ``out`` (its writer started unless the project failed to
+    load); always ends with one ``end`` message, written when this returns."""
     try:
+        if load_error is not None:
+            out.send(("end", pack(load_error), None))
+            return
         await _serve(out, spec)
     finally:
         out.close()

@@ -535,3 +535,29 @@ def test_the_next_spare_starts_once_the_console_painted_the_runs_end(monkeypatch
     host.closed = True
     later.pop()()
     assert spawned == [1]
+
+
+async def test_a_worker_whose_project_failed_to_load_ends_its_run_with_that_error_and_exits() -> None:
+    """The worker makes its event loop and its writer while it waits for a run: one whose
+    project did not load still answers a run with that error as its one ``end``, and a worker
+    told to quit before any run leaves at once (the writer thread keeps neither alive)."""
+    from console.host import EngineHost, Loader
+    from console.host.spec import RunSpec
+
+    host = EngineHost(Loader("no_such_btk_project_module", "register"))
+    try:
+        assert host.wait_ready(120)
+        first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
+        run = host.start(RunSpec("backtest", "BTCUSDT", "s", "sim", "short", results=False), first)
+        with pytest.raises(ModuleNotFoundError, match="no_such_btk_project_module"):
+            async for _ in run:
+                pass
+        assert run.process.wait(timeout=120) == 0
+        host.warm()
+        assert host.wait_ready(120)
+        spare = host.spare
+        assert spare is not None
+        spare.conn.send(("quit",))
+        assert spare.process.wait(timeout=120) == 0
+    finally:
+        host.close()
