@@ -103,6 +103,7 @@ from .model import (
     WalkerCompleteEvent,
     WalkerContract,
     WalkerProgressEvent,
+    opened_result,
 )
 from .optimizer import (
     Optimizer,
@@ -158,7 +159,7 @@ from .reports.columns import Column, ColumnConfigError, get_columns, get_default
 from .reports.facades import Heat, Partial, Performance, Risk, Schedule
 from .reports.format import to_fixed
 from .reports.stores import NoReportError
-from .reports.trade_columns import FoldedChunks, Trade, TradeColumns
+from .reports.trade_columns import FoldedChunks, HeardTrade, Trade, TradeColumns
 from .reports.walker import ranked_results as rank_walker_results
 from .research.params import Choice, FloatParam, IntParam, ParamError
 from .risk import RiskCheckArgs, risk_instance
@@ -213,6 +214,7 @@ __all__ = [
     "Fill",
     "FloatParam",
     "FoldedChunks",
+    "HeardTrade",
     "Heat",
     "IdleResult",
     "Indicator",
@@ -381,6 +383,7 @@ __all__ = [
     "load_llm_settings",
     "load_sweep_rows",
     "make_llm_client",
+    "opened_result",
     "origin",
     "pnl_percentage",
     "rank_sweep_sets",

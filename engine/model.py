@@ -278,6 +278,13 @@ class OpenedResult(_Result):
     signal: SignalRow
 
 
+def opened_result(row: SignalRow, backtest: bool) -> OpenedResult:
+    """What opening ``row`` emits (SPEC 5.2): the ``opened`` result at its entry price, with its
+    own names. The backtest's frame paths build it here, and so does a listener that heard of the
+    open as the row alone (``Bus.opened_rows``): the same result either way."""
+    return OpenedResult._positional(row, row.price_open, row.strategy_name, row.exchange_name, row.symbol, backtest)
+
+
 @quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActiveResult(_Result):

@@ -38,6 +38,7 @@ from .model import (
     ScheduledResult,
     SignalRow,
     TickResult,
+    opened_result,
 )
 from .partial import LazyMilestones
 from .pnl import compute_pnl
@@ -536,7 +537,7 @@ class StrategyInstance:
         if type(result) is SignalRow:
             if not opened_wanted:
                 return "opened", result, None
-            return "opened", result, OpenedResult._positional(result, result.price_open, *self._id_values)
+            return "opened", result, opened_result(result, True)
         return result.action, result.signal, result
 
     def frame_outcome(self, result: QuietTick | None, opened_wanted: bool) -> FrameOutcome:
@@ -547,7 +548,7 @@ class StrategyInstance:
         if type(result) is SignalRow:  # a quiet open: wrapped only for somebody who listens
             if not opened_wanted:
                 return "opened", result, None
-            return "opened", result, OpenedResult._positional(result, result.price_open, *self._id_values)
+            return "opened", result, opened_result(result, True)
         return result.action, result.signal, result
 
     def settle_on(self, lane: Lane) -> BacktestResult | Coroutine[Any, Any, BacktestResult]:

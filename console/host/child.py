@@ -43,7 +43,8 @@ SIGNAL_ACTIONS = ("scheduled", "opened", "active", "closed", "cancelled")
 equal; that module imports Textual, which the worker does not need)."""
 
 FORWARD: tuple[tuple[str, tuple[str, ...] | None], ...] = (
-    ("signal", SIGNAL_ACTIONS),  # a backtest's closed result also stands for its signal_backtest one
+    # a backtest's closed result also stands for its signal_backtest one; its opens come as rows
+    ("signal", tuple(action for action in SIGNAL_ACTIONS if action != "opened")),
     ("risk", None),
     ("walker", None),
     ("walker_complete", None),
@@ -67,7 +68,10 @@ that comes right after it, so the worker sends that one once, as ``"closed_backt
 console publishes it to both. Not the performance stream: a listener there makes the engine
 build an event per sample (400,000 on the busy benchmark, six times the run's time); its report
 store fills without one, and goes to the console whole when the run ends (``_timings``). Nor the
-milestone streams (``_forward_milestones``)."""
+milestone streams (``_forward_milestones``). Nor ``opened`` results: a worker runs backtests, whose
+opens it hears as their rows (``Bus.opened_rows``, ``listen``): a result built and published per
+trade cost its run 80M instructions on the engine benchmark; the console gets the same result,
+built from the row by the engine's rule (``engine.opened_result``, console/host/columns.py)."""
 
 
 SEND_SLICE = 1_000
@@ -366,10 +370,11 @@ def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], tuple[list[Any], 
 
 def listen(eng: Any, out: Outbox) -> None:
     """Everything the console hears of ``eng``'s runs goes into ``out``, for the worker's life (it
-    runs one run, then exits): its streams (``FORWARD``), its milestones, its stores' clears and
-    folds."""
+    runs one run, then exits): its streams (``FORWARD``), its opens as rows, its milestones, its
+    stores' clears and folds."""
     _watch_stores(eng.stores, out)
     _forward_milestones(eng, out)
+    eng.bus.opened_rows = lambda row: out.items.append(("opened_row", row))
     for name, actions in FORWARD:
         getattr(eng.bus, name).add_hook(_collector(out, name), actions=actions)
 

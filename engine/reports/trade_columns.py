@@ -6,10 +6,11 @@ console's worker sent them one by one; unpickling them, publishing each into the
 folding each into its dashboard took the console ~130 ms of CPU on the engine benchmark, on the
 core the worker's run needed next to it. ``TradeColumns`` carries the same trades in the report
 stores' packed columns (engine/reports/packed.py): the closed results as the backtest store packs
-them, the lazy batches as the partial store packs them (their rows shared with the closed ones),
-and the one value an opened result has of its own, its price. The report stores take the columns
-as they are (``ReportStores.take_trades``); a reader that wants the objects gets equal ones back
-(``trades``): the same row object in a trade's three, as before.
+them, the lazy batches as the partial store packs them (their rows shared with the closed ones).
+An opened result has nothing of its own: it is its row's (``model.opened_result``), so the worker
+hears of an open as the row alone (``Bus.opened_rows``) and builds no result for it. The report
+stores take the columns as they are (``ReportStores.take_trades``); a reader that wants the
+objects gets equal ones back (``trades``): the same row object in a trade's three, as before.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ from itertools import islice, repeat
 from operator import is_
 from typing import Any, ClassVar
 
-import numpy as np
-
-from ..model import ClosedResult, OpenedResult
+from ..model import ClosedResult, OpenedResult, SignalRow, opened_result
 from ..partial import LazyMilestones
 from ..settlement import milestone_counts
 from .packed import _POSITIONS, _Closed, _Lazy, _RowsRef, pack_closed, pack_lazy
 
-__all__ = ["FoldedChunks", "Trade", "TradeColumns"]
+__all__ = ["FoldedChunks", "HeardTrade", "Trade", "TradeColumns"]
 
 Trade = tuple[OpenedResult, LazyMilestones | None, ClosedResult]
 """One trade as a backtest emits it: opened, its lazy milestones (if it has any), closed."""
+
+HeardTrade = tuple[SignalRow, LazyMilestones | None, ClosedResult]
+"""One trade as a listener of ``Bus.opened_rows`` hears it: the row it opened, then its lazy
+milestones (if it has any) and its closed result."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -38,34 +41,30 @@ class TradeColumns:
     """Trades of one (symbol, strategy, exchange) backtest, oldest first, as columns."""
 
     closed: _Closed
-    opened_price: np.ndarray  # float64: each opened result's ``current_price``
     lazy: _Lazy | None  # each trade's lazy milestones, rows shared with ``closed``; None: no trade has any
     backtest: ClassVar[bool] = True  # a backtest's trades (what a listener asks of a result)
 
     @staticmethod
-    def pack(trades: Sequence[Trade], folded: FoldedChunks | None = None) -> TradeColumns | None:
-        """The trades as columns, or None unless they all fit: each trade's three of one signal
-        row (the same object) and one pair, an opened price that is a float, every trade with an
-        unread lazy batch or none with one. What does not fit goes as objects, as before.
-        ``folded``: chunks a report store packed; closed results found there in one stretch are
-        not packed a second time."""
+    def pack(trades: Sequence[HeardTrade], folded: FoldedChunks | None = None) -> TradeColumns | None:
+        """The trades as columns, or None unless they all fit: each trade's row the same object
+        as its closed result's, its opened result the one its row gives (the row's names are the
+        closed result's), one pair, every trade with an unread lazy batch of that row or none
+        with one. What does not fit goes as objects, as before. ``folded``: chunks a report store
+        packed; closed results found there in one stretch are not packed a second time."""
         if not trades:
             return None
         first = trades[0][2]
         names = (first.symbol, first.strategy_name, first.exchange_name)
         lazies = [lazy for _, lazy, _ in trades]
         with_lazy = lazies[0] is not None
-        for opened, lazy, closed in trades:
-            row = closed.signal
+        for row, lazy, closed in trades:
             if not (
-                type(opened) is OpenedResult
-                and type(closed) is ClosedResult
-                and opened.signal is row
+                type(closed) is ClosedResult
+                and closed.signal is row
+                and type(row) is SignalRow
                 and closed.backtest is True
-                and opened.backtest is True
                 and (closed.symbol, closed.strategy_name, closed.exchange_name) == names
-                and (opened.symbol, opened.strategy_name, opened.exchange_name) == names
-                and type(opened.current_price) is float
+                and (row.symbol, row.strategy_name, row.exchange_name) == names
                 and (lazy is not None) == with_lazy
                 and (lazy is None or (lazy.row is row and type(lazy) is LazyMilestones))
             ):
@@ -80,11 +79,10 @@ class TradeColumns:
             if lazy_packed is None or not isinstance(lazy_packed.rows, _RowsRef):
                 return None  # a batch already read, or rows it could not share
             lazy_packed = lazy_packed.compact()  # its own candles only: the engine's columns stay here
-        price = np.fromiter((opened.current_price for opened, _, _ in trades), dtype=np.float64, count=len(trades))
-        return TradeColumns(packed, price, lazy_packed)
+        return TradeColumns(packed, lazy_packed)
 
     def __len__(self) -> int:
-        return len(self.opened_price)
+        return len(self.closed.reason)
 
     @property
     def symbol(self) -> str:
@@ -97,11 +95,7 @@ class TradeColumns:
     def trades(self) -> list[Trade]:
         """Every trade as the objects it was packed from (equal values; one row object a trade)."""
         closed = self.closed.unpack()
-        strategy, exchange, symbol, _ = self.closed.ids
-        opened = [
-            OpenedResult._positional(c.signal, price, strategy, exchange, symbol, True)
-            for c, price in zip(closed, self.opened_price.tolist())
-        ]
+        opened = [opened_result(c.signal, True) for c in closed]
         lazies: list[LazyMilestones | None] = (
             [None] * len(closed) if self.lazy is None else self.lazy.unpack([c.signal for c in closed])
         )

@@ -396,6 +396,8 @@ class _Run:
                 if type(out) is CoroutineType:
                     out = inst.frame_outcome(await out, self._opened_wanted())
                 action, row, result = out
+                if action == "opened" and (opened_rows := self.bus.opened_rows) is not None:
+                    opened_rows(row)
                 if result is not None:
                     pending = publish_nowait(result, True, self.bus, self.reports)
                     if pending is not None:
@@ -459,8 +461,13 @@ class _Run:
         stop = self._before_bad(i, i + STRETCH_FRAMES if i + STRETCH_FRAMES < f.count else f.count)
         if stop <= i:
             return i, _NO_RESULT, None
-        if self._perf_log is None and inst.settles_from_store and not self._opened_wanted():
-            # nobody takes a timing sample or an opened result: the stretch settles what it opens
+        if (
+            self._perf_log is None
+            and inst.settles_from_store
+            and not self._opened_wanted()
+            and self.bus.opened_rows is None
+        ):
+            # nobody takes a timing sample or an open: the stretch settles what it opens
             self._trades = inst.quiet_trades(f.start, f.step, i, stop)
             k, outcome = next(self._trades)
             return (k, *self._stretch_outcome(outcome, None))

@@ -96,7 +96,9 @@ def test_a_batch_keeps_its_order_and_its_items_as_columns() -> None:
     assert sum(k == "signal" for k, _ in items) < 50  # the few left: runs too short, open positions
     for batch in batches:  # each message, expanded, is the objects the worker would have sent
         plain = [x for k, v in batch for x in (columns.expand(v) if k == "trades" else [(k, v)])]
-        again = columns.to_columns(plain)
+        # the worker heard each open as its row (``Bus.opened_rows``)
+        heard = [("opened_row", v.signal) if k == "signal" and v.action == "opened" else (k, v) for k, v in plain]
+        again = columns.to_columns(heard)
         assert [(k, type(v)) for k, v in again] == [(k, type(v)) for k, v in batch]
         back = [x for k, v in again for x in (columns.expand(v) if k == "trades" else [(k, v)])]
         assert list(map(_comparable, back)) == list(map(_comparable, plain))
@@ -144,6 +146,7 @@ def _comparable(item: tuple[str, Any]) -> tuple:
 
 
 def _trade(i: int, pnl: float, *, lazy: bool = False) -> list[tuple[str, Any]]:
+    """A trade's items as the worker hears them: its opened row, its closed result."""
     row = SignalRow(
         id=f"{i:036d}", position="long", price_open=100.0, price_take_profit=101.0, price_stop_loss=99.0,
         minute_estimated_time=60, symbol="BTCUSDT", exchange_name="x", strategy_name="s",
@@ -154,7 +157,12 @@ def _trade(i: int, pnl: float, *, lazy: bool = False) -> list[tuple[str, Any]]:
         signal=row, current_price=100.0, close_reason="time_expired", close_timestamp=60_000 * i + 1,
         pnl=Pnl(pnl, 100.0, 100.0), **names,
     )  # fmt: skip
-    return [("signal", OpenedResult(signal=row, current_price=100.0, **names)), ("closed_backtest", closed)]
+    return [("opened_row", row), ("closed_backtest", closed)]
+
+
+def _as_sent(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``items`` as the console gets them when they go as objects: each open as its result."""
+    return [("signal", engine.opened_result(v, True)) if k == "opened_row" else (k, v) for k, v in items]
 
 
 def test_runs_break_where_a_trade_would_not_fit_and_stay_in_place() -> None:
@@ -164,7 +172,10 @@ def test_runs_break_where_a_trade_would_not_fit_and_stay_in_place() -> None:
     got = columns.to_columns(items)
     assert [k for k, _ in got] == ["trades", "log", "signal", "closed_backtest", "signal", "closed_backtest"]
     assert len(got[0][1]) == 5
-    assert [x for k, v in got for x in (columns.expand(v) if k == "trades" else [(k, v)])] == items
+    assert [x for k, v in got for x in (columns.expand(v) if k == "trades" else [(k, v)])] == _as_sent(items)
+    assert _as_sent(items)[0][1] == OpenedResult(
+        signal=items[0][1], current_price=100.0, strategy_name="s", exchange_name="x", symbol="BTCUSDT", backtest=True
+    )
 
 
 @pytest.mark.parametrize("points", [40, state_mod.EQUITY_POINTS])

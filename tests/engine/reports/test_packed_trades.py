@@ -47,10 +47,17 @@ def _trades(days: int = 3) -> list[e.Trade]:
     return trades
 
 
+def _heard(trades: list[e.Trade]) -> list[e.HeardTrade]:
+    """The trades as a listener of ``Bus.opened_rows`` hears them: each open as its row."""
+    return [(opened.signal, lazy, closed) for opened, lazy, closed in trades]
+
+
 def test_trades_come_back_equal_with_one_row_a_trade_and_their_milestones_counted() -> None:
+    """Packed from the rows, the trades come back with the opened results the run published
+    (``opened_result`` is the rule the run built them by)."""
     trades = [t for t in _trades() if t[1] is not None]
     assert len(trades) > 100
-    cols = e.TradeColumns.pack(trades)
+    cols = e.TradeColumns.pack(_heard(trades))
     assert cols is not None and len(cols) == len(trades)
     assert (cols.symbol, cols.strategy_name, cols.backtest) == ("BTCUSDT", "many", True)
     back = cols.trades()
@@ -101,30 +108,32 @@ def _trade(i: int, row: SignalRow | None = None, price: float = 100.0) -> e.Trad
 
 def test_what_does_not_fit_stays_objects() -> None:
     """Each of these would not come back the same from columns: ``pack`` says so (None)."""
-    base = [_trade(i) for i in range(4)]
+    base = _heard([_trade(i) for i in range(4)])
     assert e.TradeColumns.pack(base) is not None
-    o, lz, c = base[1]
+    assert [t[0] for t in e.TradeColumns.pack(base).trades()] == [_trade(i)[0] for i in range(4)]
+    _, lz, c = base[1]
     other_row = _row(1)  # equal, but not the same object as the closed result's
-    assert e.TradeColumns.pack([*base[:1], (o.__class__(**{**_fields(o), "signal": other_row}), lz, c)]) is None
-    int_price = OpenedResult(**{**_fields(o), "current_price": 100})  # an int: would come back a float
-    assert e.TradeColumns.pack([(int_price, None, c)]) is None
-    elsewhere = _trade(7, _row(7, symbol="ETHUSDT"))
+    assert e.TradeColumns.pack([*base[:1], (other_row, lz, c)]) is None
+    # a row whose names are not its closed result's: its opened result would name another pair
+    renamed = _row(2, strategy_name="t")
+    c2 = ClosedResult(**{**_closed_fields(base[2][2]), "signal": renamed})
+    assert e.TradeColumns.pack([(renamed, None, c2)]) is None
+    elsewhere = _heard([_trade(7, _row(7, symbol="ETHUSDT"))])[0]
     assert e.TradeColumns.pack([*base, elsewhere]) is None  # one pair a run of columns
     assert e.TradeColumns.pack([]) is None
 
 
 def test_mixed_milestones_and_read_batches_stay_objects() -> None:
-    trades = [t for t in _trades(1) if t[1] is not None][:6]
-    o, lz, c = trades[2]
-    assert e.TradeColumns.pack([*trades[:2], (o, None, c)]) is None  # with and without milestones
+    trades = _heard([t for t in _trades(1) if t[1] is not None][:6])
+    row, lz, c = trades[2]
+    assert e.TradeColumns.pack([*trades[:2], (row, None, c)]) is None  # with and without milestones
     lz.events()  # read: its events are computed, the columns would drop them
     assert e.TradeColumns.pack(trades) is None
 
 
-def _fields(r) -> dict:
-    return {
-        k: getattr(r, k) for k in ("signal", "current_price", "strategy_name", "exchange_name", "symbol", "backtest")
-    }
+def _closed_fields(r: ClosedResult) -> dict:
+    names = ("signal", "current_price", "strategy_name", "exchange_name", "symbol", "backtest")
+    return {k: getattr(r, k) for k in (*names, "close_reason", "close_timestamp", "pnl")}
 
 
 @pytest.mark.parametrize("chunk", [3, 1_000])
@@ -166,7 +175,7 @@ def _reports_of(trades: list[e.Trade], chunk: int | None) -> tuple:
         piece, rest = rest[:chunk], rest[chunk:]
         parts = [[t for t in piece if t[1] is not None], [t for t in piece if t[1] is None]]
         for part in parts:
-            cols = e.TradeColumns.pack(part)
+            cols = e.TradeColumns.pack(_heard(part))
             if cols is None:
                 for t in part:
                     publish(t)
@@ -184,7 +193,7 @@ def _reports_of(trades: list[e.Trade], chunk: int | None) -> tuple:
 
 
 def test_stores_refuse_columns_where_their_hooks_would_keep_more() -> None:
-    trades = [_trade(i) for i in range(4)]
+    trades = _heard([_trade(i) for i in range(4)])
     cols = e.TradeColumns.pack(trades)
     assert cols is not None
     stores = e.active_engine().stores
@@ -238,7 +247,7 @@ def test_a_stretch_of_a_chunk_is_what_packing_that_stretch_gives() -> None:
     trades[4] = _trade(4, odd_row)
     trades[7] = _trade(7, _row(7, note="a note"))
     o, lz, c = trades[9]
-    trades[9] = (o, lz, ClosedResult(**{**_fields(c), "close_reason": "odd", "close_timestamp": 9, "pnl": c.pnl}))
+    trades[9] = (o, lz, ClosedResult(**{**_closed_fields(c), "close_reason": "odd", "close_timestamp": 9}))
     results = [c for _, _, c in trades]
     chunk = pack_closed(results)
     assert chunk.whole and chunk.rows.whole and chunk.rows.notes  # each kind of exception is there
@@ -266,10 +275,7 @@ def test_folded_chunks_give_columns_only_for_one_stretch_of_the_same_results() -
     assert folded.columns_of(results[9:]).unpack() == results[9:]
     assert folded.columns_of([*results[8:], later[0]]) is None  # runs past the chunk's end
     assert folded.columns_of([results[2], results[4]]) is None  # not one stretch
-    equal_copy = [
-        ClosedResult(**_fields(c) | {k: getattr(c, k) for k in ("close_reason", "close_timestamp", "pnl")})
-        for c in results[:2]
-    ]
+    equal_copy = [ClosedResult(**_closed_fields(c)) for c in results[:2]]
     assert equal_copy == results[:2] and folded.columns_of(equal_copy) is None  # equal is not the same
     assert folded.columns_of(later) is None and folded.columns_of([]) is None
     folded.clear()
