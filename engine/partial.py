@@ -34,12 +34,21 @@ def _time(t0: int, ts: np.ndarray | None, k: int) -> int:
 def own_stretches(
     vw: np.ndarray, ts: np.ndarray | None, k0: np.ndarray, k1: np.ndarray, t0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
-    """The stretches ``[k0, k1)`` of the column ``(vw, ts)`` copied one after another into new
-    columns, and each stretch's new ``k0``, ``k1`` and ``t0``: candle ``k0`` of a stretch becomes
-    its offset in the copy, and its ``t0`` moves by as many minutes, so every candle keeps its
-    time (``ts``, when given, holds the times themselves). For batches that go to another process
-    (``LazyMilestones.share``, and their columns, ``packed._Lazy.compact``)."""
+    """The stretches ``[k0, k1)`` of the column ``(vw, ts)`` copied into new columns, and each
+    stretch's new ``k0``, ``k1`` and ``t0``: candle ``k0`` of a stretch becomes its offset in the
+    copy, and its ``t0`` moves by as many minutes, so every candle keeps its time (``ts``, when
+    given, holds the times themselves). For batches that go to another process
+    (``LazyMilestones.share``, and their columns, ``packed._Lazy.compact``).
+
+    The copy is the stretches' whole span, in one slice, when that holds at most twice their
+    candles (a busy run's trades follow one another: gathering them one by one cost a console's
+    worker 2.5 ms of the engine benchmark's run), else the stretches one after another."""
     lengths = k1 - k0
+    if len(k0):
+        lo, hi = int(k0.min()), int(k1.max())
+        if hi - lo <= 2 * int(lengths.sum()):
+            span = slice(lo, hi)
+            return vw[span].copy(), None if ts is None else ts[span].copy(), k0 - lo, k1 - lo, t0 + lo * MINUTE_MS
     ends = np.cumsum(lengths)
     starts = ends - lengths
     at = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(k0 - starts, lengths)

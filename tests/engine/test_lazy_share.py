@@ -7,6 +7,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pytest
 
 from engine.model import MINUTE_MS, SignalRow
 from engine.partial import LazyMilestones
@@ -76,9 +77,42 @@ def test_each_column_is_copied_once_and_only_its_stretches() -> None:
         mine = [b for b, s in zip(shared, specs) if s[1] == c]
         arrays = {id(b.vw) for b in mine}
         assert len(arrays) == 1
-        assert len(mine[0].vw) == sum(s[3] - s[2] for s in specs if s[1] == c)
+        span = max(s[3] for s in specs if s[1] == c) - min(s[2] for s in specs if s[1] == c)
+        total = sum(s[3] - s[2] for s in specs if s[1] == c)
+        assert span <= 2 * total  # these overlap: their span is copied, in one slice
+        assert len(mine[0].vw) == span
         assert all((b.ts is None) == (c == 0) for b in mine)
         assert not any(np.shares_memory(b.vw, originals[0].vw) for b in mine)
+
+
+def _over(column: tuple, stretches: list[tuple[int, int]]) -> list[LazyMilestones]:
+    vw, ts, t0 = column
+    return [
+        LazyMilestones(_row(i, "long" if i % 2 else "short"), vw, t0, ts, k0, k1, True)
+        for i, (k0, k1) in enumerate(stretches)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stretches", "copied"),
+    [
+        ([(0, 10), (300, 310)], 20),  # far apart: the stretches alone
+        ([(0, 10), (15, 25), (25, 40)], 40),  # one after another: their span, gaps included
+        ([(250, 260), (265, 280), (262, 270)], 30),  # the same further on: candle 250 becomes 0
+        ([(0, 10), (30, 40)], 40),  # a span of exactly twice their candles: one slice still
+        ([(0, 10), (31, 41)], 20),  # one candle more than twice: the stretches alone
+        ([(399, 400), (0, 1)], 2),  # the column's last and first candles, in that order
+        ([(7, 7), (9, 9)], 0),  # empty stretches: nothing to copy
+    ],
+)
+def test_a_column_is_copied_as_its_span_when_that_is_at_most_twice_its_stretches(stretches, copied) -> None:
+    """``own_stretches``: one slice where the stretches lie close together, else each stretch;
+    the same milestones at the same times either way, at the bound from both sides."""
+    for column in _columns(3):
+        expected = [b.events() for b in _over(column, stretches)]
+        shared = LazyMilestones.share(_over(column, stretches))
+        assert len(shared[0].vw) == copied
+        assert [b.events() for b in shared] == expected
 
 
 def test_shared_batches_travel_whole() -> None:
