@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,6 +165,9 @@ def run_console(scenario: str, probe: bool = False, here: bool = False) -> dict:
             out["seconds"] = DONE.painted_at - t0
             out["cpu"] = time.process_time() - cpu0
             await app.workers.wait_for_complete()
+            for thread in threading.enumerate():  # the worker is reaped aside (console/host/remote.py)
+                if thread.name.startswith("btk-reap"):
+                    await asyncio.to_thread(thread.join)
             # the worker's CPU (it was reaped when its run ended); the spare's is not in it
             out["worker_cpu"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
             out["trades"] = run.trades
