@@ -203,13 +203,36 @@ class Pane(Vertical):
 
 
 class ResizingTable(DataTable):
-    """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble)."""
+    """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble),
+    and paints again only the row of a cell it updates."""
+
+    _cell_row: Any = None  # the row of the cell ``update_cell`` is updating
 
     class Resized(Message):
         pass
 
     def on_resize(self) -> None:
         self.post_message(self.Resized())
+
+    def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
+        """DataTable's, except that only the cell's row is painted again (``refresh``): DataTable
+        paints the whole table for one cell, and the paint that shows a backtest done re-rendered
+        every line of the Runs and Progress tables for a row's status (~3 of its 9 ms on the
+        console's engine benchmark). A cell that may widen its column repaints it all, as before."""
+        if update_width:
+            super().update_cell(row_key, column_key, value, update_width=True)
+            return
+        self._cell_row = row_key
+        try:
+            super().update_cell(row_key, column_key, value)
+        finally:
+            self._cell_row = None
+
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
+        row, self._cell_row = self._cell_row, None
+        if row is not None and not regions and repaint and not layout and not recompose and self.is_mounted:
+            return self.refresh_row(self.get_row_index(row))
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import pytest
 from conftest import backtest_demo, demo_app, wait_until
+from rich.text import Text
+from screen_text import screen_lines
+from textual.app import App, ComposeResult
+from textual.strip import Strip
 from textual.widget import Widget
 
 from console.state import Part
+from console.widgets.base import ResizingTable
 from console.widgets.panes import SignalsPane
 
 
@@ -96,3 +101,42 @@ async def test_a_hidden_analysis_pane_is_not_filled_at_a_runs_end_but_when_its_t
 
         tabs.active = tab
         await wait_until(pilot, lambda: pane.table.row_count > 0)
+
+
+async def test_a_changed_cell_paints_its_row_again_not_the_whole_table() -> None:
+    """``ResizingTable.update_cell``: the next paint renders the cell's row alone (DataTable
+    renders every line of the table), and the screen shows the new value; a cell that may widen
+    its column paints the table again, as before."""
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield ResizingTable(cursor_type="none", show_cursor=False)
+
+    app = TableApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(ResizingTable)
+        table.add_column("Run", key="run", width=10)
+        table.add_column("State", key="state", width=10)
+        for n in range(8):
+            table.add_row(f"run {n}", "running", key=f"r{n}")
+        await pilot.pause()
+        rendered: list[int] = []
+        original = ResizingTable.render_line
+
+        def render_line(self, y: int) -> Strip:
+            rendered.append(y)
+            return original(self, y)
+
+        ResizingTable.render_line = render_line  # type: ignore[method-assign]
+        try:
+            table.update_cell("r3", "state", Text("done"))
+            await pilot.pause()
+            assert rendered == [4]  # row 3, under the header
+            assert "done" in screen_lines(app)[4] and "running" in screen_lines(app)[3]
+            rendered.clear()
+            table.update_cell("r5", "state", "stopped", update_width=True)
+            await pilot.pause()
+            assert len(rendered) >= 9  # the header and every row
+            assert "stopped" in screen_lines(app)[6]
+        finally:
+            ResizingTable.render_line = original  # type: ignore[method-assign]
