@@ -158,10 +158,12 @@ class ProgressPane(TablePane):
             self.refresh_from(*self._last)
 
     def refresh_from(self, state: DashboardState, now: float) -> None:
-        """Laid out afresh whenever a cell changes (a handful of rows): a DataTable column only
-        ever widens, so updating cells in place left the width to whichever transient values
-        happened to be drawn, and a snapshot of a finished run depended on the machine's speed.
-        Its width is the pane's room (or the widest cell before the pane has a size)."""
+        """Laid out afresh whenever its rows or its width change. Its width is the pane's room (or
+        the widest cell before the pane has a size), given to its one column: a DataTable column
+        of its own width only ever widens, so cells updated in place left it to whichever
+        transient values happened to be drawn, and a snapshot of a finished run depended on the
+        machine's speed. A cell that changes in a column of a given width is updated in place:
+        its row alone is painted again (``ResizingTable.update_cell``)."""
         self._last = (state, now)
         table = self.table
         room = self._table_room()
@@ -172,15 +174,15 @@ class ProgressPane(TablePane):
         existing = [str(k.value) for k in table.rows]
         width = room if room else column_width("Run", cells.values())
         widths = [c.width for c in table.ordered_columns]
-        if (
-            existing != list(cells)
-            or widths != [width]
-            or any(not same_cell(table.get_cell(key, "run"), cell) for key, cell in cells.items())
-        ):
+        if existing != list(cells) or widths != [width]:
             table.clear(columns=True)
             table.add_column("Run", key="run", width=width)
             for key, cell in cells.items():
                 table.add_row(cell, key=key, height=2)
+        else:
+            for key, cell in cells.items():
+                if not same_cell(table.get_cell(key, "run"), cell):
+                    table.update_cell(key, "run", cell)
         self.set_empty(not cells)
 
     def _cell(self, run: RunView, now: float, room: int | None) -> Text:

@@ -140,3 +140,46 @@ async def test_a_changed_cell_paints_its_row_again_not_the_whole_table() -> None
             assert "stopped" in screen_lines(app)[6]
         finally:
             ResizingTable.render_line = original  # type: ignore[method-assign]
+
+
+async def test_a_run_that_moves_on_paints_its_progress_row_again_not_the_others() -> None:
+    """The Progress pane updates a run's cell in place while its rows and width stay: the next
+    paint renders that run's two lines, and shows its new state; a new run lays the pane out
+    afresh (every line), as does one that ends (finished runs go after the running ones)."""
+    from console.state import DashboardState, RunView
+    from console.widgets.panes import ProgressPane
+
+    class PaneApp(App):
+        def compose(self) -> ComposeResult:
+            yield ProgressPane()
+
+    state = DashboardState()
+    for n in range(3):
+        state.add_run(RunView(f"r{n}", "backtest", "BTCUSDT", f"s{n}", "x", status="running", total=100))
+    app = PaneApp()
+    async with app.run_test(size=(60, 14)) as pilot:
+        pane = app.query_one(ProgressPane)
+        pane.refresh_from(state, 0.0)
+        await pilot.pause()
+        rendered: list[int] = []
+        original = ResizingTable.render_line
+
+        def render_line(self, y: int) -> Strip:
+            rendered.append(y)
+            return original(self, y)
+
+        ResizingTable.render_line = render_line  # type: ignore[method-assign]
+        try:
+            run = state.runs["r1"]
+            run.progress, run.processed = 0.42, 42
+            pane.refresh_from(state, 0.0)
+            await pilot.pause()
+            assert sorted(rendered) == [2, 3]  # the second run's two lines (no header)
+            assert any("42%" in line for line in screen_lines(app))
+            rendered.clear()
+            state.add_run(RunView("r3", "backtest", "BTCUSDT", "s3", "x", status="running", total=100))
+            pane.refresh_from(state, 0.0)
+            await pilot.pause()
+            assert len(rendered) >= 8  # laid out afresh
+        finally:
+            ResizingTable.render_line = original  # type: ignore[method-assign]
