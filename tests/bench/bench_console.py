@@ -285,6 +285,12 @@ def report(title: str, runs: dict[str, list[dict]], candles: int) -> None:
     share = best["engine"]["seconds"] / best["console"]["seconds"] * 100
     cpu_share = min(r["cpu"] for r in runs["engine"]) / min(r["cpu"] for r in runs["console"]) * 100
     print(f"  console throughput = {share:.0f} % of the engine's by wall time, {cpu_share:.0f} % by CPU time")
+    # on a shared machine the best of N is the least disturbed run; the medians say how typical it is
+    medians = {kind: statistics.median(r["seconds"] for r in runs[kind]) for kind in ("engine", "console")}
+    print(
+        f"  medians: engine {medians['engine']:.3f} s, console {medians['console']:.3f} s "
+        f"({medians['engine'] / medians['console'] * 100:.0f} %)"
+    )
     lat = sorted(x for r in runs["probe"] for x in r["latencies"])
     if len(lat) >= 5:
         print(
