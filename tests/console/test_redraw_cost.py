@@ -103,7 +103,21 @@ async def test_a_hidden_analysis_pane_is_not_filled_at_a_runs_end_but_when_its_t
         await wait_until(pilot, lambda: pane.table.row_count > 0)
 
 
-async def test_a_changed_cell_paints_its_row_again_not_the_whole_table() -> None:
+@pytest.fixture
+def rendered_lines(monkeypatch) -> list[int]:
+    """The lines (``y``) the next paints render of every ResizingTable, in order."""
+    rendered: list[int] = []
+    original = ResizingTable.render_line
+
+    def render_line(self, y: int) -> Strip:
+        rendered.append(y)
+        return original(self, y)
+
+    monkeypatch.setattr(ResizingTable, "render_line", render_line)
+    return rendered
+
+
+async def test_a_changed_cell_paints_its_row_again_not_the_whole_table(rendered_lines: list[int]) -> None:
     """``ResizingTable.update_cell``: the next paint renders the cell's row alone (DataTable
     renders every line of the table), and the screen shows the new value; a cell that may widen
     its column paints the table again, as before."""
@@ -120,32 +134,22 @@ async def test_a_changed_cell_paints_its_row_again_not_the_whole_table() -> None
         for n in range(8):
             table.add_row(f"run {n}", "running", key=f"r{n}")
         await pilot.pause()
-        rendered: list[int] = []
-        original = ResizingTable.render_line
-
-        def render_line(self, y: int) -> Strip:
-            rendered.append(y)
-            return original(self, y)
-
-        ResizingTable.render_line = render_line  # type: ignore[method-assign]
-        try:
-            table.update_cell("r3", "state", Text("done"))
-            await pilot.pause()
-            assert rendered == [4]  # row 3, under the header
-            assert "done" in screen_lines(app)[4] and "running" in screen_lines(app)[3]
-            rendered.clear()
-            table.update_cell("r5", "state", "stopped", update_width=True)
-            await pilot.pause()
-            assert len(rendered) >= 9  # the header and every row
-            assert "stopped" in screen_lines(app)[6]
-        finally:
-            ResizingTable.render_line = original  # type: ignore[method-assign]
+        rendered_lines.clear()
+        table.update_cell("r3", "state", Text("done"))
+        await pilot.pause()
+        assert rendered_lines == [4]  # row 3, under the header
+        assert "done" in screen_lines(app)[4] and "running" in screen_lines(app)[3]
+        rendered_lines.clear()
+        table.update_cell("r5", "state", "stopped", update_width=True)
+        await pilot.pause()
+        assert len(rendered_lines) >= 9  # the header and every row
+        assert "stopped" in screen_lines(app)[6]
 
 
-async def test_a_run_that_moves_on_paints_its_progress_row_again_not_the_others() -> None:
+async def test_a_run_that_moves_on_paints_its_progress_row_again_not_the_others(rendered_lines: list[int]) -> None:
     """The Progress pane updates a run's cell in place while its rows and width stay: the next
     paint renders that run's two lines, and shows its new state; a new run lays the pane out
-    afresh (every line), as does one that ends (finished runs go after the running ones)."""
+    afresh (every line)."""
     from console.state import DashboardState, RunView
     from console.widgets.panes import ProgressPane
 
@@ -161,25 +165,15 @@ async def test_a_run_that_moves_on_paints_its_progress_row_again_not_the_others(
         pane = app.query_one(ProgressPane)
         pane.refresh_from(state, 0.0)
         await pilot.pause()
-        rendered: list[int] = []
-        original = ResizingTable.render_line
-
-        def render_line(self, y: int) -> Strip:
-            rendered.append(y)
-            return original(self, y)
-
-        ResizingTable.render_line = render_line  # type: ignore[method-assign]
-        try:
-            run = state.runs["r1"]
-            run.progress, run.processed = 0.42, 42
-            pane.refresh_from(state, 0.0)
-            await pilot.pause()
-            assert sorted(rendered) == [2, 3]  # the second run's two lines (no header)
-            assert any("42%" in line for line in screen_lines(app))
-            rendered.clear()
-            state.add_run(RunView("r3", "backtest", "BTCUSDT", "s3", "x", status="running", total=100))
-            pane.refresh_from(state, 0.0)
-            await pilot.pause()
-            assert len(rendered) >= 8  # laid out afresh
-        finally:
-            ResizingTable.render_line = original  # type: ignore[method-assign]
+        rendered_lines.clear()
+        run = state.runs["r1"]
+        run.progress, run.processed = 0.42, 42
+        pane.refresh_from(state, 0.0)
+        await pilot.pause()
+        assert sorted(rendered_lines) == [2, 3]  # the second run's two lines (no header)
+        assert any("42%" in line for line in screen_lines(app))
+        rendered_lines.clear()
+        state.add_run(RunView("r3", "backtest", "BTCUSDT", "s3", "x", status="running", total=100))
+        pane.refresh_from(state, 0.0)
+        await pilot.pause()
+        assert len(rendered_lines) >= 8  # laid out afresh
