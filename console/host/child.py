@@ -113,6 +113,7 @@ class Outbox:
         self.conn = conn
         self.items: list[tuple[str, Any]] = []
         self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
+        self.merged = 0  # events in ``items`` beyond its length: a trade heard whole is one item (``closed``)
         self.writes: queue.Queue[tuple[bool, memoryview] | None] = queue.Queue(WRITE_AHEAD)
         self.writer: threading.Thread | None = None
         self.broken: BaseException | None = None  # the pipe failed (the console is gone): the rest is dropped
@@ -213,12 +214,39 @@ class Outbox:
         else:
             self.items[slot] = ("signal", event)
 
+    def closed(self, event: Any) -> None:
+        """A backtest's closed result. When its trade came whole just before it (its opened row,
+        then its lazy milestones if it has any), the three become one ``("trade", (row, lazy,
+        closed))`` item, found here as it completes rather than by scanning the batch for it
+        (console/host/columns.py packs runs of them); else it goes as ``closed_backtest``. A
+        message is sent once the batch holds ``SEND_SLICE`` events, a trade counting for its own."""
+        items, row = self.items, event.signal
+        last = items[-1] if items else None
+        if last is not None and last[0] == "opened_row" and last[1] is row:
+            items[-1] = ("trade", (row, None, event))
+            self.merged += 1
+        elif (
+            last is not None
+            and last[0] == "partial_lazy"
+            and len(items) > 1
+            and items[-2][0] == "opened_row"
+            and items[-2][1] is row
+        ):
+            items.pop()
+            items[-1] = ("trade", (row, last[1], event))
+            self.merged += 2
+        else:
+            items.append(("closed_backtest", event))
+        if len(items) + self.merged >= SEND_SLICE:  # a full message: to the console while the run goes on
+            self.flush(None)
+
     def flush(self, status: Any) -> None:
         """Send what came since the last batch, ``SEND_SLICE`` items a message at most: the console
         unpickles a message in one call that holds its interpreter, so a fast run's thousands of
         events in one message held the console's keys for ~0.15 s."""
         items, self.items = self.items, []
         self.latest.clear()
+        self.merged = 0
         if self.stores is not None:  # the batch's closed results packed once: by their store, sent so
             self.stores.fold_backtests()
         items = to_columns(items, self.folded)  # before slicing: a slice's edge would split a trade's items
@@ -437,9 +465,7 @@ def _collector(out: Outbox, name: str) -> Any:
             if action == "active":
                 out.active(event)
             elif action == "closed" and event.backtest:
-                out.items.append(("closed_backtest", event))
-                if len(out.items) >= SEND_SLICE:  # a full message: to the console while the run goes on
-                    out.flush(None)
+                out.closed(event)
             else:
                 out.items.append(("signal", event))
 

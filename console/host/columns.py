@@ -1,14 +1,15 @@
 """A worker's batch with its runs of backtest trades as columns (``engine.TradeColumns``).
 
-A fast backtest emits each trade as its opened row (``("opened_row", row)``, heard through
-``Bus.opened_rows``: the worker builds no opened result), ``("partial_lazy", batch)`` (when it
-has milestones) and ``("closed_backtest", closed)``, thousands of them a batch (console/host/
-child.py). The worker sends each run of such trades of one pair as one ``("trades", columns)``
-item; the console keeps the columns in its report stores and folds them into its dashboard
-without building the objects (console/host/remote.py), or turns them back into the same items
-when something else listens (``expand``). What does not fit the pattern goes as it came, in its
-place, so the order of everything in a batch holds; an opened row goes as the opened result it
-stands for (``engine.opened_result``), the item the console's bridge takes.
+A fast backtest emits each trade as its opened row (heard through ``Bus.opened_rows``: the
+worker builds no opened result), its lazy milestone batch (when it has milestones) and its closed
+result, thousands of them a batch; the worker's collector keeps a trade heard whole as one
+``("trade", (row, lazy, closed))`` item (``Outbox.closed``, console/host/child.py). The worker
+sends each run of such trades of one pair as one ``("trades", columns)`` item; the console keeps
+the columns in its report stores and folds them into its dashboard without building the objects
+(console/host/remote.py), or turns them back into the same items when something else listens
+(``expand``). What does not fit the pattern goes as it came, in its place, so the order of
+everything in a batch holds; an opened row goes as the opened result it stands for
+(``engine.opened_result``), the item the console's bridge takes.
 """
 
 from __future__ import annotations
@@ -24,47 +25,30 @@ MIN_TRADES = 4
 
 
 def to_columns(items: list[tuple[str, Any]], folded: engine.FoldedChunks | None = None) -> list[tuple[str, Any]]:
-    """``items`` with each run of at least ``MIN_TRADES`` whole trades of one pair (all with
-    milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its place,
-    and every other opened row replaced by its opened result. ``folded``: the chunks the
-    worker's report stores packed these closed results into (their columns are sent, not
-    packed again)."""
+    """``items`` with each run of at least ``MIN_TRADES`` trades heard whole of one pair (all
+    with milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its
+    place, the other trades by their three items, and every other opened row by its opened
+    result. ``folded``: the chunks the worker's report stores packed these closed results into
+    (their columns are sent, not packed again)."""
     out: list[tuple[str, Any]] = []
     run: list[engine.HeardTrade] = []
     pair: tuple[str, str, bool] | None = None
-    i, n = 0, len(items)
-    while i < n:
-        trade, width = _trade_at(items, i)
-        if trade is not None:
-            here = (trade[2].symbol, trade[2].strategy_name, trade[1] is None)  # columns hold one kind
+    for kind, value in items:
+        if kind == "trade":
+            closed = value[2]
+            here = (closed.symbol, closed.strategy_name, value[1] is None)  # columns hold one kind
             if run and here != pair:
                 _close_run(out, run, folded)
                 run = []
             pair = here
-            run.append(trade)
-            i += width
+            run.append(value)
             continue
-        _close_run(out, run, folded)
-        run = []
-        kind, value = items[i]
-        out.append(("signal", engine.opened_result(value, True)) if kind == "opened_row" else items[i])
-        i += 1
+        if run:
+            _close_run(out, run, folded)
+            run = []
+        out.append(("signal", engine.opened_result(value, True)) if kind == "opened_row" else (kind, value))
     _close_run(out, run, folded)
     return out
-
-
-def _trade_at(items: list[tuple[str, Any]], i: int) -> tuple[engine.HeardTrade | None, int]:
-    """The trade that starts at ``items[i]`` and how many items it spans, or (None, 0)."""
-    kind, row = items[i]
-    if kind != "opened_row":
-        return None, 0
-    j, lazy = i + 1, None
-    if j < len(items) and items[j][0] == "partial_lazy":
-        lazy = items[j][1]
-        j += 1
-    if j < len(items) and items[j][0] == "closed_backtest" and getattr(items[j][1], "signal", None) is row:
-        return (row, lazy, items[j][1]), j + 1 - i
-    return None, 0
 
 
 def _close_run(out: list[tuple[str, Any]], run: list[engine.HeardTrade], folded: engine.FoldedChunks | None) -> None:

@@ -352,7 +352,8 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
     """A fast backtest trades thousands of signals between two ticks: each time the outbox holds
     ``SEND_SLICE`` items at a closed result, they go down the pipe then (status None: progress
     still rides on the ticks), so the console folds them while the run goes on. A live run's
-    closed result, or items short of a message, wait for the tick."""
+    closed result, or items short of a message, wait for the tick. A trade heard whole (its
+    opened row, then its closed result) is one item that counts for its two events."""
     from types import SimpleNamespace
 
     from console.host import child
@@ -364,8 +365,12 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
         def send_bytes(self, raw: bytes) -> None:
             self.sent.append(pickle.loads(raw))
 
-    def result(n: int, action: str, backtest: bool = True) -> SimpleNamespace:
-        return SimpleNamespace(action=action, backtest=backtest, n=n)
+    def row(n: int) -> SimpleNamespace:
+        return SimpleNamespace(n=n, price_open=1.0, strategy_name="s", exchange_name="x", symbol="BTCUSDT")
+
+    def result(n: int, action: str, backtest: bool = True, signal: SimpleNamespace | None = None) -> SimpleNamespace:
+        names = {"symbol": "BTCUSDT", "strategy_name": "s", "exchange_name": "x"}
+        return SimpleNamespace(action=action, backtest=backtest, n=n, signal=signal or row(n), **names)
 
     pipe = Pipe()
     out = child.Outbox(pipe)  # type: ignore[arg-type]
@@ -387,6 +392,18 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
     assert len(pipe.sent) == 2 and len(out.items) == n_slice
     out.flush("status")
     assert pipe.sent[-1][2] == "status" and len(pipe.sent) == 3
+
+    for n in range(n_slice // 2):  # trades heard whole: a message after as many trades as above
+        opened = row(n)
+        out.items.append(("opened_row", opened))
+        collect(result(n, "closed", signal=opened))
+        if n == n_slice // 2 - 2:
+            assert len(pipe.sent) == 3 and len(out.items) == n_slice // 2 - 1  # one item each
+    assert len(pipe.sent) == 4 and out.items == [] and out.merged == 0
+    # too few and unpackable here (not engine results): each trade as its opened and closed results
+    sent = pipe.sent[-1][1]
+    kinds = ["signal", "closed_backtest"] * (n_slice // 2)
+    assert [(k, v.signal.n) for k, v in sent] == [(k, i // 2) for i, k in enumerate(kinds)]
 
 
 async def test_a_workers_batches_are_folded_and_first_drawn_as_they_come_not_at_the_next_redraw_tick(

@@ -88,7 +88,7 @@ def _digest(st: DashboardState) -> tuple:
     )
 
 
-def test_a_batch_keeps_its_order_and_its_items_as_columns() -> None:
+def test_a_batch_keeps_its_order_and_its_items_as_columns(monkeypatch) -> None:
     batches = _batches()
     items = [item for batch in batches for item in batch]
     blocks = [v for k, v in items if k == "trades"]
@@ -96,12 +96,26 @@ def test_a_batch_keeps_its_order_and_its_items_as_columns() -> None:
     assert sum(k == "signal" for k, _ in items) < 50  # the few left: runs too short, open positions
     for batch in batches:  # each message, expanded, is the objects the worker would have sent
         plain = [x for k, v in batch for x in (columns.expand(v) if k == "trades" else [(k, v)])]
-        # the worker heard each open as its row (``Bus.opened_rows``)
-        heard = [("opened_row", v.signal) if k == "signal" and v.action == "opened" else (k, v) for k, v in plain]
-        again = columns.to_columns(heard)
+        again = columns.to_columns(_heard(plain, monkeypatch))
         assert [(k, type(v)) for k, v in again] == [(k, type(v)) for k, v in batch]
         back = [x for k, v in again for x in (columns.expand(v) if k == "trades" else [(k, v)])]
         assert list(map(_comparable, back)) == list(map(_comparable, plain))
+
+
+def _heard(plain: list[tuple[str, Any]], monkeypatch) -> list[tuple[str, Any]]:
+    """``plain`` (the items the console gets as objects) as the worker's collector holds them:
+    each open heard as its row (``Bus.opened_rows``), each trade heard whole as one item
+    (``Outbox.closed``), all in one batch."""
+    monkeypatch.setattr(child, "SEND_SLICE", 10**9)
+    out = child.Outbox(Pipe())  # type: ignore[arg-type]
+    for kind, value in plain:
+        if kind == "signal" and value.action == "opened":
+            out.items.append(("opened_row", value.signal))
+        elif kind == "closed_backtest":
+            out.closed(value)
+        else:
+            out.items.append((kind, value))
+    return out.items
 
 
 def test_a_workers_trades_go_in_the_columns_its_store_packed_once_and_no_message_splits_one(monkeypatch) -> None:
@@ -146,7 +160,7 @@ def _comparable(item: tuple[str, Any]) -> tuple:
 
 
 def _trade(i: int, pnl: float, *, lazy: bool = False) -> list[tuple[str, Any]]:
-    """A trade's items as the worker hears them: its opened row, its closed result."""
+    """A trade as the worker's collector holds it: one item (its row, no milestones, its result)."""
     row = SignalRow(
         id=f"{i:036d}", position="long", price_open=100.0, price_take_profit=101.0, price_stop_loss=99.0,
         minute_estimated_time=60, symbol="BTCUSDT", exchange_name="x", strategy_name="s",
@@ -157,12 +171,19 @@ def _trade(i: int, pnl: float, *, lazy: bool = False) -> list[tuple[str, Any]]:
         signal=row, current_price=100.0, close_reason="time_expired", close_timestamp=60_000 * i + 1,
         pnl=Pnl(pnl, 100.0, 100.0), **names,
     )  # fmt: skip
-    return [("opened_row", row), ("closed_backtest", closed)]
+    return [("trade", (row, None, closed))]
 
 
 def _as_sent(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """``items`` as the console gets them when they go as objects: each open as its result."""
-    return [("signal", engine.opened_result(v, True)) if k == "opened_row" else (k, v) for k, v in items]
+    """``items`` as the console gets them when they go as objects: each trade as its opened
+    result (rebuilt from its row) and its closed result."""
+    out: list[tuple[str, Any]] = []
+    for kind, value in items:
+        if kind == "trade":
+            out += [("signal", engine.opened_result(value[0], True)), ("closed_backtest", value[2])]
+        else:
+            out.append((kind, value))
+    return out
 
 
 def test_runs_break_where_a_trade_would_not_fit_and_stay_in_place() -> None:
@@ -173,9 +194,8 @@ def test_runs_break_where_a_trade_would_not_fit_and_stay_in_place() -> None:
     assert [k for k, _ in got] == ["trades", "log", "signal", "closed_backtest", "signal", "closed_backtest"]
     assert len(got[0][1]) == 5
     assert [x for k, v in got for x in (columns.expand(v) if k == "trades" else [(k, v)])] == _as_sent(items)
-    assert _as_sent(items)[0][1] == OpenedResult(
-        signal=items[0][1], current_price=100.0, strategy_name="s", exchange_name="x", symbol="BTCUSDT", backtest=True
-    )
+    names = {"strategy_name": "s", "exchange_name": "x", "symbol": "BTCUSDT", "backtest": True}
+    assert _as_sent(items)[0][1] == OpenedResult(signal=items[0][1][0], current_price=100.0, **names)
 
 
 @pytest.mark.parametrize("points", [40, state_mod.EQUITY_POINTS])
