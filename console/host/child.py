@@ -70,7 +70,7 @@ build an event per sample (400,000 on the busy benchmark, six times the run's ti
 store fills without one, and goes to the console whole when the run ends (``_timings``). Nor the
 milestone streams (``_forward_milestones``). Nor ``opened`` results: a worker runs backtests, whose
 opens it hears as their rows (``Bus.opened_rows``, ``listen``): a result built and published per
-trade cost its run 78M instructions on the engine benchmark; the console gets the same result,
+trade cost its run 70M instructions on the engine benchmark; the console gets the same result,
 built from the row by the engine's rule (``engine.opened_result``, console/host/columns.py)."""
 
 
