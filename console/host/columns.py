@@ -33,7 +33,8 @@ def to_columns(items: list[tuple[str, Any]], folded: engine.FoldedChunks | None 
     out: list[tuple[str, Any]] = []
     run: list[engine.HeardTrade] = []
     pair: tuple[str, str, bool] | None = None
-    for kind, value in items:
+    for item in items:
+        kind, value = item
         if kind == "trade":
             closed = value[2]
             here = (closed.symbol, closed.strategy_name, value[1] is None)  # columns hold one kind
@@ -46,7 +47,7 @@ def to_columns(items: list[tuple[str, Any]], folded: engine.FoldedChunks | None 
         if run:
             _close_run(out, run, folded)
             run = []
-        out.append(("signal", engine.opened_result(value, True)) if kind == "opened_row" else (kind, value))
+        out.append(("signal", engine.opened_result(value, True)) if kind == "opened_row" else item)
     _close_run(out, run, folded)
     return out
 
