@@ -220,20 +220,13 @@ class Outbox:
         closed))`` item, found here as it completes rather than by scanning the batch for it
         (console/host/columns.py packs runs of them); else it goes as ``closed_backtest``. A
         message is sent once the batch holds ``SEND_SLICE`` events, a trade counting for its own."""
-        items, row = self.items, event.signal
-        last = items[-1] if items else None
-        if last is not None and last[0] == "opened_row" and last[1] is row:
+        items, row, n = self.items, event.signal, len(self.items)
+        if n and items[-1][0] == "opened_row" and items[-1][1] is row:
             items[-1] = ("trade", (row, None, event))
             self.merged += 1
-        elif (
-            last is not None
-            and last[0] == "partial_lazy"
-            and len(items) > 1
-            and items[-2][0] == "opened_row"
-            and items[-2][1] is row
-        ):
-            items.pop()
-            items[-1] = ("trade", (row, last[1], event))
+        elif n > 1 and items[-1][0] == "partial_lazy" and items[-2][0] == "opened_row" and items[-2][1] is row:
+            lazy = items.pop()[1]
+            items[-1] = ("trade", (row, lazy, event))
             self.merged += 2
         else:
             items.append(("closed_backtest", event))
