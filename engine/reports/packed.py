@@ -419,11 +419,18 @@ class _Lazy:
         return _Lazy(self.rows, stretch, self.source, tuple(columns), self.backtest)
 
 
+_BATCH_ROW, _SIGNAL = attrgetter("row"), attrgetter("signal")
+
+
 def _shared_rows(batches: Sequence[LazyMilestones], shared: tuple[_Rows, Sequence[ClosedResult]]) -> _RowsRef | None:
     """Where the batches' rows are among ``shared``'s closed results (packed as ``shared[0]``),
     if every one is there. By identity: those results are alive while this runs, so an object
     with the same ``id`` is the same object."""
     packed_rows, results = shared
+    if len(batches) == len(results) and all(map(is_, map(_BATCH_ROW, batches), map(_SIGNAL, results))):
+        # a trade's batch and its closed result, trade by trade (``TradeColumns.pack``): each
+        # batch's row is at its own place (the lookup below finds the same object there)
+        return _RowsRef(packed_rows, np.arange(len(batches), dtype=np.int32))
     where = {id(r.signal): i for i, r in enumerate(results)}
     try:
         index = [where[id(b.row)] for b in batches]
@@ -442,8 +449,10 @@ def pack_lazy(
     stretch = ([b.k0 for b in batches], [b.k1 for b in batches], [b.t0 for b in batches])
     if any(map(is_, vws, repeat(None))) or set().union(*map(_types, stretch)) != {int}:
         return None  # a batch already read (its vw is gone) or a stretch numpy would not give back
-    # the few distinct (vw, ts) columns, numbered in order of first use (a run reads one store)
-    sources = dict.fromkeys(zip(map(id, vws), map(id, tss)))
+    # the few distinct (vw, ts) columns, numbered in order of first use (a run reads one store:
+    # one column, found without a key a batch)
+    one = all(map(is_, vws, repeat(vws[0]))) and all(map(is_, tss, repeat(tss[0])))
+    sources = {(id(vws[0]), id(tss[0])): None} if one else dict.fromkeys(zip(map(id, vws), map(id, tss)))
     if len(sources) > 30_000:
         return None
     if len(sources) == 1:

@@ -281,3 +281,39 @@ def test_folded_chunks_give_columns_only_for_one_stretch_of_the_same_results() -
     assert folded.columns_of(later) is None and folded.columns_of([]) is None
     folded.clear()
     assert not folded and folded.columns_of(results) is None
+
+
+def test_milestone_batches_find_their_columns_and_rows_in_any_order() -> None:
+    """``pack_lazy``'s quick paths (one column for every batch; the batches' rows in the closed
+    results' order) give what the general lookups give: a column is one only when both its VWAP
+    and its timestamps are the same objects, and batches out of the results' order point at
+    their own rows."""
+    from engine.reports.packed import pack_closed, pack_lazy
+
+    vw = np.linspace(99.0, 101.0, 50)
+    ts, other_ts = np.arange(50, dtype=np.int64) * 60_000, np.arange(50, dtype=np.int64) * 60_000
+    trades = [_trade(i) for i in range(4)]
+    results = [c for _, _, c in trades]
+    rows = pack_closed(results).rows
+
+    def batches(tss, order):
+        return [LazyMilestones(results[i].signal, vw, 0, t, 0, 10 + i, True) for i, t in zip(order, tss)]
+
+    same = pack_lazy(batches([ts] * 4, range(4)), (rows, results))
+    assert len(same.columns) == 1 and same.source.tolist() == [0, 0, 0, 0]
+    assert same.rows.index.tolist() == [0, 1, 2, 3]
+    # an equal timestamp column that is another object is another column, whichever batch has it
+    for where in range(4):
+        tss = [ts] * 4
+        tss[where] = other_ts
+        two = pack_lazy(batches(tss, range(4)), (rows, results))
+        # numbered in order of first use: batch 0's column is column 0
+        expected = [0, 1, 1, 1] if where == 0 else [int(k == where) for k in range(4)]
+        assert len(two.columns) == 2 and two.source.tolist() == expected
+    shuffled = pack_lazy(batches([ts] * 4, [2, 0, 3, 1]), (rows, results))
+    assert shuffled.rows.index.tolist() == [2, 0, 3, 1]
+    assert [b.row for b in shuffled.unpack([results[i].signal for i in (2, 0, 3, 1)])] == [
+        results[i].signal for i in (2, 0, 3, 1)
+    ]
+    short = pack_lazy(batches([ts] * 3, range(3)), (rows, results))  # fewer batches than results
+    assert short.rows.index.tolist() == [0, 1, 2]
