@@ -10,6 +10,8 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
                         ("end", error | None, status)              the run ended (then it exits)
     console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
 
+Each worker -> console message is framed by console/host/wire.py (pickle protocol 5, its numpy
+columns out of band); the console reads them on its event loop (console/host/remote.py).
 ``stream`` is a bus stream name, ``"closed_backtest"`` (a backtest's closed result: signal_backtest
 then signal), ``"trades"`` (a run of a backtest's trades as columns, console/host/columns.py),
 ``"result"`` (what iterating the run handle gave, unless ``RunSpec.results`` is false: the
@@ -26,14 +28,12 @@ import os
 import pickle
 import queue
 import socket
-import struct
 import sys
 import threading
 from multiprocessing.connection import Connection
-from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from . import fast_pickle
+from . import fast_pickle, wire
 from .columns import to_columns
 from .errors import install, pack
 from .spec import Loader, RunSpec
@@ -114,7 +114,7 @@ class Outbox:
         self.items: list[tuple[str, Any]] = []
         self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
         self.merged = 0  # events in ``items`` beyond its length: a trade heard whole is one item (``closed``)
-        self.writes: queue.Queue[tuple[bool, memoryview] | None] = queue.Queue(WRITE_AHEAD)
+        self.writes: queue.Queue[tuple[bool, bytes] | None] = queue.Queue(WRITE_AHEAD)
         self.writer: threading.Thread | None = None
         self.broken: BaseException | None = None  # the pipe failed (the console is gone): the rest is dropped
         self.handed = 0  # messages given to the writer (the engine's thread counts them)
@@ -162,26 +162,26 @@ class Outbox:
             self.written += 1
             self.writes.task_done()  # ``writes.join()`` returns once the writer is idle
 
-    def _hand(self, framed: bool, raw: memoryview) -> None:
+    def _hand(self, framed: bool, raw: bytes) -> None:
         self.handed += 1
         self.writes.put((framed, raw))
 
-    def _write_now(self, raw: memoryview) -> bool:
-        """Write ``raw`` framed as ``Connection.send_bytes`` frames it, as far as the pipe takes it
-        without waiting; the rest goes to the writer. False: not tried (the writer still has
-        messages, or the message is too big for the short frame), the caller hands it over."""
-        if self.sock is None or self.handed != self.written or len(raw) > 0x7FFFFFFF:
+    def _write_now(self, frame: bytes, body: list[memoryview | bytes]) -> bool:
+        """Write a message's frame and body parts (``wire.encode``) as far as the pipe takes them
+        without waiting; the rest goes to the writer, joined (a copy: the parts may be views of
+        the engine's own arrays). False: not tried (the writer still has messages), the caller
+        hands it over."""
+        if self.sock is None or self.handed != self.written:
             return False
-        framed = memoryview(struct.pack("!i", len(raw)) + raw)
         try:
-            sent = self.sock.send(framed, _NO_WAIT)
+            sent = self.sock.sendmsg([frame, *body], (), _NO_WAIT)
         except BlockingIOError:
             sent = 0
         except OSError as exc:  # the console is gone: as in the writer, the rest is dropped
             self.broken = exc
             return True
-        if sent < len(framed):
-            self._hand(True, framed[sent:])
+        if sent < len(frame) + sum(map(len, body)):  # bytes, and views of bytes (``wire.encode``)
+            self._hand(True, memoryview(wire.joined([frame, *body]))[sent:].tobytes())
         else:
             self.now_count += 1
         return True
@@ -191,13 +191,13 @@ class Outbox:
 
     def send(self, message: tuple[Any, ...]) -> None:
         try:
-            raw = ForkingPickler.dumps(message)
+            frame, body = wire.encode(message)
         except (pickle.PicklingError, TypeError, AttributeError):
-            raw = ForkingPickler.dumps(self._picklable(message))
+            frame, body = wire.encode(self._picklable(message))
         if self.writer is None:
-            self.conn.send_bytes(raw)
-        elif self.broken is None and not self._write_now(raw):
-            self._hand(False, raw)  # the pickler's own buffer: nothing else holds it
+            self.conn.send_bytes(wire.joined(body))
+        elif self.broken is None and not self._write_now(frame, body):
+            self._hand(False, wire.joined(body))  # a copy: nothing else holds it
 
     def active(self, event: Any) -> None:
         """A backtest's open signal at one more frame: only its latest frame of a batch is sent. It

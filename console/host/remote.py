@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 import subprocess
 import threading
 from collections import deque
@@ -26,6 +28,7 @@ import engine
 
 from .columns import expand
 from .errors import Packed, pack, unpack
+from .wire import Frames, decode
 
 __all__ = ["EngineProcessDied", "RemoteRun"]
 
@@ -82,24 +85,50 @@ class RemoteRun:
         self.on_batch = on_batch  # a batch was published: the dashboard may fold it now (console/app.py)
         self.on_trades = on_trades  # a run of trades as columns, for the dashboard (``_take_columns``)
         self.columns_heard = columns_heard  # does nobody but the dashboard listen to the signal streams?
-        self._reader = threading.Thread(target=self._read, daemon=True, name=f"btk-run {label}")
-        self._reader.start()
+        # the worker's side of the pipe, read by the event loop as it has bytes (its own handle on
+        # the socket: ``conn`` still sends the stop)
+        self._sock: socket.socket | None = socket.socket(fileno=os.dup(conn.fileno()))
+        self._sock.setblocking(False)
+        self._frames = Frames()
+        self._loop.add_reader(self._sock.fileno(), self._readable)
 
-    # -- the worker's side of the pipe (a thread: recv blocks) ---------------------------------------
-    def _read(self) -> None:
-        while True:
-            try:
-                message = self.conn.recv()
-            except (EOFError, OSError):
-                message = ("died",)
-            except Exception as exc:  # a batch that does not unpickle: the run cannot be trusted
-                message = ("end", pack(exc), None)
-            try:
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
-            except RuntimeError:  # the console's loop is closed: nobody to tell
-                return
-            if message[0] in ("end", "died"):
-                return
+    # -- the worker's side of the pipe ---------------------------------------------------------------
+    def _readable(self) -> None:
+        """The pipe has bytes: take what is there; a whole message goes to the queue. On the loop,
+        not a thread: a reader thread's message waited for the interpreter while the console
+        drew, and each of its reads handed the interpreter over again (up to the 5 ms switch
+        interval each: 1-5 ms between the worker's last message and the console's taking it, on
+        the engine benchmark). One message a call: the loop runs what else waits between two."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            n = sock.recv_into(self._frames.room())
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            n = 0
+        if n == 0:  # the worker closed its end (it ends after its ``end``): gone before that
+            self._stop_reading()
+            self._queue.put_nowait(("died",))
+            return
+        body = self._frames.took(n)
+        if body is None:
+            return
+        try:
+            message = decode(body)
+        except Exception as exc:  # a batch that does not unpickle: the run cannot be trusted
+            message = ("end", pack(exc), None)
+        if message[0] == "end":
+            self._stop_reading()
+        self._queue.put_nowait(message)
+
+    def _stop_reading(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(ValueError, RuntimeError):  # the loop closed: nothing to remove
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
 
     # -- RunHandle -----------------------------------------------------------------------------------
     def __aiter__(self) -> RemoteRun:
@@ -240,3 +269,7 @@ class RemoteRun:
             self.process.kill()
             self.process.wait(timeout=10)
         self.conn.close()
+        try:  # a run dropped before its end (``aclose``): its pipe is no longer read
+            self._loop.call_soon_threadsafe(self._stop_reading)
+        except RuntimeError:  # the loop is closed: so is its selector
+            self._stop_reading()

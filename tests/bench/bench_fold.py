@@ -34,32 +34,31 @@ RECORDS = Path("dump") / "bench_fold"
 def record(scenario: str) -> None:
     """One console run of ``scenario`` with a worker; what its worker sent and what its dashboard
     folded are written under ``RECORDS``."""
-    from multiprocessing.connection import Connection
     from multiprocessing.reduction import ForkingPickler
 
     from console import state
-    from console.host import fast_pickle
+    from console.host import fast_pickle, wire
     from tests.bench.bench_console import run_console
 
     raw: list[bytes] = []
     folded: list[list[Any]] = []
-    receive, apply = Connection._recv_bytes, state.DashboardState.apply
+    receive, apply = wire.read_body, state.DashboardState.apply
 
-    def recv_bytes(self: Connection, *args: Any) -> Any:
-        buf = receive(self, *args)
-        raw.append(bytes(buf.getbuffer()))
-        return buf
+    def read_body(conn: Any) -> bytearray:
+        body = receive(conn)
+        raw.append(bytes(body))
+        return body
 
     def fold(self: state.DashboardState, events: list[Any]) -> Any:
         folded.append(list(events))
         return apply(self, events)
 
-    Connection._recv_bytes = recv_bytes  # type: ignore[method-assign]
+    wire.read_body = read_body  # type: ignore[assignment]
     state.DashboardState.apply = fold  # type: ignore[method-assign]
     try:
         out = run_console(scenario)
     finally:
-        Connection._recv_bytes = receive  # type: ignore[method-assign]
+        wire.read_body = receive  # type: ignore[assignment]
         state.DashboardState.apply = apply  # type: ignore[method-assign]
     fast_pickle.register()
     RECORDS.mkdir(parents=True, exist_ok=True)
@@ -92,7 +91,7 @@ def replay_fold(scenario: str, act: bool) -> tuple[float, str]:
 def replay_publish(scenario: str, act: bool) -> tuple[float, str]:
     import engine
     from console.bridge import SHOWN_ACTIONS
-    from console.host import remote
+    from console.host import remote, wire
     from console.state import Milestone
     from tests.bench.bench_console import register
 
@@ -105,10 +104,11 @@ def replay_publish(scenario: str, act: bool) -> tuple[float, str]:
     engine.listen_partial_loss(lambda ev: heard.append(Milestone("loss", ev)))
     run = object.__new__(remote.RemoteRun)  # the publishing half of a RemoteRun, without its pipe
     run.engine, run._results, run.on_milestones = engine.active_engine(), deque(), heard.append
+    run.on_trades = run.columns_heard = None  # trades as columns are expanded into events, as for a listener
 
     async def main() -> float:
         t0 = time.process_time()
-        for message in map(pickle.loads, raw if act else ()):
+        for message in map(wire.decode, raw if act else ()):
             if message[0] == "batch":
                 await run._publish(message[1])
         return time.process_time() - t0

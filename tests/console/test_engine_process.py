@@ -25,7 +25,7 @@ from textual.widgets import DataTable
 import engine
 from console.app import BtkApp
 from console.bridge import SHOWN_ACTIONS
-from console.host import EngineProcessDied, RemoteRun, loader_for
+from console.host import EngineProcessDied, RemoteRun, loader_for, wire
 from console.host.child import SIGNAL_ACTIONS
 from console.project import load_project
 from console.screens.dialogs import ConfirmScreen
@@ -268,7 +268,7 @@ def test_a_big_batch_goes_down_the_pipe_in_slices_in_order() -> None:
             self.sent: list[tuple] = []
 
         def send_bytes(self, raw: bytes) -> None:
-            self.sent.append(pickle.loads(raw))
+            self.sent.append(wire.decode(raw))
 
     n_slice = child.SEND_SLICE
     for n in (0, 1, n_slice - 1, n_slice, n_slice + 1, 2 * n_slice, 2 * n_slice + n_slice // 2):
@@ -301,7 +301,7 @@ def test_the_writer_thread_writes_every_message_in_order_and_close_waits_for_it(
         out.send(("batch", [("signal", (n, k, f"{k:0300d}")) for k in range(1_000)], n))
     assert out.handed > 0  # the pipe filled: the writer took the rest
     got: list[tuple] = []
-    reader = threading.Thread(target=lambda: got.extend(theirs.recv() for _ in range(count)))
+    reader = threading.Thread(target=lambda: got.extend(wire.receive(theirs) for _ in range(count)))
     reader.start()
     out.close()
     reader.join()
@@ -334,17 +334,17 @@ def test_a_message_the_pipe_has_room_for_goes_at_once_without_waking_the_writer(
     for n in range(5):
         out.send(("batch", [("signal", n)], n))
     assert (out.now_count, out.handed) == (5, 0)
-    assert [theirs.recv()[2] for _ in range(5)] == list(range(5))
+    assert [wire.receive(theirs)[2] for _ in range(5)] == list(range(5))
 
     room = out.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
     big = ("batch", [("signal", "x" * room)], "big")  # more than the pipe holds: written in part
     out.send(big)
     out.send(("batch", [], "after"))  # the writer has the rest of the big one: this waits behind it
     assert out.handed == 2 and out.now_count == 5
-    assert theirs.recv()[2] == "big" and theirs.recv()[2] == "after"
+    assert wire.receive(theirs)[2] == "big" and wire.receive(theirs)[2] == "after"
     out.writes.join()  # the writer is done (the reader took everything)
     out.send(("batch", [], "again"))
-    assert out.now_count == 6 and theirs.recv()[2] == "again"
+    assert out.now_count == 6 and wire.receive(theirs)[2] == "again"
     out.close()
 
 
@@ -363,7 +363,7 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
             self.sent: list[tuple] = []
 
         def send_bytes(self, raw: bytes) -> None:
-            self.sent.append(pickle.loads(raw))
+            self.sent.append(wire.decode(raw))
 
     def row(n: int) -> SimpleNamespace:
         return SimpleNamespace(n=n, price_open=1.0, strategy_name="s", exchange_name="x", symbol="BTCUSDT")
@@ -498,7 +498,7 @@ def test_an_outbox_on_a_plain_pipe_sends_everything_through_its_writer_and_leaks
     assert out.sock is None
     for n in range(3):
         out.send(("batch", [("signal", n)], n))
-    assert [theirs.recv()[2] for _ in range(3)] == [0, 1, 2]
+    assert [wire.receive(theirs)[2] for _ in range(3)] == [0, 1, 2]
     out.close()
     assert (out.now_count, out.handed) == (0, 3)
     assert _descriptors_of(ours.fileno()) == open_before  # both ends, nothing more

@@ -8,7 +8,6 @@ the same, the objects are folded; and a listener of the project's own hears ever
 from __future__ import annotations
 
 import asyncio
-import pickle
 from collections import deque
 from typing import Any
 
@@ -18,7 +17,7 @@ from conftest import fixed_clock
 import engine
 from console import state as state_mod
 from console.app import BtkApp
-from console.host import child, columns, remote
+from console.host import child, columns, remote, wire
 from console.project import load_project
 from console.state import DashboardState, MilestoneBatch, RunLog, RunView, ScheduledView, run_id
 from engine.model import ClosedResult, OpenedResult, Pnl, SignalRow
@@ -34,7 +33,7 @@ class Pipe:
         self.sent: list[tuple] = []
 
     def send_bytes(self, raw: bytes) -> None:
-        self.sent.append(pickle.loads(raw))
+        self.sent.append(wire.decode(raw))
 
 
 def _batches(days: int = 5) -> list[list[tuple[str, Any]]]:
