@@ -257,6 +257,7 @@ class WalkerView:
         return sum(1 for r in self.rows.values() if r.status == "done")
 
 
+@engine.quick_init  # a fast run's log builds hundreds of lines as it is drawn
 @dataclass(frozen=True, slots=True)
 class LogLine:
     key: str
@@ -651,17 +652,8 @@ class DashboardState:
         """A Signals line about one signal: ``detail``, then ``price`` if given."""
         if price is not None:
             detail = f"{detail} {price:,.2f}"
-        return self._line(
-            time=when,
-            kind=kind,
-            run=rid,
-            symbol=symbol,
-            strategy=strategy,
-            side=side,
-            detail=detail,
-            pnl=pnl,
-            signal_id=signal_id,
-        )
+        # by position (``_line`` takes keywords): a run's end builds up to LOG_LINES of these at once
+        return LogLine(self._key("log"), when, kind, rid, symbol, strategy, side, detail, pnl, signal_id)
 
     def log_error(self, rid: str, symbol: str, strategy: str, when: int, detail: str) -> None:
         """An ERROR line the engine did not publish on a stream (a live pair refused at its start)."""

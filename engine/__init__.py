@@ -104,6 +104,7 @@ from .model import (
     WalkerContract,
     WalkerProgressEvent,
     opened_result,
+    quick_init,
 )
 from .optimizer import (
     Optimizer,
@@ -386,6 +387,7 @@ __all__ = [
     "opened_result",
     "origin",
     "pnl_percentage",
+    "quick_init",
     "rank_sweep_sets",
     "rank_walker_results",
     "read_candles",
