@@ -24,6 +24,8 @@ from textual.widgets import DataTable, Static
 from .log_view import CELL_PADDING, HEADER_ROWS, LogView
 from .scroll_size import scrollbars_stay
 
+cell_len("✓")  # rich reads its table of character widths at the first one it measures: before a run
+
 FINISHED_STYLE = {"failed": "error", "done": "success", "stopped": "warning"}
 """The theme variable that colours each way a run can end."""
 
