@@ -25,7 +25,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar  # noqa: F401  Textual imports it as a first scrollbar shows: 3 ms mid-run
@@ -122,6 +122,7 @@ class LogView(ScrollView, can_focus=True):
         self.following = True  # stays on the newest line as lines arrive (until scrolled up)
         self._rows: LRUCache[str, Strip] = LRUCache(1024)  # line key -> its row, unstyled, uncut
         self._base: Style | None = None  # the widget's style the rows were drawn under
+        self._painting: tuple[Style, int] | None = None  # its style and width during a paint (``render_lines``)
         self.rendered = 0  # rows turned into cells and rendered (tests: only what is seen)
 
     # ------------------------------------------------------------------ what the owner sets
@@ -292,9 +293,17 @@ class LogView(ScrollView, can_focus=True):
             segments.append(Segment(" " * (width - text.cell_len) + pad))
         return Strip(segments, self.row_width)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the widget's style once a paint, not once a line: Textual works it out from the styles of
+        # every ancestor (a third of a new line's cost, 11 new lines as a fast run ends)
+        self._painting = self.rich_style, self.scrollable_content_region.width
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._painting = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
+        base, width = self._painting or (self.rich_style, self.scrollable_content_region.width)
         if base != self._base:  # the focus tint or the theme changed: rows drawn again
             self._base = base
             self._rows.clear()
