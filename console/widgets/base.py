@@ -370,6 +370,11 @@ class TablePane(Pane):
             self.call_after_refresh(self._relayout)
         table = self.table
         self._rows = dict(rows)
+        if not rows:  # the empty line shows instead: the columns stay laid out for the next rows
+            if table.row_count:
+                table.clear()
+            self.set_empty(True)
+            return
         layout = self._plan(rows)
         if layout != self._layout or (ordered and [str(k.value) for k in table.rows] != list(rows)):
             self._lay_out_rows(rows)
