@@ -37,28 +37,27 @@ def record(scenario: str) -> None:
     from multiprocessing.reduction import ForkingPickler
 
     from console import state
-    from console.host import fast_pickle, wire
+    from console.host import fast_pickle, remote
     from tests.bench.bench_console import run_console
 
     raw: list[bytes] = []
     folded: list[list[Any]] = []
-    receive, apply = wire.read_body, state.DashboardState.apply
+    decode, apply = remote.decode, state.DashboardState.apply
 
-    def read_body(conn: Any) -> bytearray:
-        body = receive(conn)
+    def recorded(body: bytearray) -> Any:
         raw.append(bytes(body))
-        return body
+        return decode(body)
 
     def fold(self: state.DashboardState, events: list[Any]) -> Any:
         folded.append(list(events))
         return apply(self, events)
 
-    wire.read_body = read_body  # type: ignore[assignment]
+    remote.decode = recorded  # type: ignore[assignment]
     state.DashboardState.apply = fold  # type: ignore[method-assign]
     try:
         out = run_console(scenario)
     finally:
-        wire.read_body = receive  # type: ignore[assignment]
+        remote.decode = decode  # type: ignore[assignment]
         state.DashboardState.apply = apply  # type: ignore[method-assign]
     fast_pickle.register()
     RECORDS.mkdir(parents=True, exist_ok=True)
