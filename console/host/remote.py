@@ -274,8 +274,4 @@ class RemoteRun:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
-        self.conn.close()
-        try:  # a run dropped before its end (``aclose``): its pipe is no longer read
-            self._loop.call_soon_threadsafe(self._stop_reading)
-        except RuntimeError:  # the loop is closed: so is its selector
-            self._stop_reading()
+        self.conn.close()  # the loop's own handle reads on to the worker's end or its pipe's close
