@@ -90,6 +90,10 @@ PIPE_ROOM = 4 << 20
 its ``net.core.wmem_max``): a 1,000-event message is ~370 KB, twice the usual default, so with the
 default room every message was written in part and the rest left to the writer thread."""
 
+LINGER_S = 60.0
+"""Seconds a worker whose run ended waits for the console to let it go (``main``) before it
+exits anyway."""
+
 WRITE_AHEAD = 64
 """Pickled messages the writer thread may hold before ``Outbox.send`` waits for the console
 (~13 MB of a fast run's batches): a console that fell that far behind slows the run down rather
@@ -313,9 +317,15 @@ def main(conn: Connection) -> None:
             return  # the console went away before it needed this worker
         if message[0] != "run":
             return
+        released = threading.Event()
+        stops = (conn, runner.get_loop(), message[1], released)
+        threading.Thread(target=_read_stops, args=stops, daemon=True, name="btk-stops").start()
         runner.run(serve(out, message[1], load_error))
-    # everything went down the pipe: leave without tearing down the run's heap (candles, stores),
-    # which took a second or two of the console's wait under load
+    # everything went down the pipe: leave once the console lets go of this worker (it closes its
+    # end once it painted the run's end: a worker exiting then, its heap torn down by the system,
+    # held the console's last reads and paint back by ~3 ms), without tearing down the run's heap
+    # here (candles, stores: a second or two of the console's wait under load)
+    released.wait(LINGER_S)
     os._exit(0)
 
 
@@ -360,8 +370,6 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
         out.flush(None)
         out.send(("end", pack(exc), None))
         return
-    loop = asyncio.get_running_loop()
-    threading.Thread(target=_read_stops, args=(out.conn, loop, spec), daemon=True, name="btk-stops").start()
     ticker = asyncio.create_task(_tick(out, handle, spec.interval))
     failure: BaseException | None = None
     try:
@@ -478,9 +486,10 @@ async def _tick(out: Outbox, handle: Any, interval: float) -> None:
         out.flush(handle.status())
 
 
-def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec) -> None:
+def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec, released: threading.Event) -> None:
     """The console's ``stop`` (its ``s`` (stop)): the same graceful stop as in process. The pipe closing
-    means the console is gone: stop too (the console kills a worker it no longer wants)."""
+    means the console is gone or done with this worker (``released``): a run still going stops
+    too (the console kills a worker it no longer wants)."""
     import engine
 
     def stop() -> None:
@@ -493,10 +502,13 @@ def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec
         try:
             message = conn.recv()
         except (EOFError, OSError):
-            loop.call_soon_threadsafe(stop)
-            return
+            message = ("quit",)
         if message[0] in ("stop", "quit"):
-            loop.call_soon_threadsafe(stop)
+            with contextlib.suppress(RuntimeError):  # the run is over (its loop closed): nothing to stop
+                loop.call_soon_threadsafe(stop)
+        if message[0] == "quit":
+            released.set()
+            return
 
 
 if __name__ == "__main__":  # python -m console.host.child FD (console/host/pool.py)

@@ -116,6 +116,12 @@ class EngineHost:
         return run
 
     def _run_ended(self, ended: RemoteRun) -> None:
+        """The console is done with ``ended``: its worker goes once the console painted the run's
+        end (``later``; its exit held that paint back), and so does the next spare start."""
+        if self.later is not None and not self.closed:
+            self.later(ended.release)
+        else:
+            ended.release()
         if self.closed:
             return
         self.runs = [r for r in self.runs if r is not ended and not r.over]

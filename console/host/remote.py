@@ -240,6 +240,7 @@ class RemoteRun:
         """End the run now: the worker is stopped hard (what it sent so far stays)."""
         self.kill()
         self._reap()
+        self.release()
 
     def stop(self) -> None:
         """The graceful stop of ``s`` (stop): the run finishes the position it holds, then ends."""
@@ -256,22 +257,29 @@ class RemoteRun:
         return self._reaping
 
     def _reap(self) -> None:
-        """The run is over for the console now; its worker is waited for aside (``_close``)."""
+        """The run is over for the console now. Its worker is let go by whoever was told
+        (``on_end``: the console, once it painted the run's end) or at once, then waited for
+        aside (``_close``)."""
         if not self._reaping:
             self._reaping = True
-            self._done.set()
             if self.on_end is not None:
                 self.on_end(self)
+            else:
+                self.release()
+
+    def release(self) -> None:
+        """Let the worker go: its pipe closes, it exits (child.py ``main``), and it is reaped."""
+        self._done.set()
 
     def _close(self) -> None:
-        """Reap the worker (it exits after its ``end``; one that does not is killed), once the
-        console is done with the run. The thread starts with the run and waits: started at the
-        run's end, it held up the paint that shows the run done by 0.4-1.6 ms (a new thread has
-        to take the interpreter before ``start`` returns)."""
+        """Let the worker go and reap it (it exits once its pipe closes; one that does not is
+        killed), once ``release`` says so. The thread starts with the run and waits: started at
+        the run's end, it held up the paint that shows the run done by 0.4-1.6 ms (a new thread
+        has to take the interpreter before ``start`` returns)."""
         self._done.wait()
+        self.conn.close()  # the loop's own handle reads on to the worker's end or its pipe's close
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
-        self.conn.close()  # the loop's own handle reads on to the worker's end or its pipe's close

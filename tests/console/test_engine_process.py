@@ -495,8 +495,9 @@ async def test_a_runs_end_starts_no_thread_and_its_worker_is_reaped_after_it(mon
     worker_end = Connection(theirs.detach())
     process = _idle_process()
     first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
+    before = set(threading.enumerate())
     run = RemoteRun(process, Connection(ours.detach()), "backtest BTCUSDT s", first)
-    reaper = [t for t in threading.enumerate() if t.name == "btk-reap backtest BTCUSDT s"]
+    reaper = [t for t in set(threading.enumerate()) - before if t.name == "btk-reap backtest BTCUSDT s"]
     assert len(reaper) == 1 and reaper[0].is_alive()
     started: list[str] = []
     original = threading.Thread.start
@@ -553,15 +554,18 @@ def _descriptors_of(fd: int) -> list[int] | None:
     return sorted(found)
 
 
-def test_the_next_spare_starts_once_the_console_painted_the_runs_end(monkeypatch) -> None:
-    """The spare's imports take the other core: started at a run's end, they slowed the paint
-    that shows it done. The console hands the start to ``later`` (after its next refresh); it
-    does not happen if the console closed or another run started meanwhile."""
+def test_the_next_spare_starts_and_the_runs_worker_goes_once_the_console_painted_the_runs_end(monkeypatch) -> None:
+    """The spare's imports take the other core, and a worker's exit (its heap torn down) held
+    the console's last reads back: at a run's end, both slowed the paint that shows it done. The
+    console hands both to ``later`` (after its next refresh); the spare does not start if the
+    console closed or another run started meanwhile, and a closed console lets the worker go at
+    once."""
     from types import SimpleNamespace
 
     from console.host import EngineHost, Loader
 
     spawned: list[int] = []
+    released: list[int] = []
     later: list = []
     host = EngineHost(Loader("x", "y"), later=later.append)
 
@@ -570,31 +574,42 @@ def test_the_next_spare_starts_once_the_console_painted_the_runs_end(monkeypatch
         return SimpleNamespace(process=SimpleNamespace(poll=lambda: None))
 
     monkeypatch.setattr(EngineHost, "_spawn", spawn)
-    ended = SimpleNamespace(over=True)
+    ended = SimpleNamespace(over=True, release=lambda: released.append(1))
     host.runs = [ended]  # type: ignore[list-item]
     host._run_ended(ended)  # type: ignore[arg-type]
-    assert spawned == [] and len(later) == 1  # not yet: after the paint
-    later.pop()()
-    assert spawned == [1] and host.spare is not None
+    assert spawned == [] and released == [] and len(later) == 2  # not yet: after the paint
+    for callback in later:
+        callback()
+    later.clear()
+    assert spawned == [1] and released == [1] and host.spare is not None
     host.spare = None
     host._run_ended(ended)  # type: ignore[arg-type]
     host.runs = [SimpleNamespace(over=False)]  # type: ignore[list-item]  # another run started meanwhile
-    later.pop()()
+    for callback in later:
+        callback()
+    later.clear()
+    assert spawned == [1] and released == [1, 1]
     host.runs = []
     host._run_ended(ended)  # type: ignore[arg-type]
     host.closed = True
-    later.pop()()
-    assert spawned == [1]
+    for callback in later:
+        callback()
+    assert spawned == [1] and released == [1, 1, 1]
+    later.clear()
+    host._run_ended(ended)  # type: ignore[arg-type]  # a closed console: the worker goes at once
+    assert later == [] and released == [1, 1, 1, 1]
 
 
 async def test_a_worker_whose_project_failed_to_load_ends_its_run_with_that_error_and_exits() -> None:
     """The worker makes its event loop and its writer while it waits for a run: one whose
-    project did not load still answers a run with that error as its one ``end``, and a worker
-    told to quit before any run leaves at once (the writer thread keeps neither alive)."""
+    project did not load still answers a run with that error as its one ``end`` and leaves once
+    the console lets it go, and a worker told to quit before any run leaves at once (the writer
+    thread keeps neither alive)."""
     from console.host import EngineHost, Loader
     from console.host.spec import RunSpec
 
-    host = EngineHost(Loader("no_such_btk_project_module", "register"))
+    later: list = []
+    host = EngineHost(Loader("no_such_btk_project_module", "register"), later=later.append)
     try:
         assert host.wait_ready(120)
         first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
@@ -602,7 +617,13 @@ async def test_a_worker_whose_project_failed_to_load_ends_its_run_with_that_erro
         with pytest.raises(ModuleNotFoundError, match="no_such_btk_project_module"):
             async for _ in run:
                 pass
-        assert run.process.wait(timeout=120) == 0
+        # after its end the worker waits to be let go (the console does once it painted the end)
+        with pytest.raises(subprocess.TimeoutExpired):
+            await asyncio.to_thread(run.process.wait, 1.0)
+        for callback in later:
+            callback()
+        host.later = None
+        assert await asyncio.to_thread(run.process.wait, 120) == 0
         host.warm()
         assert host.wait_ready(120)
         spare = host.spare
