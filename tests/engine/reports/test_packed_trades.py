@@ -279,6 +279,10 @@ def test_folded_chunks_give_columns_only_for_one_stretch_of_the_same_results() -
     equal_copy = [ClosedResult(**_closed_fields(c)) for c in results[:2]]
     assert equal_copy == results[:2] and folded.columns_of(equal_copy) is None  # equal is not the same
     assert folded.columns_of(later) is None and folded.columns_of([]) is None
+    second = [c for _, _, c in (_trade(i) for i in range(20, 25))]
+    folded.add(second, pack_closed(second))  # found in the chunk that holds it, after the first
+    assert folded.columns_of(second[1:4]).unpack() == second[1:4]
+    assert folded.columns_of([*results[9:], second[0]]) is None  # across two chunks
     folded.clear()
     assert not folded and folded.columns_of(results) is None
 
