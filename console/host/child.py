@@ -219,11 +219,15 @@ class Outbox:
             self.items[slot] = ("signal", event)
 
     def closed(self, event: Any) -> None:
-        """A backtest's closed result. When its trade came whole just before it (its opened row,
-        then its lazy milestones if it has any), the three become one ``("trade", (row, lazy,
-        closed))`` item, found here as it completes rather than by scanning the batch for it
-        (console/host/columns.py packs runs of them); else it goes as ``closed_backtest``. A
-        message is sent once the batch holds ``SEND_SLICE`` events, a trade counting for its own."""
+        """A closed result (the signal stream's hook for ``closed``). A backtest's: when its trade
+        came whole just before it (its opened row, then its lazy milestones if it has any), the
+        three become one ``("trade", (row, lazy, closed))`` item, found here as it completes
+        rather than by scanning the batch for it (console/host/columns.py packs runs of them);
+        else it goes as ``closed_backtest``. A message is sent once the batch holds
+        ``SEND_SLICE`` events, a trade counting for its own. A live run's goes as it came."""
+        if not event.backtest:  # a live run's close goes as it came
+            self.items.append(("signal", event))
+            return
         items, row, n = self.items, event.signal, len(self.items)
         if n and items[-1][0] == "opened_row" and items[-1][1] is row:
             items[-1] = ("trade", (row, None, event))
@@ -405,7 +409,13 @@ def listen(eng: Any, out: Outbox) -> None:
     _forward_milestones(eng, out)
     eng.bus.opened_rows = lambda row: out.items.append(("opened_row", row))
     for name, actions in FORWARD:
-        getattr(eng.bus, name).add_hook(_collector(out, name), actions=actions)
+        stream = getattr(eng.bus, name)
+        if name == "signal":
+            assert actions is not None
+            for wanted, hook in _signal_hooks(out, actions):
+                stream.add_hook(hook, actions=wanted)
+        else:
+            stream.add_hook(_collector(out, name), actions=actions)
 
 
 def _watch_stores(stores: Any, out: Outbox) -> None:
@@ -458,20 +468,19 @@ def _share_milestones(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     return items
 
 
+def _signal_hooks(out: Outbox, actions: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    """The signal stream's hooks for ``actions``, a hook an action or a few: a backtest's close
+    reaches ``Outbox.closed`` and an open signal's frame ``Outbox.active`` with no call between
+    (one a trade: ~0.5 ms of the worker's run on the engine benchmark)."""
+    others = tuple(a for a in actions if a not in ("closed", "active"))
+    return [
+        (("closed",), out.closed),
+        (("active",), out.active),
+        (others, lambda event: out.items.append(("signal", event))),
+    ]
+
+
 def _collector(out: Outbox, name: str) -> Any:
-    if name == "signal":
-
-        def collect_signal(event: Any) -> None:
-            action = event.action
-            if action == "active":
-                out.active(event)
-            elif action == "closed" and event.backtest:
-                out.closed(event)
-            else:
-                out.items.append(("signal", event))
-
-        return collect_signal
-
     def collect(event: Any) -> None:
         out.add(name, event)
 

@@ -375,7 +375,11 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
 
     pipe = Pipe()
     out = child.Outbox(pipe)  # type: ignore[arg-type]
-    collect = child._collector(out, "signal")
+    hooks = {action: hook for wanted, hook in child._signal_hooks(out, child.SIGNAL_ACTIONS) for action in wanted}
+
+    def collect(event: SimpleNamespace) -> None:  # as the signal stream calls its hooks
+        hooks[event.action](event)
+
     n_slice = child.SEND_SLICE
     kinds: list[str] = []
     for n in range(n_slice):  # opened, closed: a message's worth after half as many trades
