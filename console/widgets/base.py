@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from .log_view import CELL_PADDING, HEADER_ROWS, LogView
-from .scroll_size import scrollbars_stay
+from .scroll_size import bars_would_change
 
 cell_len("✓")  # rich reads its table of character widths at the first one it measures: before a run
 
@@ -437,7 +437,7 @@ class LogPane(Pane):
         if self.shows_empty:
             return False  # shown at all first (``DashboardScreen._draw_layout_changes``)
         view = self.table
-        return not scrollbars_stay(view, Size(view.row_width, self.line_count(state, run) + HEADER_ROWS))
+        return bars_would_change(view, Size(view.row_width, self.line_count(state, run) + HEADER_ROWS))
 
     def cells(self, line) -> tuple:  # overridden by panes
         raise NotImplementedError

@@ -253,8 +253,8 @@ async def test_a_growing_log_is_not_laid_out_again_while_its_scrollbar_stays() -
 async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_the_next_tick() -> None:
     """On the dashboard (its paced drawing an hour away): a fold that gives the Signals log more
     lines than it has rows draws it at once, so the scrollbar's layout of the screen comes then,
-    not in the paint that shows a short run done; a fold that keeps the scrollbar as it is waits
-    for the paced drawing."""
+    not in the paint that shows a short run done; a fold that keeps the scrollbar as it is, or
+    comes before the layout that brings it, waits for the paced drawing."""
     app = demo_app(refresh_interval=3600.0)
     async with app.run_test(size=(120, 40)) as pilot:
         dashboard, state = app.dashboard, app.state
@@ -273,7 +273,14 @@ async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_th
         assert view.virtual_size.height == 3 and not view.show_vertical_scrollbar
         fold(2, 60)  # more lines than rows: drawn now
         assert view.virtual_size.height == 63
+        # folds before the layout that brings the scrollbar: that layout is coming, so they wait
+        # for the paced drawing too (each drew the pane again until the scrollbar showed)
+        fold(62, 5)
+        assert view.virtual_size.height == 63 and not view.show_vertical_scrollbar
         await settle(pilot, view)
         assert view.show_vertical_scrollbar
-        fold(62, 5)  # the scrollbar stays: nothing to lay out, the paced drawing shows them
+        fold(67, 5)  # the scrollbar stays: nothing to lay out, the paced drawing shows them
         assert view.virtual_size.height == 63
+        fold(72, 0)
+        dashboard.redraw(Part.LOG)  # the paced drawing: every line, the scrollbar as it is
+        assert view.virtual_size.height == 73 and view.show_vertical_scrollbar
