@@ -7,7 +7,8 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
     worker -> console   ("ready",)                                 the project is loaded
                         ("batch", [(stream, event), ...], status)   every ``RunSpec.interval`` s
                         ("batch", [...], None)                     a backtest's full message, at once
-                        ("end", error | None, status)              the run ended (then it exits)
+                        ("end", error | None, status)              the run ended (it exits once
+                                                                   the console closes the pipe)
     console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
 
 Each worker -> console message is framed by console/host/wire.py (pickle protocol 5, its numpy

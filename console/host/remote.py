@@ -91,7 +91,7 @@ class RemoteRun:
         self._sock.setblocking(False)
         self._frames = Frames()
         self._loop.add_reader(self._sock.fileno(), self._readable)
-        self._done = threading.Event()  # the console is done with the run (``_reap``)
+        self._done = threading.Event()  # the worker may go (``release``)
         threading.Thread(target=self._close, daemon=True, name=f"btk-reap {label}").start()
 
     # -- the worker's side of the pipe ---------------------------------------------------------------
