@@ -90,6 +90,10 @@ def test_attached_trade_inspector(snap_compare, place, tmp_path) -> None:
         await wait_until(pilot, lambda: screen.charted is not None and screen.charted == screen.window, SAFETY)
         await pilot.press("down", "down", "enter")
         await wait_until(pilot, lambda: screen.selected is not None and screen.charted == screen.window, SAFETY)
+        # the table sizes its columns to its rows when idle: on a loaded machine the picture was
+        # taken first (the labels' widths); its Exit column holds "time_expired" once sized
+        table = screen.query_one("#trades-table")
+        await wait_until(pilot, lambda: table.columns["reason"].content_width >= len("time_expired"), SAFETY)
         await pilot.pause()
 
     assert snap_compare(_attached(d), terminal_size=(80, 24), run_before=run_before)
