@@ -186,7 +186,7 @@ class Outbox:
             self.broken = exc
             return True
         if sent < len(frame) + sum(map(len, body)):  # bytes, and views of bytes (``wire.encode``)
-            self._hand(True, memoryview(wire.joined([frame, *body]))[sent:].tobytes())
+            self._hand(True, wire.joined([frame, *body])[sent:])
         else:
             self.now_count += 1
         return True
@@ -474,11 +474,7 @@ def _signal_hooks(out: Outbox, actions: tuple[str, ...]) -> list[tuple[tuple[str
     reaches ``Outbox.closed`` and an open signal's frame ``Outbox.active`` with no call between
     (one a trade: ~0.5 ms of the worker's run on the engine benchmark)."""
     others = tuple(a for a in actions if a not in ("closed", "active"))
-    return [
-        (("closed",), out.closed),
-        (("active",), out.active),
-        (others, lambda event: out.items.append(("signal", event))),
-    ]
+    return [(("closed",), out.closed), (("active",), out.active), (others, _collector(out, "signal"))]
 
 
 def _collector(out: Outbox, name: str) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .fast_pickle import rebuild  # noqa: F401  the worker's pickles name it (``decode``)
 
-__all__ = ["MAX_PARTS", "Frames", "decode", "encode", "joined", "read_body", "receive"]
+__all__ = ["MAX_PARTS", "Frames", "decode", "encode", "joined", "receive"]
 
 MARK = b"B"
 """The first byte of a body framed here; a plain ``Connection.send`` body is a pickle (``\\x80``)."""
@@ -62,15 +62,6 @@ def joined(parts: list[memoryview | bytes]) -> bytes:
     return b"".join(parts)
 
 
-def read_body(conn: Connection) -> bytearray:
-    """The next frame's body, read into one new buffer (blocks; EOFError once the pipe is closed)."""
-    fd = conn.fileno()
-    size = struct.unpack("!i", _read(fd, 4))[0]
-    if size == -1:
-        size = struct.unpack("!Q", _read(fd, 8))[0]
-    return _read(fd, size)
-
-
 def decode(body: bytes | bytearray) -> Any:
     """The message a body holds, its columns reading the body's memory (read-only from bytes).
     The worker's pickles name ``fast_pickle.rebuild``: its module is imported with this one, not
@@ -93,19 +84,16 @@ def decode(body: bytes | bytearray) -> Any:
 
 
 def receive(conn: Connection) -> Any:
-    """The next message the worker sent (what ``Connection.recv`` was for a plain pickle)."""
-    return decode(read_body(conn))
-
-
-def _read(fd: int, size: int) -> bytearray:
-    buf = bytearray(size)
-    view = memoryview(buf)
-    while view:
-        n = os.readv(fd, [view])
+    """The next message the worker sent, waiting for it (what ``Connection.recv`` was for a plain
+    pickle); EOFError once the pipe is closed. Read by ``Frames``, as the console's loop reads."""
+    frames, fd = Frames(), conn.fileno()
+    while True:
+        n = os.readv(fd, [frames.room()])
         if n == 0:
             raise EOFError("the worker's pipe closed")
-        view = view[n:]
-    return buf
+        body = frames.took(n)
+        if body is not None:
+            return decode(body)
 
 
 class Frames:
