@@ -164,12 +164,13 @@ class DashboardScreen(Screen):
             self._draw_layout_changes()
 
     def _draw_layout_changes(self) -> None:
-        """Draw now the panes whose drawing would lay out the screen: an empty pane that folded
-        events changed (once between two drawings: its first lines show as they come, not at the
-        next paced drawing, up to ``MAX_INTERVAL`` away), and a log that gets its scrollbar. Both
-        change what is laid out, which Textual does for the whole screen: done here it happens
-        early in a run, not in the paint that shows a short run done (then a whole screen's
-        paint, not its changes)."""
+        """Draw now the panes whose drawing would lay out the screen: an empty pane whose note is
+        a line of its own (``Pane.NOTE_IN_BODY``) that folded events changed (once between two
+        drawings), and a table that gets a scrollbar. Both change what is laid out, which Textual
+        does for the whole screen: done here it happens early in a run, not in the paint that
+        shows a short run done (then a whole screen's paint, not its changes). The dashboard's
+        own panes do neither as a backtest fills them (notes drawn in their bodies, logs with a
+        scrollbar from the start): nothing is laid out while a run goes on."""
         shown_tab = self.query_one(TabbedContent).active
         state, run = self.session.state, self.session.selected
         due = Part.NONE
@@ -177,7 +178,7 @@ class DashboardScreen(Screen):
             if part not in self._undrawn or TAB_OF.get(kind, shown_tab) != shown_tab:
                 continue
             pane = self.query_one(kind)
-            if (pane.shows_empty and part not in self._drawn_early) or pane.scrollbar_due(state, run):
+            if (pane.fills_with_layout and part not in self._drawn_early) or pane.scrollbar_due(state, run):
                 due |= part
         if due:
             self._undrawn &= ~due

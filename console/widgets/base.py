@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from weakref import WeakKeyDictionary
 
 from rich.cells import cell_len
@@ -18,11 +18,13 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from .log_view import CELL_PADDING, HEADER_ROWS, LogView
-from .scroll_size import bars_would_change
+from .note import NOTE_CLASS, NoteHolder, note_css
+from .scroll_size import bars_would_change, resized_quietly, scrollbars_stay
 
 cell_len("✓")  # rich reads its table of character widths at the first one it measures: before a run
 
@@ -147,14 +149,25 @@ def column_width(label: str, cells: Iterable[object]) -> int:
 
 
 class Pane(Vertical):
-    """A bordered pane with a title and an empty-state line shown while it has nothing to show.
-    Its table takes the focus (Tab), scrolls from the keyboard and the pane zooms (issue 14 item 4)."""
+    """A bordered pane with a title and an empty-state note shown while it has nothing to show.
+    Its table takes the focus (Tab), scrolls from the keyboard and the pane zooms (issue 14 item 4).
+
+    The note is drawn by the pane's body itself when its body can (``NOTE_IN_BODY``: a table, a
+    log, a chart, each a ``NoteHolder``): the pane's widgets stay as they are laid out whether it
+    is empty or not. A note of its own beside the body (a ``Static`` shown in its place) changed
+    ``display`` twice a run, and each change laid out the whole screen while the run went on: a
+    backtest on the engine benchmark laid the dashboard out six times in 0.2 s, ~50 ms of the
+    console's CPU on the other core, and the worker's run slowed by as much as that core's work
+    weighed on it (tests/bench/bench_console.py)."""
 
     ALLOW_MAXIMIZE = True
+    NOTE_IN_BODY = False
+    """The body draws the note (its first shown ``NoteHolder``); else a ``Static`` line does."""
 
     DEFAULT_CSS = """
     Pane { height: 1fr; }
     Pane > .empty { color: $text-muted; padding: 0 1; }
+    Pane > ResizingTable { height: 1fr; }  /* its note shows while it has no rows */
     """
 
     def __init__(self, title: str, empty: str, *, id: str | None = None, classes: str = "") -> None:
@@ -162,6 +175,7 @@ class Pane(Vertical):
         self._shown_title = title
         self.border_title = title
         self.empty_text = empty
+        self._empty = True
 
     def set_title(self, title: str) -> None:
         """The pane's border title, set only when it changes: Textual parses the title and repaints
@@ -175,22 +189,41 @@ class Pane(Vertical):
         yield from ()
 
     def compose(self) -> ComposeResult:
-        yield Static(self.empty_text, classes="empty")
+        if not self.NOTE_IN_BODY:
+            yield Static(self.empty_text, classes="empty")
         yield from self.compose_body()
 
     @property
     def shows_empty(self) -> bool:
-        """Is the pane showing its empty-state line (it had nothing to show when last drawn)?"""
-        return self.query_one(".empty", Static).display
+        """Is the pane showing its empty-state note (it had nothing to show when last drawn)?"""
+        return self._empty
 
     def scrollbar_due(self, state: Any, run: str | None) -> bool:
         """Would drawing ``state`` now give the pane a scrollbar it lacks, or take one away? (That
         lays out the whole screen; a log pane can tell without building its lines.)"""
         return False
 
+    @property
+    def fills_with_layout(self) -> bool:
+        """Would drawing content here lay out the screen (an empty pane whose note is a line of
+        its own, hidden as the content shows)?"""
+        return self._empty and not self.NOTE_IN_BODY
+
     def set_empty(self, empty: bool) -> None:
-        """Show the empty-state line instead of the (empty) content. An empty pane takes the focus
-        itself (its table is hidden), so Tab still reaches every pane."""
+        """Show the empty-state note instead of the (empty) content."""
+        self._empty = empty
+        if self.NOTE_IN_BODY:  # the body stays as laid out, its views as the pane chose them
+            holder = None
+            for child in self.children:
+                shown = self.shows(child)
+                child.display = shown
+                if isinstance(child, NoteHolder):
+                    if holder is None and shown:
+                        holder = child
+                    child.show_note(self.empty_text if empty and child is holder else None)
+            return
+        # a note of its own: an empty pane takes the focus itself (its body is hidden), so Tab
+        # still reaches every pane
         self.query_one(".empty", Static).display = empty
         self.can_focus = empty or type(self).can_focus
         for child in self.children:
@@ -204,17 +237,28 @@ class Pane(Vertical):
         return True
 
 
-class ResizingTable(DataTable):
+class ResizingTable(NoteHolder, DataTable):
     """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble),
-    and paints again only the row of a cell it updates."""
+    paints again only the row of a cell it updates, grows without laying out the screen while
+    its scrollbars stay (console/widgets/scroll_size.py), and draws its pane's empty-state note
+    while it has no rows (``NoteHolder``)."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {NOTE_CLASS}
+    DEFAULT_CSS = note_css("ResizingTable")
 
     _cell_row: Any = None  # the row of the cell ``update_cell`` is updating
+    _sized_from: Size | None = None  # its virtual size before DataTable measures it again (``_update_dimensions``)
 
     class Resized(Message):
         pass
 
     def on_resize(self) -> None:
         self.post_message(self.Resized())
+
+    def render_line(self, y: int) -> Strip:
+        if self.note is None:
+            return super().render_line(y)
+        return self.note_line(y, self.size.width, self.rich_style)
 
     def update_cell(self, row_key: Any, column_key: Any, value: Any, *, update_width: bool = False) -> None:
         """DataTable's, except that only the cell's row is painted again (``refresh``): DataTable
@@ -230,10 +274,30 @@ class ResizingTable(DataTable):
         finally:
             self._cell_row = None
 
+    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
+        """DataTable's (rows added or measured again: the virtual size follows), with the new size
+        taken as a log takes its own (``refresh``): a table that got its first rows, or a row
+        more, asked Textual for a layout of the whole screen each time."""
+        self._sized_from = self.virtual_size
+        try:
+            super()._update_dimensions(new_rows)
+        finally:
+            self._sized_from = None
+
     def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
         row, self._cell_row = self._cell_row, None
         if row is not None and not regions and repaint and not layout and not recompose and self.is_mounted:
             return self.refresh_row(self.get_row_index(row))
+        sized_from, self._sized_from = self._sized_from, None
+        if (  # the virtual size just changed (``_update_dimensions``), the scrollbars stay
+            layout
+            and sized_from is not None
+            and not regions
+            and not recompose
+            and scrollbars_stay(self, sized_from, self.virtual_size)
+        ):
+            resized_quietly(self)
+            return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
 
@@ -298,6 +362,7 @@ class TablePane(Pane):
     """A column cut (with an ellipsis) to the room the others leave, before any of ``DROP`` goes."""
     FIXED: dict[str, int] = {}
     """Columns of a known width whatever they show now (no relayout when a value widens)."""
+    NOTE_IN_BODY = True
 
     def compose_body(self) -> ComposeResult:
         # focusable without a cursor: the arrows and PgUp/PgDn scroll it (issue 14 item 4)
@@ -411,6 +476,7 @@ class LogPane(Pane):
     DROP: tuple[str, ...] = ()
     LEAST = 4
     """The narrowest the ``FLEX`` column gets."""
+    NOTE_IN_BODY = True
 
     def __init__(self, title: str, empty: str, *, id: str | None = None) -> None:
         super().__init__(title, empty, id=id)
@@ -434,8 +500,6 @@ class LogPane(Pane):
         raise NotImplementedError
 
     def scrollbar_due(self, state: Any, run: str | None) -> bool:
-        if self.shows_empty:
-            return False  # shown at all first (``DashboardScreen._draw_layout_changes``)
         view = self.table
         return bars_would_change(view, Size(view.row_width, self.line_count(state, run) + HEADER_ROWS))
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import numpy as np
 from rich.style import Style
 from rich.text import Span, Text
+from textual.strip import Strip
 from textual.widget import Widget
 
 from ..trades import EquityCurve, Trade
 from .base import price, theme_style
+from .note import NOTE_CLASS, NoteHolder, note_css
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,10 +296,11 @@ def render_equity(
     return out
 
 
-class CandleChart(Widget):
+class CandleChart(NoteHolder, Widget):
     """The candles of a run's market with its trades marked; ``show`` sets what it draws."""
 
-    DEFAULT_CSS = "CandleChart { height: 1fr; }"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {NOTE_CLASS}
+    DEFAULT_CSS = "CandleChart { height: 1fr; }\n" + note_css("CandleChart")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -310,6 +314,11 @@ class CandleChart(Widget):
         self.message = message or "No candles yet."
         self.refresh()
 
+    def render_line(self, y: int) -> Strip:
+        if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
+            return self.note_line(y, self.size.width, self.rich_style)
+        return super().render_line(y)
+
     def render(self) -> Text:
         w, h = self.size.width, self.size.height
         if self.candles is None or not len(self.candles):
@@ -318,10 +327,11 @@ class CandleChart(Widget):
         return Text("\n").join(lines)
 
 
-class EquityChart(Widget):
+class EquityChart(NoteHolder, Widget):
     """Cumulative PnL % with its axis, zero line and drawdown; ``show`` sets what it draws."""
 
-    DEFAULT_CSS = "EquityChart { height: 1fr; }"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {NOTE_CLASS}
+    DEFAULT_CSS = "EquityChart { height: 1fr; }\n" + note_css("EquityChart")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -333,6 +343,11 @@ class EquityChart(Widget):
             return  # the same points (a value comparison): no repaint at each redraw of the pane
         self.curve, self.marker = curve, marker
         self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
+            return self.note_line(y, self.size.width, self.rich_style)
+        return super().render_line(y)
 
     def render(self) -> Text:
         if self.curve is None:

@@ -31,6 +31,7 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar  # noqa: F401  Textual imports it as a first scrollbar shows: 3 ms mid-run
 from textual.strip import Strip
 
+from .note import NOTE_CLASS, NoteHolder
 from .scroll_size import set_virtual_size
 
 HEADER_ROWS = 1
@@ -49,12 +50,15 @@ def cell_text(cell: object, width: int) -> Text:
     return text
 
 
-class LogView(ScrollView, can_focus=True):
+class LogView(NoteHolder, ScrollView, can_focus=True):
     """Lines (objects with a unique ``key``) drawn as rows of cells by ``cells(line)``, the
     newest at the bottom. Its owner sets the columns (``set_columns``) and the lines
-    (``set_lines``); both are cheap: nothing is rendered until it is on screen."""
+    (``set_lines``); both are cheap: nothing is rendered until it is on screen. Its vertical
+    scrollbar is always there (``overflow-y: scroll``): a log that outgrew its pane mid-run got
+    one, and Textual laid the whole screen out three times in a row for it (the scrollbar, then
+    its size, then its thumb)."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"logview--header", "logview--cursor"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"logview--header", "logview--cursor", NOTE_CLASS}
 
     DEFAULT_CSS = """
     LogView {
@@ -62,7 +66,7 @@ class LogView(ScrollView, can_focus=True):
         color: $foreground;
         height: 1fr;
         overflow-x: hidden;
-        overflow-y: auto;
+        overflow-y: scroll;
         scrollbar-size-vertical: 1;
         scrollbar-size-horizontal: 0;
         &:focus {
@@ -83,6 +87,7 @@ class LogView(ScrollView, can_focus=True):
             color: $block-cursor-foreground;
             text-style: $block-cursor-text-style;
         }
+        & > .pane-note { color: $text-muted; }
     }
     """
 
@@ -304,6 +309,8 @@ class LogView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         base, width = self._painting or (self.rich_style, self.scrollable_content_region.width)
+        if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
+            return self.note_line(y, width, base)
         if base != self._base:  # the focus tint or the theme changed: rows drawn again
             self._base = base
             self._rows.clear()

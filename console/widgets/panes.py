@@ -482,6 +482,7 @@ class EquityPane(Pane):
     state or the picked trade moved, so a busy run is not slowed by a chart nobody changed."""
 
     can_focus = True
+    NOTE_IN_BODY = True
 
     CANDLES = 240
     """The most candles asked for (a wide pane's columns); fewer are merged to fit."""

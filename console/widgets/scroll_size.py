@@ -19,12 +19,19 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     """Give ``widget`` (its size set by its styles, not by its content) the virtual ``size``."""
     if size == widget.virtual_size:
         return
-    if not scrollbars_stay(widget, size):
+    if not scrollbars_stay(widget, widget.virtual_size, size):
         widget.virtual_size = size
         return
     widget.set_reactive(Widget.virtual_size, size)
-    widget._scroll_update(size)  # what a layout does for a scrolling widget: its scrollbars, clamped offsets
-    # and where the thumbs are (Textual moves them as the offset changes, not as the size does)
+    resized_quietly(widget)
+
+
+def resized_quietly(widget: Widget) -> None:
+    """What a layout does for a scrolling widget whose virtual size changed and whose scrollbars
+    stay: its scrollbars, clamped offsets and where the thumbs are (Textual moves them as the
+    offset changes, not as the size does), and a repaint."""
+    size = widget.virtual_size
+    widget._scroll_update(size)
     if widget.show_vertical_scrollbar:
         widget.vertical_scrollbar.position = widget.scroll_y
     if widget.show_horizontal_scrollbar:
@@ -32,18 +39,13 @@ def set_virtual_size(widget: Widget, size: Size) -> None:
     widget.refresh()
 
 
-def scrollbars_stay(widget: Widget, size: Size) -> bool:
-    """The widget is on screen, the scrollbars it shows are the ones its size asks for (no layout
-    is pending that would change them), and the new size asks for the same."""
+def scrollbars_stay(widget: Widget, old: Size, new: Size) -> bool:
+    """The widget is on screen, the scrollbars it shows are the ones its virtual size ``old`` asks
+    for (no layout is pending that would change them), and ``new`` asks for the same."""
     if not widget.is_mounted or not widget.display or not widget.container_size:
         return False
-    if _bars(widget, widget.virtual_size) != _bars(widget, size):
-        return False
-    width, height = widget.container_size
-    styles = widget.styles
-    if styles.overflow_y == "auto" and widget.show_vertical_scrollbar != (size.height > height):
-        return False
-    return not (styles.overflow_x == "auto" and widget.show_horizontal_scrollbar != (size.width > width))
+    bars = _bars(widget, old)
+    return bars == _bars(widget, new) and bars == (widget.show_horizontal_scrollbar, widget.show_vertical_scrollbar)
 
 
 def bars_would_change(widget: Widget, size: Size) -> bool:
@@ -56,14 +58,17 @@ def bars_would_change(widget: Widget, size: Size) -> bool:
     return _bars(widget, widget.virtual_size) != _bars(widget, size)
 
 
-def _bars(widget: Widget, size: Size) -> tuple[bool, bool, bool, bool]:
-    """Each comparison Textual's choice of scrollbars (``overflow: auto``) makes with a virtual
-    size: the same answers for two sizes mean the same scrollbars."""
+def _bars(widget: Widget, size: Size) -> tuple[bool, bool]:
+    """The (horizontal, vertical) scrollbars Textual gives ``widget`` for the virtual ``size``
+    (``Widget._refresh_scrollbars``): ``overflow: scroll`` shows one whatever the size, ``hidden``
+    never, ``auto`` when the content is larger than the room, the other bar's room counted."""
     width, height = widget.container_size
     styles = widget.styles
-    return (
-        size.width > width,
-        size.width > width - styles.scrollbar_size_vertical,
-        size.height > height,
-        size.height > height - styles.scrollbar_size_horizontal,
-    )
+    across, down = styles.overflow_x, styles.overflow_y
+    horizontal = across == "scroll" or (across == "auto" and size.width > width)
+    vertical = down == "scroll" or (down == "auto" and size.height > height)
+    if across == "auto" and vertical and not horizontal:
+        horizontal = size.width > width - styles.scrollbar_size_vertical
+    if down == "auto" and horizontal and not vertical:
+        vertical = size.height > height - styles.scrollbar_size_horizontal
+    return horizontal, vertical

@@ -25,6 +25,7 @@ from textual.widgets import DataTable
 
 import engine
 from console.app import BtkApp
+from console.state import Part
 from console.bridge import SHOWN_ACTIONS
 from console.host import EngineProcessDied, RemoteRun, loader_for, wire
 from console.host.child import SIGNAL_ACTIONS
@@ -411,14 +412,15 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
     assert [(k, v.signal.n) for k, v in sent] == [(k, i // 2) for i, k in enumerate(kinds)]
 
 
-async def test_a_workers_batches_are_folded_and_first_drawn_as_they_come_not_at_the_next_redraw_tick(
+async def test_a_workers_batches_are_folded_as_they_come_and_drawn_at_the_paced_drawing(
     project_dir: Path, no_settings
 ) -> None:
     """The dashboard folds a worker's batch as soon as it is published, without waiting for the
     bridge's next tick (here an hour away): ``burst`` trades through the morning, then waits
     for ever, and its trades are in the Runs pane's numbers while its run is still going. The
-    run's row is drawn as it starts, and the first trades in the Signals pane and the equity
-    as their batch is folded (an empty pane's first lines do not wait for the paced drawing)."""
+    run's row is drawn as it starts; the Signals and Equity panes, whose notes are drawn in
+    their bodies (filling them lays nothing out), wait for the paced drawing: what the console
+    draws meanwhile competes with the run on a machine's other core."""
     _add_stuck_py(
         project_dir,
         "import asyncio\n\nfrom levels import bracket\n\nimport engine\n\n\n"
@@ -447,8 +449,12 @@ async def test_a_workers_batches_are_folded_and_first_drawn_as_they_come_not_at_
         assert not runs.shows_empty and runs.query_one(DataTable).row_count == 1  # drawn at once
         run = app.state.runs["backtest:BTCUSDT:burst"]
         await wait_until(pilot, lambda: run.trades > 0)
-        assert not signals.shows_empty and not equity.shows_empty  # drawn with the fold that brought them
         await pilot.pause()
+        assert signals.shows_empty and equity.shows_empty  # folded, not drawn yet
+        assert "CLOSED" not in "\n".join(screen_lines(app))
+        dashboard.redraw(Part.ALL)  # what the paced drawing does
+        await pilot.pause()
+        assert not signals.shows_empty and not equity.shows_empty
         assert "CLOSED" in "\n".join(screen_lines(app))
         assert run.is_active
         handle = app.session.handles["backtest:BTCUSDT:burst"]
@@ -644,6 +650,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from conftest import finish_runs, fixed_clock
 from console.app import BtkApp
+from console.state import Part
 from console.host import loader_for
 from console.project import load_project
 
@@ -679,3 +686,38 @@ def test_a_run_in_a_worker_imports_nothing_in_the_console(project_dir: Path, tmp
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_a_worker_backtest_lays_the_dashboard_out_nothing_from_its_start_to_its_end(
+    project_dir: Path, no_settings
+) -> None:
+    """A backtest fills the Runs, Progress, Positions, Signals and Equity panes from empty, and
+    the Signals log outgrows its pane; none of it lays the screen out (each layout is a whole
+    screen's reflow and paint: six of them in a 0.2 s run cost the console ~50 ms of CPU, on the
+    core next to the worker's run, which they slowed)."""
+    with engine.Engine().activate():
+        app = _app(project_dir, project_dir / "dump", worker=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            dashboard = app.dashboard
+            assert app.host is not None and app.host.wait_ready(120)
+            await wait_until(pilot, lambda: not dashboard._layout_required and not dashboard._dirty_widgets)
+            layouts = 0
+            original = dashboard._refresh_layout
+
+            def counted(*args, **kwargs):
+                nonlocal layouts
+                layouts += 1
+                return original(*args, **kwargs)
+
+            dashboard._refresh_layout = counted
+            signals = dashboard.query_one(SignalsPane)
+            assert signals.shows_empty
+            assert app.start_backtest("BTCUSDT", "momentum", "sim", "short")
+            await finish_runs(pilot)
+            await wait_until(pilot, lambda: not dashboard._dirty_widgets)
+            run = app.state.runs["backtest:BTCUSDT:momentum"]
+            assert run.status == "done" and run.trades > 0
+            assert not signals.shows_empty and signals.table.virtual_size.height > signals.table.size.height
+            assert "CLOSED" in "\n".join(screen_lines(app))
+            assert layouts == 0

@@ -228,39 +228,47 @@ async def settle(pilot, widget) -> None:
     raise AssertionError("the screen never settled")
 
 
-async def test_a_growing_log_is_not_laid_out_again_while_its_scrollbar_stays() -> None:
+async def test_a_log_grows_and_shrinks_without_laying_out_the_screen() -> None:
+    """Its scrollbar is always there (a log that outgrew its pane got one mid-run, and Textual
+    laid the screen out three times for it): from empty to 100 lines, 300, then 2 and empty
+    again, nothing is laid out, and the size, the thumb and the newest line follow."""
     app = LogApp()
     async with app.run_test(size=(80, 24)) as pilot:
         pane = app.query_one(SignalsPane)
-        view = await show_first(pilot, pane, 100)
-        assert view.show_vertical_scrollbar
-        await settle(pilot, view)  # the layout that brought the scrollbar is done before counting
+        view = pane.table
+        await settle(pilot, view)
+        assert view.show_vertical_scrollbar and pane.shows_empty
         layouts = Layouts(app.screen)
+        await show_first(pilot, pane, 100)
+        assert view.show_vertical_scrollbar and not pane.shows_empty
         await show_first(pilot, pane, 300)
-        assert layouts.count == 0
-        # what a layout would have done: the size, the scrollbar's thumb, the newest line in view
         assert view.virtual_size.height == 301
         assert view.vertical_scrollbar.window_virtual_size == 301
         assert view.scroll_y == view.max_scroll_y > 0
         assert "line 00299" in shown(app)
-        # the scrollbar goes when the lines fit: that moves the content, so the layout comes back
         await show_first(pilot, pane, 2)
-        assert layouts.count >= 1
-        assert not view.show_vertical_scrollbar
+        assert view.show_vertical_scrollbar and view.scroll_y == 0
         assert "line 00001" in shown(app)
+        pane.show_lines([])
+        await settle(pilot, view)
+        assert pane.shows_empty and pane.empty_text in shown(app)
+        assert layouts.count == 0
 
 
-async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_the_next_tick() -> None:
-    """On the dashboard (its paced drawing an hour away): a fold that gives the Signals log more
-    lines than it has rows draws it at once, so the scrollbar's layout of the screen comes then,
-    not in the paint that shows a short run done; a fold that keeps the scrollbar as it is, or
-    comes before the layout that brings it, waits for the paced drawing."""
+async def test_a_fold_into_the_dashboards_logs_draws_nothing_early_and_lays_nothing_out() -> None:
+    """On the dashboard (its paced drawing an hour away): folds into the Signals log, its first
+    lines and then more than it has rows, are drawn at the paced drawing, not as they come (its
+    note is drawn in the log, whose scrollbar is always there: no layout to get out of the way
+    early), and neither the folds nor that drawing lay the screen out."""
     app = demo_app(refresh_interval=3600.0)
     async with app.run_test(size=(120, 40)) as pilot:
         dashboard, state = app.dashboard, app.state
         state.add_run(RunView("run", "backtest", "BTCUSDT", "s", "x", status="running"))
         app.session.selected = "run"
-        view = dashboard.query_one(SignalsPane).table
+        pane = dashboard.query_one(SignalsPane)
+        view = pane.table
+        await settle(pilot, view)
+        layouts = Layouts(app.screen)
 
         def fold(first: int, count: int) -> None:
             for n in range(first, first + count):
@@ -269,18 +277,11 @@ async def test_a_log_that_gets_its_scrollbar_with_a_fold_is_drawn_then_not_at_th
             dashboard._draw_layout_changes()
 
         fold(0, 2)  # the pane's first lines
+        fold(2, 60)  # more lines than rows
         await settle(pilot, view)
-        assert view.virtual_size.height == 3 and not view.show_vertical_scrollbar
-        fold(2, 60)  # more lines than rows: drawn now
-        assert view.virtual_size.height == 63
-        # folds before the layout that brings the scrollbar: that layout is coming, so they wait
-        # for the paced drawing too (each drew the pane again until the scrollbar showed)
-        fold(62, 5)
-        assert view.virtual_size.height == 63 and not view.show_vertical_scrollbar
+        assert pane.shows_empty and view.virtual_size.height == 1
+        dashboard.redraw(Part.LOG)  # the paced drawing: every line
         await settle(pilot, view)
-        assert view.show_vertical_scrollbar
-        fold(67, 5)  # the scrollbar stays: nothing to lay out, the paced drawing shows them
-        assert view.virtual_size.height == 63
-        fold(72, 0)
-        dashboard.redraw(Part.LOG)  # the paced drawing: every line, the scrollbar as it is
-        assert view.virtual_size.height == 73 and view.show_vertical_scrollbar
+        assert not pane.shows_empty and view.virtual_size.height == 63 and view.show_vertical_scrollbar
+        assert "line 00061" in shown(app)
+        assert layouts.count == 0

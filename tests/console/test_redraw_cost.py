@@ -227,3 +227,47 @@ async def test_a_pane_that_empties_keeps_its_columns_and_shows_its_rows_again_wh
             ResizingTable.add_column = original  # type: ignore[method-assign]
         assert pane.table.row_count == 1 and not pane.shows_empty
         assert any("101" in line for line in screen_lines(app))
+
+
+async def test_a_table_pane_fills_and_empties_without_laying_out_the_screen_until_a_scrollbar_comes() -> None:
+    """Its note is drawn in its table (no line of its own shown and hidden) and the table takes
+    its new size quietly while its scrollbars stay: a position, three, none, one again lay
+    nothing out. More rows than fit bring a scrollbar, which moves the content: laid out then."""
+    from test_log_view import Layouts
+
+    from console.state import DashboardState, PositionView, RunView
+    from console.widgets.panes import PositionsPane
+
+    class PaneApp(App):
+        def compose(self) -> ComposeResult:
+            yield PositionsPane()
+
+    state = DashboardState()
+    state.add_run(RunView("r0", "backtest", "BTCUSDT", "s0", "x", status="running", total=100))
+
+    def hold(count: int) -> None:
+        state.positions.clear()
+        for n in range(count):
+            entry = 100.0 + n
+            state.positions[("r0", f"s{n}")] = PositionView(
+                "r0", f"s{n}", "BTCUSDT", "s0", "long", entry, entry * 1.02, entry * 0.98, entry, 0, 60_000, 1.0
+            )
+
+    app = PaneApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        pane = app.query_one(PositionsPane)
+        await wait_until(pilot, lambda: not app.screen._layout_required and pane.table.size.width > 0)
+        assert pane.shows_empty and any("No open positions." in line for line in screen_lines(app))
+        layouts = Layouts(app.screen)
+        for count in (1, 3, 0, 1):
+            hold(count)
+            pane.refresh_from(state, None)
+            await pilot.pause()
+            assert pane.table.row_count == count and pane.shows_empty == (count == 0)
+            lines = "\n".join(screen_lines(app))
+            assert ("No open positions." in lines) == (count == 0) and ("100" in lines) == (count > 0)
+        assert layouts.count == 0
+        hold(20)  # more rows than the pane's 8 lines
+        pane.refresh_from(state, None)
+        await wait_until(pilot, lambda: pane.table.show_vertical_scrollbar)
+        assert layouts.count >= 1
