@@ -25,12 +25,12 @@ from textual.widgets import DataTable
 
 import engine
 from console.app import BtkApp
-from console.state import Part
 from console.bridge import SHOWN_ACTIONS
 from console.host import EngineProcessDied, RemoteRun, loader_for, wire
 from console.host.child import SIGNAL_ACTIONS
 from console.project import load_project
 from console.screens.dialogs import ConfirmScreen
+from console.state import Part
 from console.trades import load_trades, source_of
 from console.widgets.panes import EquityPane, RunsPane, SignalsPane
 
