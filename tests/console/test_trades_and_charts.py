@@ -220,3 +220,35 @@ def test_read_candles_refuses_what_it_cannot_answer() -> None:
         asyncio.run(engine.read_candles("chart-sim", "BTCUSDT", H, 0))
     with pytest.raises(ValueError, match="max_candles"):
         asyncio.run(engine.read_candles("chart-sim", "BTCUSDT", 0, H, 0))
+
+
+def _drawdown_as_the_rule_reads(points: list[float]) -> tuple[float, ...]:
+    peak, out = points[0], []
+    for v in points:
+        peak = max(peak, v)
+        out.append(v - peak)
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [0.0, 1.0, 1.0, 0.5, 0.5, 2.0],  # ties with the peak, from above and below
+        [0.0, -1.0, -1.0, -0.5, -2.0],  # never above the start
+        [0.0, -0.0, 0.0, -0.0],  # signed zeros: the peak keeps its own
+        [-0.0, 0.0, -0.0],
+        [0.0, float("nan"), 1.0, 0.5],  # a NaN never becomes the peak
+        [0.0, float("inf"), 1.0, float("-inf")],
+        [0.0, *np.random.default_rng(3).uniform(-2, 2, 5_000).cumsum().tolist()],
+    ],
+)
+def test_the_drawdown_under_a_curve_is_the_running_peak_rule_to_the_bit(points: list[float]) -> None:
+    """``cumulative_curve`` works a column at a time; each drawdown is the loop's, bit for bit
+    (the sign of a zero and NaN included)."""
+    from console.trades import cumulative_curve
+
+    got = cumulative_curve(points).drawdown
+    want = _drawdown_as_the_rule_reads(points)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert (a != a and b != b) or (a == b and np.copysign(1, a) == np.copysign(1, b)), (a, b)
