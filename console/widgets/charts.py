@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 import numpy as np
+from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
 from textual.strip import Strip
@@ -296,6 +298,22 @@ def render_equity(
     return out
 
 
+def strips_of(lines: list[Text], console: Console, width: int, height: int, base: Style) -> list[Strip]:
+    """A chart's lines (each its width already: no wrapping, no alignment) as ``height`` strips
+    over the widget's style ``base``, cut or padded to ``width``. Textual's own way from a
+    ``Text`` (its general layout of any text) was most of the equity chart's cost in the paint
+    that shows a run done; the cells and their styles are the same (the snapshots hold them)."""
+    strips = []
+    for line in lines[:height]:
+        if line.spans:
+            segments = list(line.render(console))
+        else:  # (Text.render leaves a text's own style out when it has no spans)
+            segments = [Segment(line.plain, console.get_style(line.style) if line.style else None)]
+        strips.append(Strip(Segment.apply_style(segments, base)).crop_extend(0, width, base))
+    strips.extend(Strip.blank(width, base) for _ in range(height - len(strips)))
+    return strips
+
+
 class CandleChart(NoteHolder, Widget):
     """The candles of a run's market with its trades marked; ``show`` sets what it draws."""
 
@@ -342,15 +360,17 @@ class EquityChart(NoteHolder, Widget):
         if (curve, marker) == (self.curve, self.marker):
             return  # the same points (a value comparison): no repaint at each redraw of the pane
         self.curve, self.marker = curve, marker
+        self._strips = None
         self.refresh()
 
-    def render_line(self, y: int) -> Strip:
-        if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
-            return self.note_line(y, self.size.width, self.rich_style)
-        return super().render_line(y)
+    _strips: tuple[tuple[object, ...], list[Strip]] | None = None  # (what they show, the lines)
 
-    def render(self) -> Text:
-        if self.curve is None:
-            return Text("")
-        lines = render_equity(self.curve, self.size.width, self.size.height, self.marker, theme_palette(self))
-        return Text("\n").join(lines)
+    def render_line(self, y: int) -> Strip:
+        base, (width, height) = self.rich_style, self.size
+        if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
+            return self.note_line(y, width, base)
+        key = (width, height, base, self.app.theme)
+        if self._strips is None or self._strips[0] != key:
+            lines = render_equity(self.curve, width, height, self.marker, theme_palette(self)) if self.curve else []
+            self._strips = (key, strips_of(lines, self.app.console, width, height, base))
+        return self._strips[1][y] if y < height else Strip.blank(width, base)
