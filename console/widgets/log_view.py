@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -48,6 +50,17 @@ def cell_text(cell: object, width: int) -> Text:
         text = text.copy()
         text.truncate(width, overflow="ellipsis")
     return text
+
+
+def cell_segments(console: Console, cell: object, width: int) -> list[Segment]:
+    """A cell cut to ``width`` (``cell_text``) as segments, padded to its column and the gap after
+    it; the row's base style is applied as it is drawn."""
+    text = cell_text(cell, width)
+    segments = list(text.render(console))
+    if text.style:  # (Text.render leaves a text's own style to its console's render)
+        segments = list(Segment.apply_style(segments, console.get_style(text.style)))
+    segments.append(Segment(" " * (width - text.cell_len + CELL_PADDING)))
+    return segments
 
 
 class LogView(NoteHolder, ScrollView, can_focus=True):
@@ -286,16 +299,18 @@ class LogView(NoteHolder, ScrollView, can_focus=True):
         cells: a screenshot places each cell where its column starts), unstyled: the base style
         is applied as it is drawn."""
         console = self.app.console
-        pad = " " * CELL_PADDING
+        pad = Segment(" " * CELL_PADDING)
         segments: list[Segment] = []
         for cell, width in zip(cells, self.widths):
-            text = cell_text(cell, width)
-            segments.append(Segment(pad))
-            cell = text.render(console)
-            if text.style:  # (Text.render leaves a text's own style to its console's render)
-                cell = Segment.apply_style(cell, console.get_style(text.style))
-            segments.extend(cell)
-            segments.append(Segment(" " * (width - text.cell_len) + pad))
+            segments.append(pad)
+            plain = cell if type(cell) is str else cell.plain if type(cell) is Text and not cell.spans else None
+            if plain is not None and "\n" not in plain and (used := cell_len(plain)) <= width:
+                # one line that fits, in one style: the segments ``cell_segments`` makes of it,
+                # built directly (a fast run's end draws a screenful of new lines at once)
+                style = console.get_style(cell.style) if type(cell) is Text and cell.style else None
+                segments += (Segment(plain, style), Segment(" " * (width - used + CELL_PADDING)))
+            else:
+                segments += cell_segments(console, cell, width)
         return Strip(segments, self.row_width)
 
     def render_lines(self, crop: Region) -> list[Strip]:

@@ -285,3 +285,41 @@ async def test_a_fold_into_the_dashboards_logs_draws_nothing_early_and_lays_noth
         assert not pane.shows_empty and view.virtual_size.height == 63 and view.show_vertical_scrollbar
         assert "line 00061" in shown(app)
         assert layouts.count == 0
+
+
+async def test_a_rows_cells_are_the_general_paths_segments_at_every_boundary() -> None:
+    """``LogView._row`` builds a one-line cell that fits directly; each row equals the one
+    ``cell_segments`` (cut with an ellipsis, styled by Rich) makes: cells one short of their
+    column, exactly as wide, one wider, wide characters, a styled and a spanned text, a newline."""
+    from rich.style import Style
+    from rich.text import Text
+
+    from console.widgets.log_view import CELL_PADDING, LogView, cell_segments
+
+    app = LogApp()
+    async with app.run_test(size=(80, 24)):
+        view = app.query_one(LogView)
+        width = 6
+        view.widths = (width,)
+        red = Style(color="red", bold=True)
+        spanned = Text("ab")
+        spanned.stylize("green", 0, 1)
+        cells: list[object] = [
+            "",
+            "abcde",
+            "abcdef",
+            "abcdefg",
+            "日本語",  # 6 cells: exactly the column
+            "日本語x",  # 7: cut
+            Text("abcdef", style=red),
+            Text("abcdefg", style="red"),
+            Text("abc", style=""),
+            spanned,
+            "a\nb",
+            12.5,
+        ]
+        for cell in cells:
+            want = cell_segments(app.console, cell, width)
+            got = list(view._row([cell]))
+            assert got[0].text == " " * CELL_PADDING
+            assert got[1:] == want, cell
