@@ -50,7 +50,7 @@ from .screens.reports import ReportsScreen
 from .screens.trades import TradesScreen
 from .session import Session
 from .settings import save_settings
-from .state import DashboardState, MilestoneBatch, Part, RunView, run_id
+from .state import SELECTION, DashboardState, MilestoneBatch, Part, RunView, run_id
 from .trade_reader import reader_of
 from .trades import source_of
 from .widgets.leaderboard import LeaderboardPane
@@ -336,10 +336,13 @@ class BtkApp(App[int]):
 
     def _drive_run(self, rid: str, handle: engine.RunHandle[Any]) -> None:
         """Drive a run just added to the state; its row shows at once, not at the next redraw
-        (which a fast run's events may put off until it is nearly done)."""
+        (which a fast run's events may put off until it is nearly done), and so do its panes
+        when it is the selected run (named for it, empty): until the next redraw they showed the
+        run selected before, and a short run's end then drew them afresh, borders and titles."""
         self.session.handles[rid] = handle
         self.run_worker(self._drive(rid, handle), name=rid, group="runs", exit_on_error=False)
-        self._show(Part.RUNS | Part.PROGRESS | Part.HEADER)
+        selected = SELECTION if self.session.selected == rid else Part.NONE
+        self._show(Part.RUNS | Part.PROGRESS | Part.HEADER | selected)
 
     def start_backtest(self, symbol: str, strategy: str, exchange: str, frame: str) -> bool:
         rid = run_id("backtest", symbol, strategy)
