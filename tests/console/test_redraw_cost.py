@@ -271,3 +271,69 @@ async def test_a_table_pane_fills_and_empties_without_laying_out_the_screen_unti
         pane.refresh_from(state, None)
         await wait_until(pilot, lambda: pane.table.show_vertical_scrollbar)
         assert layouts.count >= 1
+
+
+@pytest.mark.parametrize("cursor_type", ["row", "none"])
+async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(cursor_type: str) -> None:
+    """``ResizingTable._render_cell`` builds a one-line cell that fits directly; every cell is
+    the one DataTable renders through Rich, character by character and style by style: empty,
+    one short of its column, exactly as wide, one wider, wide characters, a style with a
+    background, markup, a right-justified number, a newline, under the cursor and the hover."""
+    from rich.text import Text
+    from textual.widgets import DataTable
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield ResizingTable(cursor_type=cursor_type, zebra_stripes=False)
+
+    cells: list[object] = [
+        None,
+        "",
+        "abc",
+        "abcd",  # exactly the column's room (6 - 2 * padding)
+        "abcde",  # one over: cut
+        "日本",
+        "日本x",
+        Text("abcd", style="bold red on blue"),
+        Text("ab", style=""),
+        "[b]ab[/b]",
+        12.5,
+        Text("ab", justify="right"),
+        Text("a\nb"),
+        Text("a\tb"),
+    ]
+    app = TableApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        table = app.query_one(ResizingTable)
+        table.add_column("c", key="c", width=4)
+        for n, cell in enumerate(cells):
+            table.add_row(cell, key=str(n))
+        await pilot.pause()
+        width = table.columns["c"].get_render_width(table)
+        base = table.rich_style
+
+        def flat(lines) -> list[list[tuple[str, object]]]:
+            return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
+
+        general = DataTable._render_cell
+        passed_on: set[int] = set()  # rows whose cell our method handed to DataTable's
+
+        def counted(self, row, *args):
+            passed_on.add(row)
+            return general(self, row, *args)
+
+        DataTable._render_cell = counted  # type: ignore[method-assign]
+        try:
+            for row in range(len(cells)):
+                for cursor in (False, True):
+                    for hover in (False, True):
+                        table._cell_render_cache.clear()
+                        ours = table._render_cell(row, 0, base, width, cursor, hover)
+                        table._cell_render_cache.clear()
+                        theirs = general(table, row, 0, base, width, cursor, hover)
+                        assert flat(ours) == flat(theirs), (cells[row], cursor, hover)
+        finally:
+            DataTable._render_cell = general  # type: ignore[method-assign]
+        # the fast path took the one-line cells that fit (the others went the general way)
+        assert not passed_on & {0, 1, 2, 3, 5, 7, 8}
+        assert {4, 6, 9, 13} <= passed_on

@@ -161,7 +161,7 @@ async def test_an_all_negative_equity_curve_is_labelled_and_drawn_in_the_loss_co
         await pilot.pause()
         pane = app.screen.query_one(EquityPane)
         chart = pane.query_one(EquityChart)
-        lines = str(chart.render()).splitlines()
+        lines = [chart.render_line(y).text for y in range(chart.size.height)]
         assert lines[0].lstrip().startswith("0%┤")
         assert any(line.lstrip().startswith("-7.5%┤") for line in lines)
         error = theme_style(pane, "error").color.name
