@@ -721,3 +721,27 @@ async def test_a_worker_backtest_lays_the_dashboard_out_nothing_from_its_start_t
             assert not signals.shows_empty and signals.table.virtual_size.height > signals.table.size.height
             assert "CLOSED" in "\n".join(screen_lines(app))
             assert layouts == 0
+
+
+async def test_a_run_started_as_the_selected_run_has_its_panes_named_for_it_at_once(
+    project_dir: Path, no_settings
+) -> None:
+    """Its row, and the panes that show the selected run, named for it and still empty, before
+    its first events and whatever the paced drawing (here an hour away) does."""
+    with engine.Engine().activate():
+        project = load_project(project_dir / "btk.toml")
+        app = BtkApp(
+            project,
+            clock=fixed_clock,
+            save_settings=False,
+            dump_dir=project_dir / "dump",
+            engine_process=loader_for(project.source, project.root),
+            refresh_interval=3600.0,
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            signals = app.dashboard.query_one(SignalsPane)
+            assert signals.border_title == "Signals"
+            assert app.start_backtest("BTCUSDT", "momentum", "sim", "short")
+            assert signals.border_title == "Signals · BTCUSDT momentum" and signals.shows_empty
+            await finish_runs(pilot)
