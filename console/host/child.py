@@ -116,7 +116,7 @@ class Outbox:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.items: list[tuple[str, Any]] = []
+        self.items: list[Any] = []  # (kind, value) tuples; an opened row and a lazy batch as themselves
         self.latest: dict[tuple[str, str, str], int] = {}  # a backtest signal's "active" slot in ``items``
         self.merged = 0  # events in ``items`` beyond its length: a trade heard whole is one item (``closed``)
         self.writes: queue.Queue[tuple[bool, bytes] | None] = queue.Queue(WRITE_AHEAD)
@@ -230,11 +230,13 @@ class Outbox:
             self.items.append(("signal", event))
             return
         items, row, n = self.items, event.signal, len(self.items)
-        if n and items[-1][0] == "opened_row" and items[-1][1] is row:
+        # an opened row and a lazy batch are in ``items`` as they came (``listen``: appended by
+        # the engine's call itself), every other item as a (kind, value) tuple
+        if n and items[-1] is row:
             items[-1] = ("trade", (row, None, event))
             self.merged += 1
-        elif n > 1 and items[-1][0] == "partial_lazy" and items[-2][0] == "opened_row" and items[-2][1] is row:
-            lazy = items.pop()[1]
+        elif n > 1 and items[-2] is row and getattr(items[-1], "row", None) is row:  # its lazy batch
+            lazy = items.pop()
             items[-1] = ("trade", (row, lazy, event))
             self.merged += 2
         else:
@@ -246,7 +248,8 @@ class Outbox:
         """Send what came since the last batch, ``SEND_SLICE`` items a message at most: the console
         unpickles a message in one call that holds its interpreter, so a fast run's thousands of
         events in one message held the console's keys for ~0.15 s."""
-        items, self.items = self.items, []
+        items = self.items.copy()  # the same list stays: the engine's hooks hold its ``append``
+        self.items.clear()
         self.latest.clear()
         self.merged = 0
         if self.stores is not None:  # the batch's closed results packed once: by their store, sent so
@@ -408,7 +411,10 @@ def listen(eng: Any, out: Outbox) -> None:
     stores' clears and folds."""
     _watch_stores(eng.stores, out)
     _forward_milestones(eng, out)
-    eng.bus.opened_rows = lambda row: out.items.append(("opened_row", row))
+    # an open heard as its row, appended as it is by the engine's own call (no Python frame a
+    # trade: ``Outbox.closed`` finds a trade's row and batch by identity, ``to_columns`` tells
+    # the two apart by type)
+    eng.bus.opened_rows = out.items.append
     for name, actions in FORWARD:
         stream = getattr(eng.bus, name)
         if name == "signal":
@@ -452,7 +458,7 @@ def _forward_milestones(eng: Any, out: Outbox) -> None:
     candles, ``LazyMilestones.share``) that the console counts at once and expands only for
     the lines it shows; the others (a signal evaluated candle by candle) still come as events,
     through hooks, which keep the lazy path open. Both in emission order, in the batches."""
-    eng.partials.lazy_sink = lambda batch: out.items.append(("partial_lazy", batch))
+    eng.partials.lazy_sink = out.items.append  # as opened rows are (``listen``)
     eng.bus.partial_profit.add_hook(lambda event: out.items.append(("partial_profit", event)))
     eng.bus.partial_loss.add_hook(lambda event: out.items.append(("partial_loss", event)))
 

@@ -24,8 +24,9 @@ MIN_TRADES = 4
 """Trades a run needs to go as columns: a lone trade between other events costs no more as objects."""
 
 
-def to_columns(items: list[tuple[str, Any]], folded: engine.FoldedChunks | None = None) -> list[tuple[str, Any]]:
-    """``items`` with each run of at least ``MIN_TRADES`` trades heard whole of one pair (all
+def to_columns(items: list[Any], folded: engine.FoldedChunks | None = None) -> list[tuple[str, Any]]:
+    """``items`` (``(kind, value)`` tuples; an opened row or a lazy batch as itself) with each
+    run of at least ``MIN_TRADES`` trades heard whole of one pair (all
     with milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its
     place, the other trades by their three items, and every other opened row by its opened
     result. ``folded``: the chunks the worker's report stores packed these closed results into
@@ -34,6 +35,8 @@ def to_columns(items: list[tuple[str, Any]], folded: engine.FoldedChunks | None 
     run: list[engine.HeardTrade] = []
     pair: tuple[str, str, bool] | None = None
     for item in items:
+        if type(item) is not tuple:  # an opened row or a lazy batch as the engine gave it (child.py ``listen``)
+            item = ("opened_row", item) if type(item) is engine.SignalRow else ("partial_lazy", item)
         kind, value = item
         if kind == "trade":
             closed = value[2]

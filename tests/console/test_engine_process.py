@@ -401,7 +401,7 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
 
     for n in range(n_slice // 2):  # trades heard whole: a message after as many trades as above
         opened = row(n)
-        out.items.append(("opened_row", opened))
+        out.items.append(opened)  # as the engine's hook appends it (child.py ``listen``)
         collect(result(n, "closed", signal=opened))
         if n == n_slice // 2 - 2:
             assert len(pipe.sent) == 3 and len(out.items) == n_slice // 2 - 1  # one item each

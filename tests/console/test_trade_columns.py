@@ -109,7 +109,9 @@ def _heard(plain: list[tuple[str, Any]], monkeypatch) -> list[tuple[str, Any]]:
     out = child.Outbox(Pipe())  # type: ignore[arg-type]
     for kind, value in plain:
         if kind == "signal" and value.action == "opened":
-            out.items.append(("opened_row", value.signal))
+            out.items.append(value.signal)  # as the engine's hooks append them (child.py ``listen``)
+        elif kind == "partial_lazy":
+            out.items.append(value)
         elif kind == "closed_backtest":
             out.closed(value)
         else:
