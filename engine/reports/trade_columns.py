@@ -54,17 +54,21 @@ class TradeColumns:
         if not trades:
             return None
         first = trades[0][2]
-        names = (first.symbol, first.strategy_name, first.exchange_name)
+        symbol, strategy, exchange = first.symbol, first.strategy_name, first.exchange_name
         lazies = [lazy for _, lazy, _ in trades]
         with_lazy = lazies[0] is not None
-        for row, lazy, closed in trades:
+        for row, lazy, closed in trades:  # name by name, no tuple a trade (a third of this loop)
             if not (
                 type(closed) is ClosedResult
                 and closed.signal is row
                 and type(row) is SignalRow
                 and closed.backtest is True
-                and (closed.symbol, closed.strategy_name, closed.exchange_name) == names
-                and (row.symbol, row.strategy_name, row.exchange_name) == names
+                and closed.symbol == symbol
+                and closed.strategy_name == strategy
+                and closed.exchange_name == exchange
+                and row.symbol == symbol
+                and row.strategy_name == strategy
+                and row.exchange_name == exchange
                 and (lazy is not None) == with_lazy
                 and (lazy is None or (lazy.row is row and type(lazy) is LazyMilestones))
             ):

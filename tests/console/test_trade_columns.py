@@ -319,3 +319,22 @@ async def test_the_console_takes_columns_only_while_its_dashboard_alone_listens(
             stop = engine.listen_signal_backtest(lambda r: None)
             assert not app._columns_heard()
             stop()
+
+
+@pytest.mark.parametrize("where", ["closed", "row"])
+@pytest.mark.parametrize("name", ["symbol", "strategy_name", "exchange_name"])
+def test_one_trade_of_another_pair_keeps_the_run_out_of_columns(where: str, name: str) -> None:
+    """``TradeColumns.pack`` holds one pair: a trade whose closed result or row names another
+    symbol, strategy or exchange (the last of five, so the first trade's names are the run's)
+    leaves every trade as objects; the same five with the names all alike go as columns."""
+    from dataclasses import replace
+
+    trades = [_trade(n, 1.0)[0][1] for n in range(1, 6)]
+    assert engine.TradeColumns.pack(trades) is not None
+    row, lazy, closed = trades[-1]
+    if where == "row":
+        row = replace(row, **{name: "other"})
+        closed = replace(closed, signal=row)
+    else:
+        closed = replace(closed, **{name: "other"})
+    assert engine.TradeColumns.pack([*trades[:-1], (row, lazy, closed)]) is None
