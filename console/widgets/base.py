@@ -270,8 +270,8 @@ class ResizingTable(NoteHolder, DataTable):
         cursor: bool = False,
         hover: bool = False,
     ) -> Any:
-        """DataTable's, with a body cell of one line that fits its column (a ``Text`` in one
-        style, left to the console's justification) built as the segments DataTable gets from
+        """DataTable's, with a body cell whose lines fit its column, a line a row line (a ``Text``
+        left to the console's justification), built as the segments DataTable gets from
         Rich for it (its padding, the text, the rest of the column, under the cell's style and
         the cursor's): what DataTable passes through Rich's general layout of any renderable,
         about 0.1 ms a cell, so a row's status that changed cost ~0.6 ms to paint. A test holds
@@ -294,15 +294,14 @@ class ResizingTable(NoteHolder, DataTable):
         if lines is not None:
             return lines
         row = self.rows.get(row_key)
-        cell = self._get_row_renderables(row_index)[1][column_index] if row is not None and row.height == 1 else None
-        pad = self.cell_padding
-        if (
-            type(cell) is not Text
-            or cell.spans
-            or cell.justify not in (None, "default")
-            or not cell.plain.isprintable()  # no newline, tab or control code: one line as it reads
-            or (used := cell_len(cell.plain)) > width - 2 * pad
-        ):
+        cell = self._get_row_renderables(row_index)[1][column_index] if row is not None else None
+        pad, room = self.cell_padding, width - 2 * self.cell_padding
+        if type(cell) is not Text or cell.justify not in (None, "default"):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        # a line a row line (a Progress row is two): each printable (no tab or control code)
+        # and within the room, so Rich neither wraps nor cuts it
+        parts = cell.split("\n", allow_blank=True) if "\n" in cell.plain else [cell]
+        if len(parts) != row.height or not all(p.plain.isprintable() and cell_len(p.plain) <= room for p in parts):
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         component, post = self._get_styles_to_render_cell(
             False,
@@ -318,8 +317,14 @@ class ResizingTable(NoteHolder, DataTable):
         pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component
         console = self.app.console
         blank = pre + post
-        text = pre + console.get_style(cell.style) + post if cell.style else blank
-        lines = [[Segment(" " * pad, blank), Segment(cell.plain, text), Segment(" " * (width - used - pad), blank)]]
+        lines = []
+        for part in parts:
+            if part.spans:  # its runs as Rich renders them, each under the cell's style and the cursor's
+                middle = [Segment(t, pre + style + post if style else blank) for t, style, _ in part.render(console)]
+            else:
+                middle = [Segment(part.plain, pre + console.get_style(part.style) + post if part.style else blank)]
+            rest = width - cell_len(part.plain) - pad
+            lines.append([Segment(" " * pad, blank), *middle, Segment(" " * rest, blank)])
         cache[key] = lines
         return lines
 

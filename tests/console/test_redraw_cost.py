@@ -278,7 +278,8 @@ async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(curso
     """``ResizingTable._render_cell`` builds a one-line cell that fits directly; every cell is
     the one DataTable renders through Rich, character by character and style by style: empty,
     one short of its column, exactly as wide, one wider, wide characters, a style with a
-    background, markup, a right-justified number, a newline, under the cursor and the hover."""
+    background, markup, runs of styles over a style, a right-justified number, a newline, under
+    the cursor and the hover."""
     from rich.text import Text
     from textual.widgets import DataTable
 
@@ -301,6 +302,9 @@ async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(curso
         Text("ab", justify="right"),
         Text("a\nb"),
         Text("a\tb"),
+        Text.assemble(("█", "green on black"), (" ok", "dim")),  # a bar and its label
+        Text.assemble(("ab", "bold"), ("cd", "red"), style="on blue"),  # spans over a style, exact fit
+        Text.assemble(("ab", "bold"), ("cde", "red")),  # spans, one over
     ]
     app = TableApp()
     async with app.run_test(size=(40, 20)) as pilot:
@@ -335,5 +339,60 @@ async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(curso
         finally:
             DataTable._render_cell = general  # type: ignore[method-assign]
         # the fast path took the one-line cells that fit (the others went the general way)
-        assert not passed_on & {0, 1, 2, 3, 5, 7, 8}
-        assert {4, 6, 9, 13} <= passed_on
+        assert not passed_on & {0, 1, 2, 3, 5, 7, 8, 9, 14, 15}
+        assert {4, 6, 13, 16} <= passed_on
+
+
+async def test_a_two_line_cells_fast_segments_are_datatables_own_cell_by_cell() -> None:
+    """The same for rows two lines high (the Progress pane's: a run's name over its bar): a
+    line each that fits goes the direct way; a line too long, one line in a two-line row, three
+    lines, a blank line or a tab go Rich's. Every cell equals DataTable's own, cursor or not."""
+    from rich.text import Text
+    from textual.widgets import DataTable
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield ResizingTable(cursor_type="row", zebra_stripes=False)
+
+    bar = Text.assemble(("██", "green"), " ", ("done", "green"), (" 1s", "dim"))  # 9 cells
+    cells: list[object] = [
+        Text.assemble(Text("BTC x", style="bold"), "\n", bar),
+        Text.assemble(Text("BTC x", style="bold"), "\n", Text("12345678901")),  # 11: one over
+        Text("one line"),
+        Text("a\nb\nc"),
+        Text("a\n"),
+        Text("a\n\tb"),
+        Text("ab\ncd", style="red on white"),
+    ]
+    app = TableApp()
+    async with app.run_test(size=(40, 24)) as pilot:
+        table = app.query_one(ResizingTable)
+        table.add_column("c", key="c", width=10)
+        for n, cell in enumerate(cells):
+            table.add_row(cell, key=str(n), height=2)
+        await pilot.pause()
+        width = table.columns["c"].get_render_width(table)
+        base = table.rich_style
+        general = DataTable._render_cell
+        passed_on: set[int] = set()
+
+        def counted(self, row, *args):
+            passed_on.add(row)
+            return general(self, row, *args)
+
+        def flat(lines) -> list[list[tuple[str, object]]]:
+            return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
+
+        DataTable._render_cell = counted  # type: ignore[method-assign]
+        try:
+            for row in range(len(cells)):
+                for cursor in (False, True):
+                    table._cell_render_cache.clear()
+                    ours = table._render_cell(row, 0, base, width, cursor, False)
+                    table._cell_render_cache.clear()
+                    theirs = general(table, row, 0, base, width, cursor, False)
+                    assert flat(ours) == flat(theirs), (cells[row], cursor)
+        finally:
+            DataTable._render_cell = general  # type: ignore[method-assign]
+        assert not passed_on & {0, 6}
+        assert {1, 2, 3, 5} <= passed_on
