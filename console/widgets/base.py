@@ -19,7 +19,6 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
-from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
@@ -255,11 +254,6 @@ class ResizingTable(NoteHolder, DataTable):
 
     def on_resize(self) -> None:
         self.post_message(self.Resized())
-
-    def render_line(self, y: int) -> Strip:
-        if self.note is None:
-            return super().render_line(y)
-        return self.note_line(y, self.size.width, self.rich_style)
 
     def _render_cell(
         self,

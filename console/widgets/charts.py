@@ -332,11 +332,6 @@ class CandleChart(NoteHolder, Widget):
         self.message = message or "No candles yet."
         self.refresh()
 
-    def render_line(self, y: int) -> Strip:
-        if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
-            return self.note_line(y, self.size.width, self.rich_style)
-        return super().render_line(y)
-
     def render(self) -> Text:
         w, h = self.size.width, self.size.height
         if self.candles is None or not len(self.candles):

@@ -23,10 +23,19 @@ def note_css(widget_type: str) -> str:
 class NoteHolder:
     """A pane's body widget that draws the pane's empty-state note in its own lines (``Pane``):
     muted, one cell in from each side, wrapped to the widget's width, in place of its content.
-    The widget declares ``NOTE_CLASS`` among its component classes, with ``note_css``."""
+    The widget declares ``NOTE_CLASS`` among its component classes, with ``note_css``, and puts
+    this class before its widget base (``render_line`` here comes first)."""
 
     note: str | None = None
     _note_strips: tuple[tuple[object, ...], list[Strip]] | None = None  # (what they were drawn for, the lines)
+
+    def render_line(self, y: int) -> Strip:
+        """The note's line ``y`` while there is a note, else the widget's own line (a widget that
+        works its style or width out its own way checks ``note`` in its own ``render_line``)."""
+        widget: Any = self
+        if self.note is not None:
+            return self.note_line(y, widget.size.width, widget.rich_style)
+        return super().render_line(y)  # type: ignore[misc]
 
     def show_note(self, note: str | None) -> None:
         if note != self.note:
