@@ -165,8 +165,9 @@ class DashboardScreen(Screen):
 
     def _draw_layout_changes(self) -> None:
         """Draw now the panes whose drawing would lay out the screen: an empty pane whose note is
-        a line of its own (``Pane.NOTE_IN_BODY``) that folded events changed (once between two
-        drawings), and a table that gets a scrollbar. Both change what is laid out, which Textual
+        a line of its own (``Pane.NOTE_IN_BODY``: the Account pane) that folded events changed
+        (once between two drawings), and a pane whose scrollbar would come or go
+        (``Pane.scrollbar_due``). Both change what is laid out, which Textual
         does for the whole screen: done here it happens early in a run, not in the paint that
         shows a short run done (then a whole screen's paint, not its changes). The dashboard's
         own panes do neither as a backtest fills them (notes drawn in their bodies, logs with a

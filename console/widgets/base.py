@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Static
 
 from .log_view import CELL_PADDING, HEADER_ROWS, LogView
 from .note import NOTE_CLASS, NoteHolder, note_css
-from .scroll_size import bars_would_change, resized_quietly, scrollbars_stay
+from .scroll_size import bars_fixed, bars_would_change, resized_quietly, scrollbars_stay
 
 cell_len("✓")  # rich reads its table of character widths at the first one it measures: before a run
 
@@ -563,6 +563,8 @@ class LogPane(Pane):
 
     def scrollbar_due(self, state: Any, run: str | None) -> bool:
         view = self.table
+        if bars_fixed(view):  # the logs keep their scrollbar: no line count at each fold
+            return False
         return bars_would_change(view, Size(view.row_width, self.line_count(state, run) + HEADER_ROWS))
 
     def cells(self, line) -> tuple:  # overridden by panes

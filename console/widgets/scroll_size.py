@@ -48,6 +48,12 @@ def scrollbars_stay(widget: Widget, old: Size, new: Size) -> bool:
     return bars == _bars(widget, new) and bars == (widget.show_horizontal_scrollbar, widget.show_vertical_scrollbar)
 
 
+def bars_fixed(widget: Widget) -> bool:
+    """Does no virtual size change the widget's scrollbars (neither axis ``overflow: auto``)?"""
+    styles = widget.styles
+    return styles.overflow_x != "auto" and styles.overflow_y != "auto"
+
+
 def bars_would_change(widget: Widget, size: Size) -> bool:
     """Would ``size`` as the widget's virtual size ask for other scrollbars than the size it has
     now asks for? Not while it waits for a layout (just shown: no room known yet): that layout

@@ -323,3 +323,25 @@ async def test_a_rows_cells_are_the_general_paths_segments_at_every_boundary() -
             got = list(view._row([cell]))
             assert got[0].text == " " * CELL_PADDING
             assert got[1:] == want, cell
+
+
+async def test_a_log_with_a_fixed_scrollbar_is_never_due_one_and_counts_no_lines() -> None:
+    """The dashboard asks each undrawn pane at every fold whether a scrollbar would come or go;
+    a log whose scrollbar is always there answers no without counting its lines. Were its
+    overflow ``auto``, more lines than its rows would be due one (the general rule)."""
+    from console.state import DashboardState
+
+    app = LogApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(SignalsPane)
+        state = DashboardState()
+        state.add_run(RunView("run", "backtest", "BTCUSDT", "s", "x", status="running"))
+        for n in range(100):
+            state.signal_log.add(line(n))
+        counted: list[str | None] = []
+        count = pane.line_count
+        pane.line_count = lambda s, run: counted.append(run) or count(s, run)  # type: ignore[method-assign]
+        assert not pane.scrollbar_due(state, "run") and counted == []
+        pane.table.styles.overflow_y = "auto"
+        await pilot.pause()
+        assert pane.scrollbar_due(state, "run") and counted == ["run"]
