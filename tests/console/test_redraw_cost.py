@@ -273,6 +273,51 @@ async def test_a_table_pane_fills_and_empties_without_laying_out_the_screen_unti
         assert layouts.count >= 1
 
 
+async def _cells_both_ways(cursor_type: str, column: int, height: int, cells: list[object]) -> set[int]:
+    """Each cell of ``cells`` (a row each, ``height`` lines high, in a column ``column`` wide) as
+    ``ResizingTable._render_cell`` makes it and as DataTable's own makes it through Rich, under
+    the cursor and the hover or not: asserted equal character by character and style by style.
+    Returns the rows whose cell ours handed on to DataTable's."""
+    from textual.widgets import DataTable
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield ResizingTable(cursor_type=cursor_type, zebra_stripes=False)
+
+    def flat(lines) -> list[list[tuple[str, object]]]:
+        return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
+
+    app = TableApp()
+    async with app.run_test(size=(40, 24)) as pilot:
+        table = app.query_one(ResizingTable)
+        table.add_column("c", key="c", width=column)
+        for n, cell in enumerate(cells):
+            table.add_row(cell, key=str(n), height=height)
+        await pilot.pause()
+        width = table.columns["c"].get_render_width(table)
+        base = table.rich_style
+        general = DataTable._render_cell
+        passed_on: set[int] = set()
+
+        def counted(self, row, *args):
+            passed_on.add(row)
+            return general(self, row, *args)
+
+        DataTable._render_cell = counted  # type: ignore[method-assign]
+        try:
+            for row in range(len(cells)):
+                for cursor in (False, True):
+                    for hover in (False, True):
+                        table._cell_render_cache.clear()
+                        ours = table._render_cell(row, 0, base, width, cursor, hover)
+                        table._cell_render_cache.clear()
+                        theirs = general(table, row, 0, base, width, cursor, hover)
+                        assert flat(ours) == flat(theirs), (cells[row], cursor, hover)
+        finally:
+            DataTable._render_cell = general  # type: ignore[method-assign]
+    return passed_on
+
+
 @pytest.mark.parametrize("cursor_type", ["row", "none"])
 async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(cursor_type: str) -> None:
     """``ResizingTable._render_cell`` builds a one-line cell that fits directly; every cell is
@@ -281,11 +326,6 @@ async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(curso
     background, markup, runs of styles over a style, a right-justified number, a newline, under
     the cursor and the hover."""
     from rich.text import Text
-    from textual.widgets import DataTable
-
-    class TableApp(App):
-        def compose(self) -> ComposeResult:
-            yield ResizingTable(cursor_type=cursor_type, zebra_stripes=False)
 
     cells: list[object] = [
         None,
@@ -306,41 +346,10 @@ async def test_a_table_cells_fast_segments_are_datatables_own_cell_by_cell(curso
         Text.assemble(("ab", "bold"), ("cd", "red"), style="on blue"),  # spans over a style, exact fit
         Text.assemble(("ab", "bold"), ("cde", "red")),  # spans, one over
     ]
-    app = TableApp()
-    async with app.run_test(size=(40, 20)) as pilot:
-        table = app.query_one(ResizingTable)
-        table.add_column("c", key="c", width=4)
-        for n, cell in enumerate(cells):
-            table.add_row(cell, key=str(n))
-        await pilot.pause()
-        width = table.columns["c"].get_render_width(table)
-        base = table.rich_style
-
-        def flat(lines) -> list[list[tuple[str, object]]]:
-            return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
-
-        general = DataTable._render_cell
-        passed_on: set[int] = set()  # rows whose cell our method handed to DataTable's
-
-        def counted(self, row, *args):
-            passed_on.add(row)
-            return general(self, row, *args)
-
-        DataTable._render_cell = counted  # type: ignore[method-assign]
-        try:
-            for row in range(len(cells)):
-                for cursor in (False, True):
-                    for hover in (False, True):
-                        table._cell_render_cache.clear()
-                        ours = table._render_cell(row, 0, base, width, cursor, hover)
-                        table._cell_render_cache.clear()
-                        theirs = general(table, row, 0, base, width, cursor, hover)
-                        assert flat(ours) == flat(theirs), (cells[row], cursor, hover)
-        finally:
-            DataTable._render_cell = general  # type: ignore[method-assign]
-        # the fast path took the one-line cells that fit (the others went the general way)
-        assert not passed_on & {0, 1, 2, 3, 5, 7, 8, 9, 14, 15}
-        assert {4, 6, 13, 16} <= passed_on
+    passed_on = await _cells_both_ways(cursor_type, 4, 1, cells)
+    # the fast path took the one-line cells that fit (the others went the general way)
+    assert not passed_on & {0, 1, 2, 3, 5, 7, 8, 9, 14, 15}
+    assert {4, 6, 13, 16} <= passed_on
 
 
 async def test_a_two_line_cells_fast_segments_are_datatables_own_cell_by_cell() -> None:
@@ -348,11 +357,6 @@ async def test_a_two_line_cells_fast_segments_are_datatables_own_cell_by_cell() 
     line each that fits goes the direct way; a line too long, one line in a two-line row, three
     lines, a blank line or a tab go Rich's. Every cell equals DataTable's own, cursor or not."""
     from rich.text import Text
-    from textual.widgets import DataTable
-
-    class TableApp(App):
-        def compose(self) -> ComposeResult:
-            yield ResizingTable(cursor_type="row", zebra_stripes=False)
 
     bar = Text.assemble(("██", "green"), " ", ("done", "green"), (" 1s", "dim"))  # 9 cells
     cells: list[object] = [
@@ -364,35 +368,6 @@ async def test_a_two_line_cells_fast_segments_are_datatables_own_cell_by_cell() 
         Text("a\n\tb"),
         Text("ab\ncd", style="red on white"),
     ]
-    app = TableApp()
-    async with app.run_test(size=(40, 24)) as pilot:
-        table = app.query_one(ResizingTable)
-        table.add_column("c", key="c", width=10)
-        for n, cell in enumerate(cells):
-            table.add_row(cell, key=str(n), height=2)
-        await pilot.pause()
-        width = table.columns["c"].get_render_width(table)
-        base = table.rich_style
-        general = DataTable._render_cell
-        passed_on: set[int] = set()
-
-        def counted(self, row, *args):
-            passed_on.add(row)
-            return general(self, row, *args)
-
-        def flat(lines) -> list[list[tuple[str, object]]]:
-            return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
-
-        DataTable._render_cell = counted  # type: ignore[method-assign]
-        try:
-            for row in range(len(cells)):
-                for cursor in (False, True):
-                    table._cell_render_cache.clear()
-                    ours = table._render_cell(row, 0, base, width, cursor, False)
-                    table._cell_render_cache.clear()
-                    theirs = general(table, row, 0, base, width, cursor, False)
-                    assert flat(ours) == flat(theirs), (cells[row], cursor)
-        finally:
-            DataTable._render_cell = general  # type: ignore[method-assign]
-        assert not passed_on & {0, 6}
-        assert {1, 2, 3, 5} <= passed_on
+    passed_on = await _cells_both_ways("row", 10, 2, cells)
+    assert not passed_on & {0, 6}
+    assert {1, 2, 3, 5} <= passed_on
