@@ -450,10 +450,9 @@ class TablePane(Pane):
 
     def _table_room(self) -> int | None:
         table = self.table
-        # a table hidden while its pane was empty has no region until the next reflow, which may
-        # not resize it (shown again before a reflow ran: no Resize, so no relayout); the pane it
-        # fills keeps its width throughout, so its content width stands in (the same width: the
-        # table has no border or padding of its own)
+        # a table not laid out yet (its pane just mounted) has no region until the first reflow;
+        # the pane it fills has its width as soon as it does, so the pane's content width stands
+        # in (the same width: the table has no border or padding of its own)
         width = table.content_region.width or self.content_region.width
         if not width:
             return None
@@ -490,14 +489,13 @@ class TablePane(Pane):
         the columns' layout changed (a value wider than its column, a pane resized) or ``ordered``
         and the order of ``rows`` changed (a ranking): then the rows are laid out again.
 
-        A table hidden while the pane was empty has no width to lay out for, and showing it again
-        does not resize it: its columns are laid out again once it is drawn (else a pane that was
-        empty for a moment showed every column, cut at its right edge)."""
+        A table not laid out yet has no width to lay out for: its columns are laid out again once
+        it is drawn (else it showed every column, cut at its right edge)."""
         if rows and self._table_room() is None:
             self.call_after_refresh(self._relayout)
         table = self.table
         self._rows = dict(rows)
-        if not rows:  # the empty line shows instead: the columns stay laid out for the next rows
+        if not rows:  # the empty note shows instead: the columns stay laid out for the next rows
             if table.row_count:
                 table.clear()
             self.set_empty(True)
@@ -608,8 +606,8 @@ class LogPane(Pane):
 
     def _room(self) -> int | None:
         view = self.table
-        # the pane's width stands in while the view is hidden (an empty pane); a scrollbar's
-        # worth is kept free, so the columns do not move as the log grows one
+        # the pane's width stands in before the view is laid out; a scrollbar's worth is kept
+        # free (the log's scrollbar is always there)
         width = view.size.width or self.content_region.width
         return width - view.styles.scrollbar_size_vertical if width else None
 
