@@ -6,7 +6,8 @@ idle frames on their fast path) and sends them in order, in batches, with the ru
 
     worker -> console   ("ready",)                                 the project is loaded
                         ("batch", [(stream, event), ...], status)   every ``RunSpec.interval`` s
-                        ("batch", [...], None)                     a backtest's full message, at once
+                        ("batch", [...], status)                   a backtest's full message, at once
+                                                                   (the next tick sends none)
                         ("end", error | None, status)              the run ended (it exits once
                                                                    the console closes the pipe)
     console -> worker   ("run", RunSpec) | ("stop",) | ("quit",)
@@ -126,6 +127,8 @@ class Outbox:
         self.written = 0  # messages the writer is done with (its thread counts them): equal when it is idle
         self.now_count = 0  # messages the pipe took at once (a test reads it)
         self.sock: socket.socket | None = None  # the pipe as a socket, for writes that do not wait
+        self.status: Any = None  # the run's ``status`` (``_serve``): a full message carries it too
+        self.carried = False  # a full message went since the last tick (``_tick``: that one may wait)
         self.stores: Any = None  # the engine's report stores (``_watch_stores``): folded at each batch
         self.folded: Any = None  # engine.FoldedChunks: what they folded since the last batch
 
@@ -242,7 +245,8 @@ class Outbox:
         else:
             items.append(("closed_backtest", event))
         if len(items) + self.merged >= SEND_SLICE:  # a full message: to the console while the run goes on
-            self.flush(None)
+            self.flush(self.status() if self.status is not None else None)
+            self.carried = True
 
     def flush(self, status: Any) -> None:
         """Send what came since the last batch, ``SEND_SLICE`` items a message at most: the console
@@ -378,6 +382,7 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
         out.flush(None)
         out.send(("end", pack(exc), None))
         return
+    out.status = handle.status
     ticker = asyncio.create_task(_tick(out, handle, spec.interval))
     failure: BaseException | None = None
     try:
@@ -490,12 +495,18 @@ def _collector(out: Outbox, name: str) -> Any:
     return collect
 
 
-async def _tick(out: Outbox, handle: Any, interval: float) -> None:
-    """A batch every ``interval`` seconds, empty or not: its status is the console's progress."""
+async def _tick(out: Outbox, handle: Any, interval: float, sleep: Any = asyncio.sleep) -> None:
+    """A batch every ``interval`` seconds, empty or not: its status is the console's progress.
+    Not when a full message went since the last tick (``Outbox.closed``): it carried the status,
+    and a fast backtest's ticks cost its run two batches more, each packing its store's
+    chunk in two; what came after that message waits for the next tick or message."""
     out.flush(handle.status())  # at once: the frame count for the Runs pane
+    out.carried = False
     while True:
-        await asyncio.sleep(interval)
-        out.flush(handle.status())
+        await sleep(interval)
+        if not out.carried:
+            out.flush(handle.status())
+        out.carried = False
 
 
 def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec, released: threading.Event) -> None:

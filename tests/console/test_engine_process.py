@@ -352,8 +352,8 @@ def test_a_message_the_pipe_has_room_for_goes_at_once_without_waking_the_writer(
 
 def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
     """A fast backtest trades thousands of signals between two ticks: each time the outbox holds
-    ``SEND_SLICE`` items at a closed result, they go down the pipe then (status None: progress
-    still rides on the ticks), so the console folds them while the run goes on. A live run's
+    ``SEND_SLICE`` items at a closed result, they go down the pipe then (status None: this
+    outbox was not given the run's), so the console folds them while the run goes on. A live run's
     closed result, or items short of a message, wait for the tick. A trade heard whole (its
     opened row, then its closed result) is one item that counts for its two events."""
     from types import SimpleNamespace
@@ -410,6 +410,55 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
     sent = pipe.sent[-1][1]
     kinds = ["signal", "closed_backtest"] * (n_slice // 2)
     assert [(k, v.signal.n) for k, v in sent] == [(k, i // 2) for i, k in enumerate(kinds)]
+
+
+async def test_a_full_message_carries_the_status_and_spares_the_next_tick() -> None:
+    """A full message (``SEND_SLICE`` events at a closed result) carries the run's status once the
+    outbox knows it, so the tick after it sends nothing (each flush mid-run packs the store's
+    chunk in two); a tick after an interval without one sends, empty or not."""
+    from types import SimpleNamespace
+
+    from console.host import child
+
+    class Pipe:
+        def __init__(self) -> None:
+            self.sent: list[tuple] = []
+
+        def send_bytes(self, raw: bytes) -> None:
+            self.sent.append(wire.decode(raw))
+
+    pipe = Pipe()
+    out = child.Outbox(pipe)  # type: ignore[arg-type]
+    statuses = iter(range(100))
+    handle = SimpleNamespace(status=lambda: f"status {next(statuses)}")
+    out.status = handle.status
+    asleep, woken = asyncio.Event(), asyncio.Queue()
+
+    async def sleep(_seconds: float) -> None:  # the tick's interval, passed when the test says
+        asleep.set()
+        await woken.get()
+
+    async def next_tick() -> None:
+        asleep.clear()
+        woken.put_nowait(None)
+        await asleep.wait()
+
+    ticker = asyncio.create_task(child._tick(out, handle, 0.1, sleep))
+    await asleep.wait()
+    assert [m[2] for m in pipe.sent] == ["status 0"]  # at once
+    await next_tick()
+    assert [m[2] for m in pipe.sent] == ["status 0", "status 1"]  # nothing came: a batch all the same
+    row = SimpleNamespace(symbol="BTCUSDT", strategy_name="s", exchange_name="x")
+    for n in range(child.SEND_SLICE):
+        out.closed(SimpleNamespace(action="closed", backtest=True, n=n, signal=row, symbol="BTCUSDT"))
+    assert [m[2] for m in pipe.sent] == ["status 0", "status 1", "status 2"] and out.carried
+    assert len(pipe.sent[-1][1]) == child.SEND_SLICE
+    await next_tick()  # the full message said it: no batch
+    assert len(pipe.sent) == 3 and not out.carried
+    out.add("log", ("info", "late"))
+    await next_tick()  # an interval without a full message: the tick sends what waits
+    assert [(m[1], m[2]) for m in pipe.sent[3:]] == [([("log", ("info", "late"))], "status 3")]
+    ticker.cancel()
 
 
 async def test_a_workers_batches_are_folded_as_they_come_and_drawn_at_the_paced_drawing(
