@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Static
 
 from .log_view import CELL_PADDING, HEADER_ROWS, LogView
 from .note import NOTE_CLASS, NoteHolder, note_css
+from .paint_style import StyleOncePerPaint
 from .scroll_size import bars_fixed, bars_would_change, resized_quietly, scrollbars_stay
 
 cell_len("✓")  # rich reads its table of character widths at the first one it measures: before a run
@@ -237,7 +238,7 @@ class Pane(Vertical):
         return True
 
 
-class ResizingTable(NoteHolder, DataTable):
+class ResizingTable(StyleOncePerPaint, NoteHolder, DataTable):
     """A DataTable that tells its pane when its size changed (Textual's Resize does not bubble),
     paints again only the row of a cell it updates, grows without laying out the screen while
     its scrollbars stay (console/widgets/scroll_size.py), and draws its pane's empty-state note

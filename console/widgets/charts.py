@@ -26,6 +26,7 @@ from textual.widget import Widget
 from ..trades import EquityCurve, Trade
 from .base import price, theme_style
 from .note import NOTE_CLASS, NoteHolder, note_css
+from .paint_style import StyleOncePerPaint
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +341,7 @@ class CandleChart(NoteHolder, Widget):
         return Text("\n").join(lines)
 
 
-class EquityChart(NoteHolder, Widget):
+class EquityChart(StyleOncePerPaint, NoteHolder, Widget):
     """Cumulative PnL % with its axis, zero line and drawdown; ``show`` sets what it draws."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {NOTE_CLASS}

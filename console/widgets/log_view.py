@@ -34,6 +34,7 @@ from textual.scrollbar import ScrollBar  # noqa: F401  Textual imports it as a f
 from textual.strip import Strip
 
 from .note import NOTE_CLASS, NoteHolder
+from .paint_style import StyleOncePerPaint
 from .scroll_size import set_virtual_size
 
 HEADER_ROWS = 1
@@ -63,7 +64,7 @@ def cell_segments(console: Console, cell: object, width: int) -> list[Segment]:
     return segments
 
 
-class LogView(NoteHolder, ScrollView, can_focus=True):
+class LogView(StyleOncePerPaint, NoteHolder, ScrollView, can_focus=True):
     """Lines (objects with a unique ``key``) drawn as rows of cells by ``cells(line)``, the
     newest at the bottom. Its owner sets the columns (``set_columns``) and the lines
     (``set_lines``); both are cheap: nothing is rendered until it is on screen. Its vertical
@@ -140,7 +141,7 @@ class LogView(NoteHolder, ScrollView, can_focus=True):
         self.following = True  # stays on the newest line as lines arrive (until scrolled up)
         self._rows: LRUCache[str, Strip] = LRUCache(1024)  # line key -> its row, unstyled, uncut
         self._base: Style | None = None  # the widget's style the rows were drawn under
-        self._painting: tuple[Style, int] | None = None  # its style and width during a paint (``render_lines``)
+        self._paint_width: int | None = None  # its width during a paint (``render_lines``)
         self.rendered = 0  # rows turned into cells and rendered (tests: only what is seen)
 
     # ------------------------------------------------------------------ what the owner sets
@@ -314,16 +315,17 @@ class LogView(NoteHolder, ScrollView, can_focus=True):
         return Strip(segments, self.row_width)
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        # the widget's style once a paint, not once a line: Textual works it out from the styles of
-        # every ancestor (a third of a new line's cost, 11 new lines as a fast run ends)
-        self._painting = self.rich_style, self.scrollable_content_region.width
+        # its width once a paint, as its style (``StyleOncePerPaint``: a third of a new line's
+        # cost, 11 new lines as a fast run ends)
+        self._paint_width = self.scrollable_content_region.width
         try:
             return super().render_lines(crop)
         finally:
-            self._painting = None
+            self._paint_width = None
 
     def render_line(self, y: int) -> Strip:
-        base, width = self._painting or (self.rich_style, self.scrollable_content_region.width)
+        base = self.rich_style
+        width = self._paint_width if self._paint_width is not None else self.scrollable_content_region.width
         if self.note is not None:  # its pane's empty-state note (``NoteHolder``)
             return self.note_line(y, width, base)
         if base != self._base:  # the focus tint or the theme changed: rows drawn again

@@ -371,3 +371,56 @@ async def test_a_two_line_cells_fast_segments_are_datatables_own_cell_by_cell() 
     passed_on = await _cells_both_ways("row", 10, 2, cells)
     assert not passed_on & {0, 6}
     assert {1, 2, 3, 5} <= passed_on
+
+
+async def test_a_widget_works_its_style_out_once_a_paint_and_draws_the_same(tmp_path, no_settings, monkeypatch) -> None:
+    """The equity chart, the logs and the tables read their Rich style for each line they draw
+    (Textual walks every ancestor for it); within one ``render_lines`` it is worked out once
+    (``StyleOncePerPaint``), and the lines are the ones a read a line gives."""
+    from textual.dom import DOMNode
+    from textual.geometry import Region
+
+    from console.widgets.charts import EquityChart
+    from console.widgets.log_view import LogView
+    from console.widgets.paint_style import StyleOncePerPaint
+
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await backtest_demo(pilot)
+        await pilot.pause()
+        chart = app.dashboard.query_one(EquityChart)
+        log = app.dashboard.query_one(SignalsPane).table
+        progress = app.dashboard.query_one("#progress").table
+        widgets = (chart, log, progress)
+        assert all(isinstance(w, StyleOncePerPaint) for w in widgets)
+
+        reads: dict[int, int] = {}
+        plain = DOMNode.rich_style.fget
+
+        def counted(self):
+            reads[id(self)] = reads.get(id(self), 0) + 1
+            return plain(self)
+
+        def drawn_afresh(widget) -> list[Strip]:
+            if isinstance(widget, EquityChart):
+                widget._strips = None
+            elif isinstance(widget, LogView):
+                widget._rows.clear()
+            else:
+                widget._line_cache.clear()
+            widget.refresh()
+            return widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+
+        monkeypatch.setattr(DOMNode, "rich_style", property(counted))
+        once = {}
+        for widget in widgets:
+            reads.clear()
+            once[id(widget)] = drawn_afresh(widget)
+            assert len(once[id(widget)]) >= 7 and reads[id(widget)] == 1
+        assert log.rich_style == plain(log)  # outside a paint: worked out at each read
+        # a read a line, as before: the same lines
+        monkeypatch.setattr(StyleOncePerPaint, "rich_style", property(counted))
+        for widget in widgets:
+            reads.clear()
+            assert drawn_afresh(widget) == once[id(widget)]
+            assert reads[id(widget)] >= 7
