@@ -585,6 +585,11 @@ class LogPane(Pane):
             for c in self.cells(line)
         )
 
+    def widths(self, lines: list) -> tuple[int, ...]:
+        """The widest cell of each column over ``lines`` (not empty): a pane whose columns are
+        fixed but one may measure that one alone."""
+        return tuple(map(max, zip(*map(self.measure, lines))))
+
     def _measure(self, lines: list) -> None:
         """Widen the columns for the lines not measured yet (the newest; all of another log)."""
         fresh = []
@@ -601,8 +606,8 @@ class LogPane(Pane):
             return
         natural = self._natural
         # a column at a time: a fast run's end brings hundreds of new lines at once
-        for (key, _), widths in zip(self.COLUMNS, zip(*map(self.measure, fresh))):
-            natural[key] = max(natural[key], *widths)
+        for (key, _), width in zip(self.COLUMNS, self.widths(fresh)):
+            natural[key] = max(natural[key], width)
         self._measured.update(line.key for line in fresh)
 
     def _room(self) -> int | None:

@@ -424,3 +424,29 @@ async def test_a_widget_works_its_style_out_once_a_paint_and_draws_the_same(tmp_
             reads.clear()
             assert drawn_afresh(widget) == once[id(widget)]
             assert reads[id(widget)] >= 7
+
+
+async def test_the_signal_logs_widths_are_the_widths_its_cells_are_drawn_at(tmp_path, no_settings) -> None:
+    """The Signals log measures its detail column alone (``SignalsPane.widths``; its other
+    columns are fixed): the same width its cells are drawn at (wide characters count two), and
+    the fixed columns hold the widest value each can show."""
+    from console.state import LogLine
+    from console.widgets.base import LogPane
+
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await backtest_demo(pilot)
+        pane = app.dashboard.query_one(SignalsPane)
+        details = ["at 1,234.50", "take_profit", "限价 at 9.99", "x" * 70, "ab\u0301c"]
+        kinds = list(SignalsPane.KIND_STYLE)
+        lines = [
+            LogLine(f"k{i}", 86_399_999 + i, kinds[i % len(kinds)], "r", "BTCUSDT", "s", side, d, pnl)
+            for i, (d, side, pnl) in enumerate(
+                (d, side, pnl) for d in details for side in ("long", "short", "") for pnl in (None, -100.0, 12.5)
+            )
+        ]
+        for some in (lines, lines[:1], lines[3:9]):
+            generic = LogPane.widths(pane, some)  # from the cells as drawn
+            assert pane.widths(some)[3] == generic[3]
+            keys = [k for k, _ in pane.COLUMNS]
+            assert all(generic[keys.index(k)] <= width for k, width in pane.FIXED.items())
