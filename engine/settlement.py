@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
@@ -613,19 +613,74 @@ def milestone_counts(
     float64, so each count equals the scalar one to the bit; a bracket of zero width (where the
     scalar division raises) and NaN prices take the scalar path."""
     n = len(spans)
-    counts = [0] * n
     live = [i for i, (_, k0, k1) in enumerate(spans) if k1 > k0]
     if not live:
-        return counts
+        return [0] * n
     segs = [spans[i][0][spans[i][1] : spans[i][2]] for i in live]
     starts = np.zeros(len(segs), dtype=np.int64)
     np.cumsum([len(seg) for seg in segs[:-1]], out=starts[1:])
     flat = np.concatenate(segs).astype(np.float64, copy=False)
     hi, lo = np.maximum.reduceat(flat, starts), np.minimum.reduceat(flat, starts)
-    p = np.array([price_open[i] for i in live], dtype=np.float64)
-    tp = np.array([take_profit[i] for i in live], dtype=np.float64)
-    sl = np.array([stop_loss[i] for i in live], dtype=np.float64)
-    long = np.array([positions[i] == "long" for i in live])
+    pick = np.array(live, dtype=np.int64)
+    p, tp, sl = (np.asarray(c, dtype=np.float64)[pick] for c in (price_open, take_profit, stop_loss))
+    long = np.array([positions[i] == "long" for i in live], dtype=bool)
+    counts = _counts_of_extremes(n, pick, hi, lo, long, p, tp, sl)
+    return _odd_ones_alone(counts, spans.__getitem__, positions, price_open, take_profit, stop_loss)
+
+
+def milestone_counts_in(
+    vw: np.ndarray,
+    k0: np.ndarray,
+    k1: np.ndarray,
+    long: np.ndarray,
+    price_open: np.ndarray,
+    take_profit: np.ndarray,
+    stop_loss: np.ndarray,
+) -> list[int]:
+    """``milestone_counts`` of many signals whose stretches ``[k0, k1)`` lie in one column ``vw``
+    (a batch of trades as columns, ``TradeColumns``), given as arrays (``long``: a bool each):
+    the extremes of every stretch in two ``reduceat`` calls over the column itself, nothing
+    gathered a signal at a time. The counts are the same (a stretch's max and min are exact
+    whichever way they are found; the arithmetic after them is ``milestone_counts``'s)."""
+    n = len(k0)
+    pick = np.flatnonzero(k1 > k0)
+    if not len(pick):
+        return [0] * n
+    # a reduceat over [start, end) pairs: the even results are the stretches' (each pair reduces
+    # its own slice whatever the order of the pairs); one element more so an end may be the column's
+    column = np.append(np.asarray(vw, dtype=np.float64), 0.0)
+    bounds = np.empty(2 * len(pick), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = k0[pick], k1[pick]
+    hi, lo = np.maximum.reduceat(column, bounds)[0::2], np.minimum.reduceat(column, bounds)[0::2]
+    p, tp, sl = (np.asarray(c, dtype=np.float64)[pick] for c in (price_open, take_profit, stop_loss))
+    counts = _counts_of_extremes(n, pick, hi, lo, np.asarray(long, dtype=bool)[pick], p, tp, sl)
+    if -1 not in counts:  # no odd one (``_odd_ones_alone``)
+        return counts
+    positions = ["long" if x else "short" for x in np.asarray(long).tolist()]
+    k0s, k1s = np.asarray(k0).tolist(), np.asarray(k1).tolist()
+    return _odd_ones_alone(
+        counts,
+        lambda i: (vw, k0s[i], k1s[i]),
+        positions,
+        np.asarray(price_open).tolist(),
+        np.asarray(take_profit).tolist(),
+        np.asarray(stop_loss).tolist(),
+    )
+
+
+def _counts_of_extremes(
+    n: int,
+    pick: np.ndarray,
+    hi: np.ndarray,
+    lo: np.ndarray,
+    long: np.ndarray,
+    p: np.ndarray,
+    tp: np.ndarray,
+    sl: np.ndarray,
+) -> list[int]:
+    """The counts of ``n`` signals, those at ``pick`` (the ones with candles) from their stretches'
+    extremes ``hi``/``lo`` and their prices, elementwise as ``milestone_count`` computes one; -1
+    where the scalar path must say it (a bracket of zero width, NaN: ``_odd_ones_alone``)."""
     d_max = np.where(long, hi - p, p - lo)
     d_min = np.where(long, lo - p, p - hi)
     tp_dist, sl_dist = np.abs(tp - p), np.abs(p - sl)
@@ -635,14 +690,29 @@ def milestone_counts(
     profit = np.where(d_max > 0, np.searchsorted(levels, up, side="right"), 0)
     loss = np.where(d_min < 0, np.searchsorted(levels, down, side="right"), 0)
     odd = ((d_max > 0) & ~(tp_dist > 0)) | ((d_min < 0) & ~(sl_dist > 0)) | np.isnan(up) | np.isnan(down)
-    total = (profit + loss).tolist()
-    for j, i in enumerate(live):
-        if odd[j]:
-            vw, k0, k1 = spans[i]
+    total = np.where(odd, -1, profit + loss)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[pick] = total
+    return counts.tolist()
+
+
+def _odd_ones_alone(
+    counts: list[int],
+    span: Callable[[int], tuple[np.ndarray, int, int]],
+    positions: Sequence[str],
+    price_open: Sequence[float],
+    take_profit: Sequence[float],
+    stop_loss: Sequence[float],
+) -> list[int]:
+    """``counts`` with each -1 (``_counts_of_extremes``) replaced by ``milestone_count`` of that
+    signal (``span(i)``: its stretch), which raises where the scalar rule raises."""
+    if -1 not in counts:
+        return counts
+    for i, count in enumerate(counts):
+        if count < 0:
+            vw, k0, k1 = span(i)
             prices = {"price_open": price_open[i], "take_profit": take_profit[i], "stop_loss": stop_loss[i]}
             counts[i] = milestone_count(vw, k0, k1, position=positions[i], **prices)
-        else:
-            counts[i] = total[j]
     return counts
 
 

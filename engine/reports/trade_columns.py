@@ -23,10 +23,12 @@ from typing import Any, ClassVar
 
 from ..model import ClosedResult, OpenedResult, SignalRow, opened_result
 from ..partial import LazyMilestones
-from ..settlement import milestone_counts
+from ..settlement import milestone_counts, milestone_counts_in
 from .packed import _POSITIONS, _Closed, _Lazy, _RowsRef, pack_closed, pack_lazy
 
 __all__ = ["FoldedChunks", "HeardTrade", "Trade", "TradeColumns"]
+
+_LONG = _POSITIONS.index("long")
 
 Trade = tuple[OpenedResult, LazyMilestones | None, ClosedResult]
 """One trade as a backtest emits it: opened, its lazy milestones (if it has any), closed."""
@@ -122,6 +124,10 @@ class TradeColumns:
             return LazyMilestones.count_all(self.lazy_batches())
         at = lazy.rows.index
         prices = rows.prices[at]
+        if len(lazy.columns) == 1:  # every stretch in one column (a run's trades on one market)
+            k0, k1 = lazy.stretch[:, 0], lazy.stretch[:, 1]
+            long = rows.position[at] == _LONG
+            return milestone_counts_in(lazy.columns[0][0], k0, k1, long, prices[:, 0], prices[:, 1], prices[:, 2])
         positions = [_POSITIONS[p] for p in rows.position[at].tolist()]
         vws = [lazy.columns[src][0] for src in lazy.source.tolist()]
         spans = [(vw, k0, k1) for vw, (k0, k1, _) in zip(vws, lazy.stretch.tolist())]

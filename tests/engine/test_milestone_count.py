@@ -129,3 +129,83 @@ def test_counting_many_at_once_at_each_level_and_a_bracket_of_no_width() -> None
 
     with pytest.raises(ZeroDivisionError):
         milestone_counts([(flat, 0, 2)], ["long"], [100.0], [100.0], [95.0])
+
+
+@settings(max_examples=400, derandomize=True)
+@given(
+    hs.lists(_PRICE, min_size=1, max_size=24),
+    hs.lists(
+        hs.tuples(
+            hs.integers(0, 24),
+            hs.integers(0, 24),
+            hs.sampled_from(["long", "short"]),
+            hs.sampled_from(
+                [(100.0, 105.0, 97.5), (100.0, 110.0, 90.0), (99.99, 100.5, 99.5), (100.0, math.inf, 90.0)]
+            ),
+        ),
+        min_size=0,
+        max_size=12,
+    ),
+)
+def test_counting_stretches_of_one_column_gives_each_ones_count(prices, signals) -> None:
+    """``milestone_counts_in`` (a batch of trades as columns: every stretch in one column) against
+    ``milestone_count`` of each: stretches in any order, overlapping, empty, ending at the
+    column's last candle; exact level prices, NaN, an infinite bracket."""
+    from engine.settlement import milestone_counts_in
+
+    vw = np.array(prices, dtype=np.float64)
+    k0s, k1s, longs, opens, tps, sls, one_by_one = [], [], [], [], [], [], []
+    for a, b, position, (price_open, up, down) in signals:
+        k0, k1 = min(a, b, len(vw)), min(max(a, b), len(vw))
+        tp, sl = (up, down) if position == "long" else (down, up)
+        k0s.append(k0)
+        k1s.append(k1)
+        longs.append(position == "long")
+        opens.append(price_open)
+        tps.append(tp)
+        sls.append(sl)
+        kw = {"position": position, "price_open": price_open, "take_profit": tp, "stop_loss": sl}
+        one_by_one.append(milestone_count(vw, k0, k1, **kw))
+    arrays = [np.array(x, dtype=t) for x, t in ((k0s, np.int64), (k1s, np.int64), (longs, bool))]
+    floats = [np.array(x, dtype=np.float64) for x in (opens, tps, sls)]
+    assert milestone_counts_in(vw, *arrays, *floats) == one_by_one
+
+
+def test_counting_stretches_of_one_column_at_each_level_and_a_bracket_of_no_width() -> None:
+    """Each level's exact price, one ulp either side, long and short, all in one column, each
+    stretch ending at the column's end or not; a bracket of zero width raises as its count alone does."""
+    import pytest
+
+    from engine.settlement import PARTIAL_LEVELS, milestone_counts_in
+
+    column, k0s, longs, opens, tps, sls = [], [], [], [], [], []
+    for position in ("long", "short"):
+        tp, sl = (110.0, 95.0) if position == "long" else (90.0, 105.0)
+        for lv in PARTIAL_LEVELS:
+            for side in (-math.inf, 0, math.inf):
+                for toward in (tp, sl):
+                    exact = 100.0 + (toward - 100.0) * lv / 100
+                    k0s.append(len(column))
+                    column += [100.0, exact if side == 0 else math.nextafter(exact, side)]
+                    longs.append(position == "long")
+                    opens.append(100.0)
+                    tps.append(tp)
+                    sls.append(sl)
+    vw = np.array(column, dtype=np.float64)
+    k0 = np.array(k0s, dtype=np.int64)
+    expected = [
+        milestone_count(vw, a, a + 2, position="long" if lg else "short", price_open=p, take_profit=t, stop_loss=s)
+        for a, lg, p, t, s in zip(k0s, longs, opens, tps, sls)
+    ]
+    floats = [np.array(x, dtype=np.float64) for x in (opens, tps, sls)]
+    assert milestone_counts_in(vw, k0, k0 + 2, np.array(longs), *floats) == expected
+    assert len(set(expected)) > 5
+    # backwards, and the last one reaching the column's end
+    back = slice(None, None, -1)
+    rev = milestone_counts_in(vw, k0[back], k0[back] + 2, np.array(longs)[back], *(f[back] for f in floats))
+    assert rev == expected[::-1]
+
+    flat = np.array([100.0, 101.0], dtype=np.float64)
+    one = [np.array([x], dtype=np.float64) for x in (100.0, 100.0, 95.0)]
+    with pytest.raises(ZeroDivisionError):
+        milestone_counts_in(flat, np.array([0]), np.array([2]), np.array([True]), *one)
