@@ -314,24 +314,25 @@ def main(conn: Connection) -> None:
     from engine import settle_heap
 
     settle_heap()  # the project stays loaded for the run: the collector's passes skip it
-    # the run's event loop and its outbox's writer thread are made while the worker waits for a
-    # run, not on the run's way in: starting the thread waits until it has taken the interpreter,
-    # up to 3 ms between the console's "run" and the run's first frame on the engine benchmark
+    # the run's event loop, its outbox's writer thread and the thread that reads the console's
+    # messages are made while the worker waits for a run, not on the run's way in: starting a
+    # thread waits until it has taken the interpreter, up to 3 ms between the console's "run"
+    # and the run's first frame on the engine benchmark
     out = Outbox(conn)
     if load_error is None:
         out.start_writer()
     with asyncio.Runner() as runner:
-        runner.get_loop()
+        first: queue.Queue[tuple[Any, ...]] = queue.Queue(1)
+        released = threading.Event()
+        stops = (conn, runner.get_loop(), first, released)
+        threading.Thread(target=_read_stops, args=stops, daemon=True, name="btk-stops").start()
         try:
             conn.send(("ready",))
-            message = conn.recv()
-        except (EOFError, OSError):
+        except OSError:
             return  # the console went away before it needed this worker
+        message = first.get()
         if message[0] != "run":
             return
-        released = threading.Event()
-        stops = (conn, runner.get_loop(), message[1], released)
-        threading.Thread(target=_read_stops, args=stops, daemon=True, name="btk-stops").start()
         runner.run(serve(out, message[1], load_error))
     # everything went down the pipe: leave once the console lets go of this worker (it closes its
     # end once it painted the run's end: a worker exiting then, its heap torn down by the system,
@@ -509,13 +510,23 @@ async def _tick(out: Outbox, handle: Any, interval: float, sleep: Any = asyncio.
         out.carried = False
 
 
-def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec, released: threading.Event) -> None:
-    """The console's ``stop`` (its ``s`` (stop)): the same graceful stop as in process. The pipe closing
-    means the console is gone or done with this worker (``released``): a run still going stops
-    too (the console kills a worker it no longer wants)."""
+def _read_stops(
+    conn: Connection,
+    loop: asyncio.AbstractEventLoop,
+    first: queue.Queue[tuple[Any, ...]],
+    released: threading.Event,
+) -> None:
+    """The console's messages to the worker. The first goes to ``main`` through ``first`` (a
+    ``run``, or anything else: no run, the worker ends). Then the console's ``stop`` (its ``s``
+    (stop)): the same graceful stop as in process. The pipe closing means the console is gone or
+    done with this worker (``released``): a run still going stops too (the console kills a worker
+    it no longer wants)."""
     import engine
 
+    spec: RunSpec | None = None
+
     def stop() -> None:
+        assert spec is not None
         if spec.mode == "walker":
             engine.Walker.stop(spec.symbol, spec.name)
         else:
@@ -526,6 +537,12 @@ def _read_stops(conn: Connection, loop: asyncio.AbstractEventLoop, spec: RunSpec
             message = conn.recv()
         except (EOFError, OSError):
             message = ("quit",)
+        if spec is None:
+            first.put(message)
+            if message[0] != "run":  # no run: ``main`` returns
+                return
+            spec = message[1]
+            continue
         if message[0] in ("stop", "quit"):
             with contextlib.suppress(RuntimeError):  # the run is over (its loop closed): nothing to stop
                 loop.call_soon_threadsafe(stop)
