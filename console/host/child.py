@@ -400,15 +400,22 @@ async def _serve(out: Outbox, spec: RunSpec) -> None:
     out.send(("end", pack(failure) if failure is not None else None, handle.status()))
 
 
-def _timings(symbol: str) -> list[tuple[tuple[str, str, bool], tuple[list[Any], list[tuple], int]]]:
+def _timings(symbol: str, stores: Any = None) -> list[tuple[tuple[str, str, bool], tuple[list[Any], list[tuple], int]]]:
     """The run's timing samples as the performance report keeps them, by (symbol, strategy, mode):
-    its packed columns (they pickle with their metric names), its newest rows, what it trimmed."""
+    its packed columns (they pickle with their metric names), its newest rows, what it trimmed.
+    A log the worker watched from its start sent its chunks as they were packed (``_watch_stores``;
+    the console trims them by the same rule): its rows alone are left (a run's end sent ~300 KB
+    of samples on the engine benchmark, read and unpickled after the run's last trade)."""
     import engine
 
-    store = engine.active_engine().stores.performance_store
-    return [
-        (key, (list(log.packed), list(log.rows), log.trimmed_seen)) for key, log in store.items() if key[0] == symbol
-    ]
+    store = (stores or engine.active_engine().stores).performance_store
+    return [(key, _unsent(log)) for key, log in store.items() if key[0] == symbol]
+
+
+def _unsent(log: Any) -> tuple[list[Any], list[tuple], int]:
+    if log.on_pack is not None:  # its chunks went as they were packed
+        return [], list(log.rows), 0
+    return list(log.packed), list(log.rows), log.trimmed_seen
 
 
 def listen(eng: Any, out: Outbox) -> None:
@@ -439,7 +446,9 @@ def _watch_stores(stores: Any, out: Outbox) -> None:
     a subclass that says so: no new slots, so the hooks already attached to the bus stay its
     bound methods). Each time a backtest store folds its closed results into columns
     (``Outbox.flush`` has them fold at each batch), the chunk is kept for the batch: those columns
-    are what its trades go as (``to_columns``), packed once, as a headless run packs them."""
+    are what its trades go as (``to_columns``), packed once, as a headless run packs them. And a
+    performance log made for the run sends each chunk of timing samples it packs, in its place
+    (``_timings`` sends the rest at the run's end)."""
     import engine
 
     base = type(stores)
@@ -450,6 +459,13 @@ def _watch_stores(stores: Any, out: Outbox) -> None:
         def clear_run(self, symbol: str, strategy_name: str, backtest: bool) -> None:
             out.items.append(("clear", (symbol, strategy_name, backtest)))
             base.clear_run(self, symbol, strategy_name, backtest)
+
+        def performance_log(self, symbol: str, strategy_name: str, backtest: bool) -> Any:
+            log = base.performance_log(self, symbol, strategy_name, backtest)
+            if log.on_pack is None and not log.packed and not log.trimmed_seen:  # new: its chunks as they come
+                key = next(k for k, v in self.performance_store.items() if v is log)
+                log.on_pack = lambda chunk: out.items.append(("timings", (key, ([chunk], [], 0))))
+            return log
 
     stores.__class__ = Watched
     out.stores, out.folded = stores, engine.FoldedChunks()

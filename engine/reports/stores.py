@@ -286,7 +286,7 @@ class PerformanceLog:
     and forgets the oldest packed rows the report's cap no longer needs. The report's
     ``PerformanceStore`` is built from them when somebody reads it."""
 
-    __slots__ = ("append", "packed", "rows", "trimmed_seen")
+    __slots__ = ("append", "on_pack", "packed", "rows", "trimmed_seen")
 
     PACK_AT = 1024  # rows appended before ``tidy`` packs them
 
@@ -295,6 +295,9 @@ class PerformanceLog:
         self.append = self.rows.append
         self.packed: deque[_Samples] = deque()  # oldest first, all older than ``rows``
         self.trimmed_seen = 0  # samples offered and already trimmed away
+        # told of each chunk ``tidy`` packs, before any trim (the console's worker sends them as
+        # they come, so a run's end sends only its last rows)
+        self.on_pack: Callable[[_Samples], None] | None = None
 
     @property
     def seen(self) -> int:
@@ -313,8 +316,11 @@ class PerformanceLog:
         packed rows that the newest PERFORMANCE_CAP samples do not need."""
         if len(self.rows) < (1 if final else self.PACK_AT):
             return
-        self.packed.append(_Samples.pack(self.rows))
+        chunk = _Samples.pack(self.rows)
+        self.packed.append(chunk)
         self.rows.clear()
+        if self.on_pack is not None:
+            self.on_pack(chunk)
         self._trim()
 
     def take(self, packed: Iterable[_Samples], rows: list[tuple], trimmed: int) -> None:

@@ -794,3 +794,45 @@ async def test_a_run_started_as_the_selected_run_has_its_panes_named_for_it_at_o
             assert app.start_backtest("BTCUSDT", "momentum", "sim", "short")
             assert signals.border_title == "Signals · BTCUSDT momentum" and signals.shows_empty
             await finish_runs(pilot)
+
+
+def test_a_runs_timing_samples_go_as_they_are_packed_and_the_console_keeps_the_same() -> None:
+    """A performance log made for the worker's run sends each chunk of samples as it packs it,
+    in its place among the events (after a ``clear`` of its pair), and the run's end sends only
+    the rows left (``_timings``): the console, taking each as it comes and trimming by the same
+    cap, keeps what the worker's log keeps, rows, counts and trims alike."""
+    from console.host import child
+    from engine.reports import stores as st
+
+    class Pipe:
+        def send_bytes(self, raw: bytes) -> None:
+            pass
+
+    out = child.Outbox(Pipe())  # type: ignore[arg-type]
+    stores = st.ReportStores()
+    child._watch_stores(stores, out)
+    stores.clear_run("BTCUSDT", "s", True)
+    log = stores.performance_log("BTCUSDT", "s", True)
+    names = ("backtest_signal", "backtest_timeframe", "backtest_total")
+    for i in range(3 * st.PERFORMANCE_CAP // 2 + 77):  # past the cap: the worker trims chunks it sent
+        log.add_raw(names[i % 3], 1000 + i, None if i % 5 else i, i / 8, 1 + i % 3)
+    assert log.trimmed_seen > 0 and log.rows
+    items = [item for item in out.items if item[0] in ("clear", "timings")]
+    assert items[0][0] == "clear" and len(items) > 3 and all(len(v[1][0]) == 1 for _, v in items[1:])
+
+    console = st.ReportStores()
+    for kind, value in [*items, *(("timings", t) for t in child._timings("BTCUSDT", stores))]:
+        if kind == "clear":
+            console.clear_run(*value)
+        else:
+            key, (packed, rows, trimmed) = value
+            console.performance_log(*key).take(packed, rows, trimmed)
+    mine = console.performance_log("BTCUSDT", "s", True)
+    assert list(mine.all_rows()) == list(log.all_rows())
+    assert (mine.seen, mine.trimmed_seen) == (log.seen, log.trimmed_seen)
+    # a log the worker did not see made sends itself whole at the end, as before
+    other = st.PerformanceLog()
+    other.add_raw("backtest_total", 1, None, 0.5, 1)
+    other.tidy(final=True)
+    stores.performance_store[("BTCUSDT", "t", True)] = other
+    assert dict(child._timings("BTCUSDT", stores))[("BTCUSDT", "t", True)] == ([other.packed[0]], [], 0)
