@@ -647,11 +647,18 @@ def milestone_counts_in(
     if not len(pick):
         return [0] * n
     # a reduceat over [start, end) pairs: the even results are the stretches' (each pair reduces
-    # its own slice whatever the order of the pairs); one element more so an end may be the column's
-    column = np.append(np.asarray(vw, dtype=np.float64), 0.0)
+    # its own slice whatever the order of the pairs). An end must be an index of the column: a
+    # stretch that ends at the column's end (a compacted batch's last) is reduced on its own
+    column = np.asarray(vw, dtype=np.float64)
+    size = len(column)
+    ends = k1[pick]
+    at_end = np.flatnonzero(ends >= size)
     bounds = np.empty(2 * len(pick), dtype=np.int64)
-    bounds[0::2], bounds[1::2] = k0[pick], k1[pick]
+    bounds[0::2], bounds[1::2] = k0[pick], np.minimum(ends, size - 1)
     hi, lo = np.maximum.reduceat(column, bounds)[0::2], np.minimum.reduceat(column, bounds)[0::2]
+    for j in at_end.tolist():
+        tail = column[bounds[2 * j] :]
+        hi[j], lo[j] = tail.max(), tail.min()
     p, tp, sl = (np.asarray(c, dtype=np.float64)[pick] for c in (price_open, take_profit, stop_loss))
     counts = _counts_of_extremes(n, pick, hi, lo, np.asarray(long, dtype=bool)[pick], p, tp, sl)
     if -1 not in counts:  # no odd one (``_odd_ones_alone``)
