@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from enum import Flag, auto
 from typing import Any, Literal
 
+import numpy as np
+
 import engine
 from engine import (
     AccountSnapshot,
@@ -358,6 +360,33 @@ class RunLog:
         held = len(self.all) if run is None else len(self.runs.get(run, ()))
         pending = sum(count for r, count, *_ in self._lazy if run is None or r == run)
         return min(self.maxlen, held + pending)
+
+
+def _clock_after(now: int | None, opened_at: list[int], closed_at: list[int]) -> int | None:
+    """A run's simulated clock after trades that opened and closed at these times, as
+    ``_apply_result`` moves it a trade at a time (``max(now or t, t)``, opened then closed): with no
+    zero or negative time on the way that is the plain maximum, found at C speed."""
+    if opened_at and min(min(opened_at), min(closed_at)) > 0 and (now is None or now > 0):
+        latest = max(max(opened_at), max(closed_at))
+        return latest if now is None else max(now, latest)
+    for opened, closed in zip(opened_at, closed_at):
+        now = max(now or opened, opened)
+        now = max(now or closed, closed)
+    return now
+
+
+def _extended(equity: list[float], points: list[float]) -> list[float]:
+    """``equity`` with ``points`` appended one by one, thinned as ``_apply_result`` thins it: each
+    time it holds ``EQUITY_POINTS`` before a point comes, every other point is kept (the curve's
+    shape, and its latest point)."""
+    k = 0
+    while k < len(points):
+        if len(equity) >= EQUITY_POINTS:
+            equity = equity[::2]
+        room = max(1, EQUITY_POINTS - len(equity))
+        equity.extend(points[k : k + room])
+        k += room
+    return equity
 
 
 class DashboardState:
@@ -722,11 +751,7 @@ class DashboardState:
                 run.trades += 1
                 run.wins += pnl > 0
                 run.total_pnl += pnl
-                if len(run.equity) < EQUITY_POINTS:
-                    run.equity.append(run.total_pnl)
-                else:  # keep the curve's shape: thin the history, keep the latest point
-                    run.equity = run.equity[::2]
-                    run.equity.append(run.total_pnl)
+                run.equity = _extended(run.equity, [run.total_pnl])
             changed = _CLOSED_PARTS
         elif action == "cancelled":
             when = r.close_timestamp
@@ -777,16 +802,14 @@ class DashboardState:
             counts = trades.milestone_counts()
             self.milestone_log.add_lazy(rid, sum(counts), self._trade_milestones, rid, trades, counts)
             parts |= Part.PARTIAL
-        now, total, wins, equity = run.sim_time, run.total_pnl, run.wins, run.equity
-        for opened, closed, pnl in zip(opened_at, closed_at, pnls):
-            now = max(now or opened, opened)
-            wins += pnl > 0
-            total += pnl
-            if len(equity) >= EQUITY_POINTS:  # keep the curve's shape: thin the history, keep the latest point
-                equity = equity[::2]
-            equity.append(total)
-            now = max(now or closed, closed)
-        run.sim_time, run.total_pnl, run.wins, run.equity = now, total, wins, equity
+        # what ``_apply_result`` adds up a trade at a time, a batch at a time (a fast run's
+        # thousands of trades were a fifth of the console's fold): the clock, the wins, the
+        # running total (``add.accumulate`` adds in order, as ``total += pnl`` does) and the curve
+        pnl = np.asarray(pnls, dtype=np.float64)
+        totals = np.add.accumulate(np.concatenate(([run.total_pnl], pnl)))
+        run.wins += int(np.count_nonzero(pnl > 0))
+        run.sim_time, run.total_pnl = _clock_after(run.sim_time, opened_at, closed_at), totals[-1].item()
+        run.equity = _extended(run.equity, totals[1:].tolist())
         run.trades += len(trades)
         return parts
 

@@ -338,3 +338,39 @@ def test_one_trade_of_another_pair_keeps_the_run_out_of_columns(where: str, name
     else:
         closed = replace(closed, **{name: "other"})
     assert engine.TradeColumns.pack([*trades[:-1], (row, lazy, closed)]) is None
+
+
+def test_the_clock_and_the_curve_of_a_batch_are_those_of_its_trades_one_by_one(monkeypatch) -> None:
+    """``_clock_after`` and ``_extended`` (a batch of trades as columns) against the rule a trade
+    at a time (``_apply_result``): the clock's ``max(now or t, t)`` with no time yet, times of
+    zero and before 1970 on the way; the curve thinned each time it is full, whatever its size."""
+    from console.state import _clock_after, _extended
+
+    def clock_one_by_one(now, opened_at, closed_at):
+        for opened, closed in zip(opened_at, closed_at):
+            now = max(now or opened, opened)
+            now = max(now or closed, closed)
+        return now
+
+    times = [[], [5], [5, 9], [0, 3], [3, 0, 2], [-5, 0, -3], [-7, -2], [1, 2, 3, 1]]
+    for now in (None, 0, 4, 10, -6):
+        for opened in times:
+            for closed in ([t + 1 for t in opened], [t - 1 for t in opened], list(reversed(opened))):
+                expected = clock_one_by_one(now, opened, closed)
+                assert _clock_after(now, opened, closed) == expected, (now, opened, closed)
+
+    def curve_one_by_one(equity, points, cap):
+        equity = list(equity)
+        for p in points:
+            if len(equity) >= cap:
+                equity = equity[::2]
+            equity.append(p)
+        return equity
+
+    for cap in (1, 2, 3, 7, 40):
+        monkeypatch.setattr(state_mod, "EQUITY_POINTS", cap)
+        for start in (0, 1, cap - 1, cap, cap + 3):
+            for n in (0, 1, cap, 3 * cap + 1):
+                equity = [float(i) for i in range(start)]
+                points = [100.0 + i for i in range(n)]
+                assert _extended(list(equity), points) == curve_one_by_one(equity, points, cap), (cap, start, n)
