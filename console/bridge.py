@@ -100,11 +100,18 @@ class EngineBridge(Widget):
         One such request waits at a time."""
         if self._buffer and not self._asked:
             self._asked = True
-            self.post_message(EngineBatch(self.drain, draw=False))
+            self._post(EngineBatch(self.drain, draw=False))
 
     def flush(self) -> None:
         """Ask for a redraw (always, so progress is polled too); the handler drains the buffer."""
-        self.post_message(EngineBatch(self.drain))
+        self._post(EngineBatch(self.drain))
+
+    def _post(self, message: EngineBatch) -> None:
+        """To the dashboard that holds this bridge, which alone handles it (``EngineBatch`` does
+        not bubble); nothing once the bridge is unmounted."""
+        owner = self.parent
+        if owner is not None:
+            owner.post_message(message)
 
     def _tick(self) -> None:
         self.flush()

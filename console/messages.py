@@ -19,10 +19,12 @@ import engine
 
 
 @dataclass
-class EngineBatch(Message):
+class EngineBatch(Message, bubble=False):
     """Time to fold in what the bridge collected. The events are taken from the bridge when the
     message is handled, not when it is posted: a run's end drains the bridge from another
-    message queue, and a batch carried inside a message could then arrive after newer events."""
+    message queue, and a batch carried inside a message could then arrive after newer events.
+    Posted to the dashboard itself, and handled there only: a fast run posts one a worker's
+    message, and its way up from the bridge and on to the app cost ~0.1 ms each time."""
 
     take: Callable[[], list[Any]]
     draw: bool = True  # False: fold only (a worker's batch just landed); the panes wait for the tick

@@ -450,3 +450,27 @@ async def test_the_signal_logs_widths_are_the_widths_its_cells_are_drawn_at(tmp_
             assert pane.widths(some)[3] == generic[3]
             keys = [k for k, _ in pane.COLUMNS]
             assert all(generic[keys.index(k)] <= width for k, width in pane.FIXED.items())
+
+
+async def test_an_engine_batch_goes_to_the_dashboard_alone(tmp_path, no_settings, monkeypatch) -> None:
+    """The bridge posts its batches to the dashboard, which alone handles them: a fast run posts
+    one a worker's message, and each went through the bridge and on up to the app before."""
+    from textual.message_pump import MessagePump
+
+    from console.messages import EngineBatch
+    from console.screens.dashboard import DashboardScreen
+
+    seen: list[str] = []
+    original = MessagePump._dispatch_message
+
+    async def noted(self, message):
+        if isinstance(message, EngineBatch):
+            seen.append(type(self).__name__)
+        return await original(self, message)
+
+    monkeypatch.setattr(MessagePump, "_dispatch_message", noted)
+    app = demo_app(dump_dir=tmp_path / "dump")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await backtest_demo(pilot)
+        await pilot.pause()
+    assert seen and set(seen) == {DashboardScreen.__name__}
