@@ -104,18 +104,21 @@ class RemoteRun:
         sock = self._sock
         if sock is None:
             return
-        try:
-            n = sock.recv_into(self._frames.room())
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            n = 0
-        if n == 0:  # the worker closed its end (it ends after its ``end``): gone before that
-            self._stop_reading()
-            self._queue.put_nowait(("died",))
-            return
-        body = self._frames.took(n)
-        if body is None:
+        for _ in range(2):  # a frame's length, then at once its body if it is there (a turn less)
+            try:
+                n = sock.recv_into(self._frames.room())
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                n = 0
+            if n == 0:  # the worker closed its end (it ends after its ``end``): gone before that
+                self._stop_reading()
+                self._queue.put_nowait(("died",))
+                return
+            body = self._frames.took(n)
+            if body is not None:
+                break
+        else:
             return
         try:
             message = decode(body)

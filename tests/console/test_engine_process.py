@@ -836,3 +836,38 @@ def test_a_runs_timing_samples_go_as_they_are_packed_and_the_console_keeps_the_s
     other.tidy(final=True)
     stores.performance_store[("BTCUSDT", "t", True)] = other
     assert dict(child._timings("BTCUSDT", stores))[("BTCUSDT", "t", True)] == ([other.packed[0]], [], 0)
+
+
+async def test_a_frame_whose_body_is_there_is_read_in_one_turn_and_one_in_parts_still_arrives_whole(
+    monkeypatch,
+) -> None:
+    """The console reads a frame's length and then, in the same turn of its loop, the body if the
+    pipe has it (a turn a frame, not two); a body that comes in parts is read as it comes."""
+    from multiprocessing.connection import Connection
+
+    ours, theirs = socket.socketpair()
+    worker_end = Connection(theirs.detach())
+    process = _idle_process()
+    first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
+    calls = []
+    original = RemoteRun._readable
+    monkeypatch.setattr(RemoteRun, "_readable", lambda self: calls.append(1) or original(self))
+    run = RemoteRun(process, Connection(ours.detach()), "backtest BTCUSDT s", first)
+    frame, body = wire.encode(("batch", [("log", ("info", "x" * 1000))], None))
+    raw = frame + wire.joined(body)
+    theirs_sock = socket.socket(fileno=os.dup(worker_end.fileno()))
+    theirs_sock.sendall(raw)
+    message = await asyncio.wait_for(run._queue.get(), 30)
+    assert message[1] == [("log", ("info", "x" * 1000))] and len(calls) == 1
+    calls.clear()
+    theirs_sock.sendall(raw[:10])  # the length and a little: the rest later
+    while not calls:
+        await asyncio.sleep(0)
+    assert run._queue.empty()
+    theirs_sock.sendall(raw[10:])
+    message = await asyncio.wait_for(run._queue.get(), 30)
+    assert message[1] == [("log", ("info", "x" * 1000))] and len(calls) == 2
+    theirs_sock.close()
+    process.stdin.close()
+    worker_end.close()
+    run.kill()
