@@ -850,8 +850,15 @@ async def test_a_frame_whose_body_is_there_is_read_in_one_turn_and_one_in_parts_
     process = _idle_process()
     first = engine.TaskStatus(id="x", symbol="BTCUSDT", strategy_name="s", status="running")
     calls = []
+    read = asyncio.Event()
     original = RemoteRun._readable
-    monkeypatch.setattr(RemoteRun, "_readable", lambda self: calls.append(1) or original(self))
+
+    def counted(self) -> None:
+        calls.append(1)
+        original(self)
+        read.set()
+
+    monkeypatch.setattr(RemoteRun, "_readable", counted)
     run = RemoteRun(process, Connection(ours.detach()), "backtest BTCUSDT s", first)
     frame, body = wire.encode(("batch", [("log", ("info", "x" * 1000))], None))
     raw = frame + wire.joined(body)
@@ -860,10 +867,10 @@ async def test_a_frame_whose_body_is_there_is_read_in_one_turn_and_one_in_parts_
     message = await asyncio.wait_for(run._queue.get(), 30)
     assert message[1] == [("log", ("info", "x" * 1000))] and len(calls) == 1
     calls.clear()
+    read.clear()
     theirs_sock.sendall(raw[:10])  # the length and a little: the rest later
-    while not calls:
-        await asyncio.sleep(0)
-    assert run._queue.empty()
+    await read.wait()
+    assert run._queue.empty() and len(calls) == 1
     theirs_sock.sendall(raw[10:])
     message = await asyncio.wait_for(run._queue.get(), 30)
     assert message[1] == [("log", ("info", "x" * 1000))] and len(calls) == 2
