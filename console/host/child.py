@@ -408,11 +408,12 @@ def _timings(symbol: str, stores: Any = None) -> list[tuple[tuple[str, str, bool
     of samples on the engine benchmark, read and unpickled after the run's last trade)."""
     import engine
 
-    store = (stores or engine.active_engine().stores).performance_store
+    store = (stores if stores is not None else engine.active_engine().stores).performance_store
     return [(key, _unsent(log)) for key, log in store.items() if key[0] == symbol]
 
 
 def _unsent(log: Any) -> tuple[list[Any], list[tuple], int]:
+    """What of ``log`` has not gone to the console yet: (its chunks, its rows, what it trimmed)."""
     if log.on_pack is not None:  # its chunks went as they were packed
         return [], list(log.rows), 0
     return list(log.packed), list(log.rows), log.trimmed_seen
