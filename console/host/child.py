@@ -552,7 +552,7 @@ def _read_stops(
     while True:
         try:
             message = conn.recv()
-        except (EOFError, OSError):
+        except Exception:  # the pipe closed (EOF), failed, or brought what does not unpickle: as a quit
             message = ("quit",)
         if spec is None:
             first.put(message)

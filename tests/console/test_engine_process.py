@@ -878,3 +878,20 @@ async def test_a_frame_whose_body_is_there_is_read_in_one_turn_and_one_in_parts_
     process.stdin.close()
     worker_end.close()
     run.kill()
+
+
+def test_a_spare_worker_that_gets_what_does_not_unpickle_leaves_rather_than_waiting_forever() -> None:
+    """The worker's reader takes the console's first message for it; a message it cannot read
+    counts as a quit (the worker leaves, and the console sees it gone), not a reader thread that
+    died while the worker waits for a run that never comes."""
+    from console.host import EngineHost, Loader
+
+    host = EngineHost(Loader("no_such_btk_project_module", "register"))
+    try:
+        assert host.wait_ready(120)
+        spare = host.spare
+        assert spare is not None
+        spare.conn.send_bytes(b"not a pickle")
+        assert spare.process.wait(timeout=120) == 0
+    finally:
+        host.close()
