@@ -34,10 +34,14 @@ def to_columns(items: list[Any], folded: engine.FoldedChunks | None = None) -> l
     out: list[tuple[str, Any]] = []
     run: list[engine.HeardTrade] = []
     pair: tuple[str, str, bool] | None = None
+    held: list[tuple[str, Any]] = []  # timing samples met within a run of trades: they go after it
     for item in items:
         if type(item) is not tuple:  # an opened row or a lazy batch as the engine gave it (child.py ``listen``)
             item = ("opened_row", item) if type(item) is engine.SignalRow else ("partial_lazy", item)
         kind, value = item
+        if kind == "timings" and run:  # another store's: the run stays one (each cut cost a pack)
+            held.append(item)
+            continue
         if kind == "trade":
             closed = value[2]
             here = (closed.symbol, closed.strategy_name, value[1] is None)  # columns hold one kind
@@ -50,9 +54,11 @@ def to_columns(items: list[Any], folded: engine.FoldedChunks | None = None) -> l
         if run:
             _close_run(out, run, folded)
             run = []
+            out += held
+            held.clear()
         out.append(("signal", engine.opened_result(value, True)) if kind == "opened_row" else item)
     _close_run(out, run, folded)
-    return out
+    return out + held
 
 
 def _close_run(out: list[tuple[str, Any]], run: list[engine.HeardTrade], folded: engine.FoldedChunks | None) -> None:

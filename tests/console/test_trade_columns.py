@@ -374,3 +374,22 @@ def test_the_clock_and_the_curve_of_a_batch_are_those_of_its_trades_one_by_one(m
                 equity = [float(i) for i in range(start)]
                 points = [100.0 + i for i in range(n)]
                 assert _extended(list(equity), points) == curve_one_by_one(equity, points, cap), (cap, start, n)
+
+
+def test_timing_samples_within_a_run_of_trades_go_after_it_and_before_what_follows() -> None:
+    """A chunk of timing samples the performance log packed mid-run (``PerformanceLog.on_pack``)
+    lands among a run's trades; it belongs to another store, so the run stays one ``trades`` item
+    (each cut cost the worker a pack, ~7M instructions a run on the engine benchmark) and the
+    samples follow it, still before the next event (a ``clear`` of their pair, say)."""
+    samples = [("timings", (("BTCUSDT", "s", True), (["chunk"], [], 0)))]
+    clear = ("clear", ("BTCUSDT", "t", True))
+    items = [x for i in range(1, 5) for x in _trade(i, 1.0)]
+    items = items[:2] + samples + items[2:] + samples + [clear] + [x for i in range(5, 9) for x in _trade(i, 1.0)]
+    got = columns.to_columns(items)
+    assert [k for k, _ in got] == ["trades", "timings", "timings", "clear", "trades"]
+    assert [len(v) for k, v in got if k == "trades"] == [4, 4]
+    # at the end of the batch, and outside a run, they stay where they are
+    tail = columns.to_columns([*_trade(1, 1.0), *_trade(2, 1.0), *samples])
+    assert [k for k, _ in tail][-1] == "timings"
+    alone = columns.to_columns([*samples, clear])
+    assert alone == [*samples, clear]
