@@ -225,8 +225,9 @@ class Outbox:
     def closed(self, event: Any) -> None:
         """A closed result (the signal stream's hook for ``closed``). A backtest's: when its trade
         came whole just before it (its opened row, then its lazy milestones if it has any), the
-        three become one ``("trade", (row, lazy, closed))`` item, found here as it completes
-        rather than by scanning the batch for it (console/host/columns.py packs runs of them);
+        three become one ``(row, lazy, closed)`` item (``engine.HeardTrade``, without a kind: a
+        tuple less a trade to make and free), found here as it completes rather than by scanning
+        the batch for it (console/host/columns.py packs runs of them);
         else it goes as ``closed_backtest``. A message is sent once the batch holds
         ``SEND_SLICE`` events, a trade counting for its own. A live run's goes as it came."""
         if not event.backtest:  # a live run's close goes as it came
@@ -236,11 +237,11 @@ class Outbox:
         # an opened row and a lazy batch are in ``items`` as they came (``listen``: appended by
         # the engine's call itself), every other item as a (kind, value) tuple
         if n and items[-1] is row:
-            items[-1] = ("trade", (row, None, event))
+            items[-1] = (row, None, event)
             self.merged += 1
         elif n > 1 and items[-2] is row and getattr(items[-1], "row", None) is row:  # its lazy batch
             lazy = items.pop()
-            items[-1] = ("trade", (row, lazy, event))
+            items[-1] = (row, lazy, event)
             self.merged += 2
         else:
             items.append(("closed_backtest", event))

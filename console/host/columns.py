@@ -3,7 +3,7 @@
 A fast backtest emits each trade as its opened row (heard through ``Bus.opened_rows``: the
 worker builds no opened result), its lazy milestone batch (when it has milestones) and its closed
 result, thousands of them a batch; the worker's collector keeps a trade heard whole as one
-``("trade", (row, lazy, closed))`` item (``Outbox.closed``, console/host/child.py). The worker
+``(row, lazy, closed)`` item (``Outbox.closed``, console/host/child.py). The worker
 sends each run of such trades of one pair as one ``("trades", columns)`` item; the console keeps
 the columns in its report stores and folds them into its dashboard without building the objects
 (console/host/remote.py), or turns them back into the same items when something else listens
@@ -25,7 +25,8 @@ MIN_TRADES = 4
 
 
 def to_columns(items: list[Any], folded: engine.FoldedChunks | None = None) -> list[tuple[str, Any]]:
-    """``items`` (``(kind, value)`` tuples; an opened row or a lazy batch as itself) with each
+    """``items`` (``(kind, value)`` tuples; an opened row or a lazy batch as itself; a trade
+    heard whole as its ``(row, lazy, closed)``) with each
     run of at least ``MIN_TRADES`` trades heard whole of one pair (all
     with milestones, or all without) replaced by one ``("trades", TradeColumns)`` item in its
     place, the other trades by their three items, and every other opened row by its opened
@@ -38,18 +39,18 @@ def to_columns(items: list[Any], folded: engine.FoldedChunks | None = None) -> l
     for item in items:
         if type(item) is not tuple:  # an opened row or a lazy batch as the engine gave it (child.py ``listen``)
             item = ("opened_row", item) if type(item) is engine.SignalRow else ("partial_lazy", item)
-        kind, value = item
-        if kind == "timings" and run:  # another store's: the run stays one (each cut cost a pack)
-            held.append(item)
-            continue
-        if kind == "trade":
-            closed = value[2]
-            here = (closed.symbol, closed.strategy_name, value[1] is None)  # columns hold one kind
+        if len(item) == 3:  # a trade heard whole (``Outbox.closed``): its row, lazy batch, closed result
+            closed = item[2]
+            here = (closed.symbol, closed.strategy_name, item[1] is None)  # columns hold one kind
             if run and here != pair:
                 _close_run(out, run, folded)
                 run = []
             pair = here
-            run.append(value)
+            run.append(item)
+            continue
+        kind, value = item
+        if kind == "timings" and run:  # another store's: the run stays one (each cut cost a pack)
+            held.append(item)
             continue
         if run:
             _close_run(out, run, folded)

@@ -172,18 +172,18 @@ def _trade(i: int, pnl: float, *, lazy: bool = False) -> list[tuple[str, Any]]:
         signal=row, current_price=100.0, close_reason="time_expired", close_timestamp=60_000 * i + 1,
         pnl=Pnl(pnl, 100.0, 100.0), **names,
     )  # fmt: skip
-    return [("trade", (row, None, closed))]
+    return [(row, None, closed)]
 
 
 def _as_sent(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """``items`` as the console gets them when they go as objects: each trade as its opened
     result (rebuilt from its row) and its closed result."""
     out: list[tuple[str, Any]] = []
-    for kind, value in items:
-        if kind == "trade":
-            out += [("signal", engine.opened_result(value[0], True)), ("closed_backtest", value[2])]
+    for item in items:
+        if len(item) == 3:  # a trade heard whole
+            out += [("signal", engine.opened_result(item[0], True)), ("closed_backtest", item[2])]
         else:
-            out.append((kind, value))
+            out.append(item)
     return out
 
 
@@ -196,7 +196,7 @@ def test_runs_break_where_a_trade_would_not_fit_and_stay_in_place() -> None:
     assert len(got[0][1]) == 5
     assert [x for k, v in got for x in (columns.expand(v) if k == "trades" else [(k, v)])] == _as_sent(items)
     names = {"strategy_name": "s", "exchange_name": "x", "symbol": "BTCUSDT", "backtest": True}
-    assert _as_sent(items)[0][1] == OpenedResult(signal=items[0][1][0], current_price=100.0, **names)
+    assert _as_sent(items)[0][1] == OpenedResult(signal=items[0][0], current_price=100.0, **names)
 
 
 @pytest.mark.parametrize("points", [40, state_mod.EQUITY_POINTS])
@@ -329,7 +329,7 @@ def test_one_trade_of_another_pair_keeps_the_run_out_of_columns(where: str, name
     leaves every trade as objects; the same five with the names all alike go as columns."""
     from dataclasses import replace
 
-    trades = [_trade(n, 1.0)[0][1] for n in range(1, 6)]
+    trades = [_trade(n, 1.0)[0] for n in range(1, 6)]
     assert engine.TradeColumns.pack(trades) is not None
     row, lazy, closed = trades[-1]
     if where == "row":
