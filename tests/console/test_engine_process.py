@@ -37,6 +37,16 @@ from console.widgets.panes import EquityPane, RunsPane, SignalsPane
 TIMING_REPORTS = "performance"  # wall-clock timings: never equal between two runs
 
 
+class DecodingPipe:
+    """A worker's end of the pipe that keeps each message it is sent, decoded (``Outbox`` tests)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send_bytes(self, raw: bytes) -> None:
+        self.sent.append(wire.decode(raw))
+
+
 def _app(project_dir: Path, dump: Path, *, worker: bool) -> BtkApp:
     project = load_project(project_dir / "btk.toml")
     loader = loader_for(project.source, project.root) if worker else None
@@ -265,16 +275,9 @@ def test_a_big_batch_goes_down_the_pipe_in_slices_in_order() -> None:
     the last, and every event arrives once, in order."""
     from console.host import child
 
-    class Pipe:
-        def __init__(self) -> None:
-            self.sent: list[tuple] = []
-
-        def send_bytes(self, raw: bytes) -> None:
-            self.sent.append(wire.decode(raw))
-
     n_slice = child.SEND_SLICE
     for n in (0, 1, n_slice - 1, n_slice, n_slice + 1, 2 * n_slice, 2 * n_slice + n_slice // 2):
-        pipe = Pipe()
+        pipe = DecodingPipe()
         out = child.Outbox(pipe)  # type: ignore[arg-type]
         out.items = [("signal", i) for i in range(n)]
         out.flush("status")
@@ -360,13 +363,6 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
 
     from console.host import child
 
-    class Pipe:
-        def __init__(self) -> None:
-            self.sent: list[tuple] = []
-
-        def send_bytes(self, raw: bytes) -> None:
-            self.sent.append(wire.decode(raw))
-
     def row(n: int) -> SimpleNamespace:
         return SimpleNamespace(n=n, price_open=1.0, strategy_name="s", exchange_name="x", symbol="BTCUSDT")
 
@@ -374,7 +370,7 @@ def test_a_backtest_sends_a_full_message_at_once_not_at_the_next_tick() -> None:
         names = {"symbol": "BTCUSDT", "strategy_name": "s", "exchange_name": "x"}
         return SimpleNamespace(action=action, backtest=backtest, n=n, signal=signal or row(n), **names)
 
-    pipe = Pipe()
+    pipe = DecodingPipe()
     out = child.Outbox(pipe)  # type: ignore[arg-type]
     hooks = {action: hook for wanted, hook in child._signal_hooks(out, child.SIGNAL_ACTIONS) for action in wanted}
 
@@ -420,14 +416,7 @@ async def test_a_full_message_carries_the_status_and_spares_the_next_tick() -> N
 
     from console.host import child
 
-    class Pipe:
-        def __init__(self) -> None:
-            self.sent: list[tuple] = []
-
-        def send_bytes(self, raw: bytes) -> None:
-            self.sent.append(wire.decode(raw))
-
-    pipe = Pipe()
+    pipe = DecodingPipe()
     out = child.Outbox(pipe)  # type: ignore[arg-type]
     statuses = iter(range(100))
     handle = SimpleNamespace(status=lambda: f"status {next(statuses)}")
@@ -804,11 +793,7 @@ def test_a_runs_timing_samples_go_as_they_are_packed_and_the_console_keeps_the_s
     from console.host import child
     from engine.reports import stores as st
 
-    class Pipe:
-        def send_bytes(self, raw: bytes) -> None:
-            pass
-
-    out = child.Outbox(Pipe())  # type: ignore[arg-type]
+    out = child.Outbox(DecodingPipe())  # type: ignore[arg-type]
     stores = st.ReportStores()
     child._watch_stores(stores, out)
     stores.clear_run("BTCUSDT", "s", True)
