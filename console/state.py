@@ -362,16 +362,21 @@ class RunLog:
         return min(self.maxlen, held + pending)
 
 
+def _clock_at(now: int | None, when: int) -> int:
+    """A run's simulated clock once an event of time ``when`` is folded: it never goes back (no
+    time yet, or 0: the event's)."""
+    return max(now or when, when)
+
+
 def _clock_after(now: int | None, opened_at: list[int], closed_at: list[int]) -> int | None:
     """A run's simulated clock after trades that opened and closed at these times, as
-    ``_apply_result`` moves it a trade at a time (``max(now or t, t)``, opened then closed): with no
+    ``_apply_result`` moves it a trade at a time (``_clock_at``, opened then closed): with no
     zero or negative time on the way that is the plain maximum, found at C speed."""
     if opened_at and min(min(opened_at), min(closed_at)) > 0 and (now is None or now > 0):
         latest = max(max(opened_at), max(closed_at))
         return latest if now is None else max(now, latest)
     for opened, closed in zip(opened_at, closed_at):
-        now = max(now or opened, opened)
-        now = max(now or closed, closed)
+        now = _clock_at(_clock_at(now, opened), closed)
     return now
 
 
@@ -767,7 +772,7 @@ class DashboardState:
         else:
             return Part.NONE
         if run is not None and when is not None:
-            run.sim_time = max(run.sim_time or when, when)
+            run.sim_time = _clock_at(run.sim_time, when)
         return changed
 
     def _apply_trades(self, trades: engine.TradeColumns) -> Part:
