@@ -69,7 +69,7 @@ from .exchanges.ccxt_options import credential_env_vars, secrets_in
 from .exchanges.ccxt_options import option_problem as ccxt_option_problem
 from .exchanges.register import add_catalog_exchange, add_ccxt_exchange, add_csv_exchange, add_synthetic_exchange
 from .exchanges.synthetic import SyntheticFeed
-from .heap import settle_heap
+from .heap import reuse_freed_memory, settle_heap
 from .helpers import format_price, format_quantity, get_average_price, get_candles, get_date, get_mode
 from .indicators import Indicator, IndicatorError, Signals, indicator, vectorised
 from .kernel import Engine, EngineDisposedError
@@ -396,6 +396,7 @@ __all__ = [
     "registrations",
     "reset_config",
     "restore_registrations",
+    "reuse_freed_memory",
     "risk_instance",
     "run_sweep",
     "secrets_in",

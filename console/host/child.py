@@ -76,6 +76,11 @@ trade cost its run 70M instructions on the engine benchmark; the console gets th
 built from the row by the engine's rule (``engine.opened_result``, console/host/columns.py)."""
 
 
+HEAP_RESERVE = 64 << 20
+"""Heap a worker touches while it waits for its run (``engine.reuse_freed_memory``): a year of
+minute candles and what a run makes of them (the engine benchmark's run used ~50 MB of new heap);
+a bigger run faults in the rest as it goes, as a headless one does."""
+
 SEND_SLICE = 1_000
 """Items a batch message carries at most (``Outbox.flush``; a run of trades as columns is one).
 A backtest sends one as soon as it holds that many events (at a closed result), not only at the
@@ -312,9 +317,12 @@ def main(conn: Connection) -> None:
         load_error = exc
     install()  # again: the project's own exception classes pickle with their tracebacks too
     fast_pickle.register()  # the engine's events go down the pipe without dataclasses.fields() per object
-    from engine import settle_heap
+    from engine import reuse_freed_memory, settle_heap
 
     settle_heap()  # the project stays loaded for the run: the collector's passes skip it
+    # and its run starts on heap pages already faulted in (paid while the console waits for a
+    # run to be picked): the engine benchmark's run took ~21,000 page faults, then ~1,700
+    reuse_freed_memory(HEAP_RESERVE)
     # the run's event loop, its outbox's writer thread and the thread that reads the console's
     # messages are made while the worker waits for a run, not on the run's way in: starting a
     # thread waits until it has taken the interpreter, up to 3 ms between the console's "run"

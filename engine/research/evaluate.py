@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import config, registry
-from ..heap import settle_heap
+from ..heap import reuse_freed_memory, settle_heap
 from ..model import CANDLE_INTERVALS, MINUTE_MS, CandleColumns, ClosedResult, TradeMetrics
 from ..reports.statistics import DAY_MS, backtest_statistics
 from .table import ResultRow
@@ -236,6 +236,7 @@ def init_worker(
         use_shared(args[1], shared)
     _worker = Worker(*args)
     settle_heap()  # what a worker set up lives as long as it does: the collector's passes skip it
+    reuse_freed_memory()  # its runs reuse the blocks the runs before them freed
 
 
 def run_task(task: Task) -> ResultRow:

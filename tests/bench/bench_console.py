@@ -74,6 +74,7 @@ def run_engine(scenario: str) -> dict:
 
     register(scenario)
     e.settle_heap()  # as ``btk-console backtest`` does once its project is loaded (the console does too)
+    e.reuse_freed_memory()  # and this, as ``btk-console backtest`` does (the console's worker too)
 
     async def main() -> tuple[float, float]:
         t0, cpu0 = time.perf_counter(), time.process_time()

@@ -51,6 +51,9 @@ def run_child(kind: str) -> dict:
     register("benchmark")
     fast_pickle.register()  # as a worker does once its project is loaded
     e.settle_heap()
+    # a headless run reuses freed blocks (``btk-console backtest``); a worker also starts on its
+    # heap reserve, touched while it waited for the run
+    e.reuse_freed_memory(child.HEAP_RESERVE if kind == "worker" else 0)
     if kind == "engine":
 
         async def run() -> None:

@@ -53,6 +53,41 @@ def test_backtest_settles_its_heap_once_the_project_is_loaded(tmp_path: Path) ->
         gc.unfreeze()
 
 
+REUSED = """
+import io, resource, sys
+from console.cli import main
+
+argv = ["backtest", "--strategy", "demo-trend", "--days", "1", "--dump-dir", sys.argv[1]]
+code = main(argv, io.StringIO(), io.StringIO())
+
+def faults(size):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = bytearray(size)
+    del block
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults(16 << 20)
+print(code, faults(16 << 20))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_backtest_reuses_the_blocks_its_runs_free(tmp_path: Path) -> None:
+    """``engine.reuse_freed_memory`` with ``settle_heap``: after the command a freed 16 MiB block
+    is reused by the next (glibc's default hands it back and faults the next one in page by
+    page: ~4,000 faults). In a fresh interpreter: the allocator's settings are the process's."""
+    from engine.heap import _glibc_mallopt
+
+    if _glibc_mallopt() is None:
+        pytest.skip("not glibc's malloc")
+    proc = subprocess.run(
+        [sys.executable, "-c", REUSED, str(tmp_path / "dump")], capture_output=True, text=True, check=True
+    )
+    code, faults = map(int, proc.stdout.split())
+    assert code == 0
+    assert faults < 200
+
+
 def test_symbols_strategies_days_and_dump_dir_are_honoured(tmp_path: Path) -> None:
     code, out, err = run(
         "backtest",

@@ -880,3 +880,35 @@ def test_a_spare_worker_that_gets_what_does_not_unpickle_leaves_rather_than_wait
         assert spare.process.wait(timeout=120) == 0
     finally:
         host.close()
+
+
+def _heap_resident(pid: int) -> int:
+    """Bytes of the process's heap (glibc's brk heap, ``[heap]`` in its smaps) in memory."""
+    resident, in_heap = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split(maxsplit=1)[0]
+        if not head.endswith(":"):  # a mapping's first line: its address range ... its name
+            in_heap = line.endswith("[heap]")
+        elif in_heap and head == "Rss:":
+            resident += int(line.split()[1]) * 1024
+    return resident
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads the worker's /proc/PID/smaps")
+def test_a_spare_worker_has_its_heap_reserve_in_before_it_says_ready() -> None:
+    """A spare touches its heap reserve while it waits (``engine.reuse_freed_memory``), before
+    it tells the console it is ready: the run it is given starts on pages already faulted in
+    (without the reserve a spare's heap held ~10 MB)."""
+    from console.host import EngineHost, Loader
+    from console.host.child import HEAP_RESERVE
+    from engine.heap import _glibc_mallopt
+
+    if _glibc_mallopt() is None:
+        pytest.skip("not glibc's malloc: no reserve")
+    host = EngineHost(Loader("no_such_btk_project_module", "register"))
+    try:
+        assert host.wait_ready(120)
+        assert host.spare is not None
+        assert _heap_resident(host.spare.process.pid) >= HEAP_RESERVE
+    finally:
+        host.close()

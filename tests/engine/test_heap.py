@@ -1,9 +1,16 @@
-"""``engine.settle_heap``: collect what set-up left, then freeze what is alive (engine/heap.py)."""
+"""``engine.settle_heap``: collect what set-up left, then freeze what is alive; and
+``engine.reuse_freed_memory``: freed blocks kept for reuse, a reserve touched at once (engine/heap.py)."""
 
 from __future__ import annotations
 
 import gc
+import json
+import resource
+import subprocess
+import sys
 import weakref
+
+import pytest
 
 import engine
 
@@ -52,3 +59,56 @@ def test_settle_with_young_sets_only_the_youngest_generations_threshold() -> Non
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+FAULTS = """
+import json, resource, sys
+import engine
+
+def faults(size):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = bytearray(size)  # zeroed: every page of it touched
+    del block
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+reserve = int(sys.argv[2])
+tuned = engine.reuse_freed_memory(reserve) if sys.argv[1] == "tuned" else None
+print(json.dumps({"tuned": tuned, "faults": [faults(16 << 20) for _ in range(2)]}))
+"""
+
+PAGES = (16 << 20) // resource.getpagesize()
+
+
+def _faults(mode: str, reserve: int = 0) -> dict:
+    """Page faults of two 16 MiB blocks, one after the other freed, in a fresh interpreter (the
+    allocator's settings are the process's)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", FAULTS, mode, str(reserve)], capture_output=True, text=True, check=True
+    )
+    return json.loads(proc.stdout)
+
+
+def _glibc() -> bool:
+    return _faults("tuned")["tuned"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_reuse_freed_memory_keeps_a_freed_block_for_the_next() -> None:
+    """glibc hands a freed 16 MiB block back to the system, and the next one is faulted in page
+    by page again; after ``reuse_freed_memory`` the next one reuses its pages."""
+    if not _glibc():
+        pytest.skip("not glibc's malloc")
+    plain, tuned = _faults("plain"), _faults("tuned")
+    assert plain["faults"][1] > PAGES // 2  # the second block's pages are new again
+    assert tuned["faults"][0] > PAGES // 2  # the first is new either way
+    assert tuned["faults"][1] < PAGES // 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_reserve_is_touched_now_so_the_first_block_reuses_it() -> None:
+    """With a reserve, the heap is faulted in at the call: the first block after it is too."""
+    if not _glibc():
+        pytest.skip("not glibc's malloc")
+    got = _faults("tuned", 64 << 20)
+    assert got["tuned"] is True
+    assert max(got["faults"]) < PAGES // 20
