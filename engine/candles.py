@@ -31,7 +31,6 @@ a forming candle, so its candles are final and its speed is unchanged).
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import math
 from collections.abc import Sequence
@@ -46,6 +45,7 @@ from . import config, settlement
 from .clock import get_clock
 from .config import Config
 from .exchanges.aggregate import MinuteFeed
+from .heap import trim_heap
 from .log import get_logger, warnings_wanted
 from .model import CANDLE_INTERVALS, MINUTE_MS, Candle, CandleColumns
 from .registry import ExchangeSchema
@@ -1067,7 +1067,7 @@ class ExchangeClient:
                 total -= size
                 freed += size
         if freed:
-            _trim_heap()
+            trim_heap()
 
     def forget_failures(self) -> None:
         """A new run retries what failed in an earlier one."""
@@ -1219,19 +1219,4 @@ def clear_candle_cache() -> None:
             client._stores.clear()
     eng.candle_clients.clients.clear()
     eng.candle_clients.recent.clear()
-    _trim_heap()
-
-
-def _trim_heap() -> None:
-    """glibc's ``malloc_trim(0)``: give the freed heap back (a no-op where it does not exist)."""
-    global _malloc_trim
-    if _malloc_trim is None:
-        try:
-            _malloc_trim = ctypes.CDLL(None).malloc_trim  # the process's own symbols: glibc's, on Linux
-        except (OSError, AttributeError, TypeError):
-            _malloc_trim = False
-    if _malloc_trim:
-        _malloc_trim(0)
-
-
-_malloc_trim: Any = None  # resolved at the first clear: False where the C library has none
+    trim_heap()

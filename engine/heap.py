@@ -25,11 +25,11 @@ faulted in: ~1,700 left.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 from typing import Any
 
-__all__ = ["reuse_freed_memory", "settle_heap"]
+__all__ = ["glibc", "reuse_freed_memory", "settle_heap", "trim_heap"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (glibc's malloc.h)
 
@@ -63,11 +63,11 @@ def reuse_freed_memory(reserve: int = 0) -> bool:
     and, with ``reserve`` bytes, touch that much heap now and free it, so the next allocations
     land on pages already there. False (nothing changed) where malloc is not glibc's. Like
     ``settle_heap`` it changes the whole process: the engine never calls it on its own."""
-    mallopt = _glibc_mallopt()
-    if mallopt is None:
+    libc = glibc()
+    if libc is None:
         return False
     trim = max(TRIM_THRESHOLD, 2 * reserve)
-    if not (mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, trim)):
+    if not (libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, trim)):
         return False
     # blocks under the threshold, so they come from the heap; freed, they join its free top,
     # which stays (under ``trim``) with its pages faulted in (bytearray zeroes what it gets)
@@ -77,13 +77,23 @@ def reuse_freed_memory(reserve: int = 0) -> bool:
     return True
 
 
-def _glibc_mallopt() -> Any:
-    """glibc's ``mallopt``, or None (another C library, or none that ctypes can open)."""
+def trim_heap() -> None:
+    """glibc's ``malloc_trim(0)``: give the heap's free memory back to the system now, whatever
+    ``reuse_freed_memory`` keeps (``clear_candle_cache``, SPEC 6.6); nothing elsewhere."""
+    libc = glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
+def glibc() -> Any:
+    """The process's C library when it is glibc (its own symbols), else None: another C library
+    (musl has a ``mallopt`` that does nothing) or none ctypes can open."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-        libc.gnu_get_libc_version  # noqa: B018  glibc's alone: musl has a mallopt that does nothing
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version  # noqa: B018  glibc's alone
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    except (OSError, AttributeError, TypeError):
         return None
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt
+    return libc

@@ -76,9 +76,9 @@ def test_backtest_reuses_the_blocks_its_runs_free(tmp_path: Path) -> None:
     """``engine.reuse_freed_memory`` with ``settle_heap``: after the command a freed 16 MiB block
     is reused by the next (glibc's default hands it back and faults the next one in page by
     page: ~4,000 faults). In a fresh interpreter: the allocator's settings are the process's."""
-    from engine.heap import _glibc_mallopt
+    from engine.heap import glibc
 
-    if _glibc_mallopt() is None:
+    if glibc() is None:
         pytest.skip("not glibc's malloc")
     proc = subprocess.run(
         [sys.executable, "-c", REUSED, str(tmp_path / "dump")], capture_output=True, text=True, check=True

@@ -901,9 +901,9 @@ def test_a_spare_worker_has_its_heap_reserve_in_before_it_says_ready() -> None:
     (without the reserve a spare's heap held ~10 MB)."""
     from console.host import EngineHost, Loader
     from console.host.child import HEAP_RESERVE
-    from engine.heap import _glibc_mallopt
+    from engine.heap import glibc
 
-    if _glibc_mallopt() is None:
+    if glibc() is None:
         pytest.skip("not glibc's malloc: no reserve")
     host = EngineHost(Loader("no_such_btk_project_module", "register"))
     try:

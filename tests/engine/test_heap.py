@@ -72,8 +72,13 @@ def faults(size):
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 reserve = int(sys.argv[2])
-tuned = engine.reuse_freed_memory(reserve) if sys.argv[1] == "tuned" else None
-print(json.dumps({"tuned": tuned, "faults": [faults(16 << 20) for _ in range(2)]}))
+tuned = engine.reuse_freed_memory(reserve) if sys.argv[1] in ("tuned", "trimmed") else None
+first = faults(16 << 20)
+if sys.argv[1] == "trimmed":
+    from engine.heap import trim_heap
+
+    trim_heap()
+print(json.dumps({"tuned": tuned, "faults": [first, faults(16 << 20)]}))
 """
 
 PAGES = (16 << 20) // resource.getpagesize()
@@ -112,3 +117,13 @@ def test_a_reserve_is_touched_now_so_the_first_block_reuses_it() -> None:
     got = _faults("tuned", 64 << 20)
     assert got["tuned"] is True
     assert max(got["faults"]) < PAGES // 20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_trim_heap_still_gives_the_kept_blocks_back() -> None:
+    """What ``reuse_freed_memory`` keeps goes back to the system at ``trim_heap`` (as
+    ``clear_candle_cache`` promises, SPEC 6.6): the next block is faulted in afresh."""
+    if not _glibc():
+        pytest.skip("not glibc's malloc")
+    got = _faults("trimmed")
+    assert got["faults"][1] > PAGES // 2
