@@ -24,6 +24,7 @@ faulted in: ~1,700 left.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import gc
@@ -61,7 +62,8 @@ def settle_heap(young: int | None = None) -> int:
 def reuse_freed_memory(reserve: int = 0) -> bool:
     """Have glibc's malloc keep freed blocks for reuse (``MMAP_THRESHOLD``, ``TRIM_THRESHOLD``)
     and, with ``reserve`` bytes, touch that much heap now and free it, so the next allocations
-    land on pages already there. False (nothing changed) where malloc is not glibc's. Like
+    land on pages already there (as much of it as the process may have: a reserve it cannot get
+    is no failure). False (nothing changed) where malloc is not glibc's. Like
     ``settle_heap`` it changes the whole process: the engine never calls it on its own."""
     libc = glibc()
     if libc is None:
@@ -72,7 +74,9 @@ def reuse_freed_memory(reserve: int = 0) -> bool:
     # blocks under the threshold, so they come from the heap; freed, they join its free top,
     # which stays (under ``trim``) with its pages faulted in (bytearray zeroes what it gets)
     step = MMAP_THRESHOLD // 4
-    blocks = [bytearray(step) for _ in range(reserve // step)]
+    blocks: list[bytearray] = []
+    with contextlib.suppress(MemoryError):  # a process held to less: what it got is the reserve
+        blocks.extend(bytearray(step) for _ in range(reserve // step))
     del blocks
     return True
 

@@ -127,3 +127,25 @@ def test_trim_heap_still_gives_the_kept_blocks_back() -> None:
         pytest.skip("not glibc's malloc")
     got = _faults("trimmed")
     assert got["faults"][1] > PAGES // 2
+
+
+LIMITED = """
+import resource, sys
+import engine
+
+# room for a few MiB more than this process has mapped: a 64 MiB reserve cannot be had
+mapped = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (mapped + (24 << 20), resource.RLIM_INFINITY))
+print(engine.reuse_freed_memory(64 << 20))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc, /proc")
+def test_a_reserve_the_process_cannot_have_is_no_failure() -> None:
+    """A worker held to less memory than its reserve (a container's limit) still starts: the
+    thresholds are set and what it got stands for the reserve."""
+    if not _glibc():
+        pytest.skip("not glibc's malloc")
+    proc = subprocess.run([sys.executable, "-c", LIMITED], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"]
