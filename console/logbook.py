@@ -15,7 +15,7 @@ import traceback
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import engine
 
@@ -26,7 +26,8 @@ EntryKind = Literal["ERROR", "WARNING", "INFO", "TICK"]
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
-    """One line of the book; ``detail`` is the traceback of an error (empty otherwise)."""
+    """One line of the book: a warning, a note, a live tick. An error of a run is an
+    ``ErrorEntry``, read by the same names; here ``where`` and ``detail`` stay empty."""
 
     seq: int
     time: int | None  # ms: the moment it was about (a run's simulated time), None when unknown
@@ -42,31 +43,69 @@ class LogEntry:
         return all(w in hay for w in words)
 
 
-def error_entry(seq: int, exc: BaseException, run: str, when: int | None) -> LogEntry:
-    """An error as the book keeps it: describe_error's line, origin's file:line, the traceback."""
-    frame = engine.origin(exc)
-    where = ""
-    if frame is not None:
-        try:
-            shown = os.path.relpath(frame.filename)
-        except ValueError:  # another drive (Windows)
-            shown = frame.filename
-        where = f"{frame.filename if shown.startswith('..') else shown}:{frame.lineno}"
-    detail = "".join(traceback.format_exception(exc)).rstrip() if exc.__traceback__ is not None else ""
-    return LogEntry(seq, when, "ERROR", run, engine.describe_error(exc), where, detail)
+class ErrorEntry:
+    """An error as the book keeps it: its exception, and what the log viewer shows of it (the
+    line of ``engine.describe_error``, the file and line ``engine.origin`` finds, the traceback)
+    worked out the first time they are read, as the log viewer draws or searches the entry. A
+    strategy that raises on every call sends ~35,000 errors a year at 15m; each traceback
+    formatted as it came (Python 3.11 also parses each frame's line for its carets) took the
+    console ~14 s of a run that takes 0.6 s headless, for a book that shows the newest few
+    thousand when asked. The exception's frames drop their local variables (``clear_frames``): a
+    kept traceback holds every frame it passed through, and their locals could be a run's arrays."""
+
+    __slots__ = ("_shown", "exc", "run", "seq", "time")
+
+    kind: ClassVar[EntryKind] = "ERROR"
+
+    def __init__(self, seq: int, exc: BaseException, run: str, when: int | None) -> None:
+        self.seq, self.exc, self.run, self.time = seq, exc, run, when
+        self._shown: tuple[str, str, str] | None = None
+        traceback.clear_frames(exc.__traceback__)
+
+    @property
+    def text(self) -> str:
+        return self._described()[0]
+
+    @property
+    def where(self) -> str:
+        return self._described()[1]
+
+    @property
+    def detail(self) -> str:
+        return self._described()[2]
+
+    matches = LogEntry.matches  # the same rule over the same names
+
+    def _described(self) -> tuple[str, str, str]:
+        if self._shown is None:
+            exc = self.exc
+            frame = engine.origin(exc)
+            where = ""
+            if frame is not None:
+                try:
+                    shown = os.path.relpath(frame.filename)
+                except ValueError:  # another drive (Windows)
+                    shown = frame.filename
+                where = f"{frame.filename if shown.startswith('..') else shown}:{frame.lineno}"
+            detail = "".join(traceback.format_exception(exc)).rstrip() if exc.__traceback__ is not None else ""
+            self._shown = (engine.describe_error(exc), where, detail)
+        return self._shown
+
+
+Entry = LogEntry | ErrorEntry
 
 
 class LogBook:
     """Entries in arrival order; ``version`` moves with every entry (a viewer redraws on it)."""
 
     def __init__(self, maxlen: int = LOG_BOOK_ENTRIES) -> None:
-        self.entries: deque[LogEntry] = deque(maxlen=maxlen)
+        self.entries: deque[Entry] = deque(maxlen=maxlen)
         self.version = 0
         self.counts: dict[tuple[str, EntryKind], int] = {}  # (run, kind) -> entries ever added
-        self.first_error: dict[str, LogEntry] = {}  # run -> its first error (a toast names it)
+        self.first_error: dict[str, Entry] = {}  # run -> its first error (a toast names it)
         self.live_log: str | None = None  # the console's live log file, once a live run opened it
 
-    def add(self, entry: LogEntry) -> LogEntry:
+    def add(self, entry: Entry) -> Entry:
         self.entries.append(entry)
         self.version += 1
         key = (entry.run, entry.kind)
@@ -78,10 +117,10 @@ class LogBook:
     def next_seq(self) -> int:
         return self.version
 
-    def error(self, exc: BaseException, run: str, when: int | None) -> LogEntry:
-        return self.add(error_entry(self.version, exc, run, when))
+    def error(self, exc: BaseException, run: str, when: int | None) -> Entry:
+        return self.add(ErrorEntry(self.version, exc, run, when))
 
-    def note(self, kind: EntryKind, text: str, run: str = "", when: int | None = None) -> LogEntry:
+    def note(self, kind: EntryKind, text: str, run: str = "", when: int | None = None) -> Entry:
         return self.add(LogEntry(self.version, when, kind, run, text))
 
     def forget_run(self, run: str) -> None:
@@ -94,7 +133,7 @@ class LogBook:
     def count(self, kind: EntryKind, run: str | None = None) -> int:
         return sum(n for (r, k), n in self.counts.items() if k == kind and (run is None or r == run))
 
-    def matching(self, query: str, limit: int | None = None) -> list[LogEntry]:
+    def matching(self, query: str, limit: int | None = None) -> list[Entry]:
         """The entries whose text holds every word of ``query`` (all when it is blank), oldest
         first; ``limit`` keeps the newest of them."""
         words = query.lower().split()

@@ -20,7 +20,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 
-from ..logbook import LogBook, LogEntry
+from ..logbook import Entry, LogBook
 from ..widgets.base import theme_style
 from ..widgets.scroll_body import ScrollBody
 from .dialogs import ErrorScreen
@@ -54,7 +54,7 @@ class LogScreen(Screen[None]):
         super().__init__(id="logs-screen")
         self.book = book
         self._drawn: tuple[int, str] | None = None
-        self.shown: list[LogEntry] = []
+        self.shown: list[Entry] = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="logs-title", markup=False)

@@ -61,3 +61,46 @@ def test_engine_warnings_reach_the_book_but_not_the_echo_of_a_published_error() 
         logger.removeHandler(handler)
     assert [(e.kind, e.text) for e in book.entries] == [("WARNING", "get_candles BTCUSDT 15m: 13 of 14 candles")]
     assert book.entries[0].time is not None
+
+
+def test_an_error_is_described_when_first_read_and_keeps_no_locals(monkeypatch) -> None:
+    """A strategy that raises on every call sends tens of thousands of errors: the book takes each
+    without formatting it (the log viewer reads the newest few when asked), once only when read,
+    and the frames it keeps drop their locals (a run's arrays are not held by its errors)."""
+    import gc
+    import traceback
+    import weakref
+
+    import console.logbook as logbook
+
+    class Big:
+        pass
+
+    def raise_holding(big: Big) -> None:
+        raise ValueError(f"bad day {id(big)}")
+
+    formatted: list[int] = []
+    real = traceback.format_exception
+
+    def counting(*args, **kw):
+        formatted.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(logbook.traceback, "format_exception", counting)
+    big = Big()
+    held = weakref.ref(big)
+    try:
+        raise_holding(big)
+    except ValueError as exc:
+        error = exc
+    book = LogBook()
+    entry = book.error(error, "run-a", None)
+    del big
+    gc.collect()
+    assert held() is None  # the frame that had it as a local let it go
+    assert formatted == []  # nothing worked out yet
+    assert entry.kind == "ERROR" and entry.run == "run-a"
+    assert entry.text.startswith("ValueError: bad day") and "in raise_holding)" in entry.text
+    assert "raise_holding(big)" in entry.detail and "test_logbook.py:" in entry.where
+    assert book.matching("valueerror raise_holding") == [entry]
+    assert formatted == [1]  # once, however often it is read
