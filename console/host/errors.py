@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from tblib import Traceback, pickling_support
+
+from engine import ErrorContext
 
 __all__ = ["Packed", "install", "pack", "unpack"]
 
@@ -38,12 +41,20 @@ class Packed:
 
 
 def pack(exc: BaseException) -> BaseException | Packed:
-    """``exc`` itself when it pickles and unpickles whole, else a ``Packed`` description."""
-    try:
-        pickle.loads(pickle.dumps(exc))
+    """``exc`` itself when it pickles and unpickles whole, else a ``Packed`` description. Tried
+    with the pipe's own pickler (``ForkingPickler``: the engine's classes through the reducers of
+    fast_pickle.py once registered), once for each shape of exception (``_seen_shape``): a
+    strategy that raised on every call spent a third of its worker's run trying each error."""
+    if _seen_shape(exc):
         return exc
+    try:
+        pickle.loads(ForkingPickler.dumps(exc))
     except Exception:
         pass
+    else:
+        if _plain(exc):
+            _ROUND_TRIPPED.add((type(exc), len(exc.args)))
+        return exc
     state = {}
     for key, value in vars(exc).items() if hasattr(exc, "__dict__") else ():
         try:
@@ -53,6 +64,31 @@ def pack(exc: BaseException) -> BaseException | Packed:
         state[key] = value
     tb = Traceback(exc.__traceback__).as_dict() if exc.__traceback__ is not None else None
     return Packed(type(exc).__name__, type(exc).__module__, str(exc), tb, state)
+
+
+_ROUND_TRIPPED: set[tuple[type, int]] = set()
+"""(class, number of arguments) of plain exceptions (``_plain``) that made the round trip."""
+
+_PLAIN_ARGS = (str, int, float, bool, type(None))
+
+
+def _plain(exc: BaseException) -> bool:
+    """Built from plain arguments, holding nothing but what the engine adds (its context and
+    notes), chained to no other exception: one such exception pickles as another of its class
+    with as many arguments does. Anything else is tried each time."""
+    if exc.__cause__ is not None or exc.__context__ is not None:
+        return False
+    if not all(type(a) in _PLAIN_ARGS for a in exc.args):
+        return False
+    state = getattr(exc, "__dict__", None) or {}
+    if not state.keys() <= {"btk_context", "__notes__"}:
+        return False
+    notes = state.get("__notes__", ())
+    return type(state.get("btk_context")) in (ErrorContext, type(None)) and all(type(n) is str for n in notes)
+
+
+def _seen_shape(exc: BaseException) -> bool:
+    return (type(exc), len(exc.args)) in _ROUND_TRIPPED and _plain(exc)
 
 
 def unpack(item: BaseException | Packed) -> BaseException:
