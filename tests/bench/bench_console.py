@@ -4,6 +4,7 @@ Two scenarios, each 365 days of synthetic 1m candles:
 - ``benchmark``: the engine benchmark's strategy (15m, always long, ~5,300 trades);
 - ``busy``: an RSI strategy over an indicator column that trades about three times a day, so the
   Signals log, the equity and the partial/risk panes have work all the way (issue 14 item 2).
+And one to ask for (``--scenario raising``): a strategy that raises on every call, ~35,000 errors.
 
 The console listens to the engine through its bridge, redraws about four times a second, and
 shares the event loop with the run. Each side runs in a fresh process, cold (the synthetic candles
@@ -42,6 +43,9 @@ def register(scenario: str = "benchmark") -> None:
     if scenario == "busy":
         register_busy()
         return
+    if scenario == "raising":
+        register_raising()
+        return
 
     from tests.bench.strategies import always_long
 
@@ -67,6 +71,17 @@ def register_busy() -> None:
 
     rsi = e.Indicator(lambda c: talib.RSI(c.close, 14), interval="5m", history=200)
     e.add_strategy("bench", "5m", get_signal, indicators={"rsi": rsi})
+
+
+def register_raising() -> None:
+    """A strategy with a bug: every call raises (a misspelt name, say): ~35,000 errors a year at
+    15m, each with its traceback, which the console's log book keeps and headless logs."""
+    import engine as e
+
+    async def get_signal(symbol, when, price):
+        return {"rsi": 50}["rsi14"]  # the misspelt key raises KeyError
+
+    e.add_strategy("bench", "15m", get_signal)
 
 
 def run_engine(scenario: str) -> dict:
@@ -238,7 +253,7 @@ def _note_paints() -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--scenario", default="benchmark,busy", help="comma-separated: benchmark, busy")
+    p.add_argument("--scenario", default="benchmark,busy", help="comma-separated: benchmark, busy, raising")
     p.add_argument("--child", choices=["engine", "console", "probe"], help=argparse.SUPPRESS)
     p.add_argument("--in-process", action="store_true", help="the console runs the engine on its own loop")
     p.add_argument("--trees", help="comma-separated checkouts to compare in one batch, alternating (e.g. main's, .)")
