@@ -5,6 +5,8 @@ exception once, and every other shape each time."""
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import threading
 
 import engine
@@ -113,3 +115,46 @@ def test_the_worker_forwards_the_engines_notes_but_not_its_echo_of_a_published_e
         ("log", ("warning", "get_candles BTCUSDT 15m: 13 of 14 candles")),
         ("log", ("info", "error: an info note is not an echo")),
     ]
+
+
+SHAPES = """
+import pickle, traceback
+from multiprocessing.reduction import ForkingPickler
+
+from tblib import pickling_support
+
+from console.host import errors
+
+
+def inner(n):
+    raise ValueError(f"bad {n}")
+
+
+def outer(n):
+    inner(n)
+
+
+def caught(n):
+    try:
+        outer(n)
+    except ValueError as exc:
+        return exc
+
+
+pickling_support.install()
+by_tblib = pickle.loads(pickle.dumps(caught(1)))  # each traceback as tblib's frames
+errors.install()
+first, second = (pickle.loads(ForkingPickler.dumps(caught(n))) for n in (1, 2))
+assert traceback.format_exception(first) == traceback.format_exception(by_tblib)
+assert first.__traceback__ is second.__traceback__  # built once, shared
+assert str(second) == "bad 2" and traceback.extract_tb(second.__traceback__)[-1].name == "inner"
+print("ok")
+"""
+
+
+def test_a_traceback_goes_as_its_shape_and_comes_back_as_tblib_built_it_once_for_all_alike() -> None:
+    """In a fresh interpreter (``install`` changes how the process pickles): the traceback reads
+    as tblib's did, line for line, and two errors raised along the same lines share one."""
+    proc = subprocess.run([sys.executable, "-c", SHAPES], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["ok"]
