@@ -87,12 +87,45 @@ class ErrorEntry:
                 except ValueError:  # another drive (Windows)
                     shown = frame.filename
                 where = f"{frame.filename if shown.startswith('..') else shown}:{frame.lineno}"
-            detail = "".join(traceback.format_exception(exc)).rstrip() if exc.__traceback__ is not None else ""
+            detail = _traceback_text(exc) if exc.__traceback__ is not None else ""
             self._shown = (engine.describe_error(exc), where, detail)
         return self._shown
 
 
 Entry = LogEntry | ErrorEntry
+
+
+STUB_NAMES = ("__traceback_maker",)
+"""The names a stand-in frame's code uses: tblib rebuilds a traceback that crossed a process
+(a worker's run, console/host/errors.py) from frames that each run a stub ``raise
+__traceback_maker`` with the real file, function and line."""
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """``traceback.format_exception``'s text, without carets under the lines of stand-in frames:
+    Python drew them at the stub's columns on the real line, pointing at the wrong code (every
+    error of a backtest run by a worker). A frame that ran here keeps its carets."""
+    shown = traceback.TracebackException.from_exception(exc)
+    _drop_stub_columns(shown, exc, set())
+    return "".join(shown.format()).rstrip()
+
+
+def _drop_stub_columns(shown: traceback.TracebackException, exc: BaseException, seen: set[int]) -> None:
+    """Walk ``exc``'s traceback beside ``shown``'s frames (one each, in order) and their chained
+    exceptions alike (``seen``: a cycle of ``__context__`` is walked once)."""
+    if id(exc) in seen:
+        return
+    seen.add(id(exc))
+    tb = exc.__traceback__
+    for frame in shown.stack:
+        if tb is None:
+            break
+        if tb.tb_frame.f_code.co_names == STUB_NAMES:
+            frame.colno = frame.end_colno = None
+        tb = tb.tb_next
+    for shown_next, exc_next in ((shown.__cause__, exc.__cause__), (shown.__context__, exc.__context__)):
+        if shown_next is not None and exc_next is not None:
+            _drop_stub_columns(shown_next, exc_next, seen)
 
 
 class LogBook:

@@ -68,7 +68,6 @@ def test_an_error_is_described_when_first_read_and_keeps_no_locals(monkeypatch) 
     without formatting it (the log viewer reads the newest few when asked), once only when read,
     and the frames it keeps drop their locals (a run's arrays are not held by its errors)."""
     import gc
-    import traceback
     import weakref
 
     import console.logbook as logbook
@@ -80,13 +79,13 @@ def test_an_error_is_described_when_first_read_and_keeps_no_locals(monkeypatch) 
         raise ValueError(f"bad day {id(big)}")
 
     formatted: list[int] = []
-    real = traceback.format_exception
+    real = logbook._traceback_text
 
-    def counting(*args, **kw):
+    def counting(exc: BaseException) -> str:
         formatted.append(1)
-        return real(*args, **kw)
+        return real(exc)
 
-    monkeypatch.setattr(logbook.traceback, "format_exception", counting)
+    monkeypatch.setattr(logbook, "_traceback_text", counting)
     big = Big()
     held = weakref.ref(big)
     try:
@@ -104,3 +103,31 @@ def test_an_error_is_described_when_first_read_and_keeps_no_locals(monkeypatch) 
     assert "raise_holding(big)" in entry.detail and "test_logbook.py:" in entry.where
     assert book.matching("valueerror raise_holding") == [entry]
     assert formatted == [1]  # once, however often it is read
+
+
+def test_a_traceback_rebuilt_from_a_worker_has_no_carets_at_the_stubs_columns() -> None:
+    """A worker's error comes back with frames that run a stub ``raise`` (tblib, through
+    console/host/errors.py): Python drew carets at the stub's columns on the real line. Those
+    lines go; an error raised here keeps its carets."""
+    from console.host.errors import _reduce_traceback, traceback_of
+
+    def subscript() -> None:
+        {"rsi": 50}["rsi14"]  # Python 3.11 draws carets under the subscript
+
+    try:
+        subscript()
+    except KeyError as exc:
+        here = exc
+    _, (shape,) = _reduce_traceback(here.__traceback__)
+    rebuilt = KeyError("rsi14").with_traceback(traceback_of(shape))
+    book = LogBook()
+    local, remote = book.error(here, "a", None), book.error(rebuilt, "b", None)
+
+    def carets(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.strip() and set(line.strip()) <= set("^~")]
+
+    assert carets(local.detail)  # Python's own, under the subscript
+    assert carets(remote.detail) == []
+    assert '{"rsi": 50}["rsi14"]' in remote.detail and "in subscript" in remote.detail
+    lines = [line for line in remote.detail.splitlines() if "test_logbook.py" in line]
+    assert lines == [line for line in local.detail.splitlines() if "test_logbook.py" in line]
