@@ -9,12 +9,15 @@ and kind survives the cut, so "12 errors" stays true after the oldest entries ar
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
 import traceback
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import ClassVar, Literal
 
 import engine
@@ -50,8 +53,9 @@ class ErrorEntry:
     strategy that raises on every call sends ~35,000 errors a year at 15m; each traceback
     formatted as it came (Python 3.11 also parses each frame's line for its carets) took the
     console ~14 s of a run that takes 0.6 s headless, for a book that shows the newest few
-    thousand when asked. The exception's frames drop their local variables (``clear_frames``): a
-    kept traceback holds every frame it passed through, and their locals could be a run's arrays."""
+    thousand when asked. The exception's frames of plain functions drop their local variables
+    (``_drop_locals``): a kept traceback holds every frame it passed through, and their locals
+    could be a run's arrays."""
 
     __slots__ = ("_shown", "exc", "run", "seq", "time")
 
@@ -60,7 +64,7 @@ class ErrorEntry:
     def __init__(self, seq: int, exc: BaseException, run: str, when: int | None) -> None:
         self.seq, self.exc, self.run, self.time = seq, exc, run, when
         self._shown: tuple[str, str, str] | None = None
-        traceback.clear_frames(exc.__traceback__)
+        _drop_locals(exc.__traceback__)
 
     @property
     def text(self) -> str:
@@ -93,6 +97,22 @@ class ErrorEntry:
 
 
 Entry = LogEntry | ErrorEntry
+
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _drop_locals(tb: TracebackType | None) -> None:
+    """Clear the locals of the frames of ``tb`` that ran plain functions. Not ``traceback.
+    clear_frames``: clearing the frame of a generator or coroutine finalizes it, and the frame
+    that caught the error is often the engine's loop, suspended and still running (a live run in
+    the console's process would stop). Those keep their locals; they are alive anyway. A frame
+    still executing refuses (RuntimeError) and is left as it is."""
+    while tb is not None:
+        frame = tb.tb_frame
+        if not frame.f_code.co_flags & _RESUMABLE:
+            with contextlib.suppress(RuntimeError):
+                frame.clear()
+        tb = tb.tb_next
 
 
 STUB_NAMES = ("__traceback_maker",)

@@ -131,3 +131,36 @@ def test_a_traceback_rebuilt_from_a_worker_has_no_carets_at_the_stubs_columns() 
     assert '{"rsi": 50}["rsi14"]' in remote.detail and "in subscript" in remote.detail
     lines = [line for line in remote.detail.splitlines() if "test_logbook.py" in line]
     assert lines == [line for line in local.detail.splitlines() if "test_logbook.py" in line]
+
+
+def test_keeping_an_error_does_not_stop_the_coroutine_that_caught_it() -> None:
+    """A live run in the console's process: the engine's loop catches a strategy's error, the
+    book keeps it, and the loop goes on. Clearing the loop's suspended frame (as
+    ``traceback.clear_frames`` does) would finalize the coroutine: the run would be gone."""
+    import asyncio
+
+    book = LogBook()
+    steps: list[int] = []
+
+    async def engine_loop() -> str:
+        for day in range(3):
+            try:
+                raise_here(day)
+            except ValueError as exc:
+                caught = exc
+            await asyncio.sleep(0)  # suspended: the console folds the error meanwhile
+            steps.append(day)
+            del caught
+        return "done"
+
+    async def main() -> str:
+        loop = asyncio.ensure_future(engine_loop())
+        await asyncio.sleep(0)
+        frame = loop.get_coro().cr_frame
+        assert frame is not None
+        book.error(frame.f_locals["caught"], "live:BTCUSDT:x", None)
+        return await loop
+
+    assert asyncio.run(main()) == "done" and steps == [0, 1, 2]
+    (entry,) = book.entries
+    assert entry.text.startswith("ValueError: bad day 0")
