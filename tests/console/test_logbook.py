@@ -164,3 +164,47 @@ def test_keeping_an_error_does_not_stop_the_coroutine_that_caught_it() -> None:
     assert asyncio.run(main()) == "done" and steps == [0, 1, 2]
     (entry,) = book.entries
     assert entry.text.startswith("ValueError: bad day 0")
+
+
+def test_warnings_of_one_shape_fold_into_one_entry_counted_each() -> None:
+    """SPEC 4.1 warns at every ``get_candles`` call off the candles' grid: the demo's walker gave
+    the log ~5,000 lines that differ only in their numbers, two shapes taking turns. A warning of
+    a shape its run has among the newest entries is counted into that entry, which says how
+    many and the last; the counts stay per warning; errors and live ticks stay one each."""
+    from console.logbook import FOLD_WITHIN
+
+    def candles(minute: int, run: str = "run-a") -> None:
+        book.note("WARNING", f"get_candles BTCUSDT 5m: 50 of 51 candles before 2024-01-25T06:{minute:02d}:00Z", run)
+
+    book = LogBook()
+    for minute in (39, 44, 49):
+        candles(minute)
+    (entry,) = book.entries
+    assert entry.repeats == 3 and entry.text.endswith("06:39:00Z") and entry.last.endswith("06:49:00Z")
+    assert book.count("WARNING") == 3 and book.version == 3
+    assert book.matching("06:49") == [entry]  # the last repeat is searchable too
+    book.note("WARNING", "validation: ValueError('quiet hours: no entries 00:00-02:00 UTC')", "run-a")
+    candles(54)  # the two shapes take turns: each counts into its own entry
+    book.note("WARNING", "validation: ValueError('quiet hours: no entries 00:00-02:00 UTC')", "run-a")
+    candles(59, run="run-b")  # another run's: its own
+    book.note("TICK", "BTCUSDT probe idle at 42,000.00", "live:BTCUSDT:probe")
+    book.note("TICK", "BTCUSDT probe idle at 42,010.00", "live:BTCUSDT:probe")  # each tick its own
+    book.error(caught("one"), "run-a", None)
+    book.error(caught("two"), "run-a", None)  # each error its own, with its traceback
+    assert [(e.kind, e.run, e.repeats) for e in book.entries] == [
+        ("WARNING", "run-a", 4),
+        ("WARNING", "run-a", 2),
+        ("WARNING", "run-b", 1),
+        ("TICK", "live:BTCUSDT:probe", 1),
+        ("TICK", "live:BTCUSDT:probe", 1),
+        ("ERROR", "run-a", 1),
+        ("ERROR", "run-a", 1),
+    ]
+    assert book.count("WARNING") == 7 and book.count("TICK") == 2 and book.count("ERROR") == 2
+    book.note("WARNING", "get_candles BTCUSDT 15m: 13 of 14 candles before 2024-01-25T06:45:00Z", "run-a")
+    assert book.entries[-1].repeats == 1  # another interval: another warning
+    assert book.count("WARNING") == 8
+    for n in range(FOLD_WITHIN):  # the first entry falls further back than a warning looks
+        book.note("INFO", f"note {n}")
+    candles(4)
+    assert book.entries[-1].repeats == 1 and book.entries[0].repeats == 4

@@ -338,3 +338,23 @@ async def test_ctrl_r_on_the_demo_says_there_is_nothing_to_reload(no_settings, s
         await pilot.pause()
         assert app.screen is app.dashboard and engine.registrations() == before
         assert any("no btk.toml to reload" in n[1] for n in notes(app))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_log_viewer_shows_warnings_of_one_shape_as_one_entry_and_how_many(no_settings, size) -> None:
+    """The demo's walker gave the viewer thousands of ``50 of 51 candles`` warnings in a row and
+    nothing else: they read as one entry, with how many more came and the last of them."""
+    app = demo_app()
+    async with app.run_test(size=size) as pilot:
+        book = app.state.logbook
+        for minute in range(0, 60, 5):
+            book.note("WARNING", f"get_candles BTCUSDT 5m: 50 of 51 candles before 2024-01-25T06:{minute:02d}:00Z")
+        book.note("WARNING", "feed sim: a gap of 3 candles before 2024-01-25T07:00:00Z")
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        assert [e.repeats for e in screen.shown] == [12, 1]
+        text = screen_text(app)
+        assert "13 warnings" in text.splitlines()[0]
+        assert "and 11 more like it; the last: get_candles BTCUSDT 5m: 50 of 51 candles" in " ".join(text.split())
