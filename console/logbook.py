@@ -41,7 +41,7 @@ class LogEntry:
     text: str  # one line: for an error, engine.describe_error's (type, file:line, function)
     where: str = ""  # an error's strategy file and line ("strategies/rsi.py:14"), when it has one
     detail: str = ""
-    repeats: int = 1  # how many warnings of this shape came in a row (``LogBook.note``)
+    repeats: int = 1  # how many warnings of this shape it stands for (``LogBook.note``)
     last: str = ""  # the text of the newest of them, when there is more than one
 
     def matches(self, words: Iterable[str]) -> bool:
@@ -218,8 +218,8 @@ class LogBook:
             key = (kind, run, _shape(text)) if kind in FOLDED else None
             into = self._into(key) if key is not None else None
             if into is not None:
-                at, newest = into
-                entry = replace(newest, repeats=newest.repeats + 1, last=text)
+                at, first = into
+                entry = replace(first, repeats=first.repeats + 1, last=text)
                 self.entries[at] = entry
             else:
                 entry = LogEntry(self.version, when, kind, run, text)

@@ -122,7 +122,7 @@ class LogScreen(Screen[None]):
             if entry.run:
                 out.append(f" {entry.run}", style="dim")
             out.append(f" {entry.text}")
-            if entry.repeats > 1:  # warnings of one shape in a row (LogBook.note)
+            if entry.repeats > 1:  # warnings of one shape, counted into one entry (LogBook.note)
                 out.append(f"\n    and {entry.repeats - 1:,} more like it; the last: {entry.last}", style="dim")
             if entry.where:
                 out.append(f"\n    at {entry.where}", style=theme_style(self, "accent"))
